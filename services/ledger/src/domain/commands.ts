@@ -1,0 +1,97 @@
+import type { AgentKind, ClientFields } from '../../../../shared/src/events/index.js';
+
+/** Who the client is: the seed's client fields minus target/namespace. */
+export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
+
+export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
+export const onConcurrentStealValues: readonly OnConcurrentSteal[] = ['abort', 'continue', 'override'];
+
+export interface StartSession {
+  type: 'StartSession';
+  session_id: string;
+  target: string;
+  namespace: string;
+  client: ClientInfo;
+  agent: AgentKind;
+  config_digest?: string;
+  profile?: string;
+  branch_name?: string;
+  key?: string;
+}
+export interface RejectSession {
+  type: 'RejectSession';
+  session_id: string;
+  target: string;
+  namespace: string;
+  client: ClientInfo;
+  asked: 'start' | 'port';
+  port?: number;
+  mode?: 'steal' | 'mirror';
+  code: string;
+  message: string;
+  policy?: string;
+  permission?: string;
+}
+export interface RecordTargetCopied {
+  type: 'RecordTargetCopied';
+  session_id: string;
+  target: string;
+  namespace: string;
+  client: ClientInfo;
+  scale_down: boolean;
+  copy_pod: string;
+  original_replicas?: number;
+}
+export interface SubscribePort {
+  type: 'SubscribePort';
+  session_id: string;
+  client_user: string;
+  port: number;
+  mode: 'steal' | 'mirror';
+  /** Rendered filter (`header=…`); absent for an unfiltered steal or a mirror. */
+  http_filter?: string;
+  on_concurrent_steal: OnConcurrentSteal;
+}
+export interface UnsubscribePort {
+  type: 'UnsubscribePort';
+  session_id: string;
+  client_user: string;
+  port: number;
+}
+export interface EndSession {
+  type: 'EndSession';
+  session_id: string;
+  client_user: string;
+  reason: 'ClientClosed' | 'SetupDeadlineExceeded' | 'TimeLimitExceeded';
+}
+export interface KillSession {
+  type: 'KillSession';
+  session_id: string;
+  by: string;
+}
+export interface KillAll {
+  type: 'KillAll';
+  namespace?: string;
+  by: string;
+}
+export interface ExpireSession {
+  type: 'ExpireSession';
+  session_id: string;
+}
+
+export type LedgerCommand =
+  | StartSession
+  | RejectSession
+  | RecordTargetCopied
+  | SubscribePort
+  | UnsubscribePort
+  | EndSession
+  | KillSession
+  | KillAll
+  | ExpireSession;
+
+/** Time and ids arrive from outside so the decider stays pure (the emmett `metadata.now` habit). */
+export interface DecideContext {
+  now: number;
+  newEventId: () => string;
+}

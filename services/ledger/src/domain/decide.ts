@@ -1,0 +1,230 @@
+import {
+  AppError,
+  ErrorCode,
+  conflict,
+  forbidden,
+  invalid,
+  notFound,
+} from '../../../../shared/src/errors/index.js';
+import {
+  SCHEMA_VERSION,
+  type Actor,
+  type ClientFields,
+  type DataOf,
+  type EndReason,
+  type EventType,
+  type LedgerEvent,
+  type ReleaseReason,
+} from '../../../../shared/src/events/index.js';
+import { formatTarget, parseTarget, validateNamespace } from '../../../../shared/src/targets/index.js';
+import type { DecideContext, LedgerCommand, SubscribePort } from './commands.js';
+import { findConflicts, shadowWarnings } from './locks.js';
+import type { LedgerState, LiveSession, SessionState } from './state.js';
+
+export interface Decision {
+  events: LedgerEvent[];
+  /** Non-fatal remarks for the caller (e.g. a shadowed filter). */
+  warnings: string[];
+  /** Start of a session that is already live for the same user: a reconnect. */
+  resumed?: boolean;
+}
+
+/** Builds events with consecutive versions per session. */
+class Emitter {
+  readonly events: LedgerEvent[] = [];
+  readonly #next = new Map<string, number>();
+  constructor(readonly ctx: DecideContext) {}
+
+  emit<T extends EventType>(type: T, sessionId: string, baseVersion: number, actor: Actor, data: DataOf[T]): void {
+    const version = (this.#next.get(sessionId) ?? baseVersion) + 1;
+    this.#next.set(sessionId, version);
+    this.events.push({
+      v: SCHEMA_VERSION,
+      id: this.ctx.newEventId(),
+      type,
+      session_id: sessionId,
+      version,
+      position: 0,
+      time: this.ctx.now,
+      actor,
+      data,
+    } as LedgerEvent);
+  }
+}
+
+const clientActor = (f: ClientFields): Actor => ({
+  client_user: f.client_user,
+  client_name: f.client_name,
+  client_hostname: f.client_hostname,
+  client_id: f.client_id,
+});
+
+function checkPort(port: unknown): number {
+  if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
+    throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(port)}`);
+  return port as number;
+}
+
+function requireLive(s: SessionState | undefined, id: string): LiveSession {
+  if (!s || s.status === 'pending') throw notFound(`session ${id} not found`);
+  if (s.status === 'ended') throw conflict(`session ${id} already ended (${s.reason})`);
+  return s;
+}
+
+function requireOwner(s: LiveSession, user: string): void {
+  if (s.fields.client_user !== user) throw forbidden(`session ${s.id} belongs to another user`);
+}
+
+/** Releases every held port, then ends the session: the order the seed's log shows. */
+function endSession(
+  out: Emitter,
+  s: LiveSession,
+  reason: EndReason,
+  releaseReason: ReleaseReason,
+  actor: Actor,
+  killedBy?: string,
+): void {
+  for (const held of s.ports.values()) {
+    out.emit('PortReleased', s.id, s.version, actor, { ...s.fields, port: held.port, reason: releaseReason });
+  }
+  const data: DataOf['SessionEnded'] = {
+    ...s.fields,
+    session_duration: Math.max(0, Math.floor((out.ctx.now - s.started_at) / 1000)),
+    reason,
+  };
+  if (killedBy !== undefined) data.killed_by = killedBy;
+  out.emit('SessionEnded', s.id, s.version, actor, data);
+}
+
+function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string[] {
+  const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
+  requireOwner(s, cmd.client_user);
+  const port = checkPort(cmd.port);
+  if (cmd.mode !== 'steal' && cmd.mode !== 'mirror')
+    throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(cmd.mode)}`);
+  if (cmd.mode === 'mirror' && cmd.http_filter !== undefined)
+    throw invalid('http_filter', 'an HTTP filter applies to steal only', 'drop the filter or use mode "steal"');
+  const filter = cmd.mode === 'steal' ? cmd.http_filter : undefined;
+  const held = s.ports.get(port);
+  if (held) {
+    // Reconnects re-send their subscriptions: the same one again changes nothing.
+    if (held.mode === cmd.mode && held.http_filter === filter) return [];
+    throw conflict(
+      `port ${port} is already subscribed by session ${s.id} as ${held.mode}${held.http_filter ? ` with filter ${held.http_filter}` : ''}; unsubscribe it first`,
+    );
+  }
+  const actor = clientActor(s.fields);
+  if (cmd.mode === 'mirror') {
+    out.emit('PortMirrored', s.id, s.version, actor, { ...s.fields, port });
+    return [];
+  }
+  const conflicts = findConflicts(state, s, port, filter);
+  let lock = true;
+  if (conflicts.length > 0) {
+    const mode = cmd.on_concurrent_steal;
+    if (mode === 'continue') {
+      lock = false;
+    } else if (mode === 'override') {
+      for (const c of conflicts) {
+        endSession(out, c.holder, 'Overridden', 'Overridden', actor, s.id);
+      }
+    } else if (mode === 'abort') {
+      const c = conflicts[0]!;
+      const f = c.http_filter ? ` with filter ${c.http_filter}` : ' without a filter';
+      throw new AppError(
+        ErrorCode.PortAlreadyStolen,
+        `port ${port} of ${s.fields.target} in namespace ${s.fields.namespace} is already stolen by session ${c.holder.id} (user ${c.holder.fields.client_user})${f}; use on_concurrent_steal "continue" or "override", or a different HTTP filter`,
+      );
+    } else {
+      throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got ${JSON.stringify(mode)}`);
+    }
+  }
+  const data: DataOf['PortStolen'] = { ...s.fields, port, lock };
+  if (filter !== undefined) data.http_filter = filter;
+  out.emit('PortStolen', s.id, s.version, actor, data);
+  return filter !== undefined && lock ? shadowWarnings(state, s, port, filter) : [];
+}
+
+/** decide(command, state) → events. Throws AppError on any rule violation, never returns null. */
+export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContext): Decision {
+  const out = new Emitter(ctx);
+  let warnings: string[] = [];
+  switch (cmd.type) {
+    case 'StartSession': {
+      const prev = state.sessions.get(cmd.session_id);
+      if (prev?.status === 'live') {
+        requireOwner(prev, cmd.client.client_user);
+        return { events: [], warnings, resumed: true };
+      }
+      if (prev?.status === 'ended') throw conflict(`session ${cmd.session_id} already ended (${prev.reason}); start a new session`);
+      const target = formatTarget(parseTarget(cmd.target));
+      const namespace = validateNamespace(cmd.namespace);
+      const fields: ClientFields = { target, namespace, ...cmd.client };
+      const data: DataOf['SessionStarted'] = { ...fields, agent: cmd.agent };
+      for (const k of ['config_digest', 'profile', 'branch_name', 'key'] as const) {
+        if (cmd[k] !== undefined) data[k] = cmd[k];
+      }
+      out.emit('SessionStarted', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);
+      break;
+    }
+    case 'RejectSession': {
+      const prev = state.sessions.get(cmd.session_id);
+      const fields: ClientFields = { target: cmd.target, namespace: cmd.namespace, ...cmd.client };
+      const data: DataOf['SessionRejected'] = { ...fields, asked: cmd.asked, code: cmd.code, message: cmd.message };
+      for (const k of ['port', 'mode', 'policy', 'permission'] as const) {
+        if (cmd[k] !== undefined) (data as unknown as Record<string, unknown>)[k] = cmd[k];
+      }
+      out.emit('SessionRejected', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);
+      break;
+    }
+    case 'RecordTargetCopied': {
+      const prev = state.sessions.get(cmd.session_id);
+      if (prev?.status === 'ended') throw conflict(`session ${cmd.session_id} already ended`);
+      const fields: ClientFields = { target: cmd.target, namespace: cmd.namespace, ...cmd.client };
+      const data: DataOf['TargetCopied'] = { ...fields, scale_down: cmd.scale_down, copy_pod: cmd.copy_pod };
+      if (cmd.original_replicas !== undefined) data.original_replicas = cmd.original_replicas;
+      out.emit('TargetCopied', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);
+      break;
+    }
+    case 'SubscribePort':
+      warnings = subscribe(state, cmd, out);
+      break;
+    case 'UnsubscribePort': {
+      const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
+      requireOwner(s, cmd.client_user);
+      const port = checkPort(cmd.port);
+      if (!s.ports.has(port)) throw notFound(`session ${s.id} holds no subscription on port ${port}`);
+      out.emit('PortReleased', s.id, s.version, clientActor(s.fields), { ...s.fields, port, reason: 'Unsubscribed' });
+      break;
+    }
+    case 'EndSession': {
+      const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
+      requireOwner(s, cmd.client_user);
+      endSession(out, s, cmd.reason, 'SessionEnded', clientActor(s.fields));
+      break;
+    }
+    case 'KillSession': {
+      const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
+      endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);
+      break;
+    }
+    case 'KillAll':
+      for (const s of state.sessions.values()) {
+        if (s.status !== 'live' || (cmd.namespace !== undefined && s.fields.namespace !== cmd.namespace)) continue;
+        endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);
+      }
+      break;
+    case 'ExpireSession': {
+      const s = state.sessions.get(cmd.session_id);
+      // Expiry races with a normal end; an already-ended session needs nothing.
+      if (s?.status !== 'live') return { events: [], warnings };
+      endSession(out, s, 'Unused', 'SessionEnded', { system: 'expiry' });
+      break;
+    }
+    default: {
+      const never: never = cmd;
+      throw invalid('type', `unknown command ${JSON.stringify((never as { type: unknown }).type)}`);
+    }
+  }
+  return { events: out.events, warnings };
+}

@@ -1,0 +1,53 @@
+import type { ClientFields, EndReason } from '../../../../shared/src/events/index.js';
+
+export interface HeldPort {
+  port: number;
+  mode: 'steal' | 'mirror';
+  http_filter?: string;
+  /** False for a steal recorded under `continue`: it does not hold the lock. */
+  lock: boolean;
+  since: number;
+}
+
+/** A session with events but not started: a recorded copy or a rejection. */
+export interface PendingSession {
+  status: 'pending';
+  id: string;
+  version: number;
+}
+export interface LiveSession {
+  status: 'live';
+  id: string;
+  version: number;
+  started_at: number;
+  fields: ClientFields;
+  lock_target: string;
+  key?: string;
+  profile?: string;
+  branch_name?: string;
+  ports: Map<number, HeldPort>;
+}
+export interface EndedSession {
+  status: 'ended';
+  id: string;
+  version: number;
+  client_user: string;
+  reason: EndReason;
+  ended_at: number;
+}
+export type SessionState = PendingSession | LiveSession | EndedSession;
+
+/**
+ * The ledger's decision state: every session it knows plus an index of port locks. Ended
+ * sessions may be evicted by the adapter and re-loaded from the store on demand.
+ */
+export interface LedgerState {
+  sessions: Map<string, SessionState>;
+  /** lockKey → ids of sessions holding a steal lock (lock: true) on it. */
+  locks: Map<string, Set<string>>;
+}
+
+export const initialState = (): LedgerState => ({ sessions: new Map(), locks: new Map() });
+
+export const lockKey = (namespace: string, lockTarget: string, port: number): string =>
+  `${namespace}\u0000${lockTarget}\u0000${port}`;

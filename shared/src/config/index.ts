@@ -1,0 +1,89 @@
+import { AppError, ErrorCode } from '../errors/index.js';
+
+/**
+ * 12-factor env loading. Each variable has a parser and a default; every bad value is collected
+ * so one start-up failure names all the variables to fix.
+ */
+export type Parser<T> = (raw: string, name: string) => T;
+export interface VarSpec<T> {
+  parse: Parser<T>;
+  default?: T;
+  doc: string;
+}
+
+export class ConfigError extends AppError {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(ErrorCode.Invalid, problems.join('; '));
+    this.problems = problems;
+  }
+}
+
+export function loadConfig<S extends Record<string, VarSpec<unknown>>>(
+  spec: S,
+  env: NodeJS.ProcessEnv = process.env,
+): Readonly<{ [K in keyof S]: S[K] extends VarSpec<infer T> ? T : never }> {
+  const out: Record<string, unknown> = {};
+  const problems: string[] = [];
+  for (const [name, s] of Object.entries(spec)) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') {
+      if (!('default' in s)) problems.push(`${name} is required: ${s.doc}`);
+      else out[name] = s.default;
+      continue;
+    }
+    try {
+      out[name] = s.parse(raw, name);
+    } catch (e) {
+      problems.push(e instanceof Error ? e.message : String(e));
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(out) as never;
+}
+
+export const str: Parser<string> = (raw) => raw;
+
+export const int =
+  (min: number, max = Number.MAX_SAFE_INTEGER): Parser<number> =>
+  (raw, name) => {
+    const n = Number(raw);
+    if (!/^-?\d+$/.test(raw.trim()) || n < min || n > max)
+      throw new Error(`${name}: expected an integer between ${min} and ${max}, got "${raw}"`);
+    return n;
+  };
+
+export const bool: Parser<boolean> = (raw, name) => {
+  const v = raw.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true;
+  if (['0', 'false', 'no', 'off'].includes(v)) return false;
+  throw new Error(`${name}: expected "true" or "false", got "${raw}"`);
+};
+
+export const oneOf =
+  <T extends string>(...values: T[]): Parser<T> =>
+  (raw, name) => {
+    if ((values as string[]).includes(raw)) return raw as T;
+    throw new Error(`${name}: expected ${values.map((v) => `"${v}"`).join(' | ')}, got "${raw}"`);
+  };
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+export const hostPort: Parser<HostPort> = (raw, name) => {
+  const m = /^(\[[^\]]+\]|[^:]*):(\d{1,5})$/.exec(raw.trim());
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new Error(`${name}: expected host:port (e.g. 127.0.0.1:8080), got "${raw}"`);
+  return { host: m[1] === '' ? '0.0.0.0' : m[1]!.replace(/^\[|\]$/g, ''), port };
+};
+
+export const natsUrl: Parser<string> = (raw, name) => {
+  for (const u of raw.split(',')) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s/]+$/.test(u.trim()) && !/^[^\s:/]+:\d+$/.test(u.trim()))
+      throw new Error(`${name}: expected nats://host:port (comma-separated for a cluster), got "${raw}"`);
+  }
+  return raw;
+};
+
+export const logLevel = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');

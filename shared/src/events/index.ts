@@ -1,0 +1,2 @@
+export * from './types.js';
+export { validateEvent, bodySpecs } from './validate.js';

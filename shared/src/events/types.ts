@@ -1,0 +1,149 @@
+/**
+ * The event union of design/events.md, defined once. Field names are the seed's snake_case,
+ * because they appear verbatim in the JSON log line written at append.
+ */
+export const EventType = {
+  SessionStarted: 'SessionStarted',
+  TargetCopied: 'TargetCopied',
+  PortStolen: 'PortStolen',
+  PortMirrored: 'PortMirrored',
+  PortReleased: 'PortReleased',
+  SessionEnded: 'SessionEnded',
+  SessionRejected: 'SessionRejected',
+} as const;
+export type EventType = (typeof EventType)[keyof typeof EventType];
+export const eventTypes: readonly EventType[] = Object.freeze(Object.values(EventType));
+
+/** The seed's log message for each event type (Monitoring document). */
+export const logMessageOf: Readonly<Record<EventType, string>> = Object.freeze({
+  SessionStarted: 'Session Started',
+  TargetCopied: 'Target Copied',
+  PortStolen: 'Port Stolen',
+  PortMirrored: 'Port Mirrored',
+  PortReleased: 'Port Released',
+  SessionEnded: 'Session Ended',
+  SessionRejected: 'Session Rejected',
+});
+
+export const EndReason = {
+  ClientClosed: 'ClientClosed',
+  Killed: 'Killed',
+  Overridden: 'Overridden',
+  Unused: 'Unused',
+  SetupDeadlineExceeded: 'SetupDeadlineExceeded',
+  TimeLimitExceeded: 'TimeLimitExceeded',
+} as const;
+export type EndReason = (typeof EndReason)[keyof typeof EndReason];
+
+export const ReleaseReason = {
+  Unsubscribed: 'Unsubscribed',
+  SessionEnded: 'SessionEnded',
+  Overridden: 'Overridden',
+} as const;
+export type ReleaseReason = (typeof ReleaseReason)[keyof typeof ReleaseReason];
+
+export const AgentKind = { none: 'none', job: 'job', ephemeral: 'ephemeral', copy: 'copy' } as const;
+export type AgentKind = (typeof AgentKind)[keyof typeof AgentKind];
+
+export const SCHEMA_VERSION = 1;
+
+/** Seed fields present on every event. */
+export interface ClientFields {
+  target: string;
+  namespace: string;
+  client_hostname: string;
+  client_name: string;
+  client_user: string;
+  client_id: string;
+  user_id: string;
+  client_cli_version: string;
+}
+
+export type Actor =
+  | { client_user: string; client_name?: string; client_hostname?: string; client_id?: string }
+  | { system: 'expiry' | 'reconciler' };
+
+export interface SessionStartedData extends ClientFields {
+  config_digest?: string;
+  profile?: string;
+  branch_name?: string;
+  key?: string;
+  agent: AgentKind;
+}
+export interface TargetCopiedData extends ClientFields {
+  scale_down: boolean;
+  copy_pod: string;
+  original_replicas?: number;
+}
+export interface PortStolenData extends ClientFields {
+  port: number;
+  /** Rendered filter (`header=<re>`, `path=<re>`, `all_of(…)`); absent when unfiltered. */
+  http_filter?: string;
+  lock: boolean;
+}
+export interface PortMirroredData extends ClientFields {
+  port: number;
+}
+export interface PortReleasedData extends ClientFields {
+  port: number;
+  reason: ReleaseReason;
+}
+export interface SessionEndedData extends ClientFields {
+  session_duration: number;
+  reason: EndReason;
+  killed_by?: string;
+}
+export interface SessionRejectedData extends ClientFields {
+  asked: 'start' | 'port';
+  port?: number;
+  mode?: 'steal' | 'mirror';
+  code: string;
+  message: string;
+  policy?: string;
+  permission?: string;
+}
+
+export interface DataOf {
+  SessionStarted: SessionStartedData;
+  TargetCopied: TargetCopiedData;
+  PortStolen: PortStolenData;
+  PortMirrored: PortMirroredData;
+  PortReleased: PortReleasedData;
+  SessionEnded: SessionEndedData;
+  SessionRejected: SessionRejectedData;
+}
+
+export interface Envelope<T extends EventType> {
+  v: number;
+  id: string;
+  type: T;
+  session_id: string;
+  version: number;
+  /** Global position; 0 until the ledger assigns one at append. */
+  position: number;
+  time: number;
+  actor: Actor;
+  data: DataOf[T];
+}
+
+export type SessionStarted = Envelope<'SessionStarted'>;
+export type TargetCopied = Envelope<'TargetCopied'>;
+export type PortStolen = Envelope<'PortStolen'>;
+export type PortMirrored = Envelope<'PortMirrored'>;
+export type PortReleased = Envelope<'PortReleased'>;
+export type SessionEnded = Envelope<'SessionEnded'>;
+export type SessionRejected = Envelope<'SessionRejected'>;
+
+export type LedgerEvent =
+  | SessionStarted
+  | TargetCopied
+  | PortStolen
+  | PortMirrored
+  | PortReleased
+  | SessionEnded
+  | SessionRejected;
+
+/** The seed's JSON log fields for an event: snake_case at the top level. */
+export function logFieldsOf(e: LedgerEvent): Record<string, unknown> {
+  return { event_id: e.id, session_id: e.session_id, ...e.data };
+}

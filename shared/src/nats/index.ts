@@ -1,0 +1,5 @@
+export * from './subjects.js';
+export * from './codec.js';
+export * from './connect.js';
+export * from './rpc.js';
+export { ensureEventsStream } from './stream.js';

@@ -1,0 +1,99 @@
+import {
+  context,
+  propagation,
+  trace,
+  SpanKind,
+  SpanStatusCode,
+  type Context,
+  type Span,
+  type TextMapGetter,
+  type TextMapSetter,
+  type Attributes,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
+import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { headers as natsHeaders, type MsgHdrs } from '@nats-io/nats-core';
+
+export { SpanKind, context, trace } from '@opentelemetry/api';
+export type { Span, Context } from '@opentelemetry/api';
+
+let provider: NodeTracerProvider | undefined;
+
+/**
+ * Registers W3C trace-context propagation and the async context manager always (so context
+ * flows even when nothing is exported), and an OTLP/HTTP exporter when an endpoint is set.
+ */
+export function initTelemetry(service: string, endpoint?: string): { shutdown(): Promise<void> } {
+  if (provider) return { shutdown: () => provider!.shutdown() };
+  const spanProcessors: SpanProcessor[] = [];
+  if (endpoint) {
+    const url = endpoint.replace(/\/$/, '') + (endpoint.endsWith('/v1/traces') ? '' : '/v1/traces');
+    spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 200 }));
+  }
+  provider = new NodeTracerProvider({
+    resource: resourceFromAttributes({ 'service.name': service }),
+    spanProcessors,
+  });
+  provider.register({ propagator: new W3CTraceContextPropagator() });
+  return { shutdown: () => provider!.shutdown() };
+}
+
+export function tracer(name = 'mirrord-teams') {
+  return trace.getTracer(name);
+}
+
+const natsGetter: TextMapGetter<MsgHdrs | undefined> = {
+  keys: (h) => (h ? [...h.keys()] : []),
+  get: (h, k) => (h?.has(k) ? h.get(k) : undefined),
+};
+const natsSetter: TextMapSetter<MsgHdrs> = { set: (h, k, v) => h.set(k, v) };
+
+/** NATS headers carrying the active W3C trace context (plus any extra headers given). */
+export function natsHeadersWithContext(ctx: Context = context.active(), extra?: Record<string, string>): MsgHdrs {
+  const h = natsHeaders();
+  propagation.inject(ctx, h, natsSetter);
+  if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);
+  return h;
+}
+
+export function contextFromNats(h: MsgHdrs | undefined): Context {
+  return propagation.extract(context.active(), h, natsGetter);
+}
+
+type HttpHeaders = Record<string, string | string[] | undefined>;
+const httpGetter: TextMapGetter<HttpHeaders> = {
+  keys: (h) => Object.keys(h),
+  get: (h, k) => {
+    const v = h[k.toLowerCase()];
+    return Array.isArray(v) ? v[0] : v;
+  },
+};
+export function contextFromHttp(h: HttpHeaders): Context {
+  return propagation.extract(context.active(), h, httpGetter);
+}
+export function injectHttp(h: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
+  propagation.inject(ctx, h, { set: (c, k, v) => (c[k] = v) });
+  return h;
+}
+
+/** Runs fn in a span that is a child of parent; records failures on the span. */
+export async function inSpan<T>(
+  name: string,
+  kind: SpanKind,
+  parent: Context,
+  attrs: Attributes,
+  fn: (span: Span) => Promise<T>,
+): Promise<T> {
+  const span = tracer().startSpan(name, { kind, attributes: attrs }, parent);
+  try {
+    return await context.with(trace.setSpan(parent, span), () => fn(span));
+  } catch (e) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: e instanceof Error ? e.message : String(e) });
+    throw e;
+  } finally {
+    span.end();
+  }
+}
