@@ -4,7 +4,7 @@ import { deciderSpec } from '../../shared/src/testing/decider-spec.js';
 import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState } from '../../services/ledger/src/domain/state.js';
-import type { ClientInfo, LedgerCommand } from '../../services/ledger/src/domain/commands.js';
+import type { ClientInfo, LedgerCommand, StartSession, SubscribePort } from '../../services/ledger/src/domain/commands.js';
 import type { LedgerEvent } from '../../shared/src/events/index.js';
 
 let n = 0;
@@ -31,10 +31,10 @@ function history(...cmds: LedgerCommand[]): LedgerEvent[] {
   }
   return all;
 }
-const start = (id: string, client = alice, target = 'deployment/ip-visit-counter'): LedgerCommand => ({
+const start = (id: string, client = alice, target = 'deployment/ip-visit-counter'): StartSession => ({
   type: 'StartSession', session_id: id, target, namespace: 'default', client, agent: 'none',
 });
-const steal = (id: string, user: string, port: number, filter?: string, on: 'abort' | 'continue' | 'override' = 'abort'): LedgerCommand => ({
+const steal = (id: string, user: string, port: number, filter?: string, on: 'abort' | 'continue' | 'override' = 'abort'): SubscribePort => ({
   type: 'SubscribePort', session_id: id, client_user: user, port, mode: 'steal', on_concurrent_steal: on, ...(filter ? { http_filter: filter } : {}),
 });
 

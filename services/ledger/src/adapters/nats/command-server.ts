@@ -1,0 +1,50 @@
+import { Svcm, type Service } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { propagation, context } from '@opentelemetry/api';
+import { invalid } from '../../../../../shared/src/errors/index.js';
+import { LedgerCommand, LedgerQuery, commandSubject, querySubject, serveRequest } from '../../../../../shared/src/nats/index.js';
+import { parseCommand } from '../../domain/parse-command.js';
+import type { Ledger } from '../../ledger.js';
+import type { LedgerQueries } from '../../queries.js';
+
+export const SERVICE = 'ledger';
+
+const currentTraceparent = (): string | undefined => {
+  const carrier: Record<string, string> = {};
+  propagation.inject(context.active(), carrier);
+  return carrier.traceparent;
+};
+
+/**
+ * Registers the ledger's commands and queries as a @nats-io/services service (queue group
+ * `ledger`, so replicas share load; PING/INFO/STATS come with the framework).
+ */
+export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: LedgerQueries, version: string): Promise<Service> {
+  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord session ledger' });
+  for (const verb of Object.values(LedgerCommand)) {
+    svc.addEndpoint(`cmd-${verb}`, {
+      subject: commandSubject(SERVICE, verb),
+      handler: (err, msg) => {
+        if (err) return;
+        void serveRequest(msg, async (body) => {
+          if (verb === LedgerCommand.activity) {
+            const ids = body.session_ids;
+            if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw invalid('session_ids', 'expected a list of session ids');
+            return { ended: await ledger.activity(ids as string[]) };
+          }
+          return ledger.execute(parseCommand(verb, body), currentTraceparent());
+        });
+      },
+    });
+  }
+  for (const what of Object.values(LedgerQuery)) {
+    svc.addEndpoint(`query-${what}`, {
+      subject: querySubject(SERVICE, what),
+      handler: (err, msg) => {
+        if (err) return;
+        void serveRequest(msg, (body) => queries.handle(what, body));
+      },
+    });
+  }
+  return svc;
+}

@@ -1,0 +1,125 @@
+import type { Kysely, Transaction } from 'kysely';
+import { AppError, ErrorCode, conflict } from '../../../../../shared/src/errors/index.js';
+import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
+import { projectionOps, type HeldPortRow, type SessionRow } from '../../domain/projections.js';
+import type { AppendItem, AppendOutcome } from '../../domain/store.js';
+import type { Capabilities } from './dialect.js';
+import type { Database, EventsTable } from './schema.js';
+
+const EVENT_COLS = 11;
+
+function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
+  return {
+    id: e.id,
+    session_id: e.session_id,
+    version: e.version,
+    type: e.type,
+    time: e.time,
+    client_user: e.data.client_user,
+    target: e.data.target,
+    namespace: e.data.namespace,
+    v: e.v,
+    body: JSON.stringify(tp ? { actor: e.actor, data: e.data, tp } : { actor: e.actor, data: e.data }),
+  };
+}
+
+const chunks = <T>(xs: T[], n: number): T[][] => {
+  const out: T[][] = [];
+  for (let i = 0; i < xs.length; i += n) out.push(xs.slice(i, i + n));
+  return out;
+};
+
+/** Writes events and their projection changes; returns positions by event id. */
+async function write(trx: Transaction<Database>, cap: Capabilities, items: AppendItem[]): Promise<Map<string, number>> {
+  const events = items.flatMap((i) => i.events);
+  const tps = new Map<string, string>();
+  for (const i of items) if (i.traceparent) for (const e of i.events) tps.set(e.id, i.traceparent);
+  const positions = new Map<string, number>();
+  for (const part of chunks(events, Math.floor(cap.maxParams / EVENT_COLS))) {
+    const rows = await trx.insertInto('events').values(part.map((e) => toRow(e, tps.get(e.id)))).returning(['id', 'position']).execute();
+    for (const r of rows) positions.set(r.id, Number(r.position));
+  }
+  const newSessions: SessionRow[] = [];
+  const newPorts: HeldPortRow[] = [];
+  const flushInserts = async () => {
+    for (const part of chunks(newSessions.splice(0), Math.floor(cap.maxParams / 17)))
+      await trx.insertInto('sessions').values(part).execute();
+    for (const part of chunks(newPorts.splice(0), Math.floor(cap.maxParams / 6)))
+      await trx.insertInto('held_ports').values(part).execute();
+  };
+  // Inserts are batched; an update or delete first flushes pending inserts so ordering holds.
+  for (const e of events) {
+    for (const o of projectionOps(e)) {
+      if (o.op === 'insertSession') newSessions.push(o.row);
+      else if (o.op === 'addPort') newPorts.push(o.row);
+      else {
+        await flushInserts();
+        if (o.op === 'removePort') {
+          await trx.deleteFrom('held_ports').where('session_id', '=', o.session_id).where('port', '=', o.port).execute();
+        } else {
+          await trx
+            .updateTable('sessions')
+            .set({ status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by })
+            .where('id', '=', o.id)
+            .execute();
+          await trx.deleteFrom('held_ports').where('session_id', '=', o.id).execute();
+        }
+      }
+    }
+  }
+  await flushInserts();
+  return positions;
+}
+
+function uniqueViolation(e: unknown): 'id' | 'version' | undefined {
+  const msg = e instanceof Error ? e.message : '';
+  const code = (e as { code?: string }).code ?? '';
+  if (!code.includes('CONSTRAINT') && code !== '23505') return undefined;
+  if (/events\.id|events_id_key/.test(msg)) return 'id';
+  if (/session_id, events\.version|events_stream_version/.test(msg)) return 'version';
+  return undefined;
+}
+
+/**
+ * Group commit: every queued command's events go in one transaction. If that fails, each item
+ * is retried alone so one stale append fails alone (ConflictError) and the rest still commit.
+ * An item whose event ids are all present already is an idempotent success.
+ */
+export async function appendBatch(db: Kysely<Database>, cap: Capabilities, items: AppendItem[]): Promise<AppendOutcome[]> {
+  const all = items.flatMap((i) => i.events);
+  if (all.length === 0) return items.map(() => ({ ok: true, positions: [] }));
+  try {
+    const pos = await db.transaction().execute((trx) => write(trx, cap, items));
+    return items.map((i) => ({ ok: true, positions: i.events.map((e) => pos.get(e.id)!) }));
+  } catch (e) {
+    if (items.length === 1 && uniqueViolation(e) === undefined) return [{ ok: false, error: e as Error }];
+    if (items.length > 1 && uniqueViolation(e) === undefined) {
+      // Not a per-item problem (disk, closed db): every item fails the same way.
+      return items.map(() => ({ ok: false, error: e as Error }));
+    }
+  }
+  const out: AppendOutcome[] = [];
+  for (const item of items) {
+    try {
+      const pos = await db.transaction().execute((trx) => write(trx, cap, [item]));
+      out.push({ ok: true, positions: item.events.map((e) => pos.get(e.id)!) });
+    } catch (e) {
+      const kind = uniqueViolation(e);
+      if (kind === 'id') {
+        const rows = await db.selectFrom('events').select(['id', 'position']).where('id', 'in', item.events.map((x) => x.id)).execute();
+        if (rows.length === item.events.length) {
+          const m = new Map(rows.map((r) => [r.id, Number(r.position)]));
+          out.push({ ok: true, positions: item.events.map((x) => m.get(x.id)!) });
+          continue;
+        }
+      }
+      if (kind) {
+        const first = item.events[0]!;
+        out.push({ ok: false, error: conflict(`stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`) });
+      } else {
+        out.push({ ok: false, error: e instanceof AppError ? e : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }) });
+      }
+    }
+  }
+  return out;
+}

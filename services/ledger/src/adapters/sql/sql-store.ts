@@ -1,0 +1,206 @@
+import { sql, type Kysely, type Selectable } from 'kysely';
+import { validateEvent, type LedgerEvent } from '../../../../../shared/src/events/index.js';
+import type { HeldPortRow, SessionRow } from '../../domain/projections.js';
+import type { AppendItem, AppendOutcome, EventFilter, LedgerStore, StoredEvent } from '../../domain/store.js';
+import { appendBatch } from './append.js';
+import { openDatabase, type Capabilities } from './dialect.js';
+import { migrate } from './migrations.js';
+import type { Database, EventsTable } from './schema.js';
+
+export function rowToEvent(r: Selectable<EventsTable>, validate = false): LedgerEvent {
+  return parseRow(r, validate).event;
+}
+
+function parseRow(r: Selectable<EventsTable>, validate = false): StoredEvent {
+  const body = JSON.parse(r.body) as { actor: unknown; data: unknown; tp?: string };
+  const e = {
+    v: r.v,
+    id: r.id,
+    type: r.type,
+    session_id: r.session_id,
+    version: Number(r.version),
+    position: Number(r.position),
+    time: Number(r.time),
+    actor: body.actor,
+    data: body.data,
+  };
+  const event = validate ? validateEvent(e) : (e as LedgerEvent);
+  return body.tp ? { event, traceparent: body.tp } : { event };
+}
+
+const num = <T extends Record<string, unknown>>(r: T, ...keys: (keyof T)[]): T => {
+  for (const k of keys) if (r[k] !== null && r[k] !== undefined) (r as Record<keyof T, unknown>)[k] = Number(r[k]);
+  return r;
+};
+
+class SqlLedgerStore implements LedgerStore {
+  readonly #db: Kysely<Database>;
+  readonly #cap: Capabilities;
+  #initialised = false;
+
+  constructor(db: Kysely<Database>, cap: Capabilities) {
+    this.#db = db;
+    this.#cap = cap;
+  }
+
+  async init(): Promise<void> {
+    if (this.#initialised) return;
+    await migrate(this.#db as unknown as Kysely<unknown>, this.#cap);
+    this.#initialised = true;
+  }
+
+  appendBatch(items: AppendItem[]): Promise<AppendOutcome[]> {
+    return appendBatch(this.#db, this.#cap, items);
+  }
+
+  async readStream(sessionId: string): Promise<LedgerEvent[]> {
+    const rows = await this.#db.selectFrom('events').selectAll().where('session_id', '=', sessionId).orderBy('version').execute();
+    return rows.map((r) => rowToEvent(r));
+  }
+
+  async readAll(afterPosition: number, limit: number): Promise<LedgerEvent[]> {
+    const rows = await this.#db.selectFrom('events').selectAll().where('position', '>', afterPosition).orderBy('position').limit(limit).execute();
+    return rows.map((r) => rowToEvent(r));
+  }
+
+  async readForPublish(afterPosition: number, limit: number): Promise<StoredEvent[]> {
+    const rows = await this.#db.selectFrom('events').selectAll().where('position', '>', afterPosition).orderBy('position').limit(limit).execute();
+    return rows.map((r) => parseRow(r));
+  }
+
+  async queryEvents(f: EventFilter): Promise<LedgerEvent[]> {
+    let q = this.#db.selectFrom('events').selectAll();
+    if (f.session_id !== undefined) q = q.where('session_id', '=', f.session_id);
+    if (f.client_user !== undefined) q = q.where('client_user', '=', f.client_user);
+    if (f.target !== undefined) q = q.where('target', '=', f.target);
+    if (f.namespace !== undefined) q = q.where('namespace', '=', f.namespace);
+    if (f.since !== undefined) q = q.where('time', '>=', f.since);
+    if (f.until !== undefined) q = q.where('time', '<=', f.until);
+    if (f.after !== undefined) q = q.where('position', '>', f.after);
+    const rows = await q.orderBy('position').limit(f.limit).execute();
+    return rows.map((r) => rowToEvent(r));
+  }
+
+  async liveSessionEvents(): Promise<LedgerEvent[]> {
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('session_id', 'in', this.#db.selectFrom('sessions').select('id').where('status', '=', 'live'))
+      .orderBy('position')
+      .execute();
+    return rows.map((r) => rowToEvent(r));
+  }
+
+  async sessionRow(id: string): Promise<SessionRow | undefined> {
+    const r = await this.#db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
+    return r ? num(r, 'started_at', 'ended_at') : undefined;
+  }
+
+  async liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }> {
+    let q = this.#db.selectFrom('sessions').selectAll().where('status', '=', 'live');
+    if (namespace !== undefined) q = q.where('namespace', '=', namespace);
+    const sessions = (await q.orderBy('started_at').orderBy('id').execute()).map((r) => num(r, 'started_at', 'ended_at'));
+    const ids = sessions.map((s) => s.id);
+    const ports = ids.length === 0 ? [] : await this.#db.selectFrom('held_ports').selectAll().where('session_id', 'in', ids).orderBy('session_id').orderBy('port').execute();
+    return { sessions, ports: ports.map((p) => num(p, 'since')) };
+  }
+
+  async *allSessionRows(): AsyncIterable<SessionRow> {
+    let after = '';
+    for (;;) {
+      const page = await this.#db.selectFrom('sessions').selectAll().where('id', '>', after).orderBy('id').limit(5000).execute();
+      for (const r of page) yield num(r, 'started_at', 'ended_at');
+      if (page.length < 5000) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
+  async allPortRows(): Promise<HeldPortRow[]> {
+    return (await this.#db.selectFrom('held_ports').selectAll().execute()).map((p) => num(p, 'since'));
+  }
+
+  async distinctUsersSince(since: number): Promise<number> {
+    const r = await this.#db
+      .selectFrom('sessions')
+      .select(sql<number>`count(distinct client_user)`.as('n'))
+      .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', since), eb('started_at', '>=', since)]))
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async maxPosition(): Promise<number> {
+    const r = await this.#db.selectFrom('events').select(sql<number>`coalesce(max(position), 0)`.as('p')).executeTakeFirst();
+    return Number(r?.p ?? 0);
+  }
+
+  async positionOf(eventId: string): Promise<number | undefined> {
+    const r = await this.#db.selectFrom('events').select('position').where('id', '=', eventId).executeTakeFirst();
+    return r ? Number(r.position) : undefined;
+  }
+
+  async getCheckpoint(name: string): Promise<number> {
+    const r = await this.#db.selectFrom('checkpoints').select('position').where('name', '=', name).executeTakeFirst();
+    return r ? Number(r.position) : 0;
+  }
+
+  async setCheckpoint(name: string, position: number): Promise<void> {
+    await this.#db
+      .insertInto('checkpoints')
+      .values({ name, position })
+      .onConflict((oc) => oc.column('name').doUpdateSet({ position }))
+      .execute();
+  }
+
+  async recordActivity(seen: Array<{ session_id: string; last_seen: number }>): Promise<void> {
+    if (seen.length === 0) return;
+    await this.#db.transaction().execute(async (trx) => {
+      for (let i = 0; i < seen.length; i += 5000) {
+        await trx
+          .insertInto('activity')
+          .values(seen.slice(i, i + 5000))
+          .onConflict((oc) => oc.column('session_id').doUpdateSet({ last_seen: (eb) => eb.ref('excluded.last_seen') }))
+          .execute();
+      }
+    });
+  }
+
+  async lastActivity(): Promise<Map<string, number>> {
+    const rows = await this.#db
+      .selectFrom('activity')
+      .innerJoin('sessions', 'sessions.id', 'activity.session_id')
+      .select(['activity.session_id', 'activity.last_seen'])
+      .where('sessions.status', '=', 'live')
+      .execute();
+    return new Map(rows.map((r) => [r.session_id, Number(r.last_seen)]));
+  }
+
+  async replaceProjections(sessions: Iterable<SessionRow>, ports: Iterable<HeldPortRow>): Promise<void> {
+    await this.#db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('held_ports').execute();
+      await trx.deleteFrom('sessions').execute();
+      let buf: SessionRow[] = [];
+      for (const s of sessions) {
+        buf.push(s);
+        if (buf.length === 1000) {
+          await trx.insertInto('sessions').values(buf).execute();
+          buf = [];
+        }
+      }
+      if (buf.length) await trx.insertInto('sessions').values(buf).execute();
+      const p = [...ports];
+      for (let i = 0; i < p.length; i += 1000) await trx.insertInto('held_ports').values(p.slice(i, i + 1000)).execute();
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.#db.destroy();
+  }
+}
+
+/** Opens the store named by a LEDGER_DB URL. */
+export async function openLedgerStore(url: string, sync: 'normal' | 'full' = 'normal'): Promise<LedgerStore> {
+  const { db, cap } = openDatabase(url, sync);
+  const store = new SqlLedgerStore(db, cap);
+  await store.init();
+  return store;
+}

@@ -1,0 +1,12 @@
+import { int, loadConfig, logLevel, natsUrl, oneOf, str } from '../../../shared/src/config/index.js';
+
+export const ledgerConfigSpec = {
+  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  LEDGER_DB: { parse: str, default: 'sqlite:./data/ledger.db', doc: 'ledger store URL (sqlite:<file>)' },
+  LEDGER_SYNC: { parse: oneOf('normal', 'full'), default: 'normal' as const, doc: 'SQLite synchronous mode' },
+  SESSION_UNUSED_TTL: { parse: int(6, 86_400), default: 30, doc: 'seconds without activity before a session ends as Unused' },
+  LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
+};
+
+export const loadLedgerConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(ledgerConfigSpec, env);

@@ -1,0 +1,15 @@
+import type { LedgerState } from './state.js';
+
+/**
+ * Live sessions whose last activity is older than the unused TTL. A live session without a
+ * recorded activity counts as active now (the caller seeds activity at start and at restart).
+ */
+export function expiredSessions(state: LedgerState, lastActivity: ReadonlyMap<string, number>, now: number, ttlMs: number): string[] {
+  const out: string[] = [];
+  for (const [id, s] of state.sessions) {
+    if (s.status !== 'live') continue;
+    const seen = lastActivity.get(id);
+    if (seen !== undefined && now - seen > ttlMs) out.push(id);
+  }
+  return out;
+}

@@ -1,0 +1,123 @@
+import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+
+/** A row of the live/ended sessions projection (table `sessions`). */
+export interface SessionRow {
+  id: string;
+  status: 'live' | 'ended';
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  killed_by: string | null;
+  target: string;
+  namespace: string;
+  client_user: string;
+  client_name: string;
+  client_hostname: string;
+  client_id: string;
+  user_id: string;
+  client_cli_version: string;
+  key: string | null;
+  profile: string | null;
+  branch_name: string | null;
+}
+
+/** A row of the held-ports projection (table `held_ports`). */
+export interface HeldPortRow {
+  session_id: string;
+  port: number;
+  mode: 'steal' | 'mirror';
+  http_filter: string | null;
+  lock: number;
+  since: number;
+}
+
+/**
+ * What one event changes in the projections, as data. The SQL adapter applies these inside the
+ * append transaction; replay applies the same ops to memory, so both cannot disagree on rules.
+ */
+export type ProjectionOp =
+  | { op: 'insertSession'; row: SessionRow }
+  | { op: 'endSession'; id: string; ended_at: number; end_reason: string; killed_by: string | null }
+  | { op: 'addPort'; row: HeldPortRow }
+  | { op: 'removePort'; session_id: string; port: number };
+
+export function projectionOps(e: LedgerEvent): ProjectionOp[] {
+  switch (e.type) {
+    case 'SessionStarted': {
+      const d = e.data;
+      return [
+        {
+          op: 'insertSession',
+          row: {
+            id: e.session_id,
+            status: 'live',
+            started_at: e.time,
+            ended_at: null,
+            end_reason: null,
+            killed_by: null,
+            target: d.target,
+            namespace: d.namespace,
+            client_user: d.client_user,
+            client_name: d.client_name,
+            client_hostname: d.client_hostname,
+            client_id: d.client_id,
+            user_id: d.user_id,
+            client_cli_version: d.client_cli_version,
+            key: d.key ?? null,
+            profile: d.profile ?? null,
+            branch_name: d.branch_name ?? null,
+          },
+        },
+      ];
+    }
+    case 'PortStolen':
+      return [{ op: 'addPort', row: { session_id: e.session_id, port: e.data.port, mode: 'steal', http_filter: e.data.http_filter ?? null, lock: e.data.lock ? 1 : 0, since: e.time } }];
+    case 'PortMirrored':
+      return [{ op: 'addPort', row: { session_id: e.session_id, port: e.data.port, mode: 'mirror', http_filter: null, lock: 0, since: e.time } }];
+    case 'PortReleased':
+      return [{ op: 'removePort', session_id: e.session_id, port: e.data.port }];
+    case 'SessionEnded':
+      return [{ op: 'endSession', id: e.session_id, ended_at: e.time, end_reason: e.data.reason, killed_by: e.data.killed_by ?? null }];
+    case 'TargetCopied':
+    case 'SessionRejected':
+      return [];
+    default: {
+      const never: never = e;
+      return never;
+    }
+  }
+}
+
+/** In-memory projection state, as replay rebuilds it. */
+export interface ProjectionState {
+  sessions: Map<string, SessionRow>;
+  ports: Map<string, HeldPortRow>;
+}
+
+export const portKey = (sessionId: string, port: number): string => `${sessionId}:${port}`;
+
+export function applyOps(p: ProjectionState, ops: ProjectionOp[]): void {
+  for (const o of ops) {
+    switch (o.op) {
+      case 'insertSession':
+        p.sessions.set(o.row.id, o.row);
+        break;
+      case 'endSession': {
+        const s = p.sessions.get(o.id);
+        if (s) Object.assign(s, { status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
+        for (const [k, row] of p.ports) if (row.session_id === o.id) p.ports.delete(k);
+        break;
+      }
+      case 'addPort':
+        p.ports.set(portKey(o.row.session_id, o.row.port), o.row);
+        break;
+      case 'removePort':
+        p.ports.delete(portKey(o.session_id, o.port));
+        break;
+      default: {
+        const never: never = o;
+        return never;
+      }
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+import type { HeldPortRow, SessionRow } from './projections.js';
+
+/** One command's events, appended atomically with its projection changes. */
+export interface AppendItem {
+  events: LedgerEvent[];
+  /** W3C traceparent of the command, kept so the outbox continues the trace on JetStream. */
+  traceparent?: string | undefined;
+}
+
+export interface StoredEvent {
+  event: LedgerEvent;
+  traceparent?: string;
+}
+
+export type AppendOutcome = { ok: true; positions: number[] } | { ok: false; error: Error };
+
+export interface EventFilter {
+  session_id?: string;
+  client_user?: string;
+  target?: string;
+  namespace?: string;
+  since?: number;
+  until?: number;
+  /** Exclusive lower bound on position (cursor). */
+  after?: number;
+  limit: number;
+}
+
+/**
+ * The ledger's storage port (kysely-style plug point): SQLite is the default adapter,
+ * PostgreSQL the scale-out one. Conflicts on (session_id, version) are ConflictErrors.
+ */
+export interface LedgerStore {
+  init(): Promise<void>;
+  /** Appends many commands' events in one transaction; isolates a failing item. */
+  appendBatch(items: AppendItem[]): Promise<AppendOutcome[]>;
+  readStream(sessionId: string): Promise<LedgerEvent[]>;
+  readAll(afterPosition: number, limit: number): Promise<LedgerEvent[]>;
+  readForPublish(afterPosition: number, limit: number): Promise<StoredEvent[]>;
+  queryEvents(f: EventFilter): Promise<LedgerEvent[]>;
+  liveSessionEvents(): Promise<LedgerEvent[]>;
+  sessionRow(id: string): Promise<SessionRow | undefined>;
+  liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }>;
+  allSessionRows(): AsyncIterable<SessionRow>;
+  allPortRows(): Promise<HeldPortRow[]>;
+  distinctUsersSince(since: number): Promise<number>;
+  maxPosition(): Promise<number>;
+  positionOf(eventId: string): Promise<number | undefined>;
+  getCheckpoint(name: string): Promise<number>;
+  setCheckpoint(name: string, position: number): Promise<void>;
+  recordActivity(seen: Array<{ session_id: string; last_seen: number }>): Promise<void>;
+  lastActivity(): Promise<Map<string, number>>;
+  replaceProjections(sessions: Iterable<SessionRow>, ports: Iterable<HeldPortRow>): Promise<void>;
+  close(): Promise<void>;
+}

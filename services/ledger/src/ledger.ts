@@ -1,0 +1,235 @@
+import type { Logger } from 'pino';
+import { AppError, ErrorCode, unavailable } from '../../../shared/src/errors/index.js';
+import { logFieldsOf, logMessageOf, type LedgerEvent } from '../../../shared/src/events/index.js';
+import { newEventId } from '../../../shared/src/ids/index.js';
+import type { LedgerCommand } from './domain/commands.js';
+import { decide } from './domain/decide.js';
+import { evolve } from './domain/evolve.js';
+import { expiredSessions } from './domain/expiry.js';
+import { initialState, type LedgerState } from './domain/state.js';
+import type { LedgerStore } from './domain/store.js';
+
+export interface EventRef {
+  id: string;
+  type: string;
+  session_id: string;
+  position: number;
+}
+export interface CommandResult {
+  events: EventRef[];
+  warnings: string[];
+  resumed?: boolean;
+}
+
+interface Pending {
+  events: LedgerEvent[];
+  traceparent: string | undefined;
+  resolve: (positions: number[]) => void;
+  reject: (e: Error) => void;
+}
+
+export interface LedgerOptions {
+  unusedTtlMs: number;
+  now?: () => number;
+  /** Called after each commit with the highest committed position (wakes the outbox). */
+  onCommitted?: (position: number) => void;
+  /** Ended sessions kept in memory for fast refusals; older ones are re-read from the store. */
+  endedCacheSize?: number;
+}
+
+/**
+ * The session aggregate's command loop. Commands are decided one at a time against the
+ * in-memory state (so port-lock checks see every earlier command, committed or queued), and
+ * their events are group-committed: whatever is queued when the writer is free goes in one
+ * transaction, with no artificial wait. Replies go out only after the commit.
+ */
+export class Ledger {
+  readonly #store: LedgerStore;
+  readonly #log: Logger;
+  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted'>>> & Pick<LedgerOptions, 'onCommitted'>;
+  #state: LedgerState = initialState();
+  #queue: Pending[] = [];
+  #writing: Promise<void> | undefined;
+  readonly #lastActivity = new Map<string, number>();
+  #activityDirty = new Map<string, number>();
+  readonly #endedOrder: string[] = [];
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #closed = false;
+
+  constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
+    this.#store = store;
+    this.#log = log;
+    this.#opts = Object.freeze({ now: Date.now, endedCacheSize: 10_000, ...opts });
+  }
+
+  get state(): LedgerState {
+    return this.#state;
+  }
+
+  /**
+   * Rebuilds live state from the events of live sessions. Every live session gets a full TTL
+   * from now, so ledger downtime never expires a healthy session.
+   */
+  async init(): Promise<void> {
+    const state = initialState();
+    for (const e of await this.#store.liveSessionEvents()) evolve(state, e);
+    this.#state = state;
+    const now = this.#opts.now();
+    for (const [id, s] of state.sessions) if (s.status === 'live') this.#lastActivity.set(id, now);
+  }
+
+  startExpiry(intervalMs = 1000): void {
+    this.#expiryTimer = setInterval(() => void this.expireNow(), intervalMs);
+    this.#expiryTimer.unref();
+  }
+
+  async expireNow(): Promise<number> {
+    const ids = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), this.#opts.unusedTtlMs);
+    let n = 0;
+    for (const id of ids) {
+      try {
+        const r = await this.execute({ type: 'ExpireSession', session_id: id });
+        if (r.events.length) n++;
+      } catch (e) {
+        this.#log.warn({ err: e, session_id: id }, 'session expiry failed; will retry');
+      }
+    }
+    await this.flushActivity();
+    return n;
+  }
+
+  /** Loads a session the state does not hold (ended and evicted, or never seen). */
+  async #ensureLoaded(id: string): Promise<void> {
+    if (this.#state.sessions.has(id)) return;
+    const events = await this.#store.readStream(id);
+    if (events.length === 0 || this.#state.sessions.has(id)) return;
+    const scratch = initialState();
+    for (const e of events) evolve(scratch, e);
+    const s = scratch.sessions.get(id);
+    if (s) this.#state.sessions.set(id, s);
+  }
+
+  async execute(cmd: LedgerCommand, traceparent?: string): Promise<CommandResult> {
+    if (this.#closed) throw unavailable('the ledger is shutting down; retry against another replica');
+    if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
+    const now = this.#opts.now();
+    const decision = decide(cmd, this.#state, { now, newEventId: () => newEventId(now) });
+    if (decision.events.length === 0) {
+      return decision.resumed ? { events: [], warnings: decision.warnings, resumed: true } : { events: [], warnings: decision.warnings };
+    }
+    for (const e of decision.events) this.#apply(e);
+    if (cmd.type === 'StartSession') this.#lastActivity.set(cmd.session_id, now);
+    const positions = await new Promise<number[]>((resolve, reject) => {
+      this.#queue.push({ events: decision.events, traceparent, resolve, reject });
+      this.#kick();
+    });
+    decision.events.forEach((e, i) => (e.position = positions[i]!));
+    return {
+      events: decision.events.map((e) => ({ id: e.id, type: e.type, session_id: e.session_id, position: e.position })),
+      warnings: decision.warnings,
+    };
+  }
+
+  #apply(e: LedgerEvent): void {
+    evolve(this.#state, e);
+    if (e.type === 'SessionEnded') {
+      this.#lastActivity.delete(e.session_id);
+      this.#activityDirty.delete(e.session_id);
+      this.#endedOrder.push(e.session_id);
+      while (this.#endedOrder.length > this.#opts.endedCacheSize) {
+        const old = this.#endedOrder.shift()!;
+        if (this.#state.sessions.get(old)?.status === 'ended') this.#state.sessions.delete(old);
+      }
+    }
+  }
+
+  #kick(): void {
+    if (this.#writing || this.#queue.length === 0) return;
+    this.#writing = this.#writeLoop().finally(() => {
+      this.#writing = undefined;
+      this.#kick();
+    });
+  }
+
+  async #writeLoop(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch = this.#queue;
+      this.#queue = [];
+      let outcomes;
+      try {
+        outcomes = await this.#store.appendBatch(batch.map((p) => ({ events: p.events, traceparent: p.traceparent })));
+      } catch (e) {
+        outcomes = batch.map(() => ({ ok: false as const, error: e as Error }));
+      }
+      let failed = false;
+      let maxPos = 0;
+      batch.forEach((p, i) => {
+        const o = outcomes[i]!;
+        if (o.ok) {
+          for (const e of p.events) this.#log.info(logFieldsOf(e), logMessageOf[e.type]);
+          maxPos = Math.max(maxPos, ...o.positions);
+          p.resolve(o.positions);
+        } else {
+          failed = true;
+          p.reject(o.error instanceof AppError ? o.error : new AppError(ErrorCode.Unavailable, `ledger store: ${o.error.message}`, { cause: o.error }));
+        }
+      });
+      if (maxPos > 0) this.#opts.onCommitted?.(maxPos);
+      // A failed item was applied to memory optimistically; the store is the truth, so
+      // rebuild from it (rare: a second writer, or a disk error).
+      if (failed) await this.#rebuildAfterFailure();
+    }
+  }
+
+  async #rebuildAfterFailure(): Promise<void> {
+    try {
+      const state = initialState();
+      for (const e of await this.#store.liveSessionEvents()) evolve(state, e);
+      // Commands still queued were decided on the old state; they are re-applied on top.
+      for (const p of this.#queue) for (const e of p.events) evolve(state, e);
+      this.#state = state;
+    } catch (e) {
+      this.#log.error({ err: e }, 'cannot rebuild ledger state after a failed append');
+    }
+  }
+
+  /**
+   * Batched liveness from a gateway. Returns the reported sessions that are no longer live, so
+   * the gateway can close their connections even if it missed the Session Ended event.
+   */
+  async activity(sessionIds: string[]): Promise<Array<{ id: string; reason: string }>> {
+    const now = this.#opts.now();
+    const gone: Array<{ id: string; reason: string }> = [];
+    for (const id of sessionIds) {
+      const s = this.#state.sessions.get(id);
+      if (s?.status === 'live') {
+        this.#lastActivity.set(id, now);
+        this.#activityDirty.set(id, now);
+      } else if (s?.status === 'ended') gone.push({ id, reason: s.reason });
+      else {
+        const row = await this.#store.sessionRow(id);
+        gone.push({ id, reason: row?.end_reason ?? 'NotFound' });
+      }
+    }
+    return gone;
+  }
+
+  async flushActivity(): Promise<void> {
+    if (this.#activityDirty.size === 0) return;
+    const batch = [...this.#activityDirty].map(([session_id, last_seen]) => ({ session_id, last_seen }));
+    this.#activityDirty = new Map();
+    await this.#store.recordActivity(batch);
+  }
+
+  lastActivityOf(id: string): number | undefined {
+    return this.#lastActivity.get(id);
+  }
+
+  /** Stops taking commands and waits for queued ones to commit (SIGTERM drain). */
+  async drain(): Promise<void> {
+    this.#closed = true;
+    if (this.#expiryTimer) clearInterval(this.#expiryTimer);
+    while (this.#writing) await this.#writing;
+    await this.flushActivity().catch(() => undefined);
+  }
+}

@@ -1,0 +1,92 @@
+import { invalid } from '../../../shared/src/errors/index.js';
+import type { LedgerEvent } from '../../../shared/src/events/index.js';
+import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
+import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
+import type { HeldPortRow, SessionRow } from './domain/projections.js';
+import type { EventFilter, LedgerStore } from './domain/store.js';
+
+export interface SessionView extends SessionRow {
+  ports: Array<Pick<HeldPortRow, 'port' | 'mode' | 'http_filter' | 'lock' | 'since'>>;
+}
+
+const DAY = 24 * 60 * 60 * 1000;
+const MAX_PAGE = 1000;
+
+/** Read side of the ledger, served from its projections and the event table. */
+export class LedgerQueries {
+  readonly #store: LedgerStore;
+  readonly #now: () => number;
+
+  constructor(store: LedgerStore, now: () => number = Date.now) {
+    this.#store = store;
+    this.#now = now;
+  }
+
+  async liveSessions(namespace?: string): Promise<SessionView[]> {
+    const { sessions, ports } = await this.#store.liveSessions(namespace);
+    const byId = new Map<string, SessionView>(sessions.map((s) => [s.id, { ...s, ports: [] }]));
+    for (const p of ports) byId.get(p.session_id)?.ports.push({ port: p.port, mode: p.mode, http_filter: p.http_filter, lock: p.lock, since: p.since });
+    return [...byId.values()];
+  }
+
+  async handle(what: string, body: Record<string, unknown>): Promise<unknown> {
+    const optStr = (k: string): string | undefined => {
+      const v = body[k];
+      if (v === undefined || v === null) return undefined;
+      if (typeof v !== 'string') throw invalid(k, 'expected a string');
+      return v;
+    };
+    const optInt = (k: string): number | undefined => {
+      const v = body[k];
+      if (v === undefined || v === null) return undefined;
+      if (!Number.isSafeInteger(v)) throw invalid(k, 'expected an integer');
+      return v as number;
+    };
+    switch (what) {
+      case LedgerQuery.sessions:
+        return { now: this.#now(), sessions: await this.liveSessions(optStr('namespace')) };
+      case LedgerQuery.session: {
+        const id = optStr('id') ?? '';
+        if (!isCanonicalSessionId(id)) throw invalid('id', `"${id}" is not 16 upper-case hex digits`);
+        const row = await this.#store.sessionRow(id);
+        const events = await this.#store.readStream(id);
+        let session: SessionView | null = null;
+        if (row) {
+          const live = row.status === 'live' ? (await this.liveSessions(row.namespace)).find((s) => s.id === id) : undefined;
+          session = live ?? { ...row, ports: [] };
+        }
+        return { now: this.#now(), session, events };
+      }
+      case LedgerQuery.events: {
+        const limit = Math.min(optInt('limit') ?? 100, MAX_PAGE);
+        if (limit < 1) throw invalid('limit', 'must be at least 1');
+        const f: EventFilter = { limit: limit + 1 };
+        const sid = optStr('session_id');
+        if (sid !== undefined) f.session_id = sid;
+        const user = optStr('client_user');
+        if (user !== undefined) f.client_user = user;
+        const target = optStr('target');
+        if (target !== undefined) f.target = target;
+        const ns = optStr('namespace');
+        if (ns !== undefined) f.namespace = ns;
+        const since = optInt('since');
+        if (since !== undefined) f.since = since;
+        const until = optInt('until');
+        if (until !== undefined) f.until = until;
+        const after = optInt('after');
+        if (after !== undefined) f.after = after;
+        const rows: LedgerEvent[] = await this.#store.queryEvents(f);
+        const more = rows.length > limit;
+        const events = more ? rows.slice(0, limit) : rows;
+        return more ? { events, next: events[events.length - 1]!.position } : { events };
+      }
+      case LedgerQuery.statistics: {
+        const now = this.#now();
+        const [dau, mau] = await Promise.all([this.#store.distinctUsersSince(now - DAY), this.#store.distinctUsersSince(now - 30 * DAY)]);
+        return { dau, mau };
+      }
+      default:
+        throw invalid('query', `unknown ledger query "${what}"`);
+    }
+  }
+}
