@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export interface NatsServer extends AsyncDisposable {
+  url: string;
+  port: number;
+  storeDir: string;
+  stop(): Promise<void>;
+  kill9(): Promise<void>;
+  restart(): Promise<void>;
+}
+
+const BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
+
+/**
+ * A real nats-server with JetStream on a free port and its own store dir (after nst's
+ * launcher): a temp config with `port: -1` and `ports_file_dir`, then wait for the ports file.
+ * Restart reuses the same port and store, so durability tests can kill -9 and come back.
+ */
+export async function startNatsServer(): Promise<NatsServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'mirrord-nats-'));
+  const storeDir = join(dir, 'js');
+  let port = -1;
+  let proc: ChildProcess | undefined;
+
+  const launch = async (): Promise<void> => {
+    const conf = join(dir, 'nats.conf');
+    writeFileSync(conf, `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n`);
+    for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
+    const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
+    proc = p;
+    let stderr = '';
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    let exited = false;
+    let spawnError: Error | undefined;
+    p.on('error', (e) => (spawnError = e));
+    p.on('exit', () => (exited = true));
+    for (let i = 0; i < 200; i++) {
+      if (spawnError) throw new Error(`cannot start ${BIN}: ${spawnError.message}. Install it (apt-get install nats-server) or set NATS_SERVER_BIN.`);
+      if (exited) throw new Error(`nats-server exited early: ${stderr.slice(-500)}`);
+      const pf = readdirSync(dir).find((f) => f.endsWith('.ports'));
+      if (pf) {
+        const ports = JSON.parse(readFileSync(join(dir, pf), 'utf8')) as { nats: string[] };
+        const u = new URL(ports.nats[0]!);
+        port = Number(u.port);
+        return;
+      }
+      await sleep(25);
+    }
+    throw new Error('nats-server did not write its ports file within 5 s');
+  };
+
+  const waitExit = (p: ChildProcess | undefined) =>
+    new Promise<void>((resolve) => {
+      if (!p || p.exitCode !== null || p.signalCode !== null) return resolve();
+      p.once('exit', () => resolve());
+    });
+
+  await launch();
+  const server: NatsServer = {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    storeDir,
+    async stop() {
+      const p = proc;
+      p?.kill('SIGTERM');
+      await waitExit(p);
+    },
+    async kill9() {
+      const p = proc;
+      p?.kill('SIGKILL');
+      await waitExit(p);
+    },
+    async restart() {
+      await launch();
+    },
+    async [Symbol.asyncDispose]() {
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return server;
+}

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface LogLine {
+  level: string;
+  msg: string;
+  service?: string;
+  [k: string]: unknown;
+}
+
+export interface ServiceProcess {
+  proc: ChildProcess;
+  lines: LogLine[];
+  stderr: string;
+  waitFor(pred: (l: LogLine) => boolean, timeoutMs?: number): Promise<LogLine>;
+  kill9(): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+/** Runs `services/<name>/src/main.ts` as its own process, collecting its JSON log lines. */
+export async function startService(name: string, env: Record<string, string>, readyMsg = `${name} ready`): Promise<ServiceProcess> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
+    cwd: ROOT,
+    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const lines: LogLine[] = [];
+  const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  const sp: ServiceProcess = {
+    proc,
+    lines,
+    stderr: '',
+    waitFor(pred, timeoutMs = 15_000) {
+      const hit = lines.find(pred);
+      if (hit) return Promise.resolve(hit);
+      return new Promise((resolve, reject) => {
+        const w = { pred, resolve: (l: LogLine) => (clearTimeout(t), resolve(l)) };
+        const t = setTimeout(() => {
+          waiters.splice(waiters.indexOf(w), 1);
+          reject(new Error(`${name}: no matching log line within ${timeoutMs} ms; stderr: ${sp.stderr.slice(-800)}; last lines: ${JSON.stringify(lines.slice(-5))}`));
+        }, timeoutMs);
+        waiters.push(w);
+      });
+    },
+    async kill9() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGKILL');
+      await done;
+    },
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return proc.exitCode;
+      const done = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+      proc.kill('SIGTERM');
+      return done;
+    },
+  };
+  proc.stderr!.on('data', (d: Buffer) => (sp.stderr += d.toString()));
+  createInterface({ input: proc.stdout! }).on('line', (raw) => {
+    let l: LogLine;
+    try {
+      l = JSON.parse(raw) as LogLine;
+    } catch {
+      l = { level: 'raw', msg: raw };
+    }
+    lines.push(l);
+    for (const w of [...waiters]) if (w.pred(l)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(l);
+    }
+  });
+  const exited = new Promise<never>((_, reject) =>
+    proc.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready: ${sp.stderr.slice(-1500)}`))),
+  );
+  exited.catch(() => undefined);
+  await Promise.race([sp.waitFor((l) => l.msg === readyMsg, 30_000), exited]);
+  return sp;
+}
