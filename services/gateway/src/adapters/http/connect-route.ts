@@ -1,0 +1,217 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { WebSocket } from 'ws';
+import { createHash } from 'node:crypto';
+import { AppError, ErrorCode, invalid, isAppError, toAppError, type ErrorBody } from '../../../../../shared/src/errors/index.js';
+import { parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
+import { newSessionId } from '../../../../../shared/src/ids/index.js';
+import { contextFromHttp, context } from '../../../../../shared/src/otel/index.js';
+import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
+import type { Identity, ResolvedTarget } from '../../domain/ports.js';
+import type { LiveConnection } from '../../connections.js';
+import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
+
+interface Started {
+  who: Identity;
+  req: ConnectRequest;
+  target: ResolvedTarget;
+  client: Record<string, string>;
+  resumed: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    mirrordSession?: Started;
+  }
+}
+
+type Params = { namespace: string; name: string };
+
+const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+
+/**
+ * The connect call: authenticate, authorise `proxy` on the target, resolve it, ask policy,
+ * start (or resume) the session in the ledger — all before the upgrade, so refusals are plain
+ * HTTP Status answers — then carry port messages over the WebSocket until it closes.
+ */
+export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): void {
+  const recordRejection = (s: Omit<Started, 'resumed'>, e: AppError, asked: 'start' | 'port', extra: Record<string, unknown> = {}) =>
+    deps.ledger
+      .command('reject', {
+        session_id: s.req.session_id,
+        target: s.target.path,
+        namespace: s.target.namespace,
+        client: s.client,
+        asked,
+        code: e.code,
+        message: e.message,
+        ...extra,
+      })
+      .catch((err) => deps.log.warn({ err }, 'could not record the rejection'));
+
+  const start = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>): Promise<Started> => {
+    const who = requireIdentity(req);
+    const cr = parseConnectRequest(req.params, req.query, req.headers, newSessionId);
+    const client = {
+      client_user: who.user,
+      client_name: cr.client_name ?? who.user,
+      client_hostname: cr.client_hostname ?? 'unknown',
+      client_id: '',
+      user_id: '',
+      client_cli_version: cr.client_cli_version,
+    };
+    const target = await deps.targets.resolve(who, cr.namespace, cr.target);
+    const base = { who, req: cr, target, client };
+    try {
+      await authorize(deps, who, { verb: 'proxy', resource: 'targets', namespace: cr.namespace, name: cr.dotted });
+    } catch (e) {
+      if (isAppError(e, 'Forbidden')) await recordRejection(base, e, 'start', { permission: `proxy targets/${cr.dotted}` });
+      throw e;
+    }
+    const decision = await deps.policy.evaluateStart({ who, target, ...(cr.profile ? { profile: cr.profile } : {}) });
+    if (!decision.allowed) {
+      const e = new AppError(ErrorCode.Forbidden, decision.message);
+      await recordRejection(base, e, 'start', decision.policy ? { policy: decision.policy } : {});
+      throw e;
+    }
+    const body: Record<string, unknown> = { session_id: cr.session_id, target: target.path, namespace: target.namespace, client, agent: 'none' };
+    for (const k of ['profile', 'branch_name', 'key'] as const) if (cr[k] !== undefined) body[k] = cr[k];
+    const r = await deps.ledger.command('start', body);
+    return { ...base, resumed: r.resumed === true };
+  };
+
+  app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
+    method: 'GET',
+    url: `${API_PREFIX}/namespaces/:namespace/targets/:name`,
+    preValidation: async (req, reply) => {
+      if (!isUpgrade(req)) return;
+      try {
+        req.mirrordSession = await traced(req, 'CONNECT targets/{name}', () => start(req));
+      } catch (e) {
+        return sendError(reply, e);
+      }
+    },
+    handler: async (req) => {
+      // A plain GET: the target as this gateway sees it (real listing comes with resolution).
+      if (req.query.connect === 'true') throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
+      const who = requireIdentity(req);
+      const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
+      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: cr.dotted });
+      const t = await deps.targets.resolve(who, cr.namespace, cr.target);
+      return { apiVersion: 'operator.metalbear.co/v1', kind: 'Target', metadata: { name: cr.dotted, namespace: t.namespace }, spec: { path: t.path } };
+    },
+    wsHandler: (socket, req) => serveSocket(deps, socket, req),
+  });
+}
+
+function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest): void {
+  const s = req.mirrordSession;
+  if (!s) {
+    socket.close(1011, 'session was not started');
+    return;
+  }
+  const id = s.req.session_id;
+  const log = deps.log.child({ session_id: id });
+  const parent = contextFromHttp(req.headers);
+  let closedByServer = false;
+  let config: unknown;
+  const send = (m: Record<string, unknown>) => {
+    if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
+  };
+  const conn: LiveConnection = {
+    sessionId: id,
+    closeBySession(reason, by) {
+      closedByServer = true;
+      send(by === undefined ? { type: 'closed', reason } : { type: 'closed', reason, by });
+      socket.close(1000, reason.slice(0, 100));
+    },
+  };
+  deps.registry.add(conn);
+  send(s.resumed ? { type: 'session', id, resumed: true } : { type: 'session', id });
+
+  const maxBytes = deps.maxMessageBytes ?? 64 * 1024;
+  const handle = async (raw: string): Promise<Record<string, unknown>> => {
+    if (Buffer.byteLength(raw) > maxBytes) throw invalid('message', `${Buffer.byteLength(raw)} bytes exceeds the ${maxBytes}-byte limit`, 'send a smaller message');
+    let m: Record<string, unknown>;
+    try {
+      const v: unknown = JSON.parse(raw);
+      if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('expected a JSON object');
+      m = v as Record<string, unknown>;
+    } catch (e) {
+      throw invalid('message', `not a valid JSON message (${(e as Error).message})`, 'send {"id": …, "type": …}');
+    }
+    const answer = (extra: Record<string, unknown> = {}) => ({ id: m.id ?? null, ok: true, ...extra });
+    switch (m.type) {
+      case 'config': {
+        if (typeof m.config !== 'object' || m.config === null) throw invalid('config', 'expected the mirrord config object');
+        config = m.config;
+        return answer({ config_digest: createHash('sha256').update(JSON.stringify(config)).digest('hex') });
+      }
+      case 'port.subscribe': {
+        const mode = m.mode;
+        if (mode !== 'steal' && mode !== 'mirror') throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
+        if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535)
+          throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
+        const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter'));
+        if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
+        const port = m.port as number;
+        const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: filter } : {}) });
+        if (!decision.allowed) {
+          const e = new AppError(ErrorCode.Forbidden, decision.message);
+          await deps.ledger
+            .command('reject', { session_id: id, target: s.target.path, namespace: s.target.namespace, client: s.client, asked: 'port', port, mode, code: e.code, message: e.message, ...(decision.policy ? { policy: decision.policy } : {}) })
+            .catch(() => undefined);
+          throw e;
+        }
+        const body: Record<string, unknown> = { session_id: id, client_user: s.who.user, port, mode, on_concurrent_steal: s.req.on_concurrent_steal };
+        if (filter !== undefined) body.http_filter = filter;
+        const r = await deps.ledger.command('port-subscribe', body);
+        return r.warnings.length ? answer({ warnings: r.warnings }) : answer();
+      }
+      case 'port.unsubscribe': {
+        if (!Number.isInteger(m.port)) throw invalid('port', `expected a port number, got ${JSON.stringify(m.port)}`);
+        await deps.ledger.command('port-unsubscribe', { session_id: id, client_user: s.who.user, port: m.port });
+        return answer();
+      }
+      default:
+        throw invalid('type', `unknown message type ${JSON.stringify(m.type)}`, 'expected "config", "port.subscribe" or "port.unsubscribe"');
+    }
+  };
+
+  // Messages are answered in the order they arrive.
+  let chain = Promise.resolve();
+  socket.on('message', (data, isBinary) => {
+    const raw = isBinary ? '<binary>' : data.toString();
+    chain = chain.then(async () => {
+      let id: unknown = null;
+      try {
+        id = (JSON.parse(raw) as { id?: unknown }).id ?? null;
+      } catch {
+        /* reported by handle */
+      }
+      try {
+        const out = await context.with(parent, () => handle(raw));
+        send(out);
+      } catch (e) {
+        const err: ErrorBody = toAppError(e).toBody();
+        send({ id, ok: false, error: err });
+      }
+    });
+  });
+
+  socket.on('close', (code) => {
+    deps.registry.remove(conn);
+    if (closedByServer) return;
+    if (code === 1000) {
+      // A deliberate close ends the session now; anything else keeps it for a reconnect
+      // within the unused TTL.
+      void chain.then(() =>
+        deps.ledger.command('end', { session_id: id, client_user: s.who.user, reason: 'ClientClosed' }).catch((e) => {
+          if (!isAppError(e, 'Conflict') && !isAppError(e, 'NotFound')) log.warn({ err: e }, 'could not end the session; it will expire as Unused');
+        }),
+      );
+    } else {
+      log.info({ code }, 'client connection dropped; session kept for a reconnect within the unused TTL');
+    }
+  });
+  socket.on('error', (e) => log.warn({ err: e }, 'websocket error'));
+}

@@ -1,0 +1,111 @@
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import websocket from '@fastify/websocket';
+import type { Logger } from 'pino';
+import { AppError, ErrorCode, isAppError, unauthorized } from '../../../../../shared/src/errors/index.js';
+import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
+import type { Authenticator, Authorizer, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
+import { apiResourceList, failureStatus, GROUP, type License } from '../../domain/resources.js';
+import type { ConnectionRegistry } from '../../connections.js';
+import type { LedgerClient } from '../nats/ledger-client.js';
+import { registerConnectRoute } from './connect-route.js';
+import { registerSessionRoutes } from './session-routes.js';
+
+export interface GatewayDeps {
+  log: Logger;
+  authn: Authenticator;
+  authz: Authorizer;
+  targets: TargetResolver;
+  policy: PolicyEvaluator;
+  ledger: LedgerClient;
+  registry: ConnectionRegistry;
+  version: string;
+  license: License | undefined;
+  defaultNamespace: string;
+  ready: () => Promise<boolean>;
+  /** Largest WebSocket message accepted from a client. */
+  maxMessageBytes?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    identity: Identity | null;
+  }
+}
+
+export const API_PREFIX = `/apis/${GROUP}/v1`;
+
+export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
+  const err = isAppError(e) ? e : new AppError(ErrorCode.Unavailable, e instanceof Error ? e.message : String(e));
+  return reply.code(err.httpStatus).type('application/json').send(failureStatus(err));
+}
+
+/** Runs a handler in a SERVER span continuing the caller's W3C trace context. */
+export function traced<T>(req: FastifyRequest, name: string, fn: () => Promise<T>): Promise<T> {
+  return inSpan(name, SpanKind.SERVER, contextFromHttp(req.headers), { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] ?? '' }, () => fn());
+}
+
+/** Authorises or throws a Forbidden that names the missing RBAC permission. */
+export async function authorize(deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> {
+  const d = await deps.authz.authorize(who, r);
+  if (!d.allowed) {
+    const res = r.subresource ? `${r.resource}/${r.subresource}` : r.resource;
+    throw new AppError(
+      ErrorCode.Forbidden,
+      `user "${who.user}" cannot ${r.verb} resource "${res}" in API group "${GROUP}"${r.namespace ? ` in the namespace "${r.namespace}"` : ' at the cluster scope'}${d.reason ? `: ${d.reason}` : ''}`,
+    );
+  }
+}
+
+export function requireIdentity(req: FastifyRequest): Identity {
+  if (!req.identity) throw unauthorized('Unauthorized');
+  return req.identity;
+}
+
+export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
+  // instead of a dropped connection; the per-message limit is checked in the handler.
+  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  app.decorateRequest('identity', null);
+
+  app.setErrorHandler((e, req, reply) => {
+    if (!isAppError(e) && (e as { statusCode?: number }).statusCode && (e as { statusCode: number }).statusCode < 500) {
+      return sendError(reply, new AppError(ErrorCode.Invalid, (e as Error).message));
+    }
+    if (!isAppError(e)) req.log.error({ err: e, url: req.url }, 'request failed');
+    return sendError(reply, e);
+  });
+  app.setNotFoundHandler((req, reply) => sendError(reply, new AppError(ErrorCode.NotFound, `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`)));
+
+  // Everything under /apis needs an identity; health endpoints do not.
+  app.addHook('onRequest', async (req, reply) => {
+    if (!req.url.startsWith('/apis')) return;
+    const who = await deps.authn.authenticate(req);
+    if (!who) return sendError(reply, unauthorized('Unauthorized: a valid bearer token is required (see GATEWAY_TOKEN_FILE)'));
+    req.identity = who;
+  });
+
+  app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));
+  app.get('/readyz', async (_req, reply) => {
+    const ok = await deps.ready().catch(() => false);
+    return reply.code(ok ? 200 : 503).type('text/plain').send(ok ? 'ok' : 'ledger or NATS unavailable');
+  });
+
+  app.get('/apis', async () => ({
+    kind: 'APIGroupList',
+    apiVersion: 'v1',
+    groups: [{ name: GROUP, versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' } }],
+  }));
+  app.get(`/apis/${GROUP}`, async () => ({
+    kind: 'APIGroup',
+    apiVersion: 'v1',
+    name: GROUP,
+    versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }],
+    preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' },
+  }));
+  app.get(API_PREFIX, async () => apiResourceList());
+
+  registerSessionRoutes(app, deps);
+  registerConnectRoute(app, deps);
+  return app;
+}

@@ -1,0 +1,119 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isAppError, notFound, invalid } from '../../../../../shared/src/errors/index.js';
+import { sessionIdCandidates } from '../../../../../shared/src/ids/index.js';
+import { validateNamespace } from '../../../../../shared/src/targets/index.js';
+import { eventItem, list, operatorObject, sessionObject, successStatus, type LedgerSessionView } from '../../domain/resources.js';
+import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+
+type NsParams = { namespace?: string };
+type IdParams = NsParams & { id: string };
+type Query = Record<string, string | undefined>;
+
+const nsOf = (p: NsParams): string | undefined => (p.namespace === undefined ? undefined : validateNamespace(p.namespace));
+
+/** Finds the session an id means (hex or decimal), optionally within a namespace. */
+async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
+  for (const id of sessionIdCandidates(rawId)) {
+    const r = await deps.ledger.session(id);
+    if (r.session && (namespace === undefined || r.session.namespace === namespace)) return { ...r, session: r.session };
+  }
+  throw notFound(`sessions.operator.metalbear.co "${rawId}" not found${namespace ? ` in namespace "${namespace}"` : ''}`);
+}
+
+export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+  app.get(`${API_PREFIX}/mirrordoperators/operator`, (req) =>
+    traced(req, 'GET mirrordoperators/operator', async () => {
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
+      const [{ now, sessions }, stats] = await Promise.all([deps.ledger.sessions(), deps.ledger.statistics()]);
+      return operatorObject({ version: deps.version, defaultNamespace: deps.defaultNamespace, license: deps.license, sessions, now, dau: stats.dau, mau: stats.mau });
+    }),
+  );
+
+  const listSessions = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>) =>
+    traced(req, 'GET sessions', async () => {
+      const ns = nsOf(req.params);
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
+      const { now, sessions } = await deps.ledger.sessions(ns);
+      return list('Session', sessions.map((s: LedgerSessionView) => sessionObject(s, now)));
+    });
+  app.get(`${API_PREFIX}/sessions`, listSessions);
+  app.get(`${API_PREFIX}/namespaces/:namespace/sessions`, listSessions);
+
+  const getSession = (req: FastifyRequest<{ Params: IdParams }>) =>
+    traced(req, 'GET sessions/{id}', async () => {
+      const ns = nsOf(req.params);
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      const r = await findSession(deps, req.params.id, ns);
+      return sessionObject(r.session, r.now);
+    });
+  app.get(`${API_PREFIX}/sessions/:id`, getSession);
+  app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, getSession);
+
+  const killSession = (req: FastifyRequest<{ Params: IdParams }>) =>
+    traced(req, 'DELETE sessions/{id}', async () => {
+      const who = requireIdentity(req);
+      const ns = nsOf(req.params);
+      await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      const { session } = await findSession(deps, req.params.id, ns);
+      if (session.status !== 'live') throw notFound(`session ${session.id} already ended (${session.end_reason})`);
+      try {
+        await deps.ledger.command('kill', { session_id: session.id, by: who.user });
+      } catch (e) {
+        if (isAppError(e, 'Conflict')) throw notFound(`session ${session.id} already ended`);
+        throw e;
+      }
+      return successStatus(`session ${session.id} killed`, { name: session.id, kind: 'sessions', group: 'operator.metalbear.co' });
+    });
+  app.delete(`${API_PREFIX}/sessions/:id`, killSession);
+  app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, killSession);
+
+  const killAll = (req: FastifyRequest<{ Params: NsParams }>) =>
+    traced(req, 'DELETE sessions', async () => {
+      const who = requireIdentity(req);
+      const ns = nsOf(req.params);
+      await authorize(deps, who, { verb: 'deletecollection', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
+      const r = await deps.ledger.command('kill-all', ns ? { by: who.user, namespace: ns } : { by: who.user });
+      const killed = r.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id);
+      return successStatus(`${killed.length} session(s) killed`, { kind: 'sessions', killed });
+    });
+  app.delete(`${API_PREFIX}/sessions`, killAll);
+  app.delete(`${API_PREFIX}/namespaces/:namespace/sessions`, killAll);
+
+  const sessionEvents = (req: FastifyRequest<{ Params: IdParams }>) =>
+    traced(req, 'GET sessions/{id}/events', async () => {
+      const ns = nsOf(req.params);
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      for (const id of sessionIdCandidates(req.params.id)) {
+        const r = await deps.ledger.session(id);
+        if (r.events.length > 0 && (ns === undefined || r.events[0]!.data.namespace === ns)) return list('Event', r.events.map(eventItem));
+      }
+      throw notFound(`no events for session "${req.params.id}"`);
+    });
+  app.get(`${API_PREFIX}/sessions/:id/events`, sessionEvents);
+  app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id/events`, sessionEvents);
+
+  const events = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>) =>
+    traced(req, 'GET events', async () => {
+      const q = req.query;
+      const ns = nsOf(req.params) ?? (q.namespace ? validateNamespace(q.namespace) : undefined);
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
+      const now = Date.now();
+      const filter: Record<string, unknown> = {};
+      if (q.user) filter.client_user = q.user;
+      if (q.target) filter.target = q.target.replace(/^deploy\//, 'deployment/');
+      if (ns) filter.namespace = ns;
+      if (q.since) filter.since = parseTimeBound('since', q.since, now);
+      if (q.until) filter.until = parseTimeBound('until', q.until, now);
+      if (q.limit) {
+        const n = Number(q.limit);
+        if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', `expected 1-1000, got "${q.limit}"`);
+        filter.limit = n;
+      }
+      if (q.continue) filter.after = decodeCursor(q.continue);
+      const r = await deps.ledger.events(filter);
+      return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
+    });
+  app.get(`${API_PREFIX}/events`, events);
+  app.get(`${API_PREFIX}/namespaces/:namespace/events`, events);
+}

@@ -1,0 +1,9 @@
+import { formatTarget, validateNamespace, type Target } from '../../../../../shared/src/targets/index.js';
+import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
+
+/** Checks syntax only, until target resolution against the cluster exists. */
+export class SyntaxTargetResolver implements TargetResolver {
+  async resolve(_who: Identity, namespace: string, target: Target): Promise<ResolvedTarget> {
+    return { target, path: formatTarget(target), namespace: validateNamespace(namespace) };
+  }
+}

@@ -1,0 +1,40 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import YAML from 'yaml';
+import { hostPort, int, loadConfig, logLevel, natsUrl, str } from '../../../shared/src/config/index.js';
+import { invalid } from '../../../shared/src/errors/index.js';
+import type { License } from './domain/resources.js';
+
+export const SAMPLE_TOKEN_FILE = fileURLToPath(new URL('../../../deploy/sample/tokens.csv', import.meta.url));
+
+export const gatewayConfigSpec = {
+  GATEWAY_ADDR: { parse: hostPort, default: { host: '127.0.0.1', port: 8080 }, doc: 'HTTP listen address host:port' },
+  GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
+  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  SESSION_UNUSED_TTL: { parse: int(6, 86_400), default: 30, doc: 'seconds a dropped session may reconnect' },
+  GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
+  OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
+  OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
+  LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
+};
+
+export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(gatewayConfigSpec, env);
+
+export function loadLicense(path: string): License | undefined {
+  if (!path) return undefined;
+  let doc: unknown;
+  try {
+    doc = YAML.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw invalid('OPERATOR_LICENSE_FILE', `cannot read "${path}": ${(e as Error).message}`);
+  }
+  const o = (doc ?? {}) as Record<string, unknown>;
+  for (const k of ['name', 'organization', 'expire_at']) {
+    if (typeof o[k] !== 'string' && !(k === 'expire_at' && o[k] instanceof Date))
+      throw invalid(`OPERATOR_LICENSE_FILE: ${k}`, 'is required', 'the file needs name, organization and expire_at (YYYY-MM-DD)');
+  }
+  const exp = o.expire_at instanceof Date ? o.expire_at.toISOString().slice(0, 10) : String(o.expire_at);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(exp)) throw invalid('OPERATOR_LICENSE_FILE: expire_at', `expected YYYY-MM-DD, got "${exp}"`);
+  return { name: String(o.name), organization: String(o.organization), expire_at: exp };
+}

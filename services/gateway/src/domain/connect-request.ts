@@ -1,0 +1,66 @@
+import { invalid } from '../../../../shared/src/errors/index.js';
+import { parseClientSessionId } from '../../../../shared/src/ids/index.js';
+import { parseDottedTarget, validateNamespace, type Target } from '../../../../shared/src/targets/index.js';
+
+export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
+const MODES: readonly OnConcurrentSteal[] = ['abort', 'continue', 'override'];
+
+export interface ConnectRequest {
+  namespace: string;
+  target: Target;
+  dotted: string;
+  session_id: string;
+  on_concurrent_steal: OnConcurrentSteal;
+  profile?: string;
+  branch_name?: string;
+  key?: string;
+  client_name?: string;
+  client_hostname?: string;
+  client_cli_version: string;
+}
+
+const header = (h: Record<string, string | string[] | undefined>, k: string): string | undefined => {
+  const v = h[k];
+  const s = Array.isArray(v) ? v[0] : v;
+  return s === undefined || s.trim() === '' ? undefined : s.trim();
+};
+
+/**
+ * The connect call of api.md: path, query parameters and `x-*` headers, validated with
+ * errors that name the parameter or header.
+ */
+export function parseConnectRequest(
+  params: { namespace: string; name: string },
+  query: Record<string, unknown>,
+  headers: Record<string, string | string[] | undefined>,
+  newSessionId: () => string,
+): ConnectRequest {
+  const namespace = validateNamespace(params.namespace, 'namespace');
+  const target = parseDottedTarget(params.name, 'target');
+  const q = (k: string): string | undefined => {
+    const v = query[k];
+    if (v === undefined) return undefined;
+    if (typeof v !== 'string') throw invalid(k, 'expected one value');
+    return v;
+  };
+  const mode = (q('on_concurrent_steal') ?? 'abort') as OnConcurrentSteal;
+  if (!MODES.includes(mode)) throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got "${mode}"`);
+  const sid = header(headers, 'x-session-id');
+  const out: ConnectRequest = {
+    namespace,
+    target,
+    dotted: params.name,
+    session_id: sid === undefined ? newSessionId() : parseClientSessionId(sid),
+    on_concurrent_steal: mode,
+    client_cli_version: header(headers, 'x-mirrord-cli-version') ?? '',
+  };
+  for (const k of ['profile', 'branch_name', 'key'] as const) {
+    const v = q(k);
+    if (v !== undefined && v !== '') out[k] = v;
+  }
+  const name = header(headers, 'x-client-name');
+  if (name !== undefined) out.client_name = name;
+  const host = header(headers, 'x-client-hostname');
+  if (host !== undefined) out.client_hostname = host;
+  return out;
+}

@@ -1,0 +1,65 @@
+import type { Target } from '../../../../shared/src/targets/index.js';
+
+/**
+ * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
+ * static implementations (token file, default role, syntax-only targets, allow-all policy)
+ * for TokenReview / SubjectAccessReview / real resolution / the policy service.
+ */
+export interface Identity {
+  user: string;
+  uid: string;
+  groups: string[];
+}
+
+export interface HttpRequestLike {
+  headers: Record<string, string | string[] | undefined>;
+}
+
+export interface Authenticator {
+  /** The caller's identity, or undefined when the request carries no valid credentials. */
+  authenticate(req: HttpRequestLike): Promise<Identity | undefined>;
+}
+
+export interface AccessRequest {
+  verb: 'get' | 'list' | 'create' | 'delete' | 'deletecollection' | 'proxy' | 'watch';
+  resource: 'mirrordoperators' | 'targets' | 'sessions' | 'copytargets';
+  subresource?: string;
+  namespace?: string;
+  name?: string;
+}
+
+export type AccessDecision = { allowed: true } | { allowed: false; reason: string };
+
+export interface Authorizer {
+  authorize(who: Identity, req: AccessRequest): Promise<AccessDecision>;
+}
+
+export interface ResolvedTarget {
+  target: Target;
+  /** Canonical path (`deployment/x[/container/c]` or `targetless`). */
+  path: string;
+  namespace: string;
+}
+
+export interface TargetResolver {
+  /** Resolves a target for a user; throws NotFound / Invalid naming the target and namespace. */
+  resolve(who: Identity, namespace: string, target: Target): Promise<ResolvedTarget>;
+}
+
+export interface SessionRequest {
+  who: Identity;
+  target: ResolvedTarget;
+  config?: unknown;
+  profile?: string;
+}
+export interface PortRequest extends SessionRequest {
+  port: number;
+  mode: 'steal' | 'mirror';
+  http_filter?: string;
+}
+export type PolicyDecision = { allowed: true } | { allowed: false; message: string; policy?: string };
+
+export interface PolicyEvaluator {
+  evaluateStart(req: SessionRequest): Promise<PolicyDecision>;
+  evaluatePort(req: PortRequest): Promise<PolicyDecision>;
+}

@@ -1,0 +1,153 @@
+import type { AppError } from '../../../../shared/src/errors/index.js';
+import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+
+/** What the ledger's `sessions` query returns for one live session. */
+export interface LedgerSessionView {
+  id: string;
+  status: 'live' | 'ended';
+  started_at: number;
+  ended_at: number | null;
+  end_reason: string | null;
+  killed_by: string | null;
+  target: string;
+  namespace: string;
+  client_user: string;
+  client_name: string;
+  client_hostname: string;
+  client_id: string;
+  user_id: string;
+  key: string | null;
+  ports: Array<{ port: number; mode: 'steal' | 'mirror'; http_filter: string | null; lock: number }>;
+}
+
+export const GROUP = 'operator.metalbear.co';
+export const API_VERSION = `${GROUP}/v1`;
+
+/** The snake_case Session of api.md (what `mirrord operator status` reads). */
+export interface SessionInfo {
+  id: string;
+  duration_secs: number;
+  user: string;
+  target: string;
+  namespace: string;
+  locked_ports: Array<{ port: number; kind: 'steal' | 'mirror'; filter?: string }>;
+  user_id: string;
+  key?: string;
+  http_filter?: string;
+}
+
+export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
+  const info: SessionInfo = {
+    id: v.id,
+    duration_secs: Math.max(0, Math.floor(((v.ended_at ?? now) - v.started_at) / 1000)),
+    user: `${v.client_name}/${v.client_user}@${v.client_hostname}`,
+    target: v.target,
+    namespace: v.namespace,
+    locked_ports: v.ports.map((p) => (p.http_filter ? { port: p.port, kind: p.mode, filter: p.http_filter } : { port: p.port, kind: p.mode })),
+    user_id: v.user_id,
+  };
+  if (v.key) info.key = v.key;
+  const filtered = v.ports.find((p) => p.http_filter);
+  if (filtered?.http_filter) info.http_filter = filtered.http_filter;
+  return info;
+}
+
+export function sessionObject(v: LedgerSessionView, now: number) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'Session',
+    metadata: { name: v.id, namespace: v.namespace, creationTimestamp: new Date(v.started_at).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    spec: { session: sessionInfo(v, now) },
+    status: v.status === 'ended' ? { ended: true, reason: v.end_reason, killed_by: v.killed_by } : { ended: false },
+  };
+}
+
+export function list(kind: string, items: unknown[], cont?: string) {
+  return { apiVersion: API_VERSION, kind: `${kind}List`, metadata: cont ? { continue: cont } : {}, items };
+}
+
+export interface License {
+  name: string;
+  organization: string;
+  expire_at: string;
+}
+
+export interface OperatorInfo {
+  version: string;
+  defaultNamespace: string;
+  license: License | undefined;
+  sessions: LedgerSessionView[];
+  now: number;
+  dau: number;
+  mau: number;
+}
+
+export function operatorObject(o: OperatorInfo) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'MirrordOperator',
+    metadata: { name: 'operator' },
+    spec: {
+      operator_version: o.version,
+      default_namespace: o.defaultNamespace,
+      supported_features: ['ProxyApi', 'SessionManagement'],
+      license: o.license ?? null,
+    },
+    status: {
+      sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
+      statistics: { dau: o.dau, mau: o.mau },
+      copy_targets: [],
+    },
+  };
+}
+
+/** A Kubernetes Status object for an error (`reason` = our code). */
+export function failureStatus(e: AppError) {
+  const details: Record<string, unknown> = {};
+  if (e.field) details.causes = [{ field: e.field, message: e.message }];
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: e.message,
+    reason: e.code,
+    code: e.httpStatus,
+    ...(Object.keys(details).length ? { details } : {}),
+  };
+}
+
+export function successStatus(message: string, details: Record<string, unknown> = {}) {
+  return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', message, code: 200, details };
+}
+
+export function eventItem(e: LedgerEvent) {
+  return {
+    id: e.id,
+    type: e.type,
+    session_id: e.session_id,
+    version: e.version,
+    position: e.position,
+    time: new Date(e.time).toISOString(),
+    actor: e.actor,
+    data: e.data,
+  };
+}
+
+/** The discovery document kubectl and the mirrord CLI read. */
+export function apiResourceList() {
+  const r = (name: string, namespaced: boolean, kind: string, verbs: string[]) => ({ name, singularName: name.includes('/') ? '' : name.replace(/s$/, ''), namespaced, kind, verbs });
+  return {
+    kind: 'APIResourceList',
+    apiVersion: 'v1',
+    groupVersion: API_VERSION,
+    resources: [
+      r('mirrordoperators', false, 'MirrordOperator', ['get', 'list']),
+      r('mirrordoperators/certificate', false, 'MirrordOperator', ['create']),
+      r('sessions', true, 'Session', ['get', 'list', 'delete', 'deletecollection']),
+      r('targets', true, 'Target', ['get', 'list', 'proxy']),
+      r('targets/port-locks', true, 'Target', ['get', 'list']),
+      r('copytargets', true, 'CopyTarget', ['get', 'list', 'create']),
+    ],
+  };
+}

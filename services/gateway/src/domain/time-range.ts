@@ -1,0 +1,28 @@
+import { invalid } from '../../../../shared/src/errors/index.js';
+
+const UNIT: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `since`/`until`: RFC3339, or a duration back from now (`2h`, `30m`, `1h30m`, `7d`). */
+export function parseTimeBound(field: string, raw: string, now: number): number {
+  const s = raw.trim();
+  if (/^(\d+[smhd])+$/.test(s)) {
+    let ms = 0;
+    for (const m of s.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT[m[2]!]!;
+    return now - ms;
+  }
+  if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
+    const t = Date.parse(s);
+    if (!Number.isNaN(t)) return t;
+  }
+  throw invalid(field, `"${raw}" is neither an RFC3339 time nor a duration`, 'e.g. 2026-11-20T10:00:00Z or 2h');
+}
+
+export function encodeCursor(position: number): string {
+  return Buffer.from(`p:${position}`).toString('base64url');
+}
+
+export function decodeCursor(raw: string): number {
+  const m = /^p:(\d+)$/.exec(Buffer.from(raw, 'base64url').toString());
+  if (!m) throw invalid('continue', 'is not a cursor this server issued', 'pass metadata.continue from the previous page unchanged');
+  return Number(m[1]);
+}
