@@ -1,0 +1,66 @@
+import { AppError, ErrorCode, isErrorCode } from '../../../shared/src/errors/index.js';
+
+export interface GatewayTarget {
+  url: string;
+  token: string | undefined;
+  /** Where the URL came from, for error messages. */
+  source: string;
+}
+
+export interface GlobalOptions {
+  gateway?: string;
+  token?: string;
+}
+
+/**
+ * The gateway URL and token: flags, else MIRRORD_GATEWAY / MIRRORD_TOKEN, else the current
+ * kubeconfig context (its cluster server and user token, as when the gateway runs behind
+ * kube-apiserver).
+ */
+export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<GatewayTarget> {
+  const url = opts.gateway ?? env.MIRRORD_GATEWAY;
+  let token = opts.token ?? env.MIRRORD_TOKEN;
+  if (url) return { url: url.replace(/\/$/, ''), token, source: opts.gateway ? '--gateway' : 'MIRRORD_GATEWAY' };
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  try {
+    kc.loadFromDefault();
+  } catch (e) {
+    throw new AppError(ErrorCode.Invalid, `cannot read the kubeconfig: ${(e as Error).message}; pass --gateway or set MIRRORD_GATEWAY`);
+  }
+  const cluster = kc.getCurrentCluster();
+  if (!cluster?.server) throw new AppError(ErrorCode.Invalid, 'no gateway: pass --gateway URL, set MIRRORD_GATEWAY, or select a kubeconfig context');
+  token ??= kc.getCurrentUser()?.token;
+  return { url: cluster.server.replace(/\/$/, ''), token, source: `kubeconfig context "${kc.getCurrentContext()}"` };
+}
+
+/** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
+export async function request<T>(gw: GatewayTarget, method: string, path: string, headers: Record<string, string> = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(`${gw.url}${path}`, {
+      method,
+      headers: { accept: 'application/json', ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}), ...headers },
+      signal: AbortSignal.timeout(15_000),
+    });
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+    throw new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${cause}`);
+  }
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = undefined;
+  }
+  if (!res.ok) {
+    const st = body as { reason?: string; message?: string } | undefined;
+    const code = isErrorCode(st?.reason) ? st.reason : res.status === 401 ? ErrorCode.Unauthorized : res.status === 404 ? ErrorCode.NotFound : ErrorCode.Unavailable;
+    const hint = res.status === 401 ? ' (pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token)' : '';
+    throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
+  }
+  return body as T;
+}
+
+export const API = '/apis/operator.metalbear.co/v1';

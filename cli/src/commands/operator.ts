@@ -1,0 +1,50 @@
+import type { Command } from 'commander';
+import YAML from 'yaml';
+import { sessionIdCandidates } from '../../../shared/src/ids/index.js';
+import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { renderOperatorStatus, type OperatorStatus } from '../render/status.js';
+
+export function print(o: unknown, format: string | undefined): boolean {
+  if (format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
+  else if (format === 'yaml') process.stdout.write(YAML.stringify(o));
+  else return false;
+  return true;
+}
+
+export function registerOperator(program: Command, globals: () => GlobalOptions): void {
+  const op = program.command('operator').description('the mirrord operator (gateway) and its sessions');
+  op.command('status')
+    .description('operator version, license and active sessions')
+    .option('-o, --output <format>', 'json | yaml (default: a table)')
+    .option('-n, --namespace <ns>', 'only sessions in this namespace')
+    .option('-A, --all-namespaces', 'sessions in every namespace (the default)')
+    .action(async (o: { output?: string; namespace?: string; allNamespaces?: boolean }) => {
+      if (o.output && !['json', 'yaml'].includes(o.output)) throw new Error(`--output: expected json or yaml, got "${o.output}"`);
+      const gw = await resolveGateway(globals());
+      const status = await request<OperatorStatus>(gw, 'GET', `${API}/mirrordoperators/operator`);
+      const ns = o.allNamespaces ? undefined : o.namespace;
+      if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
+      if (!print(status, o.output)) process.stdout.write(renderOperatorStatus(status));
+    });
+  const session = op.command('session').description('manage operator sessions');
+  session
+    .command('kill')
+    .description('forcefully stop one session (RBAC verb delete on sessions)')
+    .requiredOption('--id <id>', 'session id: 16 hex digits as in status, or the decimal u64')
+    .action(async (o: { id: string }) => {
+      sessionIdCandidates(o.id, '--id');
+      const gw = await resolveGateway(globals());
+      const r = await request<{ message: string }>(gw, 'DELETE', `${API}/sessions/${encodeURIComponent(o.id)}`);
+      process.stdout.write(`${r.message}\n`);
+    });
+  session
+    .command('kill-all')
+    .description('forcefully stop ALL sessions (RBAC verb deletecollection on sessions)')
+    .option('-n, --namespace <ns>', 'only sessions in this namespace')
+    .action(async (o: { namespace?: string }) => {
+      const gw = await resolveGateway(globals());
+      const path = o.namespace ? `${API}/namespaces/${encodeURIComponent(o.namespace)}/sessions` : `${API}/sessions`;
+      const r = await request<{ message: string }>(gw, 'DELETE', path);
+      process.stdout.write(`${r.message}\n`);
+    });
+}

@@ -1,0 +1,216 @@
+import type { Command } from 'commander';
+import { hostname, userInfo } from 'node:os';
+import WebSocket from 'ws';
+import { AppError, ErrorCode, invalid } from '../../../shared/src/errors/index.js';
+import { sessionIdToDecimal, sessionIdCandidates } from '../../../shared/src/ids/index.js';
+import { formatDottedTarget, parseTarget, validateNamespace } from '../../../shared/src/targets/index.js';
+import { VERSION } from '../../../shared/src/version.js';
+import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { print } from './operator.js';
+
+interface StartOptions {
+  target: string;
+  namespace: string;
+  steal: number[];
+  mirror: number[];
+  headerFilter?: string;
+  onConcurrentSteal: string;
+  reconnectFor: number;
+}
+
+const portArg = (v: string, prev: number[] = []): number[] => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw invalid('port', `"${v}" is not a port 1-65535`);
+  return [...prev, n];
+};
+
+/** whoami's real name: the GECOS name when the OS has one, else the login name. */
+function realName(): string {
+  return process.env.MIRRORD_CLIENT_NAME ?? userInfo().username;
+}
+
+class SessionEnded extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Holds one session open: connects, prints the session id alone on the first stdout line,
+ * subscribes the asked ports, and stays until Ctrl-C (ends it), a kill/override (exits non-zero
+ * saying by whom) or a refusal. A dropped connection is retried with the same session id for
+ * `--reconnect-for` seconds, re-sending the subscriptions (the ledger treats them as idempotent).
+ */
+async function runSession(globals: GlobalOptions, o: StartOptions): Promise<number> {
+  const target = parseTarget(o.target, '--target');
+  const ns = validateNamespace(o.namespace, '--namespace');
+  if (!['abort', 'continue', 'override'].includes(o.onConcurrentSteal))
+    throw invalid('--on-concurrent-steal', `expected abort, continue or override, got "${o.onConcurrentSteal}"`);
+  if (o.headerFilter !== undefined) {
+    try {
+      new RegExp(o.headerFilter);
+    } catch (e) {
+      throw invalid('--header-filter', `invalid regex: ${(e as Error).message}`);
+    }
+    if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
+  }
+  const gw = await resolveGateway(globals);
+  const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}`;
+  const subs = [
+    ...o.steal.map((port) => ({ type: 'port.subscribe', port, mode: 'steal', ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}) })),
+    ...o.mirror.map((port) => ({ type: 'port.subscribe', port, mode: 'mirror' })),
+  ];
+  let sessionId: string | undefined;
+  let userClosing = false;
+  let current: WebSocket | undefined;
+  const onSigint = () => {
+    userClosing = true;
+    process.stderr.write('ending session…\n');
+    current?.close(1000, 'client closed');
+  };
+  process.on('SIGINT', onSigint);
+  process.on('SIGTERM', onSigint);
+
+  const connectOnce = () =>
+    new Promise<'dropped'>((resolve, reject) => {
+      const headers: Record<string, string> = {
+        'x-client-name': realName(),
+        'x-client-hostname': hostname(),
+        'x-mirrord-cli-version': VERSION,
+      };
+      if (gw.token) headers.authorization = `Bearer ${gw.token}`;
+      if (sessionId) headers['x-session-id'] = sessionIdToDecimal(sessionId);
+      const ws = new WebSocket(wsUrl, { headers });
+      current = ws;
+      let nextId = 1;
+      const pending = new Map<number, (m: { ok: boolean; error?: { message: string; code: string }; warnings?: string[] }) => void>();
+      const ask = (m: Record<string, unknown>) =>
+        new Promise<{ ok: boolean; error?: { message: string; code: string }; warnings?: string[] }>((res) => {
+          const id = nextId++;
+          pending.set(id, res);
+          ws.send(JSON.stringify({ id, ...m }));
+        });
+      ws.on('unexpected-response', (_req, res) => {
+        let body = '';
+        res.on('data', (c: Buffer) => (body += c.toString()));
+        res.on('end', () => {
+          let msg = `HTTP ${res.statusCode}`;
+          let code: string | undefined;
+          try {
+            const st = JSON.parse(body) as { message?: string; reason?: string };
+            msg = st.message ?? msg;
+            code = st.reason;
+          } catch {
+            /* keep the status line */
+          }
+          reject(new AppError((code as ErrorCode) ?? ErrorCode.Unavailable, msg));
+        });
+      });
+      ws.on('error', (e) => reject(new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${e.message}`)));
+      ws.on('message', (raw) => {
+        const m = JSON.parse(raw.toString()) as Record<string, unknown>;
+        if (m.type === 'session') {
+          const first = sessionId === undefined;
+          sessionId = String(m.id);
+          if (first) process.stdout.write(`${sessionId}\n`);
+          else process.stderr.write(`reconnected to session ${sessionId}\n`);
+          void (async () => {
+            for (const s of subs) {
+              const a = await ask(s);
+              const desc = `${s.mode} port ${s.port}${'http_filter' in s ? ` (filter header=${o.headerFilter})` : ''}`;
+              if (!a.ok) {
+                process.stderr.write(`refused: ${desc}: ${a.error?.message ?? 'unknown error'}\n`);
+                userClosing = true;
+                ws.close(1000, 'refused');
+                reject(new SessionEnded('', 1));
+                return;
+              }
+              for (const w of a.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
+              if (first) process.stderr.write(`${s.mode === 'steal' ? 'stealing' : 'mirroring'} port ${s.port}${'http_filter' in s ? ` with filter header=${o.headerFilter}` : ''}\n`);
+            }
+          })();
+        } else if (m.type === 'closed') {
+          const by = m.by ? ` by ${m.by}` : '';
+          const what = m.reason === 'Killed' ? `was killed${by}` : m.reason === 'Overridden' ? `was overridden${by ? ` by session ${m.by}` : ''}` : `ended (${String(m.reason)})`;
+          reject(new SessionEnded(`session ${sessionId} ${what}`, 2));
+        } else if (typeof m.id === 'number') {
+          pending.get(m.id)?.(m as never);
+          pending.delete(m.id);
+        }
+      });
+      ws.on('close', (code) => {
+        if (userClosing) reject(new SessionEnded(sessionId ? `session ${sessionId} ended` : '', code === 1000 ? 0 : 1));
+        else resolve('dropped');
+      });
+    });
+
+  try {
+    let deadline = Number.POSITIVE_INFINITY;
+    for (;;) {
+      try {
+        await connectOnce();
+      } catch (e) {
+        if (e instanceof SessionEnded) throw e;
+        if (sessionId === undefined || Date.now() > deadline || (e instanceof AppError && e.code !== ErrorCode.Unavailable)) throw e;
+      }
+      if (deadline === Number.POSITIVE_INFINITY) {
+        deadline = Date.now() + o.reconnectFor * 1000;
+        process.stderr.write(`connection to the gateway lost; reconnecting for up to ${o.reconnectFor}s…\n`);
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  } catch (e) {
+    if (e instanceof SessionEnded) {
+      if (e.message) process.stderr.write(`${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    process.off('SIGTERM', onSigint);
+  }
+}
+
+export function registerSession(program: Command, globals: () => GlobalOptions): void {
+  const session = program.command('session').description('run and inspect mirrord sessions');
+  session
+    .command('start')
+    .description('start a session and hold it until Ctrl-C')
+    .requiredOption('--target <target>', 'deployment/x, pod/x[/container/c], … or targetless')
+    .option('-n, --namespace <ns>', 'namespace of the target', 'default')
+    .option('--steal <port>', 'steal traffic on this port (repeatable)', portArg, [])
+    .option('--mirror <port>', 'mirror traffic on this port (repeatable)', portArg, [])
+    .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
+    .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
+    .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)
+    .action(async (o: StartOptions) => {
+      process.exitCode = await runSession(globals(), o);
+    });
+  session
+    .command('events')
+    .description("print a session's event trail")
+    .requiredOption('--id <id>', 'session id (hex or decimal)')
+    .option('-o, --output <format>', 'json | yaml (default: one line per event)')
+    .action(async (o: { id: string; output?: string }) => {
+      sessionIdCandidates(o.id, '--id');
+      const gw = await resolveGateway(globals());
+      const r = await request<{ items: Array<{ time: string; type: string; data: Record<string, unknown>; actor: Record<string, unknown> }> }>(gw, 'GET', `${API}/sessions/${encodeURIComponent(o.id)}/events`);
+      if (print(r, o.output)) return;
+      for (const e of r.items) {
+        const d = e.data;
+        const detail = [
+          d.port !== undefined ? `port=${String(d.port)}` : '',
+          d.http_filter ? `filter=${String(d.http_filter)}` : '',
+          d.lock === false ? 'lock=false' : '',
+          d.reason ? `reason=${String(d.reason)}` : '',
+          d.killed_by ? `by=${String(d.killed_by)}` : '',
+          d.session_duration !== undefined ? `duration=${String(d.session_duration)}s` : '',
+          e.type === 'SessionStarted' ? `target=${String(d.target)} namespace=${String(d.namespace)} user=${String(d.client_user)}` : '',
+        ].filter(Boolean);
+        process.stdout.write(`${e.time}  ${e.type.padEnd(15)} ${detail.join(' ')}\n`);
+      }
+    });
+}

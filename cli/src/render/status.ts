@@ -1,0 +1,50 @@
+import { formatDuration } from './duration.js';
+import { renderTable } from './table.js';
+
+export interface StatusSession {
+  id: string;
+  duration_secs: number;
+  user: string;
+  target: string;
+  namespace: string;
+  locked_ports: Array<{ port: number; kind: string; filter?: string }>;
+}
+
+export interface OperatorStatus {
+  spec: {
+    operator_version: string;
+    default_namespace: string;
+    license: { name: string; organization: string; expire_at: string } | null;
+  };
+  status: { sessions: StatusSession[]; statistics: { dau: number; mau: number } };
+}
+
+export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Ports', 'Session Duration'];
+
+/** `Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi.+`, one held port per line. */
+export function renderPorts(ports: StatusSession['locked_ports']): string {
+  return ports.map((p) => `Port: ${p.port}, Type: ${p.kind}${p.filter ? `, Filter: ${p.filter}` : ''}`).join('\n');
+}
+
+export function renderSessionsTable(sessions: StatusSession[]): string {
+  return renderTable(
+    STATUS_HEADER,
+    sessions.map((s) => [s.id, s.target, s.namespace, s.user, renderPorts(s.locked_ports), formatDuration(s.duration_secs)]),
+  );
+}
+
+/** The whole `kubectl mirrord operator status` text: version, license, users, then the table. */
+export function renderOperatorStatus(o: OperatorStatus, namespace?: string): string {
+  const lic = o.spec.license;
+  const lines = [
+    `Operator version: ${o.spec.operator_version}`,
+    `Operator default namespace: ${o.spec.default_namespace}`,
+    lic ? `Operator License\n    name: ${lic.name}\n    organization: ${lic.organization}\n    expire at: ${lic.expire_at}` : 'Operator License: none',
+    `Operator Daily Users: ${o.status.statistics.dau}`,
+    `Operator Monthly Users: ${o.status.statistics.mau}`,
+    '',
+    'Active sessions:',
+  ];
+  const sessions = namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
+  return `${lines.join('\n')}\n${renderSessionsTable(sessions)}`;
+}
