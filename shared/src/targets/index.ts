@@ -90,7 +90,7 @@ export function parseDottedTarget(input: string, field = 'target'): Target {
   const dot = s.indexOf('.');
   if (dot <= 0) throw invalid(field, `"${input}" is not a target`, 'use the dotted form, e.g. deployment.my-app or pod.my-pod.container.app');
   const type = s.slice(0, dot);
-  let rest = s.slice(dot + 1);
+  const rest = s.slice(dot + 1);
   const ci = rest.lastIndexOf('.container.');
   if (ci > 0) return build([type, rest.slice(0, ci), 'container', rest.slice(ci + '.container.'.length)], field, input);
   return build([type, rest], field, input);

@@ -1,0 +1,149 @@
+/**
+ * `npm start`: the whole system on embedded defaults. Each service runs as its own child
+ * process; their JSON log lines pass through unchanged to stdout. When nothing answers at
+ * NATS_URL and nats-server is on PATH, a local one is started with JetStream and its store
+ * under ./data/. Ctrl-C / SIGTERM drains the services, then NATS.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+const SERVICES = ['ledger', 'gateway'] as const;
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+const DATA = resolve(ROOT, 'data');
+
+const log = (level: string, msg: string, extra: Record<string, unknown> = {}) =>
+  process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), service: 'supervisor', pid: process.pid, ...extra, msg })}\n`);
+
+function natsHostPort(url: string): { host: string; port: number } {
+  const first = url.split(',')[0]!.trim();
+  const u = new URL(first.includes('://') ? first : `nats://${first}`);
+  return { host: u.hostname || '127.0.0.1', port: Number(u.port || 4222) };
+}
+
+function answers(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
+  return new Promise((res) => {
+    const s = tcpConnect({ host, port });
+    const done = (ok: boolean) => {
+      s.destroy();
+      res(ok);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('data', (d) => done(d.toString().startsWith('INFO')));
+    s.once('error', () => done(false));
+  });
+}
+
+const children = new Map<string, ChildProcess>();
+let nats: ChildProcess | undefined;
+let stopping = false;
+
+function pipeLines(child: ChildProcess, name: string): void {
+  let buf = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      // Service lines are JSON with `service` already; anything else is wrapped so stdout
+      // stays one JSON object per line.
+      if (line.startsWith('{')) process.stdout.write(`${line}\n`);
+      else if (line.trim()) log('info', line, { child: name });
+    }
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    for (const line of d.toString().split('\n')) {
+      if (!line.trim()) continue;
+      // nats-server tags its lines; keep its level instead of calling all stderr a warning.
+      const tag = /\[(INF|WRN|ERR|FTL|DBG|TRC)\]/.exec(line)?.[1];
+      const level = tag === 'INF' ? 'info' : tag === 'DBG' || tag === 'TRC' ? 'debug' : tag === 'ERR' || tag === 'FTL' ? 'error' : 'warn';
+      log(level, line, { child: name, stream: 'stderr' });
+    }
+  });
+}
+
+async function startNats(): Promise<void> {
+  const { host, port } = natsHostPort(NATS_URL);
+  if (await answers(host, port)) {
+    log('info', `using NATS at ${NATS_URL}`);
+    return;
+  }
+  const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
+  if (which.status !== 0) {
+    process.stderr.write(`No NATS answers at ${NATS_URL} and nats-server is not on PATH: install it (apt-get install nats-server) or set NATS_URL to a running NATS with JetStream.\n`);
+    process.exit(1);
+  }
+  mkdirSync(resolve(DATA, 'nats'), { recursive: true });
+  nats = spawn('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', resolve(DATA, 'nats')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  pipeLines(nats, 'nats-server');
+  for (let i = 0; i < 100; i++) {
+    if (await answers(host, port)) {
+      log('info', `started nats-server with JetStream at ${NATS_URL}, store ${resolve(DATA, 'nats')}`);
+      return;
+    }
+    if (nats.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  process.stderr.write(`nats-server did not come up at ${NATS_URL}; see its log lines above.\n`);
+  process.exit(1);
+}
+
+function startService(name: string): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
+    cwd: ROOT,
+    env: { ...process.env, NATS_URL },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.set(name, child);
+  pipeLines(child, name);
+  return new Promise((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes(`"msg":"${name} ready"`)) res();
+    });
+    child.once('exit', (code, signal) => {
+      children.delete(name);
+      if (!stopping) {
+        log('error', `${name} exited (${signal ?? code}); stopping the system`);
+        rej(new Error(`${name} exited`));
+        void shutdown(1);
+      }
+    });
+  });
+}
+
+async function shutdown(code = 0): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log('info', 'stopping services');
+  // Gateway first (no new sessions), then the ledger (drains its queue and outbox), then NATS.
+  for (const name of [...SERVICES].reverse()) {
+    const c = children.get(name);
+    if (!c || c.exitCode !== null) continue;
+    const done = new Promise((r) => c.once('exit', r));
+    c.kill('SIGTERM');
+    await Promise.race([done, new Promise((r) => setTimeout(r, 12_000))]);
+  }
+  if (nats && nats.exitCode === null) {
+    const done = new Promise((r) => nats!.once('exit', r));
+    nats.kill('SIGTERM');
+    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+  }
+  log('info', 'stopped');
+  process.exit(code);
+}
+
+process.on('SIGINT', () => void shutdown(0));
+process.on('SIGTERM', () => void shutdown(0));
+
+mkdirSync(DATA, { recursive: true });
+await startNats();
+try {
+  for (const s of SERVICES) await startService(s);
+  log('info', 'mirrord-teams is up', { gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`, services: SERVICES });
+} catch {
+  /* shutdown already under way */
+}
