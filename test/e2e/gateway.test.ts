@@ -1,0 +1,161 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { sessionIdToDecimal } from '../../shared/src/ids/index.js';
+import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
+
+describe('gateway: operator API and session connect, end to end', () => {
+  let sys: System;
+  before(async () => {
+    sys = await startSystem();
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  it('answers 401 without a valid token, and serves health without one', async () => {
+    assert.equal((await http(sys, 'GET', `${API}/sessions`, null)).status, 401);
+    const bad = await http(sys, 'GET', `${API}/sessions`, 'nope');
+    assert.equal(bad.status, 401);
+    assert.equal(bad.body.kind, 'Status');
+    assert.equal(bad.body.reason, 'Unauthorized');
+    const ws = await SessionClient.connect(sys, { token: 'nope' });
+    assert.equal(ws.status, 401);
+    assert.equal((await http(sys, 'GET', '/healthz', null)).status, 200);
+    assert.equal((await http(sys, 'GET', '/readyz', null)).status, 200);
+  });
+
+  it('serves discovery and the operator object', async () => {
+    const d = await http(sys, 'GET', API);
+    assert.equal(d.body.kind, 'APIResourceList');
+    const names = (d.body.resources as Array<{ name: string }>).map((r) => r.name);
+    for (const n of ['mirrordoperators', 'mirrordoperators/certificate', 'sessions', 'targets', 'targets/port-locks', 'copytargets']) assert.ok(names.includes(n), n);
+    const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`);
+    assert.equal(op.body.kind, 'MirrordOperator');
+    assert.equal((op.body.spec as { operator_version: string }).operator_version, '0.1.0');
+  });
+
+  it('answers 400 naming the field, and 404 for unknown sessions and paths', async () => {
+    const badTarget = await SessionClient.connect(sys, { target: 'service.x' });
+    assert.equal(badTarget.status, 400);
+    assert.match(String(badTarget.body!.message), /^target: unknown target type "service"/);
+    const badMode = await SessionClient.connect(sys, { query: '&on_concurrent_steal=maybe' });
+    assert.equal(badMode.status, 400);
+    assert.match(String(badMode.body!.message), /^on_concurrent_steal:/);
+    const badSid = await SessionClient.connect(sys, { headers: { 'x-session-id': 'not-a-number' } });
+    assert.equal(badSid.status, 400);
+    assert.match(String(badSid.body!.message), /^x-session-id:/);
+    const badNs = await SessionClient.connect(sys, { namespace: 'Bad_NS' });
+    assert.equal(badNs.status, 400);
+    assert.equal((await http(sys, 'GET', `${API}/sessions/xyz!`)).status, 400);
+    const missing = await http(sys, 'DELETE', `${API}/sessions/0000000000000001`);
+    assert.equal(missing.status, 404);
+    assert.equal(missing.body.reason, 'NotFound');
+    assert.equal((await http(sys, 'GET', `${API}/namespaces/default/sessions/00000000000000FF`)).status, 404);
+    assert.equal((await http(sys, 'GET', `${API}/nothing-here`)).status, 404);
+    assert.equal((await http(sys, 'GET', `${API}/events?since=yesterday`)).status, 400);
+  });
+
+  it('runs a session over the socket: ports, refusals, status, and close ends it', async () => {
+    const { client: a } = await SessionClient.connect(sys);
+    const id = await a!.sessionId();
+    assert.match(id, /^[0-9A-F]{16}$/);
+    assert.deepEqual(await a!.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: 'X-PG-Tenant: Avi.+' } }), { id: 1, ok: true });
+    const bad = await a!.ask({ type: 'port.subscribe', port: 81, mode: 'stael' });
+    assert.deepEqual(bad.error, { code: 'Invalid', message: 'mode: expected "steal" | "mirror", got "stael"', field: 'mode' });
+    const badRe = await a!.ask({ type: 'port.subscribe', port: 82, mode: 'steal', http_filter: { header_filter: '(unclosed' } });
+    assert.equal((badRe.error as { field: string }).field, 'http_filter.header_filter');
+    a!.ws.send('{not json');
+    const garbled = await a!.waitFor((m) => m.ok === false && m.id === null);
+    assert.equal((garbled.error as { code: string }).code, 'Invalid');
+    a!.ws.send(JSON.stringify({ id: 99, type: 'port.subscribe', pad: 'x'.repeat(70 * 1024) }));
+    const big = await a!.waitFor((m) => m.id === 99);
+    assert.match(JSON.stringify(big), /bytes exceeds the 65536-byte limit/);
+    // The session survived every bad message.
+    const list = await http(sys, 'GET', `${API}/namespaces/default/sessions`);
+    const item = (list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>).find((s) => s.metadata.name === id)!;
+    assert.equal(list.body.kind, 'SessionList');
+    assert.deepEqual(item.spec.session.locked_ports, [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+' }]);
+    assert.equal(item.spec.session.user, 'Alice/alice@alice-mbp');
+    assert.equal(item.spec.session.target, 'deployment/ip-visit-counter');
+
+    // A second user is refused the same unfiltered port, naming the holder.
+    const { client: b } = await SessionClient.connect(sys, { token: 'bob-token' });
+    await b!.sessionId();
+    const refused = await b!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
+    assert.equal((refused.error as { code: string }).code, 'PortAlreadyStolen');
+    assert.match((refused.error as { message: string }).message, new RegExp(`session ${id} \\(user alice\\)`));
+    await b!.close();
+
+    await a!.close(1000);
+    const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === id);
+    assert.equal(ended.reason, 'ClientClosed');
+    const trail = await http(sys, 'GET', `${API}/sessions/${id}/events`);
+    assert.deepEqual((trail.body.items as Array<{ type: string }>).map((e) => e.type), ['SessionStarted', 'PortStolen', 'PortReleased', 'SessionEnded']);
+  });
+
+  it('kill by decimal id tells the client who killed it; kill-all ends the rest', async () => {
+    const { client: a } = await SessionClient.connect(sys);
+    const id = await a!.sessionId();
+    const r = await http(sys, 'DELETE', `${API}/sessions/${sessionIdToDecimal(id)}`, 'admin-token');
+    assert.equal(r.status, 200);
+    const closed = await a!.waitFor((m) => m.type === 'closed');
+    assert.deepEqual(closed, { type: 'closed', reason: 'Killed', by: 'admin' });
+    assert.equal((await http(sys, 'DELETE', `${API}/sessions/${id}`, 'admin-token')).status, 404);
+
+    const { client: c } = await SessionClient.connect(sys, { namespace: 'team-a' });
+    const { client: d } = await SessionClient.connect(sys, { namespace: 'team-b', token: 'bob-token' });
+    const cid = await c!.sessionId();
+    await d!.sessionId();
+    const some = await http(sys, 'DELETE', `${API}/namespaces/team-a/sessions`, 'admin-token');
+    assert.deepEqual((some.body.details as { killed: string[] }).killed, [cid]);
+    await c!.waitFor((m) => m.type === 'closed');
+    await http(sys, 'DELETE', `${API}/sessions`, 'admin-token');
+    await d!.waitFor((m) => m.type === 'closed' && m.reason === 'Killed');
+    assert.deepEqual((await http(sys, 'GET', `${API}/sessions`)).body.items, []);
+  });
+
+  it('a dropped client reconnecting with its x-session-id within the TTL keeps its session', async () => {
+    const { client: a } = await SessionClient.connect(sys);
+    const id = await a!.sessionId();
+    await a!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' });
+    a!.ws.terminate();
+    await new Promise((r) => setTimeout(r, 3000));
+    const stranger = await SessionClient.connect(sys, { token: 'bob-token', headers: { 'x-session-id': sessionIdToDecimal(id) } });
+    assert.equal(stranger.status, 403);
+    const { client: again } = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(id) } });
+    assert.deepEqual(await again!.waitFor((m) => m.type === 'session'), { type: 'session', id, resumed: true });
+    assert.equal((await again!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' })).ok, true);
+    // Past the TTL from the drop: still alive, because the new connection reports activity.
+    await new Promise((r) => setTimeout(r, 5000));
+    const s = await http(sys, 'GET', `${API}/sessions/${id}`);
+    assert.equal(s.status, 200);
+    assert.equal((s.body.status as { ended: boolean }).ended, false);
+    assert.equal(sys.ledger.lines.filter((l) => l.msg === 'Session Started' && l.session_id === id).length, 1);
+    await again!.close();
+  });
+
+  it('sessions of a gateway killed with -9 end as Unused after the TTL', async () => {
+    const { client: a } = await SessionClient.connect(sys);
+    const id = await a!.sessionId();
+    await a!.ask({ type: 'port.subscribe', port: 9999, mode: 'mirror' });
+    await sys.gateway.kill9();
+    const t0 = Date.now();
+    const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === id, 20_000);
+    assert.equal(ended.reason, 'Unused');
+    assert.ok(Date.now() - t0 >= 3000);
+    await sys.restartGateway();
+  });
+
+  it('lists events by user with paging', async () => {
+    const first = await http(sys, 'GET', `${API}/events?user=alice&limit=3&since=1h`);
+    assert.equal(first.body.kind, 'EventList');
+    const items = first.body.items as Array<{ data: { client_user: string }; position: number }>;
+    assert.equal(items.length, 3);
+    assert.ok(items.every((e) => e.data.client_user === 'alice'));
+    const cont = (first.body.metadata as { continue: string }).continue;
+    const second = await http(sys, 'GET', `${API}/events?user=alice&limit=3&continue=${cont}`);
+    const next = second.body.items as Array<{ position: number }>;
+    assert.ok(next[0]!.position > items[2]!.position);
+    assert.equal((await http(sys, 'GET', `${API}/events?continue=garbage`)).status, 400);
+  });
+});
