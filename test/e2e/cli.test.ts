@@ -1,0 +1,124 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { startSystem, type System } from '../support/system.js';
+
+const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));
+
+describe('kubectl-mirrord against a running system', () => {
+  let sys: System;
+  let env: NodeJS.ProcessEnv;
+  before(async () => {
+    sys = await startSystem();
+    env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'aviram-token', MIRRORD_CLIENT_NAME: 'Aviram Hassan' };
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000 });
+
+  function startSession(args: string[], token = 'aviram-token'): { proc: ChildProcess; firstLine: Promise<string>; exit: Promise<{ code: number | null; stderr: string }> } {
+    const proc = spawn(process.execPath, [BIN, 'session', 'start', ...args], { env: { ...env, MIRRORD_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const firstLine = new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout! }).once('line', resolve);
+      proc.once('exit', () => reject(new Error(`exited before printing an id: ${stderr}`)));
+    });
+    const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => proc.once('exit', (code) => resolve({ code, stderr })));
+    return { proc, firstLine, exit };
+  }
+
+  it('start → status shows the seed row → kill makes it exit saying who killed it', async () => {
+    const s = startSession(['--target', 'deployment/ip-visit-counter', '--steal', '80', '--header-filter', 'X-PG-Tenant: Avi.+']);
+    const id = await s.firstLine;
+    assert.match(id, /^[0-9A-F]{16}$/);
+    await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === id);
+    const status = run(['operator', 'status']);
+    assert.equal(status.status, 0, status.stderr);
+    const host = (await import('node:os')).hostname();
+    const row = status.stdout.split('\n').find((l) => l.includes(id))!;
+    assert.match(row, new RegExp(`^\\| ${id} \\| deployment/ip-visit-counter \\| default   \\| Aviram Hassan/aviram@metalbear\\.co@${host.replace(/\./g, '\\.')} \\| Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi\\.\\+ \\| \\d+s +\\|$`));
+    assert.match(status.stdout, /^Operator version: 0\.1\.0$/m);
+    const json = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as { status: { sessions: Array<{ id: string }> } };
+    assert.ok(json.status.sessions.some((x) => x.id === id));
+    assert.match(run(['operator', 'status', '-o', 'yaml']).stdout, /kind: MirrordOperator/);
+    assert.ok(!run(['operator', 'status', '-n', 'elsewhere']).stdout.includes(id));
+
+    const kill = run(['operator', 'session', 'kill', '--id', id], { MIRRORD_TOKEN: 'admin-token' });
+    assert.equal(kill.status, 0, kill.stderr);
+    const ended = await s.exit;
+    assert.notEqual(ended.code, 0);
+    assert.match(ended.stderr, new RegExp(`session ${id} was killed by admin`));
+    const released = sys.ledger.lines.findIndex((l) => l.msg === 'Port Released' && l.session_id === id);
+    const endLine = sys.ledger.lines.findIndex((l) => l.msg === 'Session Ended' && l.session_id === id);
+    assert.ok(released >= 0 && released < endLine, 'Port Released, then Session Ended');
+    assert.equal(typeof sys.ledger.lines[endLine]!.session_duration, 'number');
+    assert.ok(!run(['operator', 'status']).stdout.includes(id));
+    const trail = run(['session', 'events', '--id', id]);
+    assert.match(trail.stdout, /SessionStarted[\s\S]*PortStolen[\s\S]*PortReleased[\s\S]*SessionEnded +reason=Killed by=admin/);
+  });
+
+  it('a refused port prints the refusal naming the holder and exits non-zero; Ctrl-C ends cleanly', async () => {
+    const holder = startSession(['--target', 'deploy/shop', '--steal', '8080']);
+    const hid = await holder.firstLine;
+    await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === hid);
+    const other = startSession(['--target', 'deployment/shop', '--steal', '8080'], 'bob-token');
+    await other.firstLine;
+    const refused = await other.exit;
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`refused: steal port 8080: .*already stolen by session ${hid} \\(user aviram@metalbear.co\\)`));
+    holder.proc.kill('SIGINT');
+    const done = await holder.exit;
+    assert.equal(done.code, 0, done.stderr);
+    const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === hid);
+    assert.equal(ended.reason, 'ClientClosed');
+  });
+
+  it('kill-all, and one-line errors with a non-zero exit', async () => {
+    const s = startSession(['--target', 'targetless']);
+    await s.firstLine;
+    const all = run(['operator', 'session', 'kill-all']);
+    assert.equal(all.status, 0, all.stderr);
+    assert.match(all.stdout, /1 session\(s\) killed/);
+    assert.notEqual((await s.exit).code, 0);
+
+    const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
+      [['operator', 'status'], { MIRRORD_TOKEN: 'wrong' }, /^error: Unauthorized.*--token/],
+      [['operator', 'session', 'kill', '--id', '00000000000000AB'], {}, /^error: sessions.operator.metalbear.co "00000000000000AB" not found/],
+      [['operator', 'session', 'kill', '--id', 'zz!'], {}, /^error: --id: "zz!" is not a session id/],
+      [['session', 'start', '--target', 'service/x'], {}, /^error: --target: unknown target type "service"/],
+      [['operator', 'status'], { MIRRORD_GATEWAY: 'http://127.0.0.1:1' }, /^error: cannot reach the gateway at http:\/\/127.0.0.1:1 \(MIRRORD_GATEWAY\)/],
+    ];
+    for (const [args, extra, re] of cases) {
+      const r = run(args, extra);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, re);
+      assert.equal(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    }
+  });
+
+  it('takes the gateway and token from the kubeconfig context, and runs as `kubectl mirrord`', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kcfg-'));
+    const kubeconfig = join(dir, 'config');
+    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: ${sys.url}\nusers:\n- name: alice\n  user:\n    token: alice-token\ncontexts:\n- name: dev\n  context: {cluster: dev, user: alice}\ncurrent-context: dev\n`);
+    const noEnv = { MIRRORD_GATEWAY: '', MIRRORD_TOKEN: '', KUBECONFIG: kubeconfig };
+    const r = spawnSync(process.execPath, [BIN, 'operator', 'status'], { env: { ...process.env, ...noEnv, MIRRORD_GATEWAY: undefined, MIRRORD_TOKEN: undefined }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Active sessions:/);
+    const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' });
+    if (kubectl.status !== 0) return; // the plugin itself was exercised above
+    const bin = join(dir, 'bin');
+    spawnSync('mkdir', ['-p', bin]);
+    symlinkSync(BIN, join(bin, 'kubectl-mirrord'));
+    const viaKubectl = spawnSync('kubectl', ['mirrord', 'operator', 'status'], { env: { ...process.env, KUBECONFIG: kubeconfig, MIRRORD_GATEWAY: undefined, MIRRORD_TOKEN: undefined, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(viaKubectl.status, 0, viaKubectl.stderr);
+    assert.match(viaKubectl.stdout, /Operator version: 0\.1\.0/);
+  });
+});
