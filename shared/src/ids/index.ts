@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { invalid } from '../errors/index.js';
 
 const HEX16 = /^[0-9A-F]{16}$/;
@@ -55,6 +55,18 @@ export function parseClientSessionId(input: string, field = 'x-session-id'): str
   throw invalid(field, `"${input}" is not a u64 session id`, 'send the decimal u64, e.g. 5223478132812231341');
 }
 
+// Random bytes come from a pooled buffer: one getrandom call per 256 ids, not one per id.
+const pool = Buffer.allocUnsafe(4096);
+let poolAt = pool.length;
+function randomInto(b: Buffer): void {
+  if (poolAt + b.length > pool.length) {
+    randomFillSync(pool);
+    poolAt = 0;
+  }
+  pool.copy(b, 0, poolAt, poolAt + b.length);
+  poolAt += b.length;
+}
+
 let lastMs = 0;
 let seq = 0;
 
@@ -72,7 +84,8 @@ export function newEventId(now: number = Date.now()): string {
     seq = 0;
   }
   lastMs = ms;
-  const b = randomBytes(16);
+  const b = Buffer.allocUnsafe(16);
+  randomInto(b);
   b.writeUIntBE(ms, 0, 6);
   b[6] = 0x70 | (seq >> 8);
   b[7] = seq & 0xff;

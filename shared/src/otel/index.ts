@@ -11,6 +11,7 @@ import {
   type Attributes,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -21,6 +22,7 @@ export { SpanKind, context, trace } from '@opentelemetry/api';
 export type { Span, Context } from '@opentelemetry/api';
 
 let provider: NodeTracerProvider | undefined;
+let propagatorSet = false;
 
 /**
  * Registers W3C trace-context propagation and the async context manager always (so context
@@ -28,11 +30,18 @@ let provider: NodeTracerProvider | undefined;
  */
 export function initTelemetry(service: string, endpoint?: string): { shutdown(): Promise<void> } {
   if (provider) return { shutdown: () => provider!.shutdown() };
-  const spanProcessors: SpanProcessor[] = [];
-  if (endpoint) {
-    const url = endpoint.replace(/\/$/, '') + (endpoint.endsWith('/v1/traces') ? '' : '/v1/traces');
-    spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 200 }));
+  if (!endpoint) {
+    // Nothing to export: keep the no-op tracer (spans carry the caller's context through
+    // unchanged, at no cost) but still propagate W3C context across HTTP and NATS.
+    if (!propagatorSet) {
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      propagatorSet = true;
+    }
+    return { shutdown: async () => undefined };
   }
+  const url = endpoint.replace(/\/$/, '') + (endpoint.endsWith('/v1/traces') ? '' : '/v1/traces');
+  const spanProcessors: SpanProcessor[] = [new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 200 })];
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': service }),
     spanProcessors,

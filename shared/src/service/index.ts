@@ -19,7 +19,8 @@ export async function runService(name: string, start: (log: Logger) => Promise<(
       log.fatal({ err: e }, `${name} failed to start: ${e instanceof Error ? e.message : String(e)}`);
       process.stderr.write(`${name}: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
     }
-    process.exit(1);
+    log.flush(() => process.exit(1));
+    return;
   }
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -34,7 +35,7 @@ export async function runService(name: string, start: (log: Logger) => Promise<(
     try {
       await stop!();
       log.info(`${name} stopped`);
-      process.exit(0);
+      log.flush(() => process.exit(0));
     } catch (e) {
       log.error({ err: e }, `${name} failed while draining`);
       process.exit(1);

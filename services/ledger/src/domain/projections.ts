@@ -121,3 +121,65 @@ export function applyOps(p: ProjectionState, ops: ProjectionOp[]): void {
     }
   }
 }
+
+/** The net effect of many events on the projections: a handful of set-based statements. */
+export interface ProjectionDelta {
+  insertSessions: SessionRow[];
+  endSessions: Array<{ id: string; ended_at: number; end_reason: string; killed_by: string | null }>;
+  insertPorts: HeldPortRow[];
+  deletePorts: Array<{ session_id: string; port: number }>;
+  /** Sessions ended in this batch whose earlier-stored ports must all go. */
+  clearPortsOf: string[];
+}
+
+/**
+ * Folds a batch's ops into their net effect, so group commit writes O(1) statements per batch
+ * instead of one per op. Apply order: deletes, then the session update, then inserts.
+ */
+export function netProjectionDelta(events: Iterable<LedgerEvent>): ProjectionDelta {
+  const newSessions = new Map<string, SessionRow>();
+  const ended = new Map<string, ProjectionDelta['endSessions'][number]>();
+  const newPorts = new Map<string, HeldPortRow>();
+  const deleted = new Map<string, { session_id: string; port: number }>();
+  const clear = new Set<string>();
+  for (const e of events) {
+    for (const o of projectionOps(e)) {
+      switch (o.op) {
+        case 'insertSession':
+          newSessions.set(o.row.id, { ...o.row });
+          break;
+        case 'endSession': {
+          const fresh = newSessions.get(o.id);
+          if (fresh) Object.assign(fresh, { status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
+          else {
+            ended.set(o.id, { id: o.id, ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
+            clear.add(o.id);
+          }
+          for (const [k, row] of newPorts) if (row.session_id === o.id) newPorts.delete(k);
+          break;
+        }
+        case 'addPort':
+          newPorts.set(portKey(o.row.session_id, o.row.port), o.row);
+          break;
+        case 'removePort': {
+          const k = portKey(o.session_id, o.port);
+          if (newPorts.has(k)) newPorts.delete(k);
+          // The row may also predate the batch; deleting a missing row is harmless.
+          if (!newSessions.has(o.session_id)) deleted.set(k, { session_id: o.session_id, port: o.port });
+          break;
+        }
+        default: {
+          const never: never = o;
+          return never;
+        }
+      }
+    }
+  }
+  return {
+    insertSessions: [...newSessions.values()],
+    endSessions: [...ended.values()],
+    insertPorts: [...newPorts.values()],
+    deletePorts: [...deleted.values()].filter((d) => !clear.has(d.session_id)),
+    clearPortsOf: [...clear],
+  };
+}

@@ -1,7 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError, ErrorCode, conflict } from '../../../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
-import { projectionOps, type HeldPortRow, type SessionRow } from '../../domain/projections.js';
+import { netProjectionDelta } from '../../domain/projections.js';
 import type { AppendItem, AppendOutcome } from '../../domain/store.js';
 import type { Capabilities } from './dialect.js';
 import type { Database, EventsTable } from './schema.js';
@@ -29,7 +29,10 @@ const chunks = <T>(xs: T[], n: number): T[][] => {
   return out;
 };
 
-/** Writes events and their projection changes; returns positions by event id. */
+/**
+ * Writes events and their projection changes (as one net delta: a few set-based statements
+ * whatever the batch size); returns positions by event id.
+ */
 async function write(trx: Transaction<Database>, cap: Capabilities, items: AppendItem[]): Promise<Map<string, number>> {
   const events = items.flatMap((i) => i.events);
   const tps = new Map<string, string>();
@@ -39,35 +42,21 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
     const rows = await trx.insertInto('events').values(part.map((e) => toRow(e, tps.get(e.id)))).returning(['id', 'position']).execute();
     for (const r of rows) positions.set(r.id, Number(r.position));
   }
-  const newSessions: SessionRow[] = [];
-  const newPorts: HeldPortRow[] = [];
-  const flushInserts = async () => {
-    for (const part of chunks(newSessions.splice(0), Math.floor(cap.maxParams / 17)))
-      await trx.insertInto('sessions').values(part).execute();
-    for (const part of chunks(newPorts.splice(0), Math.floor(cap.maxParams / 6)))
-      await trx.insertInto('held_ports').values(part).execute();
-  };
-  // Inserts are batched; an update or delete first flushes pending inserts so ordering holds.
-  for (const e of events) {
-    for (const o of projectionOps(e)) {
-      if (o.op === 'insertSession') newSessions.push(o.row);
-      else if (o.op === 'addPort') newPorts.push(o.row);
-      else {
-        await flushInserts();
-        if (o.op === 'removePort') {
-          await trx.deleteFrom('held_ports').where('session_id', '=', o.session_id).where('port', '=', o.port).execute();
-        } else {
-          await trx
-            .updateTable('sessions')
-            .set({ status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by })
-            .where('id', '=', o.id)
-            .execute();
-          await trx.deleteFrom('held_ports').where('session_id', '=', o.id).execute();
-        }
-      }
-    }
+  const d = netProjectionDelta(events);
+  for (const part of chunks(d.deletePorts, Math.floor(cap.maxParams / 2))) {
+    const pairs = sql.join(part.map((p) => sql`(${p.session_id}, ${p.port})`));
+    await sql`DELETE FROM held_ports WHERE (session_id, port) IN (VALUES ${pairs})`.execute(trx);
   }
-  await flushInserts();
+  for (const part of chunks(d.clearPortsOf, cap.maxParams)) {
+    await trx.deleteFrom('held_ports').where('session_id', 'in', part).execute();
+  }
+  for (const part of chunks(d.endSessions, Math.floor(cap.maxParams / 4))) {
+    const rows = sql.join(part.map((r) => sql`(${r.id}, ${r.ended_at}, ${r.end_reason}, ${r.killed_by})`));
+    await sql`UPDATE sessions SET status = 'ended', ended_at = v.column2, end_reason = v.column3, killed_by = v.column4
+      FROM (VALUES ${rows}) AS v WHERE sessions.id = v.column1`.execute(trx);
+  }
+  for (const part of chunks(d.insertSessions, Math.floor(cap.maxParams / 17))) await trx.insertInto('sessions').values(part).execute();
+  for (const part of chunks(d.insertPorts, Math.floor(cap.maxParams / 6))) await trx.insertInto('held_ports').values(part).execute();
   return positions;
 }
 

@@ -1,0 +1,39 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { call, commandSubject, encode } from '../shared/src/nats/index.js';
+import { newSessionId } from '../shared/src/ids/index.js';
+import type { NatsServer } from '../test/support/nats-server.js';
+import { runConcurrent, spawnTs, stop, type Row } from './support/util.js';
+
+const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'bench-host', client_cli_version: '3.150.0' };
+
+/** Ledger commands (start / steal / end), each durably committed, 32 in flight vs raw NATS req-reply. */
+export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<Row> {
+  const nc = await connect({ servers: nats.url });
+  const echo = await spawnTs('bench/support/echo-responder.ts', { NATS_URL: nats.url }, 'ready');
+  const body = encode({ session_id: 'ABCDEF0123456789', target: 'deployment/app', namespace: 'default', client });
+  const total = sessions * 3;
+  await runConcurrent(500, 32, () => nc.request('bench.echo', body));
+  const rawMs = await runConcurrent(total, 32, () => nc.request('bench.echo', body, { timeout: 5000 }));
+  await stop(echo);
+
+  const db = join(mkdtempSync(join(tmpdir(), 'bench-cmd-')), 'ledger.db');
+  // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
+  const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}` }, 'ledger ready');
+  const ids = Array.from({ length: sessions + 200 }, () => newSessionId());
+  const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);
+  const one = async (id: string) => {
+    await send('start', { session_id: id, target: `deployment/app-${id.slice(0, 1).toLowerCase()}`, namespace: 'default', client });
+    await send('port-subscribe', { session_id: id, client_user: 'bench', port: 80, mode: 'steal', http_filter: `header=x-id: ${id}` });
+    await send('end', { session_id: id, client_user: 'bench' });
+  };
+  await runConcurrent(200, 32, (i) => one(ids[sessions + i]!));
+  const oursMs = await runConcurrent(sessions, 32, (i) => one(ids[i]!));
+  await stop(ledger);
+  await nc.close();
+  const ours = total / (oursMs / 1000);
+  const raw = total / (rawMs / 1000);
+  return { name: 'ledger commands, 32 in flight (start/steal/end, committed)', value: ours, unit: 'cmd/s', baseline: raw, ratio: ours / raw, target: '>= 0.35', pass: ours / raw >= 0.35 };
+}

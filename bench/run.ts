@@ -1,0 +1,46 @@
+/**
+ * `npm run bench`: each row measured against a raw baseline of the same work in the same run
+ * (the pino pattern). Prints one table and writes bench/results.json. Timings vary on a shared
+ * 2-core machine; compare ratios, not absolute numbers.
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { startNatsServer } from '../test/support/nats-server.js';
+import { benchCommands } from './commands.bench.js';
+import { benchPublish } from './publish.bench.js';
+import { benchStart } from './start.bench.js';
+import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
+import type { Row } from './support/util.js';
+
+const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const rows: Row[] = [];
+const nats = await startNatsServer();
+try {
+  log('commands…');
+  rows.push(await benchCommands(nats));
+  log('outbox publish…');
+  rows.push(await benchPublish(nats));
+  log('session start…');
+  rows.push(...(await benchStart(nats)));
+  const file = await ensureBigLedger(EVENTS, log);
+  log('replay…');
+  rows.push(await benchReplay(file));
+  log('rss…');
+  rows.push(await benchRss(file, nats));
+} finally {
+  await nats[Symbol.asyncDispose]();
+}
+
+const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const table = [
+  ['scenario', 'ours', 'baseline', 'unit', 'ratio', 'target', 'ok'],
+  ...rows.map((r) => [r.name, fmt(r.value), fmt(r.baseline), r.unit, r.ratio.toFixed(2), r.target, r.pass ? 'yes' : 'NO']),
+];
+const w = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
+const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
+console.log(line(table[0]!));
+console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
+for (const r of table.slice(1)) console.log(line(r));
+console.log(`machine: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
+writeFileSync('bench/results.json', `${JSON.stringify(rows.map(({ name, value, unit, baseline, ratio, target }) => ({ name, value, unit, baseline, ratio, target })), null, 2)}\n`);

@@ -1,0 +1,78 @@
+import { get } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import WebSocket from 'ws';
+import type { NatsServer } from '../test/support/nats-server.js';
+import { percentile, spawnTs, stop, type Row } from './support/util.js';
+
+/** One WebSocket session start through the gateway: open → `{type:"session"}`; then a clean close. */
+function startOnce(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const ws = new WebSocket(url, { headers: { authorization: 'Bearer alice-token' } });
+    ws.once('message', () => {
+      const dt = performance.now() - t0;
+      ws.once('close', () => resolve(dt));
+      ws.close(1000);
+    });
+    ws.once('error', reject);
+  });
+}
+
+function bareOnce(port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(performance.now() - t0));
+    }).on('error', reject);
+  });
+}
+
+/** Session start p50/p99 through gateway + ledger vs a bare HTTP→NATS request round trip. */
+export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
+  const echo = await spawnTs('bench/support/echo-responder.ts', { NATS_URL: nats.url }, 'ready');
+  const bare2 = await spawnBare(nats);
+  const bareTimes: number[] = [];
+  for (let i = 0; i < 50; i++) await bareOnce(bare2.port);
+  for (let i = 0; i < n; i++) bareTimes.push(await bareOnce(bare2.port));
+  await stop(bare2.proc);
+  await stop(echo);
+
+  const db = join(mkdtempSync(join(tmpdir(), 'bench-start-')), 'ledger.db');
+  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, GATEWAY_ADDR: '127.0.0.1:0' };
+  const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
+  const gw = await spawnGateway(env);
+  const url = `${gw.url.replace(/^http/, 'ws')}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.bench?connect=true`;
+  for (let i = 0; i < 30; i++) await startOnce(url);
+  const ours: number[] = [];
+  for (let i = 0; i < n; i++) ours.push(await startOnce(url));
+  await stop(gw.proc);
+  await stop(ledger);
+  const row = (p: number): Row => {
+    const o = percentile(ours, p);
+    const b = percentile(bareTimes, p);
+    return { name: `session start through the gateway, p${p}`, value: o, unit: 'ms', baseline: b, ratio: o / b, target: p === 50 ? '<= 3.0' : 'report', pass: p === 50 ? o / b <= 3 : true };
+  };
+  return [row(50), row(99)];
+}
+
+async function spawnBare(nats: NatsServer) {
+  const { spawn } = await import('node:child_process');
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/support/bare-http.ts'], { env: { ...process.env, NATS_URL: nats.url }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => createInterface({ input: proc.stdout! }).once('line', (l) => resolve(Number(l.split(' ')[1]))));
+  return { proc, port };
+}
+
+async function spawnGateway(env: Record<string, string>) {
+  const { spawn } = await import('node:child_process');
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve) =>
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.includes('"gateway ready"')) resolve(String((JSON.parse(l) as { url: string }).url));
+    }),
+  );
+  return { proc, url };
+}

@@ -1,0 +1,16 @@
+// The bare baseline for session start: an HTTP server that does one NATS request per HTTP
+// request (to the echo responder) and answers. Prints "listening <port>".
+import { createServer } from 'node:http';
+import { connect } from '@nats-io/transport-node';
+
+const nc = await connect({ servers: process.env.NATS_URL! });
+const body = new TextEncoder().encode('{}');
+const server = createServer(async (_req, res) => {
+  await nc.request('bench.echo', body, { timeout: 5000 });
+  res.writeHead(200, { 'content-type': 'application/json' }).end('{"type":"session"}');
+});
+server.listen(0, '127.0.0.1', () => {
+  const a = server.address();
+  process.stdout.write(`listening ${typeof a === 'object' && a ? a.port : 0}\n`);
+});
+process.on('SIGTERM', () => server.close(() => void nc.close().then(() => process.exit(0))));
