@@ -7,7 +7,7 @@ import { decide } from './domain/decide.js';
 import { evolve } from './domain/evolve.js';
 import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
-import type { LedgerStore } from './domain/store.js';
+import type { LedgerStore, StoredEvent } from './domain/store.js';
 
 export interface EventRef {
   id: string;
@@ -31,8 +31,8 @@ interface Pending {
 export interface LedgerOptions {
   unusedTtlMs: number;
   now?: () => number;
-  /** Called after each commit with the highest committed position (wakes the outbox). */
-  onCommitted?: (position: number) => void;
+  /** Called after each commit with its events, positions assigned (feeds the outbox). */
+  onCommitted?: (events: StoredEvent[]) => void;
   /** Ended sessions kept in memory for fast refusals; older ones are re-read from the store. */
   endedCacheSize?: number;
 }
@@ -162,19 +162,22 @@ export class Ledger {
         outcomes = batch.map(() => ({ ok: false as const, error: e as Error }));
       }
       let failed = false;
-      let maxPos = 0;
+      const committed: StoredEvent[] = [];
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
         if (o.ok) {
-          for (const e of p.events) this.#log.info(logFieldsOf(e), logMessageOf[e.type]);
-          maxPos = Math.max(maxPos, ...o.positions);
+          p.events.forEach((e, j) => {
+            e.position = o.positions[j]!;
+            this.#log.info(logFieldsOf(e), logMessageOf[e.type]);
+            committed.push(p.traceparent ? { event: e, traceparent: p.traceparent } : { event: e });
+          });
           p.resolve(o.positions);
         } else {
           failed = true;
           p.reject(o.error instanceof AppError ? o.error : new AppError(ErrorCode.Unavailable, `ledger store: ${o.error.message}`, { cause: o.error }));
         }
       });
-      if (maxPos > 0) this.#opts.onCommitted?.(maxPos);
+      if (committed.length > 0) this.#opts.onCommitted?.(committed.sort((a, b) => a.event.position - b.event.position));
       // A failed item was applied to memory optimistically; the store is the truth, so
       // rebuild from it (rare: a second writer, or a disk error).
       if (failed) await this.#rebuildAfterFailure();

@@ -2,7 +2,7 @@ import { connectNats } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
 import { runService } from '../../../shared/src/service/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
-import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
+import { OutboxThread } from './adapters/nats/outbox-thread.js';
 import { serveLedger } from './adapters/nats/command-server.js';
 import { loadLedgerConfig } from './config.js';
 import { Ledger } from './ledger.js';
@@ -13,7 +13,7 @@ import { VERSION } from '../../../shared/src/version.js';
 await runService('ledger', async (log) => {
   const cfg = loadLedgerConfig();
   log.level = cfg.LOG_LEVEL;
-  const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, { asyncContext: false });
   const store = await openLedgerStore(cfg.LEDGER_DB, cfg.LEDGER_SYNC);
   if ((await store.maxPosition()) > 0 && (await store.liveSessions()).sessions.length === 0) {
     // An empty projection store beside a non-empty log: rebuild before serving.
@@ -22,10 +22,9 @@ await runService('ledger', async (log) => {
     log.info({ events }, 'projections rebuilt from the event log');
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'ledger', log });
-  const outbox = new OutboxPublisher(nc, store, { log });
-  const ledger = new Ledger(store, log, { unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000, onCommitted: (p) => outbox.notify(p) });
+  const outbox = await OutboxThread.start({ natsUrl: cfg.NATS_URL, dbUrl: cfg.LEDGER_DB, sync: cfg.LEDGER_SYNC, logLevel: cfg.LOG_LEVEL });
+  const ledger = new Ledger(store, log, { unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000, onCommitted: (events) => outbox.enqueue(events) });
   await ledger.init();
-  outbox.start();
   ledger.startExpiry();
   const svc = await serveLedger(nc, ledger, new LedgerQueries(store), VERSION);
   log.info({ db: cfg.LEDGER_DB, nats: cfg.NATS_URL, live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length }, 'ledger ready');

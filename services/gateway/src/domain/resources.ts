@@ -4,7 +4,7 @@ import type { LedgerEvent } from '../../../../shared/src/events/index.js';
 /** What the ledger's `sessions` query returns for one live session. */
 export interface LedgerSessionView {
   id: string;
-  status: 'live' | 'ended';
+  status: 'pending' | 'live' | 'ended';
   started_at: number;
   ended_at: number | null;
   end_reason: string | null;

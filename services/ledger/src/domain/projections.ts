@@ -3,7 +3,8 @@ import type { LedgerEvent } from '../../../../shared/src/events/index.js';
 /** A row of the live/ended sessions projection (table `sessions`). */
 export interface SessionRow {
   id: string;
-  status: 'live' | 'ended';
+  /** `pending`: the session has events (a rejection, a copy) but never started. */
+  status: 'pending' | 'live' | 'ended';
   started_at: number;
   ended_at: number | null;
   end_reason: string | null;
@@ -37,39 +38,44 @@ export interface HeldPortRow {
  */
 export type ProjectionOp =
   | { op: 'insertSession'; row: SessionRow }
+  | { op: 'touchSession'; row: SessionRow }
   | { op: 'endSession'; id: string; ended_at: number; end_reason: string; killed_by: string | null }
   | { op: 'addPort'; row: HeldPortRow }
   | { op: 'removePort'; session_id: string; port: number };
 
+function sessionRow(e: LedgerEvent, status: SessionRow['status']): SessionRow {
+  const d = e.data;
+  const started = e.type === 'SessionStarted' ? e.data : undefined;
+  return {
+    id: e.session_id,
+    status,
+    started_at: e.time,
+    ended_at: null,
+    end_reason: null,
+    killed_by: null,
+    target: d.target,
+    namespace: d.namespace,
+    client_user: d.client_user,
+    client_name: d.client_name,
+    client_hostname: d.client_hostname,
+    client_id: d.client_id,
+    user_id: d.user_id,
+    client_cli_version: d.client_cli_version,
+    key: started?.key ?? null,
+    profile: started?.profile ?? null,
+    branch_name: started?.branch_name ?? null,
+  };
+}
+
+/**
+ * Every session id with events has a row (so audit queries by user, target or namespace go
+ * through the sessions table's indexes, written once per session rather than once per event):
+ * a start upserts it as live; a rejection or copy first creates it as pending.
+ */
 export function projectionOps(e: LedgerEvent): ProjectionOp[] {
   switch (e.type) {
-    case 'SessionStarted': {
-      const d = e.data;
-      return [
-        {
-          op: 'insertSession',
-          row: {
-            id: e.session_id,
-            status: 'live',
-            started_at: e.time,
-            ended_at: null,
-            end_reason: null,
-            killed_by: null,
-            target: d.target,
-            namespace: d.namespace,
-            client_user: d.client_user,
-            client_name: d.client_name,
-            client_hostname: d.client_hostname,
-            client_id: d.client_id,
-            user_id: d.user_id,
-            client_cli_version: d.client_cli_version,
-            key: d.key ?? null,
-            profile: d.profile ?? null,
-            branch_name: d.branch_name ?? null,
-          },
-        },
-      ];
-    }
+    case 'SessionStarted':
+      return [{ op: 'insertSession', row: sessionRow(e, 'live') }];
     case 'PortStolen':
       return [{ op: 'addPort', row: { session_id: e.session_id, port: e.data.port, mode: 'steal', http_filter: e.data.http_filter ?? null, lock: e.data.lock ? 1 : 0, since: e.time } }];
     case 'PortMirrored':
@@ -80,7 +86,7 @@ export function projectionOps(e: LedgerEvent): ProjectionOp[] {
       return [{ op: 'endSession', id: e.session_id, ended_at: e.time, end_reason: e.data.reason, killed_by: e.data.killed_by ?? null }];
     case 'TargetCopied':
     case 'SessionRejected':
-      return [];
+      return [{ op: 'touchSession', row: sessionRow(e, 'pending') }];
     default: {
       const never: never = e;
       return never;
@@ -101,6 +107,9 @@ export function applyOps(p: ProjectionState, ops: ProjectionOp[]): void {
     switch (o.op) {
       case 'insertSession':
         p.sessions.set(o.row.id, o.row);
+        break;
+      case 'touchSession':
+        if (!p.sessions.has(o.row.id)) p.sessions.set(o.row.id, o.row);
         break;
       case 'endSession': {
         const s = p.sessions.get(o.id);
@@ -124,7 +133,10 @@ export function applyOps(p: ProjectionState, ops: ProjectionOp[]): void {
 
 /** The net effect of many events on the projections: a handful of set-based statements. */
 export interface ProjectionDelta {
+  /** Upserted: a start replaces a pending row. */
   insertSessions: SessionRow[];
+  /** Inserted only where no row exists yet. */
+  touchSessions: SessionRow[];
   endSessions: Array<{ id: string; ended_at: number; end_reason: string; killed_by: string | null }>;
   insertPorts: HeldPortRow[];
   deletePorts: Array<{ session_id: string; port: number }>;
@@ -138,6 +150,7 @@ export interface ProjectionDelta {
  */
 export function netProjectionDelta(events: Iterable<LedgerEvent>): ProjectionDelta {
   const newSessions = new Map<string, SessionRow>();
+  const touched = new Map<string, SessionRow>();
   const ended = new Map<string, ProjectionDelta['endSessions'][number]>();
   const newPorts = new Map<string, HeldPortRow>();
   const deleted = new Map<string, { session_id: string; port: number }>();
@@ -147,6 +160,10 @@ export function netProjectionDelta(events: Iterable<LedgerEvent>): ProjectionDel
       switch (o.op) {
         case 'insertSession':
           newSessions.set(o.row.id, { ...o.row });
+          touched.delete(o.row.id);
+          break;
+        case 'touchSession':
+          if (!newSessions.has(o.row.id) && !touched.has(o.row.id)) touched.set(o.row.id, o.row);
           break;
         case 'endSession': {
           const fresh = newSessions.get(o.id);
@@ -177,6 +194,7 @@ export function netProjectionDelta(events: Iterable<LedgerEvent>): ProjectionDel
   }
   return {
     insertSessions: [...newSessions.values()],
+    touchSessions: [...touched.values()],
     endSessions: [...ended.values()],
     insertPorts: [...newPorts.values()],
     deletePorts: [...deleted.values()].filter((d) => !clear.has(d.session_id)),

@@ -56,7 +56,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const ns = nsOf(req.params);
       await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
       const { session } = await findSession(deps, req.params.id, ns);
-      if (session.status !== 'live') throw notFound(`session ${session.id} already ended (${session.end_reason})`);
+      if (session.status !== 'live') throw notFound(session.status === 'ended' ? `session ${session.id} already ended (${session.end_reason})` : `session ${session.id} never started`);
       try {
         await deps.ledger.command('kill', { session_id: session.id, by: who.user });
       } catch (e) {

@@ -1,7 +1,7 @@
 import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { LedgerStore } from '../../domain/store.js';
+import type { LedgerStore, StoredEvent } from '../../domain/store.js';
 import { EVENTS_STREAM, ensureEventsStream, eventSubject, packValue } from '../../../../../shared/src/nats/index.js';
 
 export const OUTBOX_CHECKPOINT = 'outbox';
@@ -10,33 +10,42 @@ export interface OutboxOptions {
   stream?: string;
   batch?: number;
   log: Logger;
+  /** How often the fallback checkpoint row is written (it is re-derived on resync anyway). */
+  checkpointEveryMs?: number;
+  /** Events held in memory before falling back to reading the table. */
+  maxMemory?: number;
 }
 
 /**
  * Publishes every appended event to JetStream, in position order, with `Nats-Msg-Id` = event id.
- * The SQL event table is the outbox: a checkpoint row marks what JetStream has acknowledged.
- * After a start or a reconnect the checkpoint is re-derived from the stream's last message,
- * because a killed nats-server may have lost an acknowledged suffix (and a killed ledger may
- * not have written its checkpoint); re-publishes inside the window are deduplicated.
+ * The SQL event table is the outbox. After a start, a reconnect or an error the publisher reads
+ * the table from the stream's last message on (a killed nats-server may have lost an
+ * acknowledged suffix, a killed ledger may not have written its checkpoint; re-publishes inside
+ * the duplicate window are deduplicated). Once the table has nothing newer, it switches to the
+ * events the ledger hands over at commit, so the steady state never re-reads what it just wrote.
  */
 export class OutboxPublisher {
   readonly #nc: NatsConnection;
   readonly #store: LedgerStore;
   readonly #opts: Readonly<Required<OutboxOptions>>;
-  #js: JetStreamClient;
+  readonly #js: JetStreamClient;
   #jsm: JetStreamManager | undefined;
   #position = 0;
   #committed = 0;
   #needResync = true;
+  /** True once the table held nothing past #position: new events then come from #memory. */
+  #fromMemory = false;
+  #memory: StoredEvent[] = [];
   #wake: (() => void) | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
   #published = 0;
+  #lastCheckpoint = 0;
 
   constructor(nc: NatsConnection, store: LedgerStore, opts: OutboxOptions) {
     this.#nc = nc;
     this.#store = store;
-    this.#opts = Object.freeze({ stream: EVENTS_STREAM, batch: 1000, ...opts });
+    this.#opts = Object.freeze({ stream: EVENTS_STREAM, batch: 1000, checkpointEveryMs: 1000, maxMemory: 50_000, ...opts });
     this.#js = jetstream(nc);
   }
 
@@ -47,7 +56,22 @@ export class OutboxPublisher {
     return this.#published;
   }
 
-  /** Wakes the loop: something up to `position` is committed. */
+  /** Committed events, in position order, handed over by the ledger. */
+  enqueue(events: StoredEvent[]): void {
+    const last = events[events.length - 1];
+    if (!last) return;
+    this.#committed = Math.max(this.#committed, last.event.position);
+    if (this.#memory.length + events.length > this.#opts.maxMemory) {
+      // Too far behind (NATS down): drop the copies and read the table when it is back.
+      this.#memory = [];
+      this.#fromMemory = false;
+    } else {
+      for (const e of events) this.#memory.push(e);
+    }
+    this.#wake?.();
+  }
+
+  /** Wakes the loop: something up to `position` is committed (written by another process). */
   notify(position: number): void {
     if (position > this.#committed) this.#committed = position;
     this.#wake?.();
@@ -74,13 +98,33 @@ export class OutboxPublisher {
     if (info.state.last_seq > 0) {
       const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: info.state.last_seq }).catch(() => null);
       const id = m?.header?.get('Nats-Msg-Id');
-      if (id) pos = (await this.#store.positionOf(id)) ?? (await this.#store.getCheckpoint(OUTBOX_CHECKPOINT));
-      else pos = await this.#store.getCheckpoint(OUTBOX_CHECKPOINT);
+      pos = (id ? await this.#store.positionOf(id) : undefined) ?? (await this.#store.getCheckpoint(OUTBOX_CHECKPOINT));
     }
     this.#position = pos;
+    this.#fromMemory = false;
     this.#committed = Math.max(this.#committed, await this.#store.maxPosition());
-    await this.#store.setCheckpoint(OUTBOX_CHECKPOINT, pos);
+    await this.#writeCheckpoint(true);
     this.#needResync = false;
+  }
+
+  async #next(): Promise<StoredEvent[]> {
+    if (this.#fromMemory) {
+      let i = 0;
+      while (i < this.#memory.length && this.#memory[i]!.event.position <= this.#position) i++;
+      const rows = this.#memory.slice(i, i + this.#opts.batch);
+      this.#memory = this.#memory.slice(i + rows.length);
+      return rows;
+    }
+    const rows = await this.#store.readForPublish(this.#position, this.#opts.batch);
+    if (rows.length === 0) this.#fromMemory = true;
+    return rows;
+  }
+
+  async #writeCheckpoint(force = false): Promise<void> {
+    const now = Date.now();
+    if (!force && now - this.#lastCheckpoint < this.#opts.checkpointEveryMs) return;
+    this.#lastCheckpoint = now;
+    await this.#store.setCheckpoint(OUTBOX_CHECKPOINT, this.#position);
   }
 
   async #run(): Promise<void> {
@@ -88,21 +132,23 @@ export class OutboxPublisher {
     while (this.#running) {
       try {
         if (this.#needResync) await this.#resync();
-        const rows = await this.#store.readForPublish(this.#position, this.#opts.batch);
+        const rows = await this.#next();
         if (rows.length === 0) {
+          await this.#writeCheckpoint();
           await this.#sleep(1000);
           continue;
         }
-        const acks = rows.map(({ event, traceparent }) => {
-          const h = headers();
-          h.set('Nats-Msg-Id', event.id);
-          if (traceparent) h.set('traceparent', traceparent);
-          return this.#js.publish(eventSubject(event.type, event.session_id), packValue(event), { msgID: event.id, headers: h, timeout: 10_000 });
-        });
-        await Promise.all(acks);
+        await Promise.all(
+          rows.map(({ event, traceparent }) => {
+            const h = headers();
+            h.set('Nats-Msg-Id', event.id);
+            if (traceparent) h.set('traceparent', traceparent);
+            return this.#js.publish(eventSubject(event.type, event.session_id), packValue(event), { msgID: event.id, headers: h, timeout: 10_000 });
+          }),
+        );
         this.#position = rows[rows.length - 1]!.event.position;
         this.#published += rows.length;
-        await this.#store.setCheckpoint(OUTBOX_CHECKPOINT, this.#position);
+        await this.#writeCheckpoint();
         backoff = 100;
       } catch (e) {
         if (!this.#running) break;
@@ -116,7 +162,8 @@ export class OutboxPublisher {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      if (this.#committed > this.#position && !this.#needResync && ms >= 1000) return resolve();
+      const pending = this.#fromMemory ? this.#memory.length > 0 : this.#committed > this.#position;
+      if (pending && !this.#needResync && ms >= 1000) return resolve();
       const t = setTimeout(done, ms);
       function done() {
         clearTimeout(t);
@@ -139,5 +186,6 @@ export class OutboxPublisher {
     this.#running = false;
     this.#wake?.();
     await this.#loop;
+    await this.#writeCheckpoint(true).catch(() => undefined);
   }
 }

@@ -7,6 +7,7 @@ import type { Capabilities } from './dialect.js';
 import type { Database, EventsTable } from './schema.js';
 
 const EVENT_COLS = 11;
+const SESSION_COLUMNS = ['status', 'started_at', 'ended_at', 'end_reason', 'killed_by', 'target', 'namespace', 'client_user', 'client_name', 'client_hostname', 'client_id', 'user_id', 'client_cli_version', 'key', 'profile', 'branch_name'] as const;
 
 function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
   return {
@@ -55,7 +56,15 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
     await sql`UPDATE sessions SET status = 'ended', ended_at = v.column2, end_reason = v.column3, killed_by = v.column4
       FROM (VALUES ${rows}) AS v WHERE sessions.id = v.column1`.execute(trx);
   }
-  for (const part of chunks(d.insertSessions, Math.floor(cap.maxParams / 17))) await trx.insertInto('sessions').values(part).execute();
+  for (const part of chunks(d.touchSessions, Math.floor(cap.maxParams / 17)))
+    await trx.insertInto('sessions').values(part).onConflict((oc) => oc.column('id').doNothing()).execute();
+  for (const part of chunks(d.insertSessions, Math.floor(cap.maxParams / 17))) {
+    await trx
+      .insertInto('sessions')
+      .values(part)
+      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => Object.fromEntries(SESSION_COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))))
+      .execute();
+  }
   for (const part of chunks(d.insertPorts, Math.floor(cap.maxParams / 6))) await trx.insertInto('held_ports').values(part).execute();
   return positions;
 }

@@ -20,9 +20,9 @@ function init(cap: Capabilities): Migration {
         // The optimistic-concurrency check: a stale append collides here.
         .addUniqueConstraint('events_stream_version', ['session_id', 'version'])
         .execute();
-      await db.schema.createIndex('events_by_user').on('events').columns(['client_user', 'position']).execute();
-      await db.schema.createIndex('events_by_target').on('events').columns(['target', 'position']).execute();
-      await db.schema.createIndex('events_by_namespace').on('events').columns(['namespace', 'position']).execute();
+      // Only append-friendly indexes on events: user/target/namespace lookups go through the
+      // sessions table (one row per session), since three extra per-event b-tree inserts at
+      // random pages halved append throughput when measured.
       await db.schema.createIndex('events_by_time').on('events').columns(['time']).execute();
 
       await db.schema
@@ -48,6 +48,9 @@ function init(cap: Capabilities): Migration {
       await db.schema.createIndex('sessions_by_status').on('sessions').columns(['status']).execute();
       await db.schema.createIndex('sessions_by_started').on('sessions').columns(['started_at']).execute();
       await db.schema.createIndex('sessions_by_ended').on('sessions').columns(['ended_at']).execute();
+      await db.schema.createIndex('sessions_by_user').on('sessions').columns(['client_user', 'started_at']).execute();
+      await db.schema.createIndex('sessions_by_target').on('sessions').columns(['target', 'started_at']).execute();
+      await db.schema.createIndex('sessions_by_namespace').on('sessions').columns(['namespace', 'started_at']).execute();
 
       await db.schema
         .createTable('held_ports')

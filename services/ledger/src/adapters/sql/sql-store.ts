@@ -71,9 +71,13 @@ class SqlLedgerStore implements LedgerStore {
   async queryEvents(f: EventFilter): Promise<LedgerEvent[]> {
     let q = this.#db.selectFrom('events').selectAll();
     if (f.session_id !== undefined) q = q.where('session_id', '=', f.session_id);
-    if (f.client_user !== undefined) q = q.where('client_user', '=', f.client_user);
-    if (f.target !== undefined) q = q.where('target', '=', f.target);
-    if (f.namespace !== undefined) q = q.where('namespace', '=', f.namespace);
+    if (f.client_user !== undefined || f.target !== undefined || f.namespace !== undefined) {
+      let sq = this.#db.selectFrom('sessions').select('id');
+      if (f.client_user !== undefined) sq = sq.where('client_user', '=', f.client_user);
+      if (f.target !== undefined) sq = sq.where('target', '=', f.target);
+      if (f.namespace !== undefined) sq = sq.where('namespace', '=', f.namespace);
+      q = q.where('session_id', 'in', sq);
+    }
     if (f.since !== undefined) q = q.where('time', '>=', f.since);
     if (f.until !== undefined) q = q.where('time', '<=', f.until);
     if (f.after !== undefined) q = q.where('position', '>', f.after);
@@ -123,7 +127,7 @@ class SqlLedgerStore implements LedgerStore {
     const r = await this.#db
       .selectFrom('sessions')
       .select(sql<number>`count(distinct client_user)`.as('n'))
-      .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', since), eb('started_at', '>=', since)]))
+      .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', since), eb.and([eb('status', '=', 'ended'), eb('started_at', '>=', since)])]))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
