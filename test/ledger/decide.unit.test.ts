@@ -4,6 +4,7 @@ import { deciderSpec } from '../../shared/src/testing/decider-spec.js';
 import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState } from '../../services/ledger/src/domain/state.js';
+import { expiredSessions } from '../../services/ledger/src/domain/expiry.js';
 import type { ClientInfo, LedgerCommand, StartSession, SubscribePort } from '../../services/ledger/src/domain/commands.js';
 import type { LedgerEvent } from '../../shared/src/events/index.js';
 
@@ -176,8 +177,16 @@ describe('ledger decider: ending', () => {
     spec.given([]).when({ type: 'KillAll', by: 'admin' }).then([]);
   });
   it('expiry ends with Unused by the system, and is a no-op after an end', () => {
-    spec.given(history(start(A))).when({ type: 'ExpireSession', session_id: A }).then([{ type: 'SessionEnded', actor: { system: 'expiry' }, data: { reason: 'Unused' } }]);
-    spec.given(history(start(A), { type: 'KillSession', session_id: A, by: 'x' })).when({ type: 'ExpireSession', session_id: A }).then([]);
+    spec.given(history(start(A))).when({ type: 'ExpireSession', session_id: A, reason: 'Unused' }).then([{ type: 'SessionEnded', actor: { system: 'expiry' }, data: { reason: 'Unused' } }]);
+    spec.given(history(start(A), { type: 'KillSession', session_id: A, by: 'x' })).when({ type: 'ExpireSession', session_id: A, reason: 'Unused' }).then([]);
+  });
+  it('expiry picks Unused after the TTL and TimeLimitExceeded past the maximum session time', () => {
+    now = 1_000_000;
+    const st = history(start(A), start(B, bob)).reduce(evolve, initialState());
+    const seen = new Map([[A, 1_000_000], [B, 1_009_000]]);
+    assert.deepEqual(expiredSessions(st, seen, 1_010_000, 6000), [{ id: A, reason: 'Unused' }]);
+    assert.deepEqual(expiredSessions(st, seen, 1_010_000, 6000, 5000), [{ id: A, reason: 'TimeLimitExceeded' }, { id: B, reason: 'TimeLimitExceeded' }]);
+    spec.given(history(start(A))).when({ type: 'ExpireSession', session_id: A, reason: 'TimeLimitExceeded' }).then([{ type: 'SessionEnded', data: { reason: 'TimeLimitExceeded' } }]);
   });
   it('a rejection is recorded as an audit event', () => {
     spec.given([]).when({ type: 'RejectSession', session_id: A, target: 'deployment/x', namespace: 'default', client: alice, asked: 'port', port: 80, mode: 'steal', code: 'Forbidden', message: 'steal is forbidden', policy: 'default/no-steal' })

@@ -32,7 +32,7 @@ await runService('gateway', async (log) => {
     version: VERSION,
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
-    ready: async () => !nc.isClosed() && (await ledger.statistics().then(() => true, () => false)),
+    ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();

@@ -5,6 +5,7 @@ export const ledgerConfigSpec = {
   LEDGER_DB: { parse: str, default: 'sqlite:./data/ledger.db', doc: 'ledger store URL (sqlite:<file>)' },
   LEDGER_SYNC: { parse: oneOf('normal', 'full'), default: 'normal' as const, doc: 'SQLite synchronous mode' },
   SESSION_UNUSED_TTL: { parse: int(6, 86_400), default: 30, doc: 'seconds without activity before a session ends as Unused' },
+  SESSION_MAX_SECONDS: { parse: int(0, 31_536_000), default: 0, doc: 'maximum session length in seconds (0 = no limit)' },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };

@@ -35,6 +35,8 @@ export interface LedgerOptions {
   onCommitted?: (events: StoredEvent[]) => void;
   /** Ended sessions kept in memory for fast refusals; older ones are re-read from the store. */
   endedCacheSize?: number;
+  /** SESSION_MAX_SECONDS: live sessions older than this end as TimeLimitExceeded. */
+  maxSessionMs?: number;
 }
 
 /**
@@ -46,7 +48,7 @@ export interface LedgerOptions {
 export class Ledger {
   readonly #store: LedgerStore;
   readonly #log: Logger;
-  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted'>>> & Pick<LedgerOptions, 'onCommitted'>;
+  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs'>>> & Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs'>;
   #state: LedgerState = initialState();
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
@@ -84,11 +86,11 @@ export class Ledger {
   }
 
   async expireNow(): Promise<number> {
-    const ids = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), this.#opts.unusedTtlMs);
+    const due = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), this.#opts.unusedTtlMs, this.#opts.maxSessionMs);
     let n = 0;
-    for (const id of ids) {
+    for (const { id, reason } of due) {
       try {
-        const r = await this.execute({ type: 'ExpireSession', session_id: id });
+        const r = await this.execute({ type: 'ExpireSession', session_id: id, reason });
         if (r.events.length) n++;
       } catch (e) {
         this.#log.warn({ err: e, session_id: id }, 'session expiry failed; will retry');

@@ -23,7 +23,11 @@ await runService('ledger', async (log) => {
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'ledger', log });
   const outbox = await OutboxThread.start({ natsUrl: cfg.NATS_URL, dbUrl: cfg.LEDGER_DB, sync: cfg.LEDGER_SYNC, logLevel: cfg.LOG_LEVEL });
-  const ledger = new Ledger(store, log, { unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000, onCommitted: (events) => outbox.enqueue(events) });
+  const ledger = new Ledger(store, log, {
+    unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
+    onCommitted: (events) => outbox.enqueue(events),
+    ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
+  });
   await ledger.init();
   ledger.startExpiry();
   const svc = await serveLedger(nc, ledger, new LedgerQueries(store), VERSION);

@@ -77,6 +77,8 @@ export interface KillAll {
 export interface ExpireSession {
   type: 'ExpireSession';
   session_id: string;
+  /** `Unused` (no activity for the TTL) or `TimeLimitExceeded` (SESSION_MAX_SECONDS). */
+  reason: 'Unused' | 'TimeLimitExceeded';
 }
 
 export type LedgerCommand =

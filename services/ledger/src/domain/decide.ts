@@ -218,7 +218,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       const s = state.sessions.get(cmd.session_id);
       // Expiry races with a normal end; an already-ended session needs nothing.
       if (s?.status !== 'live') return { events: [], warnings };
-      endSession(out, s, 'Unused', 'SessionEnded', { system: 'expiry' });
+      endSession(out, s, cmd.reason, 'SessionEnded', { system: 'expiry' });
       break;
     }
     default: {

@@ -30,6 +30,15 @@ export class LedgerClient {
   events(filter: Record<string, unknown>): Promise<{ events: LedgerEvent[]; next?: number }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.events), filter);
   }
+  /** The ledger answers the services framework's PING (no store work): readiness. */
+  async ping(timeoutMs = 1000): Promise<boolean> {
+    try {
+      await this.#nc.request('$SRV.PING.ledger', new Uint8Array(), { timeout: timeoutMs });
+      return true;
+    } catch {
+      return false;
+    }
+  }
   statistics(): Promise<{ dau: number; mau: number }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.statistics), {}, 2000);
   }
