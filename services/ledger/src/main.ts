@@ -2,7 +2,7 @@ import { connectNats } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
 import { runService } from '../../../shared/src/service/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
-import { OutboxThread } from './adapters/nats/outbox-thread.js';
+import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
 import { serveLedger } from './adapters/nats/command-server.js';
 import { loadLedgerConfig } from './config.js';
 import { Ledger } from './ledger.js';
@@ -22,13 +22,14 @@ await runService('ledger', async (log) => {
     log.info({ events }, 'projections rebuilt from the event log');
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'ledger', log });
-  const outbox = await OutboxThread.start({ natsUrl: cfg.NATS_URL, dbUrl: cfg.LEDGER_DB, sync: cfg.LEDGER_SYNC, logLevel: cfg.LOG_LEVEL });
+  const outbox = new OutboxPublisher(nc, store, { log: log.child({ component: 'outbox' }) });
   const ledger = new Ledger(store, log, {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
     onCommitted: (events) => outbox.enqueue(events),
     ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
   });
   await ledger.init();
+  outbox.start();
   ledger.startExpiry();
   const svc = await serveLedger(nc, ledger, new LedgerQueries(store), VERSION);
   log.info({ db: cfg.LEDGER_DB, nats: cfg.NATS_URL, live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length }, 'ledger ready');

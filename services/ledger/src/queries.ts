@@ -2,12 +2,9 @@ import { invalid } from '../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../shared/src/events/index.js';
 import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
 import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
-import type { HeldPortRow, SessionRow } from './domain/projections.js';
+import type { SessionView } from '../../../shared/src/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
 
-export interface SessionView extends SessionRow {
-  ports: Array<Pick<HeldPortRow, 'port' | 'mode' | 'http_filter' | 'lock' | 'since'>>;
-}
 
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
@@ -61,20 +58,14 @@ export class LedgerQueries {
         const limit = Math.min(optInt('limit') ?? 100, MAX_PAGE);
         if (limit < 1) throw invalid('limit', 'must be at least 1');
         const f: EventFilter = { limit: limit + 1 };
-        const sid = optStr('session_id');
-        if (sid !== undefined) f.session_id = sid;
-        const user = optStr('client_user');
-        if (user !== undefined) f.client_user = user;
-        const target = optStr('target');
-        if (target !== undefined) f.target = target;
-        const ns = optStr('namespace');
-        if (ns !== undefined) f.namespace = ns;
-        const since = optInt('since');
-        if (since !== undefined) f.since = since;
-        const until = optInt('until');
-        if (until !== undefined) f.until = until;
-        const after = optInt('after');
-        if (after !== undefined) f.after = after;
+        for (const k of ['session_id', 'client_user', 'target', 'namespace'] as const) {
+          const v = optStr(k);
+          if (v !== undefined) f[k] = v;
+        }
+        for (const k of ['since', 'until', 'after'] as const) {
+          const v = optInt(k);
+          if (v !== undefined) f[k] = v;
+        }
         const rows: LedgerEvent[] = await this.#store.queryEvents(f);
         const more = rows.length > limit;
         const events = more ? rows.slice(0, limit) : rows;

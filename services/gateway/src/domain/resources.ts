@@ -1,24 +1,9 @@
 import type { AppError } from '../../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+import type { SessionView } from '../../../../shared/src/ledger/index.js';
 
-/** What the ledger's `sessions` query returns for one live session. */
-export interface LedgerSessionView {
-  id: string;
-  status: 'pending' | 'live' | 'ended';
-  started_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-  killed_by: string | null;
-  target: string;
-  namespace: string;
-  client_user: string;
-  client_name: string;
-  client_hostname: string;
-  client_id: string;
-  user_id: string;
-  key: string | null;
-  ports: Array<{ port: number; mode: 'steal' | 'mirror'; http_filter: string | null; lock: number }>;
-}
+/** What the ledger's `sessions` query returns for one session. */
+export type LedgerSessionView = SessionView;
 
 export const GROUP = 'operator.metalbear.co';
 export const API_VERSION = `${GROUP}/v1`;

@@ -1,35 +1,12 @@
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+import type { HeldPortRecord, SessionRecord } from '../../../../shared/src/ledger/index.js';
 
-/** A row of the live/ended sessions projection (table `sessions`). */
-export interface SessionRow {
-  id: string;
-  /** `pending`: the session has events (a rejection, a copy) but never started. */
-  status: 'pending' | 'live' | 'ended';
-  started_at: number;
-  ended_at: number | null;
-  end_reason: string | null;
-  killed_by: string | null;
-  target: string;
-  namespace: string;
-  client_user: string;
-  client_name: string;
-  client_hostname: string;
-  client_id: string;
-  user_id: string;
-  client_cli_version: string;
-  key: string | null;
-  profile: string | null;
-  branch_name: string | null;
-}
+/** A row of the sessions projection (table `sessions`): the query contract's record. */
+export type SessionRow = SessionRecord;
 
 /** A row of the held-ports projection (table `held_ports`). */
-export interface HeldPortRow {
+export interface HeldPortRow extends HeldPortRecord {
   session_id: string;
-  port: number;
-  mode: 'steal' | 'mirror';
-  http_filter: string | null;
-  lock: number;
-  since: number;
 }
 
 /**

@@ -47,7 +47,7 @@ function withStatementCache(db: BetterSqlite3.Database, size = 256): SqliteDatab
  * `sqlite:./data/ledger.db` (default, WAL, synchronous=NORMAL or FULL) or `postgres://…`.
  * PostgreSQL is the scale-out store of a later issue; its URL is refused clearly until then.
  */
-export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal'): Opened {
+export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', cacheMb = 16): Opened {
   if (url.startsWith('sqlite:')) {
     const file = url.slice('sqlite:'.length);
     if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
@@ -57,7 +57,7 @@ export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal'): O
     sqlite.pragma('busy_timeout = 5000');
     // Fewer, larger checkpoints (each one syncs) and a page cache that holds the hot indexes.
     sqlite.pragma('wal_autocheckpoint = 10000');
-    sqlite.pragma('cache_size = -65536');
+    sqlite.pragma(`cache_size = -${cacheMb * 1024}`);
     sqlite.pragma('temp_store = memory');
     return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), cap: { postgres: false, maxParams: 32000 } };
   }

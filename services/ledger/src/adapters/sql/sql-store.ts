@@ -202,8 +202,8 @@ class SqlLedgerStore implements LedgerStore {
 }
 
 /** Opens the store named by a LEDGER_DB URL. */
-export async function openLedgerStore(url: string, sync: 'normal' | 'full' = 'normal'): Promise<LedgerStore> {
-  const { db, cap } = openDatabase(url, sync);
+export async function openLedgerStore(url: string, sync: 'normal' | 'full' = 'normal', cacheMb = 16): Promise<LedgerStore> {
+  const { db, cap } = openDatabase(url, sync, cacheMb);
   const store = new SqlLedgerStore(db, cap);
   await store.init();
   return store;
