@@ -27,7 +27,7 @@ try {
   log('replay…');
   rows.push(await benchReplay(file));
   log('rss…');
-  rows.push(await benchRss(file, nats));
+  rows.push(await benchRss(file, nats, log));
 } finally {
   await nats[Symbol.asyncDispose]();
 }
