@@ -41,6 +41,8 @@ export class OutboxPublisher {
   #loop: Promise<void> | undefined;
   #published = 0;
   #lastCheckpoint = 0;
+  /** The stream's last sequence as this publisher knows it (undefined: unknown, ack each). */
+  #streamSeq: number | undefined;
 
   constructor(nc: NatsConnection, store: LedgerStore, opts: OutboxOptions) {
     this.#nc = nc;
@@ -94,6 +96,7 @@ export class OutboxPublisher {
   async #resync(): Promise<void> {
     this.#jsm ??= await ensureEventsStream(this.#nc, this.#opts.stream);
     const info = await this.#jsm.streams.info(this.#opts.stream);
+    this.#streamSeq = info.state.last_seq;
     let pos = 0;
     if (info.state.last_seq > 0) {
       const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: info.state.last_seq }).catch(() => null);
@@ -138,14 +141,7 @@ export class OutboxPublisher {
           await this.#sleep(1000);
           continue;
         }
-        await Promise.all(
-          rows.map(({ event, traceparent }) => {
-            const h = headers();
-            h.set('Nats-Msg-Id', event.id);
-            if (traceparent) h.set('traceparent', traceparent);
-            return this.#js.publish(eventSubject(event.type, event.session_id), packValue(event), { msgID: event.id, headers: h, timeout: 10_000 });
-          }),
-        );
+        await this.#publishBatch(rows);
         this.#position = rows[rows.length - 1]!.event.position;
         this.#published += rows.length;
         await this.#writeCheckpoint();
@@ -154,10 +150,37 @@ export class OutboxPublisher {
         if (!this.#running) break;
         this.#opts.log.warn({ err: e, position: this.#position }, 'outbox publish failed; retrying');
         this.#needResync = true;
+        this.#streamSeq = undefined;
         await this.#sleep(backoff);
         backoff = Math.min(backoff * 2, 5000);
       }
     }
+  }
+
+  /**
+   * Pipelines a batch: every event but the last goes out as a plain publish (no ack to wait
+   * for or parse), the last as an acked JetStream publish. One connection keeps them in order,
+   * so an ack whose sequence is exactly `last known + batch size` proves every one was stored
+   * once. Anything else (a duplicate after a resync, a message the server refused) re-sends the
+   * batch acked one by one; duplicates are dropped by Nats-Msg-Id.
+   */
+  async #publishBatch(rows: StoredEvent[]): Promise<void> {
+    const msgs = rows.map(({ event, traceparent }) => {
+      const h = headers();
+      h.set('Nats-Msg-Id', event.id);
+      if (traceparent) h.set('traceparent', traceparent);
+      return { subject: eventSubject(event.type, event.session_id), data: packValue(event), h, id: event.id };
+    });
+    const before = this.#streamSeq;
+    for (let i = 0; i < msgs.length - 1; i++) this.#nc.publish(msgs[i]!.subject, msgs[i]!.data, { headers: msgs[i]!.h });
+    const last = msgs[msgs.length - 1]!;
+    const pa = await this.#js.publish(last.subject, last.data, { msgID: last.id, headers: last.h, timeout: 10_000 });
+    if (before !== undefined && !pa.duplicate && pa.seq === before + msgs.length) {
+      this.#streamSeq = pa.seq;
+      return;
+    }
+    const acks = await Promise.all(msgs.map((m) => this.#js.publish(m.subject, m.data, { msgID: m.id, headers: m.h, timeout: 10_000 })));
+    this.#streamSeq = Math.max(...acks.map((a) => a.seq));
   }
 
   #sleep(ms: number): Promise<void> {
