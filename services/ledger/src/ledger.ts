@@ -121,11 +121,11 @@ export class Ledger {
     }
     for (const e of decision.events) this.#apply(e);
     if (cmd.type === 'StartSession') this.#lastActivity.set(cmd.session_id, now);
-    const positions = await new Promise<number[]>((resolve, reject) => {
+    // The write loop assigns each event its position before resolving.
+    await new Promise<number[]>((resolve, reject) => {
       this.#queue.push({ events: decision.events, traceparent, resolve, reject });
       this.#kick();
     });
-    decision.events.forEach((e, i) => (e.position = positions[i]!));
     return {
       events: decision.events.map((e) => ({ id: e.id, type: e.type, session_id: e.session_id, position: e.position })),
       warnings: decision.warnings,

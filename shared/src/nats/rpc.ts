@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import { SpanKind, context } from '@opentelemetry/api';
-import { AppError, fromErrorBody, isErrorBody, toAppError, unavailable } from '../errors/index.js';
+import { fromErrorBody, isErrorBody, toAppError, unavailable } from '../errors/index.js';
 import { contextFromNats, inSpan, natsHeadersWithContext } from '../otel/index.js';
 import { decode, encode } from './codec.js';
 
@@ -54,4 +54,3 @@ export async function serveRequest(
   if (msg.reply) msg.respond(out);
 }
 
-export { AppError };

@@ -46,15 +46,15 @@ function client(b: Body): ClientInfo {
   };
 }
 
+/** The fields every session-creating command carries. */
+const sessionBase = (b: Body) => ({ session_id: sessionId(b), target: str(b, 'target'), namespace: str(b, 'namespace'), client: client(b) });
+
 export function parseCommand(verb: string, b: Body): LedgerCommand {
   switch (verb) {
     case Verb.start: {
       const cmd: LedgerCommand = {
         type: 'StartSession',
-        session_id: sessionId(b),
-        target: str(b, 'target'),
-        namespace: str(b, 'namespace'),
-        client: client(b),
+        ...sessionBase(b),
         agent: oneOf<AgentKindT>(b, 'agent', Object.values(AgentKind), 'none'),
       };
       for (const k of ['config_digest', 'profile', 'branch_name', 'key'] as const) {
@@ -66,10 +66,7 @@ export function parseCommand(verb: string, b: Body): LedgerCommand {
     case Verb.reject: {
       const cmd: LedgerCommand = {
         type: 'RejectSession',
-        session_id: sessionId(b),
-        target: str(b, 'target'),
-        namespace: str(b, 'namespace'),
-        client: client(b),
+        ...sessionBase(b),
         asked: oneOf(b, 'asked', ['start', 'port'] as const),
         code: str(b, 'code'),
         message: str(b, 'message'),
@@ -85,10 +82,7 @@ export function parseCommand(verb: string, b: Body): LedgerCommand {
     case Verb.copyTarget: {
       const cmd: LedgerCommand = {
         type: 'RecordTargetCopied',
-        session_id: sessionId(b),
-        target: str(b, 'target'),
-        namespace: str(b, 'namespace'),
-        client: client(b),
+        ...sessionBase(b),
         scale_down: b.scale_down === true,
         copy_pod: str(b, 'copy_pod'),
       };
