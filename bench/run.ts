@@ -7,6 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { startNatsServer } from '../test/support/nats-server.js';
 import { benchCommands } from './commands.bench.js';
+import { benchCore } from './core.bench.js';
 import { benchPublish } from './publish.bench.js';
 import { benchStart } from './start.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
@@ -19,6 +20,8 @@ const nats = await startNatsServer();
 try {
   log('commands…');
   rows.push(await benchCommands(nats));
+  log('ledger core…');
+  rows.push(await benchCore());
   log('outbox publish…');
   rows.push(await benchPublish(nats));
   log('session start…');
