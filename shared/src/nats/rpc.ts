@@ -23,7 +23,8 @@ export async function call<T>(
   return inSpan(`send ${subject}`, SpanKind.CLIENT, context.active(), messagingAttrs(subject), async () => {
     let reply: Msg;
     try {
-      reply = await nc.request(subject, encode(body), { timeout: timeoutMs, headers: natsHeadersWithContext() });
+      const headers = natsHeadersWithContext();
+      reply = await nc.request(subject, encode(body), headers ? { timeout: timeoutMs, headers } : { timeout: timeoutMs });
     } catch (e) {
       if (e instanceof natsErrors.NoRespondersError || (e as { code?: string }).code === '503')
         throw unavailable(`no ${subject.split('.')[2] ?? 'service'} is running (no responders on ${subject})`, e);

@@ -9,7 +9,6 @@ import {
   type Context,
   type Span,
   type TextMapGetter,
-  type TextMapSetter,
   type Attributes,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -97,13 +96,19 @@ const natsGetter: TextMapGetter<MsgHdrs | undefined> = {
   keys: (h) => (h ? [...h.keys()] : []),
   get: (h, k) => (h?.has(k) ? h.get(k) : undefined),
 };
-const natsSetter: TextMapSetter<MsgHdrs> = { set: (h, k, v) => h.set(k, v) };
 
-/** NATS headers carrying the active W3C trace context (plus any extra headers given). */
-export function natsHeadersWithContext(ctx: Context = context.active(), extra?: Record<string, string>): MsgHdrs {
+/**
+ * NATS headers carrying the active W3C trace context (plus any extra headers given), or
+ * undefined when there is nothing to carry: a message without headers is cheaper for the
+ * sender, the server and the receiver alike.
+ */
+export function natsHeadersWithContext(ctx: Context = context.active(), extra?: Record<string, string>): MsgHdrs | undefined {
+  const carrier: Record<string, string> = { ...extra };
+  propagation.inject(ctx, carrier);
+  const keys = Object.keys(carrier);
+  if (keys.length === 0) return undefined;
   const h = natsHeaders();
-  propagation.inject(ctx, h, natsSetter);
-  if (extra) for (const [k, v] of Object.entries(extra)) h.set(k, v);
+  for (const k of keys) h.set(k, carrier[k]!);
   return h;
 }
 
