@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import WebSocket from 'ws';
 import { AppError, ErrorCode, invalid } from '../../../shared/src/errors/index.js';
@@ -24,9 +25,18 @@ const portArg = (v: string, prev: number[] = []): number[] => {
   return [...prev, n];
 };
 
-/** whoami's real name: the GECOS name when the OS has one, else the login name. */
+/** whoami's real name: the passwd GECOS name when there is one, else the login name. */
 function realName(): string {
-  return process.env.MIRRORD_CLIENT_NAME ?? userInfo().username;
+  if (process.env.MIRRORD_CLIENT_NAME) return process.env.MIRRORD_CLIENT_NAME;
+  const me = userInfo();
+  try {
+    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(me.uid));
+    const gecos = line?.split(':')[4]?.split(',')[0]?.trim();
+    if (gecos) return gecos;
+  } catch {
+    /* no passwd file (macOS, Windows): the login name will do */
+  }
+  return me.username;
 }
 
 class SessionEnded extends Error {
