@@ -8,6 +8,7 @@ import { evolve } from './domain/evolve.js';
 import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
 import type { LedgerStore, StoredEvent } from './domain/store.js';
+import { KnownSessionIds } from './known-ids.js';
 
 export interface EventRef {
   id: string;
@@ -56,6 +57,7 @@ export class Ledger {
   #activityDirty = new Map<string, number>();
   readonly #endedOrder: string[] = [];
   #expiryTimer: NodeJS.Timeout | undefined;
+  readonly #known = new KnownSessionIds();
   #closed = false;
 
   constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
@@ -76,6 +78,7 @@ export class Ledger {
     const state = initialState();
     for (const e of await this.#store.liveSessionEvents()) evolve(state, e);
     this.#state = state;
+    for await (const id of this.#store.sessionIds()) this.#known.add(id);
     const now = this.#opts.now();
     for (const [id, s] of state.sessions) if (s.status === 'live') this.#lastActivity.set(id, now);
   }
@@ -102,7 +105,7 @@ export class Ledger {
 
   /** Loads a session the state does not hold (ended and evicted, or never seen). */
   async #ensureLoaded(id: string): Promise<void> {
-    if (this.#state.sessions.has(id)) return;
+    if (this.#state.sessions.has(id) || !this.#known.mightContain(id)) return;
     const events = await this.#store.readStream(id);
     if (events.length === 0 || this.#state.sessions.has(id)) return;
     const scratch = initialState();
@@ -134,6 +137,7 @@ export class Ledger {
 
   #apply(e: LedgerEvent): void {
     evolve(this.#state, e);
+    this.#known.add(e.session_id);
     if (e.type === 'SessionEnded') {
       this.#lastActivity.delete(e.session_id);
       this.#activityDirty.delete(e.session_id);

@@ -43,6 +43,8 @@ export interface LedgerStore {
   sessionRow(id: string): Promise<SessionRow | undefined>;
   liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }>;
   allSessionRows(): AsyncIterable<SessionRow>;
+  /** Every session id with events (the sessions projection has a row for each). */
+  sessionIds(): AsyncIterable<string>;
   allPortRows(): Promise<HeldPortRow[]>;
   distinctUsersSince(since: number): Promise<number>;
   maxPosition(): Promise<number>;

@@ -119,6 +119,16 @@ class SqlLedgerStore implements LedgerStore {
     }
   }
 
+  async *sessionIds(): AsyncIterable<string> {
+    let after = '';
+    for (;;) {
+      const page = await this.#db.selectFrom('sessions').select('id').where('id', '>', after).orderBy('id').limit(50_000).execute();
+      for (const r of page) yield r.id;
+      if (page.length < 50_000) return;
+      after = page[page.length - 1]!.id;
+    }
+  }
+
   async allPortRows(): Promise<HeldPortRow[]> {
     return (await this.#db.selectFrom('held_ports').selectAll().execute()).map((p) => num(p, 'since'));
   }
