@@ -55,7 +55,8 @@ export class Ledger {
   #writing: Promise<void> | undefined;
   readonly #lastActivity = new Map<string, number>();
   #activityDirty = new Map<string, number>();
-  readonly #endedOrder: string[] = [];
+  /** Ended sessions in memory, oldest first (a Set keeps insertion order; eviction is O(1)). */
+  readonly #endedOrder = new Set<string>();
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #known = new KnownSessionIds();
   #closed = false;
@@ -141,9 +142,10 @@ export class Ledger {
     if (e.type === 'SessionEnded') {
       this.#lastActivity.delete(e.session_id);
       this.#activityDirty.delete(e.session_id);
-      this.#endedOrder.push(e.session_id);
-      while (this.#endedOrder.length > this.#opts.endedCacheSize) {
-        const old = this.#endedOrder.shift()!;
+      this.#endedOrder.add(e.session_id);
+      while (this.#endedOrder.size > this.#opts.endedCacheSize) {
+        const old = this.#endedOrder.values().next().value!;
+        this.#endedOrder.delete(old);
         if (this.#state.sessions.get(old)?.status === 'ended') this.#state.sessions.delete(old);
       }
     }
