@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { call, commandSubject, encode } from '../shared/src/nats/index.js';
@@ -19,7 +18,7 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const rawMs = await runConcurrent(total, 32, () => nc.request('bench.echo', body, { timeout: 5000 }));
   await stop(echo);
 
-  const db = join(mkdtempSync(join(tmpdir(), 'bench-cmd-')), 'ledger.db');
+  const db = join(tempDir('bench-cmd'), 'ledger.db');
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
   const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}` }, 'ledger ready');
   const ids = Array.from({ length: sessions + 200 }, () => newSessionId());

@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
@@ -16,7 +15,7 @@ const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'b
  * It separates what the store costs from what serving over NATS costs.
  */
 export async function benchCore(sessions = 3000): Promise<Row> {
-  const dir = mkdtempSync(join(tmpdir(), 'bench-core-'));
+  const dir = tempDir('bench-core');
   const store = await openLedgerStore(`sqlite:${join(dir, 'ledger.db')}`);
   const ledger = new Ledger(store, silentLogger(), { unusedTtlMs: 60_000 });
   await ledger.init();

@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
@@ -14,7 +13,7 @@ import type { Row } from './support/util.js';
 
 /** Outbox (SQL → JetStream, Nats-Msg-Id, checkpoint) vs raw acked async js.publish, 1000 outstanding. */
 export async function benchPublish(nats: NatsServer, events = 20_000): Promise<Row> {
-  const store = await openLedgerStore(`sqlite:${join(mkdtempSync(join(tmpdir(), 'bench-pub-')), 'ledger.db')}`);
+  const store = await openLedgerStore(`sqlite:${join(tempDir('bench-pub'), 'ledger.db')}`);
   const n = await generateEvents(store, events, 0);
   const all = await store.readAll(0, n + 1);
   const nc = await connect({ servers: nats.url });

@@ -1,6 +1,5 @@
+import { tempDir } from '../test/support/tmp.js';
 import { get } from 'node:http';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
@@ -43,7 +42,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   await stop(bare2.proc);
   await stop(echo);
 
-  const db = join(mkdtempSync(join(tmpdir(), 'bench-start-')), 'ledger.db');
+  const db = join(tempDir('bench-start'), 'ledger.db');
   const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, GATEWAY_ADDR: '127.0.0.1:0' };
   const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
   const gw = await spawnGateway(env);

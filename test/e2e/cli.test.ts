@@ -1,8 +1,8 @@
+import { tempDir } from '../support/tmp.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -105,7 +105,7 @@ describe('kubectl-mirrord against a running system', () => {
   });
 
   it('takes the gateway and token from the kubeconfig context, and runs as `kubectl mirrord`', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'kcfg-'));
+    const dir = tempDir('kcfg');
     const kubeconfig = join(dir, 'config');
     writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: ${sys.url}\nusers:\n- name: alice\n  user:\n    token: alice-token\ncontexts:\n- name: dev\n  context: {cluster: dev, user: alice}\ncurrent-context: dev\n`);
     const noEnv = { MIRRORD_GATEWAY: '', MIRRORD_TOKEN: '', KUBECONFIG: kubeconfig };

@@ -1,7 +1,6 @@
+import { tempDir } from '../support/tmp.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
@@ -98,7 +97,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
   }
 
   it('ledger kill -9 in the middle of 5,000 commands', async () => {
-    const dbUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'dur-')), 'ledger.db')}`;
+    const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
     const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, EVENTS_STREAM: 'MIRRORD_EVENTS' };
     ledger = await startService('ledger', env);
     const acked = await drive(nc, 5000, 32, async () => {
@@ -114,7 +113,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
     // A fresh stream so the count check covers this run only.
     const { jetstreamManager } = await import('@nats-io/jetstream');
     await (await jetstreamManager(nc)).streams.delete('MIRRORD_EVENTS').catch(() => undefined);
-    const dbUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'dur-')), 'ledger.db')}`;
+    const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
     ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl });
     const acked = await drive(nc, 3000, 32, async () => {
       await nats.kill9();

@@ -1,7 +1,6 @@
+import { tempDir } from '../support/tmp.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
@@ -36,7 +35,7 @@ describe('ledger over real NATS and SQLite', () => {
 
   before(async () => {
     nats = await startNatsServer();
-    dbUrl = `sqlite:${join(mkdtempSync(join(tmpdir(), 'ledger-')), 'ledger.db')}`;
+    dbUrl = `sqlite:${join(tempDir('ledger'), 'ledger.db')}`;
     ledger = await startService('ledger', env());
     nc = await connect({ servers: nats.url });
   });

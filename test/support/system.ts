@@ -1,5 +1,4 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { tempDir } from './tmp.js';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { startNatsServer, type NatsServer } from './nats-server.js';
@@ -18,7 +17,7 @@ export interface System {
 /** nats-server + ledger + gateway as separate processes, the gateway on a free port. */
 export async function startSystem(extraEnv: Record<string, string> = {}): Promise<System> {
   const nats = await startNatsServer();
-  const dir = mkdtempSync(join(tmpdir(), 'mirrord-sys-'));
+  const dir = tempDir('mirrord-sys');
   const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, SESSION_UNUSED_TTL: '6', GATEWAY_ADDR: '127.0.0.1:0', GATEWAY_ACTIVITY_INTERVAL_MS: '1000', ...extraEnv };
   const ledger = await startService('ledger', env);
   const sys: System = {
