@@ -232,10 +232,6 @@ export class Ledger {
     await this.#store.recordActivity(batch);
   }
 
-  lastActivityOf(id: string): number | undefined {
-    return this.#lastActivity.get(id);
-  }
-
   /** Stops taking commands and waits for queued ones to commit (SIGTERM drain). */
   async drain(): Promise<void> {
     this.#closed = true;

@@ -12,7 +12,6 @@ export const EventType = {
   SessionRejected: 'SessionRejected',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
-export const eventTypes: readonly EventType[] = Object.freeze(Object.values(EventType));
 
 /** The seed's log message for each event type (Monitoring document). */
 export const logMessageOf: Readonly<Record<EventType, string>> = Object.freeze({

@@ -127,10 +127,6 @@ const httpGetter: TextMapGetter<HttpHeaders> = {
 export function contextFromHttp(h: HttpHeaders): Context {
   return propagation.extract(context.active(), h, httpGetter);
 }
-export function injectHttp(h: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
-  propagation.inject(ctx, h, { set: (c, k, v) => (c[k] = v) });
-  return h;
-}
 
 /** Runs fn in a span that is a child of parent; records failures on the span. */
 export async function inSpan<T>(

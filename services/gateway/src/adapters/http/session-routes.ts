@@ -11,6 +11,8 @@ type IdParams = NsParams & { id: string };
 type Query = Record<string, string | undefined>;
 
 const nsOf = (p: NsParams): string | undefined => (p.namespace === undefined ? undefined : validateNamespace(p.namespace));
+/** The namespace scope of an access request or ledger call: absent for cluster-wide paths. */
+const inNs = (ns: string | undefined): { namespace?: string } => (ns === undefined ? {} : { namespace: ns });
 
 /** Finds the session an id means (hex or decimal), optionally within a namespace. */
 async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
@@ -33,7 +35,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   const listSessions = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>) =>
     traced(req, 'GET sessions', async () => {
       const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
       const { now, sessions } = await deps.ledger.sessions(ns);
       return list('Session', sessions.map((s: LedgerSessionView) => sessionObject(s, now)));
     });
@@ -43,7 +45,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   const getSession = (req: FastifyRequest<{ Params: IdParams }>) =>
     traced(req, 'GET sessions/{id}', async () => {
       const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
       const r = await findSession(deps, req.params.id, ns);
       return sessionObject(r.session, r.now);
     });
@@ -54,7 +56,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     traced(req, 'DELETE sessions/{id}', async () => {
       const who = requireIdentity(req);
       const ns = nsOf(req.params);
-      await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...inNs(ns) });
       const { session } = await findSession(deps, req.params.id, ns);
       if (session.status !== 'live') throw notFound(session.status === 'ended' ? `session ${session.id} already ended (${session.end_reason})` : `session ${session.id} never started`);
       try {
@@ -72,8 +74,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     traced(req, 'DELETE sessions', async () => {
       const who = requireIdentity(req);
       const ns = nsOf(req.params);
-      await authorize(deps, who, { verb: 'deletecollection', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
-      const r = await deps.ledger.command('kill-all', ns ? { by: who.user, namespace: ns } : { by: who.user });
+      await authorize(deps, who, { verb: 'deletecollection', resource: 'sessions', ...inNs(ns) });
+      const r = await deps.ledger.command('kill-all', { by: who.user, ...inNs(ns) });
       const killed = r.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id);
       return successStatus(`${killed.length} session(s) killed`, { kind: 'sessions', killed });
     });
@@ -83,7 +85,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   const sessionEvents = (req: FastifyRequest<{ Params: IdParams }>) =>
     traced(req, 'GET sessions/{id}/events', async () => {
       const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...(ns ? { namespace: ns } : {}) });
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
       for (const id of sessionIdCandidates(req.params.id)) {
         const r = await deps.ledger.session(id);
         if (r.events.length > 0 && (ns === undefined || r.events[0]!.data.namespace === ns)) return list('Event', r.events.map(eventItem));
@@ -97,7 +99,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     traced(req, 'GET events', async () => {
       const q = req.query;
       const ns = nsOf(req.params) ?? (q.namespace ? validateNamespace(q.namespace) : undefined);
-      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...(ns ? { namespace: ns } : {}) });
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
       const now = Date.now();
       const filter: Record<string, unknown> = {};
       if (q.user) filter.client_user = q.user;

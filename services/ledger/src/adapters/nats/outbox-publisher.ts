@@ -39,7 +39,6 @@ export class OutboxPublisher {
   #wake: (() => void) | undefined;
   #running = false;
   #loop: Promise<void> | undefined;
-  #published = 0;
   #lastCheckpoint = 0;
   /** The stream's last sequence as this publisher knows it (undefined: unknown, ack each). */
   #streamSeq: number | undefined;
@@ -53,9 +52,6 @@ export class OutboxPublisher {
 
   get publishedPosition(): number {
     return this.#position;
-  }
-  get publishedCount(): number {
-    return this.#published;
   }
 
   /** Committed events, in position order, handed over by the ledger. */
@@ -143,7 +139,6 @@ export class OutboxPublisher {
         }
         await this.#publishBatch(rows);
         this.#position = rows[rows.length - 1]!.event.position;
-        this.#published += rows.length;
         await this.#writeCheckpoint();
         backoff = 100;
       } catch (e) {
