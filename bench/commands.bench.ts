@@ -1,7 +1,8 @@
 import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { call, commandSubject, encode } from '../shared/src/nats/index.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { EVENTS_STREAM, call, commandSubject, encode } from '../shared/src/nats/index.js';
 import { newSessionId } from '../shared/src/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { runConcurrent, spawnTs, stop, type Row } from './support/util.js';
@@ -21,6 +22,9 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const db = join(tempDir('bench-cmd'), 'ledger.db');
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
   const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}` }, 'ledger ready');
+  const jsm = await jetstreamManager(nc);
+  const stored = async () => (await jsm.streams.info(EVENTS_STREAM)).state.messages;
+  const before = await stored();
   const ids = Array.from({ length: sessions + 200 }, () => newSessionId());
   const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);
   const one = async (id: string) => {
@@ -29,7 +33,13 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
     await send('end', { session_id: id, client_user: 'bench' });
   };
   await runConcurrent(200, 32, (i) => one(ids[sessions + i]!));
-  const oursMs = await runConcurrent(sessions, 32, (i) => one(ids[i]!));
+  const t0 = performance.now();
+  await runConcurrent(sessions, 32, (i) => one(ids[i]!));
+  // The clock stops when every event is on JetStream too: publishing is part of the work.
+  const expected = before + (sessions + 200) * 4;
+  while ((await stored()) < expected) await new Promise((r) => setTimeout(r, 5));
+  const oursMs = performance.now() - t0;
+  if ((await stored()) !== expected) throw new Error(`stream holds ${await stored()} events, expected ${expected}`);
   await stop(ledger);
   await nc.close();
   const ours = total / (oursMs / 1000);

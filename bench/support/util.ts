@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir } from '../../test/support/tmp.js';
 
 export interface Row {
   name: string;
@@ -29,15 +30,23 @@ export function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-export function spawnTs(file: string, env: Record<string, string>, readyText: string): Promise<ChildProcess> {
-  const p = spawn(process.execPath, ['--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
-  return new Promise((resolve, reject) => {
-    const rl = createInterface({ input: p.stdout! });
-    rl.on('line', (l) => {
-      if (l.includes(readyText)) resolve(p);
-    });
-    p.once('exit', (c) => reject(new Error(`${file} exited with ${c}`)));
-  });
+/**
+ * Starts a service as its own process. Its log goes to a file, as a deployed service's goes to
+ * its collector: piping it into the load generator would bill the generator for parsing it.
+ */
+export async function spawnTs(file: string, env: Record<string, string>, readyText: string): Promise<ChildProcess> {
+  const logFile = join(tempDir('bench-log'), 'service.log');
+  const fd = openSync(logFile, 'w');
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const p = spawn(process.execPath, [...prof, '--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'inherit'] });
+  closeSync(fd);
+  let exited: number | null = null;
+  p.once('exit', (c) => (exited = c ?? -1));
+  for (;;) {
+    if (exited !== null) throw new Error(`${file} exited with ${exited}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (readFileSync(logFile, 'utf8').includes(readyText)) return p;
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 export async function stop(p: ChildProcess): Promise<void> {

@@ -7,9 +7,9 @@ import type { Capabilities } from './dialect.js';
 import type { Database, EventsTable } from './schema.js';
 
 const EVENT_COLS = 11;
-const SESSION_COLUMNS = ['status', 'started_at', 'ended_at', 'end_reason', 'killed_by', 'target', 'namespace', 'client_user', 'client_name', 'client_hostname', 'client_id', 'user_id', 'client_cli_version', 'key', 'profile', 'branch_name'] as const;
+export const SESSION_COLUMNS = ['status', 'started_at', 'ended_at', 'end_reason', 'killed_by', 'target', 'namespace', 'client_user', 'client_name', 'client_hostname', 'client_id', 'user_id', 'client_cli_version', 'key', 'profile', 'branch_name'] as const;
 
-function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
+export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
   return {
     id: e.id,
     session_id: e.session_id,
@@ -69,7 +69,7 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
   return positions;
 }
 
-function uniqueViolation(e: unknown): 'id' | 'version' | undefined {
+export function uniqueViolation(e: unknown): 'id' | 'version' | undefined {
   const msg = e instanceof Error ? e.message : '';
   const code = (e as { code?: string }).code ?? '';
   if (!code.includes('CONSTRAINT') && code !== '23505') return undefined;

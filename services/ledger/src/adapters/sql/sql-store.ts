@@ -1,10 +1,12 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
 import { validateEvent, type LedgerEvent } from '../../../../../shared/src/events/index.js';
 import type { HeldPortRow, SessionRow } from '../../domain/projections.js';
 import type { AppendItem, AppendOutcome, EventFilter, LedgerStore, StoredEvent } from '../../domain/store.js';
 import { appendBatch } from './append.js';
 import { openDatabase, type Capabilities } from './dialect.js';
 import { migrate } from './migrations.js';
+import { SqliteAppender } from './sqlite-append.js';
 import type { Database, EventsTable } from './schema.js';
 
 export function rowToEvent(r: Selectable<EventsTable>, validate = false): LedgerEvent {
@@ -36,21 +38,26 @@ const num = <T extends Record<string, unknown>>(r: T, ...keys: (keyof T)[]): T =
 class SqlLedgerStore implements LedgerStore {
   readonly #db: Kysely<Database>;
   readonly #cap: Capabilities;
+  readonly #sqlite: BetterSqlite3.Database | undefined;
+  #appender: SqliteAppender | undefined;
   #initialised = false;
 
-  constructor(db: Kysely<Database>, cap: Capabilities) {
+  constructor(db: Kysely<Database>, cap: Capabilities, sqlite?: BetterSqlite3.Database) {
     this.#db = db;
     this.#cap = cap;
+    this.#sqlite = sqlite;
   }
 
   async init(): Promise<void> {
     if (this.#initialised) return;
     await migrate(this.#db as unknown as Kysely<unknown>, this.#cap);
+    // Statements are prepared against the migrated schema.
+    if (this.#sqlite) this.#appender = new SqliteAppender(this.#sqlite);
     this.#initialised = true;
   }
 
-  appendBatch(items: AppendItem[]): Promise<AppendOutcome[]> {
-    return appendBatch(this.#db, this.#cap, items);
+  async appendBatch(items: AppendItem[]): Promise<AppendOutcome[]> {
+    return this.#appender ? this.#appender.appendBatch(items) : appendBatch(this.#db, this.#cap, items);
   }
 
   async readStream(sessionId: string): Promise<LedgerEvent[]> {
@@ -213,8 +220,8 @@ class SqlLedgerStore implements LedgerStore {
 
 /** Opens the store named by a LEDGER_DB URL. */
 export async function openLedgerStore(url: string, sync: 'normal' | 'full' = 'normal', cacheMb = 16): Promise<LedgerStore> {
-  const { db, cap } = openDatabase(url, sync, cacheMb);
-  const store = new SqlLedgerStore(db, cap);
+  const { db, cap, sqlite } = openDatabase(url, sync, cacheMb);
+  const store = new SqlLedgerStore(db, cap, sqlite);
   await store.init();
   return store;
 }
