@@ -1,0 +1,125 @@
+import { webcrypto, createHash, X509Certificate } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import { invalid } from '../errors/index.js';
+
+x509.cryptoProvider.set(webcrypto as never);
+
+type CryptoKey = webcrypto.CryptoKey;
+type CryptoKeyPair = webcrypto.CryptoKeyPair;
+
+const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+
+export interface KeyPairPem {
+  certPem: string;
+  keyPem: string;
+}
+
+export interface CertificateAuthority extends KeyPairPem {
+  cert: x509.X509Certificate;
+  key: CryptoKey;
+}
+
+async function exportKey(k: CryptoKey): Promise<string> {
+  const der = await webcrypto.subtle.exportKey('pkcs8', k);
+  return x509.PemConverter.encode(der, 'PRIVATE KEY');
+}
+
+const serial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+const escapeDn = (s: string) => s.replace(/([,+"\\<>;=])/g, '\\$1');
+
+/** A self-signed CA (ECDSA P-256), e.g. the operator's. */
+export async function createCa(commonName: string, days = 3650): Promise<CertificateAuthority> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${escapeDn(commonName)}`,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + days * 86_400_000),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+  });
+  return { cert, key: keys.privateKey, certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** Loads a CA from PEM (certificate and PKCS#8 ECDSA key). */
+export async function loadCa(certPem: string, keyPem: string): Promise<CertificateAuthority> {
+  const cert = new x509.X509Certificate(certPem);
+  const key = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(keyPem), ALG, true, ['sign']);
+  return { cert, key, certPem, keyPem };
+}
+
+export interface IssueOptions {
+  commonName: string;
+  organizations?: string[];
+  dnsNames?: string[];
+  ips?: string[];
+  days?: number;
+  usage: 'server' | 'client' | 'both';
+}
+
+async function sign(ca: CertificateAuthority, publicKey: x509.PublicKey | CryptoKey, o: IssueOptions, notAfter?: Date): Promise<x509.X509Certificate> {
+  const sans = [...(o.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })), ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
+  const eku = o.usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth] : o.usage === 'client' ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
+  const name = [`CN=${escapeDn(o.commonName)}`, ...(o.organizations ?? []).map((g) => `O=${escapeDn(g)}`)].join(', ');
+  return x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: name,
+    issuer: ca.cert.subject,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: notAfter ?? new Date(Date.now() + (o.days ?? 365) * 86_400_000),
+    signingKey: ca.key,
+    publicKey,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension(eku),
+      ...(sans.length ? [new x509.SubjectAlternativeNameExtension(sans)] : []),
+    ],
+  });
+}
+
+/** A new key pair and a certificate for it, signed by the CA. */
+export async function issue(ca: CertificateAuthority, o: IssueOptions): Promise<KeyPairPem> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await sign(ca, keys.publicKey, o);
+  return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}
+
+export interface SignedCsr {
+  certPem: string;
+  /** The certificate's public key (SubjectPublicKeyInfo DER), base64 without padding: the `user_id`. */
+  publicKey: string;
+  /** SHA-256 of the certificate's DER, hex: the `client_id`. */
+  fingerprint: string;
+  notAfter: Date;
+}
+
+/** Signs a PEM PKCS#10 request after checking its self-signature; the subject is replaced. */
+export async function signCsr(ca: CertificateAuthority, csrPem: string, o: IssueOptions): Promise<SignedCsr> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(csrPem);
+  } catch (e) {
+    throw invalid('certificate request', `not a PEM PKCS#10 certificate signing request (${(e as Error).message})`, 'send the PEM of a CSR (-----BEGIN CERTIFICATE REQUEST-----)');
+  }
+  if (!(await csr.verify())) throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
+  const cert = await sign(ca, csr.publicKey, o);
+  return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
+}
+
+/** user_id and client_id of a client certificate (PEM or base64 DER, as `x-client-der` carries it). */
+export function identityOf(cert: string): { publicKey: string; fingerprint: string } {
+  const der = cert.includes('-----BEGIN') ? Buffer.from(x509.PemConverter.decodeFirst(cert)) : Buffer.from(cert, 'base64');
+  const c = new X509Certificate(der);
+  const spki = c.publicKey.export({ type: 'spki', format: 'der' });
+  return { publicKey: spki.toString('base64').replace(/=+$/, ''), fingerprint: createHash('sha256').update(Buffer.from(der)).digest('hex') };
+}
+
+/** A CSR for a fresh key (the plugin's side). */
+export async function createCsr(commonName: string): Promise<{ csrPem: string; keyPem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(commonName)}`, keys, signingAlgorithm: ALG });
+  return { csrPem: csr.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}

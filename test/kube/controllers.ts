@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from './store.js';
+import type { KubeObject, Registry, ResourceType } from './registry.js';
+
+/**
+ * Plays the parts of the control plane the project relies on: the deployment, replicaset,
+ * statefulset and job controllers (pods to match replicas), the scheduler (a node), the
+ * kubelet (Running, Ready, a pod IP) and the garbage collector (dependents of a deleted owner).
+ */
+export class Controllers {
+  #scheduled = false;
+  #ip = 10;
+  #stopped = false;
+  readonly #t: Record<string, ResourceType>;
+
+  constructor(
+    private readonly store: ObjectStore,
+    registry: Registry,
+    private readonly nodes: string[] = ['node-1', 'node-2'],
+  ) {
+    const t = (g: string, p: string) => registry.find(g, 'v1', p)!;
+    this.#t = { pods: t('', 'pods'), deployments: t('apps', 'deployments'), replicasets: t('apps', 'replicasets'), statefulsets: t('apps', 'statefulsets'), jobs: t('batch', 'jobs'), nodes: t('', 'nodes'), namespaces: t('', 'namespaces') };
+    for (const n of nodes) if (!store.get(this.#t.nodes!, undefined, n)) store.create(this.#t.nodes!, undefined, { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    store.watch(undefined, () => this.#kick());
+    this.#kick();
+  }
+
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  #kick(): void {
+    if (this.#scheduled || this.#stopped) return;
+    this.#scheduled = true;
+    setTimeout(() => {
+      this.#scheduled = false;
+      if (!this.#stopped) this.reconcile();
+    }, 5);
+  }
+
+  reconcile(): void {
+    const { pods, deployments, replicasets, statefulsets, jobs } = this.#t as Record<'pods' | 'deployments' | 'replicasets' | 'statefulsets' | 'jobs', ResourceType>;
+    for (const d of this.store.list(deployments)) this.#deployment(d);
+    for (const rs of this.store.list(replicasets)) this.#replicas(rs, replicasets, Number(rs.spec?.replicas ?? 1), (i) => `${rs.metadata.name}-${hash(rs.metadata.name! + i).slice(0, 5)}`);
+    for (const s of this.store.list(statefulsets)) this.#replicas(s, statefulsets, Number(s.spec?.replicas ?? 1), (i) => `${s.metadata.name}-${i}`);
+    for (const j of this.store.list(jobs)) this.#replicas(j, jobs, Number(j.spec?.parallelism ?? 1), () => `${j.metadata.name}-${hash(j.metadata.uid!).slice(0, 5)}`);
+    this.#collectGarbage();
+    for (const p of this.store.list(pods)) this.#kubelet(p);
+  }
+
+  #deployment(d: KubeObject): void {
+    const rsType = this.#t.replicasets!;
+    const template = d.spec?.template as KubeObject | undefined;
+    const name = `${d.metadata.name}-${hash(JSON.stringify(template ?? {})).slice(0, 10)}`;
+    const replicas = Number(d.spec?.replicas ?? 1);
+    const rs = this.store.get(rsType, d.metadata.namespace, name);
+    if (!rs) {
+      this.store.create(rsType, d.metadata.namespace, {
+        metadata: { name, labels: { ...(template?.metadata?.labels ?? {}) }, ownerReferences: [owner(d)] },
+        spec: { replicas, selector: d.spec?.selector, template },
+      });
+    } else if (Number(rs.spec?.replicas) !== replicas) {
+      this.store.update(rsType, rs.metadata.namespace, { ...rs, spec: { ...rs.spec, replicas } });
+    }
+    const ready = this.#ownedPods(rs ?? { metadata: { uid: '' } }).filter(isReady).length;
+    const status = { replicas, readyReplicas: ready, availableReplicas: ready, updatedReplicas: replicas, observedGeneration: 1 };
+    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) this.store.update(this.#t.deployments!, d.metadata.namespace, { ...d, status, metadata: { ...d.metadata, resourceVersion: undefined } });
+  }
+
+  #ownedPods(o: KubeObject): KubeObject[] {
+    return this.store.list(this.#t.pods!, o.metadata.namespace).filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === o.metadata.uid));
+  }
+
+  #replicas(o: KubeObject, t: ResourceType, want: number, podName: (i: number) => string): void {
+    const pods = this.#ownedPods(o);
+    const template = (o.spec?.template ?? {}) as KubeObject;
+    if (t.kind === 'Job' && o.status?.succeeded) return;
+    for (let i = 0; pods.length < want && i < want * 3; i++) {
+      const name = podName(i);
+      if (this.store.get(this.#t.pods!, o.metadata.namespace, name)) continue;
+      pods.push(
+        this.store.create(this.#t.pods!, o.metadata.namespace, {
+          metadata: { name, labels: { ...(template.metadata?.labels ?? {}) }, annotations: { ...(template.metadata?.annotations ?? {}) }, ownerReferences: [owner(o)] },
+          spec: structuredClone(template.spec ?? { containers: [] }),
+        }),
+      );
+    }
+    for (const p of pods.slice(want)) this.store.delete(this.#t.pods!, p.metadata.namespace, p.metadata.name!);
+    const ready = pods.slice(0, want).filter(isReady).length;
+    if (t.kind !== 'Job') {
+      const status = { replicas: want, readyReplicas: ready, availableReplicas: ready };
+      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status)) this.store.update(t, o.metadata.namespace, { ...o, status, metadata: { ...o.metadata, resourceVersion: undefined } });
+    } else {
+      const status = { active: ready };
+      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status)) this.store.update(t, o.metadata.namespace, { ...o, status, metadata: { ...o.metadata, resourceVersion: undefined } });
+    }
+  }
+
+  #collectGarbage(): void {
+    const owners = new Set<string>();
+    for (const t of [this.#t.deployments!, this.#t.replicasets!, this.#t.statefulsets!, this.#t.jobs!]) for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
+    for (const t of [this.#t.replicasets!, this.#t.pods!]) {
+      for (const o of this.store.list(t)) {
+        const refs = o.metadata.ownerReferences?.filter((r) => ['Deployment', 'ReplicaSet', 'StatefulSet', 'Job'].includes(r.kind)) ?? [];
+        if (refs.length > 0 && refs.every((r) => !owners.has(r.uid))) this.store.delete(t, o.metadata.namespace, o.metadata.name!);
+      }
+    }
+  }
+
+  #kubelet(p: KubeObject): void {
+    if (p.status?.phase === 'Running' || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return;
+    const spec = (p.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string; image?: string }>; nodeSelector?: Record<string, string> };
+    const node = spec.nodeName ?? this.nodes[hash(p.metadata.name!).charCodeAt(0) % this.nodes.length]!;
+    const ip = `10.244.0.${this.#ip++ % 250}`;
+    this.store.update(this.#t.pods!, p.metadata.namespace, {
+      ...p,
+      metadata: { ...p.metadata, resourceVersion: undefined },
+      spec: { ...p.spec, nodeName: node },
+      status: {
+        phase: 'Running',
+        podIP: ip,
+        podIPs: [{ ip }],
+        hostIP: '192.168.0.1',
+        startTime: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+        conditions: [
+          { type: 'PodScheduled', status: 'True' },
+          { type: 'Ready', status: 'True' },
+          { type: 'ContainersReady', status: 'True' },
+        ],
+        containerStatuses: (spec.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', ready: true, started: true, restartCount: 0, containerID: `containerd://${hash(p.metadata.uid! + c.name)}`, state: { running: { startedAt: new Date().toISOString() } } })),
+      },
+    });
+  }
+}
+
+const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
+const owner = (o: KubeObject) => ({ apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata.name!, uid: o.metadata.uid!, controller: true, blockOwnerDeletion: true });
+const isReady = (p: KubeObject): boolean => p.status?.phase === 'Running';

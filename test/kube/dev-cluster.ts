@@ -1,0 +1,29 @@
+/**
+ * `npm run dev:cluster -- [--seed DIR]… [--tokens FILE] [--kubeconfig FILE]`: the Kubernetes
+ * stand-in for the local demo, seeded with deploy/'s namespace and RBAC and the YAML in each
+ * DIR (default test/kube/seed), writing a kubeconfig whose contexts are the token file's users.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Command } from 'commander';
+import { startKubeStandIn } from './server.js';
+import { kubeconfigFor, loadTokens, loadYaml } from './seed-loader.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+export const DEFAULT_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/rbac'), here('./seed')];
+export const DEFAULT_TOKENS = here('./seed/tokens.csv');
+
+const cmd = new Command('dev-cluster')
+  .option('--seed <dir>', 'a directory of YAML to load (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+  .option('--tokens <file>', 'token file (kube-apiserver --token-auth-file format)', DEFAULT_TOKENS)
+  .option('--kubeconfig <file>', 'where to write the kubeconfig', './data/dev-cluster.kubeconfig')
+  .option('--context <user>', 'current context', 'jim')
+  .parse();
+const o = cmd.opts<{ seed: string[]; tokens: string; kubeconfig: string; context: string }>();
+const tokens = loadTokens(o.tokens);
+const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEFAULT_SEED.slice(0, 2), ...(o.seed.length ? o.seed : DEFAULT_SEED.slice(2))) });
+writeFileSync(o.kubeconfig, kubeconfigFor(k.url, tokens, o.context, { ca: k.ca.certPem }));
+process.stdout.write(`${JSON.stringify({ msg: 'dev cluster ready', url: k.url, kubeconfig: o.kubeconfig, contexts: [...tokens.values()].map((u) => u.username) })}\n`);
+const stop = () => void k.close().then(() => process.exit(0));
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
