@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { hostPort, int, loadConfig, logLevel, natsUrl, str } from '../../../shared/src/config/index.js';
+import { hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '../../../shared/src/config/index.js';
 import { invalid } from '../../../shared/src/errors/index.js';
 import type { License } from './domain/resources.js';
 
@@ -9,6 +9,9 @@ export const SAMPLE_TOKEN_FILE = fileURLToPath(new URL('../../../deploy/sample/t
 
 export const gatewayConfigSpec = {
   GATEWAY_ADDR: { parse: hostPort, default: { host: '127.0.0.1', port: 8080 }, doc: 'HTTP listen address host:port' },
+  GATEWAY_AUTH: { parse: oneOf('auto', 'kubernetes', 'token-file'), default: 'auto' as const, doc: 'who authenticates and authorises: the cluster (TokenReview/SubjectAccessReview) or GATEWAY_TOKEN_FILE; auto = the cluster when KUBECONFIG is set or running in a pod' },
+  KUBECONFIG: { parse: str, default: '', doc: 'kubeconfig of the cluster the gateway serves ("in-cluster" for the pod\'s service account)' },
+  GATEWAY_KUBE_CONTEXT: { parse: str, default: '', doc: 'kubeconfig context to use (default: its current context)' },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
@@ -19,6 +22,7 @@ export const gatewayConfigSpec = {
 };
 
 export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(gatewayConfigSpec, env);
+export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
 export function loadLicense(path: string): License | undefined {
   if (!path) return undefined;

@@ -9,13 +9,26 @@ import { AllowAllPolicy } from './adapters/policy/allow-all-policy.js';
 import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
-import { loadGatewayConfig, loadLicense } from './config.js';
+import { loadGatewayConfig, loadLicense, type GatewayConfig } from './config.js';
+import { loadKubeConfig } from './adapters/kube/kube-config.js';
+import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
+import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
+
+/** Identity, authorisation and targets: from the cluster, or the embedded token-file default. */
+function clusterAccess(cfg: GatewayConfig) {
+  const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
+  const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
+  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver() };
+  const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT);
+  const authz = new SubjectAccessReviewAuthorizer(kc);
+  return { mode: 'kubernetes' as const, authn: new TokenReviewAuthenticator(kc), authz, targets: new KubeTargetResolver(kc, authz) };
+}
 
 await runService('gateway', async (log) => {
   const cfg = loadGatewayConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('gateway', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const authn = StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE);
+  const cluster = clusterAccess(cfg);
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
@@ -23,9 +36,7 @@ await runService('gateway', async (log) => {
   registry.start(nc, cfg.GATEWAY_ACTIVITY_INTERVAL_MS);
   const app = await buildServer({
     log,
-    authn,
-    authz: new DefaultRoleAuthorizer(),
-    targets: new SyntaxTargetResolver(),
+    ...cluster,
     policy: new AllowAllPolicy(),
     ledger,
     registry,
@@ -37,7 +48,7 @@ await runService('gateway', async (log) => {
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.GATEWAY_ADDR.port;
-  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `http://${cfg.GATEWAY_ADDR.host}:${port}`, token_file: cfg.GATEWAY_TOKEN_FILE }, 'gateway ready');
+  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `http://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }) }, 'gateway ready');
   return async () => {
     // Stop accepting, report liveness one last time so no connected session looks idle,
     // then close sockets without ending their sessions (clients may reconnect elsewhere).

@@ -127,3 +127,8 @@ export function validateNamespace(ns: string, field = 'namespace'): string {
     throw invalid(field, `"${ns}" is not a valid namespace`, 'lower-case letters, digits and "-", at most 63 characters');
   return ns;
 }
+
+/** The `targets` resourceName RBAC rules match (seed: `deployment.my-deployment`, `pod.my-pod`). */
+export function rbacTargetName(t: Target): string {
+  return t.kind === 'targetless' ? 'targetless' : `${t.type}.${t.name}`;
+}

@@ -34,11 +34,21 @@ export interface Authorizer {
   authorize(who: Identity, req: AccessRequest): Promise<AccessDecision>;
 }
 
+export interface TargetPod {
+  name: string;
+  node: string;
+  ip: string;
+  labels: Record<string, string>;
+  container: string;
+}
+
 export interface ResolvedTarget {
   target: Target;
   /** Canonical path (`deployment/x[/container/c]` or `targetless`). */
   path: string;
   namespace: string;
+  /** The running pod the session attaches to (absent for targetless, and before resolution exists). */
+  pod?: TargetPod;
 }
 
 export interface TargetResolver {

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, invalid, isAppError, toAppError, type ErrorBody } from '../../../../../shared/src/errors/index.js';
 import { parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
 import { newSessionId } from '../../../../../shared/src/ids/index.js';
+import { rbacTargetName } from '../../../../../shared/src/targets/index.js';
 import { contextFromHttp, context } from '../../../../../shared/src/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import type { Identity, ResolvedTarget } from '../../domain/ports.js';
@@ -62,9 +63,9 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     const target = await deps.targets.resolve(who, cr.namespace, cr.target);
     const base = { who, req: cr, target, client };
     try {
-      await authorize(deps, who, { verb: 'proxy', resource: 'targets', namespace: cr.namespace, name: cr.dotted });
+      await authorize(deps, who, { verb: 'proxy', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
     } catch (e) {
-      if (isAppError(e, 'Forbidden')) await recordRejection(base, e, 'start', { permission: `proxy targets/${cr.dotted}` });
+      if (isAppError(e, 'Forbidden')) await recordRejection(base, e, 'start', { permission: `proxy targets/${rbacTargetName(cr.target)}` });
       throw e;
     }
     const decision = await deps.policy.evaluateStart({ who, target, ...(cr.profile ? { profile: cr.profile } : {}) });
@@ -95,7 +96,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       if (req.query.connect === 'true') throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
       const who = requireIdentity(req);
       const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
-      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: cr.dotted });
+      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
       const t = await deps.targets.resolve(who, cr.namespace, cr.target);
       return { apiVersion: 'operator.metalbear.co/v1', kind: 'Target', metadata: { name: cr.dotted, namespace: t.namespace }, spec: { path: t.path } };
     },

@@ -1,0 +1,109 @@
+import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppError, ErrorCode, notFound, unavailable } from '../../../../../shared/src/errors/index.js';
+import { formatTarget, validateNamespace, type Target, type TargetType } from '../../../../../shared/src/targets/index.js';
+import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
+import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
+
+const WORKLOADS: Record<TargetType, { group: string; version: string; resource: string }> = {
+  deployment: { group: 'apps', version: 'v1', resource: 'deployments' },
+  pod: { group: '', version: 'v1', resource: 'pods' },
+  statefulset: { group: 'apps', version: 'v1', resource: 'statefulsets' },
+  replicaset: { group: 'apps', version: 'v1', resource: 'replicasets' },
+  rollout: { group: 'argoproj.io', version: 'v1alpha1', resource: 'rollouts' },
+  job: { group: 'batch', version: 'v1', resource: 'jobs' },
+  cronjob: { group: 'batch', version: 'v1', resource: 'cronjobs' },
+};
+
+type Workload = { spec?: { selector?: { matchLabels?: Record<string, string> } } };
+
+const statusOf = (e: unknown): number | undefined => (e as { code?: number }).code;
+const isReady = (p: V1Pod): boolean => p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata?.deletionTimestamp;
+
+/**
+ * Resolves targets against the cluster: the user must be allowed to `get` the workload (the
+ * seed: the operator only operates on what the user may get; checked with a
+ * SubjectAccessReview for the user rather than by impersonating them, so the operator needs no
+ * `impersonate` permission), the workload must exist, and a ready pod of it is chosen.
+ */
+export class KubeTargetResolver implements TargetResolver {
+  readonly #core: CoreV1Api;
+  readonly #apps: AppsV1Api;
+  readonly #batch: BatchV1Api;
+  readonly #custom: CustomObjectsApi;
+
+  constructor(
+    kc: KubeConfig,
+    private readonly access: SubjectAccessReviewAuthorizer,
+  ) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#batch = kc.makeApiClient(BatchV1Api);
+    this.#custom = kc.makeApiClient(CustomObjectsApi);
+  }
+
+  async resolve(who: Identity, ns: string, target: Target): Promise<ResolvedTarget> {
+    const namespace = validateNamespace(ns);
+    const path = formatTarget(target);
+    if (target.kind === 'targetless') return { target, path, namespace };
+    const w = WORKLOADS[target.type];
+    const d = await this.access.check(who, { verb: 'get', group: w.group, resource: w.resource, namespace, name: target.name });
+    if (!d.allowed)
+      throw new AppError(
+        ErrorCode.Forbidden,
+        `user "${who.user}" cannot get resource "${w.resource}" in API group "${w.group}" in the namespace "${namespace}": mirrord only operates on targets you may get`,
+      );
+    const what = `${target.type} "${target.name}" in namespace "${namespace}"`;
+    let pods: V1Pod[];
+    try {
+      pods = await this.#podsOf(target.type, target.name, namespace);
+    } catch (e) {
+      if (statusOf(e) === 404) throw notFound(`target ${what} not found`);
+      if (e instanceof AppError) throw e;
+      throw unavailable(`reading target ${what}: ${(e as Error).message}`, e);
+    }
+    if (target.type === 'cronjob') return { target, path, namespace };
+    const pod = pods.find(isReady);
+    if (!pod) throw new AppError(ErrorCode.Unavailable, `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`);
+    const containers = (pod.spec?.containers ?? []).map((c) => c.name);
+    const container = target.container ?? containers[0];
+    if (!container || !containers.includes(container))
+      throw notFound(`container "${target.container ?? ''}" not found in ${what} (pod ${pod.metadata?.name}); containers: ${containers.join(', ') || 'none'}`);
+    return {
+      target,
+      path,
+      namespace,
+      pod: { name: pod.metadata!.name!, node: pod.spec?.nodeName ?? '', ip: pod.status?.podIP ?? '', labels: pod.metadata?.labels ?? {}, container },
+    };
+  }
+
+  async #podsOf(type: TargetType, name: string, namespace: string): Promise<V1Pod[]> {
+    if (type === 'pod') return [await this.#core.readNamespacedPod({ name, namespace })];
+    let w: Workload;
+    switch (type) {
+      case 'deployment':
+        w = await this.#apps.readNamespacedDeployment({ name, namespace });
+        break;
+      case 'statefulset':
+        w = await this.#apps.readNamespacedStatefulSet({ name, namespace });
+        break;
+      case 'replicaset':
+        w = await this.#apps.readNamespacedReplicaSet({ name, namespace });
+        break;
+      case 'job':
+        w = await this.#batch.readNamespacedJob({ name, namespace });
+        break;
+      case 'cronjob':
+        await this.#batch.readNamespacedCronJob({ name, namespace });
+        return [];
+      case 'rollout':
+        w = (await this.#custom.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'rollouts', name })) as Workload;
+        break;
+    }
+    const sel = w.spec?.selector?.matchLabels ?? (type === 'job' ? { 'job-name': name } : {});
+    const labelSelector = Object.entries(sel)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',');
+    if (!labelSelector) return [];
+    return (await this.#core.listNamespacedPod({ namespace, labelSelector })).items;
+  }
+}

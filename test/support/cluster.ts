@@ -1,0 +1,31 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startKubeStandIn } from '../kube/server.js';
+import { kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
+import { tempDir } from './tmp.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+export const SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/rbac'), here('../kube/seed')];
+export const TOKENS = here('../kube/seed/tokens.csv');
+
+export interface TestCluster {
+  /** A kubeconfig with one context per seeded user (jim, ann, bob, carol, admin, mirrord-operator). */
+  kubeconfig: string;
+  external: boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * The cluster a test runs against: the stand-in, seeded with deploy/'s RBAC and
+ * test/kube/seed; or, when E2E_KUBECONFIG names one, a real cluster prepared as README
+ * "Testing against a real cluster" describes (same users, same seed).
+ */
+export async function startTestCluster(): Promise<TestCluster> {
+  if (process.env.E2E_KUBECONFIG) return { kubeconfig: process.env.E2E_KUBECONFIG, external: true, stop: async () => undefined };
+  const tokens = loadTokens(TOKENS);
+  const k = await startKubeStandIn({ tokens, seed: loadYaml(...SEED) });
+  const kubeconfig = join(tempDir('standin'), 'kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigFor(k.url, tokens, 'jim', { ca: k.ca.certPem }));
+  return { kubeconfig, external: false, stop: () => k.close() };
+}
