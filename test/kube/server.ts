@@ -310,6 +310,8 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     const key = `${ty.group}/${ty.plural}`;
     const rv = url.searchParams.get('resourceVersion');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // Headers now: a watch may wait long for its first event, and clients wait for the headers.
+    res.flushHeaders();
     const send = (type: string, object: KubeObject) => res.write(`${JSON.stringify({ type, object })}\n`);
     // No resourceVersion: the current state first, as ADDED events (kube-apiserver's semantics).
     if (!rv || rv === '0') for (const o of store.list(ty, namespace).filter(select)) send('ADDED', o);

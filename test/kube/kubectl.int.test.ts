@@ -1,0 +1,70 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { tempDir } from '../support/tmp.js';
+
+const exec = promisify(execFile);
+
+/** The real kubectl against the cluster (the stand-in unless E2E_KUBECONFIG names a real one). */
+describe('kubectl against the Kubernetes stand-in', () => {
+  let cluster: TestCluster;
+  const kubectl = async (args: string[], context = 'jim') => {
+    try {
+      const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
+    }
+  };
+  before(async () => {
+    cluster = await startTestCluster();
+  });
+  after(async () => {
+    await cluster?.stop();
+  });
+
+  it('kubectl get lists seeded workloads and running pods, as the server-side table', async () => {
+    const d = await kubectl(['get', 'deployments']);
+    assert.equal(d.code, 0, d.err);
+    assert.match(d.out, /^NAME\s+READY\s+AGE/m);
+    assert.match(d.out, /^my-deployment\s+2\/2\s/m);
+    const p = await kubectl(['get', 'pods', '-l', 'app=my-deployment', '-o', 'jsonpath={.items[*].status.phase}']);
+    assert.equal(p.out.trim(), 'Running Running');
+  });
+
+  it('RBAC applies to kubectl too: ann may not list deployments', async () => {
+    const r = await kubectl(['get', 'deployments'], 'ann');
+    assert.notEqual(r.code, 0);
+    assert.match(r.err, /User "ann" cannot list resource "deployments" in API group "apps" in the namespace "default"/);
+  });
+
+  it('kubectl apply -f creates, re-applies unchanged, scales, and kubectl delete removes with its pods', async () => {
+    const file = join(tempDir('kubectl'), 'd.yaml');
+    writeFileSync(
+      file,
+      'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: applied\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: applied}\n  template:\n    metadata:\n      labels: {app: applied}\n    spec:\n      containers:\n      - name: c\n        image: nginx\n',
+    );
+    assert.match((await kubectl(['apply', '-f', file], 'admin')).out, /deployment.apps\/applied created/);
+    assert.match((await kubectl(['apply', '-f', file], 'admin')).out, /deployment.apps\/applied unchanged/);
+    assert.match((await kubectl(['scale', 'deployment/applied', '--replicas=3'], 'admin')).out, /scaled/);
+    const wait = await kubectl(['wait', '--for=jsonpath={.status.readyReplicas}=3', 'deployment/applied', '--timeout=20s'], 'admin');
+    assert.equal(wait.code, 0, wait.err);
+    assert.match((await kubectl(['delete', '-f', file], 'admin')).out, /deployment.apps "applied" deleted/);
+    for (let i = 0; i < 50; i++) {
+      if ((await kubectl(['get', 'pods', '-l', 'app=applied', '-o', 'name'], 'admin')).out.trim() === '') return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail('pods of the deleted deployment remain');
+  });
+
+  it('deploy/ applies (client dry run) and its CRDs register their kinds', async () => {
+    const r = await kubectl(['apply', '--dry-run=client', '-k', 'deploy/'], 'admin');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /clusterrole.rbac.authorization.k8s.io\/mirrord-operator-user/);
+  });
+});
