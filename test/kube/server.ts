@@ -37,6 +37,8 @@ export interface KubeStandIn {
   store: ObjectStore;
   registry: Registry;
   apply(objs: KubeObject[]): void;
+  /** Where an APIService's group is served (known only once that server is up). */
+  setAggregate(group: string, target: AggregateTarget): void;
   typeOf(apiVersion: string, kind: string): ResourceType;
   close(): Promise<void>;
 }
@@ -80,6 +82,7 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
   const rbacTypes = { roles: t('rbac.authorization.k8s.io', 'roles'), clusterRoles: t('rbac.authorization.k8s.io', 'clusterroles'), roleBindings: t('rbac.authorization.k8s.io', 'rolebindings'), clusterRoleBindings: t('rbac.authorization.k8s.io', 'clusterrolebindings') };
   const rbac = () => ({ roles: store.list(rbacTypes.roles), clusterRoles: store.list(rbacTypes.clusterRoles), roleBindings: store.list(rbacTypes.roleBindings), clusterRoleBindings: store.list(rbacTypes.clusterRoleBindings) });
   const crdType = t('apiextensions.k8s.io', 'customresourcedefinitions');
+  const aggregate = new Map(Object.entries(opts.aggregate ?? {}));
   const apiServiceType = t('apiregistration.k8s.io', 'apiservices');
 
   const typeOf = (apiVersion: string, kind: string): ResourceType => {
@@ -101,7 +104,7 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     }
     if (ty === apiServiceType) {
       const spec = o.spec as { group: string; version: string };
-      const target = opts.aggregate?.[spec.group];
+      const target = aggregate.get(spec.group);
       if (deleted) registry.aggregated.delete(spec.group);
       else if (target) registry.aggregated.set(spec.group, { version: spec.version, url: target.url });
     }
@@ -211,7 +214,7 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     const method = req.method ?? 'GET';
 
     const agg = /^\/apis\/([^/]+)/.exec(path)?.[1];
-    const aggTarget = agg ? opts.aggregate?.[agg] : undefined;
+    const aggTarget = agg ? aggregate.get(agg) : undefined;
     if (agg && aggTarget && registry.aggregated.has(agg)) {
       const m = /^\/apis\/[^/]+\/([^/]+)\/(.*)$/.exec(path);
       if (m) {
@@ -346,6 +349,10 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     registry,
     apply,
     typeOf,
+    setAggregate(group, target) {
+      aggregate.set(group, target);
+      for (const o of store.list(apiServiceType)) afterWrite(apiServiceType, o);
+    },
     async close() {
       controllers?.stop();
       server.closeAllConnections();

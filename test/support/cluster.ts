@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startKubeStandIn } from '../kube/server.js';
+import { startKubeStandIn, type KubeStandIn } from '../kube/server.js';
 import { kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
 import { tempDir } from './tmp.js';
 
@@ -13,6 +13,8 @@ export interface TestCluster {
   /** A kubeconfig with one context per seeded user (jim, ann, bob, carol, admin, mirrord-operator). */
   kubeconfig: string;
   external: boolean;
+  /** The stand-in itself (absent against a real cluster). */
+  standIn?: KubeStandIn;
   stop(): Promise<void>;
 }
 
@@ -27,5 +29,5 @@ export async function startTestCluster(): Promise<TestCluster> {
   const k = await startKubeStandIn({ tokens, seed: loadYaml(...SEED) });
   const kubeconfig = join(tempDir('standin'), 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigFor(k.url, tokens, 'jim', { ca: k.ca.certPem }));
-  return { kubeconfig, external: false, stop: () => k.close() };
+  return { kubeconfig, external: false, standIn: k, stop: () => k.close() };
 }

@@ -75,10 +75,10 @@ export class SessionClient {
     ws.on('close', (code) => (this.closeCode = code));
   }
 
-  static connect(sys: System, opts: { target?: string; namespace?: string; token?: string; query?: string; headers?: Record<string, string> } = {}): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
+  static connect(sys: System, opts: { target?: string; namespace?: string; token?: string; query?: string; headers?: Record<string, string>; ca?: string } = {}): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
     const ns = opts.namespace ?? 'default';
     const url = `${sys.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token ?? 'alice-token'}`, 'x-client-name': 'Alice', 'x-client-hostname': 'alice-mbp', ...opts.headers } });
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token ?? 'alice-token'}`, 'x-client-name': 'Alice', 'x-client-hostname': 'alice-mbp', ...opts.headers }, ...(opts.ca ? { ca: opts.ca } : {}) });
     return new Promise((resolve, reject) => {
       const c = new SessionClient(ws);
       ws.once('open', () => resolve({ client: c }));

@@ -1,4 +1,4 @@
-import { formatDuration } from './duration.js';
+import { formatDuration } from '../../../shared/src/format/duration.js';
 import { renderTable } from './table.js';
 
 export interface StatusSession {

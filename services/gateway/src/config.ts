@@ -12,6 +12,10 @@ export const gatewayConfigSpec = {
   GATEWAY_AUTH: { parse: oneOf('auto', 'kubernetes', 'token-file'), default: 'auto' as const, doc: 'who authenticates and authorises: the cluster (TokenReview/SubjectAccessReview) or GATEWAY_TOKEN_FILE; auto = the cluster when KUBECONFIG is set or running in a pod' },
   KUBECONFIG: { parse: str, default: '', doc: 'kubeconfig of the cluster the gateway serves ("in-cluster" for the pod\'s service account)' },
   GATEWAY_KUBE_CONTEXT: { parse: str, default: '', doc: 'kubeconfig context to use (default: its current context)' },
+  GATEWAY_TLS_CERT_FILE: { parse: str, default: '', doc: 'serve HTTPS with this certificate (PEM); needed as an aggregated API server' },
+  GATEWAY_TLS_KEY_FILE: { parse: str, default: '', doc: 'the key of GATEWAY_TLS_CERT_FILE' },
+  GATEWAY_REQUESTHEADER_CA_FILE: { parse: str, default: '', doc: "aggregated mode: CA of kube-apiserver's front-proxy client certificate; X-Remote-User is trusted only from it" },
+  GATEWAY_REQUESTHEADER_ALLOWED_NAMES: { parse: str, default: '', doc: 'comma-separated CNs allowed as front proxy (empty: any the CA signed)' },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
@@ -23,6 +27,27 @@ export const gatewayConfigSpec = {
 
 export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(gatewayConfigSpec, env);
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
+
+/** HTTPS material from the GATEWAY_TLS_* / GATEWAY_REQUESTHEADER_CA_FILE files, or undefined for plain HTTP. */
+export function loadTls(cfg: GatewayConfig): { key: string; cert: string; ca?: string } | undefined {
+  const read = (name: string, path: string) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (e) {
+      throw invalid(name, `cannot read "${path}": ${(e as Error).message}`);
+    }
+  };
+  if (!cfg.GATEWAY_TLS_CERT_FILE && !cfg.GATEWAY_TLS_KEY_FILE) {
+    if (cfg.GATEWAY_REQUESTHEADER_CA_FILE) throw invalid('GATEWAY_REQUESTHEADER_CA_FILE', 'needs HTTPS', 'set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE too');
+    return undefined;
+  }
+  if (!cfg.GATEWAY_TLS_CERT_FILE || !cfg.GATEWAY_TLS_KEY_FILE) throw invalid(cfg.GATEWAY_TLS_CERT_FILE ? 'GATEWAY_TLS_KEY_FILE' : 'GATEWAY_TLS_CERT_FILE', 'is required with the other', 'set both, or neither for plain HTTP');
+  return {
+    cert: read('GATEWAY_TLS_CERT_FILE', cfg.GATEWAY_TLS_CERT_FILE),
+    key: read('GATEWAY_TLS_KEY_FILE', cfg.GATEWAY_TLS_KEY_FILE),
+    ...(cfg.GATEWAY_REQUESTHEADER_CA_FILE ? { ca: read('GATEWAY_REQUESTHEADER_CA_FILE', cfg.GATEWAY_REQUESTHEADER_CA_FILE) } : {}),
+  };
+}
 
 export function loadLicense(path: string): License | undefined {
   if (!path) return undefined;

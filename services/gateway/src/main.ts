@@ -9,7 +9,8 @@ import { AllowAllPolicy } from './adapters/policy/allow-all-policy.js';
 import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
-import { loadGatewayConfig, loadLicense, type GatewayConfig } from './config.js';
+import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig } from './config.js';
+import { FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
 import { loadKubeConfig } from './adapters/kube/kube-config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
@@ -21,7 +22,10 @@ function clusterAccess(cfg: GatewayConfig) {
   if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver() };
   const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT);
   const authz = new SubjectAccessReviewAuthorizer(kc);
-  return { mode: 'kubernetes' as const, authn: new TokenReviewAuthenticator(kc), authz, targets: new KubeTargetResolver(kc, authz) };
+  const tokens = new TokenReviewAuthenticator(kc);
+  const allowed = cfg.GATEWAY_REQUESTHEADER_ALLOWED_NAMES.split(',').map((s) => s.trim()).filter(Boolean);
+  const authn = cfg.GATEWAY_REQUESTHEADER_CA_FILE ? new FrontProxyAuthenticator(tokens, allowed) : tokens;
+  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz) };
 }
 
 await runService('gateway', async (log) => {
@@ -30,6 +34,7 @@ await runService('gateway', async (log) => {
   const otel = initTelemetry('gateway', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const cluster = clusterAccess(cfg);
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
+  const https = loadTls(cfg);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
   const registry = new ConnectionRegistry(ledger, log);
@@ -43,12 +48,13 @@ await runService('gateway', async (log) => {
     version: VERSION,
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
+    ...(https ? { https } : {}),
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.GATEWAY_ADDR.port;
-  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `http://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }) }, 'gateway ready');
+  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `${https ? 'https' : 'http'}://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }) }, 'gateway ready');
   return async () => {
     // Stop accepting, report liveness one last time so no connected session looks idle,
     // then close sockets without ending their sessions (clients may reconnect elsewhere).

@@ -13,6 +13,8 @@ export interface Identity {
 
 export interface HttpRequestLike {
   headers: Record<string, string | string[] | undefined>;
+  /** The TLS client certificate, when one was presented and verified against the request-header CA. */
+  tlsClient?: { commonName: string };
 }
 
 export interface Authenticator {

@@ -1,6 +1,7 @@
 import type { AppError } from '../../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
 import type { SessionView } from '../../../../shared/src/ledger/index.js';
+import { formatDuration } from '../../../../shared/src/format/duration.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
@@ -134,5 +135,24 @@ export function apiResourceList() {
       r('targets/port-locks', true, 'Target', ['get', 'list']),
       r('copytargets', true, 'CopyTarget', ['get', 'list', 'create']),
     ],
+  };
+}
+
+/** Sessions as the meta.k8s.io/v1 Table `kubectl get sessions.operator.metalbear.co` prints. */
+export function sessionTable(views: LedgerSessionView[], now: number) {
+  const col = (name: string, format = '') => ({ name, type: 'string', format, description: name, priority: 0 });
+  return {
+    kind: 'Table',
+    apiVersion: 'meta.k8s.io/v1',
+    metadata: {},
+    columnDefinitions: [col('Name', 'name'), col('Target'), col('User'), col('Ports'), col('Duration')],
+    rows: views.map((v) => {
+      const info = sessionInfo(v, now);
+      const ports = info.locked_ports.map((p) => `${p.port}/${p.kind}${p.filter ? ` (${p.filter})` : ''}`).join(', ');
+      return {
+        cells: [v.id, v.target, info.user, ports || '<none>', formatDuration(info.duration_secs)],
+        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: sessionObject(v, now).metadata },
+      };
+    }),
   };
 }

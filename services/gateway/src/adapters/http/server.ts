@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, isAppError, unauthorized } from '../../../../../shared/src/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
@@ -24,6 +25,8 @@ export interface GatewayDeps {
   ready: () => Promise<boolean>;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
+  /** Serve HTTPS (aggregated mode); `ca` verifies the front proxy's client certificate. */
+  https?: { key: string; cert: string; ca?: string };
 }
 
 declare module 'fastify' {
@@ -56,13 +59,23 @@ export async function authorize(deps: GatewayDeps, who: Identity, r: AccessReque
   }
 }
 
+/** The client certificate's CN when TLS verified it (only the request-header CA is trusted). */
+function verifiedClient(req: FastifyRequest): { tlsClient?: { commonName: string } } {
+  const sock = req.raw.socket as TLSSocket;
+  if (!sock.encrypted || !sock.authorized) return {};
+  const cn = sock.getPeerCertificate()?.subject?.CN as string | string[] | undefined;
+  const name = Array.isArray(cn) ? cn[0] : cn;
+  return name ? { tlsClient: { commonName: name } } : {};
+}
+
 export function requireIdentity(req: FastifyRequest): Identity {
   if (!req.identity) throw unauthorized('Unauthorized');
   return req.identity;
 }
 
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  const https = deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, ...(deps.https.ca ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}) } } : {};
+  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024, ...https }) as unknown as FastifyInstance;
   // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
   // instead of a dropped connection; the per-message limit is checked in the handler.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
@@ -80,7 +93,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   // Everything under /apis needs an identity; health endpoints do not.
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/apis')) return;
-    const who = await deps.authn.authenticate(req);
+    const who = await deps.authn.authenticate({ headers: req.headers, ...verifiedClient(req) });
     if (!who) return sendError(reply, unauthorized('Unauthorized: a valid bearer token is required (see GATEWAY_TOKEN_FILE)'));
     req.identity = who;
   });

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAppError, notFound, invalid } from '../../../../../shared/src/errors/index.js';
 import { sessionIdCandidates } from '../../../../../shared/src/ids/index.js';
 import { validateNamespace } from '../../../../../shared/src/targets/index.js';
-import { eventItem, list, operatorObject, sessionObject, successStatus, type LedgerSessionView } from '../../domain/resources.js';
+import { eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 
@@ -13,6 +13,9 @@ type Query = Record<string, string | undefined>;
 const nsOf = (p: NsParams): string | undefined => (p.namespace === undefined ? undefined : validateNamespace(p.namespace));
 /** The namespace scope of an access request or ledger call: absent for cluster-wide paths. */
 const inNs = (ns: string | undefined): { namespace?: string } => (ns === undefined ? {} : { namespace: ns });
+
+/** kubectl get asks for the server-side Table rendering. */
+const wantsTable = (req: FastifyRequest): boolean => /as=Table/.test(String(req.headers.accept ?? ''));
 
 /** Finds the session an id means (hex or decimal), optionally within a namespace. */
 async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
@@ -37,6 +40,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const ns = nsOf(req.params);
       await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
       const { now, sessions } = await deps.ledger.sessions(ns);
+      if (wantsTable(req)) return sessionTable(sessions, now);
       return list('Session', sessions.map((s: LedgerSessionView) => sessionObject(s, now)));
     });
   app.get(`${API_PREFIX}/sessions`, listSessions);
@@ -47,6 +51,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const ns = nsOf(req.params);
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
       const r = await findSession(deps, req.params.id, ns);
+      if (wantsTable(req)) return sessionTable([r.session], r.now);
       return sessionObject(r.session, r.now);
     });
   app.get(`${API_PREFIX}/sessions/:id`, getSession);

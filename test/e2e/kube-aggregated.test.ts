@@ -1,0 +1,96 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createCa, issue } from '../../shared/src/pki/index.js';
+import { SessionClient, startSystem, type System } from '../support/system.js';
+import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { tempDir } from '../support/tmp.js';
+
+const exec = promisify(execFile);
+
+/**
+ * The gateway as an aggregated API server behind the cluster: `kubectl get/delete
+ * sessions.operator.metalbear.co` with plain RBAC. Needs a cluster that can reach this
+ * machine's gateway, so it runs against the stand-in only.
+ */
+describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { skip: process.env.E2E_KUBECONFIG ? 'needs the stand-in (the gateway must be reachable from the cluster)' : false }, () => {
+  let cluster: TestCluster;
+  let sys: System;
+  let servingCa: string;
+  const kubectl = async (context: string, ...args: string[]) => {
+    try {
+      const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
+    }
+  };
+
+  before(async () => {
+    cluster = await startTestCluster();
+    const dir = tempDir('aggregated');
+    const ca = await createCa('mirrord-operator-ca');
+    const serving = await issue(ca, { commonName: 'mirrord-gateway', ips: ['127.0.0.1'], usage: 'server' });
+    const frontCa = await createCa('front-proxy-ca');
+    const front = await issue(frontCa, { commonName: 'front-proxy-client', usage: 'client' });
+    const f = (name: string, text: string) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    };
+    servingCa = ca.certPem;
+    sys = await startSystem({
+      GATEWAY_AUTH: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+      GATEWAY_TLS_CERT_FILE: f('tls.crt', serving.certPem),
+      GATEWAY_TLS_KEY_FILE: f('tls.key', serving.keyPem),
+      GATEWAY_REQUESTHEADER_CA_FILE: f('front-ca.crt', frontCa.certPem),
+      GATEWAY_REQUESTHEADER_ALLOWED_NAMES: 'front-proxy-client',
+    });
+    cluster.standIn!.setAggregate('operator.metalbear.co', { url: sys.url, ca: ca.certPem, cert: front.certPem, key: front.keyPem });
+    const r = await kubectl('admin', 'apply', '-f', 'deploy/apiservice.yaml');
+    assert.equal(r.code, 0, r.err);
+  });
+  after(async () => {
+    await sys?.stop();
+    await cluster?.stop();
+  });
+
+  it('X-Remote-User is not believed without the front proxy certificate', async () => {
+    const res = await fetch(`${sys.url.replace('https', 'http')}/apis/operator.metalbear.co/v1/sessions`).catch(() => undefined);
+    // Plain HTTP is not served at all; over TLS without a client certificate the header is ignored.
+    assert.ok(res === undefined || res.status >= 400);
+    const ws = await SessionClient.connect(sys, { token: 'nobody', headers: { 'x-remote-user': 'jim' }, ca: servingCa, target: 'deployment.my-deployment' });
+    assert.equal(ws.status, 401);
+  });
+
+  it('lists live sessions through the cluster, and deletes them all as an allowed user', async () => {
+    const a = await SessionClient.connect(sys, { token: 'jim-token', target: 'deployment.my-deployment', ca: servingCa });
+    const b = await SessionClient.connect(sys, { token: 'jim-token', target: 'pod.my-pod', ca: servingCa });
+    const ids = [await a.client!.sessionId(), await b.client!.sessionId()];
+
+    const got = await kubectl('jim', 'get', 'sessions.operator.metalbear.co', '-A');
+    assert.equal(got.code, 0, got.err);
+    assert.match(got.out, /NAME\s+TARGET\s+USER\s+PORTS\s+DURATION/);
+    for (const id of ids) assert.match(got.out, new RegExp(id));
+    assert.match(got.out, /deployment\/my-deployment/);
+
+    // bob has no rule on sessions: the cluster's RBAC refuses before the gateway is asked.
+    const bob = await kubectl('bob', 'delete', 'sessions.operator.metalbear.co', '--all', '-n', 'default');
+    assert.notEqual(bob.code, 0);
+    assert.match(bob.err, /User "bob" cannot list resource "sessions" in API group "operator.metalbear.co"/);
+
+    const del = await kubectl('jim', 'delete', 'sessions.operator.metalbear.co', '--all', '-n', 'default');
+    assert.equal(del.code, 0, del.err);
+    for (const id of ids) assert.match(del.out, new RegExp(`session.* "${id}" deleted`));
+    const after = await kubectl('jim', 'get', 'sessions.operator.metalbear.co', '-A');
+    assert.match(after.out + after.err, /No resources found/);
+    const ev = await kubectl('jim', 'get', '--raw', `/apis/operator.metalbear.co/v1/sessions/${ids[0]}/events`);
+    const ended = (JSON.parse(ev.out) as { items: Array<{ type: string; data: Record<string, unknown> }> }).items.find((e) => e.type === 'SessionEnded');
+    assert.equal(ended?.data.killed_by, 'jim');
+  });
+});
