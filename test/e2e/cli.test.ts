@@ -13,9 +13,10 @@ const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.met
 describe('kubectl-mirrord against a running system', () => {
   let sys: System;
   let env: NodeJS.ProcessEnv;
+  const certDir = tempDir('certs');
   before(async () => {
     sys = await startSystem();
-    env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'aviram-token', MIRRORD_CLIENT_NAME: 'Aviram Hassan' };
+    env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'aviram-token', MIRRORD_CLIENT_NAME: 'Aviram Hassan', MIRRORD_CERT_DIR: certDir };
   });
   after(async () => {
     await sys?.stop();
@@ -63,6 +64,29 @@ describe('kubectl-mirrord against a running system', () => {
     assert.ok(!run(['operator', 'status']).stdout.includes(id));
     const trail = run(['session', 'events', '--id', id]);
     assert.match(trail.stdout, /SessionStarted[\s\S]*PortStolen[\s\S]*PortReleased[\s\S]*SessionEnded +reason=Killed by=admin/);
+  });
+
+  it('sessions carry the plugin certificate: user_id is its public key, client_id its fingerprint; cached, renewed when refused', async () => {
+    const startedIdentity = async () => {
+      const s = startSession(['--target', 'deployment/ip-visit-counter']);
+      const id = await s.firstLine;
+      const line = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === id);
+      s.proc.kill('SIGINT');
+      await s.exit;
+      return { user_id: String(line.user_id), client_id: String(line.client_id) };
+    };
+    const first = await startedIdentity();
+    assert.match(first.user_id, /^[A-Za-z0-9+/]{80,}$/, 'base64 public key without padding');
+    assert.match(first.client_id, /^[0-9a-f]{64}$/);
+    assert.deepEqual(await startedIdentity(), first, 'the cached certificate is reused');
+    // A certificate from another CA in the cache: refused, replaced by a new one, session starts.
+    const { createCa, issue } = await import('../../shared/src/pki/index.js');
+    const foreign = await issue(await createCa('elsewhere'), { commonName: 'x', usage: 'client' });
+    const { readdirSync } = await import('node:fs');
+    for (const f of readdirSync(certDir)) writeFileSync(join(certDir, f), JSON.stringify({ certPem: foreign.certPem, keyPem: foreign.keyPem }));
+    const renewed = await startedIdentity();
+    assert.notEqual(renewed.client_id, first.client_id);
+    assert.match(renewed.client_id, /^[0-9a-f]{64}$/);
   });
 
   it('a refused port prints the refusal naming the holder and exits non-zero; Ctrl-C ends cleanly', async () => {

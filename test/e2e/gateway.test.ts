@@ -158,4 +158,23 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.ok(next[0]!.position > items[2]!.position);
     assert.equal((await http(sys, 'GET', `${API}/events?continue=garbage`)).status, 400);
   });
+  it('signs a plugin CSR with the operator CA, and refuses a garbled one naming the field', async () => {
+    const { createCsr, verifyIssued } = await import('../../shared/src/pki/index.js');
+    const post = (body: string) => fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, { method: 'POST', body, headers: { authorization: 'Bearer alice-token', 'content-type': 'application/x-pem-file' } });
+    const bad = await post('not a csr');
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { message: string }).message, /^csr: expected a PEM certificate signing request/);
+    const { csrPem } = await createCsr('alice');
+    const ok = await post(csrPem);
+    assert.equal(ok.status, 201);
+    const cert = (await ok.json()) as { certificate: string; user_id: string; client_id: string };
+    const { readFileSync } = await import('node:fs');
+    const caPem = readFileSync(`${sys.env.OPERATOR_CA_DIR}/ca.crt`, 'utf8');
+    const v = verifyIssued(caPem, cert.certificate);
+    assert.ok(v.ok);
+    assert.equal(v.ok && v.publicKey, cert.user_id);
+    assert.match(v.ok ? v.subject : '', /CN=alice/);
+    const unauth = await fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, { method: 'POST', body: csrPem });
+    assert.equal(unauth.status, 401);
+  });
 });

@@ -18,7 +18,7 @@ export interface System {
 export async function startSystem(extraEnv: Record<string, string> = {}): Promise<System> {
   const nats = await startNatsServer();
   const dir = tempDir('mirrord-sys');
-  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, GATEWAY_AUTH: 'token-file', SESSION_UNUSED_TTL: '6', GATEWAY_ADDR: '127.0.0.1:0', GATEWAY_ACTIVITY_INTERVAL_MS: '1000', ...extraEnv };
+  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, GATEWAY_AUTH: 'token-file', OPERATOR_CA_DIR: join(dir, 'operator-ca'), SESSION_UNUSED_TTL: '6', GATEWAY_ADDR: '127.0.0.1:0', GATEWAY_ACTIVITY_INTERVAL_MS: '1000', ...extraEnv };
   const ledger = await startService('ledger', env);
   const sys: System = {
     nats,

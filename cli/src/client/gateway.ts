@@ -35,11 +35,12 @@ export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv
 }
 
 /** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
-export async function request<T>(gw: GatewayTarget, method: string, path: string, headers: Record<string, string> = {}): Promise<T> {
+export async function request<T>(gw: GatewayTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${gw.url}${path}`, {
       method,
+      ...(body === undefined ? {} : { body }),
       headers: { accept: 'application/json', ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}), ...headers },
       signal: AbortSignal.timeout(15_000),
     });
@@ -48,19 +49,19 @@ export async function request<T>(gw: GatewayTarget, method: string, path: string
     throw new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${cause}`);
   }
   const text = await res.text();
-  let body: unknown;
+  let parsed: unknown;
   try {
-    body = text ? JSON.parse(text) : undefined;
+    parsed = text ? JSON.parse(text) : undefined;
   } catch {
-    body = undefined;
+    parsed = undefined;
   }
   if (!res.ok) {
-    const st = body as { reason?: string; message?: string } | undefined;
+    const st = parsed as { reason?: string; message?: string } | undefined;
     const code = isErrorCode(st?.reason) ? st.reason : res.status === 401 ? ErrorCode.Unauthorized : res.status === 404 ? ErrorCode.NotFound : ErrorCode.Unavailable;
     const hint = res.status === 401 ? ' (pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token)' : '';
     throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
   }
-  return body as T;
+  return parsed as T;
 }
 
 export const API = '/apis/operator.metalbear.co/v1';

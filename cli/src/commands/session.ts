@@ -7,6 +7,7 @@ import { sessionIdToDecimal, sessionIdCandidates } from '../../../shared/src/ids
 import { formatDottedTarget, parseTarget, validateNamespace } from '../../../shared/src/targets/index.js';
 import { VERSION } from '../../../shared/src/version.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { clientCertificate, forgetCertificate } from '../client/certificate.js';
 import { print } from './operator.js';
 
 interface StartOptions {
@@ -68,6 +69,11 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
   }
   const gw = await resolveGateway(globals);
+  let der = await clientCertificate(gw).catch((e: unknown) => {
+    // Sessions work without one (user_id and client_id stay empty); say why there is none.
+    process.stderr.write(`warning: no client certificate: ${(e as Error).message}\n`);
+    return undefined;
+  });
   const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}`;
   const subs = [
     ...o.steal.map((port) => ({ type: 'port.subscribe', port, mode: 'steal', ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}) })),
@@ -93,6 +99,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       };
       if (gw.token) headers.authorization = `Bearer ${gw.token}`;
       if (sessionId) headers['x-session-id'] = sessionIdToDecimal(sessionId);
+      if (der) headers['x-client-der'] = der;
       const ws = new WebSocket(wsUrl, { headers });
       current = ws;
       let nextId = 1;
@@ -157,6 +164,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       });
     });
 
+  let renewed = false;
   try {
     let deadline = Number.POSITIVE_INFINITY;
     for (;;) {
@@ -164,6 +172,13 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
         await connectOnce();
       } catch (e) {
         if (e instanceof SessionEnded) throw e;
+        if (e instanceof AppError && e.code === ErrorCode.Unauthorized && e.message.startsWith('x-client-der') && !renewed) {
+          // The cached certificate is not (or no longer) the operator's: get a new one, once.
+          renewed = true;
+          forgetCertificate(gw);
+          der = await clientCertificate(gw);
+          continue;
+        }
         if (sessionId === undefined || Date.now() > deadline || (e instanceof AppError && e.code !== ErrorCode.Unavailable)) throw e;
       }
       if (deadline === Number.POSITIVE_INFINITY) {

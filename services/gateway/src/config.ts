@@ -16,6 +16,7 @@ export const gatewayConfigSpec = {
   GATEWAY_TLS_KEY_FILE: { parse: str, default: '', doc: 'the key of GATEWAY_TLS_CERT_FILE' },
   GATEWAY_REQUESTHEADER_CA_FILE: { parse: str, default: '', doc: "aggregated mode: CA of kube-apiserver's front-proxy client certificate; X-Remote-User is trusted only from it" },
   GATEWAY_REQUESTHEADER_ALLOWED_NAMES: { parse: str, default: '', doc: 'comma-separated CNs allowed as front proxy (empty: any the CA signed)' },
+  OPERATOR_CA_DIR: { parse: str, default: './data/operator-ca', doc: "the operator CA (ca.crt, ca.key) that signs plugin certificates; created there on first start" },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },

@@ -10,6 +10,7 @@ import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
 import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig } from './config.js';
+import { OperatorCa } from './adapters/pki/operator-ca.js';
 import { FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
 import { loadKubeConfig } from './adapters/kube/kube-config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
@@ -35,6 +36,7 @@ await runService('gateway', async (log) => {
   const cluster = clusterAccess(cfg);
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
   const https = loadTls(cfg);
+  const ca = await OperatorCa.open(cfg.OPERATOR_CA_DIR, log);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
   const registry = new ConnectionRegistry(ledger, log);
@@ -49,6 +51,7 @@ await runService('gateway', async (log) => {
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
     ...(https ? { https } : {}),
+    ca,
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });

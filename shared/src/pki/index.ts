@@ -123,3 +123,20 @@ export async function createCsr(commonName: string): Promise<{ csrPem: string; k
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(commonName)}`, keys, signingAlgorithm: ALG });
   return { csrPem: csr.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
+
+/**
+ * Checks that a client certificate (base64 DER or PEM) was issued by the CA and is valid now;
+ * returns its identity or a reason it is not acceptable.
+ */
+export function verifyIssued(caPem: string, cert: string, now = new Date()): { ok: true; publicKey: string; fingerprint: string; subject: string } | { ok: false; reason: string } {
+  let c: X509Certificate;
+  try {
+    c = new X509Certificate(cert.includes('-----BEGIN') ? cert : Buffer.from(cert, 'base64'));
+  } catch {
+    return { ok: false, reason: 'not a DER or PEM X.509 certificate' };
+  }
+  const ca = new X509Certificate(caPem);
+  if (!c.checkIssued(ca) || !c.verify(ca.publicKey)) return { ok: false, reason: 'not issued by this operator' };
+  if (now < new Date(c.validFrom) || now > new Date(c.validTo)) return { ok: false, reason: `expired or not yet valid (valid ${c.validFrom} to ${c.validTo})` };
+  return { ok: true, ...identityOf(c.toString()), subject: c.subject };
+}

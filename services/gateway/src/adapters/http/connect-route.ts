@@ -52,12 +52,14 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
   const start = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>): Promise<Started> => {
     const who = requireIdentity(req);
     const cr = parseConnectRequest(req.params, req.query, req.headers, newSessionId);
+    const der = req.headers['x-client-der'];
+    const cert = typeof der === 'string' && der && deps.ca ? deps.ca.identify(der) : { user_id: '', client_id: '' };
     const client = {
       client_user: who.user,
       client_name: cr.client_name ?? who.user,
       client_hostname: cr.client_hostname ?? 'unknown',
-      client_id: '',
-      user_id: '',
+      client_id: cert.client_id,
+      user_id: cert.user_id,
       client_cli_version: cr.client_cli_version,
     };
     const target = await deps.targets.resolve(who, cr.namespace, cr.target);

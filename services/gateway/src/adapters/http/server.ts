@@ -10,6 +10,8 @@ import type { ConnectionRegistry } from '../../connections.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
 import { registerConnectRoute } from './connect-route.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { registerCertificateRoute } from './certificate-route.js';
+import type { OperatorCa } from '../pki/operator-ca.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -25,6 +27,8 @@ export interface GatewayDeps {
   ready: () => Promise<boolean>;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
+  /** Signs plugin certificates and identifies `x-client-der`. */
+  ca?: OperatorCa;
   /** Serve HTTPS (aggregated mode); `ca` verifies the front proxy's client certificate. */
   https?: { key: string; cert: string; ca?: string };
 }
@@ -120,5 +124,6 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
 
   registerSessionRoutes(app, deps);
   registerConnectRoute(app, deps);
+  registerCertificateRoute(app, deps);
   return app;
 }

@@ -1,0 +1,51 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { createCsr } from '../../../shared/src/pki/index.js';
+import { API, request, type GatewayTarget } from './gateway.js';
+
+interface Cached {
+  certPem: string;
+  keyPem: string;
+}
+
+const dir = (env: NodeJS.ProcessEnv) => env.MIRRORD_CERT_DIR ?? join(homedir(), '.mirrord', 'certificates');
+/** One certificate per gateway and credential (a kubeconfig context is both). */
+const fileFor = (gw: GatewayTarget, env: NodeJS.ProcessEnv) => join(dir(env), `${createHash('sha256').update(`${gw.url}|${gw.token ?? ''}`).digest('hex').slice(0, 24)}.json`);
+
+function usable(c: Cached, now = Date.now()): boolean {
+  const x = new X509Certificate(c.certPem);
+  const from = Date.parse(x.validFrom);
+  const to = Date.parse(x.validTo);
+  // Renewed once four fifths of its life are gone, so it never expires mid-session.
+  return now < to - (to - from) / 5;
+}
+
+/**
+ * The client certificate for this gateway and credential, as base64 DER for `x-client-der`:
+ * from the cache when it has life left, else a new CSR signed by the operator (and cached).
+ */
+export async function clientCertificate(gw: GatewayTarget, env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  const file = fileFor(gw, env);
+  let c: Cached | undefined;
+  try {
+    c = JSON.parse(readFileSync(file, 'utf8')) as Cached;
+    if (!usable(c)) c = undefined;
+  } catch {
+    c = undefined;
+  }
+  if (!c) {
+    const { csrPem, keyPem } = await createCsr(userInfo().username);
+    const r = await request<{ certificate: string }>(gw, 'POST', `${API}/mirrordoperators/operator/certificate`, { 'content-type': 'application/x-pem-file' }, csrPem);
+    c = { certPem: r.certificate, keyPem };
+    mkdirSync(dir(env), { recursive: true, mode: 0o700 });
+    writeFileSync(file, JSON.stringify(c), { mode: 0o600 });
+  }
+  return new X509Certificate(c.certPem).raw.toString('base64');
+}
+
+/** Drops the cached certificate (the gateway refused it: another CA, or revoked). */
+export function forgetCertificate(gw: GatewayTarget, env: NodeJS.ProcessEnv = process.env): void {
+  rmSync(fileFor(gw, env), { force: true });
+}

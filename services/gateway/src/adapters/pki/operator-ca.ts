@@ -1,0 +1,40 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { unauthorized } from '../../../../../shared/src/errors/index.js';
+import { createCa, loadCa, signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '../../../../../shared/src/pki/index.js';
+
+export const CLIENT_CERT_DAYS = 30;
+
+/**
+ * The operator's CA: signs the plugin's client certificates (and, later, per-agent ones). Kept
+ * in a directory (`ca.crt`, `ca.key`; in a cluster, a mounted Secret) and created there on
+ * first start, so certificates stay valid across restarts.
+ */
+export class OperatorCa {
+  private constructor(readonly ca: CertificateAuthority) {}
+
+  static async open(dir: string, log: Logger): Promise<OperatorCa> {
+    const crt = join(dir, 'ca.crt');
+    const key = join(dir, 'ca.key');
+    if (existsSync(crt) && existsSync(key)) return new OperatorCa(await loadCa(readFileSync(crt, 'utf8'), readFileSync(key, 'utf8')));
+    const ca = await createCa('mirrord-operator-ca');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(key, ca.keyPem, { mode: 0o600 });
+    writeFileSync(crt, ca.certPem);
+    log.info({ dir }, 'created the operator CA');
+    return new OperatorCa(ca);
+  }
+
+  /** Signs a plugin's CSR for a user; the certificate names the user as CN. */
+  sign(csrPem: string, user: string): Promise<SignedCsr> {
+    return signCsr(this.ca, csrPem, { commonName: user, usage: 'client', days: CLIENT_CERT_DAYS });
+  }
+
+  /** `x-client-der` → user_id (public key) and client_id (fingerprint); 401 when not ours or expired. */
+  identify(der: string): { user_id: string; client_id: string } {
+    const v = verifyIssued(this.ca.certPem, der);
+    if (!v.ok) throw unauthorized(`x-client-der: ${v.reason}; the plugin then requests a new certificate`);
+    return { user_id: v.publicKey, client_id: v.fingerprint };
+  }
+}
