@@ -96,6 +96,15 @@ export class Controllers {
     }
   }
 
+  /** Ephemeral containers added to a running pod start running too. */
+  #ephemeral(p: KubeObject): void {
+    const wanted = ((p.spec as { ephemeralContainers?: Array<{ name: string; image?: string }> } | undefined)?.ephemeralContainers ?? []);
+    const have = (p.status?.ephemeralContainerStatuses as Array<{ name: string }> | undefined) ?? [];
+    if (wanted.every((c) => have.some((h) => h.name === c.name))) return;
+    const statuses = wanted.map((c) => ({ name: c.name, image: c.image ?? '', ready: false, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } }));
+    this.store.update(this.#t.pods!, p.metadata.namespace, { ...p, metadata: { ...p.metadata, resourceVersion: undefined }, status: { ...p.status, ephemeralContainerStatuses: statuses } });
+  }
+
   #collectGarbage(): void {
     const owners = new Set<string>();
     for (const t of [this.#t.deployments!, this.#t.replicasets!, this.#t.statefulsets!, this.#t.jobs!]) for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
@@ -108,7 +117,8 @@ export class Controllers {
   }
 
   #kubelet(p: KubeObject): void {
-    if (p.status?.phase === 'Running' || p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return;
+    if (p.status?.phase === 'Running') return this.#ephemeral(p);
+    if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return;
     const spec = (p.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string; image?: string }>; nodeSelector?: Record<string, string> };
     const node = spec.nodeName ?? this.nodes[hash(p.metadata.name!).charCodeAt(0) % this.nodes.length]!;
     const ip = `10.244.0.${this.#ip++ % 250}`;

@@ -10,6 +10,8 @@ import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
 import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig } from './config.js';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
 import { FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
 import { loadKubeConfig } from './adapters/kube/kube-config.js';
@@ -20,13 +22,13 @@ import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 function clusterAccess(cfg: GatewayConfig) {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
-  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver() };
+  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents() };
   const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT);
   const authz = new SubjectAccessReviewAuthorizer(kc);
   const tokens = new TokenReviewAuthenticator(kc);
   const allowed = cfg.GATEWAY_REQUESTHEADER_ALLOWED_NAMES.split(',').map((s) => s.trim()).filter(Boolean);
   const authn = cfg.GATEWAY_REQUESTHEADER_CA_FILE ? new FrontProxyAuthenticator(tokens, allowed) : tokens;
-  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz) };
+  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz), agents: (nc: NatsConnection) => new NatsAgents(nc) };
 }
 
 await runService('gateway', async (log) => {
@@ -43,7 +45,10 @@ await runService('gateway', async (log) => {
   registry.start(nc, cfg.GATEWAY_ACTIVITY_INTERVAL_MS);
   const app = await buildServer({
     log,
-    ...cluster,
+    authn: cluster.authn,
+    authz: cluster.authz,
+    targets: cluster.targets,
+    agents: cluster.agents(nc),
     policy: new AllowAllPolicy(),
     ledger,
     registry,

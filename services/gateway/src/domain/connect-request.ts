@@ -17,6 +17,8 @@ export interface ConnectRequest {
   client_name?: string;
   client_hostname?: string;
   client_cli_version: string;
+  /** The mirrord config from `x-mirrord-config` (base64 JSON): agents and copies need it before the session starts. */
+  config?: Record<string, unknown>;
 }
 
 const header = (h: Record<string, string | string[] | undefined>, k: string): string | undefined => {
@@ -57,6 +59,17 @@ export function parseConnectRequest(
   for (const k of ['profile', 'branch_name', 'key'] as const) {
     const v = q(k);
     if (v !== undefined && v !== '') out[k] = v;
+  }
+  const cfg = header(headers, 'x-mirrord-config');
+  if (cfg !== undefined) {
+    let v: unknown;
+    try {
+      v = JSON.parse(Buffer.from(cfg, 'base64').toString('utf8'));
+    } catch {
+      throw invalid('x-mirrord-config', 'is not base64 of a JSON mirrord config', 'send base64(JSON.stringify(config))');
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid('x-mirrord-config', 'expected a JSON object');
+    out.config = v as Record<string, unknown>;
   }
   const name = header(headers, 'x-client-name');
   if (name !== undefined) out.client_name = name;

@@ -75,3 +75,24 @@ export interface PolicyEvaluator {
   evaluateStart(req: SessionRequest): Promise<PolicyDecision>;
   evaluatePort(req: PortRequest): Promise<PolicyDecision>;
 }
+
+export interface AgentRequest {
+  session_id: string;
+  namespace: string;
+  target: ResolvedTarget;
+  /** The client's mirrord config (its `agent` and `feature.copy_target` parts matter here). */
+  config: Record<string, unknown> | undefined;
+  client: Record<string, unknown>;
+}
+export interface PreparedAgent {
+  agent: 'none' | 'job' | 'ephemeral' | 'copy';
+  address?: string;
+  copy_pod?: string;
+}
+
+/** What the session needs in the cluster (agent-manager), made before Session Started. */
+export interface AgentProvisioner {
+  prepare(req: AgentRequest): Promise<PreparedAgent>;
+  /** Undoes a prepare whose session did not start. */
+  release(sessionId: string): Promise<void>;
+}

@@ -76,9 +76,17 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       await recordRejection(base, e, 'start', decision.policy ? { policy: decision.policy } : {});
       throw e;
     }
-    const body: Record<string, unknown> = { session_id: cr.session_id, target: target.path, namespace: target.namespace, client, agent: 'none' };
+    const prepared = await deps.agents.prepare({ session_id: cr.session_id, namespace: target.namespace, target, config: cr.config, client });
+    const body: Record<string, unknown> = { session_id: cr.session_id, target: target.path, namespace: target.namespace, client, agent: prepared.agent };
     for (const k of ['profile', 'branch_name', 'key'] as const) if (cr[k] !== undefined) body[k] = cr[k];
-    const r = await deps.ledger.command('start', body);
+    let r;
+    try {
+      r = await deps.ledger.command('start', body);
+    } catch (e) {
+      // No Session Started, so no Session Ended will clean up: undo the agent now.
+      if (prepared.agent !== 'none') await deps.agents.release(cr.session_id).catch(() => undefined);
+      throw e;
+    }
     return { ...base, resumed: r.resumed === true };
   };
 

@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, isAppError, unauthorized } from '../../../../../shared/src/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
-import type { Authenticator, Authorizer, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
+import type { AgentProvisioner, Authenticator, Authorizer, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
 import { apiResourceList, failureStatus, GROUP, type License } from '../../domain/resources.js';
 import type { ConnectionRegistry } from '../../connections.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
@@ -19,6 +19,7 @@ export interface GatewayDeps {
   authz: Authorizer;
   targets: TargetResolver;
   policy: PolicyEvaluator;
+  agents: AgentProvisioner;
   ledger: LedgerClient;
   registry: ConnectionRegistry;
   version: string;

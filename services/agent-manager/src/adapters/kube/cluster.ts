@@ -1,0 +1,123 @@
+import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppError, ErrorCode, notFound } from '../../../../../shared/src/errors/index.js';
+import type { Target } from '../../../../../shared/src/targets/index.js';
+import type { LabelledObject } from '../../domain/cleanup.js';
+import { SESSION_LABEL } from '../../domain/manifests.js';
+
+type Obj = Record<string, unknown>;
+export type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj };
+
+const code = (e: unknown): number | undefined => (e as { code?: number }).code;
+const ignore404 = (e: unknown) => {
+  if (code(e) !== 404) throw e;
+};
+const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
+
+/** Everything agent-manager does in the cluster, through @kubernetes/client-node. */
+export class Cluster {
+  readonly #core: CoreV1Api;
+  readonly #apps: AppsV1Api;
+  readonly #batch: BatchV1Api;
+
+  constructor(kc: KubeConfig) {
+    this.#core = kc.makeApiClient(CoreV1Api);
+    this.#apps = kc.makeApiClient(AppsV1Api);
+    this.#batch = kc.makeApiClient(BatchV1Api);
+  }
+
+  async createJob(body: Obj): Promise<void> {
+    const ns = (body.metadata as { namespace: string }).namespace;
+    await this.#batch.createNamespacedJob({ namespace: ns, body });
+  }
+
+  async createPod(body: Obj): Promise<void> {
+    const ns = (body.metadata as { namespace: string }).namespace;
+    await this.#core.createNamespacedPod({ namespace: ns, body });
+  }
+
+  async addEphemeralContainer(namespace: string, pod: string, container: Obj): Promise<void> {
+    const cur = await this.#core.readNamespacedPod({ name: pod, namespace });
+    const op = cur.spec?.ephemeralContainers?.length ? { op: 'add', path: '/spec/ephemeralContainers/-', value: container } : { op: 'add', path: '/spec/ephemeralContainers', value: [container] };
+    await this.#core.patchNamespacedPodEphemeralcontainers({ name: pod, namespace, body: [op] });
+  }
+
+  /** Waits for a pod matching the selector to run with an IP; its IP, or a timeout naming what was waited for. */
+  async waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pods = (await this.#core.listNamespacedPod({ namespace, labelSelector })).items;
+      const p = pods.find(ready);
+      if (p) return p;
+      if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `${what} was not running after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  async waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const p = await this.#core.readNamespacedPod({ name: pod, namespace });
+      if (p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)) return p;
+      if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `ephemeral agent ${container} in pod ${pod} was not running after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** The pod template a copy is made from. */
+  async podTemplate(t: Extract<Target, { kind: 'workload' }>, namespace: string): Promise<PodTemplate> {
+    const name = t.name;
+    try {
+      switch (t.type) {
+        case 'pod': {
+          const p = await this.#core.readNamespacedPod({ name, namespace });
+          const spec = { ...(p.spec as unknown as Obj) };
+          delete spec.nodeName;
+          delete spec.ephemeralContainers;
+          return { metadata: { labels: p.metadata?.labels ?? {}, annotations: {} }, spec };
+        }
+        case 'deployment':
+          return (await this.#apps.readNamespacedDeployment({ name, namespace })).spec!.template as unknown as PodTemplate;
+        case 'statefulset':
+          return (await this.#apps.readNamespacedStatefulSet({ name, namespace })).spec!.template as unknown as PodTemplate;
+        case 'replicaset':
+          return (await this.#apps.readNamespacedReplicaSet({ name, namespace })).spec!.template as unknown as PodTemplate;
+        case 'job':
+          return (await this.#batch.readNamespacedJob({ name, namespace })).spec!.template as unknown as PodTemplate;
+        case 'cronjob':
+          return (await this.#batch.readNamespacedCronJob({ name, namespace })).spec!.jobTemplate.spec!.template as unknown as PodTemplate;
+        case 'rollout':
+          throw new AppError(ErrorCode.Invalid, 'feature.copy_target: rollouts cannot be copied');
+      }
+    } catch (e) {
+      if (code(e) === 404) throw notFound(`target ${t.type} "${name}" in namespace "${namespace}" not found`);
+      throw e;
+    }
+  }
+
+  async replicas(namespace: string, deployment: string): Promise<number> {
+    return (await this.#apps.readNamespacedDeploymentScale({ name: deployment, namespace })).spec?.replicas ?? 0;
+  }
+
+  async scale(namespace: string, deployment: string, replicas: number): Promise<void> {
+    await this.#apps.patchNamespacedDeploymentScale({ name: deployment, namespace, body: [{ op: 'replace', path: '/spec/replicas', value: replicas }] });
+  }
+
+  /** Every Job and Pod labelled with a session, in all namespaces. */
+  async labelled(): Promise<LabelledObject[]> {
+    const [jobs, pods] = await Promise.all([this.#batch.listJobForAllNamespaces({ labelSelector: SESSION_LABEL }), this.#core.listPodForAllNamespaces({ labelSelector: SESSION_LABEL })]);
+    const of = (kind: 'Job' | 'Pod', m: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date } | undefined): LabelledObject => ({
+      kind,
+      name: m?.name ?? '',
+      namespace: m?.namespace ?? '',
+      labels: m?.labels ?? {},
+      annotations: m?.annotations ?? {},
+      createdAt: m?.creationTimestamp ? new Date(m.creationTimestamp).getTime() : 0,
+    });
+    return [...jobs.items.map((j) => of('Job', j.metadata)), ...pods.items.map((p) => of('Pod', p.metadata))];
+  }
+
+  async delete(o: Pick<LabelledObject, 'kind' | 'namespace' | 'name'>): Promise<void> {
+    if (o.kind === 'Job') await this.#batch.deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' }).catch(ignore404);
+    else await this.#core.deleteNamespacedPod({ name: o.name, namespace: o.namespace }).catch(ignore404);
+  }
+}

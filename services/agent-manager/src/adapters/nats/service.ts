@@ -1,0 +1,86 @@
+import { Svcm, type Service } from '@nats-io/services';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { invalid } from '../../../../../shared/src/errors/index.js';
+import { call, commandSubject, EVENTS_STREAM, ensureEventsStream, eventsOfType, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
+import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
+import { parsePrepareRequest } from '../../domain/request.js';
+
+export const SERVICE = 'agent-manager';
+export const AgentManagerCommand = { prepare: 'prepare', release: 'release' } as const;
+
+/** The ledger as agent-manager needs it: record Target Copied, and a session's status. */
+export function ledgerPort(nc: NatsConnection): LedgerPort {
+  return {
+    async copyTarget(body) {
+      await call(nc, commandSubject('ledger', LedgerCommand.copyTarget), body);
+    },
+    async status(id) {
+      const r = await call<{ session: { status: string } | null }>(nc, querySubject('ledger', LedgerQuery.session), { id });
+      return (r.session?.status as SessionStatus | undefined) ?? 'unknown';
+    },
+  };
+}
+
+/** `mirrord.cmd.agent-manager.prepare` / `.release` as a @nats-io/services service. */
+export async function serveAgentManager(nc: NatsConnection, am: AgentManager, version: string): Promise<Service> {
+  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord agents, copy targets and scale-down' });
+  svc.addEndpoint('cmd-prepare', {
+    subject: commandSubject(SERVICE, AgentManagerCommand.prepare),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, (body) => am.prepare(parsePrepareRequest(body)));
+    },
+  });
+  svc.addEndpoint('cmd-release', {
+    subject: commandSubject(SERVICE, AgentManagerCommand.release),
+    handler: (err, msg) => {
+      if (err) return;
+      void serveRequest(msg, async (body) => {
+        if (typeof body.session_id !== 'string') throw invalid('session_id', 'is required');
+        const plan = await am.cleanup(body.session_id);
+        return { deleted: plan.delete.length, restored: plan.restore.length };
+      });
+    },
+  });
+  return svc;
+}
+
+export const CLEANUP_CONSUMER = 'agent-manager-cleanup';
+
+/**
+ * Cleans up after every Session Ended, from a durable consumer: an event is acknowledged only
+ * once its session's objects are gone, so a crash redelivers it (cleanup is idempotent).
+ */
+export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, log: Logger): Promise<ConsumerMessages> {
+  await ensureEventsStream(nc);
+  const jsm = await jetstreamManager(nc);
+  const existing = await jsm.consumers.info(EVENTS_STREAM, CLEANUP_CONSUMER).catch(() => undefined);
+  if (!existing)
+    await jsm.consumers.add(EVENTS_STREAM, { durable_name: CLEANUP_CONSUMER, filter_subject: eventsOfType('SessionEnded').replace(/\*$/, '>'), ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, ack_wait: 60_000_000_000, max_deliver: -1 });
+  const c = await jetstream(nc).consumers.get(EVENTS_STREAM, CLEANUP_CONSUMER);
+  const msgs = await c.consume({ max_messages: 16 });
+  void (async () => {
+    for await (const m of msgs) {
+      let sid: string | undefined;
+      try {
+        sid = (unpackValue(m.data) as { session_id?: string }).session_id;
+      } catch {
+        log.warn({ seq: m.seq }, 'skipped a garbled SessionEnded message');
+        m.term();
+        continue;
+      }
+      try {
+        if (sid) {
+          const plan = await am.cleanup(sid);
+          if (plan.delete.length) log.info({ session_id: sid, deleted: plan.delete.length, restored: plan.restore.length }, 'session resources removed');
+        }
+        m.ack();
+      } catch (e) {
+        log.warn({ err: e, session_id: sid }, 'cleanup failed; will retry');
+        m.nak(2000);
+      }
+    }
+  })();
+  return msgs;
+}

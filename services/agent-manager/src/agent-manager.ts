@@ -1,0 +1,132 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AppError, ErrorCode } from '../../../shared/src/errors/index.js';
+import type { Cluster } from './adapters/kube/cluster.js';
+import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
+import { AGENT_PORT, agentJob, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
+import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
+
+export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
+
+export interface LedgerPort {
+  copyTarget(body: Record<string, unknown>): Promise<void>;
+  status(sessionId: string): Promise<SessionStatus>;
+}
+
+export interface Prepared {
+  agent: 'job' | 'ephemeral' | 'copy';
+  /** Where the operator reaches the agent. */
+  address: string;
+  copy_pod?: string;
+}
+
+/** A session not yet started (or never known) is given this long before its objects count as leftovers. */
+const SETUP_GRACE_MS = 5 * 60_000;
+
+/**
+ * Creates what a session needs in the cluster (agent Job or ephemeral container, copy pod,
+ * scale-down) and removes it when the session ends. Every object is labelled with the session
+ * and a scale-down's restore information lives on the copy pod, so after any crash
+ * `reconcile()` can compare the cluster with the ledger and undo whatever is left over.
+ */
+export class AgentManager {
+  constructor(
+    private readonly cluster: Cluster,
+    private readonly ledger: LedgerPort,
+    private readonly log: Logger,
+    private readonly agentNamespace: string,
+  ) {}
+
+  async prepare(req: PrepareRequest): Promise<Prepared> {
+    try {
+      return await this.#prepare(req);
+    } catch (e) {
+      // Nothing half-made may stay behind: undo this session's objects, then report.
+      await this.cleanup(req.session_id).catch((err: unknown) => this.log.warn({ err, session_id: req.session_id }, 'cleanup after a failed prepare failed; reconciliation will retry'));
+      throw e;
+    }
+  }
+
+  async #prepare(req: PrepareRequest): Promise<Prepared> {
+    const suffix = randomBytes(3).toString('hex');
+    const timeout = req.agent.startup_timeout * 1000;
+    let pod: TargetPodInfo | undefined = req.pod;
+    let copyName: string | undefined;
+    const t = req.parsedTarget;
+    if (req.copy_target && t.kind === 'workload') {
+      const template = await this.cluster.podTemplate(t, req.namespace);
+      let original: { deployment: string; replicas: number } | undefined;
+      if (req.copy_target.scale_down) {
+        await this.#checkNotScaledDown(req.namespace, t.name);
+        original = { deployment: t.name, replicas: await this.cluster.replicas(req.namespace, t.name) };
+      }
+      const manifest = copyPod(req, template, suffix, original);
+      copyName = (manifest.metadata as { name: string }).name;
+      // The copy pod, carrying the replica count, exists before the scale-down: a crash in
+      // between leaves something reconciliation can restore from.
+      await this.cluster.createPod(manifest);
+      if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
+      const copied = await this.cluster.waitForPod(req.namespace, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`, timeout, `copy pod ${copyName}`);
+      const body: Record<string, unknown> = { session_id: req.session_id, target: req.target, namespace: req.namespace, client: req.client, scale_down: !!original, copy_pod: copyName };
+      if (original) body.original_replicas = original.replicas;
+      await this.ledger.copyTarget(body);
+      const containers = (copied.spec?.containers ?? []).map((c) => c.name);
+      pod = { name: copyName, node: copied.spec?.nodeName ?? '', ip: copied.status?.podIP ?? '', labels: copied.metadata?.labels ?? {}, container: t.container ?? containers[0] ?? '' };
+    }
+    if (req.agent.ephemeral && pod) {
+      const container = ephemeralAgent(req, suffix);
+      await this.cluster.addEphemeralContainer(req.namespace, pod.name, container);
+      const p = await this.cluster.waitForEphemeral(req.namespace, pod.name, String(container.name), timeout);
+      return { agent: copyName ? 'copy' : 'ephemeral', address: `${p.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}) };
+    }
+    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix);
+    await this.cluster.createJob(job);
+    const ns = (job.metadata as { namespace: string }).namespace;
+    const agent = await this.cluster.waitForPod(ns, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`, timeout, `agent job ${(job.metadata as { name: string }).name}`);
+    return { agent: copyName ? 'copy' : 'job', address: `${agent.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}) };
+  }
+
+  /** One scaled-down session per deployment at a time. */
+  async #checkNotScaledDown(namespace: string, deployment: string): Promise<void> {
+    for (const o of await this.cluster.labelled()) {
+      if (o.kind !== 'Pod' || o.namespace !== namespace || o.annotations[SCALED_DEPLOYMENT] !== deployment) continue;
+      const sid = o.labels[SESSION_LABEL]!;
+      if ((await this.ledger.status(sid)) !== 'ended')
+        throw new AppError(ErrorCode.Conflict, `deployment "${deployment}" in namespace "${namespace}" is already scaled down by session ${sid}; use copy_target without scale_down, or wait for that session to end`);
+    }
+  }
+
+  /** Undoes everything of one session (it ended, or its start failed). Idempotent. */
+  async cleanup(sessionId: string): Promise<CleanupPlan> {
+    const mine = (await this.cluster.labelled()).filter((o) => o.labels[SESSION_LABEL] === sessionId);
+    const plan = planCleanup(mine, () => true);
+    await this.#apply(plan);
+    return plan;
+  }
+
+  /** Start-up: objects whose session is over (or never started) are removed, deployments restored. */
+  async reconcile(now = Date.now()): Promise<CleanupPlan> {
+    const objects = await this.cluster.labelled();
+    const status = new Map<string, SessionStatus>();
+    for (const sid of new Set(objects.map((o) => o.labels[SESSION_LABEL]!))) status.set(sid, await this.ledger.status(sid));
+    const young = (o: LabelledObject) => now - o.createdAt < SETUP_GRACE_MS;
+    const youngSessions = new Set(objects.filter(young).map((o) => o.labels[SESSION_LABEL]!));
+    const plan = planCleanup(objects, (sid) => {
+      const s = status.get(sid);
+      if (s === 'ended') return true;
+      if (s === 'live') return false;
+      return !youngSessions.has(sid);
+    });
+    await this.#apply(plan);
+    if (plan.delete.length) this.log.info({ deleted: plan.delete.length, restored: plan.restore }, 'reconciled leftovers of ended sessions');
+    return plan;
+  }
+
+  async #apply(plan: CleanupPlan): Promise<void> {
+    for (const r of plan.restore) {
+      await this.cluster.scale(r.namespace, r.deployment, r.replicas);
+      this.log.info({ namespace: r.namespace, deployment: r.deployment, replicas: r.replicas }, 'deployment restored');
+    }
+    for (const d of plan.delete) await this.cluster.delete(d);
+  }
+}

@@ -1,0 +1,12 @@
+import { loadConfig, logLevel, natsUrl, str } from '../../../shared/src/config/index.js';
+
+export const agentManagerConfigSpec = {
+  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  KUBECONFIG: { parse: str, default: 'in-cluster', doc: 'kubeconfig of the cluster ("in-cluster" for the pod\'s service account)' },
+  AGENT_MANAGER_KUBE_CONTEXT: { parse: str, default: '', doc: 'kubeconfig context to use (default: its current context)' },
+  OPERATOR_AGENT_NAMESPACE: { parse: str, default: 'mirrord', doc: 'namespace of agent Jobs (agent.namespace overrides per session)' },
+  LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
+  OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
+};
+
+export const loadAgentManagerConfig = (env: NodeJS.ProcessEnv = process.env) => loadConfig(agentManagerConfigSpec, env);

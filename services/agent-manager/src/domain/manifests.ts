@@ -1,0 +1,91 @@
+import { CAPABILITIES, type AgentConfig, type PrepareRequest } from './request.js';
+
+/** Every object made for a session carries these, so cleanup and reconciliation can find it. */
+export const SESSION_LABEL = 'mirrord.metalbear.co/session';
+export const ROLE_LABEL = 'mirrord.metalbear.co/role';
+/** On a copy pod that scaled its deployment down: `<name>` and the replica count to restore. */
+export const SCALED_DEPLOYMENT = 'mirrord.metalbear.co/scaled-deployment';
+export const ORIGINAL_REPLICAS = 'mirrord.metalbear.co/original-replicas';
+export const AGENT_PORT = 44128;
+
+type Obj = Record<string, unknown>;
+const dns = (s: string, max = 63) => s.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, max).replace(/-+$/, '');
+
+function agentContainer(cfg: AgentConfig, withResources: boolean): Obj {
+  const caps = CAPABILITIES.filter((c) => !cfg.disabled_capabilities.includes(c));
+  return {
+    name: 'mirrord-agent',
+    image: cfg.image,
+    imagePullPolicy: cfg.image_pull_policy,
+    command: ['./mirrord-agent', '-l', String(AGENT_PORT)],
+    env: [
+      { name: 'RUST_LOG', value: cfg.log_level },
+      { name: 'MIRRORD_AGENT_JSON_LOG', value: String(cfg.json_log) },
+    ],
+    securityContext: { privileged: cfg.privileged, capabilities: { add: caps } },
+    ...(withResources ? { resources: cfg.resources } : {}),
+  };
+}
+
+/** The agent Job: in the agent namespace, on the target's node (targetless: `node_selector`). */
+export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string): Obj {
+  const cfg = req.agent;
+  const labels = { ...cfg.labels, app: 'mirrord-agent', [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent' };
+  const node = req.pod?.node;
+  return {
+    apiVersion: 'batch/v1',
+    kind: 'Job',
+    metadata: { name: dns(`mirrord-agent-${req.session_id}-${suffix}`), namespace: cfg.namespace ?? agentNamespace, labels, annotations: cfg.annotations },
+    spec: {
+      ttlSecondsAfterFinished: cfg.ttl,
+      backoffLimit: 0,
+      template: {
+        metadata: { labels, annotations: cfg.annotations },
+        spec: {
+          restartPolicy: 'Never',
+          hostPID: true,
+          ...(node ? { nodeName: node } : { nodeSelector: cfg.node_selector }),
+          tolerations: cfg.tolerations,
+          imagePullSecrets: cfg.image_pull_secrets,
+          ...(cfg.service_account ? { serviceAccountName: cfg.service_account } : {}),
+          containers: [agentContainer(cfg, true)],
+        },
+      },
+    },
+  };
+}
+
+/** The agent as an ephemeral container of the target pod (`agent.ephemeral`). */
+export function ephemeralAgent(req: PrepareRequest, suffix: string): Obj {
+  return { ...agentContainer(req.agent, false), name: dns(`mirrord-agent-${suffix}`), targetContainerName: req.pod?.container };
+}
+
+/**
+ * A copy of the target's pod template: labels kept (so it receives the same traffic), probes
+ * dropped (a paused process under mirrord must not be restarted), labelled with the session.
+ */
+export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj }, suffix: string, original?: { deployment: string; replicas: number }): Obj {
+  const spec = structuredClone(template.spec ?? {}) as { containers?: Obj[]; initContainers?: Obj[]; restartPolicy?: string };
+  for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
+    delete c.livenessProbe;
+    delete c.readinessProbe;
+    delete c.startupProbe;
+  }
+  const t = req.parsedTarget;
+  const name = t.kind === 'workload' ? t.name : 'targetless';
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name: dns(`mirrord-copy-${name}-${suffix}`),
+      namespace: req.namespace,
+      labels: { ...(template.metadata?.labels ?? {}), [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'copy' },
+      annotations: {
+        ...(template.metadata?.annotations ?? {}),
+        'mirrord.metalbear.co/copy-of': req.target,
+        ...(original ? { [SCALED_DEPLOYMENT]: original.deployment, [ORIGINAL_REPLICAS]: String(original.replicas) } : {}),
+      },
+    },
+    spec: { ...spec, restartPolicy: spec.restartPolicy === 'Always' || !spec.restartPolicy ? 'Never' : spec.restartPolicy },
+  };
+}

@@ -1,0 +1,157 @@
+import { invalid } from '../../../../shared/src/errors/index.js';
+import { parseTarget, type Target } from '../../../../shared/src/targets/index.js';
+
+/** The `agent` section of the mirrord config (seed names and defaults). */
+export interface AgentConfig {
+  image: string;
+  image_pull_policy: string;
+  image_pull_secrets: Array<{ name: string }>;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  ttl: number;
+  tolerations: Array<Record<string, unknown>>;
+  resources: Record<string, unknown>;
+  node_selector: Record<string, string>;
+  service_account?: string;
+  privileged: boolean;
+  startup_timeout: number;
+  ephemeral: boolean;
+  disabled_capabilities: string[];
+  namespace?: string;
+  log_level: string;
+  json_log: boolean;
+}
+
+export const CAPABILITIES = ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'SYS_ADMIN'] as const;
+
+export const AGENT_DEFAULTS: AgentConfig = {
+  image: 'ghcr.io/metalbear-co/mirrord:latest',
+  image_pull_policy: 'IfNotPresent',
+  image_pull_secrets: [],
+  labels: {},
+  annotations: {},
+  ttl: 1,
+  tolerations: [{ operator: 'Exists' }],
+  resources: { requests: { cpu: '1m', memory: '1Mi' }, limits: { cpu: '100m', memory: '100Mi' } },
+  node_selector: {},
+  privileged: false,
+  startup_timeout: 60,
+  ephemeral: false,
+  disabled_capabilities: [],
+  log_level: 'info',
+  json_log: false,
+};
+
+export interface TargetPodInfo {
+  name: string;
+  node: string;
+  ip: string;
+  labels: Record<string, string>;
+  container: string;
+}
+
+export interface PrepareRequest {
+  session_id: string;
+  namespace: string;
+  /** Canonical target path, e.g. `deployment/x`. */
+  target: string;
+  parsedTarget: Target;
+  pod?: TargetPodInfo;
+  agent: AgentConfig;
+  copy_target?: { scale_down: boolean };
+  client: Record<string, unknown>;
+}
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const strMap = (v: unknown, field: string): Record<string, string> => {
+  if (v === undefined) return {};
+  if (!isObj(v) || !Object.values(v).every((x) => typeof x === 'string')) throw invalid(field, 'expected an object of strings');
+  return v as Record<string, string>;
+};
+
+/** `agent.image` as a string or `{registry, tag}` (seed: "Complete setup"). */
+function image(v: unknown): string {
+  if (v === undefined) return AGENT_DEFAULTS.image;
+  if (typeof v === 'string' && v) return v;
+  if (isObj(v) && typeof v.registry === 'string') return `${v.registry}:${typeof v.tag === 'string' ? v.tag : 'latest'}`;
+  throw invalid('agent.image', 'expected an image name or {registry, tag}');
+}
+
+export function parseAgentConfig(v: unknown): AgentConfig {
+  if (v === undefined || v === null) return { ...AGENT_DEFAULTS };
+  if (!isObj(v)) throw invalid('agent', 'expected an object');
+  const num = (k: string, min: number) => {
+    const x = v[k];
+    if (x === undefined) return AGENT_DEFAULTS[k as 'ttl'];
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < min) throw invalid(`agent.${k}`, `expected an integer ≥ ${min}, got ${JSON.stringify(x)}`);
+    return x;
+  };
+  const bool = (k: string) => {
+    const x = v[k];
+    if (x === undefined) return AGENT_DEFAULTS[k as 'privileged'];
+    if (typeof x !== 'boolean') throw invalid(`agent.${k}`, `expected true or false, got ${JSON.stringify(x)}`);
+    return x;
+  };
+  const disabled = v.disabled_capabilities ?? [];
+  if (!Array.isArray(disabled) || !disabled.every((c) => typeof c === 'string' && (CAPABILITIES as readonly string[]).includes(c)))
+    throw invalid('agent.disabled_capabilities', `expected a list of ${CAPABILITIES.join(', ')}`);
+  const secrets = v.image_pull_secrets ?? [];
+  if (!Array.isArray(secrets) || !secrets.every((s) => isObj(s) && typeof s.name === 'string')) throw invalid('agent.image_pull_secrets', 'expected a list of { name: <secret-name> }');
+  const tolerations = v.tolerations ?? AGENT_DEFAULTS.tolerations;
+  if (!Array.isArray(tolerations) || !tolerations.every(isObj)) throw invalid('agent.tolerations', 'expected a list of tolerations');
+  if (v.resources !== undefined && !isObj(v.resources)) throw invalid('agent.resources', 'expected {requests, limits}');
+  const cfg: AgentConfig = {
+    image: image(v.image),
+    image_pull_policy: typeof v.image_pull_policy === 'string' ? v.image_pull_policy : AGENT_DEFAULTS.image_pull_policy,
+    image_pull_secrets: secrets as Array<{ name: string }>,
+    labels: strMap(v.labels, 'agent.labels'),
+    annotations: strMap(v.annotations, 'agent.annotations'),
+    ttl: num('ttl', 0),
+    tolerations: tolerations as Obj[],
+    resources: (v.resources as Obj | undefined) ?? AGENT_DEFAULTS.resources,
+    node_selector: strMap(v.node_selector, 'agent.node_selector'),
+    privileged: bool('privileged'),
+    startup_timeout: num('startup_timeout', 1),
+    ephemeral: bool('ephemeral'),
+    disabled_capabilities: disabled as string[],
+    log_level: typeof v.log_level === 'string' ? v.log_level : AGENT_DEFAULTS.log_level,
+    json_log: bool('json_log'),
+  };
+  if (typeof v.service_account === 'string') cfg.service_account = v.service_account;
+  if (typeof v.namespace === 'string') cfg.namespace = v.namespace;
+  return cfg;
+}
+
+/** `feature.copy_target`: `true`, `false` or `{scale_down}`. */
+export function parseCopyTarget(v: unknown): { scale_down: boolean } | undefined {
+  if (v === undefined || v === false || v === null) return undefined;
+  if (v === true) return { scale_down: false };
+  if (isObj(v) && (v.scale_down === undefined || typeof v.scale_down === 'boolean')) return { scale_down: v.scale_down === true };
+  throw invalid('feature.copy_target', 'expected true, false or {"scale_down": true|false}');
+}
+
+export function parsePrepareRequest(b: Obj): PrepareRequest {
+  const sid = b.session_id;
+  if (typeof sid !== 'string' || !/^[0-9A-F]{16}$/.test(sid)) throw invalid('session_id', 'expected 16 upper-case hex digits');
+  if (typeof b.namespace !== 'string') throw invalid('namespace', 'is required');
+  if (typeof b.target !== 'string') throw invalid('target', 'is required');
+  const t = parseTarget(b.target);
+  const config = isObj(b.config) ? b.config : {};
+  const feature = isObj(config.feature) ? config.feature : {};
+  const copy = parseCopyTarget(feature.copy_target);
+  if (copy && (t.kind === 'targetless' || t.type === 'rollout')) throw invalid('feature.copy_target', `is not compatible with ${t.kind === 'targetless' ? 'targetless runs' : 'rollout targets'}`);
+  if (copy?.scale_down && (t.kind !== 'workload' || t.type !== 'deployment')) throw invalid('feature.copy_target.scale_down', 'is compatible only with deployment targets');
+  if (!copy && t.kind === 'workload' && t.type === 'cronjob') throw invalid('feature.copy_target', 'cronjob targets need a copy: set feature.copy_target');
+  const req: PrepareRequest = {
+    session_id: sid,
+    namespace: b.namespace,
+    target: b.target,
+    parsedTarget: t,
+    agent: parseAgentConfig(config.agent),
+    client: isObj(b.client) ? b.client : {},
+  };
+  if (isObj(b.pod)) req.pod = b.pod as unknown as TargetPodInfo;
+  if (copy) req.copy_target = copy;
+  return req;
+}

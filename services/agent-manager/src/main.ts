@@ -1,0 +1,37 @@
+import { KubeConfig } from '@kubernetes/client-node';
+import { invalid } from '../../../shared/src/errors/index.js';
+import { connectNats } from '../../../shared/src/nats/index.js';
+import { initTelemetry } from '../../../shared/src/otel/index.js';
+import { runService } from '../../../shared/src/service/index.js';
+import { VERSION } from '../../../shared/src/version.js';
+import { Cluster } from './adapters/kube/cluster.js';
+import { consumeSessionEnded, ledgerPort, serveAgentManager } from './adapters/nats/service.js';
+import { AgentManager } from './agent-manager.js';
+import { loadAgentManagerConfig } from './config.js';
+
+await runService('agent-manager', async (log) => {
+  const cfg = loadAgentManagerConfig();
+  log.level = cfg.LOG_LEVEL;
+  const otel = initTelemetry('agent-manager', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  const kc = new KubeConfig();
+  try {
+    if (cfg.KUBECONFIG === 'in-cluster') kc.loadFromCluster();
+    else kc.loadFromFile(cfg.KUBECONFIG);
+    if (cfg.AGENT_MANAGER_KUBE_CONTEXT) kc.setCurrentContext(cfg.AGENT_MANAGER_KUBE_CONTEXT);
+  } catch (e) {
+    throw invalid('KUBECONFIG', `cannot load "${cfg.KUBECONFIG}": ${(e as Error).message}`, 'point it at a kubeconfig, or run in a pod');
+  }
+  const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
+  const am = new AgentManager(new Cluster(kc), ledgerPort(nc), log, cfg.OPERATOR_AGENT_NAMESPACE);
+  // Leftovers of a crash are undone before new work is taken.
+  await am.reconcile();
+  const cleanup = await consumeSessionEnded(nc, am, log);
+  const svc = await serveAgentManager(nc, am, VERSION);
+  log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
+  return async () => {
+    await svc.stop();
+    await cleanup.close();
+    await nc.drain();
+    await otel.shutdown();
+  };
+});

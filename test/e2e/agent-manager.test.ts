@@ -1,0 +1,117 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { SessionClient, startSystem, type System } from '../support/system.js';
+import { startService, type ServiceProcess } from '../support/service-process.js';
+import { startTestCluster, type TestCluster } from '../support/cluster.js';
+
+const SESSION = 'mirrord.metalbear.co/session';
+
+/** agent-manager against the cluster: agents, copy targets, scale-down, cleanup and crash recovery. */
+describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation after kill -9', () => {
+  let cluster: TestCluster;
+  let sys: System;
+  let am: ServiceProcess;
+  let core: CoreV1Api;
+  let apps: AppsV1Api;
+  let batch: BatchV1Api;
+  const startAgentManager = () => startService('agent-manager', { ...sys.env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
+
+  before(async () => {
+    cluster = await startTestCluster();
+    sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
+    am = await startAgentManager();
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    kc.setCurrentContext('admin');
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+    batch = kc.makeApiClient(BatchV1Api);
+  });
+  after(async () => {
+    await am?.stop();
+    await sys?.stop();
+    await cluster?.stop();
+  });
+
+  const connect = (target: string, config: Record<string, unknown>) =>
+    SessionClient.connect(sys, { token: 'jim-token', target, headers: { 'x-mirrord-config': Buffer.from(JSON.stringify(config)).toString('base64') } });
+  const podsOf = async (sid: string) => (await core.listPodForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
+  const jobsOf = async (sid: string) => (await batch.listJobForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
+  const replicas = async () => (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
+  const eventually = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (await check()) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`timed out waiting for: ${what}`);
+  };
+
+  it('creates the agent Job on the target node with the configured capabilities and labels; removes it when the session ends', async () => {
+    const c = await connect('deployment.my-deployment', { agent: { disabled_capabilities: ['SYS_PTRACE'], labels: { team: 'payments' }, image: 'registry.local/mirrord:3.150.0' } });
+    assert.ok(c.client, JSON.stringify(c.body));
+    const sid = await c.client.sessionId();
+    const [job] = await jobsOf(sid);
+    assert.ok(job, 'agent job exists');
+    assert.equal(job.metadata?.namespace, 'mirrord');
+    assert.equal(job.metadata?.labels?.team, 'payments');
+    const spec = job.spec!.template.spec!;
+    const container = spec.containers[0]!;
+    assert.equal(container.image, 'registry.local/mirrord:3.150.0');
+    assert.deepEqual(container.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN']);
+    assert.deepEqual(spec.tolerations?.map((t) => ({ ...t })), [{ operator: 'Exists' }]);
+    const targetPods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=my-deployment' })).items.map((p) => p.spec?.nodeName);
+    assert.ok(targetPods.includes(spec.nodeName), 'agent runs on the target node');
+    const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid);
+    assert.equal(started.agent, 'job');
+    await c.client.close();
+    await eventually('agent job deleted', async () => (await jobsOf(sid)).length === 0 && (await podsOf(sid)).length === 0);
+  });
+
+  it('copy_target with scale_down: deployment at 0 and a copy pod while the session lives; replicas restored after', async () => {
+    assert.equal(await replicas(), 2);
+    const c = await connect('deployment.my-deployment', { feature: { copy_target: { scale_down: true } } });
+    assert.ok(c.client, JSON.stringify(c.body));
+    const sid = await c.client.sessionId();
+    assert.equal(await replicas(), 0);
+    const copy = (await podsOf(sid)).find((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy');
+    assert.ok(copy, 'copy pod exists');
+    assert.equal(copy.metadata?.labels?.app, 'my-deployment', 'labels kept');
+    assert.equal(copy.spec?.containers[0]?.readinessProbe, undefined, 'probes dropped');
+    const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === sid);
+    assert.equal(copied.scale_down, true);
+    assert.equal(copied.original_replicas, 2);
+    assert.equal((await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent, 'copy');
+
+    // One scaled-down session per deployment at a time.
+    const second = await connect('deployment.my-deployment', { feature: { copy_target: { scale_down: true } } });
+    assert.equal(second.status, 409);
+    assert.match(String(second.body!.message), new RegExp(`already scaled down by session ${sid}`));
+
+    await c.client.close();
+    await eventually('replicas restored and copy removed', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0);
+  });
+
+  it('after kill -9 of agent-manager between scale-down and end, its restart restores replicas and deletes the pods', async () => {
+    const c = await connect('deployment.my-deployment', { feature: { copy_target: { scale_down: true } } });
+    assert.ok(c.client, JSON.stringify(c.body));
+    const sid = await c.client.sessionId();
+    assert.equal(await replicas(), 0);
+    await am.kill9();
+    await c.client.close();
+    await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === sid);
+    assert.equal(await replicas(), 0, 'nobody restored it while agent-manager was down');
+    am = await startAgentManager();
+    await eventually('restored after restart', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0 && (await jobsOf(sid)).length === 0);
+  });
+
+  it('refuses bad agent config and scale_down on a non-deployment, naming the field', async () => {
+    const bad = await connect('deployment.my-deployment', { agent: { ttl: -1 } });
+    assert.equal(bad.status, 400);
+    assert.match(String(bad.body!.message), /^agent\.ttl: expected an integer ≥ 0/);
+    const pod = await connect('pod.my-pod', { feature: { copy_target: { scale_down: true } } });
+    assert.equal(pod.status, 400);
+    assert.match(String(pod.body!.message), /^feature\.copy_target\.scale_down: is compatible only with deployment targets/);
+  });
+});
