@@ -10,7 +10,7 @@ import { startKubeStandIn } from './server.js';
 import { kubeconfigFor, loadTokens, loadYaml } from './seed-loader.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-export const DEFAULT_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/rbac'), here('./seed')];
+export const DEFAULT_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac'), here('./seed')];
 export const DEFAULT_TOKENS = here('./seed/tokens.csv');
 
 const cmd = new Command('dev-cluster')
@@ -21,7 +21,7 @@ const cmd = new Command('dev-cluster')
   .parse();
 const o = cmd.opts<{ seed: string[]; tokens: string; kubeconfig: string; context: string }>();
 const tokens = loadTokens(o.tokens);
-const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEFAULT_SEED.slice(0, 2), ...(o.seed.length ? o.seed : DEFAULT_SEED.slice(2))) });
+const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEFAULT_SEED.slice(0, 3), ...(o.seed.length ? o.seed : DEFAULT_SEED.slice(3))) });
 writeFileSync(o.kubeconfig, kubeconfigFor(k.url, tokens, o.context, { ca: k.ca.certPem }));
 process.stdout.write(`${JSON.stringify({ msg: 'dev cluster ready', url: k.url, kubeconfig: o.kubeconfig, contexts: [...tokens.values()].map((u) => u.username) })}\n`);
 const stop = () => void k.close().then(() => process.exit(0));

@@ -65,6 +65,18 @@ describe('kubectl against the Kubernetes stand-in', () => {
   it('deploy/ applies (client dry run) and its CRDs register their kinds', async () => {
     const r = await kubectl(['apply', '--dry-run=client', '-k', 'deploy/'], 'admin');
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /clusterrole.rbac.authorization.k8s.io\/mirrord-operator-user/);
+    for (const o of ['clusterrole.rbac.authorization.k8s.io/mirrord-operator-user', 'customresourcedefinition.apiextensions.k8s.io/mirrordpolicies.policies.mirrord.metalbear.co', 'statefulset.apps/mirrord-nats', 'deployment.apps/mirrord-gateway', 'apiservice.apiregistration.k8s.io/v1.operator.metalbear.co'])
+      assert.match(r.out, new RegExp(o.replace(/\./g, '\\.')));
+  });
+
+  it("the seeds' policies and profiles apply unchanged; the seed's kubectl command lists the blockable features", async () => {
+    const r = await kubectl(['apply', '-f', 'test/fixtures/seed-governance.yaml'], 'admin');
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /mirrordpolicy.policies.mirrord.metalbear.co\/block-stealing-from-boats-deployment created/);
+    assert.match(r.out, /mirrordclusterprofile.profiles.mirrord.metalbear.co\/example-cluster-profile created/);
+    const en = await kubectl(['get', 'crd', 'mirrordpolicies.policies.mirrord.metalbear.co', '-o', "jsonpath={.spec.versions[-1].schema.openAPIV3Schema.properties.spec.properties.block.items.enum}"], 'admin');
+    assert.equal(en.out, '["steal","steal-without-filter","mirror"]');
+    const list = await kubectl(['get', 'mirrordpolicies', '-A'], 'admin');
+    assert.match(list.out, /books\s+block-unfiltered-stealing-from-webserver-deployments/);
   });
 });

@@ -6,7 +6,7 @@ import { kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
 import { tempDir } from './tmp.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-export const SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/rbac'), here('../kube/seed')];
+export const SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac'), here('../kube/seed')];
 export const TOKENS = here('../kube/seed/tokens.csv');
 
 export interface TestCluster {
