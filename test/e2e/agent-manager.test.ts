@@ -2,8 +2,8 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { startService, type ServiceProcess } from '../support/service-process.js';
-import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { ServiceProcess } from '../support/service-process.js';
+import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
 
 const SESSION = 'mirrord.metalbear.co/session';
 
@@ -15,12 +15,11 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let batch: BatchV1Api;
-  const startAgentManager = () => startService('agent-manager', { ...sys.env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
 
   before(async () => {
     cluster = await startTestCluster();
     sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
-    am = await startAgentManager();
+    am = await startAgentManager(sys.env, cluster);
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     kc.setCurrentContext('admin');
@@ -102,7 +101,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     await c.client.close();
     await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === sid);
     assert.equal(await replicas(), 0, 'nobody restored it while agent-manager was down');
-    am = await startAgentManager();
+    am = await startAgentManager(sys.env, cluster);
     await eventually('restored after restart', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0 && (await jobsOf(sid)).length === 0);
   });
 

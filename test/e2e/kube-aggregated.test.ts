@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createCa, issue } from '../../shared/src/pki/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
 
 const exec = promisify(execFile);
@@ -19,6 +20,7 @@ const exec = promisify(execFile);
 describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { skip: process.env.E2E_KUBECONFIG ? 'needs the stand-in (the gateway must be reachable from the cluster)' : false }, () => {
   let cluster: TestCluster;
   let sys: System;
+  let am: ServiceProcess;
   let servingCa: string;
   const kubectl = async (context: string, ...args: string[]) => {
     try {
@@ -51,11 +53,13 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
       GATEWAY_REQUESTHEADER_CA_FILE: f('front-ca.crt', frontCa.certPem),
       GATEWAY_REQUESTHEADER_ALLOWED_NAMES: 'front-proxy-client',
     });
+    am = await startAgentManager(sys.env, cluster);
     cluster.standIn!.setAggregate('operator.metalbear.co', { url: sys.url, ca: ca.certPem, cert: front.certPem, key: front.keyPem });
     const r = await kubectl('admin', 'apply', '-f', 'deploy/apiservice.yaml');
     assert.equal(r.code, 0, r.err);
   });
   after(async () => {
+    await am?.stop();
     await sys?.stop();
     await cluster?.stop();
   });

@@ -1,17 +1,21 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
-import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import type { ServiceProcess } from '../support/service-process.js';
 
 /** The Security and Sessions documents' RBAC, enforced by the gateway through the cluster. */
 describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, target resolution', () => {
   let cluster: TestCluster;
   let sys: System;
+  let am: ServiceProcess;
   before(async () => {
     cluster = await startTestCluster();
     sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
+    am = await startAgentManager(sys.env, cluster);
   });
   after(async () => {
+    await am?.stop();
     await sys?.stop();
     await cluster?.stop();
   });
@@ -87,5 +91,11 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     const live = await http(sys, 'GET', `${API}/sessions`, 'jim-token');
     assert.equal((live.body.items as unknown[]).length, 0);
     await b.client!.waitFor(() => b.client!.closeCode !== undefined).catch(() => undefined);
+  });
+  it('lists the targets a user may use, filtered by their RBAC', async () => {
+    const names = async (token: string) => ((await http(sys, 'GET', `${API}/namespaces/default/targets`, `${token}-token`)).body.items as Array<{ metadata: { name: string } }>).map((t) => t.metadata.name);
+    const jim = await names('jim');
+    for (const t of ['deployment.my-deployment', 'deployment.ip-visit-counter', 'pod.my-pod', 'statefulset.my-sts', 'cronjob.my-cron']) assert.ok(jim.includes(t), `${t} in ${jim.join(', ')}`);
+    assert.deepEqual(await names('ann'), [], 'ann may not get any workload');
   });
 });

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { startKubeStandIn, type KubeStandIn } from '../kube/server.js';
 import { kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
 import { tempDir } from './tmp.js';
+import { startService, type ServiceProcess } from './service-process.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 export const SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac'), here('../kube/seed')];
@@ -30,4 +31,9 @@ export async function startTestCluster(): Promise<TestCluster> {
   const kubeconfig = join(tempDir('standin'), 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigFor(k.url, tokens, 'jim', { ca: k.ca.certPem }));
   return { kubeconfig, external: false, standIn: k, stop: () => k.close() };
+}
+
+/** agent-manager for a system whose gateway runs on the cluster (it prepares every session's agent). */
+export function startAgentManager(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
+  return startService('agent-manager', { ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
 }

@@ -56,6 +56,8 @@ export interface ResolvedTarget {
 export interface TargetResolver {
   /** Resolves a target for a user; throws NotFound / Invalid naming the target and namespace. */
   resolve(who: Identity, namespace: string, target: Target): Promise<ResolvedTarget>;
+  /** Targets in a namespace the user may use (may `get` the workload and `proxy` the target). */
+  list(who: Identity, namespace: string): Promise<Target[]>;
 }
 
 export interface SessionRequest {

@@ -4,7 +4,8 @@ import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, invalid, isAppError, toAppError, type ErrorBody } from '../../../../../shared/src/errors/index.js';
 import { parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
 import { newSessionId } from '../../../../../shared/src/ids/index.js';
-import { rbacTargetName } from '../../../../../shared/src/targets/index.js';
+import { formatDottedTarget, formatTarget, rbacTargetName } from '../../../../../shared/src/targets/index.js';
+import { API_VERSION, list } from '../../domain/resources.js';
 import { contextFromHttp, context } from '../../../../../shared/src/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import type { Identity, ResolvedTarget } from '../../domain/ports.js';
@@ -89,6 +90,15 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     }
     return { ...base, resumed: r.resumed === true };
   };
+
+  app.get(`${API_PREFIX}/namespaces/:namespace/targets`, (req: FastifyRequest<{ Params: { namespace: string } }>) =>
+    traced(req, 'GET targets', async () => {
+      const who = requireIdentity(req);
+      await authorize(deps, who, { verb: 'list', resource: 'targets', namespace: req.params.namespace });
+      const targets = await deps.targets.list(who, req.params.namespace);
+      return list('Target', targets.map((t) => ({ apiVersion: API_VERSION, kind: 'Target', metadata: { name: formatDottedTarget(t), namespace: req.params.namespace }, spec: { path: formatTarget(t) } })));
+    }),
+  );
 
   app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
     method: 'GET',

@@ -3,6 +3,7 @@ import { AppError, ErrorCode, notFound, unavailable } from '../../../../../share
 import { formatTarget, validateNamespace, type Target, type TargetType } from '../../../../../shared/src/targets/index.js';
 import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
+import { GROUP } from '../../domain/resources.js';
 
 const WORKLOADS: Record<TargetType, { group: string; version: string; resource: string }> = {
   deployment: { group: 'apps', version: 'v1', resource: 'deployments' },
@@ -74,6 +75,45 @@ export class KubeTargetResolver implements TargetResolver {
       namespace,
       pod: { name: pod.metadata!.name!, node: pod.spec?.nodeName ?? '', ip: pod.status?.podIP ?? '', labels: pod.metadata?.labels ?? {}, container },
     };
+  }
+
+  async list(who: Identity, ns: string): Promise<Target[]> {
+    const namespace = validateNamespace(ns);
+    const out: Target[] = [];
+    for (const type of Object.keys(WORKLOADS) as TargetType[]) {
+      const w = WORKLOADS[type];
+      if (!(await this.access.check(who, { verb: 'list', group: w.group, resource: w.resource, namespace })).allowed) continue;
+      let names: string[];
+      try {
+        names = await this.#names(type, namespace);
+      } catch (e) {
+        if (statusOf(e) === 404) continue; // e.g. no Argo Rollouts CRD in this cluster
+        throw e;
+      }
+      const allowed = await Promise.all(names.map((name) => this.access.check(who, { verb: 'proxy', group: GROUP, resource: 'targets', namespace, name: `${type}.${name}` })));
+      names.forEach((name, i) => allowed[i]!.allowed && out.push({ kind: 'workload', type, name }));
+    }
+    return out;
+  }
+
+  async #names(type: TargetType, namespace: string): Promise<string[]> {
+    const names = (items: Array<{ metadata?: { name?: string } }>) => items.map((i) => i.metadata?.name ?? '').filter(Boolean);
+    switch (type) {
+      case 'pod':
+        return names((await this.#core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.labels?.['mirrord.metalbear.co/session']));
+      case 'deployment':
+        return names((await this.#apps.listNamespacedDeployment({ namespace })).items);
+      case 'statefulset':
+        return names((await this.#apps.listNamespacedStatefulSet({ namespace })).items);
+      case 'replicaset':
+        return names((await this.#apps.listNamespacedReplicaSet({ namespace })).items);
+      case 'job':
+        return names((await this.#batch.listNamespacedJob({ namespace })).items);
+      case 'cronjob':
+        return names((await this.#batch.listNamespacedCronJob({ namespace })).items);
+      case 'rollout':
+        return names(((await this.#custom.listNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'rollouts' })) as { items: Array<{ metadata?: { name?: string } }> }).items);
+    }
   }
 
   async #podsOf(type: TargetType, name: string, namespace: string): Promise<V1Pod[]> {
