@@ -113,4 +113,31 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.equal(pod.status, 400);
     assert.match(String(pod.body!.message), /^feature\.copy_target\.scale_down: is compatible only with deployment targets/);
   });
+  it('kubectl mirrord session start --copy-target --scale-down does the same from the plugin', async () => {
+    const { spawn, spawnSync } = await import('node:child_process');
+    const { createInterface } = await import('node:readline');
+    const { tempDir } = await import('../support/tmp.js');
+    const { writeFileSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'jim-token', MIRRORD_CERT_DIR: tempDir('certs') };
+    const badFile = join(tempDir('cfg'), 'mirrord.json');
+    writeFileSync(badFile, '{ "agent": ');
+    const bad = spawnSync(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '-f', badFile], { env, encoding: 'utf8' });
+    assert.notEqual(bad.status, 0);
+    assert.match(bad.stderr, /-f: ".*mirrord\.json" is not valid JSON/);
+
+    const proc = spawn(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '--copy-target', '--scale-down'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const sid = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: proc.stdout! }).once('line', resolve);
+      proc.once('exit', () => reject(new Error(`exited: ${err}`)));
+    });
+    assert.equal(await replicas(), 0);
+    assert.ok((await podsOf(sid)).some((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy'));
+    proc.kill('SIGINT');
+    await new Promise((r) => proc.once('exit', r));
+    await eventually('restored after Ctrl-C', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0);
+  });
 });

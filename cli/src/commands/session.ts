@@ -18,6 +18,35 @@ interface StartOptions {
   headerFilter?: string;
   onConcurrentSteal: string;
   reconnectFor: number;
+  copyTarget?: boolean;
+  scaleDown?: boolean;
+  configFile?: string;
+}
+
+/**
+ * The mirrord config the session sends (`x-mirrord-config`): `-f FILE` (JSON), with
+ * `--copy-target` / `--scale-down` on top. Checked against the schema in the governance issue;
+ * here only that it is a JSON object.
+ */
+function sessionConfig(o: StartOptions): Record<string, unknown> | undefined {
+  let cfg: Record<string, unknown> = {};
+  if (o.configFile) {
+    let text: string;
+    try {
+      text = readFileSync(o.configFile, 'utf8');
+    } catch (e) {
+      throw invalid('-f', `cannot read "${o.configFile}": ${(e as Error).message}`);
+    }
+    try {
+      cfg = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw invalid('-f', `"${o.configFile}" is not valid JSON: ${(e as Error).message}`);
+    }
+    if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw invalid('-f', `"${o.configFile}" must hold a JSON object`);
+  }
+  if (o.scaleDown && !o.copyTarget) throw invalid('--scale-down', 'needs --copy-target');
+  if (o.copyTarget) cfg = { ...cfg, feature: { ...((cfg.feature as object | undefined) ?? {}), copy_target: { scale_down: !!o.scaleDown } } };
+  return Object.keys(cfg).length ? cfg : undefined;
 }
 
 const portArg = (v: string, prev: number[] = []): number[] => {
@@ -68,6 +97,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     }
     if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
   }
+  const config = sessionConfig(o);
   const gw = await resolveGateway(globals);
   let der = await clientCertificate(gw).catch((e: unknown) => {
     // Sessions work without one (user_id and client_id stay empty); say why there is none.
@@ -100,6 +130,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       if (gw.token) headers.authorization = `Bearer ${gw.token}`;
       if (sessionId) headers['x-session-id'] = sessionIdToDecimal(sessionId);
       if (der) headers['x-client-der'] = der;
+      if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
       const ws = new WebSocket(wsUrl, { headers });
       current = ws;
       let nextId = 1;
@@ -211,6 +242,9 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
     .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
     .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)
+    .option('-f, --config-file <file>', 'mirrord config (JSON): its agent and feature.copy_target parts')
+    .option('--copy-target', 'run on a copy of the target (feature.copy_target)')
+    .option('--scale-down', 'with --copy-target: scale the deployment to 0 while the session lives')
     .action(async (o: StartOptions) => {
       process.exitCode = await runSession(globals(), o);
     });
