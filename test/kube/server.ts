@@ -270,6 +270,13 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
         const body = (await readBody(req)) as KubeObject;
         if (!body?.metadata) throw new KubeError(400, 'BadRequest', 'the object has no metadata');
         if (url.searchParams.get('dryRun') === 'All') return json(res, 201, body);
+        if (ty.kind === 'Secret' && body.stringData) {
+          // kube-apiserver folds stringData into data (base64) on write.
+          const data = { ...((body.data as Record<string, string> | undefined) ?? {}) };
+          for (const [k, v] of Object.entries(body.stringData as Record<string, string>)) data[k] = Buffer.from(v).toString('base64');
+          body.data = data;
+          delete body.stringData;
+        }
         const saved = store.create(ty, r.namespace, body);
         afterWrite(ty, saved);
         return json(res, 201, saved);

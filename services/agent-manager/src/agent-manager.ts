@@ -3,7 +3,8 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '../../../shared/src/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
-import { AGENT_PORT, agentJob, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
+import { issue, type CertificateAuthority } from '../../../shared/src/pki/index.js';
+import { AGENT_PORT, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
@@ -18,6 +19,8 @@ export interface Prepared {
   /** Where the operator reaches the agent. */
   address: string;
   copy_pod?: string;
+  /** Present when the agent speaks TLS: the name its certificate (from the operator CA) carries. */
+  tls_server_name?: string;
 }
 
 /** A session not yet started (or never known) is given this long before its objects count as leftovers. */
@@ -35,6 +38,8 @@ export class AgentManager {
     private readonly ledger: LedgerPort,
     private readonly log: Logger,
     private readonly agentNamespace: string,
+    /** The operator CA when operator–agent TLS is on (OPERATOR_AGENT_CONNECTION_TLS). */
+    private readonly ca?: CertificateAuthority,
   ) {}
 
   async prepare(req: PrepareRequest): Promise<Prepared> {
@@ -74,16 +79,27 @@ export class AgentManager {
       pod = { name: copyName, node: copied.spec?.nodeName ?? '', ip: copied.status?.podIP ?? '', labels: copied.metadata?.labels ?? {}, container: t.container ?? containers[0] ?? '' };
     }
     if (req.agent.ephemeral && pod) {
+      // Ephemeral containers cannot mount a Secret: these agents run without operator TLS.
+      if (this.ca) this.log.warn({ session_id: req.session_id }, 'ephemeral agent: operator–agent TLS is not available for ephemeral containers');
       const container = ephemeralAgent(req, suffix);
       await this.cluster.addEphemeralContainer(req.namespace, pod.name, container);
       const p = await this.cluster.waitForEphemeral(req.namespace, pod.name, String(container.name), timeout);
       return { agent: copyName ? 'copy' : 'ephemeral', address: `${p.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}) };
     }
-    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix);
+    const name = agentName(req, suffix);
+    const ns = req.agent.namespace ?? this.agentNamespace;
+    let secret: string | undefined;
+    if (this.ca) {
+      // A certificate for this agent only; the operator checks the name when it connects.
+      const pem = await issue(this.ca, { commonName: name, dnsNames: [name], usage: 'both', days: 7 });
+      const s = agentTlsSecret(req, ns, name, { cert: pem.certPem, key: pem.keyPem, ca: this.ca.certPem });
+      await this.cluster.createSecret(s);
+      secret = (s.metadata as { name: string }).name;
+    }
+    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix, secret);
     await this.cluster.createJob(job);
-    const ns = (job.metadata as { namespace: string }).namespace;
     const agent = await this.cluster.waitForPod(ns, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`, timeout, `agent job ${(job.metadata as { name: string }).name}`);
-    return { agent: copyName ? 'copy' : 'job', address: `${agent.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}) };
+    return { agent: copyName ? 'copy' : 'job', address: `${agent.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}), ...(secret ? { tls_server_name: name } : {}) };
   }
 
   /** One scaled-down session per deployment at a time. */

@@ -4,6 +4,7 @@ import { connectNats } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
 import { runService } from '../../../shared/src/service/index.js';
 import { VERSION } from '../../../shared/src/version.js';
+import { openCaDir } from '../../../shared/src/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
 import { consumeSessionEnded, ledgerPort, serveAgentManager } from './adapters/nats/service.js';
 import { AgentManager } from './agent-manager.js';
@@ -22,7 +23,8 @@ await runService('agent-manager', async (log) => {
     throw invalid('KUBECONFIG', `cannot load "${cfg.KUBECONFIG}": ${(e as Error).message}`, 'point it at a kubeconfig, or run in a pod');
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
-  const am = new AgentManager(new Cluster(kc), ledgerPort(nc), log, cfg.OPERATOR_AGENT_NAMESPACE);
+  const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA')) : undefined;
+  const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, cfg.OPERATOR_AGENT_NAMESPACE, ca);
   // Leftovers of a crash are undone before new work is taken.
   await am.reconcile();
   const cleanup = await consumeSessionEnded(nc, am, log);

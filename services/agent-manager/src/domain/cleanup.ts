@@ -1,7 +1,7 @@
 import { ORIGINAL_REPLICAS, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
 
 export interface LabelledObject {
-  kind: 'Job' | 'Pod';
+  kind: 'Job' | 'Pod' | 'Secret';
   namespace: string;
   name: string;
   labels: Record<string, string>;

@@ -27,15 +27,31 @@ function agentContainer(cfg: AgentConfig, withResources: boolean): Obj {
   };
 }
 
+/** Where the agent finds its TLS material (a Secret mounted read-only). */
+export const AGENT_TLS_DIR = '/etc/mirrord/tls';
+
+export const agentName = (req: PrepareRequest, suffix: string) => dns(`mirrord-agent-${req.session_id}-${suffix}`);
+
+/** The Secret holding an agent's certificate, key and the operator CA. */
+export function agentTlsSecret(req: PrepareRequest, namespace: string, name: string, pem: { cert: string; key: string; ca: string }): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    type: 'kubernetes.io/tls',
+    metadata: { name: `${name}-tls`, namespace, labels: { [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent-tls' } },
+    stringData: { 'tls.crt': pem.cert, 'tls.key': pem.key, 'ca.crt': pem.ca },
+  };
+}
+
 /** The agent Job: in the agent namespace, on the target's node (targetless: `node_selector`). */
-export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string): Obj {
+export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string, tlsSecret?: string): Obj {
   const cfg = req.agent;
   const labels = { ...cfg.labels, app: 'mirrord-agent', [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent' };
   const node = req.pod?.node;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: dns(`mirrord-agent-${req.session_id}-${suffix}`), namespace: cfg.namespace ?? agentNamespace, labels, annotations: cfg.annotations },
+    metadata: { name: agentName(req, suffix), namespace: cfg.namespace ?? agentNamespace, labels, annotations: cfg.annotations },
     spec: {
       ttlSecondsAfterFinished: cfg.ttl,
       backoffLimit: 0,
@@ -48,16 +64,25 @@ export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: st
           tolerations: cfg.tolerations,
           imagePullSecrets: cfg.image_pull_secrets,
           ...(cfg.service_account ? { serviceAccountName: cfg.service_account } : {}),
-          containers: [agentContainer(cfg, true)],
+          containers: [tlsSecret ? withTls(agentContainer(cfg, true)) : agentContainer(cfg, true)],
+          ...(tlsSecret ? { volumes: [{ name: 'tls', secret: { secretName: tlsSecret } }] } : {}),
         },
       },
     },
   };
 }
 
+function withTls(c: Obj): Obj {
+  return {
+    ...c,
+    env: [...(c.env as Obj[]), { name: 'MIRRORD_AGENT_TLS_CERT', value: `${AGENT_TLS_DIR}/tls.crt` }, { name: 'MIRRORD_AGENT_TLS_KEY', value: `${AGENT_TLS_DIR}/tls.key` }, { name: 'MIRRORD_AGENT_OPERATOR_CA', value: `${AGENT_TLS_DIR}/ca.crt` }],
+    volumeMounts: [{ name: 'tls', mountPath: AGENT_TLS_DIR, readOnly: true }],
+  };
+}
+
 /** The agent as an ephemeral container of the target pod (`agent.ephemeral`). */
 export function ephemeralAgent(req: PrepareRequest, suffix: string): Obj {
-  return { ...agentContainer(req.agent, false), name: dns(`mirrord-agent-${suffix}`), targetContainerName: req.pod?.container };
+  return { ...agentContainer(req.agent, false), name: agentName(req, suffix), targetContainerName: req.pod?.container };
 }
 
 /**

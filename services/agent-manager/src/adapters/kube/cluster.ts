@@ -19,7 +19,10 @@ export class Cluster {
   readonly #apps: AppsV1Api;
   readonly #batch: BatchV1Api;
 
-  constructor(kc: KubeConfig) {
+  constructor(
+    kc: KubeConfig,
+    private readonly agentNamespace: string,
+  ) {
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#batch = kc.makeApiClient(BatchV1Api);
@@ -28,6 +31,11 @@ export class Cluster {
   async createJob(body: Obj): Promise<void> {
     const ns = (body.metadata as { namespace: string }).namespace;
     await this.#batch.createNamespacedJob({ namespace: ns, body });
+  }
+
+  async createSecret(body: Obj): Promise<void> {
+    const ns = (body.metadata as { namespace: string }).namespace;
+    await this.#core.createNamespacedSecret({ namespace: ns, body });
   }
 
   async createPod(body: Obj): Promise<void> {
@@ -102,10 +110,14 @@ export class Cluster {
     await this.#apps.patchNamespacedDeploymentScale({ name: deployment, namespace, body: [{ op: 'replace', path: '/spec/replicas', value: replicas }] });
   }
 
-  /** Every Job and Pod labelled with a session, in all namespaces. */
+  /** Every Job and Pod labelled with a session (all namespaces), and such Secrets in the agent namespace. */
   async labelled(): Promise<LabelledObject[]> {
-    const [jobs, pods] = await Promise.all([this.#batch.listJobForAllNamespaces({ labelSelector: SESSION_LABEL }), this.#core.listPodForAllNamespaces({ labelSelector: SESSION_LABEL })]);
-    const of = (kind: 'Job' | 'Pod', m: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date } | undefined): LabelledObject => ({
+    const [jobs, pods, secrets] = await Promise.all([
+      this.#batch.listJobForAllNamespaces({ labelSelector: SESSION_LABEL }),
+      this.#core.listPodForAllNamespaces({ labelSelector: SESSION_LABEL }),
+      this.#core.listNamespacedSecret({ namespace: this.agentNamespace, labelSelector: SESSION_LABEL }),
+    ]);
+    const of = (kind: LabelledObject['kind'], m: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date } | undefined): LabelledObject => ({
       kind,
       name: m?.name ?? '',
       namespace: m?.namespace ?? '',
@@ -113,11 +125,12 @@ export class Cluster {
       annotations: m?.annotations ?? {},
       createdAt: m?.creationTimestamp ? new Date(m.creationTimestamp).getTime() : 0,
     });
-    return [...jobs.items.map((j) => of('Job', j.metadata)), ...pods.items.map((p) => of('Pod', p.metadata))];
+    return [...jobs.items.map((j) => of('Job', j.metadata)), ...pods.items.map((p) => of('Pod', p.metadata)), ...secrets.items.map((x) => of('Secret', x.metadata))];
   }
 
   async delete(o: Pick<LabelledObject, 'kind' | 'namespace' | 'name'>): Promise<void> {
-    if (o.kind === 'Job') await this.#batch.deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' }).catch(ignore404);
+    if (o.kind === 'Secret') await this.#core.deleteNamespacedSecret({ name: o.name, namespace: o.namespace }).catch(ignore404);
+    else if (o.kind === 'Job') await this.#batch.deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' }).catch(ignore404);
     else await this.#core.deleteNamespacedPod({ name: o.name, namespace: o.namespace }).catch(ignore404);
   }
 }

@@ -1,8 +1,7 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { unauthorized } from '../../../../../shared/src/errors/index.js';
-import { createCa, loadCa, signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '../../../../../shared/src/pki/index.js';
+import { signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '../../../../../shared/src/pki/index.js';
+import { openCaDir } from '../../../../../shared/src/pki/ca-dir.js';
 
 export const CLIENT_CERT_DAYS = 30;
 
@@ -15,15 +14,7 @@ export class OperatorCa {
   private constructor(readonly ca: CertificateAuthority) {}
 
   static async open(dir: string, log: Logger): Promise<OperatorCa> {
-    const crt = join(dir, 'ca.crt');
-    const key = join(dir, 'ca.key');
-    if (existsSync(crt) && existsSync(key)) return new OperatorCa(await loadCa(readFileSync(crt, 'utf8'), readFileSync(key, 'utf8')));
-    const ca = await createCa('mirrord-operator-ca');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(key, ca.keyPem, { mode: 0o600 });
-    writeFileSync(crt, ca.certPem);
-    log.info({ dir }, 'created the operator CA');
-    return new OperatorCa(ca);
+    return new OperatorCa(await openCaDir(dir, () => log.info({ dir }, 'created the operator CA')));
   }
 
   /** Signs a plugin's CSR for a user; the certificate names the user as CN. */

@@ -1,0 +1,24 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createCa, loadCa, type CertificateAuthority } from './index.js';
+
+/**
+ * The operator CA kept in a directory (`ca.crt`, `ca.key`; in a cluster a mounted Secret),
+ * created there on first use. Gateway and agent-manager share it; if both create it at once,
+ * the first rename wins and the other loads the winner's.
+ */
+export async function openCaDir(dir: string, onCreate?: () => void): Promise<CertificateAuthority> {
+  const crt = join(dir, 'ca.crt');
+  const key = join(dir, 'ca.key');
+  if (existsSync(crt) && existsSync(key)) return loadCa(readFileSync(crt, 'utf8'), readFileSync(key, 'utf8'));
+  const ca = await createCa('mirrord-operator-ca');
+  mkdirSync(dir, { recursive: true });
+  const tmp = `.${process.pid}`;
+  writeFileSync(key + tmp, ca.keyPem, { mode: 0o600 });
+  writeFileSync(crt + tmp, ca.certPem);
+  if (existsSync(crt) && existsSync(key)) return loadCa(readFileSync(crt, 'utf8'), readFileSync(key, 'utf8'));
+  renameSync(key + tmp, key);
+  renameSync(crt + tmp, crt);
+  onCreate?.();
+  return ca;
+}
