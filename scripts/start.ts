@@ -11,9 +11,17 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const SERVICES = ['ledger', 'gateway'] as const;
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATA = resolve(ROOT, 'data');
+/** `npm start -- --demo-cluster`: the Kubernetes stand-in as the cluster (users of test/kube/seed/tokens.csv). */
+const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO_CLUSTER === '1';
+const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
+/** On a cluster (KUBECONFIG, or the demo one) agent-manager runs too: every session gets an agent. */
+const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
+const SERVICES = ON_CLUSTER ? (['ledger', 'agent-manager', 'gateway'] as const) : (['ledger', 'gateway'] as const);
+const clusterEnv: Record<string, string> = DEMO
+  ? { KUBECONFIG: DEMO_KUBECONFIG, GATEWAY_AUTH: 'kubernetes', GATEWAY_KUBE_CONTEXT: 'mirrord-operator', AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' }
+  : {};
 
 const log = (level: string, msg: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), service: 'supervisor', pid: process.pid, ...extra, msg })}\n`);
@@ -95,7 +103,7 @@ async function startNats(): Promise<void> {
 function startService(name: string): Promise<void> {
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL },
+    env: { ...process.env, NATS_URL, ...clusterEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.set(name, child);
@@ -127,6 +135,7 @@ async function shutdown(code = 0): Promise<void> {
     c.kill('SIGTERM');
     await Promise.race([done, new Promise((r) => setTimeout(r, 12_000))]);
   }
+  for (const c of [...children.values()]) if (c.exitCode === null) c.kill('SIGTERM');
   if (nats && nats.exitCode === null) {
     const done = new Promise((r) => nats!.once('exit', r));
     nats.kill('SIGTERM');
@@ -139,11 +148,23 @@ async function shutdown(code = 0): Promise<void> {
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
+/** The stand-in API server, seeded, writing a kubeconfig for the services (and you). */
+function startDemoCluster(): Promise<void> {
+  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'test/kube/dev-cluster.ts'), '--kubeconfig', DEMO_KUBECONFIG], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.set('dev-cluster', child);
+  pipeLines(child, 'dev-cluster');
+  return new Promise((res, rej) => {
+    child.stdout!.on('data', (d: Buffer) => d.toString().includes('dev cluster ready') && res());
+    child.once('exit', (code) => rej(new Error(`dev cluster exited (${code})`)));
+  });
+}
+
 mkdirSync(DATA, { recursive: true });
 await startNats();
 try {
+  if (DEMO) await startDemoCluster();
   for (const s of SERVICES) await startService(s);
-  log('info', 'mirrord-teams is up', { gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`, services: SERVICES });
+  log('info', 'mirrord-teams is up', { gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`, services: SERVICES, ...(DEMO ? { kubeconfig: DEMO_KUBECONFIG, tokens: 'test/kube/seed/tokens.csv' } : {}) });
 } catch {
   /* shutdown already under way */
 }
