@@ -3,7 +3,7 @@
  * stand-in for the local demo, seeded with deploy/'s namespace and RBAC and the YAML in each
  * DIR (default test/kube/seed), writing a kubeconfig whose contexts are the token file's users.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { startKubeStandIn } from './server.js';
@@ -18,9 +18,16 @@ const cmd = new Command('dev-cluster')
   .option('--tokens <file>', 'token file (kube-apiserver --token-auth-file format)', DEFAULT_TOKENS)
   .option('--kubeconfig <file>', 'where to write the kubeconfig', './data/dev-cluster.kubeconfig')
   .option('--context <user>', 'current context', 'jim')
+  .option('--server <url>', 'only write a kubeconfig for this (real) cluster, e.g. kind, with the token users')
+  .option('--ca <file>', "with --server: the cluster's CA certificate (PEM)")
   .parse();
-const o = cmd.opts<{ seed: string[]; tokens: string; kubeconfig: string; context: string }>();
+const o = cmd.opts<{ seed: string[]; tokens: string; kubeconfig: string; context: string; server?: string; ca?: string }>();
 const tokens = loadTokens(o.tokens);
+if (o.server) {
+  writeFileSync(o.kubeconfig, kubeconfigFor(o.server, tokens, o.context, o.ca ? { ca: readFileSync(o.ca, 'utf8') } : {}));
+  process.stdout.write(`wrote ${o.kubeconfig}\n`);
+  process.exit(0);
+}
 const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEFAULT_SEED.slice(0, 3), ...(o.seed.length ? o.seed : DEFAULT_SEED.slice(3))) });
 writeFileSync(o.kubeconfig, kubeconfigFor(k.url, tokens, o.context, { ca: k.ca.certPem }));
 process.stdout.write(`${JSON.stringify({ msg: 'dev cluster ready', url: k.url, kubeconfig: o.kubeconfig, contexts: [...tokens.values()].map((u) => u.username) })}\n`);

@@ -22,7 +22,7 @@ export interface TestCluster {
 /**
  * The cluster a test runs against: the stand-in, seeded with deploy/'s RBAC and
  * test/kube/seed; or, when E2E_KUBECONFIG names one, a real cluster prepared as README
- * "Testing against a real cluster" describes (same users, same seed).
+ * "Kubernetes → Against a real cluster" describes (same users, same seed).
  */
 export async function startTestCluster(): Promise<TestCluster> {
   if (process.env.E2E_KUBECONFIG) return { kubeconfig: process.env.E2E_KUBECONFIG, external: true, stop: async () => undefined };
