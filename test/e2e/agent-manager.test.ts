@@ -190,4 +190,17 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     await c.client.close();
     await eventually('agent secret removed with the session', async () => (await core.listNamespacedSecret({ namespace: 'mirrord', labelSelector: `${SESSION}=${sid}` })).items.length === 0);
   });
+  it('agent.ephemeral runs the agent as an ephemeral container of the target pod', async () => {
+    const c = await connect('pod.my-pod', { agent: { ephemeral: true } });
+    assert.ok(c.client, JSON.stringify(c.body));
+    const sid = await c.client.sessionId();
+    const pod = await core.readNamespacedPod({ name: 'my-pod', namespace: 'default' });
+    const agent = pod.spec?.ephemeralContainers?.find((e) => e.name.startsWith(`mirrord-agent-${sid.toLowerCase()}`));
+    assert.ok(agent, 'ephemeral agent container added');
+    assert.equal(agent.targetContainerName, 'main');
+    assert.deepEqual(agent.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'SYS_ADMIN']);
+    assert.equal((await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent, 'ephemeral');
+    assert.equal((await jobsOf(sid)).length, 0, 'no Job for an ephemeral agent');
+    await c.client.close();
+  });
 });

@@ -55,8 +55,8 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     assert.match(String(c.body!.message), /container "nginx" not found .*containers: app, sidecar/);
   });
 
-  it('resolves pods, statefulsets and named containers to a running pod', async () => {
-    for (const t of ['pod.my-pod', 'statefulset.my-sts', 'deployment.my-deployment.container.sidecar']) {
+  it('resolves pods, statefulsets, Argo rollouts and named containers to a running pod', async () => {
+    for (const t of ['pod.my-pod', 'statefulset.my-sts', 'rollout.my-argo-rollout', 'deployment.my-deployment.container.sidecar']) {
       const c = await connect('jim', t);
       assert.ok(c.client, `${t}: ${JSON.stringify(c.body)}`);
       await c.client.sessionId();

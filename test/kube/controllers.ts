@@ -15,7 +15,7 @@ export class Controllers {
 
   constructor(
     private readonly store: ObjectStore,
-    registry: Registry,
+    private readonly registry: Registry,
     private readonly nodes: string[] = ['node-1', 'node-2'],
   ) {
     const t = (g: string, p: string) => registry.find(g, 'v1', p)!;
@@ -40,7 +40,10 @@ export class Controllers {
 
   reconcile(): void {
     const { pods, deployments, replicasets, statefulsets, jobs } = this.#t as Record<'pods' | 'deployments' | 'replicasets' | 'statefulsets' | 'jobs', ResourceType>;
-    for (const d of this.store.list(deployments)) this.#deployment(d);
+    for (const d of this.store.list(deployments)) this.#deployment(d, deployments);
+    // Argo Rollouts (when their CRD exists) roll out like deployments, through replica sets.
+    const rollouts = this.registry.find('argoproj.io', 'v1alpha1', 'rollouts');
+    if (rollouts) for (const r of this.store.list(rollouts)) this.#deployment(r, rollouts);
     for (const rs of this.store.list(replicasets)) this.#replicas(rs, replicasets, Number(rs.spec?.replicas ?? 1), (i) => `${rs.metadata.name}-${hash(rs.metadata.name! + i).slice(0, 5)}`);
     for (const s of this.store.list(statefulsets)) this.#replicas(s, statefulsets, Number(s.spec?.replicas ?? 1), (i) => `${s.metadata.name}-${i}`);
     for (const j of this.store.list(jobs)) this.#replicas(j, jobs, Number(j.spec?.parallelism ?? 1), () => `${j.metadata.name}-${hash(j.metadata.uid!).slice(0, 5)}`);
@@ -48,7 +51,7 @@ export class Controllers {
     for (const p of this.store.list(pods)) this.#kubelet(p);
   }
 
-  #deployment(d: KubeObject): void {
+  #deployment(d: KubeObject, type: ResourceType): void {
     const rsType = this.#t.replicasets!;
     const template = d.spec?.template as KubeObject | undefined;
     const name = `${d.metadata.name}-${hash(JSON.stringify(template ?? {})).slice(0, 10)}`;
@@ -64,7 +67,7 @@ export class Controllers {
     }
     const ready = this.#ownedPods(rs ?? { metadata: { uid: '' } }).filter(isReady).length;
     const status = { replicas, readyReplicas: ready, availableReplicas: ready, updatedReplicas: replicas, observedGeneration: 1 };
-    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) this.store.update(this.#t.deployments!, d.metadata.namespace, { ...d, status, metadata: { ...d.metadata, resourceVersion: undefined } });
+    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) this.store.update(type, d.metadata.namespace, { ...d, status, metadata: { ...d.metadata, resourceVersion: undefined } });
   }
 
   #ownedPods(o: KubeObject): KubeObject[] {
@@ -107,10 +110,11 @@ export class Controllers {
 
   #collectGarbage(): void {
     const owners = new Set<string>();
-    for (const t of [this.#t.deployments!, this.#t.replicasets!, this.#t.statefulsets!, this.#t.jobs!]) for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
+    const rollouts = this.registry.find('argoproj.io', 'v1alpha1', 'rollouts');
+    for (const t of [this.#t.deployments!, this.#t.replicasets!, this.#t.statefulsets!, this.#t.jobs!, ...(rollouts ? [rollouts] : [])]) for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
     for (const t of [this.#t.replicasets!, this.#t.pods!]) {
       for (const o of this.store.list(t)) {
-        const refs = o.metadata.ownerReferences?.filter((r) => ['Deployment', 'ReplicaSet', 'StatefulSet', 'Job'].includes(r.kind)) ?? [];
+        const refs = o.metadata.ownerReferences?.filter((r) => ['Deployment', 'ReplicaSet', 'StatefulSet', 'Job', 'Rollout'].includes(r.kind)) ?? [];
         if (refs.length > 0 && refs.every((r) => !owners.has(r.uid))) this.store.delete(t, o.metadata.namespace, o.metadata.name!);
       }
     }
