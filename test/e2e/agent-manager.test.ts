@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { SessionClient, startSystem, type System } from '../support/system.js';
+import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
 import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
 
@@ -82,6 +82,17 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.equal(copied.scale_down, true);
     assert.equal(copied.original_replicas, 2);
     assert.equal((await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent, 'copy');
+
+    // Visible as a copytargets object and in the operator status.
+    const copies = await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'jim-token');
+    assert.equal(copies.status, 200, JSON.stringify(copies.body));
+    const ct = (copies.body.items as Array<{ metadata: { name: string }; spec: Record<string, unknown>; status: Record<string, unknown> }>).find((x) => x.status.creator_session === sid);
+    assert.ok(ct, 'copytargets lists the copy');
+    assert.equal(ct.metadata.name, copy.metadata?.name);
+    assert.deepEqual(ct.spec, { target: 'deployment/my-deployment', scale_down: true, idle_ttl: 0 });
+    assert.equal(ct.status.phase, 'Ready');
+    const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
+    assert.ok((op.body.status as { copy_targets: Array<{ creator_session: string }> }).copy_targets.some((x) => x.creator_session === sid));
 
     // One scaled-down session per deployment at a time.
     const second = await connect('deployment.my-deployment', { feature: { copy_target: { scale_down: true } } });

@@ -6,6 +6,8 @@ import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cle
 import { issue, type CertificateAuthority } from '../../../shared/src/pki/index.js';
 import { AGENT_PORT, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
+import { copyTargetOf } from './domain/copy-targets.js';
+import type { CopyTargetView } from '../../../shared/src/ledger/index.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
 
@@ -110,6 +112,10 @@ export class AgentManager {
       if ((await this.ledger.status(sid)) !== 'ended')
         throw new AppError(ErrorCode.Conflict, `deployment "${deployment}" in namespace "${namespace}" is already scaled down by session ${sid}; use copy_target without scale_down, or wait for that session to end`);
     }
+  }
+
+  async copyTargets(namespace?: string): Promise<CopyTargetView[]> {
+    return (await this.cluster.copyPods(namespace)).map(copyTargetOf);
   }
 
   /** Undoes everything of one session (it ended, or its start failed). Idempotent. */

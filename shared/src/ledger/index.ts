@@ -35,3 +35,15 @@ export interface HeldPortRecord {
 export interface SessionView extends SessionRecord {
   ports: HeldPortRecord[];
 }
+
+/** A copy of a target made for a session (agent-manager's `copytargets` query). */
+export interface CopyTargetView {
+  name: string;
+  namespace: string;
+  /** Canonical target the copy was made from, e.g. `deployment/x`. */
+  target: string;
+  scale_down: boolean;
+  creator_session: string;
+  phase: 'InProgress' | 'Ready' | 'Failed';
+  created_at: number;
+}

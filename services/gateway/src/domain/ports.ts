@@ -1,4 +1,5 @@
 import type { Target } from '../../../../shared/src/targets/index.js';
+import type { CopyTargetView } from '../../../../shared/src/ledger/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -97,4 +98,6 @@ export interface AgentProvisioner {
   prepare(req: AgentRequest): Promise<PreparedAgent>;
   /** Undoes a prepare whose session did not start. */
   release(sessionId: string): Promise<void>;
+  /** The copies of targets that exist now (none without a cluster). */
+  copyTargets(namespace?: string): Promise<CopyTargetView[]>;
 }

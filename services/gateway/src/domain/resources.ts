@@ -1,6 +1,6 @@
 import type { AppError } from '../../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { SessionView } from '../../../../shared/src/ledger/index.js';
+import type { CopyTargetView, SessionView } from '../../../../shared/src/ledger/index.js';
 import { formatDuration } from '../../../../shared/src/format/duration.js';
 
 /** What the ledger's `sessions` query returns for one session. */
@@ -66,6 +66,18 @@ export interface OperatorInfo {
   now: number;
   dau: number;
   mau: number;
+  copyTargets: CopyTargetView[];
+}
+
+/** A copy target as the `copytargets` resource (and `kubectl get copytargets.operator.metalbear.co`) shows it. */
+export function copyTargetObject(c: CopyTargetView) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'CopyTarget',
+    metadata: { name: c.name, namespace: c.namespace, creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    spec: { target: c.target, scale_down: c.scale_down, idle_ttl: 0 },
+    status: { phase: c.phase, creator_session: c.creator_session },
+  };
 }
 
 export function operatorObject(o: OperatorInfo) {
@@ -76,13 +88,13 @@ export function operatorObject(o: OperatorInfo) {
     spec: {
       operator_version: o.version,
       default_namespace: o.defaultNamespace,
-      supported_features: ['ProxyApi', 'SessionManagement'],
+      supported_features: ['ProxyApi', 'SessionManagement', 'CopyTarget'],
       license: o.license ?? null,
     },
     status: {
       sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
       statistics: { dau: o.dau, mau: o.mau },
-      copy_targets: [],
+      copy_targets: o.copyTargets.map((c) => ({ name: c.name, namespace: c.namespace, target: c.target, scale_down: c.scale_down, phase: c.phase, creator_session: c.creator_session })),
     },
   };
 }

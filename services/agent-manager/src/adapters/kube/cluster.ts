@@ -2,7 +2,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@
 import { AppError, ErrorCode, notFound } from '../../../../../shared/src/errors/index.js';
 import type { Target } from '../../../../../shared/src/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
-import { SESSION_LABEL } from '../../domain/manifests.js';
+import { ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
 
 type Obj = Record<string, unknown>;
 export type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj };
@@ -108,6 +108,12 @@ export class Cluster {
 
   async scale(namespace: string, deployment: string, replicas: number): Promise<void> {
     await this.#apps.patchNamespacedDeploymentScale({ name: deployment, namespace, body: [{ op: 'replace', path: '/spec/replicas', value: replicas }] });
+  }
+
+  /** The copy pods agent-manager made, in one namespace or all. */
+  async copyPods(namespace?: string): Promise<V1Pod[]> {
+    const labelSelector = `${SESSION_LABEL},${ROLE_LABEL}=copy`;
+    return (namespace ? await this.#core.listNamespacedPod({ namespace, labelSelector }) : await this.#core.listPodForAllNamespaces({ labelSelector })).items;
   }
 
   /** Every Job and Pod labelled with a session (all namespaces), and such Secrets in the agent namespace. */

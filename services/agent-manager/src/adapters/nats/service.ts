@@ -43,6 +43,12 @@ export async function serveAgentManager(nc: NatsConnection, am: AgentManager, ve
       });
     },
   });
+  svc.addEndpoint('query-copytargets', {
+    subject: querySubject(SERVICE, 'copytargets'),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, async (body) => ({ copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined) }));
+    },
+  });
   return svc;
 }
 

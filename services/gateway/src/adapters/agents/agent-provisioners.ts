@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { invalid } from '../../../../../shared/src/errors/index.js';
-import { call, commandSubject } from '../../../../../shared/src/nats/index.js';
+import { call, commandSubject, querySubject } from '../../../../../shared/src/nats/index.js';
+import type { CopyTargetView } from '../../../../../shared/src/ledger/index.js';
 import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain/ports.js';
 
 /** Without a cluster (the embedded default) there is nothing to create. */
@@ -11,6 +12,9 @@ export class NoAgents implements AgentProvisioner {
     return { agent: 'none' };
   }
   async release(): Promise<void> {}
+  async copyTargets(): Promise<CopyTargetView[]> {
+    return [];
+  }
 }
 
 /** agent-manager over NATS request-reply; waits as long as the agent may take to start. */
@@ -30,5 +34,10 @@ export class NatsAgents implements AgentProvisioner {
 
   async release(sessionId: string): Promise<void> {
     await call(this.nc, commandSubject('agent-manager', 'release'), { session_id: sessionId }, 30_000);
+  }
+
+  async copyTargets(namespace?: string): Promise<CopyTargetView[]> {
+    const r = await call<{ copy_targets: CopyTargetView[] }>(this.nc, querySubject('agent-manager', 'copytargets'), namespace ? { namespace } : {}, 10_000);
+    return r.copy_targets;
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAppError, notFound, invalid } from '../../../../../shared/src/errors/index.js';
 import { sessionIdCandidates } from '../../../../../shared/src/ids/index.js';
 import { validateNamespace } from '../../../../../shared/src/targets/index.js';
-import { eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
+import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 
@@ -30,8 +30,9 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   app.get(`${API_PREFIX}/mirrordoperators/operator`, (req) =>
     traced(req, 'GET mirrordoperators/operator', async () => {
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
-      const [{ now, sessions }, stats] = await Promise.all([deps.ledger.sessions(), deps.ledger.statistics()]);
-      return operatorObject({ version: deps.version, defaultNamespace: deps.defaultNamespace, license: deps.license, sessions, now, dau: stats.dau, mau: stats.mau });
+      // Copies are shown when agent-manager answers; status must not fail because it is away.
+      const [{ now, sessions }, stats, copyTargets] = await Promise.all([deps.ledger.sessions(), deps.ledger.statistics(), deps.agents.copyTargets().catch(() => [])]);
+      return operatorObject({ version: deps.version, defaultNamespace: deps.defaultNamespace, license: deps.license, sessions, now, dau: stats.dau, mau: stats.mau, copyTargets });
     }),
   );
 
@@ -86,6 +87,15 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     });
   app.delete(`${API_PREFIX}/sessions`, killAll);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions`, killAll);
+
+  const listCopies = (req: FastifyRequest<{ Params: NsParams }>) =>
+    traced(req, 'GET copytargets', async () => {
+      const ns = nsOf(req.params);
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'copytargets', ...inNs(ns) });
+      return list('CopyTarget', (await deps.agents.copyTargets(ns)).map(copyTargetObject));
+    });
+  app.get(`${API_PREFIX}/copytargets`, listCopies);
+  app.get(`${API_PREFIX}/namespaces/:namespace/copytargets`, listCopies);
 
   const sessionEvents = (req: FastifyRequest<{ Params: IdParams }>) =>
     traced(req, 'GET sessions/{id}/events', async () => {
