@@ -44,7 +44,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
       if (await check()) return;
       await new Promise((r) => setTimeout(r, 100));
     }
-    assert.fail(`timed out waiting for: ${what}`);
+    assert.fail(`timed out waiting for: ${what}; agent-manager said: ${JSON.stringify(am.lines.filter((l) => Number(l.level) >= 40).slice(-3))}`);
   };
 
   it('creates the agent Job on the target node with the configured capabilities and labels; removes it when the session ends', async () => {
@@ -89,7 +89,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const ct = (copies.body.items as Array<{ metadata: { name: string }; spec: Record<string, unknown>; status: Record<string, unknown> }>).find((x) => x.status.creator_session === sid);
     assert.ok(ct, 'copytargets lists the copy');
     assert.equal(ct.metadata.name, copy.metadata?.name);
-    assert.deepEqual(ct.spec, { target: 'deployment/my-deployment', scale_down: true, idle_ttl: 0 });
+    assert.deepEqual(ct.spec, { target: 'deployment/my-deployment', scale_down: true, idle_ttl: 3 });
     assert.equal(ct.status.phase, 'Ready');
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
     assert.ok((op.body.status as { copy_targets: Array<{ creator_session: string }> }).copy_targets.some((x) => x.creator_session === sid));
@@ -213,5 +213,29 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.equal((await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent, 'ephemeral');
     assert.equal((await jobsOf(sid)).length, 0, 'no Job for an ephemeral agent');
     await c.client.close();
+  });
+  it("a user's identical copy is kept idle after their session and reused by their next one, then swept after idle_ttl", async () => {
+    const a = await connect('deployment.ip-visit-counter', { feature: { copy_target: true } });
+    assert.ok(a.client, JSON.stringify(a.body));
+    const sidA = await a.client.sessionId();
+    const copyA = (await podsOf(sidA)).find((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy')!;
+    assert.ok(copyA, 'copy made');
+    await a.client.close();
+    await eventually('copy idle', async () => !!(await core.readNamespacedPod({ name: copyA.metadata!.name!, namespace: 'default' })).metadata?.annotations?.['mirrord.metalbear.co/idle-since']);
+    await eventually('agent gone', async () => (await jobsOf(sidA)).length === 0);
+    const idle = await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'jim-token');
+    const view = (idle.body.items as Array<{ metadata: { name: string }; spec: { idle_ttl: number }; status: { idle_since?: string; creator_session: string } }>).find((x) => x.metadata.name === copyA.metadata!.name);
+    assert.equal(view?.spec.idle_ttl, 3);
+    assert.ok(view?.status.idle_since);
+    assert.equal(view?.status.creator_session, sidA);
+
+    const b = await connect('deployment.ip-visit-counter', { feature: { copy_target: true } });
+    assert.ok(b.client, JSON.stringify(b.body));
+    const sidB = await b.client.sessionId();
+    const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === sidB);
+    assert.equal(copied.copy_pod, copyA.metadata!.name, 'the idle copy is reused');
+    assert.equal((await podsOf(sidB)).filter((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy').length, 1);
+    await b.client.close();
+    await eventually('idle copy swept after its TTL', async () => (await podsOf(sidB)).length === 0, 20_000);
   });
 });

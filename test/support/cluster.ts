@@ -35,5 +35,6 @@ export async function startTestCluster(): Promise<TestCluster> {
 
 /** agent-manager for a system whose gateway runs on the cluster (it prepares every session's agent). */
 export function startAgentManager(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
-  return startService('agent-manager', { ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
+  // A short idle TTL so tests see idle copies reused and then swept.
+  return startService('agent-manager', { OPERATOR_COPY_TARGET_IDLE_TTL: '3', ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
 }

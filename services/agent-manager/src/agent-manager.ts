@@ -4,9 +4,10 @@ import { AppError, ErrorCode } from '../../../shared/src/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { issue, type CertificateAuthority } from '../../../shared/src/pki/index.js';
-import { AGENT_PORT, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
+import type { V1Pod } from '@kubernetes/client-node';
+import { AGENT_PORT, COPY_KEY, IDLE_SINCE, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
-import { copyTargetOf } from './domain/copy-targets.js';
+import { copyKey, copyTargetOf, idleExpired } from './domain/copy-targets.js';
 import type { CopyTargetView } from '../../../shared/src/ledger/index.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
@@ -35,14 +36,22 @@ const SETUP_GRACE_MS = 5 * 60_000;
  * `reconcile()` can compare the cluster with the ledger and undo whatever is left over.
  */
 export class AgentManager {
+  private readonly agentNamespace: string;
+  /** The operator CA when operator–agent TLS is on (OPERATOR_AGENT_CONNECTION_TLS). */
+  private readonly ca: CertificateAuthority | undefined;
+  /** How long a copy outlives its session for the same user's next one (0: deleted at once). */
+  private readonly idleTtlMs: number;
+
   constructor(
     private readonly cluster: Cluster,
     private readonly ledger: LedgerPort,
     private readonly log: Logger,
-    private readonly agentNamespace: string,
-    /** The operator CA when operator–agent TLS is on (OPERATOR_AGENT_CONNECTION_TLS). */
-    private readonly ca?: CertificateAuthority,
-  ) {}
+    opts: { agentNamespace: string; ca?: CertificateAuthority; copyIdleTtlMs?: number },
+  ) {
+    this.agentNamespace = opts.agentNamespace;
+    this.ca = opts.ca;
+    this.idleTtlMs = opts.copyIdleTtlMs ?? 0;
+  }
 
   async prepare(req: PrepareRequest): Promise<Prepared> {
     try {
@@ -62,18 +71,23 @@ export class AgentManager {
     const t = req.parsedTarget;
     if (req.copy_target && t.kind === 'workload') {
       const template = await this.cluster.podTemplate(t, req.namespace);
+      const key = copyKey(String(req.client.client_user ?? ''), req.target, template);
       let original: { deployment: string; replicas: number } | undefined;
-      if (req.copy_target.scale_down) {
-        await this.#checkNotScaledDown(req.namespace, t.name);
-        original = { deployment: t.name, replicas: await this.cluster.replicas(req.namespace, t.name) };
+      let copied = req.copy_target.scale_down ? undefined : await this.#adoptIdleCopy(req, key);
+      if (copied) copyName = copied.metadata!.name!;
+      else {
+        if (req.copy_target.scale_down) {
+          await this.#checkNotScaledDown(req.namespace, t.name);
+          original = { deployment: t.name, replicas: await this.cluster.replicas(req.namespace, t.name) };
+        }
+        const manifest = copyPod(req, template, suffix, key, original);
+        copyName = (manifest.metadata as { name: string }).name;
+        // The copy pod, carrying the replica count, exists before the scale-down: a crash in
+        // between leaves something reconciliation can restore from.
+        await this.cluster.createPod(manifest);
+        if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
+        copied = await this.cluster.waitForPod(req.namespace, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`, timeout, `copy pod ${copyName}`);
       }
-      const manifest = copyPod(req, template, suffix, original);
-      copyName = (manifest.metadata as { name: string }).name;
-      // The copy pod, carrying the replica count, exists before the scale-down: a crash in
-      // between leaves something reconciliation can restore from.
-      await this.cluster.createPod(manifest);
-      if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
-      const copied = await this.cluster.waitForPod(req.namespace, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`, timeout, `copy pod ${copyName}`);
       const body: Record<string, unknown> = { session_id: req.session_id, target: req.target, namespace: req.namespace, client: req.client, scale_down: !!original, copy_pod: copyName };
       if (original) body.original_replicas = original.replicas;
       await this.ledger.copyTarget(body);
@@ -104,6 +118,31 @@ export class AgentManager {
     return { agent: copyName ? 'copy' : 'job', address: `${agent.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}), ...(secret ? { tls_server_name: name } : {}) };
   }
 
+  /** A running idle copy identical to what this session asks for, now labelled as its own. */
+  async #adoptIdleCopy(req: PrepareRequest, key: string): Promise<V1Pod | undefined> {
+    if (this.idleTtlMs <= 0) return undefined;
+    for (const p of await this.cluster.copyPods(req.namespace)) {
+      const a = p.metadata?.annotations ?? {};
+      if (a[COPY_KEY] !== key || !a[IDLE_SINCE] || p.status?.phase !== 'Running') continue;
+      if (await this.cluster.adoptCopy(req.namespace, p.metadata!.name!, req.session_id, a[IDLE_SINCE])) {
+        this.log.info({ session_id: req.session_id, copy_pod: p.metadata!.name, previous_session: p.metadata?.labels?.[SESSION_LABEL] }, 'reusing an idle copy');
+        return p;
+      }
+    }
+    return undefined;
+  }
+
+  /** Deletes idle copies older than the idle TTL. */
+  async sweepIdleCopies(now = Date.now()): Promise<number> {
+    let n = 0;
+    for (const p of await this.cluster.copyPods()) {
+      if (!idleExpired(p, now, this.idleTtlMs)) continue;
+      await this.cluster.delete({ kind: 'Pod', namespace: p.metadata!.namespace!, name: p.metadata!.name! });
+      n++;
+    }
+    return n;
+  }
+
   /** One scaled-down session per deployment at a time. */
   async #checkNotScaledDown(namespace: string, deployment: string): Promise<void> {
     for (const o of await this.cluster.labelled()) {
@@ -115,13 +154,19 @@ export class AgentManager {
   }
 
   async copyTargets(namespace?: string): Promise<CopyTargetView[]> {
-    return (await this.cluster.copyPods(namespace)).map(copyTargetOf);
+    return (await this.cluster.copyPods(namespace)).map((p) => copyTargetOf(p, this.idleTtlMs));
   }
 
-  /** Undoes everything of one session (it ended, or its start failed). Idempotent. */
-  async cleanup(sessionId: string): Promise<CleanupPlan> {
+  /**
+   * Undoes everything of one session. When it ended normally (`keepCopies`), a copy that did not
+   * scale anything down stays for the idle TTL, marked idle, for the same user's next session.
+   * Idempotent.
+   */
+  async cleanup(sessionId: string, keepCopies = false): Promise<CleanupPlan> {
     const mine = (await this.cluster.labelled()).filter((o) => o.labels[SESSION_LABEL] === sessionId);
-    const plan = planCleanup(mine, () => true);
+    const keep = keepCopies && this.idleTtlMs > 0 ? mine.filter((o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy' && !o.annotations[SCALED_DEPLOYMENT]) : [];
+    for (const k of keep) if (!k.annotations[IDLE_SINCE]) await this.cluster.markIdle(k.namespace, k.name, new Date().toISOString());
+    const plan = planCleanup(mine.filter((o) => !keep.includes(o)), () => true);
     await this.#apply(plan);
     return plan;
   }
@@ -133,7 +178,8 @@ export class AgentManager {
     for (const sid of new Set(objects.map((o) => o.labels[SESSION_LABEL]!))) status.set(sid, await this.ledger.status(sid));
     const young = (o: LabelledObject) => now - o.createdAt < SETUP_GRACE_MS;
     const youngSessions = new Set(objects.filter(young).map((o) => o.labels[SESSION_LABEL]!));
-    const plan = planCleanup(objects, (sid) => {
+    // Idle copies are the sweeper's: they outlive their session on purpose.
+    const plan = planCleanup(objects.filter((o) => !o.annotations[IDLE_SINCE]), (sid) => {
       const s = status.get(sid);
       if (s === 'ended') return true;
       if (s === 'live') return false;

@@ -24,13 +24,19 @@ await runService('agent-manager', async (log) => {
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
   const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA')) : undefined;
-  const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, cfg.OPERATOR_AGENT_NAMESPACE, ca);
+  const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
+    agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
+    copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
+    ...(ca ? { ca } : {}),
+  });
   // Leftovers of a crash are undone before new work is taken.
   await am.reconcile();
   const cleanup = await consumeSessionEnded(nc, am, log);
   const svc = await serveAgentManager(nc, am, VERSION);
+  const sweeper = setInterval(() => void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed')), 2000);
   log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {
+    clearInterval(sweeper);
     await svc.stop();
     await cleanup.close();
     await nc.drain();

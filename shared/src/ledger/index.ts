@@ -46,4 +46,8 @@ export interface CopyTargetView {
   creator_session: string;
   phase: 'InProgress' | 'Ready' | 'Failed';
   created_at: number;
+  /** Seconds an idle copy is kept for its user's next session. */
+  idle_ttl: number;
+  /** When its last session ended (absent while a session uses it). */
+  idle_since?: number;
 }

@@ -7,6 +7,11 @@ export const ROLE_LABEL = 'mirrord.metalbear.co/role';
 export const SCALED_DEPLOYMENT = 'mirrord.metalbear.co/scaled-deployment';
 export const ORIGINAL_REPLICAS = 'mirrord.metalbear.co/original-replicas';
 export const AGENT_PORT = 44128;
+/** On a copy pod: identity of identical copies, and when its last session ended. */
+export const COPY_KEY = 'mirrord.metalbear.co/copy-key';
+export const IDLE_SINCE = 'mirrord.metalbear.co/idle-since';
+/** The session that made a copy (its session label follows whoever uses it now). */
+export const CREATOR_SESSION = 'mirrord.metalbear.co/creator-session';
 
 type Obj = Record<string, unknown>;
 const dns = (s: string, max = 63) => s.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, max).replace(/-+$/, '');
@@ -89,7 +94,7 @@ export function ephemeralAgent(req: PrepareRequest, suffix: string): Obj {
  * A copy of the target's pod template: labels kept (so it receives the same traffic), probes
  * dropped (a paused process under mirrord must not be restarted), labelled with the session.
  */
-export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj }, suffix: string, original?: { deployment: string; replicas: number }): Obj {
+export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj }, suffix: string, key: string, original?: { deployment: string; replicas: number }): Obj {
   const spec = structuredClone(template.spec ?? {}) as { containers?: Obj[]; initContainers?: Obj[]; restartPolicy?: string };
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
     delete c.livenessProbe;
@@ -108,6 +113,8 @@ export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: R
       annotations: {
         ...(template.metadata?.annotations ?? {}),
         'mirrord.metalbear.co/copy-of': req.target,
+        [COPY_KEY]: key,
+        [CREATOR_SESSION]: req.session_id,
         ...(original ? { [SCALED_DEPLOYMENT]: original.deployment, [ORIGINAL_REPLICAS]: String(original.replicas) } : {}),
       },
     },

@@ -75,8 +75,8 @@ export function copyTargetObject(c: CopyTargetView) {
     apiVersion: API_VERSION,
     kind: 'CopyTarget',
     metadata: { name: c.name, namespace: c.namespace, creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z') },
-    spec: { target: c.target, scale_down: c.scale_down, idle_ttl: 0 },
-    status: { phase: c.phase, creator_session: c.creator_session },
+    spec: { target: c.target, scale_down: c.scale_down, idle_ttl: c.idle_ttl },
+    status: { phase: c.phase, creator_session: c.creator_session, ...(c.idle_since ? { idle_since: new Date(c.idle_since).toISOString() } : {}) },
   };
 }
 

@@ -2,7 +2,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@
 import { AppError, ErrorCode, notFound } from '../../../../../shared/src/errors/index.js';
 import type { Target } from '../../../../../shared/src/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
-import { ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
+import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
 
 type Obj = Record<string, unknown>;
 export type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj };
@@ -108,6 +108,34 @@ export class Cluster {
 
   async scale(namespace: string, deployment: string, replicas: number): Promise<void> {
     await this.#apps.patchNamespacedDeploymentScale({ name: deployment, namespace, body: [{ op: 'replace', path: '/spec/replicas', value: replicas }] });
+  }
+
+  /**
+   * Hands an idle copy to a new session. The `test` makes it atomic: of two sessions racing for
+   * one idle copy, the second patch fails (422) and that session makes its own copy.
+   */
+  async adoptCopy(namespace: string, name: string, sessionId: string, idleSince: string): Promise<boolean> {
+    const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+    try {
+      await this.#core.patchNamespacedPod({
+        name,
+        namespace,
+        body: [
+          { op: 'test', path: `/metadata/annotations/${esc(IDLE_SINCE)}`, value: idleSince },
+          { op: 'remove', path: `/metadata/annotations/${esc(IDLE_SINCE)}` },
+          { op: 'replace', path: `/metadata/labels/${esc(SESSION_LABEL)}`, value: sessionId },
+        ],
+      });
+      return true;
+    } catch (e) {
+      if (code(e) === 422 || code(e) === 404 || code(e) === 409) return false;
+      throw e;
+    }
+  }
+
+  async markIdle(namespace: string, name: string, since: string): Promise<void> {
+    const esc = IDLE_SINCE.replace(/\//g, '~1');
+    await this.#core.patchNamespacedPod({ name, namespace, body: [{ op: 'add', path: `/metadata/annotations/${esc}`, value: since }] }).catch(ignore404);
   }
 
   /** The copy pods agent-manager made, in one namespace or all. */

@@ -78,7 +78,7 @@ export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, 
       }
       try {
         if (sid) {
-          const plan = await am.cleanup(sid);
+          const plan = await am.cleanup(sid, true);
           if (plan.delete.length) log.info({ session_id: sid, deleted: plan.delete.length, restored: plan.restore.length }, 'session resources removed');
         }
         m.ack();
