@@ -7,7 +7,8 @@ import { issue, type CertificateAuthority } from '../../../shared/src/pki/index.
 import type { V1Pod } from '@kubernetes/client-node';
 import { AGENT_PORT, COPY_KEY, IDLE_SINCE, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
-import { copyKey, copyTargetOf, idleExpired } from './domain/copy-targets.js';
+import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
+import { createHash } from 'node:crypto';
 import type { CopyTargetView } from '../../../shared/src/ledger/index.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
@@ -24,6 +25,14 @@ export interface Prepared {
   copy_pod?: string;
   /** Present when the agent speaks TLS: the name its certificate (from the operator CA) carries. */
   tls_server_name?: string;
+}
+
+/**
+ * Two copies are identical when the same user copies the same target from the same pod
+ * template: then a copy left idle by one session can serve that user's next one.
+ */
+function copyKey(user: string, target: string, template: unknown): string {
+  return createHash('sha256').update(JSON.stringify([user, target, template])).digest('hex').slice(0, 32);
 }
 
 /** A session not yet started (or never known) is given this long before its objects count as leftovers. */

@@ -1,18 +1,9 @@
 import type { CopyTargetView } from '../../../../shared/src/ledger/index.js';
-import { createHash } from 'node:crypto';
-import { COPY_KEY, CREATOR_SESSION, IDLE_SINCE, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
+import { CREATOR_SESSION, IDLE_SINCE, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
 
 export interface CopyPodLike {
   metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date | string };
   status?: { phase?: string };
-}
-
-/**
- * Two copies are identical when the same user copies the same target from the same pod
- * template: then a copy left idle by one session can serve that user's next one.
- */
-export function copyKey(user: string, target: string, template: unknown): string {
-  return createHash('sha256').update(JSON.stringify([user, target, template])).digest('hex').slice(0, 32);
 }
 
 /** An idle copy (its session ended) that has outlived the idle TTL. */
