@@ -22,6 +22,19 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
   let sys: System;
   let am: ServiceProcess;
   let servingCa: string;
+  /** GET on the gateway with a TLS client certificate (no bearer token). */
+  const getWithCert = async (path: string, cert: { certPem: string; keyPem: string }, headers: Record<string, string> = {}) => {
+    const { request } = await import('node:https');
+    return new Promise<{ status: number; body: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(`${sys.url}${path}`, { ca: servingCa, cert: cert.certPem, key: cert.keyPem, headers }, (res) => {
+        let b = '';
+        res.on('data', (d: Buffer) => (b += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(b) as Record<string, unknown> }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  };
   const kubectl = async (context: string, ...args: string[]) => {
     try {
       const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
@@ -52,6 +65,7 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
       GATEWAY_TLS_KEY_FILE: f('tls.key', serving.keyPem),
       GATEWAY_REQUESTHEADER_CA_FILE: f('front-ca.crt', frontCa.certPem),
       GATEWAY_REQUESTHEADER_ALLOWED_NAMES: 'front-proxy-client',
+      GATEWAY_CLIENT_CA_FILE: f('client-ca.crt', cluster.standIn!.ca.certPem),
     });
     am = await startAgentManager(sys.env, cluster);
     cluster.standIn!.setAggregate('operator.metalbear.co', { url: sys.url, ca: ca.certPem, cert: front.certPem, key: front.keyPem });
@@ -96,5 +110,17 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
     const ev = await kubectl('jim', 'get', '--raw', `/apis/operator.metalbear.co/v1/sessions/${ids[0]}/events`);
     const ended = (JSON.parse(ev.out) as { items: Array<{ type: string; data: Record<string, unknown> }> }).items.find((e) => e.type === 'SessionEnded');
     assert.equal(ended?.data.killed_by, 'jim');
+  });
+  it("authenticates users' client certificates from the cluster's client CA (CN user, O groups), and never as the front proxy", async () => {
+    const jim = await issue(cluster.standIn!.ca, { commonName: 'jim', organizations: ['developers'], usage: 'client' });
+    const targets = (r: { body: Record<string, unknown> }) => (r.body.items as Array<{ metadata: { name: string } }>).map((t) => t.metadata.name);
+    const asJim = await getWithCert('/apis/operator.metalbear.co/v1/namespaces/default/targets', jim);
+    assert.equal(asJim.status, 200, JSON.stringify(asJim.body));
+    assert.ok(targets(asJim).includes('deployment.my-deployment'));
+    // X-Remote-User from a user's certificate is not an identity: still jim, not ann (who sees nothing).
+    const spoof = await getWithCert('/apis/operator.metalbear.co/v1/namespaces/default/targets', jim, { 'x-remote-user': 'ann' });
+    assert.deepEqual(targets(spoof), targets(asJim));
+    const stranger = await issue(await createCa('elsewhere'), { commonName: 'jim', usage: 'client' });
+    assert.equal((await getWithCert('/apis/operator.metalbear.co/v1/sessions', stranger)).status, 401);
   });
 });

@@ -15,6 +15,7 @@ export const gatewayConfigSpec = {
   GATEWAY_TLS_CERT_FILE: { parse: str, default: '', doc: 'serve HTTPS with this certificate (PEM); needed as an aggregated API server' },
   GATEWAY_TLS_KEY_FILE: { parse: str, default: '', doc: 'the key of GATEWAY_TLS_CERT_FILE' },
   GATEWAY_REQUESTHEADER_CA_FILE: { parse: str, default: '', doc: "aggregated mode: CA of kube-apiserver's front-proxy client certificate; X-Remote-User is trusted only from it" },
+  GATEWAY_CLIENT_CA_FILE: { parse: str, default: '', doc: "CA of users' client certificates (kube-apiserver --client-ca-file): CN is the user, O the groups" },
   GATEWAY_REQUESTHEADER_ALLOWED_NAMES: { parse: str, default: '', doc: 'comma-separated CNs allowed as front proxy (empty: any the CA signed)' },
   OPERATOR_CA_DIR: { parse: str, default: './data/operator-ca', doc: "the operator CA (ca.crt, ca.key) that signs plugin certificates; created there on first start" },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
@@ -30,7 +31,17 @@ export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => loadC
 export type GatewayConfig = ReturnType<typeof loadGatewayConfig>;
 
 /** HTTPS material from the GATEWAY_TLS_* / GATEWAY_REQUESTHEADER_CA_FILE files, or undefined for plain HTTP. */
-export function loadTls(cfg: GatewayConfig): { key: string; cert: string; ca?: string } | undefined {
+export interface TlsFiles {
+  key: string;
+  cert: string;
+  /** kube-apiserver's front-proxy CA (aggregated mode). */
+  requestHeaderCa?: string;
+  /** The cluster's client CA (users' certificates). */
+  clientCa?: string;
+}
+
+/** HTTPS material from the GATEWAY_TLS_* / *_CA_FILE files, or undefined for plain HTTP. */
+export function loadTls(cfg: GatewayConfig): TlsFiles | undefined {
   const read = (name: string, path: string) => {
     try {
       return readFileSync(path, 'utf8');
@@ -39,14 +50,16 @@ export function loadTls(cfg: GatewayConfig): { key: string; cert: string; ca?: s
     }
   };
   if (!cfg.GATEWAY_TLS_CERT_FILE && !cfg.GATEWAY_TLS_KEY_FILE) {
-    if (cfg.GATEWAY_REQUESTHEADER_CA_FILE) throw invalid('GATEWAY_REQUESTHEADER_CA_FILE', 'needs HTTPS', 'set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE too');
+    for (const k of ['GATEWAY_REQUESTHEADER_CA_FILE', 'GATEWAY_CLIENT_CA_FILE'] as const)
+      if (cfg[k]) throw invalid(k, 'needs HTTPS', 'set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE too');
     return undefined;
   }
   if (!cfg.GATEWAY_TLS_CERT_FILE || !cfg.GATEWAY_TLS_KEY_FILE) throw invalid(cfg.GATEWAY_TLS_CERT_FILE ? 'GATEWAY_TLS_KEY_FILE' : 'GATEWAY_TLS_CERT_FILE', 'is required with the other', 'set both, or neither for plain HTTP');
   return {
     cert: read('GATEWAY_TLS_CERT_FILE', cfg.GATEWAY_TLS_CERT_FILE),
     key: read('GATEWAY_TLS_KEY_FILE', cfg.GATEWAY_TLS_KEY_FILE),
-    ...(cfg.GATEWAY_REQUESTHEADER_CA_FILE ? { ca: read('GATEWAY_REQUESTHEADER_CA_FILE', cfg.GATEWAY_REQUESTHEADER_CA_FILE) } : {}),
+    ...(cfg.GATEWAY_REQUESTHEADER_CA_FILE ? { requestHeaderCa: read('GATEWAY_REQUESTHEADER_CA_FILE', cfg.GATEWAY_REQUESTHEADER_CA_FILE) } : {}),
+    ...(cfg.GATEWAY_CLIENT_CA_FILE ? { clientCa: read('GATEWAY_CLIENT_CA_FILE', cfg.GATEWAY_CLIENT_CA_FILE) } : {}),
   };
 }
 

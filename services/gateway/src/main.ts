@@ -9,25 +9,30 @@ import { AllowAllPolicy } from './adapters/policy/allow-all-policy.js';
 import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
-import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig } from './config.js';
+import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig, type TlsFiles } from './config.js';
+import { X509Certificate } from 'node:crypto';
+import type { Authenticator } from './domain/ports.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
-import { FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
+import { ClientCertificateAuthenticator, FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
 import { loadKubeConfig } from './adapters/kube/kube-config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 
 /** Identity, authorisation and targets: from the cluster, or the embedded token-file default. */
-function clusterAccess(cfg: GatewayConfig) {
+function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
   if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents() };
   const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT);
   const authz = new SubjectAccessReviewAuthorizer(kc);
-  const tokens = new TokenReviewAuthenticator(kc);
+  // Front proxy first, then users' client certificates, then bearer tokens (kube-apiserver's order).
+  const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
   const allowed = cfg.GATEWAY_REQUESTHEADER_ALLOWED_NAMES.split(',').map((s) => s.trim()).filter(Boolean);
-  const authn = cfg.GATEWAY_REQUESTHEADER_CA_FILE ? new FrontProxyAuthenticator(tokens, allowed) : tokens;
+  let authn: Authenticator = new TokenReviewAuthenticator(kc);
+  if (tls?.clientCa) authn = new ClientCertificateAuthenticator(authn, fp(tls.clientCa));
+  if (tls?.requestHeaderCa) authn = new FrontProxyAuthenticator(authn, fp(tls.requestHeaderCa), allowed);
   return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz), agents: (nc: NatsConnection) => new NatsAgents(nc) };
 }
 
@@ -35,9 +40,10 @@ await runService('gateway', async (log) => {
   const cfg = loadGatewayConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('gateway', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const cluster = clusterAccess(cfg);
+  const tls = loadTls(cfg);
+  const cluster = clusterAccess(cfg, tls);
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
-  const https = loadTls(cfg);
+  const https = tls ? { key: tls.key, cert: tls.cert, ca: [tls.requestHeaderCa, tls.clientCa].filter((x): x is string => !!x) } : undefined;
   const ca = await OperatorCa.open(cfg.OPERATOR_CA_DIR, log);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);

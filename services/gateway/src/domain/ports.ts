@@ -14,8 +14,8 @@ export interface Identity {
 
 export interface HttpRequestLike {
   headers: Record<string, string | string[] | undefined>;
-  /** The TLS client certificate, when one was presented and verified against the request-header CA. */
-  tlsClient?: { commonName: string };
+  /** The TLS client certificate, when one was presented and verified (by the request-header or client CA). */
+  tlsClient?: { commonName: string; organizations: string[]; issuerFingerprint: string };
 }
 
 export interface Authenticator {

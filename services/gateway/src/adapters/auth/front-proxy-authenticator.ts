@@ -14,15 +14,35 @@ const header = (req: HttpRequestLike, name: string): string[] => {
 export class FrontProxyAuthenticator implements Authenticator {
   constructor(
     private readonly next: Authenticator,
+    /** SHA-256 fingerprint (Node's `fingerprint256` form) of the request-header CA. */
+    private readonly caFingerprint: string,
     private readonly allowedNames: string[] = [],
   ) {}
 
   async authenticate(req: HttpRequestLike): Promise<Identity | undefined> {
-    const cn = req.tlsClient?.commonName;
+    const t = req.tlsClient;
+    const cn = t?.issuerFingerprint === this.caFingerprint ? t.commonName : undefined;
     const trusted = cn !== undefined && (this.allowedNames.length === 0 || this.allowedNames.includes(cn));
     const user = header(req, 'x-remote-user')[0];
     if (trusted && user) return { user, uid: '', groups: header(req, 'x-remote-group') };
     // Headers from anyone else are not an identity; they must not reach the next authenticator as one.
+    return this.next.authenticate(req);
+  }
+}
+
+/**
+ * Users' client certificates signed by the cluster's client CA (kube-apiserver's
+ * `--client-ca-file` semantics): CN is the user, O the groups.
+ */
+export class ClientCertificateAuthenticator implements Authenticator {
+  constructor(
+    private readonly next: Authenticator,
+    private readonly caFingerprint: string,
+  ) {}
+
+  async authenticate(req: HttpRequestLike): Promise<Identity | undefined> {
+    const t = req.tlsClient;
+    if (t && t.issuerFingerprint === this.caFingerprint) return { user: t.commonName, uid: '', groups: t.organizations };
     return this.next.authenticate(req);
   }
 }

@@ -4,7 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, isAppError, unauthorized } from '../../../../../shared/src/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
-import type { AgentProvisioner, Authenticator, Authorizer, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
+import type { AgentProvisioner, Authenticator, Authorizer, HttpRequestLike, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
 import { apiResourceList, failureStatus, GROUP, type License } from '../../domain/resources.js';
 import type { ConnectionRegistry } from '../../connections.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
@@ -30,8 +30,8 @@ export interface GatewayDeps {
   maxMessageBytes?: number;
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
-  /** Serve HTTPS (aggregated mode); `ca` verifies the front proxy's client certificate. */
-  https?: { key: string; cert: string; ca?: string };
+  /** Serve HTTPS; `ca` verifies client certificates (the front proxy's, and users' with a client CA). */
+  https?: { key: string; cert: string; ca?: string[] };
 }
 
 declare module 'fastify' {
@@ -65,12 +65,13 @@ export async function authorize(deps: GatewayDeps, who: Identity, r: AccessReque
 }
 
 /** The client certificate's CN when TLS verified it (only the request-header CA is trusted). */
-function verifiedClient(req: FastifyRequest): { tlsClient?: { commonName: string } } {
+function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'> {
   const sock = req.raw.socket as TLSSocket;
   if (!sock.encrypted || !sock.authorized) return {};
-  const cn = sock.getPeerCertificate()?.subject?.CN as string | string[] | undefined;
-  const name = Array.isArray(cn) ? cn[0] : cn;
-  return name ? { tlsClient: { commonName: name } } : {};
+  const c = sock.getPeerCertificate(true);
+  const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
+  const name = list(c?.subject?.CN)[0];
+  return name ? { tlsClient: { commonName: name, organizations: list(c.subject.O), issuerFingerprint: c.issuerCertificate?.fingerprint256 ?? '' } } : {};
 }
 
 export function requireIdentity(req: FastifyRequest): Identity {
@@ -79,7 +80,7 @@ export function requireIdentity(req: FastifyRequest): Identity {
 }
 
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
-  const https = deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, ...(deps.https.ca ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}) } } : {};
+  const https = deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, ...(deps.https.ca?.length ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}) } } : {};
   const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024, ...https }) as unknown as FastifyInstance;
   // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
   // instead of a dropped connection; the per-message limit is checked in the handler.
