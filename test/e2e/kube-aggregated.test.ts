@@ -1,16 +1,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { createCa, issue } from '../../shared/src/pki/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { runKubectl, startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
 
-const exec = promisify(execFile);
 
 /**
  * The gateway as an aggregated API server behind the cluster: `kubectl get/delete
@@ -35,15 +32,7 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
       req.end();
     });
   };
-  const kubectl = async (context: string, ...args: string[]) => {
-    try {
-      const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
-      return { code: 0, out: r.stdout, err: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
-    }
-  };
+  const kubectl = (context: string, ...args: string[]) => runKubectl(cluster, context, ...args);
 
   before(async () => {
     cluster = await startTestCluster();

@@ -4,18 +4,14 @@
  * DIR (default test/kube/seed), writing a kubeconfig whose contexts are the token file's users.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { startKubeStandIn } from './server.js';
-import { kubeconfigFor, loadTokens, loadYaml } from './seed-loader.js';
+import { DEPLOY_SEED, SEED_TOKENS, WORKLOAD_SEED, kubeconfigFor, loadTokens, loadYaml } from './seed-loader.js';
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-export const DEFAULT_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac'), here('./seed')];
-export const DEFAULT_TOKENS = here('./seed/tokens.csv');
 
 const cmd = new Command('dev-cluster')
   .option('--seed <dir>', 'a directory of YAML to load (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
-  .option('--tokens <file>', 'token file (kube-apiserver --token-auth-file format)', DEFAULT_TOKENS)
+  .option('--tokens <file>', 'token file (kube-apiserver --token-auth-file format)', SEED_TOKENS)
   .option('--kubeconfig <file>', 'where to write the kubeconfig', './data/dev-cluster.kubeconfig')
   .option('--context <user>', 'current context', 'jim')
   .option('--server <url>', 'only write a kubeconfig for this (real) cluster, e.g. kind, with the token users')
@@ -28,7 +24,7 @@ if (o.server) {
   process.stdout.write(`wrote ${o.kubeconfig}\n`);
   process.exit(0);
 }
-const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEFAULT_SEED.slice(0, 3), ...(o.seed.length ? o.seed : DEFAULT_SEED.slice(3))) });
+const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEPLOY_SEED, ...(o.seed.length ? o.seed : [WORKLOAD_SEED])) });
 writeFileSync(o.kubeconfig, kubeconfigFor(k.url, tokens, o.context, { ca: k.ca.certPem }));
 process.stdout.write(`${JSON.stringify({ msg: 'dev cluster ready', url: k.url, kubeconfig: o.kubeconfig, contexts: [...tokens.values()].map((u) => u.username) })}\n`);
 const stop = () => void k.close().then(() => process.exit(0));

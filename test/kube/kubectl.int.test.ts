@@ -1,26 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { startTestCluster, type TestCluster } from '../support/cluster.js';
+import { runKubectl, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { tempDir } from '../support/tmp.js';
 
-const exec = promisify(execFile);
 
 /** The real kubectl against the cluster (the stand-in unless E2E_KUBECONFIG names a real one). */
 describe('kubectl against the Kubernetes stand-in', () => {
   let cluster: TestCluster;
-  const kubectl = async (args: string[], context = 'jim') => {
-    try {
-      const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
-      return { code: 0, out: r.stdout, err: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number; stdout?: string; stderr?: string };
-      return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
-    }
-  };
+  const kubectl = (args: string[], context = 'jim') => runKubectl(cluster, context, ...args);
   before(async () => {
     cluster = await startTestCluster();
   });

@@ -1,8 +1,17 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { KubeObject } from './registry.js';
 import type { UserInfo } from './rbac.js';
+import { parseTokenFile } from '../../services/gateway/src/domain/token-file.js';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+/** What every stand-in starts with: deploy/'s namespace, CRDs and RBAC. */
+export const DEPLOY_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac')];
+/** The demo and test workloads and users' bindings, and their tokens. */
+export const WORKLOAD_SEED = here('./seed');
+export const SEED_TOKENS = here('./seed/tokens.csv');
 
 /** Every object in the YAML files of the given files or directories (multi-document, `List`s unrolled). */
 export function loadYaml(...paths: string[]): KubeObject[] {
@@ -27,15 +36,10 @@ export function loadYaml(...paths: string[]): KubeObject[] {
   return out;
 }
 
-/** kube-apiserver --token-auth-file: `token,user,uid,"group1,group2"`. */
+/** kube-apiserver --token-auth-file, read by the same parser the gateway uses for its token file. */
 export function loadTokens(file: string): Map<string, UserInfo> {
   const m = new Map<string, UserInfo>();
-  for (const raw of readFileSync(file, 'utf8').split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const f = line.match(/("[^"]*"|[^,]+)/g)!.map((s) => s.replace(/^"|"$/g, '').trim());
-    m.set(f[0]!, { username: f[1]!, uid: f[2] ?? '', groups: f[3] ? f[3].split(',').map((g) => g.trim()).filter(Boolean) : [] });
-  }
+  for (const [token, who] of parseTokenFile(readFileSync(file, 'utf8'), file)) m.set(token, { username: who.user, uid: who.uid, groups: who.groups });
   return m;
 }
 

@@ -1,14 +1,13 @@
+import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { startKubeStandIn, type KubeStandIn } from '../kube/server.js';
-import { kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
+import { DEPLOY_SEED, SEED_TOKENS, WORKLOAD_SEED, kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
 import { tempDir } from './tmp.js';
 import { startService, type ServiceProcess } from './service-process.js';
 
-const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-export const SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/crds'), here('../../deploy/rbac'), here('../kube/seed')];
-export const TOKENS = here('../kube/seed/tokens.csv');
+const exec = promisify(execFile);
 
 export interface TestCluster {
   /** A kubeconfig with one context per seeded user (jim, ann, bob, carol, admin, mirrord-operator). */
@@ -26,8 +25,8 @@ export interface TestCluster {
  */
 export async function startTestCluster(): Promise<TestCluster> {
   if (process.env.E2E_KUBECONFIG) return { kubeconfig: process.env.E2E_KUBECONFIG, external: true, stop: async () => undefined };
-  const tokens = loadTokens(TOKENS);
-  const k = await startKubeStandIn({ tokens, seed: loadYaml(...SEED) });
+  const tokens = loadTokens(SEED_TOKENS);
+  const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEPLOY_SEED, WORKLOAD_SEED) });
   const kubeconfig = join(tempDir('standin'), 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigFor(k.url, tokens, 'jim', { ca: k.ca.certPem }));
   return { kubeconfig, external: false, standIn: k, stop: () => k.close() };
@@ -37,4 +36,15 @@ export async function startTestCluster(): Promise<TestCluster> {
 export function startAgentManager(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
   // A short idle TTL so tests see idle copies reused and then swept.
   return startService('agent-manager', { OPERATOR_COPY_TARGET_IDLE_TTL: '3', ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
+}
+
+/** The real kubectl as one of the cluster's users; never throws, returns exit code and output. */
+export async function runKubectl(cluster: TestCluster, context: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  try {
+    const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
+    return { code: 0, out: r.stdout, err: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
+  }
 }

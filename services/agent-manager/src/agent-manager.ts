@@ -154,9 +154,9 @@ export class AgentManager {
 
   /** One scaled-down session per deployment at a time. */
   async #checkNotScaledDown(namespace: string, deployment: string): Promise<void> {
-    for (const o of await this.cluster.labelled()) {
-      if (o.kind !== 'Pod' || o.namespace !== namespace || o.annotations[SCALED_DEPLOYMENT] !== deployment) continue;
-      const sid = o.labels[SESSION_LABEL]!;
+    for (const p of await this.cluster.copyPods(namespace)) {
+      if (p.metadata?.annotations?.[SCALED_DEPLOYMENT] !== deployment) continue;
+      const sid = p.metadata.labels![SESSION_LABEL]!;
       if ((await this.ledger.status(sid)) !== 'ended')
         throw new AppError(ErrorCode.Conflict, `deployment "${deployment}" in namespace "${namespace}" is already scaled down by session ${sid}; use copy_target without scale_down, or wait for that session to end`);
     }
@@ -172,7 +172,7 @@ export class AgentManager {
    * Idempotent.
    */
   async cleanup(sessionId: string, keepCopies = false): Promise<CleanupPlan> {
-    const mine = (await this.cluster.labelled()).filter((o) => o.labels[SESSION_LABEL] === sessionId);
+    const mine = await this.cluster.labelled(sessionId);
     const keep = keepCopies && this.idleTtlMs > 0 ? mine.filter((o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy' && !o.annotations[SCALED_DEPLOYMENT]) : [];
     for (const k of keep) if (!k.annotations[IDLE_SINCE]) await this.cluster.markIdle(k.namespace, k.name, new Date().toISOString());
     const plan = planCleanup(mine.filter((o) => !keep.includes(o)), () => true);

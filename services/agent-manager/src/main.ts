@@ -1,5 +1,4 @@
-import { KubeConfig } from '@kubernetes/client-node';
-import { invalid } from '../../../shared/src/errors/index.js';
+import { loadKubeConfig } from '../../../shared/src/kube/config.js';
 import { connectNats } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
 import { runService } from '../../../shared/src/service/index.js';
@@ -14,14 +13,7 @@ await runService('agent-manager', async (log) => {
   const cfg = loadAgentManagerConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('agent-manager', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const kc = new KubeConfig();
-  try {
-    if (cfg.KUBECONFIG === 'in-cluster') kc.loadFromCluster();
-    else kc.loadFromFile(cfg.KUBECONFIG);
-    if (cfg.AGENT_MANAGER_KUBE_CONTEXT) kc.setCurrentContext(cfg.AGENT_MANAGER_KUBE_CONTEXT);
-  } catch (e) {
-    throw invalid('KUBECONFIG', `cannot load "${cfg.KUBECONFIG}": ${(e as Error).message}`, 'point it at a kubeconfig, or run in a pod');
-  }
+  const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.AGENT_MANAGER_KUBE_CONTEXT, 'AGENT_MANAGER_KUBE_CONTEXT');
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
   const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA')) : undefined;
   const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {

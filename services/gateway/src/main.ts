@@ -16,7 +16,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
 import { ClientCertificateAuthenticator, FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
-import { loadKubeConfig } from './adapters/kube/kube-config.js';
+import { loadKubeConfig } from '../../../shared/src/kube/config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 
@@ -25,7 +25,7 @@ function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
   if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents() };
-  const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT);
+  const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT, 'GATEWAY_KUBE_CONTEXT');
   const authz = new SubjectAccessReviewAuthorizer(kc);
   // Front proxy first, then users' client certificates, then bearer tokens (kube-apiserver's order).
   const fp = (pem: string) => new X509Certificate(pem).fingerprint256;

@@ -12,6 +12,19 @@ const ignore404 = (e: unknown) => {
   if (code(e) !== 404) throw e;
 };
 const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
+/** A label or annotation key as a JSON-pointer segment (RFC 6901). */
+const pointer = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
+
+/** Asks `check` every 100 ms until it finds something; Unavailable after the agent's startup timeout. */
+async function poll<T>(timeoutMs: number, what: string, check: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = await check();
+    if (found) return found;
+    if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `${what} after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** Everything agent-manager does in the cluster, through @kubernetes/client-node. */
 export class Cluster {
@@ -50,25 +63,15 @@ export class Cluster {
   }
 
   /** Waits for a pod matching the selector to run with an IP; its IP, or a timeout naming what was waited for. */
-  async waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const pods = (await this.#core.listNamespacedPod({ namespace, labelSelector })).items;
-      const p = pods.find(ready);
-      if (p) return p;
-      if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `${what} was not running after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+  waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
+    return poll(timeoutMs, `${what} was not running`, async () => (await this.#core.listNamespacedPod({ namespace, labelSelector })).items.find(ready));
   }
 
-  async waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
+  waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
+    return poll(timeoutMs, `ephemeral agent ${container} in pod ${pod} was not running`, async () => {
       const p = await this.#core.readNamespacedPod({ name: pod, namespace });
-      if (p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)) return p;
-      if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `ephemeral agent ${container} in pod ${pod} was not running after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      return p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running) ? p : undefined;
+    });
   }
 
   /** The pod template a copy is made from. */
@@ -115,15 +118,14 @@ export class Cluster {
    * one idle copy, the second patch fails (422) and that session makes its own copy.
    */
   async adoptCopy(namespace: string, name: string, sessionId: string, idleSince: string): Promise<boolean> {
-    const esc = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
     try {
       await this.#core.patchNamespacedPod({
         name,
         namespace,
         body: [
-          { op: 'test', path: `/metadata/annotations/${esc(IDLE_SINCE)}`, value: idleSince },
-          { op: 'remove', path: `/metadata/annotations/${esc(IDLE_SINCE)}` },
-          { op: 'replace', path: `/metadata/labels/${esc(SESSION_LABEL)}`, value: sessionId },
+          { op: 'test', path: `/metadata/annotations/${pointer(IDLE_SINCE)}`, value: idleSince },
+          { op: 'remove', path: `/metadata/annotations/${pointer(IDLE_SINCE)}` },
+          { op: 'replace', path: `/metadata/labels/${pointer(SESSION_LABEL)}`, value: sessionId },
         ],
       });
       return true;
@@ -134,8 +136,7 @@ export class Cluster {
   }
 
   async markIdle(namespace: string, name: string, since: string): Promise<void> {
-    const esc = IDLE_SINCE.replace(/\//g, '~1');
-    await this.#core.patchNamespacedPod({ name, namespace, body: [{ op: 'add', path: `/metadata/annotations/${esc}`, value: since }] }).catch(ignore404);
+    await this.#core.patchNamespacedPod({ name, namespace, body: [{ op: 'add', path: `/metadata/annotations/${pointer(IDLE_SINCE)}`, value: since }] }).catch(ignore404);
   }
 
   /** The copy pods agent-manager made, in one namespace or all. */
@@ -144,12 +145,16 @@ export class Cluster {
     return (namespace ? await this.#core.listNamespacedPod({ namespace, labelSelector }) : await this.#core.listPodForAllNamespaces({ labelSelector })).items;
   }
 
-  /** Every Job and Pod labelled with a session (all namespaces), and such Secrets in the agent namespace. */
-  async labelled(): Promise<LabelledObject[]> {
+  /**
+   * Every Job and Pod labelled with a session (all namespaces), and such Secrets in the agent
+   * namespace; only one session's when `sessionId` is given (the server filters).
+   */
+  async labelled(sessionId?: string): Promise<LabelledObject[]> {
+    const labelSelector = sessionId ? `${SESSION_LABEL}=${sessionId}` : SESSION_LABEL;
     const [jobs, pods, secrets] = await Promise.all([
-      this.#batch.listJobForAllNamespaces({ labelSelector: SESSION_LABEL }),
-      this.#core.listPodForAllNamespaces({ labelSelector: SESSION_LABEL }),
-      this.#core.listNamespacedSecret({ namespace: this.agentNamespace, labelSelector: SESSION_LABEL }),
+      this.#batch.listJobForAllNamespaces({ labelSelector }),
+      this.#core.listPodForAllNamespaces({ labelSelector }),
+      this.#core.listNamespacedSecret({ namespace: this.agentNamespace, labelSelector }),
     ]);
     const of = (kind: LabelledObject['kind'], m: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date } | undefined): LabelledObject => ({
       kind,

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { invalid } from '../../../../../shared/src/errors/index.js';
 import { parseTokenFile } from '../../domain/token-file.js';
+import { bearerToken } from './bearer.js';
 import type { Authenticator, HttpRequestLike, Identity } from '../../domain/ports.js';
 
 /** Bearer tokens from a kube-apiserver style token file (the embedded default). */
@@ -22,9 +23,7 @@ export class StaticTokenAuthenticator implements Authenticator {
   }
 
   async authenticate(req: HttpRequestLike): Promise<Identity | undefined> {
-    const h = req.headers.authorization;
-    const v = Array.isArray(h) ? h[0] : h;
-    const m = v ? /^Bearer\s+(\S+)\s*$/i.exec(v) : null;
-    return m ? this.#tokens.get(m[1]!) : undefined;
+    const token = bearerToken(req);
+    return token ? this.#tokens.get(token) : undefined;
   }
 }

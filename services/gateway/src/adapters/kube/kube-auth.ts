@@ -2,12 +2,7 @@ import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kuber
 import { unavailable } from '../../../../../shared/src/errors/index.js';
 import type { AccessDecision, AccessRequest, Authenticator, Authorizer, HttpRequestLike, Identity } from '../../domain/ports.js';
 import { GROUP } from '../../domain/resources.js';
-
-const bearer = (req: HttpRequestLike): string | undefined => {
-  const h = req.headers.authorization;
-  const v = Array.isArray(h) ? h[0] : h;
-  return v ? /^Bearer\s+(\S+)\s*$/i.exec(v)?.[1] : undefined;
-};
+import { bearerToken } from '../auth/bearer.js';
 
 /**
  * Bearer tokens checked by the cluster's TokenReview. Answers are cached for a short while
@@ -25,7 +20,7 @@ export class TokenReviewAuthenticator implements Authenticator {
   }
 
   async authenticate(req: HttpRequestLike): Promise<Identity | undefined> {
-    const token = bearer(req);
+    const token = bearerToken(req);
     if (!token) return undefined;
     const hit = this.#cache.get(token);
     if (hit && hit.until > Date.now()) return hit.who;

@@ -79,6 +79,18 @@ export function uniqueViolation(e: unknown): 'id' | 'version' | undefined {
 }
 
 /**
+ * The outcome of an item that failed on its own (after any idempotent-success check): a unique
+ * violation is a stale append, anything else a store failure.
+ */
+export function failedAppend(item: AppendItem, e: unknown): AppendOutcome {
+  if (uniqueViolation(e)) {
+    const first = item.events[0]!;
+    return { ok: false, error: conflict(`stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`) };
+  }
+  return { ok: false, error: e instanceof AppError ? e : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }) };
+}
+
+/**
  * Group commit: every queued command's events go in one transaction. If that fails, each item
  * is retried alone so one stale append fails alone (ConflictError) and the rest still commit.
  * An item whose event ids are all present already is an idempotent success.
@@ -102,8 +114,7 @@ export async function appendBatch(db: Kysely<Database>, cap: Capabilities, items
       const pos = await db.transaction().execute((trx) => write(trx, cap, [item]));
       out.push({ ok: true, positions: item.events.map((e) => pos.get(e.id)!) });
     } catch (e) {
-      const kind = uniqueViolation(e);
-      if (kind === 'id') {
+      if (uniqueViolation(e) === 'id') {
         const rows = await db.selectFrom('events').select(['id', 'position']).where('id', 'in', item.events.map((x) => x.id)).execute();
         if (rows.length === item.events.length) {
           const m = new Map(rows.map((r) => [r.id, Number(r.position)]));
@@ -111,12 +122,7 @@ export async function appendBatch(db: Kysely<Database>, cap: Capabilities, items
           continue;
         }
       }
-      if (kind) {
-        const first = item.events[0]!;
-        out.push({ ok: false, error: conflict(`stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`) });
-      } else {
-        out.push({ ok: false, error: e instanceof AppError ? e : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }) });
-      }
+      out.push(failedAppend(item, e));
     }
   }
   return out;

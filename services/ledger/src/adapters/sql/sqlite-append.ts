@@ -1,8 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { AppError, ErrorCode, conflict } from '../../../../../shared/src/errors/index.js';
 import { netProjectionDelta } from '../../domain/projections.js';
 import type { AppendItem, AppendOutcome } from '../../domain/store.js';
-import { SESSION_COLUMNS, toRow, uniqueViolation } from './append.js';
+import { SESSION_COLUMNS, failedAppend, toRow, uniqueViolation } from './append.js';
 
 const SESSION_ROW = ['id', ...SESSION_COLUMNS] as const;
 
@@ -78,15 +77,10 @@ export class SqliteAppender {
   }
 
   #retryAlone(item: AppendItem, e: unknown): AppendOutcome {
-    const kind = uniqueViolation(e);
-    if (kind === 'id') {
+    if (uniqueViolation(e) === 'id') {
       const positions = item.events.map((x) => this.#positionOf.get(x.id) as number | undefined);
       if (positions.every((p) => p !== undefined)) return { ok: true, positions: positions.map(Number) };
     }
-    if (kind) {
-      const first = item.events[0]!;
-      return { ok: false, error: conflict(`stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`) };
-    }
-    return { ok: false, error: e instanceof AppError ? e : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }) };
+    return failedAppend(item, e);
   }
 }
