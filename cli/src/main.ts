@@ -4,6 +4,7 @@ import { VERSION } from '../../shared/src/version.js';
 import type { GlobalOptions } from './client/gateway.js';
 import { registerOperator } from './commands/operator.js';
 import { registerSession } from './commands/session.js';
+import { registerVerifyConfig } from './commands/verify-config.js';
 
 /** kubectl-mirrord: the kubectl plugin for mirrord-teams (`kubectl mirrord …`). */
 const program = new Command('kubectl-mirrord')
@@ -17,6 +18,7 @@ const program = new Command('kubectl-mirrord')
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerOperator(program, globals);
 registerSession(program, globals);
+registerVerifyConfig(program);
 
 try {
   await program.parseAsync(process.argv);

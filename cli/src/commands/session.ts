@@ -1,8 +1,10 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { loadSessionConfig } from '../client/mirrord-config.js';
 import { hostname, userInfo } from 'node:os';
 import WebSocket from 'ws';
 import { AppError, ErrorCode, invalid } from '../../../shared/src/errors/index.js';
+import { regexError } from '../../../shared/src/mirrord-config/index.js';
 import { sessionIdToDecimal, sessionIdCandidates } from '../../../shared/src/ids/index.js';
 import { formatDottedTarget, parseTarget, validateNamespace } from '../../../shared/src/targets/index.js';
 import { VERSION } from '../../../shared/src/version.js';
@@ -24,26 +26,12 @@ interface StartOptions {
 }
 
 /**
- * The mirrord config the session sends (`x-mirrord-config`): `-f FILE` (JSON), with
- * `--copy-target` / `--scale-down` on top. Checked against the schema in the governance issue;
- * here only that it is a JSON object.
+ * The mirrord config the session sends (`x-mirrord-config`): `-f FILE`, else
+ * `.mirrord/mirrord.json`, checked like `verify-config` (templates rendered), with
+ * `--copy-target` / `--scale-down` on top.
  */
 function sessionConfig(o: StartOptions): Record<string, unknown> | undefined {
-  let cfg: Record<string, unknown> = {};
-  if (o.configFile) {
-    let text: string;
-    try {
-      text = readFileSync(o.configFile, 'utf8');
-    } catch (e) {
-      throw invalid('-f', `cannot read "${o.configFile}": ${(e as Error).message}`);
-    }
-    try {
-      cfg = JSON.parse(text) as Record<string, unknown>;
-    } catch (e) {
-      throw invalid('-f', `"${o.configFile}" is not valid JSON: ${(e as Error).message}`);
-    }
-    if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg)) throw invalid('-f', `"${o.configFile}" must hold a JSON object`);
-  }
+  let cfg: Record<string, unknown> = loadSessionConfig(o.configFile)?.value ?? {};
   if (o.scaleDown && !o.copyTarget) throw invalid('--scale-down', 'needs --copy-target');
   if (o.copyTarget) cfg = { ...cfg, feature: { ...((cfg.feature as object | undefined) ?? {}), copy_target: { scale_down: !!o.scaleDown } } };
   return Object.keys(cfg).length ? cfg : undefined;
@@ -90,11 +78,8 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
   if (!['abort', 'continue', 'override'].includes(o.onConcurrentSteal))
     throw invalid('--on-concurrent-steal', `expected abort, continue or override, got "${o.onConcurrentSteal}"`);
   if (o.headerFilter !== undefined) {
-    try {
-      new RegExp(o.headerFilter);
-    } catch (e) {
-      throw invalid('--header-filter', `invalid regex: ${(e as Error).message}`);
-    }
+    const why = regexError(o.headerFilter);
+    if (why !== undefined) throw invalid('--header-filter', `invalid regex ${JSON.stringify(o.headerFilter)}: ${why}`);
     if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
   }
   const config = sessionConfig(o);
@@ -242,7 +227,7 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
     .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
     .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)
-    .option('-f, --config-file <file>', 'mirrord config (JSON): its agent and feature.copy_target parts')
+    .option('-f, --config-file <file>', 'mirrord config (JSON/YAML; default .mirrord/mirrord.json), checked as verify-config does')
     .option('--copy-target', 'run on a copy of the target (feature.copy_target)')
     .option('--scale-down', 'with --copy-target: scale the deployment to 0 while the session lives')
     .action(async (o: StartOptions) => {

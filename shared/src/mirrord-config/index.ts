@@ -1,0 +1,62 @@
+import { parse as parseYaml } from 'yaml';
+import { AppError, ErrorCode } from '../errors/index.js';
+import { renderIssues, toConfigIssues, type ConfigIssue } from './issues.js';
+import { normalise, type MirrordConfig } from './normalise.js';
+import { mirrordConfigSchema, type RawMirrordConfig } from './schema.js';
+import { renderTemplate, type TemplateContext } from './template.js';
+
+export type { ConfigIssue } from './issues.js';
+export type { MirrordConfig, HttpFilter, InnerFilter, IncomingMode, FsMode, AddressFilter } from './normalise.js';
+export type { RawMirrordConfig } from './schema.js';
+export { renderIssues } from './issues.js';
+export { compileFancyRegex, regexError } from './regex.js';
+export { didYouMean } from './suggest.js';
+export { INCOMING_MODES, FS_MODES, CONCURRENT_STEAL } from './schema.js';
+
+export type VerifyResult = { ok: true; config: MirrordConfig; raw: RawMirrordConfig } | { ok: false; issues: ConfigIssue[] };
+
+/** Validates an already-parsed config value (e.g. from `x-mirrord-config`). */
+export function verifyConfigValue(value: unknown): VerifyResult {
+  const r = mirrordConfigSchema.safeParse(value ?? {}, { reportInput: true });
+  if (!r.success) return { ok: false, issues: toConfigIssues(r.error.issues) };
+  const { config, issues } = normalise(r.data);
+  return issues.length ? { ok: false, issues } : { ok: true, config, raw: r.data };
+}
+
+function positionOf(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return '(json)';
+  const pos = Number(m[1]);
+  const before = text.slice(0, pos);
+  const line = before.split('\n').length;
+  return `(json, line ${line} column ${pos - before.lastIndexOf('\n')})`;
+}
+
+/**
+ * A config file's text: rendered as a template, parsed as JSON (or YAML for .yaml/.yml), then
+ * validated. Every problem found comes back, each named by its path.
+ */
+export function verifyConfigText(text: string, opts: { fileName?: string; template?: TemplateContext } = {}): VerifyResult {
+  const rendered = renderTemplate(text, opts.template ?? { env: {} });
+  if (rendered.issues.length) return { ok: false, issues: rendered.issues };
+  const name = opts.fileName ?? '';
+  if (/\.toml$/i.test(name)) return { ok: false, issues: [{ path: '(file)', message: 'TOML configs are not read here; convert the file to JSON or YAML' }] };
+  let value: unknown;
+  try {
+    value = /\.ya?ml$/i.test(name) ? parseYaml(rendered.text) : JSON.parse(rendered.text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    return { ok: false, issues: [{ path: positionOf(rendered.text, msg), message: `not valid ${/\.ya?ml$/i.test(name) ? 'YAML' : 'JSON'}: ${msg}` }] };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, issues: [{ path: '(root)', message: `expected an object, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}` }] };
+  return verifyConfigValue(value);
+}
+
+/** The typed config, or an Invalid error whose message lists every problem by path. */
+export function parseMirrordConfig(value: unknown, field = 'config'): MirrordConfig {
+  const r = verifyConfigValue(value);
+  if (r.ok) return r.config;
+  const first = r.issues[0]!;
+  throw new AppError(ErrorCode.Invalid, `${field}: ${renderIssues(r.issues)}`, { field: `${field}.${first.path}` });
+}
