@@ -59,7 +59,7 @@ describe('kubectl against the Kubernetes stand-in', () => {
   });
 
   it("the seeds' policies and profiles apply unchanged; the seed's kubectl command lists the blockable features", async () => {
-    const r = await kubectl(['apply', '-f', 'test/fixtures/seed-governance.yaml'], 'admin');
+    const r = await kubectl(['apply', '-f', 'test/fixtures/governance/seed-policies.yaml'], 'admin');
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /mirrordpolicy.policies.mirrord.metalbear.co\/block-stealing-from-boats-deployment created/);
     assert.match(r.out, /mirrordclusterprofile.profiles.mirrord.metalbear.co\/example-cluster-profile created/);

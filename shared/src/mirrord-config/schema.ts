@@ -12,7 +12,8 @@ import { didYouMean } from './suggest.js';
 /** Marks an unknown-key issue so the formatter can name each key with a suggestion. */
 export const UNKNOWN_KEY = 'mirrord-config:unknown-key';
 
-function obj<S extends z.ZodRawShape>(shape: S) {
+/** A closed object whose unknown keys are reported with a did-you-mean (shared by the policy and profile lint). */
+export function obj<S extends z.ZodRawShape>(shape: S) {
   const known = Object.keys(shape);
   return z.strictObject(shape, {
     error: (iss) => {

@@ -1,0 +1,168 @@
+import type { HttpFilter, MirrordConfig } from '../../../../shared/src/mirrord-config/index.js';
+import type { CompiledPolicy, TargetFacts } from './policy-set.js';
+import { applyProfile, type Profile } from './profiles.js';
+import type { OutgoingRule } from './spec.js';
+import type { Destination } from './matchers.js';
+
+/**
+ * Policy evaluation (Policies document): which policies apply to a session, what they block,
+ * what they override in the user's config, and why a request is refused. Pure: the caller
+ * supplies the applicable policies (PolicySet.applicable) and the resolved profile.
+ */
+export interface Denial {
+  policy: string;
+  /** What was refused: steal, steal-without-filter, header-filter, mirror, copy-target-scale-down, profile. */
+  feature: string;
+  reason: string;
+}
+
+export interface Change {
+  policy: string;
+  field: string;
+  change: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  denied_by: Denial[];
+  applied: string[];
+  profile?: string;
+  /** Blocked features and the policies that block them (block lists and implied ones). */
+  blocked: Array<{ feature: string; policies: string[] }>;
+  changes: Change[];
+  outgoing: { allow: Array<OutgoingRule & { policy: string }>; block: Array<OutgoingRule & { policy: string }> };
+  effective_config: MirrordConfig;
+}
+
+export interface StartRequest {
+  target: TargetFacts;
+  config: MirrordConfig;
+  /** The client sent its config: its incoming mode is checked now, not only at port subscribe. */
+  configGiven: boolean;
+  profile?: Profile;
+}
+
+const where = (t: TargetFacts) => `(${t.path} in namespace ${t.namespace})`;
+const forbidden = (feature: string, p: CompiledPolicy, t: TargetFacts, fix?: string): Denial => ({
+  policy: p.id,
+  feature,
+  reason: `${feature} is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}${fix ? `: ${fix}` : ''}`,
+});
+
+const isFiltered = (f: HttpFilter | undefined): boolean =>
+  !!f && (f.header_filter !== undefined || f.path_filter !== undefined || f.method_filter !== undefined || f.header_filter_jq !== undefined || f.body_filter !== undefined || !!f.all_of?.length || !!f.any_of?.length);
+
+/** The seed's header-filter rule for plain, all_of and any_of filters. */
+export function headerFilterSatisfies(f: HttpFilter, re: RegExp): boolean {
+  if (f.header_filter !== undefined) return re.test(f.header_filter);
+  if (f.all_of) return f.all_of.some((i) => 'header' in i && re.test(i.header));
+  if (f.any_of) return f.any_of.every((i) => 'header' in i && re.test(i.header));
+  return false;
+}
+
+/** Port subscribe: may this session steal (with this filter) or mirror on the target? */
+export function checkIncoming(policies: readonly CompiledPolicy[], t: TargetFacts, mode: 'steal' | 'mirror', filter: HttpFilter | undefined): Denial[] {
+  const out: Denial[] = [];
+  const filtered = isFiltered(filter);
+  for (const p of policies) {
+    if (mode === 'mirror') {
+      if (p.blocks.has('mirror')) out.push(forbidden('mirror', p, t));
+      continue;
+    }
+    if (p.blocks.has('steal')) out.push(forbidden('steal', p, t));
+    else if (!filtered && (p.blocks.has('steal-without-filter') || p.headerFilter))
+      out.push(forbidden('steal-without-filter', p, t, 'set an HTTP filter (feature.network.incoming.http_filter)' + (p.headerFilter ? ` with a header filter matching ${p.headerFilter.source}` : '')));
+    else if (p.headerFilter && filter && !headerFilterSatisfies(filter, p.headerFilter))
+      out.push({
+        policy: p.id,
+        feature: 'header-filter',
+        reason: `steal with this HTTP filter is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}: ${
+          filter.any_of ? 'every any_of filter must be a header filter matching' : 'at least one header filter must match'
+        } ${p.headerFilter.source}`,
+      });
+  }
+  return out;
+}
+
+const unique = (xs: string[]) => [...new Set(xs)];
+
+export function decideStart(policies: readonly CompiledPolicy[], req: StartRequest): Decision {
+  const t = req.target;
+  const denied: Denial[] = [];
+  const changes: Change[] = [];
+  // Copy what is overridden below; the caller's config stays as the user wrote it.
+  const base = req.profile ? applyProfile(req.config, req.profile) : req.config;
+  const config: MirrordConfig = { ...base, feature: { ...base.feature, env: { ...base.feature.env }, fs: { ...base.feature.fs } } };
+  const selected = req.profile?.id;
+
+  for (const p of policies) {
+    if (p.spec.requireProfile && selected === undefined)
+      denied.push({ policy: p.id, feature: 'profile', reason: `a mirrord profile is required by the mirrord policy "${p.id}" for this target ${where(t)}: select one with "profile" in the mirrord config` });
+    const allow = p.spec.profileAllowlist;
+    if (allow && selected !== undefined && !allow.includes(selected))
+      denied.push({ policy: p.id, feature: 'profile', reason: `profile "${selected}" is not allowed by the mirrord policy "${p.id}" for this target ${where(t)}: allowed profiles are ${allow.join(', ')}` });
+    if (config.feature.copy_target.enabled && config.feature.copy_target.scale_down && p.blocks.has('copy-target-scale-down'))
+      denied.push(forbidden('copy-target-scale-down', p, t, 'remove feature.copy_target.scale_down'));
+  }
+  const inc = config.feature.network.incoming;
+  if (req.configGiven && inc.mode !== 'off') denied.push(...checkIncoming(policies, t, inc.mode, inc.http_filter));
+
+  // Overrides: the policy wins over the user's config (env, fs), and outgoing rules apply.
+  const env = config.feature.env;
+  const fs = config.feature.fs;
+  const policyFs = { local: [] as string[], not_found: [] as string[], read_only: [] as string[] };
+  const outgoing: Decision['outgoing'] = { allow: [], block: [] };
+  for (const p of policies) {
+    for (const x of p.spec.env?.exclude ?? []) changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
+    if (p.spec.env?.exclude?.length) env.exclude = unique([...(env.exclude ?? []), ...p.spec.env.exclude]);
+    for (const [k, list] of [['local', p.spec.fs?.local], ['not_found', p.spec.fs?.notFound], ['read_only', p.spec.fs?.readOnly]] as const) {
+      for (const x of list ?? []) {
+        policyFs[k].push(x);
+        changes.push({ policy: p.id, field: `feature.fs.${k}`, change: `forces ${x}` });
+      }
+    }
+    for (const r of p.spec.network?.outgoing?.allow ?? []) outgoing.allow.push({ ...r, policy: p.id });
+    for (const r of p.spec.network?.outgoing?.block ?? []) outgoing.block.push({ ...r, policy: p.id });
+  }
+  // Precedence when several policy lists name a pattern: local, then notFound, then readOnly;
+  // a forced pattern leaves the user's other lists.
+  const forced = new Set([...policyFs.local, ...policyFs.not_found, ...policyFs.read_only]);
+  const local = unique([...policyFs.local, ...fs.local]);
+  const notFound = unique([...policyFs.not_found, ...fs.not_found]).filter((x) => !policyFs.local.includes(x));
+  const readOnly = unique([...policyFs.read_only, ...fs.read_only]).filter((x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x));
+  config.feature.fs = { ...fs, local, not_found: notFound, read_only: readOnly, read_write: fs.read_write.filter((x) => !forced.has(x)) };
+
+  const blocked = new Map<string, string[]>();
+  const add = (f: string, id: string) => blocked.set(f, [...(blocked.get(f) ?? []), id]);
+  for (const p of policies) {
+    for (const b of p.blocks) add(b, p.id);
+    if (p.headerFilter && !p.blocks.has('steal-without-filter')) add('steal-without-filter', p.id);
+  }
+  const d: Decision = {
+    allowed: denied.length === 0,
+    denied_by: denied,
+    applied: policies.map((p) => p.id),
+    blocked: [...blocked].map(([feature, ids]) => ({ feature, policies: ids })),
+    changes,
+    outgoing,
+    effective_config: config,
+  };
+  if (selected !== undefined) d.profile = selected;
+  return d;
+}
+
+/**
+ * Outgoing traffic under the policies: allow rules first; a destination matching an allow and
+ * a block rule is blocked; a non-empty allow list forbids everything it does not match.
+ */
+export function outgoingVerdict(policies: readonly CompiledPolicy[], dest: Destination): { allowed: boolean; policy?: string } {
+  let anyAllow = false;
+  let allowedBy: string | undefined;
+  for (const p of policies) {
+    if (p.outgoing.allow.length) anyAllow = true;
+    if (allowedBy === undefined && p.outgoing.allow.some((r) => r.test(dest))) allowedBy = p.id;
+  }
+  for (const p of policies) if (p.outgoing.block.some((r) => r.test(dest))) return { allowed: false, policy: p.id };
+  if (anyAllow && allowedBy === undefined) return { allowed: false, policy: policies.find((p) => p.outgoing.allow.length)!.id };
+  return { allowed: true };
+}
