@@ -16,11 +16,11 @@ const DATA = resolve(ROOT, 'data');
 /** `npm start -- --demo-cluster`: the Kubernetes stand-in as the cluster (users of test/kube/seed/tokens.csv). */
 const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO_CLUSTER === '1';
 const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
-/** On a cluster (KUBECONFIG, or the demo one) agent-manager runs too: every session gets an agent. */
+/** On a cluster (KUBECONFIG, or the demo one) agent-manager and policy run too: agents, MirrordPolicy and profiles. */
 const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
-const SERVICES = ON_CLUSTER ? (['ledger', 'agent-manager', 'gateway'] as const) : (['ledger', 'gateway'] as const);
+const SERVICES = ON_CLUSTER ? (['ledger', 'agent-manager', 'policy', 'gateway'] as const) : (['ledger', 'gateway'] as const);
 const clusterEnv: Record<string, string> = DEMO
-  ? { KUBECONFIG: DEMO_KUBECONFIG, GATEWAY_AUTH: 'kubernetes', GATEWAY_KUBE_CONTEXT: 'mirrord-operator', AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' }
+  ? { KUBECONFIG: DEMO_KUBECONFIG, GATEWAY_AUTH: 'kubernetes', GATEWAY_KUBE_CONTEXT: 'mirrord-operator', AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator', POLICY_KUBE_CONTEXT: 'mirrord-operator' }
   : {};
 
 const log = (level: string, msg: string, extra: Record<string, unknown> = {}) =>

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
-import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 
 const SESSION = 'mirrord.metalbear.co/session';
 
@@ -12,6 +12,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   let cluster: TestCluster;
   let sys: System;
   let am: ServiceProcess;
+  let policy: ServiceProcess;
   let core: CoreV1Api;
   let apps: AppsV1Api;
   let batch: BatchV1Api;
@@ -20,6 +21,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     cluster = await startTestCluster();
     sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
     am = await startAgentManager(sys.env, cluster);
+    policy = await startPolicy(sys.env, cluster);
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     kc.setCurrentContext('admin');
@@ -28,6 +30,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     batch = kc.makeApiClient(BatchV1Api);
   });
   after(async () => {
+    await policy?.stop();
     await am?.stop();
     await sys?.stop();
     await cluster?.stop();
@@ -119,10 +122,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   it('refuses bad agent config and scale_down on a non-deployment, naming the field', async () => {
     const bad = await connect('deployment.my-deployment', { agent: { ttl: -1 } });
     assert.equal(bad.status, 400);
-    assert.match(String(bad.body!.message), /^agent\.ttl: expected an integer ≥ 0/);
+    assert.match(String(bad.body!.message), /^x-mirrord-config: agent\.ttl: expected a number at least 0, got -1/);
     const pod = await connect('pod.my-pod', { feature: { copy_target: { scale_down: true } } });
     assert.equal(pod.status, 400);
-    assert.match(String(pod.body!.message), /^feature\.copy_target\.scale_down: is compatible only with deployment targets/);
+    assert.match(String(pod.body!.message), /^x-mirrord-config: feature\.copy_target\.scale_down: works with deployment targets only/);
   });
   it('kubectl mirrord session start --copy-target --scale-down does the same from the plugin', async () => {
     const { spawn, spawnSync } = await import('node:child_process');
@@ -136,7 +139,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     writeFileSync(badFile, '{ "agent": ');
     const bad = spawnSync(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '-f', badFile], { env, encoding: 'utf8' });
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /-f: ".*mirrord\.json" is not valid JSON/);
+    assert.match(bad.stderr, /mirrord\.json is not a valid mirrord config:\n\(json, line 1 column \d+\): not valid JSON/);
 
     const proc = spawn(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '--copy-target', '--scale-down'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';

@@ -4,7 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, issue } from '../../shared/src/pki/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { runKubectl, startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -18,6 +18,7 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
   let cluster: TestCluster;
   let sys: System;
   let am: ServiceProcess;
+  let policy: ServiceProcess;
   let servingCa: string;
   /** GET on the gateway with a TLS client certificate (no bearer token). */
   const getWithCert = async (path: string, cert: { certPem: string; keyPem: string }, headers: Record<string, string> = {}) => {
@@ -57,11 +58,13 @@ describe('aggregated API: kubectl get/delete sessions.operator.metalbear.co', { 
       GATEWAY_CLIENT_CA_FILE: f('client-ca.crt', cluster.standIn!.ca.certPem),
     });
     am = await startAgentManager(sys.env, cluster);
+    policy = await startPolicy(sys.env, cluster);
     cluster.standIn!.setAggregate('operator.metalbear.co', { url: sys.url, ca: ca.certPem, cert: front.certPem, key: front.keyPem });
     const r = await kubectl('admin', 'apply', '-f', 'deploy/apiservice.yaml');
     assert.equal(r.code, 0, r.err);
   });
   after(async () => {
+    await policy?.stop();
     await am?.stop();
     await sys?.stop();
     await cluster?.stop();

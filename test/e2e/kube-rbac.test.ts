@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
-import { startAgentManager, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
 
 /** The Security and Sessions documents' RBAC, enforced by the gateway through the cluster. */
@@ -9,12 +9,15 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
   let cluster: TestCluster;
   let sys: System;
   let am: ServiceProcess;
+  let policy: ServiceProcess;
   before(async () => {
     cluster = await startTestCluster();
     sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
     am = await startAgentManager(sys.env, cluster);
+    policy = await startPolicy(sys.env, cluster);
   });
   after(async () => {
+    await policy?.stop();
     await am?.stop();
     await sys?.stop();
     await cluster?.stop();

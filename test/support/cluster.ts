@@ -38,6 +38,13 @@ export function startAgentManager(env: Record<string, string>, cluster: TestClus
   return startService('agent-manager', { OPERATOR_COPY_TARGET_IDLE_TTL: '3', ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
 }
 
+/** The policy service for a system whose gateway runs on the cluster (the gateway asks it at every start and port). */
+export async function startPolicy(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
+  const p = await startService('policy', { ...env, KUBECONFIG: cluster.kubeconfig, POLICY_KUBE_CONTEXT: 'mirrord-operator' });
+  await p.waitFor((l) => l.msg === 'policy ready');
+  return p;
+}
+
 /** The real kubectl as one of the cluster's users; never throws, returns exit code and output. */
 export async function runKubectl(cluster: TestCluster, context: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   try {

@@ -11,7 +11,8 @@ import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './connections.js';
 import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig, type TlsFiles } from './config.js';
 import { X509Certificate } from 'node:crypto';
-import type { Authenticator } from './domain/ports.js';
+import type { Authenticator, PolicyEvaluator } from './domain/ports.js';
+import { NatsPolicy } from './adapters/nats/policy-client.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
@@ -24,7 +25,7 @@ import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
   const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
-  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents() };
+  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents(), policy: (_nc: NatsConnection): PolicyEvaluator => new AllowAllPolicy() };
   const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT, 'GATEWAY_KUBE_CONTEXT');
   const authz = new SubjectAccessReviewAuthorizer(kc);
   // Front proxy first, then users' client certificates, then bearer tokens (kube-apiserver's order).
@@ -33,7 +34,7 @@ function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
   let authn: Authenticator = new TokenReviewAuthenticator(kc);
   if (tls?.clientCa) authn = new ClientCertificateAuthenticator(authn, fp(tls.clientCa));
   if (tls?.requestHeaderCa) authn = new FrontProxyAuthenticator(authn, fp(tls.requestHeaderCa), allowed);
-  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz), agents: (nc: NatsConnection) => new NatsAgents(nc) };
+  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz), agents: (nc: NatsConnection) => new NatsAgents(nc), policy: (nc: NatsConnection): PolicyEvaluator => new NatsPolicy(nc) };
 }
 
 await runService('gateway', async (log) => {
@@ -55,7 +56,7 @@ await runService('gateway', async (log) => {
     authz: cluster.authz,
     targets: cluster.targets,
     agents: cluster.agents(nc),
-    policy: new AllowAllPolicy(),
+    policy: cluster.policy(nc),
     ledger,
     registry,
     version: VERSION,

@@ -1,5 +1,6 @@
 import { invalid } from '../../../../shared/src/errors/index.js';
 import { parseClientSessionId } from '../../../../shared/src/ids/index.js';
+import { parseMirrordConfig } from '../../../../shared/src/mirrord-config/index.js';
 import { parseDottedTarget, validateNamespace, type Target } from '../../../../shared/src/targets/index.js';
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
@@ -69,7 +70,10 @@ export function parseConnectRequest(
       throw invalid('x-mirrord-config', 'is not base64 of a JSON mirrord config', 'send base64(JSON.stringify(config))');
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid('x-mirrord-config', 'expected a JSON object');
+    // Checked as verify-config does, so a broken config is refused naming its path.
+    const checked = parseMirrordConfig(v, 'x-mirrord-config');
     out.config = v as Record<string, unknown>;
+    if (out.profile === undefined && checked.profile !== undefined) out.profile = checked.profile;
   }
   const name = header(headers, 'x-client-name');
   if (name !== undefined) out.client_name = name;

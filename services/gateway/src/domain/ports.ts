@@ -52,6 +52,8 @@ export interface ResolvedTarget {
   namespace: string;
   /** The running pod the session attaches to (absent for targetless, and before resolution exists). */
   pod?: TargetPod;
+  /** The targeted workload's labels (the pod's when a pod is targeted): policy selectors match them. */
+  labels?: Record<string, string>;
 }
 
 export interface TargetResolver {
@@ -70,9 +72,10 @@ export interface SessionRequest {
 export interface PortRequest extends SessionRequest {
   port: number;
   mode: 'steal' | 'mirror';
-  http_filter?: string;
+  /** The filter as the client sent it (the config's http_filter shape). */
+  http_filter?: unknown;
 }
-export type PolicyDecision = { allowed: true } | { allowed: false; message: string; policy?: string };
+export type PolicyDecision = { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
 
 export interface PolicyEvaluator {
   evaluateStart(req: SessionRequest): Promise<PolicyDecision>;

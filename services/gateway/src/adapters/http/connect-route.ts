@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import { createHash } from 'node:crypto';
 import { AppError, ErrorCode, invalid, isAppError, toAppError, type ErrorBody } from '../../../../../shared/src/errors/index.js';
 import { parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
+import { parseMirrordConfig } from '../../../../../shared/src/mirrord-config/index.js';
 import { newSessionId } from '../../../../../shared/src/ids/index.js';
 import { formatDottedTarget, formatTarget, rbacTargetName } from '../../../../../shared/src/targets/index.js';
 import { API_VERSION, list } from '../../domain/resources.js';
@@ -71,7 +72,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       if (isAppError(e, 'Forbidden')) await recordRejection(base, e, 'start', { permission: `proxy targets/${rbacTargetName(cr.target)}` });
       throw e;
     }
-    const decision = await deps.policy.evaluateStart({ who, target, ...(cr.profile ? { profile: cr.profile } : {}) });
+    const decision = await deps.policy.evaluateStart({ who, target, ...(cr.config ? { config: cr.config } : {}), ...(cr.profile ? { profile: cr.profile } : {}) });
     if (!decision.allowed) {
       const e = new AppError(ErrorCode.Forbidden, decision.message);
       await recordRejection(base, e, 'start', decision.policy ? { policy: decision.policy } : {});
@@ -134,7 +135,7 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
   const log = deps.log.child({ session_id: id });
   const parent = contextFromHttp(req.headers);
   let closedByServer = false;
-  let config: unknown;
+  let config: unknown = s.req.config;
   const send = (m: Record<string, unknown>) => {
     if (socket.readyState === socket.OPEN) socket.send(JSON.stringify(m));
   };
@@ -164,6 +165,7 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
     switch (m.type) {
       case 'config': {
         if (typeof m.config !== 'object' || m.config === null) throw invalid('config', 'expected the mirrord config object');
+        parseMirrordConfig(m.config, 'config');
         config = m.config;
         return answer({ config_digest: createHash('sha256').update(JSON.stringify(config)).digest('hex') });
       }
@@ -175,7 +177,7 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
         const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter'));
         if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
         const port = m.port as number;
-        const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: filter } : {}) });
+        const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: m.http_filter } : {}), ...(s.req.profile ? { profile: s.req.profile } : {}) });
         if (!decision.allowed) {
           const e = new AppError(ErrorCode.Forbidden, decision.message);
           await deps.ledger

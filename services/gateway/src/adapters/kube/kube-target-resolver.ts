@@ -15,7 +15,7 @@ const WORKLOADS: Record<TargetType, { group: string; version: string; resource: 
   cronjob: { group: 'batch', version: 'v1', resource: 'cronjobs' },
 };
 
-type Workload = { spec?: { selector?: { matchLabels?: Record<string, string> } } };
+type Workload = { metadata?: { labels?: Record<string, string> }; spec?: { selector?: { matchLabels?: Record<string, string> } } };
 
 const statusOf = (e: unknown): number | undefined => (e as { code?: number }).code;
 const isReady = (p: V1Pod): boolean => p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata?.deletionTimestamp;
@@ -55,14 +55,15 @@ export class KubeTargetResolver implements TargetResolver {
       );
     const what = `${target.type} "${target.name}" in namespace "${namespace}"`;
     let pods: V1Pod[];
+    let labels: Record<string, string>;
     try {
-      pods = await this.#podsOf(target.type, target.name, namespace);
+      ({ pods, labels } = await this.#podsOf(target.type, target.name, namespace));
     } catch (e) {
       if (statusOf(e) === 404) throw notFound(`target ${what} not found`);
       if (e instanceof AppError) throw e;
       throw unavailable(`reading target ${what}: ${(e as Error).message}`, e);
     }
-    if (target.type === 'cronjob') return { target, path, namespace };
+    if (target.type === 'cronjob') return { target, path, namespace, labels };
     const pod = pods.find(isReady);
     if (!pod) throw new AppError(ErrorCode.Unavailable, `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`);
     const containers = (pod.spec?.containers ?? []).map((c) => c.name);
@@ -73,6 +74,7 @@ export class KubeTargetResolver implements TargetResolver {
       target,
       path,
       namespace,
+      labels,
       pod: { name: pod.metadata!.name!, node: pod.spec?.nodeName ?? '', ip: pod.status?.podIP ?? '', labels: pod.metadata?.labels ?? {}, container },
     };
   }
@@ -116,8 +118,12 @@ export class KubeTargetResolver implements TargetResolver {
     }
   }
 
-  async #podsOf(type: TargetType, name: string, namespace: string): Promise<V1Pod[]> {
-    if (type === 'pod') return [await this.#core.readNamespacedPod({ name, namespace })];
+  /** The target's pods and labels (the workload's own labels, which policy selectors match). */
+  async #podsOf(type: TargetType, name: string, namespace: string): Promise<{ pods: V1Pod[]; labels: Record<string, string> }> {
+    if (type === 'pod') {
+      const pod = await this.#core.readNamespacedPod({ name, namespace });
+      return { pods: [pod], labels: pod.metadata?.labels ?? {} };
+    }
     let w: Workload;
     switch (type) {
       case 'deployment':
@@ -133,8 +139,7 @@ export class KubeTargetResolver implements TargetResolver {
         w = await this.#batch.readNamespacedJob({ name, namespace });
         break;
       case 'cronjob':
-        await this.#batch.readNamespacedCronJob({ name, namespace });
-        return [];
+        return { pods: [], labels: (await this.#batch.readNamespacedCronJob({ name, namespace })).metadata?.labels ?? {} };
       case 'rollout':
         w = (await this.#custom.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'rollouts', name })) as Workload;
         break;
@@ -143,7 +148,8 @@ export class KubeTargetResolver implements TargetResolver {
     const labelSelector = Object.entries(sel)
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
-    if (!labelSelector) return [];
-    return (await this.#core.listNamespacedPod({ namespace, labelSelector })).items;
+    const labels = w.metadata?.labels ?? {};
+    if (!labelSelector) return { pods: [], labels };
+    return { pods: (await this.#core.listNamespacedPod({ namespace, labelSelector })).items, labels };
   }
 }

@@ -1,6 +1,6 @@
 import type { PolicyDecision, PolicyEvaluator } from '../../domain/ports.js';
 
-/** No policies yet: the policy service replaces this in the governance issue. */
+/** Without a cluster there are no MirrordPolicy resources to enforce: the token-file default. */
 export class AllowAllPolicy implements PolicyEvaluator {
   async evaluateStart(): Promise<PolicyDecision> {
     return { allowed: true };

@@ -1,0 +1,31 @@
+import { Svcm, type Service } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { querySubject, serveRequest } from '../../../../../shared/src/nats/index.js';
+import { decidePortRequest, decideStartRequest, type Governance } from '../../domain/decide.js';
+
+export const SERVICE = 'policy';
+export const PolicyQuery = { start: 'decide-start', port: 'decide-port', summary: 'summary' } as const;
+
+/** `mirrord.query.policy.decide-start` / `.decide-port`: decisions over request-reply. */
+export async function servePolicy(nc: NatsConnection, g: Governance, version: string): Promise<Service> {
+  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord policies and profiles' });
+  svc.addEndpoint('decide-start', {
+    subject: querySubject(SERVICE, PolicyQuery.start),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, async (body) => decideStartRequest(g, body));
+    },
+  });
+  svc.addEndpoint('decide-port', {
+    subject: querySubject(SERVICE, PolicyQuery.port),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, async (body) => decidePortRequest(g, body));
+    },
+  });
+  svc.addEndpoint('summary', {
+    subject: querySubject(SERVICE, PolicyQuery.summary),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, async () => ({ policies: g.policies.size, profiles: g.profiles.size }));
+    },
+  });
+  return svc;
+}

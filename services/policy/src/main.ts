@@ -1,0 +1,31 @@
+import { loadKubeConfig } from '../../../shared/src/kube/config.js';
+import { connectNats } from '../../../shared/src/nats/index.js';
+import { initTelemetry } from '../../../shared/src/otel/index.js';
+import { runService } from '../../../shared/src/service/index.js';
+import { VERSION } from '../../../shared/src/version.js';
+import { GovernanceWatch } from './adapters/kube/governance-watch.js';
+import { servePolicy } from './adapters/nats/service.js';
+import { loadPolicyConfig } from './config.js';
+import { PolicySet } from './domain/policy-set.js';
+import { ProfileSet } from './domain/profiles.js';
+
+await runService('policy', async (log) => {
+  const cfg = loadPolicyConfig();
+  log.level = cfg.LOG_LEVEL;
+  const otel = initTelemetry('policy', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.POLICY_KUBE_CONTEXT, 'POLICY_KUBE_CONTEXT');
+  const g = { policies: new PolicySet(), profiles: new ProfileSet() };
+  const watch = new GovernanceWatch(kc, g, log);
+  // Decisions are only served once every policy has been listed: an early answer could
+  // allow what a not-yet-loaded policy forbids.
+  await watch.start();
+  const nc = await connectNats({ url: cfg.NATS_URL, name: 'policy', log });
+  const svc = await servePolicy(nc, g, VERSION);
+  log.info({ nats: cfg.NATS_URL, policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');
+  return async () => {
+    await svc.stop();
+    await watch.stop();
+    await nc.drain();
+    await otel.shutdown();
+  };
+});
