@@ -64,7 +64,7 @@ describe('kubectl against the Kubernetes stand-in', () => {
     assert.match(r.out, /mirrordpolicy.policies.mirrord.metalbear.co\/block-stealing-from-boats-deployment created/);
     assert.match(r.out, /mirrordclusterprofile.profiles.mirrord.metalbear.co\/example-cluster-profile created/);
     const en = await kubectl(['get', 'crd', 'mirrordpolicies.policies.mirrord.metalbear.co', '-o', "jsonpath={.spec.versions[-1].schema.openAPIV3Schema.properties.spec.properties.block.items.enum}"], 'admin');
-    assert.equal(en.out, '["steal","steal-without-filter","mirror"]');
+    assert.equal(en.out, '["steal","steal-without-filter","mirror","copy-target-scale-down"]');
     const list = await kubectl(['get', 'mirrordpolicies', '-A'], 'admin');
     assert.match(list.out, /books\s+block-unfiltered-stealing-from-webserver-deployments/);
   });
