@@ -5,6 +5,7 @@ import type { GlobalOptions } from './client/gateway.js';
 import { registerOperator } from './commands/operator.js';
 import { registerSession } from './commands/session.js';
 import { registerVerifyConfig } from './commands/verify-config.js';
+import { registerPolicy } from './commands/policy.js';
 
 /** kubectl-mirrord: the kubectl plugin for mirrord-teams (`kubectl mirrord …`). */
 const program = new Command('kubectl-mirrord')
@@ -19,6 +20,7 @@ const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 registerOperator(program, globals);
 registerSession(program, globals);
 registerVerifyConfig(program);
+registerPolicy(program, globals);
 
 try {
   await program.parseAsync(process.argv);

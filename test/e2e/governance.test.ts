@@ -105,6 +105,31 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
     assert.match(String(unknown.body!.message), /profile "nope" not found: no MirrordClusterProfile named "nope"/);
   });
 
+  it('policy explain against the cluster (through the gateway) names the policies and the effective config', async () => {
+    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' };
+    // Asynchronously: the stand-in serves from this process, so a blocking spawn would stall it.
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const spawnAsync = async (args: string[]) => {
+      try {
+        const r = await promisify(execFile)(process.execPath, args, { env, encoding: 'utf8', timeout: 30_000 });
+        return { status: 0, stdout: r.stdout, stderr: r.stderr };
+      } catch (e) {
+        const x = e as { code?: number; stdout?: string; stderr?: string };
+        return { status: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+      }
+    };
+    const r = await spawnAsync([bin, 'policy', 'explain', '--target', 'deploy/webserver', '-n', 'books', '-o', 'json']);
+    assert.equal(r.status, 0, r.stderr);
+    const out = JSON.parse(r.stdout) as { allowed: boolean; applied: string[]; blocked: Array<{ feature: string }> };
+    assert.equal(out.allowed, true, 'no config given: nothing is asked yet');
+    assert.deepEqual(out.applied, ['books/block-unfiltered-stealing-from-webserver-deployments']);
+    assert.deepEqual(out.blocked.map((b) => b.feature).sort(), ['mirror', 'steal-without-filter']);
+    const worker = await spawnAsync([bin, 'policy', 'explain', '--target', 'deploy/worker', '-n', 'books', '-o', 'json']);
+    assert.deepEqual((JSON.parse(worker.stdout) as { applied: string[] }).applied, [], 'the label selector uses the live workload\'s labels');
+  });
+
   it('a policy deleted with kubectl stops applying (informer), and one created starts', async () => {
     const del = await runKubectl(cluster, 'admin', 'delete', 'mirrordpolicy', 'block-stealing-from-boats-deployment', '-n', 'default');
     assert.equal(del.code, 0, del.err);

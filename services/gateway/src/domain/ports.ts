@@ -77,9 +77,21 @@ export interface PortRequest extends SessionRequest {
 }
 export type PolicyDecision = { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
 
+/** `policy explain`: the whole decision, as the policy service makes it, without a session. */
+export interface PolicyExplanation {
+  allowed: boolean;
+  denied_by: Array<{ policy: string; feature?: string; reason: string }>;
+  applied: string[];
+  profile?: string;
+  blocked: Array<{ feature: string; policies: string[] }>;
+  changes: Array<{ policy: string; field: string; change: string }>;
+  effective_config: unknown;
+}
+
 export interface PolicyEvaluator {
   evaluateStart(req: SessionRequest): Promise<PolicyDecision>;
   evaluatePort(req: PortRequest): Promise<PolicyDecision>;
+  explain(req: SessionRequest): Promise<PolicyExplanation>;
 }
 
 export interface AgentRequest {

@@ -101,6 +101,21 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     }),
   );
 
+  // `kubectl mirrord policy explain`: the decision a session would get, without starting one.
+  app.post(`${API_PREFIX}/namespaces/:namespace/targets/:name/explain`, (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
+    traced(req, 'POST targets/{name}/explain', async () => {
+      const who = requireIdentity(req);
+      const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
+      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
+      const body = (req.body ?? {}) as { config?: unknown; profile?: unknown };
+      if (typeof body !== 'object' || Array.isArray(body)) throw invalid('body', 'expected {"config": {…}, "profile": "…"}');
+      const config = body.config === undefined || body.config === null ? undefined : parseMirrordConfig(body.config, 'config') && (body.config as Record<string, unknown>);
+      const profile = typeof body.profile === 'string' && body.profile !== '' ? body.profile : undefined;
+      const target = await deps.targets.resolve(who, cr.namespace, cr.target);
+      return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
+    }),
+  );
+
   app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
     method: 'GET',
     url: `${API_PREFIX}/namespaces/:namespace/targets/:name`,

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { call, querySubject } from '../../../../../shared/src/nats/index.js';
 import { policyTargetPath } from '../../../../../shared/src/targets/index.js';
-import type { PolicyDecision, PolicyEvaluator, PortRequest, SessionRequest } from '../../domain/ports.js';
+import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, PortRequest, SessionRequest } from '../../domain/ports.js';
 
 interface Denial {
   policy: string;
@@ -27,6 +27,10 @@ export class NatsPolicy implements PolicyEvaluator {
   async evaluateStart(req: SessionRequest): Promise<PolicyDecision> {
     const d = await call<{ denied_by: Denial[]; applied: string[] }>(this.nc, querySubject('policy', 'decide-start'), facts(req));
     return verdict(d.denied_by, d.applied);
+  }
+
+  explain(req: SessionRequest): Promise<PolicyExplanation> {
+    return call<PolicyExplanation>(this.nc, querySubject('policy', 'decide-start'), facts(req));
   }
 
   async evaluatePort(req: PortRequest): Promise<PolicyDecision> {

@@ -1,4 +1,5 @@
-import type { PolicyDecision, PolicyEvaluator } from '../../domain/ports.js';
+import { parseMirrordConfig } from '../../../../../shared/src/mirrord-config/index.js';
+import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, SessionRequest } from '../../domain/ports.js';
 
 /** Without a cluster there are no MirrordPolicy resources to enforce: the token-file default. */
 export class AllowAllPolicy implements PolicyEvaluator {
@@ -7,5 +8,8 @@ export class AllowAllPolicy implements PolicyEvaluator {
   }
   async evaluatePort(): Promise<PolicyDecision> {
     return { allowed: true };
+  }
+  async explain(req: SessionRequest): Promise<PolicyExplanation> {
+    return { allowed: true, denied_by: [], applied: [], blocked: [], changes: [], effective_config: parseMirrordConfig(req.config ?? {}, 'config') };
   }
 }

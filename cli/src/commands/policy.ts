@@ -1,0 +1,131 @@
+import type { Command } from 'commander';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { invalid } from '../../../shared/src/errors/index.js';
+import { formatDottedTarget, parseTarget, policyTargetPath, validateNamespace, type Target } from '../../../shared/src/targets/index.js';
+import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } from '../../../services/policy/src/domain/documents.js';
+import { decideStart } from '../../../services/policy/src/domain/evaluate.js';
+import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { loadSessionConfig } from '../client/mirrord-config.js';
+import { parseMirrordConfig } from '../../../shared/src/mirrord-config/index.js';
+import { print } from './operator.js';
+
+interface Explanation {
+  allowed: boolean;
+  denied_by: Array<{ policy: string; feature?: string; reason: string }>;
+  applied: string[];
+  profile?: string;
+  blocked?: Array<{ feature: string; policies: string[] }>;
+  changes?: Array<{ policy: string; field: string; change: string }>;
+  outgoing?: Record<string, Array<Record<string, unknown> & { policy: string }>>;
+  effective_config: unknown;
+}
+
+const YAML_FILE = /\.ya?ml$/i;
+
+function readDir(dir: string): ParsedFile {
+  let files: string[];
+  try {
+    files = statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => YAML_FILE.test(f)).sort().map((f) => join(dir, f)) : [dir];
+  } catch (e) {
+    throw invalid('--from-files', `cannot read "${dir}": ${(e as Error).message}`);
+  }
+  const all: ParsedFile = { governance: [], workloads: [], issues: [] };
+  for (const f of files) {
+    const p = parseGovernanceYaml(readFileSync(f, 'utf8'), f);
+    all.governance.push(...p.governance);
+    all.workloads.push(...p.workloads);
+    all.issues.push(...p.issues);
+  }
+  return all;
+}
+
+const KIND_OF: Record<string, string> = { deployment: 'Deployment', pod: 'Pod', statefulset: 'StatefulSet', replicaset: 'ReplicaSet', job: 'Job', cronjob: 'CronJob', rollout: 'Rollout' };
+
+/** Offline: policies, profiles and workload labels from YAML files, evaluated here. */
+function explainOffline(dir: string, ns: string, target: Target, config: unknown, profile: string | undefined): Explanation {
+  const files = readDir(dir);
+  if (files.issues.length) throw invalid('--from-files', `the files do not lint:\n${renderDocIssues(files.issues)}`, 'fix them (kubectl mirrord policy lint)');
+  const { policies, profiles } = buildState(files.governance);
+  const cfg = parseMirrordConfig(config ?? {}, 'config');
+  const labels = target.kind === 'targetless' ? {} : (files.workloads.find((w) => w.namespace === ns && w.kind === KIND_OF[target.type] && w.name === target.name)?.labels ?? {});
+  const facts = { namespace: ns, path: policyTargetPath(target), labels, copyTarget: cfg.feature.copy_target.enabled };
+  const selected = profile ?? cfg.profile;
+  const d = decideStart(policies.applicable(facts), { target: facts, config: cfg, configGiven: config !== undefined, ...(selected ? { profile: profiles.resolve(selected, ns) } : {}) });
+  return d;
+}
+
+const renderDocIssues = (issues: DocumentIssue[]) => issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('\n');
+
+function renderExplanation(target: string, ns: string, e: Explanation): string {
+  const lines = [`Target: ${target} in namespace ${ns}`, `Profile: ${e.profile ?? 'none'}`, `Policies that apply:${e.applied.length ? '' : ' none'}`];
+  for (const p of e.applied) lines.push(`  ${p}`);
+  if (e.blocked?.length) {
+    lines.push('Blocked features:');
+    for (const b of e.blocked) lines.push(`  ${b.feature.padEnd(24)} by ${b.policies.join(', ')}`);
+  }
+  if (e.changes?.length) {
+    lines.push('Changed by policy:');
+    for (const c of e.changes) lines.push(`  ${c.field.padEnd(24)} ${c.change} (${c.policy})`);
+  }
+  for (const [k, rules] of Object.entries(e.outgoing ?? {})) {
+    if (rules.length) lines.push(`Outgoing ${k}:`, ...rules.map((r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${r.policy})`));
+  }
+  lines.push(`Decision: ${e.allowed ? 'allowed' : 'DENIED'}`);
+  for (const d of e.denied_by) lines.push(`  ${d.reason}`);
+  lines.push('Effective config:', JSON.stringify(e.effective_config, null, 2));
+  return `${lines.join('\n')}\n`;
+}
+
+export function registerPolicy(program: Command, globals: () => GlobalOptions): void {
+  const policy = program.command('policy').description('mirrord policies and profiles: explain decisions, lint YAML');
+  policy
+    .command('explain')
+    .description('which policies and profile apply to a target, what they block or change, and the effective config; no session is started')
+    .requiredOption('--target <target>', 'deploy/x, pod/x[/container/c], … or targetless')
+    .option('-n, --namespace <ns>', 'namespace of the target', 'default')
+    .option('-f, --config-file <file>', 'mirrord config (default .mirrord/mirrord.json when present)')
+    .option('--profile <name>', 'profile to select (overrides the config\'s "profile")')
+    .option('--from-files <dir>', 'offline: policy, profile and workload YAML in DIR instead of the cluster')
+    .option('-o, --output <format>', 'json | yaml')
+    .action(async (o: { target: string; namespace: string; configFile?: string; profile?: string; fromFiles?: string; output?: string }) => {
+      if (o.output && !['json', 'yaml'].includes(o.output)) throw invalid('--output', `expected json or yaml, got "${o.output}"`);
+      const target = parseTarget(o.target, '--target');
+      const ns = validateNamespace(o.namespace, '--namespace');
+      const config = loadSessionConfig(o.configFile)?.value;
+      let e: Explanation;
+      if (o.fromFiles) e = explainOffline(o.fromFiles, ns, target, config, o.profile);
+      else {
+        const gw = await resolveGateway(globals());
+        const body = JSON.stringify({ ...(config ? { config } : {}), ...(o.profile ? { profile: o.profile } : {}) });
+        e = await request<Explanation>(gw, 'POST', `${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}/explain`, { 'content-type': 'application/json' }, body);
+      }
+      const out = { allowed: e.allowed, denied_by: e.denied_by.map((d) => ({ policy: d.policy, reason: d.reason })), applied: e.applied, profile: e.profile ?? null, effective_config: e.effective_config, blocked: e.blocked ?? [], changes: e.changes ?? [] };
+      if (!print(out, o.output)) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
+      process.exitCode = e.allowed ? 0 : 3;
+    });
+  policy
+    .command('lint')
+    .description('validate MirrordPolicy / MirrordClusterPolicy / profile YAML offline, with path-named errors')
+    .argument('<files...>', 'YAML files (several documents each) or directories')
+    .action((files: string[]) => {
+      let issues: DocumentIssue[] = [];
+      let found = 0;
+      for (const f of files) {
+        const p = readDir(f);
+        issues = issues.concat(p.issues);
+        found += p.governance.length;
+      }
+      if (issues.length) {
+        process.stderr.write(`${renderDocIssues(issues)}\n${issues.length} problem${issues.length === 1 ? '' : 's'} found\n`);
+        process.exitCode = 1;
+        return;
+      }
+      if (found === 0) {
+        process.stderr.write('no MirrordPolicy, MirrordClusterPolicy, MirrordProfile or MirrordClusterProfile found\n');
+        process.exitCode = 1;
+        return;
+      }
+      process.stdout.write(`${found} polic${found === 1 ? 'y or profile' : 'ies and profiles'} valid\n`);
+    });
+}
