@@ -105,6 +105,34 @@ describe('kubectl-mirrord against a running system', () => {
     assert.equal(ended.reason, 'ClientClosed');
   });
 
+  it('port locks: the targets/port-locks resource and status -o wide; a shadowed filter is warned', async () => {
+    const a = startSession(['--target', 'deployment/locks-demo', '--steal', '8080', '--header-filter', 'x-user: .+']);
+    const idA = await a.firstLine;
+    await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === idA);
+    const b = startSession(['--target', 'deployment/locks-demo/container/app', '--steal', '8080', '--header-filter', 'x-user: bob'], 'admin-token');
+    const idB = await b.firstLine;
+    await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === idB);
+
+    const res = await fetch(`${sys.url}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.locks-demo/port-locks`, { headers: { authorization: 'Bearer aviram-token' } });
+    const body = (await res.json()) as { kind: string; items: Array<{ metadata: { name: string }; spec: { target: string; port: number }; status: { exclusive: boolean; holders: Array<{ session_id: string; filter: string }> } }> };
+    assert.equal(body.kind, 'PortLockList');
+    assert.equal(body.items.length, 1, 'one lock key for the deployment and its container');
+    assert.equal(body.items[0]!.metadata.name, 'deployment.locks-demo.8080');
+    assert.deepEqual(body.items[0]!.status.holders.map((h) => [h.session_id, h.filter]), [[idA, 'header=x-user: .+'], [idB, 'header=x-user: bob']]);
+    assert.equal(body.items[0]!.status.exclusive, false);
+
+    const wide = run(['operator', 'status', '-o', 'wide']);
+    assert.equal(wide.status, 0, wide.stderr);
+    assert.match(wide.stdout, /^Port locks:$/m);
+    assert.match(wide.stdout, new RegExp(`^\\| default +\\| deployment/locks-demo \\| 8080 \\| header=x-user: \\.\\+ +\\| holds +\\| ${idA} \\|`, 'm'));
+    assert.match(wide.stdout, new RegExp(`\\| header=x-user: bob +\\| holds +\\| ${idB} \\|`, 'm'));
+    a.proc.kill('SIGINT');
+    b.proc.kill('SIGINT');
+    const [ea, eb] = await Promise.all([a.exit, b.exit]);
+    assert.match(eb.stderr, new RegExp(`warning: session ${idA} already steals port 8080 with filter header=x-user: \\.\\+`));
+    assert.equal(ea.code, 0);
+  });
+
   it('kill-all, and one-line errors with a non-zero exit', async () => {
     const s = startSession(['--target', 'targetless']);
     await s.firstLine;

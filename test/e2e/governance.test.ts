@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SessionClient, startSystem, type System } from '../support/system.js';
+import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
 
@@ -58,6 +58,9 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
     const rejected = await sys.ledger.waitFor((l) => l.msg === 'Session Rejected' && l.session_id === id);
     assert.equal(rejected.policy, 'default/block-stealing-from-boats-deployment');
     assert.equal((await subscribe(c, 81, 'mirror')).ok, true, 'mirror is not blocked');
+    const locks = await http(sys, 'GET', `${API}/namespaces/default/targets/deployment.boats/port-locks`, 'admin-token');
+    assert.equal(locks.status, 200);
+    assert.deepEqual(locks.body.items, [], 'a blocked steal never takes a lock');
 
     const pods = await runKubectl(cluster, 'admin', 'get', 'pods', '-n', 'default', '-l', 'app=boats', '-o', 'jsonpath={.items[0].metadata.name}');
     const p = (await connect(`pod.${pods.out}`, 'default')).client!;

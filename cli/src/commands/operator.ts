@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import YAML from 'yaml';
 import { sessionIdCandidates } from '../../../shared/src/ids/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
-import { renderOperatorStatus, type OperatorStatus } from '../render/status.js';
+import { renderOperatorStatus, renderPortLocks, type OperatorStatus } from '../render/status.js';
 
 export function print(o: unknown, format: string | undefined): boolean {
   if (format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
@@ -15,16 +15,18 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
   const op = program.command('operator').description('the mirrord operator (gateway) and its sessions');
   op.command('status')
     .description('operator version, license and active sessions')
-    .option('-o, --output <format>', 'json | yaml (default: a table)')
+    .option('-o, --output <format>', 'json | yaml | wide (wide: also the port locks)')
     .option('-n, --namespace <ns>', 'only sessions in this namespace')
     .option('-A, --all-namespaces', 'sessions in every namespace (the default)')
     .action(async (o: { output?: string; namespace?: string; allNamespaces?: boolean }) => {
-      if (o.output && !['json', 'yaml'].includes(o.output)) throw new Error(`--output: expected json or yaml, got "${o.output}"`);
+      if (o.output && !['json', 'yaml', 'wide'].includes(o.output)) throw new Error(`--output: expected json, yaml or wide, got "${o.output}"`);
       const gw = await resolveGateway(globals());
       const status = await request<OperatorStatus>(gw, 'GET', `${API}/mirrordoperators/operator`);
       const ns = o.allNamespaces ? undefined : o.namespace;
       if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
-      if (!print(status, o.output)) process.stdout.write(renderOperatorStatus(status));
+      if (print(status, o.output)) return;
+      process.stdout.write(renderOperatorStatus(status));
+      if (o.output === 'wide') process.stdout.write(`\n${renderPortLocks(status.status.sessions)}`);
     });
   const session = op.command('session').description('manage operator sessions');
   session

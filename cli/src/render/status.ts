@@ -7,7 +7,7 @@ export interface StatusSession {
   user: string;
   target: string;
   namespace: string;
-  locked_ports: Array<{ port: number; kind: string; filter?: string }>;
+  locked_ports: Array<{ port: number; kind: string; filter?: string; lock?: boolean }>;
 }
 
 export interface OperatorStatus {
@@ -47,4 +47,16 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
   ];
   const sessions = namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
   return `${lines.join('\n')}\n${renderSessionsTable(sessions)}`;
+}
+
+/**
+ * `status -o wide`: the port locks behind the table, one row per steal on a (namespace,
+ * target, port) key; "holds" marks the lock owner, "continue" a steal that shares it.
+ */
+export function renderPortLocks(sessions: StatusSession[]): string {
+  const rows = sessions
+    .flatMap((s) => s.locked_ports.filter((p) => p.kind === 'steal').map((p) => ({ s, p, target: s.target.replace(/\/container\/.*$/, '') })))
+    .sort((a, b) => a.s.namespace.localeCompare(b.s.namespace) || a.target.localeCompare(b.target) || a.p.port - b.p.port)
+    .map(({ s, p, target }) => [s.namespace, target, String(p.port), p.filter ?? '(unfiltered)', p.lock === false ? 'continue' : 'holds', s.id, s.user]);
+  return `Port locks:\n${renderTable(['Namespace', 'Target', 'Port', 'Filter', 'Lock', 'Session ID', 'User'], rows)}`;
 }

@@ -16,7 +16,7 @@ export interface SessionInfo {
   user: string;
   target: string;
   namespace: string;
-  locked_ports: Array<{ port: number; kind: 'steal' | 'mirror'; filter?: string }>;
+  locked_ports: Array<{ port: number; kind: 'steal' | 'mirror'; filter?: string; lock: boolean }>;
   user_id: string;
   key?: string;
   http_filter?: string;
@@ -29,7 +29,7 @@ export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
     user: `${v.client_name}/${v.client_user}@${v.client_hostname}`,
     target: v.target,
     namespace: v.namespace,
-    locked_ports: v.ports.map((p) => (p.http_filter ? { port: p.port, kind: p.mode, filter: p.http_filter } : { port: p.port, kind: p.mode })),
+    locked_ports: v.ports.map((p) => (p.http_filter ? { port: p.port, kind: p.mode, filter: p.http_filter, lock: p.lock === 1 } : { port: p.port, kind: p.mode, lock: p.lock === 1 })),
     user_id: v.user_id,
   };
   if (v.key) info.key = v.key;

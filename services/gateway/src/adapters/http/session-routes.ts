@@ -1,7 +1,8 @@
+import { portLocks } from '../../domain/port-locks.js';
+import { formatTarget, lockTargetOf, parseDottedTarget, rbacTargetName, validateNamespace } from '../../../../../shared/src/targets/index.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAppError, notFound, invalid } from '../../../../../shared/src/errors/index.js';
 import { sessionIdCandidates } from '../../../../../shared/src/ids/index.js';
-import { validateNamespace } from '../../../../../shared/src/targets/index.js';
 import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
@@ -45,6 +46,25 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       return list('Session', sessions.map((s: LedgerSessionView) => sessionObject(s, now)));
     });
   app.get(`${API_PREFIX}/sessions`, listSessions);
+
+  // targets/port-locks: the ledger's locks, per namespace or per target (RBAC on the subresource).
+  app.get(`${API_PREFIX}/namespaces/:namespace/targets/port-locks`, (req: FastifyRequest<{ Params: { namespace: string } }>) =>
+    traced(req, 'GET targets/port-locks', async () => {
+      const namespace = validateNamespace(req.params.namespace);
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'targets', subresource: 'port-locks', namespace });
+      const { sessions } = await deps.ledger.sessions(namespace);
+      return list('PortLock', portLocks(sessions, { namespace }));
+    }),
+  );
+  app.get(`${API_PREFIX}/namespaces/:namespace/targets/:name/port-locks`, (req: FastifyRequest<{ Params: { namespace: string; name: string } }>) =>
+    traced(req, 'GET targets/{name}/port-locks', async () => {
+      const namespace = validateNamespace(req.params.namespace);
+      const target = parseDottedTarget(req.params.name);
+      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'targets', subresource: 'port-locks', namespace, name: rbacTargetName(target) });
+      const { sessions } = await deps.ledger.sessions(namespace);
+      return list('PortLock', portLocks(sessions, { namespace, target: lockTargetOf(formatTarget(target)) }));
+    }),
+  );
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions`, listSessions);
 
   const getSession = (req: FastifyRequest<{ Params: IdParams }>) =>

@@ -1,0 +1,47 @@
+import type { SessionView as LedgerSessionView } from '../../../../shared/src/ledger/index.js';
+import { formatDottedTarget, lockTargetOf, parseTarget } from '../../../../shared/src/targets/index.js';
+import { API_VERSION } from './resources.js';
+
+/**
+ * The ledger's port locks as the `targets/port-locks` resource: one object per lock key
+ * (namespace, target workload, port), listing every live session stealing that port.
+ */
+export interface PortLockHolder {
+  session_id: string;
+  user: string;
+  filter: string | null;
+  /** True when this steal holds the lock (false: stealing under `continue`). */
+  lock: boolean;
+  since: string;
+}
+
+export interface PortLock {
+  apiVersion: string;
+  kind: 'PortLock';
+  metadata: { name: string; namespace: string };
+  spec: { target: string; port: number };
+  status: { exclusive: boolean; holders: PortLockHolder[] };
+}
+
+export function portLocks(sessions: readonly LedgerSessionView[], filter: { namespace?: string; target?: string } = {}): PortLock[] {
+  const byKey = new Map<string, PortLock>();
+  for (const s of sessions) {
+    if (s.status !== 'live') continue;
+    if (filter.namespace !== undefined && s.namespace !== filter.namespace) continue;
+    const target = lockTargetOf(s.target);
+    if (filter.target !== undefined && target !== filter.target) continue;
+    for (const p of s.ports) {
+      if (p.mode !== 'steal') continue;
+      const key = `${s.namespace}\u0000${target}\u0000${p.port}`;
+      let l = byKey.get(key);
+      if (!l) {
+        const dotted = formatDottedTarget(parseTarget(target));
+        l = { apiVersion: API_VERSION, kind: 'PortLock', metadata: { name: `${dotted}.${p.port}`, namespace: s.namespace }, spec: { target, port: p.port }, status: { exclusive: false, holders: [] } };
+        byKey.set(key, l);
+      }
+      l.status.holders.push({ session_id: s.id, user: `${s.client_name}/${s.client_user}@${s.client_hostname}`, filter: p.http_filter, lock: p.lock === 1, since: new Date(p.since).toISOString() });
+      if (p.lock === 1 && !p.http_filter) l.status.exclusive = true;
+    }
+  }
+  return [...byKey.values()].sort((a, b) => (a.metadata.namespace + a.metadata.name < b.metadata.namespace + b.metadata.name ? -1 : 1));
+}
