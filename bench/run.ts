@@ -10,6 +10,7 @@ import { benchCommands } from './commands.bench.js';
 import { benchCore } from './core.bench.js';
 import { benchPublish } from './publish.bench.js';
 import { benchStart } from './start.bench.js';
+import { benchPolicyDecisions, benchPolicyStartCost } from './policy.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import type { Row } from './support/util.js';
 
@@ -24,6 +25,9 @@ try {
   rows.push(await benchCore());
   log('outbox publish…');
   rows.push(await benchPublish(nats));
+  log('policy…');
+  rows.push(benchPolicyDecisions());
+  rows.push(await benchPolicyStartCost(nats));
   log('session start…');
   rows.push(...(await benchStart(nats)));
   const file = await ensureBigLedger(EVENTS, log);

@@ -86,6 +86,26 @@ export function checkIncoming(policies: readonly CompiledPolicy[], t: TargetFact
 
 const unique = (xs: string[]) => [...new Set(xs)];
 
+interface FsLists {
+  local: string[];
+  not_found: string[];
+  read_only: string[];
+}
+
+function forceFs(lists: FsLists, key: keyof FsLists, patterns: string[] | undefined, policy: string, changes: Change[]): void {
+  if (!patterns) return;
+  for (const x of patterns) {
+    lists[key].push(x);
+    changes.push({ policy, field: `feature.fs.${key}`, change: `forces ${x}` });
+  }
+}
+
+function addBlocked(blocked: Map<string, string[]>, feature: string, id: string): void {
+  const ids = blocked.get(feature);
+  if (ids) ids.push(id);
+  else blocked.set(feature, [id]);
+}
+
 export function decideStart(policies: readonly CompiledPolicy[], req: StartRequest): Decision {
   const t = req.target;
   const denied: Denial[] = [];
@@ -108,41 +128,50 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
   if (req.configGiven && inc.mode !== 'off') denied.push(...checkIncoming(policies, t, inc.mode, inc.http_filter));
 
   // Overrides: the policy wins over the user's config (env, fs), and outgoing rules apply.
+  // One pass, no closures: this runs for every session start and every explain.
   const env = config.feature.env;
   const fs = config.feature.fs;
-  const policyFs = { local: [] as string[], not_found: [] as string[], read_only: [] as string[] };
+  const policyFs: FsLists = { local: [], not_found: [], read_only: [] };
   const outgoing: Decision['outgoing'] = { allow: [], block: [] };
+  const blocked = new Map<string, string[]>();
+  const applied: string[] = [];
   for (const p of policies) {
-    for (const x of p.spec.env?.exclude ?? []) changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
-    if (p.spec.env?.exclude?.length) env.exclude = unique([...(env.exclude ?? []), ...p.spec.env.exclude]);
-    for (const [k, list] of [['local', p.spec.fs?.local], ['not_found', p.spec.fs?.notFound], ['read_only', p.spec.fs?.readOnly]] as const) {
-      for (const x of list ?? []) {
-        policyFs[k].push(x);
-        changes.push({ policy: p.id, field: `feature.fs.${k}`, change: `forces ${x}` });
-      }
+    applied.push(p.id);
+    const spec = p.spec;
+    const exclude = spec.env?.exclude;
+    if (exclude?.length) {
+      for (const x of exclude) changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
+      env.exclude = unique([...(env.exclude ?? []), ...exclude]);
     }
-    for (const r of p.spec.network?.outgoing?.allow ?? []) outgoing.allow.push({ ...r, policy: p.id });
-    for (const r of p.spec.network?.outgoing?.block ?? []) outgoing.block.push({ ...r, policy: p.id });
+    if (spec.fs) {
+      forceFs(policyFs, 'local', spec.fs.local, p.id, changes);
+      forceFs(policyFs, 'not_found', spec.fs.notFound, p.id, changes);
+      forceFs(policyFs, 'read_only', spec.fs.readOnly, p.id, changes);
+    }
+    const out = spec.network?.outgoing;
+    if (out) {
+      for (const r of out.allow ?? []) outgoing.allow.push({ ...r, policy: p.id });
+      for (const r of out.block ?? []) outgoing.block.push({ ...r, policy: p.id });
+    }
+    for (const b of p.blocks) addBlocked(blocked, b, p.id);
+    if (p.headerFilter && !p.blocks.has('steal-without-filter')) addBlocked(blocked, 'steal-without-filter', p.id);
   }
   // Precedence when several policy lists name a pattern: local, then notFound, then readOnly;
   // a forced pattern leaves the user's other lists.
-  const forced = new Set([...policyFs.local, ...policyFs.not_found, ...policyFs.read_only]);
-  const local = unique([...policyFs.local, ...fs.local]);
-  const notFound = unique([...policyFs.not_found, ...fs.not_found]).filter((x) => !policyFs.local.includes(x));
-  const readOnly = unique([...policyFs.read_only, ...fs.read_only]).filter((x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x));
-  config.feature.fs = { ...fs, local, not_found: notFound, read_only: readOnly, read_write: fs.read_write.filter((x) => !forced.has(x)) };
-
-  const blocked = new Map<string, string[]>();
-  const add = (f: string, id: string) => blocked.set(f, [...(blocked.get(f) ?? []), id]);
-  for (const p of policies) {
-    for (const b of p.blocks) add(b, p.id);
-    if (p.headerFilter && !p.blocks.has('steal-without-filter')) add('steal-without-filter', p.id);
+  if (policyFs.local.length + policyFs.not_found.length + policyFs.read_only.length > 0) {
+    const forced = new Set([...policyFs.local, ...policyFs.not_found, ...policyFs.read_only]);
+    const local = unique([...policyFs.local, ...fs.local]);
+    const notFound = unique([...policyFs.not_found, ...fs.not_found]).filter((x) => !policyFs.local.includes(x));
+    const readOnly = unique([...policyFs.read_only, ...fs.read_only]).filter((x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x));
+    config.feature.fs = { ...fs, local, not_found: notFound, read_only: readOnly, read_write: fs.read_write.filter((x) => !forced.has(x)) };
   }
+  const blockedList: Decision['blocked'] = [];
+  for (const [feature, ids] of blocked) blockedList.push({ feature, policies: ids });
   const d: Decision = {
     allowed: denied.length === 0,
     denied_by: denied,
-    applied: policies.map((p) => p.id),
-    blocked: [...blocked].map(([feature, ids]) => ({ feature, policies: ids })),
+    applied,
+    blocked: blockedList,
     changes,
     outgoing,
     effective_config: config,

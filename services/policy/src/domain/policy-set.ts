@@ -92,6 +92,8 @@ class Bucket {
   }
 }
 
+const byId = (a: CompiledPolicy, b: CompiledPolicy) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+
 export class PolicySet {
   readonly #namespaced = new Map<string, Bucket>();
   readonly #cluster = new Bucket();
@@ -121,7 +123,7 @@ export class PolicySet {
     this.#cluster.collect(t, out);
     const n = out.length;
     this.#namespaced.get(t.namespace)?.collect(t, out);
-    const byId = (a: CompiledPolicy, b: CompiledPolicy) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+    if (n === 0 || n === out.length) return out.sort(byId);
     return [...out.slice(0, n).sort(byId), ...out.slice(n).sort(byId)];
   }
 
