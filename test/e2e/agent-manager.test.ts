@@ -125,7 +125,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.match(String(bad.body!.message), /^x-mirrord-config: agent\.ttl: expected a number at least 0, got -1/);
     const pod = await connect('pod.my-pod', { feature: { copy_target: { scale_down: true } } });
     assert.equal(pod.status, 400);
-    assert.match(String(pod.body!.message), /^x-mirrord-config: feature\.copy_target\.scale_down: works with deployment targets only/);
+    assert.match(String(pod.body!.message), /^feature\.copy_target\.scale_down: is compatible only with deployment targets/);
   });
   it('kubectl mirrord session start --copy-target --scale-down does the same from the plugin', async () => {
     const { spawn, spawnSync } = await import('node:child_process');

@@ -74,7 +74,7 @@ describe('gateway: operator API and session connect, end to end', () => {
     const list = await http(sys, 'GET', `${API}/namespaces/default/sessions`);
     const item = (list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>).find((s) => s.metadata.name === id)!;
     assert.equal(list.body.kind, 'SessionList');
-    assert.deepEqual(item.spec.session.locked_ports, [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+' }]);
+    assert.deepEqual(item.spec.session.locked_ports, [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+', lock: true }]);
     assert.equal(item.spec.session.user, 'Alice/alice@alice-mbp');
     assert.equal(item.spec.session.target, 'deployment/ip-visit-counter');
 

@@ -26,8 +26,8 @@ export function verifyConfigValue(value: unknown): VerifyResult {
 
 function positionOf(text: string, message: string): string {
   const m = /position (\d+)/.exec(message);
-  if (!m) return '(json)';
-  const pos = Number(m[1]);
+  if (!m && !/end of JSON input/.test(message)) return '(json)';
+  const pos = m ? Number(m[1]) : text.length;
   const before = text.slice(0, pos);
   const line = before.split('\n').length;
   return `(json, line ${line} column ${pos - before.lastIndexOf('\n')})`;
