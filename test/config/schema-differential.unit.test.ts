@@ -11,7 +11,7 @@ import { mutations } from '../support/config-mutations.js';
  * more than a JSON schema can say (regexes, mutually exclusive fields, target and profile
  * syntax, copy_target rules).
  */
-const schema = JSON.parse(readFileSync(new URL('../../../shared/reference/mirrord-schema.json', import.meta.url), 'utf8')) as object;
+const schema = JSON.parse(readFileSync(new URL('../fixtures/reference/mirrord-schema.json', import.meta.url), 'utf8')) as object;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
 const schemaAccepts = ajv.compile(schema);
 
