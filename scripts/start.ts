@@ -18,7 +18,9 @@ const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO
 const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
 /** On a cluster (KUBECONFIG, or the demo one) agent-manager and policy run too: agents, MirrordPolicy and profiles. */
 const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
-const SERVICES = ON_CLUSTER ? (['ledger', 'agent-manager', 'policy', 'gateway'] as const) : (['ledger', 'gateway'] as const);
+/** jira-reporter runs when there is somewhere to report to. */
+const JIRA = !!process.env.JIRA_WEBTRIGGER_URL;
+const SERVICES: readonly string[] = [...(ON_CLUSTER ? ['ledger', 'agent-manager', 'policy'] : ['ledger']), ...(JIRA ? ['jira-reporter'] : []), 'gateway'];
 const clusterEnv: Record<string, string> = DEMO
   ? { KUBECONFIG: DEMO_KUBECONFIG, GATEWAY_AUTH: 'kubernetes', GATEWAY_KUBE_CONTEXT: 'mirrord-operator', AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator', POLICY_KUBE_CONTEXT: 'mirrord-operator' }
   : {};

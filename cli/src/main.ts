@@ -6,6 +6,7 @@ import { registerOperator } from './commands/operator.js';
 import { registerSession } from './commands/session.js';
 import { registerVerifyConfig } from './commands/verify-config.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerJira } from './commands/jira.js';
 
 /** kubectl-mirrord: the kubectl plugin for mirrord-teams (`kubectl mirrord …`). */
 const program = new Command('kubectl-mirrord')
@@ -21,6 +22,7 @@ registerOperator(program, globals);
 registerSession(program, globals);
 registerVerifyConfig(program);
 registerPolicy(program, globals);
+registerJira(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { loadSessionConfig } from '../client/mirrord-config.js';
+import { currentBranch } from '../client/branch.js';
 import { hostname, userInfo } from 'node:os';
 import WebSocket from 'ws';
 import { AppError, ErrorCode, invalid } from '../../../shared/src/errors/index.js';
@@ -89,7 +90,8 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     process.stderr.write(`warning: no client certificate: ${(e as Error).message}\n`);
     return undefined;
   });
-  const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}`;
+  const branch = currentBranch();
+  const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}`;
   const subs = [
     ...o.steal.map((port) => ({ type: 'port.subscribe', port, mode: 'steal', ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}) })),
     ...o.mirror.map((port) => ({ type: 'port.subscribe', port, mode: 'mirror' })),

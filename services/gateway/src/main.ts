@@ -1,4 +1,4 @@
-import { connectNats } from '../../../shared/src/nats/index.js';
+import { call, commandSubject, connectNats } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
 import { runService } from '../../../shared/src/service/index.js';
 import { VERSION } from '../../../shared/src/version.js';
@@ -64,6 +64,7 @@ await runService('gateway', async (log) => {
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
     ...(https ? { https } : {}),
     ca,
+    jira: { retry: () => call(nc, commandSubject('jira-reporter', 'retry'), {}, 120_000) },
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });

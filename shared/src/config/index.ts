@@ -53,6 +53,20 @@ export const int =
     return n;
   };
 
+const DURATION_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration as milliseconds: `24h`, `90s`, `1h30m`, `500ms`, or plain seconds (`30`). */
+export const durationMs: Parser<number> = (raw, name) => {
+  const s = raw.trim();
+  if (/^\d+$/.test(s)) return Number(s) * 1000;
+  if (/^(\d+(ms|s|m|h|d))+$/.test(s)) {
+    let ms = 0;
+    for (const m of s.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(m[1]) * DURATION_UNIT[m[2]!]!;
+    return ms;
+  }
+  throw new Error(`${name}: expected a duration like 24h, 90s or 1h30m (or seconds), got "${raw}"`);
+};
+
 export const bool: Parser<boolean> = (raw, name) => {
   const v = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;

@@ -11,6 +11,7 @@ import type { LedgerClient } from '../nats/ledger-client.js';
 import { registerConnectRoute } from './connect-route.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
+import { registerJiraRoute } from './jira-route.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
 
 export interface GatewayDeps {
@@ -30,6 +31,8 @@ export interface GatewayDeps {
   maxMessageBytes?: number;
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
+  /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */
+  jira?: { retry(): Promise<{ delivered: number; failed: number; errors: string[] }> };
   /** Serve HTTPS; `ca` verifies client certificates (the front proxy's, and users' with a client CA). */
   https?: { key: string; cert: string; ca?: string[] };
 }
@@ -127,5 +130,6 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   registerSessionRoutes(app, deps);
   registerConnectRoute(app, deps);
   registerCertificateRoute(app, deps);
+  registerJiraRoute(app, deps);
   return app;
 }

@@ -1,0 +1,16 @@
+import type { Command } from 'commander';
+import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+
+export function registerJira(program: Command, globals: () => GlobalOptions): void {
+  const jira = program.command('jira').description('the Jira integration');
+  jira
+    .command('retry')
+    .description('deliver the session reports parked after JIRA_RETRY_FOR (the dead-letter stream)')
+    .action(async () => {
+      const gw = await resolveGateway(globals());
+      const r = await request<{ delivered: number; failed: number; errors: string[] }>(gw, 'POST', `${API}/mirrordoperators/operator/jira-retry`);
+      process.stdout.write(`${r.delivered} parked report${r.delivered === 1 ? '' : 's'} delivered, ${r.failed} still failing\n`);
+      for (const e of r.errors) process.stderr.write(`  ${e}\n`);
+      process.exitCode = r.failed > 0 ? 1 : 0;
+    });
+}

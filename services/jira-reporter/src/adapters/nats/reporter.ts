@@ -1,0 +1,140 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { SpanKind } from '@opentelemetry/api';
+import type { Logger } from 'pino';
+import type { SessionView } from '../../../../../shared/src/ledger/index.js';
+import { call, EVENTS_STREAM, ensureEventsStream, eventsOfType, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { contextFromNats, inSpan } from '../../../../../shared/src/otel/index.js';
+import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
+import { deliver } from '../http/webtrigger.js';
+import type { JiraConfig } from '../../config.js';
+
+export const CONSUMER = 'jira-reporter';
+export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
+export const deadLetterSubject = (sessionId: string) => `mirrord.jira.dead.${sessionId}`;
+
+interface Ended {
+  id: string;
+  session_id: string;
+  time: number;
+  data: { session_duration?: number };
+}
+
+/** What a parked delivery holds: the report itself and why it failed; replayable as is. */
+export interface DeadLetter {
+  event_id: string;
+  report: JiraReport;
+  last_error: string;
+  attempts: number;
+  parked_at: string;
+}
+
+export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(DEAD_LETTER_STREAM).catch(() => undefined);
+  if (!info) await jsm.streams.add({ name: DEAD_LETTER_STREAM, subjects: ['mirrord.jira.dead.>'], duplicate_window: 3_600_000_000_000 });
+}
+
+/**
+ * Delivers every Session Ended with a Jira key, once, from a durable consumer: the event is
+ * acknowledged only after the webtrigger accepted it (or it was parked), so kill -9 at any
+ * point loses nothing; a failure is retried with backoff and jitter (nak with delay) until
+ * JIRA_RETRY_FOR after the session ended, then parked in the dead-letter stream.
+ */
+export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, random: () => number = Math.random): Promise<ConsumerMessages> {
+  await ensureEventsStream(nc);
+  await ensureDeadLetterStream(nc);
+  const jsm = await jetstreamManager(nc);
+  if (!(await jsm.consumers.info(EVENTS_STREAM, CONSUMER).catch(() => undefined)))
+    await jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: CONSUMER,
+      filter_subject: eventsOfType('SessionEnded').replace(/\*$/, '>'),
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: (cfg.JIRA_TIMEOUT_MS + 30_000) * 1_000_000,
+      max_deliver: -1,
+    });
+  const js = jetstream(nc);
+  const msgs = await (await js.consumers.get(EVENTS_STREAM, CONSUMER)).consume({ max_messages: 8 });
+  void (async () => {
+    for await (const m of msgs) {
+      await inSpan(`process ${m.subject}`, SpanKind.CONSUMER, contextFromNats(m.headers), { 'messaging.system': 'nats', 'messaging.destination.name': m.subject, 'messaging.consumer.group.name': CONSUMER }, () => handle(m)).catch(
+        (err: unknown) => {
+          log.warn({ err }, 'Jira report failed unexpectedly; will retry');
+          m.nak(5000);
+        },
+      );
+    }
+  })();
+
+  async function handle(m: JsMsg): Promise<void> {
+    let ev: Ended;
+    try {
+      ev = unpackValue(m.data) as Ended;
+      if (typeof ev.session_id !== 'string' || typeof ev.id !== 'string') throw new Error('not an event');
+    } catch {
+      log.warn({ seq: m.seq }, 'skipped a garbled Session Ended message');
+      m.term();
+      return;
+    }
+    const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), { id: ev.session_id });
+    if (!r.session) {
+      log.warn({ session_id: ev.session_id }, 'Session Ended for a session the ledger does not know; not reported');
+      m.ack();
+      return;
+    }
+    const plan = planReport(r.session, ev.data.session_duration ?? 0, ev.time);
+    if (plan.kind === 'skip') {
+      log.debug({ session_id: ev.session_id, branch_name: r.session.branch_name }, `Jira report skipped: ${plan.why}`);
+      m.ack();
+      return;
+    }
+    const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, plan.report, ev.id, cfg.JIRA_TIMEOUT_MS);
+    const attempt = m.info.deliveryCount;
+    if (out.ok) {
+      await m.ackAck();
+      const link = out.link ?? (cfg.JIRA_BROWSE_URL ? `${cfg.JIRA_BROWSE_URL.replace(/\/?$/, '/')}${plan.report.issue_key}` : plan.report.issue_key);
+      log.debug({ session_id: ev.session_id, issue_key: plan.report.issue_key, issue: link, attempt }, `Jira issue ${link} updated with the session`);
+      return;
+    }
+    const age = Date.now() - ev.time;
+    if (age >= cfg.JIRA_RETRY_FOR) {
+      const dead: DeadLetter = { event_id: ev.id, report: plan.report, last_error: out.detail, attempts: attempt, parked_at: new Date().toISOString() };
+      await js.publish(deadLetterSubject(ev.session_id), packValue(dead), { msgID: ev.id });
+      m.ack();
+      log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempts: attempt }, 'Jira report failed for JIRA_RETRY_FOR; parked in the dead-letter stream (kubectl mirrord jira retry)');
+      return;
+    }
+    const delay = Math.min(backoffMs(attempt - 1, cfg.JIRA_RETRY_MAX_DELAY, random), Math.max(0, cfg.JIRA_RETRY_FOR - age));
+    log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempt, retry_in_ms: delay, url: cfg.JIRA_WEBTRIGGER_URL }, 'Jira report failed; will retry');
+    m.nak(delay);
+  }
+  return msgs;
+}
+
+/**
+ * Replays the dead-letter stream (`kubectl mirrord jira retry`): each parked report is
+ * delivered again with its original idempotency key and removed once accepted.
+ */
+export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log: Logger): Promise<{ delivered: number; failed: number; errors: string[] }> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(DEAD_LETTER_STREAM);
+  let delivered = 0;
+  let failed = 0;
+  const errors: string[] = [];
+  for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
+    const sm = await jsm.streams.getMessage(DEAD_LETTER_STREAM, { seq }).catch(() => undefined);
+    if (!sm) continue;
+    const dead = unpackValue(sm.data) as DeadLetter;
+    const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, dead.report, dead.event_id, cfg.JIRA_TIMEOUT_MS);
+    if (out.ok) {
+      await jsm.streams.deleteMessage(DEAD_LETTER_STREAM, seq);
+      delivered++;
+      log.debug({ session_id: dead.report.session_id, issue_key: dead.report.issue_key }, 'parked Jira report delivered');
+    } else {
+      failed++;
+      errors.push(`${dead.report.session_id} (${dead.report.issue_key}): ${out.detail}`);
+    }
+  }
+  return { delivered, failed, errors };
+}

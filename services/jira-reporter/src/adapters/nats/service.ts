@@ -1,0 +1,20 @@
+import { Svcm, type Service } from '@nats-io/services';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import { commandSubject, serveRequest } from '../../../../../shared/src/nats/index.js';
+import type { JiraConfig } from '../../config.js';
+import { retryDeadLetters } from './reporter.js';
+
+export const SERVICE = 'jira-reporter';
+
+/** `mirrord.cmd.jira-reporter.retry`: replay the dead-letter stream now. */
+export async function serveJiraReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, version: string): Promise<Service> {
+  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'Jira Forge webtrigger delivery of ended sessions' });
+  svc.addEndpoint('cmd-retry', {
+    subject: commandSubject(SERVICE, 'retry'),
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, () => retryDeadLetters(nc, cfg, log));
+    },
+  });
+  return svc;
+}

@@ -1,0 +1,30 @@
+import { connectNats } from '../../../shared/src/nats/index.js';
+import { initTelemetry } from '../../../shared/src/otel/index.js';
+import { runService } from '../../../shared/src/service/index.js';
+import { VERSION } from '../../../shared/src/version.js';
+import { runReporter } from './adapters/nats/reporter.js';
+import { serveJiraReporter } from './adapters/nats/service.js';
+import { loadJiraConfig } from './config.js';
+
+await runService('jira-reporter', async (log) => {
+  const cfg = loadJiraConfig();
+  log.level = cfg.LOG_LEVEL;
+  const otel = initTelemetry('jira-reporter', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  const nc = await connectNats({ url: cfg.NATS_URL, name: 'jira-reporter', log });
+  if (cfg.JIRA_WEBTRIGGER_URL === '') {
+    log.info('JIRA_WEBTRIGGER_URL is not set: Jira reporting is off');
+    return async () => {
+      await nc.drain();
+      await otel.shutdown();
+    };
+  }
+  const msgs = await runReporter(nc, cfg, log);
+  const svc = await serveJiraReporter(nc, cfg, log, VERSION);
+  log.info({ nats: cfg.NATS_URL, webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host, retry_for_ms: cfg.JIRA_RETRY_FOR }, 'jira-reporter ready');
+  return async () => {
+    await svc.stop();
+    await msgs.close();
+    await nc.drain();
+    await otel.shutdown();
+  };
+});
