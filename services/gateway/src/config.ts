@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '../../../shared/src/config/index.js';
+import { bool, hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '../../../shared/src/config/index.js';
 import { invalid } from '../../../shared/src/errors/index.js';
 import type { License } from './domain/resources.js';
 
@@ -21,6 +21,8 @@ export const gatewayConfigSpec = {
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
+  OPERATOR_METRICS_ENABLED: { parse: bool, default: false, doc: 'serve Prometheus metrics (seed name)' },
+  OPERATOR_METRICS_ADDR: { parse: hostPort, default: { host: '0.0.0.0', port: 9000 }, doc: 'metrics listen address; path /metrics' },
   OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
   OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },

@@ -13,6 +13,7 @@ import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig, type TlsFi
 import { X509Certificate } from 'node:crypto';
 import type { Authenticator, PolicyEvaluator } from './domain/ports.js';
 import { NatsPolicy } from './adapters/nats/policy-client.js';
+import { startMetricsServer } from './adapters/metrics/server.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
@@ -67,10 +68,11 @@ await runService('gateway', async (log) => {
     jira: { retry: () => call(nc, commandSubject('jira-reporter', 'retry'), {}, 120_000) },
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
+  const metrics = cfg.OPERATOR_METRICS_ENABLED ? await startMetricsServer(cfg.OPERATOR_METRICS_ADDR, nc, ledger, license, log) : undefined;
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.GATEWAY_ADDR.port;
-  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `${https ? 'https' : 'http'}://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }) }, 'gateway ready');
+  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `${https ? 'https' : 'http'}://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }), ...(metrics ? { metrics: metrics.url } : {}) }, 'gateway ready');
   return async () => {
     // Stop accepting, report liveness one last time so no connected session looks idle,
     // then close sockets without ending their sessions (clients may reconnect elsewhere).
@@ -78,6 +80,7 @@ await runService('gateway', async (log) => {
     registry.stop();
     for (const ws of app.websocketServer.clients) ws.terminate();
     await app.close();
+    await metrics?.stop();
     await nc.drain();
     await otel.shutdown();
   };

@@ -2,7 +2,7 @@ import { invalid } from '../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../shared/src/events/index.js';
 import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
 import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
-import type { SessionView } from '../../../shared/src/ledger/index.js';
+import { DURATION_BUCKETS, type SessionView } from '../../../shared/src/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
 
 
@@ -76,6 +76,8 @@ export class LedgerQueries {
         const [dau, mau] = await Promise.all([this.#store.distinctUsersSince(now - DAY), this.#store.distinctUsersSince(now - 30 * DAY)]);
         return { dau, mau };
       }
+      case LedgerQuery.metrics:
+        return this.#store.metricsSnapshot(DURATION_BUCKETS, this.#now());
       default:
         throw invalid('query', `unknown ledger query "${what}"`);
     }

@@ -51,3 +51,26 @@ export interface CopyTargetView {
   /** When its last session ended (absent while a session uses it). */
   idle_since?: number;
 }
+
+/** `mirrord_sessions_duration` buckets (seconds): 1 s to 8 h. */
+export const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800] as const;
+
+/** The labels of the seed's session metrics. */
+export interface ClientLabels {
+  client_hostname: string;
+  client_name: string;
+  client_user: string;
+  user_id: string;
+}
+
+/**
+ * The metrics totals as of `position` (`mirrord.query.ledger.metrics`): whoever serves
+ * /metrics starts from this and follows events with a higher position.
+ */
+export interface MetricsSnapshot {
+  position: number;
+  /** Wall-clock time of the snapshot: following starts a margin before it. */
+  at: number;
+  sessions: Array<ClientLabels & { created: number; ended: number; duration_sum: number; buckets: number[] }>;
+  rejections: Array<{ policy: string; code: string; count: number }>;
+}

@@ -20,6 +20,7 @@ export const LedgerQuery = {
   session: 'session',
   events: 'events',
   statistics: 'statistics',
+  metrics: 'metrics',
 } as const;
 export type LedgerQuery = (typeof LedgerQuery)[keyof typeof LedgerQuery];
 

@@ -1,4 +1,5 @@
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+import type { MetricsSnapshot } from '../../../../shared/src/ledger/index.js';
 import type { HeldPortRow, SessionRow } from './projections.js';
 
 /** One command's events, appended atomically with its projection changes. */
@@ -47,6 +48,8 @@ export interface LedgerStore {
   sessionIds(): AsyncIterable<string>;
   allPortRows(): Promise<HeldPortRow[]>;
   distinctUsersSince(since: number): Promise<number>;
+  /** Session and rejection totals with the position they are consistent with. */
+  metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
   maxPosition(): Promise<number>;
   positionOf(eventId: string): Promise<number | undefined>;
   getCheckpoint(name: string): Promise<number>;

@@ -7,6 +7,8 @@ import { appendBatch } from './append.js';
 import { openDatabase, type Capabilities } from './dialect.js';
 import { migrate } from './migrations.js';
 import { SqliteAppender } from './sqlite-append.js';
+import { kyselyMetricsSnapshot, sqliteMetricsSnapshot } from './metrics-snapshot.js';
+import type { MetricsSnapshot } from '../../../../../shared/src/ledger/index.js';
 import type { Database, EventsTable } from './schema.js';
 
 export function rowToEvent(r: Selectable<EventsTable>, validate = false): LedgerEvent {
@@ -147,6 +149,10 @@ class SqlLedgerStore implements LedgerStore {
       .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', since), eb.and([eb('status', '=', 'ended'), eb('started_at', '>=', since)])]))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  async metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot> {
+    return this.#sqlite ? sqliteMetricsSnapshot(this.#sqlite, buckets, now) : kyselyMetricsSnapshot(this.#db, buckets, now);
   }
 
   async maxPosition(): Promise<number> {

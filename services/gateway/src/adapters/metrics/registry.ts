@@ -1,0 +1,115 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { MetricsState } from '../../domain/metrics-state.js';
+
+const SESSION_LABELS = ['client_hostname', 'client_name', 'client_user', 'user_id'] as const;
+
+export interface LiveFacts {
+  activeSessions(): Promise<number>;
+  heldPorts(): Promise<{ steal: number; mirror: number }>;
+  consumerLag(): Promise<Array<{ consumer: string; pending: number }>>;
+  licenseExpiresAt(): number | undefined;
+}
+
+type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/**
+ * `mirrord_sessions_duration` served from restored bucket counts: prom-client's Histogram can
+ * only be fed observations, and a restart restores totals, not observations.
+ */
+class RestoredHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly state: MetricsState,
+  ) {}
+  async get() {
+    const values: Value[] = [];
+    for (const s of this.state.sessions.values()) {
+      let acc = 0;
+      this.state.bounds.forEach((b, i) => {
+        acc += s.buckets[i]!;
+        values.push({ labels: { ...s.labels, le: b }, value: acc, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.ended, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...s.labels }, value: s.durationSum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.ended, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+  reset(): void {}
+}
+
+/** The seed's metrics and ours (`mirrord_teams_*`), computed at scrape time from the state. */
+export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
+  const registry = new Registry();
+  new Counter({
+    name: 'mirrord_sessions_create_total',
+    help: 'mirrord sessions started (from the event log)',
+    labelNames: SESSION_LABELS,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of state.sessions.values()) if (s.created > 0) this.inc({ ...s.labels }, s.created);
+    },
+  });
+  registry.registerMetric(new RestoredHistogram('mirrord_sessions_duration', 'mirrord session durations in seconds, observed at Session Ended', state) as never);
+  new Gauge({
+    name: 'mirrord_license_valid_seconds',
+    help: 'seconds until the operator license expires',
+    registers: [registry],
+    collect() {
+      const at = live.licenseExpiresAt();
+      if (at !== undefined) this.set(Math.max(0, Math.floor((at - Date.now()) / 1000)));
+    },
+  });
+  new Gauge({
+    name: 'mirrord_teams_active_sessions',
+    help: 'live sessions',
+    registers: [registry],
+    async collect() {
+      this.set(await live.activeSessions());
+    },
+  });
+  new Gauge({
+    name: 'mirrord_teams_held_ports',
+    help: 'ports held by live sessions, by type',
+    labelNames: ['type'],
+    registers: [registry],
+    async collect() {
+      const p = await live.heldPorts();
+      this.set({ type: 'steal' }, p.steal);
+      this.set({ type: 'mirror' }, p.mirror);
+    },
+  });
+  new Counter({
+    name: 'mirrord_teams_rejections_total',
+    help: 'refused starts and ports, by policy (empty: RBAC) and code',
+    labelNames: ['policy', 'code'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of state.rejections.values()) this.inc({ policy: r.policy, code: r.code }, r.count);
+    },
+  });
+  new Gauge({
+    name: 'mirrord_teams_consumer_lag',
+    help: 'events not yet delivered to each durable JetStream consumer of MIRRORD_EVENTS',
+    labelNames: ['consumer'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of await live.consumerLag()) this.set({ consumer: c.consumer }, c.pending);
+    },
+  });
+  new Gauge({
+    name: 'mirrord_teams_metrics_position',
+    help: 'ledger position up to which events are counted in these metrics',
+    registers: [registry],
+    collect() {
+      this.set(state.position);
+    },
+  });
+  return registry;
+}

@@ -1,0 +1,46 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
+import type { ConsumerMessages } from '@nats-io/jetstream';
+import { DURATION_BUCKETS } from '../../../../../shared/src/ledger/index.js';
+import type { HostPort } from '../../../../../shared/src/config/index.js';
+import { MetricsState } from '../../domain/metrics-state.js';
+import type { LedgerClient } from '../nats/ledger-client.js';
+import { consumerLag, followMetrics } from './follower.js';
+import { buildRegistry } from './registry.js';
+
+/** `OPERATOR_METRICS_ENABLED`: Prometheus `/metrics` on its own address (seed: 0.0.0.0:9000). */
+export async function startMetricsServer(
+  addr: HostPort,
+  nc: NatsConnection,
+  ledger: LedgerClient,
+  license: { expire_at: string } | undefined,
+  log: Logger,
+): Promise<{ app: FastifyInstance; url: string; stop(): Promise<void> }> {
+  const state = new MetricsState(DURATION_BUCKETS);
+  const follow: ConsumerMessages = await followMetrics(nc, state, log);
+  const registry = buildRegistry(state, {
+    activeSessions: async () => (await ledger.sessions()).sessions.length,
+    heldPorts: async () => {
+      const out = { steal: 0, mirror: 0 };
+      for (const s of (await ledger.sessions()).sessions) for (const p of s.ports) out[p.mode]++;
+      return out;
+    },
+    consumerLag: () => consumerLag(nc),
+    licenseExpiresAt: () => (license ? Date.parse(`${license.expire_at}T00:00:00Z`) : undefined),
+  });
+  const app = Fastify({ logger: false });
+  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  await app.listen({ host: addr.host, port: addr.port });
+  const a = app.server.address();
+  const url = `http://${addr.host}:${typeof a === 'object' && a ? a.port : addr.port}/metrics`;
+  log.info({ url }, 'metrics served');
+  return {
+    app,
+    url,
+    async stop() {
+      await follow.close();
+      await app.close();
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
+import { SessionClient, startSystem, type System } from '../support/system.js';
+import { call, commandSubject } from '../../shared/src/nats/index.js';
+
+/** The seed's Prometheus metrics, derived from the event log, across a gateway restart. */
+describe('metrics: /metrics from the event log, restart-safe and redelivery-safe', () => {
+  let sys: System;
+  let metricsUrl = '';
+  before(async () => {
+    sys = await startSystem({ OPERATOR_METRICS_ENABLED: 'true', OPERATOR_METRICS_ADDR: '127.0.0.1:0' });
+    metricsUrl = String(sys.gateway.lines.find((l) => l.msg === 'gateway ready')?.metrics);
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  const scrape = async () => (await (await fetch(metricsUrl)).text());
+  /** The counters and histogram counts (not gauges, which are live by nature). */
+  const totals = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => /^(mirrord_sessions_create_total|mirrord_sessions_duration_(bucket|count|sum)|mirrord_teams_rejections_total)\{/.test(l))
+      .sort()
+      .join('\n');
+  const value = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+
+  it('scrape after 50 sessions, restart the gateway, scrape again: identical counters and histogram counts', async () => {
+    for (let i = 0; i < 50; i++) {
+      const c = await SessionClient.connect(sys, { token: i % 2 ? 'alice-token' : 'aviram-token', target: `deployment.app-${i % 5}` });
+      await c.client!.sessionId();
+      if (i % 10 === 0) await c.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
+      await c.client!.close();
+    }
+    // A policy denial as the gateway records it (token-file mode has no policies to deny with).
+    const nc = await connect({ servers: sys.env.NATS_URL! });
+    await call(nc, commandSubject('ledger', 'reject'), {
+      session_id: '00000000000000AA', target: 'deployment/app-0', namespace: 'default',
+      client: { client_user: 'alice', client_name: 'Alice', client_hostname: 'alice-mbp', client_id: '', user_id: '', client_cli_version: '' },
+      asked: 'start', code: 'Forbidden', message: 'steal is forbidden by the mirrord policy "default/p"', policy: 'default/p',
+    });
+    await nc.close();
+    const holder = await SessionClient.connect(sys, { token: 'aviram-token', target: 'deployment.app-0' });
+    await holder.client!.sessionId();
+    await holder.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
+    // Let the follower see the last events.
+    let first = '';
+    for (let i = 0; i < 50; i++) {
+      first = await scrape();
+      if (value(first, /^mirrord_sessions_create_total\{/) === 51 && value(first, /^mirrord_sessions_duration_count\{/) === 50 && value(first, /^mirrord_teams_rejections_total\{/) === 1) break;
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    assert.equal(value(first, /^mirrord_sessions_create_total\{/), 51);
+    assert.equal(value(first, /^mirrord_sessions_duration_count\{/), 50);
+    assert.match(first, /^mirrord_sessions_create_total\{client_hostname="alice-mbp",client_name="Alice",client_user="alice",user_id=""\} 25$/m);
+    assert.match(first, /^mirrord_sessions_duration_bucket\{[^}]*le="\+Inf"\} \d+$/m);
+    assert.match(first, /^mirrord_teams_rejections_total\{policy="default\/p",code="Forbidden"\} 1$/m);
+    assert.match(first, /^mirrord_teams_active_sessions 1$/m);
+    assert.match(first, /^mirrord_teams_held_ports\{type="steal"\} 1$/m);
+    assert.match(first, /^# TYPE mirrord_teams_consumer_lag gauge$/m); // no durable consumers without a cluster
+
+    await holder.client!.close();
+    let settled = '';
+    for (let i = 0; i < 50 && value(settled, /^mirrord_sessions_duration_count\{/) !== 51; i++) {
+      settled = await scrape();
+      await new Promise((res) => setTimeout(res, 200));
+    }
+    await sys.gateway.stop();
+    await sys.restartGateway();
+    metricsUrl = String(sys.gateway.lines.find((l) => l.msg === 'gateway ready')?.metrics);
+    const second = await scrape();
+    assert.equal(value(second, /^mirrord_sessions_duration_count\{/), 51);
+    assert.equal(totals(second), totals(settled));
+  });
+
+  it('a redelivered event does not change them; a new one counts once', async () => {
+    const nc = await connect({ servers: sys.env.NATS_URL! });
+    const js = jetstream(nc);
+    const jsm = await js.jetstreamManager();
+    const info = await jsm.streams.info('MIRRORD_EVENTS');
+    // Re-publish the newest Session Started under a new message id: JetStream stores it again,
+    // as a replay or a re-publish after the dedupe window would.
+    let copied = false;
+    for (let seq = info.state.last_seq; seq > 0 && !copied; seq--) {
+      const m = await jsm.streams.getMessage('MIRRORD_EVENTS', { seq });
+      if (!m || !m.subject.startsWith('mirrord.events.SessionStarted.')) continue;
+      await js.publish(m.subject, m.data, { msgID: `redelivery-${seq}` });
+      copied = true;
+    }
+    assert.ok(copied);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = await scrape();
+    assert.equal(value(before, /^mirrord_sessions_create_total\{/), 51);
+    const c = await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.late' });
+    await c.client!.sessionId();
+    await c.client!.close();
+    let after = '';
+    for (let i = 0; i < 50 && value(after, /^mirrord_sessions_duration_count\{/) !== 52; i++) {
+      after = await scrape();
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(value(after, /^mirrord_sessions_create_total\{/), 52);
+    await nc.close();
+  });
+});
