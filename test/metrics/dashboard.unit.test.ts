@@ -1,0 +1,42 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { buildRegistry } from '../../services/gateway/src/adapters/metrics/registry.js';
+import { MetricsState } from '../../services/gateway/src/domain/metrics-state.js';
+import { DURATION_BUCKETS } from '../../shared/src/ledger/index.js';
+
+interface Panel {
+  title: string;
+  targets: Array<{ expr: string }>;
+}
+
+/** Every query of the shipped Grafana dashboard names a metric the gateway really exports. */
+describe('deploy/grafana/mirrord-teams.json', () => {
+  it('queries only exported metrics, and uses each of the seed\'s', async () => {
+    const dash = JSON.parse(readFileSync(new URL('../../deploy/grafana/mirrord-teams.json', import.meta.url), 'utf8')) as { panels: Panel[] };
+    const registry = buildRegistry(new MetricsState(DURATION_BUCKETS), {
+      activeSessions: async () => 0,
+      heldPorts: async () => ({ steal: 0, mirror: 0 }),
+      consumerLag: async () => [],
+      licenseExpiresAt: () => Date.now() + 1000,
+    });
+    const exported = new Set<string>();
+    for (const m of await registry.getMetricsAsJSON()) {
+      exported.add(m.name);
+      if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${s}`);
+    }
+    const used = new Set<string>();
+    for (const p of dash.panels) {
+      assert.ok(p.targets.length > 0, `panel "${p.title}" has no query`);
+      for (const t of p.targets) {
+        const names = t.expr.match(/\bmirrord_[a-z_]+\b/g) ?? [];
+        assert.ok(names.length > 0, `panel "${p.title}" queries no mirrord metric: ${t.expr}`);
+        for (const n of names) {
+          assert.ok(exported.has(n), `panel "${p.title}" queries ${n}, which is not exported`);
+          used.add(n.replace(/_(bucket|sum|count)$/, ''));
+        }
+      }
+    }
+    for (const seed of ['mirrord_sessions_create_total', 'mirrord_sessions_duration', 'mirrord_license_valid_seconds']) assert.ok(used.has(seed), `${seed} has no panel`);
+  });
+});
