@@ -7,6 +7,7 @@ import { registerSession } from './commands/session.js';
 import { registerVerifyConfig } from './commands/verify-config.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerJira } from './commands/jira.js';
+import { registerAudit } from './commands/audit.js';
 
 /** kubectl-mirrord: the kubectl plugin for mirrord-teams (`kubectl mirrord …`). */
 const program = new Command('kubectl-mirrord')
@@ -23,6 +24,7 @@ registerSession(program, globals);
 registerVerifyConfig(program);
 registerPolicy(program, globals);
 registerJira(program, globals);
+registerAudit(program, globals);
 
 try {
   await program.parseAsync(process.argv);

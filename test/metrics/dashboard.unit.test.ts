@@ -23,7 +23,7 @@ describe('deploy/grafana/mirrord-teams.json', () => {
     const exported = new Set<string>();
     for (const m of await registry.getMetricsAsJSON()) {
       exported.add(m.name);
-      if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${s}`);
+      if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${s}`);
     }
     const used = new Set<string>();
     for (const p of dash.panels) {

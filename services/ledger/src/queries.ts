@@ -4,6 +4,7 @@ import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
 import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
 import { DURATION_BUCKETS, type SessionView } from '../../../shared/src/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
+import { portsAt } from './domain/status-at.js';
 
 
 const DAY = 24 * 60 * 60 * 1000;
@@ -75,6 +76,15 @@ export class LedgerQueries {
         const now = this.#now();
         const [dau, mau] = await Promise.all([this.#store.distinctUsersSince(now - DAY), this.#store.distinctUsersSince(now - 30 * DAY)]);
         return { dau, mau };
+      }
+      case LedgerQuery.sessionsAt: {
+        // The status table as it was at `at`, rebuilt from the sessions and their events.
+        const at = optInt('at');
+        if (at === undefined) throw invalid('at', 'is required (ms since the epoch)');
+        const rows = await this.#store.sessionsLiveAt(at, optStr('namespace'));
+        const sessions: SessionView[] = [];
+        for (const row of rows) sessions.push({ ...row, status: 'live', ended_at: null, end_reason: null, killed_by: null, ports: portsAt(await this.#store.readStream(row.id), at) });
+        return { now: at, sessions };
       }
       case LedgerQuery.metrics:
         return this.#store.metricsSnapshot(DURATION_BUCKETS, this.#now());

@@ -21,6 +21,7 @@ export const LedgerQuery = {
   events: 'events',
   statistics: 'statistics',
   metrics: 'metrics',
+  sessionsAt: 'sessions-at',
 } as const;
 export type LedgerQuery = (typeof LedgerQuery)[keyof typeof LedgerQuery];
 

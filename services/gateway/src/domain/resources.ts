@@ -93,6 +93,8 @@ export function operatorObject(o: OperatorInfo) {
     },
     status: {
       sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
+      /** When the sessions were observed (now, or the `at` asked for). */
+      observed_at: new Date(o.now).toISOString(),
       statistics: { dau: o.dau, mau: o.mau },
       copy_targets: o.copyTargets.map((c) => ({ name: c.name, namespace: c.namespace, target: c.target, scale_down: c.scale_down, phase: c.phase, creator_session: c.creator_session })),
     },

@@ -42,6 +42,8 @@ export interface LedgerStore {
   queryEvents(f: EventFilter): Promise<LedgerEvent[]>;
   liveSessionEvents(): Promise<LedgerEvent[]>;
   sessionRow(id: string): Promise<SessionRow | undefined>;
+  /** Sessions that were live at `at` (started at or before it, not ended by then). */
+  sessionsLiveAt(at: number, namespace?: string): Promise<SessionRow[]>;
   liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }>;
   allSessionRows(): AsyncIterable<SessionRow>;
   /** Every session id with events (the sessions projection has a row for each). */

@@ -28,11 +28,17 @@ async function findSession(deps: GatewayDeps, rawId: string, namespace: string |
 }
 
 export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
-  app.get(`${API_PREFIX}/mirrordoperators/operator`, (req) =>
+  app.get(`${API_PREFIX}/mirrordoperators/operator`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
     traced(req, 'GET mirrordoperators/operator', async () => {
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
+      // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
+      const at = req.query.at === undefined ? undefined : parseTimeBound('at', req.query.at, Date.now());
       // Copies are shown when agent-manager answers; status must not fail because it is away.
-      const [{ now, sessions }, stats, copyTargets] = await Promise.all([deps.ledger.sessions(), deps.ledger.statistics(), deps.agents.copyTargets().catch(() => [])]);
+      const [{ now, sessions }, stats, copyTargets] = await Promise.all([
+        at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
+        deps.ledger.statistics(),
+        at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
+      ]);
       return operatorObject({ version: deps.version, defaultNamespace: deps.defaultNamespace, license: deps.license, sessions, now, dau: stats.dau, mau: stats.mau, copyTargets });
     }),
   );

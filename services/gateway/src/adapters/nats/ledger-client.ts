@@ -24,6 +24,9 @@ export class LedgerClient {
   sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.sessions), namespace ? { namespace } : {});
   }
+  sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+    return call(this.#nc, querySubject('ledger', LedgerQuery.sessionsAt), namespace ? { at, namespace } : { at }, 30_000);
+  }
   session(id: string): Promise<{ now: number; session: LedgerSessionView | null; events: LedgerEvent[] }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.session), { id });
   }

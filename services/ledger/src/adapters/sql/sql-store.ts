@@ -151,6 +151,17 @@ class SqlLedgerStore implements LedgerStore {
     return Number(r?.n ?? 0);
   }
 
+  async sessionsLiveAt(at: number, namespace?: string): Promise<SessionRow[]> {
+    let q = this.#db
+      .selectFrom('sessions')
+      .selectAll()
+      .where('status', '<>', 'pending')
+      .where('started_at', '<=', at)
+      .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', at)]));
+    if (namespace !== undefined) q = q.where('namespace', '=', namespace);
+    return (await q.orderBy('started_at').orderBy('id').execute()).map((r) => num(r, 'started_at', 'ended_at'));
+  }
+
   async metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot> {
     return this.#sqlite ? sqliteMetricsSnapshot(this.#sqlite, buckets, now) : kyselyMetricsSnapshot(this.#db, buckets, now);
   }

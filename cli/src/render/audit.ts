@@ -1,0 +1,46 @@
+import { renderTable } from './table.js';
+
+export interface AuditEvent {
+  time: string;
+  type: string;
+  session_id: string;
+  actor: Record<string, unknown>;
+  data: Record<string, unknown>;
+}
+
+const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
+
+/** One event as "what happened", in the words of the status table and the seed's log names. */
+export function describeEvent(e: AuditEvent): string {
+  const d = e.data;
+  switch (e.type) {
+    case 'SessionStarted':
+      return ['started', d.profile ? `profile ${s(d.profile)}` : '', d.branch_name ? `branch ${s(d.branch_name)}` : '', d.agent && d.agent !== 'none' ? `agent ${s(d.agent)}` : ''].filter(Boolean).join(', ');
+    case 'TargetCopied':
+      return `copied the target to pod ${s(d.copy_pod)}${d.scale_down ? ' (original scaled down)' : ''}`;
+    case 'PortStolen':
+      return `stole port ${s(d.port)}${d.http_filter ? ` with filter ${s(d.http_filter)}` : ' (unfiltered)'}${d.lock === false ? ' sharing the lock' : ''}`;
+    case 'PortMirrored':
+      return `mirrored port ${s(d.port)}`;
+    case 'PortReleased':
+      return `released port ${s(d.port)} (${s(d.reason)})`;
+    case 'SessionEnded': {
+      const why = d.reason === 'Killed' ? `killed by ${s(d.killed_by)}` : d.reason === 'Overridden' ? `overridden by session ${s(d.killed_by)}` : s(d.reason);
+      return `ended after ${s(d.session_duration)}s: ${why}`;
+    }
+    case 'SessionRejected': {
+      const what = d.asked === 'port' ? `${s(d.mode)} on port ${s(d.port)}` : 'start';
+      const by = d.policy ? `by policy ${s(d.policy)}` : d.permission ? `missing permission ${s(d.permission)}` : '';
+      return `refused ${what}: ${s(d.code)}${by ? ` ${by}` : ''}`;
+    }
+    default:
+      return e.type;
+  }
+}
+
+export function renderAudit(events: AuditEvent[]): string {
+  return renderTable(
+    ['Time', 'User', 'What', 'Target', 'Namespace', 'Session ID'],
+    events.map((e) => [e.time, s(e.data.client_user ?? e.actor.client_user), describeEvent(e), s(e.data.target), s(e.data.namespace), e.session_id]),
+  );
+}
