@@ -11,6 +11,7 @@ import { benchCore } from './core.bench.js';
 import { benchPublish } from './publish.bench.js';
 import { benchStart } from './start.bench.js';
 import { benchPolicyDecisions, benchPolicyStartCost } from './policy.bench.js';
+import { benchAudit } from './audit.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import type { Row } from './support/util.js';
 
@@ -33,6 +34,8 @@ try {
   const file = await ensureBigLedger(EVENTS, log);
   log('replay…');
   rows.push(await benchReplay(file));
+  log('audit…');
+  rows.push(await benchAudit(file));
   log('rss…');
   rows.push(await benchRss(file, nats, log));
 } finally {

@@ -37,6 +37,9 @@ const num = <T extends Record<string, unknown>>(r: T, ...keys: (keyof T)[]): T =
   return r;
 };
 
+/** How far event times may step back between appends (clock adjustments) without a time filter missing them. */
+const CLOCK_MARGIN_MS = 60_000;
+
 class SqlLedgerStore implements LedgerStore {
   readonly #db: Kysely<Database>;
   readonly #cap: Capabilities;
@@ -87,9 +90,22 @@ class SqlLedgerStore implements LedgerStore {
       if (f.namespace !== undefined) sq = sq.where('namespace', '=', f.namespace);
       q = q.where('session_id', 'in', sq);
     }
-    if (f.since !== undefined) q = q.where('time', '>=', f.since);
-    if (f.until !== undefined) q = q.where('time', '<=', f.until);
-    if (f.after !== undefined) q = q.where('position', '>', f.after);
+    // Time bounds become position bounds (events are appended in time order; a margin covers
+    // small clock steps), so the page is read in position order without sorting the whole
+    // range; the exact time test stays, kept off the time index with a unary plus.
+    let after = f.after ?? 0;
+    if (f.since !== undefined) {
+      const r = await this.#db.selectFrom('events').select('position').where('time', '>=', f.since - CLOCK_MARGIN_MS).orderBy('time').limit(1).executeTakeFirst();
+      if (!r) return [];
+      after = Math.max(after, Number(r.position) - 1);
+      q = q.where(sql<boolean>`+time >= ${f.since}`);
+    }
+    if (f.until !== undefined) {
+      const r = await this.#db.selectFrom('events').select('position').where('time', '<=', f.until + CLOCK_MARGIN_MS).orderBy('time', 'desc').limit(1).executeTakeFirst();
+      if (!r) return [];
+      q = q.where('position', '<=', Number(r.position)).where(sql<boolean>`+time <= ${f.until}`);
+    }
+    if (after > 0) q = q.where('position', '>', after);
     const rows = await q.orderBy('position').limit(f.limit).execute();
     return rows.map((r) => rowToEvent(r));
   }
