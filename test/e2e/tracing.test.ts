@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { readEventStream } from '../support/jetstream.js';
+import { startService } from '../support/service-process.js';
 
 interface Span {
   traceId: string;
@@ -72,5 +73,34 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
     }
     const stolen = msgs.find((m) => m.event.type === 'PortStolen' && m.event.session_id === id)!;
     assert.match(stolen.traceparent ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
+  });
+
+  it('one trace id spans gateway → ledger → jira-reporter (and its webtrigger POST) for one session', async () => {
+    const posts: Array<{ traceparent: string }> = [];
+    const rx = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        posts.push({ traceparent: String(req.headers.traceparent ?? '') });
+        res.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((r) => rx.listen(0, '127.0.0.1', r));
+    const a = rx.address();
+    const jira = await startService('jira-reporter', { ...sys.env, OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url, JIRA_WEBTRIGGER_URL: `http://127.0.0.1:${typeof a === 'object' && a ? a.port : 0}/hook` });
+    try {
+      const traceId = '5bf92f3577b34da6a3ce929d0e0e4737';
+      const { client } = await SessionClient.connect(sys, { query: '&branch_name=feature-KEY-42', headers: { traceparent: `00-${traceId}-00f067aa0ba902b8-01` } });
+      await client!.sessionId();
+      await client!.close();
+      for (let i = 0; i < 75 && !otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter'); i++) await new Promise((r) => setTimeout(r, 200));
+      const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
+      assert.deepEqual([...services].sort(), ['gateway', 'jira-reporter', 'ledger']);
+      assert.ok(otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name.startsWith('process mirrord.events.SessionEnded.')));
+      assert.ok(otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name === 'POST jira webtrigger'));
+      assert.match(posts.at(-1)?.traceparent ?? '', new RegExp(`^00-${traceId}-`));
+    } finally {
+      await jira.stop();
+      rx.close();
+    }
   });
 });

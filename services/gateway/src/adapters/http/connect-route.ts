@@ -242,8 +242,9 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
     if (code === 1000) {
       // A deliberate close ends the session now; anything else keeps it for a reconnect
       // within the unused TTL.
+      // In the connection's trace, so Session Ended (and what consumes it) joins the client's trace.
       void chain.then(() =>
-        deps.ledger.command('end', { session_id: id, client_user: s.who.user, reason: 'ClientClosed' }).catch((e) => {
+        context.with(parent, () => deps.ledger.command('end', { session_id: id, client_user: s.who.user, reason: 'ClientClosed' })).catch((e) => {
           if (!isAppError(e, 'Conflict') && !isAppError(e, 'NotFound')) log.warn({ err: e }, 'could not end the session; it will expire as Unused');
         }),
       );
