@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode, isErrorCode } from '../../../shared/src/errors/index.js';
 
 export interface GatewayTarget {
@@ -34,6 +35,14 @@ export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv
   return { url: cluster.server.replace(/\/$/, ''), token, source: `kubeconfig context "${kc.getCurrentContext()}"` };
 }
 
+/**
+ * The W3C trace this plugin invocation runs in (`TRACEPARENT` continues a caller's, as in CI
+ * pipelines); every request of the invocation carries it, so gateway, ledger and consumers
+ * join one trace.
+ */
+export const TRACEPARENT =
+  process.env.TRACEPARENT && /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/.test(process.env.TRACEPARENT) ? process.env.TRACEPARENT : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+
 /** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
 export async function request<T>(gw: GatewayTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<T> {
   let res: Response;
@@ -41,7 +50,7 @@ export async function request<T>(gw: GatewayTarget, method: string, path: string
     res = await fetch(`${gw.url}${path}`, {
       method,
       ...(body === undefined ? {} : { body }),
-      headers: { accept: 'application/json', ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}), ...headers },
+      headers: { accept: 'application/json', traceparent: TRACEPARENT, ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}), ...headers },
       signal: AbortSignal.timeout(15_000),
     });
   } catch (e) {

@@ -9,7 +9,7 @@ import { regexError } from '../../../shared/src/mirrord-config/index.js';
 import { sessionIdToDecimal, sessionIdCandidates } from '../../../shared/src/ids/index.js';
 import { formatDottedTarget, parseTarget, validateNamespace } from '../../../shared/src/targets/index.js';
 import { VERSION } from '../../../shared/src/version.js';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { API, request, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
 import { clientCertificate, forgetCertificate } from '../client/certificate.js';
 import { print } from './operator.js';
 
@@ -113,6 +113,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
         'x-client-name': realName(),
         'x-client-hostname': hostname(),
         'x-mirrord-cli-version': VERSION,
+        traceparent: TRACEPARENT,
       };
       if (gw.token) headers.authorization = `Bearer ${gw.token}`;
       if (sessionId) headers['x-session-id'] = sessionIdToDecimal(sessionId);
