@@ -1,3 +1,4 @@
+import { parseDurationMs } from '../format/duration.js';
 import { AppError, ErrorCode } from '../errors/index.js';
 
 /**
@@ -53,17 +54,12 @@ export const int =
     return n;
   };
 
-const DURATION_UNIT: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
 /** A duration as milliseconds: `24h`, `90s`, `1h30m`, `500ms`, or plain seconds (`30`). */
 export const durationMs: Parser<number> = (raw, name) => {
   const s = raw.trim();
   if (/^\d+$/.test(s)) return Number(s) * 1000;
-  if (/^(\d+(ms|s|m|h|d))+$/.test(s)) {
-    let ms = 0;
-    for (const m of s.matchAll(/(\d+)(ms|s|m|h|d)/g)) ms += Number(m[1]) * DURATION_UNIT[m[2]!]!;
-    return ms;
-  }
+  const ms = parseDurationMs(s);
+  if (ms !== undefined) return ms;
   throw new Error(`${name}: expected a duration like 24h, 90s or 1h30m (or seconds), got "${raw}"`);
 };
 

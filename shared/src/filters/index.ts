@@ -1,4 +1,5 @@
 import { invalid } from '../errors/index.js';
+import { compileFancyRegex } from '../mirrord-config/regex.js';
 
 /**
  * The mirrord config's `http_filter` shape (steal only). Nested filters in `all_of`/`any_of`
@@ -18,9 +19,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 function checkRegex(field: string, re: unknown): string {
   if (typeof re !== 'string' || re === '') throw invalid(field, 'expected a non-empty regular expression string');
   try {
-    // Look-ahead (`(?!kube-probe)`) compiles in JS as in fancy-regex; the rest of the engine
-    // question belongs to the governance issue.
-    new RegExp(re);
+    // The same dialect as the mirrord config (fancy-regex spellings translated).
+    compileFancyRegex(re);
   } catch (e) {
     throw invalid(field, `invalid regex ${JSON.stringify(re)}: ${e instanceof Error ? e.message : String(e)}`, 'fix the pattern');
   }

@@ -1,4 +1,4 @@
-import type { RawHttpFilter, RawInnerFilter, RawMirrordConfig } from './schema.js';
+import type { RawHttpFilter, RawMirrordConfig } from './schema.js';
 import type { ConfigIssue } from './issues.js';
 import { formatTarget, parseTarget, type Target } from '../targets/index.js';
 import { isAppError } from '../errors/index.js';
@@ -61,17 +61,13 @@ const list = (v: string | string[] | null | undefined, split = false): string[] 
   return split ? v.split(';').filter((s) => s !== '') : [v];
 };
 
-function inner(f: RawInnerFilter): InnerFilter {
-  return f as InnerFilter;
-}
-
 function httpFilter(h: RawHttpFilter | boolean | null | undefined): HttpFilter | undefined {
   if (h === null || h === undefined || typeof h === 'boolean') return undefined;
   const out: HttpFilter = {};
   for (const k of ['header_filter', 'path_filter', 'method_filter', 'header_filter_jq'] as const) if (typeof h[k] === 'string') out[k] = h[k];
   if (h.body_filter) out.body_filter = h.body_filter;
-  if (h.all_of) out.all_of = h.all_of.map(inner);
-  if (h.any_of) out.any_of = h.any_of.map(inner);
+  if (h.all_of) out.all_of = h.all_of as InnerFilter[];
+  if (h.any_of) out.any_of = h.any_of as InnerFilter[];
   if (h.ports !== null && h.ports !== undefined) out.ports = Array.isArray(h.ports) ? h.ports : [h.ports];
   return Object.keys(out).length === 0 ? undefined : out;
 }

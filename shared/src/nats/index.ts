@@ -2,4 +2,4 @@ export * from './subjects.js';
 export * from './codec.js';
 export * from './connect.js';
 export * from './rpc.js';
-export { ensureEventsStream } from './stream.js';
+export { consumeEventType, ensureEventsStream } from './stream.js';

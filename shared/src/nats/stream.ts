@@ -1,4 +1,4 @@
-import { jetstreamManager, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { EVENTS_STREAM, EVENTS_WILDCARD } from './subjects.js';
 
@@ -20,4 +20,22 @@ export async function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREA
     });
   }
   return jsm;
+}
+
+/**
+ * A durable, explicitly acknowledged consumer of one event type on MIRRORD_EVENTS, created
+ * when missing (new events only, redelivered forever until acknowledged), and its messages.
+ */
+export async function consumeEventType(nc: NatsConnection, durable: string, eventType: string, ackWaitMs: number, maxMessages: number): Promise<ConsumerMessages> {
+  const jsm = await ensureEventsStream(nc);
+  if (!(await jsm.consumers.info(EVENTS_STREAM, durable).catch(() => undefined)))
+    await jsm.consumers.add(EVENTS_STREAM, {
+      durable_name: durable,
+      filter_subject: `mirrord.events.${eventType}.>`,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.New,
+      ack_wait: nanos(ackWaitMs),
+      max_deliver: -1,
+    });
+  return (await jetstream(nc).consumers.get(EVENTS_STREAM, durable)).consume({ max_messages: maxMessages });
 }

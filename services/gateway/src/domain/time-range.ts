@@ -1,15 +1,11 @@
 import { invalid } from '../../../../shared/src/errors/index.js';
-
-const UNIT: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+import { parseDurationMs } from '../../../../shared/src/format/duration.js';
 
 /** `since`/`until`: RFC3339, or a duration back from now (`2h`, `30m`, `1h30m`, `7d`). */
 export function parseTimeBound(field: string, raw: string, now: number): number {
   const s = raw.trim();
-  if (/^(\d+[smhd])+$/.test(s)) {
-    let ms = 0;
-    for (const m of s.matchAll(/(\d+)([smhd])/g)) ms += Number(m[1]) * UNIT[m[2]!]!;
-    return now - ms;
-  }
+  const back = parseDurationMs(s);
+  if (back !== undefined) return now - back;
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
     const t = Date.parse(s);
     if (!Number.isNaN(t)) return t;

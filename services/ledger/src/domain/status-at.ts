@@ -1,26 +1,20 @@
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
 import type { HeldPortRecord } from '../../../../shared/src/ledger/index.js';
+import { projectionOps } from './projections.js';
 
 /**
- * The ports a session held at a moment, folded from its events up to that moment (the
- * held-ports projection only knows the present).
+ * The ports a session held at a moment: the held-ports projection's own ops, applied to the
+ * session's events up to that moment (the projection table only knows the present).
  */
 export function portsAt(events: readonly LedgerEvent[], at: number): HeldPortRecord[] {
   const held = new Map<number, HeldPortRecord>();
   for (const e of events) {
     if (e.time > at) break;
-    switch (e.type) {
-      case 'PortStolen':
-        held.set(e.data.port, { port: e.data.port, mode: 'steal', http_filter: e.data.http_filter ?? null, lock: e.data.lock ? 1 : 0, since: e.time });
-        break;
-      case 'PortMirrored':
-        held.set(e.data.port, { port: e.data.port, mode: 'mirror', http_filter: null, lock: 0, since: e.time });
-        break;
-      case 'PortReleased':
-        held.delete(e.data.port);
-        break;
-      default:
-        break;
+    for (const op of projectionOps(e)) {
+      if (op.op === 'addPort') {
+        const { session_id: _, ...port } = op.row;
+        held.set(port.port, port);
+      } else if (op.op === 'removePort') held.delete(op.port);
     }
   }
   return [...held.values()].sort((a, b) => a.port - b.port);

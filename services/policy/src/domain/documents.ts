@@ -1,5 +1,5 @@
 import { parseAllDocuments } from 'yaml';
-import { formatPath, toConfigIssues, type ConfigIssue } from '../../../../shared/src/mirrord-config/index.js';
+import { toConfigIssues, type ConfigIssue } from '../../../../shared/src/mirrord-config/index.js';
 import { compilePolicy, PolicySet } from './policy-set.js';
 import { ProfileSet } from './profiles.js';
 import { GOVERNANCE_KINDS, governanceDocument, type GovernanceDocument } from './spec.js';
@@ -66,8 +66,6 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
   });
   return out;
 }
-
-export { formatPath };
 
 /** Policies and profiles, compiled, from documents (the offline counterpart of the informers). */
 export function buildState(docs: readonly GovernanceDocument[]): { policies: PolicySet; profiles: ProfileSet } {

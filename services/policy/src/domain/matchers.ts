@@ -39,10 +39,6 @@ export function selectorMatcher(sel: LabelSelector): (labels: Readonly<Record<st
   };
 }
 
-/** mirrord env patterns: `*` any run, `?` one character, whole name. */
-export function envGlob(pattern: string): RegExp {
-  return new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-}
 
 export interface Destination {
   ip?: string;

@@ -1,9 +1,9 @@
 import { Svcm, type Service } from '@nats-io/services';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
+import type { ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { invalid } from '../../../../../shared/src/errors/index.js';
-import { call, commandSubject, EVENTS_STREAM, ensureEventsStream, eventsOfType, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, commandSubject, consumeEventType, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 
@@ -59,13 +59,7 @@ export const CLEANUP_CONSUMER = 'agent-manager-cleanup';
  * once its session's objects are gone, so a crash redelivers it (cleanup is idempotent).
  */
 export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, log: Logger): Promise<ConsumerMessages> {
-  await ensureEventsStream(nc);
-  const jsm = await jetstreamManager(nc);
-  const existing = await jsm.consumers.info(EVENTS_STREAM, CLEANUP_CONSUMER).catch(() => undefined);
-  if (!existing)
-    await jsm.consumers.add(EVENTS_STREAM, { durable_name: CLEANUP_CONSUMER, filter_subject: eventsOfType('SessionEnded').replace(/\*$/, '>'), ack_policy: AckPolicy.Explicit, deliver_policy: DeliverPolicy.New, ack_wait: 60_000_000_000, max_deliver: -1 });
-  const c = await jetstream(nc).consumers.get(EVENTS_STREAM, CLEANUP_CONSUMER);
-  const msgs = await c.consume({ max_messages: 16 });
+  const msgs = await consumeEventType(nc, CLEANUP_CONSUMER, 'SessionEnded', 60_000, 16);
   void (async () => {
     for await (const m of msgs) {
       let sid: string | undefined;

@@ -19,18 +19,24 @@ export async function startMetricsServer(
 ): Promise<{ app: FastifyInstance; url: string; stop(): Promise<void> }> {
   const state = new MetricsState(DURATION_BUCKETS);
   const follow: ConsumerMessages = await followMetrics(nc, state, log);
+  // One ledger read per scrape serves both live gauges.
+  let live: ReturnType<LedgerClient['sessions']> | undefined;
+  const liveSessions = () => (live ??= ledger.sessions());
   const registry = buildRegistry(state, {
-    activeSessions: async () => (await ledger.sessions()).sessions.length,
+    activeSessions: async () => (await liveSessions()).sessions.length,
     heldPorts: async () => {
       const out = { steal: 0, mirror: 0 };
-      for (const s of (await ledger.sessions()).sessions) for (const p of s.ports) out[p.mode]++;
+      for (const s of (await liveSessions()).sessions) for (const p of s.ports) out[p.mode]++;
       return out;
     },
     consumerLag: () => consumerLag(nc),
     licenseExpiresAt: () => (license ? Date.parse(`${license.expire_at}T00:00:00Z`) : undefined),
   });
   const app = Fastify({ logger: false });
-  app.get('/metrics', async (_req, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  app.get('/metrics', async (_req, reply) => {
+    live = undefined;
+    return reply.type(registry.contentType).send(await registry.metrics());
+  });
   await app.listen({ host: addr.host, port: addr.port });
   const a = app.server.address();
   const url = `http://${addr.host}:${typeof a === 'object' && a ? a.port : addr.port}/metrics`;

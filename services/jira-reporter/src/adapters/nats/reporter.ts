@@ -1,9 +1,9 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SessionView } from '../../../../../shared/src/ledger/index.js';
-import { call, EVENTS_STREAM, ensureEventsStream, eventsOfType, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, consumeEventType, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
 import { contextFromNats, inSpan } from '../../../../../shared/src/otel/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
@@ -42,20 +42,9 @@ export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> 
  * JIRA_RETRY_FOR after the session ended, then parked in the dead-letter stream.
  */
 export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, random: () => number = Math.random): Promise<ConsumerMessages> {
-  await ensureEventsStream(nc);
   await ensureDeadLetterStream(nc);
-  const jsm = await jetstreamManager(nc);
-  if (!(await jsm.consumers.info(EVENTS_STREAM, CONSUMER).catch(() => undefined)))
-    await jsm.consumers.add(EVENTS_STREAM, {
-      durable_name: CONSUMER,
-      filter_subject: eventsOfType('SessionEnded').replace(/\*$/, '>'),
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.New,
-      ack_wait: (cfg.JIRA_TIMEOUT_MS + 30_000) * 1_000_000,
-      max_deliver: -1,
-    });
   const js = jetstream(nc);
-  const msgs = await (await js.consumers.get(EVENTS_STREAM, CONSUMER)).consume({ max_messages: 8 });
+  const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 30_000, 8);
   void (async () => {
     for await (const m of msgs) {
       await inSpan(`process ${m.subject}`, SpanKind.CONSUMER, contextFromNats(m.headers), { 'messaging.system': 'nats', 'messaging.destination.name': m.subject, 'messaging.consumer.group.name': CONSUMER }, () => handle(m)).catch(
