@@ -60,6 +60,12 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     assert.match(first, /^mirrord_teams_active_sessions 1$/m);
     assert.match(first, /^mirrord_teams_held_ports\{type="steal"\} 1$/m);
     assert.match(first, /^# TYPE mirrord_teams_consumer_lag gauge$/m); // no durable consumers without a cluster
+    // Every start, port subscribe, end and the rejection went through a group commit.
+    const appended = value(first, /^mirrord_teams_ledger_append_seconds_count /);
+    assert.ok(appended >= 51 + 50 + 6 + 1, `append latency observed for each command: ${appended}`);
+    assert.equal(value(first, /^mirrord_teams_ledger_append_seconds_bucket\{le="\+Inf"\}/), appended);
+    assert.ok(value(first, /^mirrord_teams_ledger_append_seconds_sum /) > 0);
+    assert.doesNotMatch(first, /^mirrord_teams_jira_deliveries_total/m, 'no jira-reporter here: no outcome series');
 
     await holder.client!.close();
     let settled = '';

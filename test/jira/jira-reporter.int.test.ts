@@ -8,6 +8,7 @@ import { newSessionId } from '../../shared/src/ids/index.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
+import { jiraOutcomes } from '../../services/gateway/src/adapters/metrics/follower.js';
 
 /** A stand-in for the Forge webtrigger: records every POST; its behaviour can be switched. */
 class Receiver {
@@ -72,6 +73,13 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     await nats?.[Symbol.asyncDispose]();
   });
 
+  /** `mirrord_teams_jira_deliveries_total` as the gateway's /metrics reads it, once it stops moving. */
+  async function outcomes(expect: (o: Record<string, number>) => boolean): Promise<Record<string, number>> {
+    let o: Record<string, number> = {};
+    for (let i = 0; i < 100 && !expect((o = await jiraOutcomes(nc))); i++) await new Promise((r) => setTimeout(r, 100));
+    return o;
+  }
+
   async function session(branch: string | undefined, user = 'dev'): Promise<string> {
     const id = newSessionId();
     await call(nc, commandSubject('ledger', 'start'), { session_id: id, target: 'deployment/app', namespace: 'default', client: client(user), agent: 'none', ...(branch ? { branch_name: branch, key: 'do-not-send-me' } : {}) });
@@ -93,6 +101,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
       assert.ok(!JSON.stringify(p.body).includes('do-not-send-me'));
     }
     assert.ok(reporter.lines.some((l) => /^Jira issue KEY-\d+ updated with the session$/.test(String(l.msg)) && l.level === 'debug'));
+    assert.deepEqual(await outcomes((o) => o.delivered === 100), { delivered: 100, skipped: 0, failed: 0, parked: 0 });
   });
 
   it('no branch, or a branch without a key: no call, a DEBUG line saying why', async () => {
@@ -105,6 +114,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     const lb = await reporter.waitFor((l) => l.session_id === b && String(l.msg).startsWith('Jira report skipped'));
     assert.match(String(lb.msg), /branch "main" holds no Jira issue key/);
     assert.equal(rx.posts.length, before);
+    assert.deepEqual(await outcomes((o) => o.skipped === 2), { delivered: 100, skipped: 2, failed: 0, parked: 0 });
   });
 
   it('a receiver failing (500, then timeouts) for a while: WARN with details, then every report delivered once', async () => {
@@ -118,7 +128,12 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     rx.mode = 'ok';
     await rx.until(() => ids.every((id) => rx.posts.some((p) => p.body.session_id === id)), 'recovery');
     for (const id of ids) assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
+    const o = await outcomes((x) => x.delivered === 103);
+    assert.equal(o.delivered, 103);
+    assert.ok(o.failed! >= 2, `a failed attempt counts each time (500 and timeout): ${o.failed}`);
+    failedBefore = o.failed!;
   });
+  let failedBefore = 0;
 
   it('kill -9 of jira-reporter mid-run loses nothing', async () => {
     const ids: string[] = [];
@@ -129,6 +144,9 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     await rx.until(() => ids.every((id) => rx.posts.some((p) => p.body.session_id === id)), 'all 40 after the restart', 90_000);
     // A report accepted just before the kill may come again, with the same idempotency key.
     for (const id of ids) assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
+    // ...and its outcome is counted once: the outcome stream drops the repeated id.
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(await outcomes((o) => o.delivered === 143), { delivered: 143, skipped: 2, failed: failedBefore, parked: 0 });
   });
 
   it('after JIRA_RETRY_FOR a report is parked; kubectl mirrord jira retry (the command) delivers it', async () => {
@@ -144,5 +162,8 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     assert.ok(rx.posts.some((p) => p.body.session_id === id && p.body.issue_key === 'BUG-7'));
     const again = await call<{ delivered: number }>(nc, commandSubject('jira-reporter', 'retry'), {}, 30_000);
     assert.equal(again.delivered, 0, 'removed from the dead-letter stream once delivered');
+    const o = await outcomes((x) => x.delivered === 144);
+    assert.deepEqual([o.delivered, o.parked], [144, 1]);
+    assert.ok(o.failed! > failedBefore);
   });
 });

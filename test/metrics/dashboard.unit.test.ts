@@ -19,6 +19,8 @@ describe('deploy/grafana/mirrord-teams.json', () => {
       heldPorts: async () => ({ steal: 0, mirror: 0 }),
       consumerLag: async () => [],
       licenseExpiresAt: () => Date.now() + 1000,
+      appendLatency: async () => ({ bounds: [0.001], counts: [1, 0], sum: 0.0005, count: 1 }),
+      jiraOutcomes: async () => ({ delivered: 1 }),
     });
     const exported = new Set<string>();
     for (const m of await registry.getMetricsAsJSON()) {
@@ -37,6 +39,6 @@ describe('deploy/grafana/mirrord-teams.json', () => {
         }
       }
     }
-    for (const seed of ['mirrord_sessions_create_total', 'mirrord_sessions_duration', 'mirrord_license_valid_seconds']) assert.ok(used.has(seed), `${seed} has no panel`);
+    for (const seed of ['mirrord_sessions_create_total', 'mirrord_sessions_duration', 'mirrord_license_valid_seconds', 'mirrord_teams_jira_deliveries_total', 'mirrord_teams_ledger_append_seconds']) assert.ok(used.has(seed), `${seed} has no panel`);
   });
 });

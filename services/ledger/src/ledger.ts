@@ -9,6 +9,7 @@ import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
 import type { LedgerStore, StoredEvent } from './domain/store.js';
 import { KnownSessionIds } from './known-ids.js';
+import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency } from '../../../shared/src/ledger/index.js';
 
 export interface EventRef {
   id: string;
@@ -25,6 +26,8 @@ export interface CommandResult {
 interface Pending {
   events: LedgerEvent[];
   traceparent: string | undefined;
+  /** performance.now() when queued: command-to-commit latency. */
+  queuedAt: number;
   resolve: (positions: number[]) => void;
   reject: (e: Error) => void;
 }
@@ -60,6 +63,7 @@ export class Ledger {
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #known = new KnownSessionIds();
   #closed = false;
+  readonly #appendLatency = new LatencyHistogram(APPEND_BUCKETS);
 
   constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
     this.#store = store;
@@ -69,6 +73,11 @@ export class Ledger {
 
   get state(): LedgerState {
     return this.#state;
+  }
+
+  /** `mirrord_teams_ledger_append_seconds`: queued command to committed events. */
+  appendLatency(): AppendLatency {
+    return this.#appendLatency.snapshot();
   }
 
   /**
@@ -127,7 +136,7 @@ export class Ledger {
     if (cmd.type === 'StartSession') this.#lastActivity.set(cmd.session_id, now);
     // The write loop assigns each event its position before resolving.
     await new Promise<number[]>((resolve, reject) => {
-      this.#queue.push({ events: decision.events, traceparent, resolve, reject });
+      this.#queue.push({ events: decision.events, traceparent, queuedAt: performance.now(), resolve, reject });
       this.#kick();
     });
     return {
@@ -171,6 +180,7 @@ export class Ledger {
       }
       let failed = false;
       const committed: StoredEvent[] = [];
+      const at = performance.now();
       batch.forEach((p, i) => {
         const o = outcomes[i]!;
         if (o.ok) {
@@ -179,6 +189,7 @@ export class Ledger {
             this.#log.info(logFieldsOf(e), logMessageOf[e.type]);
             committed.push(p.traceparent ? { event: e, traceparent: p.traceparent } : { event: e });
           });
+          this.#appendLatency.observe((at - p.queuedAt) / 1000);
           p.resolve(o.positions);
         } else {
           failed = true;

@@ -31,7 +31,7 @@ await runService('ledger', async (log) => {
   await ledger.init();
   outbox.start();
   ledger.startExpiry();
-  const svc = await serveLedger(nc, ledger, new LedgerQueries(store), VERSION);
+  const svc = await serveLedger(nc, ledger, new LedgerQueries(store, Date.now, () => ledger.appendLatency()), VERSION);
   log.info({ db: cfg.LEDGER_DB, nats: cfg.NATS_URL, live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length }, 'ledger ready');
   return async () => {
     await svc.stop();

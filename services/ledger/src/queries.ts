@@ -2,7 +2,7 @@ import { invalid } from '../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../shared/src/events/index.js';
 import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
 import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
-import { DURATION_BUCKETS, type SessionView } from '../../../shared/src/ledger/index.js';
+import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '../../../shared/src/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
 import { portsAt } from './domain/status-at.js';
 
@@ -14,10 +14,12 @@ const MAX_PAGE = 1000;
 export class LedgerQueries {
   readonly #store: LedgerStore;
   readonly #now: () => number;
+  readonly #appendLatency: (() => AppendLatency) | undefined;
 
-  constructor(store: LedgerStore, now: () => number = Date.now) {
+  constructor(store: LedgerStore, now: () => number = Date.now, appendLatency?: () => AppendLatency) {
     this.#store = store;
     this.#now = now;
+    this.#appendLatency = appendLatency;
   }
 
   async liveSessions(namespace?: string): Promise<SessionView[]> {
@@ -88,6 +90,9 @@ export class LedgerQueries {
       }
       case LedgerQuery.metrics:
         return this.#store.metricsSnapshot(DURATION_BUCKETS, this.#now());
+      case LedgerQuery.appendLatency:
+        if (!this.#appendLatency) throw invalid('query', 'this ledger does not measure append latency');
+        return this.#appendLatency();
       default:
         throw invalid('query', `unknown ledger query "${what}"`);
     }

@@ -74,3 +74,43 @@ export interface MetricsSnapshot {
   sessions: Array<ClientLabels & { created: number; ended: number; duration_sum: number; buckets: number[] }>;
   rejections: Array<{ policy: string; code: string; count: number }>;
 }
+
+/** `mirrord_teams_ledger_append_seconds` buckets: group commits take milliseconds. */
+export const APPEND_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+
+/**
+ * Command-to-commit latency as the ledger measured it since it started
+ * (`mirrord.query.ledger.append-latency`). A latency is a property of the running process,
+ * not of the event log, so it starts again with the process — a counter reset, which
+ * Prometheus' `rate()` expects.
+ */
+export interface AppendLatency {
+  /** Upper bounds in seconds. */
+  bounds: readonly number[];
+  /** Non-cumulative counts per bound, plus one for +Inf at the end. */
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** A fixed-bucket histogram cheap enough for the commit path (no allocation per observation). */
+export class LatencyHistogram {
+  readonly #bounds: readonly number[];
+  readonly #counts: number[];
+  #sum = 0;
+  #count = 0;
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.#counts = new Array<number>(bounds.length + 1).fill(0);
+  }
+  observe(seconds: number): void {
+    let i = 0;
+    while (i < this.#bounds.length && seconds > this.#bounds[i]!) i++;
+    this.#counts[i]!++;
+    this.#sum += seconds;
+    this.#count++;
+  }
+  snapshot(): AppendLatency {
+    return { bounds: this.#bounds, counts: [...this.#counts], sum: this.#sum, count: this.#count };
+  }
+}

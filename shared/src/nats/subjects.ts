@@ -2,6 +2,26 @@
 export const EVENTS_STREAM = 'MIRRORD_EVENTS';
 export const EVENTS_WILDCARD = 'mirrord.events.>';
 
+/**
+ * What became of each Session Ended the jira-reporter handled, one message per outcome
+ * (`Nats-Msg-Id` = event id + outcome [+ attempt], so a redelivery adds nothing). The
+ * per-subject counts of this stream are `mirrord_teams_jira_deliveries_total{outcome}`.
+ */
+export const JIRA_OUTCOMES_STREAM = 'MIRRORD_JIRA_OUTCOMES';
+export const JiraOutcome = {
+  /** Accepted by the webtrigger (first time or from `jira retry`). */
+  delivered: 'delivered',
+  /** No branch, or no Jira key in it: nothing sent. */
+  skipped: 'skipped',
+  /** One failed attempt, to be retried. */
+  failed: 'failed',
+  /** Failing for JIRA_RETRY_FOR: moved to the dead-letter stream. */
+  parked: 'parked',
+} as const;
+export type JiraOutcome = (typeof JiraOutcome)[keyof typeof JiraOutcome];
+export const JIRA_OUTCOME_PREFIX = 'mirrord.jira.outcome.';
+export const jiraOutcomeSubject = (outcome: JiraOutcome | '*'): string => `${JIRA_OUTCOME_PREFIX}${outcome}`;
+
 export const LedgerCommand = {
   start: 'start',
   reject: 'reject',
@@ -22,6 +42,7 @@ export const LedgerQuery = {
   statistics: 'statistics',
   metrics: 'metrics',
   sessionsAt: 'sessions-at',
+  appendLatency: 'append-latency',
 } as const;
 export type LedgerQuery = (typeof LedgerQuery)[keyof typeof LedgerQuery];
 

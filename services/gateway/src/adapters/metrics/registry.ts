@@ -1,4 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
+import type { AppendLatency } from '../../../../../shared/src/ledger/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 
 const SESSION_LABELS = ['client_hostname', 'client_name', 'client_user', 'user_id'] as const;
@@ -8,6 +9,10 @@ export interface LiveFacts {
   heldPorts(): Promise<{ steal: number; mirror: number }>;
   consumerLag(): Promise<Array<{ consumer: string; pending: number }>>;
   licenseExpiresAt(): number | undefined;
+  /** Undefined when the ledger does not answer: the series is left out of this scrape. */
+  appendLatency(): Promise<AppendLatency | undefined>;
+  /** Messages per outcome in MIRRORD_JIRA_OUTCOMES (empty without a jira-reporter). */
+  jiraOutcomes(): Promise<Record<string, number>>;
 }
 
 type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
@@ -35,6 +40,33 @@ class RestoredHistogram {
       values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.ended, metricName: `${this.name}_bucket` });
       values.push({ labels: { ...s.labels }, value: s.durationSum, metricName: `${this.name}_sum` });
       values.push({ labels: { ...s.labels }, value: s.ended, metricName: `${this.name}_count` });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+  reset(): void {}
+}
+
+/** A histogram another process measured, served from its bucket counts. */
+class RelayedHistogram {
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly read: () => Promise<AppendLatency | undefined>,
+  ) {}
+  async get() {
+    const h = await this.read();
+    const values: Value[] = [];
+    if (h) {
+      let acc = 0;
+      h.bounds.forEach((b, i) => {
+        acc += h.counts[i]!;
+        values.push({ labels: { le: b }, value: acc, metricName: `${this.name}_bucket` });
+      });
+      values.push({ labels: { le: '+Inf' }, value: h.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: {}, value: h.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: {}, value: h.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
@@ -101,6 +133,19 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
     async collect() {
       this.reset();
       for (const c of await live.consumerLag()) this.set({ consumer: c.consumer }, c.pending);
+    },
+  });
+  registry.registerMetric(
+    new RelayedHistogram('mirrord_teams_ledger_append_seconds', 'ledger command latency from queued to committed (group commit), since the ledger started', () => live.appendLatency()) as never,
+  );
+  new Counter({
+    name: 'mirrord_teams_jira_deliveries_total',
+    help: 'Session Ended events handled by the jira-reporter, by outcome (delivered, skipped, failed attempt, parked)',
+    labelNames: ['outcome'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [outcome, n] of Object.entries(await live.jiraOutcomes())) this.inc({ outcome }, n);
     },
   });
   new Gauge({

@@ -6,7 +6,7 @@ import { DURATION_BUCKETS } from '../../../../../shared/src/ledger/index.js';
 import type { HostPort } from '../../../../../shared/src/config/index.js';
 import { MetricsState } from '../../domain/metrics-state.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
-import { consumerLag, followMetrics } from './follower.js';
+import { consumerLag, followMetrics, jiraOutcomes } from './follower.js';
 import { buildRegistry } from './registry.js';
 
 /** `OPERATOR_METRICS_ENABLED`: Prometheus `/metrics` on its own address (seed: 0.0.0.0:9000). */
@@ -30,6 +30,8 @@ export async function startMetricsServer(
       return out;
     },
     consumerLag: () => consumerLag(nc),
+    appendLatency: () => ledger.appendLatency().catch(() => undefined),
+    jiraOutcomes: () => jiraOutcomes(nc),
     licenseExpiresAt: () => (license ? Date.parse(`${license.expire_at}T00:00:00Z`) : undefined),
   });
   const app = Fastify({ logger: false });

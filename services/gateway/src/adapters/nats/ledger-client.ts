@@ -1,6 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { call, commandSubject, LedgerCommand, LedgerQuery, querySubject } from '../../../../../shared/src/nats/index.js';
 import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
+import type { AppendLatency } from '../../../../../shared/src/ledger/index.js';
 import type { LedgerSessionView } from '../../domain/resources.js';
 
 export interface CommandReply {
@@ -26,6 +27,9 @@ export class LedgerClient {
   }
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.sessionsAt), namespace ? { at, namespace } : { at }, 30_000);
+  }
+  appendLatency(): Promise<AppendLatency> {
+    return call(this.#nc, querySubject('ledger', LedgerQuery.appendLatency), {});
   }
   session(id: string): Promise<{ now: number; session: LedgerSessionView | null; events: LedgerEvent[] }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.session), { id });

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SessionView } from '../../../../../shared/src/ledger/index.js';
-import { call, consumeEventType, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, consumeEventType, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
 import { contextFromNats, inSpan } from '../../../../../shared/src/otel/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
@@ -29,10 +29,22 @@ export interface DeadLetter {
   parked_at: string;
 }
 
-export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> {
+const HOUR_NS = 3_600_000_000_000;
+
+/** The dead-letter stream and the outcomes stream (deduplicated for an hour: redeliveries come sooner). */
+export async function ensureReporterStreams(nc: NatsConnection): Promise<void> {
   const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(DEAD_LETTER_STREAM).catch(() => undefined);
-  if (!info) await jsm.streams.add({ name: DEAD_LETTER_STREAM, subjects: ['mirrord.jira.dead.>'], duplicate_window: 3_600_000_000_000 });
+  if (!(await jsm.streams.info(DEAD_LETTER_STREAM).catch(() => undefined))) await jsm.streams.add({ name: DEAD_LETTER_STREAM, subjects: ['mirrord.jira.dead.>'], duplicate_window: HOUR_NS });
+  if (!(await jsm.streams.info(JIRA_OUTCOMES_STREAM).catch(() => undefined))) await jsm.streams.add({ name: JIRA_OUTCOMES_STREAM, subjects: [jiraOutcomeSubject('*')], duplicate_window: HOUR_NS });
+}
+
+/**
+ * Records an outcome before the event is acknowledged: a crash in between redelivers the
+ * event, and the same id makes the second record a duplicate the stream drops.
+ */
+async function recordOutcome(nc: NatsConnection, eventId: string, outcome: JiraOutcome, attempt?: number): Promise<void> {
+  const id = attempt === undefined ? `${eventId}:${outcome}` : `${eventId}:${outcome}:${attempt}`;
+  await jetstream(nc).publish(jiraOutcomeSubject(outcome), packValue({ event_id: eventId, at: Date.now() }), { msgID: id });
 }
 
 /**
@@ -42,7 +54,7 @@ export async function ensureDeadLetterStream(nc: NatsConnection): Promise<void> 
  * JIRA_RETRY_FOR after the session ended, then parked in the dead-letter stream.
  */
 export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, random: () => number = Math.random): Promise<ConsumerMessages> {
-  await ensureDeadLetterStream(nc);
+  await ensureReporterStreams(nc);
   const js = jetstream(nc);
   const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 30_000, 8);
   void (async () => {
@@ -69,18 +81,21 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
     const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), { id: ev.session_id });
     if (!r.session) {
       log.warn({ session_id: ev.session_id }, 'Session Ended for a session the ledger does not know; not reported');
+      await recordOutcome(nc, ev.id, JiraOutcome.skipped);
       m.ack();
       return;
     }
     const plan = planReport(r.session, ev.data.session_duration ?? 0, ev.time);
     if (plan.kind === 'skip') {
       log.debug({ session_id: ev.session_id, branch_name: r.session.branch_name }, `Jira report skipped: ${plan.why}`);
+      await recordOutcome(nc, ev.id, JiraOutcome.skipped);
       m.ack();
       return;
     }
     const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, plan.report, ev.id, cfg.JIRA_TIMEOUT_MS);
     const attempt = m.info.deliveryCount;
     if (out.ok) {
+      await recordOutcome(nc, ev.id, JiraOutcome.delivered);
       await m.ackAck();
       const link = out.link ?? (cfg.JIRA_BROWSE_URL ? `${cfg.JIRA_BROWSE_URL.replace(/\/?$/, '/')}${plan.report.issue_key}` : plan.report.issue_key);
       log.debug({ session_id: ev.session_id, issue_key: plan.report.issue_key, issue: link, attempt }, `Jira issue ${link} updated with the session`);
@@ -90,12 +105,15 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
     if (age >= cfg.JIRA_RETRY_FOR) {
       const dead: DeadLetter = { event_id: ev.id, report: plan.report, last_error: out.detail, attempts: attempt, parked_at: new Date().toISOString() };
       await js.publish(deadLetterSubject(ev.session_id), packValue(dead), { msgID: ev.id });
+      await recordOutcome(nc, ev.id, JiraOutcome.failed, attempt);
+      await recordOutcome(nc, ev.id, JiraOutcome.parked);
       m.ack();
       log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempts: attempt }, 'Jira report failed for JIRA_RETRY_FOR; parked in the dead-letter stream (kubectl mirrord jira retry)');
       return;
     }
     const delay = Math.min(backoffMs(attempt - 1, cfg.JIRA_RETRY_MAX_DELAY, random), Math.max(0, cfg.JIRA_RETRY_FOR - age));
     log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempt, retry_in_ms: delay, url: cfg.JIRA_WEBTRIGGER_URL }, 'Jira report failed; will retry');
+    await recordOutcome(nc, ev.id, JiraOutcome.failed, attempt);
     m.nak(delay);
   }
   return msgs;
@@ -117,6 +135,7 @@ export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log:
     const dead = unpackValue(sm.data) as DeadLetter;
     const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, dead.report, dead.event_id, cfg.JIRA_TIMEOUT_MS);
     if (out.ok) {
+      await recordOutcome(nc, dead.event_id, JiraOutcome.delivered);
       await jsm.streams.deleteMessage(DEAD_LETTER_STREAM, seq);
       delivered++;
       log.debug({ session_id: dead.report.session_id, issue_key: dead.report.issue_key }, 'parked Jira report delivered');
