@@ -8,8 +8,21 @@ import { startService } from '../support/service-process.js';
 
 interface Span {
   traceId: string;
+  spanId: string;
+  parentSpanId: string;
   name: string;
+  /** OTLP SpanKind: 2 server, 3 client, 4 producer, 5 consumer. */
+  kind: number;
+  attributes: Record<string, string | number>;
   service: string;
+}
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: Array<{ key: string; value: { stringValue?: string; intValue?: number | string } }>;
 }
 
 /** A minimal OTLP/HTTP JSON receiver collecting spans with their service name. */
@@ -20,10 +33,14 @@ function otlpReceiver(): Promise<{ url: string; spans: Span[]; server: Server }>
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       try {
-        const doc = JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: Array<{ traceId: string; name: string }> }> }> };
+        const doc = JSON.parse(body) as { resourceSpans: Array<{ resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> }; scopeSpans: Array<{ spans: OtlpSpan[] }> }> };
         for (const rs of doc.resourceSpans) {
           const service = rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ?? '?';
-          for (const ss of rs.scopeSpans) for (const s of ss.spans) spans.push({ traceId: s.traceId, name: s.name, service });
+          for (const ss of rs.scopeSpans)
+            for (const s of ss.spans) {
+              const attributes = Object.fromEntries((s.attributes ?? []).map((a) => [a.key, a.value.stringValue ?? Number(a.value.intValue)]));
+              spans.push({ traceId: s.traceId, spanId: s.spanId, parentSpanId: s.parentSpanId ?? '', name: s.name, kind: s.kind, attributes, service });
+            }
         }
       } catch {
         /* not JSON: ignored, the assertion below will say what arrived */
@@ -95,7 +112,23 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
       for (let i = 0; i < 75 && !otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter'); i++) await new Promise((r) => setTimeout(r, 200));
       const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
       assert.deepEqual([...services].sort(), ['gateway', 'jira-reporter', 'ledger']);
-      assert.ok(otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name.startsWith('process mirrord.events.SessionEnded.')));
+      // Messaging semantic conventions: the ledger's outbox sends (PRODUCER), the reporter
+      // processes (CONSUMER) as a child of that send; names use the subject template.
+      const sent = otlp.spans.find((s) => s.traceId === traceId && s.service === 'ledger' && s.name === 'send mirrord.events.SessionEnded.*');
+      assert.ok(sent, JSON.stringify(otlp.spans.filter((s) => s.traceId === traceId).map((s) => `${s.service}: ${s.name}`)));
+      assert.equal(sent.kind, 4);
+      const processed = otlp.spans.find((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name === 'process mirrord.events.SessionEnded.*');
+      assert.ok(processed);
+      assert.equal(processed.kind, 5);
+      assert.equal(processed.parentSpanId, sent.spanId);
+      assert.equal(processed.attributes['messaging.system'], 'nats');
+      assert.equal(processed.attributes['messaging.operation.type'], 'process');
+      assert.equal(processed.attributes['messaging.consumer.group.name'], 'jira-reporter');
+      assert.match(String(processed.attributes['messaging.destination.name']), /^mirrord\.events\.SessionEnded\.[0-9A-F]{16}$/);
+      assert.equal(processed.attributes['messaging.destination.template'], 'mirrord.events.SessionEnded.*');
+      assert.equal(processed.attributes['messaging.message.id'], sent.attributes['messaging.message.id']);
+      const post = otlp.spans.find((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name === 'POST jira webtrigger');
+      assert.equal(post?.parentSpanId, processed.spanId);
       assert.ok(otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter' && s.name === 'POST jira webtrigger'));
       assert.match(posts.at(-1)?.traceparent ?? '', new RegExp(`^00-${traceId}-`));
     } finally {

@@ -3,3 +3,4 @@ export * from './codec.js';
 export * from './connect.js';
 export * from './rpc.js';
 export { consumeEventType, ensureEventsStream } from './stream.js';
+export { destinationTemplate, inConsumerSpan, messagingSpan } from './messaging.js';

@@ -4,11 +4,8 @@ import { SpanKind, context } from '@opentelemetry/api';
 import { fromErrorBody, isErrorBody, toAppError, unavailable } from '../errors/index.js';
 import { contextFromNats, inSpan, natsHeadersWithContext } from '../otel/index.js';
 import { decode, encode } from './codec.js';
+import { messagingSpan } from './messaging.js';
 
-const messagingAttrs = (subject: string) => ({
-  'messaging.system': 'nats',
-  'messaging.destination.name': subject,
-});
 
 /**
  * Request-reply with the project's envelope: `{v, ok}` or `{v, error:{code,message,field?}}`.
@@ -20,11 +17,14 @@ export async function call<T>(
   body: Record<string, unknown>,
   timeoutMs = 5000,
 ): Promise<T> {
-  return inSpan(`send ${subject}`, SpanKind.CLIENT, context.active(), messagingAttrs(subject), async () => {
+  const span = messagingSpan('send', subject);
+  return inSpan(span.name, SpanKind.CLIENT, context.active(), span.attributes, async (s) => {
     let reply: Msg;
     try {
       const headers = natsHeadersWithContext();
-      reply = await nc.request(subject, encode(body), headers ? { timeout: timeoutMs, headers } : { timeout: timeoutMs });
+      const data = encode(body);
+      if (s.isRecording()) s.setAttribute('messaging.message.body.size', data.length);
+      reply = await nc.request(subject, data, headers ? { timeout: timeoutMs, headers } : { timeout: timeoutMs });
     } catch (e) {
       if (e instanceof natsErrors.NoRespondersError || (e as { code?: string }).code === '503')
         throw unavailable(`no ${subject.split('.')[2] ?? 'service'} is running (no responders on ${subject})`, e);
@@ -45,7 +45,8 @@ export async function serveRequest(
   const parent = contextFromNats(msg.headers);
   let out: Uint8Array;
   try {
-    const result = await inSpan(`process ${msg.subject}`, SpanKind.SERVER, parent, messagingAttrs(msg.subject), () =>
+    const span = messagingSpan('process', msg.subject, { 'messaging.message.body.size': msg.data.length });
+    const result = await inSpan(span.name, SpanKind.SERVER, parent, span.attributes, () =>
       handler(decode(msg.data, 'request')),
     );
     out = encode({ ok: result ?? null });

@@ -1,9 +1,9 @@
 import { Svcm, type Service } from '@nats-io/services';
-import type { ConsumerMessages } from '@nats-io/jetstream';
+import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { invalid } from '../../../../../shared/src/errors/index.js';
-import { call, commandSubject, consumeEventType, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, commandSubject, consumeEventType, inConsumerSpan, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 
@@ -61,26 +61,27 @@ export const CLEANUP_CONSUMER = 'agent-manager-cleanup';
 export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, log: Logger): Promise<ConsumerMessages> {
   const msgs = await consumeEventType(nc, CLEANUP_CONSUMER, 'SessionEnded', 60_000, 16);
   void (async () => {
-    for await (const m of msgs) {
-      let sid: string | undefined;
-      try {
-        sid = (unpackValue(m.data) as { session_id?: string }).session_id;
-      } catch {
-        log.warn({ seq: m.seq }, 'skipped a garbled SessionEnded message');
-        m.term();
-        continue;
-      }
-      try {
-        if (sid) {
-          const plan = await am.cleanup(sid, true);
-          if (plan.delete.length) log.info({ session_id: sid, deleted: plan.delete.length, restored: plan.restore.length }, 'session resources removed');
-        }
-        m.ack();
-      } catch (e) {
-        log.warn({ err: e, session_id: sid }, 'cleanup failed; will retry');
-        m.nak(2000);
-      }
-    }
+    for await (const m of msgs) await inConsumerSpan(m, CLEANUP_CONSUMER, () => cleanupOne(m));
   })();
+  async function cleanupOne(m: JsMsg): Promise<void> {
+    let sid: string | undefined;
+    try {
+      sid = (unpackValue(m.data) as { session_id?: string }).session_id;
+    } catch {
+      log.warn({ seq: m.seq }, 'skipped a garbled SessionEnded message');
+      m.term();
+      return;
+    }
+    try {
+      if (sid) {
+        const plan = await am.cleanup(sid, true);
+        if (plan.delete.length) log.info({ session_id: sid, deleted: plan.delete.length, restored: plan.restore.length }, 'session resources removed');
+      }
+      m.ack();
+    } catch (e) {
+      log.warn({ err: e, session_id: sid }, 'cleanup failed; will retry');
+      m.nak(2000);
+    }
+  }
   return msgs;
 }

@@ -1,10 +1,8 @@
 import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { SpanKind } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { SessionView } from '../../../../../shared/src/ledger/index.js';
-import { call, consumeEventType, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
-import { contextFromNats, inSpan } from '../../../../../shared/src/otel/index.js';
+import { call, consumeEventType, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';
@@ -59,7 +57,7 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
   const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 30_000, 8);
   void (async () => {
     for await (const m of msgs) {
-      await inSpan(`process ${m.subject}`, SpanKind.CONSUMER, contextFromNats(m.headers), { 'messaging.system': 'nats', 'messaging.destination.name': m.subject, 'messaging.consumer.group.name': CONSUMER }, () => handle(m)).catch(
+      await inConsumerSpan(m, CONSUMER, () => handle(m)).catch(
         (err: unknown) => {
           log.warn({ err }, 'Jira report failed unexpectedly; will retry');
           m.nak(5000);

@@ -2,7 +2,8 @@ import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
-import { EVENTS_STREAM, ensureEventsStream, eventSubject, packValue } from '../../../../../shared/src/nats/index.js';
+import { EVENTS_STREAM, ensureEventsStream, eventSubject, messagingSpan, packValue } from '../../../../../shared/src/nats/index.js';
+import { producerSpan } from '../../../../../shared/src/otel/index.js';
 
 export const OUTBOX_CHECKPOINT = 'outbox';
 
@@ -152,6 +153,34 @@ export class OutboxPublisher {
     }
   }
 
+  /** One batch of committed events, each with a producer span when its command was traced. */
+  async #publishBatch(rows: StoredEvent[]): Promise<void> {
+    const spans: Array<ReturnType<typeof producerSpan>> = [];
+    const msgs = rows.map(({ event, traceparent }) => {
+      const h = headers();
+      h.set('Nats-Msg-Id', event.id);
+      const subject = eventSubject(event.type, event.session_id);
+      const data = packValue(event);
+      if (traceparent) {
+        // The command's span has ended by now: a producer span under it carries the context on.
+        const { name, attributes } = messagingSpan('send', subject, { 'messaging.message.id': event.id, 'messaging.message.body.size': data.length });
+        const span = producerSpan(name, attributes, traceparent);
+        spans.push(span);
+        h.set('traceparent', span.traceparent);
+      }
+      return { subject, data, h, id: event.id };
+    });
+    let error: unknown;
+    try {
+      await this.#send(msgs);
+    } catch (e) {
+      error = e;
+      throw e;
+    } finally {
+      for (const s of spans) s.end(error);
+    }
+  }
+
   /**
    * Pipelines a batch: every event but the last goes out as a plain publish (no ack to wait
    * for or parse), the last as an acked JetStream publish. One connection keeps them in order,
@@ -159,13 +188,7 @@ export class OutboxPublisher {
    * once. Anything else (a duplicate after a resync, a message the server refused) re-sends the
    * batch acked one by one; duplicates are dropped by Nats-Msg-Id.
    */
-  async #publishBatch(rows: StoredEvent[]): Promise<void> {
-    const msgs = rows.map(({ event, traceparent }) => {
-      const h = headers();
-      h.set('Nats-Msg-Id', event.id);
-      if (traceparent) h.set('traceparent', traceparent);
-      return { subject: eventSubject(event.type, event.session_id), data: packValue(event), h, id: event.id };
-    });
+  async #send(msgs: Array<{ subject: string; data: Uint8Array; h: ReturnType<typeof headers>; id: string }>): Promise<void> {
     const before = this.#streamSeq;
     for (let i = 0; i < msgs.length - 1; i++) this.#nc.publish(msgs[i]!.subject, msgs[i]!.data, { headers: msgs[i]!.h });
     const last = msgs[msgs.length - 1]!;
