@@ -16,28 +16,49 @@ import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
+/** BENCH_ONLY=commands,core,…: run only those groups (results.json is then left alone). */
+const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim())) : undefined;
+const want = (group: string) => !ONLY || ONLY.has(group);
 const log = (s: string) => process.stderr.write(`${s}\n`);
 const rows: Row[] = [];
 const nats = await startNatsServer();
 try {
-  log('commands…');
-  rows.push(await benchCommands(nats));
-  log('ledger core…');
-  rows.push(await benchCore());
-  log('outbox publish…');
-  rows.push(await benchPublish(nats));
-  log('policy…');
-  rows.push(benchPolicyDecisions());
-  rows.push(await benchPolicyStartCost(nats));
-  log('session start…');
-  rows.push(...(await benchStart(nats)));
-  const file = await ensureBigLedger(EVENTS, log);
-  log('replay…');
-  rows.push(await benchReplay(file));
-  log('audit…');
-  rows.push(await benchAudit(file));
-  log('rss…');
-  rows.push(await benchRss(file, nats, log));
+  if (want('commands')) {
+    log('commands…');
+    rows.push(await benchCommands(nats));
+  }
+  if (want('core')) {
+    log('ledger core…');
+    rows.push(await benchCore());
+  }
+  if (want('publish')) {
+    log('outbox publish…');
+    rows.push(await benchPublish(nats));
+  }
+  if (want('policy')) {
+    log('policy…');
+    rows.push(benchPolicyDecisions());
+    rows.push(await benchPolicyStartCost(nats));
+  }
+  if (want('start')) {
+    log('session start…');
+    rows.push(...(await benchStart(nats)));
+  }
+  if (want('replay') || want('audit') || want('rss')) {
+    const file = await ensureBigLedger(EVENTS, log);
+    if (want('replay')) {
+      log('replay…');
+      rows.push(await benchReplay(file));
+    }
+    if (want('audit')) {
+      log('audit…');
+      rows.push(await benchAudit(file));
+    }
+    if (want('rss')) {
+      log('rss…');
+      rows.push(await benchRss(file, nats, log));
+    }
+  }
 } finally {
   await nats[Symbol.asyncDispose]();
 }
@@ -53,4 +74,4 @@ console.log(line(table[0]!));
 console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 for (const r of table.slice(1)) console.log(line(r));
 console.log(`machine: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
-writeFileSync('bench/results.json', `${JSON.stringify(rows.map(({ name, value, unit, baseline, ratio, target }) => ({ name, value, unit, baseline, ratio, target })), null, 2)}\n`);
+if (!ONLY) writeFileSync('bench/results.json', `${JSON.stringify(rows.map(({ name, value, unit, baseline, ratio, target }) => ({ name, value, unit, baseline, ratio, target })), null, 2)}\n`);
