@@ -8,7 +8,7 @@ import { newSessionId } from '../../shared/src/ids/index.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
-import { jiraOutcomes } from '../../services/gateway/src/adapters/metrics/follower.js';
+import { jiraOutcomes } from '../../services/gateway/src/adapters/metrics/jira-outcomes.js';
 
 /** A stand-in for the Forge webtrigger: records every POST; its behaviour can be switched. */
 class Receiver {

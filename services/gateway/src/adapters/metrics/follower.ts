@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
 import type { MetricsSnapshot } from '../../../../../shared/src/ledger/index.js';
-import { call, EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, JIRA_OUTCOME_PREFIX, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, LedgerQuery, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 
 /** How far before the snapshot following starts: events published late (outbox) are caught, and skipped by position. */
@@ -54,16 +54,3 @@ export async function consumerLag(nc: NatsConnection): Promise<Array<{ consumer:
   return out;
 }
 
-/**
- * Jira outcomes counted by the stream itself: messages per outcome subject. The jira-reporter
- * publishes each outcome once (deduplicated by id), so this survives restarts of anyone.
- */
-export async function jiraOutcomes(nc: NatsConnection): Promise<Record<string, number>> {
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(JIRA_OUTCOMES_STREAM, { subjects_filter: jiraOutcomeSubject('*') }).catch(() => undefined);
-  if (!info) return {};
-  // Every outcome is a series from the start, so a dashboard's rate() has something to read.
-  const out: Record<string, number> = Object.fromEntries(Object.values(JiraOutcome).map((o) => [o, 0]));
-  for (const [subject, n] of Object.entries(info.state.subjects ?? {})) out[subject.slice(JIRA_OUTCOME_PREFIX.length)] = n;
-  return out;
-}

@@ -6,7 +6,8 @@ import { DURATION_BUCKETS } from '../../../../../shared/src/ledger/index.js';
 import type { HostPort } from '../../../../../shared/src/config/index.js';
 import { MetricsState } from '../../domain/metrics-state.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
-import { consumerLag, followMetrics, jiraOutcomes } from './follower.js';
+import { consumerLag, followMetrics } from './follower.js';
+import { jiraOutcomes } from './jira-outcomes.js';
 import { buildRegistry } from './registry.js';
 
 /** `OPERATOR_METRICS_ENABLED`: Prometheus `/metrics` on its own address (seed: 0.0.0.0:9000). */

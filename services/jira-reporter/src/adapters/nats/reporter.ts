@@ -1,4 +1,4 @@
-import { jetstream, jetstreamManager, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { SessionView } from '../../../../../shared/src/ledger/index.js';
@@ -40,9 +40,9 @@ export async function ensureReporterStreams(nc: NatsConnection): Promise<void> {
  * Records an outcome before the event is acknowledged: a crash in between redelivers the
  * event, and the same id makes the second record a duplicate the stream drops.
  */
-async function recordOutcome(nc: NatsConnection, eventId: string, outcome: JiraOutcome, attempt?: number): Promise<void> {
+async function recordOutcome(js: JetStreamClient, eventId: string, outcome: JiraOutcome, attempt?: number): Promise<void> {
   const id = attempt === undefined ? `${eventId}:${outcome}` : `${eventId}:${outcome}:${attempt}`;
-  await jetstream(nc).publish(jiraOutcomeSubject(outcome), packValue({ event_id: eventId, at: Date.now() }), { msgID: id });
+  await js.publish(jiraOutcomeSubject(outcome), packValue({ event_id: eventId, at: Date.now() }), { msgID: id });
 }
 
 /**
@@ -79,21 +79,21 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
     const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), { id: ev.session_id });
     if (!r.session) {
       log.warn({ session_id: ev.session_id }, 'Session Ended for a session the ledger does not know; not reported');
-      await recordOutcome(nc, ev.id, JiraOutcome.skipped);
+      await recordOutcome(js, ev.id, JiraOutcome.skipped);
       m.ack();
       return;
     }
     const plan = planReport(r.session, ev.data.session_duration ?? 0, ev.time);
     if (plan.kind === 'skip') {
       log.debug({ session_id: ev.session_id, branch_name: r.session.branch_name }, `Jira report skipped: ${plan.why}`);
-      await recordOutcome(nc, ev.id, JiraOutcome.skipped);
+      await recordOutcome(js, ev.id, JiraOutcome.skipped);
       m.ack();
       return;
     }
     const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, plan.report, ev.id, cfg.JIRA_TIMEOUT_MS);
     const attempt = m.info.deliveryCount;
     if (out.ok) {
-      await recordOutcome(nc, ev.id, JiraOutcome.delivered);
+      await recordOutcome(js, ev.id, JiraOutcome.delivered);
       await m.ackAck();
       const link = out.link ?? (cfg.JIRA_BROWSE_URL ? `${cfg.JIRA_BROWSE_URL.replace(/\/?$/, '/')}${plan.report.issue_key}` : plan.report.issue_key);
       log.debug({ session_id: ev.session_id, issue_key: plan.report.issue_key, issue: link, attempt }, `Jira issue ${link} updated with the session`);
@@ -103,15 +103,15 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
     if (age >= cfg.JIRA_RETRY_FOR) {
       const dead: DeadLetter = { event_id: ev.id, report: plan.report, last_error: out.detail, attempts: attempt, parked_at: new Date().toISOString() };
       await js.publish(deadLetterSubject(ev.session_id), packValue(dead), { msgID: ev.id });
-      await recordOutcome(nc, ev.id, JiraOutcome.failed, attempt);
-      await recordOutcome(nc, ev.id, JiraOutcome.parked);
+      await recordOutcome(js, ev.id, JiraOutcome.failed, attempt);
+      await recordOutcome(js, ev.id, JiraOutcome.parked);
       m.ack();
       log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempts: attempt }, 'Jira report failed for JIRA_RETRY_FOR; parked in the dead-letter stream (kubectl mirrord jira retry)');
       return;
     }
     const delay = Math.min(backoffMs(attempt - 1, cfg.JIRA_RETRY_MAX_DELAY, random), Math.max(0, cfg.JIRA_RETRY_FOR - age));
     log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempt, retry_in_ms: delay, url: cfg.JIRA_WEBTRIGGER_URL }, 'Jira report failed; will retry');
-    await recordOutcome(nc, ev.id, JiraOutcome.failed, attempt);
+    await recordOutcome(js, ev.id, JiraOutcome.failed, attempt);
     m.nak(delay);
   }
   return msgs;
@@ -123,6 +123,7 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
  */
 export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log: Logger): Promise<{ delivered: number; failed: number; errors: string[] }> {
   const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
   const info = await jsm.streams.info(DEAD_LETTER_STREAM);
   let delivered = 0;
   let failed = 0;
@@ -133,7 +134,7 @@ export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log:
     const dead = unpackValue(sm.data) as DeadLetter;
     const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, dead.report, dead.event_id, cfg.JIRA_TIMEOUT_MS);
     if (out.ok) {
-      await recordOutcome(nc, dead.event_id, JiraOutcome.delivered);
+      await recordOutcome(js, dead.event_id, JiraOutcome.delivered);
       await jsm.streams.deleteMessage(DEAD_LETTER_STREAM, seq);
       delivered++;
       log.debug({ session_id: dead.report.session_id, issue_key: dead.report.issue_key }, 'parked Jira report delivered');
