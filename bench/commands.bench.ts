@@ -5,7 +5,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { EVENTS_STREAM, call, commandSubject, encode } from '../shared/src/nats/index.js';
 import { newSessionId } from '../shared/src/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
-import { runConcurrent, spawnTs, stop, type Row } from './support/util.js';
+import { cpuMs, runConcurrent, spawnTs, stop, type Row } from './support/util.js';
 
 const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'bench-host', client_cli_version: '3.150.0' };
 
@@ -22,25 +22,34 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const db = join(tempDir('bench-cmd'), 'ledger.db');
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
   const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}` }, 'ledger ready');
-  const jsm = await jetstreamManager(nc);
-  const stored = async () => (await jsm.streams.info(EVENTS_STREAM)).state.messages;
-  const before = await stored();
-  const ids = Array.from({ length: sessions + 200 }, () => newSessionId());
-  const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);
-  const one = async (id: string) => {
-    await send('start', { session_id: id, target: `deployment/app-${id.slice(0, 1).toLowerCase()}`, namespace: 'default', client });
-    await send('port-subscribe', { session_id: id, client_user: 'bench', port: 80, mode: 'steal', http_filter: `header=x-id: ${id}` });
-    await send('end', { session_id: id, client_user: 'bench' });
-  };
-  await runConcurrent(200, 32, (i) => one(ids[sessions + i]!));
-  const t0 = performance.now();
-  await runConcurrent(sessions, 32, (i) => one(ids[i]!));
-  // The clock stops when every event is on JetStream too: publishing is part of the work.
-  const expected = before + (sessions + 200) * 4;
-  while ((await stored()) < expected) await new Promise((r) => setTimeout(r, 5));
-  const oursMs = performance.now() - t0;
-  if ((await stored()) !== expected) throw new Error(`stream holds ${await stored()} events, expected ${expected}`);
-  await stop(ledger);
+  let oursMs: number;
+  // A failure mid-run must not leave the ledger running (it holds the bench's stderr open).
+  try {
+    const jsm = await jetstreamManager(nc);
+    const stored = async () => (await jsm.streams.info(EVENTS_STREAM)).state.messages;
+    const before = await stored();
+    const ids = Array.from({ length: sessions + 200 }, () => newSessionId());
+    const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);
+    const one = async (id: string) => {
+      await send('start', { session_id: id, target: `deployment/app-${id.slice(0, 1).toLowerCase()}`, namespace: 'default', client });
+      await send('port-subscribe', { session_id: id, client_user: 'bench', port: 80, mode: 'steal', http_filter: `header=x-id: ${id}` });
+      await send('end', { session_id: id, client_user: 'bench' });
+    };
+    await runConcurrent(200, 32, (i) => one(ids[sessions + i]!));
+    const cpu0 = cpuMs(ledger.pid!);
+    const t0 = performance.now();
+    await runConcurrent(sessions, 32, (i) => one(ids[i]!));
+    // The clock stops when every event is on JetStream too: publishing is part of the work.
+    const expected = before + (sessions + 200) * 4;
+    while ((await stored()) < expected) await new Promise((r) => setTimeout(r, 5));
+    oursMs = performance.now() - t0;
+    // Where the time goes: the ledger's own CPU per command (less noisy than throughput here).
+    const used = cpuMs(ledger.pid!) - cpu0;
+    process.stderr.write(`  ledger CPU: ${((used * 1000) / total).toFixed(0)} µs per command, ${((used / oursMs) * 100).toFixed(0)} % of a core\n`);
+    if ((await stored()) !== expected) throw new Error(`stream holds ${await stored()} events, expected ${expected}`);
+  } finally {
+    await stop(ledger);
+  }
   await nc.close();
   const ours = total / (oursMs / 1000);
   const raw = total / (rawMs / 1000);
