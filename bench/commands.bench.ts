@@ -16,7 +16,10 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const body = encode({ session_id: 'ABCDEF0123456789', target: 'deployment/app', namespace: 'default', client });
   const total = sessions * 3;
   await runConcurrent(500, 32, () => nc.request('bench.echo', body));
+  const e0 = cpuMs(echo.pid!);
   const rawMs = await runConcurrent(total, 32, () => nc.request('bench.echo', body, { timeout: 5000 }));
+  const echoUsed = cpuMs(echo.pid!) - e0;
+  process.stderr.write(`  raw responder CPU: ${((echoUsed * 1000) / total).toFixed(0)} µs per request, ${((echoUsed / rawMs) * 100).toFixed(0)} % of a core\n`);
   await stop(echo);
 
   const db = join(tempDir('bench-cmd'), 'ledger.db');
