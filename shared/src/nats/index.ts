@@ -2,5 +2,5 @@ export * from './subjects.js';
 export * from './codec.js';
 export * from './connect.js';
 export * from './rpc.js';
-export { consumeEventType, ensureEventsStream } from './stream.js';
+export { consumeEventType, ensureEventsStream, ensureStream } from './stream.js';
 export { destinationTemplate, inConsumerSpan, messagingSpan } from './messaging.js';

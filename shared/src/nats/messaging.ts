@@ -2,6 +2,7 @@ import type { JsMsg } from '@nats-io/jetstream';
 import type { Attributes, Context } from '@opentelemetry/api';
 import { SpanKind } from '@opentelemetry/api';
 import { contextFromNats, inSpan } from '../otel/index.js';
+import { EVENTS_WILDCARD } from './subjects.js';
 
 /**
  * OpenTelemetry messaging semantic conventions for NATS: span names are
@@ -10,13 +11,11 @@ import { contextFromNats, inSpan } from '../otel/index.js';
  */
 export type MessagingOperation = 'send' | 'process';
 
+const EVENTS_PREFIX = EVENTS_WILDCARD.slice(0, -1);
+
 /** `mirrord.events.SessionEnded.0123…` → `mirrord.events.SessionEnded.*`; other subjects as they are. */
 export function destinationTemplate(subject: string): string {
-  if (subject.startsWith('mirrord.events.') || subject.startsWith('mirrord.jira.dead.')) {
-    const i = subject.lastIndexOf('.');
-    return `${subject.slice(0, i)}.*`;
-  }
-  return subject;
+  return subject.startsWith(EVENTS_PREFIX) ? `${subject.slice(0, subject.lastIndexOf('.'))}.*` : subject;
 }
 
 export function messagingSpan(operation: MessagingOperation, subject: string, extra: Attributes = {}): { name: string; attributes: Attributes } {

@@ -5,8 +5,8 @@ import { EVENTS_STREAM, EVENTS_WILDCARD } from './subjects.js';
 /** The duplicate window covers the outbox's re-publish horizon (architecture.md). */
 export const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 
-/** Creates MIRRORD_EVENTS (file storage, 1 h dedupe) if missing; idempotent. */
-export async function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREAM, subjects = [EVENTS_WILDCARD]): Promise<JetStreamManager> {
+/** Creates a stream (file storage, limits retention, 1 h dedupe) if missing; idempotent. */
+export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   try {
     await jsm.streams.info(name);
@@ -20,6 +20,11 @@ export async function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREA
     });
   }
   return jsm;
+}
+
+/** Creates MIRRORD_EVENTS if missing; idempotent. */
+export function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREAM, subjects = [EVENTS_WILDCARD]): Promise<JetStreamManager> {
+  return ensureStream(nc, name, subjects);
 }
 
 /**

@@ -147,18 +147,13 @@ export async function inSpan<T>(
   }
 }
 
-const recordGetter: TextMapGetter<Record<string, string>> = {
-  keys: (c) => Object.keys(c),
-  get: (c, k) => c[k],
-};
-
 /**
  * A PRODUCER span for a message published on behalf of an earlier operation whose context was
  * stored as a `traceparent` (the outbox publishes after the command's span ended). Returns the
  * traceparent the message must carry — the producer span's, so consumers hang under it.
  */
 export function producerSpan(name: string, attributes: Attributes, traceparent: string): { traceparent: string; end(error?: unknown): void } {
-  const parent = propagation.extract(ROOT_CONTEXT, { traceparent }, recordGetter);
+  const parent = propagation.extract(ROOT_CONTEXT, { traceparent }, httpGetter);
   const span = tracer().startSpan(name, { kind: SpanKind.PRODUCER, attributes }, parent);
   const carrier: Record<string, string> = {};
   propagation.inject(trace.setSpan(parent, span), carrier);

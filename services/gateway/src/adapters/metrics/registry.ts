@@ -17,56 +17,38 @@ export interface LiveFacts {
 
 type Value = { labels: Record<string, string | number>; value: number; metricName?: string };
 
-/**
- * `mirrord_sessions_duration` served from restored bucket counts: prom-client's Histogram can
- * only be fed observations, and a restart restores totals, not observations.
- */
-class RestoredHistogram {
-  readonly type = 'histogram';
-  readonly aggregator = 'sum';
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    private readonly state: MetricsState,
-  ) {}
-  async get() {
-    const values: Value[] = [];
-    for (const s of this.state.sessions.values()) {
-      let acc = 0;
-      this.state.bounds.forEach((b, i) => {
-        acc += s.buckets[i]!;
-        values.push({ labels: { ...s.labels, le: b }, value: acc, metricName: `${this.name}_bucket` });
-      });
-      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.ended, metricName: `${this.name}_bucket` });
-      values.push({ labels: { ...s.labels }, value: s.durationSum, metricName: `${this.name}_sum` });
-      values.push({ labels: { ...s.labels }, value: s.ended, metricName: `${this.name}_count` });
-    }
-    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-  reset(): void {}
+/** One labelled series of a histogram held as bucket counts: `counts` per bound (not cumulative), +Inf last. */
+interface BucketSeries {
+  labels: Record<string, string>;
+  counts: readonly number[];
+  count: number;
+  sum: number;
 }
 
-/** A histogram another process measured, served from its bucket counts. */
-class RelayedHistogram {
+/**
+ * A histogram served from bucket counts rather than observations: prom-client's Histogram can
+ * only be fed observations, and a restart restores totals (or another process measured them).
+ */
+class BucketHistogram {
   readonly type = 'histogram';
   readonly aggregator = 'sum';
   constructor(
     readonly name: string,
     readonly help: string,
-    private readonly read: () => Promise<AppendLatency | undefined>,
+    private readonly bounds: () => readonly number[],
+    private readonly series: () => Promise<Iterable<BucketSeries>>,
   ) {}
   async get() {
-    const h = await this.read();
     const values: Value[] = [];
-    if (h) {
+    for (const s of await this.series()) {
       let acc = 0;
-      h.bounds.forEach((b, i) => {
-        acc += h.counts[i]!;
-        values.push({ labels: { le: b }, value: acc, metricName: `${this.name}_bucket` });
+      this.bounds().forEach((b, i) => {
+        acc += s.counts[i]!;
+        values.push({ labels: { ...s.labels, le: b }, value: acc, metricName: `${this.name}_bucket` });
       });
-      values.push({ labels: { le: '+Inf' }, value: h.count, metricName: `${this.name}_bucket` });
-      values.push({ labels: {}, value: h.sum, metricName: `${this.name}_sum` });
-      values.push({ labels: {}, value: h.count, metricName: `${this.name}_count` });
+      values.push({ labels: { ...s.labels, le: '+Inf' }, value: s.count, metricName: `${this.name}_bucket` });
+      values.push({ labels: { ...s.labels }, value: s.sum, metricName: `${this.name}_sum` });
+      values.push({ labels: { ...s.labels }, value: s.count, metricName: `${this.name}_count` });
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
   }
@@ -86,7 +68,11 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
       for (const s of state.sessions.values()) if (s.created > 0) this.inc({ ...s.labels }, s.created);
     },
   });
-  registry.registerMetric(new RestoredHistogram('mirrord_sessions_duration', 'mirrord session durations in seconds, observed at Session Ended', state) as never);
+  registry.registerMetric(
+    new BucketHistogram('mirrord_sessions_duration', 'mirrord session durations in seconds, observed at Session Ended', () => state.bounds, async () =>
+      [...state.sessions.values()].map((s) => ({ labels: { ...s.labels }, counts: s.buckets, count: s.ended, sum: s.durationSum })),
+    ) as never,
+  );
   new Gauge({
     name: 'mirrord_license_valid_seconds',
     help: 'seconds until the operator license expires',
@@ -135,8 +121,13 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
       for (const c of await live.consumerLag()) this.set({ consumer: c.consumer }, c.pending);
     },
   });
+  // Read once per scrape; the bounds come with the counts.
+  let latency: AppendLatency | undefined;
   registry.registerMetric(
-    new RelayedHistogram('mirrord_teams_ledger_append_seconds', 'ledger command latency from queued to committed (group commit), since the ledger started', () => live.appendLatency()) as never,
+    new BucketHistogram('mirrord_teams_ledger_append_seconds', 'ledger command latency from queued to committed (group commit), since the ledger started', () => latency?.bounds ?? [], async () => {
+      latency = await live.appendLatency();
+      return latency ? [{ labels: {}, counts: latency.counts, count: latency.count, sum: latency.sum }] : [];
+    }) as never,
   );
   new Counter({
     name: 'mirrord_teams_jira_deliveries_total',

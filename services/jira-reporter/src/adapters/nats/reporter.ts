@@ -2,7 +2,7 @@ import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClien
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { SessionView } from '../../../../../shared/src/ledger/index.js';
-import { call, consumeEventType, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { call, consumeEventType, ensureStream, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';
@@ -27,13 +27,10 @@ export interface DeadLetter {
   parked_at: string;
 }
 
-const HOUR_NS = 3_600_000_000_000;
-
 /** The dead-letter stream and the outcomes stream (deduplicated for an hour: redeliveries come sooner). */
 export async function ensureReporterStreams(nc: NatsConnection): Promise<void> {
-  const jsm = await jetstreamManager(nc);
-  if (!(await jsm.streams.info(DEAD_LETTER_STREAM).catch(() => undefined))) await jsm.streams.add({ name: DEAD_LETTER_STREAM, subjects: ['mirrord.jira.dead.>'], duplicate_window: HOUR_NS });
-  if (!(await jsm.streams.info(JIRA_OUTCOMES_STREAM).catch(() => undefined))) await jsm.streams.add({ name: JIRA_OUTCOMES_STREAM, subjects: [jiraOutcomeSubject('*')], duplicate_window: HOUR_NS });
+  await ensureStream(nc, DEAD_LETTER_STREAM, ['mirrord.jira.dead.>']);
+  await ensureStream(nc, JIRA_OUTCOMES_STREAM, [jiraOutcomeSubject('*')]);
 }
 
 /**
