@@ -71,7 +71,7 @@ export async function benchReplay(file: string): Promise<Row> {
 export async function benchRss(source: string, nats: NatsServer, log: (s: string) => void): Promise<Row> {
   const file = join(tempDir('bench-rss'), 'ledger.db');
   copyFileSync(source, file);
-  const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${file}` }, 'ledger ready');
+  const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${file}`, USER_MAX_SESSIONS: '0' }, 'ledger ready');
   const nc = await connect({ servers: nats.url });
   const jsm = await jetstreamManager(nc);
   const events = await eventCount(file);

@@ -43,7 +43,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   await stop(echo);
 
   const db = join(tempDir('bench-start'), 'ledger.db');
-  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, GATEWAY_ADDR: '127.0.0.1:0' };
+  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, GATEWAY_ADDR: '127.0.0.1:0', USER_MAX_SESSIONS: '0', SESSION_MESSAGES_PER_SECOND: '100000' };
   const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
   const gw = await spawnGateway(env);
   const url = `${gw.url.replace(/^http/, 'ws')}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.bench?connect=true`;

@@ -1,6 +1,7 @@
 /**
  * `npm start`: the whole system on embedded defaults. Each service runs as its own child
- * process; their JSON log lines pass through unchanged to stdout. When nothing answers at
+ * process; their JSON log lines pass through unchanged to stdout. A service that exits is
+ * restarted with backoff; only one that keeps failing fast stops the system. When nothing answers at
  * NATS_URL and nats-server is on PATH, a local one is started with JetStream and its store
  * under ./data/. Ctrl-C / SIGTERM drains the services, then NATS.
  */
@@ -102,7 +103,26 @@ async function startNats(): Promise<void> {
   process.exit(1);
 }
 
+/** A service that exits this many times within FAST_WINDOW_MS stops the system: it cannot start. */
+const MAX_FAST_FAILURES = 5;
+const FAST_WINDOW_MS = 60_000;
+/** A run this long counts as healthy: its exit starts the backoff from the beginning. */
+const STABLE_MS = 60_000;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000, 15_000, 30_000];
+
+const failures = new Map<string, number[]>();
+
+/**
+ * Runs a service and keeps it running: an exit the supervisor did not ask for is logged and
+ * the service restarted after a backoff (the others keep serving; clients of a restarted
+ * service retry). Resolves at the service's first "ready" line.
+ */
 function startService(name: string): Promise<void> {
+  return new Promise((ready) => launch(name, ready));
+}
+
+function launch(name: string, ready: () => void): void {
+  const startedAt = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL, ...clusterEnv },
@@ -110,18 +130,27 @@ function startService(name: string): Promise<void> {
   });
   children.set(name, child);
   pipeLines(child, name);
-  return new Promise((res, rej) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes(`"msg":"${name} ready"`)) res();
-    });
-    child.once('exit', (code, signal) => {
-      children.delete(name);
-      if (!stopping) {
-        log('error', `${name} exited (${signal ?? code}); stopping the system`);
-        rej(new Error(`${name} exited`));
-        void shutdown(1);
-      }
-    });
+  child.stdout!.on('data', (d: Buffer) => {
+    if (d.toString().includes(`"msg":"${name} ready"`)) ready();
+  });
+  child.once('exit', (code, signal) => {
+    if (children.get(name) === child) children.delete(name);
+    if (stopping) return;
+    const now = Date.now();
+    const recent = (now - startedAt > STABLE_MS ? [] : (failures.get(name) ?? [])).filter((t) => now - t < FAST_WINDOW_MS);
+    recent.push(now);
+    failures.set(name, recent);
+    const how = signal ?? `code ${code}`;
+    if (recent.length >= MAX_FAST_FAILURES) {
+      log('error', `${name} exited (${how}) ${recent.length} times within ${FAST_WINDOW_MS / 1000} s; it cannot run, so the system stops`, { child: name, failures: recent.length });
+      void shutdown(1);
+      return;
+    }
+    const delay = BACKOFF_MS[Math.min(recent.length - 1, BACKOFF_MS.length - 1)]!;
+    log('warn', `${name} exited (${how}); restarting it in ${delay} ms (restart ${recent.length} of at most ${MAX_FAST_FAILURES - 1} within ${FAST_WINDOW_MS / 1000} s)`, { child: name, exit: how, restart_in_ms: delay });
+    setTimeout(() => {
+      if (!stopping) launch(name, ready);
+    }, delay);
   });
 }
 

@@ -193,3 +193,36 @@ describe('ledger decider: ending', () => {
       .then([{ type: 'SessionRejected', version: 1, data: { asked: 'port', port: 80, code: 'Forbidden', policy: 'default/no-steal' } }]);
   });
 });
+
+describe('ledger decider: resume and limits (hardening)', () => {
+  const limits = { maxPorts: 2, maxEvents: 6, maxSessionsPerUser: 2 };
+  const limited = deciderSpec({ initialState, evolve, decide }, () => ({ ...ctx(), limits }));
+  const unsubscribe = (id: string, port: number): LedgerCommand => ({ type: 'UnsubscribePort', session_id: id, client_user: 'alice', port });
+
+  it('refuses a resume that names another target or namespace, so no lock is decided for the wrong target', () => {
+    spec.given(history(start(A))).when(start(A, alice, 'deployment/boats')).thenThrows('Conflict', /runs on deployment\/ip-visit-counter in namespace default, not deployment\/boats/);
+    spec.given(history(start(A))).when({ ...start(A), namespace: 'books' }).thenThrows('Conflict', /not deployment\/ip-visit-counter in books/);
+  });
+  it('never creates a session from a client-chosen id (a wiped ledger cannot start a second version 1)', () => {
+    spec.given([]).when({ ...start(A), resume: true }).thenThrows('NotFound', /is not live; start a new session without x-session-id/);
+    const out = spec.given(history(start(A))).when({ ...start(A), resume: true }).then([]);
+    assert.equal(out.resumed, true);
+  });
+  it('refuses a user more live sessions than USER_MAX_SESSIONS, and counts ended ones out', () => {
+    limited.given(history(start(A), start(B))).when(start(C)).thenThrows('Forbidden', /already has 2 live sessions, the USER_MAX_SESSIONS limit \(2\)/);
+    limited.given(history(start(A), start(B), { type: 'EndSession', session_id: A, client_user: 'alice', reason: 'ClientClosed' })).when(start(C)).then([{ type: 'SessionStarted' }]);
+    limited.given(history(start(A), start(B))).when(start(C, bob)).then([{ type: 'SessionStarted' }]);
+  });
+  it('refuses a third held port under SESSION_MAX_PORTS 2, but re-sending a held one is fine', () => {
+    const held = history(start(A), steal(A, 'alice', 80), steal(A, 'alice', 81));
+    limited.given(held).when(steal(A, 'alice', 82)).thenThrows('Forbidden', /holds 2 subscriptions, the SESSION_MAX_PORTS limit \(2\)/);
+    limited.given(held).when(steal(A, 'alice', 80)).then([]);
+  });
+  it('lets a session that used its SESSION_MAX_EVENTS only end', () => {
+    const used = history(start(A), steal(A, 'alice', 80), unsubscribe(A, 80), steal(A, 'alice', 80), unsubscribe(A, 80), steal(A, 'alice', 80));
+    assert.equal(used.length, 6);
+    limited.given(used).when(unsubscribe(A, 80)).thenThrows('Forbidden', /recorded 6 events, the SESSION_MAX_EVENTS limit \(6\)/);
+    limited.given(used).when(steal(A, 'alice', 81)).thenThrows('Forbidden', /SESSION_MAX_EVENTS/);
+    limited.given(used).when({ type: 'EndSession', session_id: A, client_user: 'alice', reason: 'ClientClosed' }).then([{ type: 'PortReleased' }, { type: 'SessionEnded' }]);
+  });
+});

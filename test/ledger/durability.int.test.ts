@@ -98,7 +98,8 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
 
   it('ledger kill -9 in the middle of 5,000 commands', async () => {
     const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
-    const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, EVENTS_STREAM: 'MIRRORD_EVENTS' };
+    // One load user runs 32 sessions at once: no per-user limit here.
+    const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, EVENTS_STREAM: 'MIRRORD_EVENTS', USER_MAX_SESSIONS: '0' };
     ledger = await startService('ledger', env);
     const acked = await drive(nc, 5000, 32, async () => {
       await ledger!.kill9();
@@ -114,7 +115,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
     const { jetstreamManager } = await import('@nats-io/jetstream');
     await (await jetstreamManager(nc)).streams.delete('MIRRORD_EVENTS').catch(() => undefined);
     const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
-    ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl });
+    ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
     const acked = await drive(nc, 3000, 32, async () => {
       await nats.kill9();
       await new Promise((r) => setTimeout(r, 1000));

@@ -244,9 +244,18 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .action(async (o: { id: string; output?: string }) => {
       sessionIdCandidates(o.id, '--id');
       const gw = await resolveGateway(globals());
-      const r = await request<{ items: Array<{ time: string; type: string; data: Record<string, unknown>; actor: Record<string, unknown> }> }>(gw, 'GET', `${API}/sessions/${encodeURIComponent(o.id)}/events`);
-      if (print(r, o.output)) return;
-      for (const e of r.items) {
+      type Item = { time: string; type: string; data: Record<string, unknown>; actor: Record<string, unknown> };
+      // The gateway pages a long session's trail; follow the cursor to the end.
+      const items: Item[] = [];
+      let cont: string | undefined;
+      do {
+        const q = cont ? `?continue=${encodeURIComponent(cont)}` : '';
+        const page = await request<{ items: Item[]; metadata?: { continue?: string } }>(gw, 'GET', `${API}/sessions/${encodeURIComponent(o.id)}/events${q}`);
+        items.push(...page.items);
+        cont = page.metadata?.continue;
+      } while (cont);
+      if (print({ items }, o.output)) return;
+      for (const e of items) {
         const d = e.data;
         const detail = [
           d.port !== undefined ? `port=${String(d.port)}` : '',

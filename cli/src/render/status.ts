@@ -21,9 +21,18 @@ export interface OperatorStatus {
 
 export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Ports', 'Session Duration'];
 
+/** Longest filter the tables print; `-o json` keeps the whole value. */
+export const TABLE_FILTER_WIDTH = 60;
+
+/** A filter cut to the table's width, saying how much was left out. */
+export function clipFilter(filter: string): string {
+  if (filter.length <= TABLE_FILTER_WIDTH) return filter;
+  return `${filter.slice(0, TABLE_FILTER_WIDTH)}… (+${filter.length - TABLE_FILTER_WIDTH} chars, -o json shows all)`;
+}
+
 /** `Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi.+`, one held port per line. */
 export function renderPorts(ports: StatusSession['locked_ports']): string {
-  return ports.map((p) => `Port: ${p.port}, Type: ${p.kind}${p.filter ? `, Filter: ${p.filter}` : ''}`).join('\n');
+  return ports.map((p) => `Port: ${p.port}, Type: ${p.kind}${p.filter ? `, Filter: ${clipFilter(p.filter)}` : ''}`).join('\n');
 }
 
 export function renderSessionsTable(sessions: StatusSession[]): string {
@@ -57,6 +66,6 @@ export function renderPortLocks(sessions: StatusSession[]): string {
   const rows = sessions
     .flatMap((s) => s.locked_ports.filter((p) => p.kind === 'steal').map((p) => ({ s, p, target: s.target.replace(/\/container\/.*$/, '') })))
     .sort((a, b) => a.s.namespace.localeCompare(b.s.namespace) || a.target.localeCompare(b.target) || a.p.port - b.p.port)
-    .map(({ s, p, target }) => [s.namespace, target, String(p.port), p.filter ?? '(unfiltered)', p.lock === false ? 'continue' : 'holds', s.id, s.user]);
+    .map(({ s, p, target }) => [s.namespace, target, String(p.port), p.filter === undefined ? '(unfiltered)' : clipFilter(p.filter), p.lock === false ? 'continue' : 'holds', s.id, s.user]);
   return `Port locks:\n${renderTable(['Namespace', 'Target', 'Port', 'Filter', 'Lock', 'Session ID', 'User'], rows)}`;
 }

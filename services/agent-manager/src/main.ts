@@ -1,7 +1,7 @@
 import { loadKubeConfig } from '../../../shared/src/kube/config.js';
-import { connectNats } from '../../../shared/src/nats/index.js';
+import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService } from '../../../shared/src/service/index.js';
+import { runService, setReadiness } from '../../../shared/src/service/index.js';
 import { VERSION } from '../../../shared/src/version.js';
 import { openCaDir } from '../../../shared/src/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
@@ -15,6 +15,7 @@ await runService('agent-manager', async (log) => {
   const otel = initTelemetry('agent-manager', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.AGENT_MANAGER_KUBE_CONTEXT, 'AGENT_MANAGER_KUBE_CONTEXT');
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
+  setReadiness(() => !isBusDown(nc));
   const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA')) : undefined;
   const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
     agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
@@ -24,7 +25,7 @@ await runService('agent-manager', async (log) => {
   // Leftovers of a crash are undone before new work is taken.
   await am.reconcile();
   const cleanup = await consumeSessionEnded(nc, am, log);
-  const svc = await serveAgentManager(nc, am, VERSION);
+  const svc = await serveAgentManager(nc, am, VERSION, log);
   const sweeper = setInterval(() => void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed')), 2000);
   log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {

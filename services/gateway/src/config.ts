@@ -25,6 +25,9 @@ export const gatewayConfigSpec = {
   OPERATOR_METRICS_ADDR: { parse: hostPort, default: { host: '0.0.0.0', port: 9000 }, doc: 'metrics listen address; path /metrics' },
   OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
   OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
+  HTTP_FILTER_MAX_LENGTH: { parse: int(16, 65_536), default: 2048, doc: 'characters of one HTTP filter (each pattern and the rendered whole)' },
+  HTTP_FILTER_MAX_REPEATS: { parse: int(1, 1000), default: 25, doc: 'quantifiers per filter pattern; nested repetition is always refused' },
+  SESSION_MESSAGES_PER_SECOND: { parse: int(1, 100_000), default: 20, doc: 'messages one session connection may send per second (burst of the same size)' },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };

@@ -60,6 +60,7 @@ await runService('gateway', async (log) => {
     policy: cluster.policy(nc),
     ledger,
     registry,
+    limits: { filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS }, messagesPerSecond: cfg.SESSION_MESSAGES_PER_SECOND },
     version: VERSION,
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,

@@ -1,6 +1,6 @@
-import { connectNats } from '../../../shared/src/nats/index.js';
+import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService } from '../../../shared/src/service/index.js';
+import { runService, setReadiness } from '../../../shared/src/service/index.js';
 import { VERSION } from '../../../shared/src/version.js';
 import { runReporter } from './adapters/nats/reporter.js';
 import { serveJiraReporter } from './adapters/nats/service.js';
@@ -11,6 +11,7 @@ await runService('jira-reporter', async (log) => {
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('jira-reporter', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'jira-reporter', log });
+  setReadiness(() => !isBusDown(nc));
   if (cfg.JIRA_WEBTRIGGER_URL === '') {
     log.info('JIRA_WEBTRIGGER_URL is not set: Jira reporting is off');
     return async () => {

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode, unavailable } from '../../../shared/src/errors/index.js';
 import { logFieldsOf, logMessageOf, type LedgerEvent } from '../../../shared/src/events/index.js';
 import { newEventId } from '../../../shared/src/ids/index.js';
-import type { LedgerCommand } from './domain/commands.js';
+import type { LedgerCommand, SessionLimits } from './domain/commands.js';
 import { decide } from './domain/decide.js';
 import { evolve } from './domain/evolve.js';
 import { expiredSessions } from './domain/expiry.js';
@@ -41,6 +41,8 @@ export interface LedgerOptions {
   endedCacheSize?: number;
   /** SESSION_MAX_SECONDS: live sessions older than this end as TimeLimitExceeded. */
   maxSessionMs?: number;
+  /** SESSION_MAX_PORTS, SESSION_MAX_EVENTS, USER_MAX_SESSIONS. */
+  limits?: SessionLimits;
 }
 
 /**
@@ -52,7 +54,7 @@ export interface LedgerOptions {
 export class Ledger {
   readonly #store: LedgerStore;
   readonly #log: Logger;
-  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs'>>> & Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs'>;
+  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>>> & Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>;
   #state: LedgerState = initialState();
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
@@ -63,6 +65,8 @@ export class Ledger {
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #known = new KnownSessionIds();
   #closed = false;
+  /** While the bus is down no gateway can report liveness, so nothing expires as Unused. */
+  #busDown = false;
   readonly #appendLatency = new LatencyHistogram(APPEND_BUCKETS);
 
   constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
@@ -98,8 +102,30 @@ export class Ledger {
     this.#expiryTimer.unref();
   }
 
+  /** The ledger lost NATS: liveness reports cannot reach it, so Unused expiry pauses. */
+  busLost(): void {
+    if (this.#busDown) return;
+    this.#busDown = true;
+    this.#log.warn({ ttl_ms: this.#opts.unusedTtlMs }, 'message bus lost: no session expires as Unused until it returns');
+  }
+
+  /** NATS is back: every live session gets a full TTL from now, as after a ledger restart. */
+  busRegained(): void {
+    if (!this.#busDown) return;
+    this.#busDown = false;
+    const now = this.#opts.now();
+    let live = 0;
+    for (const [id, s] of this.#state.sessions) {
+      if (s.status !== 'live') continue;
+      this.#lastActivity.set(id, now);
+      live++;
+    }
+    this.#log.info({ live, ttl_ms: this.#opts.unusedTtlMs }, 'message bus regained: every live session gets a full unused TTL');
+  }
+
   async expireNow(): Promise<number> {
-    const due = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), this.#opts.unusedTtlMs, this.#opts.maxSessionMs);
+    const ttl = this.#busDown ? Number.POSITIVE_INFINITY : this.#opts.unusedTtlMs;
+    const due = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), ttl, this.#opts.maxSessionMs);
     let n = 0;
     for (const { id, reason } of due) {
       try {
@@ -128,7 +154,8 @@ export class Ledger {
     if (this.#closed) throw unavailable('the ledger is shutting down; retry against another replica');
     if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
     const now = this.#opts.now();
-    const decision = decide(cmd, this.#state, { now, newEventId: () => newEventId(now) });
+    const limits = this.#opts.limits;
+    const decision = decide(cmd, this.#state, limits ? { now, newEventId: () => newEventId(now), limits } : { now, newEventId: () => newEventId(now) });
     if (decision.events.length === 0) {
       return decision.resumed ? { events: [], warnings: decision.warnings, resumed: true } : { events: [], warnings: decision.warnings };
     }

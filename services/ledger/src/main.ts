@@ -1,6 +1,6 @@
-import { connectNats } from '../../../shared/src/nats/index.js';
+import { connectNats, isBusDown, onBusChange } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService } from '../../../shared/src/service/index.js';
+import { runService, setReadiness } from '../../../shared/src/service/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
 import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
 import { serveLedger } from './adapters/nats/command-server.js';
@@ -22,16 +22,19 @@ await runService('ledger', async (log) => {
     log.info({ events }, 'projections rebuilt from the event log');
   }
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'ledger', log });
+  setReadiness(() => !isBusDown(nc));
   const outbox = new OutboxPublisher(nc, store, { log: log.child({ component: 'outbox' }) });
   const ledger = new Ledger(store, log, {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
     onCommitted: (events) => outbox.enqueue(events),
     ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
+    limits: { maxPorts: cfg.SESSION_MAX_PORTS, maxEvents: cfg.SESSION_MAX_EVENTS, maxSessionsPerUser: cfg.USER_MAX_SESSIONS },
   });
   await ledger.init();
+  onBusChange(nc, (c) => (c === 'lost' ? ledger.busLost() : ledger.busRegained()));
   outbox.start();
   ledger.startExpiry();
-  const svc = await serveLedger(nc, ledger, new LedgerQueries(store, Date.now, () => ledger.appendLatency()), VERSION);
+  const svc = await serveLedger(nc, ledger, new LedgerQueries(store, Date.now, () => ledger.appendLatency()), VERSION, log);
   log.info({ db: cfg.LEDGER_DB, nats: cfg.NATS_URL, live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length }, 'ledger ready');
   return async () => {
     await svc.stop();

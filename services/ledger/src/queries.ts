@@ -2,6 +2,7 @@ import { invalid } from '../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../shared/src/events/index.js';
 import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
 import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
+import { REPLY_BUDGET_BYTES } from '../../../shared/src/nats/rpc.js';
 import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '../../../shared/src/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
 import { portsAt } from './domain/status-at.js';
@@ -9,6 +10,25 @@ import { portsAt } from './domain/status-at.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
+
+/** Bytes an item adds to a reply (JSON is an upper bound of its msgpack size). */
+const sizeOf = (v: unknown): number => Buffer.byteLength(JSON.stringify(v));
+
+/** How many leading items fit the reply budget (at least one, so a page always moves on). */
+function fit(items: readonly unknown[]): number {
+  let used = 0;
+  for (let i = 0; i < items.length; i++) {
+    used += sizeOf(items[i]);
+    if (used > REPLY_BUDGET_BYTES && i > 0) return i;
+  }
+  return items.length;
+}
+
+/** A size-bounded page with the cursor of its last item when more remain. */
+function page<T>(items: T[], key: (t: T) => string): { sessions: T[]; next?: string } {
+  const n = fit(items);
+  return n < items.length ? { sessions: items.slice(0, n), next: key(items[n - 1]!) } : { sessions: items };
+}
 
 /** Read side of the ledger, served from its projections and the event table. */
 export class LedgerQueries {
@@ -43,19 +63,24 @@ export class LedgerQueries {
       return v as number;
     };
     switch (what) {
-      case LedgerQuery.sessions:
-        return { now: this.#now(), sessions: await this.liveSessions(optStr('namespace')) };
+      case LedgerQuery.sessions: {
+        // Paged by size (id order): one reply never approaches the bus' max_payload.
+        const after = optStr('after');
+        const all = (await this.liveSessions(optStr('namespace'))).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        const from = after === undefined ? all : all.filter((s) => s.id > after);
+        return { now: this.#now(), ...page(from, (s) => s.id) };
+      }
       case LedgerQuery.session: {
+        // The session alone: its events are read page by page through `events`.
         const id = optStr('id') ?? '';
         if (!isCanonicalSessionId(id)) throw invalid('id', `"${id}" is not 16 upper-case hex digits`);
         const row = await this.#store.sessionRow(id);
-        const events = await this.#store.readStream(id);
         let session: SessionView | null = null;
         if (row) {
           const live = row.status === 'live' ? (await this.liveSessions(row.namespace)).find((s) => s.id === id) : undefined;
           session = live ?? { ...row, ports: [] };
         }
-        return { now: this.#now(), session, events };
+        return { now: this.#now(), session };
       }
       case LedgerQuery.events: {
         const limit = Math.min(optInt('limit') ?? 100, MAX_PAGE);
@@ -70,9 +95,9 @@ export class LedgerQueries {
           if (v !== undefined) f[k] = v;
         }
         const rows: LedgerEvent[] = await this.#store.queryEvents(f);
-        const more = rows.length > limit;
-        const events = more ? rows.slice(0, limit) : rows;
-        return more ? { events, next: events[events.length - 1]!.position } : { events };
+        const n = Math.min(limit, fit(rows));
+        const events = n < rows.length ? rows.slice(0, n) : rows;
+        return n < rows.length ? { events, next: events[events.length - 1]!.position } : { events };
       }
       case LedgerQuery.statistics: {
         const now = this.#now();
@@ -83,9 +108,16 @@ export class LedgerQueries {
         // The status table as it was at `at`, rebuilt from the sessions and their events.
         const at = optInt('at');
         if (at === undefined) throw invalid('at', 'is required (ms since the epoch)');
-        const rows = await this.#store.sessionsLiveAt(at, optStr('namespace'));
+        const after = optStr('after');
+        const rows = (await this.#store.sessionsLiveAt(at, optStr('namespace'))).filter((r) => after === undefined || r.id > after).sort((a, b) => (a.id < b.id ? -1 : 1));
         const sessions: SessionView[] = [];
-        for (const row of rows) sessions.push({ ...row, status: 'live', ended_at: null, end_reason: null, killed_by: null, ports: portsAt(await this.#store.readStream(row.id), at) });
+        let used = 0;
+        for (const row of rows) {
+          const v: SessionView = { ...row, status: 'live', ended_at: null, end_reason: null, killed_by: null, ports: portsAt(await this.#store.readStream(row.id), at) };
+          used += sizeOf(v);
+          if (used > REPLY_BUDGET_BYTES && sessions.length > 0) return { now: at, sessions, next: sessions[sessions.length - 1]!.id };
+          sessions.push(v);
+        }
         return { now: at, sessions };
       }
       case LedgerQuery.metrics:

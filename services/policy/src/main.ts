@@ -1,7 +1,7 @@
 import { loadKubeConfig } from '../../../shared/src/kube/config.js';
-import { connectNats } from '../../../shared/src/nats/index.js';
+import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
 import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService } from '../../../shared/src/service/index.js';
+import { runService, setReadiness } from '../../../shared/src/service/index.js';
 import { VERSION } from '../../../shared/src/version.js';
 import { GovernanceWatch } from './adapters/kube/governance-watch.js';
 import { servePolicy } from './adapters/nats/service.js';
@@ -20,7 +20,8 @@ await runService('policy', async (log) => {
   // allow what a not-yet-loaded policy forbids.
   await watch.start();
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'policy', log });
-  const svc = await servePolicy(nc, g, VERSION);
+  setReadiness(() => !isBusDown(nc));
+  const svc = await servePolicy(nc, g, VERSION, log);
   log.info({ nats: cfg.NATS_URL, policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');
   return async () => {
     await svc.stop();

@@ -10,6 +10,10 @@ export const ErrorCode = {
   PortAlreadyStolen: 'PortAlreadyStolen',
   Conflict: 'Conflict',
   Unavailable: 'Unavailable',
+  /** A body or message above a size limit (Kubernetes' StatusReason of the same name). */
+  RequestEntityTooLarge: 'RequestEntityTooLarge',
+  /** A rate limit: retry later (Kubernetes' StatusReason of the same name). */
+  TooManyRequests: 'TooManyRequests',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -21,6 +25,8 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = Object.freeze({
   PortAlreadyStolen: 409,
   Conflict: 409,
   Unavailable: 503,
+  RequestEntityTooLarge: 413,
+  TooManyRequests: 429,
 });
 
 /** The wire shape of an error in NATS replies and WebSocket answers. */
@@ -34,12 +40,15 @@ export interface AppErrorOptions {
   field?: string;
   hint?: string;
   cause?: unknown;
+  /** An HTTP status other than the code's own (414 for a path too long, still `Invalid`). */
+  httpStatus?: number;
 }
 
 export class AppError extends Error {
   readonly code: ErrorCode;
   readonly field: string | undefined;
   readonly hint: string | undefined;
+  readonly #httpStatus: number | undefined;
 
   constructor(code: ErrorCode, message: string, opts: AppErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -47,10 +56,11 @@ export class AppError extends Error {
     this.code = code;
     this.field = opts.field;
     this.hint = opts.hint;
+    this.#httpStatus = opts.httpStatus;
   }
 
   get httpStatus(): number {
-    return httpStatusOf[this.code];
+    return this.#httpStatus ?? httpStatusOf[this.code];
   }
 
   toBody(): ErrorBody {
@@ -69,6 +79,10 @@ export const unauthorized = (message: string): AppError =>
   new AppError(ErrorCode.Unauthorized, message);
 export const unavailable = (message: string, cause?: unknown): AppError =>
   new AppError(ErrorCode.Unavailable, message, { cause });
+export const tooLarge = (field: string, message: string, hint?: string): AppError =>
+  new AppError(ErrorCode.RequestEntityTooLarge, `${field}: ${message}${hint ? ` (${hint})` : ''}`, { field, ...(hint ? { hint } : {}) });
+export const tooManyRequests = (field: string, message: string, hint?: string): AppError =>
+  new AppError(ErrorCode.TooManyRequests, `${field}: ${message}${hint ? ` (${hint})` : ''}`, { field, ...(hint ? { hint } : {}) });
 
 const codes = new Set<string>(Object.values(ErrorCode));
 

@@ -1,5 +1,14 @@
 import { invalid } from '../errors/index.js';
-import { compileFancyRegex } from '../mirrord-config/regex.js';
+import { compileFancyRegex, regexCostError } from '../mirrord-config/regex.js';
+
+/** Bounds on a filter a client sends (gateway env HTTP_FILTER_MAX_LENGTH / HTTP_FILTER_MAX_REPEATS). */
+export interface FilterLimits {
+  /** Characters of the rendered filter (`header=…`, `all_of(…)`): what every list and event carries. */
+  maxLength: number;
+  /** Quantifiers per pattern; nested repetition is refused whatever this says. */
+  maxRepeats: number;
+}
+export const DEFAULT_FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({ maxLength: 2048, maxRepeats: 25 });
 
 /**
  * The mirrord config's `http_filter` shape (steal only). Nested filters in `all_of`/`any_of`
@@ -16,27 +25,31 @@ export interface HttpFilter {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function checkRegex(field: string, re: unknown): string {
+function checkRegex(field: string, re: unknown, limits: FilterLimits): string {
   if (typeof re !== 'string' || re === '') throw invalid(field, 'expected a non-empty regular expression string');
+  if (re.length > limits.maxLength)
+    throw invalid(field, `the pattern is ${re.length} characters, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`, 'match a shorter, distinctive part of the header or path');
   try {
     // The same dialect as the mirrord config (fancy-regex spellings translated).
     compileFancyRegex(re);
   } catch (e) {
     throw invalid(field, `invalid regex ${JSON.stringify(re)}: ${e instanceof Error ? e.message : String(e)}`, 'fix the pattern');
   }
+  const costly = regexCostError(re, limits.maxRepeats);
+  if (costly) throw invalid(field, `the pattern ${JSON.stringify(re.length > 80 ? `${re.slice(0, 77)}...` : re)} is too costly to match: ${costly}`, 'use a pattern without nested repetition');
   return re;
 }
 
-function inner(field: string, v: unknown): InnerFilter {
+function inner(field: string, v: unknown, limits: FilterLimits): InnerFilter {
   if (!isObj(v)) throw invalid(field, 'expected {"header": "<regex>"} or {"path": "<regex>"}');
   const keys = Object.keys(v);
   if (keys.length !== 1 || (keys[0] !== 'header' && keys[0] !== 'path'))
     throw invalid(field, `expected exactly one of "header" or "path", got ${JSON.stringify(keys)}`);
-  return keys[0] === 'header' ? { header: checkRegex(`${field}.header`, v.header) } : { path: checkRegex(`${field}.path`, v.path) };
+  return keys[0] === 'header' ? { header: checkRegex(`${field}.header`, v.header, limits) } : { path: checkRegex(`${field}.path`, v.path, limits) };
 }
 
 /** Validates an untrusted http_filter; errors name the path and the fix. */
-export function parseHttpFilter(v: unknown, field = 'http_filter'): HttpFilter | undefined {
+export function parseHttpFilter(v: unknown, field = 'http_filter', limits: FilterLimits = DEFAULT_FILTER_LIMITS): HttpFilter | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw invalid(field, 'expected an object with header_filter, path_filter, all_of or any_of');
   const out: HttpFilter = {};
@@ -46,20 +59,24 @@ export function parseHttpFilter(v: unknown, field = 'http_filter'): HttpFilter |
       throw invalid(`${field}.${k}`, 'unknown field', 'expected header_filter, path_filter, all_of, any_of or ports');
   }
   if (kinds.length > 1) throw invalid(field, `${kinds.join(' and ')} are mutually exclusive`, 'use all_of to combine filters');
-  if (v.header_filter !== undefined) out.header_filter = checkRegex(`${field}.header_filter`, v.header_filter);
-  if (v.path_filter !== undefined) out.path_filter = checkRegex(`${field}.path_filter`, v.path_filter);
+  if (v.header_filter !== undefined) out.header_filter = checkRegex(`${field}.header_filter`, v.header_filter, limits);
+  if (v.path_filter !== undefined) out.path_filter = checkRegex(`${field}.path_filter`, v.path_filter, limits);
   for (const k of ['all_of', 'any_of'] as const) {
     if (v[k] === undefined) continue;
     const list = v[k];
     if (!Array.isArray(list) || list.length === 0) throw invalid(`${field}.${k}`, 'expected a non-empty list of filters');
-    out[k] = list.map((x, i) => inner(`${field}.${k}[${i}]`, x));
+    out[k] = list.map((x, i) => inner(`${field}.${k}[${i}]`, x, limits));
   }
   if (v.ports !== undefined) {
     if (!Array.isArray(v.ports) || !v.ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536))
       throw invalid(`${field}.ports`, 'expected a list of ports 1-65535');
     out.ports = v.ports as number[];
   }
-  return kinds.length === 0 ? undefined : out;
+  if (kinds.length === 0) return undefined;
+  const rendered = renderHttpFilter(out)!;
+  if (rendered.length > limits.maxLength)
+    throw invalid(field, `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`, 'combine fewer, shorter patterns');
+  return out;
 }
 
 const renderInner = (f: InnerFilter): string => ('header' in f ? `header=${f.header}` : `path=${f.path}`);

@@ -10,7 +10,7 @@ export type { MirrordConfig, HttpFilter, InnerFilter, IncomingMode, FsMode, Addr
 export type { RawMirrordConfig } from './schema.js';
 export { renderIssues, toConfigIssues, formatPath } from './issues.js';
 export { obj as closedObject, regex as regexString } from './schema.js';
-export { compileFancyRegex, regexError } from './regex.js';
+export { compileFancyRegex, regexCostError, regexError } from './regex.js';
 export { didYouMean } from './suggest.js';
 export { INCOMING_MODES, FS_MODES, CONCURRENT_STEAL } from './schema.js';
 

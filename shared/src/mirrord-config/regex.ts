@@ -1,3 +1,4 @@
+import safeRegex from 'safe-regex2';
 /**
  * The mirrord layer validates HTTP filters and fs/env patterns with Rust's `fancy-regex`
  * (look-around, back-references, named groups). JavaScript's RegExp accepts the same
@@ -41,4 +42,25 @@ export function regexError(pattern: string): string | undefined {
   } catch (e) {
     return e instanceof Error ? e.message.replace(/^Invalid regular expression: \/.*\/[a-z]*: /s, '') : String(e);
   }
+}
+
+/**
+ * Why a pattern is too costly to accept, or undefined. JavaScript's and fancy-regex's
+ * backtracking make nested repetition (`(a+)+$`, star height above 1) exponential on a
+ * near-miss, so it is refused outright, and so is a pattern with more than `maxRepeats`
+ * quantifiers (safe-regex2's complexity bound). Look-behinds are checked as plain groups.
+ */
+export function regexCostError(pattern: string, maxRepeats: number): string | undefined {
+  let source: string;
+  try {
+    source = compileFancyRegex(pattern).source;
+  } catch {
+    return undefined; // not a regex at all: regexError says why
+  }
+  const plain = source.replace(/\(\?<[=!]/g, '(?:');
+  if (safeRegex(plain, { limit: maxRepeats })) return undefined;
+  const repeats = (plain.match(/[*+?}]/g) ?? []).length;
+  return repeats > maxRepeats
+    ? `it has about ${repeats} repetitions, more than the ${maxRepeats} allowed (HTTP_FILTER_MAX_REPEATS)`
+    : 'it nests one repetition inside another (like (a+)+), which can take exponential time to match';
 }

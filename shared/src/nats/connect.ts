@@ -12,7 +12,29 @@ export interface ConnectOptions {
   timeoutMs?: number;
 }
 
-/** Connects with endless reconnect, and logs connection state changes. */
+/** `lost` when the client loses its server, `regained` when it is connected again. */
+export type BusChange = 'lost' | 'regained';
+
+interface BusState {
+  down: boolean;
+  listeners: Set<(c: BusChange) => void>;
+}
+const buses = new WeakMap<NatsConnection, BusState>();
+
+/** True while a connection made by connectNats is between a disconnect and a reconnect. */
+export function isBusDown(nc: NatsConnection): boolean {
+  return nc.isClosed() || buses.get(nc)?.down === true;
+}
+
+/** Calls `fn` on every loss and regain of the bus; returns the unsubscribe function. */
+export function onBusChange(nc: NatsConnection, fn: (c: BusChange) => void): () => void {
+  const s = buses.get(nc);
+  if (!s) throw new Error('onBusChange needs a connection made by connectNats');
+  s.listeners.add(fn);
+  return () => s.listeners.delete(fn);
+}
+
+/** Connects with endless reconnect, logs connection state changes and tracks whether the bus is up. */
 export async function connectNats(opts: ConnectOptions): Promise<NatsConnection> {
   let nc: NatsConnection;
   try {
@@ -27,14 +49,30 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
   } catch (e) {
     throw unavailable(`cannot reach NATS at ${opts.url} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`, e);
   }
+  const state: BusState = { down: false, listeners: new Set() };
+  buses.set(nc, state);
   const log = opts.log;
-  if (log) {
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error')
-          log.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, `NATS ${s.type}`);
+  const tell = (c: BusChange) => {
+    for (const fn of state.listeners) {
+      try {
+        fn(c);
+      } catch (e) {
+        log?.error({ err: e }, 'a NATS connection listener failed');
       }
-    })();
-  }
+    }
+  };
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === 'disconnect' || s.type === 'reconnect' || s.type === 'error')
+        log?.warn({ nats: s.type, server: 'server' in s ? s.server : undefined }, `NATS ${s.type}`);
+      if (s.type === 'disconnect' && !state.down) {
+        state.down = true;
+        tell('lost');
+      } else if (s.type === 'reconnect' && state.down) {
+        state.down = false;
+        tell('regained');
+      }
+    }
+  })();
   return nc;
 }

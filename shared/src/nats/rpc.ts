@@ -1,15 +1,23 @@
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import { SpanKind, context } from '@opentelemetry/api';
-import { fromErrorBody, isErrorBody, toAppError, unavailable } from '../errors/index.js';
+import { fromErrorBody, isErrorBody, toAppError, unavailable, ErrorCode } from '../errors/index.js';
 import { contextFromNats, inSpan, natsHeadersWithContext } from '../otel/index.js';
 import { decode, encode } from './codec.js';
+import { isBusDown } from './connect.js';
 import { messagingSpan } from './messaging.js';
 
+/**
+ * The largest reply a responder builds on purpose. NATS refuses a message above the server's
+ * `max_payload` (1 MiB by default); queries that could grow (lists, event pages) stop a page
+ * at this budget and hand back a cursor, leaving room for the envelope and headers.
+ */
+export const REPLY_BUDGET_BYTES = 256 * 1024;
 
 /**
  * Request-reply with the project's envelope: `{v, ok}` or `{v, error:{code,message,field?}}`.
- * The typed error is rebuilt on this side, so callers test codes, not strings.
+ * The typed error is rebuilt on this side, so callers test codes, not strings. While the
+ * connection to NATS is down the call fails at once (no 5 s wait for a reply that cannot come).
  */
 export async function call<T>(
   nc: NatsConnection,
@@ -17,6 +25,7 @@ export async function call<T>(
   body: Record<string, unknown>,
   timeoutMs = 5000,
 ): Promise<T> {
+  if (isBusDown(nc)) throw unavailable(`message bus unavailable: NATS is not connected (${subject})`);
   const span = messagingSpan('send', subject);
   return inSpan(span.name, SpanKind.CLIENT, context.active(), span.attributes, async (s) => {
     let reply: Msg;
@@ -37,14 +46,23 @@ export async function call<T>(
   });
 }
 
-/** Serves one request: decode, run in a `process` span under the caller's context, respond. */
+/** Where a responder reports what it could not send (a logger's `error`). */
+export type ResponderLog = (fields: Record<string, unknown>, msg: string) => void;
+
+/**
+ * Serves one request: decode, run in a `process` span under the caller's context, respond.
+ * It never rejects: a handler's failure becomes an error reply, and a reply the bus refuses
+ * (larger than max_payload, connection gone) becomes a small `Unavailable` reply or a log
+ * line, so no request can take its service down.
+ */
 export async function serveRequest(
   msg: Msg,
   handler: (body: Record<string, unknown>) => Promise<unknown>,
+  log?: ResponderLog,
 ): Promise<void> {
-  const parent = contextFromNats(msg.headers);
   let out: Uint8Array;
   try {
+    const parent = contextFromNats(msg.headers);
     const span = messagingSpan('process', msg.subject, { 'messaging.message.body.size': msg.data.length });
     const result = await inSpan(span.name, SpanKind.SERVER, parent, span.attributes, () =>
       handler(decode(msg.data, 'request')),
@@ -53,6 +71,16 @@ export async function serveRequest(
   } catch (e) {
     out = encode({ error: toAppError(e).toBody() });
   }
-  if (msg.reply) msg.respond(out);
+  if (!msg.reply) return;
+  try {
+    msg.respond(out);
+  } catch (e) {
+    const message = `the reply to ${msg.subject} (${out.length} bytes) could not be sent: ${e instanceof Error ? e.message : String(e)}; ask for a smaller page`;
+    log?.({ subject: msg.subject, bytes: out.length, err: e }, 'reply not sent');
+    try {
+      msg.respond(encode({ error: { code: ErrorCode.Unavailable, message } }));
+    } catch {
+      /* the connection itself is gone: the caller times out */
+    }
+  }
 }
-

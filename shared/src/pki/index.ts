@@ -1,4 +1,4 @@
-import { webcrypto, createHash, X509Certificate } from 'node:crypto';
+import { webcrypto, createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { invalid } from '../errors/index.js';
 
@@ -104,9 +104,43 @@ export async function signCsr(ca: CertificateAuthority, csrPem: string, o: Issue
   } catch (e) {
     throw invalid('certificate request', `not a PEM PKCS#10 certificate signing request (${(e as Error).message})`, 'send the PEM of a CSR (-----BEGIN CERTIFICATE REQUEST-----)');
   }
-  if (!(await csr.verify())) throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
+  checkClientKey(csr.publicKey.rawData);
+  let verified = false;
+  try {
+    verified = await csr.verify();
+  } catch (e) {
+    throw invalid('certificate request', `the request signature cannot be checked (${(e as Error).message})`, 'sign the CSR with an Ed25519, ECDSA or RSA key');
+  }
+  if (!verified) throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
   const cert = await sign(ca, csr.publicKey, o);
   return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
+}
+
+const ACCEPTED_KEYS = 'Ed25519 (what the mirrord CLI uses), ECDSA P-256/P-384 or RSA of at least 2048 bits';
+
+/**
+ * A client key is the sessions' `user_id` for as long as the certificate lives, so only keys
+ * that cannot be forged today are signed.
+ */
+function checkClientKey(spki: ArrayBuffer): void {
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+  } catch (e) {
+    throw invalid('certificate request', `its public key cannot be read (${(e as Error).message})`, `use ${ACCEPTED_KEYS}`);
+  }
+  const type = key.asymmetricKeyType ?? 'unknown';
+  const d = key.asymmetricKeyDetails ?? {};
+  if (type === 'ed25519') return;
+  if (type === 'ec') {
+    if (d.namedCurve === 'prime256v1' || d.namedCurve === 'secp384r1') return;
+    throw invalid('certificate request', `an ECDSA key on curve ${d.namedCurve ?? 'unknown'} is not accepted`, `use ${ACCEPTED_KEYS}`);
+  }
+  if (type === 'rsa' || type === 'rsa-pss') {
+    if ((d.modulusLength ?? 0) >= 2048) return;
+    throw invalid('certificate request', `an RSA key of ${d.modulusLength ?? 0} bits is too weak`, `use ${ACCEPTED_KEYS}`);
+  }
+  throw invalid('certificate request', `a ${type.toUpperCase()} key is not accepted`, `use ${ACCEPTED_KEYS}`);
 }
 
 /** user_id and client_id of a client certificate (PEM or base64 DER, as `x-client-der` carries it). */

@@ -1,6 +1,35 @@
+import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import { ConfigError } from '../config/index.js';
+import { ConfigError, hostPort } from '../config/index.js';
 import { createLogger } from '../log/index.js';
+
+let readiness: () => boolean = () => true;
+
+/** What `/readyz` of HEALTH_ADDR answers: the service's own view (NATS connected, …). */
+export function setReadiness(fn: () => boolean): void {
+  readiness = fn;
+}
+
+/**
+ * HEALTH_ADDR (host:port, off when unset): `/healthz` answers while the process runs its event
+ * loop — a liveness probe, which must not fail while NATS is away (a restart would not bring
+ * it back) — and `/readyz` answers 200 only while the service is ready.
+ */
+function startHealth(name: string, log: Logger): Server | undefined {
+  const raw = process.env.HEALTH_ADDR;
+  if (!raw) return undefined;
+  const addr = hostPort(raw, 'HEALTH_ADDR');
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    const ok = path === '/healthz' ? true : path === '/readyz' ? readiness() : undefined;
+    res.writeHead(ok === undefined ? 404 : ok ? 200 : 503, { 'content-type': 'text/plain' });
+    res.end(ok === undefined ? 'not found' : ok ? 'ok' : `${name} is not ready`);
+  });
+  server.on('error', (e) => log.error({ err: e, addr: raw }, 'health endpoint failed'));
+  server.listen(addr.port, addr.host);
+  server.unref();
+  return server;
+}
 
 /**
  * The life cycle every service shares: start, log ready, and on SIGTERM/SIGINT drain (the
@@ -10,6 +39,7 @@ export async function runService(name: string, start: (log: Logger) => Promise<(
   const log = createLogger(name, (process.env.LOG_LEVEL as 'info' | undefined) ?? 'info');
   let stop: (() => Promise<void>) | undefined;
   try {
+    startHealth(name, log);
     stop = await start(log);
   } catch (e) {
     if (e instanceof ConfigError) {

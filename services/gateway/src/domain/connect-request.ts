@@ -11,6 +11,8 @@ export interface ConnectRequest {
   target: Target;
   dotted: string;
   session_id: string;
+  /** `x-session-id` was sent: this connect resumes that live session and creates none. */
+  resume: boolean;
   on_concurrent_steal: OnConcurrentSteal;
   profile?: string;
   branch_name?: string;
@@ -54,6 +56,7 @@ export function parseConnectRequest(
     target,
     dotted: params.name,
     session_id: sid === undefined ? newSessionId() : parseClientSessionId(sid),
+    resume: sid !== undefined,
     on_concurrent_steal: mode,
     client_cli_version: header(headers, 'x-mirrord-cli-version') ?? '',
   };

@@ -17,6 +17,8 @@ export interface StartSession {
   profile?: string;
   branch_name?: string;
   key?: string;
+  /** The client chose the id (`x-session-id`): it may only resume a live session, never create one. */
+  resume?: boolean;
 }
 export interface RejectSession {
   type: 'RejectSession';
@@ -96,4 +98,16 @@ export type LedgerCommand =
 export interface DecideContext {
   now: number;
   newEventId: () => string;
+  /** Per-session and per-user bounds (absent: unbounded, as in replay and tests). */
+  limits?: SessionLimits;
+}
+
+/** What one user or one session may hold: each refusal names its setting. */
+export interface SessionLimits {
+  /** SESSION_MAX_PORTS: subscriptions held at once by one session. */
+  maxPorts: number;
+  /** SESSION_MAX_EVENTS: events one session may record (ending it is always allowed). */
+  maxEvents: number;
+  /** USER_MAX_SESSIONS: live sessions of one user (0 = no limit). */
+  maxSessionsPerUser: number;
 }

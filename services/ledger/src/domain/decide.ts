@@ -17,7 +17,7 @@ import {
   type ReleaseReason,
 } from '../../../../shared/src/events/index.js';
 import { formatTarget, parseTarget, validateNamespace } from '../../../../shared/src/targets/index.js';
-import type { DecideContext, LedgerCommand, SubscribePort } from './commands.js';
+import type { DecideContext, LedgerCommand, SessionLimits, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
 import type { LedgerState, LiveSession, SessionState } from './state.js';
 
@@ -96,10 +96,20 @@ function endSession(
   out.emit('SessionEnded', s.id, s.version, actor, data);
 }
 
+/** SESSION_MAX_EVENTS: a session that recorded this many events may only end. */
+function requireEventBudget(s: SessionState | undefined, id: string, limits: SessionLimits | undefined): void {
+  if (limits && s && s.version >= limits.maxEvents)
+    throw forbidden(`session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`);
+}
+
 function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string[] {
   const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
   requireOwner(s, cmd.client_user);
   const port = checkPort(cmd.port);
+  const limits = out.ctx.limits;
+  requireEventBudget(s, s.id, limits);
+  if (limits && !s.ports.has(port) && s.ports.size >= limits.maxPorts)
+    throw forbidden(`session ${s.id} already holds ${s.ports.size} subscriptions, the SESSION_MAX_PORTS limit (${limits.maxPorts}); unsubscribe a port first`);
   if (cmd.mode !== 'steal' && cmd.mode !== 'mirror')
     throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(cmd.mode)}`);
   if (cmd.mode === 'mirror' && cmd.http_filter !== undefined)
@@ -152,13 +162,21 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
   switch (cmd.type) {
     case 'StartSession': {
       const prev = state.sessions.get(cmd.session_id);
+      const target = formatTarget(parseTarget(cmd.target));
+      const namespace = validateNamespace(cmd.namespace);
       if (prev?.status === 'live') {
         requireOwner(prev, cmd.client.client_user);
+        // A resume is the same session: its locks were decided for that target alone.
+        if (prev.fields.target !== target || prev.fields.namespace !== namespace)
+          throw conflict(`session ${cmd.session_id} runs on ${prev.fields.target} in namespace ${prev.fields.namespace}, not ${target} in ${namespace}; resume it on the same target, or start a new session without x-session-id`);
         return { events: [], warnings, resumed: true };
       }
       if (prev?.status === 'ended') throw conflict(`session ${cmd.session_id} already ended (${prev.reason}); start a new session`);
-      const target = formatTarget(parseTarget(cmd.target));
-      const namespace = validateNamespace(cmd.namespace);
+      if (cmd.resume) throw notFound(`session ${cmd.session_id} is not live; start a new session without x-session-id`);
+      const max = ctx.limits?.maxSessionsPerUser ?? 0;
+      const mine = state.liveByUser.get(cmd.client.client_user) ?? 0;
+      if (max > 0 && mine >= max)
+        throw forbidden(`user ${cmd.client.client_user} already has ${mine} live sessions, the USER_MAX_SESSIONS limit (${max}); end one first`);
       const fields: ClientFields = { target, namespace, ...cmd.client };
       const data: DataOf['SessionStarted'] = { ...fields, agent: cmd.agent };
       for (const k of ['config_digest', 'profile', 'branch_name', 'key'] as const) {
@@ -169,6 +187,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     }
     case 'RejectSession': {
       const prev = state.sessions.get(cmd.session_id);
+      requireEventBudget(prev, cmd.session_id, ctx.limits);
       const fields: ClientFields = { target: cmd.target, namespace: cmd.namespace, ...cmd.client };
       const data: DataOf['SessionRejected'] = { ...fields, asked: cmd.asked, code: cmd.code, message: cmd.message };
       for (const k of ['port', 'mode', 'policy', 'permission'] as const) {
@@ -192,6 +211,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     case 'UnsubscribePort': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       requireOwner(s, cmd.client_user);
+      requireEventBudget(s, s.id, ctx.limits);
       const port = checkPort(cmd.port);
       if (!s.ports.has(port)) throw notFound(`session ${s.id} holds no subscription on port ${port}`);
       out.emit('PortReleased', s.id, s.version, clientActor(s.fields), { ...s.fields, port, reason: 'Unsubscribed' });

@@ -33,6 +33,7 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       if (d.key !== undefined) live.key = d.key;
       if (d.profile !== undefined) live.profile = d.profile;
       if (d.branch_name !== undefined) live.branch_name = d.branch_name;
+      if (prev?.status !== 'live') state.liveByUser.set(d.client_user, (state.liveByUser.get(d.client_user) ?? 0) + 1);
       state.sessions.set(e.session_id, live);
       return state;
     }
@@ -73,6 +74,9 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       // Ports are released by their own events first; this only guards against a log that
       // ends a session without them, so no lock outlives its session.
       if (prev?.status === 'live') {
+        const n = (state.liveByUser.get(prev.fields.client_user) ?? 1) - 1;
+        if (n > 0) state.liveByUser.set(prev.fields.client_user, n);
+        else state.liveByUser.delete(prev.fields.client_user);
         for (const held of prev.ports.values()) {
           if (!held.lock) continue;
           const k = lockKey(prev.fields.namespace, prev.lock_target, held.port);

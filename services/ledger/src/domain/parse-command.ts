@@ -61,6 +61,8 @@ export function parseCommand(verb: string, b: Body): LedgerCommand {
         const v = optStr(b, k);
         if (v !== undefined) cmd[k] = v;
       }
+      if (b.resume !== undefined && typeof b.resume !== 'boolean') throw invalid('resume', 'expected true or false');
+      if (b.resume === true) cmd.resume = true;
       return cmd;
     }
     case Verb.reject: {

@@ -45,9 +45,11 @@ export interface LedgerState {
   sessions: Map<string, SessionState>;
   /** lockKey → ids of sessions holding a steal lock (lock: true) on it. */
   locks: Map<string, Set<string>>;
+  /** client_user → number of live sessions (USER_MAX_SESSIONS without a scan). */
+  liveByUser: Map<string, number>;
 }
 
-export const initialState = (): LedgerState => ({ sessions: new Map(), locks: new Map() });
+export const initialState = (): LedgerState => ({ sessions: new Map(), locks: new Map(), liveByUser: new Map() });
 
 export const lockKey = (namespace: string, lockTarget: string, port: number): string =>
   `${namespace}\u0000${lockTarget}\u0000${port}`;

@@ -24,12 +24,13 @@ export function ledgerPort(nc: NatsConnection): LedgerPort {
 }
 
 /** `mirrord.cmd.agent-manager.prepare` / `.release` as a @nats-io/services service. */
-export async function serveAgentManager(nc: NatsConnection, am: AgentManager, version: string): Promise<Service> {
+export async function serveAgentManager(nc: NatsConnection, am: AgentManager, version: string, log: Logger): Promise<Service> {
+  const failed = (f: Record<string, unknown>, m: string) => log.error(f, m);
   const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord agents, copy targets and scale-down' });
   svc.addEndpoint('cmd-prepare', {
     subject: commandSubject(SERVICE, AgentManagerCommand.prepare),
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, (body) => am.prepare(parsePrepareRequest(body)));
+      if (!err) void serveRequest(msg, (body) => am.prepare(parsePrepareRequest(body)), failed);
     },
   });
   svc.addEndpoint('cmd-release', {
@@ -40,13 +41,13 @@ export async function serveAgentManager(nc: NatsConnection, am: AgentManager, ve
         if (typeof body.session_id !== 'string') throw invalid('session_id', 'is required');
         const plan = await am.cleanup(body.session_id);
         return { deleted: plan.delete.length, restored: plan.restore.length };
-      });
+      }, failed);
     },
   });
   svc.addEndpoint('query-copytargets', {
     subject: querySubject(SERVICE, 'copytargets'),
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, async (body) => ({ copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined) }));
+      if (!err) void serveRequest(msg, async (body) => ({ copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined) }), failed);
     },
   });
   return svc;

@@ -1,12 +1,13 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { createHash } from 'node:crypto';
-import { AppError, ErrorCode, invalid, isAppError, toAppError, type ErrorBody } from '../../../../../shared/src/errors/index.js';
-import { parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
+import { AppError, ErrorCode, conflict, forbidden, invalid, isAppError, notFound, toAppError, tooManyRequests, type ErrorBody } from '../../../../../shared/src/errors/index.js';
+import { DEFAULT_FILTER_LIMITS, parseHttpFilter, renderHttpFilter } from '../../../../../shared/src/filters/index.js';
 import { parseMirrordConfig } from '../../../../../shared/src/mirrord-config/index.js';
 import { newSessionId } from '../../../../../shared/src/ids/index.js';
 import { formatDottedTarget, formatTarget, rbacTargetName } from '../../../../../shared/src/targets/index.js';
 import { API_VERSION, list } from '../../domain/resources.js';
+import { TokenBucket } from '../../domain/token-bucket.js';
 import { contextFromHttp, context } from '../../../../../shared/src/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import type { Identity, ResolvedTarget } from '../../domain/ports.js';
@@ -28,6 +29,8 @@ declare module 'fastify' {
 }
 
 type Params = { namespace: string; name: string };
+/** Messages queued unanswered on one connection before it is closed (1008). */
+const MAX_BACKLOG = 1000;
 
 const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 
@@ -65,6 +68,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       client_cli_version: cr.client_cli_version,
     };
     const target = await deps.targets.resolve(who, cr.namespace, cr.target);
+    if (cr.resume) await checkResume(deps, who, cr.session_id, target);
     const base = { who, req: cr, target, client };
     try {
       await authorize(deps, who, { verb: 'proxy', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
@@ -78,8 +82,10 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       await recordRejection(base, e, 'start', decision.policy ? { policy: decision.policy } : {});
       throw e;
     }
-    const prepared = await deps.agents.prepare({ session_id: cr.session_id, namespace: target.namespace, target, config: cr.config, client });
+    // A resumed session keeps the agent it has; only a new one gets an agent prepared.
+    const prepared = cr.resume ? { agent: 'none' as const } : await deps.agents.prepare({ session_id: cr.session_id, namespace: target.namespace, target, config: cr.config, client });
     const body: Record<string, unknown> = { session_id: cr.session_id, target: target.path, namespace: target.namespace, client, agent: prepared.agent };
+    if (cr.resume) body.resume = true;
     for (const k of ['profile', 'branch_name', 'key'] as const) if (cr[k] !== undefined) body[k] = cr[k];
     let r;
     try {
@@ -140,6 +146,20 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
   });
 }
 
+/**
+ * `x-session-id` resumes a live session of the same user on the same target, and nothing else:
+ * checked before authorisation and policy so a resume cannot borrow another target's decision
+ * (the ledger checks again, for races).
+ */
+async function checkResume(deps: GatewayDeps, who: Identity, id: string, target: ResolvedTarget): Promise<void> {
+  const { session } = await deps.ledger.session(id);
+  if (!session || session.status === 'pending') throw notFound(`x-session-id: session ${id} is not live; start a new session without x-session-id`);
+  if (session.client_user !== who.user) throw forbidden(`x-session-id: session ${id} belongs to another user`);
+  if (session.status === 'ended') throw conflict(`x-session-id: session ${id} already ended (${session.end_reason}); start a new session without x-session-id`);
+  if (session.target !== target.path || session.namespace !== target.namespace)
+    throw conflict(`x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session without x-session-id`);
+}
+
 function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest): void {
   const s = req.mirrordSession;
   if (!s) {
@@ -166,7 +186,12 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
   send(s.resumed ? { type: 'session', id, resumed: true } : { type: 'session', id });
 
   const maxBytes = deps.maxMessageBytes ?? 64 * 1024;
+  const filterLimits = deps.limits?.filter ?? DEFAULT_FILTER_LIMITS;
+  const rate = deps.limits?.messagesPerSecond ?? 20;
+  const bucket = new TokenBucket(rate, Date.now());
   const handle = async (raw: string): Promise<Record<string, unknown>> => {
+    if (!bucket.take(Date.now()))
+      throw tooManyRequests('message', `more than ${rate} messages a second on this session (SESSION_MESSAGES_PER_SECOND)`, 'wait for answers before sending more');
     if (Buffer.byteLength(raw) > maxBytes) throw invalid('message', `${Buffer.byteLength(raw)} bytes exceeds the ${maxBytes}-byte limit`, 'send a smaller message');
     let m: Record<string, unknown>;
     try {
@@ -189,7 +214,7 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
         if (mode !== 'steal' && mode !== 'mirror') throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
         if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535)
           throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
-        const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter'));
+        const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter', filterLimits));
         if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
         const port = m.port as number;
         const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: m.http_filter } : {}), ...(s.req.profile ? { profile: s.req.profile } : {}) });
@@ -215,11 +240,19 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
     }
   };
 
-  // Messages are answered in the order they arrive.
+  // Messages are answered in the order they arrive; a client that keeps sending without
+  // reading answers is cut off before its backlog grows without bound (the session stays).
   let chain = Promise.resolve();
+  let backlog = 0;
   socket.on('message', (data, isBinary) => {
     const raw = isBinary ? '<binary>' : data.toString();
+    if (++backlog > MAX_BACKLOG) {
+      log.warn({ backlog }, 'client sends faster than it reads answers; closing its connection');
+      socket.close(1008, `more than ${MAX_BACKLOG} unanswered messages`);
+      return;
+    }
     chain = chain.then(async () => {
+      backlog--;
       let id: unknown = null;
       try {
         id = (JSON.parse(raw) as { id?: unknown }).id ?? null;

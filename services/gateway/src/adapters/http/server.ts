@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import websocket from '@fastify/websocket';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, isAppError, unauthorized } from '../../../../../shared/src/errors/index.js';
+import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '../../../../../shared/src/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
 import type { AgentProvisioner, Authenticator, Authorizer, HttpRequestLike, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
 import { apiResourceList, failureStatus, GROUP, type License } from '../../domain/resources.js';
@@ -13,6 +13,7 @@ import { registerSessionRoutes } from './session-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
+import type { FilterLimits } from '../../../../../shared/src/filters/index.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -29,6 +30,8 @@ export interface GatewayDeps {
   ready: () => Promise<boolean>;
   /** Largest WebSocket message accepted from a client. */
   maxMessageBytes?: number;
+  /** HTTP filter bounds and the per-connection message rate (HTTP_FILTER_*, SESSION_MESSAGES_PER_SECOND). */
+  limits?: { filter: FilterLimits; messagesPerSecond: number };
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
   /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */
@@ -44,6 +47,28 @@ declare module 'fastify' {
 }
 
 export const API_PREFIX = `/apis/${GROUP}/v1`;
+/** Largest request body (a CSR, an explain request, a config): 1 MiB. */
+const BODY_LIMIT = 1024 * 1024;
+const MAX_PARAM_LENGTH = 512;
+
+/**
+ * Fastify's own refusals (body too large, bad URL encoding, path too long, bad JSON) as the
+ * Status the rest of the API answers, with their HTTP status and the part of the request at
+ * fault; undefined for anything else.
+ */
+function frameworkError(e: unknown): AppError | undefined {
+  if (isAppError(e)) return undefined;
+  const status = (e as { statusCode?: number }).statusCode;
+  if (!status || status >= 500) return undefined;
+  const code = (e as { code?: string }).code ?? '';
+  const message = e instanceof Error ? e.message : String(e);
+  if (status === 413) return tooLarge('body', `larger than the ${BODY_LIMIT}-byte limit`, 'send a smaller body');
+  if (code === 'FST_ERR_BAD_URL') return invalid('path', 'is not valid percent-encoding', 'encode the URL with encodeURIComponent');
+  if (status === 414) return new AppError(ErrorCode.Invalid, `path: a path segment is longer than ${MAX_PARAM_LENGTH} characters`, { field: 'path', httpStatus: 414 });
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError(ErrorCode.Invalid, `content-type: ${message}`, { field: 'content-type', httpStatus: 415 });
+  if (code.startsWith('FST_ERR_CTP') || /JSON/.test(message)) return invalid('body', message, 'send a valid JSON body');
+  return new AppError(ErrorCode.Invalid, message, { httpStatus: status });
+}
 
 export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
   const err = isAppError(e) ? e : new AppError(ErrorCode.Unavailable, e instanceof Error ? e.message : String(e));
@@ -84,16 +109,22 @@ export function requireIdentity(req: FastifyRequest): Identity {
 
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   const https = deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, ...(deps.https.ca?.length ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}) } } : {};
-  const app = Fastify({ loggerInstance: deps.log as FastifyBaseLogger, logController: new LogController({ disableRequestLogging: true }), bodyLimit: 1024 * 1024, ...https }) as unknown as FastifyInstance;
+  const app = Fastify({
+    loggerInstance: deps.log as FastifyBaseLogger,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    // Target names reach 253 + 63 characters (`pod.<name>.container.<name>`); longer is refused as 414.
+    maxParamLength: MAX_PARAM_LENGTH,
+    ...https,
+  }) as unknown as FastifyInstance;
   // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
   // instead of a dropped connection; the per-message limit is checked in the handler.
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   app.decorateRequest('identity', null);
 
   app.setErrorHandler((e, req, reply) => {
-    if (!isAppError(e) && (e as { statusCode?: number }).statusCode && (e as { statusCode: number }).statusCode < 500) {
-      return sendError(reply, new AppError(ErrorCode.Invalid, (e as Error).message));
-    }
+    const framework = frameworkError(e);
+    if (framework) return sendError(reply, framework);
     if (!isAppError(e)) req.log.error({ err: e, url: req.url }, 'request failed');
     return sendError(reply, e);
   });
@@ -105,6 +136,9 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     const who = await deps.authn.authenticate({ headers: req.headers, ...verifiedClient(req) });
     if (!who) return sendError(reply, unauthorized('Unauthorized: a valid bearer token is required (see GATEWAY_TOKEN_FILE)'));
     req.identity = who;
+    // Every parameter of this API takes one value; `?since=a&since=b` is refused by name.
+    const repeated = Object.entries((req.query ?? {}) as Record<string, unknown>).find(([, v]) => Array.isArray(v));
+    if (repeated) return sendError(reply, invalid(repeated[0], `given ${(repeated[1] as unknown[]).length} times`, `pass ${repeated[0]} once`));
   });
 
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));

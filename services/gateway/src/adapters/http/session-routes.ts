@@ -18,6 +18,18 @@ const inNs = (ns: string | undefined): { namespace?: string } => (ns === undefin
 /** kubectl get asks for the server-side Table rendering. */
 const wantsTable = (req: FastifyRequest): boolean => /as=Table/.test(String(req.headers.accept ?? ''));
 
+/** `limit` (1-1000) and `continue` (a cursor this server issued) of a paged event list. */
+function pageParams(q: Query): { limit?: number; after?: number } {
+  const out: { limit?: number; after?: number } = {};
+  if (q.limit) {
+    const n = Number(q.limit);
+    if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', `expected a whole number from 1 to 1000, got "${q.limit}"`);
+    out.limit = n;
+  }
+  if (q.continue) out.after = decodeCursor(q.continue);
+  return out;
+}
+
 /** Finds the session an id means (hex or decimal), optionally within a namespace. */
 async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
   for (const id of sessionIdCandidates(rawId)) {
@@ -123,15 +135,18 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   app.get(`${API_PREFIX}/copytargets`, listCopies);
   app.get(`${API_PREFIX}/namespaces/:namespace/copytargets`, listCopies);
 
-  const sessionEvents = (req: FastifyRequest<{ Params: IdParams }>) =>
+  // A session's events in order, a page at a time (`limit`, `continue`): a long session's
+  // history never has to fit one message.
+  const sessionEvents = (req: FastifyRequest<{ Params: IdParams; Querystring: Query }>) =>
     traced(req, 'GET sessions/{id}/events', async () => {
       const ns = nsOf(req.params);
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
+      const paging = pageParams(req.query);
       for (const id of sessionIdCandidates(req.params.id)) {
-        const r = await deps.ledger.session(id);
-        if (r.events.length > 0 && (ns === undefined || r.events[0]!.data.namespace === ns)) return list('Event', r.events.map(eventItem));
+        const r = await deps.ledger.events({ session_id: id, ...inNs(ns), ...paging });
+        if (r.events.length > 0) return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
       }
-      throw notFound(`no events for session "${req.params.id}"`);
+      throw notFound(`no events for session "${req.params.id}"${paging.after === undefined ? '' : ' after this cursor'}`);
     });
   app.get(`${API_PREFIX}/sessions/:id/events`, sessionEvents);
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id/events`, sessionEvents);
@@ -148,13 +163,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       if (ns) filter.namespace = ns;
       if (q.since) filter.since = parseTimeBound('since', q.since, now);
       if (q.until) filter.until = parseTimeBound('until', q.until, now);
-      if (q.limit) {
-        const n = Number(q.limit);
-        if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', `expected 1-1000, got "${q.limit}"`);
-        filter.limit = n;
-      }
-      if (q.continue) filter.after = decodeCursor(q.continue);
-      const r = await deps.ledger.events(filter);
+      const r = await deps.ledger.events({ ...filter, ...pageParams(q) });
       return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
     });
   app.get(`${API_PREFIX}/events`, events);

@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { ConsumerMessages } from '@nats-io/jetstream';
 import { DURATION_BUCKETS } from '../../../../../shared/src/ledger/index.js';
 import type { HostPort } from '../../../../../shared/src/config/index.js';
 import { MetricsState } from '../../domain/metrics-state.js';
@@ -19,7 +18,7 @@ export async function startMetricsServer(
   log: Logger,
 ): Promise<{ app: FastifyInstance; url: string; stop(): Promise<void> }> {
   const state = new MetricsState(DURATION_BUCKETS);
-  const follow: ConsumerMessages = await followMetrics(nc, state, log);
+  const follow = await followMetrics(nc, state, log);
   // One ledger read per scrape serves both live gauges.
   let live: ReturnType<LedgerClient['sessions']> | undefined;
   const liveSessions = () => (live ??= ledger.sessions());

@@ -10,6 +10,13 @@ export interface CommandReply {
   resumed?: boolean;
 }
 
+interface SessionsPage {
+  now: number;
+  sessions: LedgerSessionView[];
+  /** The last id of this page when more follow. */
+  next?: string;
+}
+
 /** The gateway's view of the ledger: typed request-reply over NATS. */
 export class LedgerClient {
   readonly #nc: NatsConnection;
@@ -22,16 +29,29 @@ export class LedgerClient {
   activity(sessionIds: string[]): Promise<{ ended: Array<{ id: string; reason: string }> }> {
     return call(this.#nc, commandSubject('ledger', LedgerCommand.activity), { session_ids: sessionIds });
   }
+  /** Every live session: the ledger answers in size-bounded pages, gathered here. */
   sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.sessions), namespace ? { namespace } : {});
+    return this.#allPages(LedgerQuery.sessions, namespace ? { namespace } : {});
   }
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.sessionsAt), namespace ? { at, namespace } : { at }, 30_000);
+    return this.#allPages(LedgerQuery.sessionsAt, namespace ? { at, namespace } : { at }, 30_000);
+  }
+  async #allPages(what: LedgerQuery, body: Record<string, unknown>, timeoutMs?: number): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+    const out: LedgerSessionView[] = [];
+    let now = 0;
+    let after: string | undefined;
+    do {
+      const r = await call<SessionsPage>(this.#nc, querySubject('ledger', what), after === undefined ? body : { ...body, after }, timeoutMs);
+      if (now === 0) now = r.now;
+      out.push(...r.sessions);
+      after = r.next;
+    } while (after !== undefined);
+    return { now, sessions: out };
   }
   appendLatency(): Promise<AppendLatency> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.appendLatency), {});
   }
-  session(id: string): Promise<{ now: number; session: LedgerSessionView | null; events: LedgerEvent[] }> {
+  session(id: string): Promise<{ now: number; session: LedgerSessionView | null }> {
     return call(this.#nc, querySubject('ledger', LedgerQuery.session), { id });
   }
   events(filter: Record<string, unknown>): Promise<{ events: LedgerEvent[]; next?: number }> {

@@ -13,7 +13,7 @@ export async function serveJiraReporter(nc: NatsConnection, cfg: JiraConfig, log
   svc.addEndpoint('cmd-retry', {
     subject: commandSubject(SERVICE, 'retry'),
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, () => retryDeadLetters(nc, cfg, log));
+      if (!err) void serveRequest(msg, () => retryDeadLetters(nc, cfg, log), (f, m) => log.error(f, m));
     },
   });
   return svc;

@@ -1,5 +1,6 @@
 import { Svcm, type Service } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/nats-core';
+import type { Logger } from 'pino';
 import { propagation, context } from '@opentelemetry/api';
 import { invalid } from '../../../../../shared/src/errors/index.js';
 import { LedgerCommand, LedgerQuery, commandSubject, querySubject, serveRequest } from '../../../../../shared/src/nats/index.js';
@@ -19,7 +20,8 @@ const currentTraceparent = (): string | undefined => {
  * Registers the ledger's commands and queries as a @nats-io/services service (queue group
  * `ledger`, so replicas share load; PING/INFO/STATS come with the framework).
  */
-export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: LedgerQueries, version: string): Promise<Service> {
+export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: LedgerQueries, version: string, log: Logger): Promise<Service> {
+  const failed = (f: Record<string, unknown>, m: string) => log.error(f, m);
   const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord session ledger' });
   for (const verb of Object.values(LedgerCommand)) {
     svc.addEndpoint(`cmd-${verb}`, {
@@ -33,7 +35,7 @@ export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: L
             return { ended: await ledger.activity(ids as string[]) };
           }
           return ledger.execute(parseCommand(verb, body), currentTraceparent());
-        });
+        }, failed);
       },
     });
   }
@@ -42,7 +44,7 @@ export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: L
       subject: querySubject(SERVICE, what),
       handler: (err, msg) => {
         if (err) return;
-        void serveRequest(msg, (body) => queries.handle(what, body));
+        void serveRequest(msg, (body) => queries.handle(what, body), failed);
       },
     });
   }
