@@ -115,6 +115,10 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     bodyLimit: BODY_LIMIT,
     // Target names reach 253 + 63 characters (`pod.<name>.container.<name>`); longer is refused as 414.
     maxParamLength: MAX_PARAM_LENGTH,
+    // Errors raised before routing (bad percent-encoding, …) skip setErrorHandler.
+    frameworkErrors: (e, _req, reply) => {
+      void sendError(reply, frameworkError(e) ?? e);
+    },
     ...https,
   }) as unknown as FastifyInstance;
   // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
