@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAppError } from '../../shared/src/errors/index.js';
-import { parseHttpFilter, renderHttpFilter } from '../../shared/src/filters/index.js';
+import { clipFilter, parseHttpFilter, renderHttpFilter } from '../../shared/src/filters/index.js';
 import { createCa, signCsr } from '../../shared/src/pki/index.js';
 import { TokenBucket } from '../../services/gateway/src/domain/token-bucket.js';
 import { decodeCursor, parseTimeBound } from '../../services/gateway/src/domain/time-range.js';
-import { clipFilter, renderPorts } from '../../cli/src/render/status.js';
+import { renderPorts } from '../../cli/src/render/status.js';
 import { csrFor, type KeySpec } from '../support/csr.js';
 
 const refused = (fn: () => unknown, field: string, message: RegExp) =>

@@ -1,5 +1,6 @@
 import { formatDuration } from '../../../shared/src/format/duration.js';
 import { renderTable } from './table.js';
+import { clipFilter } from '../../../shared/src/filters/index.js';
 
 export interface StatusSession {
   id: string;
@@ -20,15 +21,6 @@ export interface OperatorStatus {
 }
 
 export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Ports', 'Session Duration'];
-
-/** Longest filter the tables print; `-o json` keeps the whole value. */
-export const TABLE_FILTER_WIDTH = 60;
-
-/** A filter cut to the table's width, saying how much was left out. */
-export function clipFilter(filter: string): string {
-  if (filter.length <= TABLE_FILTER_WIDTH) return filter;
-  return `${filter.slice(0, TABLE_FILTER_WIDTH)}… (+${filter.length - TABLE_FILTER_WIDTH} chars, -o json shows all)`;
-}
 
 /** `Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi.+`, one held port per line. */
 export function renderPorts(ports: StatusSession['locked_ports']): string {

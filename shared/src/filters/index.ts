@@ -90,3 +90,12 @@ export function renderHttpFilter(f: HttpFilter | undefined): string | undefined 
   if (f.any_of) return `any_of(${f.any_of.map(renderInner).join(', ')})`;
   return undefined;
 }
+
+/** Longest filter a table prints (the status table, `kubectl get sessions`); `-o json` keeps the whole value. */
+export const TABLE_FILTER_WIDTH = 60;
+
+/** A rendered filter cut to the table's width, saying how much was left out. */
+export function clipFilter(filter: string): string {
+  if (filter.length <= TABLE_FILTER_WIDTH) return filter;
+  return `${filter.slice(0, TABLE_FILTER_WIDTH)}… (+${filter.length - TABLE_FILTER_WIDTH} chars, -o json shows all)`;
+}

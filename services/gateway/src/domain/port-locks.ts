@@ -43,5 +43,7 @@ export function portLocks(sessions: readonly LedgerSessionView[], filter: { name
       if (p.lock === 1 && !p.http_filter) l.status.exclusive = true;
     }
   }
+  // Holders in the order they took the port (the first is the one a later steal hears about).
+  for (const l of byKey.values()) l.status.holders.sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : a.session_id < b.session_id ? -1 : 1));
   return [...byKey.values()].sort((a, b) => (a.metadata.namespace + a.metadata.name < b.metadata.namespace + b.metadata.name ? -1 : 1));
 }

@@ -2,6 +2,7 @@ import type { AppError } from '../../../../shared/src/errors/index.js';
 import type { LedgerEvent } from '../../../../shared/src/events/index.js';
 import type { CopyTargetView, SessionView } from '../../../../shared/src/ledger/index.js';
 import { formatDuration } from '../../../../shared/src/format/duration.js';
+import { clipFilter } from '../../../../shared/src/filters/index.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
@@ -162,7 +163,7 @@ export function sessionTable(views: LedgerSessionView[], now: number) {
     columnDefinitions: [col('Name', 'name'), col('Target'), col('User'), col('Ports'), col('Duration')],
     rows: views.map((v) => {
       const info = sessionInfo(v, now);
-      const ports = info.locked_ports.map((p) => `${p.port}/${p.kind}${p.filter ? ` (${p.filter})` : ''}`).join(', ');
+      const ports = info.locked_ports.map((p) => `${p.port}/${p.kind}${p.filter ? ` (${clipFilter(p.filter)})` : ''}`).join(', ');
       return {
         cells: [v.id, v.target, info.user, ports || '<none>', formatDuration(info.duration_secs)],
         object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: sessionObject(v, now).metadata },

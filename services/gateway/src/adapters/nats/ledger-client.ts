@@ -46,6 +46,8 @@ export class LedgerClient {
       out.push(...r.sessions);
       after = r.next;
     } while (after !== undefined);
+    // Pages come in id order; lists read best oldest first.
+    out.sort((a, b) => a.started_at - b.started_at || (a.id < b.id ? -1 : 1));
     return { now, sessions: out };
   }
   appendLatency(): Promise<AppendLatency> {
