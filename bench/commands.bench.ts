@@ -2,8 +2,8 @@ import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { EVENTS_STREAM, call, commandSubject, encode } from '../shared/src/nats/index.js';
-import { newSessionId } from '../shared/src/ids/index.js';
+import { EVENTS_STREAM, call, commandSubject, encode } from '#shared/nats/index.js';
+import { newSessionId } from '#shared/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { cpuMs, runConcurrent, spawnTs, stop, type Row } from './support/util.js';
 

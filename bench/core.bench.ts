@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
 import { Ledger } from '../services/ledger/src/ledger.js';
-import { silentLogger } from '../shared/src/log/index.js';
-import { newSessionId } from '../shared/src/ids/index.js';
+import { silentLogger } from '#shared/log/index.js';
+import { newSessionId } from '#shared/ids/index.js';
 import { runConcurrent, type Row } from './support/util.js';
 
 const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'bench-host', client_id: '', user_id: '', client_cli_version: '3.150.0' };

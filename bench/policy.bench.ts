@@ -4,7 +4,7 @@ import { decideStart } from '../services/policy/src/domain/evaluate.js';
 import { compilePolicy, PolicySet, type CompiledPolicy, type TargetFacts } from '../services/policy/src/domain/policy-set.js';
 import { ProfileSet } from '../services/policy/src/domain/profiles.js';
 import type { PolicySpec } from '../services/policy/src/domain/spec.js';
-import { parseMirrordConfig } from '../shared/src/mirrord-config/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { percentile, type Row } from './support/util.js';
 

@@ -1,7 +1,7 @@
 // The raw request-reply baseline: a bare NATS responder in its own process, replying with a
 // small msgpack body, no work at all. Prints "ready" when subscribed.
 import { connect } from '@nats-io/transport-node';
-import { encode } from '../../shared/src/nats/index.js';
+import { encode } from '#shared/nats/index.js';
 
 const nc = await connect({ servers: process.env.NATS_URL! });
 const reply = encode({ ok: { events: [{ id: '01a209e0-586e-7000-8c37-76fcb9668d3f', type: 'SessionStarted', position: 1 }], warnings: [] } });

@@ -1,5 +1,5 @@
-import { newEventId } from '../../shared/src/ids/index.js';
-import type { LedgerEvent } from '../../shared/src/events/index.js';
+import { newEventId } from '#shared/ids/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
 import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { isAppError } from '../../shared/src/errors/index.js';
-import { VERSION } from '../../shared/src/version.js';
+import { isAppError } from '#shared/errors/index.js';
+import { VERSION } from '#shared/version.js';
 import type { GlobalOptions } from './client/gateway.js';
 import { registerOperator } from './commands/operator.js';
 import { registerSession } from './commands/session.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { formatDuration } from '../../shared/src/format/duration.js';
+import { formatDuration } from '#shared/format/duration.js';
 import { renderSessionsTable } from '../../cli/src/render/status.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { renderIssues, verifyConfigText, verifyConfigValue, type MirrordConfig } from '../../shared/src/mirrord-config/index.js';
+import { renderIssues, verifyConfigText, verifyConfigValue, type MirrordConfig } from '#shared/mirrord-config/index.js';
 import { mutations } from '../support/config-mutations.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/mirrord-config/${name}`, import.meta.url), 'utf8');

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
-import { renderIssues, verifyConfigValue, type ConfigIssue } from '../../shared/src/mirrord-config/index.js';
+import { renderIssues, verifyConfigValue, type ConfigIssue } from '#shared/mirrord-config/index.js';
 import { mutations } from '../support/config-mutations.js';
 
 /**

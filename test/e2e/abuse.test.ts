@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sessionIdToDecimal } from '../../shared/src/ids/index.js';
+import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { eventually } from '../support/eventually.js';
 import { csrFor } from '../support/csr.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';

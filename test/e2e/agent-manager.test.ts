@@ -158,8 +158,8 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const { readFileSync } = await import('node:fs');
     const { createServer } = await import('node:tls');
     const { X509Certificate } = await import('node:crypto');
-    const { createCa, issue, loadCa } = await import('../../shared/src/pki/index.js');
-    const { connectAgent } = await import('../../shared/src/pki/agent-connection.js');
+    const { createCa, issue, loadCa } = await import('#shared/pki/index.js');
+    const { connectAgent } = await import('#shared/pki/agent-connection.js');
     const c = await connect('deployment.my-deployment', {});
     assert.ok(c.client, JSON.stringify(c.body));
     const sid = await c.client.sessionId();

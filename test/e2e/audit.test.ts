@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { call, commandSubject } from '../../shared/src/nats/index.js';
+import { call, commandSubject } from '#shared/nats/index.js';
 import { http, API, SessionClient, startSystem, type System } from '../support/system.js';
 
 const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));

@@ -80,7 +80,7 @@ describe('kubectl-mirrord against a running system', () => {
     assert.match(first.client_id, /^[0-9a-f]{64}$/);
     assert.deepEqual(await startedIdentity(), first, 'the cached certificate is reused');
     // A certificate from another CA in the cache: refused, replaced by a new one, session starts.
-    const { createCa, issue } = await import('../../shared/src/pki/index.js');
+    const { createCa, issue } = await import('#shared/pki/index.js');
     const foreign = await issue(await createCa('elsewhere'), { commonName: 'x', usage: 'client' });
     const { readdirSync } = await import('node:fs');
     for (const f of readdirSync(certDir)) writeFileSync(join(certDir, f), JSON.stringify({ certPem: foreign.certPem, keyPem: foreign.keyPem }));

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { sessionIdToDecimal } from '../../shared/src/ids/index.js';
+import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 
 describe('gateway: operator API and session connect, end to end', () => {
@@ -159,7 +159,7 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal((await http(sys, 'GET', `${API}/events?continue=garbage`)).status, 400);
   });
   it('signs a plugin CSR with the operator CA, and refuses a garbled one naming the field', async () => {
-    const { createCsr, verifyIssued } = await import('../../shared/src/pki/index.js');
+    const { createCsr, verifyIssued } = await import('#shared/pki/index.js');
     const post = (body: string) => fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, { method: 'POST', body, headers: { authorization: 'Bearer alice-token', 'content-type': 'application/x-pem-file' } });
     const bad = await post('not a csr');
     assert.equal(bad.status, 400);

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createCa, issue } from '../../shared/src/pki/index.js';
+import { createCa, issue } from '#shared/pki/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';

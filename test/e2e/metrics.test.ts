@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { call, commandSubject } from '../../shared/src/nats/index.js';
+import { call, commandSubject } from '#shared/nats/index.js';
 
 /** The seed's Prometheus metrics, derived from the event log, across a gateway restart. */
 describe('metrics: /metrics from the event log, restart-safe and redelivery-safe', () => {

@@ -1,8 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { isAppError } from '../../shared/src/errors/index.js';
-import { clipFilter, parseHttpFilter, renderHttpFilter } from '../../shared/src/filters/index.js';
-import { createCa, signCsr } from '../../shared/src/pki/index.js';
+import { isAppError } from '#shared/errors/index.js';
+import { clipFilter, parseHttpFilter, renderHttpFilter } from '#shared/filters/index.js';
+import { createCa, signCsr } from '#shared/pki/index.js';
 import { TokenBucket } from '../../services/gateway/src/domain/token-bucket.js';
 import { decodeCursor, parseTimeBound } from '../../services/gateway/src/domain/time-range.js';
 import { renderPorts } from '../../cli/src/render/status.js';

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { backoffMs, jiraKeyOf, planReport } from '../../services/jira-reporter/src/domain/report.js';
-import type { SessionView } from '../../shared/src/ledger/index.js';
+import type { SessionView } from '#shared/ledger/index.js';
 
 const session = (branch: string | null): SessionView => ({
   id: '487F4F2B6D2376AD', status: 'ended', started_at: Date.parse('2026-11-20T10:00:00Z'), ended_at: Date.parse('2026-11-20T10:05:00Z'), end_reason: 'ClientClosed', killed_by: null,

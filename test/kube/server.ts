@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse, Server } from 'node:http';
-import { createCa, issue, type CertificateAuthority } from '../../shared/src/pki/index.js';
+import { createCa, issue, type CertificateAuthority } from '#shared/pki/index.js';
 import { createServer as createHttps } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';

@@ -1,12 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { deciderSpec } from '../../shared/src/testing/decider-spec.js';
+import { deciderSpec } from '#shared/testing/decider-spec.js';
 import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState } from '../../services/ledger/src/domain/state.js';
 import { expiredSessions } from '../../services/ledger/src/domain/expiry.js';
 import type { ClientInfo, LedgerCommand, StartSession, SubscribePort } from '../../services/ledger/src/domain/commands.js';
-import type { LedgerEvent } from '../../shared/src/events/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
 
 let n = 0;
 let now = 1_000_000;

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { KnownSessionIds } from '../../services/ledger/src/known-ids.js';
-import { newSessionId } from '../../shared/src/ids/index.js';
+import { newSessionId } from '#shared/ids/index.js';
 
 describe('known session ids (Bloom filter)', () => {
   it('never forgets an id it was given, and rarely claims one it was not', () => {

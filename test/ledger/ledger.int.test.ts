@@ -6,9 +6,9 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { readEventStream } from '../support/jetstream.js';
-import { call, commandSubject, querySubject } from '../../shared/src/nats/index.js';
-import { isAppError } from '../../shared/src/errors/index.js';
-import { newSessionId } from '../../shared/src/ids/index.js';
+import { call, commandSubject, querySubject } from '#shared/nats/index.js';
+import { isAppError } from '#shared/errors/index.js';
+import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
 

@@ -5,7 +5,7 @@ import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState } from '../../services/ledger/src/domain/state.js';
 import { applyOps, netProjectionDelta, portKey, projectionOps, type ProjectionState } from '../../services/ledger/src/domain/projections.js';
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
-import type { LedgerEvent } from '../../shared/src/events/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
 
 /** A deterministic PRNG so a failure reproduces. */
 function rng(seed: number) {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { buildRegistry } from '../../services/gateway/src/adapters/metrics/registry.js';
 import { MetricsState } from '../../services/gateway/src/domain/metrics-state.js';
-import { DURATION_BUCKETS } from '../../shared/src/ledger/index.js';
+import { DURATION_BUCKETS } from '#shared/ledger/index.js';
 
 interface Panel {
   title: string;

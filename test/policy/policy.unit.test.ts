@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseMirrordConfig } from '../../shared/src/mirrord-config/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { buildState, parseGovernanceYaml } from '../../services/policy/src/domain/documents.js';
 import { checkIncoming, decideStart, outgoingVerdict } from '../../services/policy/src/domain/evaluate.js';
 import { compilePolicy, PolicySet, type TargetFacts } from '../../services/policy/src/domain/policy-set.js';

@@ -1,7 +1,7 @@
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { EVENTS_STREAM, unpackValue } from '../../shared/src/nats/index.js';
-import { validateEvent, type LedgerEvent } from '../../shared/src/events/index.js';
+import { EVENTS_STREAM, unpackValue } from '#shared/nats/index.js';
+import { validateEvent, type LedgerEvent } from '#shared/events/index.js';
 
 export interface StreamMessage {
   seq: number;

@@ -2,7 +2,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
-import { createCsr } from '../../../shared/src/pki/index.js';
+import { createCsr } from '#shared/pki/index.js';
 import { API, request, type GatewayTarget } from './gateway.js';
 
 interface Cached {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { AppError, ErrorCode, isErrorCode } from '../../../shared/src/errors/index.js';
+import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
 
 export interface GatewayTarget {
   url: string;

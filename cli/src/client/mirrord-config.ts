@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AppError, ErrorCode } from '../../../shared/src/errors/index.js';
-import { renderIssues, verifyConfigText, type VerifyResult } from '../../../shared/src/mirrord-config/index.js';
+import { AppError, ErrorCode } from '#shared/errors/index.js';
+import { renderIssues, verifyConfigText, type VerifyResult } from '#shared/mirrord-config/index.js';
 
 /** Where mirrord looks when no `-f` is given (the IDE extensions' file). */
 export const DEFAULT_CONFIG_FILES = ['.mirrord/mirrord.json', '.mirrord/mirrord.yaml', '.mirrord/mirrord.yml'];

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { invalid } from '../../../shared/src/errors/index.js';
-import { parseTarget, formatTarget } from '../../../shared/src/targets/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { parseTarget, formatTarget } from '#shared/targets/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { renderAudit, type AuditEvent } from '../render/audit.js';
 import { print } from './operator.js';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import YAML from 'yaml';
-import { sessionIdCandidates } from '../../../shared/src/ids/index.js';
+import { sessionIdCandidates } from '#shared/ids/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { renderOperatorStatus, renderPortLocks, type OperatorStatus } from '../render/status.js';
 

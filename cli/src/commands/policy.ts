@@ -1,13 +1,13 @@
 import type { Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { invalid } from '../../../shared/src/errors/index.js';
-import { formatDottedTarget, parseTarget, policyTargetPath, validateNamespace, type Target } from '../../../shared/src/targets/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { formatDottedTarget, parseTarget, policyTargetPath, validateNamespace, type Target } from '#shared/targets/index.js';
 import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } from '../../../services/policy/src/domain/documents.js';
 import { decideStart } from '../../../services/policy/src/domain/evaluate.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
-import { parseMirrordConfig } from '../../../shared/src/mirrord-config/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { print } from './operator.js';
 
 interface Explanation {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { renderIssues } from '../../../shared/src/mirrord-config/index.js';
+import { renderIssues } from '#shared/mirrord-config/index.js';
 import { verifyConfigFile } from '../client/mirrord-config.js';
 import { print } from './operator.js';
 

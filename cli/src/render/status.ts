@@ -1,6 +1,6 @@
-import { formatDuration } from '../../../shared/src/format/duration.js';
+import { formatDuration } from '#shared/format/duration.js';
 import { renderTable } from './table.js';
-import { clipFilter } from '../../../shared/src/filters/index.js';
+import { clipFilter } from '#shared/filters/index.js';
 
 export interface StatusSession {
   id: string;

@@ -1,15 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode } from '../../../shared/src/errors/index.js';
+import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
-import { issue, type CertificateAuthority } from '../../../shared/src/pki/index.js';
+import { issue, type CertificateAuthority } from '#shared/pki/index.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import { AGENT_PORT, COPY_KEY, IDLE_SINCE, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
 import { createHash } from 'node:crypto';
-import type { CopyTargetView } from '../../../shared/src/ledger/index.js';
+import type { CopyTargetView } from '#shared/ledger/index.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
 

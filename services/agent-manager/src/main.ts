@@ -1,9 +1,9 @@
-import { loadKubeConfig } from '../../../shared/src/kube/config.js';
-import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
-import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService, setReadiness } from '../../../shared/src/service/index.js';
-import { VERSION } from '../../../shared/src/version.js';
-import { openCaDir } from '../../../shared/src/pki/ca-dir.js';
+import { loadKubeConfig } from '#shared/kube/config.js';
+import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService, setReadiness } from '#shared/service/index.js';
+import { VERSION } from '#shared/version.js';
+import { openCaDir } from '#shared/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
 import { consumeSessionEnded, ledgerPort, serveAgentManager } from './adapters/nats/service.js';
 import { AgentManager } from './agent-manager.js';

@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { eventsOfType, unpackValue } from '../../../shared/src/nats/index.js';
-import { validateEvent } from '../../../shared/src/events/index.js';
+import { eventsOfType, unpackValue } from '#shared/nats/index.js';
+import { validateEvent } from '#shared/events/index.js';
 import type { LedgerClient } from './adapters/nats/ledger-client.js';
 
 export interface LiveConnection {

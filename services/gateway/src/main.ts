@@ -1,7 +1,7 @@
-import { call, commandSubject, connectNats } from '../../../shared/src/nats/index.js';
-import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService } from '../../../shared/src/service/index.js';
-import { VERSION } from '../../../shared/src/version.js';
+import { call, commandSubject, connectNats } from '#shared/nats/index.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService } from '#shared/service/index.js';
+import { VERSION } from '#shared/version.js';
 import { StaticTokenAuthenticator } from './adapters/auth/static-token-authenticator.js';
 import { DefaultRoleAuthorizer } from './adapters/auth/default-role-authorizer.js';
 import { SyntaxTargetResolver } from './adapters/targets/syntax-target-resolver.js';
@@ -18,7 +18,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
 import { ClientCertificateAuthenticator, FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
-import { loadKubeConfig } from '../../../shared/src/kube/config.js';
+import { loadKubeConfig } from '#shared/kube/config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 

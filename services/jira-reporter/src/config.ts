@@ -1,4 +1,4 @@
-import { durationMs, int, loadConfig, logLevel, natsUrl, str, type Parser } from '../../../shared/src/config/index.js';
+import { durationMs, int, loadConfig, logLevel, natsUrl, str, type Parser } from '#shared/config/index.js';
 
 const webtriggerUrl: Parser<string> = (raw, name) => {
   if (raw.trim() === '') return '';

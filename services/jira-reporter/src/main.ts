@@ -1,7 +1,7 @@
-import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
-import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService, setReadiness } from '../../../shared/src/service/index.js';
-import { VERSION } from '../../../shared/src/version.js';
+import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService, setReadiness } from '#shared/service/index.js';
+import { VERSION } from '#shared/version.js';
 import { runReporter } from './adapters/nats/reporter.js';
 import { serveJiraReporter } from './adapters/nats/service.js';
 import { loadJiraConfig } from './config.js';

@@ -1,4 +1,4 @@
-import { int, loadConfig, logLevel, natsUrl, oneOf, str } from '../../../shared/src/config/index.js';
+import { int, loadConfig, logLevel, natsUrl, oneOf, str } from '#shared/config/index.js';
 
 export const ledgerConfigSpec = {
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },

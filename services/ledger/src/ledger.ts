@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, unavailable } from '../../../shared/src/errors/index.js';
-import { logFieldsOf, logMessageOf, type LedgerEvent } from '../../../shared/src/events/index.js';
-import { newEventId } from '../../../shared/src/ids/index.js';
+import { AppError, ErrorCode, unavailable } from '#shared/errors/index.js';
+import { logFieldsOf, logMessageOf, type LedgerEvent } from '#shared/events/index.js';
+import { newEventId } from '#shared/ids/index.js';
 import type { LedgerCommand, SessionLimits } from './domain/commands.js';
 import { decide } from './domain/decide.js';
 import { evolve } from './domain/evolve.js';
@@ -9,7 +9,7 @@ import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
 import type { LedgerStore, StoredEvent } from './domain/store.js';
 import { KnownSessionIds } from './known-ids.js';
-import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency } from '../../../shared/src/ledger/index.js';
+import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency } from '#shared/ledger/index.js';
 
 export interface EventRef {
   id: string;

@@ -1,6 +1,6 @@
-import { connectNats, isBusDown, onBusChange } from '../../../shared/src/nats/index.js';
-import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService, setReadiness } from '../../../shared/src/service/index.js';
+import { connectNats, isBusDown, onBusChange } from '#shared/nats/index.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService, setReadiness } from '#shared/service/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
 import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
 import { serveLedger } from './adapters/nats/command-server.js';
@@ -8,7 +8,7 @@ import { loadLedgerConfig } from './config.js';
 import { Ledger } from './ledger.js';
 import { LedgerQueries } from './queries.js';
 import { replayProjections } from './replay.js';
-import { VERSION } from '../../../shared/src/version.js';
+import { VERSION } from '#shared/version.js';
 
 await runService('ledger', async (log) => {
   const cfg = loadLedgerConfig();

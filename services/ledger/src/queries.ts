@@ -1,9 +1,9 @@
-import { invalid } from '../../../shared/src/errors/index.js';
-import type { LedgerEvent } from '../../../shared/src/events/index.js';
-import { isCanonicalSessionId } from '../../../shared/src/ids/index.js';
-import { LedgerQuery } from '../../../shared/src/nats/subjects.js';
-import { REPLY_BUDGET_BYTES } from '../../../shared/src/nats/rpc.js';
-import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '../../../shared/src/ledger/index.js';
+import { invalid } from '#shared/errors/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import { isCanonicalSessionId } from '#shared/ids/index.js';
+import { LedgerQuery } from '#shared/nats/subjects.js';
+import { REPLY_BUDGET_BYTES } from '#shared/nats/rpc.js';
+import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
 import { portsAt } from './domain/status-at.js';
 

@@ -1,4 +1,4 @@
-import { loadConfig, str, oneOf } from '../../../shared/src/config/index.js';
+import { loadConfig, str, oneOf } from '#shared/config/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from './replay.js';
 

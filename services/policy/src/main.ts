@@ -1,8 +1,8 @@
-import { loadKubeConfig } from '../../../shared/src/kube/config.js';
-import { connectNats, isBusDown } from '../../../shared/src/nats/index.js';
-import { initTelemetry } from '../../../shared/src/otel/index.js';
-import { runService, setReadiness } from '../../../shared/src/service/index.js';
-import { VERSION } from '../../../shared/src/version.js';
+import { loadKubeConfig } from '#shared/kube/config.js';
+import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService, setReadiness } from '#shared/service/index.js';
+import { VERSION } from '#shared/version.js';
 import { GovernanceWatch } from './adapters/kube/governance-watch.js';
 import { servePolicy } from './adapters/nats/service.js';
 import { loadPolicyConfig } from './config.js';

@@ -1,4 +1,4 @@
-import type { CopyTargetView } from '../../../../shared/src/ledger/index.js';
+import type { CopyTargetView } from '#shared/ledger/index.js';
 import { CREATOR_SESSION, IDLE_SINCE, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
 
 export interface CopyPodLike {

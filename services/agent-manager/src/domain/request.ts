@@ -1,5 +1,5 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
-import { parseTarget, type Target } from '../../../../shared/src/targets/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { parseTarget, type Target } from '#shared/targets/index.js';
 
 /** The `agent` section of the mirrord config (seed names and defaults). */
 export interface AgentConfig {

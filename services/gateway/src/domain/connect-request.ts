@@ -1,7 +1,7 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
-import { parseClientSessionId } from '../../../../shared/src/ids/index.js';
-import { parseMirrordConfig } from '../../../../shared/src/mirrord-config/index.js';
-import { parseDottedTarget, validateNamespace, type Target } from '../../../../shared/src/targets/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { parseClientSessionId } from '#shared/ids/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
+import { parseDottedTarget, validateNamespace, type Target } from '#shared/targets/index.js';
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
 const MODES: readonly OnConcurrentSteal[] = ['abort', 'continue', 'override'];

@@ -1,5 +1,5 @@
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { ClientLabels, MetricsSnapshot } from '../../../../shared/src/ledger/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { ClientLabels, MetricsSnapshot } from '#shared/ledger/index.js';
 
 /**
  * The event-derived metrics as plain state: restored from a ledger snapshot, then advanced by

@@ -1,5 +1,5 @@
-import type { SessionView as LedgerSessionView } from '../../../../shared/src/ledger/index.js';
-import { formatDottedTarget, lockTargetOf, parseTarget } from '../../../../shared/src/targets/index.js';
+import type { SessionView as LedgerSessionView } from '#shared/ledger/index.js';
+import { formatDottedTarget, lockTargetOf, parseTarget } from '#shared/targets/index.js';
 import { API_VERSION } from './resources.js';
 
 /**

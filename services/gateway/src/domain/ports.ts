@@ -1,5 +1,5 @@
-import type { Target } from '../../../../shared/src/targets/index.js';
-import type { CopyTargetView } from '../../../../shared/src/ledger/index.js';
+import type { Target } from '#shared/targets/index.js';
+import type { CopyTargetView } from '#shared/ledger/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the

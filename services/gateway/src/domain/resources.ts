@@ -1,8 +1,8 @@
-import type { AppError } from '../../../../shared/src/errors/index.js';
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { CopyTargetView, SessionView } from '../../../../shared/src/ledger/index.js';
-import { formatDuration } from '../../../../shared/src/format/duration.js';
-import { clipFilter } from '../../../../shared/src/filters/index.js';
+import type { AppError } from '#shared/errors/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
+import { formatDuration } from '#shared/format/duration.js';
+import { clipFilter } from '#shared/filters/index.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;

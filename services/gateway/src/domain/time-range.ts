@@ -1,5 +1,5 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
-import { parseDurationMs } from '../../../../shared/src/format/duration.js';
+import { invalid } from '#shared/errors/index.js';
+import { parseDurationMs } from '#shared/format/duration.js';
 
 /** `since`/`until`: RFC3339, or a duration back from now (`2h`, `30m`, `1h30m`, `7d`). */
 export function parseTimeBound(field: string, raw: string, now: number): number {

@@ -1,4 +1,4 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
+import { invalid } from '#shared/errors/index.js';
 import type { Identity } from './ports.js';
 
 /** Splits one CSV line, honouring double-quoted fields with `""` escapes. */

@@ -1,4 +1,4 @@
-import type { SessionView } from '../../../../shared/src/ledger/index.js';
+import type { SessionView } from '#shared/ledger/index.js';
 
 /**
  * The Jira key in a branch name, case-sensitive, as the Monitoring document says:

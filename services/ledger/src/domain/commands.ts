@@ -1,4 +1,4 @@
-import type { AgentKind, ClientFields } from '../../../../shared/src/events/index.js';
+import type { AgentKind, ClientFields } from '#shared/events/index.js';
 
 /** Who the client is: the seed's client fields minus target/namespace. */
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;

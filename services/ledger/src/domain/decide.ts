@@ -5,7 +5,7 @@ import {
   forbidden,
   invalid,
   notFound,
-} from '../../../../shared/src/errors/index.js';
+} from '#shared/errors/index.js';
 import {
   SCHEMA_VERSION,
   type Actor,
@@ -15,8 +15,8 @@ import {
   type EventType,
   type LedgerEvent,
   type ReleaseReason,
-} from '../../../../shared/src/events/index.js';
-import { formatTarget, parseTarget, validateNamespace } from '../../../../shared/src/targets/index.js';
+} from '#shared/events/index.js';
+import { formatTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
 import type { DecideContext, LedgerCommand, SessionLimits, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
 import type { LedgerState, LiveSession, SessionState } from './state.js';

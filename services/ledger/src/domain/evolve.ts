@@ -1,5 +1,5 @@
-import { lockTargetOf } from '../../../../shared/src/targets/index.js';
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
+import { lockTargetOf } from '#shared/targets/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
 import { lockKey, type LedgerState, type LiveSession } from './state.js';
 
 /**

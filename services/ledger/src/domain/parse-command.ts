@@ -1,7 +1,7 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
-import { AgentKind, type AgentKind as AgentKindT } from '../../../../shared/src/events/index.js';
-import { isCanonicalSessionId } from '../../../../shared/src/ids/index.js';
-import { LedgerCommand as Verb } from '../../../../shared/src/nats/subjects.js';
+import { invalid } from '#shared/errors/index.js';
+import { AgentKind, type AgentKind as AgentKindT } from '#shared/events/index.js';
+import { isCanonicalSessionId } from '#shared/ids/index.js';
+import { LedgerCommand as Verb } from '#shared/nats/subjects.js';
 import { onConcurrentStealValues, type ClientInfo, type LedgerCommand, type OnConcurrentSteal } from './commands.js';
 
 /** Boundary validation of command bodies arriving over NATS: every error names its field. */

@@ -1,5 +1,5 @@
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { HeldPortRecord, SessionRecord } from '../../../../shared/src/ledger/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { HeldPortRecord, SessionRecord } from '#shared/ledger/index.js';
 
 /** A row of the sessions projection (table `sessions`): the query contract's record. */
 export type SessionRow = SessionRecord;

@@ -1,4 +1,4 @@
-import type { ClientFields, EndReason } from '../../../../shared/src/events/index.js';
+import type { ClientFields, EndReason } from '#shared/events/index.js';
 
 export interface HeldPort {
   port: number;

@@ -1,5 +1,5 @@
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { HeldPortRecord } from '../../../../shared/src/ledger/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { HeldPortRecord } from '#shared/ledger/index.js';
 import { projectionOps } from './projections.js';
 
 /**

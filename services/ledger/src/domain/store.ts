@@ -1,5 +1,5 @@
-import type { LedgerEvent } from '../../../../shared/src/events/index.js';
-import type { MetricsSnapshot } from '../../../../shared/src/ledger/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { MetricsSnapshot } from '#shared/ledger/index.js';
 import type { HeldPortRow, SessionRow } from './projections.js';
 
 /** One command's events, appended atomically with its projection changes. */

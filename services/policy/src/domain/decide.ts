@@ -1,5 +1,5 @@
-import { invalid } from '../../../../shared/src/errors/index.js';
-import { parseMirrordConfig, type HttpFilter } from '../../../../shared/src/mirrord-config/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { parseMirrordConfig, type HttpFilter } from '#shared/mirrord-config/index.js';
 import { checkIncoming, decideStart, type Decision, type Denial } from './evaluate.js';
 import type { PolicySet, TargetFacts } from './policy-set.js';
 import type { ProfileSet } from './profiles.js';

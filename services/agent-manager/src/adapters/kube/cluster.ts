@@ -1,6 +1,6 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { AppError, ErrorCode, notFound } from '../../../../../shared/src/errors/index.js';
-import type { Target } from '../../../../../shared/src/targets/index.js';
+import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
+import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
 

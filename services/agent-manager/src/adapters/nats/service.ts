@@ -2,8 +2,8 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { invalid } from '../../../../../shared/src/errors/index.js';
-import { call, commandSubject, consumeEventType, inConsumerSpan, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '../../../../../shared/src/nats/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { call, commandSubject, consumeEventType, inConsumerSpan, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 

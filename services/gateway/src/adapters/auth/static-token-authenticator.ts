@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { invalid } from '../../../../../shared/src/errors/index.js';
+import { invalid } from '#shared/errors/index.js';
 import { parseTokenFile } from '../../domain/token-file.js';
 import { bearerToken } from './bearer.js';
 import type { Authenticator, HttpRequestLike, Identity } from '../../domain/ports.js';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { invalid } from '../../../../../shared/src/errors/index.js';
+import { invalid } from '#shared/errors/index.js';
 import { API_VERSION } from '../../domain/resources.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { unavailable } from '../../../../../shared/src/errors/index.js';
+import { unavailable } from '#shared/errors/index.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 
 /**

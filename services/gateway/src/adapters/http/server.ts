@@ -2,8 +2,8 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import websocket from '@fastify/websocket';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '../../../../../shared/src/errors/index.js';
-import { contextFromHttp, inSpan, SpanKind } from '../../../../../shared/src/otel/index.js';
+import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
+import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
 import type { AgentProvisioner, Authenticator, Authorizer, HttpRequestLike, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/ports.js';
 import { apiResourceList, failureStatus, GROUP, type License } from '../../domain/resources.js';
 import type { ConnectionRegistry } from '../../connections.js';
@@ -13,7 +13,7 @@ import { registerSessionRoutes } from './session-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
-import type { FilterLimits } from '../../../../../shared/src/filters/index.js';
+import type { FilterLimits } from '#shared/filters/index.js';
 
 export interface GatewayDeps {
   log: Logger;

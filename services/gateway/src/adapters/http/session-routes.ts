@@ -1,8 +1,8 @@
 import { portLocks } from '../../domain/port-locks.js';
-import { formatTarget, lockTargetOf, parseDottedTarget, rbacTargetName, validateNamespace } from '../../../../../shared/src/targets/index.js';
+import { formatTarget, lockTargetOf, parseDottedTarget, rbacTargetName, validateNamespace } from '#shared/targets/index.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isAppError, notFound, invalid } from '../../../../../shared/src/errors/index.js';
-import { sessionIdCandidates } from '../../../../../shared/src/ids/index.js';
+import { isAppError, notFound, invalid } from '#shared/errors/index.js';
+import { sessionIdCandidates } from '#shared/ids/index.js';
 import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';

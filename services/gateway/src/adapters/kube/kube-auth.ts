@@ -1,5 +1,5 @@
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
-import { unavailable } from '../../../../../shared/src/errors/index.js';
+import { unavailable } from '#shared/errors/index.js';
 import type { AccessDecision, AccessRequest, Authenticator, Authorizer, HttpRequestLike, Identity } from '../../domain/ports.js';
 import { GROUP } from '../../domain/resources.js';
 import { bearerToken } from '../auth/bearer.js';

@@ -1,6 +1,6 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
-import { AppError, ErrorCode, notFound, unavailable } from '../../../../../shared/src/errors/index.js';
-import { formatTarget, validateNamespace, type Target, type TargetType } from '../../../../../shared/src/targets/index.js';
+import { AppError, ErrorCode, notFound, unavailable } from '#shared/errors/index.js';
+import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
 import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
 import { GROUP } from '../../domain/resources.js';

@@ -1,9 +1,9 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
-import type { MetricsSnapshot } from '../../../../../shared/src/ledger/index.js';
-import { call, EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, LedgerQuery, onBusChange, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { MetricsSnapshot } from '#shared/ledger/index.js';
+import { call, EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, LedgerQuery, onBusChange, querySubject, unpackValue } from '#shared/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 
 /** How far before the snapshot following starts: events published late (outbox) are caught, and skipped by position. */

@@ -1,6 +1,6 @@
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { JIRA_OUTCOME_PREFIX, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject } from '../../../../../shared/src/nats/index.js';
+import { JIRA_OUTCOME_PREFIX, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject } from '#shared/nats/index.js';
 
 /**
  * `mirrord_teams_jira_deliveries_total{outcome}`, counted by the stream itself: messages per

@@ -1,5 +1,5 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { AppendLatency } from '../../../../../shared/src/ledger/index.js';
+import type { AppendLatency } from '#shared/ledger/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 
 const SESSION_LABELS = ['client_hostname', 'client_name', 'client_user', 'user_id'] as const;

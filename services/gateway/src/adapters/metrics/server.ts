@@ -1,8 +1,8 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { DURATION_BUCKETS } from '../../../../../shared/src/ledger/index.js';
-import type { HostPort } from '../../../../../shared/src/config/index.js';
+import { DURATION_BUCKETS } from '#shared/ledger/index.js';
+import type { HostPort } from '#shared/config/index.js';
 import { MetricsState } from '../../domain/metrics-state.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
 import { consumerLag, followMetrics } from './follower.js';

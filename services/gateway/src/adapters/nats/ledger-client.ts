@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { call, commandSubject, LedgerCommand, LedgerQuery, querySubject } from '../../../../../shared/src/nats/index.js';
-import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
-import type { AppendLatency } from '../../../../../shared/src/ledger/index.js';
+import { call, commandSubject, LedgerCommand, LedgerQuery, querySubject } from '#shared/nats/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
+import type { AppendLatency } from '#shared/ledger/index.js';
 import type { LedgerSessionView } from '../../domain/resources.js';
 
 export interface CommandReply {

@@ -1,6 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { call, querySubject } from '../../../../../shared/src/nats/index.js';
-import { policyTargetPath } from '../../../../../shared/src/targets/index.js';
+import { call, querySubject } from '#shared/nats/index.js';
+import { policyTargetPath } from '#shared/targets/index.js';
 import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, PortRequest, SessionRequest } from '../../domain/ports.js';
 
 interface Denial {

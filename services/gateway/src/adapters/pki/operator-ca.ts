@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
-import { unauthorized } from '../../../../../shared/src/errors/index.js';
-import { signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '../../../../../shared/src/pki/index.js';
-import { openCaDir } from '../../../../../shared/src/pki/ca-dir.js';
+import { unauthorized } from '#shared/errors/index.js';
+import { signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '#shared/pki/index.js';
+import { openCaDir } from '#shared/pki/ca-dir.js';
 
 export const CLIENT_CERT_DAYS = 30;
 

@@ -1,4 +1,4 @@
-import { parseMirrordConfig } from '../../../../../shared/src/mirrord-config/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, SessionRequest } from '../../domain/ports.js';
 
 /** Without a cluster there are no MirrordPolicy resources to enforce: the token-file default. */

@@ -1,4 +1,4 @@
-import { formatTarget, validateNamespace, type Target } from '../../../../../shared/src/targets/index.js';
+import { formatTarget, validateNamespace, type Target } from '#shared/targets/index.js';
 import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
 
 /** Checks syntax only, until target resolution against the cluster exists. */

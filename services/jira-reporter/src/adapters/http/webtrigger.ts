@@ -1,5 +1,5 @@
 import { context, propagation, SpanKind } from '@opentelemetry/api';
-import { inSpan } from '../../../../../shared/src/otel/index.js';
+import { inSpan } from '#shared/otel/index.js';
 import type { JiraReport } from '../../domain/report.js';
 
 export type Delivery = { ok: true; status: number; link?: string } | { ok: false; status?: number; detail: string };

@@ -1,8 +1,8 @@
 import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { SessionView } from '../../../../../shared/src/ledger/index.js';
-import { call, consumeEventType, ensureStream, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '../../../../../shared/src/nats/index.js';
+import type { SessionView } from '#shared/ledger/index.js';
+import { call, consumeEventType, ensureStream, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '#shared/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';

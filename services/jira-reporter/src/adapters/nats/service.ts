@@ -1,7 +1,7 @@
 import { Svcm, type Service } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { commandSubject, serveRequest } from '../../../../../shared/src/nats/index.js';
+import { commandSubject, serveRequest } from '#shared/nats/index.js';
 import type { JiraConfig } from '../../config.js';
 import { retryDeadLetters } from './reporter.js';
 

@@ -2,8 +2,8 @@ import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
-import { EVENTS_STREAM, ensureEventsStream, eventSubject, messagingSpan, packValue } from '../../../../../shared/src/nats/index.js';
-import { producerSpan } from '../../../../../shared/src/otel/index.js';
+import { EVENTS_STREAM, ensureEventsStream, eventSubject, messagingSpan, packValue } from '#shared/nats/index.js';
+import { producerSpan } from '#shared/otel/index.js';
 
 export const OUTBOX_CHECKPOINT = 'outbox';
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { AppError, ErrorCode, conflict } from '../../../../../shared/src/errors/index.js';
-import type { LedgerEvent } from '../../../../../shared/src/events/index.js';
+import { AppError, ErrorCode, conflict } from '#shared/errors/index.js';
+import type { LedgerEvent } from '#shared/events/index.js';
 import { netProjectionDelta } from '../../domain/projections.js';
 import type { AppendItem, AppendOutcome } from '../../domain/store.js';
 import type { Capabilities } from './dialect.js';

@@ -2,7 +2,7 @@ import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { invalid } from '../../../../../shared/src/errors/index.js';
+import { invalid } from '#shared/errors/index.js';
 import type { Database } from './schema.js';
 
 /** Backend differences as small flags, not scattered `if (pg)` checks. */

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
-import type { MetricsSnapshot } from '../../../../../shared/src/ledger/index.js';
+import type { MetricsSnapshot } from '#shared/ledger/index.js';
 import type { Database } from './schema.js';
 
 /**

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
-import { validateEvent, type LedgerEvent } from '../../../../../shared/src/events/index.js';
+import { validateEvent, type LedgerEvent } from '#shared/events/index.js';
 import type { HeldPortRow, SessionRow } from '../../domain/projections.js';
 import type { AppendItem, AppendOutcome, EventFilter, LedgerStore, StoredEvent } from '../../domain/store.js';
 import { appendBatch } from './append.js';
@@ -8,7 +8,7 @@ import { openDatabase, type Capabilities } from './dialect.js';
 import { migrate } from './migrations.js';
 import { SqliteAppender } from './sqlite-append.js';
 import { kyselyMetricsSnapshot, sqliteMetricsSnapshot } from './metrics-snapshot.js';
-import type { MetricsSnapshot } from '../../../../../shared/src/ledger/index.js';
+import type { MetricsSnapshot } from '#shared/ledger/index.js';
 import type { Database, EventsTable } from './schema.js';
 
 export function rowToEvent(r: Selectable<EventsTable>, validate = false): LedgerEvent {

@@ -1,6 +1,6 @@
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { renderIssues, toConfigIssues } from '../../../../../shared/src/mirrord-config/index.js';
+import { renderIssues, toConfigIssues } from '#shared/mirrord-config/index.js';
 import { compilePolicy } from '../../domain/policy-set.js';
 import type { Governance } from '../../domain/decide.js';
 import { governanceDocument, POLICY_GROUP, PROFILE_GROUP, VERSION } from '../../domain/spec.js';

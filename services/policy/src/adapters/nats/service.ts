@@ -1,7 +1,7 @@
 import { Svcm, type Service } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { querySubject, serveRequest } from '../../../../../shared/src/nats/index.js';
+import { querySubject, serveRequest } from '#shared/nats/index.js';
 import { decidePortRequest, decideStartRequest, type Governance } from '../../domain/decide.js';
 
 export const SERVICE = 'policy';
