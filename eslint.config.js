@@ -4,6 +4,13 @@ import tseslint from 'typescript-eslint';
 
 const banned = ['node:*', 'fs', 'net', 'http', 'crypto', 'child_process', '@nats-io/*', 'kysely', 'better-sqlite3', 'pino', '@kubernetes/client-node', '@opentelemetry/*', 'msgpackr', 'fastify', 'ws'];
 
+// Packages reach each other by name: shared code as `#shared/…`, never another service's src/.
+const boundaries = [
+  { group: ['**/shared/src/**'], message: 'import shared code by name: #shared/<module>/index.js' },
+  { group: ['**/services/*/src/**'], message: "another service's src/ is private: move what two deployables use to shared/" },
+];
+const domainFiles = ['services/*/src/domain/**/*.ts', 'shared/src/policy/**/*.ts'];
+
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', '.tmp/**'] },
   ...tseslint.configs.recommended,
@@ -13,9 +20,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['services/*/src/domain/**/*.ts'],
+    files: ['services/**/*.ts', 'cli/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: boundaries }] },
+  },
+  {
+    files: domainFiles,
     rules: {
-      'no-restricted-imports': ['error', { patterns: banned.map((group) => ({ group: [group], message: 'domain code is pure: do I/O in adapters/' })) }],
+      'no-restricted-imports': ['error', { patterns: [...boundaries, ...banned.map((group) => ({ group: [group], message: 'domain code is pure: do I/O in adapters/' }))] }],
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'time arrives in the command context' },

@@ -1,9 +1,9 @@
 import { connect } from '@nats-io/transport-node';
 import { decideStartRequest } from '../services/policy/src/domain/decide.js';
-import { decideStart } from '../services/policy/src/domain/evaluate.js';
-import { compilePolicy, PolicySet, type CompiledPolicy, type TargetFacts } from '../services/policy/src/domain/policy-set.js';
-import { ProfileSet } from '../services/policy/src/domain/profiles.js';
-import type { PolicySpec } from '../services/policy/src/domain/spec.js';
+import { decideStart } from '#shared/policy/index.js';
+import { compilePolicy, PolicySet, type CompiledPolicy, type TargetFacts } from '#shared/policy/index.js';
+import { ProfileSet } from '#shared/policy/index.js';
+import type { PolicySpec } from '#shared/policy/index.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { percentile, type Row } from './support/util.js';

@@ -2,10 +2,10 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
-import { buildState, parseGovernanceYaml } from '../../services/policy/src/domain/documents.js';
-import { checkIncoming, decideStart, outgoingVerdict } from '../../services/policy/src/domain/evaluate.js';
-import { compilePolicy, PolicySet, type TargetFacts } from '../../services/policy/src/domain/policy-set.js';
-import { targetPathMatcher } from '../../services/policy/src/domain/matchers.js';
+import { buildState, parseGovernanceYaml } from '#shared/policy/index.js';
+import { checkIncoming, decideStart, outgoingVerdict } from '#shared/policy/index.js';
+import { compilePolicy, PolicySet, type TargetFacts } from '#shared/policy/index.js';
+import { targetPathMatcher } from '#shared/policy/index.js';
 
 const files = ['seed-policies.yaml', 'examples.yaml', 'workloads.yaml'].map((f) => parseGovernanceYaml(readFileSync(new URL(`../fixtures/governance/${f}`, import.meta.url), 'utf8'), f));
 const issues = files.flatMap((f) => f.issues);

@@ -6,8 +6,8 @@ import { VERSION } from '#shared/version.js';
 import { GovernanceWatch } from './adapters/kube/governance-watch.js';
 import { servePolicy } from './adapters/nats/service.js';
 import { loadPolicyConfig } from './config.js';
-import { PolicySet } from './domain/policy-set.js';
-import { ProfileSet } from './domain/profiles.js';
+import { PolicySet } from '#shared/policy/index.js';
+import { ProfileSet } from '#shared/policy/index.js';
 
 await runService('policy', async (log) => {
   const cfg = loadPolicyConfig();

@@ -1,8 +1,8 @@
 import { invalid } from '#shared/errors/index.js';
 import { parseMirrordConfig, type HttpFilter } from '#shared/mirrord-config/index.js';
-import { checkIncoming, decideStart, type Decision, type Denial } from './evaluate.js';
-import type { PolicySet, TargetFacts } from './policy-set.js';
-import type { ProfileSet } from './profiles.js';
+import { checkIncoming, decideStart, type Decision, type Denial } from '#shared/policy/index.js';
+import type { PolicySet, TargetFacts } from '#shared/policy/index.js';
+import type { ProfileSet } from '#shared/policy/index.js';
 
 /**
  * The policy service's two questions, from untrusted request bodies: may this session start

@@ -1,9 +1,9 @@
 import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { renderIssues, toConfigIssues } from '#shared/mirrord-config/index.js';
-import { compilePolicy } from '../../domain/policy-set.js';
+import { compilePolicy } from '#shared/policy/index.js';
 import type { Governance } from '../../domain/decide.js';
-import { governanceDocument, POLICY_GROUP, PROFILE_GROUP, VERSION } from '../../domain/spec.js';
+import { governanceDocument, POLICY_GROUP, PROFILE_GROUP, VERSION } from '#shared/policy/index.js';
 
 const RESOURCES = [
   { kind: 'MirrordPolicy', group: POLICY_GROUP, plural: 'mirrordpolicies' },

@@ -1,5 +1,5 @@
 import { parseAllDocuments } from 'yaml';
-import { toConfigIssues, type ConfigIssue } from '#shared/mirrord-config/index.js';
+import { toConfigIssues, type ConfigIssue } from '../mirrord-config/index.js';
 import { compilePolicy, PolicySet } from './policy-set.js';
 import { ProfileSet } from './profiles.js';
 import { GOVERNANCE_KINDS, governanceDocument, type GovernanceDocument } from './spec.js';

@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { closedObject as obj, regexString } from '#shared/mirrord-config/index.js';
+import { closedObject as obj, regexString } from '../mirrord-config/index.js';
 
 /**
  * The custom resources of the Policies and Profiles documents, as the lint and the service

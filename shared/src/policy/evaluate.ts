@@ -1,4 +1,4 @@
-import type { HttpFilter, MirrordConfig } from '#shared/mirrord-config/index.js';
+import type { HttpFilter, MirrordConfig } from '../mirrord-config/index.js';
 import type { CompiledPolicy, TargetFacts } from './policy-set.js';
 import { applyProfile, type Profile } from './profiles.js';
 import type { OutgoingRule } from './spec.js';

@@ -1,6 +1,6 @@
 import type { LabelSelector, OutgoingRule } from './spec.js';
 import { parseIpv4, parseIpv6 } from './spec.js';
-import { compileFancyRegex } from '#shared/mirrord-config/index.js';
+import { compileFancyRegex } from '../mirrord-config/index.js';
 
 /** The seed's targetPath pattern: `?` one character, `*` any run (including `/`), whole path. */
 export function targetPathMatcher(pattern: string): (path: string) => boolean {

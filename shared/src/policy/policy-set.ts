@@ -1,4 +1,4 @@
-import { compileFancyRegex } from '#shared/mirrord-config/index.js';
+import { compileFancyRegex } from '../mirrord-config/index.js';
 import { literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher, type Destination } from './matchers.js';
 import type { Blockable, OutgoingRule, PolicySpec } from './spec.js';
 

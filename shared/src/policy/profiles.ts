@@ -1,5 +1,5 @@
-import { AppError, ErrorCode } from '#shared/errors/index.js';
-import type { MirrordConfig } from '#shared/mirrord-config/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
+import type { MirrordConfig } from '../mirrord-config/index.js';
 import type { Adjustment, ProfileSpec } from './spec.js';
 
 export interface Profile {

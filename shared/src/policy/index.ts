@@ -1,0 +1,13 @@
+/** The policy engine: MirrordPolicy/ClusterPolicy and profiles parsed, compiled and evaluated (the policy service and the CLI's offline explain). */
+export { ADJUSTMENTS, BLOCKABLE, GOVERNANCE_KINDS, POLICY_GROUP, PROFILE_GROUP, VERSION, governanceDocument, isCidr, parseIpv4, parseIpv6, policySpec, profileSpec } from './spec.js';
+export type { Adjustment, Blockable, GovernanceDocument, LabelSelector, OutgoingRule, PolicySpec, ProfileSpec } from './spec.js';
+export { literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher } from './matchers.js';
+export type { Destination } from './matchers.js';
+export { PolicySet, compilePolicy } from './policy-set.js';
+export type { CompiledPolicy, TargetFacts } from './policy-set.js';
+export { ProfileSet, applyProfile } from './profiles.js';
+export type { Profile } from './profiles.js';
+export { checkIncoming, decideStart, headerFilterSatisfies, outgoingVerdict } from './evaluate.js';
+export type { Change, Decision, Denial, StartRequest } from './evaluate.js';
+export { buildState, ingest, parseGovernanceYaml } from './documents.js';
+export type { DocumentIssue, ParsedFile, Workload } from './documents.js';
