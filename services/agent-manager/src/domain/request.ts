@@ -1,11 +1,13 @@
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, type Target } from '#shared/targets/index.js';
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 
 /** The `agent` section of the mirrord config (seed names and defaults). */
 export interface AgentConfig {
   image: string;
   image_pull_policy: string;
-  image_pull_secrets: Array<{ name: string }>;
+  /** As mirrord has it: a list of string maps, passed to the pod spec unchanged (`{name}` is what Kubernetes reads). */
+  image_pull_secrets: Array<Record<string, string>>;
   labels: Record<string, string>;
   annotations: Record<string, string>;
   ttl: number;
@@ -97,14 +99,15 @@ export function parseAgentConfig(v: unknown): AgentConfig {
   if (!Array.isArray(disabled) || !disabled.every((c) => typeof c === 'string' && (CAPABILITIES as readonly string[]).includes(c)))
     throw invalid('agent.disabled_capabilities', `expected a list of ${CAPABILITIES.join(', ')}`);
   const secrets = v.image_pull_secrets ?? [];
-  if (!Array.isArray(secrets) || !secrets.every((s) => isObj(s) && typeof s.name === 'string')) throw invalid('agent.image_pull_secrets', 'expected a list of { name: <secret-name> }');
+  if (!Array.isArray(secrets) || !secrets.every((s) => isObj(s) && Object.values(s).every((x) => typeof x === 'string')))
+    throw invalid('agent.image_pull_secrets', 'expected a list of string maps, e.g. [{"name": "<secret-name>"}]');
   const tolerations = v.tolerations ?? AGENT_DEFAULTS.tolerations;
   if (!Array.isArray(tolerations) || !tolerations.every(isObj)) throw invalid('agent.tolerations', 'expected a list of tolerations');
   if (v.resources !== undefined && !isObj(v.resources)) throw invalid('agent.resources', 'expected {requests, limits}');
   const cfg: AgentConfig = {
     image: image(v.image),
     image_pull_policy: typeof v.image_pull_policy === 'string' ? v.image_pull_policy : AGENT_DEFAULTS.image_pull_policy,
-    image_pull_secrets: secrets as Array<{ name: string }>,
+    image_pull_secrets: secrets as Array<Record<string, string>>,
     labels: strMap(v.labels, 'agent.labels'),
     annotations: strMap(v.annotations, 'agent.annotations'),
     ttl: num('ttl', 0),
@@ -123,12 +126,13 @@ export function parseAgentConfig(v: unknown): AgentConfig {
   return cfg;
 }
 
-/** `feature.copy_target`: `true`, `false` or `{scale_down}`. */
-export function parseCopyTarget(v: unknown): { scale_down: boolean } | undefined {
-  if (v === undefined || v === false || v === null) return undefined;
-  if (v === true) return { scale_down: false };
-  if (isObj(v) && (v.scale_down === undefined || typeof v.scale_down === 'boolean')) return { scale_down: v.scale_down === true };
-  throw invalid('feature.copy_target', 'expected true, false or {"scale_down": true|false}');
+/**
+ * `feature.copy_target` read by the same normaliser the gateway, verify-config and policy use
+ * (`true`, `{enabled, scale_down}`, …), so `{"enabled": false}` means no copy everywhere.
+ */
+function copyTargetOf(config: Obj): { scale_down: boolean } | undefined {
+  const copy = parseMirrordConfig(config, 'config').feature.copy_target;
+  return copy.enabled ? { scale_down: copy.scale_down } : undefined;
 }
 
 export function parsePrepareRequest(b: Obj): PrepareRequest {
@@ -138,8 +142,7 @@ export function parsePrepareRequest(b: Obj): PrepareRequest {
   if (typeof b.target !== 'string') throw invalid('target', 'is required');
   const t = parseTarget(b.target);
   const config = isObj(b.config) ? b.config : {};
-  const feature = isObj(config.feature) ? config.feature : {};
-  const copy = parseCopyTarget(feature.copy_target);
+  const copy = copyTargetOf(config);
   if (copy && (t.kind === 'targetless' || t.type === 'rollout')) throw invalid('feature.copy_target', `is not compatible with ${t.kind === 'targetless' ? 'targetless runs' : 'rollout targets'}`);
   if (copy?.scale_down && (t.kind !== 'workload' || t.type !== 'deployment')) throw invalid('feature.copy_target.scale_down', 'is compatible only with deployment targets');
   if (!copy && t.kind === 'workload' && t.type === 'cronjob') throw invalid('feature.copy_target', 'cronjob targets need a copy: set feature.copy_target');

@@ -1,3 +1,4 @@
+import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { invalid } from '#shared/errors/index.js';
 import { call, commandSubject, querySubject } from '#shared/nats/index.js';
@@ -7,8 +8,8 @@ import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain
 /** Without a cluster (the embedded default) there is nothing to create. */
 export class NoAgents implements AgentProvisioner {
   async prepare(req: AgentRequest): Promise<PreparedAgent> {
-    const feature = (req.config?.feature ?? {}) as Record<string, unknown>;
-    if (feature.copy_target) throw invalid('feature.copy_target', 'needs the operator on a cluster; this gateway runs without one', 'set KUBECONFIG for the gateway and run agent-manager');
+    // The normalised config: `{"enabled": false}` is no copy, here as everywhere.
+    if (req.config && parseMirrordConfig(req.config, 'x-mirrord-config').feature.copy_target.enabled) throw invalid('feature.copy_target', 'needs the operator on a cluster; this gateway runs without one', 'set KUBECONFIG for the gateway and run agent-manager');
     return { agent: 'none' };
   }
   async release(): Promise<void> {}
