@@ -72,3 +72,30 @@ describe('audit and status --at, rebuilt from events', () => {
     assert.equal(paged.items.length, 3);
   });
 });
+
+describe('audit: a steal refused because another session holds the port', () => {
+  let sys: System;
+  before(async () => {
+    sys = await startSystem();
+  });
+  after(async () => {
+    await sys?.stop();
+  });
+
+  it('given alice holds port 80, when bob is refused it, then kubectl mirrord audit shows who asked, which port and who held it', async () => {
+    const a = (await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.held' })).client!;
+    const idA = await a.sessionId();
+    assert.deepEqual(await a.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { id: 1, ok: true });
+    const b = (await SessionClient.connect(sys, { token: 'bob-token', target: 'deployment.held' })).client!;
+    const idB = await b.sessionId();
+    assert.equal(((await b.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as { code: string }).code, 'PortAlreadyStolen');
+    const out = spawnSync(process.execPath, [BIN, 'audit', '--target', 'deployment/held'], { env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' }, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(out.status, 0, out.stderr);
+    const line = out.stdout.split('\n').find((l) => l.includes(idB) && l.includes('refused'));
+    assert.ok(line, out.stdout);
+    assert.match(line, /bob/);
+    assert.match(line, new RegExp(`refused steal on port 80: PortAlreadyStolen held by session ${idA} \\(user alice\\)`));
+    await b.close();
+    await a.close();
+  });
+});

@@ -194,6 +194,15 @@ describe('ledger decider: ending', () => {
   });
 });
 
+describe('ledger decider: a port refused because another holds it is recorded', () => {
+  it('given alice holds port 80 unfiltered, when bob steals it with abort, then the refusal names the holder and is kept as an event', () => {
+    const out = spec.given(history(start(A), steal(A, 'alice', 80), start(B, bob))).when(steal(B, 'bob', 80)).then([
+      { type: 'SessionRejected', session_id: B, data: { asked: 'port', port: 80, mode: 'steal', code: 'PortAlreadyStolen', held_by: A, held_by_user: 'alice', client_user: 'bob' } },
+    ]);
+    assert.equal(out.refused?.code, 'PortAlreadyStolen');
+  });
+});
+
 describe('ledger decider: resume and limits (hardening)', () => {
   const limits = { maxPorts: 2, maxEvents: 6, maxSessionsPerUser: 2 };
   const limited = deciderSpec({ initialState, evolve, decide }, () => ({ ...ctx(), limits }));

@@ -30,7 +30,7 @@ export function describeEvent(e: AuditEvent): string {
     }
     case 'SessionRejected': {
       const what = d.asked === 'port' ? `${s(d.mode)} on port ${s(d.port)}` : 'start';
-      const by = d.policy ? `by policy ${s(d.policy)}` : d.permission ? `missing permission ${s(d.permission)}` : '';
+      const by = d.policy ? `by policy ${s(d.policy)}` : d.permission ? `missing permission ${s(d.permission)}` : d.held_by ? `held by session ${s(d.held_by)} (user ${s(d.held_by_user)})` : '';
       return `refused ${what}: ${s(d.code)}${by ? ` ${by}` : ''}`;
     }
     default:

@@ -166,6 +166,7 @@ export class Ledger {
       this.#queue.push({ events: decision.events, traceparent, queuedAt: performance.now(), resolve, reject });
       this.#kick();
     });
+    if (decision.refused) throw decision.refused;
     return {
       events: decision.events.map((e) => ({ id: e.id, type: e.type, session_id: e.session_id, position: e.position })),
       warnings: decision.warnings,

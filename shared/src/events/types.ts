@@ -100,6 +100,9 @@ export interface SessionRejectedData extends ClientFields {
   message: string;
   policy?: string;
   permission?: string;
+  /** A port refused because another session holds it: that session and its user. */
+  held_by?: string;
+  held_by_user?: string;
 }
 
 export interface DataOf {

@@ -65,6 +65,8 @@ export const bodySpecs: { readonly [T in EventType]: BodySpec<DataOf[T]> } = {
     message: str,
     policy: optStr,
     permission: optStr,
+    held_by: optStr,
+    held_by_user: optStr,
   },
 };
 

@@ -30,8 +30,14 @@ export function deciderSpec<Cmd, State, Evt, Ctx, Out extends { events: Evt[] }>
               expected.forEach((exp, i) => assertPartial(out.events[i], exp, `events[${i}]`));
               return out;
             },
+            /** Refused: thrown, or returned as `refused` beside the events that record the refusal. */
             thenThrows(code: ErrorCode, message?: RegExp): void {
-              assert.throws(run, (e: unknown) => {
+              const refusing = () => {
+                const out = run() as Out & { refused?: unknown };
+                if (out.refused) throw out.refused;
+                return out;
+              };
+              assert.throws(refusing, (e: unknown) => {
                 assert.ok(isAppError(e, code), `expected ${code}, got ${String(e)}`);
                 if (message) assert.match((e as Error).message, message);
                 return true;

@@ -27,6 +27,8 @@ export interface Decision {
   warnings: string[];
   /** Start of a session that is already live for the same user: a reconnect. */
   resumed?: boolean;
+  /** The command is refused, but the refusal itself is recorded (`events`): commit, then throw this. */
+  refused?: AppError;
 }
 
 /** Builds events with consecutive versions per session. */
@@ -102,7 +104,7 @@ function requireEventBudget(s: SessionState | undefined, id: string, limits: Ses
     throw forbidden(`session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`);
 }
 
-function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string[] {
+function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): { warnings: string[]; refused?: AppError } {
   const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
   requireOwner(s, cmd.client_user);
   const port = checkPort(cmd.port);
@@ -118,7 +120,7 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string
   const held = s.ports.get(port);
   if (held) {
     // Reconnects re-send their subscriptions: the same one again changes nothing.
-    if (held.mode === cmd.mode && held.http_filter === filter) return [];
+    if (held.mode === cmd.mode && held.http_filter === filter) return { warnings: [] };
     throw conflict(
       `port ${port} is already subscribed by session ${s.id} as ${held.mode}${held.http_filter ? ` with filter ${held.http_filter}` : ''}; unsubscribe it first`,
     );
@@ -126,7 +128,7 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string
   const actor = clientActor(s.fields);
   if (cmd.mode === 'mirror') {
     out.emit('PortMirrored', s.id, s.version, actor, { ...s.fields, port });
-    return [];
+    return { warnings: [] };
   }
   const conflicts = findConflicts(state, s, port, filter);
   let lock = true;
@@ -141,10 +143,22 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string
     } else if (mode === 'abort') {
       const c = conflicts[0]!;
       const f = c.http_filter ? ` with filter ${c.http_filter}` : ' without a filter';
-      throw new AppError(
+      const refused = new AppError(
         ErrorCode.PortAlreadyStolen,
         `port ${port} of ${s.fields.target} in namespace ${s.fields.namespace} is already stolen by session ${c.holder.id} (user ${c.holder.fields.client_user})${f}; use on_concurrent_steal "continue" or "override", or a different HTTP filter`,
       );
+      // The audit trail shows who asked for which port and who held it.
+      out.emit('SessionRejected', s.id, s.version, actor, {
+        ...s.fields,
+        asked: 'port',
+        port,
+        mode: 'steal',
+        code: refused.code,
+        message: refused.message,
+        held_by: c.holder.id,
+        held_by_user: c.holder.fields.client_user,
+      });
+      return { warnings: [], refused };
     } else {
       throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got ${JSON.stringify(mode)}`);
     }
@@ -152,7 +166,7 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): string
   const data: DataOf['PortStolen'] = { ...s.fields, port, lock };
   if (filter !== undefined) data.http_filter = filter;
   out.emit('PortStolen', s.id, s.version, actor, data);
-  return filter !== undefined && lock ? shadowWarnings(state, s, port, filter) : [];
+  return { warnings: filter !== undefined && lock ? shadowWarnings(state, s, port, filter) : [] };
 }
 
 /** decide(command, state) → events. Throws AppError on any rule violation, never returns null. */
@@ -205,9 +219,12 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       out.emit('TargetCopied', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);
       break;
     }
-    case 'SubscribePort':
-      warnings = subscribe(state, cmd, out);
+    case 'SubscribePort': {
+      const r = subscribe(state, cmd, out);
+      if (r.refused) return { events: out.events, warnings: r.warnings, refused: r.refused };
+      warnings = r.warnings;
       break;
+    }
     case 'UnsubscribePort': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       requireOwner(s, cmd.client_user);
