@@ -107,7 +107,15 @@ describe('mirrord config: errors name the path and the fix', () => {
     ok({ target: 'deploy/x', feature: { copy_target: { scale_down: true } } });
     assert.match(errors({ target: 'pod/x', feature: { copy_target: { scale_down: true } } }), /feature\.copy_target\.scale_down: works with deployment targets only/);
     assert.match(errors({ target: 'rollout/x', feature: { copy_target: true } }), /not compatible with rollout targets/);
-    assert.match(errors({ target: 'pd/x' }), /^target: unknown target type "pd"/);
+    // mirrord's own schema takes any target string: a bad one is a warning (checked at session start).
+    const warned = (v: unknown) => {
+      const r = verifyConfigValue(v);
+      assert.ok(r.ok, r.ok ? '' : renderIssues(r.issues));
+      return renderIssues(r.warnings);
+    };
+    assert.match(warned({ target: 'pd/x' }), /^target: unknown target type "pd"/);
+    assert.match(warned({ target: 'pod/<changeme>' }), /^target: "<changeme>" is not a valid Kubernetes object name.*; it is checked when a session starts/);
+    assert.match(warned({ target: { path: 'pod/<changeme>', namespace: 'default' } }), /^target\.path: /);
     assert.match(errors({ profile: 'Not A Profile' }), /^profile: "Not A Profile" is not a profile name/);
     assert.match(errors({ feature: { fs: { read_only: ['(?>atomic)'] } } }), /fs\.read_only\[0\]: invalid regex .*atomic groups/);
   });

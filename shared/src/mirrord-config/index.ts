@@ -14,14 +14,14 @@ export { compileFancyRegex, regexCostError, regexError } from './regex.js';
 export { didYouMean } from './suggest.js';
 export { INCOMING_MODES, FS_MODES, CONCURRENT_STEAL } from './schema.js';
 
-export type VerifyResult = { ok: true; config: MirrordConfig; raw: RawMirrordConfig } | { ok: false; issues: ConfigIssue[] };
+export type VerifyResult = { ok: true; config: MirrordConfig; raw: RawMirrordConfig; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
 
 /** Validates an already-parsed config value (e.g. from `x-mirrord-config`). */
 export function verifyConfigValue(value: unknown): VerifyResult {
   const r = mirrordConfigSchema.safeParse(value ?? {}, { reportInput: true });
   if (!r.success) return { ok: false, issues: toConfigIssues(r.error.issues) };
-  const { config, issues } = normalise(r.data);
-  return issues.length ? { ok: false, issues } : { ok: true, config, raw: r.data };
+  const { config, issues, warnings } = normalise(r.data);
+  return issues.length ? { ok: false, issues } : { ok: true, config, raw: r.data, warnings };
 }
 
 function positionOf(text: string, message: string): string {

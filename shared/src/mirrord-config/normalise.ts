@@ -80,8 +80,9 @@ function addressFilter(f: { remote: string | string[] } | { local: string | stri
 }
 
 /** Expands the raw config; the semantic checks the schema cannot express come back as issues. */
-export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issues: ConfigIssue[] } {
+export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issues: ConfigIssue[]; warnings: ConfigIssue[] } {
   const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
   const { target, profile, operator, key, feature, ...rest } = raw;
   const f = feature ?? {};
 
@@ -99,8 +100,10 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
       } catch (e) {
         if (!isAppError(e)) throw e;
         // Label targets and service/container forms are the layer's business: kept as written.
+        // mirrord's schema takes any string here (the generated "pod/<changeme>" included), and
+        // the target is checked when a session starts: a warning, not an error.
         if (/^(service|container|containername)\//.test(s)) t.path = s;
-        else issues.push({ path: field, message: e.message.replace(/^[^:]*: /, '') });
+        else warnings.push({ path: field, message: `${e.message.replace(/^[^:]*: /, '')}; it is checked when a session starts` });
       }
     }
   }
@@ -215,7 +218,7 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
   if (typeof profile === 'string') config.profile = profile;
   if (typeof operator === 'boolean') config.operator = operator;
   if (typeof key === 'string') config.key = key;
-  return { config, issues };
+  return { config, issues, warnings };
 }
 
 const TYPED_KEYS: Record<string, string> = { deployment: 'deployment', pod: 'pod', rollout: 'rollout', job: 'job', cron_job: 'cronjob', stateful_set: 'statefulset', replica_set: 'replicaset' };
