@@ -118,15 +118,21 @@ describe('gateway: operator API and session connect, end to end', () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
     await a!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' });
+    // A control session dropped at the same moment and never resumed: its Unused end is the
+    // positive signal that a full TTL has passed since the drop.
+    const { client: control } = await SessionClient.connect(sys, { target: 'deployment.control' });
+    const controlId = await control!.sessionId();
     a!.ws.terminate();
-    await new Promise((r) => setTimeout(r, 3000));
+    control!.ws.terminate();
     const stranger = await SessionClient.connect(sys, { token: 'bob-token', headers: { 'x-session-id': sessionIdToDecimal(id) } });
     assert.equal(stranger.status, 403);
     const { client: again } = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(id) } });
     assert.deepEqual(await again!.waitFor((m) => m.type === 'session'), { type: 'session', id, resumed: true });
     assert.equal((await again!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' })).ok, true);
-    // Past the TTL from the drop: still alive, because the new connection reports activity.
-    await new Promise((r) => setTimeout(r, 5000));
+    // Past the TTL from the drop (the control session expired): still alive, because the new
+    // connection reports activity.
+    const expired = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === controlId, 20_000);
+    assert.equal(expired.reason, 'Unused');
     const s = await http(sys, 'GET', `${API}/sessions/${id}`);
     assert.equal(s.status, 200);
     assert.equal((s.body.status as { ended: boolean }).ended, false);

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { call, commandSubject } from '#shared/nats/index.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { call, commandSubject, EVENTS_STREAM } from '#shared/nats/index.js';
+import { eventually } from '../support/eventually.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
@@ -73,6 +75,15 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     await nats?.[Symbol.asyncDispose]();
   });
 
+  /** The positive signal that the reporter has handled every ended session: its durable consumer has nothing pending. */
+  async function drained(): Promise<void> {
+    const jsm = await jetstreamManager(nc);
+    await eventually('jira-reporter has acknowledged every Session Ended', async () => {
+      const ci = await jsm.consumers.info(EVENTS_STREAM, 'jira-reporter');
+      return ci.num_pending + ci.num_ack_pending === 0;
+    }, 60_000);
+  }
+
   /** `mirrord_teams_jira_deliveries_total` as the gateway's /metrics reads it, once it stops moving. */
   async function outcomes(expect: (o: Record<string, number>) => boolean): Promise<Record<string, number>> {
     let o: Record<string, number> = {};
@@ -91,7 +102,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     const ids = new Set<string>();
     for (let i = 0; i < 100; i++) ids.add(await session(`feature-KEY-${i + 1}-work`));
     await rx.until(() => rx.posts.length >= 100, '100 deliveries');
-    await new Promise((r) => setTimeout(r, 500));
+    await drained();
     assert.equal(rx.posts.length, 100, 'no repeats');
     assert.equal(rx.keys().size, 100);
     assert.deepEqual(new Set(rx.posts.map((p) => p.body.session_id)), ids);
@@ -145,7 +156,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     // A report accepted just before the kill may come again, with the same idempotency key.
     for (const id of ids) assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
     // ...and its outcome is counted once: the outcome stream drops the repeated id.
-    await new Promise((r) => setTimeout(r, 500));
+    await drained();
     assert.deepEqual(await outcomes((o) => o.delivered === 143), { delivered: 143, skipped: 2, failed: failedBefore, parked: 0 });
   });
 
@@ -155,15 +166,19 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     const parked = await reporter.waitFor((l) => l.session_id === id && String(l.msg).startsWith('Jira report failed for JIRA_RETRY_FOR'), 30_000);
     assert.equal(parked.level, 'warn');
     rx.mode = 'ok';
-    await new Promise((r) => setTimeout(r, 1500));
+    // A report ended after the parked one is delivered: the reporter is working, and still
+    // has not sent the parked one.
+    const later = await session('later-BUG-8');
+    await rx.until(() => rx.posts.some((p) => p.body.session_id === later), 'the later report');
+    await drained();
     assert.ok(!rx.posts.some((p) => p.body.session_id === id), 'a parked report waits for the retry');
     const r = await call<{ delivered: number; failed: number }>(nc, commandSubject('jira-reporter', 'retry'), {}, 30_000);
     assert.deepEqual([r.delivered, r.failed], [1, 0]);
     assert.ok(rx.posts.some((p) => p.body.session_id === id && p.body.issue_key === 'BUG-7'));
     const again = await call<{ delivered: number }>(nc, commandSubject('jira-reporter', 'retry'), {}, 30_000);
     assert.equal(again.delivered, 0, 'removed from the dead-letter stream once delivered');
-    const o = await outcomes((x) => x.delivered === 144);
-    assert.deepEqual([o.delivered, o.parked], [144, 1]);
+    const o = await outcomes((x) => x.delivered === 145);
+    assert.deepEqual([o.delivered, o.parked], [145, 1]);
     assert.ok(o.failed! > failedBefore);
   });
 });
