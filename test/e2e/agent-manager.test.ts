@@ -4,6 +4,7 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
 import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { eventually as waitUntil } from '../support/eventually.js';
 
 const SESSION = 'mirrord.metalbear.co/session';
 
@@ -41,14 +42,9 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   const podsOf = async (sid: string) => (await core.listPodForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
   const jobsOf = async (sid: string) => (await batch.listJobForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
   const replicas = async () => (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
-  const eventually = async (what: string, check: () => Promise<boolean>, ms = 15_000) => {
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      if (await check()) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail(`timed out waiting for: ${what}; agent-manager said: ${JSON.stringify(am.lines.filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level))).slice(-3))}`);
-  };
+  /** The shared eventually(), its failure showing agent-manager's last warnings. */
+  const eventually = (what: string, check: () => Promise<boolean>, ms = 15_000) =>
+    waitUntil(`${what}; agent-manager said: ${JSON.stringify(am.lines.filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level))).slice(-3))}`, check, ms);
 
   it('creates the agent Job on the target node with the configured capabilities and labels; removes it when the session ends', async () => {
     const c = await connect('deployment.my-deployment', { agent: { disabled_capabilities: ['SYS_PTRACE'], labels: { team: 'payments' }, image: 'registry.local/mirrord:3.150.0' } });

@@ -4,6 +4,7 @@ import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { call, commandSubject } from '#shared/nats/index.js';
+import { eventually } from '../support/eventually.js';
 
 /** The seed's Prometheus metrics, derived from the event log, across a gateway restart. */
 describe('metrics: /metrics from the event log, restart-safe and redelivery-safe', () => {
@@ -46,12 +47,10 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     await holder.client!.sessionId();
     await holder.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
     // Let the follower see the last events.
-    let first = '';
-    for (let i = 0; i < 50; i++) {
-      first = await scrape();
-      if (value(first, /^mirrord_sessions_create_total\{/) === 51 && value(first, /^mirrord_sessions_duration_count\{/) === 50 && value(first, /^mirrord_teams_rejections_total\{/) === 1) break;
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    const first = await eventually('the follower has seen the last events', async () => {
+      const text = await scrape();
+      return value(text, /^mirrord_sessions_create_total\{/) === 51 && value(text, /^mirrord_sessions_duration_count\{/) === 50 && value(text, /^mirrord_teams_rejections_total\{/) === 1 ? text : undefined;
+    });
     assert.equal(value(first, /^mirrord_sessions_create_total\{/), 51);
     assert.equal(value(first, /^mirrord_sessions_duration_count\{/), 50);
     assert.match(first, /^mirrord_sessions_create_total\{client_hostname="alice-mbp",client_name="Alice",client_user="alice",user_id=""\} 25$/m);
@@ -68,11 +67,10 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     assert.doesNotMatch(first, /^mirrord_teams_jira_deliveries_total/m, 'no jira-reporter here: no outcome series');
 
     await holder.client!.close();
-    let settled = '';
-    for (let i = 0; i < 50 && value(settled, /^mirrord_sessions_duration_count\{/) !== 51; i++) {
-      settled = await scrape();
-      await new Promise((res) => setTimeout(res, 200));
-    }
+    const settled = await eventually('the holder\'s end counted', async () => {
+      const text = await scrape();
+      return value(text, /^mirrord_sessions_duration_count\{/) === 51 ? text : undefined;
+    });
     await sys.gateway.stop();
     await sys.restartGateway();
     metricsUrl = String(sys.gateway.lines.find((l) => l.msg === 'gateway ready')?.metrics);
@@ -101,11 +99,10 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     const c = await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.late' });
     await c.client!.sessionId();
     await c.client!.close();
-    let after = '';
-    for (let i = 0; i < 50 && value(after, /^mirrord_sessions_duration_count\{/) !== 52; i++) {
-      after = await scrape();
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const after = await eventually('the late session counted', async () => {
+      const text = await scrape();
+      return value(text, /^mirrord_sessions_duration_count\{/) === 52 ? text : undefined;
+    });
     assert.equal(value(after, /^mirrord_sessions_create_total\{/), 52);
     await nc.close();
   });

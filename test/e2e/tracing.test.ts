@@ -5,6 +5,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { readEventStream } from '../support/jetstream.js';
 import { startService } from '../support/service-process.js';
+import { eventually } from '../support/eventually.js';
 
 interface Span {
   traceId: string;
@@ -75,20 +76,14 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
     const id = await client!.sessionId();
     assert.equal((await client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).ok, true);
     await client!.close();
-    for (let i = 0; i < 50; i++) {
+    await eventually('spans of the gateway and the ledger in the trace', () => {
       const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
-      if (services.has('gateway') && services.has('ledger')) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return services.has('gateway') && services.has('ledger');
+    });
     const mine = otlp.spans.filter((s) => s.traceId === traceId);
     assert.ok(mine.some((s) => s.service === 'gateway' && s.name === 'send mirrord.cmd.ledger.port-subscribe'), JSON.stringify(otlp.spans.slice(0, 10)));
     assert.ok(mine.some((s) => s.service === 'ledger' && s.name === 'process mirrord.cmd.ledger.port-subscribe'), JSON.stringify(mine));
-    let msgs = await readEventStream(nc);
-    for (let i = 0; i < 30 && !msgs.some((m) => m.event.type === 'PortStolen' && m.event.session_id === id); i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      msgs = await readEventStream(nc);
-    }
-    const stolen = msgs.find((m) => m.event.type === 'PortStolen' && m.event.session_id === id)!;
+    const stolen = await eventually('Port Stolen on the stream', async () => (await readEventStream(nc)).find((m) => m.event.type === 'PortStolen' && m.event.session_id === id));
     assert.match(stolen.traceparent ?? '', new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
   });
 
@@ -109,7 +104,7 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
       const { client } = await SessionClient.connect(sys, { query: '&branch_name=feature-KEY-42', headers: { traceparent: `00-${traceId}-00f067aa0ba902b8-01` } });
       await client!.sessionId();
       await client!.close();
-      for (let i = 0; i < 75 && !otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter'); i++) await new Promise((r) => setTimeout(r, 200));
+      await eventually('a jira-reporter span in the trace', () => otlp.spans.some((s) => s.traceId === traceId && s.service === 'jira-reporter'), 15_000);
       const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));
       assert.deepEqual([...services].sort(), ['gateway', 'jira-reporter', 'ledger']);
       // Messaging semantic conventions: the ledger's outbox sends (PRODUCER), the reporter

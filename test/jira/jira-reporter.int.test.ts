@@ -40,11 +40,7 @@ class Receiver {
     return new Set(this.posts.map((p) => p.key));
   }
   async until(pred: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!pred()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what} (${this.posts.length} posts, ${this.keys().size} keys)`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await eventually(`${what} (${this.posts.length} posts so far)`, pred, timeoutMs, 50);
   }
 }
 
@@ -87,7 +83,8 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
   /** `mirrord_teams_jira_deliveries_total` as the gateway's /metrics reads it, once it stops moving. */
   async function outcomes(expect: (o: Record<string, number>) => boolean): Promise<Record<string, number>> {
     let o: Record<string, number> = {};
-    for (let i = 0; i < 100 && !expect((o = await jiraOutcomes(nc))); i++) await new Promise((r) => setTimeout(r, 100));
+    await eventually('the outcome counts', async () => expect((o = await jiraOutcomes(nc)))).catch(() => undefined);
+    // Compared by the caller, so a mismatch shows the counts rather than a timeout.
     return o;
   }
 

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runKubectl, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { tempDir } from '../support/tmp.js';
+import { eventually } from '../support/eventually.js';
 
 
 /** The real kubectl against the cluster (the stand-in unless E2E_KUBECONFIG names a real one). */
@@ -44,11 +45,7 @@ describe('kubectl against the Kubernetes stand-in', () => {
     const wait = await kubectl(['wait', '--for=jsonpath={.status.readyReplicas}=3', 'deployment/applied', '--timeout=20s'], 'admin');
     assert.equal(wait.code, 0, wait.err);
     assert.match((await kubectl(['delete', '-f', file], 'admin')).out, /deployment.apps "applied" deleted/);
-    for (let i = 0; i < 50; i++) {
-      if ((await kubectl(['get', 'pods', '-l', 'app=applied', '-o', 'name'], 'admin')).out.trim() === '') return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    assert.fail('pods of the deleted deployment remain');
+    await eventually('the pods of the deleted deployment are gone', async () => (await kubectl(['get', 'pods', '-l', 'app=applied', '-o', 'name'], 'admin')).out.trim() === '');
   });
 
   it('deploy/ applies (client dry run) and its CRDs register their kinds', async () => {

@@ -9,6 +9,7 @@ import { readEventStream } from '../support/jetstream.js';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
+import { eventually } from '../support/eventually.js';
 
 type Reply = { events: Array<{ id: string }> };
 const client = { client_user: 'load', client_name: 'Load', client_hostname: 'bench', client_cli_version: '3.150.0' };
@@ -58,12 +59,10 @@ async function drive(nc: NatsConnection, total: number, inFlight: number, midway
   return acked;
 }
 
+/** The stream once it holds `expected` messages (or what it holds after 20 s, for the assertions to show). */
 async function settleStream(nc: NatsConnection, expected: number) {
   let msgs = await readEventStream(nc);
-  for (let i = 0; i < 100 && msgs.length < expected; i++) {
-    await new Promise((r) => setTimeout(r, 200));
-    msgs = await readEventStream(nc);
-  }
+  await eventually('the stream catches up with the table', async () => (msgs = await readEventStream(nc)).length >= expected).catch(() => undefined);
   return msgs;
 }
 

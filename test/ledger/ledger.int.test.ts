@@ -11,6 +11,7 @@ import { isAppError } from '#shared/errors/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
+import { eventually } from '../support/eventually.js';
 
 const cmd = <T = Record<string, unknown>>(nc: NatsConnection, verb: string, body: Record<string, unknown>) => call<T>(nc, commandSubject('ledger', verb), body);
 const query = <T = Record<string, unknown>>(nc: NatsConnection, what: string, body: Record<string, unknown> = {}) => call<T>(nc, querySubject('ledger', what), body);
@@ -111,11 +112,10 @@ describe('ledger over real NATS and SQLite', () => {
     const store = await openLedgerStore(dbUrl);
     const all = await store.readAll(0, 100_000);
     await store.close();
-    let msgs = await readEventStream(nc);
-    for (let i = 0; i < 50 && msgs.length < all.length; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      msgs = await readEventStream(nc);
-    }
+    const msgs = await eventually('every event on the stream', async () => {
+      const m = await readEventStream(nc);
+      return m.length >= all.length ? m : undefined;
+    });
     assert.equal(msgs.length, all.length);
     assert.deepEqual(msgs.map((m) => m.msgId), all.map((e) => e.id));
     assert.deepEqual(msgs.map((m) => m.event.id), all.map((e) => e.id));
