@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import type { KubeObject } from './registry.js';
 import type { UserInfo } from './rbac.js';
-import { parseTokenFile } from '../../services/gateway/src/domain/token-file.js';
+import { parseTokenFile } from '../../services/gateway/src/adapters/auth/token-file.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** What every stand-in starts with: deploy/'s namespace, CRDs and RBAC. */

@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { bool, hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '#shared/config/index.js';
 import { invalid } from '#shared/errors/index.js';
-import type { License } from './domain/resources.js';
+import type { License } from './adapters/http/resources.js';
 
 export const SAMPLE_TOKEN_FILE = fileURLToPath(new URL('../../../deploy/sample/tokens.csv', import.meta.url));
 

@@ -8,10 +8,10 @@ import { SyntaxTargetResolver } from './adapters/targets/syntax-target-resolver.
 import { AllowAllPolicy } from './adapters/policy/allow-all-policy.js';
 import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
-import { ConnectionRegistry } from './connections.js';
+import { ConnectionRegistry } from './adapters/nats/connection-registry.js';
 import { loadGatewayConfig, loadLicense, loadTls, type GatewayConfig, type TlsFiles } from './config.js';
 import { X509Certificate } from 'node:crypto';
-import type { Authenticator, PolicyEvaluator } from './domain/ports.js';
+import type { Authenticator, PolicyEvaluator } from './domain/interfaces.js';
 import { NatsPolicy } from './adapters/nats/policy-client.js';
 import { startMetricsServer } from './adapters/metrics/server.js';
 import type { NatsConnection } from '@nats-io/nats-core';

@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { invalid } from '#shared/errors/index.js';
 import { call, commandSubject, querySubject } from '#shared/nats/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
-import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain/ports.js';
+import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain/interfaces.js';
 
 /** Without a cluster (the embedded default) there is nothing to create. */
 export class NoAgents implements AgentProvisioner {

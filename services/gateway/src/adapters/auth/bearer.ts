@@ -1,4 +1,4 @@
-import type { HttpRequestLike } from '../../domain/ports.js';
+import type { HttpRequestLike } from '../../domain/interfaces.js';
 
 /** The token of an `Authorization: Bearer …` header, if the request carries one. */
 export function bearerToken(req: HttpRequestLike): string | undefined {

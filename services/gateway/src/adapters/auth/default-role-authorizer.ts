@@ -1,4 +1,4 @@
-import type { AccessDecision, AccessRequest, Authorizer, Identity } from '../../domain/ports.js';
+import type { AccessDecision, AccessRequest, Authorizer, Identity } from '../../domain/interfaces.js';
 
 /**
  * The seed's default: every `mirrord-operator-user` may list, kill and kill-all, and use any

@@ -1,4 +1,4 @@
-import type { Authenticator, HttpRequestLike, Identity } from '../../domain/ports.js';
+import type { Authenticator, HttpRequestLike, Identity } from '../../domain/interfaces.js';
 
 const header = (req: HttpRequestLike, name: string): string[] => {
   const v = req.headers[name];

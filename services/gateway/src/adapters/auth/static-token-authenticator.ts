@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { invalid } from '#shared/errors/index.js';
-import { parseTokenFile } from '../../domain/token-file.js';
+import { parseTokenFile } from './token-file.js';
 import { bearerToken } from './bearer.js';
-import type { Authenticator, HttpRequestLike, Identity } from '../../domain/ports.js';
+import type { Authenticator, HttpRequestLike, Identity } from '../../domain/interfaces.js';
 
 /** Bearer tokens from a kube-apiserver style token file (the embedded default). */
 export class StaticTokenAuthenticator implements Authenticator {

@@ -6,12 +6,12 @@ import { DEFAULT_FILTER_LIMITS, parseHttpFilter, renderHttpFilter } from '#share
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { formatDottedTarget, formatTarget, rbacTargetName } from '#shared/targets/index.js';
-import { API_VERSION, list } from '../../domain/resources.js';
+import { API_VERSION, list } from './resources.js';
 import { TokenBucket } from '../../domain/token-bucket.js';
 import { contextFromHttp, context } from '#shared/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
-import type { Identity, ResolvedTarget } from '../../domain/ports.js';
-import type { LiveConnection } from '../../connections.js';
+import type { Identity, ResolvedTarget } from '../../domain/interfaces.js';
+import type { LiveConnection } from '../nats/connection-registry.js';
 import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
 
 interface Started {

@@ -1,9 +1,9 @@
-import { portLocks } from '../../domain/port-locks.js';
+import { portLocks } from './port-locks.js';
 import { formatTarget, lockTargetOf, parseDottedTarget, rbacTargetName, validateNamespace } from '#shared/targets/index.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAppError, notFound, invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
-import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from '../../domain/resources.js';
+import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 

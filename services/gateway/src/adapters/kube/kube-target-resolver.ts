@@ -1,9 +1,9 @@
 import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { AppError, ErrorCode, notFound, unavailable } from '#shared/errors/index.js';
 import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
-import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
+import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
-import { GROUP } from '../../domain/resources.js';
+import { GROUP } from '../http/resources.js';
 
 const WORKLOADS: Record<TargetType, { group: string; version: string; resource: string }> = {
   deployment: { group: 'apps', version: 'v1', resource: 'deployments' },

@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import { call, commandSubject, LedgerCommand, LedgerQuery, querySubject } from '#shared/nats/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { AppendLatency } from '#shared/ledger/index.js';
-import type { LedgerSessionView } from '../../domain/resources.js';
+import type { LedgerSessionView } from '../http/resources.js';
 
 export interface CommandReply {
   events: Array<{ id: string; type: string; session_id: string; position: number }>;

@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { call, querySubject } from '#shared/nats/index.js';
 import { policyTargetPath } from '#shared/targets/index.js';
-import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, PortRequest, SessionRequest } from '../../domain/ports.js';
+import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, PortRequest, SessionRequest } from '../../domain/interfaces.js';
 
 interface Denial {
   policy: string;

@@ -1,5 +1,5 @@
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
-import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, SessionRequest } from '../../domain/ports.js';
+import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, SessionRequest } from '../../domain/interfaces.js';
 
 /** Without a cluster there are no MirrordPolicy resources to enforce: the token-file default. */
 export class AllowAllPolicy implements PolicyEvaluator {

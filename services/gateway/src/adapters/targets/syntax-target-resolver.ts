@@ -1,5 +1,5 @@
 import { formatTarget, validateNamespace, type Target } from '#shared/targets/index.js';
-import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/ports.js';
+import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 
 /** Checks syntax only, until target resolution against the cluster exists. */
 export class SyntaxTargetResolver implements TargetResolver {

@@ -1,5 +1,5 @@
 import { invalid } from '#shared/errors/index.js';
-import type { Identity } from './ports.js';
+import type { Identity } from '../../domain/interfaces.js';
 
 /** Splits one CSV line, honouring double-quoted fields with `""` escapes. */
 function splitCsv(line: string): string[] {

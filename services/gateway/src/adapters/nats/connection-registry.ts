@@ -2,7 +2,7 @@ import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { eventsOfType, unpackValue } from '#shared/nats/index.js';
 import { validateEvent } from '#shared/events/index.js';
-import type { LedgerClient } from './adapters/nats/ledger-client.js';
+import type { LedgerClient } from './ledger-client.js';
 
 export interface LiveConnection {
   sessionId: string;
