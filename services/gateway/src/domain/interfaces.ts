@@ -116,3 +116,26 @@ export interface AgentProvisioner {
   /** The copies of targets that exist now (none without a cluster). */
   copyTargets(namespace?: string): Promise<CopyTargetView[]>;
 }
+
+/** A ledger command's reply: the events it recorded and remarks for the caller. */
+export interface LedgerCommandReply {
+  events: Array<{ id: string; type: string; session_id: string; position: number }>;
+  warnings: string[];
+  resumed?: boolean;
+}
+
+/** The ledger as the gateway's use cases need it (NATS request-reply in production). */
+export interface SessionLedger {
+  command(verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end', body: Record<string, unknown>): Promise<LedgerCommandReply>;
+  session(id: string): Promise<{ session: { status: string; client_user: string; target: string; namespace: string; end_reason: string | null } | null }>;
+}
+
+/** Who the client is, as Session Started records it. */
+export interface ClientInfo {
+  client_user: string;
+  client_name: string;
+  client_hostname: string;
+  client_id: string;
+  user_id: string;
+  client_cli_version: string;
+}

@@ -1,30 +1,23 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { WebSocket } from 'ws';
 import { createHash } from 'node:crypto';
-import { AppError, ErrorCode, conflict, forbidden, invalid, isAppError, notFound, toAppError, tooManyRequests, type ErrorBody } from '#shared/errors/index.js';
-import { DEFAULT_FILTER_LIMITS, parseHttpFilter, renderHttpFilter } from '#shared/filters/index.js';
+import { invalid, isAppError, toAppError, tooManyRequests, type ErrorBody } from '#shared/errors/index.js';
+import { DEFAULT_FILTER_LIMITS } from '#shared/filters/index.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { formatDottedTarget, formatTarget, rbacTargetName } from '#shared/targets/index.js';
 import { API_VERSION, list } from './resources.js';
 import { TokenBucket } from '../../domain/token-bucket.js';
 import { contextFromHttp, context } from '#shared/otel/index.js';
-import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
-import type { Identity, ResolvedTarget } from '../../domain/interfaces.js';
+import { parseConnectRequest } from '../../domain/connect-request.js';
 import type { LiveConnection } from '../nats/connection-registry.js';
 import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
-
-interface Started {
-  who: Identity;
-  req: ConnectRequest;
-  target: ResolvedTarget;
-  client: Record<string, string>;
-  resumed: boolean;
-}
+import { startSession, type StartedSession } from '../../app/start-session.js';
+import { subscribePort, unsubscribePort } from '../../app/port-subscriptions.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
-    mirrordSession?: Started;
+    mirrordSession?: StartedSession;
   }
 }
 
@@ -40,21 +33,8 @@ const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?
  * HTTP Status answers — then carry port messages over the WebSocket until it closes.
  */
 export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): void {
-  const recordRejection = (s: Omit<Started, 'resumed'>, e: AppError, asked: 'start' | 'port', extra: Record<string, unknown> = {}) =>
-    deps.ledger
-      .command('reject', {
-        session_id: s.req.session_id,
-        target: s.target.path,
-        namespace: s.target.namespace,
-        client: s.client,
-        asked,
-        code: e.code,
-        message: e.message,
-        ...extra,
-      })
-      .catch((err) => deps.log.warn({ err }, 'could not record the rejection'));
-
-  const start = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>): Promise<Started> => {
+  // The HTTP side of a connect: parse, identify the client, call the use case.
+  const start = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>): Promise<StartedSession> => {
     const who = requireIdentity(req);
     const cr = parseConnectRequest(req.params, req.query, req.headers, newSessionId);
     const der = req.headers['x-client-der'];
@@ -67,35 +47,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       user_id: cert.user_id,
       client_cli_version: cr.client_cli_version,
     };
-    const target = await deps.targets.resolve(who, cr.namespace, cr.target);
-    if (cr.resume) await checkResume(deps, who, cr.session_id, target);
-    const base = { who, req: cr, target, client };
-    try {
-      await authorize(deps, who, { verb: 'proxy', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
-    } catch (e) {
-      if (isAppError(e, 'Forbidden')) await recordRejection(base, e, 'start', { permission: `proxy targets/${rbacTargetName(cr.target)}` });
-      throw e;
-    }
-    const decision = await deps.policy.evaluateStart({ who, target, ...(cr.config ? { config: cr.config } : {}), ...(cr.profile ? { profile: cr.profile } : {}) });
-    if (!decision.allowed) {
-      const e = new AppError(ErrorCode.Forbidden, decision.message);
-      await recordRejection(base, e, 'start', decision.policy ? { policy: decision.policy } : {});
-      throw e;
-    }
-    // A resumed session keeps the agent it has; only a new one gets an agent prepared.
-    const prepared = cr.resume ? { agent: 'none' as const } : await deps.agents.prepare({ session_id: cr.session_id, namespace: target.namespace, target, config: cr.config, client });
-    const body: Record<string, unknown> = { session_id: cr.session_id, target: target.path, namespace: target.namespace, client, agent: prepared.agent };
-    if (cr.resume) body.resume = true;
-    for (const k of ['profile', 'branch_name', 'key'] as const) if (cr[k] !== undefined) body[k] = cr[k];
-    let r;
-    try {
-      r = await deps.ledger.command('start', body);
-    } catch (e) {
-      // No Session Started, so no Session Ended will clean up: undo the agent now.
-      if (prepared.agent !== 'none') await deps.agents.release(cr.session_id).catch(() => undefined);
-      throw e;
-    }
-    return { ...base, resumed: r.resumed === true };
+    return startSession(deps, who, cr, client);
   };
 
   app.get(`${API_PREFIX}/namespaces/:namespace/targets`, (req: FastifyRequest<{ Params: { namespace: string } }>) =>
@@ -144,20 +96,6 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     },
     wsHandler: (socket, req) => serveSocket(deps, socket, req),
   });
-}
-
-/**
- * `x-session-id` resumes a live session of the same user on the same target, and nothing else:
- * checked before authorisation and policy so a resume cannot borrow another target's decision
- * (the ledger checks again, for races).
- */
-async function checkResume(deps: GatewayDeps, who: Identity, id: string, target: ResolvedTarget): Promise<void> {
-  const { session } = await deps.ledger.session(id);
-  if (!session || session.status === 'pending') throw notFound(`x-session-id: session ${id} is not live; start a new session without x-session-id`);
-  if (session.client_user !== who.user) throw forbidden(`x-session-id: session ${id} belongs to another user`);
-  if (session.status === 'ended') throw conflict(`x-session-id: session ${id} already ended (${session.end_reason}); start a new session without x-session-id`);
-  if (session.target !== target.path || session.namespace !== target.namespace)
-    throw conflict(`x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session without x-session-id`);
 }
 
 function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest): void {
@@ -210,31 +148,12 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
         return answer({ config_digest: createHash('sha256').update(JSON.stringify(config)).digest('hex') });
       }
       case 'port.subscribe': {
-        const mode = m.mode;
-        if (mode !== 'steal' && mode !== 'mirror') throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
-        if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535)
-          throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
-        const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter', filterLimits));
-        if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
-        const port = m.port as number;
-        const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: m.http_filter } : {}), ...(s.req.profile ? { profile: s.req.profile } : {}) });
-        if (!decision.allowed) {
-          const e = new AppError(ErrorCode.Forbidden, decision.message);
-          await deps.ledger
-            .command('reject', { session_id: id, target: s.target.path, namespace: s.target.namespace, client: s.client, asked: 'port', port, mode, code: e.code, message: e.message, ...(decision.policy ? { policy: decision.policy } : {}) })
-            .catch(() => undefined);
-          throw e;
-        }
-        const body: Record<string, unknown> = { session_id: id, client_user: s.who.user, port, mode, on_concurrent_steal: s.req.on_concurrent_steal };
-        if (filter !== undefined) body.http_filter = filter;
-        const r = await deps.ledger.command('port-subscribe', body);
-        return r.warnings.length ? answer({ warnings: r.warnings }) : answer();
+        const warnings = await subscribePort(deps, s, config, m, filterLimits);
+        return warnings.length ? answer({ warnings }) : answer();
       }
-      case 'port.unsubscribe': {
-        if (!Number.isInteger(m.port)) throw invalid('port', `expected a port number, got ${JSON.stringify(m.port)}`);
-        await deps.ledger.command('port-unsubscribe', { session_id: id, client_user: s.who.user, port: m.port });
+      case 'port.unsubscribe':
+        await unsubscribePort(deps, s, m.port);
         return answer();
-      }
       default:
         throw invalid('type', `unknown message type ${JSON.stringify(m.type)}`, 'expected "config", "port.subscribe" or "port.unsubscribe"');
     }

@@ -3,11 +3,11 @@ import type { LedgerEvent } from '#shared/events/index.js';
 import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
 import { formatDuration } from '#shared/format/duration.js';
 import { clipFilter } from '#shared/filters/index.js';
+import { GROUP } from '../../app/authorize.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
 
-export const GROUP = 'operator.metalbear.co';
 export const API_VERSION = `${GROUP}/v1`;
 
 /** The snake_case Session of api.md (what `mirrord operator status` reads). */

@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
 import type { AgentProvisioner, Authenticator, Authorizer, HttpRequestLike, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/interfaces.js';
-import { apiResourceList, failureStatus, GROUP, type License } from './resources.js';
+import { apiResourceList, failureStatus, type License } from './resources.js';
+import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
 import { registerConnectRoute } from './connect-route.js';
@@ -80,17 +81,8 @@ export function traced<T>(req: FastifyRequest, name: string, fn: () => Promise<T
   return inSpan(name, SpanKind.SERVER, contextFromHttp(req.headers), { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] ?? '' }, () => fn());
 }
 
-/** Authorises or throws a Forbidden that names the missing RBAC permission. */
-export async function authorize(deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> {
-  const d = await deps.authz.authorize(who, r);
-  if (!d.allowed) {
-    const res = r.subresource ? `${r.resource}/${r.subresource}` : r.resource;
-    throw new AppError(
-      ErrorCode.Forbidden,
-      `user "${who.user}" cannot ${r.verb} resource "${res}" in API group "${GROUP}"${r.namespace ? ` in the namespace "${r.namespace}"` : ' at the cluster scope'}${d.reason ? `: ${d.reason}` : ''}`,
-    );
-  }
-}
+/** Authorises or throws a Forbidden that names the missing RBAC permission (the routes' form). */
+export const authorize = (deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> => authorizeWith(deps.authz, who, r);
 
 /** The client certificate's CN when TLS verified it (only the request-header CA is trusted). */
 function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'> {

@@ -1,7 +1,7 @@
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { unavailable } from '#shared/errors/index.js';
 import type { AccessDecision, AccessRequest, Authenticator, Authorizer, HttpRequestLike, Identity } from '../../domain/interfaces.js';
-import { GROUP } from '../http/resources.js';
+import { GROUP } from '../../app/authorize.js';
 import { bearerToken } from '../auth/bearer.js';
 
 /**

@@ -3,7 +3,7 @@ import { AppError, ErrorCode, notFound, unavailable } from '#shared/errors/index
 import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
 import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
-import { GROUP } from '../http/resources.js';
+import { GROUP } from '../../app/authorize.js';
 
 const WORKLOADS: Record<TargetType, { group: string; version: string; resource: string }> = {
   deployment: { group: 'apps', version: 'v1', resource: 'deployments' },
