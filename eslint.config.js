@@ -2,12 +2,31 @@
 // no randomness. Everything else gets typescript-eslint's recommended rules.
 import tseslint from 'typescript-eslint';
 
-const banned = ['node:*', 'fs', 'net', 'http', 'crypto', 'child_process', '@nats-io/*', 'kysely', 'better-sqlite3', 'pino', '@kubernetes/client-node', '@opentelemetry/*', 'msgpackr', 'fastify', 'ws'];
+const banned = [
+  'node:*',
+  'fs',
+  'net',
+  'http',
+  'crypto',
+  'child_process',
+  '@nats-io/*',
+  'kysely',
+  'better-sqlite3',
+  'pino',
+  '@kubernetes/client-node',
+  '@opentelemetry/*',
+  'msgpackr',
+  'fastify',
+  'ws',
+];
 
 // Packages reach each other by name: shared code as `#shared/…`, never another service's src/.
 const boundaries = [
   { group: ['**/shared/src/**'], message: 'import shared code by name: #shared/<module>/index.js' },
-  { group: ['**/services/*/src/**'], message: "another service's src/ is private: move what two deployables use to shared/" },
+  {
+    group: ['**/services/*/src/**'],
+    message: "another service's src/ is private: move what two deployables use to shared/",
+  },
 ];
 const domainFiles = ['services/*/src/domain/**/*.ts', 'shared/src/policy/**/*.ts'];
 
@@ -26,14 +45,28 @@ export default tseslint.config(
   {
     files: domainFiles,
     rules: {
-      'no-restricted-imports': ['error', { patterns: [...boundaries, ...banned.map((group) => ({ group: [group], message: 'domain code is pure: do I/O in adapters/' }))] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...boundaries,
+            ...banned.map((group) => ({ group: [group], message: 'domain code is pure: do I/O in adapters/' })),
+          ],
+        },
+      ],
       'no-restricted-properties': [
         'error',
         { object: 'Date', property: 'now', message: 'time arrives in the command context' },
         { object: 'Math', property: 'random', message: 'ids arrive in the command context' },
         { object: 'crypto', property: 'randomUUID', message: 'ids arrive in the command context' },
       ],
-      'no-restricted-syntax': ['error', { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'time arrives in the command context' }],
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'time arrives in the command context',
+        },
+      ],
     },
   },
 );

@@ -7,7 +7,12 @@ import { newSessionId } from '#shared/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { cpuMs, runConcurrent, spawnTs, stop, type Row } from './support/util.js';
 
-const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'bench-host', client_cli_version: '3.150.0' };
+const client = {
+  client_user: 'bench',
+  client_name: 'Bench',
+  client_hostname: 'bench-host',
+  client_cli_version: '3.150.0',
+};
 
 /** Ledger commands (start / steal / end), each durably committed, 32 in flight vs raw NATS req-reply. */
 export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<Row> {
@@ -19,12 +24,18 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const e0 = cpuMs(echo.pid!);
   const rawMs = await runConcurrent(total, 32, () => nc.request('bench.echo', body, { timeout: 5000 }));
   const echoUsed = cpuMs(echo.pid!) - e0;
-  process.stderr.write(`  raw responder CPU: ${((echoUsed * 1000) / total).toFixed(0)} µs per request, ${((echoUsed / rawMs) * 100).toFixed(0)} % of a core\n`);
+  process.stderr.write(
+    `  raw responder CPU: ${((echoUsed * 1000) / total).toFixed(0)} µs per request, ${((echoUsed / rawMs) * 100).toFixed(0)} % of a core\n`,
+  );
   await stop(echo);
 
   const db = join(tempDir('bench-cmd'), 'ledger.db');
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
-  const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, USER_MAX_SESSIONS: '0' }, 'ledger ready');
+  const ledger = await spawnTs(
+    'services/ledger/src/main.ts',
+    { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, USER_MAX_SESSIONS: '0' },
+    'ledger ready',
+  );
   let oursMs: number;
   // A failure mid-run must not leave the ledger running (it holds the bench's stderr open).
   try {
@@ -34,8 +45,19 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
     const ids = Array.from({ length: sessions + 200 }, () => newSessionId());
     const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);
     const one = async (id: string) => {
-      await send('start', { session_id: id, target: `deployment/app-${id.slice(0, 1).toLowerCase()}`, namespace: 'default', client });
-      await send('port-subscribe', { session_id: id, client_user: 'bench', port: 80, mode: 'steal', http_filter: `header=x-id: ${id}` });
+      await send('start', {
+        session_id: id,
+        target: `deployment/app-${id.slice(0, 1).toLowerCase()}`,
+        namespace: 'default',
+        client,
+      });
+      await send('port-subscribe', {
+        session_id: id,
+        client_user: 'bench',
+        port: 80,
+        mode: 'steal',
+        http_filter: `header=x-id: ${id}`,
+      });
       await send('end', { session_id: id, client_user: 'bench' });
     };
     await runConcurrent(200, 32, (i) => one(ids[sessions + i]!));
@@ -48,7 +70,9 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
     oursMs = performance.now() - t0;
     // Where the time goes: the ledger's own CPU per command (less noisy than throughput here).
     const used = cpuMs(ledger.pid!) - cpu0;
-    process.stderr.write(`  ledger CPU: ${((used * 1000) / total).toFixed(0)} µs per command, ${((used / oursMs) * 100).toFixed(0)} % of a core\n`);
+    process.stderr.write(
+      `  ledger CPU: ${((used * 1000) / total).toFixed(0)} µs per command, ${((used / oursMs) * 100).toFixed(0)} % of a core\n`,
+    );
     if ((await stored()) !== expected) throw new Error(`stream holds ${await stored()} events, expected ${expected}`);
   } finally {
     await stop(ledger);
@@ -56,5 +80,13 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   await nc.close();
   const ours = total / (oursMs / 1000);
   const raw = total / (rawMs / 1000);
-  return { name: 'ledger commands, 32 in flight (start/steal/end, committed)', value: ours, unit: 'cmd/s', baseline: raw, ratio: ours / raw, target: '>= 0.35', pass: ours / raw >= 0.35 };
+  return {
+    name: 'ledger commands, 32 in flight (start/steal/end, committed)',
+    value: ours,
+    unit: 'cmd/s',
+    baseline: raw,
+    ratio: ours / raw,
+    target: '>= 0.35',
+    pass: ours / raw >= 0.35,
+  };
 }

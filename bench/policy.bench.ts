@@ -17,13 +17,17 @@ function policies(): CompiledPolicy[] {
     { targetPath: 'deploy/web-?', fs: { readOnly: ['.+\\.json'] } },
     { network: { incoming: { httpFilter: { headerFilter: '^x-user: .+' } } } },
     { targetPath: 'pod/*', block: ['steal'] },
-    { selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'api'] }] }, profileAllowlist: ['p1', 'p2'] },
+    {
+      selector: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['web', 'api'] }] },
+      profileAllowlist: ['p1', 'p2'],
+    },
     { targetPath: 'statefulset/*', block: ['steal'] },
     { targetPath: 'deploy/api*', block: ['steal'] },
     { targetPath: 'targetless', block: ['mirror'] },
   ];
   const out: CompiledPolicy[] = [];
-  for (let n = 0; n < 100; n++) shapes.forEach((spec, i) => out.push(compilePolicy('MirrordPolicy', `p${i}`, `ns-${n}`, spec)));
+  for (let n = 0; n < 100; n++)
+    shapes.forEach((spec, i) => out.push(compilePolicy('MirrordPolicy', `p${i}`, `ns-${n}`, spec)));
   return out;
 }
 
@@ -37,8 +41,15 @@ export function benchPolicyDecisions(n = 200_000): Row {
   const all = policies();
   const set = new PolicySet();
   for (const p of all) set.upsert(p);
-  const config = parseMirrordConfig({ feature: { network: { incoming: { mode: 'steal', http_filter: { header_filter: 'x-user: me' } } } } });
-  const targets: TargetFacts[] = Array.from({ length: 64 }, (_, i) => ({ namespace: `ns-${(i * 37) % 100}`, path: i % 2 ? `deploy/web-${i % 10}` : `pod/web-${i}`, labels: { tier: i % 3 ? 'web' : 'db' }, copyTarget: false }));
+  const config = parseMirrordConfig({
+    feature: { network: { incoming: { mode: 'steal', http_filter: { header_filter: 'x-user: me' } } } },
+  });
+  const targets: TargetFacts[] = Array.from({ length: 64 }, (_, i) => ({
+    namespace: `ns-${(i * 37) % 100}`,
+    path: i % 2 ? `deploy/web-${i % 10}` : `pod/web-${i}`,
+    labels: { tier: i % 3 ? 'web' : 'db' },
+    copyTarget: false,
+  }));
   const applied = set.applicable(targets[1]!).length;
   if (applied > 10 || applied < 5) throw new Error(`bench setup: ${applied} policies apply, expected 5-10`);
   const indexed = () => {
@@ -62,7 +73,15 @@ export function benchPolicyDecisions(n = 200_000): Row {
   scan();
   const ours = rate(n, indexed());
   const base = rate(n / 10, scan());
-  return { name: 'policy decisions, 1,000 policies / 100 ns (≤10 apply)', value: ours, unit: 'dec/s', baseline: base, ratio: ours / base, target: '≥ 200k/s', pass: ours >= 200_000 };
+  return {
+    name: 'policy decisions, 1,000 policies / 100 ns (≤10 apply)',
+    value: ours,
+    unit: 'dec/s',
+    baseline: base,
+    ratio: ours / base,
+    target: '≥ 200k/s',
+    pass: ours >= 200_000,
+  };
 }
 
 /**
@@ -74,7 +93,18 @@ export async function benchPolicyStartCost(nats: NatsServer, n = 5000): Promise<
   const set = new PolicySet();
   for (const p of policies()) set.upsert(p);
   const g = { policies: set, profiles: new ProfileSet() };
-  const body = { namespace: 'ns-7', target: 'deploy/web-3', labels: { tier: 'web' }, config: { target: 'deploy/web-3', feature: { env: { include: '*_URL' }, network: { incoming: { mode: 'steal', http_filter: { header_filter: 'x-user: me' } } } } } };
+  const body = {
+    namespace: 'ns-7',
+    target: 'deploy/web-3',
+    labels: { tier: 'web' },
+    config: {
+      target: 'deploy/web-3',
+      feature: {
+        env: { include: '*_URL' },
+        network: { incoming: { mode: 'steal', http_filter: { header_filter: 'x-user: me' } } },
+      },
+    },
+  };
   const costs: number[] = [];
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
@@ -99,5 +129,13 @@ export async function benchPolicyStartCost(nats: NatsServer, n = 5000): Promise<
   await nc.close();
   const ours = percentile(costs.slice(n / 10), 99);
   const base = percentile(rtts, 99);
-  return { name: 'policy cost added to a session start, p99', value: ours * 1000, unit: 'µs', baseline: base * 1000, ratio: ours / base, target: '≤ 1 NATS hop', pass: ours <= base };
+  return {
+    name: 'policy cost added to a session start, p99',
+    value: ours * 1000,
+    unit: 'µs',
+    baseline: base * 1000,
+    ratio: ours / base,
+    target: '≤ 1 NATS hop',
+    pass: ours <= base,
+  };
 }

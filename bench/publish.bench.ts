@@ -20,7 +20,12 @@ export async function benchPublish(nats: NatsServer, events = 20_000): Promise<R
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
 
-  await jsm.streams.add({ name: 'RAW', subjects: ['raw.>'], storage: StorageType.File, duplicate_window: nanos(3_600_000) });
+  await jsm.streams.add({
+    name: 'RAW',
+    subjects: ['raw.>'],
+    storage: StorageType.File,
+    duplicate_window: nanos(3_600_000),
+  });
   const t0 = performance.now();
   for (let i = 0; i < all.length; i += 1000) {
     await Promise.all(
@@ -46,5 +51,13 @@ export async function benchPublish(nats: NatsServer, events = 20_000): Promise<R
   await store.close();
   const ours = n / (oursMs / 1000);
   const raw = n / (rawMs / 1000);
-  return { name: `outbox publish to JetStream (${n} events)`, value: ours, unit: 'msg/s', baseline: raw, ratio: ours / raw, target: '>= 0.70', pass: ours / raw >= 0.7 };
+  return {
+    name: `outbox publish to JetStream (${n} events)`,
+    value: ours,
+    unit: 'msg/s',
+    baseline: raw,
+    ratio: ours / raw,
+    target: '>= 0.70',
+    pass: ours / raw >= 0.7,
+  };
 }

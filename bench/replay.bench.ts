@@ -36,7 +36,9 @@ export async function ensureBigLedger(events: number, log: (s: string) => void):
   const { renameSync, rmSync } = await import('node:fs');
   for (const sfx of ['-wal', '-shm']) rmSync(`${tmp}${sfx}`, { force: true });
   renameSync(tmp, file);
-  log(`  ${n} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(n / ((performance.now() - t0) / 1000))} events/s through the store)`);
+  log(
+    `  ${n} events in ${((performance.now() - t0) / 1000).toFixed(1)} s (${Math.round(n / ((performance.now() - t0) / 1000))} events/s through the store)`,
+  );
   return file;
 }
 
@@ -60,7 +62,15 @@ export async function benchReplay(file: string): Promise<Row> {
   await store.close();
   if (events !== rows) throw new Error(`replay saw ${events} events, scan ${rows}`);
   const ratio = oursMs / rawMs;
-  return { name: `replay of ${rows} events into projections`, value: oursMs / 1000, unit: 's', baseline: rawMs / 1000, ratio, target: '<= 3.0', pass: ratio <= 3 };
+  return {
+    name: `replay of ${rows} events into projections`,
+    value: oursMs / 1000,
+    unit: 's',
+    baseline: rawMs / 1000,
+    ratio,
+    target: '<= 3.0',
+    pass: ratio <= 3,
+  };
 }
 
 /**
@@ -71,7 +81,11 @@ export async function benchReplay(file: string): Promise<Row> {
 export async function benchRss(source: string, nats: NatsServer, log: (s: string) => void): Promise<Row> {
   const file = join(tempDir('bench-rss'), 'ledger.db');
   copyFileSync(source, file);
-  const ledger = await spawnTs('services/ledger/src/main.ts', { NATS_URL: nats.url, LEDGER_DB: `sqlite:${file}`, USER_MAX_SESSIONS: '0' }, 'ledger ready');
+  const ledger = await spawnTs(
+    'services/ledger/src/main.ts',
+    { NATS_URL: nats.url, LEDGER_DB: `sqlite:${file}`, USER_MAX_SESSIONS: '0' },
+    'ledger ready',
+  );
   const nc = await connect({ servers: nats.url });
   const jsm = await jetstreamManager(nc);
   const events = await eventCount(file);
@@ -86,17 +100,42 @@ export async function benchRss(source: string, nats: NatsServer, log: (s: string
   const client = { client_user: 'rss', client_name: 'rss', client_hostname: 'h', client_cli_version: '' };
   await runConcurrent(333, 16, async () => {
     const id = newSessionId();
-    await call(nc, commandSubject('ledger', 'start'), { session_id: id, target: 'deployment/rss', namespace: 'default', client });
-    await call(nc, commandSubject('ledger', 'port-subscribe'), { session_id: id, client_user: 'rss', port: 80, mode: 'mirror' });
+    await call(nc, commandSubject('ledger', 'start'), {
+      session_id: id,
+      target: 'deployment/rss',
+      namespace: 'default',
+      client,
+    });
+    await call(nc, commandSubject('ledger', 'port-subscribe'), {
+      session_id: id,
+      client_user: 'rss',
+      port: 80,
+      mode: 'mirror',
+    });
     await call(nc, commandSubject('ledger', 'end'), { session_id: id, client_user: 'rss' });
   });
   const ours = rssMb(ledger.pid!);
   await stop(ledger);
   await nc.close();
-  const bare = spawn(process.execPath, ['-e', `const D=require('better-sqlite3');const d=new D(${JSON.stringify(file)});d.prepare('select count(*) from sessions').get();console.log('ready');setInterval(()=>{},1000)`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const bare = spawn(
+    process.execPath,
+    [
+      '-e',
+      `const D=require('better-sqlite3');const d=new D(${JSON.stringify(file)});d.prepare('select count(*) from sessions').get();console.log('ready');setInterval(()=>{},1000)`,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   await new Promise((r) => bare.stdout!.once('data', r));
   const base = rssMb(bare.pid!);
   bare.kill('SIGKILL');
   rmSync(dirname(file), { recursive: true, force: true });
-  return { name: `ledger RSS after publishing ${events} events + 1,000 commands`, value: ours, unit: 'MB', baseline: base, ratio: ours / base, target: '<= 250 MB', pass: ours <= 250 };
+  return {
+    name: `ledger RSS after publishing ${events} events + 1,000 commands`,
+    value: ours,
+    unit: 'MB',
+    baseline: base,
+    ratio: ours / base,
+    target: '<= 250 MB',
+    pass: ours <= 250,
+  };
 }

@@ -66,12 +66,30 @@ try {
 const fmt = (v: number) => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
 const table = [
   ['scenario', 'ours', 'baseline', 'unit', 'ratio', 'target', 'ok'],
-  ...rows.map((r) => [r.name, fmt(r.value), fmt(r.baseline), r.unit, r.ratio.toFixed(2), r.target, r.pass ? 'yes' : 'NO']),
+  ...rows.map((r) => [
+    r.name,
+    fmt(r.value),
+    fmt(r.baseline),
+    r.unit,
+    r.ratio.toFixed(2),
+    r.target,
+    r.pass ? 'yes' : 'NO',
+  ]),
 ];
 const w = table[0]!.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
 const line = (r: string[]) => `| ${r.map((c, i) => (i === 0 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join(' | ')} |`;
 console.log(line(table[0]!));
 console.log(`|${w.map((x) => '-'.repeat(x + 2)).join('|')}|`);
 for (const r of table.slice(1)) console.log(line(r));
-console.log(`machine: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`);
-if (!ONLY) writeFileSync('bench/results.json', `${JSON.stringify(rows.map(({ name, value, unit, baseline, ratio, target }) => ({ name, value, unit, baseline, ratio, target })), null, 2)}\n`);
+console.log(
+  `machine: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB`,
+);
+if (!ONLY)
+  writeFileSync(
+    'bench/results.json',
+    `${JSON.stringify(
+      rows.map(({ name, value, unit, baseline, ratio, target }) => ({ name, value, unit, baseline, ratio, target })),
+      null,
+      2,
+    )}\n`,
+  );

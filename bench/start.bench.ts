@@ -43,7 +43,13 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   await stop(echo);
 
   const db = join(tempDir('bench-start'), 'ledger.db');
-  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${db}`, GATEWAY_ADDR: '127.0.0.1:0', USER_MAX_SESSIONS: '0', SESSION_MESSAGES_PER_SECOND: '100000' };
+  const env = {
+    NATS_URL: nats.url,
+    LEDGER_DB: `sqlite:${db}`,
+    GATEWAY_ADDR: '127.0.0.1:0',
+    USER_MAX_SESSIONS: '0',
+    SESSION_MESSAGES_PER_SECOND: '100000',
+  };
   const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
   const gw = await spawnGateway(env);
   const url = `${gw.url.replace(/^http/, 'ws')}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.bench?connect=true`;
@@ -57,21 +63,37 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   const row = (p: number): Row => {
     const o = percentile(ours, p);
     const b = percentile(bareTimes, p);
-    return { name: `session start through the gateway, p${p}`, value: o, unit: 'ms', baseline: b, ratio: o / b, target: p === 50 ? '<= 3.0' : 'report', pass: p === 50 ? o / b <= 3 : true };
+    return {
+      name: `session start through the gateway, p${p}`,
+      value: o,
+      unit: 'ms',
+      baseline: b,
+      ratio: o / b,
+      target: p === 50 ? '<= 3.0' : 'report',
+      pass: p === 50 ? o / b <= 3 : true,
+    };
   };
   return [row(50), row(99)];
 }
 
 async function spawnBare(nats: NatsServer) {
   const { spawn } = await import('node:child_process');
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/support/bare-http.ts'], { env: { ...process.env, NATS_URL: nats.url }, stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: proc.stdout! }).once('line', (l) => resolve(Number(l.split(' ')[1]))));
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/support/bare-http.ts'], {
+    env: { ...process.env, NATS_URL: nats.url },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const port = await new Promise<number>((resolve) =>
+    createInterface({ input: proc.stdout! }).once('line', (l) => resolve(Number(l.split(' ')[1]))),
+  );
   return { proc, port };
 }
 
 async function spawnGateway(env: Record<string, string>) {
   const { spawn } = await import('node:child_process');
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const url = await new Promise<string>((resolve) =>
     createInterface({ input: proc.stdout! }).on('line', (l) => {
       if (l.includes('"gateway ready"')) resolve(String((JSON.parse(l) as { url: string }).url));

@@ -21,13 +21,25 @@ const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
 const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
 /** jira-reporter runs when there is somewhere to report to. */
 const JIRA = !!process.env.JIRA_WEBTRIGGER_URL;
-const SERVICES: readonly string[] = [...(ON_CLUSTER ? ['ledger', 'agent-manager', 'policy'] : ['ledger']), ...(JIRA ? ['jira-reporter'] : []), 'gateway'];
+const SERVICES: readonly string[] = [
+  ...(ON_CLUSTER ? ['ledger', 'agent-manager', 'policy'] : ['ledger']),
+  ...(JIRA ? ['jira-reporter'] : []),
+  'gateway',
+];
 const clusterEnv: Record<string, string> = DEMO
-  ? { KUBECONFIG: DEMO_KUBECONFIG, GATEWAY_AUTH: 'kubernetes', GATEWAY_KUBE_CONTEXT: 'mirrord-operator', AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator', POLICY_KUBE_CONTEXT: 'mirrord-operator' }
+  ? {
+      KUBECONFIG: DEMO_KUBECONFIG,
+      GATEWAY_AUTH: 'kubernetes',
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+      AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator',
+      POLICY_KUBE_CONTEXT: 'mirrord-operator',
+    }
   : {};
 
 const log = (level: string, msg: string, extra: Record<string, unknown> = {}) =>
-  process.stdout.write(`${JSON.stringify({ level, time: new Date().toISOString(), service: 'supervisor', pid: process.pid, ...extra, msg })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ level, time: new Date().toISOString(), service: 'supervisor', pid: process.pid, ...extra, msg })}\n`,
+  );
 
 function natsHostPort(url: string): { host: string; port: number } {
   const first = url.split(',')[0]!.trim();
@@ -71,7 +83,14 @@ function pipeLines(child: ChildProcess, name: string): void {
       if (!line.trim()) continue;
       // nats-server tags its lines; keep its level instead of calling all stderr a warning.
       const tag = /\[(INF|WRN|ERR|FTL|DBG|TRC)\]/.exec(line)?.[1];
-      const level = tag === 'INF' ? 'info' : tag === 'DBG' || tag === 'TRC' ? 'debug' : tag === 'ERR' || tag === 'FTL' ? 'error' : 'warn';
+      const level =
+        tag === 'INF'
+          ? 'info'
+          : tag === 'DBG' || tag === 'TRC'
+            ? 'debug'
+            : tag === 'ERR' || tag === 'FTL'
+              ? 'error'
+              : 'warn';
       log(level, line, { child: name, stream: 'stderr' });
     }
   });
@@ -85,11 +104,15 @@ async function startNats(): Promise<void> {
   }
   const which = spawnSync('sh', ['-c', 'command -v nats-server'], { encoding: 'utf8' });
   if (which.status !== 0) {
-    process.stderr.write(`No NATS answers at ${NATS_URL} and nats-server is not on PATH: install it (apt-get install nats-server) or set NATS_URL to a running NATS with JetStream.\n`);
+    process.stderr.write(
+      `No NATS answers at ${NATS_URL} and nats-server is not on PATH: install it (apt-get install nats-server) or set NATS_URL to a running NATS with JetStream.\n`,
+    );
     process.exit(1);
   }
   mkdirSync(resolve(DATA, 'nats'), { recursive: true });
-  nats = spawn('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', resolve(DATA, 'nats')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  nats = spawn('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', resolve(DATA, 'nats')], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   pipeLines(nats, 'nats-server');
   for (let i = 0; i < 100; i++) {
     if (await answers(host, port)) {
@@ -137,17 +160,27 @@ function launch(name: string, ready: () => void): void {
     if (children.get(name) === child) children.delete(name);
     if (stopping) return;
     const now = Date.now();
-    const recent = (now - startedAt > STABLE_MS ? [] : (failures.get(name) ?? [])).filter((t) => now - t < FAST_WINDOW_MS);
+    const recent = (now - startedAt > STABLE_MS ? [] : (failures.get(name) ?? [])).filter(
+      (t) => now - t < FAST_WINDOW_MS,
+    );
     recent.push(now);
     failures.set(name, recent);
     const how = signal ?? `code ${code}`;
     if (recent.length >= MAX_FAST_FAILURES) {
-      log('error', `${name} exited (${how}) ${recent.length} times within ${FAST_WINDOW_MS / 1000} s; it cannot run, so the system stops`, { child: name, failures: recent.length });
+      log(
+        'error',
+        `${name} exited (${how}) ${recent.length} times within ${FAST_WINDOW_MS / 1000} s; it cannot run, so the system stops`,
+        { child: name, failures: recent.length },
+      );
       void shutdown(1);
       return;
     }
     const delay = BACKOFF_MS[Math.min(recent.length - 1, BACKOFF_MS.length - 1)]!;
-    log('warn', `${name} exited (${how}); restarting it in ${delay} ms (restart ${recent.length} of at most ${MAX_FAST_FAILURES - 1} within ${FAST_WINDOW_MS / 1000} s)`, { child: name, exit: how, restart_in_ms: delay });
+    log(
+      'warn',
+      `${name} exited (${how}); restarting it in ${delay} ms (restart ${recent.length} of at most ${MAX_FAST_FAILURES - 1} within ${FAST_WINDOW_MS / 1000} s)`,
+      { child: name, exit: how, restart_in_ms: delay },
+    );
     setTimeout(() => {
       if (!stopping) launch(name, ready);
     }, delay);
@@ -181,7 +214,11 @@ process.on('SIGTERM', () => void shutdown(0));
 
 /** The stand-in API server, seeded, writing a kubeconfig for the services (and you). */
 function startDemoCluster(): Promise<void> {
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, 'test/kube/dev-cluster.ts'), '--kubeconfig', DEMO_KUBECONFIG], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', resolve(ROOT, 'test/kube/dev-cluster.ts'), '--kubeconfig', DEMO_KUBECONFIG],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   children.set('dev-cluster', child);
   pipeLines(child, 'dev-cluster');
   return new Promise((res, rej) => {
@@ -195,7 +232,11 @@ await startNats();
 try {
   if (DEMO) await startDemoCluster();
   for (const s of SERVICES) await startService(s);
-  log('info', 'mirrord-teams is up', { gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`, services: SERVICES, ...(DEMO ? { kubeconfig: DEMO_KUBECONFIG, tokens: 'test/kube/seed/tokens.csv' } : {}) });
+  log('info', 'mirrord-teams is up', {
+    gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`,
+    services: SERVICES,
+    ...(DEMO ? { kubeconfig: DEMO_KUBECONFIG, tokens: 'test/kube/seed/tokens.csv' } : {}),
+  });
 } catch {
   /* shutdown already under way */
 }

@@ -25,5 +25,9 @@ if (pick.length === 0) {
   process.exit(1);
 }
 // Files run one at a time: the durability tests kill processes and measure a 2-core machine.
-const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...pick], { stdio: 'inherit' });
+const r = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...pick],
+  { stdio: 'inherit' },
+);
 process.exit(r.status ?? 1);

@@ -4,7 +4,9 @@ import { connect } from '@nats-io/transport-node';
 import { encode } from '#shared/nats/index.js';
 
 const nc = await connect({ servers: process.env.NATS_URL! });
-const reply = encode({ ok: { events: [{ id: '01a209e0-586e-7000-8c37-76fcb9668d3f', type: 'SessionStarted', position: 1 }], warnings: [] } });
+const reply = encode({
+  ok: { events: [{ id: '01a209e0-586e-7000-8c37-76fcb9668d3f', type: 'SessionStarted', position: 1 }], warnings: [] },
+});
 nc.subscribe('bench.echo', { queue: 'echo', callback: (_e, m) => void m.respond(reply) });
 await nc.flush();
 process.stdout.write('ready\n');

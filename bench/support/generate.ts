@@ -29,9 +29,38 @@ export async function generateEvents(store: LedgerStore, events: number, liveTai
   for (let i = 0; i < sessions; i++) {
     const id = (0x1000000000000000n + BigInt(i)).toString(16).toUpperCase();
     const user = users[i % users.length]!;
-    run({ type: 'StartSession', session_id: id, target: `deployment/app-${i % 97}`, namespace: `ns-${i % 7}`, agent: 'none', client: { client_user: user, client_name: user, client_hostname: 'host', client_id: '', user_id: '', client_cli_version: '3.150.0' } });
-    run({ type: 'SubscribePort', session_id: id, client_user: user, port: 80, mode: 'steal', http_filter: `header=x-id: ${id}`, on_concurrent_steal: 'continue' });
-    run({ type: 'SubscribePort', session_id: id, client_user: user, port: 9090, mode: 'mirror', on_concurrent_steal: 'abort' });
+    run({
+      type: 'StartSession',
+      session_id: id,
+      target: `deployment/app-${i % 97}`,
+      namespace: `ns-${i % 7}`,
+      agent: 'none',
+      client: {
+        client_user: user,
+        client_name: user,
+        client_hostname: 'host',
+        client_id: '',
+        user_id: '',
+        client_cli_version: '3.150.0',
+      },
+    });
+    run({
+      type: 'SubscribePort',
+      session_id: id,
+      client_user: user,
+      port: 80,
+      mode: 'steal',
+      http_filter: `header=x-id: ${id}`,
+      on_concurrent_steal: 'continue',
+    });
+    run({
+      type: 'SubscribePort',
+      session_id: id,
+      client_user: user,
+      port: 9090,
+      mode: 'mirror',
+      on_concurrent_steal: 'abort',
+    });
     run({ type: 'UnsubscribePort', session_id: id, client_user: user, port: 9090 });
     if (i < sessions - liveTail) {
       run({ type: 'EndSession', session_id: id, client_user: user, reason: 'ClientClosed' });

@@ -38,12 +38,16 @@ export async function spawnTs(file: string, env: Record<string, string>, readyTe
   const logFile = join(tempDir('bench-log'), 'service.log');
   const fd = openSync(logFile, 'w');
   const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const p = spawn(process.execPath, [...prof, '--import', 'tsx', file], { env: { ...process.env, ...env }, stdio: ['ignore', fd, 'inherit'] });
+  const p = spawn(process.execPath, [...prof, '--import', 'tsx', file], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', fd, 'inherit'],
+  });
   closeSync(fd);
   let exited: number | null = null;
   p.once('exit', (c) => (exited = c ?? -1));
   for (;;) {
-    if (exited !== null) throw new Error(`${file} exited with ${exited}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
+    if (exited !== null)
+      throw new Error(`${file} exited with ${exited}: ${readFileSync(logFile, 'utf8').slice(-2000)}`);
     if (readFileSync(logFile, 'utf8').includes(readyText)) return p;
     await new Promise((r) => setTimeout(r, 50));
   }

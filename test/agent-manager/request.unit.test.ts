@@ -3,18 +3,32 @@ import assert from 'node:assert/strict';
 import { parsePrepareRequest } from '../../services/agent-manager/src/domain/request.js';
 
 const prepare = (target: string, config: Record<string, unknown>) =>
-  parsePrepareRequest({ session_id: '00000000000000AA', namespace: 'default', target, config, client: { client_user: 'alice' } });
+  parsePrepareRequest({
+    session_id: '00000000000000AA',
+    namespace: 'default',
+    target,
+    config,
+    client: { client_user: 'alice' },
+  });
 
 describe('agent-manager reads the mirrord config as the gateway and verify-config do', () => {
   it('given copy_target {"enabled": false}, when a session is prepared, then no copy is made', () => {
-    assert.equal(prepare('deployment/app', { feature: { copy_target: { enabled: false, scale_down: true } } }).copy_target, undefined);
+    assert.equal(
+      prepare('deployment/app', { feature: { copy_target: { enabled: false, scale_down: true } } }).copy_target,
+      undefined,
+    );
   });
   it('given copy_target true or {scale_down}, then a copy is made as asked', () => {
     assert.deepEqual(prepare('deployment/app', { feature: { copy_target: true } }).copy_target, { scale_down: false });
-    assert.deepEqual(prepare('deployment/app', { feature: { copy_target: { scale_down: true } } }).copy_target, { scale_down: true });
+    assert.deepEqual(prepare('deployment/app', { feature: { copy_target: { scale_down: true } } }).copy_target, {
+      scale_down: true,
+    });
   });
   it('given image_pull_secrets in the map form mirrord documents, then they reach the agent unchanged', () => {
     const secrets = [{ name: 'regcred' }, { 'secret-key': 'secret' }];
-    assert.deepEqual(prepare('deployment/app', { agent: { image_pull_secrets: secrets } }).agent.image_pull_secrets, secrets);
+    assert.deepEqual(
+      prepare('deployment/app', { agent: { image_pull_secrets: secrets } }).agent.image_pull_secrets,
+      secrets,
+    );
   });
 });

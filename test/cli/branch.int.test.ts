@@ -6,7 +6,18 @@ import { join } from 'node:path';
 import { currentBranch } from '../../cli/src/client/branch.js';
 import { tempDir } from '../support/tmp.js';
 
-const git = (cwd: string, ...args: string[]) => execFileSync('git', args, { cwd, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } });
+const git = (cwd: string, ...args: string[]) =>
+  execFileSync('git', args, {
+    cwd,
+    encoding: 'utf8',
+    env: {
+      ...process.env,
+      GIT_AUTHOR_NAME: 't',
+      GIT_AUTHOR_EMAIL: 't@t',
+      GIT_COMMITTER_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@t',
+    },
+  });
 
 describe('the branch the plugin reports (branch_name)', () => {
   it('is git branch --show-current; none on a detached HEAD (jj) or outside a repository; MIRRORD_BRANCH_NAME overrides', () => {

@@ -9,17 +9,52 @@ const aviram = 'Aviram Hassan/aviram@metalbear.co@avirams-macbook-pro-2.local';
 
 describe('status table rendering', () => {
   it('matches the seed byte for byte: a session without ports', () => {
-    const out = renderSessionsTable([{ id: '487F4F2B6D2376AD', duration_secs: 4, user: aviram, target: 'deployment/ip-visit-counter', namespace: 'default', locked_ports: [] }]);
+    const out = renderSessionsTable([
+      {
+        id: '487F4F2B6D2376AD',
+        duration_secs: 4,
+        user: aviram,
+        target: 'deployment/ip-visit-counter',
+        namespace: 'default',
+        locked_ports: [],
+      },
+    ]);
     assert.equal(out, fixture('status-no-ports.txt'));
   });
   it('matches the seed byte for byte: a filtered steal', () => {
-    const out = renderSessionsTable([{ id: 'C527FE7D9C30979E', duration_secs: 13, user: aviram, target: 'deployment/ip-visit-counter', namespace: 'default', locked_ports: [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+' }] }]);
+    const out = renderSessionsTable([
+      {
+        id: 'C527FE7D9C30979E',
+        duration_secs: 13,
+        user: aviram,
+        target: 'deployment/ip-visit-counter',
+        namespace: 'default',
+        locked_ports: [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+' }],
+      },
+    ]);
     assert.equal(out, fixture('status-steal.txt'));
   });
   it('puts several ports on several lines of one row and separates rows', () => {
     const out = renderSessionsTable([
-      { id: 'AAAAAAAAAAAAAAAA', duration_secs: 192, user: 'A/a@h', target: 'pod/p', namespace: 'ns', locked_ports: [{ port: 80, kind: 'steal' }, { port: 9090, kind: 'mirror' }] },
-      { id: 'BBBBBBBBBBBBBBBB', duration_secs: 7500, user: 'B/b@h', target: 'targetless', namespace: 'ns', locked_ports: [] },
+      {
+        id: 'AAAAAAAAAAAAAAAA',
+        duration_secs: 192,
+        user: 'A/a@h',
+        target: 'pod/p',
+        namespace: 'ns',
+        locked_ports: [
+          { port: 80, kind: 'steal' },
+          { port: 9090, kind: 'mirror' },
+        ],
+      },
+      {
+        id: 'BBBBBBBBBBBBBBBB',
+        duration_secs: 7500,
+        user: 'B/b@h',
+        target: 'targetless',
+        namespace: 'ns',
+        locked_ports: [],
+      },
     ]);
     assert.equal(out, fixture('status-multi.txt'));
   });
@@ -27,6 +62,15 @@ describe('status table rendering', () => {
     assert.equal(renderSessionsTable([]), fixture('status-empty.txt'));
   });
   it('formats durations like the seed', () => {
-    assert.deepEqual([4, 13, 59, 60, 192, 3600, 7500, 90000].map(formatDuration), ['4s', '13s', '59s', '1m0s', '3m12s', '1h0m', '2h5m', '1d1h']);
+    assert.deepEqual([4, 13, 59, 60, 192, 3600, 7500, 90000].map(formatDuration), [
+      '4s',
+      '13s',
+      '59s',
+      '1m0s',
+      '3m12s',
+      '1h0m',
+      '2h5m',
+      '1d1h',
+    ]);
   });
 });

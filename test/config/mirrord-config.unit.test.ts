@@ -32,7 +32,10 @@ describe('mirrord config: the Configuration document examples', () => {
   it('the templated example renders get_env with its default, and with the variable set', () => {
     const a = verifyConfigText(fixture('basic-template.json'), { fileName: 'x.json', template: { env: {} } });
     assert.ok(a.ok && a.config.target.path === 'pod/fallback');
-    const b = verifyConfigText(fixture('basic-template.json'), { fileName: 'x.json', template: { env: { TARGET: 'deploy/boats' } } });
+    const b = verifyConfigText(fixture('basic-template.json'), {
+      fileName: 'x.json',
+      template: { env: { TARGET: 'deploy/boats' } },
+    });
     assert.ok(b.ok && b.config.target.path === 'deployment/boats');
   });
 
@@ -43,11 +46,19 @@ describe('mirrord config: the Configuration document examples', () => {
     assert.deepEqual(c.target, { path: 'pod/bear-pod', namespace: 'default' });
     assert.deepEqual(c.feature.env.include, ['DATABASE_USER', 'PUBLIC_ENV']);
     assert.deepEqual(c.feature.env.exclude, ['DATABASE_PASSWORD', 'SECRET_ENV']);
-    assert.deepEqual(c.feature.fs, { mode: 'write', read_write: ['.+\\.json'], read_only: ['.+\\.yaml', '.+important-file\\.txt'], local: ['.+\\.js', '.+\\.mjs'], not_found: [] });
+    assert.deepEqual(c.feature.fs, {
+      mode: 'write',
+      read_write: ['.+\\.json'],
+      read_only: ['.+\\.yaml', '.+important-file\\.txt'],
+      local: ['.+\\.js', '.+\\.mjs'],
+      not_found: [],
+    });
     assert.equal(c.feature.network.incoming.mode, 'steal');
     assert.deepEqual(c.feature.network.incoming.http_filter, { header_filter: 'host: api\\..+' });
     assert.deepEqual(c.feature.network.incoming.port_mapping, [[7777, 8888]]);
-    assert.deepEqual(c.feature.network.outgoing.filter, { local: ['tcp://1.1.1.0/24:1337', '1.1.5.0/24', 'google.com', ':53'] });
+    assert.deepEqual(c.feature.network.outgoing.filter, {
+      local: ['tcp://1.1.1.0/24:1337', '1.1.5.0/24', 'google.com', ':53'],
+    });
     assert.deepEqual(c.feature.network.outgoing.unix_streams, ['bear.+']);
     assert.deepEqual(c.feature.copy_target, { enabled: true, scale_down: false });
     assert.equal(c.operator, true);
@@ -64,49 +75,137 @@ describe('mirrord config: the Configuration document examples', () => {
 describe('mirrord config: shorthand forms', () => {
   const cases: Array<[string, unknown, (c: MirrordConfig) => unknown, unknown]> = [
     ['"env": false', { feature: { env: false } }, (c) => c.feature.env.enabled, false],
-    ['"env": {include: list}', { feature: { env: { include: ['A', 'B_*'] } } }, (c) => c.feature.env.include, ['A', 'B_*']],
+    [
+      '"env": {include: list}',
+      { feature: { env: { include: ['A', 'B_*'] } } },
+      (c) => c.feature.env.include,
+      ['A', 'B_*'],
+    ],
     ['"fs": false is local', { feature: { fs: false } }, (c) => c.feature.fs.mode, 'local'],
     ['"fs": true is read', { feature: { fs: true } }, (c) => c.feature.fs.mode, 'read'],
     ['"fs": "write"', { feature: { fs: 'write' } }, (c) => c.feature.fs.mode, 'write'],
-    ['"network": false turns everything off', { feature: { network: false } }, (c) => [c.feature.network.incoming.mode, c.feature.network.outgoing.tcp, c.feature.network.dns.enabled], ['off', false, false]],
-    ['"incoming": "steal"', { feature: { network: { incoming: 'steal' } } }, (c) => c.feature.network.incoming.mode, 'steal'],
+    [
+      '"network": false turns everything off',
+      { feature: { network: false } },
+      (c) => [c.feature.network.incoming.mode, c.feature.network.outgoing.tcp, c.feature.network.dns.enabled],
+      ['off', false, false],
+    ],
+    [
+      '"incoming": "steal"',
+      { feature: { network: { incoming: 'steal' } } },
+      (c) => c.feature.network.incoming.mode,
+      'steal',
+    ],
     ['"incoming": false', { feature: { network: { incoming: false } } }, (c) => c.feature.network.incoming.mode, 'off'],
     ['"dns": false', { feature: { network: { dns: false } } }, (c) => c.feature.network.dns.enabled, false],
-    ['"outgoing": false', { feature: { network: { outgoing: false } } }, (c) => [c.feature.network.outgoing.tcp, c.feature.network.outgoing.udp], [false, false]],
-    ['"copy_target": true', { feature: { copy_target: true } }, (c) => c.feature.copy_target, { enabled: true, scale_down: false }],
-    ['"target": {"path": {"deployment": …, "container": …}}', { target: { path: { deployment: 'web', container: 'app' } } }, (c) => c.target.path, 'deployment/web/container/app'],
+    [
+      '"outgoing": false',
+      { feature: { network: { outgoing: false } } },
+      (c) => [c.feature.network.outgoing.tcp, c.feature.network.outgoing.udp],
+      [false, false],
+    ],
+    [
+      '"copy_target": true',
+      { feature: { copy_target: true } },
+      (c) => c.feature.copy_target,
+      { enabled: true, scale_down: false },
+    ],
+    [
+      '"target": {"path": {"deployment": …, "container": …}}',
+      { target: { path: { deployment: 'web', container: 'app' } } },
+      (c) => c.target.path,
+      'deployment/web/container/app',
+    ],
     ['"target": "deploy/x" is canonical', { target: 'deploy/x' }, (c) => c.target.path, 'deployment/x'],
     ['"target": "targetless"', { target: 'targetless' }, (c) => c.target.path, 'targetless'],
-    ['"profile": "ns/name"', { profile: 'example-namespace/example-profile' }, (c) => c.profile, 'example-namespace/example-profile'],
-    ['http_filter ports as one number', { feature: { network: { incoming: { mode: 'steal', http_filter: { path_filter: '^/api/', ports: 8080 } } } } }, (c) => c.feature.network.incoming.http_filter, { path_filter: '^/api/', ports: [8080] }],
-    ['the seed look-ahead filters compile', { feature: { network: { incoming: { mode: 'steal', http_filter: { any_of: [{ header: '^User-Agent: (?!kube-probe)' }, { path: '^(?!/health/)' }] } } } } }, (c) => c.feature.network.incoming.http_filter?.any_of?.length, 2],
-    ['Rust named groups (?P<n>…) compile', { feature: { fs: { mapping: { '^/home/(?<user>\\S+)/dev': '/etc' }, read_only: '(?P<x>a)(?P=x)' } } }, (c) => c.feature.fs.read_only, ['(?P<x>a)(?P=x)']],
-    ['null means unset', { feature: { env: null, fs: null }, agent: null }, (c) => [c.feature.env.enabled, c.feature.fs.mode], [true, 'read']],
+    [
+      '"profile": "ns/name"',
+      { profile: 'example-namespace/example-profile' },
+      (c) => c.profile,
+      'example-namespace/example-profile',
+    ],
+    [
+      'http_filter ports as one number',
+      { feature: { network: { incoming: { mode: 'steal', http_filter: { path_filter: '^/api/', ports: 8080 } } } } },
+      (c) => c.feature.network.incoming.http_filter,
+      { path_filter: '^/api/', ports: [8080] },
+    ],
+    [
+      'the seed look-ahead filters compile',
+      {
+        feature: {
+          network: {
+            incoming: {
+              mode: 'steal',
+              http_filter: { any_of: [{ header: '^User-Agent: (?!kube-probe)' }, { path: '^(?!/health/)' }] },
+            },
+          },
+        },
+      },
+      (c) => c.feature.network.incoming.http_filter?.any_of?.length,
+      2,
+    ],
+    [
+      'Rust named groups (?P<n>…) compile',
+      { feature: { fs: { mapping: { '^/home/(?<user>\\S+)/dev': '/etc' }, read_only: '(?P<x>a)(?P=x)' } } },
+      (c) => c.feature.fs.read_only,
+      ['(?P<x>a)(?P=x)'],
+    ],
+    [
+      'null means unset',
+      { feature: { env: null, fs: null }, agent: null },
+      (c) => [c.feature.env.enabled, c.feature.fs.mode],
+      [true, 'read'],
+    ],
   ];
   for (const [name, input, pick, want] of cases) it(name, () => assert.deepEqual(pick(ok(input)), want));
 });
 
 describe('mirrord config: errors name the path and the fix', () => {
-  it('the issue\'s own example', () => {
-    assert.equal(errors({ feature: { network: { incoming: { mode: 'stael' } } } }), 'feature.network.incoming.mode: expected "mirror" | "steal" | "off", got "stael"');
+  it("the issue's own example", () => {
+    assert.equal(
+      errors({ feature: { network: { incoming: { mode: 'stael' } } } }),
+      'feature.network.incoming.mode: expected "mirror" | "steal" | "off", got "stael"',
+    );
   });
   it('unknown fields are suggested back', () => {
     assert.equal(errors({ featrue: {} }), 'featrue: unknown field, did you mean "feature"?');
-    assert.match(errors({ feature: { network: { incomming: 'steal' } } }), /^feature\.network\.incomming: unknown field, did you mean "incoming"\?$/);
+    assert.match(
+      errors({ feature: { network: { incomming: 'steal' } } }),
+      /^feature\.network\.incomming: unknown field, did you mean "incoming"\?$/,
+    );
   });
   it('every problem is reported, not just the first', () => {
-    const e = errors({ agent: { ttl: 'x' }, feature: { fs: 'wirte', network: { incoming: { mode: 'steal', http_filter: { header_filter: '(' } } } } });
+    const e = errors({
+      agent: { ttl: 'x' },
+      feature: { fs: 'wirte', network: { incoming: { mode: 'steal', http_filter: { header_filter: '(' } } } },
+    });
     assert.match(e, /^agent\.ttl: expected a number, got "x"$/m);
     assert.match(e, /^feature\.fs: expected .*"write".*, got "wirte"$/m);
     assert.match(e, /^feature\.network\.incoming\.http_filter\.header_filter: invalid regex "\(": /m);
   });
   it('semantic rules the schema cannot express', () => {
-    assert.match(errors({ feature: { network: { incoming: { http_filter: { all_of: [] } } } } }), /http_filter\.all_of: cannot be an empty list/);
-    assert.match(errors({ feature: { network: { incoming: { http_filter: { header_filter: 'a', path_filter: 'b' } } } } }), /header_filter and path_filter are mutually exclusive/);
-    assert.match(errors({ feature: { network: { incoming: { ports: [80], ignore_ports: [81] } } } }), /ports and ignore_ports are mutually exclusive/);
+    assert.match(
+      errors({ feature: { network: { incoming: { http_filter: { all_of: [] } } } } }),
+      /http_filter\.all_of: cannot be an empty list/,
+    );
+    assert.match(
+      errors({ feature: { network: { incoming: { http_filter: { header_filter: 'a', path_filter: 'b' } } } } }),
+      /header_filter and path_filter are mutually exclusive/,
+    );
+    assert.match(
+      errors({ feature: { network: { incoming: { ports: [80], ignore_ports: [81] } } } }),
+      /ports and ignore_ports are mutually exclusive/,
+    );
     ok({ target: 'deploy/x', feature: { copy_target: { scale_down: true } } });
-    assert.match(errors({ target: 'pod/x', feature: { copy_target: { scale_down: true } } }), /feature\.copy_target\.scale_down: works with deployment targets only/);
-    assert.match(errors({ target: 'rollout/x', feature: { copy_target: true } }), /not compatible with rollout targets/);
+    assert.match(
+      errors({ target: 'pod/x', feature: { copy_target: { scale_down: true } } }),
+      /feature\.copy_target\.scale_down: works with deployment targets only/,
+    );
+    assert.match(
+      errors({ target: 'rollout/x', feature: { copy_target: true } }),
+      /not compatible with rollout targets/,
+    );
     // mirrord's own schema takes any target string: a bad one is a warning (checked at session start).
     const warned = (v: unknown) => {
       const r = verifyConfigValue(v);
@@ -114,15 +213,27 @@ describe('mirrord config: errors name the path and the fix', () => {
       return renderIssues(r.warnings);
     };
     assert.match(warned({ target: 'pd/x' }), /^target: unknown target type "pd"/);
-    assert.match(warned({ target: 'pod/<changeme>' }), /^target: "<changeme>" is not a valid Kubernetes object name.*; it is checked when a session starts/);
+    assert.match(
+      warned({ target: 'pod/<changeme>' }),
+      /^target: "<changeme>" is not a valid Kubernetes object name.*; it is checked when a session starts/,
+    );
     assert.match(warned({ target: { path: 'pod/<changeme>', namespace: 'default' } }), /^target\.path: /);
     assert.match(errors({ profile: 'Not A Profile' }), /^profile: "Not A Profile" is not a profile name/);
-    assert.match(errors({ feature: { fs: { read_only: ['(?>atomic)'] } } }), /fs\.read_only\[0\]: invalid regex .*atomic groups/);
+    assert.match(
+      errors({ feature: { fs: { read_only: ['(?>atomic)'] } } }),
+      /fs\.read_only\[0\]: invalid regex .*atomic groups/,
+    );
   });
   it('a broken file says where: JSON position, template variable', () => {
     const j = verifyConfigText('{\n  "target": "pod/x",\n  "feature": {,}\n}', { fileName: 'm.json' });
-    assert.ok(!j.ok && /^\(json, line 3 column \d+\): not valid JSON/.test(renderIssues(j.issues)), !j.ok ? renderIssues(j.issues) : '');
-    const t = verifyConfigText('{"target": "{{ get_env(name=\\"NOPE\\") }}"}'.replace(/\\"/g, '"'), { fileName: 'm.json', template: { env: {} } });
+    assert.ok(
+      !j.ok && /^\(json, line 3 column \d+\): not valid JSON/.test(renderIssues(j.issues)),
+      !j.ok ? renderIssues(j.issues) : '',
+    );
+    const t = verifyConfigText('{"target": "{{ get_env(name=\\"NOPE\\") }}"}'.replace(/\\"/g, '"'), {
+      fileName: 'm.json',
+      template: { env: {} },
+    });
     assert.ok(!t.ok && /NOPE is not set/.test(renderIssues(t.issues)));
     const y = verifyConfigText('target: pod/x\nfeature:\n  fs: read\n', { fileName: 'm.yaml' });
     assert.ok(y.ok && y.config.feature.fs.mode === 'read');

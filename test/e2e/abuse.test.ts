@@ -11,14 +11,31 @@ import { csrFor } from '../support/csr.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 
 type Msg = Record<string, unknown>;
-type Status = { kind?: string; reason?: string; code?: number; message?: string; details?: { causes?: Array<{ field: string }> } };
+type Status = {
+  kind?: string;
+  reason?: string;
+  code?: number;
+  message?: string;
+  details?: { causes?: Array<{ field: string }> };
+};
 
 const LONG = 2000;
 /** A distinct header filter just under HTTP_FILTER_MAX_LENGTH (2048 with the `header=` prefix). */
-const bigFilter = (i: number) => ({ header_filter: `^x-tenant: ${String(i).padStart(6, '0')}${'z'.repeat(LONG - 20)}$` });
+const bigFilter = (i: number) => ({
+  header_filter: `^x-tenant: ${String(i).padStart(6, '0')}${'z'.repeat(LONG - 20)}$`,
+});
 
-async function send(sys: System, method: string, path: string, init: { body?: string | Buffer; headers?: Record<string, string>; token?: string } = {}) {
-  const res = await fetch(`${sys.url}${path}`, { method, headers: { authorization: `Bearer ${init.token ?? 'alice-token'}`, ...init.headers }, ...(init.body === undefined ? {} : { body: init.body }) });
+async function send(
+  sys: System,
+  method: string,
+  path: string,
+  init: { body?: string | Buffer; headers?: Record<string, string>; token?: string } = {},
+) {
+  const res = await fetch(`${sys.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${init.token ?? 'alice-token'}`, ...init.headers },
+    ...(init.body === undefined ? {} : { body: init.body }),
+  });
   const text = await res.text();
   let body: Status & Msg = {};
   try {
@@ -61,7 +78,11 @@ describe('abuse: one user cannot take the operator down', () => {
   let metricsUrl: string;
   before(async () => {
     // A generous message rate here: these tests build large histories quickly (the rate limit has its own system below).
-    sys = await startSystem({ OPERATOR_METRICS_ENABLED: 'true', OPERATOR_METRICS_ADDR: '127.0.0.1:0', SESSION_MESSAGES_PER_SECOND: '100000' });
+    sys = await startSystem({
+      OPERATOR_METRICS_ENABLED: 'true',
+      OPERATOR_METRICS_ADDR: '127.0.0.1:0',
+      SESSION_MESSAGES_PER_SECOND: '100000',
+    });
     metricsUrl = String((await sys.gateway.waitFor((l) => l.msg === 'metrics served')).url);
   });
   after(async () => {
@@ -78,9 +99,20 @@ describe('abuse: one user cannot take the operator down', () => {
     const { client, id } = await connect(sys, { target: 'deployment.history' });
     // 8 rounds of 64 filtered steals and their releases: ~1.3 MB of events, over NATS' 1 MiB.
     for (let round = 0; round < 8; round++) {
-      const subs = await Promise.all(Array.from({ length: 64 }, (_, i) => client.ask({ type: 'port.subscribe', port: 1000 + i, mode: 'steal', http_filter: bigFilter(round * 100 + i) })));
+      const subs = await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          client.ask({
+            type: 'port.subscribe',
+            port: 1000 + i,
+            mode: 'steal',
+            http_filter: bigFilter(round * 100 + i),
+          }),
+        ),
+      );
       for (const a of subs) assert.equal(a.ok, true, JSON.stringify(a));
-      const unsubs = await Promise.all(Array.from({ length: 64 }, (_, i) => client.ask({ type: 'port.unsubscribe', port: 1000 + i })));
+      const unsubs = await Promise.all(
+        Array.from({ length: 64 }, (_, i) => client.ask({ type: 'port.unsubscribe', port: 1000 + i })),
+      );
       for (const a of unsubs) assert.equal(a.ok, true, JSON.stringify(a));
     }
     const one = await http(sys, 'GET', `${API}/namespaces/default/sessions/${id}`);
@@ -105,16 +137,28 @@ describe('abuse: one user cannot take the operator down', () => {
   it('live sessions larger than the bus limit still list, show in status and scrape as metrics', async () => {
     const clients: SessionClient[] = [];
     for (let s = 0; s < 10; s++) {
-      const { client } = await connect(sys, { target: `deployment.wide-${s}`, token: s % 2 ? 'bob-token' : 'alice-token' });
-      const answers = await Promise.all(Array.from({ length: 64 }, (_, i) => client.ask({ type: 'port.subscribe', port: 2000 + i, mode: 'steal', http_filter: bigFilter(s * 100 + i) })));
+      const { client } = await connect(sys, {
+        target: `deployment.wide-${s}`,
+        token: s % 2 ? 'bob-token' : 'alice-token',
+      });
+      const answers = await Promise.all(
+        Array.from({ length: 64 }, (_, i) =>
+          client.ask({ type: 'port.subscribe', port: 2000 + i, mode: 'steal', http_filter: bigFilter(s * 100 + i) }),
+        ),
+      );
       for (const a of answers) assert.equal(a.ok, true, JSON.stringify(a));
       clients.push(client);
     }
     const list = await http(sys, 'GET', `${API}/sessions`);
     assert.equal(list.status, 200);
-    const wide = (list.body.items as Array<{ spec: { session: { target: string; locked_ports: unknown[] } } }>).filter((i) => i.spec.session.target.startsWith('deployment/wide-'));
+    const wide = (list.body.items as Array<{ spec: { session: { target: string; locked_ports: unknown[] } } }>).filter(
+      (i) => i.spec.session.target.startsWith('deployment/wide-'),
+    );
     assert.equal(wide.length, 10);
-    assert.equal(wide.reduce((n, i) => n + i.spec.session.locked_ports.length, 0), 640);
+    assert.equal(
+      wide.reduce((n, i) => n + i.spec.session.locked_ports.length, 0),
+      640,
+    );
     assert.equal((await http(sys, 'GET', `${API}/mirrordoperators/operator`)).status, 200);
     const text = await metricsText(metricsUrl);
     assert.ok(metric(text, /^mirrord_teams_held_ports\{type="steal"\} (\d+)$/) >= 640, text.slice(0, 500));
@@ -124,13 +168,31 @@ describe('abuse: one user cannot take the operator down', () => {
 
   it('oversized and pathological filters are refused naming the field; the session lives on', async () => {
     const { client } = await connect(sys, { target: 'deployment.filters' });
-    const huge = await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: 'a'.repeat(65_000) } });
+    const huge = await client.ask({
+      type: 'port.subscribe',
+      port: 80,
+      mode: 'steal',
+      http_filter: { header_filter: 'a'.repeat(65_000) },
+    });
     assert.equal((huge.error as Msg).field, 'http_filter.header_filter');
     assert.match(String((huge.error as Msg).message), /more than the 2048 allowed \(HTTP_FILTER_MAX_LENGTH\)/);
-    const redos = await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: '(a+)+$' } });
+    const redos = await client.ask({
+      type: 'port.subscribe',
+      port: 80,
+      mode: 'steal',
+      http_filter: { header_filter: '(a+)+$' },
+    });
     assert.equal((redos.error as Msg).field, 'http_filter.header_filter');
     assert.match(String((redos.error as Msg).message), /too costly to match/);
-    assert.deepEqual(await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: '^x-user: alice$' } }), { id: 3, ok: true });
+    assert.deepEqual(
+      await client.ask({
+        type: 'port.subscribe',
+        port: 80,
+        mode: 'steal',
+        http_filter: { header_filter: '^x-user: alice$' },
+      }),
+      { id: 3, ok: true },
+    );
     await client.close();
   });
 
@@ -150,14 +212,21 @@ describe('abuse: one user cannot take the operator down', () => {
     assert.match(String(limit.body.message), /from 1 to 1000/);
     assertRefused(await send(sys, 'GET', `${API}/namespaces/default/sessions/%E0%A4%A`), 400, 'path');
     assertRefused(await send(sys, 'GET', `${API}/namespaces/default/targets/${'d'.repeat(2000)}`), 414, 'path');
-    const big = await send(sys, 'POST', `${API}/mirrordoperators/operator/certificate`, { body: 'x'.repeat(2 * 1024 * 1024), headers: { 'content-type': 'text/plain' } });
+    const big = await send(sys, 'POST', `${API}/mirrordoperators/operator/certificate`, {
+      body: 'x'.repeat(2 * 1024 * 1024),
+      headers: { 'content-type': 'text/plain' },
+    });
     assertRefused(big, 413, 'body');
     assert.equal(big.body.reason, 'RequestEntityTooLarge');
     await stillUp();
   });
 
   it('weak and odd CSRs are refused with 400 naming the key type; Ed25519 is signed', async () => {
-    const post = (pem: string) => send(sys, 'POST', `${API}/mirrordoperators/operator/certificate`, { body: pem, headers: { 'content-type': 'application/x-pem-file' } });
+    const post = (pem: string) =>
+      send(sys, 'POST', `${API}/mirrordoperators/operator/certificate`, {
+        body: pem,
+        headers: { 'content-type': 'application/x-pem-file' },
+      });
     for (const [spec, why] of [
       [{ type: 'rsa', bits: 512 }, /RSA key of 512 bits is too weak/],
       [{ type: 'rsa', bits: 1024 }, /RSA key of 1024 bits is too weak/],
@@ -174,19 +243,39 @@ describe('abuse: one user cannot take the operator down', () => {
     const { client, id } = await connect(sys, { target: 'deployment.boats' });
     assert.deepEqual(await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { id: 1, ok: true });
     const sid = sessionIdToDecimal(id);
-    const other = await SessionClient.connect(sys, { target: 'deployment.elsewhere', headers: { 'x-session-id': sid } });
+    const other = await SessionClient.connect(sys, {
+      target: 'deployment.elsewhere',
+      headers: { 'x-session-id': sid },
+    });
     assert.equal(other.status, 409);
-    assert.match(String(other.body!.message), /^x-session-id: session [0-9A-F]{16} runs on deployment\/boats in namespace default, not deployment\/elsewhere/);
-    const otherNs = await SessionClient.connect(sys, { target: 'deployment.boats', namespace: 'books', headers: { 'x-session-id': sid } });
+    assert.match(
+      String(other.body!.message),
+      /^x-session-id: session [0-9A-F]{16} runs on deployment\/boats in namespace default, not deployment\/elsewhere/,
+    );
+    const otherNs = await SessionClient.connect(sys, {
+      target: 'deployment.boats',
+      namespace: 'books',
+      headers: { 'x-session-id': sid },
+    });
     assert.equal(otherNs.status, 409);
-    const stranger = await SessionClient.connect(sys, { target: 'deployment.boats', token: 'bob-token', headers: { 'x-session-id': sid } });
+    const stranger = await SessionClient.connect(sys, {
+      target: 'deployment.boats',
+      token: 'bob-token',
+      headers: { 'x-session-id': sid },
+    });
     assert.equal(stranger.status, 403);
-    const invented = await SessionClient.connect(sys, { target: 'deployment.boats', headers: { 'x-session-id': '12345678901234567' } });
+    const invented = await SessionClient.connect(sys, {
+      target: 'deployment.boats',
+      headers: { 'x-session-id': '12345678901234567' },
+    });
     assert.equal(invented.status, 404);
     assert.match(String(invented.body!.message), /is not live; start a new session without x-session-id/);
     // The lock stayed with the one session on boats: a second unfiltered steal is still refused.
     const { client: second } = await connect(sys, { target: 'deployment.boats', token: 'bob-token' });
-    assert.equal(((await second.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as Msg).code, 'PortAlreadyStolen');
+    assert.equal(
+      ((await second.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as Msg).code,
+      'PortAlreadyStolen',
+    );
     await second.close();
     await client.close();
     const ended = await SessionClient.connect(sys, { target: 'deployment.boats', headers: { 'x-session-id': sid } });
@@ -196,7 +285,8 @@ describe('abuse: one user cannot take the operator down', () => {
 
   it('refuses a user more live sessions than USER_MAX_SESSIONS (20), naming the limit', async () => {
     const open: SessionClient[] = [];
-    for (let i = 0; i < 20; i++) open.push((await connect(sys, { target: `deployment.many-${i}`, token: 'aviram-token' })).client);
+    for (let i = 0; i < 20; i++)
+      open.push((await connect(sys, { target: `deployment.many-${i}`, token: 'aviram-token' })).client);
     const one = await SessionClient.connect(sys, { target: 'deployment.many-x', token: 'aviram-token' });
     assert.equal(one.status, 403);
     assert.match(String(one.body!.message), /already has 20 live sessions, the USER_MAX_SESSIONS limit \(20\)/);
@@ -209,37 +299,59 @@ describe('abuse: one user cannot take the operator down', () => {
     await sys.nats.kill9();
     let during: Awaited<ReturnType<typeof http>>;
     try {
-      await eventually('the gateway is not ready', async () => (await http(sys, 'GET', '/readyz', null)).status === 503, 10_000);
+      await eventually(
+        'the gateway is not ready',
+        async () => (await http(sys, 'GET', '/readyz', null)).status === 503,
+        10_000,
+      );
       during = await http(sys, 'GET', `${API}/sessions`);
     } finally {
       await sys.nats.restart();
     }
-    await eventually('the gateway is ready again', async () => (await http(sys, 'GET', '/readyz', null)).status === 200);
+    await eventually(
+      'the gateway is ready again',
+      async () => (await http(sys, 'GET', '/readyz', null)).status === 200,
+    );
     // Metrics follow events again without a gateway restart.
     const { client: fresh } = await connect(sys, { target: 'deployment.after-restart' });
     await fresh.close();
-    await eventually('/metrics counts the session started after the restart', async () => metric(await metricsText(metricsUrl), CREATED) >= before + 1 || undefined);
+    await eventually(
+      '/metrics counts the session started after the restart',
+      async () => metric(await metricsText(metricsUrl), CREATED) >= before + 1 || undefined,
+    );
     assert.equal(during.status, 503);
     assert.equal(during.body.reason, 'Unavailable');
     assert.match(String(during.body.message), /^message bus unavailable/);
   });
 
   it('NATS down longer than the unused TTL: every session that was connected is still live a full TTL after it returns', async () => {
-    const connected = await Promise.all(Array.from({ length: 5 }, (_, i) => connect(sys, { target: `deployment.outage-${i}` })));
+    const connected = await Promise.all(
+      Array.from({ length: 5 }, (_, i) => connect(sys, { target: `deployment.outage-${i}` })),
+    );
     await sys.nats.kill9();
     // The outage itself: longer than SESSION_UNUSED_TTL (6 s).
     await new Promise((r) => setTimeout(r, 9000));
     await sys.nats.restart();
-    await eventually('the gateway reaches the ledger again', async () => (await http(sys, 'GET', '/readyz', null)).status === 200);
+    await eventually(
+      'the gateway reaches the ledger again',
+      async () => (await http(sys, 'GET', '/readyz', null)).status === 200,
+    );
     const regainedAt = Date.now();
-    assert.ok(sys.ledger.lines.some((l) => l.msg === 'message bus regained: every live session gets a full unused TTL'));
-    await eventually('a full unused TTL has passed since NATS returned, with every session live', async () => {
-      const r = await http(sys, 'GET', `${API}/sessions`);
-      assert.equal(r.status, 200);
-      const live = new Set((r.body.items as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name));
-      for (const c of connected) assert.ok(live.has(c.id), `session ${c.id} was ended during the outage`);
-      return Date.now() - regainedAt > 8000 || undefined;
-    }, 30_000, 500);
+    assert.ok(
+      sys.ledger.lines.some((l) => l.msg === 'message bus regained: every live session gets a full unused TTL'),
+    );
+    await eventually(
+      'a full unused TTL has passed since NATS returned, with every session live',
+      async () => {
+        const r = await http(sys, 'GET', `${API}/sessions`);
+        assert.equal(r.status, 200);
+        const live = new Set((r.body.items as Array<{ metadata: { name: string } }>).map((i) => i.metadata.name));
+        for (const c of connected) assert.ok(live.has(c.id), `session ${c.id} was ended during the outage`);
+        return Date.now() - regainedAt > 8000 || undefined;
+      },
+      30_000,
+      500,
+    );
     for (const c of connected) assert.equal(c.client.closeCode, undefined, 'socket still open');
     for (let i = 0; i < 5; i++) {
       const audit = await http(sys, 'GET', `${API}/events?target=deployment/outage-${i}`);
@@ -266,19 +378,30 @@ describe('abuse: a flood on one session, with the default limits', () => {
 
   it('a flood of subscribe/unsubscribe on one session is rate limited or cut off, and the session stays live', async () => {
     const { client, id } = await connect(sys, { target: 'deployment.flood' });
-    for (let i = 0; i < 3000; i++) client.ws.send(JSON.stringify({ id: i, type: i % 2 ? 'port.unsubscribe' : 'port.subscribe', port: 3000, mode: 'mirror' }));
-    await eventually('the flood answered or the connection closed', () => client.closeCode !== undefined || client.messages.some((m) => (m.error as Msg | undefined)?.code === 'TooManyRequests'));
+    for (let i = 0; i < 3000; i++)
+      client.ws.send(
+        JSON.stringify({ id: i, type: i % 2 ? 'port.unsubscribe' : 'port.subscribe', port: 3000, mode: 'mirror' }),
+      );
+    await eventually(
+      'the flood answered or the connection closed',
+      () =>
+        client.closeCode !== undefined ||
+        client.messages.some((m) => (m.error as Msg | undefined)?.code === 'TooManyRequests'),
+    );
     for (const m of client.messages) {
       if (m.ok !== false) continue;
       const code = (m.error as Msg).code;
       assert.ok(['TooManyRequests', 'NotFound', 'Conflict'].includes(String(code)), JSON.stringify(m));
     }
     const limited = client.messages.find((m) => (m.error as Msg | undefined)?.code === 'TooManyRequests');
-    if (limited) assert.match(String((limited.error as Msg).message), /^message: more than 20 messages a second on this session \(SESSION_MESSAGES_PER_SECOND\)/);
+    if (limited)
+      assert.match(
+        String((limited.error as Msg).message),
+        /^message: more than 20 messages a second on this session \(SESSION_MESSAGES_PER_SECOND\)/,
+      );
     const still = await http(sys, 'GET', `${API}/namespaces/default/sessions/${id}`);
     assert.equal(still.status, 200);
     assert.equal(((still.body.status as Msg).ended as boolean | undefined) ?? false, false);
     await stillUp();
   });
-
 });

@@ -20,7 +20,11 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
 
   before(async () => {
     cluster = await startTestCluster();
-    sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
+    sys = await startSystem({
+      GATEWAY_AUTH: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    });
     am = await startAgentManager(sys.env, cluster);
     policy = await startPolicy(sys.env, cluster);
     const kc = new KubeConfig();
@@ -38,16 +42,33 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   });
 
   const connect = (target: string, config: Record<string, unknown>) =>
-    SessionClient.connect(sys, { token: 'jim-token', target, headers: { 'x-mirrord-config': Buffer.from(JSON.stringify(config)).toString('base64') } });
-  const podsOf = async (sid: string) => (await core.listPodForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
-  const jobsOf = async (sid: string) => (await batch.listJobForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
-  const replicas = async () => (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
+    SessionClient.connect(sys, {
+      token: 'jim-token',
+      target,
+      headers: { 'x-mirrord-config': Buffer.from(JSON.stringify(config)).toString('base64') },
+    });
+  const podsOf = async (sid: string) =>
+    (await core.listPodForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
+  const jobsOf = async (sid: string) =>
+    (await batch.listJobForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
+  const replicas = async () =>
+    (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
   /** The shared eventually(), its failure showing agent-manager's last warnings. */
   const eventually = (what: string, check: () => Promise<boolean>, ms = 15_000) =>
-    waitUntil(`${what}; agent-manager said: ${JSON.stringify(am.lines.filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level))).slice(-3))}`, check, ms);
+    waitUntil(
+      `${what}; agent-manager said: ${JSON.stringify(am.lines.filter((l) => ['warn', 'error', 'fatal'].includes(String(l.level))).slice(-3))}`,
+      check,
+      ms,
+    );
 
   it('creates the agent Job on the target node with the configured capabilities and labels; removes it when the session ends', async () => {
-    const c = await connect('deployment.my-deployment', { agent: { disabled_capabilities: ['SYS_PTRACE'], labels: { team: 'payments' }, image: 'registry.local/mirrord:3.150.0' } });
+    const c = await connect('deployment.my-deployment', {
+      agent: {
+        disabled_capabilities: ['SYS_PTRACE'],
+        labels: { team: 'payments' },
+        image: 'registry.local/mirrord:3.150.0',
+      },
+    });
     assert.ok(c.client, JSON.stringify(c.body));
     const sid = await c.client.sessionId();
     const [job] = await jobsOf(sid);
@@ -58,13 +79,21 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const container = spec.containers[0]!;
     assert.equal(container.image, 'registry.local/mirrord:3.150.0');
     assert.deepEqual(container.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_ADMIN']);
-    assert.deepEqual(spec.tolerations?.map((t) => ({ ...t })), [{ operator: 'Exists' }]);
-    const targetPods = (await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=my-deployment' })).items.map((p) => p.spec?.nodeName);
+    assert.deepEqual(
+      spec.tolerations?.map((t) => ({ ...t })),
+      [{ operator: 'Exists' }],
+    );
+    const targetPods = (
+      await core.listNamespacedPod({ namespace: 'default', labelSelector: 'app=my-deployment' })
+    ).items.map((p) => p.spec?.nodeName);
     assert.ok(targetPods.includes(spec.nodeName), 'agent runs on the target node');
     const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid);
     assert.equal(started.agent, 'job');
     await c.client.close();
-    await eventually('agent job deleted', async () => (await jobsOf(sid)).length === 0 && (await podsOf(sid)).length === 0);
+    await eventually(
+      'agent job deleted',
+      async () => (await jobsOf(sid)).length === 0 && (await podsOf(sid)).length === 0,
+    );
   });
 
   it('copy_target with scale_down: deployment at 0 and a copy pod while the session lives; replicas restored after', async () => {
@@ -85,13 +114,23 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     // Visible as a copytargets object and in the operator status.
     const copies = await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'jim-token');
     assert.equal(copies.status, 200, JSON.stringify(copies.body));
-    const ct = (copies.body.items as Array<{ metadata: { name: string }; spec: Record<string, unknown>; status: Record<string, unknown> }>).find((x) => x.status.creator_session === sid);
+    const ct = (
+      copies.body.items as Array<{
+        metadata: { name: string };
+        spec: Record<string, unknown>;
+        status: Record<string, unknown>;
+      }>
+    ).find((x) => x.status.creator_session === sid);
     assert.ok(ct, 'copytargets lists the copy');
     assert.equal(ct.metadata.name, copy.metadata?.name);
     assert.deepEqual(ct.spec, { target: 'deployment/my-deployment', scale_down: true, idle_ttl: 3 });
     assert.equal(ct.status.phase, 'Ready');
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
-    assert.ok((op.body.status as { copy_targets: Array<{ creator_session: string }> }).copy_targets.some((x) => x.creator_session === sid));
+    assert.ok(
+      (op.body.status as { copy_targets: Array<{ creator_session: string }> }).copy_targets.some(
+        (x) => x.creator_session === sid,
+      ),
+    );
 
     // One scaled-down session per deployment at a time.
     const second = await connect('deployment.my-deployment', { feature: { copy_target: { scale_down: true } } });
@@ -99,7 +138,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.match(String(second.body!.message), new RegExp(`already scaled down by session ${sid}`));
 
     await c.client.close();
-    await eventually('replicas restored and copy removed', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0);
+    await eventually(
+      'replicas restored and copy removed',
+      async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0,
+    );
   });
 
   it('after kill -9 of agent-manager between scale-down and end, its restart restores replicas and deletes the pods', async () => {
@@ -112,7 +154,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === sid);
     assert.equal(await replicas(), 0, 'nobody restored it while agent-manager was down');
     am = await startAgentManager(sys.env, cluster);
-    await eventually('restored after restart', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0 && (await jobsOf(sid)).length === 0);
+    await eventually(
+      'restored after restart',
+      async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0 && (await jobsOf(sid)).length === 0,
+    );
   });
 
   it('refuses bad agent config and scale_down on a non-deployment, naming the field', async () => {
@@ -121,7 +166,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.match(String(bad.body!.message), /^x-mirrord-config: agent\.ttl: expected a number at least 0, got -1/);
     const pod = await connect('pod.my-pod', { feature: { copy_target: { scale_down: true } } });
     assert.equal(pod.status, 400);
-    assert.match(String(pod.body!.message), /^feature\.copy_target\.scale_down: is compatible only with deployment targets/);
+    assert.match(
+      String(pod.body!.message),
+      /^feature\.copy_target\.scale_down: is compatible only with deployment targets/,
+    );
   });
   it('kubectl mirrord session start --copy-target --scale-down does the same from the plugin', async () => {
     const { spawn, spawnSync } = await import('node:child_process');
@@ -130,14 +178,30 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
     const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
-    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'jim-token', MIRRORD_CERT_DIR: tempDir('certs') };
+    const env = {
+      ...process.env,
+      MIRRORD_GATEWAY: sys.url,
+      MIRRORD_TOKEN: 'jim-token',
+      MIRRORD_CERT_DIR: tempDir('certs'),
+    };
     const badFile = join(tempDir('cfg'), 'mirrord.json');
     writeFileSync(badFile, '{ "agent": ');
-    const bad = spawnSync(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '-f', badFile], { env, encoding: 'utf8' });
+    const bad = spawnSync(
+      process.execPath,
+      [bin, 'session', 'start', '--target', 'deployment/my-deployment', '-f', badFile],
+      { env, encoding: 'utf8' },
+    );
     assert.notEqual(bad.status, 0);
-    assert.match(bad.stderr, /mirrord\.json is not a valid mirrord config:\n\(json, line 1 column \d+\): not valid JSON/);
+    assert.match(
+      bad.stderr,
+      /mirrord\.json is not a valid mirrord config:\n\(json, line 1 column \d+\): not valid JSON/,
+    );
 
-    const proc = spawn(process.execPath, [bin, 'session', 'start', '--target', 'deployment/my-deployment', '--copy-target', '--scale-down'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const proc = spawn(
+      process.execPath,
+      [bin, 'session', 'start', '--target', 'deployment/my-deployment', '--copy-target', '--scale-down'],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let err = '';
     proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const sid = await new Promise<string>((resolve, reject) => {
@@ -174,10 +238,13 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
 
     // A small TLS test agent serving with exactly what was mounted, requiring the operator's certificate.
     const seen: string[] = [];
-    const agent = createServer({ cert: pem('tls.crt'), key: pem('tls.key'), ca: pem('ca.crt'), requestCert: true, rejectUnauthorized: true }, (s) => {
-      seen.push(String(s.getPeerCertificate().subject?.CN));
-      s.end('ok');
-    });
+    const agent = createServer(
+      { cert: pem('tls.crt'), key: pem('tls.key'), ca: pem('ca.crt'), requestCert: true, rejectUnauthorized: true },
+      (s) => {
+        seen.push(String(s.getPeerCertificate().subject?.CN));
+        s.end('ok');
+      },
+    );
     await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
     const address = `127.0.0.1:${(agent.address() as { port: number }).port}`;
     const operator = await issue(ca, { commonName: 'mirrord-operator', usage: 'client' });
@@ -186,19 +253,37 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.equal(String(await new Promise((r) => sock.once('data', r))), 'ok');
     sock.destroy();
     assert.deepEqual(seen, ['mirrord-operator']);
-    await assert.rejects(connectAgent({ address, serverName: 'mirrord-agent-someone-else' }, tls), /agent certificate is for/);
+    await assert.rejects(
+      connectAgent({ address, serverName: 'mirrord-agent-someone-else' }, tls),
+      /agent certificate is for/,
+    );
     const stranger = await issue(await createCa('elsewhere'), { commonName: 'mirrord-operator', usage: 'client' });
     // TLS 1.3: the agent refuses a client certificate after the client's handshake is done, so
     // the stranger sees its connection fail or close without a byte from the agent.
-    const outcome = await connectAgent({ address, serverName: jobName }, { ...tls, certPem: stranger.certPem, keyPem: stranger.keyPem }).then(
-      (s) => new Promise((r) => (s.once('data', () => r('data')), s.once('error', () => r('error')), s.once('close', () => r('closed')))),
+    const outcome = await connectAgent(
+      { address, serverName: jobName },
+      { ...tls, certPem: stranger.certPem, keyPem: stranger.keyPem },
+    ).then(
+      (s) =>
+        new Promise(
+          (r) => (
+            s.once('data', () => r('data')),
+            s.once('error', () => r('error')),
+            s.once('close', () => r('closed'))
+          ),
+        ),
       () => 'rejected',
     );
     assert.notEqual(outcome, 'data');
     assert.deepEqual(seen, ['mirrord-operator'], 'the agent served only the operator');
     agent.close();
     await c.client.close();
-    await eventually('agent secret removed with the session', async () => (await core.listNamespacedSecret({ namespace: 'mirrord', labelSelector: `${SESSION}=${sid}` })).items.length === 0);
+    await eventually(
+      'agent secret removed with the session',
+      async () =>
+        (await core.listNamespacedSecret({ namespace: 'mirrord', labelSelector: `${SESSION}=${sid}` })).items.length ===
+        0,
+    );
   });
   it('agent.ephemeral runs the agent as an ephemeral container of the target pod', async () => {
     const c = await connect('pod.my-pod', { agent: { ephemeral: true } });
@@ -209,7 +294,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.ok(agent, 'ephemeral agent container added');
     assert.equal(agent.targetContainerName, 'main');
     assert.deepEqual(agent.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'SYS_ADMIN']);
-    assert.equal((await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent, 'ephemeral');
+    assert.equal(
+      (await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid)).agent,
+      'ephemeral',
+    );
     assert.equal((await jobsOf(sid)).length, 0, 'no Job for an ephemeral agent');
     await c.client.close();
   });
@@ -220,10 +308,22 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const copyA = (await podsOf(sidA)).find((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy')!;
     assert.ok(copyA, 'copy made');
     await a.client.close();
-    await eventually('copy idle', async () => !!(await core.readNamespacedPod({ name: copyA.metadata!.name!, namespace: 'default' })).metadata?.annotations?.['mirrord.metalbear.co/idle-since']);
+    await eventually(
+      'copy idle',
+      async () =>
+        !!(await core.readNamespacedPod({ name: copyA.metadata!.name!, namespace: 'default' })).metadata?.annotations?.[
+          'mirrord.metalbear.co/idle-since'
+        ],
+    );
     await eventually('agent gone', async () => (await jobsOf(sidA)).length === 0);
     const idle = await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'jim-token');
-    const view = (idle.body.items as Array<{ metadata: { name: string }; spec: { idle_ttl: number }; status: { idle_since?: string; creator_session: string } }>).find((x) => x.metadata.name === copyA.metadata!.name);
+    const view = (
+      idle.body.items as Array<{
+        metadata: { name: string };
+        spec: { idle_ttl: number };
+        status: { idle_since?: string; creator_session: string };
+      }>
+    ).find((x) => x.metadata.name === copyA.metadata!.name);
     assert.equal(view?.spec.idle_ttl, 3);
     assert.ok(view?.status.idle_since);
     assert.equal(view?.status.creator_session, sidA);
@@ -233,7 +333,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const sidB = await b.client.sessionId();
     const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === sidB);
     assert.equal(copied.copy_pod, copyA.metadata!.name, 'the idle copy is reused');
-    assert.equal((await podsOf(sidB)).filter((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy').length, 1);
+    assert.equal(
+      (await podsOf(sidB)).filter((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy').length,
+      1,
+    );
     await b.client.close();
     await eventually('idle copy swept after its TTL', async () => (await podsOf(sidB)).length === 0, 20_000);
   });

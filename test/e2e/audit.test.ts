@@ -11,7 +11,12 @@ const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.met
 /** History from the ledger: `kubectl mirrord audit` and `operator status --at`. */
 describe('audit and status --at, rebuilt from events', () => {
   let sys: System;
-  const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' }, encoding: 'utf8', timeout: 30_000 });
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], {
+      env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
   before(async () => {
     sys = await startSystem();
   });
@@ -39,8 +44,17 @@ describe('audit and status --at, rebuilt from events', () => {
     const c = (await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.audit-c' })).client!;
     await c.sessionId();
 
-    const then = await http(sys, 'GET', `${API}/mirrordoperators/operator?at=${encodeURIComponent(observedAt)}`, 'admin-token');
-    assert.deepEqual((then.body.status as { sessions: unknown[] }).sessions, liveNow, 'the JSON rows equal the live ones');
+    const then = await http(
+      sys,
+      'GET',
+      `${API}/mirrordoperators/operator?at=${encodeURIComponent(observedAt)}`,
+      'admin-token',
+    );
+    assert.deepEqual(
+      (then.body.status as { sessions: unknown[] }).sessions,
+      liveNow,
+      'the JSON rows equal the live ones',
+    );
     const again = run(['operator', 'status', '--at', observedAt]);
     assert.equal(again.status, 0, again.stderr);
     assert.equal(again.stdout, liveTable);
@@ -53,21 +67,43 @@ describe('audit and status --at, rebuilt from events', () => {
   it('audit lists who did what when: starts, steals with filters, kills with who killed, refusals with the policy', async () => {
     const nc = await connect({ servers: sys.env.NATS_URL! });
     await call(nc, commandSubject('ledger', 'reject'), {
-      session_id: '00000000000000BB', target: 'deployment/audit-a', namespace: 'default',
-      client: { client_user: 'aviram@metalbear.co', client_name: 'Aviram', client_hostname: 'mbp', client_id: '', user_id: '', client_cli_version: '' },
-      asked: 'port', port: 80, mode: 'steal', code: 'Forbidden', message: 'steal is forbidden', policy: 'default/no-steal',
+      session_id: '00000000000000BB',
+      target: 'deployment/audit-a',
+      namespace: 'default',
+      client: {
+        client_user: 'aviram@metalbear.co',
+        client_name: 'Aviram',
+        client_hostname: 'mbp',
+        client_id: '',
+        user_id: '',
+        client_cli_version: '',
+      },
+      asked: 'port',
+      port: 80,
+      mode: 'steal',
+      code: 'Forbidden',
+      message: 'steal is forbidden',
+      policy: 'default/no-steal',
     });
     await nc.close();
     const text = run(['audit', '--user', 'aviram@metalbear.co', '--since', '1h']);
     assert.equal(text.status, 0, text.stderr);
-    assert.match(text.stdout, /\| aviram@metalbear\.co \| started +\| deployment\/audit-a \| default +\| [0-9A-F]{16} \|/);
+    assert.match(
+      text.stdout,
+      /\| aviram@metalbear\.co \| started +\| deployment\/audit-a \| default +\| [0-9A-F]{16} \|/,
+    );
     assert.match(text.stdout, /stole port 80 with filter header=x-user: avi/);
     assert.match(text.stdout, /released port 80 \(SessionEnded\)|released port 80/);
     assert.match(text.stdout, /ended after \d+s: killed by admin/);
     assert.match(text.stdout, /refused steal on port 80: Forbidden by policy default\/no-steal/);
     assert.ok(!text.stdout.includes('alice'), 'filtered by user');
-    const json = JSON.parse(run(['audit', '--target', 'pod/audit-b', '-o', 'json']).stdout) as { items: Array<{ type: string }> };
-    assert.deepEqual(json.items.map((e) => e.type), ['SessionStarted', 'PortMirrored', 'PortReleased', 'SessionEnded']);
+    const json = JSON.parse(run(['audit', '--target', 'pod/audit-b', '-o', 'json']).stdout) as {
+      items: Array<{ type: string }>;
+    };
+    assert.deepEqual(
+      json.items.map((e) => e.type),
+      ['SessionStarted', 'PortMirrored', 'PortReleased', 'SessionEnded'],
+    );
     const paged = JSON.parse(run(['audit', '--limit', '3', '-o', 'json']).stdout) as { items: unknown[] };
     assert.equal(paged.items.length, 3);
   });
@@ -88,13 +124,23 @@ describe('audit: a steal refused because another session holds the port', () => 
     assert.deepEqual(await a.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { id: 1, ok: true });
     const b = (await SessionClient.connect(sys, { token: 'bob-token', target: 'deployment.held' })).client!;
     const idB = await b.sessionId();
-    assert.equal(((await b.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as { code: string }).code, 'PortAlreadyStolen');
-    const out = spawnSync(process.execPath, [BIN, 'audit', '--target', 'deployment/held'], { env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' }, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(
+      ((await b.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as { code: string }).code,
+      'PortAlreadyStolen',
+    );
+    const out = spawnSync(process.execPath, [BIN, 'audit', '--target', 'deployment/held'], {
+      env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(out.status, 0, out.stderr);
     const line = out.stdout.split('\n').find((l) => l.includes(idB) && l.includes('refused'));
     assert.ok(line, out.stdout);
     assert.match(line, /bob/);
-    assert.match(line, new RegExp(`refused steal on port 80: PortAlreadyStolen held by session ${idA} \\(user alice\\)`));
+    assert.match(
+      line,
+      new RegExp(`refused steal on port 80: PortAlreadyStolen held by session ${idA} \\(user alice\\)`),
+    );
     await b.close();
     await a.close();
   });

@@ -16,28 +16,50 @@ describe('kubectl-mirrord against a running system', () => {
   const certDir = tempDir('certs');
   before(async () => {
     sys = await startSystem();
-    env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'aviram-token', MIRRORD_CLIENT_NAME: 'Aviram Hassan', MIRRORD_CERT_DIR: certDir };
+    env = {
+      ...process.env,
+      MIRRORD_GATEWAY: sys.url,
+      MIRRORD_TOKEN: 'aviram-token',
+      MIRRORD_CLIENT_NAME: 'Aviram Hassan',
+      MIRRORD_CERT_DIR: certDir,
+    };
   });
   after(async () => {
     await sys?.stop();
   });
 
-  const run = (args: string[], extra: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000 });
+  const run = (args: string[], extra: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, encoding: 'utf8', timeout: 30_000 });
 
-  function startSession(args: string[], token = 'aviram-token'): { proc: ChildProcess; firstLine: Promise<string>; exit: Promise<{ code: number | null; stderr: string }> } {
-    const proc = spawn(process.execPath, [BIN, 'session', 'start', ...args], { env: { ...env, MIRRORD_TOKEN: token }, stdio: ['ignore', 'pipe', 'pipe'] });
+  function startSession(
+    args: string[],
+    token = 'aviram-token',
+  ): { proc: ChildProcess; firstLine: Promise<string>; exit: Promise<{ code: number | null; stderr: string }> } {
+    const proc = spawn(process.execPath, [BIN, 'session', 'start', ...args], {
+      env: { ...env, MIRRORD_TOKEN: token },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     proc.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const firstLine = new Promise<string>((resolve, reject) => {
       createInterface({ input: proc.stdout! }).once('line', resolve);
       proc.once('exit', () => reject(new Error(`exited before printing an id: ${stderr}`)));
     });
-    const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => proc.once('exit', (code) => resolve({ code, stderr })));
+    const exit = new Promise<{ code: number | null; stderr: string }>((resolve) =>
+      proc.once('exit', (code) => resolve({ code, stderr })),
+    );
     return { proc, firstLine, exit };
   }
 
   it('start → status shows the seed row → kill makes it exit saying who killed it', async () => {
-    const s = startSession(['--target', 'deployment/ip-visit-counter', '--steal', '80', '--header-filter', 'X-PG-Tenant: Avi.+']);
+    const s = startSession([
+      '--target',
+      'deployment/ip-visit-counter',
+      '--steal',
+      '80',
+      '--header-filter',
+      'X-PG-Tenant: Avi.+',
+    ]);
     const id = await s.firstLine;
     assert.match(id, /^[0-9A-F]{16}$/);
     await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === id);
@@ -45,9 +67,16 @@ describe('kubectl-mirrord against a running system', () => {
     assert.equal(status.status, 0, status.stderr);
     const host = (await import('node:os')).hostname();
     const row = status.stdout.split('\n').find((l) => l.includes(id))!;
-    assert.match(row, new RegExp(`^\\| ${id} \\| deployment/ip-visit-counter \\| default   \\| Aviram Hassan/aviram@metalbear\\.co@${host.replace(/\./g, '\\.')} \\| Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi\\.\\+ \\| \\d+s +\\|$`));
+    assert.match(
+      row,
+      new RegExp(
+        `^\\| ${id} \\| deployment/ip-visit-counter \\| default   \\| Aviram Hassan/aviram@metalbear\\.co@${host.replace(/\./g, '\\.')} \\| Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi\\.\\+ \\| \\d+s +\\|$`,
+      ),
+    );
     assert.match(status.stdout, /^Operator version: 0\.1\.0$/m);
-    const json = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as { status: { sessions: Array<{ id: string }> } };
+    const json = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as {
+      status: { sessions: Array<{ id: string }> };
+    };
     assert.ok(json.status.sessions.some((x) => x.id === id));
     assert.match(run(['operator', 'status', '-o', 'yaml']).stdout, /kind: MirrordOperator/);
     assert.ok(!run(['operator', 'status', '-n', 'elsewhere']).stdout.includes(id));
@@ -63,7 +92,10 @@ describe('kubectl-mirrord against a running system', () => {
     assert.equal(typeof sys.ledger.lines[endLine]!.session_duration, 'number');
     assert.ok(!run(['operator', 'status']).stdout.includes(id));
     const trail = run(['session', 'events', '--id', id]);
-    assert.match(trail.stdout, /SessionStarted[\s\S]*PortStolen[\s\S]*PortReleased[\s\S]*SessionEnded +reason=Killed by=admin/);
+    assert.match(
+      trail.stdout,
+      /SessionStarted[\s\S]*PortStolen[\s\S]*PortReleased[\s\S]*SessionEnded +reason=Killed by=admin/,
+    );
   });
 
   it('sessions carry the plugin certificate: user_id is its public key, client_id its fingerprint; cached, renewed when refused', async () => {
@@ -83,7 +115,8 @@ describe('kubectl-mirrord against a running system', () => {
     const { createCa, issue } = await import('#shared/pki/index.js');
     const foreign = await issue(await createCa('elsewhere'), { commonName: 'x', usage: 'client' });
     const { readdirSync } = await import('node:fs');
-    for (const f of readdirSync(certDir)) writeFileSync(join(certDir, f), JSON.stringify({ certPem: foreign.certPem, keyPem: foreign.keyPem }));
+    for (const f of readdirSync(certDir))
+      writeFileSync(join(certDir, f), JSON.stringify({ certPem: foreign.certPem, keyPem: foreign.keyPem }));
     const renewed = await startedIdentity();
     assert.notEqual(renewed.client_id, first.client_id);
     assert.match(renewed.client_id, /^[0-9a-f]{64}$/);
@@ -97,7 +130,10 @@ describe('kubectl-mirrord against a running system', () => {
     await other.firstLine;
     const refused = await other.exit;
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, new RegExp(`refused: steal port 8080: .*already stolen by session ${hid} \\(user aviram@metalbear.co\\)`));
+    assert.match(
+      refused.stderr,
+      new RegExp(`refused: steal port 8080: .*already stolen by session ${hid} \\(user aviram@metalbear.co\\)`),
+    );
     holder.proc.kill('SIGINT');
     const done = await holder.exit;
     assert.equal(done.code, 0, done.stderr);
@@ -109,27 +145,55 @@ describe('kubectl-mirrord against a running system', () => {
     const a = startSession(['--target', 'deployment/locks-demo', '--steal', '8080', '--header-filter', 'x-user: .+']);
     const idA = await a.firstLine;
     await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === idA);
-    const b = startSession(['--target', 'deployment/locks-demo/container/app', '--steal', '8080', '--header-filter', 'x-user: bob'], 'admin-token');
+    const b = startSession(
+      ['--target', 'deployment/locks-demo/container/app', '--steal', '8080', '--header-filter', 'x-user: bob'],
+      'admin-token',
+    );
     const idB = await b.firstLine;
     await sys.ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === idB);
 
-    const res = await fetch(`${sys.url}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.locks-demo/port-locks`, { headers: { authorization: 'Bearer aviram-token' } });
-    const body = (await res.json()) as { kind: string; items: Array<{ metadata: { name: string }; spec: { target: string; port: number }; status: { exclusive: boolean; holders: Array<{ session_id: string; filter: string }> } }> };
+    const res = await fetch(
+      `${sys.url}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.locks-demo/port-locks`,
+      { headers: { authorization: 'Bearer aviram-token' } },
+    );
+    const body = (await res.json()) as {
+      kind: string;
+      items: Array<{
+        metadata: { name: string };
+        spec: { target: string; port: number };
+        status: { exclusive: boolean; holders: Array<{ session_id: string; filter: string }> };
+      }>;
+    };
     assert.equal(body.kind, 'PortLockList');
     assert.equal(body.items.length, 1, 'one lock key for the deployment and its container');
     assert.equal(body.items[0]!.metadata.name, 'deployment.locks-demo.8080');
-    assert.deepEqual(body.items[0]!.status.holders.map((h) => [h.session_id, h.filter]), [[idA, 'header=x-user: .+'], [idB, 'header=x-user: bob']]);
+    assert.deepEqual(
+      body.items[0]!.status.holders.map((h) => [h.session_id, h.filter]),
+      [
+        [idA, 'header=x-user: .+'],
+        [idB, 'header=x-user: bob'],
+      ],
+    );
     assert.equal(body.items[0]!.status.exclusive, false);
 
     const wide = run(['operator', 'status', '-o', 'wide']);
     assert.equal(wide.status, 0, wide.stderr);
     assert.match(wide.stdout, /^Port locks:$/m);
-    assert.match(wide.stdout, new RegExp(`^\\| default +\\| deployment/locks-demo \\| 8080 \\| header=x-user: \\.\\+ +\\| holds +\\| ${idA} \\|`, 'm'));
+    assert.match(
+      wide.stdout,
+      new RegExp(
+        `^\\| default +\\| deployment/locks-demo \\| 8080 \\| header=x-user: \\.\\+ +\\| holds +\\| ${idA} \\|`,
+        'm',
+      ),
+    );
     assert.match(wide.stdout, new RegExp(`\\| header=x-user: bob +\\| holds +\\| ${idB} \\|`, 'm'));
     a.proc.kill('SIGINT');
     b.proc.kill('SIGINT');
     const [ea, eb] = await Promise.all([a.exit, b.exit]);
-    assert.match(eb.stderr, new RegExp(`warning: session ${idA} already steals port 8080 with filter header=x-user: \\.\\+`));
+    assert.match(
+      eb.stderr,
+      new RegExp(`warning: session ${idA} already steals port 8080 with filter header=x-user: \\.\\+`),
+    );
     assert.equal(ea.code, 0);
   });
 
@@ -143,10 +207,18 @@ describe('kubectl-mirrord against a running system', () => {
 
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['operator', 'status'], { MIRRORD_TOKEN: 'wrong' }, /^error: Unauthorized.*--token/],
-      [['operator', 'session', 'kill', '--id', '00000000000000AB'], {}, /^error: sessions.operator.metalbear.co "00000000000000AB" not found/],
+      [
+        ['operator', 'session', 'kill', '--id', '00000000000000AB'],
+        {},
+        /^error: sessions.operator.metalbear.co "00000000000000AB" not found/,
+      ],
       [['operator', 'session', 'kill', '--id', 'zz!'], {}, /^error: --id: "zz!" is not a session id/],
       [['session', 'start', '--target', 'service/x'], {}, /^error: --target: unknown target type "service"/],
-      [['operator', 'status'], { MIRRORD_GATEWAY: 'http://127.0.0.1:1' }, /^error: cannot reach the gateway at http:\/\/127.0.0.1:1 \(MIRRORD_GATEWAY\)/],
+      [
+        ['operator', 'status'],
+        { MIRRORD_GATEWAY: 'http://127.0.0.1:1' },
+        /^error: cannot reach the gateway at http:\/\/127.0.0.1:1 \(MIRRORD_GATEWAY\)/,
+      ],
     ];
     for (const [args, extra, re] of cases) {
       const r = run(args, extra);
@@ -159,9 +231,15 @@ describe('kubectl-mirrord against a running system', () => {
   it('takes the gateway and token from the kubeconfig context, and runs as `kubectl mirrord`', () => {
     const dir = tempDir('kcfg');
     const kubeconfig = join(dir, 'config');
-    writeFileSync(kubeconfig, `apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: ${sys.url}\nusers:\n- name: alice\n  user:\n    token: alice-token\ncontexts:\n- name: dev\n  context: {cluster: dev, user: alice}\ncurrent-context: dev\n`);
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1\nkind: Config\nclusters:\n- name: dev\n  cluster:\n    server: ${sys.url}\nusers:\n- name: alice\n  user:\n    token: alice-token\ncontexts:\n- name: dev\n  context: {cluster: dev, user: alice}\ncurrent-context: dev\n`,
+    );
     const noEnv = { MIRRORD_GATEWAY: '', MIRRORD_TOKEN: '', KUBECONFIG: kubeconfig };
-    const r = spawnSync(process.execPath, [BIN, 'operator', 'status'], { env: { ...process.env, ...noEnv, MIRRORD_GATEWAY: undefined, MIRRORD_TOKEN: undefined }, encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [BIN, 'operator', 'status'], {
+      env: { ...process.env, ...noEnv, MIRRORD_GATEWAY: undefined, MIRRORD_TOKEN: undefined },
+      encoding: 'utf8',
+    });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /Active sessions:/);
     const kubectl = spawnSync('sh', ['-c', 'command -v kubectl'], { encoding: 'utf8' });
@@ -169,7 +247,17 @@ describe('kubectl-mirrord against a running system', () => {
     const bin = join(dir, 'bin');
     spawnSync('mkdir', ['-p', bin]);
     symlinkSync(BIN, join(bin, 'kubectl-mirrord'));
-    const viaKubectl = spawnSync('kubectl', ['mirrord', 'operator', 'status'], { env: { ...process.env, KUBECONFIG: kubeconfig, MIRRORD_GATEWAY: undefined, MIRRORD_TOKEN: undefined, PATH: `${bin}:${process.env.PATH}` }, encoding: 'utf8', timeout: 30_000 });
+    const viaKubectl = spawnSync('kubectl', ['mirrord', 'operator', 'status'], {
+      env: {
+        ...process.env,
+        KUBECONFIG: kubeconfig,
+        MIRRORD_GATEWAY: undefined,
+        MIRRORD_TOKEN: undefined,
+        PATH: `${bin}:${process.env.PATH}`,
+      },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     assert.equal(viaKubectl.status, 0, viaKubectl.stderr);
     assert.match(viaKubectl.stdout, /Operator version: 0\.1\.0/);
   });

@@ -28,7 +28,15 @@ describe('gateway: operator API and session connect, end to end', () => {
     const d = await http(sys, 'GET', API);
     assert.equal(d.body.kind, 'APIResourceList');
     const names = (d.body.resources as Array<{ name: string }>).map((r) => r.name);
-    for (const n of ['mirrordoperators', 'mirrordoperators/certificate', 'sessions', 'targets', 'targets/port-locks', 'copytargets']) assert.ok(names.includes(n), n);
+    for (const n of [
+      'mirrordoperators',
+      'mirrordoperators/certificate',
+      'sessions',
+      'targets',
+      'targets/port-locks',
+      'copytargets',
+    ])
+      assert.ok(names.includes(n), n);
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`);
     assert.equal(op.body.kind, 'MirrordOperator');
     assert.equal((op.body.spec as { operator_version: string }).operator_version, '0.1.0');
@@ -59,10 +67,27 @@ describe('gateway: operator API and session connect, end to end', () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
     assert.match(id, /^[0-9A-F]{16}$/);
-    assert.deepEqual(await a!.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: 'X-PG-Tenant: Avi.+' } }), { id: 1, ok: true });
+    assert.deepEqual(
+      await a!.ask({
+        type: 'port.subscribe',
+        port: 80,
+        mode: 'steal',
+        http_filter: { header_filter: 'X-PG-Tenant: Avi.+' },
+      }),
+      { id: 1, ok: true },
+    );
     const bad = await a!.ask({ type: 'port.subscribe', port: 81, mode: 'stael' });
-    assert.deepEqual(bad.error, { code: 'Invalid', message: 'mode: expected "steal" | "mirror", got "stael"', field: 'mode' });
-    const badRe = await a!.ask({ type: 'port.subscribe', port: 82, mode: 'steal', http_filter: { header_filter: '(unclosed' } });
+    assert.deepEqual(bad.error, {
+      code: 'Invalid',
+      message: 'mode: expected "steal" | "mirror", got "stael"',
+      field: 'mode',
+    });
+    const badRe = await a!.ask({
+      type: 'port.subscribe',
+      port: 82,
+      mode: 'steal',
+      http_filter: { header_filter: '(unclosed' },
+    });
     assert.equal((badRe.error as { field: string }).field, 'http_filter.header_filter');
     a!.ws.send('{not json');
     const garbled = await a!.waitFor((m) => m.ok === false && m.id === null);
@@ -72,9 +97,13 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.match(JSON.stringify(big), /bytes exceeds the 65536-byte limit/);
     // The session survived every bad message.
     const list = await http(sys, 'GET', `${API}/namespaces/default/sessions`);
-    const item = (list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>).find((s) => s.metadata.name === id)!;
+    const item = (
+      list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>
+    ).find((s) => s.metadata.name === id)!;
     assert.equal(list.body.kind, 'SessionList');
-    assert.deepEqual(item.spec.session.locked_ports, [{ port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+', lock: true }]);
+    assert.deepEqual(item.spec.session.locked_ports, [
+      { port: 80, kind: 'steal', filter: 'header=X-PG-Tenant: Avi.+', lock: true },
+    ]);
     assert.equal(item.spec.session.user, 'Alice/alice@alice-mbp');
     assert.equal(item.spec.session.target, 'deployment/ip-visit-counter');
 
@@ -90,7 +119,10 @@ describe('gateway: operator API and session connect, end to end', () => {
     const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === id);
     assert.equal(ended.reason, 'ClientClosed');
     const trail = await http(sys, 'GET', `${API}/sessions/${id}/events`);
-    assert.deepEqual((trail.body.items as Array<{ type: string }>).map((e) => e.type), ['SessionStarted', 'PortStolen', 'PortReleased', 'SessionEnded']);
+    assert.deepEqual(
+      (trail.body.items as Array<{ type: string }>).map((e) => e.type),
+      ['SessionStarted', 'PortStolen', 'PortReleased', 'SessionEnded'],
+    );
   });
 
   it('kill by decimal id tells the client who killed it; kill-all ends the rest', async () => {
@@ -124,7 +156,10 @@ describe('gateway: operator API and session connect, end to end', () => {
     const controlId = await control!.sessionId();
     a!.ws.terminate();
     control!.ws.terminate();
-    const stranger = await SessionClient.connect(sys, { token: 'bob-token', headers: { 'x-session-id': sessionIdToDecimal(id) } });
+    const stranger = await SessionClient.connect(sys, {
+      token: 'bob-token',
+      headers: { 'x-session-id': sessionIdToDecimal(id) },
+    });
     assert.equal(stranger.status, 403);
     const { client: again } = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(id) } });
     assert.deepEqual(await again!.waitFor((m) => m.type === 'session'), { type: 'session', id, resumed: true });
@@ -166,10 +201,18 @@ describe('gateway: operator API and session connect, end to end', () => {
   });
   it('signs a plugin CSR with the operator CA, and refuses a garbled one naming the field', async () => {
     const { createCsr, verifyIssued } = await import('#shared/pki/index.js');
-    const post = (body: string) => fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, { method: 'POST', body, headers: { authorization: 'Bearer alice-token', 'content-type': 'application/x-pem-file' } });
+    const post = (body: string) =>
+      fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, {
+        method: 'POST',
+        body,
+        headers: { authorization: 'Bearer alice-token', 'content-type': 'application/x-pem-file' },
+      });
     const bad = await post('not a csr');
     assert.equal(bad.status, 400);
-    assert.match(((await bad.json()) as { message: string }).message, /^csr: expected a PEM certificate signing request/);
+    assert.match(
+      ((await bad.json()) as { message: string }).message,
+      /^csr: expected a PEM certificate signing request/,
+    );
     const { csrPem } = await createCsr('alice');
     const ok = await post(csrPem);
     assert.equal(ok.status, 201);
@@ -180,7 +223,10 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.ok(v.ok);
     assert.equal(v.ok && v.publicKey, cert.user_id);
     assert.match(v.ok ? v.subject : '', /CN=alice/);
-    const unauth = await fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, { method: 'POST', body: csrPem });
+    const unauth = await fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, {
+      method: 'POST',
+      body: csrPem,
+    });
     assert.equal(unauth.status, 401);
   });
 });

@@ -8,7 +8,7 @@ import type { ServiceProcess } from '../support/service-process.js';
  * The Policies and Profiles documents' YAML, applied unchanged with the real kubectl, enforced
  * on real sessions through gateway → policy (informers) → ledger.
  */
-describe('governance: the seeds\' policies and profiles on live sessions', () => {
+describe("governance: the seeds' policies and profiles on live sessions", () => {
   let cluster: TestCluster;
   let sys: System;
   let am: ServiceProcess;
@@ -18,7 +18,11 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
     cluster = await startTestCluster();
     const applied = await runKubectl(cluster, 'admin', 'apply', '-f', 'test/fixtures/governance/');
     assert.equal(applied.code, 0, applied.err);
-    sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
+    sys = await startSystem({
+      GATEWAY_AUTH: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    });
     am = await startAgentManager(sys.env, cluster);
     policy = await startPolicy(sys.env, cluster);
   });
@@ -36,7 +40,9 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
       target,
       namespace,
       ...(opts.query ? { query: opts.query } : {}),
-      ...(opts.config ? { headers: { 'x-mirrord-config': Buffer.from(JSON.stringify(opts.config)).toString('base64') } } : {}),
+      ...(opts.config
+        ? { headers: { 'x-mirrord-config': Buffer.from(JSON.stringify(opts.config)).toString('base64') } }
+        : {}),
     });
     if (r.client) {
       clients.push(r.client);
@@ -54,15 +60,34 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
     assert.equal(a.ok, false);
     const err = a.error as { code: string; message: string };
     assert.equal(err.code, 'Forbidden');
-    assert.equal(err.message, 'steal is forbidden by the mirrord policy "default/block-stealing-from-boats-deployment" for this target (deploy/boats in namespace default)');
+    assert.equal(
+      err.message,
+      'steal is forbidden by the mirrord policy "default/block-stealing-from-boats-deployment" for this target (deploy/boats in namespace default)',
+    );
     const rejected = await sys.ledger.waitFor((l) => l.msg === 'Session Rejected' && l.session_id === id);
     assert.equal(rejected.policy, 'default/block-stealing-from-boats-deployment');
     assert.equal((await subscribe(c, 81, 'mirror')).ok, true, 'mirror is not blocked');
-    const locks = await http(sys, 'GET', `${API}/namespaces/default/targets/deployment.boats/port-locks`, 'admin-token');
+    const locks = await http(
+      sys,
+      'GET',
+      `${API}/namespaces/default/targets/deployment.boats/port-locks`,
+      'admin-token',
+    );
     assert.equal(locks.status, 200);
     assert.deepEqual(locks.body.items, [], 'a blocked steal never takes a lock');
 
-    const pods = await runKubectl(cluster, 'admin', 'get', 'pods', '-n', 'default', '-l', 'app=boats', '-o', 'jsonpath={.items[0].metadata.name}');
+    const pods = await runKubectl(
+      cluster,
+      'admin',
+      'get',
+      'pods',
+      '-n',
+      'default',
+      '-l',
+      'app=boats',
+      '-o',
+      'jsonpath={.items[0].metadata.name}',
+    );
     const p = (await connect(`pod.${pods.out}`, 'default')).client!;
     assert.equal((await subscribe(p, 80, 'steal')).ok, true, 'the pod targeted directly may be stolen from');
   });
@@ -70,15 +95,24 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
   it('a config that steals is refused at connect (403 naming the policy), before any agent exists', async () => {
     const r = await connect('deployment.boats', 'default', { config: { feature: { network: { incoming: 'steal' } } } });
     assert.equal(r.status, 403);
-    assert.match(String(r.body!.message), /^steal is forbidden by the mirrord policy "default\/block-stealing-from-boats-deployment"/);
+    assert.match(
+      String(r.body!.message),
+      /^steal is forbidden by the mirrord policy "default\/block-stealing-from-boats-deployment"/,
+    );
   });
 
   it('block-unfiltered-stealing-from-webserver-deployments: mirror and unfiltered steal refused on the labelled deployment only', async () => {
     const web = (await connect('deployment.webserver', 'books')).client!;
     const m = await subscribe(web, 80, 'mirror');
-    assert.match(String((m.error as { message: string }).message), /^mirror is forbidden by the mirrord policy "books\/block-unfiltered-stealing-from-webserver-deployments"/);
+    assert.match(
+      String((m.error as { message: string }).message),
+      /^mirror is forbidden by the mirrord policy "books\/block-unfiltered-stealing-from-webserver-deployments"/,
+    );
     const s = await subscribe(web, 80, 'steal');
-    assert.match(String((s.error as { message: string }).message), /^steal-without-filter is forbidden .*: set an HTTP filter/);
+    assert.match(
+      String((s.error as { message: string }).message),
+      /^steal-without-filter is forbidden .*: set an HTTP filter/,
+    );
     assert.equal((await subscribe(web, 80, 'steal', { header_filter: 'x-user: me' })).ok, true);
     const worker = (await connect('deployment.worker', 'books')).client!;
     assert.equal((await subscribe(worker, 80, 'mirror')).ok, true);
@@ -87,20 +121,36 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
   it('the ^username: .+ header filter policy: plain, all_of and any_of filters', async () => {
     const c = (await connect('deployment.app', 'header-example')).client!;
     assert.equal((await subscribe(c, 80, 'steal', { header_filter: 'username: foobar' })).ok, true);
-    assert.equal((await subscribe(c, 81, 'steal', { all_of: [{ header: 'username: foobar' }, { path: '/api.*' }] })).ok, true);
-    assert.equal((await subscribe(c, 82, 'steal', { any_of: [{ header: 'username: foobar' }, { header: 'username: baz2000' }] })).ok, true);
+    assert.equal(
+      (await subscribe(c, 81, 'steal', { all_of: [{ header: 'username: foobar' }, { path: '/api.*' }] })).ok,
+      true,
+    );
+    assert.equal(
+      (await subscribe(c, 82, 'steal', { any_of: [{ header: 'username: foobar' }, { header: 'username: baz2000' }] }))
+        .ok,
+      true,
+    );
     const bad = await subscribe(c, 83, 'steal', { any_of: [{ header: 'username: foobar' }, { path: '/api' }] });
-    assert.match(String((bad.error as { message: string }).message), /every any_of filter must be a header filter matching \^username: \.\+/);
+    assert.match(
+      String((bad.error as { message: string }).message),
+      /every any_of filter must be a header filter matching \^username: \.\+/,
+    );
     assert.equal((await subscribe(c, 84, 'steal')).ok, false);
   });
 
   it('requireProfile + profileAllowlist across two policies; unknown profiles are named', async () => {
     const none = await connect('deployment.app', 'profile-example');
     assert.equal(none.status, 403);
-    assert.match(String(none.body!.message), /a mirrord profile is required by the mirrord policy "profile-example\/require-profile"/);
+    assert.match(
+      String(none.body!.message),
+      /a mirrord profile is required by the mirrord policy "profile-example\/require-profile"/,
+    );
     const one = await connect('deployment.app', 'profile-example', { query: '&profile=my-profile-1' });
     assert.equal(one.status, 403);
-    assert.match(String(one.body!.message), /profile "my-profile-1" is not allowed by the mirrord policy "profile-example\/narrow-profiles"/);
+    assert.match(
+      String(one.body!.message),
+      /profile "my-profile-1" is not allowed by the mirrord policy "profile-example\/narrow-profiles"/,
+    );
     const two = await connect('deployment.app', 'profile-example', { config: { profile: 'my-profile-2' } });
     assert.ok(two.client, JSON.stringify(two.body));
     const unknown = await connect('deployment.app', 'profile-example', { query: '&profile=nope' });
@@ -129,12 +179,34 @@ describe('governance: the seeds\' policies and profiles on live sessions', () =>
     assert.equal(out.allowed, true, 'no config given: nothing is asked yet');
     assert.deepEqual(out.applied, ['books/block-unfiltered-stealing-from-webserver-deployments']);
     assert.deepEqual(out.blocked.map((b) => b.feature).sort(), ['mirror', 'steal-without-filter']);
-    const worker = await spawnAsync([bin, 'policy', 'explain', '--target', 'deploy/worker', '-n', 'books', '-o', 'json']);
-    assert.deepEqual((JSON.parse(worker.stdout) as { applied: string[] }).applied, [], 'the label selector uses the live workload\'s labels');
+    const worker = await spawnAsync([
+      bin,
+      'policy',
+      'explain',
+      '--target',
+      'deploy/worker',
+      '-n',
+      'books',
+      '-o',
+      'json',
+    ]);
+    assert.deepEqual(
+      (JSON.parse(worker.stdout) as { applied: string[] }).applied,
+      [],
+      "the label selector uses the live workload's labels",
+    );
   });
 
   it('a policy deleted with kubectl stops applying (informer), and one created starts', async () => {
-    const del = await runKubectl(cluster, 'admin', 'delete', 'mirrordpolicy', 'block-stealing-from-boats-deployment', '-n', 'default');
+    const del = await runKubectl(
+      cluster,
+      'admin',
+      'delete',
+      'mirrordpolicy',
+      'block-stealing-from-boats-deployment',
+      '-n',
+      'default',
+    );
     assert.equal(del.code, 0, del.err);
     await policy.waitFor((l) => l.msg === 'MirrordPolicy default/block-stealing-from-boats-deployment removed');
     const c = (await connect('deployment.boats', 'default')).client!;

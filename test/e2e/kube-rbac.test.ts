@@ -12,7 +12,11 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
   let policy: ServiceProcess;
   before(async () => {
     cluster = await startTestCluster();
-    sys = await startSystem({ GATEWAY_AUTH: 'kubernetes', KUBECONFIG: cluster.kubeconfig, GATEWAY_KUBE_CONTEXT: 'mirrord-operator' });
+    sys = await startSystem({
+      GATEWAY_AUTH: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    });
     am = await startAgentManager(sys.env, cluster);
     policy = await startPolicy(sys.env, cluster);
   });
@@ -23,7 +27,8 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     await cluster?.stop();
   });
 
-  const connect = (token: string, target: string, namespace = 'default') => SessionClient.connect(sys, { token: `${token}-token`, target, namespace });
+  const connect = (token: string, target: string, namespace = 'default') =>
+    SessionClient.connect(sys, { token: `${token}-token`, target, namespace });
 
   it('authenticates by TokenReview: an unknown token is 401', async () => {
     const r = await http(sys, 'GET', `${API}/sessions`, 'nobody-token');
@@ -36,7 +41,9 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     assert.ok(c.client, JSON.stringify(c.body));
     const id = await c.client.sessionId();
     const list = await http(sys, 'GET', `${API}/sessions`, 'jim-token');
-    const row = (list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>).find((s) => s.metadata.name === id);
+    const row = (
+      list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>
+    ).find((s) => s.metadata.name === id);
     assert.ok(row, 'session listed');
     assert.equal(row.spec.session.target, 'deployment/my-deployment');
     assert.match(String(row.spec.session.user), /\/jim@/);
@@ -46,7 +53,10 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
   it('a user without get on the deployment gets 403 naming the missing permission', async () => {
     const r = await connect('ann', 'deployment.my-deployment');
     assert.equal(r.status, 403);
-    assert.match(String(r.body!.message), /user "ann" cannot get resource "deployments" in API group "apps" in the namespace "default"/);
+    assert.match(
+      String(r.body!.message),
+      /user "ann" cannot get resource "deployments" in API group "apps" in the namespace "default"/,
+    );
   });
 
   it('unknown targets and containers get 404 naming target and namespace', async () => {
@@ -59,7 +69,12 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
   });
 
   it('resolves pods, statefulsets, Argo rollouts and named containers to a running pod', async () => {
-    for (const t of ['pod.my-pod', 'statefulset.my-sts', 'rollout.my-argo-rollout', 'deployment.my-deployment.container.sidecar']) {
+    for (const t of [
+      'pod.my-pod',
+      'statefulset.my-sts',
+      'rollout.my-argo-rollout',
+      'deployment.my-deployment.container.sidecar',
+    ]) {
       const c = await connect('jim', t);
       assert.ok(c.client, `${t}: ${JSON.stringify(c.body)}`);
       await c.client.sessionId();
@@ -76,7 +91,10 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     // bob: the Security document's namespaced Role only, no sessions rules.
     const bob = await http(sys, 'DELETE', `${API}/sessions/${idA}`, 'bob-token');
     assert.equal(bob.status, 403);
-    assert.match(String(bob.body.message), /user "bob" cannot delete resource "sessions" in API group "operator.metalbear.co"/);
+    assert.match(
+      String(bob.body.message),
+      /user "bob" cannot delete resource "sessions" in API group "operator.metalbear.co"/,
+    );
 
     // carol: delete but not deletecollection.
     const carolAll = await http(sys, 'DELETE', `${API}/sessions`, 'carol-token');
@@ -85,7 +103,9 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     const carolOne = await http(sys, 'DELETE', `${API}/sessions/${idA}`, 'carol-token');
     assert.equal(carolOne.status, 200, JSON.stringify(carolOne.body));
     const ended = await http(sys, 'GET', `${API}/sessions/${idA}/events`, 'jim-token');
-    const end = (ended.body.items as Array<{ type: string; data: Record<string, unknown> }>).find((e) => e.type === 'SessionEnded');
+    const end = (ended.body.items as Array<{ type: string; data: Record<string, unknown> }>).find(
+      (e) => e.type === 'SessionEnded',
+    );
     assert.equal(end?.data.killed_by, 'carol');
 
     // jim (mirrord-operator-user: delete and deletecollection) kills the rest.
@@ -96,9 +116,21 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     await b.client!.waitFor(() => b.client!.closeCode !== undefined).catch(() => undefined);
   });
   it('lists the targets a user may use, filtered by their RBAC', async () => {
-    const names = async (token: string) => ((await http(sys, 'GET', `${API}/namespaces/default/targets`, `${token}-token`)).body.items as Array<{ metadata: { name: string } }>).map((t) => t.metadata.name);
+    const names = async (token: string) =>
+      (
+        (await http(sys, 'GET', `${API}/namespaces/default/targets`, `${token}-token`)).body.items as Array<{
+          metadata: { name: string };
+        }>
+      ).map((t) => t.metadata.name);
     const jim = await names('jim');
-    for (const t of ['deployment.my-deployment', 'deployment.ip-visit-counter', 'pod.my-pod', 'statefulset.my-sts', 'cronjob.my-cron']) assert.ok(jim.includes(t), `${t} in ${jim.join(', ')}`);
+    for (const t of [
+      'deployment.my-deployment',
+      'deployment.ip-visit-counter',
+      'pod.my-pod',
+      'statefulset.my-sts',
+      'cronjob.my-cron',
+    ])
+      assert.ok(jim.includes(t), `${t} in ${jim.join(', ')}`);
     assert.deepEqual(await names('ann'), [], 'ann may not get any workload');
   });
 });

@@ -18,19 +18,30 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     await sys?.stop();
   });
 
-  const scrape = async () => (await (await fetch(metricsUrl)).text());
+  const scrape = async () => await (await fetch(metricsUrl)).text();
   /** The counters and histogram counts (not gauges, which are live by nature). */
   const totals = (text: string) =>
     text
       .split('\n')
-      .filter((l) => /^(mirrord_sessions_create_total|mirrord_sessions_duration_(bucket|count|sum)|mirrord_teams_rejections_total)\{/.test(l))
+      .filter((l) =>
+        /^(mirrord_sessions_create_total|mirrord_sessions_duration_(bucket|count|sum)|mirrord_teams_rejections_total)\{/.test(
+          l,
+        ),
+      )
       .sort()
       .join('\n');
-  const value = (text: string, re: RegExp) => text.split('\n').filter((l) => re.test(l)).reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
+  const value = (text: string, re: RegExp) =>
+    text
+      .split('\n')
+      .filter((l) => re.test(l))
+      .reduce((a, l) => a + Number(l.split(' ').at(-1)), 0);
 
   it('scrape after 50 sessions, restart the gateway, scrape again: identical counters and histogram counts', async () => {
     for (let i = 0; i < 50; i++) {
-      const c = await SessionClient.connect(sys, { token: i % 2 ? 'alice-token' : 'aviram-token', target: `deployment.app-${i % 5}` });
+      const c = await SessionClient.connect(sys, {
+        token: i % 2 ? 'alice-token' : 'aviram-token',
+        target: `deployment.app-${i % 5}`,
+      });
       await c.client!.sessionId();
       if (i % 10 === 0) await c.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
       await c.client!.close();
@@ -38,9 +49,21 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     // A policy denial as the gateway records it (token-file mode has no policies to deny with).
     const nc = await connect({ servers: sys.env.NATS_URL! });
     await call(nc, commandSubject('ledger', 'reject'), {
-      session_id: '00000000000000AA', target: 'deployment/app-0', namespace: 'default',
-      client: { client_user: 'alice', client_name: 'Alice', client_hostname: 'alice-mbp', client_id: '', user_id: '', client_cli_version: '' },
-      asked: 'start', code: 'Forbidden', message: 'steal is forbidden by the mirrord policy "default/p"', policy: 'default/p',
+      session_id: '00000000000000AA',
+      target: 'deployment/app-0',
+      namespace: 'default',
+      client: {
+        client_user: 'alice',
+        client_name: 'Alice',
+        client_hostname: 'alice-mbp',
+        client_id: '',
+        user_id: '',
+        client_cli_version: '',
+      },
+      asked: 'start',
+      code: 'Forbidden',
+      message: 'steal is forbidden by the mirrord policy "default/p"',
+      policy: 'default/p',
     });
     await nc.close();
     const holder = await SessionClient.connect(sys, { token: 'aviram-token', target: 'deployment.app-0' });
@@ -49,11 +72,18 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     // Let the follower see the last events.
     const first = await eventually('the follower has seen the last events', async () => {
       const text = await scrape();
-      return value(text, /^mirrord_sessions_create_total\{/) === 51 && value(text, /^mirrord_sessions_duration_count\{/) === 50 && value(text, /^mirrord_teams_rejections_total\{/) === 1 ? text : undefined;
+      return value(text, /^mirrord_sessions_create_total\{/) === 51 &&
+        value(text, /^mirrord_sessions_duration_count\{/) === 50 &&
+        value(text, /^mirrord_teams_rejections_total\{/) === 1
+        ? text
+        : undefined;
     });
     assert.equal(value(first, /^mirrord_sessions_create_total\{/), 51);
     assert.equal(value(first, /^mirrord_sessions_duration_count\{/), 50);
-    assert.match(first, /^mirrord_sessions_create_total\{client_hostname="alice-mbp",client_name="Alice",client_user="alice",user_id=""\} 25$/m);
+    assert.match(
+      first,
+      /^mirrord_sessions_create_total\{client_hostname="alice-mbp",client_name="Alice",client_user="alice",user_id=""\} 25$/m,
+    );
     assert.match(first, /^mirrord_sessions_duration_bucket\{[^}]*le="\+Inf"\} \d+$/m);
     assert.match(first, /^mirrord_teams_rejections_total\{policy="default\/p",code="Forbidden"\} 1$/m);
     assert.match(first, /^mirrord_teams_active_sessions 1$/m);
@@ -67,7 +97,7 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     assert.doesNotMatch(first, /^mirrord_teams_jira_deliveries_total/m, 'no jira-reporter here: no outcome series');
 
     await holder.client!.close();
-    const settled = await eventually('the holder\'s end counted', async () => {
+    const settled = await eventually("the holder's end counted", async () => {
       const text = await scrape();
       return value(text, /^mirrord_sessions_duration_count\{/) === 51 ? text : undefined;
     });

@@ -12,14 +12,35 @@ import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { tempDir } from '../support/tmp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-type Line = { level?: string | number; msg?: string; service?: string; pid?: number; url?: string; child?: string; [k: string]: unknown };
+type Line = {
+  level?: string | number;
+  msg?: string;
+  service?: string;
+  pid?: number;
+  url?: string;
+  child?: string;
+  [k: string]: unknown;
+};
 
 /** scripts/start.ts on a test NATS and private data, its JSON lines collected. */
-function supervise(nats: NatsServer, env: Record<string, string> = {}): { proc: ChildProcess; lines: Line[]; exit: Promise<number | null> } {
+function supervise(
+  nats: NatsServer,
+  env: Record<string, string> = {},
+): { proc: ChildProcess; lines: Line[]; exit: Promise<number | null> } {
   const dir = tempDir('mirrord-supervisor');
   const proc = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, OPERATOR_CA_DIR: join(dir, 'ca'), GATEWAY_ADDR: '127.0.0.1:0', GATEWAY_AUTH: 'token-file', KUBECONFIG: '', JIRA_WEBTRIGGER_URL: '', ...env },
+    env: {
+      ...process.env,
+      NATS_URL: nats.url,
+      LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`,
+      OPERATOR_CA_DIR: join(dir, 'ca'),
+      GATEWAY_ADDR: '127.0.0.1:0',
+      GATEWAY_AUTH: 'token-file',
+      KUBECONFIG: '',
+      JIRA_WEBTRIGGER_URL: '',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: Line[] = [];
@@ -50,11 +71,27 @@ describe('supervisor: a crashed service is restarted, the rest keep serving', ()
       const gateway = s.lines.find((l) => l.msg === 'gateway ready')!;
       const first = s.lines.find((l) => l.msg === 'ledger ready')!;
       process.kill(first.pid!, 'SIGKILL');
-      const said = await eventually('the supervisor says it restarts the ledger', () => s.lines.find((l) => l.service === 'supervisor' && /^ledger exited \(SIGKILL\); restarting it in \d+ ms/.test(String(l.msg))));
+      const said = await eventually('the supervisor says it restarts the ledger', () =>
+        s.lines.find(
+          (l) =>
+            l.service === 'supervisor' && /^ledger exited \(SIGKILL\); restarting it in \d+ ms/.test(String(l.msg)),
+        ),
+      );
       assert.equal(said.level, 'warn');
-      await eventually('a new ledger is ready', () => s.lines.find((l) => l.msg === 'ledger ready' && l.pid !== first.pid), 30_000);
-      assert.equal(s.lines.find((l) => l.msg === 'gateway ready' && l.pid !== gateway.pid), undefined, 'the gateway was not restarted');
-      await eventually('the gateway is ready (it reaches the new ledger)', async () => (await fetch(`${gateway.url}/readyz`)).status === 200);
+      await eventually(
+        'a new ledger is ready',
+        () => s.lines.find((l) => l.msg === 'ledger ready' && l.pid !== first.pid),
+        30_000,
+      );
+      assert.equal(
+        s.lines.find((l) => l.msg === 'gateway ready' && l.pid !== gateway.pid),
+        undefined,
+        'the gateway was not restarted',
+      );
+      await eventually(
+        'the gateway is ready (it reaches the new ledger)',
+        async () => (await fetch(`${gateway.url}/readyz`)).status === 200,
+      );
       s.proc.kill('SIGTERM');
       assert.equal(await s.exit, 0);
     } finally {
@@ -68,6 +105,13 @@ describe('supervisor: a crashed service is restarted, the rest keep serving', ()
     assert.equal(code, 1);
     const restarts = s.lines.filter((l) => /^ledger exited \(code 1\); restarting it/.test(String(l.msg)));
     assert.equal(restarts.length, 4);
-    assert.ok(s.lines.some((l) => l.level === 'error' && /^ledger exited \(code 1\) 5 times within 60 s; it cannot run, so the system stops$/.test(String(l.msg))), JSON.stringify(s.lines.slice(-5)));
+    assert.ok(
+      s.lines.some(
+        (l) =>
+          l.level === 'error' &&
+          /^ledger exited \(code 1\) 5 times within 60 s; it cannot run, so the system stops$/.test(String(l.msg)),
+      ),
+      JSON.stringify(s.lines.slice(-5)),
+    );
   });
 });

@@ -19,19 +19,46 @@ const refused = (fn: () => unknown, field: string, message: RegExp) =>
 describe('HTTP filters are bounded in length and matching cost', () => {
   const limits = { maxLength: 64, maxRepeats: 5 };
   it('given nested repetition, when a steal filter is parsed, then it is refused naming the field and the limit', () => {
-    refused(() => parseHttpFilter({ header_filter: '(a+)+$' }), 'http_filter.header_filter', /too costly to match: it nests one repetition inside another/);
-    refused(() => parseHttpFilter({ all_of: [{ path: '^/x' }, { header: '^x-(\\w+\\s?)*$' }] }), 'http_filter.all_of[1].header', /nests one repetition/);
+    refused(
+      () => parseHttpFilter({ header_filter: '(a+)+$' }),
+      'http_filter.header_filter',
+      /too costly to match: it nests one repetition inside another/,
+    );
+    refused(
+      () => parseHttpFilter({ all_of: [{ path: '^/x' }, { header: '^x-(\\w+\\s?)*$' }] }),
+      'http_filter.all_of[1].header',
+      /nests one repetition/,
+    );
   });
   it('given more quantifiers than HTTP_FILTER_MAX_REPEATS, when parsed, then the limit is named', () => {
-    refused(() => parseHttpFilter({ path_filter: 'a*b*c*d*e*f*' }, 'http_filter', limits), 'http_filter.path_filter', /more than the 5 allowed \(HTTP_FILTER_MAX_REPEATS\)/);
+    refused(
+      () => parseHttpFilter({ path_filter: 'a*b*c*d*e*f*' }, 'http_filter', limits),
+      'http_filter.path_filter',
+      /more than the 5 allowed \(HTTP_FILTER_MAX_REPEATS\)/,
+    );
   });
   it('given a pattern or a rendered filter longer than HTTP_FILTER_MAX_LENGTH, when parsed, then it is refused', () => {
-    refused(() => parseHttpFilter({ header_filter: 'x'.repeat(65) }, 'http_filter', limits), 'http_filter.header_filter', /65 characters, more than the 64 allowed \(HTTP_FILTER_MAX_LENGTH\)/);
+    refused(
+      () => parseHttpFilter({ header_filter: 'x'.repeat(65) }, 'http_filter', limits),
+      'http_filter.header_filter',
+      /65 characters, more than the 64 allowed \(HTTP_FILTER_MAX_LENGTH\)/,
+    );
     const parts = Array.from({ length: 4 }, (_, i) => ({ header: `^x-tenant-${i}: ${'y'.repeat(10)}$` }));
-    refused(() => parseHttpFilter({ all_of: parts }, 'http_filter', limits), 'http_filter', /as rendered, more than the 64 allowed/);
+    refused(
+      () => parseHttpFilter({ all_of: parts }, 'http_filter', limits),
+      'http_filter',
+      /as rendered, more than the 64 allowed/,
+    );
   });
   it("given the documents' filters (look-around, named groups, the Rust spellings), when parsed, then they pass", () => {
-    for (const f of ['^User-Agent: (?!kube-probe)', '(?P<user>\\S+)@acme', '(?<=^x-id: )[0-9a-f]{8}', 'X-PG-Tenant: Avi.+', '^/api/v1/.*']) assert.equal(renderHttpFilter(parseHttpFilter({ header_filter: f })), `header=${f}`);
+    for (const f of [
+      '^User-Agent: (?!kube-probe)',
+      '(?P<user>\\S+)@acme',
+      '(?<=^x-id: )[0-9a-f]{8}',
+      'X-PG-Tenant: Avi.+',
+      '^/api/v1/.*',
+    ])
+      assert.equal(renderHttpFilter(parseHttpFilter({ header_filter: f })), `header=${f}`);
   });
 });
 
@@ -51,7 +78,11 @@ describe('query parameters out of range say so', () => {
     refused(() => parseTimeBound('at', '1900-01-01T00:00:00Z', Date.now()), 'at', /is before 1970/);
   });
   it('given a cursor whose position is beyond a safe integer, then continue is named (not an internal name)', () => {
-    refused(() => decodeCursor(Buffer.from('p:99999999999999999999').toString('base64url')), 'continue', /not a cursor this server issued/);
+    refused(
+      () => decodeCursor(Buffer.from('p:99999999999999999999').toString('base64url')),
+      'continue',
+      /not a cursor this server issued/,
+    );
   });
 });
 

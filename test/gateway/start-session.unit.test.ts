@@ -8,13 +8,18 @@ import { parseConnectRequest } from '../../services/gateway/src/domain/connect-r
 import type { PolicyDecision } from '../../services/gateway/src/domain/interfaces.js';
 
 /** The use case against in-memory collaborators: what each was asked, in order. */
-function world(opts: { policy?: PolicyDecision; ledgerFails?: boolean; live?: { target: string; client_user: string } } = {}) {
+function world(
+  opts: { policy?: PolicyDecision; ledgerFails?: boolean; live?: { target: string; client_user: string } } = {},
+) {
   const calls: string[] = [];
   const deps: StartSessionDeps = {
     log: pino({ level: 'silent' }),
     authz: { authorize: async () => (calls.push('authorize'), { allowed: true }) },
     targets: {
-      resolve: async (_who, namespace, target) => (calls.push('resolve'), { target, path: formatTarget(target), namespace }),
+      resolve: async (_who, namespace, target) => (
+        calls.push('resolve'),
+        { target, path: formatTarget(target), namespace }
+      ),
       list: async () => [],
     },
     policy: {
@@ -33,19 +38,32 @@ function world(opts: { policy?: PolicyDecision; ledgerFails?: boolean; live?: { 
         if (verb === 'start' && opts.ledgerFails) throw new Error('store down');
         return { events: [], warnings: [], resumed: verb === 'start' && !!opts.live };
       },
-      session: async () => (calls.push('ledger.session'), { session: opts.live ? { status: 'live', namespace: 'default', end_reason: null, ...opts.live } : null }),
+      session: async () => (
+        calls.push('ledger.session'),
+        { session: opts.live ? { status: 'live', namespace: 'default', end_reason: null, ...opts.live } : null }
+      ),
     },
   };
   return { deps, calls };
 }
 const who = { user: 'alice', uid: '1002', groups: [] as string[] };
-const client = { client_user: 'alice', client_name: 'Alice', client_hostname: 'mbp', client_id: '', user_id: '', client_cli_version: '' };
-const request = (target: string, headers: Record<string, string> = {}) => parseConnectRequest({ namespace: 'default', name: target }, {}, headers, () => '00000000000000AA');
+const client = {
+  client_user: 'alice',
+  client_name: 'Alice',
+  client_hostname: 'mbp',
+  client_id: '',
+  user_id: '',
+  client_cli_version: '',
+};
+const request = (target: string, headers: Record<string, string> = {}) =>
+  parseConnectRequest({ namespace: 'default', name: target }, {}, headers, () => '00000000000000AA');
 
 describe('start session (the use case behind the connect call)', () => {
   it('given policy refuses, then the refusal is recorded, no agent is prepared and the start is Forbidden', async () => {
     const w = world({ policy: { allowed: false, message: 'steal is forbidden', policy: 'default/p' } });
-    await assert.rejects(startSession(w.deps, who, request('deployment.boats'), client), (e) => isAppError(e, 'Forbidden'));
+    await assert.rejects(startSession(w.deps, who, request('deployment.boats'), client), (e) =>
+      isAppError(e, 'Forbidden'),
+    );
     assert.deepEqual(w.calls, ['resolve', 'authorize', 'policy', 'ledger.reject']);
   });
   it('given the ledger cannot record the start, then the prepared agent is released', async () => {
@@ -55,7 +73,10 @@ describe('start session (the use case behind the connect call)', () => {
   });
   it('given a resume on another target, then it is a Conflict before authorisation or policy is asked', async () => {
     const w = world({ live: { target: 'deployment/boats', client_user: 'alice' } });
-    await assert.rejects(startSession(w.deps, who, request('deployment.other', { 'x-session-id': '170' }), client), (e) => isAppError(e, 'Conflict'));
+    await assert.rejects(
+      startSession(w.deps, who, request('deployment.other', { 'x-session-id': '170' }), client),
+      (e) => isAppError(e, 'Conflict'),
+    );
     assert.deepEqual(w.calls, ['resolve', 'ledger.session']);
   });
   it('given a resume on the same target, then no second agent is prepared', async () => {

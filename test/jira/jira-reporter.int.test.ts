@@ -28,7 +28,10 @@ class Receiver {
           res.writeHead(500).end('forge is down');
           return;
         }
-        this.posts.push({ key: String(req.headers['idempotency-key']), body: JSON.parse(b) as Record<string, unknown> });
+        this.posts.push({
+          key: String(req.headers['idempotency-key']),
+          body: JSON.parse(b) as Record<string, unknown>,
+        });
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     });
@@ -44,7 +47,14 @@ class Receiver {
   }
 }
 
-const client = (user: string) => ({ client_user: user, client_name: 'Dev', client_hostname: 'laptop', client_id: '', user_id: '', client_cli_version: '3.150.0' });
+const client = (user: string) => ({
+  client_user: user,
+  client_name: 'Dev',
+  client_hostname: 'laptop',
+  client_id: '',
+  user_id: '',
+  client_cli_version: '3.150.0',
+});
 
 describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () => {
   let nats: NatsServer;
@@ -60,7 +70,14 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     const dir = tempDir('jira');
     env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, SESSION_UNUSED_TTL: '600' };
     ledger = await startService('ledger', env);
-    reporter = await startService('jira-reporter', { ...env, JIRA_WEBTRIGGER_URL: rx.url, JIRA_RETRY_FOR: '8s', JIRA_RETRY_MAX_DELAY: '1s', JIRA_TIMEOUT_MS: '500', LOG_LEVEL: 'debug' });
+    reporter = await startService('jira-reporter', {
+      ...env,
+      JIRA_WEBTRIGGER_URL: rx.url,
+      JIRA_RETRY_FOR: '8s',
+      JIRA_RETRY_MAX_DELAY: '1s',
+      JIRA_TIMEOUT_MS: '500',
+      LOG_LEVEL: 'debug',
+    });
     nc = await connect({ servers: nats.url });
   });
   after(async () => {
@@ -74,10 +91,14 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
   /** The positive signal that the reporter has handled every ended session: its durable consumer has nothing pending. */
   async function drained(): Promise<void> {
     const jsm = await jetstreamManager(nc);
-    await eventually('jira-reporter has acknowledged every Session Ended', async () => {
-      const ci = await jsm.consumers.info(EVENTS_STREAM, 'jira-reporter');
-      return ci.num_pending + ci.num_ack_pending === 0;
-    }, 60_000);
+    await eventually(
+      'jira-reporter has acknowledged every Session Ended',
+      async () => {
+        const ci = await jsm.consumers.info(EVENTS_STREAM, 'jira-reporter');
+        return ci.num_pending + ci.num_ack_pending === 0;
+      },
+      60_000,
+    );
   }
 
   /** `mirrord_teams_jira_deliveries_total` as the gateway's /metrics reads it, once it stops moving. */
@@ -90,7 +111,14 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
 
   async function session(branch: string | undefined, user = 'dev'): Promise<string> {
     const id = newSessionId();
-    await call(nc, commandSubject('ledger', 'start'), { session_id: id, target: 'deployment/app', namespace: 'default', client: client(user), agent: 'none', ...(branch ? { branch_name: branch, key: 'do-not-send-me' } : {}) });
+    await call(nc, commandSubject('ledger', 'start'), {
+      session_id: id,
+      target: 'deployment/app',
+      namespace: 'default',
+      client: client(user),
+      agent: 'none',
+      ...(branch ? { branch_name: branch, key: 'do-not-send-me' } : {}),
+    });
     await call(nc, commandSubject('ledger', 'end'), { session_id: id, client_user: user, reason: 'ClientClosed' });
     return id;
   }
@@ -104,11 +132,24 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     assert.equal(rx.keys().size, 100);
     assert.deepEqual(new Set(rx.posts.map((p) => p.body.session_id)), ids);
     for (const p of rx.posts) {
-      assert.deepEqual(Object.keys(p.body).sort(), ['duration_secs', 'ended_at', 'issue_key', 'namespace', 'session_id', 'started_at', 'target', 'user']);
+      assert.deepEqual(Object.keys(p.body).sort(), [
+        'duration_secs',
+        'ended_at',
+        'issue_key',
+        'namespace',
+        'session_id',
+        'started_at',
+        'target',
+        'user',
+      ]);
       assert.match(String(p.body.issue_key), /^KEY-\d+$/);
       assert.ok(!JSON.stringify(p.body).includes('do-not-send-me'));
     }
-    assert.ok(reporter.lines.some((l) => /^Jira issue KEY-\d+ updated with the session$/.test(String(l.msg)) && l.level === 'debug'));
+    assert.ok(
+      reporter.lines.some(
+        (l) => /^Jira issue KEY-\d+ updated with the session$/.test(String(l.msg)) && l.level === 'debug',
+      ),
+    );
     assert.deepEqual(await outcomes((o) => o.delivered === 100), { delivered: 100, skipped: 0, failed: 0, parked: 0 });
   });
 
@@ -128,14 +169,19 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
   it('a receiver failing (500, then timeouts) for a while: WARN with details, then every report delivered once', async () => {
     rx.mode = 'fail';
     const ids = [await session('x-OPS-1'), await session('x-OPS-2'), await session('x-OPS-3')];
-    const warn = await reporter.waitFor((l) => l.msg === 'Jira report failed; will retry' && ids.includes(String(l.session_id)));
+    const warn = await reporter.waitFor(
+      (l) => l.msg === 'Jira report failed; will retry' && ids.includes(String(l.session_id)),
+    );
     assert.equal(warn.level, 'warn');
     assert.match(String(warn.error), /HTTP 500: forge is down/);
     rx.mode = 'hang';
-    await reporter.waitFor((l) => l.msg === 'Jira report failed; will retry' && /no answer within 500 ms/.test(String(l.error)));
+    await reporter.waitFor(
+      (l) => l.msg === 'Jira report failed; will retry' && /no answer within 500 ms/.test(String(l.error)),
+    );
     rx.mode = 'ok';
     await rx.until(() => ids.every((id) => rx.posts.some((p) => p.body.session_id === id)), 'recovery');
-    for (const id of ids) assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
+    for (const id of ids)
+      assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
     const o = await outcomes((x) => x.delivered === 103);
     assert.equal(o.delivered, 103);
     assert.ok(o.failed! >= 2, `a failed attempt counts each time (500 and timeout): ${o.failed}`);
@@ -148,19 +194,39 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     for (let i = 0; i < 30; i++) ids.push(await session(`k9-DEV-${i + 1}`));
     await reporter.kill9();
     for (let i = 30; i < 40; i++) ids.push(await session(`k9-DEV-${i + 1}`));
-    reporter = await startService('jira-reporter', { ...env, JIRA_WEBTRIGGER_URL: rx.url, JIRA_RETRY_FOR: '8s', JIRA_RETRY_MAX_DELAY: '1s', JIRA_TIMEOUT_MS: '500', LOG_LEVEL: 'debug' });
-    await rx.until(() => ids.every((id) => rx.posts.some((p) => p.body.session_id === id)), 'all 40 after the restart', 90_000);
+    reporter = await startService('jira-reporter', {
+      ...env,
+      JIRA_WEBTRIGGER_URL: rx.url,
+      JIRA_RETRY_FOR: '8s',
+      JIRA_RETRY_MAX_DELAY: '1s',
+      JIRA_TIMEOUT_MS: '500',
+      LOG_LEVEL: 'debug',
+    });
+    await rx.until(
+      () => ids.every((id) => rx.posts.some((p) => p.body.session_id === id)),
+      'all 40 after the restart',
+      90_000,
+    );
     // A report accepted just before the kill may come again, with the same idempotency key.
-    for (const id of ids) assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
+    for (const id of ids)
+      assert.equal(new Set(rx.posts.filter((p) => p.body.session_id === id).map((p) => p.key)).size, 1);
     // ...and its outcome is counted once: the outcome stream drops the repeated id.
     await drained();
-    assert.deepEqual(await outcomes((o) => o.delivered === 143), { delivered: 143, skipped: 2, failed: failedBefore, parked: 0 });
+    assert.deepEqual(await outcomes((o) => o.delivered === 143), {
+      delivered: 143,
+      skipped: 2,
+      failed: failedBefore,
+      parked: 0,
+    });
   });
 
   it('after JIRA_RETRY_FOR a report is parked; kubectl mirrord jira retry (the command) delivers it', async () => {
     rx.mode = 'fail';
     const id = await session('park-BUG-7');
-    const parked = await reporter.waitFor((l) => l.session_id === id && String(l.msg).startsWith('Jira report failed for JIRA_RETRY_FOR'), 30_000);
+    const parked = await reporter.waitFor(
+      (l) => l.session_id === id && String(l.msg).startsWith('Jira report failed for JIRA_RETRY_FOR'),
+      30_000,
+    );
     assert.equal(parked.level, 'warn');
     rx.mode = 'ok';
     // A report ended after the parked one is delivered: the reporter is working, and still
@@ -169,7 +235,12 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     await rx.until(() => rx.posts.some((p) => p.body.session_id === later), 'the later report');
     await drained();
     assert.ok(!rx.posts.some((p) => p.body.session_id === id), 'a parked report waits for the retry');
-    const r = await call<{ delivered: number; failed: number }>(nc, commandSubject('jira-reporter', 'retry'), {}, 30_000);
+    const r = await call<{ delivered: number; failed: number }>(
+      nc,
+      commandSubject('jira-reporter', 'retry'),
+      {},
+      30_000,
+    );
     assert.deepEqual([r.delivered, r.failed], [1, 0]);
     assert.ok(rx.posts.some((p) => p.body.session_id === id && p.body.issue_key === 'BUG-7'));
     const again = await call<{ delivered: number }>(nc, commandSubject('jira-reporter', 'retry'), {}, 30_000);

@@ -12,14 +12,27 @@ export interface AggregateTarget {
   key?: string;
 }
 
-const HOP = new Set(['authorization', 'impersonate-user', 'impersonate-group', 'host', 'connection', 'x-remote-user', 'x-remote-group']);
+const HOP = new Set([
+  'authorization',
+  'impersonate-user',
+  'impersonate-group',
+  'host',
+  'connection',
+  'x-remote-user',
+  'x-remote-group',
+]);
 
 /**
  * Forwards a request for an APIService's group the way kube-apiserver's aggregator does: the
  * caller's credentials are dropped, the authenticated identity goes in X-Remote-User /
  * X-Remote-Group, and the connection is authenticated with the front proxy's certificate.
  */
-export function proxyAggregated(req: IncomingMessage, res: ServerResponse, t: AggregateTarget, u: UserInfo): Promise<void> {
+export function proxyAggregated(
+  req: IncomingMessage,
+  res: ServerResponse,
+  t: AggregateTarget,
+  u: UserInfo,
+): Promise<void> {
   const target = new URL(req.url ?? '/', t.url);
   const headers: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP.has(k)) headers[k] = v;
@@ -39,7 +52,16 @@ export function proxyAggregated(req: IncomingMessage, res: ServerResponse, t: Ag
     up.on('error', (e) => {
       if (!res.headersSent) {
         res.writeHead(503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 503, reason: 'ServiceUnavailable', message: `error trying to reach service: ${e.message}` }));
+        res.end(
+          JSON.stringify({
+            kind: 'Status',
+            apiVersion: 'v1',
+            status: 'Failure',
+            code: 503,
+            reason: 'ServiceUnavailable',
+            message: `error trying to reach service: ${e.message}`,
+          }),
+        );
       } else res.end();
       resolve();
     });

@@ -19,8 +19,21 @@ export class Controllers {
     private readonly nodes: string[] = ['node-1', 'node-2'],
   ) {
     const t = (g: string, p: string) => registry.find(g, 'v1', p)!;
-    this.#t = { pods: t('', 'pods'), deployments: t('apps', 'deployments'), replicasets: t('apps', 'replicasets'), statefulsets: t('apps', 'statefulsets'), jobs: t('batch', 'jobs'), nodes: t('', 'nodes'), namespaces: t('', 'namespaces') };
-    for (const n of nodes) if (!store.get(this.#t.nodes!, undefined, n)) store.create(this.#t.nodes!, undefined, { metadata: { name: n, labels: { 'kubernetes.io/hostname': n } }, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+    this.#t = {
+      pods: t('', 'pods'),
+      deployments: t('apps', 'deployments'),
+      replicasets: t('apps', 'replicasets'),
+      statefulsets: t('apps', 'statefulsets'),
+      jobs: t('batch', 'jobs'),
+      nodes: t('', 'nodes'),
+      namespaces: t('', 'namespaces'),
+    };
+    for (const n of nodes)
+      if (!store.get(this.#t.nodes!, undefined, n))
+        store.create(this.#t.nodes!, undefined, {
+          metadata: { name: n, labels: { 'kubernetes.io/hostname': n } },
+          status: { conditions: [{ type: 'Ready', status: 'True' }] },
+        });
     store.watch(undefined, () => this.#kick());
     this.#kick();
   }
@@ -39,14 +52,30 @@ export class Controllers {
   }
 
   reconcile(): void {
-    const { pods, deployments, replicasets, statefulsets, jobs } = this.#t as Record<'pods' | 'deployments' | 'replicasets' | 'statefulsets' | 'jobs', ResourceType>;
+    const { pods, deployments, replicasets, statefulsets, jobs } = this.#t as Record<
+      'pods' | 'deployments' | 'replicasets' | 'statefulsets' | 'jobs',
+      ResourceType
+    >;
     for (const d of this.store.list(deployments)) this.#deployment(d, deployments);
     // Argo Rollouts (when their CRD exists) roll out like deployments, through replica sets.
     const rollouts = this.registry.find('argoproj.io', 'v1alpha1', 'rollouts');
     if (rollouts) for (const r of this.store.list(rollouts)) this.#deployment(r, rollouts);
-    for (const rs of this.store.list(replicasets)) this.#replicas(rs, replicasets, Number(rs.spec?.replicas ?? 1), (i) => `${rs.metadata.name}-${hash(rs.metadata.name! + i).slice(0, 5)}`);
-    for (const s of this.store.list(statefulsets)) this.#replicas(s, statefulsets, Number(s.spec?.replicas ?? 1), (i) => `${s.metadata.name}-${i}`);
-    for (const j of this.store.list(jobs)) this.#replicas(j, jobs, Number(j.spec?.parallelism ?? 1), () => `${j.metadata.name}-${hash(j.metadata.uid!).slice(0, 5)}`);
+    for (const rs of this.store.list(replicasets))
+      this.#replicas(
+        rs,
+        replicasets,
+        Number(rs.spec?.replicas ?? 1),
+        (i) => `${rs.metadata.name}-${hash(rs.metadata.name! + i).slice(0, 5)}`,
+      );
+    for (const s of this.store.list(statefulsets))
+      this.#replicas(s, statefulsets, Number(s.spec?.replicas ?? 1), (i) => `${s.metadata.name}-${i}`);
+    for (const j of this.store.list(jobs))
+      this.#replicas(
+        j,
+        jobs,
+        Number(j.spec?.parallelism ?? 1),
+        () => `${j.metadata.name}-${hash(j.metadata.uid!).slice(0, 5)}`,
+      );
     this.#collectGarbage();
     for (const p of this.store.list(pods)) this.#kubelet(p);
   }
@@ -66,12 +95,25 @@ export class Controllers {
       this.store.update(rsType, rs.metadata.namespace, { ...rs, spec: { ...rs.spec, replicas } });
     }
     const ready = this.#ownedPods(rs ?? { metadata: { uid: '' } }).filter(isReady).length;
-    const status = { replicas, readyReplicas: ready, availableReplicas: ready, updatedReplicas: replicas, observedGeneration: 1 };
-    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status)) this.store.update(type, d.metadata.namespace, { ...d, status, metadata: { ...d.metadata, resourceVersion: undefined } });
+    const status = {
+      replicas,
+      readyReplicas: ready,
+      availableReplicas: ready,
+      updatedReplicas: replicas,
+      observedGeneration: 1,
+    };
+    if (JSON.stringify(d.status ?? {}) !== JSON.stringify(status))
+      this.store.update(type, d.metadata.namespace, {
+        ...d,
+        status,
+        metadata: { ...d.metadata, resourceVersion: undefined },
+      });
   }
 
   #ownedPods(o: KubeObject): KubeObject[] {
-    return this.store.list(this.#t.pods!, o.metadata.namespace).filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === o.metadata.uid));
+    return this.store
+      .list(this.#t.pods!, o.metadata.namespace)
+      .filter((p) => p.metadata.ownerReferences?.some((r) => r.uid === o.metadata.uid));
   }
 
   #replicas(o: KubeObject, t: ResourceType, want: number, podName: (i: number) => string): void {
@@ -83,7 +125,12 @@ export class Controllers {
       if (this.store.get(this.#t.pods!, o.metadata.namespace, name)) continue;
       pods.push(
         this.store.create(this.#t.pods!, o.metadata.namespace, {
-          metadata: { name, labels: { ...(template.metadata?.labels ?? {}) }, annotations: { ...(template.metadata?.annotations ?? {}) }, ownerReferences: [owner(o)] },
+          metadata: {
+            name,
+            labels: { ...(template.metadata?.labels ?? {}) },
+            annotations: { ...(template.metadata?.annotations ?? {}) },
+            ownerReferences: [owner(o)],
+          },
           spec: structuredClone(template.spec ?? { containers: [] }),
         }),
       );
@@ -92,30 +139,63 @@ export class Controllers {
     const ready = pods.slice(0, want).filter(isReady).length;
     if (t.kind !== 'Job') {
       const status = { replicas: want, readyReplicas: ready, availableReplicas: ready };
-      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status)) this.store.update(t, o.metadata.namespace, { ...o, status, metadata: { ...o.metadata, resourceVersion: undefined } });
+      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status))
+        this.store.update(t, o.metadata.namespace, {
+          ...o,
+          status,
+          metadata: { ...o.metadata, resourceVersion: undefined },
+        });
     } else {
       const status = { active: ready };
-      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status)) this.store.update(t, o.metadata.namespace, { ...o, status, metadata: { ...o.metadata, resourceVersion: undefined } });
+      if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status))
+        this.store.update(t, o.metadata.namespace, {
+          ...o,
+          status,
+          metadata: { ...o.metadata, resourceVersion: undefined },
+        });
     }
   }
 
   /** Ephemeral containers added to a running pod start running too. */
   #ephemeral(p: KubeObject): void {
-    const wanted = ((p.spec as { ephemeralContainers?: Array<{ name: string; image?: string }> } | undefined)?.ephemeralContainers ?? []);
+    const wanted =
+      (p.spec as { ephemeralContainers?: Array<{ name: string; image?: string }> } | undefined)?.ephemeralContainers ??
+      [];
     const have = (p.status?.ephemeralContainerStatuses as Array<{ name: string }> | undefined) ?? [];
     if (wanted.every((c) => have.some((h) => h.name === c.name))) return;
-    const statuses = wanted.map((c) => ({ name: c.name, image: c.image ?? '', ready: false, restartCount: 0, state: { running: { startedAt: new Date().toISOString() } } }));
-    this.store.update(this.#t.pods!, p.metadata.namespace, { ...p, metadata: { ...p.metadata, resourceVersion: undefined }, status: { ...p.status, ephemeralContainerStatuses: statuses } });
+    const statuses = wanted.map((c) => ({
+      name: c.name,
+      image: c.image ?? '',
+      ready: false,
+      restartCount: 0,
+      state: { running: { startedAt: new Date().toISOString() } },
+    }));
+    this.store.update(this.#t.pods!, p.metadata.namespace, {
+      ...p,
+      metadata: { ...p.metadata, resourceVersion: undefined },
+      status: { ...p.status, ephemeralContainerStatuses: statuses },
+    });
   }
 
   #collectGarbage(): void {
     const owners = new Set<string>();
     const rollouts = this.registry.find('argoproj.io', 'v1alpha1', 'rollouts');
-    for (const t of [this.#t.deployments!, this.#t.replicasets!, this.#t.statefulsets!, this.#t.jobs!, ...(rollouts ? [rollouts] : [])]) for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
+    for (const t of [
+      this.#t.deployments!,
+      this.#t.replicasets!,
+      this.#t.statefulsets!,
+      this.#t.jobs!,
+      ...(rollouts ? [rollouts] : []),
+    ])
+      for (const o of this.store.list(t)) owners.add(o.metadata.uid!);
     for (const t of [this.#t.replicasets!, this.#t.pods!]) {
       for (const o of this.store.list(t)) {
-        const refs = o.metadata.ownerReferences?.filter((r) => ['Deployment', 'ReplicaSet', 'StatefulSet', 'Job', 'Rollout'].includes(r.kind)) ?? [];
-        if (refs.length > 0 && refs.every((r) => !owners.has(r.uid))) this.store.delete(t, o.metadata.namespace, o.metadata.name!);
+        const refs =
+          o.metadata.ownerReferences?.filter((r) =>
+            ['Deployment', 'ReplicaSet', 'StatefulSet', 'Job', 'Rollout'].includes(r.kind),
+          ) ?? [];
+        if (refs.length > 0 && refs.every((r) => !owners.has(r.uid)))
+          this.store.delete(t, o.metadata.namespace, o.metadata.name!);
       }
     }
   }
@@ -123,7 +203,11 @@ export class Controllers {
   #kubelet(p: KubeObject): void {
     if (p.status?.phase === 'Running') return this.#ephemeral(p);
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return;
-    const spec = (p.spec ?? {}) as { nodeName?: string; containers?: Array<{ name: string; image?: string }>; nodeSelector?: Record<string, string> };
+    const spec = (p.spec ?? {}) as {
+      nodeName?: string;
+      containers?: Array<{ name: string; image?: string }>;
+      nodeSelector?: Record<string, string>;
+    };
     const node = spec.nodeName ?? this.nodes[hash(p.metadata.name!).charCodeAt(0) % this.nodes.length]!;
     const ip = `10.244.0.${this.#ip++ % 250}`;
     this.store.update(this.#t.pods!, p.metadata.namespace, {
@@ -141,12 +225,27 @@ export class Controllers {
           { type: 'Ready', status: 'True' },
           { type: 'ContainersReady', status: 'True' },
         ],
-        containerStatuses: (spec.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '', ready: true, started: true, restartCount: 0, containerID: `containerd://${hash(p.metadata.uid! + c.name)}`, state: { running: { startedAt: new Date().toISOString() } } })),
+        containerStatuses: (spec.containers ?? []).map((c) => ({
+          name: c.name,
+          image: c.image ?? '',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          containerID: `containerd://${hash(p.metadata.uid! + c.name)}`,
+          state: { running: { startedAt: new Date().toISOString() } },
+        })),
       },
     });
   }
 }
 
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
-const owner = (o: KubeObject) => ({ apiVersion: o.apiVersion!, kind: o.kind!, name: o.metadata.name!, uid: o.metadata.uid!, controller: true, blockOwnerDeletion: true });
+const owner = (o: KubeObject) => ({
+  apiVersion: o.apiVersion!,
+  kind: o.kind!,
+  name: o.metadata.name!,
+  uid: o.metadata.uid!,
+  controller: true,
+  blockOwnerDeletion: true,
+});
 const isReady = (p: KubeObject): boolean => p.status?.phase === 'Running';

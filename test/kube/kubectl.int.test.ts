@@ -6,7 +6,6 @@ import { runKubectl, startTestCluster, type TestCluster } from '../support/clust
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/eventually.js';
 
-
 /** The real kubectl against the cluster (the stand-in unless E2E_KUBECONFIG names a real one). */
 describe('kubectl against the Kubernetes stand-in', () => {
   let cluster: TestCluster;
@@ -42,16 +41,28 @@ describe('kubectl against the Kubernetes stand-in', () => {
     assert.match((await kubectl(['apply', '-f', file], 'admin')).out, /deployment.apps\/applied created/);
     assert.match((await kubectl(['apply', '-f', file], 'admin')).out, /deployment.apps\/applied unchanged/);
     assert.match((await kubectl(['scale', 'deployment/applied', '--replicas=3'], 'admin')).out, /scaled/);
-    const wait = await kubectl(['wait', '--for=jsonpath={.status.readyReplicas}=3', 'deployment/applied', '--timeout=20s'], 'admin');
+    const wait = await kubectl(
+      ['wait', '--for=jsonpath={.status.readyReplicas}=3', 'deployment/applied', '--timeout=20s'],
+      'admin',
+    );
     assert.equal(wait.code, 0, wait.err);
     assert.match((await kubectl(['delete', '-f', file], 'admin')).out, /deployment.apps "applied" deleted/);
-    await eventually('the pods of the deleted deployment are gone', async () => (await kubectl(['get', 'pods', '-l', 'app=applied', '-o', 'name'], 'admin')).out.trim() === '');
+    await eventually(
+      'the pods of the deleted deployment are gone',
+      async () => (await kubectl(['get', 'pods', '-l', 'app=applied', '-o', 'name'], 'admin')).out.trim() === '',
+    );
   });
 
   it('deploy/ applies (client dry run) and its CRDs register their kinds', async () => {
     const r = await kubectl(['apply', '--dry-run=client', '-k', 'deploy/'], 'admin');
     assert.equal(r.code, 0, r.err);
-    for (const o of ['clusterrole.rbac.authorization.k8s.io/mirrord-operator-user', 'customresourcedefinition.apiextensions.k8s.io/mirrordpolicies.policies.mirrord.metalbear.co', 'statefulset.apps/mirrord-nats', 'deployment.apps/mirrord-gateway', 'apiservice.apiregistration.k8s.io/v1.operator.metalbear.co'])
+    for (const o of [
+      'clusterrole.rbac.authorization.k8s.io/mirrord-operator-user',
+      'customresourcedefinition.apiextensions.k8s.io/mirrordpolicies.policies.mirrord.metalbear.co',
+      'statefulset.apps/mirrord-nats',
+      'deployment.apps/mirrord-gateway',
+      'apiservice.apiregistration.k8s.io/v1.operator.metalbear.co',
+    ])
       assert.match(r.out, new RegExp(o.replace(/\./g, '\\.')));
   });
 
@@ -60,7 +71,16 @@ describe('kubectl against the Kubernetes stand-in', () => {
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, /mirrordpolicy.policies.mirrord.metalbear.co\/block-stealing-from-boats-deployment created/);
     assert.match(r.out, /mirrordclusterprofile.profiles.mirrord.metalbear.co\/example-cluster-profile created/);
-    const en = await kubectl(['get', 'crd', 'mirrordpolicies.policies.mirrord.metalbear.co', '-o', "jsonpath={.spec.versions[-1].schema.openAPIV3Schema.properties.spec.properties.block.items.enum}"], 'admin');
+    const en = await kubectl(
+      [
+        'get',
+        'crd',
+        'mirrordpolicies.policies.mirrord.metalbear.co',
+        '-o',
+        'jsonpath={.spec.versions[-1].schema.openAPIV3Schema.properties.spec.properties.block.items.enum}',
+      ],
+      'admin',
+    );
     assert.equal(en.out, '["steal","steal-without-filter","mirror","copy-target-scale-down"]');
     const list = await kubectl(['get', 'mirrordpolicies', '-A'], 'admin');
     assert.match(list.out, /books\s+block-unfiltered-stealing-from-webserver-deployments/);

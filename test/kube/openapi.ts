@@ -29,5 +29,10 @@ export function openApiV3Doc(registry: Registry, gvPath: string) {
       },
     };
   }
-  return { openapi: '3.0.0', info: { title: 'Kubernetes stand-in', version: groupVersion({ group: '', version: 'v1' }) }, paths, components: { schemas: {} } };
+  return {
+    openapi: '3.0.0',
+    info: { title: 'Kubernetes stand-in', version: groupVersion({ group: '', version: 'v1' }) },
+    paths,
+    components: { schemas: {} },
+  };
 }

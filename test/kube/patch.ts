@@ -19,7 +19,12 @@ export function mergePatch(target: J, patch: J): J {
  * (containers, env, ports by name) merge by `name`; other lists are replaced.
  */
 export function strategicMergePatch(target: J, patch: J): J {
-  if (Array.isArray(patch) && Array.isArray(target) && patch.every((p) => isObj(p) && typeof p.name === 'string') && target.every((t) => isObj(t) && typeof t.name === 'string')) {
+  if (
+    Array.isArray(patch) &&
+    Array.isArray(target) &&
+    patch.every((p) => isObj(p) && typeof p.name === 'string') &&
+    target.every((t) => isObj(t) && typeof t.name === 'string')
+  ) {
     const out = target.map((t) => structuredClone(t));
     for (const p of patch as Array<Record<string, J>>) {
       if (p.$patch === 'delete') {
@@ -48,7 +53,10 @@ export function jsonPatch(target: J, ops: J): J {
   if (!Array.isArray(ops)) throw new KubeError(400, 'BadRequest', 'json patch: expected an array of operations');
   let doc = structuredClone(target);
   for (const op of ops as Array<{ op: string; path: string; value?: J }>) {
-    const parts = op.path.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const parts = op.path
+      .split('/')
+      .slice(1)
+      .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
     if (parts.length === 0) {
       if (op.op === 'replace' || op.op === 'add') doc = structuredClone(op.value);
       continue;
@@ -62,7 +70,8 @@ export function jsonPatch(target: J, ops: J): J {
     const last = parts[parts.length - 1]!;
     if (op.op === 'test') {
       const cur = Array.isArray(parent) ? parent[Number(last)] : (parent as Record<string, J>)[last];
-      if (JSON.stringify(cur) !== JSON.stringify(op.value)) throw new KubeError(422, 'Invalid', `json patch: test failed at ${op.path}`);
+      if (JSON.stringify(cur) !== JSON.stringify(op.value))
+        throw new KubeError(422, 'Invalid', `json patch: test failed at ${op.path}`);
     } else if (op.op === 'remove') {
       if (Array.isArray(parent)) parent.splice(Number(last), 1);
       else delete (parent as Record<string, J>)[last];

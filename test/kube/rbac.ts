@@ -52,11 +52,14 @@ function resourceMatches(rule: Rule, a: Attributes): boolean {
 export function ruleAllows(rule: Rule, a: Attributes): boolean {
   if (!has(rule.verbs, a.verb)) return false;
   if (a.path !== undefined) {
-    return (rule.nonResourceURLs ?? []).some((u) => u === '*' || u === a.path || (u.endsWith('*') && a.path!.startsWith(u.slice(0, -1))));
+    return (rule.nonResourceURLs ?? []).some(
+      (u) => u === '*' || u === a.path || (u.endsWith('*') && a.path!.startsWith(u.slice(0, -1))),
+    );
   }
   if (!has(rule.apiGroups, a.apiGroup ?? '')) return false;
   if (!resourceMatches(rule, a)) return false;
-  if (rule.resourceNames && rule.resourceNames.length > 0) return a.name !== undefined && rule.resourceNames.includes(a.name);
+  if (rule.resourceNames && rule.resourceNames.length > 0)
+    return a.name !== undefined && rule.resourceNames.includes(a.name);
   return true;
 }
 
@@ -86,24 +89,32 @@ export function authorize(objs: RbacObjects, user: UserInfo, a: Attributes): Dec
   const u = { ...user, groups: effectiveGroups(user) };
   if (u.groups.includes('system:masters')) return { allowed: true, reason: 'system:masters' };
   const role = (kind: string, name: string, ns: string | undefined) =>
-    kind === 'ClusterRole' ? objs.clusterRoles.find((r) => r.metadata.name === name) : objs.roles.find((r) => r.metadata.name === name && r.metadata.namespace === ns);
-  const rulesOf = (o: KubeObject | undefined): Rule[] => ((o as { rules?: Rule[] } | undefined)?.rules ?? []);
+    kind === 'ClusterRole'
+      ? objs.clusterRoles.find((r) => r.metadata.name === name)
+      : objs.roles.find((r) => r.metadata.name === name && r.metadata.namespace === ns);
+  const rulesOf = (o: KubeObject | undefined): Rule[] => (o as { rules?: Rule[] } | undefined)?.rules ?? [];
   for (const b of objs.clusterRoleBindings) {
-    const subjects = ((b as { subjects?: Subject[] }).subjects ?? []);
+    const subjects = (b as { subjects?: Subject[] }).subjects ?? [];
     if (!subjects.some((s) => subjectMatches(s, u, undefined))) continue;
     const ref = b.roleRef as { kind: string; name: string };
     if (ref.kind !== 'ClusterRole') continue;
     if (rulesOf(role('ClusterRole', ref.name, undefined)).some((r) => ruleAllows(r, a)))
-      return { allowed: true, reason: `RBAC: allowed by ClusterRoleBinding "${b.metadata.name}" of ClusterRole "${ref.name}" to ${u.username}` };
+      return {
+        allowed: true,
+        reason: `RBAC: allowed by ClusterRoleBinding "${b.metadata.name}" of ClusterRole "${ref.name}" to ${u.username}`,
+      };
   }
   if (a.namespace && a.path === undefined) {
     for (const b of objs.roleBindings) {
       if (b.metadata.namespace !== a.namespace) continue;
-      const subjects = ((b as { subjects?: Subject[] }).subjects ?? []);
+      const subjects = (b as { subjects?: Subject[] }).subjects ?? [];
       if (!subjects.some((s) => subjectMatches(s, u, b.metadata.namespace))) continue;
       const ref = b.roleRef as { kind: string; name: string };
       if (rulesOf(role(ref.kind, ref.name, b.metadata.namespace)).some((r) => ruleAllows(r, a)))
-        return { allowed: true, reason: `RBAC: allowed by RoleBinding "${b.metadata.name}/${b.metadata.namespace}" of ${ref.kind} "${ref.name}" to ${u.username}` };
+        return {
+          allowed: true,
+          reason: `RBAC: allowed by RoleBinding "${b.metadata.name}/${b.metadata.namespace}" of ${ref.kind} "${ref.name}" to ${u.username}`,
+        };
     }
   }
   return { allowed: false, reason: '' };

@@ -39,14 +39,30 @@ export function loadYaml(...paths: string[]): KubeObject[] {
 /** kube-apiserver --token-auth-file, read by the same parser the gateway uses for its token file. */
 export function loadTokens(file: string): Map<string, UserInfo> {
   const m = new Map<string, UserInfo>();
-  for (const [token, who] of parseTokenFile(readFileSync(file, 'utf8'), file)) m.set(token, { username: who.user, uid: who.uid, groups: who.groups });
+  for (const [token, who] of parseTokenFile(readFileSync(file, 'utf8'), file))
+    m.set(token, { username: who.user, uid: who.uid, groups: who.groups });
   return m;
 }
 
 /** A kubeconfig with one context per token user (named after the user), the first current. */
-export function kubeconfigFor(server: string, tokens: Map<string, UserInfo>, current?: string, extra: { ca?: string } = {}): string {
-  const users = [...tokens].map(([token, u]) => ({ name: u.username.replace(/^system:serviceaccount:[^:]+:/, ''), token }));
-  const cluster = { server, ...(server.startsWith('https') ? (extra.ca ? { 'certificate-authority-data': Buffer.from(extra.ca).toString('base64') } : { 'insecure-skip-tls-verify': true }) : {}) };
+export function kubeconfigFor(
+  server: string,
+  tokens: Map<string, UserInfo>,
+  current?: string,
+  extra: { ca?: string } = {},
+): string {
+  const users = [...tokens].map(([token, u]) => ({
+    name: u.username.replace(/^system:serviceaccount:[^:]+:/, ''),
+    token,
+  }));
+  const cluster = {
+    server,
+    ...(server.startsWith('https')
+      ? extra.ca
+        ? { 'certificate-authority-data': Buffer.from(extra.ca).toString('base64') }
+        : { 'insecure-skip-tls-verify': true }
+      : {}),
+  };
   return YAML.stringify({
     apiVersion: 'v1',
     kind: 'Config',

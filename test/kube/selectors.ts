@@ -13,7 +13,11 @@ export function parseLabelSelector(s: string | undefined): Req {
     if ((m = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(part))) {
       const [, k, op, vs] = m;
       const set = vs!.split(',').map((x) => x.trim());
-      reqs.push(op === 'in' ? (l) => l[k!] !== undefined && set.includes(l[k!]!) : (l) => l[k!] === undefined || !set.includes(l[k!]!));
+      reqs.push(
+        op === 'in'
+          ? (l) => l[k!] !== undefined && set.includes(l[k!]!)
+          : (l) => l[k!] === undefined || !set.includes(l[k!]!),
+      );
     } else if ((m = /^([^!=]+)!=(.*)$/.exec(part))) {
       const [, k, v] = m;
       reqs.push((l) => l[k!.trim()] !== v!.trim());
@@ -28,7 +32,8 @@ export function parseLabelSelector(s: string | undefined): Req {
 
 function field(o: KubeObject, path: string): string | undefined {
   let cur: unknown = o;
-  for (const p of path.split('.')) cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[p] : undefined;
+  for (const p of path.split('.'))
+    cur = typeof cur === 'object' && cur !== null ? (cur as Record<string, unknown>)[p] : undefined;
   return cur === undefined ? undefined : String(cur);
 }
 

@@ -48,13 +48,25 @@ const json = (res: ServerResponse, code: number, body: unknown) => {
   res.end(JSON.stringify(body));
 };
 
-const status = (e: KubeError) => ({ kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: e.message, reason: e.reason, code: e.code });
+const status = (e: KubeError) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  metadata: {},
+  status: 'Failure',
+  message: e.message,
+  reason: e.reason,
+  code: e.code,
+});
 
 async function readBody(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   if (String(req.headers['content-type'] ?? '').includes('protobuf'))
-    throw new KubeError(415, 'UnsupportedMediaType', 'the stand-in speaks JSON only (kubectl auth can-i sends protobuf; use a SubjectAccessReview in JSON)');
+    throw new KubeError(
+      415,
+      'UnsupportedMediaType',
+      'the stand-in speaks JSON only (kubectl auth can-i sends protobuf; use a SubjectAccessReview in JSON)',
+    );
   const text = Buffer.concat(chunks).toString('utf8');
   if (!text) return undefined;
   try {
@@ -74,13 +86,28 @@ interface Route {
 
 export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandIn> {
   const ca = await createCa('kubernetes-standin-ca');
-  const serving = await issue(ca, { commonName: 'kube-apiserver', dnsNames: ['localhost', 'kubernetes.default.svc'], ips: ['127.0.0.1'], usage: 'server' });
+  const serving = await issue(ca, {
+    commonName: 'kube-apiserver',
+    dnsNames: ['localhost', 'kubernetes.default.svc'],
+    ips: ['127.0.0.1'],
+    usage: 'server',
+  });
   const tls = opts.tls ?? { key: serving.keyPem, cert: serving.certPem, ca: ca.certPem };
   const registry = new Registry();
   const store = new ObjectStore();
   const t = (g: string, p: string) => registry.find(g, 'v1', p)!;
-  const rbacTypes = { roles: t('rbac.authorization.k8s.io', 'roles'), clusterRoles: t('rbac.authorization.k8s.io', 'clusterroles'), roleBindings: t('rbac.authorization.k8s.io', 'rolebindings'), clusterRoleBindings: t('rbac.authorization.k8s.io', 'clusterrolebindings') };
-  const rbac = () => ({ roles: store.list(rbacTypes.roles), clusterRoles: store.list(rbacTypes.clusterRoles), roleBindings: store.list(rbacTypes.roleBindings), clusterRoleBindings: store.list(rbacTypes.clusterRoleBindings) });
+  const rbacTypes = {
+    roles: t('rbac.authorization.k8s.io', 'roles'),
+    clusterRoles: t('rbac.authorization.k8s.io', 'clusterroles'),
+    roleBindings: t('rbac.authorization.k8s.io', 'rolebindings'),
+    clusterRoleBindings: t('rbac.authorization.k8s.io', 'clusterrolebindings'),
+  };
+  const rbac = () => ({
+    roles: store.list(rbacTypes.roles),
+    clusterRoles: store.list(rbacTypes.clusterRoles),
+    roleBindings: store.list(rbacTypes.roleBindings),
+    clusterRoleBindings: store.list(rbacTypes.clusterRoleBindings),
+  });
   const crdType = t('apiextensions.k8s.io', 'customresourcedefinitions');
   const aggregate = new Map(Object.entries(opts.aggregate ?? {}));
   const apiServiceType = t('apiregistration.k8s.io', 'apiservices');
@@ -99,7 +126,17 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
       else {
         registry.applyCrd(o);
         if (!(o.status as { conditions?: unknown[] } | undefined)?.conditions)
-          store.update(crdType, undefined, { ...o, metadata: { ...o.metadata, resourceVersion: undefined }, status: { acceptedNames: (o.spec as { names: unknown }).names, conditions: [{ type: 'Established', status: 'True', reason: 'InitialNamesAccepted' }, { type: 'NamesAccepted', status: 'True' }] } });
+          store.update(crdType, undefined, {
+            ...o,
+            metadata: { ...o.metadata, resourceVersion: undefined },
+            status: {
+              acceptedNames: (o.spec as { names: unknown }).names,
+              conditions: [
+                { type: 'Established', status: 'True', reason: 'InitialNamesAccepted' },
+                { type: 'NamesAccepted', status: 'True' },
+              ],
+            },
+          });
       }
     }
     if (ty === apiServiceType) {
@@ -114,7 +151,9 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     for (const o of objs) {
       const ty = typeOf(o.apiVersion!, o.kind!);
       const existing = store.get(ty, o.metadata.namespace, o.metadata.name!);
-      const saved = existing ? store.update(ty, o.metadata.namespace, { ...o, metadata: { ...o.metadata, resourceVersion: undefined } }) : store.create(ty, o.metadata.namespace, o);
+      const saved = existing
+        ? store.update(ty, o.metadata.namespace, { ...o, metadata: { ...o.metadata, resourceVersion: undefined } })
+        : store.create(ty, o.metadata.namespace, o);
       afterWrite(ty, saved);
     }
   };
@@ -150,7 +189,8 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     if (typeof user !== 'string') return u;
     check(u, { verb: 'impersonate', apiGroup: '', resource: 'users', name: user });
     const g = req.headers['impersonate-group'];
-    const groups = g === undefined ? [] : (Array.isArray(g) ? g : [g]).flatMap((x) => x.split(',').map((s) => s.trim()));
+    const groups =
+      g === undefined ? [] : (Array.isArray(g) ? g : [g]).flatMap((x) => x.split(',').map((s) => s.trim()));
     for (const grp of groups) check(u, { verb: 'impersonate', apiGroup: '', resource: 'groups', name: grp });
     return { username: user, groups };
   };
@@ -158,7 +198,13 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
   const route = (group: string, version: string, segs: string[]): Route | undefined => {
     if (segs[0] === 'namespaces' && segs.length >= 3) {
       const ty = registry.find(group, version, segs[2]!);
-      if (ty?.namespaced) return { type: ty, namespace: segs[1]!, ...(segs[3] ? { name: segs[3] } : {}), ...(segs[4] ? { sub: segs[4] } : {}) };
+      if (ty?.namespaced)
+        return {
+          type: ty,
+          namespace: segs[1]!,
+          ...(segs[3] ? { name: segs[3] } : {}),
+          ...(segs[4] ? { sub: segs[4] } : {}),
+        };
     }
     const ty = registry.find(group, version, segs[0]!);
     if (!ty) return undefined;
@@ -166,8 +212,24 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
   };
 
   const discovery = (path: string): unknown => {
-    if (path === '/version') return { major: '1', minor: '32', gitVersion: 'v1.32.0-mirrord-standin', gitCommit: 'standin', gitTreeState: 'clean', buildDate: '2026-01-01T00:00:00Z', goVersion: 'go1.23', compiler: 'gc', platform: 'linux/amd64' };
-    if (path === '/api') return { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }] };
+    if (path === '/version')
+      return {
+        major: '1',
+        minor: '32',
+        gitVersion: 'v1.32.0-mirrord-standin',
+        gitCommit: 'standin',
+        gitTreeState: 'clean',
+        buildDate: '2026-01-01T00:00:00Z',
+        goVersion: 'go1.23',
+        compiler: 'gc',
+        platform: 'linux/amd64',
+      };
+    if (path === '/api')
+      return {
+        kind: 'APIVersions',
+        versions: ['v1'],
+        serverAddressByClientCIDRs: [{ clientCIDR: '0.0.0.0/0', serverAddress: '127.0.0.1' }],
+      };
     if (path === '/api/v1') return registry.resourceList('', 'v1');
     if (path === '/openapi/v3') return openApiV3Root(registry);
     if (path.startsWith('/openapi/v3/')) return openApiV3Doc(registry, path.slice('/openapi/v3/'.length));
@@ -175,14 +237,25 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
       return {
         kind: 'APIGroupList',
         apiVersion: 'v1',
-        groups: registry.groups().map((g) => ({ name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } })),
+        groups: registry.groups().map((g) => ({
+          name: g.name,
+          versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })),
+          preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] },
+        })),
       };
     }
     const m = /^\/apis\/([^/]+)(?:\/([^/]+))?$/.exec(path);
     if (m) {
       const g = registry.groups().find((x) => x.name === m[1]);
       if (!g) return undefined;
-      if (!m[2]) return { kind: 'APIGroup', apiVersion: 'v1', name: g.name, versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })), preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] } };
+      if (!m[2])
+        return {
+          kind: 'APIGroup',
+          apiVersion: 'v1',
+          name: g.name,
+          versions: g.versions.map((v) => ({ groupVersion: `${g.name}/${v}`, version: v })),
+          preferredVersion: { groupVersion: `${g.name}/${g.versions[0]}`, version: g.versions[0] },
+        };
       if (g.versions.includes(m[2])) return registry.resourceList(m[1]!, m[2]);
     }
     return undefined;
@@ -192,13 +265,31 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     const spec = (body.spec ?? {}) as Record<string, unknown>;
     if (r.type.kind === 'TokenReview') {
       const who = opts.tokens.get(String(spec.token ?? ''));
-      return { ...body, status: who ? { authenticated: true, user: { username: who.username, uid: who.uid ?? '', groups: [...who.groups, 'system:authenticated'] } } : { authenticated: false, error: 'invalid bearer token' } };
+      return {
+        ...body,
+        status: who
+          ? {
+              authenticated: true,
+              user: { username: who.username, uid: who.uid ?? '', groups: [...who.groups, 'system:authenticated'] },
+            }
+          : { authenticated: false, error: 'invalid bearer token' },
+      };
     }
-    const subject: UserInfo = r.type.kind === 'SelfSubjectAccessReview' ? u : { username: String(spec.user ?? ''), groups: (spec.groups as string[] | undefined) ?? [] };
+    const subject: UserInfo =
+      r.type.kind === 'SelfSubjectAccessReview'
+        ? u
+        : { username: String(spec.user ?? ''), groups: (spec.groups as string[] | undefined) ?? [] };
     const ra = spec.resourceAttributes as Record<string, string> | undefined;
     const na = spec.nonResourceAttributes as Record<string, string> | undefined;
     const a: Attributes = ra
-      ? { verb: ra.verb ?? '', apiGroup: ra.group ?? '', resource: ra.resource ?? '', ...(ra.subresource ? { subresource: ra.subresource } : {}), ...(ra.name ? { name: ra.name } : {}), ...(ra.namespace ? { namespace: ra.namespace } : {}) }
+      ? {
+          verb: ra.verb ?? '',
+          apiGroup: ra.group ?? '',
+          resource: ra.resource ?? '',
+          ...(ra.subresource ? { subresource: ra.subresource } : {}),
+          ...(ra.name ? { name: ra.name } : {}),
+          ...(ra.namespace ? { namespace: ra.namespace } : {}),
+        }
       : { verb: na?.verb ?? 'get', path: na?.path ?? '/' };
     const d = authorize(rbac(), subject, a);
     return { ...body, status: { allowed: d.allowed, ...(d.reason ? { reason: d.reason } : {}) } };
@@ -221,8 +312,30 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
         const segs = m[2]!.split('/');
         const ns = segs[0] === 'namespaces' && segs.length >= 3 ? segs[1] : undefined;
         const rest = ns ? segs.slice(2) : segs;
-        const verb = method === 'GET' ? (rest[1] ? 'get' : url.searchParams.get('watch') ? 'watch' : 'list') : method === 'POST' ? 'create' : method === 'DELETE' ? (rest[1] ? 'delete' : 'deletecollection') : method === 'PATCH' ? 'patch' : 'update';
-        check(u, { verb, apiGroup: agg, resource: rest[0]!, ...(rest[2] ? { subresource: rest[2] } : {}), ...(rest[1] ? { name: rest[1] } : {}), ...(ns ? { namespace: ns } : {}) });
+        const verb =
+          method === 'GET'
+            ? rest[1]
+              ? 'get'
+              : url.searchParams.get('watch')
+                ? 'watch'
+                : 'list'
+            : method === 'POST'
+              ? 'create'
+              : method === 'DELETE'
+                ? rest[1]
+                  ? 'delete'
+                  : 'deletecollection'
+                : method === 'PATCH'
+                  ? 'patch'
+                  : 'update';
+        check(u, {
+          verb,
+          apiGroup: agg,
+          resource: rest[0]!,
+          ...(rest[2] ? { subresource: rest[2] } : {}),
+          ...(rest[1] ? { name: rest[1] } : {}),
+          ...(ns ? { namespace: ns } : {}),
+        });
       }
       return proxyAggregated(req, res, aggTarget, u);
     }
@@ -235,15 +348,46 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     if (!m) throw new KubeError(404, 'NotFound', 'the server could not find the requested resource');
     const [group, version, rest] = m.length === 2 ? ['', 'v1', m[1]!] : [m[1]!, m[2]!, m[3]!];
     const r = route(group, version, rest.split('/'));
-    if (!r) throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${path})`);
+    if (!r)
+      throw new KubeError(404, 'NotFound', `the server could not find the requested resource (${method} ${path})`);
     const watch = url.searchParams.get('watch') === 'true' || url.searchParams.get('watch') === '1';
     const verb =
-      method === 'GET' ? (watch ? 'watch' : r.name ? 'get' : 'list') : method === 'POST' ? 'create' : method === 'PUT' ? 'update' : method === 'PATCH' ? 'patch' : method === 'DELETE' ? (r.name ? 'delete' : 'deletecollection') : method.toLowerCase();
-    check(u, { verb, apiGroup: r.type.group, resource: r.type.plural, ...(r.sub ? { subresource: r.sub } : {}), ...(r.name ? { name: r.name } : {}), ...(r.namespace ? { namespace: r.namespace } : {}) });
+      method === 'GET'
+        ? watch
+          ? 'watch'
+          : r.name
+            ? 'get'
+            : 'list'
+        : method === 'POST'
+          ? 'create'
+          : method === 'PUT'
+            ? 'update'
+            : method === 'PATCH'
+              ? 'patch'
+              : method === 'DELETE'
+                ? r.name
+                  ? 'delete'
+                  : 'deletecollection'
+                : method.toLowerCase();
+    check(u, {
+      verb,
+      apiGroup: r.type.group,
+      resource: r.type.plural,
+      ...(r.sub ? { subresource: r.sub } : {}),
+      ...(r.name ? { name: r.name } : {}),
+      ...(r.namespace ? { namespace: r.namespace } : {}),
+    });
     return serveResource(req, res, r, verb, url, u);
   };
 
-  const serveResource = async (req: IncomingMessage, res: ServerResponse, r: Route, verb: string, url: URL, u: UserInfo) => {
+  const serveResource = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    r: Route,
+    verb: string,
+    url: URL,
+    u: UserInfo,
+  ) => {
     const ty = r.type;
     const labels = parseLabelSelector(url.searchParams.get('labelSelector') ?? undefined);
     const fields = parseFieldSelector(url.searchParams.get('fieldSelector') ?? undefined);
@@ -255,8 +399,14 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     switch (verb) {
       case 'list': {
         const items = store.list(ty, r.namespace).filter(select);
-        if (wantsTable(req.headers.accept)) return json(res, 200, toTable(items, ty.kind, String(store.resourceVersion)));
-        return json(res, 200, { kind: `${ty.kind}List`, apiVersion: groupVersion(ty), metadata: { resourceVersion: String(store.resourceVersion) }, items });
+        if (wantsTable(req.headers.accept))
+          return json(res, 200, toTable(items, ty.kind, String(store.resourceVersion)));
+        return json(res, 200, {
+          kind: `${ty.kind}List`,
+          apiVersion: groupVersion(ty),
+          metadata: { resourceVersion: String(store.resourceVersion) },
+          items,
+        });
       }
       case 'watch':
         return serveWatch(req, res, ty, r.namespace, select, url);
@@ -273,7 +423,8 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
         if (ty.kind === 'Secret' && body.stringData) {
           // kube-apiserver folds stringData into data (base64) on write.
           const data = { ...((body.data as Record<string, string> | undefined) ?? {}) };
-          for (const [k, v] of Object.entries(body.stringData as Record<string, string>)) data[k] = Buffer.from(v).toString('base64');
+          for (const [k, v] of Object.entries(body.stringData as Record<string, string>))
+            data[k] = Buffer.from(v).toString('base64');
           body.data = data;
           delete body.stringData;
         }
@@ -290,13 +441,21 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
         if (r.sub === 'scale') {
           const scale = verb === 'update' ? (body as KubeObject) : (patchWith(ct, scaleOf(cur), body) as KubeObject);
           next = { ...cur, spec: { ...cur.spec, replicas: Number(scale.spec?.replicas ?? 0) } };
-        } else if (verb === 'update') next = r.sub === 'status' ? { ...cur, status: (body as KubeObject).status ?? {} } : (body as KubeObject);
+        } else if (verb === 'update')
+          next = r.sub === 'status' ? { ...cur, status: (body as KubeObject).status ?? {} } : (body as KubeObject);
         else {
           const patched = patchWith(ct, cur, body) as KubeObject;
-          next = r.sub === 'status' ? { ...cur, status: patched.status ?? {} } : { ...patched, metadata: { ...patched.metadata, name: cur.metadata.name } };
+          next =
+            r.sub === 'status'
+              ? { ...cur, status: patched.status ?? {} }
+              : { ...patched, metadata: { ...patched.metadata, name: cur.metadata.name } };
         }
         if (url.searchParams.get('dryRun') === 'All') return json(res, 200, next);
-        const saved = store.update(ty, r.namespace, verb === 'patch' ? { ...next, metadata: { ...next.metadata, resourceVersion: undefined } } : next);
+        const saved = store.update(
+          ty,
+          r.namespace,
+          verb === 'patch' ? { ...next, metadata: { ...next.metadata, resourceVersion: undefined } } : next,
+        );
         afterWrite(ty, saved);
         return json(res, 200, r.sub === 'scale' ? scaleOf(saved) : saved);
       }
@@ -316,7 +475,14 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     }
   };
 
-  const serveWatch = (req: IncomingMessage, res: ServerResponse, ty: ResourceType, namespace: string | undefined, select: (o: KubeObject) => boolean, url: URL) => {
+  const serveWatch = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ty: ResourceType,
+    namespace: string | undefined,
+    select: (o: KubeObject) => boolean,
+    url: URL,
+  ) => {
     const key = `${ty.group}/${ty.plural}`;
     const rv = url.searchParams.get('resourceVersion');
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
@@ -326,7 +492,12 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     // No resourceVersion: the current state first, as ADDED events (kube-apiserver's semantics).
     if (!rv || rv === '0') for (const o of store.list(ty, namespace).filter(select)) send('ADDED', o);
     const off = store.watch(rv && rv !== '0' ? Number(rv) : undefined, (e) => {
-      if (e.key !== key || (ty.namespaced && namespace !== undefined && e.object.metadata.namespace !== namespace) || !select(e.object)) return;
+      if (
+        e.key !== key ||
+        (ty.namespaced && namespace !== undefined && e.object.metadata.namespace !== namespace) ||
+        !select(e.object)
+      )
+        return;
       send(e.type, e.object);
     });
     const timeout = Number(url.searchParams.get('timeoutSeconds') ?? 0);
@@ -341,12 +512,16 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
 
   const listener = (req: IncomingMessage, res: ServerResponse) => {
     handle(req, res).catch((e: unknown) => {
-      const err = e instanceof KubeError ? e : new KubeError(500, 'InternalError', e instanceof Error ? e.message : String(e));
+      const err =
+        e instanceof KubeError ? e : new KubeError(500, 'InternalError', e instanceof Error ? e.message : String(e));
       if (!res.headersSent) json(res, err.code, status(err));
       else res.end();
     });
   };
-  const server: Server = createHttps({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: false }, listener);
+  const server: Server = createHttps(
+    { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
+    listener,
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -371,7 +546,12 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
 function patchWith(contentType: string, cur: unknown, body: unknown): unknown {
   if (contentType.includes('json-patch')) return jsonPatch(cur, body);
   if (contentType.includes('strategic-merge-patch')) return strategicMergePatch(cur, body);
-  if (contentType.includes('apply-patch')) throw new KubeError(415, 'UnsupportedMediaType', 'server-side apply is not supported by the stand-in; use client-side kubectl apply');
+  if (contentType.includes('apply-patch'))
+    throw new KubeError(
+      415,
+      'UnsupportedMediaType',
+      'server-side apply is not supported by the stand-in; use client-side kubectl apply',
+    );
   return mergePatch(cur, body);
 }
 
@@ -380,8 +560,18 @@ function scaleOf(o: KubeObject): KubeObject {
   return {
     apiVersion: 'autoscaling/v1',
     kind: 'Scale',
-    metadata: { name: o.metadata.name, namespace: o.metadata.namespace, resourceVersion: o.metadata.resourceVersion, uid: o.metadata.uid },
+    metadata: {
+      name: o.metadata.name,
+      namespace: o.metadata.namespace,
+      resourceVersion: o.metadata.resourceVersion,
+      uid: o.metadata.uid,
+    },
     spec: { replicas: Number(o.spec?.replicas ?? 1) },
-    status: { replicas: Number(o.status?.replicas ?? 0), selector: Object.entries(sel).map(([k, v]) => `${k}=${v}`).join(',') },
+    status: {
+      replicas: Number(o.status?.replicas ?? 0),
+      selector: Object.entries(sel)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    },
   };
 }

@@ -53,8 +53,14 @@ export class ObjectStore {
   }
 
   list(t: ResourceType, namespace?: string): KubeObject[] {
-    const out = [...this.#bucket(t).values()].filter((o) => !t.namespaced || namespace === undefined || o.metadata.namespace === namespace);
-    return out.map(clone).sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+    const out = [...this.#bucket(t).values()].filter(
+      (o) => !t.namespaced || namespace === undefined || o.metadata.namespace === namespace,
+    );
+    return out
+      .map(clone)
+      .sort((a, b) =>
+        `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`),
+      );
   }
 
   get(t: ResourceType, namespace: string | undefined, name: string): KubeObject | undefined {
@@ -71,13 +77,20 @@ export class ObjectStore {
   create(t: ResourceType, namespace: string | undefined, obj: KubeObject): KubeObject {
     const o = clone(obj);
     o.metadata ??= {};
-    if (!o.metadata.name && o.metadata.generateName) o.metadata.name = `${o.metadata.generateName}${randomUUID().slice(0, 5)}`;
-    if (!o.metadata.name) throw new KubeError(422, 'Invalid', `${t.kind}: metadata.name: Required value: name or generateName is required`);
+    if (!o.metadata.name && o.metadata.generateName)
+      o.metadata.name = `${o.metadata.generateName}${randomUUID().slice(0, 5)}`;
+    if (!o.metadata.name)
+      throw new KubeError(422, 'Invalid', `${t.kind}: metadata.name: Required value: name or generateName is required`);
     if (t.namespaced) o.metadata.namespace = namespace ?? o.metadata.namespace ?? 'default';
     else delete o.metadata.namespace;
     const k = objKey(o.metadata.namespace, o.metadata.name);
     const b = this.#bucket(t);
-    if (b.has(k)) throw new KubeError(409, 'AlreadyExists', `${t.plural}${t.group ? `.${t.group}` : ''} "${o.metadata.name}" already exists`);
+    if (b.has(k))
+      throw new KubeError(
+        409,
+        'AlreadyExists',
+        `${t.plural}${t.group ? `.${t.group}` : ''} "${o.metadata.name}" already exists`,
+      );
     o.apiVersion = t.group ? `${t.group}/${t.version}` : t.version;
     o.kind = t.kind;
     o.metadata.uid = randomUUID();
@@ -92,11 +105,21 @@ export class ObjectStore {
   update(t: ResourceType, namespace: string | undefined, obj: KubeObject): KubeObject {
     const cur = this.mustGet(t, namespace, obj.metadata.name!);
     if (obj.metadata.resourceVersion && obj.metadata.resourceVersion !== cur.metadata.resourceVersion)
-      throw new KubeError(409, 'Conflict', `Operation cannot be fulfilled on ${t.plural} "${cur.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`);
+      throw new KubeError(
+        409,
+        'Conflict',
+        `Operation cannot be fulfilled on ${t.plural} "${cur.metadata.name}": the object has been modified; please apply your changes to the latest version and try again`,
+      );
     const o = clone(obj);
     o.apiVersion = cur.apiVersion;
     o.kind = cur.kind;
-    o.metadata = { ...o.metadata, namespace: cur.metadata.namespace, uid: cur.metadata.uid, creationTimestamp: cur.metadata.creationTimestamp, resourceVersion: String(++this.#rv) };
+    o.metadata = {
+      ...o.metadata,
+      namespace: cur.metadata.namespace,
+      uid: cur.metadata.uid,
+      creationTimestamp: cur.metadata.creationTimestamp,
+      resourceVersion: String(++this.#rv),
+    };
     if (!t.namespaced) delete o.metadata.namespace;
     this.#bucket(t).set(objKey(o.metadata.namespace, o.metadata.name!), o);
     this.#emit('MODIFIED', t, o);

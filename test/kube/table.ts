@@ -16,9 +16,15 @@ function age(ts: string | undefined, now = Date.now()): string {
 export function toTable(items: KubeObject[], kind: string, resourceVersion: string) {
   const extra: Array<{ name: string; cell: (o: KubeObject) => string | number }> = [];
   if (kind === 'Pod') {
-    extra.push({ name: 'Status', cell: (o) => String(o.status?.phase ?? 'Pending') }, { name: 'Node', cell: (o) => String((o.spec as { nodeName?: string } | undefined)?.nodeName ?? '<none>') });
+    extra.push(
+      { name: 'Status', cell: (o) => String(o.status?.phase ?? 'Pending') },
+      { name: 'Node', cell: (o) => String((o.spec as { nodeName?: string } | undefined)?.nodeName ?? '<none>') },
+    );
   } else if (kind === 'Deployment' || kind === 'StatefulSet' || kind === 'ReplicaSet') {
-    extra.push({ name: 'Ready', cell: (o) => `${Number(o.status?.readyReplicas ?? 0)}/${Number(o.spec?.replicas ?? 1)}` });
+    extra.push({
+      name: 'Ready',
+      cell: (o) => `${Number(o.status?.readyReplicas ?? 0)}/${Number(o.spec?.replicas ?? 1)}`,
+    });
   }
   return {
     kind: 'Table',

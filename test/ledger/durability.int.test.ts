@@ -19,7 +19,12 @@ const client = { client_user: 'load', client_name: 'Load', client_hostname: 'ben
  * recording the ids of every event the ledger acknowledged. Failures (while a process is
  * down) are retried with the same command until acknowledged or until the command is refused.
  */
-async function drive(nc: NatsConnection, total: number, inFlight: number, midway: () => Promise<void>): Promise<Set<string>> {
+async function drive(
+  nc: NatsConnection,
+  total: number,
+  inFlight: number,
+  midway: () => Promise<void>,
+): Promise<Set<string>> {
   const acked = new Set<string>();
   let issued = 0;
   let triggered = false;
@@ -50,8 +55,22 @@ async function drive(nc: NatsConnection, total: number, inFlight: number, midway
         triggered = true;
         void midway();
       }
-      if (!(await send('start', { session_id: id, target: `deployment/app-${id.slice(0, 2).toLowerCase()}`, namespace: 'default', client }))) continue;
-      await send('port-subscribe', { session_id: id, client_user: 'load', port: 80, mode: 'steal', http_filter: `header=x-id: ${id}` });
+      if (
+        !(await send('start', {
+          session_id: id,
+          target: `deployment/app-${id.slice(0, 2).toLowerCase()}`,
+          namespace: 'default',
+          client,
+        }))
+      )
+        continue;
+      await send('port-subscribe', {
+        session_id: id,
+        client_user: 'load',
+        port: 80,
+        mode: 'steal',
+        http_filter: `header=x-id: ${id}`,
+      });
       await send('end', { session_id: id, client_user: 'load' });
     }
   };
@@ -62,7 +81,10 @@ async function drive(nc: NatsConnection, total: number, inFlight: number, midway
 /** The stream once it holds `expected` messages (or what it holds after 20 s, for the assertions to show). */
 async function settleStream(nc: NatsConnection, expected: number) {
   let msgs = await readEventStream(nc);
-  await eventually('the stream catches up with the table', async () => (msgs = await readEventStream(nc)).length >= expected).catch(() => undefined);
+  await eventually(
+    'the stream catches up with the table',
+    async () => (msgs = await readEventStream(nc)).length >= expected,
+  ).catch(() => undefined);
   return msgs;
 }
 
@@ -92,7 +114,11 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
     const ids = msgs.map((m) => m.msgId!);
     assert.equal(new Set(ids).size, ids.length, 'no event is on JetStream twice');
     assert.equal(ids.length, all.length, 'every event of the table is on JetStream');
-    assert.deepEqual(ids, all.map((e) => e.id), 'JetStream order is ledger position order');
+    assert.deepEqual(
+      ids,
+      all.map((e) => e.id),
+      'JetStream order is ledger position order',
+    );
   }
 
   it('ledger kill -9 in the middle of 5,000 commands', async () => {

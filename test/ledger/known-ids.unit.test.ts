@@ -8,7 +8,10 @@ describe('known session ids (Bloom filter)', () => {
     const k = new KnownSessionIds(20, 7);
     const added = Array.from({ length: 50_000 }, () => newSessionId());
     for (const id of added) k.add(id);
-    assert.ok(added.every((id) => k.mightContain(id)), 'no false negatives');
+    assert.ok(
+      added.every((id) => k.mightContain(id)),
+      'no false negatives',
+    );
     const others = Array.from({ length: 20_000 }, () => newSessionId());
     const fp = others.filter((id) => k.mightContain(id)).length / others.length;
     assert.ok(fp < 0.05, `false-positive rate ${fp}`);

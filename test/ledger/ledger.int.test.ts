@@ -13,10 +13,22 @@ import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-stor
 import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
 import { eventually } from '../support/eventually.js';
 
-const cmd = <T = Record<string, unknown>>(nc: NatsConnection, verb: string, body: Record<string, unknown>) => call<T>(nc, commandSubject('ledger', verb), body);
-const query = <T = Record<string, unknown>>(nc: NatsConnection, what: string, body: Record<string, unknown> = {}) => call<T>(nc, querySubject('ledger', what), body);
-const client = (user: string) => ({ client_user: user, client_name: `${user} name`, client_hostname: `${user}-host`, client_cli_version: '3.150.0' });
-const startBody = (id: string, user = 'alice', target = 'deployment/ip-visit-counter') => ({ session_id: id, target, namespace: 'default', client: client(user) });
+const cmd = <T = Record<string, unknown>>(nc: NatsConnection, verb: string, body: Record<string, unknown>) =>
+  call<T>(nc, commandSubject('ledger', verb), body);
+const query = <T = Record<string, unknown>>(nc: NatsConnection, what: string, body: Record<string, unknown> = {}) =>
+  call<T>(nc, querySubject('ledger', what), body);
+const client = (user: string) => ({
+  client_user: user,
+  client_name: `${user} name`,
+  client_hostname: `${user}-host`,
+  client_cli_version: '3.150.0',
+});
+const startBody = (id: string, user = 'alice', target = 'deployment/ip-visit-counter') => ({
+  session_id: id,
+  target,
+  namespace: 'default',
+  client: client(user),
+});
 
 async function rejects(p: Promise<unknown>, code: string, re?: RegExp): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
@@ -48,21 +60,46 @@ describe('ledger over real NATS and SQLite', () => {
 
   it('runs a session through every command and logs the seed lines', async () => {
     const a = newSessionId();
-    const started = await cmd<{ events: Array<{ type: string; position: number }> }>(nc, 'start', { ...startBody(a), key: 'k', branch_name: 'my-KEY-1' });
+    const started = await cmd<{ events: Array<{ type: string; position: number }> }>(nc, 'start', {
+      ...startBody(a),
+      key: 'k',
+      branch_name: 'my-KEY-1',
+    });
     assert.equal(started.events[0]!.type, 'SessionStarted');
-    const stolen = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'steal', http_filter: 'header=X-PG-Tenant: Avi.+' });
+    const stolen = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
+      session_id: a,
+      client_user: 'alice',
+      port: 80,
+      mode: 'steal',
+      http_filter: 'header=X-PG-Tenant: Avi.+',
+    });
     assert.equal(stolen.events[0]!.type, 'PortStolen');
     await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 9090, mode: 'mirror' });
     await cmd(nc, 'port-unsubscribe', { session_id: a, client_user: 'alice', port: 9090 });
-    const live = await query<{ sessions: Array<{ id: string; ports: Array<{ port: number; http_filter: string }> }> }>(nc, 'sessions');
+    const live = await query<{ sessions: Array<{ id: string; ports: Array<{ port: number; http_filter: string }> }> }>(
+      nc,
+      'sessions',
+    );
     const mine = live.sessions.find((s) => s.id === a)!;
-    assert.deepEqual(mine.ports.map((p) => [p.port, p.http_filter]), [[80, 'header=X-PG-Tenant: Avi.+']]);
+    assert.deepEqual(
+      mine.ports.map((p) => [p.port, p.http_filter]),
+      [[80, 'header=X-PG-Tenant: Avi.+']],
+    );
     await cmd(nc, 'end', { session_id: a, client_user: 'alice' });
     const released = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a && l.port === 80);
     const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === a);
     assert.equal(ended.level, 'info');
     assert.equal(released.reason, 'SessionEnded');
-    for (const f of ['target', 'namespace', 'client_hostname', 'client_name', 'client_user', 'client_id', 'session_id', 'session_duration'])
+    for (const f of [
+      'target',
+      'namespace',
+      'client_hostname',
+      'client_name',
+      'client_user',
+      'client_id',
+      'session_id',
+      'session_duration',
+    ])
       assert.ok(f in ended, `Session Ended line lacks ${f}`);
     const stolenLine = await ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === a);
     assert.equal(stolenLine.http_filter, 'header=X-PG-Tenant: Avi.+');
@@ -70,7 +107,10 @@ describe('ledger over real NATS and SQLite', () => {
     const one = await query<{ session: { status: string; end_reason: string } }>(nc, 'session', { id: a });
     assert.equal(one.session.status, 'ended');
     const trail = await query<{ events: Array<{ type: string }> }>(nc, 'events', { session_id: a });
-    assert.deepEqual(trail.events.map((e) => e.type), ['SessionStarted', 'PortStolen', 'PortMirrored', 'PortReleased', 'PortReleased', 'SessionEnded']);
+    assert.deepEqual(
+      trail.events.map((e) => e.type),
+      ['SessionStarted', 'PortStolen', 'PortMirrored', 'PortReleased', 'PortReleased', 'SessionEnded'],
+    );
   });
 
   it('refuses unknown sessions, double ends, foreign users and bad input with the right codes', async () => {
@@ -78,7 +118,11 @@ describe('ledger over real NATS and SQLite', () => {
     await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'NotFound');
     await cmd(nc, 'start', startBody(a));
     await rejects(cmd(nc, 'start', startBody(a, 'mallory')), 'Forbidden');
-    await rejects(cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'stael' }), 'Invalid', /^mode:/);
+    await rejects(
+      cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'stael' }),
+      'Invalid',
+      /^mode:/,
+    );
     await rejects(cmd(nc, 'start', { ...startBody(newSessionId()), target: 'service/x' }), 'Invalid', /^target:/);
     await rejects(cmd(nc, 'start', { ...startBody('xyz') }), 'Invalid', /^session_id:/);
     await cmd(nc, 'kill', { session_id: a, by: 'admin' });
@@ -96,15 +140,44 @@ describe('ledger over real NATS and SQLite', () => {
     await cmd(nc, 'start', startBody(b, 'bob', target));
     await cmd(nc, 'start', startBody(c, 'carol', target));
     await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'steal' });
-    await rejects(cmd(nc, 'port-subscribe', { session_id: b, client_user: 'bob', port: 80, mode: 'steal', http_filter: 'header=x' }), 'PortAlreadyStolen', new RegExp(`session ${a} \\(user alice\\)`));
-    const cont = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', { session_id: b, client_user: 'bob', port: 80, mode: 'steal', on_concurrent_steal: 'continue' });
+    await rejects(
+      cmd(nc, 'port-subscribe', {
+        session_id: b,
+        client_user: 'bob',
+        port: 80,
+        mode: 'steal',
+        http_filter: 'header=x',
+      }),
+      'PortAlreadyStolen',
+      new RegExp(`session ${a} \\(user alice\\)`),
+    );
+    const cont = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
+      session_id: b,
+      client_user: 'bob',
+      port: 80,
+      mode: 'steal',
+      on_concurrent_steal: 'continue',
+    });
     assert.equal(cont.events.length, 1);
-    await cmd(nc, 'port-subscribe', { session_id: c, client_user: 'carol', port: 80, mode: 'steal', on_concurrent_steal: 'override' });
-    const endedA = await query<{ session: { status: string; end_reason: string; killed_by: string } }>(nc, 'session', { id: a });
-    assert.deepEqual([endedA.session.status, endedA.session.end_reason, endedA.session.killed_by], ['ended', 'Overridden', c]);
+    await cmd(nc, 'port-subscribe', {
+      session_id: c,
+      client_user: 'carol',
+      port: 80,
+      mode: 'steal',
+      on_concurrent_steal: 'override',
+    });
+    const endedA = await query<{ session: { status: string; end_reason: string; killed_by: string } }>(nc, 'session', {
+      id: a,
+    });
+    assert.deepEqual(
+      [endedA.session.status, endedA.session.end_reason, endedA.session.killed_by],
+      ['ended', 'Overridden', c],
+    );
     const relA = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a);
     assert.equal(relA.reason, 'Overridden');
-    const events = await query<{ events: Array<{ type: string; data: { lock?: boolean } }> }>(nc, 'events', { session_id: b });
+    const events = await query<{ events: Array<{ type: string; data: { lock?: boolean } }> }>(nc, 'events', {
+      session_id: b,
+    });
     assert.equal(events.events.find((e) => e.type === 'PortStolen')!.data.lock, false);
   });
 
@@ -117,8 +190,14 @@ describe('ledger over real NATS and SQLite', () => {
       return m.length >= all.length ? m : undefined;
     });
     assert.equal(msgs.length, all.length);
-    assert.deepEqual(msgs.map((m) => m.msgId), all.map((e) => e.id));
-    assert.deepEqual(msgs.map((m) => m.event.id), all.map((e) => e.id));
+    assert.deepEqual(
+      msgs.map((m) => m.msgId),
+      all.map((e) => e.id),
+    );
+    assert.deepEqual(
+      msgs.map((m) => m.event.id),
+      all.map((e) => e.id),
+    );
     assert.equal(msgs[0]!.subject, `mirrord.events.${all[0]!.type}.${all[0]!.session_id}`);
   });
 
@@ -139,8 +218,14 @@ describe('ledger over real NATS and SQLite', () => {
     const b = newSessionId();
     await cmd(nc, 'start', { ...startBody(a, 'dave'), namespace: 'team-a' });
     await cmd(nc, 'start', { ...startBody(b, 'erin'), namespace: 'team-b' });
-    const killed = await cmd<{ events: Array<{ type: string; session_id: string }> }>(nc, 'kill-all', { by: 'admin', namespace: 'team-a' });
-    assert.deepEqual(killed.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id), [a]);
+    const killed = await cmd<{ events: Array<{ type: string; session_id: string }> }>(nc, 'kill-all', {
+      by: 'admin',
+      namespace: 'team-a',
+    });
+    assert.deepEqual(
+      killed.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id),
+      [a],
+    );
     const stats = await query<{ dau: number; mau: number }>(nc, 'statistics');
     assert.ok(stats.dau >= 5 && stats.mau >= stats.dau, JSON.stringify(stats));
     await cmd(nc, 'kill-all', { by: 'admin' });
@@ -170,7 +255,10 @@ describe('ledger over real NATS and SQLite', () => {
       const restarted = Date.now();
       const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === kept, 15_000);
       assert.equal(ended.reason, 'Unused');
-      assert.ok(Date.now() - restarted >= 5500, `expired ${Date.now() - restarted} ms after restart, before a full TTL`);
+      assert.ok(
+        Date.now() - restarted >= 5500,
+        `expired ${Date.now() - restarted} ms after restart, before a full TTL`,
+      );
       const gone = await cmd<{ ended: Array<{ id: string; reason: string }> }>(nc, 'activity', { session_ids: [kept] });
       assert.deepEqual(gone.ended, [{ id: kept, reason: 'Unused' }]);
     } finally {
@@ -185,7 +273,10 @@ describe('ledger over real NATS and SQLite', () => {
     assert.deepEqual(await diffProjections(store, projections), []);
     // And a tampered projection is caught.
     const live = [...projections.sessions.values()][0]!;
-    await store.replaceProjections([{ ...live, client_user: 'tampered' }, ...[...projections.sessions.values()].slice(1)], projections.ports.values());
+    await store.replaceProjections(
+      [{ ...live, client_user: 'tampered' }, ...[...projections.sessions.values()].slice(1)],
+      projections.ports.values(),
+    );
     assert.equal((await diffProjections(store, projections)).length, 1);
     await store.replaceProjections(projections.sessions.values(), projections.ports.values());
     await store.close();

@@ -12,8 +12,10 @@ interface Panel {
 
 /** Every query of the shipped Grafana dashboard names a metric the gateway really exports. */
 describe('deploy/grafana/mirrord-teams.json', () => {
-  it('queries only exported metrics, and uses each of the seed\'s', async () => {
-    const dash = JSON.parse(readFileSync(new URL('../../deploy/grafana/mirrord-teams.json', import.meta.url), 'utf8')) as { panels: Panel[] };
+  it("queries only exported metrics, and uses each of the seed's", async () => {
+    const dash = JSON.parse(
+      readFileSync(new URL('../../deploy/grafana/mirrord-teams.json', import.meta.url), 'utf8'),
+    ) as { panels: Panel[] };
     const registry = buildRegistry(new MetricsState(DURATION_BUCKETS), {
       activeSessions: async () => 0,
       heldPorts: async () => ({ steal: 0, mirror: 0 }),
@@ -39,6 +41,13 @@ describe('deploy/grafana/mirrord-teams.json', () => {
         }
       }
     }
-    for (const seed of ['mirrord_sessions_create_total', 'mirrord_sessions_duration', 'mirrord_license_valid_seconds', 'mirrord_teams_jira_deliveries_total', 'mirrord_teams_ledger_append_seconds']) assert.ok(used.has(seed), `${seed} has no panel`);
+    for (const seed of [
+      'mirrord_sessions_create_total',
+      'mirrord_sessions_duration',
+      'mirrord_license_valid_seconds',
+      'mirrord_teams_jira_deliveries_total',
+      'mirrord_teams_ledger_append_seconds',
+    ])
+      assert.ok(used.has(seed), `${seed} has no panel`);
   });
 });

@@ -24,7 +24,8 @@ export interface TestCluster {
  * "Kubernetes → Against a real cluster" describes (same users, same seed).
  */
 export async function startTestCluster(): Promise<TestCluster> {
-  if (process.env.E2E_KUBECONFIG) return { kubeconfig: process.env.E2E_KUBECONFIG, external: true, stop: async () => undefined };
+  if (process.env.E2E_KUBECONFIG)
+    return { kubeconfig: process.env.E2E_KUBECONFIG, external: true, stop: async () => undefined };
   const tokens = loadTokens(SEED_TOKENS);
   const k = await startKubeStandIn({ tokens, seed: loadYaml(...DEPLOY_SEED, WORKLOAD_SEED) });
   const kubeconfig = join(tempDir('standin'), 'kubeconfig');
@@ -35,20 +36,35 @@ export async function startTestCluster(): Promise<TestCluster> {
 /** agent-manager for a system whose gateway runs on the cluster (it prepares every session's agent). */
 export function startAgentManager(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
   // A short idle TTL so tests see idle copies reused and then swept.
-  return startService('agent-manager', { OPERATOR_COPY_TARGET_IDLE_TTL: '3', ...env, KUBECONFIG: cluster.kubeconfig, AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator' });
+  return startService('agent-manager', {
+    OPERATOR_COPY_TARGET_IDLE_TTL: '3',
+    ...env,
+    KUBECONFIG: cluster.kubeconfig,
+    AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator',
+  });
 }
 
 /** The policy service for a system whose gateway runs on the cluster (the gateway asks it at every start and port). */
 export async function startPolicy(env: Record<string, string>, cluster: TestCluster): Promise<ServiceProcess> {
-  const p = await startService('policy', { ...env, KUBECONFIG: cluster.kubeconfig, POLICY_KUBE_CONTEXT: 'mirrord-operator' });
+  const p = await startService('policy', {
+    ...env,
+    KUBECONFIG: cluster.kubeconfig,
+    POLICY_KUBE_CONTEXT: 'mirrord-operator',
+  });
   await p.waitFor((l) => l.msg === 'policy ready');
   return p;
 }
 
 /** The real kubectl as one of the cluster's users; never throws, returns exit code and output. */
-export async function runKubectl(cluster: TestCluster, context: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+export async function runKubectl(
+  cluster: TestCluster,
+  context: string,
+  ...args: string[]
+): Promise<{ code: number; out: string; err: string }> {
   try {
-    const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], { timeout: 60_000 });
+    const r = await exec('kubectl', ['--kubeconfig', cluster.kubeconfig, '--context', context, ...args], {
+      timeout: 60_000,
+    });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };

@@ -47,11 +47,18 @@ export function mutations(base: Record<string, unknown>, label: string): Mutatio
       for (const [k, child] of Object.entries(v)) {
         if (!isMap && !(typeof last === 'number')) {
           const cfg = clone(base) as Json;
-          const parent = path.length ? (path.reduce<Json>((o, p) => (o as Record<string | number, Json>)[p]!, cfg) as Record<string, Json>) : (cfg as Record<string, Json>);
+          const parent = path.length
+            ? (path.reduce<Json>((o, p) => (o as Record<string | number, Json>)[p]!, cfg) as Record<string, Json>)
+            : (cfg as Record<string, Json>);
           const renamed = typo(k);
           parent[renamed] = parent[k]!;
           delete parent[k];
-          out.push({ name: `${label}: misspell ${fmt([...path, k])}`, config: cfg as Record<string, unknown>, path: fmt([...path, renamed]), says: `did you mean "${k}"` });
+          out.push({
+            name: `${label}: misspell ${fmt([...path, k])}`,
+            config: cfg as Record<string, unknown>,
+            path: fmt([...path, renamed]),
+            says: `did you mean "${k}"`,
+          });
         }
         walk(child, [...path, k]);
       }
@@ -67,16 +74,31 @@ export function mutations(base: Record<string, unknown>, label: string): Mutatio
     const wrong: Json = typeof v === 'string' ? 12345 : typeof v === 'boolean' ? 'yes' : 'ten';
     const cfg = clone(base) as Json;
     setAt(cfg, path, wrong);
-    out.push({ name: `${label}: wrong type at ${fmt(path)}`, config: cfg as Record<string, unknown>, path: fmt(path), says: 'expected' });
+    out.push({
+      name: `${label}: wrong type at ${fmt(path)}`,
+      config: cfg as Record<string, unknown>,
+      path: fmt(path),
+      says: 'expected',
+    });
     if (typeof v === 'string' && ENUM_FIELDS[key] && typeof last === 'string') {
       const c2 = clone(base) as Json;
       setAt(c2, path, `${v}${ENUM_FIELDS[key]}`);
-      out.push({ name: `${label}: bad value at ${fmt(path)}`, config: c2 as Record<string, unknown>, path: fmt(path), says: `got "${v}x"` });
+      out.push({
+        name: `${label}: bad value at ${fmt(path)}`,
+        config: c2 as Record<string, unknown>,
+        path: fmt(path),
+        says: `got "${v}x"`,
+      });
     }
     if (typeof v === 'number') {
       const c3 = clone(base) as Json;
       setAt(c3, path, U16.has(parentKey) ? 70000 : -1);
-      out.push({ name: `${label}: out of range at ${fmt(path)}`, config: c3 as Record<string, unknown>, path: fmt(path), says: U16.has(parentKey) ? 'at most 65535' : 'at least 0' });
+      out.push({
+        name: `${label}: out of range at ${fmt(path)}`,
+        config: c3 as Record<string, unknown>,
+        path: fmt(path),
+        says: U16.has(parentKey) ? 'at most 65535' : 'at least 0',
+      });
     }
   };
   walk(base as Json, []);

@@ -28,7 +28,10 @@ export async function startNatsServer(): Promise<NatsServer> {
 
   const launch = async (): Promise<void> => {
     const conf = join(dir, 'nats.conf');
-    writeFileSync(conf, `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n`);
+    writeFileSync(
+      conf,
+      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n`,
+    );
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
@@ -39,7 +42,10 @@ export async function startNatsServer(): Promise<NatsServer> {
     p.on('error', (e) => (spawnError = e));
     p.on('exit', () => (exited = true));
     for (let i = 0; i < 200; i++) {
-      if (spawnError) throw new Error(`cannot start ${BIN}: ${spawnError.message}. Install it (apt-get install nats-server) or set NATS_SERVER_BIN.`);
+      if (spawnError)
+        throw new Error(
+          `cannot start ${BIN}: ${spawnError.message}. Install it (apt-get install nats-server) or set NATS_SERVER_BIN.`,
+        );
       if (exited) throw new Error(`nats-server exited early: ${stderr.slice(-500)}`);
       const pf = readdirSync(dir).find((f) => f.endsWith('.ports'));
       if (pf) {

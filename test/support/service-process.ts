@@ -21,7 +21,11 @@ export interface ServiceProcess {
 }
 
 /** Runs `services/<name>/src/main.ts` as its own process, collecting its JSON log lines. */
-export async function startService(name: string, env: Record<string, string>, readyMsg = `${name} ready`): Promise<ServiceProcess> {
+export async function startService(
+  name: string,
+  env: Record<string, string>,
+  readyMsg = `${name} ready`,
+): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
     cwd: ROOT,
     env: { ...process.env, LOG_LEVEL: 'info', ...env },
@@ -40,7 +44,11 @@ export async function startService(name: string, env: Record<string, string>, re
         const w = { pred, resolve: (l: LogLine) => (clearTimeout(t), resolve(l)) };
         const t = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
-          reject(new Error(`${name}: no matching log line within ${timeoutMs} ms; stderr: ${sp.stderr.slice(-800)}; last lines: ${JSON.stringify(lines.slice(-5))}`));
+          reject(
+            new Error(
+              `${name}: no matching log line within ${timeoutMs} ms; stderr: ${sp.stderr.slice(-800)}; last lines: ${JSON.stringify(lines.slice(-5))}`,
+            ),
+          );
         }, timeoutMs);
         waiters.push(w);
       });
@@ -67,13 +75,16 @@ export async function startService(name: string, env: Record<string, string>, re
       l = { level: 'raw', msg: raw };
     }
     lines.push(l);
-    for (const w of [...waiters]) if (w.pred(l)) {
-      waiters.splice(waiters.indexOf(w), 1);
-      w.resolve(l);
-    }
+    for (const w of [...waiters])
+      if (w.pred(l)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(l);
+      }
   });
   const exited = new Promise<never>((_, reject) =>
-    proc.once('exit', (code) => reject(new Error(`${name} exited with ${code} before it was ready: ${sp.stderr.slice(-1500)}`))),
+    proc.once('exit', (code) =>
+      reject(new Error(`${name} exited with ${code} before it was ready: ${sp.stderr.slice(-1500)}`)),
+    ),
   );
   exited.catch(() => undefined);
   await Promise.race([sp.waitFor((l) => l.msg === readyMsg, 30_000), exited]);

@@ -18,7 +18,16 @@ export interface System {
 export async function startSystem(extraEnv: Record<string, string> = {}): Promise<System> {
   const nats = await startNatsServer();
   const dir = tempDir('mirrord-sys');
-  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, GATEWAY_AUTH: 'token-file', OPERATOR_CA_DIR: join(dir, 'operator-ca'), SESSION_UNUSED_TTL: '6', GATEWAY_ADDR: '127.0.0.1:0', GATEWAY_ACTIVITY_INTERVAL_MS: '1000', ...extraEnv };
+  const env = {
+    NATS_URL: nats.url,
+    LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`,
+    GATEWAY_AUTH: 'token-file',
+    OPERATOR_CA_DIR: join(dir, 'operator-ca'),
+    SESSION_UNUSED_TTL: '6',
+    GATEWAY_ADDR: '127.0.0.1:0',
+    GATEWAY_ACTIVITY_INTERVAL_MS: '1000',
+    ...extraEnv,
+  };
   const ledger = await startService('ledger', env);
   const sys: System = {
     nats,
@@ -67,18 +76,37 @@ export class SessionClient {
     ws.on('message', (raw) => {
       const m = JSON.parse(raw.toString()) as Msg;
       this.messages.push(m);
-      for (const w of [...this.#waiters]) if (w.pred(m)) {
-        this.#waiters.splice(this.#waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
+      for (const w of [...this.#waiters])
+        if (w.pred(m)) {
+          this.#waiters.splice(this.#waiters.indexOf(w), 1);
+          w.resolve(m);
+        }
     });
     ws.on('close', (code) => (this.closeCode = code));
   }
 
-  static connect(sys: System, opts: { target?: string; namespace?: string; token?: string; query?: string; headers?: Record<string, string>; ca?: string } = {}): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
+  static connect(
+    sys: System,
+    opts: {
+      target?: string;
+      namespace?: string;
+      token?: string;
+      query?: string;
+      headers?: Record<string, string>;
+      ca?: string;
+    } = {},
+  ): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
     const ns = opts.namespace ?? 'default';
     const url = `${sys.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${opts.token ?? 'alice-token'}`, 'x-client-name': 'Alice', 'x-client-hostname': 'alice-mbp', ...opts.headers }, ...(opts.ca ? { ca: opts.ca } : {}) });
+    const ws = new WebSocket(url, {
+      headers: {
+        authorization: `Bearer ${opts.token ?? 'alice-token'}`,
+        'x-client-name': 'Alice',
+        'x-client-hostname': 'alice-mbp',
+        ...opts.headers,
+      },
+      ...(opts.ca ? { ca: opts.ca } : {}),
+    });
     return new Promise((resolve, reject) => {
       const c = new SessionClient(ws);
       ws.once('open', () => resolve({ client: c }));
@@ -96,7 +124,10 @@ export class SessionClient {
     if (hit) return Promise.resolve(hit);
     return new Promise((resolve, reject) => {
       const w = { pred, resolve: (m: Msg) => (clearTimeout(t), resolve(m)) };
-      const t = setTimeout(() => reject(new Error(`no matching message; got ${JSON.stringify(this.messages)}`)), timeoutMs);
+      const t = setTimeout(
+        () => reject(new Error(`no matching message; got ${JSON.stringify(this.messages)}`)),
+        timeoutMs,
+      );
       this.#waiters.push(w);
     });
   }

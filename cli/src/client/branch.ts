@@ -9,7 +9,12 @@ export function currentBranch(cwd = process.cwd(), env: NodeJS.ProcessEnv = proc
   const forced = env.MIRRORD_BRANCH_NAME?.trim();
   if (forced) return forced;
   try {
-    const out = execFileSync('git', ['branch', '--show-current'], { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 5000 }).trim();
+    const out = execFileSync('git', ['branch', '--show-current'], {
+      cwd,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      timeout: 5000,
+    }).trim();
     return out === '' ? undefined : out;
   } catch {
     return undefined;

@@ -12,7 +12,14 @@ interface Cached {
 
 const dir = (env: NodeJS.ProcessEnv) => env.MIRRORD_CERT_DIR ?? join(homedir(), '.mirrord', 'certificates');
 /** One certificate per gateway and credential (a kubeconfig context is both). */
-const fileFor = (gw: GatewayTarget, env: NodeJS.ProcessEnv) => join(dir(env), `${createHash('sha256').update(`${gw.url}|${gw.token ?? ''}`).digest('hex').slice(0, 24)}.json`);
+const fileFor = (gw: GatewayTarget, env: NodeJS.ProcessEnv) =>
+  join(
+    dir(env),
+    `${createHash('sha256')
+      .update(`${gw.url}|${gw.token ?? ''}`)
+      .digest('hex')
+      .slice(0, 24)}.json`,
+  );
 
 function usable(c: Cached, now = Date.now()): boolean {
   const x = new X509Certificate(c.certPem);
@@ -37,7 +44,13 @@ export async function clientCertificate(gw: GatewayTarget, env: NodeJS.ProcessEn
   }
   if (!c) {
     const { csrPem, keyPem } = await createCsr(userInfo().username);
-    const r = await request<{ certificate: string }>(gw, 'POST', `${API}/mirrordoperators/operator/certificate`, { 'content-type': 'application/x-pem-file' }, csrPem);
+    const r = await request<{ certificate: string }>(
+      gw,
+      'POST',
+      `${API}/mirrordoperators/operator/certificate`,
+      { 'content-type': 'application/x-pem-file' },
+      csrPem,
+    );
     c = { certPem: r.certificate, keyPem };
     mkdirSync(dir(env), { recursive: true, mode: 0o700 });
     writeFileSync(file, JSON.stringify(c), { mode: 0o600 });

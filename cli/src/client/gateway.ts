@@ -18,7 +18,10 @@ export interface GlobalOptions {
  * kubeconfig context (its cluster server and user token, as when the gateway runs behind
  * kube-apiserver).
  */
-export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv = process.env): Promise<GatewayTarget> {
+export async function resolveGateway(
+  opts: GlobalOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<GatewayTarget> {
   const url = opts.gateway ?? env.MIRRORD_GATEWAY;
   let token = opts.token ?? env.MIRRORD_TOKEN;
   if (url) return { url: url.replace(/\/$/, ''), token, source: opts.gateway ? '--gateway' : 'MIRRORD_GATEWAY' };
@@ -27,10 +30,17 @@ export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv
   try {
     kc.loadFromDefault();
   } catch (e) {
-    throw new AppError(ErrorCode.Invalid, `cannot read the kubeconfig: ${(e as Error).message}; pass --gateway or set MIRRORD_GATEWAY`);
+    throw new AppError(
+      ErrorCode.Invalid,
+      `cannot read the kubeconfig: ${(e as Error).message}; pass --gateway or set MIRRORD_GATEWAY`,
+    );
   }
   const cluster = kc.getCurrentCluster();
-  if (!cluster?.server) throw new AppError(ErrorCode.Invalid, 'no gateway: pass --gateway URL, set MIRRORD_GATEWAY, or select a kubeconfig context');
+  if (!cluster?.server)
+    throw new AppError(
+      ErrorCode.Invalid,
+      'no gateway: pass --gateway URL, set MIRRORD_GATEWAY, or select a kubeconfig context',
+    );
   token ??= kc.getCurrentUser()?.token;
   return { url: cluster.server.replace(/\/$/, ''), token, source: `kubeconfig context "${kc.getCurrentContext()}"` };
 }
@@ -41,16 +51,29 @@ export async function resolveGateway(opts: GlobalOptions, env: NodeJS.ProcessEnv
  * join one trace.
  */
 export const TRACEPARENT =
-  process.env.TRACEPARENT && /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/.test(process.env.TRACEPARENT) ? process.env.TRACEPARENT : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
+  process.env.TRACEPARENT && /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/.test(process.env.TRACEPARENT)
+    ? process.env.TRACEPARENT
+    : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 /** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
-export async function request<T>(gw: GatewayTarget, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<T> {
+export async function request<T>(
+  gw: GatewayTarget,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<T> {
   let res: Response;
   try {
     res = await fetch(`${gw.url}${path}`, {
       method,
       ...(body === undefined ? {} : { body }),
-      headers: { accept: 'application/json', traceparent: TRACEPARENT, ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}), ...headers },
+      headers: {
+        accept: 'application/json',
+        traceparent: TRACEPARENT,
+        ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}),
+        ...headers,
+      },
       signal: AbortSignal.timeout(15_000),
     });
   } catch (e) {
@@ -66,7 +89,13 @@ export async function request<T>(gw: GatewayTarget, method: string, path: string
   }
   if (!res.ok) {
     const st = parsed as { reason?: string; message?: string } | undefined;
-    const code = isErrorCode(st?.reason) ? st.reason : res.status === 401 ? ErrorCode.Unauthorized : res.status === 404 ? ErrorCode.NotFound : ErrorCode.Unavailable;
+    const code = isErrorCode(st?.reason)
+      ? st.reason
+      : res.status === 401
+        ? ErrorCode.Unauthorized
+        : res.status === 404
+          ? ErrorCode.NotFound
+          : ErrorCode.Unavailable;
     const hint = res.status === 401 ? ' (pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token)' : '';
     throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
   }

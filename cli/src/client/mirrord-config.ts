@@ -29,12 +29,20 @@ export function loadSessionConfig(file: string | undefined, cwd = process.cwd())
   const path = file ?? DEFAULT_CONFIG_FILES.map((f) => join(cwd, f)).find((f) => existsSync(f));
   if (path === undefined) return undefined;
   const r = verifyConfigFile(path);
-  if (!r.ok) throw new AppError(ErrorCode.Invalid, `${path} is not a valid mirrord config:\n${renderIssues(r.issues)}`, { field: '-f' });
+  if (!r.ok)
+    throw new AppError(ErrorCode.Invalid, `${path} is not a valid mirrord config:\n${renderIssues(r.issues)}`, {
+      field: '-f',
+    });
   return { file: path, value: stripNulls(r.raw) as Record<string, unknown>, result: r };
 }
 
 function stripNulls(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(stripNulls);
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== null && x !== undefined).map(([k, x]) => [k, stripNulls(x)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([, x]) => x !== null && x !== undefined)
+        .map(([k, x]) => [k, stripNulls(x)]),
+    );
   return v;
 }

@@ -19,7 +19,9 @@ interface AuditOptions {
 export function registerAudit(program: Command, globals: () => GlobalOptions): void {
   program
     .command('audit')
-    .description('who did what when: starts, steals with filters, releases, kills and who killed, refusals with the policy')
+    .description(
+      'who did what when: starts, steals with filters, releases, kills and who killed, refusals with the policy',
+    )
     .option('--user <user>', 'Kubernetes user (client_user)')
     .option('--target <target>', 'deployment/x, pod/x, …')
     .option('-n, --namespace <ns>', 'namespace')
@@ -28,9 +30,11 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
     .option('--limit <n>', 'at most this many events (newest pages are fetched until it is reached)', '1000')
     .option('-o, --output <format>', 'json | yaml')
     .action(async (o: AuditOptions) => {
-      if (o.output && !['json', 'yaml'].includes(o.output)) throw invalid('--output', `expected json or yaml, got "${o.output}"`);
+      if (o.output && !['json', 'yaml'].includes(o.output))
+        throw invalid('--output', `expected json or yaml, got "${o.output}"`);
       const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit < 1) throw invalid('--limit', `expected a positive integer, got "${o.limit}"`);
+      if (!Number.isInteger(limit) || limit < 1)
+        throw invalid('--limit', `expected a positive integer, got "${o.limit}"`);
       const q = new URLSearchParams();
       if (o.user) q.set('user', o.user);
       if (o.target) q.set('target', formatTarget(parseTarget(o.target, '--target')));
@@ -44,7 +48,11 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         const page = new URLSearchParams(q);
         page.set('limit', String(Math.min(1000, limit - events.length)));
         if (cont) page.set('continue', cont);
-        const r = await request<{ items: AuditEvent[]; metadata: { continue?: string } }>(gw, 'GET', `${API}/events?${page.toString()}`);
+        const r = await request<{ items: AuditEvent[]; metadata: { continue?: string } }>(
+          gw,
+          'GET',
+          `${API}/events?${page.toString()}`,
+        );
         events.push(...r.items);
         cont = r.metadata.continue;
       } while (cont && events.length < limit);

@@ -8,8 +8,14 @@ export function registerJira(program: Command, globals: () => GlobalOptions): vo
     .description('deliver the session reports parked after JIRA_RETRY_FOR (the dead-letter stream)')
     .action(async () => {
       const gw = await resolveGateway(globals());
-      const r = await request<{ delivered: number; failed: number; errors: string[] }>(gw, 'POST', `${API}/mirrordoperators/operator/jira-retry`);
-      process.stdout.write(`${r.delivered} parked report${r.delivered === 1 ? '' : 's'} delivered, ${r.failed} still failing\n`);
+      const r = await request<{ delivered: number; failed: number; errors: string[] }>(
+        gw,
+        'POST',
+        `${API}/mirrordoperators/operator/jira-retry`,
+      );
+      process.stdout.write(
+        `${r.delivered} parked report${r.delivered === 1 ? '' : 's'} delivered, ${r.failed} still failing\n`,
+      );
       for (const e of r.errors) process.stderr.write(`  ${e}\n`);
       process.exitCode = r.failed > 0 ? 1 : 0;
     });

@@ -18,11 +18,19 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
     .option('-o, --output <format>', 'json | yaml | wide (wide: also the port locks)')
     .option('-n, --namespace <ns>', 'only sessions in this namespace')
     .option('-A, --all-namespaces', 'sessions in every namespace (the default)')
-    .option('--at <time>', 'the sessions as they were at this moment (RFC3339, or a duration back: 2h), rebuilt from events')
+    .option(
+      '--at <time>',
+      'the sessions as they were at this moment (RFC3339, or a duration back: 2h), rebuilt from events',
+    )
     .action(async (o: { output?: string; namespace?: string; allNamespaces?: boolean; at?: string }) => {
-      if (o.output && !['json', 'yaml', 'wide'].includes(o.output)) throw new Error(`--output: expected json, yaml or wide, got "${o.output}"`);
+      if (o.output && !['json', 'yaml', 'wide'].includes(o.output))
+        throw new Error(`--output: expected json, yaml or wide, got "${o.output}"`);
       const gw = await resolveGateway(globals());
-      const status = await request<OperatorStatus>(gw, 'GET', `${API}/mirrordoperators/operator${o.at ? `?at=${encodeURIComponent(o.at)}` : ''}`);
+      const status = await request<OperatorStatus>(
+        gw,
+        'GET',
+        `${API}/mirrordoperators/operator${o.at ? `?at=${encodeURIComponent(o.at)}` : ''}`,
+      );
       const ns = o.allNamespaces ? undefined : o.namespace;
       if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
       if (print(status, o.output)) return;

@@ -2,7 +2,13 @@ import type { Command } from 'commander';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { invalid } from '#shared/errors/index.js';
-import { formatDottedTarget, parseTarget, policyTargetPath, validateNamespace, type Target } from '#shared/targets/index.js';
+import {
+  formatDottedTarget,
+  parseTarget,
+  policyTargetPath,
+  validateNamespace,
+  type Target,
+} from '#shared/targets/index.js';
 import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } from '#shared/policy/index.js';
 import { decideStart } from '#shared/policy/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
@@ -26,7 +32,12 @@ const YAML_FILE = /\.ya?ml$/i;
 function readDir(dir: string): ParsedFile {
   let files: string[];
   try {
-    files = statSync(dir).isDirectory() ? readdirSync(dir).filter((f) => YAML_FILE.test(f)).sort().map((f) => join(dir, f)) : [dir];
+    files = statSync(dir).isDirectory()
+      ? readdirSync(dir)
+          .filter((f) => YAML_FILE.test(f))
+          .sort()
+          .map((f) => join(dir, f))
+      : [dir];
   } catch (e) {
     throw invalid('--from-files', `cannot read "${dir}": ${(e as Error).message}`);
   }
@@ -40,25 +51,58 @@ function readDir(dir: string): ParsedFile {
   return all;
 }
 
-const KIND_OF: Record<string, string> = { deployment: 'Deployment', pod: 'Pod', statefulset: 'StatefulSet', replicaset: 'ReplicaSet', job: 'Job', cronjob: 'CronJob', rollout: 'Rollout' };
+const KIND_OF: Record<string, string> = {
+  deployment: 'Deployment',
+  pod: 'Pod',
+  statefulset: 'StatefulSet',
+  replicaset: 'ReplicaSet',
+  job: 'Job',
+  cronjob: 'CronJob',
+  rollout: 'Rollout',
+};
 
 /** Offline: policies, profiles and workload labels from YAML files, evaluated here. */
-function explainOffline(dir: string, ns: string, target: Target, config: unknown, profile: string | undefined): Explanation {
+function explainOffline(
+  dir: string,
+  ns: string,
+  target: Target,
+  config: unknown,
+  profile: string | undefined,
+): Explanation {
   const files = readDir(dir);
-  if (files.issues.length) throw invalid('--from-files', `the files do not lint:\n${renderDocIssues(files.issues)}`, 'fix them (kubectl mirrord policy lint)');
+  if (files.issues.length)
+    throw invalid(
+      '--from-files',
+      `the files do not lint:\n${renderDocIssues(files.issues)}`,
+      'fix them (kubectl mirrord policy lint)',
+    );
   const { policies, profiles } = buildState(files.governance);
   const cfg = parseMirrordConfig(config ?? {}, 'config');
-  const labels = target.kind === 'targetless' ? {} : (files.workloads.find((w) => w.namespace === ns && w.kind === KIND_OF[target.type] && w.name === target.name)?.labels ?? {});
+  const labels =
+    target.kind === 'targetless'
+      ? {}
+      : (files.workloads.find((w) => w.namespace === ns && w.kind === KIND_OF[target.type] && w.name === target.name)
+          ?.labels ?? {});
   const facts = { namespace: ns, path: policyTargetPath(target), labels, copyTarget: cfg.feature.copy_target.enabled };
   const selected = profile ?? cfg.profile;
-  const d = decideStart(policies.applicable(facts), { target: facts, config: cfg, configGiven: config !== undefined, ...(selected ? { profile: profiles.resolve(selected, ns) } : {}) });
+  const d = decideStart(policies.applicable(facts), {
+    target: facts,
+    config: cfg,
+    configGiven: config !== undefined,
+    ...(selected ? { profile: profiles.resolve(selected, ns) } : {}),
+  });
   return d;
 }
 
-const renderDocIssues = (issues: DocumentIssue[]) => issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('\n');
+const renderDocIssues = (issues: DocumentIssue[]) =>
+  issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('\n');
 
 function renderExplanation(target: string, ns: string, e: Explanation): string {
-  const lines = [`Target: ${target} in namespace ${ns}`, `Profile: ${e.profile ?? 'none'}`, `Policies that apply:${e.applied.length ? '' : ' none'}`];
+  const lines = [
+    `Target: ${target} in namespace ${ns}`,
+    `Profile: ${e.profile ?? 'none'}`,
+    `Policies that apply:${e.applied.length ? '' : ' none'}`,
+  ];
   for (const p of e.applied) lines.push(`  ${p}`);
   if (e.blocked?.length) {
     lines.push('Blocked features:');
@@ -69,7 +113,11 @@ function renderExplanation(target: string, ns: string, e: Explanation): string {
     for (const c of e.changes) lines.push(`  ${c.field.padEnd(24)} ${c.change} (${c.policy})`);
   }
   for (const [k, rules] of Object.entries(e.outgoing ?? {})) {
-    if (rules.length) lines.push(`Outgoing ${k}:`, ...rules.map((r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${r.policy})`));
+    if (rules.length)
+      lines.push(
+        `Outgoing ${k}:`,
+        ...rules.map((r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${r.policy})`),
+      );
   }
   lines.push(`Decision: ${e.allowed ? 'allowed' : 'DENIED'}`);
   for (const d of e.denied_by) lines.push(`  ${d.reason}`);
@@ -81,29 +129,55 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
   const policy = program.command('policy').description('mirrord policies and profiles: explain decisions, lint YAML');
   policy
     .command('explain')
-    .description('which policies and profile apply to a target, what they block or change, and the effective config; no session is started')
+    .description(
+      'which policies and profile apply to a target, what they block or change, and the effective config; no session is started',
+    )
     .requiredOption('--target <target>', 'deploy/x, pod/x[/container/c], … or targetless')
     .option('-n, --namespace <ns>', 'namespace of the target', 'default')
     .option('-f, --config-file <file>', 'mirrord config (default .mirrord/mirrord.json when present)')
     .option('--profile <name>', 'profile to select (overrides the config\'s "profile")')
     .option('--from-files <dir>', 'offline: policy, profile and workload YAML in DIR instead of the cluster')
     .option('-o, --output <format>', 'json | yaml')
-    .action(async (o: { target: string; namespace: string; configFile?: string; profile?: string; fromFiles?: string; output?: string }) => {
-      if (o.output && !['json', 'yaml'].includes(o.output)) throw invalid('--output', `expected json or yaml, got "${o.output}"`);
-      const target = parseTarget(o.target, '--target');
-      const ns = validateNamespace(o.namespace, '--namespace');
-      const config = loadSessionConfig(o.configFile)?.value;
-      let e: Explanation;
-      if (o.fromFiles) e = explainOffline(o.fromFiles, ns, target, config, o.profile);
-      else {
-        const gw = await resolveGateway(globals());
-        const body = JSON.stringify({ ...(config ? { config } : {}), ...(o.profile ? { profile: o.profile } : {}) });
-        e = await request<Explanation>(gw, 'POST', `${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}/explain`, { 'content-type': 'application/json' }, body);
-      }
-      const out = { allowed: e.allowed, denied_by: e.denied_by.map((d) => ({ policy: d.policy, reason: d.reason })), applied: e.applied, profile: e.profile ?? null, effective_config: e.effective_config, blocked: e.blocked ?? [], changes: e.changes ?? [] };
-      if (!print(out, o.output)) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
-      process.exitCode = e.allowed ? 0 : 3;
-    });
+    .action(
+      async (o: {
+        target: string;
+        namespace: string;
+        configFile?: string;
+        profile?: string;
+        fromFiles?: string;
+        output?: string;
+      }) => {
+        if (o.output && !['json', 'yaml'].includes(o.output))
+          throw invalid('--output', `expected json or yaml, got "${o.output}"`);
+        const target = parseTarget(o.target, '--target');
+        const ns = validateNamespace(o.namespace, '--namespace');
+        const config = loadSessionConfig(o.configFile)?.value;
+        let e: Explanation;
+        if (o.fromFiles) e = explainOffline(o.fromFiles, ns, target, config, o.profile);
+        else {
+          const gw = await resolveGateway(globals());
+          const body = JSON.stringify({ ...(config ? { config } : {}), ...(o.profile ? { profile: o.profile } : {}) });
+          e = await request<Explanation>(
+            gw,
+            'POST',
+            `${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}/explain`,
+            { 'content-type': 'application/json' },
+            body,
+          );
+        }
+        const out = {
+          allowed: e.allowed,
+          denied_by: e.denied_by.map((d) => ({ policy: d.policy, reason: d.reason })),
+          applied: e.applied,
+          profile: e.profile ?? null,
+          effective_config: e.effective_config,
+          blocked: e.blocked ?? [],
+          changes: e.changes ?? [],
+        };
+        if (!print(out, o.output)) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
+        process.exitCode = e.allowed ? 0 : 3;
+      },
+    );
   policy
     .command('lint')
     .description('validate MirrordPolicy / MirrordClusterPolicy / profile YAML offline, with path-named errors')
@@ -117,7 +191,9 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
         found += p.governance.length;
       }
       if (issues.length) {
-        process.stderr.write(`${renderDocIssues(issues)}\n${issues.length} problem${issues.length === 1 ? '' : 's'} found\n`);
+        process.stderr.write(
+          `${renderDocIssues(issues)}\n${issues.length} problem${issues.length === 1 ? '' : 's'} found\n`,
+        );
         process.exitCode = 1;
         return;
       }

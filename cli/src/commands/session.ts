@@ -34,7 +34,11 @@ interface StartOptions {
 function sessionConfig(o: StartOptions): Record<string, unknown> | undefined {
   let cfg: Record<string, unknown> = loadSessionConfig(o.configFile)?.value ?? {};
   if (o.scaleDown && !o.copyTarget) throw invalid('--scale-down', 'needs --copy-target');
-  if (o.copyTarget) cfg = { ...cfg, feature: { ...((cfg.feature as object | undefined) ?? {}), copy_target: { scale_down: !!o.scaleDown } } };
+  if (o.copyTarget)
+    cfg = {
+      ...cfg,
+      feature: { ...((cfg.feature as object | undefined) ?? {}), copy_target: { scale_down: !!o.scaleDown } },
+    };
   return Object.keys(cfg).length ? cfg : undefined;
 }
 
@@ -49,7 +53,9 @@ function realName(): string {
   if (process.env.MIRRORD_CLIENT_NAME) return process.env.MIRRORD_CLIENT_NAME;
   const me = userInfo();
   try {
-    const line = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.split(':')[2] === String(me.uid));
+    const line = readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[2] === String(me.uid));
     const gecos = line?.split(':')[4]?.split(',')[0]?.trim();
     if (gecos) return gecos;
   } catch {
@@ -93,7 +99,12 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
   const branch = currentBranch();
   const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}`;
   const subs = [
-    ...o.steal.map((port) => ({ type: 'port.subscribe', port, mode: 'steal', ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}) })),
+    ...o.steal.map((port) => ({
+      type: 'port.subscribe',
+      port,
+      mode: 'steal',
+      ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}),
+    })),
     ...o.mirror.map((port) => ({ type: 'port.subscribe', port, mode: 'mirror' })),
   ];
   let sessionId: string | undefined;
@@ -122,7 +133,10 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       const ws = new WebSocket(wsUrl, { headers });
       current = ws;
       let nextId = 1;
-      const pending = new Map<number, (m: { ok: boolean; error?: { message: string; code: string }; warnings?: string[] }) => void>();
+      const pending = new Map<
+        number,
+        (m: { ok: boolean; error?: { message: string; code: string }; warnings?: string[] }) => void
+      >();
       const ask = (m: Record<string, unknown>) =>
         new Promise<{ ok: boolean; error?: { message: string; code: string }; warnings?: string[] }>((res) => {
           const id = nextId++;
@@ -145,7 +159,11 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
           reject(new AppError((code as ErrorCode) ?? ErrorCode.Unavailable, msg));
         });
       });
-      ws.on('error', (e) => reject(new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${e.message}`)));
+      ws.on('error', (e) =>
+        reject(
+          new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${e.message}`),
+        ),
+      );
       ws.on('message', (raw) => {
         const m = JSON.parse(raw.toString()) as Record<string, unknown>;
         if (m.type === 'session') {
@@ -165,12 +183,20 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
                 return;
               }
               for (const w of a.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-              if (first) process.stderr.write(`${s.mode === 'steal' ? 'stealing' : 'mirroring'} port ${s.port}${'http_filter' in s ? ` with filter header=${o.headerFilter}` : ''}\n`);
+              if (first)
+                process.stderr.write(
+                  `${s.mode === 'steal' ? 'stealing' : 'mirroring'} port ${s.port}${'http_filter' in s ? ` with filter header=${o.headerFilter}` : ''}\n`,
+                );
             }
           })();
         } else if (m.type === 'closed') {
           const by = m.by ? ` by ${m.by}` : '';
-          const what = m.reason === 'Killed' ? `was killed${by}` : m.reason === 'Overridden' ? `was overridden${by ? ` by session ${m.by}` : ''}` : `ended (${String(m.reason)})`;
+          const what =
+            m.reason === 'Killed'
+              ? `was killed${by}`
+              : m.reason === 'Overridden'
+                ? `was overridden${by ? ` by session ${m.by}` : ''}`
+                : `ended (${String(m.reason)})`;
           reject(new SessionEnded(`session ${sessionId} ${what}`, 2));
         } else if (typeof m.id === 'number') {
           pending.get(m.id)?.(m as never);
@@ -191,14 +217,24 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
         await connectOnce();
       } catch (e) {
         if (e instanceof SessionEnded) throw e;
-        if (e instanceof AppError && e.code === ErrorCode.Unauthorized && e.message.startsWith('x-client-der') && !renewed) {
+        if (
+          e instanceof AppError &&
+          e.code === ErrorCode.Unauthorized &&
+          e.message.startsWith('x-client-der') &&
+          !renewed
+        ) {
           // The cached certificate is not (or no longer) the operator's: get a new one, once.
           renewed = true;
           forgetCertificate(gw);
           der = await clientCertificate(gw);
           continue;
         }
-        if (sessionId === undefined || Date.now() > deadline || (e instanceof AppError && e.code !== ErrorCode.Unavailable)) throw e;
+        if (
+          sessionId === undefined ||
+          Date.now() > deadline ||
+          (e instanceof AppError && e.code !== ErrorCode.Unavailable)
+        )
+          throw e;
       }
       if (deadline === Number.POSITIVE_INFINITY) {
         deadline = Date.now() + o.reconnectFor * 1000;
@@ -230,7 +266,10 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
     .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
     .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)
-    .option('-f, --config-file <file>', 'mirrord config (JSON/YAML; default .mirrord/mirrord.json), checked as verify-config does')
+    .option(
+      '-f, --config-file <file>',
+      'mirrord config (JSON/YAML; default .mirrord/mirrord.json), checked as verify-config does',
+    )
     .option('--copy-target', 'run on a copy of the target (feature.copy_target)')
     .option('--scale-down', 'with --copy-target: scale the deployment to 0 while the session lives')
     .action(async (o: StartOptions) => {
@@ -250,7 +289,11 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
       let cont: string | undefined;
       do {
         const q = cont ? `?continue=${encodeURIComponent(cont)}` : '';
-        const page = await request<{ items: Item[]; metadata?: { continue?: string } }>(gw, 'GET', `${API}/sessions/${encodeURIComponent(o.id)}/events${q}`);
+        const page = await request<{ items: Item[]; metadata?: { continue?: string } }>(
+          gw,
+          'GET',
+          `${API}/sessions/${encodeURIComponent(o.id)}/events${q}`,
+        );
         items.push(...page.items);
         cont = page.metadata?.continue;
       } while (cont);
@@ -264,7 +307,9 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
           d.reason ? `reason=${String(d.reason)}` : '',
           d.killed_by ? `by=${String(d.killed_by)}` : '',
           d.session_duration !== undefined ? `duration=${String(d.session_duration)}s` : '',
-          e.type === 'SessionStarted' ? `target=${String(d.target)} namespace=${String(d.namespace)} user=${String(d.client_user)}` : '',
+          e.type === 'SessionStarted'
+            ? `target=${String(d.target)} namespace=${String(d.namespace)} user=${String(d.client_user)}`
+            : '',
         ].filter(Boolean);
         process.stdout.write(`${e.time}  ${e.type.padEnd(15)} ${detail.join(' ')}\n`);
       }

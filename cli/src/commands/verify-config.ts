@@ -14,16 +14,25 @@ export function registerVerifyConfig(program: Command): void {
     .argument('<files...>', 'mirrord.json / .yaml files')
     .option('-o, --output <format>', 'json | yaml (the normalised config, or the errors)')
     .action((files: string[], o: { output?: string }) => {
-      if (o.output && !['json', 'yaml'].includes(o.output)) throw new Error(`--output: expected json or yaml, got "${o.output}"`);
+      if (o.output && !['json', 'yaml'].includes(o.output))
+        throw new Error(`--output: expected json or yaml, got "${o.output}"`);
       const results = files.map((file) => {
         const r = verifyConfigFile(file);
-        return r.ok ? { file, type: 'Success' as const, config: r.config, ...(r.warnings.length ? { warnings: r.warnings } : {}) } : { file, type: 'Fail' as const, errors: r.issues };
+        return r.ok
+          ? { file, type: 'Success' as const, config: r.config, ...(r.warnings.length ? { warnings: r.warnings } : {}) }
+          : { file, type: 'Fail' as const, errors: r.issues };
       });
       const failed = results.some((r) => r.type === 'Fail');
       if (!print(results.length === 1 ? results[0] : results, o.output)) {
         for (const r of results) {
-          if (r.type === 'Success') process.stdout.write(`${r.file}: valid\n${(r.warnings ?? []).map((w) => `  warning: ${w.path}: ${w.message}\n`).join('')}`);
-          else process.stderr.write(`${r.file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n${renderIssues(r.errors).replace(/^/gm, '  ')}\n`);
+          if (r.type === 'Success')
+            process.stdout.write(
+              `${r.file}: valid\n${(r.warnings ?? []).map((w) => `  warning: ${w.path}: ${w.message}\n`).join('')}`,
+            );
+          else
+            process.stderr.write(
+              `${r.file}: ${r.errors.length} error${r.errors.length === 1 ? '' : 's'}\n${renderIssues(r.errors).replace(/^/gm, '  ')}\n`,
+            );
         }
       }
       process.exitCode = failed ? 1 : 0;

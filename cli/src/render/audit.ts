@@ -15,7 +15,14 @@ export function describeEvent(e: AuditEvent): string {
   const d = e.data;
   switch (e.type) {
     case 'SessionStarted':
-      return ['started', d.profile ? `profile ${s(d.profile)}` : '', d.branch_name ? `branch ${s(d.branch_name)}` : '', d.agent && d.agent !== 'none' ? `agent ${s(d.agent)}` : ''].filter(Boolean).join(', ');
+      return [
+        'started',
+        d.profile ? `profile ${s(d.profile)}` : '',
+        d.branch_name ? `branch ${s(d.branch_name)}` : '',
+        d.agent && d.agent !== 'none' ? `agent ${s(d.agent)}` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
     case 'TargetCopied':
       return `copied the target to pod ${s(d.copy_pod)}${d.scale_down ? ' (original scaled down)' : ''}`;
     case 'PortStolen':
@@ -25,12 +32,23 @@ export function describeEvent(e: AuditEvent): string {
     case 'PortReleased':
       return `released port ${s(d.port)} (${s(d.reason)})`;
     case 'SessionEnded': {
-      const why = d.reason === 'Killed' ? `killed by ${s(d.killed_by)}` : d.reason === 'Overridden' ? `overridden by session ${s(d.killed_by)}` : s(d.reason);
+      const why =
+        d.reason === 'Killed'
+          ? `killed by ${s(d.killed_by)}`
+          : d.reason === 'Overridden'
+            ? `overridden by session ${s(d.killed_by)}`
+            : s(d.reason);
       return `ended after ${s(d.session_duration)}s: ${why}`;
     }
     case 'SessionRejected': {
       const what = d.asked === 'port' ? `${s(d.mode)} on port ${s(d.port)}` : 'start';
-      const by = d.policy ? `by policy ${s(d.policy)}` : d.permission ? `missing permission ${s(d.permission)}` : d.held_by ? `held by session ${s(d.held_by)} (user ${s(d.held_by_user)})` : '';
+      const by = d.policy
+        ? `by policy ${s(d.policy)}`
+        : d.permission
+          ? `missing permission ${s(d.permission)}`
+          : d.held_by
+            ? `held by session ${s(d.held_by)} (user ${s(d.held_by_user)})`
+            : '';
       return `refused ${what}: ${s(d.code)}${by ? ` ${by}` : ''}`;
     }
     default:
@@ -41,6 +59,13 @@ export function describeEvent(e: AuditEvent): string {
 export function renderAudit(events: AuditEvent[]): string {
   return renderTable(
     ['Time', 'User', 'What', 'Target', 'Namespace', 'Session ID'],
-    events.map((e) => [e.time, s(e.data.client_user ?? e.actor.client_user), describeEvent(e), s(e.data.target), s(e.data.namespace), e.session_id]),
+    events.map((e) => [
+      e.time,
+      s(e.data.client_user ?? e.actor.client_user),
+      describeEvent(e),
+      s(e.data.target),
+      s(e.data.namespace),
+      e.session_id,
+    ]),
   );
 }

@@ -24,13 +24,22 @@ export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Port
 
 /** `Port: 80, Type: steal, Filter: header=X-PG-Tenant: Avi.+`, one held port per line. */
 export function renderPorts(ports: StatusSession['locked_ports']): string {
-  return ports.map((p) => `Port: ${p.port}, Type: ${p.kind}${p.filter ? `, Filter: ${clipFilter(p.filter)}` : ''}`).join('\n');
+  return ports
+    .map((p) => `Port: ${p.port}, Type: ${p.kind}${p.filter ? `, Filter: ${clipFilter(p.filter)}` : ''}`)
+    .join('\n');
 }
 
 export function renderSessionsTable(sessions: StatusSession[]): string {
   return renderTable(
     STATUS_HEADER,
-    sessions.map((s) => [s.id, s.target, s.namespace, s.user, renderPorts(s.locked_ports), formatDuration(s.duration_secs)]),
+    sessions.map((s) => [
+      s.id,
+      s.target,
+      s.namespace,
+      s.user,
+      renderPorts(s.locked_ports),
+      formatDuration(s.duration_secs),
+    ]),
   );
 }
 
@@ -40,13 +49,16 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
   const lines = [
     `Operator version: ${o.spec.operator_version}`,
     `Operator default namespace: ${o.spec.default_namespace}`,
-    lic ? `Operator License\n    name: ${lic.name}\n    organization: ${lic.organization}\n    expire at: ${lic.expire_at}` : 'Operator License: none',
+    lic
+      ? `Operator License\n    name: ${lic.name}\n    organization: ${lic.organization}\n    expire at: ${lic.expire_at}`
+      : 'Operator License: none',
     `Operator Daily Users: ${o.status.statistics.dau}`,
     `Operator Monthly Users: ${o.status.statistics.mau}`,
     '',
     'Active sessions:',
   ];
-  const sessions = namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
+  const sessions =
+    namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
   return `${lines.join('\n')}\n${renderSessionsTable(sessions)}`;
 }
 
@@ -56,8 +68,22 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
  */
 export function renderPortLocks(sessions: StatusSession[]): string {
   const rows = sessions
-    .flatMap((s) => s.locked_ports.filter((p) => p.kind === 'steal').map((p) => ({ s, p, target: s.target.replace(/\/container\/.*$/, '') })))
-    .sort((a, b) => a.s.namespace.localeCompare(b.s.namespace) || a.target.localeCompare(b.target) || a.p.port - b.p.port)
-    .map(({ s, p, target }) => [s.namespace, target, String(p.port), p.filter === undefined ? '(unfiltered)' : clipFilter(p.filter), p.lock === false ? 'continue' : 'holds', s.id, s.user]);
+    .flatMap((s) =>
+      s.locked_ports
+        .filter((p) => p.kind === 'steal')
+        .map((p) => ({ s, p, target: s.target.replace(/\/container\/.*$/, '') })),
+    )
+    .sort(
+      (a, b) => a.s.namespace.localeCompare(b.s.namespace) || a.target.localeCompare(b.target) || a.p.port - b.p.port,
+    )
+    .map(({ s, p, target }) => [
+      s.namespace,
+      target,
+      String(p.port),
+      p.filter === undefined ? '(unfiltered)' : clipFilter(p.filter),
+      p.lock === false ? 'continue' : 'holds',
+      s.id,
+      s.user,
+    ]);
   return `Port locks:\n${renderTable(['Namespace', 'Target', 'Port', 'Filter', 'Lock', 'Session ID', 'User'], rows)}`;
 }

@@ -13,7 +13,9 @@ export function renderTable(header: string[], rows: string[][]): string {
   for (const row of cells) {
     const height = Math.max(...row.map((c) => c.length));
     for (let line = 0; line < height; line++) {
-      out.push(`|${row.map((c, i) => ` ${(c[line] ?? '') + ' '.repeat(widths[i]! - width(c[line] ?? ''))} `).join('|')}|`);
+      out.push(
+        `|${row.map((c, i) => ` ${(c[line] ?? '') + ' '.repeat(widths[i]! - width(c[line] ?? ''))} `).join('|')}|`,
+      );
     }
     out.push(sep);
   }

@@ -5,7 +5,19 @@ import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { issue, type CertificateAuthority } from '#shared/pki/index.js';
 import type { V1Pod } from '@kubernetes/client-node';
-import { AGENT_PORT, COPY_KEY, IDLE_SINCE, agentJob, agentName, agentTlsSecret, copyPod, ephemeralAgent, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
+import {
+  AGENT_PORT,
+  COPY_KEY,
+  IDLE_SINCE,
+  agentJob,
+  agentName,
+  agentTlsSecret,
+  copyPod,
+  ephemeralAgent,
+  ROLE_LABEL,
+  SCALED_DEPLOYMENT,
+  SESSION_LABEL,
+} from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
 import { createHash } from 'node:crypto';
@@ -32,7 +44,10 @@ export interface Prepared {
  * template: then a copy left idle by one session can serve that user's next one.
  */
 function copyKey(user: string, target: string, template: unknown): string {
-  return createHash('sha256').update(JSON.stringify([user, target, template])).digest('hex').slice(0, 32);
+  return createHash('sha256')
+    .update(JSON.stringify([user, target, template]))
+    .digest('hex')
+    .slice(0, 32);
 }
 
 /** A session not yet started (or never known) is given this long before its objects count as leftovers. */
@@ -67,7 +82,12 @@ export class AgentManager {
       return await this.#prepare(req);
     } catch (e) {
       // Nothing half-made may stay behind: undo this session's objects, then report.
-      await this.cleanup(req.session_id).catch((err: unknown) => this.log.warn({ err, session_id: req.session_id }, 'cleanup after a failed prepare failed; reconciliation will retry'));
+      await this.cleanup(req.session_id).catch((err: unknown) =>
+        this.log.warn(
+          { err, session_id: req.session_id },
+          'cleanup after a failed prepare failed; reconciliation will retry',
+        ),
+      );
       throw e;
     }
   }
@@ -95,21 +115,47 @@ export class AgentManager {
         // between leaves something reconciliation can restore from.
         await this.cluster.createPod(manifest);
         if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
-        copied = await this.cluster.waitForPod(req.namespace, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`, timeout, `copy pod ${copyName}`);
+        copied = await this.cluster.waitForPod(
+          req.namespace,
+          `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`,
+          timeout,
+          `copy pod ${copyName}`,
+        );
       }
-      const body: Record<string, unknown> = { session_id: req.session_id, target: req.target, namespace: req.namespace, client: req.client, scale_down: !!original, copy_pod: copyName };
+      const body: Record<string, unknown> = {
+        session_id: req.session_id,
+        target: req.target,
+        namespace: req.namespace,
+        client: req.client,
+        scale_down: !!original,
+        copy_pod: copyName,
+      };
       if (original) body.original_replicas = original.replicas;
       await this.ledger.copyTarget(body);
       const containers = (copied.spec?.containers ?? []).map((c) => c.name);
-      pod = { name: copyName, node: copied.spec?.nodeName ?? '', ip: copied.status?.podIP ?? '', labels: copied.metadata?.labels ?? {}, container: t.container ?? containers[0] ?? '' };
+      pod = {
+        name: copyName,
+        node: copied.spec?.nodeName ?? '',
+        ip: copied.status?.podIP ?? '',
+        labels: copied.metadata?.labels ?? {},
+        container: t.container ?? containers[0] ?? '',
+      };
     }
     if (req.agent.ephemeral && pod) {
       // Ephemeral containers cannot mount a Secret: these agents run without operator TLS.
-      if (this.ca) this.log.warn({ session_id: req.session_id }, 'ephemeral agent: operator–agent TLS is not available for ephemeral containers');
+      if (this.ca)
+        this.log.warn(
+          { session_id: req.session_id },
+          'ephemeral agent: operator–agent TLS is not available for ephemeral containers',
+        );
       const container = ephemeralAgent(req, suffix);
       await this.cluster.addEphemeralContainer(req.namespace, pod.name, container);
       const p = await this.cluster.waitForEphemeral(req.namespace, pod.name, String(container.name), timeout);
-      return { agent: copyName ? 'copy' : 'ephemeral', address: `${p.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}) };
+      return {
+        agent: copyName ? 'copy' : 'ephemeral',
+        address: `${p.status?.podIP}:${AGENT_PORT}`,
+        ...(copyName ? { copy_pod: copyName } : {}),
+      };
     }
     const name = agentName(req, suffix);
     const ns = req.agent.namespace ?? this.agentNamespace;
@@ -123,8 +169,18 @@ export class AgentManager {
     }
     const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix, secret);
     await this.cluster.createJob(job);
-    const agent = await this.cluster.waitForPod(ns, `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`, timeout, `agent job ${(job.metadata as { name: string }).name}`);
-    return { agent: copyName ? 'copy' : 'job', address: `${agent.status?.podIP}:${AGENT_PORT}`, ...(copyName ? { copy_pod: copyName } : {}), ...(secret ? { tls_server_name: name } : {}) };
+    const agent = await this.cluster.waitForPod(
+      ns,
+      `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`,
+      timeout,
+      `agent job ${(job.metadata as { name: string }).name}`,
+    );
+    return {
+      agent: copyName ? 'copy' : 'job',
+      address: `${agent.status?.podIP}:${AGENT_PORT}`,
+      ...(copyName ? { copy_pod: copyName } : {}),
+      ...(secret ? { tls_server_name: name } : {}),
+    };
   }
 
   /** A running idle copy identical to what this session asks for, now labelled as its own. */
@@ -134,7 +190,14 @@ export class AgentManager {
       const a = p.metadata?.annotations ?? {};
       if (a[COPY_KEY] !== key || !a[IDLE_SINCE] || p.status?.phase !== 'Running') continue;
       if (await this.cluster.adoptCopy(req.namespace, p.metadata!.name!, req.session_id, a[IDLE_SINCE])) {
-        this.log.info({ session_id: req.session_id, copy_pod: p.metadata!.name, previous_session: p.metadata?.labels?.[SESSION_LABEL] }, 'reusing an idle copy');
+        this.log.info(
+          {
+            session_id: req.session_id,
+            copy_pod: p.metadata!.name,
+            previous_session: p.metadata?.labels?.[SESSION_LABEL],
+          },
+          'reusing an idle copy',
+        );
         return p;
       }
     }
@@ -158,7 +221,10 @@ export class AgentManager {
       if (p.metadata?.annotations?.[SCALED_DEPLOYMENT] !== deployment) continue;
       const sid = p.metadata.labels![SESSION_LABEL]!;
       if ((await this.ledger.status(sid)) !== 'ended')
-        throw new AppError(ErrorCode.Conflict, `deployment "${deployment}" in namespace "${namespace}" is already scaled down by session ${sid}; use copy_target without scale_down, or wait for that session to end`);
+        throw new AppError(
+          ErrorCode.Conflict,
+          `deployment "${deployment}" in namespace "${namespace}" is already scaled down by session ${sid}; use copy_target without scale_down, or wait for that session to end`,
+        );
     }
   }
 
@@ -173,9 +239,16 @@ export class AgentManager {
    */
   async cleanup(sessionId: string, keepCopies = false): Promise<CleanupPlan> {
     const mine = await this.cluster.labelled(sessionId);
-    const keep = keepCopies && this.idleTtlMs > 0 ? mine.filter((o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy' && !o.annotations[SCALED_DEPLOYMENT]) : [];
-    for (const k of keep) if (!k.annotations[IDLE_SINCE]) await this.cluster.markIdle(k.namespace, k.name, new Date().toISOString());
-    const plan = planCleanup(mine.filter((o) => !keep.includes(o)), () => true);
+    const keep =
+      keepCopies && this.idleTtlMs > 0
+        ? mine.filter((o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy' && !o.annotations[SCALED_DEPLOYMENT])
+        : [];
+    for (const k of keep)
+      if (!k.annotations[IDLE_SINCE]) await this.cluster.markIdle(k.namespace, k.name, new Date().toISOString());
+    const plan = planCleanup(
+      mine.filter((o) => !keep.includes(o)),
+      () => true,
+    );
     await this.#apply(plan);
     return plan;
   }
@@ -184,18 +257,23 @@ export class AgentManager {
   async reconcile(now = Date.now()): Promise<CleanupPlan> {
     const objects = await this.cluster.labelled();
     const status = new Map<string, SessionStatus>();
-    for (const sid of new Set(objects.map((o) => o.labels[SESSION_LABEL]!))) status.set(sid, await this.ledger.status(sid));
+    for (const sid of new Set(objects.map((o) => o.labels[SESSION_LABEL]!)))
+      status.set(sid, await this.ledger.status(sid));
     const young = (o: LabelledObject) => now - o.createdAt < SETUP_GRACE_MS;
     const youngSessions = new Set(objects.filter(young).map((o) => o.labels[SESSION_LABEL]!));
     // Idle copies are the sweeper's: they outlive their session on purpose.
-    const plan = planCleanup(objects.filter((o) => !o.annotations[IDLE_SINCE]), (sid) => {
-      const s = status.get(sid);
-      if (s === 'ended') return true;
-      if (s === 'live') return false;
-      return !youngSessions.has(sid);
-    });
+    const plan = planCleanup(
+      objects.filter((o) => !o.annotations[IDLE_SINCE]),
+      (sid) => {
+        const s = status.get(sid);
+        if (s === 'ended') return true;
+        if (s === 'live') return false;
+        return !youngSessions.has(sid);
+      },
+    );
     await this.#apply(plan);
-    if (plan.delete.length) this.log.info({ deleted: plan.delete.length, restored: plan.restore }, 'reconciled leftovers of ended sessions');
+    if (plan.delete.length)
+      this.log.info({ deleted: plan.delete.length, restored: plan.restore }, 'reconciled leftovers of ended sessions');
     return plan;
   }
 

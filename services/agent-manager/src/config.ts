@@ -2,12 +2,36 @@ import { bool, int, loadConfig, logLevel, natsUrl, str } from '#shared/config/in
 
 export const agentManagerConfigSpec = {
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
-  KUBECONFIG: { parse: str, default: 'in-cluster', doc: 'kubeconfig of the cluster ("in-cluster" for the pod\'s service account)' },
-  AGENT_MANAGER_KUBE_CONTEXT: { parse: str, default: '', doc: 'kubeconfig context to use (default: its current context)' },
-  OPERATOR_AGENT_NAMESPACE: { parse: str, default: 'mirrord', doc: 'namespace of agent Jobs (agent.namespace overrides per session)' },
-  OPERATOR_AGENT_CONNECTION_TLS: { parse: bool, default: true, doc: 'operator–agent TLS (seed name): a per-agent certificate from the operator CA, mounted into the agent' },
-  OPERATOR_CA_DIR: { parse: str, default: './data/operator-ca', doc: 'the operator CA (ca.crt, ca.key), shared with the gateway' },
-  OPERATOR_COPY_TARGET_IDLE_TTL: { parse: int(0, 86_400), default: 60, doc: 'seconds a copy outlives its session, to be reused by the same user\'s identical next one (0: deleted with the session)' },
+  KUBECONFIG: {
+    parse: str,
+    default: 'in-cluster',
+    doc: 'kubeconfig of the cluster ("in-cluster" for the pod\'s service account)',
+  },
+  AGENT_MANAGER_KUBE_CONTEXT: {
+    parse: str,
+    default: '',
+    doc: 'kubeconfig context to use (default: its current context)',
+  },
+  OPERATOR_AGENT_NAMESPACE: {
+    parse: str,
+    default: 'mirrord',
+    doc: 'namespace of agent Jobs (agent.namespace overrides per session)',
+  },
+  OPERATOR_AGENT_CONNECTION_TLS: {
+    parse: bool,
+    default: true,
+    doc: 'operator–agent TLS (seed name): a per-agent certificate from the operator CA, mounted into the agent',
+  },
+  OPERATOR_CA_DIR: {
+    parse: str,
+    default: './data/operator-ca',
+    doc: 'the operator CA (ca.crt, ca.key), shared with the gateway',
+  },
+  OPERATOR_COPY_TARGET_IDLE_TTL: {
+    parse: int(0, 86_400),
+    default: 60,
+    doc: "seconds a copy outlives its session, to be reused by the same user's identical next one (0: deleted with the session)",
+  },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };

@@ -16,7 +16,9 @@ await runService('agent-manager', async (log) => {
   const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.AGENT_MANAGER_KUBE_CONTEXT, 'AGENT_MANAGER_KUBE_CONTEXT');
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
   setReadiness(() => !isBusDown(nc));
-  const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA')) : undefined;
+  const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS
+    ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA'))
+    : undefined;
   const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
     agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
     copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
@@ -26,7 +28,10 @@ await runService('agent-manager', async (log) => {
   await am.reconcile();
   const cleanup = await consumeSessionEnded(nc, am, log);
   const svc = await serveAgentManager(nc, am, VERSION, log);
-  const sweeper = setInterval(() => void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed')), 2000);
+  const sweeper = setInterval(
+    () => void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed')),
+    2000,
+  );
   log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {
     clearInterval(sweeper);

@@ -9,25 +9,69 @@ export const SAMPLE_TOKEN_FILE = fileURLToPath(new URL('../../../deploy/sample/t
 
 export const gatewayConfigSpec = {
   GATEWAY_ADDR: { parse: hostPort, default: { host: '127.0.0.1', port: 8080 }, doc: 'HTTP listen address host:port' },
-  GATEWAY_AUTH: { parse: oneOf('auto', 'kubernetes', 'token-file'), default: 'auto' as const, doc: 'who authenticates and authorises: the cluster (TokenReview/SubjectAccessReview) or GATEWAY_TOKEN_FILE; auto = the cluster when KUBECONFIG is set or running in a pod' },
-  KUBECONFIG: { parse: str, default: '', doc: 'kubeconfig of the cluster the gateway serves ("in-cluster" for the pod\'s service account)' },
+  GATEWAY_AUTH: {
+    parse: oneOf('auto', 'kubernetes', 'token-file'),
+    default: 'auto' as const,
+    doc: 'who authenticates and authorises: the cluster (TokenReview/SubjectAccessReview) or GATEWAY_TOKEN_FILE; auto = the cluster when KUBECONFIG is set or running in a pod',
+  },
+  KUBECONFIG: {
+    parse: str,
+    default: '',
+    doc: 'kubeconfig of the cluster the gateway serves ("in-cluster" for the pod\'s service account)',
+  },
   GATEWAY_KUBE_CONTEXT: { parse: str, default: '', doc: 'kubeconfig context to use (default: its current context)' },
-  GATEWAY_TLS_CERT_FILE: { parse: str, default: '', doc: 'serve HTTPS with this certificate (PEM); needed as an aggregated API server' },
+  GATEWAY_TLS_CERT_FILE: {
+    parse: str,
+    default: '',
+    doc: 'serve HTTPS with this certificate (PEM); needed as an aggregated API server',
+  },
   GATEWAY_TLS_KEY_FILE: { parse: str, default: '', doc: 'the key of GATEWAY_TLS_CERT_FILE' },
-  GATEWAY_REQUESTHEADER_CA_FILE: { parse: str, default: '', doc: "aggregated mode: CA of kube-apiserver's front-proxy client certificate; X-Remote-User is trusted only from it" },
-  GATEWAY_CLIENT_CA_FILE: { parse: str, default: '', doc: "CA of users' client certificates (kube-apiserver --client-ca-file): CN is the user, O the groups" },
-  GATEWAY_REQUESTHEADER_ALLOWED_NAMES: { parse: str, default: '', doc: 'comma-separated CNs allowed as front proxy (empty: any the CA signed)' },
-  OPERATOR_CA_DIR: { parse: str, default: './data/operator-ca', doc: "the operator CA (ca.crt, ca.key) that signs plugin certificates; created there on first start" },
+  GATEWAY_REQUESTHEADER_CA_FILE: {
+    parse: str,
+    default: '',
+    doc: "aggregated mode: CA of kube-apiserver's front-proxy client certificate; X-Remote-User is trusted only from it",
+  },
+  GATEWAY_CLIENT_CA_FILE: {
+    parse: str,
+    default: '',
+    doc: "CA of users' client certificates (kube-apiserver --client-ca-file): CN is the user, O the groups",
+  },
+  GATEWAY_REQUESTHEADER_ALLOWED_NAMES: {
+    parse: str,
+    default: '',
+    doc: 'comma-separated CNs allowed as front proxy (empty: any the CA signed)',
+  },
+  OPERATOR_CA_DIR: {
+    parse: str,
+    default: './data/operator-ca',
+    doc: 'the operator CA (ca.crt, ca.key) that signs plugin certificates; created there on first start',
+  },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
   OPERATOR_METRICS_ENABLED: { parse: bool, default: false, doc: 'serve Prometheus metrics (seed name)' },
-  OPERATOR_METRICS_ADDR: { parse: hostPort, default: { host: '0.0.0.0', port: 9000 }, doc: 'metrics listen address; path /metrics' },
+  OPERATOR_METRICS_ADDR: {
+    parse: hostPort,
+    default: { host: '0.0.0.0', port: 9000 },
+    doc: 'metrics listen address; path /metrics',
+  },
   OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
   OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
-  HTTP_FILTER_MAX_LENGTH: { parse: int(16, 65_536), default: 2048, doc: 'characters of one HTTP filter (each pattern and the rendered whole)' },
-  HTTP_FILTER_MAX_REPEATS: { parse: int(1, 1000), default: 25, doc: 'quantifiers per filter pattern; nested repetition is always refused' },
-  SESSION_MESSAGES_PER_SECOND: { parse: int(1, 100_000), default: 20, doc: 'messages one session connection may send per second (burst of the same size)' },
+  HTTP_FILTER_MAX_LENGTH: {
+    parse: int(16, 65_536),
+    default: 2048,
+    doc: 'characters of one HTTP filter (each pattern and the rendered whole)',
+  },
+  HTTP_FILTER_MAX_REPEATS: {
+    parse: int(1, 1000),
+    default: 25,
+    doc: 'quantifiers per filter pattern; nested repetition is always refused',
+  },
+  SESSION_MESSAGES_PER_SECOND: {
+    parse: int(1, 100_000),
+    default: 20,
+    doc: 'messages one session connection may send per second (burst of the same size)',
+  },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };
@@ -59,11 +103,18 @@ export function loadTls(cfg: GatewayConfig): TlsFiles | undefined {
       if (cfg[k]) throw invalid(k, 'needs HTTPS', 'set GATEWAY_TLS_CERT_FILE and GATEWAY_TLS_KEY_FILE too');
     return undefined;
   }
-  if (!cfg.GATEWAY_TLS_CERT_FILE || !cfg.GATEWAY_TLS_KEY_FILE) throw invalid(cfg.GATEWAY_TLS_CERT_FILE ? 'GATEWAY_TLS_KEY_FILE' : 'GATEWAY_TLS_CERT_FILE', 'is required with the other', 'set both, or neither for plain HTTP');
+  if (!cfg.GATEWAY_TLS_CERT_FILE || !cfg.GATEWAY_TLS_KEY_FILE)
+    throw invalid(
+      cfg.GATEWAY_TLS_CERT_FILE ? 'GATEWAY_TLS_KEY_FILE' : 'GATEWAY_TLS_CERT_FILE',
+      'is required with the other',
+      'set both, or neither for plain HTTP',
+    );
   return {
     cert: read('GATEWAY_TLS_CERT_FILE', cfg.GATEWAY_TLS_CERT_FILE),
     key: read('GATEWAY_TLS_KEY_FILE', cfg.GATEWAY_TLS_KEY_FILE),
-    ...(cfg.GATEWAY_REQUESTHEADER_CA_FILE ? { requestHeaderCa: read('GATEWAY_REQUESTHEADER_CA_FILE', cfg.GATEWAY_REQUESTHEADER_CA_FILE) } : {}),
+    ...(cfg.GATEWAY_REQUESTHEADER_CA_FILE
+      ? { requestHeaderCa: read('GATEWAY_REQUESTHEADER_CA_FILE', cfg.GATEWAY_REQUESTHEADER_CA_FILE) }
+      : {}),
     ...(cfg.GATEWAY_CLIENT_CA_FILE ? { clientCa: read('GATEWAY_CLIENT_CA_FILE', cfg.GATEWAY_CLIENT_CA_FILE) } : {}),
   };
 }
@@ -79,9 +130,14 @@ export function loadLicense(path: string): License | undefined {
   const o = (doc ?? {}) as Record<string, unknown>;
   for (const k of ['name', 'organization', 'expire_at']) {
     if (typeof o[k] !== 'string' && !(k === 'expire_at' && o[k] instanceof Date))
-      throw invalid(`OPERATOR_LICENSE_FILE: ${k}`, 'is required', 'the file needs name, organization and expire_at (YYYY-MM-DD)');
+      throw invalid(
+        `OPERATOR_LICENSE_FILE: ${k}`,
+        'is required',
+        'the file needs name, organization and expire_at (YYYY-MM-DD)',
+      );
   }
   const exp = o.expire_at instanceof Date ? o.expire_at.toISOString().slice(0, 10) : String(o.expire_at);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(exp)) throw invalid('OPERATOR_LICENSE_FILE: expire_at', `expected YYYY-MM-DD, got "${exp}"`);
+  if (!/^\d{4}-\d{2}-\d{2}$/.test(exp))
+    throw invalid('OPERATOR_LICENSE_FILE: expire_at', `expected YYYY-MM-DD, got "${exp}"`);
   return { name: String(o.name), organization: String(o.organization), expire_at: exp };
 }

@@ -25,17 +25,35 @@ import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 /** Identity, authorisation and targets: from the cluster, or the embedded token-file default. */
 function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
   const inPod = !!process.env.KUBERNETES_SERVICE_HOST;
-  const useCluster = cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
-  if (!useCluster) return { mode: 'token-file' as const, authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE), authz: new DefaultRoleAuthorizer(), targets: new SyntaxTargetResolver(), agents: (_nc: NatsConnection) => new NoAgents(), policy: (_nc: NatsConnection): PolicyEvaluator => new AllowAllPolicy() };
+  const useCluster =
+    cfg.GATEWAY_AUTH === 'kubernetes' || (cfg.GATEWAY_AUTH === 'auto' && (cfg.KUBECONFIG !== '' || inPod));
+  if (!useCluster)
+    return {
+      mode: 'token-file' as const,
+      authn: StaticTokenAuthenticator.fromFile(cfg.GATEWAY_TOKEN_FILE),
+      authz: new DefaultRoleAuthorizer(),
+      targets: new SyntaxTargetResolver(),
+      agents: (_nc: NatsConnection) => new NoAgents(),
+      policy: (_nc: NatsConnection): PolicyEvaluator => new AllowAllPolicy(),
+    };
   const kc = loadKubeConfig(cfg.KUBECONFIG || 'in-cluster', cfg.GATEWAY_KUBE_CONTEXT, 'GATEWAY_KUBE_CONTEXT');
   const authz = new SubjectAccessReviewAuthorizer(kc);
   // Front proxy first, then users' client certificates, then bearer tokens (kube-apiserver's order).
   const fp = (pem: string) => new X509Certificate(pem).fingerprint256;
-  const allowed = cfg.GATEWAY_REQUESTHEADER_ALLOWED_NAMES.split(',').map((s) => s.trim()).filter(Boolean);
+  const allowed = cfg.GATEWAY_REQUESTHEADER_ALLOWED_NAMES.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   let authn: Authenticator = new TokenReviewAuthenticator(kc);
   if (tls?.clientCa) authn = new ClientCertificateAuthenticator(authn, fp(tls.clientCa));
   if (tls?.requestHeaderCa) authn = new FrontProxyAuthenticator(authn, fp(tls.requestHeaderCa), allowed);
-  return { mode: 'kubernetes' as const, authn, authz, targets: new KubeTargetResolver(kc, authz), agents: (nc: NatsConnection) => new NatsAgents(nc), policy: (nc: NatsConnection): PolicyEvaluator => new NatsPolicy(nc) };
+  return {
+    mode: 'kubernetes' as const,
+    authn,
+    authz,
+    targets: new KubeTargetResolver(kc, authz),
+    agents: (nc: NatsConnection) => new NatsAgents(nc),
+    policy: (nc: NatsConnection): PolicyEvaluator => new NatsPolicy(nc),
+  };
 }
 
 await runService('gateway', async (log) => {
@@ -45,7 +63,9 @@ await runService('gateway', async (log) => {
   const tls = loadTls(cfg);
   const cluster = clusterAccess(cfg, tls);
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
-  const https = tls ? { key: tls.key, cert: tls.cert, ca: [tls.requestHeaderCa, tls.clientCa].filter((x): x is string => !!x) } : undefined;
+  const https = tls
+    ? { key: tls.key, cert: tls.cert, ca: [tls.requestHeaderCa, tls.clientCa].filter((x): x is string => !!x) }
+    : undefined;
   const ca = await OperatorCa.open(cfg.OPERATOR_CA_DIR, log);
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
@@ -60,7 +80,10 @@ await runService('gateway', async (log) => {
     policy: cluster.policy(nc),
     ledger,
     registry,
-    limits: { filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS }, messagesPerSecond: cfg.SESSION_MESSAGES_PER_SECOND },
+    limits: {
+      filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS },
+      messagesPerSecond: cfg.SESSION_MESSAGES_PER_SECOND,
+    },
     version: VERSION,
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
@@ -69,11 +92,22 @@ await runService('gateway', async (log) => {
     jira: { retry: () => call(nc, commandSubject('jira-reporter', 'retry'), {}, 120_000) },
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
-  const metrics = cfg.OPERATOR_METRICS_ENABLED ? await startMetricsServer(cfg.OPERATOR_METRICS_ADDR, nc, ledger, license, log) : undefined;
+  const metrics = cfg.OPERATOR_METRICS_ENABLED
+    ? await startMetricsServer(cfg.OPERATOR_METRICS_ADDR, nc, ledger, license, log)
+    : undefined;
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : cfg.GATEWAY_ADDR.port;
-  log.info({ addr: `${cfg.GATEWAY_ADDR.host}:${port}`, url: `${https ? 'https' : 'http'}://${cfg.GATEWAY_ADDR.host}:${port}`, auth: cluster.mode, ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }), ...(metrics ? { metrics: metrics.url } : {}) }, 'gateway ready');
+  log.info(
+    {
+      addr: `${cfg.GATEWAY_ADDR.host}:${port}`,
+      url: `${https ? 'https' : 'http'}://${cfg.GATEWAY_ADDR.host}:${port}`,
+      auth: cluster.mode,
+      ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }),
+      ...(metrics ? { metrics: metrics.url } : {}),
+    },
+    'gateway ready',
+  );
   return async () => {
     // Stop accepting, report liveness one last time so no connected session looks idle,
     // then close sockets without ending their sessions (clients may reconnect elsewhere).

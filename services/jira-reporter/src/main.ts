@@ -21,7 +21,10 @@ await runService('jira-reporter', async (log) => {
   }
   const msgs = await runReporter(nc, cfg, log);
   const svc = await serveJiraReporter(nc, cfg, log, VERSION);
-  log.info({ nats: cfg.NATS_URL, webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host, retry_for_ms: cfg.JIRA_RETRY_FOR }, 'jira-reporter ready');
+  log.info(
+    { nats: cfg.NATS_URL, webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host, retry_for_ms: cfg.JIRA_RETRY_FOR },
+    'jira-reporter ready',
+  );
   return async () => {
     await svc.stop();
     await msgs.close();

@@ -54,7 +54,8 @@ export interface LedgerOptions {
 export class Ledger {
   readonly #store: LedgerStore;
   readonly #log: Logger;
-  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>>> & Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>;
+  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>>> &
+    Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>;
   #state: LedgerState = initialState();
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
@@ -106,7 +107,10 @@ export class Ledger {
   busLost(): void {
     if (this.#busDown) return;
     this.#busDown = true;
-    this.#log.warn({ ttl_ms: this.#opts.unusedTtlMs }, 'message bus lost: no session expires as Unused until it returns');
+    this.#log.warn(
+      { ttl_ms: this.#opts.unusedTtlMs },
+      'message bus lost: no session expires as Unused until it returns',
+    );
   }
 
   /** NATS is back: every live session gets a full TTL from now, as after a ledger restart. */
@@ -120,7 +124,10 @@ export class Ledger {
       this.#lastActivity.set(id, now);
       live++;
     }
-    this.#log.info({ live, ttl_ms: this.#opts.unusedTtlMs }, 'message bus regained: every live session gets a full unused TTL');
+    this.#log.info(
+      { live, ttl_ms: this.#opts.unusedTtlMs },
+      'message bus regained: every live session gets a full unused TTL',
+    );
   }
 
   async expireNow(): Promise<number> {
@@ -155,9 +162,15 @@ export class Ledger {
     if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
     const now = this.#opts.now();
     const limits = this.#opts.limits;
-    const decision = decide(cmd, this.#state, limits ? { now, newEventId: () => newEventId(now), limits } : { now, newEventId: () => newEventId(now) });
+    const decision = decide(
+      cmd,
+      this.#state,
+      limits ? { now, newEventId: () => newEventId(now), limits } : { now, newEventId: () => newEventId(now) },
+    );
     if (decision.events.length === 0) {
-      return decision.resumed ? { events: [], warnings: decision.warnings, resumed: true } : { events: [], warnings: decision.warnings };
+      return decision.resumed
+        ? { events: [], warnings: decision.warnings, resumed: true }
+        : { events: [], warnings: decision.warnings };
     }
     for (const e of decision.events) this.#apply(e);
     if (cmd.type === 'StartSession') this.#lastActivity.set(cmd.session_id, now);
@@ -221,7 +234,11 @@ export class Ledger {
           p.resolve(o.positions);
         } else {
           failed = true;
-          p.reject(o.error instanceof AppError ? o.error : new AppError(ErrorCode.Unavailable, `ledger store: ${o.error.message}`, { cause: o.error }));
+          p.reject(
+            o.error instanceof AppError
+              ? o.error
+              : new AppError(ErrorCode.Unavailable, `ledger store: ${o.error.message}`, { cause: o.error }),
+          );
         }
       });
       if (committed.length > 0) this.#opts.onCommitted?.(committed.sort((a, b) => a.event.position - b.event.position));

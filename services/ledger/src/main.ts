@@ -28,14 +28,31 @@ await runService('ledger', async (log) => {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
     onCommitted: (events) => outbox.enqueue(events),
     ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
-    limits: { maxPorts: cfg.SESSION_MAX_PORTS, maxEvents: cfg.SESSION_MAX_EVENTS, maxSessionsPerUser: cfg.USER_MAX_SESSIONS },
+    limits: {
+      maxPorts: cfg.SESSION_MAX_PORTS,
+      maxEvents: cfg.SESSION_MAX_EVENTS,
+      maxSessionsPerUser: cfg.USER_MAX_SESSIONS,
+    },
   });
   await ledger.init();
   onBusChange(nc, (c) => (c === 'lost' ? ledger.busLost() : ledger.busRegained()));
   outbox.start();
   ledger.startExpiry();
-  const svc = await serveLedger(nc, ledger, new LedgerQueries(store, Date.now, () => ledger.appendLatency()), VERSION, log);
-  log.info({ db: cfg.LEDGER_DB, nats: cfg.NATS_URL, live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length }, 'ledger ready');
+  const svc = await serveLedger(
+    nc,
+    ledger,
+    new LedgerQueries(store, Date.now, () => ledger.appendLatency()),
+    VERSION,
+    log,
+  );
+  log.info(
+    {
+      db: cfg.LEDGER_DB,
+      nats: cfg.NATS_URL,
+      live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length,
+    },
+    'ledger ready',
+  );
   return async () => {
     await svc.stop();
     await ledger.drain();

@@ -7,7 +7,6 @@ import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '#shared/
 import type { EventFilter, LedgerStore } from './domain/store.js';
 import { portsAt } from './domain/status-at.js';
 
-
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
 
@@ -45,7 +44,10 @@ export class LedgerQueries {
   async liveSessions(namespace?: string): Promise<SessionView[]> {
     const { sessions, ports } = await this.#store.liveSessions(namespace);
     const byId = new Map<string, SessionView>(sessions.map((s) => [s.id, { ...s, ports: [] }]));
-    for (const p of ports) byId.get(p.session_id)?.ports.push({ port: p.port, mode: p.mode, http_filter: p.http_filter, lock: p.lock, since: p.since });
+    for (const p of ports)
+      byId
+        .get(p.session_id)
+        ?.ports.push({ port: p.port, mode: p.mode, http_filter: p.http_filter, lock: p.lock, since: p.since });
     return [...byId.values()];
   }
 
@@ -66,7 +68,9 @@ export class LedgerQueries {
       case LedgerQuery.sessions: {
         // Paged by size (id order): one reply never approaches the bus' max_payload.
         const after = optStr('after');
-        const all = (await this.liveSessions(optStr('namespace'))).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        const all = (await this.liveSessions(optStr('namespace'))).sort((a, b) =>
+          a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+        );
         const from = after === undefined ? all : all.filter((s) => s.id > after);
         return { now: this.#now(), ...page(from, (s) => s.id) };
       }
@@ -77,7 +81,8 @@ export class LedgerQueries {
         const row = await this.#store.sessionRow(id);
         let session: SessionView | null = null;
         if (row) {
-          const live = row.status === 'live' ? (await this.liveSessions(row.namespace)).find((s) => s.id === id) : undefined;
+          const live =
+            row.status === 'live' ? (await this.liveSessions(row.namespace)).find((s) => s.id === id) : undefined;
           session = live ?? { ...row, ports: [] };
         }
         return { now: this.#now(), session };
@@ -101,7 +106,10 @@ export class LedgerQueries {
       }
       case LedgerQuery.statistics: {
         const now = this.#now();
-        const [dau, mau] = await Promise.all([this.#store.distinctUsersSince(now - DAY), this.#store.distinctUsersSince(now - 30 * DAY)]);
+        const [dau, mau] = await Promise.all([
+          this.#store.distinctUsersSince(now - DAY),
+          this.#store.distinctUsersSince(now - 30 * DAY),
+        ]);
         return { dau, mau };
       }
       case LedgerQuery.sessionsAt: {
@@ -109,13 +117,23 @@ export class LedgerQueries {
         const at = optInt('at');
         if (at === undefined) throw invalid('at', 'is required (ms since the epoch)');
         const after = optStr('after');
-        const rows = (await this.#store.sessionsLiveAt(at, optStr('namespace'))).filter((r) => after === undefined || r.id > after).sort((a, b) => (a.id < b.id ? -1 : 1));
+        const rows = (await this.#store.sessionsLiveAt(at, optStr('namespace')))
+          .filter((r) => after === undefined || r.id > after)
+          .sort((a, b) => (a.id < b.id ? -1 : 1));
         const sessions: SessionView[] = [];
         let used = 0;
         for (const row of rows) {
-          const v: SessionView = { ...row, status: 'live', ended_at: null, end_reason: null, killed_by: null, ports: portsAt(await this.#store.readStream(row.id), at) };
+          const v: SessionView = {
+            ...row,
+            status: 'live',
+            ended_at: null,
+            end_reason: null,
+            killed_by: null,
+            ports: portsAt(await this.#store.readStream(row.id), at),
+          };
           used += sizeOf(v);
-          if (used > REPLY_BUDGET_BYTES && sessions.length > 0) return { now: at, sessions, next: sessions[sessions.length - 1]!.id };
+          if (used > REPLY_BUDGET_BYTES && sessions.length > 0)
+            return { now: at, sessions, next: sessions[sessions.length - 1]!.id };
           sessions.push(v);
         }
         return { now: at, sessions };

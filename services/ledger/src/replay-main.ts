@@ -18,7 +18,9 @@ const { events, projections } = await replayProjections(store);
 const ms = performance.now() - t0;
 const diffs = await diffProjections(store, projections);
 const live = [...projections.sessions.values()].filter((s) => s.status === 'live').length;
-console.log(`replayed ${events} events in ${ms.toFixed(0)} ms: ${projections.sessions.size} sessions (${live} live), ${projections.ports.size} held ports`);
+console.log(
+  `replayed ${events} events in ${ms.toFixed(0)} ms: ${projections.sessions.size} sessions (${live} live), ${projections.ports.size} held ports`,
+);
 if (diffs.length === 0) console.log('projections equal the live ones');
 else for (const d of diffs) console.log(`DIFF ${d}`);
 if (write) {

@@ -1,4 +1,11 @@
-import { applyOps, portKey, projectionOps, type HeldPortRow, type ProjectionState, type SessionRow } from './domain/projections.js';
+import {
+  applyOps,
+  portKey,
+  projectionOps,
+  type HeldPortRow,
+  type ProjectionState,
+  type SessionRow,
+} from './domain/projections.js';
 import type { LedgerStore } from './domain/store.js';
 
 export interface ReplayResult {
@@ -34,15 +41,18 @@ export async function diffProjections(store: LedgerStore, rebuilt: ProjectionSta
     seen++;
     const r = rebuilt.sessions.get(live.id);
     if (!r) diffs.push(`sessions: ${live.id} is live-projected but not in the event log`);
-    else if (!sameSession(live, r)) diffs.push(`sessions: ${live.id} differs: live ${JSON.stringify(live)} vs rebuilt ${JSON.stringify(r)}`);
+    else if (!sameSession(live, r))
+      diffs.push(`sessions: ${live.id} differs: live ${JSON.stringify(live)} vs rebuilt ${JSON.stringify(r)}`);
     if (diffs.length >= maxDiffs) return diffs;
   }
   if (seen !== rebuilt.sessions.size) diffs.push(`sessions: ${seen} rows live vs ${rebuilt.sessions.size} rebuilt`);
   const ports = await store.allPortRows();
   for (const lp of ports) {
     const r = rebuilt.ports.get(portKey(lp.session_id, lp.port));
-    if (!r || !samePort(lp, r)) diffs.push(`held_ports: ${lp.session_id}:${lp.port} differs (rebuilt ${JSON.stringify(r ?? null)})`);
+    if (!r || !samePort(lp, r))
+      diffs.push(`held_ports: ${lp.session_id}:${lp.port} differs (rebuilt ${JSON.stringify(r ?? null)})`);
   }
-  if (ports.length !== rebuilt.ports.size) diffs.push(`held_ports: ${ports.length} rows live vs ${rebuilt.ports.size} rebuilt`);
+  if (ports.length !== rebuilt.ports.size)
+    diffs.push(`held_ports: ${ports.length} rows live vs ${rebuilt.ports.size} rebuilt`);
   return diffs.slice(0, maxDiffs);
 }

@@ -75,14 +75,19 @@ export const invalid = (field: string, message: string, hint?: string): AppError
 export const notFound = (message: string): AppError => new AppError(ErrorCode.NotFound, message);
 export const conflict = (message: string): AppError => new AppError(ErrorCode.Conflict, message);
 export const forbidden = (message: string): AppError => new AppError(ErrorCode.Forbidden, message);
-export const unauthorized = (message: string): AppError =>
-  new AppError(ErrorCode.Unauthorized, message);
+export const unauthorized = (message: string): AppError => new AppError(ErrorCode.Unauthorized, message);
 export const unavailable = (message: string, cause?: unknown): AppError =>
   new AppError(ErrorCode.Unavailable, message, { cause });
 export const tooLarge = (field: string, message: string, hint?: string): AppError =>
-  new AppError(ErrorCode.RequestEntityTooLarge, `${field}: ${message}${hint ? ` (${hint})` : ''}`, { field, ...(hint ? { hint } : {}) });
+  new AppError(ErrorCode.RequestEntityTooLarge, `${field}: ${message}${hint ? ` (${hint})` : ''}`, {
+    field,
+    ...(hint ? { hint } : {}),
+  });
 export const tooManyRequests = (field: string, message: string, hint?: string): AppError =>
-  new AppError(ErrorCode.TooManyRequests, `${field}: ${message}${hint ? ` (${hint})` : ''}`, { field, ...(hint ? { hint } : {}) });
+  new AppError(ErrorCode.TooManyRequests, `${field}: ${message}${hint ? ` (${hint})` : ''}`, {
+    field,
+    ...(hint ? { hint } : {}),
+  });
 
 const codes = new Set<string>(Object.values(ErrorCode));
 

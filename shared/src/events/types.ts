@@ -137,13 +137,7 @@ export type SessionEnded = Envelope<'SessionEnded'>;
 export type SessionRejected = Envelope<'SessionRejected'>;
 
 export type LedgerEvent =
-  | SessionStarted
-  | TargetCopied
-  | PortStolen
-  | PortMirrored
-  | PortReleased
-  | SessionEnded
-  | SessionRejected;
+  SessionStarted | TargetCopied | PortStolen | PortMirrored | PortReleased | SessionEnded | SessionRejected;
 
 /** The seed's JSON log fields for an event: snake_case at the top level. */
 export function logFieldsOf(e: LedgerEvent): Record<string, unknown> {

@@ -71,8 +71,7 @@ export const bodySpecs: { readonly [T in EventType]: BodySpec<DataOf[T]> } = {
 };
 
 const SESSION_ID = /^[0-9A-F]{16}$/;
-const isObj = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkField(path: string, spec: FieldSpec, v: unknown): void {
   if (v === undefined) {
@@ -96,7 +95,11 @@ function checkField(path: string, spec: FieldSpec, v: unknown): void {
 export function validateEvent(v: unknown): LedgerEvent {
   if (!isObj(v)) throw invalid('event', 'expected an object');
   if (v.v !== SCHEMA_VERSION)
-    throw invalid('event.v', `unsupported schema version ${JSON.stringify(v.v)}`, `this build reads v${SCHEMA_VERSION}`);
+    throw invalid(
+      'event.v',
+      `unsupported schema version ${JSON.stringify(v.v)}`,
+      `this build reads v${SCHEMA_VERSION}`,
+    );
   if (typeof v.type !== 'string' || !(v.type in bodySpecs))
     throw invalid('event.type', `unknown event type ${JSON.stringify(v.type)}`);
   if (typeof v.id !== 'string' || v.id.length < 16) throw invalid('event.id', 'expected a UUIDv7 string');

@@ -28,15 +28,28 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 function checkRegex(field: string, re: unknown, limits: FilterLimits): string {
   if (typeof re !== 'string' || re === '') throw invalid(field, 'expected a non-empty regular expression string');
   if (re.length > limits.maxLength)
-    throw invalid(field, `the pattern is ${re.length} characters, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`, 'match a shorter, distinctive part of the header or path');
+    throw invalid(
+      field,
+      `the pattern is ${re.length} characters, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`,
+      'match a shorter, distinctive part of the header or path',
+    );
   try {
     // The same dialect as the mirrord config (fancy-regex spellings translated).
     compileFancyRegex(re);
   } catch (e) {
-    throw invalid(field, `invalid regex ${JSON.stringify(re)}: ${e instanceof Error ? e.message : String(e)}`, 'fix the pattern');
+    throw invalid(
+      field,
+      `invalid regex ${JSON.stringify(re)}: ${e instanceof Error ? e.message : String(e)}`,
+      'fix the pattern',
+    );
   }
   const costly = regexCostError(re, limits.maxRepeats);
-  if (costly) throw invalid(field, `the pattern ${JSON.stringify(re.length > 80 ? `${re.slice(0, 77)}...` : re)} is too costly to match: ${costly}`, 'use a pattern without nested repetition');
+  if (costly)
+    throw invalid(
+      field,
+      `the pattern ${JSON.stringify(re.length > 80 ? `${re.slice(0, 77)}...` : re)} is too costly to match: ${costly}`,
+      'use a pattern without nested repetition',
+    );
   return re;
 }
 
@@ -45,11 +58,17 @@ function inner(field: string, v: unknown, limits: FilterLimits): InnerFilter {
   const keys = Object.keys(v);
   if (keys.length !== 1 || (keys[0] !== 'header' && keys[0] !== 'path'))
     throw invalid(field, `expected exactly one of "header" or "path", got ${JSON.stringify(keys)}`);
-  return keys[0] === 'header' ? { header: checkRegex(`${field}.header`, v.header, limits) } : { path: checkRegex(`${field}.path`, v.path, limits) };
+  return keys[0] === 'header'
+    ? { header: checkRegex(`${field}.header`, v.header, limits) }
+    : { path: checkRegex(`${field}.path`, v.path, limits) };
 }
 
 /** Validates an untrusted http_filter; errors name the path and the fix. */
-export function parseHttpFilter(v: unknown, field = 'http_filter', limits: FilterLimits = DEFAULT_FILTER_LIMITS): HttpFilter | undefined {
+export function parseHttpFilter(
+  v: unknown,
+  field = 'http_filter',
+  limits: FilterLimits = DEFAULT_FILTER_LIMITS,
+): HttpFilter | undefined {
   if (v === undefined || v === null) return undefined;
   if (!isObj(v)) throw invalid(field, 'expected an object with header_filter, path_filter, all_of or any_of');
   const out: HttpFilter = {};
@@ -58,13 +77,15 @@ export function parseHttpFilter(v: unknown, field = 'http_filter', limits: Filte
     if (!['header_filter', 'path_filter', 'all_of', 'any_of', 'ports'].includes(k))
       throw invalid(`${field}.${k}`, 'unknown field', 'expected header_filter, path_filter, all_of, any_of or ports');
   }
-  if (kinds.length > 1) throw invalid(field, `${kinds.join(' and ')} are mutually exclusive`, 'use all_of to combine filters');
+  if (kinds.length > 1)
+    throw invalid(field, `${kinds.join(' and ')} are mutually exclusive`, 'use all_of to combine filters');
   if (v.header_filter !== undefined) out.header_filter = checkRegex(`${field}.header_filter`, v.header_filter, limits);
   if (v.path_filter !== undefined) out.path_filter = checkRegex(`${field}.path_filter`, v.path_filter, limits);
   for (const k of ['all_of', 'any_of'] as const) {
     if (v[k] === undefined) continue;
     const list = v[k];
-    if (!Array.isArray(list) || list.length === 0) throw invalid(`${field}.${k}`, 'expected a non-empty list of filters');
+    if (!Array.isArray(list) || list.length === 0)
+      throw invalid(`${field}.${k}`, 'expected a non-empty list of filters');
     out[k] = list.map((x, i) => inner(`${field}.${k}[${i}]`, x, limits));
   }
   if (v.ports !== undefined) {
@@ -75,7 +96,11 @@ export function parseHttpFilter(v: unknown, field = 'http_filter', limits: Filte
   if (kinds.length === 0) return undefined;
   const rendered = renderHttpFilter(out)!;
   if (rendered.length > limits.maxLength)
-    throw invalid(field, `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`, 'combine fewer, shorter patterns');
+    throw invalid(
+      field,
+      `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`,
+      'combine fewer, shorter patterns',
+    );
   return out;
 }
 

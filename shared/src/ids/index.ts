@@ -40,7 +40,11 @@ export function sessionIdCandidates(input: string, field = 'id'): string[] {
   if (HEX.test(s)) out.push(s.toUpperCase().padStart(16, '0'));
   const uniq = [...new Set(out)];
   if (uniq.length === 0)
-    throw invalid(field, `"${input}" is not a session id`, 'use the 16 hex digits shown by `kubectl mirrord operator status`, or the decimal u64');
+    throw invalid(
+      field,
+      `"${input}" is not a session id`,
+      'use the 16 hex digits shown by `kubectl mirrord operator status`, or the decimal u64',
+    );
   return uniq;
 }
 

@@ -14,11 +14,22 @@ export function loadKubeConfig(file: string, contextName: string, contextVar: st
   try {
     kc.loadFromFile(file);
   } catch (e) {
-    throw invalid('KUBECONFIG', `cannot load "${file}": ${(e as Error).message}`, 'point it at a kubeconfig file, or use "in-cluster" inside a pod');
+    throw invalid(
+      'KUBECONFIG',
+      `cannot load "${file}": ${(e as Error).message}`,
+      'point it at a kubeconfig file, or use "in-cluster" inside a pod',
+    );
   }
   if (contextName) {
     if (!kc.getContexts().some((c) => c.name === contextName))
-      throw invalid(contextVar, `context "${contextName}" is not in ${file}`, `use one of: ${kc.getContexts().map((c) => c.name).join(', ')}`);
+      throw invalid(
+        contextVar,
+        `context "${contextName}" is not in ${file}`,
+        `use one of: ${kc
+          .getContexts()
+          .map((c) => c.name)
+          .join(', ')}`,
+      );
     kc.setCurrentContext(contextName);
   }
   return kc;

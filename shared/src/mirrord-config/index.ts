@@ -14,7 +14,9 @@ export { compileFancyRegex, regexCostError, regexError } from './regex.js';
 export { didYouMean } from './suggest.js';
 export { INCOMING_MODES, FS_MODES, CONCURRENT_STEAL } from './schema.js';
 
-export type VerifyResult = { ok: true; config: MirrordConfig; raw: RawMirrordConfig; warnings: ConfigIssue[] } | { ok: false; issues: ConfigIssue[] };
+export type VerifyResult =
+  | { ok: true; config: MirrordConfig; raw: RawMirrordConfig; warnings: ConfigIssue[] }
+  | { ok: false; issues: ConfigIssue[] };
 
 /** Validates an already-parsed config value (e.g. from `x-mirrord-config`). */
 export function verifyConfigValue(value: unknown): VerifyResult {
@@ -37,20 +39,43 @@ function positionOf(text: string, message: string): string {
  * A config file's text: rendered as a template, parsed as JSON (or YAML for .yaml/.yml), then
  * validated. Every problem found comes back, each named by its path.
  */
-export function verifyConfigText(text: string, opts: { fileName?: string; template?: TemplateContext } = {}): VerifyResult {
+export function verifyConfigText(
+  text: string,
+  opts: { fileName?: string; template?: TemplateContext } = {},
+): VerifyResult {
   const rendered = renderTemplate(text, opts.template ?? { env: {} });
   if (rendered.issues.length) return { ok: false, issues: rendered.issues };
   const name = opts.fileName ?? '';
-  if (/\.toml$/i.test(name)) return { ok: false, issues: [{ path: '(file)', message: 'TOML configs are not read here; convert the file to JSON or YAML' }] };
+  if (/\.toml$/i.test(name))
+    return {
+      ok: false,
+      issues: [{ path: '(file)', message: 'TOML configs are not read here; convert the file to JSON or YAML' }],
+    };
   let value: unknown;
   try {
     value = /\.ya?ml$/i.test(name) ? parseYaml(rendered.text) : JSON.parse(rendered.text);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    return { ok: false, issues: [{ path: positionOf(rendered.text, msg), message: `not valid ${/\.ya?ml$/i.test(name) ? 'YAML' : 'JSON'}: ${msg}` }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          path: positionOf(rendered.text, msg),
+          message: `not valid ${/\.ya?ml$/i.test(name) ? 'YAML' : 'JSON'}: ${msg}`,
+        },
+      ],
+    };
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value))
-    return { ok: false, issues: [{ path: '(root)', message: `expected an object, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}` }] };
+    return {
+      ok: false,
+      issues: [
+        {
+          path: '(root)',
+          message: `expected an object, got ${Array.isArray(value) ? 'a list' : JSON.stringify(value)}`,
+        },
+      ],
+    };
   return verifyConfigValue(value);
 }
 

@@ -91,7 +91,8 @@ function flatten(issue: Issue, base: Path, out: ConfigIssue[]): void {
         return;
       }
       const wants = [...new Set(issue.errors.map(expectation).filter((x): x is string => x !== undefined))];
-      const list = wants.length > 1 ? `${wants.slice(0, -1).join(', ')} or ${wants.at(-1)}` : (wants[0] ?? 'another value');
+      const list =
+        wants.length > 1 ? `${wants.slice(0, -1).join(', ')} or ${wants.at(-1)}` : (wants[0] ?? 'another value');
       out.push({ path: at, message: `expected ${list}, got ${show(input)}` });
       return;
     }
@@ -105,15 +106,26 @@ function flatten(issue: Issue, base: Path, out: ConfigIssue[]): void {
       }
       for (const [k, s] of pairs) {
         const p = formatPath([...path, k]);
-        out.push({ path: p, message: s ? `unknown field, did you mean "${s}"?` : 'unknown field; remove it (see the mirrord configuration reference)' });
+        out.push({
+          path: p,
+          message: s
+            ? `unknown field, did you mean "${s}"?`
+            : 'unknown field; remove it (see the mirrord configuration reference)',
+        });
       }
       return;
     }
     case 'invalid_type':
-      out.push({ path: at, message: `expected ${typeWords[issue.expected] ?? issue.expected}, got ${show(issue.input)}` });
+      out.push({
+        path: at,
+        message: `expected ${typeWords[issue.expected] ?? issue.expected}, got ${show(issue.input)}`,
+      });
       return;
     case 'invalid_value':
-      out.push({ path: at, message: `expected ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}, got ${show(issue.input)}` });
+      out.push({
+        path: at,
+        message: `expected ${issue.values.map((v) => JSON.stringify(v)).join(' | ')}, got ${show(issue.input)}`,
+      });
       return;
     case 'too_big':
     case 'too_small': {
@@ -133,4 +145,5 @@ export function toConfigIssues(issues: readonly Issue[], base: Path = []): Confi
   return out;
 }
 
-export const renderIssues = (issues: readonly ConfigIssue[]): string => issues.map((i) => `${i.path}: ${i.message}`).join('\n');
+export const renderIssues = (issues: readonly ConfigIssue[]): string =>
+  issues.map((i) => `${i.path}: ${i.message}`).join('\n');

@@ -11,7 +11,12 @@ import { isAppError } from '../errors/index.js';
 export type IncomingMode = 'mirror' | 'steal' | 'off';
 export type FsMode = 'local' | 'localwithoverrides' | 'read' | 'write';
 
-export type InnerFilter = { header: string } | { path: string } | { method: string } | { query: string } | { body: 'json'; query: string; matches: string };
+export type InnerFilter =
+  | { header: string }
+  | { path: string }
+  | { method: string }
+  | { query: string }
+  | { body: 'json'; query: string; matches: string };
 export interface HttpFilter {
   header_filter?: string;
   path_filter?: string;
@@ -31,8 +36,25 @@ export interface MirrordConfig {
   operator?: boolean;
   key?: string;
   feature: {
-    env: { enabled: boolean; include?: string[]; exclude?: string[]; override?: Record<string, string>; mapping?: Record<string, string>; unset?: string[]; env_file?: string; load_from_process?: boolean };
-    fs: { mode: FsMode; read_write: string[]; read_only: string[]; local: string[]; not_found: string[]; mapping?: Record<string, string>; readonly_file_buffer?: number };
+    env: {
+      enabled: boolean;
+      include?: string[];
+      exclude?: string[];
+      override?: Record<string, string>;
+      mapping?: Record<string, string>;
+      unset?: string[];
+      env_file?: string;
+      load_from_process?: boolean;
+    };
+    fs: {
+      mode: FsMode;
+      read_write: string[];
+      read_only: string[];
+      local: string[];
+      not_found: string[];
+      mapping?: Record<string, string>;
+      readonly_file_buffer?: number;
+    };
     network: {
       incoming: {
         mode: IncomingMode;
@@ -44,11 +66,22 @@ export interface MirrordConfig {
         listen_ports?: [number, number][];
         ignore_localhost: boolean;
       };
-      outgoing: { tcp: boolean; udp: boolean; ignore_localhost: boolean; filter?: AddressFilter; unix_streams?: string[] };
+      outgoing: {
+        tcp: boolean;
+        udp: boolean;
+        ignore_localhost: boolean;
+        filter?: AddressFilter;
+        unix_streams?: string[];
+      };
       dns: { enabled: boolean; filter?: AddressFilter };
       ipv6: boolean;
     };
-    copy_target: { enabled: boolean; scale_down: boolean; exclude_containers?: string[]; exclude_init_containers?: string[] };
+    copy_target: {
+      enabled: boolean;
+      scale_down: boolean;
+      exclude_containers?: string[];
+      exclude_init_containers?: string[];
+    };
     hostname: boolean;
   };
   /** Everything else, as written (agent, container, experimental, proxies, queues, …). */
@@ -64,7 +97,8 @@ const list = (v: string | string[] | null | undefined, split = false): string[] 
 function httpFilter(h: RawHttpFilter | boolean | null | undefined): HttpFilter | undefined {
   if (h === null || h === undefined || typeof h === 'boolean') return undefined;
   const out: HttpFilter = {};
-  for (const k of ['header_filter', 'path_filter', 'method_filter', 'header_filter_jq'] as const) if (typeof h[k] === 'string') out[k] = h[k];
+  for (const k of ['header_filter', 'path_filter', 'method_filter', 'header_filter_jq'] as const)
+    if (typeof h[k] === 'string') out[k] = h[k];
   if (h.body_filter) out.body_filter = h.body_filter;
   if (h.all_of) out.all_of = h.all_of as InnerFilter[];
   if (h.any_of) out.any_of = h.any_of as InnerFilter[];
@@ -72,15 +106,29 @@ function httpFilter(h: RawHttpFilter | boolean | null | undefined): HttpFilter |
   return Object.keys(out).length === 0 ? undefined : out;
 }
 
-const FILTER_KINDS = ['header_filter', 'path_filter', 'method_filter', 'header_filter_jq', 'body_filter', 'all_of', 'any_of'] as const;
+const FILTER_KINDS = [
+  'header_filter',
+  'path_filter',
+  'method_filter',
+  'header_filter_jq',
+  'body_filter',
+  'all_of',
+  'any_of',
+] as const;
 
-function addressFilter(f: { remote: string | string[] } | { local: string | string[] } | null | undefined): AddressFilter | undefined {
+function addressFilter(
+  f: { remote: string | string[] } | { local: string | string[] } | null | undefined,
+): AddressFilter | undefined {
   if (!f) return undefined;
   return 'remote' in f ? { remote: list(f.remote)! } : { local: list(f.local)! };
 }
 
 /** Expands the raw config; the semantic checks the schema cannot express come back as issues. */
-export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issues: ConfigIssue[]; warnings: ConfigIssue[] } {
+export function normalise(raw: RawMirrordConfig): {
+  config: MirrordConfig;
+  issues: ConfigIssue[];
+  warnings: ConfigIssue[];
+} {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const { target, profile, operator, key, feature, ...rest } = raw;
@@ -88,8 +136,16 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
 
   const t: MirrordConfig['target'] = {};
   let parsed: Target | undefined;
-  const tPath = typeof target === 'string' ? target : target && 'path' in target ? target.path : target && !('namespace' in target) ? target : undefined;
-  if (target && typeof target === 'object' && 'namespace' in target && typeof target.namespace === 'string') t.namespace = target.namespace;
+  const tPath =
+    typeof target === 'string'
+      ? target
+      : target && 'path' in target
+        ? target.path
+        : target && !('namespace' in target)
+          ? target
+          : undefined;
+  if (target && typeof target === 'object' && 'namespace' in target && typeof target.namespace === 'string')
+    t.namespace = target.namespace;
   if (typeof tPath === 'string' || (tPath && typeof tPath === 'object')) {
     const field = typeof target === 'string' ? 'target' : 'target.path';
     const s = typeof tPath === 'string' ? tPath : objectTargetPath(tPath as Record<string, unknown>);
@@ -103,7 +159,11 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
         // mirrord's schema takes any string here (the generated "pod/<changeme>" included), and
         // the target is checked when a session starts: a warning, not an error.
         if (/^(service|container|containername)\//.test(s)) t.path = s;
-        else warnings.push({ path: field, message: `${e.message.replace(/^[^:]*: /, '')}; it is checked when a session starts` });
+        else
+          warnings.push({
+            path: field,
+            message: `${e.message.replace(/^[^:]*: /, '')}; it is checked when a session starts`,
+          });
       }
     }
   }
@@ -156,19 +216,33 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
     for (const k of ['port_mapping', 'listen_ports'] as const) if (incRaw[k]) incoming[k] = incRaw[k];
     if (typeof incRaw.ignore_localhost === 'boolean') incoming.ignore_localhost = incRaw.ignore_localhost;
     if (incRaw.ports && incRaw.ignore_ports)
-      issues.push({ path: 'feature.network.incoming.ports', message: 'ports and ignore_ports are mutually exclusive; keep one of them' });
+      issues.push({
+        path: 'feature.network.incoming.ports',
+        message: 'ports and ignore_ports are mutually exclusive; keep one of them',
+      });
     const h = incRaw.http_filter;
     if (h && typeof h === 'object') {
       const kinds = FILTER_KINDS.filter((k) => h[k] !== undefined && h[k] !== null);
       if (kinds.length > 1)
-        issues.push({ path: 'feature.network.incoming.http_filter', message: `${kinds.join(' and ')} are mutually exclusive; combine filters with all_of or any_of` });
+        issues.push({
+          path: 'feature.network.incoming.http_filter',
+          message: `${kinds.join(' and ')} are mutually exclusive; combine filters with all_of or any_of`,
+        });
       for (const k of ['all_of', 'any_of'] as const)
-        if (h[k] && h[k].length === 0) issues.push({ path: `feature.network.incoming.http_filter.${k}`, message: 'cannot be an empty list; add a filter or remove the field' });
+        if (h[k] && h[k].length === 0)
+          issues.push({
+            path: `feature.network.incoming.http_filter.${k}`,
+            message: 'cannot be an empty list; add a filter or remove the field',
+          });
     }
   }
 
   const outRaw = net.outgoing;
-  const outgoing: MirrordConfig['feature']['network']['outgoing'] = { tcp: !(netOff || outRaw === false), udp: !(netOff || outRaw === false), ignore_localhost: false };
+  const outgoing: MirrordConfig['feature']['network']['outgoing'] = {
+    tcp: !(netOff || outRaw === false),
+    udp: !(netOff || outRaw === false),
+    ignore_localhost: false,
+  };
   if (outRaw && typeof outRaw === 'object') {
     if (typeof outRaw.tcp === 'boolean') outgoing.tcp = outRaw.tcp;
     if (typeof outRaw.udp === 'boolean') outgoing.udp = outRaw.udp;
@@ -195,15 +269,29 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
     if (ctRaw.exclude_init_containers) copy.exclude_init_containers = ctRaw.exclude_init_containers;
   }
   if (copy.scale_down && parsed?.kind === 'workload' && parsed.type !== 'deployment')
-    issues.push({ path: 'feature.copy_target.scale_down', message: 'works with deployment targets only; remove it or target a deployment' });
+    issues.push({
+      path: 'feature.copy_target.scale_down',
+      message: 'works with deployment targets only; remove it or target a deployment',
+    });
   if (copy.enabled && parsed && (parsed.kind === 'targetless' || parsed.type === 'rollout'))
-    issues.push({ path: 'feature.copy_target', message: 'is not compatible with rollout targets or targetless runs; pick another target or disable copy_target' });
+    issues.push({
+      path: 'feature.copy_target',
+      message: 'is not compatible with rollout targets or targetless runs; pick another target or disable copy_target',
+    });
 
-  if (typeof profile === 'string' && !/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(profile))
-    issues.push({ path: 'profile', message: `"${profile}" is not a profile name; use "<name>" (cluster profile) or "<namespace>/<name>"` });
+  if (
+    typeof profile === 'string' &&
+    !/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\/)?[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(profile)
+  )
+    issues.push({
+      path: 'profile',
+      message: `"${profile}" is not a profile name; use "<name>" (cluster profile) or "<namespace>/<name>"`,
+    });
 
   const { magic, db_branches, preview, split_queues } = f;
-  const featureRest = Object.fromEntries(Object.entries({ magic, db_branches, preview, split_queues }).filter(([, v]) => v !== undefined && v !== null));
+  const featureRest = Object.fromEntries(
+    Object.entries({ magic, db_branches, preview, split_queues }).filter(([, v]) => v !== undefined && v !== null),
+  );
   const config: MirrordConfig = {
     target: t,
     feature: {
@@ -221,11 +309,20 @@ export function normalise(raw: RawMirrordConfig): { config: MirrordConfig; issue
   return { config, issues, warnings };
 }
 
-const TYPED_KEYS: Record<string, string> = { deployment: 'deployment', pod: 'pod', rollout: 'rollout', job: 'job', cron_job: 'cronjob', stateful_set: 'statefulset', replica_set: 'replicaset' };
+const TYPED_KEYS: Record<string, string> = {
+  deployment: 'deployment',
+  pod: 'pod',
+  rollout: 'rollout',
+  job: 'job',
+  cron_job: 'cronjob',
+  stateful_set: 'statefulset',
+  replica_set: 'replicaset',
+};
 
 function objectTargetPath(o: Record<string, unknown>): string | undefined {
   for (const [k, type] of Object.entries(TYPED_KEYS)) {
-    if (typeof o[k] === 'string') return typeof o.container === 'string' ? `${type}/${o[k]}/container/${o.container}` : `${type}/${o[k]}`;
+    if (typeof o[k] === 'string')
+      return typeof o.container === 'string' ? `${type}/${o[k]}/container/${o.container}` : `${type}/${o[k]}`;
   }
   return undefined;
 }

@@ -6,11 +6,6 @@ import safeRegex from 'safe-regex2';
  * spellings are translated here, and the few constructs JS cannot express are refused with a
  * message naming them, so a pattern is never silently read differently.
  */
-export interface CompiledRegex {
-  source: string;
-  regex: RegExp;
-}
-
 const LEADING_FLAGS = /^\(\?([imsxU]+)\)/;
 
 export function compileFancyRegex(pattern: string, extraFlags = ''): RegExp {
@@ -19,13 +14,16 @@ export function compileFancyRegex(pattern: string, extraFlags = ''): RegExp {
   const lead = LEADING_FLAGS.exec(src);
   if (lead) {
     for (const f of lead[1]!) {
-      if (f === 'x' || f === 'U') throw new Error(`the inline flag (?${f}) is not supported; rewrite the pattern without it`);
+      if (f === 'x' || f === 'U')
+        throw new Error(`the inline flag (?${f}) is not supported; rewrite the pattern without it`);
       if (!flags.includes(f)) flags += f;
     }
     src = src.slice(lead[0].length);
   }
-  if (/\(\?[imsxU-]+[:)]/.test(src)) throw new Error('inline flag groups like (?i:…) are only supported at the very start, as (?i)');
-  if (src.includes('(?>')) throw new Error('atomic groups (?>…) are not supported; use a look-ahead with a back-reference instead');
+  if (/\(\?[imsxU-]+[:)]/.test(src))
+    throw new Error('inline flag groups like (?i:…) are only supported at the very start, as (?i)');
+  if (src.includes('(?>'))
+    throw new Error('atomic groups (?>…) are not supported; use a look-ahead with a back-reference instead');
   src = src
     .replace(/\(\?P<([A-Za-z_][A-Za-z0-9_]*)>/g, '(?<$1>')
     .replace(/\(\?P=([A-Za-z_][A-Za-z0-9_]*)\)/g, '\\k<$1>')

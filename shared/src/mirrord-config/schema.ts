@@ -34,7 +34,12 @@ const strMap = z.record(z.string(), z.string());
 /** A pattern the layer compiles with fancy-regex; must compile here too. */
 export const regex = z.string().check((ctx) => {
   const why = regexError(ctx.value);
-  if (why !== undefined) ctx.issues.push({ code: 'custom', message: `invalid regex ${JSON.stringify(ctx.value)}: ${why}`, input: ctx.value });
+  if (why !== undefined)
+    ctx.issues.push({
+      code: 'custom',
+      message: `invalid regex ${JSON.stringify(ctx.value)}: ${why}`,
+      input: ctx.value,
+    });
 });
 const vecOrSingle = z.union([str, z.array(str)]);
 const regexVecOrSingle = z.union([regex, z.array(regex)]);
@@ -55,7 +60,11 @@ const targetObject = z.union([
   typedTarget('replica_set'),
   obj({ labels: strMap, container: opt(str) }),
 ]);
-export const targetSchema = z.union([str, targetObject, obj({ path: opt(z.union([str, targetObject])), namespace: opt(str) })]);
+export const targetSchema = z.union([
+  str,
+  targetObject,
+  obj({ path: opt(z.union([str, targetObject])), namespace: opt(str) }),
+]);
 
 const json: z.ZodType<unknown> = z.unknown();
 const securityProfile = obj({ type: str, localhost_profile: opt(str) });
@@ -128,7 +137,13 @@ const fs = z.union([
 ]);
 
 const bodyFilter = obj({ body: z.literal('json'), query: str, matches: str });
-export const innerFilter = z.union([obj({ header: regex }), obj({ path: regex }), obj({ method: str }), bodyFilter, obj({ query: str })]);
+export const innerFilter = z.union([
+  obj({ header: regex }),
+  obj({ path: regex }),
+  obj({ method: str }),
+  bodyFilter,
+  obj({ query: str }),
+]);
 export const httpFilterSchema = obj({
   all_of: opt(z.array(innerFilter)),
   any_of: opt(z.array(innerFilter)),
@@ -142,7 +157,12 @@ export const httpFilterSchema = obj({
 
 export const INCOMING_MODES = ['mirror', 'steal', 'off'] as const;
 export const CONCURRENT_STEAL = ['abort', 'continue', 'override'] as const;
-const tlsDelivery = obj({ protocol: z.enum(['tcp', 'tls']), server_cert: opt(str), server_name: opt(str), trust_roots: opt(z.array(str)) });
+const tlsDelivery = obj({
+  protocol: z.enum(['tcp', 'tls']),
+  server_cert: opt(str),
+  server_name: opt(str),
+  trust_roots: opt(z.array(str)),
+});
 const incoming = z.union([
   bool,
   z.enum(INCOMING_MODES),
@@ -161,13 +181,27 @@ const incoming = z.union([
 ]);
 const outgoing = z.union([
   bool,
-  obj({ filter: opt(remoteOrLocal), ignore_localhost: opt(bool), tcp: opt(bool), udp: opt(bool), unix_streams: opt(regexVecOrSingle) }),
+  obj({
+    filter: opt(remoteOrLocal),
+    ignore_localhost: opt(bool),
+    tcp: opt(bool),
+    udp: opt(bool),
+    unix_streams: opt(regexVecOrSingle),
+  }),
 ]);
 const dns = z.union([bool, obj({ enabled: opt(bool), filter: opt(remoteOrLocal) })]);
-const network = z.union([bool, obj({ dns: opt(dns), incoming: opt(incoming), ipv6: opt(bool), outgoing: opt(outgoing) })]);
+const network = z.union([
+  bool,
+  obj({ dns: opt(dns), incoming: opt(incoming), ipv6: opt(bool), outgoing: opt(outgoing) }),
+]);
 const copyTarget = z.union([
   bool,
-  obj({ enabled: opt(bool), exclude_containers: opt(z.array(str)), exclude_init_containers: opt(z.array(str)), scale_down: opt(bool) }),
+  obj({
+    enabled: opt(bool),
+    exclude_containers: opt(z.array(str)),
+    exclude_init_containers: opt(z.array(str)),
+    scale_down: opt(bool),
+  }),
 ]);
 
 const feature = obj({
@@ -238,7 +272,9 @@ export const mirrordConfigSchema = obj({
   ),
   external_proxy: opt(obj({ ...proxyCommon, host_ip: opt(str), tls_enable: opt(bool) })),
   feature: opt(feature),
-  internal_proxy: opt(obj({ ...proxyCommon, ping_interval: opt(u64), process_logging_interval: opt(u64), socket_timeout: opt(u64) })),
+  internal_proxy: opt(
+    obj({ ...proxyCommon, ping_interval: opt(u64), process_logging_interval: opt(u64), socket_timeout: opt(u64) }),
+  ),
   key: opt(str),
   kube_context: opt(str),
   kubeconfig: opt(str),
@@ -259,4 +295,3 @@ export const mirrordConfigSchema = obj({
 
 export type RawMirrordConfig = z.infer<typeof mirrordConfigSchema>;
 export type RawHttpFilter = z.infer<typeof httpFilterSchema>;
-export type RawInnerFilter = z.infer<typeof innerFilter>;

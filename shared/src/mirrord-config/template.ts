@@ -27,7 +27,10 @@ export function renderTemplate(text: string, ctx: TemplateContext): { text: stri
     const where = `(template, line ${lineOf(text, offset)})`;
     if (expr === undefined) {
       if (whole.startsWith('{#')) return '';
-      issues.push({ path: where, message: `template statements like ${whole.slice(0, 30)} are not supported; only {{ get_env(name="X", default="y") }} and {{ variable }}` });
+      issues.push({
+        path: where,
+        message: `template statements like ${whole.slice(0, 30)} are not supported; only {{ get_env(name="X", default="y") }} and {{ variable }}`,
+      });
       return whole;
     }
     const call = GET_ENV.exec(expr);
@@ -38,7 +41,10 @@ export function renderTemplate(text: string, ctx: TemplateContext): { text: stri
       let m: RegExpExecArray | null;
       while (ARG.lastIndex < src.length && (m = ARG.exec(src)) !== null) args[m[1]!] = m[2] ?? m[3] ?? '';
       if (ARG.lastIndex < src.length && src.slice(ARG.lastIndex).trim() !== '') {
-        issues.push({ path: where, message: `cannot read the arguments of ${whole}; write get_env(name="VAR", default="value")` });
+        issues.push({
+          path: where,
+          message: `cannot read the arguments of ${whole}; write get_env(name="VAR", default="value")`,
+        });
         return whole;
       }
       if (args.name === undefined) {
@@ -48,16 +54,25 @@ export function renderTemplate(text: string, ctx: TemplateContext): { text: stri
       const v = ctx.env[args.name];
       if (v !== undefined) return v;
       if (args.default !== undefined) return args.default;
-      issues.push({ path: where, message: `environment variable ${args.name} is not set and ${whole} has no default; set it or add default="…"` });
+      issues.push({
+        path: where,
+        message: `environment variable ${args.name} is not set and ${whole} has no default; set it or add default="…"`,
+      });
       return whole;
     }
     if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(expr)) {
       const v = ctx.vars?.[expr];
       if (v !== undefined) return v;
-      issues.push({ path: where, message: `unknown template variable "${expr}"${expr === 'key' ? '; pass the session key (--key)' : ''}` });
+      issues.push({
+        path: where,
+        message: `unknown template variable "${expr}"${expr === 'key' ? '; pass the session key (--key)' : ''}`,
+      });
       return whole;
     }
-    issues.push({ path: where, message: `unsupported template expression ${whole}; only get_env(name="X", default="y") and plain variables are rendered` });
+    issues.push({
+      path: where,
+      message: `unsupported template expression ${whole}; only get_env(name="X", default="y") and plain variables are rendered`,
+    });
     return whole;
   });
   return { text: out, issues };

@@ -24,7 +24,8 @@ export function decode(data: Uint8Array, field = 'payload'): Record<string, unkn
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid(field, 'expected a msgpack map');
   const o = v as Record<string, unknown>;
-  if (o.v !== WIRE_VERSION) throw invalid(`${field}.v`, `unsupported version ${JSON.stringify(o.v)}`, `expected ${WIRE_VERSION}`);
+  if (o.v !== WIRE_VERSION)
+    throw invalid(`${field}.v`, `unsupported version ${JSON.stringify(o.v)}`, `expected ${WIRE_VERSION}`);
   return o;
 }
 

@@ -18,7 +18,11 @@ export function destinationTemplate(subject: string): string {
   return subject.startsWith(EVENTS_PREFIX) ? `${subject.slice(0, subject.lastIndexOf('.'))}.*` : subject;
 }
 
-export function messagingSpan(operation: MessagingOperation, subject: string, extra: Attributes = {}): { name: string; attributes: Attributes } {
+export function messagingSpan(
+  operation: MessagingOperation,
+  subject: string,
+  extra: Attributes = {},
+): { name: string; attributes: Attributes } {
   const template = destinationTemplate(subject);
   const attributes: Attributes = {
     'messaging.system': 'nats',

@@ -1,4 +1,13 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JetStreamManager } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  RetentionPolicy,
+  StorageType,
+  type ConsumerMessages,
+  type JetStreamManager,
+} from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { EVENTS_STREAM, EVENTS_WILDCARD } from './subjects.js';
 
@@ -23,7 +32,11 @@ export async function ensureStream(nc: NatsConnection, name: string, subjects: s
 }
 
 /** Creates MIRRORD_EVENTS if missing; idempotent. */
-export function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREAM, subjects = [EVENTS_WILDCARD]): Promise<JetStreamManager> {
+export function ensureEventsStream(
+  nc: NatsConnection,
+  name = EVENTS_STREAM,
+  subjects = [EVENTS_WILDCARD],
+): Promise<JetStreamManager> {
   return ensureStream(nc, name, subjects);
 }
 
@@ -31,7 +44,13 @@ export function ensureEventsStream(nc: NatsConnection, name = EVENTS_STREAM, sub
  * A durable, explicitly acknowledged consumer of one event type on MIRRORD_EVENTS, created
  * when missing (new events only, redelivered forever until acknowledged), and its messages.
  */
-export async function consumeEventType(nc: NatsConnection, durable: string, eventType: string, ackWaitMs: number, maxMessages: number): Promise<ConsumerMessages> {
+export async function consumeEventType(
+  nc: NatsConnection,
+  durable: string,
+  eventType: string,
+  ackWaitMs: number,
+  maxMessages: number,
+): Promise<ConsumerMessages> {
   const jsm = await ensureEventsStream(nc);
   if (!(await jsm.consumers.info(EVENTS_STREAM, durable).catch(() => undefined)))
     await jsm.consumers.add(EVENTS_STREAM, {

@@ -50,4 +50,3 @@ export const commandSubject = (service: string, verb: string): string => `mirror
 export const querySubject = (service: string, what: string): string => `mirrord.query.${service}.${what}`;
 export const eventSubject = (type: string, sessionId: string): string => `mirrord.events.${type}.${sessionId}`;
 export const eventsOfType = (type: string): string => `mirrord.events.${type}.*`;
-export const eventsOfSession = (sessionId: string): string => `mirrord.events.*.${sessionId}`;

@@ -39,7 +39,12 @@ class SyncContextManager implements ContextManager {
   active(): Context {
     return this.#current;
   }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(ctx: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
+  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(
+    ctx: Context,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
     const prev = this.#current;
     this.#current = ctx;
     try {
@@ -65,9 +70,14 @@ export interface TelemetryOptions {
   asyncContext?: boolean;
 }
 
-export function initTelemetry(service: string, endpoint?: string, opts: TelemetryOptions = {}): { shutdown(): Promise<void> } {
+export function initTelemetry(
+  service: string,
+  endpoint?: string,
+  opts: TelemetryOptions = {},
+): { shutdown(): Promise<void> } {
   if (provider) return { shutdown: () => provider!.shutdown() };
-  const contextManager = opts.asyncContext === false ? new SyncContextManager() : new AsyncLocalStorageContextManager().enable();
+  const contextManager =
+    opts.asyncContext === false ? new SyncContextManager() : new AsyncLocalStorageContextManager().enable();
   if (!endpoint) {
     // Nothing to export: keep the no-op tracer (spans carry the caller's context through
     // unchanged, at no cost) but still propagate W3C context across HTTP and NATS.
@@ -79,7 +89,9 @@ export function initTelemetry(service: string, endpoint?: string, opts: Telemetr
     return { shutdown: async () => undefined };
   }
   const url = endpoint.replace(/\/$/, '') + (endpoint.endsWith('/v1/traces') ? '' : '/v1/traces');
-  const spanProcessors: SpanProcessor[] = [new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 200 })];
+  const spanProcessors: SpanProcessor[] = [
+    new BatchSpanProcessor(new OTLPTraceExporter({ url }), { scheduledDelayMillis: 200 }),
+  ];
   provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ 'service.name': service }),
     spanProcessors,
@@ -102,7 +114,10 @@ const natsGetter: TextMapGetter<MsgHdrs | undefined> = {
  * undefined when there is nothing to carry: a message without headers is cheaper for the
  * sender, the server and the receiver alike.
  */
-export function natsHeadersWithContext(ctx: Context = context.active(), extra?: Record<string, string>): MsgHdrs | undefined {
+export function natsHeadersWithContext(
+  ctx: Context = context.active(),
+  extra?: Record<string, string>,
+): MsgHdrs | undefined {
   const carrier: Record<string, string> = { ...extra };
   propagation.inject(ctx, carrier);
   const keys = Object.keys(carrier);
@@ -152,7 +167,11 @@ export async function inSpan<T>(
  * stored as a `traceparent` (the outbox publishes after the command's span ended). Returns the
  * traceparent the message must carry — the producer span's, so consumers hang under it.
  */
-export function producerSpan(name: string, attributes: Attributes, traceparent: string): { traceparent: string; end(error?: unknown): void } {
+export function producerSpan(
+  name: string,
+  attributes: Attributes,
+  traceparent: string,
+): { traceparent: string; end(error?: unknown): void } {
   const parent = propagation.extract(ROOT_CONTEXT, { traceparent }, httpGetter);
   const span = tracer().startSpan(name, { kind: SpanKind.PRODUCER, attributes }, parent);
   const carrier: Record<string, string> = {};
@@ -160,7 +179,8 @@ export function producerSpan(name: string, attributes: Attributes, traceparent: 
   return {
     traceparent: carrier.traceparent ?? traceparent,
     end(error?: unknown) {
-      if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      if (error !== undefined)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
       span.end();
     },
   };

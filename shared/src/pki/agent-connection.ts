@@ -1,5 +1,4 @@
 import { connect, type TLSSocket } from 'node:tls';
-import { X509Certificate } from 'node:crypto';
 
 export interface AgentEndpoint {
   /** `ip:port` as agent-manager reports it. */
@@ -35,7 +34,9 @@ export function connectAgent(ep: AgentEndpoint, tls: OperatorTls, timeoutMs = 10
       servername: ep.serverName,
       checkServerIdentity: (_host, cert) => {
         const names = [cert.subject?.CN, ...(cert.subjectaltname ?? '').split(', ').map((s) => s.replace(/^DNS:/, ''))];
-        return names.includes(ep.serverName) ? undefined : new Error(`agent certificate is for ${String(cert.subject?.CN)}, expected ${ep.serverName}`);
+        return names.includes(ep.serverName)
+          ? undefined
+          : new Error(`agent certificate is for ${String(cert.subject?.CN)}, expected ${ep.serverName}`);
       },
     });
     const timer = setTimeout(() => {
@@ -52,6 +53,3 @@ export function connectAgent(ep: AgentEndpoint, tls: OperatorTls, timeoutMs = 10
     });
   });
 }
-
-/** The subject CN of a PEM certificate. */
-export const commonNameOf = (pem: string): string => /CN=([^\n,]+)/.exec(new X509Certificate(pem).subject)?.[1] ?? '';

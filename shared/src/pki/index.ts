@@ -24,7 +24,10 @@ async function exportKey(k: CryptoKey): Promise<string> {
   return x509.PemConverter.encode(der, 'PRIVATE KEY');
 }
 
-const serial = () => Buffer.from(webcrypto.getRandomValues(new Uint8Array(16))).toString('hex').replace(/^[89a-f]/, '1');
+const serial = () =>
+  Buffer.from(webcrypto.getRandomValues(new Uint8Array(16)))
+    .toString('hex')
+    .replace(/^[89a-f]/, '1');
 const escapeDn = (s: string) => s.replace(/([,+"\\<>;=])/g, '\\$1');
 
 /** A self-signed CA (ECDSA P-256), e.g. the operator's. */
@@ -37,7 +40,10 @@ export async function createCa(commonName: string, days = 3650): Promise<Certifi
     notAfter: new Date(Date.now() + days * 86_400_000),
     keys,
     signingAlgorithm: ALG,
-    extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true)],
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+    ],
   });
   return { cert, key: keys.privateKey, certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
@@ -58,9 +64,22 @@ export interface IssueOptions {
   usage: 'server' | 'client' | 'both';
 }
 
-async function sign(ca: CertificateAuthority, publicKey: x509.PublicKey | CryptoKey, o: IssueOptions, notAfter?: Date): Promise<x509.X509Certificate> {
-  const sans = [...(o.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })), ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value }))];
-  const eku = o.usage === 'server' ? [x509.ExtendedKeyUsage.serverAuth] : o.usage === 'client' ? [x509.ExtendedKeyUsage.clientAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
+async function sign(
+  ca: CertificateAuthority,
+  publicKey: x509.PublicKey | CryptoKey,
+  o: IssueOptions,
+  notAfter?: Date,
+): Promise<x509.X509Certificate> {
+  const sans = [
+    ...(o.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
+    ...(o.ips ?? []).map((value) => ({ type: 'ip' as const, value })),
+  ];
+  const eku =
+    o.usage === 'server'
+      ? [x509.ExtendedKeyUsage.serverAuth]
+      : o.usage === 'client'
+        ? [x509.ExtendedKeyUsage.clientAuth]
+        : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth];
   const name = [`CN=${escapeDn(o.commonName)}`, ...(o.organizations ?? []).map((g) => `O=${escapeDn(g)}`)].join(', ');
   return x509.X509CertificateGenerator.create({
     serialNumber: serial(),
@@ -102,16 +121,29 @@ export async function signCsr(ca: CertificateAuthority, csrPem: string, o: Issue
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
   } catch (e) {
-    throw invalid('certificate request', `not a PEM PKCS#10 certificate signing request (${(e as Error).message})`, 'send the PEM of a CSR (-----BEGIN CERTIFICATE REQUEST-----)');
+    throw invalid(
+      'certificate request',
+      `not a PEM PKCS#10 certificate signing request (${(e as Error).message})`,
+      'send the PEM of a CSR (-----BEGIN CERTIFICATE REQUEST-----)',
+    );
   }
   checkClientKey(csr.publicKey.rawData);
   let verified = false;
   try {
     verified = await csr.verify();
   } catch (e) {
-    throw invalid('certificate request', `the request signature cannot be checked (${(e as Error).message})`, 'sign the CSR with an Ed25519, ECDSA or RSA key');
+    throw invalid(
+      'certificate request',
+      `the request signature cannot be checked (${(e as Error).message})`,
+      'sign the CSR with an Ed25519, ECDSA or RSA key',
+    );
   }
-  if (!verified) throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
+  if (!verified)
+    throw invalid(
+      'certificate request',
+      'the request signature does not verify',
+      'sign the CSR with the key whose public half it carries',
+    );
   const cert = await sign(ca, csr.publicKey, o);
   return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
 }
@@ -127,34 +159,55 @@ function checkClientKey(spki: ArrayBuffer): void {
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
   } catch (e) {
-    throw invalid('certificate request', `its public key cannot be read (${(e as Error).message})`, `use ${ACCEPTED_KEYS}`);
+    throw invalid(
+      'certificate request',
+      `its public key cannot be read (${(e as Error).message})`,
+      `use ${ACCEPTED_KEYS}`,
+    );
   }
   const type = key.asymmetricKeyType ?? 'unknown';
   const d = key.asymmetricKeyDetails ?? {};
   if (type === 'ed25519') return;
   if (type === 'ec') {
     if (d.namedCurve === 'prime256v1' || d.namedCurve === 'secp384r1') return;
-    throw invalid('certificate request', `an ECDSA key on curve ${d.namedCurve ?? 'unknown'} is not accepted`, `use ${ACCEPTED_KEYS}`);
+    throw invalid(
+      'certificate request',
+      `an ECDSA key on curve ${d.namedCurve ?? 'unknown'} is not accepted`,
+      `use ${ACCEPTED_KEYS}`,
+    );
   }
   if (type === 'rsa' || type === 'rsa-pss') {
     if ((d.modulusLength ?? 0) >= 2048) return;
-    throw invalid('certificate request', `an RSA key of ${d.modulusLength ?? 0} bits is too weak`, `use ${ACCEPTED_KEYS}`);
+    throw invalid(
+      'certificate request',
+      `an RSA key of ${d.modulusLength ?? 0} bits is too weak`,
+      `use ${ACCEPTED_KEYS}`,
+    );
   }
   throw invalid('certificate request', `a ${type.toUpperCase()} key is not accepted`, `use ${ACCEPTED_KEYS}`);
 }
 
 /** user_id and client_id of a client certificate (PEM or base64 DER, as `x-client-der` carries it). */
 export function identityOf(cert: string): { publicKey: string; fingerprint: string } {
-  const der = cert.includes('-----BEGIN') ? Buffer.from(x509.PemConverter.decodeFirst(cert)) : Buffer.from(cert, 'base64');
+  const der = cert.includes('-----BEGIN')
+    ? Buffer.from(x509.PemConverter.decodeFirst(cert))
+    : Buffer.from(cert, 'base64');
   const c = new X509Certificate(der);
   const spki = c.publicKey.export({ type: 'spki', format: 'der' });
-  return { publicKey: spki.toString('base64').replace(/=+$/, ''), fingerprint: createHash('sha256').update(Buffer.from(der)).digest('hex') };
+  return {
+    publicKey: spki.toString('base64').replace(/=+$/, ''),
+    fingerprint: createHash('sha256').update(Buffer.from(der)).digest('hex'),
+  };
 }
 
 /** A CSR for a fresh key (the plugin's side). */
 export async function createCsr(commonName: string): Promise<{ csrPem: string; keyPem: string }> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${escapeDn(commonName)}`, keys, signingAlgorithm: ALG });
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({
+    name: `CN=${escapeDn(commonName)}`,
+    keys,
+    signingAlgorithm: ALG,
+  });
   return { csrPem: csr.toString('pem'), keyPem: await exportKey(keys.privateKey) };
 }
 
@@ -162,7 +215,11 @@ export async function createCsr(commonName: string): Promise<{ csrPem: string; k
  * Checks that a client certificate (base64 DER or PEM) was issued by the CA and is valid now;
  * returns its identity or a reason it is not acceptable.
  */
-export function verifyIssued(caPem: string, cert: string, now = new Date()): { ok: true; publicKey: string; fingerprint: string; subject: string } | { ok: false; reason: string } {
+export function verifyIssued(
+  caPem: string,
+  cert: string,
+  now = new Date(),
+): { ok: true; publicKey: string; fingerprint: string; subject: string } | { ok: false; reason: string } {
   let c: X509Certificate;
   try {
     c = new X509Certificate(cert.includes('-----BEGIN') ? cert : Buffer.from(cert, 'base64'));
@@ -171,6 +228,7 @@ export function verifyIssued(caPem: string, cert: string, now = new Date()): { o
   }
   const ca = new X509Certificate(caPem);
   if (!c.checkIssued(ca) || !c.verify(ca.publicKey)) return { ok: false, reason: 'not issued by this operator' };
-  if (now < new Date(c.validFrom) || now > new Date(c.validTo)) return { ok: false, reason: `expired or not yet valid (valid ${c.validFrom} to ${c.validTo})` };
+  if (now < new Date(c.validFrom) || now > new Date(c.validTo))
+    return { ok: false, reason: `expired or not yet valid (valid ${c.validFrom} to ${c.validTo})` };
   return { ok: true, ...identityOf(c.toString()), subject: c.subject };
 }

@@ -34,7 +34,8 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
   docs.forEach((doc, i) => {
     const label = `${file}#${i + 1}`;
     if (doc.errors.length) {
-      for (const e of doc.errors) out.issues.push({ source: label, path: '(yaml)', message: e.message.split('\n')[0]! });
+      for (const e of doc.errors)
+        out.issues.push({ source: label, path: '(yaml)', message: e.message.split('\n')[0]! });
       return;
     }
     const v: unknown = doc.toJS();
@@ -47,12 +48,25 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
     const name = typeof o.metadata?.name === 'string' ? o.metadata.name : '?';
     const source = `${label} (${String(o.kind)} ${name})`;
     if (typeof o.kind === 'string' && WORKLOAD_KINDS.has(o.kind)) {
-      const labels = o.metadata?.labels && typeof o.metadata.labels === 'object' ? (o.metadata.labels as Record<string, string>) : {};
-      out.workloads.push({ namespace: typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : defaultNamespace, kind: o.kind, name, labels });
+      const labels =
+        o.metadata?.labels && typeof o.metadata.labels === 'object'
+          ? (o.metadata.labels as Record<string, string>)
+          : {};
+      out.workloads.push({
+        namespace: typeof o.metadata?.namespace === 'string' ? o.metadata.namespace : defaultNamespace,
+        kind: o.kind,
+        name,
+        labels,
+      });
       return;
     }
     if (!(GOVERNANCE_KINDS as readonly unknown[]).includes(o.kind)) {
-      if (typeof o.kind !== 'string') out.issues.push({ source, path: 'kind', message: `expected one of ${GOVERNANCE_KINDS.join(', ')} (or a workload)` });
+      if (typeof o.kind !== 'string')
+        out.issues.push({
+          source,
+          path: 'kind',
+          message: `expected one of ${GOVERNANCE_KINDS.join(', ')} (or a workload)`,
+        });
       return;
     }
     const r = governanceDocument.safeParse(v, { reportInput: true });
@@ -61,7 +75,8 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
       return;
     }
     const d = r.data;
-    if ((d.kind === 'MirrordPolicy' || d.kind === 'MirrordProfile') && d.metadata.namespace === undefined) d.metadata.namespace = defaultNamespace;
+    if ((d.kind === 'MirrordPolicy' || d.kind === 'MirrordProfile') && d.metadata.namespace === undefined)
+      d.metadata.namespace = defaultNamespace;
     out.governance.push(d);
   });
   return out;

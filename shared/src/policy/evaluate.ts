@@ -50,7 +50,14 @@ const forbidden = (feature: string, p: CompiledPolicy, t: TargetFacts, fix?: str
 });
 
 const isFiltered = (f: HttpFilter | undefined): boolean =>
-  !!f && (f.header_filter !== undefined || f.path_filter !== undefined || f.method_filter !== undefined || f.header_filter_jq !== undefined || f.body_filter !== undefined || !!f.all_of?.length || !!f.any_of?.length);
+  !!f &&
+  (f.header_filter !== undefined ||
+    f.path_filter !== undefined ||
+    f.method_filter !== undefined ||
+    f.header_filter_jq !== undefined ||
+    f.body_filter !== undefined ||
+    !!f.all_of?.length ||
+    !!f.any_of?.length);
 
 /** The seed's header-filter rule for plain, all_of and any_of filters. */
 export function headerFilterSatisfies(f: HttpFilter, re: RegExp): boolean {
@@ -61,7 +68,12 @@ export function headerFilterSatisfies(f: HttpFilter, re: RegExp): boolean {
 }
 
 /** Port subscribe: may this session steal (with this filter) or mirror on the target? */
-export function checkIncoming(policies: readonly CompiledPolicy[], t: TargetFacts, mode: 'steal' | 'mirror', filter: HttpFilter | undefined): Denial[] {
+export function checkIncoming(
+  policies: readonly CompiledPolicy[],
+  t: TargetFacts,
+  mode: 'steal' | 'mirror',
+  filter: HttpFilter | undefined,
+): Denial[] {
   const out: Denial[] = [];
   const filtered = isFiltered(filter);
   for (const p of policies) {
@@ -71,13 +83,23 @@ export function checkIncoming(policies: readonly CompiledPolicy[], t: TargetFact
     }
     if (p.blocks.has('steal')) out.push(forbidden('steal', p, t));
     else if (!filtered && (p.blocks.has('steal-without-filter') || p.headerFilter))
-      out.push(forbidden('steal-without-filter', p, t, 'set an HTTP filter (feature.network.incoming.http_filter)' + (p.headerFilter ? ` with a header filter matching ${p.headerFilter.source}` : '')));
+      out.push(
+        forbidden(
+          'steal-without-filter',
+          p,
+          t,
+          'set an HTTP filter (feature.network.incoming.http_filter)' +
+            (p.headerFilter ? ` with a header filter matching ${p.headerFilter.source}` : ''),
+        ),
+      );
     else if (p.headerFilter && filter && !headerFilterSatisfies(filter, p.headerFilter))
       out.push({
         policy: p.id,
         feature: 'header-filter',
         reason: `steal with this HTTP filter is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}: ${
-          filter.any_of ? 'every any_of filter must be a header filter matching' : 'at least one header filter must match'
+          filter.any_of
+            ? 'every any_of filter must be a header filter matching'
+            : 'at least one header filter must match'
         } ${p.headerFilter.source}`,
       });
   }
@@ -92,7 +114,13 @@ interface FsLists {
   read_only: string[];
 }
 
-function forceFs(lists: FsLists, key: keyof FsLists, patterns: string[] | undefined, policy: string, changes: Change[]): void {
+function forceFs(
+  lists: FsLists,
+  key: keyof FsLists,
+  patterns: string[] | undefined,
+  policy: string,
+  changes: Change[],
+): void {
   if (!patterns) return;
   for (const x of patterns) {
     lists[key].push(x);
@@ -112,16 +140,31 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
   const changes: Change[] = [];
   // Copy what is overridden below; the caller's config stays as the user wrote it.
   const base = req.profile ? applyProfile(req.config, req.profile) : req.config;
-  const config: MirrordConfig = { ...base, feature: { ...base.feature, env: { ...base.feature.env }, fs: { ...base.feature.fs } } };
+  const config: MirrordConfig = {
+    ...base,
+    feature: { ...base.feature, env: { ...base.feature.env }, fs: { ...base.feature.fs } },
+  };
   const selected = req.profile?.id;
 
   for (const p of policies) {
     if (p.spec.requireProfile && selected === undefined)
-      denied.push({ policy: p.id, feature: 'profile', reason: `a mirrord profile is required by the mirrord policy "${p.id}" for this target ${where(t)}: select one with "profile" in the mirrord config` });
+      denied.push({
+        policy: p.id,
+        feature: 'profile',
+        reason: `a mirrord profile is required by the mirrord policy "${p.id}" for this target ${where(t)}: select one with "profile" in the mirrord config`,
+      });
     const allow = p.spec.profileAllowlist;
     if (allow && selected !== undefined && !allow.includes(selected))
-      denied.push({ policy: p.id, feature: 'profile', reason: `profile "${selected}" is not allowed by the mirrord policy "${p.id}" for this target ${where(t)}: allowed profiles are ${allow.join(', ')}` });
-    if (config.feature.copy_target.enabled && config.feature.copy_target.scale_down && p.blocks.has('copy-target-scale-down'))
+      denied.push({
+        policy: p.id,
+        feature: 'profile',
+        reason: `profile "${selected}" is not allowed by the mirrord policy "${p.id}" for this target ${where(t)}: allowed profiles are ${allow.join(', ')}`,
+      });
+    if (
+      config.feature.copy_target.enabled &&
+      config.feature.copy_target.scale_down &&
+      p.blocks.has('copy-target-scale-down')
+    )
       denied.push(forbidden('copy-target-scale-down', p, t, 'remove feature.copy_target.scale_down'));
   }
   const inc = config.feature.network.incoming;
@@ -140,7 +183,8 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
     const spec = p.spec;
     const exclude = spec.env?.exclude;
     if (exclude?.length) {
-      for (const x of exclude) changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
+      for (const x of exclude)
+        changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
       env.exclude = unique([...(env.exclude ?? []), ...exclude]);
     }
     if (spec.fs) {
@@ -162,8 +206,16 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
     const forced = new Set([...policyFs.local, ...policyFs.not_found, ...policyFs.read_only]);
     const local = unique([...policyFs.local, ...fs.local]);
     const notFound = unique([...policyFs.not_found, ...fs.not_found]).filter((x) => !policyFs.local.includes(x));
-    const readOnly = unique([...policyFs.read_only, ...fs.read_only]).filter((x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x));
-    config.feature.fs = { ...fs, local, not_found: notFound, read_only: readOnly, read_write: fs.read_write.filter((x) => !forced.has(x)) };
+    const readOnly = unique([...policyFs.read_only, ...fs.read_only]).filter(
+      (x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x),
+    );
+    config.feature.fs = {
+      ...fs,
+      local,
+      not_found: notFound,
+      read_only: readOnly,
+      read_write: fs.read_write.filter((x) => !forced.has(x)),
+    };
   }
   const blockedList: Decision['blocked'] = [];
   for (const [feature, ids] of blocked) blockedList.push({ feature, policies: ids });
@@ -184,7 +236,10 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
  * Outgoing traffic under the policies: allow rules first; a destination matching an allow and
  * a block rule is blocked; a non-empty allow list forbids everything it does not match.
  */
-export function outgoingVerdict(policies: readonly CompiledPolicy[], dest: Destination): { allowed: boolean; policy?: string } {
+export function outgoingVerdict(
+  policies: readonly CompiledPolicy[],
+  dest: Destination,
+): { allowed: boolean; policy?: string } {
   let anyAllow = false;
   let allowedBy: string | undefined;
   for (const p of policies) {
@@ -192,6 +247,7 @@ export function outgoingVerdict(policies: readonly CompiledPolicy[], dest: Desti
     if (allowedBy === undefined && p.outgoing.allow.some((r) => r.test(dest))) allowedBy = p.id;
   }
   for (const p of policies) if (p.outgoing.block.some((r) => r.test(dest))) return { allowed: false, policy: p.id };
-  if (anyAllow && allowedBy === undefined) return { allowed: false, policy: policies.find((p) => p.outgoing.allow.length)!.id };
+  if (anyAllow && allowedBy === undefined)
+    return { allowed: false, policy: policies.find((p) => p.outgoing.allow.length)!.id };
   return { allowed: true };
 }

@@ -1,6 +1,27 @@
 /** The policy engine: MirrordPolicy/ClusterPolicy and profiles parsed, compiled and evaluated (the policy service and the CLI's offline explain). */
-export { ADJUSTMENTS, BLOCKABLE, GOVERNANCE_KINDS, POLICY_GROUP, PROFILE_GROUP, VERSION, governanceDocument, isCidr, parseIpv4, parseIpv6, policySpec, profileSpec } from './spec.js';
-export type { Adjustment, Blockable, GovernanceDocument, LabelSelector, OutgoingRule, PolicySpec, ProfileSpec } from './spec.js';
+export {
+  ADJUSTMENTS,
+  BLOCKABLE,
+  GOVERNANCE_KINDS,
+  POLICY_GROUP,
+  PROFILE_GROUP,
+  VERSION,
+  governanceDocument,
+  isCidr,
+  parseIpv4,
+  parseIpv6,
+  policySpec,
+  profileSpec,
+} from './spec.js';
+export type {
+  Adjustment,
+  Blockable,
+  GovernanceDocument,
+  LabelSelector,
+  OutgoingRule,
+  PolicySpec,
+  ProfileSpec,
+} from './spec.js';
 export { literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher } from './matchers.js';
 export type { Destination } from './matchers.js';
 export { PolicySet, compilePolicy } from './policy-set.js';

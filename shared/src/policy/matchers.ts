@@ -5,7 +5,13 @@ import { compileFancyRegex } from '../mirrord-config/index.js';
 /** The seed's targetPath pattern: `?` one character, `*` any run (including `/`), whole path. */
 export function targetPathMatcher(pattern: string): (path: string) => boolean {
   if (!/[*?]/.test(pattern)) return (p) => p === pattern;
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's');
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  );
   return (p) => re.test(p);
 }
 
@@ -39,7 +45,6 @@ export function selectorMatcher(sel: LabelSelector): (labels: Readonly<Record<st
   };
 }
 
-
 export interface Destination {
   ip?: string;
   hostname?: string;
@@ -56,7 +61,7 @@ function inCidr(ip: string, cidr: string): boolean {
     const b = parseIpv4(addr);
     if (a === undefined || b === undefined) return false;
     const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    return ((a & mask) >>> 0) === ((b & mask) >>> 0);
+    return (a & mask) >>> 0 === (b & mask) >>> 0;
   }
   const a = parseIpv6(ip);
   const b = parseIpv6(addr);
@@ -74,7 +79,15 @@ export function outgoingRuleMatcher(rule: OutgoingRule): (d: Destination) => boo
       if ((rule.ipBlock.except ?? []).some((c) => inCidr(d.ip!, c))) return false;
     }
     if (host && (d.hostname === undefined || !host.test(d.hostname))) return false;
-    if (rule.ports && !rule.ports.some((p) => (p.port === undefined || p.port === d.port) && (p.protocol === undefined || p.protocol === (d.protocol ?? 'TCP')))) return false;
+    if (
+      rule.ports &&
+      !rule.ports.some(
+        (p) =>
+          (p.port === undefined || p.port === d.port) &&
+          (p.protocol === undefined || p.protocol === (d.protocol ?? 'TCP')),
+      )
+    )
+      return false;
     return true;
   };
 }

@@ -1,5 +1,11 @@
 import { compileFancyRegex } from '../mirrord-config/index.js';
-import { literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher, type Destination } from './matchers.js';
+import {
+  literalPrefix,
+  outgoingRuleMatcher,
+  selectorMatcher,
+  targetPathMatcher,
+  type Destination,
+} from './matchers.js';
 import type { Blockable, OutgoingRule, PolicySpec } from './spec.js';
 
 /** A policy ready to evaluate: patterns compiled once, when the resource changes. */
@@ -14,10 +20,18 @@ export interface CompiledPolicy {
   matchesLabels: (labels: Readonly<Record<string, string>>) => boolean;
   blocks: ReadonlySet<Blockable>;
   headerFilter?: RegExp;
-  outgoing: { allow: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }>; block: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }> };
+  outgoing: {
+    allow: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }>;
+    block: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }>;
+  };
 }
 
-export function compilePolicy(kind: CompiledPolicy['kind'], name: string, namespace: string | undefined, spec: PolicySpec): CompiledPolicy {
+export function compilePolicy(
+  kind: CompiledPolicy['kind'],
+  name: string,
+  namespace: string | undefined,
+  spec: PolicySpec,
+): CompiledPolicy {
   const p: CompiledPolicy = {
     id: kind === 'MirrordPolicy' ? `${namespace}/${name}` : name,
     kind,
@@ -81,7 +95,13 @@ class Bucket {
       if (n > t.path.length) continue;
       const list = this.byPrefix.get(t.path.slice(0, n));
       if (!list) continue;
-      for (const p of list) if (p.matchesPath(t.path) && p.matchesLabels(t.labels) && (!t.copyTarget || p.spec.appliesToCopyTargets === true)) out.push(p);
+      for (const p of list)
+        if (
+          p.matchesPath(t.path) &&
+          p.matchesLabels(t.labels) &&
+          (!t.copyTarget || p.spec.appliesToCopyTargets === true)
+        )
+          out.push(p);
     }
   }
 

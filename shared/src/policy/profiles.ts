@@ -25,18 +25,27 @@ export class ProfileSet {
     const p = this.#profiles.get(selected);
     const slash = selected.indexOf('/');
     if (!p) {
-      const where = slash < 0 ? `no MirrordClusterProfile named "${selected}"` : `no MirrordProfile "${selected.slice(slash + 1)}" in namespace "${selected.slice(0, slash)}"`;
+      const where =
+        slash < 0
+          ? `no MirrordClusterProfile named "${selected}"`
+          : `no MirrordProfile "${selected.slice(slash + 1)}" in namespace "${selected.slice(0, slash)}"`;
       const known = [...this.#profiles.keys()].sort();
       throw new AppError(ErrorCode.NotFound, `profile "${selected}" not found: ${where}`, {
         field: 'profile',
-        hint: known.length ? `known profiles: ${known.join(', ')}` : 'no profiles exist; create one (kubectl apply -f profile.yaml) or remove "profile" from the config',
+        hint: known.length
+          ? `known profiles: ${known.join(', ')}`
+          : 'no profiles exist; create one (kubectl apply -f profile.yaml) or remove "profile" from the config',
       });
     }
     if (slash >= 0 && selected.slice(0, slash) !== targetNamespace)
-      throw new AppError(ErrorCode.Invalid, `profile "${selected}" is a MirrordProfile of namespace "${selected.slice(0, slash)}" and is only available to targets there, not in "${targetNamespace}"`, {
-        field: 'profile',
-        hint: 'select a profile of the target\'s namespace or a cluster profile',
-      });
+      throw new AppError(
+        ErrorCode.Invalid,
+        `profile "${selected}" is a MirrordProfile of namespace "${selected.slice(0, slash)}" and is only available to targets there, not in "${targetNamespace}"`,
+        {
+          field: 'profile',
+          hint: "select a profile of the target's namespace or a cluster profile",
+        },
+      );
     return p;
   }
 

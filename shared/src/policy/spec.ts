@@ -12,12 +12,25 @@ export const VERSION = 'v1alpha';
 
 export const BLOCKABLE = ['steal', 'steal-without-filter', 'mirror', 'copy-target-scale-down'] as const;
 export type Blockable = (typeof BLOCKABLE)[number];
-export const ADJUSTMENTS = ['incoming-mirror', 'incoming-steal', 'incoming-off', 'dns-remote', 'dns-off', 'outgoing-remote', 'outgoing-off'] as const;
+export const ADJUSTMENTS = [
+  'incoming-mirror',
+  'incoming-steal',
+  'incoming-off',
+  'dns-remote',
+  'dns-off',
+  'outgoing-remote',
+  'outgoing-off',
+] as const;
 export type Adjustment = (typeof ADJUSTMENTS)[number];
 
 const port = z.int().min(1).max(65535);
 const cidr = z.string().check((ctx) => {
-  if (!isCidr(ctx.value)) ctx.issues.push({ code: 'custom', message: `"${ctx.value}" is not a CIDR; write e.g. 10.0.0.0/8 or fd00::/8`, input: ctx.value });
+  if (!isCidr(ctx.value))
+    ctx.issues.push({
+      code: 'custom',
+      message: `"${ctx.value}" is not a CIDR; write e.g. 10.0.0.0/8 or fd00::/8`,
+      input: ctx.value,
+    });
 });
 const outgoingRule = obj({
   ipBlock: z.optional(obj({ cidr, except: z.optional(z.array(cidr)) })),
@@ -28,7 +41,15 @@ export type OutgoingRule = z.infer<typeof outgoingRule>;
 
 const labelSelector = obj({
   matchLabels: z.optional(z.record(z.string(), z.string())),
-  matchExpressions: z.optional(z.array(obj({ key: z.string(), operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']), values: z.optional(z.array(z.string())) }))),
+  matchExpressions: z.optional(
+    z.array(
+      obj({
+        key: z.string(),
+        operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist']),
+        values: z.optional(z.array(z.string())),
+      }),
+    ),
+  ),
 });
 export type LabelSelector = z.infer<typeof labelSelector>;
 
@@ -37,7 +58,13 @@ export const policySpec = obj({
   selector: z.optional(labelSelector),
   block: z.optional(z.array(z.enum(BLOCKABLE))),
   env: z.optional(obj({ exclude: z.optional(z.array(z.string())) })),
-  fs: z.optional(obj({ readOnly: z.optional(z.array(regexString)), local: z.optional(z.array(regexString)), notFound: z.optional(z.array(regexString)) })),
+  fs: z.optional(
+    obj({
+      readOnly: z.optional(z.array(regexString)),
+      local: z.optional(z.array(regexString)),
+      notFound: z.optional(z.array(regexString)),
+    }),
+  ),
   network: z.optional(
     obj({
       incoming: z.optional(obj({ httpFilter: z.optional(obj({ headerFilter: z.optional(regexString) })) })),
@@ -55,18 +82,44 @@ export const profileSpec = obj({
 });
 export type ProfileSpec = z.infer<typeof profileSpec>;
 
-const name = z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a lower-case Kubernetes name (letters, digits, "-", ".")');
-const meta = (namespaced: boolean) =>
-  z.looseObject({ name, ...(namespaced ? { namespace: z.optional(name) } : {}) });
+const name = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'expected a lower-case Kubernetes name (letters, digits, "-", ".")');
+const meta = (namespaced: boolean) => z.looseObject({ name, ...(namespaced ? { namespace: z.optional(name) } : {}) });
 
 export const governanceDocument = z.discriminatedUnion('kind', [
-  z.looseObject({ apiVersion: z.literal(`${POLICY_GROUP}/${VERSION}`), kind: z.literal('MirrordPolicy'), metadata: meta(true), spec: policySpec }),
-  z.looseObject({ apiVersion: z.literal(`${POLICY_GROUP}/${VERSION}`), kind: z.literal('MirrordClusterPolicy'), metadata: meta(false), spec: policySpec }),
-  z.looseObject({ apiVersion: z.literal(`${PROFILE_GROUP}/${VERSION}`), kind: z.literal('MirrordProfile'), metadata: meta(true), spec: profileSpec }),
-  z.looseObject({ apiVersion: z.literal(`${PROFILE_GROUP}/${VERSION}`), kind: z.literal('MirrordClusterProfile'), metadata: meta(false), spec: profileSpec }),
+  z.looseObject({
+    apiVersion: z.literal(`${POLICY_GROUP}/${VERSION}`),
+    kind: z.literal('MirrordPolicy'),
+    metadata: meta(true),
+    spec: policySpec,
+  }),
+  z.looseObject({
+    apiVersion: z.literal(`${POLICY_GROUP}/${VERSION}`),
+    kind: z.literal('MirrordClusterPolicy'),
+    metadata: meta(false),
+    spec: policySpec,
+  }),
+  z.looseObject({
+    apiVersion: z.literal(`${PROFILE_GROUP}/${VERSION}`),
+    kind: z.literal('MirrordProfile'),
+    metadata: meta(true),
+    spec: profileSpec,
+  }),
+  z.looseObject({
+    apiVersion: z.literal(`${PROFILE_GROUP}/${VERSION}`),
+    kind: z.literal('MirrordClusterProfile'),
+    metadata: meta(false),
+    spec: profileSpec,
+  }),
 ]);
 export type GovernanceDocument = z.infer<typeof governanceDocument>;
-export const GOVERNANCE_KINDS = ['MirrordPolicy', 'MirrordClusterPolicy', 'MirrordProfile', 'MirrordClusterProfile'] as const;
+export const GOVERNANCE_KINDS = [
+  'MirrordPolicy',
+  'MirrordClusterPolicy',
+  'MirrordProfile',
+  'MirrordClusterProfile',
+] as const;
 
 /** IPv4 or IPv6 CIDR with a prefix length in range. */
 export function isCidr(s: string): boolean {

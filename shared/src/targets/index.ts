@@ -46,16 +46,15 @@ const shortName: Readonly<Record<TargetType, string>> = Object.freeze({
   cronjob: 'cronjob',
 });
 
-export type Target =
-  | { kind: 'targetless' }
-  | { kind: 'workload'; type: TargetType; name: string; container?: string };
+export type Target = { kind: 'targetless' } | { kind: 'workload'; type: TargetType; name: string; container?: string };
 
 // RFC 1123 subdomain (pod and workload names) and label (container names).
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const fix = 'use targetless, or <type>/<name>[/container/<name>] with type deployment (deploy), pod, rollout, statefulset, replicaset, job or cronjob';
+const fix =
+  'use targetless, or <type>/<name>[/container/<name>] with type deployment (deploy), pod, rollout, statefulset, replicaset, job or cronjob';
 
 function build(parts: string[], field: string, input: string): Target {
   if (parts.length === 1 && parts[0] === 'targetless') return { kind: 'targetless' };
@@ -63,11 +62,14 @@ function build(parts: string[], field: string, input: string): Target {
   const type = aliases[parts[0]!.toLowerCase()];
   if (!type) throw invalid(field, `unknown target type "${parts[0]}" in "${input}"`, fix);
   const name = parts[1]!;
-  if (name.length > 253 || !NAME.test(name)) throw invalid(field, `"${name}" is not a valid Kubernetes object name`, 'lower-case letters, digits, "-" and "."');
+  if (name.length > 253 || !NAME.test(name))
+    throw invalid(field, `"${name}" is not a valid Kubernetes object name`, 'lower-case letters, digits, "-" and "."');
   if (parts.length === 4) {
-    if (parts[2] !== 'container') throw invalid(field, `expected "/container/<name>" after the target in "${input}"`, fix);
+    if (parts[2] !== 'container')
+      throw invalid(field, `expected "/container/<name>" after the target in "${input}"`, fix);
     const c = parts[3]!;
-    if (c.length > 63 || !LABEL.test(c)) throw invalid(field, `"${c}" is not a valid container name`, 'lower-case letters, digits and "-"');
+    if (c.length > 63 || !LABEL.test(c))
+      throw invalid(field, `"${c}" is not a valid container name`, 'lower-case letters, digits and "-"');
     return { kind: 'workload', type, name, container: c };
   }
   return { kind: 'workload', type, name };
@@ -88,7 +90,12 @@ export function parseDottedTarget(input: string, field = 'target'): Target {
   const s = input.trim();
   if (s === 'targetless') return { kind: 'targetless' };
   const dot = s.indexOf('.');
-  if (dot <= 0) throw invalid(field, `"${input}" is not a target`, 'use the dotted form, e.g. deployment.my-app or pod.my-pod.container.app');
+  if (dot <= 0)
+    throw invalid(
+      field,
+      `"${input}" is not a target`,
+      'use the dotted form, e.g. deployment.my-app or pod.my-pod.container.app',
+    );
   const type = s.slice(0, dot);
   const rest = s.slice(dot + 1);
   const ci = rest.lastIndexOf('.container.');
@@ -124,7 +131,11 @@ export function lockTargetOf(canonical: string): string {
 
 export function validateNamespace(ns: string, field = 'namespace'): string {
   if (ns.length > 63 || !NS.test(ns))
-    throw invalid(field, `"${ns}" is not a valid namespace`, 'lower-case letters, digits and "-", at most 63 characters');
+    throw invalid(
+      field,
+      `"${ns}" is not a valid namespace`,
+      'lower-case letters, digits and "-", at most 63 characters',
+    );
   return ns;
 }
 

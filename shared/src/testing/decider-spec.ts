@@ -26,7 +26,11 @@ export function deciderSpec<Cmd, State, Evt, Ctx, Out extends { events: Evt[] }>
           return {
             then(expected: Array<Record<string, unknown>>): Out {
               const out = run();
-              assert.equal(out.events.length, expected.length, `expected ${expected.length} events, got ${JSON.stringify(out.events, null, 1)}`);
+              assert.equal(
+                out.events.length,
+                expected.length,
+                `expected ${expected.length} events, got ${JSON.stringify(out.events, null, 1)}`,
+              );
               expected.forEach((exp, i) => assertPartial(out.events[i], exp, `events[${i}]`));
               return out;
             },
@@ -52,8 +56,12 @@ export function deciderSpec<Cmd, State, Evt, Ctx, Out extends { events: Evt[] }>
 
 export function assertPartial(actual: unknown, expected: unknown, path = 'value'): void {
   if (expected !== null && typeof expected === 'object' && !Array.isArray(expected)) {
-    assert.ok(actual !== null && typeof actual === 'object', `${path}: expected an object, got ${JSON.stringify(actual)}`);
-    for (const [k, v] of Object.entries(expected)) assertPartial((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
+    assert.ok(
+      actual !== null && typeof actual === 'object',
+      `${path}: expected an object, got ${JSON.stringify(actual)}`,
+    );
+    for (const [k, v] of Object.entries(expected))
+      assertPartial((actual as Record<string, unknown>)[k], v, `${path}.${k}`);
     return;
   }
   assert.deepEqual(actual, expected, `${path}`);

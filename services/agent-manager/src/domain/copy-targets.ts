@@ -2,7 +2,13 @@ import type { CopyTargetView } from '#shared/ledger/index.js';
 import { CREATOR_SESSION, IDLE_SINCE, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
 
 export interface CopyPodLike {
-  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date | string };
+  metadata?: {
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    creationTimestamp?: Date | string;
+  };
   status?: { phase?: string };
 }
 

@@ -14,7 +14,12 @@ export const IDLE_SINCE = 'mirrord.metalbear.co/idle-since';
 export const CREATOR_SESSION = 'mirrord.metalbear.co/creator-session';
 
 type Obj = Record<string, unknown>;
-const dns = (s: string, max = 63) => s.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, max).replace(/-+$/, '');
+const dns = (s: string, max = 63) =>
+  s
+    .toLowerCase()
+    .replace(/[^a-z0-9-]/g, '-')
+    .slice(0, max)
+    .replace(/-+$/, '');
 
 function agentContainer(cfg: AgentConfig, withResources: boolean): Obj {
   const caps = CAPABILITIES.filter((c) => !cfg.disabled_capabilities.includes(c));
@@ -38,12 +43,21 @@ export const AGENT_TLS_DIR = '/etc/mirrord/tls';
 export const agentName = (req: PrepareRequest, suffix: string) => dns(`mirrord-agent-${req.session_id}-${suffix}`);
 
 /** The Secret holding an agent's certificate, key and the operator CA. */
-export function agentTlsSecret(req: PrepareRequest, namespace: string, name: string, pem: { cert: string; key: string; ca: string }): Obj {
+export function agentTlsSecret(
+  req: PrepareRequest,
+  namespace: string,
+  name: string,
+  pem: { cert: string; key: string; ca: string },
+): Obj {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
     type: 'kubernetes.io/tls',
-    metadata: { name: `${name}-tls`, namespace, labels: { [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent-tls' } },
+    metadata: {
+      name: `${name}-tls`,
+      namespace,
+      labels: { [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent-tls' },
+    },
     stringData: { 'tls.crt': pem.cert, 'tls.key': pem.key, 'ca.crt': pem.ca },
   };
 }
@@ -56,7 +70,12 @@ export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: st
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
-    metadata: { name: agentName(req, suffix), namespace: cfg.namespace ?? agentNamespace, labels, annotations: cfg.annotations },
+    metadata: {
+      name: agentName(req, suffix),
+      namespace: cfg.namespace ?? agentNamespace,
+      labels,
+      annotations: cfg.annotations,
+    },
     spec: {
       ttlSecondsAfterFinished: cfg.ttl,
       backoffLimit: 0,
@@ -80,7 +99,12 @@ export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: st
 function withTls(c: Obj): Obj {
   return {
     ...c,
-    env: [...(c.env as Obj[]), { name: 'MIRRORD_AGENT_TLS_CERT', value: `${AGENT_TLS_DIR}/tls.crt` }, { name: 'MIRRORD_AGENT_TLS_KEY', value: `${AGENT_TLS_DIR}/tls.key` }, { name: 'MIRRORD_AGENT_OPERATOR_CA', value: `${AGENT_TLS_DIR}/ca.crt` }],
+    env: [
+      ...(c.env as Obj[]),
+      { name: 'MIRRORD_AGENT_TLS_CERT', value: `${AGENT_TLS_DIR}/tls.crt` },
+      { name: 'MIRRORD_AGENT_TLS_KEY', value: `${AGENT_TLS_DIR}/tls.key` },
+      { name: 'MIRRORD_AGENT_OPERATOR_CA', value: `${AGENT_TLS_DIR}/ca.crt` },
+    ],
     volumeMounts: [{ name: 'tls', mountPath: AGENT_TLS_DIR, readOnly: true }],
   };
 }
@@ -94,8 +118,18 @@ export function ephemeralAgent(req: PrepareRequest, suffix: string): Obj {
  * A copy of the target's pod template: labels kept (so it receives the same traffic), probes
  * dropped (a paused process under mirrord must not be restarted), labelled with the session.
  */
-export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj }, suffix: string, key: string, original?: { deployment: string; replicas: number }): Obj {
-  const spec = structuredClone(template.spec ?? {}) as { containers?: Obj[]; initContainers?: Obj[]; restartPolicy?: string };
+export function copyPod(
+  req: PrepareRequest,
+  template: { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj },
+  suffix: string,
+  key: string,
+  original?: { deployment: string; replicas: number },
+): Obj {
+  const spec = structuredClone(template.spec ?? {}) as {
+    containers?: Obj[];
+    initContainers?: Obj[];
+    restartPolicy?: string;
+  };
   for (const c of [...(spec.containers ?? []), ...(spec.initContainers ?? [])]) {
     delete c.livenessProbe;
     delete c.readinessProbe;
@@ -115,9 +149,14 @@ export function copyPod(req: PrepareRequest, template: { metadata?: { labels?: R
         'mirrord.metalbear.co/copy-of': req.target,
         [COPY_KEY]: key,
         [CREATOR_SESSION]: req.session_id,
-        ...(original ? { [SCALED_DEPLOYMENT]: original.deployment, [ORIGINAL_REPLICAS]: String(original.replicas) } : {}),
+        ...(original
+          ? { [SCALED_DEPLOYMENT]: original.deployment, [ORIGINAL_REPLICAS]: String(original.replicas) }
+          : {}),
       },
     },
-    spec: { ...spec, restartPolicy: spec.restartPolicy === 'Always' || !spec.restartPolicy ? 'Never' : spec.restartPolicy },
+    spec: {
+      ...spec,
+      restartPolicy: spec.restartPolicy === 'Always' || !spec.restartPolicy ? 'Never' : spec.restartPolicy,
+    },
   };
 }

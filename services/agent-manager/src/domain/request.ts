@@ -68,7 +68,8 @@ type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strMap = (v: unknown, field: string): Record<string, string> => {
   if (v === undefined) return {};
-  if (!isObj(v) || !Object.values(v).every((x) => typeof x === 'string')) throw invalid(field, 'expected an object of strings');
+  if (!isObj(v) || !Object.values(v).every((x) => typeof x === 'string'))
+    throw invalid(field, 'expected an object of strings');
   return v as Record<string, string>;
 };
 
@@ -76,7 +77,8 @@ const strMap = (v: unknown, field: string): Record<string, string> => {
 function image(v: unknown): string {
   if (v === undefined) return AGENT_DEFAULTS.image;
   if (typeof v === 'string' && v) return v;
-  if (isObj(v) && typeof v.registry === 'string') return `${v.registry}:${typeof v.tag === 'string' ? v.tag : 'latest'}`;
+  if (isObj(v) && typeof v.registry === 'string')
+    return `${v.registry}:${typeof v.tag === 'string' ? v.tag : 'latest'}`;
   throw invalid('agent.image', 'expected an image name or {registry, tag}');
 }
 
@@ -86,7 +88,8 @@ export function parseAgentConfig(v: unknown): AgentConfig {
   const num = (k: string, min: number) => {
     const x = v[k];
     if (x === undefined) return AGENT_DEFAULTS[k as 'ttl'];
-    if (typeof x !== 'number' || !Number.isInteger(x) || x < min) throw invalid(`agent.${k}`, `expected an integer ≥ ${min}, got ${JSON.stringify(x)}`);
+    if (typeof x !== 'number' || !Number.isInteger(x) || x < min)
+      throw invalid(`agent.${k}`, `expected an integer ≥ ${min}, got ${JSON.stringify(x)}`);
     return x;
   };
   const bool = (k: string) => {
@@ -96,13 +99,20 @@ export function parseAgentConfig(v: unknown): AgentConfig {
     return x;
   };
   const disabled = v.disabled_capabilities ?? [];
-  if (!Array.isArray(disabled) || !disabled.every((c) => typeof c === 'string' && (CAPABILITIES as readonly string[]).includes(c)))
+  if (
+    !Array.isArray(disabled) ||
+    !disabled.every((c) => typeof c === 'string' && (CAPABILITIES as readonly string[]).includes(c))
+  )
     throw invalid('agent.disabled_capabilities', `expected a list of ${CAPABILITIES.join(', ')}`);
   const secrets = v.image_pull_secrets ?? [];
-  if (!Array.isArray(secrets) || !secrets.every((s) => isObj(s) && Object.values(s).every((x) => typeof x === 'string')))
+  if (
+    !Array.isArray(secrets) ||
+    !secrets.every((s) => isObj(s) && Object.values(s).every((x) => typeof x === 'string'))
+  )
     throw invalid('agent.image_pull_secrets', 'expected a list of string maps, e.g. [{"name": "<secret-name>"}]');
   const tolerations = v.tolerations ?? AGENT_DEFAULTS.tolerations;
-  if (!Array.isArray(tolerations) || !tolerations.every(isObj)) throw invalid('agent.tolerations', 'expected a list of tolerations');
+  if (!Array.isArray(tolerations) || !tolerations.every(isObj))
+    throw invalid('agent.tolerations', 'expected a list of tolerations');
   if (v.resources !== undefined && !isObj(v.resources)) throw invalid('agent.resources', 'expected {requests, limits}');
   const cfg: AgentConfig = {
     image: image(v.image),
@@ -137,15 +147,22 @@ function copyTargetOf(config: Obj): { scale_down: boolean } | undefined {
 
 export function parsePrepareRequest(b: Obj): PrepareRequest {
   const sid = b.session_id;
-  if (typeof sid !== 'string' || !/^[0-9A-F]{16}$/.test(sid)) throw invalid('session_id', 'expected 16 upper-case hex digits');
+  if (typeof sid !== 'string' || !/^[0-9A-F]{16}$/.test(sid))
+    throw invalid('session_id', 'expected 16 upper-case hex digits');
   if (typeof b.namespace !== 'string') throw invalid('namespace', 'is required');
   if (typeof b.target !== 'string') throw invalid('target', 'is required');
   const t = parseTarget(b.target);
   const config = isObj(b.config) ? b.config : {};
   const copy = copyTargetOf(config);
-  if (copy && (t.kind === 'targetless' || t.type === 'rollout')) throw invalid('feature.copy_target', `is not compatible with ${t.kind === 'targetless' ? 'targetless runs' : 'rollout targets'}`);
-  if (copy?.scale_down && (t.kind !== 'workload' || t.type !== 'deployment')) throw invalid('feature.copy_target.scale_down', 'is compatible only with deployment targets');
-  if (!copy && t.kind === 'workload' && t.type === 'cronjob') throw invalid('feature.copy_target', 'cronjob targets need a copy: set feature.copy_target');
+  if (copy && (t.kind === 'targetless' || t.type === 'rollout'))
+    throw invalid(
+      'feature.copy_target',
+      `is not compatible with ${t.kind === 'targetless' ? 'targetless runs' : 'rollout targets'}`,
+    );
+  if (copy?.scale_down && (t.kind !== 'workload' || t.type !== 'deployment'))
+    throw invalid('feature.copy_target.scale_down', 'is compatible only with deployment targets');
+  if (!copy && t.kind === 'workload' && t.type === 'cronjob')
+    throw invalid('feature.copy_target', 'cronjob targets need a copy: set feature.copy_target');
   const req: PrepareRequest = {
     session_id: sid,
     namespace: b.namespace,

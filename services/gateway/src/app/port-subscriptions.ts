@@ -21,20 +21,42 @@ export interface SubscribeRequest {
  * limits), policy asked (a refusal is recorded and never reaches the ledger's locks), then the
  * ledger decides the lock. Returns the ledger's warnings (a shadowed filter).
  */
-export async function subscribePort(deps: PortDeps, s: StartedSession, config: unknown, m: SubscribeRequest, limits: FilterLimits): Promise<string[]> {
+export async function subscribePort(
+  deps: PortDeps,
+  s: StartedSession,
+  config: unknown,
+  m: SubscribeRequest,
+  limits: FilterLimits,
+): Promise<string[]> {
   const mode = m.mode;
-  if (mode !== 'steal' && mode !== 'mirror') throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
-  if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535) throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
+  if (mode !== 'steal' && mode !== 'mirror')
+    throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
+  if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535)
+    throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
   const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter', limits));
   if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
   const port = m.port as number;
-  const decision = await deps.policy.evaluatePort({ who: s.who, target: s.target, config, port, mode, ...(filter ? { http_filter: m.http_filter } : {}), ...(s.req.profile ? { profile: s.req.profile } : {}) });
+  const decision = await deps.policy.evaluatePort({
+    who: s.who,
+    target: s.target,
+    config,
+    port,
+    mode,
+    ...(filter ? { http_filter: m.http_filter } : {}),
+    ...(s.req.profile ? { profile: s.req.profile } : {}),
+  });
   if (!decision.allowed) {
     const e = new AppError(ErrorCode.Forbidden, decision.message);
     await recordRejection(deps, s, e, 'port', { port, mode, ...(decision.policy ? { policy: decision.policy } : {}) });
     throw e;
   }
-  const body: Record<string, unknown> = { session_id: s.req.session_id, client_user: s.who.user, port, mode, on_concurrent_steal: s.req.on_concurrent_steal };
+  const body: Record<string, unknown> = {
+    session_id: s.req.session_id,
+    client_user: s.who.user,
+    port,
+    mode,
+    on_concurrent_steal: s.req.on_concurrent_steal,
+  };
   if (filter !== undefined) body.http_filter = filter;
   return (await deps.ledger.command('port-subscribe', body)).warnings;
 }

@@ -2,7 +2,16 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, isAppError, notFound } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
-import type { AgentProvisioner, Authorizer, ClientInfo, Identity, PolicyEvaluator, ResolvedTarget, SessionLedger, TargetResolver } from '../domain/interfaces.js';
+import type {
+  AgentProvisioner,
+  Authorizer,
+  ClientInfo,
+  Identity,
+  PolicyEvaluator,
+  ResolvedTarget,
+  SessionLedger,
+  TargetResolver,
+} from '../domain/interfaces.js';
 import { authorize } from './authorize.js';
 
 export interface StartSessionDeps {
@@ -32,7 +41,16 @@ export function recordRejection(
   extra: Record<string, unknown> = {},
 ): Promise<unknown> {
   return deps.ledger
-    .command('reject', { session_id: s.req.session_id, target: s.target.path, namespace: s.target.namespace, client: s.client, asked, code: e.code, message: e.message, ...extra })
+    .command('reject', {
+      session_id: s.req.session_id,
+      target: s.target.path,
+      namespace: s.target.namespace,
+      client: s.client,
+      asked,
+      code: e.code,
+      message: e.message,
+      ...extra,
+    })
     .catch((err) => deps.log.warn({ err }, 'could not record the rejection'));
 }
 
@@ -43,11 +61,17 @@ export function recordRejection(
  */
 async function checkResume(ledger: SessionLedger, who: Identity, id: string, target: ResolvedTarget): Promise<void> {
   const { session } = await ledger.session(id);
-  if (!session || session.status === 'pending') throw notFound(`x-session-id: session ${id} is not live; start a new session without x-session-id`);
+  if (!session || session.status === 'pending')
+    throw notFound(`x-session-id: session ${id} is not live; start a new session without x-session-id`);
   if (session.client_user !== who.user) throw forbidden(`x-session-id: session ${id} belongs to another user`);
-  if (session.status === 'ended') throw conflict(`x-session-id: session ${id} already ended (${session.end_reason}); start a new session without x-session-id`);
+  if (session.status === 'ended')
+    throw conflict(
+      `x-session-id: session ${id} already ended (${session.end_reason}); start a new session without x-session-id`,
+    );
   if (session.target !== target.path || session.namespace !== target.namespace)
-    throw conflict(`x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session without x-session-id`);
+    throw conflict(
+      `x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session without x-session-id`,
+    );
 }
 
 /**
@@ -55,25 +79,55 @@ async function checkResume(ledger: SessionLedger, who: Identity, id: string, tar
  * prepare the agent, record Session Started — and undo the agent if the ledger refuses.
  * Every refusal is recorded; every step runs before the client's socket is accepted.
  */
-export async function startSession(deps: StartSessionDeps, who: Identity, req: ConnectRequest, client: ClientInfo): Promise<StartedSession> {
+export async function startSession(
+  deps: StartSessionDeps,
+  who: Identity,
+  req: ConnectRequest,
+  client: ClientInfo,
+): Promise<StartedSession> {
   const target = await deps.targets.resolve(who, req.namespace, req.target);
   if (req.resume) await checkResume(deps.ledger, who, req.session_id, target);
   const base = { who, req, target, client };
   try {
-    await authorize(deps.authz, who, { verb: 'proxy', resource: 'targets', namespace: req.namespace, name: rbacTargetName(req.target) });
+    await authorize(deps.authz, who, {
+      verb: 'proxy',
+      resource: 'targets',
+      namespace: req.namespace,
+      name: rbacTargetName(req.target),
+    });
   } catch (e) {
-    if (isAppError(e, 'Forbidden')) await recordRejection(deps, base, e, 'start', { permission: `proxy targets/${rbacTargetName(req.target)}` });
+    if (isAppError(e, 'Forbidden'))
+      await recordRejection(deps, base, e, 'start', { permission: `proxy targets/${rbacTargetName(req.target)}` });
     throw e;
   }
-  const decision = await deps.policy.evaluateStart({ who, target, ...(req.config ? { config: req.config } : {}), ...(req.profile ? { profile: req.profile } : {}) });
+  const decision = await deps.policy.evaluateStart({
+    who,
+    target,
+    ...(req.config ? { config: req.config } : {}),
+    ...(req.profile ? { profile: req.profile } : {}),
+  });
   if (!decision.allowed) {
     const e = new AppError(ErrorCode.Forbidden, decision.message);
     await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
     throw e;
   }
   // A resumed session keeps the agent it has; only a new one gets an agent prepared.
-  const prepared = req.resume ? { agent: 'none' as const } : await deps.agents.prepare({ session_id: req.session_id, namespace: target.namespace, target, config: req.config, client: { ...client } });
-  const body: Record<string, unknown> = { session_id: req.session_id, target: target.path, namespace: target.namespace, client, agent: prepared.agent };
+  const prepared = req.resume
+    ? { agent: 'none' as const }
+    : await deps.agents.prepare({
+        session_id: req.session_id,
+        namespace: target.namespace,
+        target,
+        config: req.config,
+        client: { ...client },
+      });
+  const body: Record<string, unknown> = {
+    session_id: req.session_id,
+    target: target.path,
+    namespace: target.namespace,
+    client,
+    agent: prepared.agent,
+  };
   if (req.resume) body.resume = true;
   for (const k of ['profile', 'branch_name', 'key'] as const) if (req[k] !== undefined) body[k] = req[k];
   let r;

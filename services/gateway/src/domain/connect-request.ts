@@ -49,7 +49,8 @@ export function parseConnectRequest(
     return v;
   };
   const mode = (q('on_concurrent_steal') ?? 'abort') as OnConcurrentSteal;
-  if (!MODES.includes(mode)) throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got "${mode}"`);
+  if (!MODES.includes(mode))
+    throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got "${mode}"`);
   const sid = header(headers, 'x-session-id');
   const out: ConnectRequest = {
     namespace,
@@ -70,9 +71,14 @@ export function parseConnectRequest(
     try {
       v = JSON.parse(Buffer.from(cfg, 'base64').toString('utf8'));
     } catch {
-      throw invalid('x-mirrord-config', 'is not base64 of a JSON mirrord config', 'send base64(JSON.stringify(config))');
+      throw invalid(
+        'x-mirrord-config',
+        'is not base64 of a JSON mirrord config',
+        'send base64(JSON.stringify(config))',
+      );
     }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw invalid('x-mirrord-config', 'expected a JSON object');
+    if (typeof v !== 'object' || v === null || Array.isArray(v))
+      throw invalid('x-mirrord-config', 'expected a JSON object');
     // Checked as verify-config does, so a broken config is refused naming its path.
     const checked = parseMirrordConfig(v, 'x-mirrord-config');
     out.config = v as Record<string, unknown>;

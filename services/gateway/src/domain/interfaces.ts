@@ -75,7 +75,8 @@ export interface PortRequest extends SessionRequest {
   /** The filter as the client sent it (the config's http_filter shape). */
   http_filter?: unknown;
 }
-export type PolicyDecision = { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
+export type PolicyDecision =
+  { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
 
 /** `policy explain`: the whole decision, as the policy service makes it, without a session. */
 export interface PolicyExplanation {
@@ -126,8 +127,19 @@ export interface LedgerCommandReply {
 
 /** The ledger as the gateway's use cases need it (NATS request-reply in production). */
 export interface SessionLedger {
-  command(verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end', body: Record<string, unknown>): Promise<LedgerCommandReply>;
-  session(id: string): Promise<{ session: { status: string; client_user: string; target: string; namespace: string; end_reason: string | null } | null }>;
+  command(
+    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end',
+    body: Record<string, unknown>,
+  ): Promise<LedgerCommandReply>;
+  session(id: string): Promise<{
+    session: {
+      status: string;
+      client_user: string;
+      target: string;
+      namespace: string;
+      end_reason: string | null;
+    } | null;
+  }>;
 }
 
 /** Who the client is, as Session Started records it. */

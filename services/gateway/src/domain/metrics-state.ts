@@ -25,7 +25,22 @@ export class MetricsState {
   #series(l: ClientLabels): SessionSeries {
     const k = `${l.client_hostname}\u0000${l.client_name}\u0000${l.client_user}\u0000${l.user_id}`;
     let s = this.sessions.get(k);
-    if (!s) this.sessions.set(k, (s = { labels: { client_hostname: l.client_hostname, client_name: l.client_name, client_user: l.client_user, user_id: l.user_id }, created: 0, ended: 0, durationSum: 0, buckets: new Array<number>(this.bounds.length + 1).fill(0) }));
+    if (!s)
+      this.sessions.set(
+        k,
+        (s = {
+          labels: {
+            client_hostname: l.client_hostname,
+            client_name: l.client_name,
+            client_user: l.client_user,
+            user_id: l.user_id,
+          },
+          created: 0,
+          ended: 0,
+          durationSum: 0,
+          buckets: new Array<number>(this.bounds.length + 1).fill(0),
+        }),
+      );
     return s;
   }
 
@@ -53,8 +68,17 @@ export class MetricsState {
   apply(e: LedgerEvent): boolean {
     if (e.position <= this.position) return false;
     this.position = e.position;
-    const d = e.data as unknown as Partial<ClientLabels> & { session_duration?: number; policy?: string; code?: string };
-    const labels: ClientLabels = { client_hostname: d.client_hostname ?? '', client_name: d.client_name ?? '', client_user: d.client_user ?? '', user_id: d.user_id ?? '' };
+    const d = e.data as unknown as Partial<ClientLabels> & {
+      session_duration?: number;
+      policy?: string;
+      code?: string;
+    };
+    const labels: ClientLabels = {
+      client_hostname: d.client_hostname ?? '',
+      client_name: d.client_name ?? '',
+      client_user: d.client_user ?? '',
+      user_id: d.user_id ?? '',
+    };
     switch (e.type) {
       case 'SessionStarted':
         this.#series(labels).created++;

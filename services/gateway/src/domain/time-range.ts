@@ -6,7 +6,8 @@ export function parseTimeBound(field: string, raw: string, now: number): number 
   const s = raw.trim();
   const back = parseDurationMs(s);
   if (back !== undefined) {
-    if (back > now) throw invalid(field, `"${raw}" reaches back before 1970`, 'use a shorter duration or an RFC3339 time');
+    if (back > now)
+      throw invalid(field, `"${raw}" reaches back before 1970`, 'use a shorter duration or an RFC3339 time');
     return now - back;
   }
   if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s)) {
@@ -27,6 +28,11 @@ export function encodeCursor(position: number): string {
 export function decodeCursor(raw: string): number {
   const m = /^p:(\d+)$/.exec(Buffer.from(raw, 'base64url').toString());
   const n = m ? Number(m[1]) : NaN;
-  if (!Number.isSafeInteger(n)) throw invalid('continue', 'is not a cursor this server issued', 'pass metadata.continue from the previous page unchanged');
+  if (!Number.isSafeInteger(n))
+    throw invalid(
+      'continue',
+      'is not a cursor this server issued',
+      'pass metadata.continue from the previous page unchanged',
+    );
   return n;
 }

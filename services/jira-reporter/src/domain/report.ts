@@ -29,7 +29,11 @@ export interface JiraReport {
 export type ReportPlan = { kind: 'send'; report: JiraReport } | { kind: 'skip'; why: string };
 
 export function planReport(s: SessionView, durationSecs: number, endedAt: number): ReportPlan {
-  if (!s.branch_name) return { kind: 'skip', why: 'no branch name was received from the client (not on a git branch, a detached HEAD such as jj, or an older mirrord)' };
+  if (!s.branch_name)
+    return {
+      kind: 'skip',
+      why: 'no branch name was received from the client (not on a git branch, a detached HEAD such as jj, or an older mirrord)',
+    };
   const key = jiraKeyOf(s.branch_name);
   if (!key) return { kind: 'skip', why: `branch "${s.branch_name}" holds no Jira issue key (e.g. my-branch-KEY-123)` };
   return {

@@ -1,11 +1,4 @@
-import {
-  AppError,
-  ErrorCode,
-  conflict,
-  forbidden,
-  invalid,
-  notFound,
-} from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import {
   SCHEMA_VERSION,
   type Actor,
@@ -101,7 +94,9 @@ function endSession(
 /** SESSION_MAX_EVENTS: a session that recorded this many events may only end. */
 function requireEventBudget(s: SessionState | undefined, id: string, limits: SessionLimits | undefined): void {
   if (limits && s && s.version >= limits.maxEvents)
-    throw forbidden(`session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`);
+    throw forbidden(
+      `session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`,
+    );
 }
 
 function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): { warnings: string[]; refused?: AppError } {
@@ -111,7 +106,9 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): { warn
   const limits = out.ctx.limits;
   requireEventBudget(s, s.id, limits);
   if (limits && !s.ports.has(port) && s.ports.size >= limits.maxPorts)
-    throw forbidden(`session ${s.id} already holds ${s.ports.size} subscriptions, the SESSION_MAX_PORTS limit (${limits.maxPorts}); unsubscribe a port first`);
+    throw forbidden(
+      `session ${s.id} already holds ${s.ports.size} subscriptions, the SESSION_MAX_PORTS limit (${limits.maxPorts}); unsubscribe a port first`,
+    );
   if (cmd.mode !== 'steal' && cmd.mode !== 'mirror')
     throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(cmd.mode)}`);
   if (cmd.mode === 'mirror' && cmd.http_filter !== undefined)
@@ -182,15 +179,20 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
         requireOwner(prev, cmd.client.client_user);
         // A resume is the same session: its locks were decided for that target alone.
         if (prev.fields.target !== target || prev.fields.namespace !== namespace)
-          throw conflict(`session ${cmd.session_id} runs on ${prev.fields.target} in namespace ${prev.fields.namespace}, not ${target} in ${namespace}; resume it on the same target, or start a new session without x-session-id`);
+          throw conflict(
+            `session ${cmd.session_id} runs on ${prev.fields.target} in namespace ${prev.fields.namespace}, not ${target} in ${namespace}; resume it on the same target, or start a new session without x-session-id`,
+          );
         return { events: [], warnings, resumed: true };
       }
-      if (prev?.status === 'ended') throw conflict(`session ${cmd.session_id} already ended (${prev.reason}); start a new session`);
+      if (prev?.status === 'ended')
+        throw conflict(`session ${cmd.session_id} already ended (${prev.reason}); start a new session`);
       if (cmd.resume) throw notFound(`session ${cmd.session_id} is not live; start a new session without x-session-id`);
       const max = ctx.limits?.maxSessionsPerUser ?? 0;
       const mine = state.liveByUser.get(cmd.client.client_user) ?? 0;
       if (max > 0 && mine >= max)
-        throw forbidden(`user ${cmd.client.client_user} already has ${mine} live sessions, the USER_MAX_SESSIONS limit (${max}); end one first`);
+        throw forbidden(
+          `user ${cmd.client.client_user} already has ${mine} live sessions, the USER_MAX_SESSIONS limit (${max}); end one first`,
+        );
       const fields: ClientFields = { target, namespace, ...cmd.client };
       const data: DataOf['SessionStarted'] = { ...fields, agent: cmd.agent };
       for (const k of ['config_digest', 'profile', 'branch_name', 'key'] as const) {

@@ -47,8 +47,18 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       if (prev?.status !== 'live') return state;
       prev.version = e.version;
       const lock = e.type === 'PortStolen' ? e.data.lock : false;
-      const held = { port: e.data.port, mode: e.type === 'PortStolen' ? 'steal' : 'mirror', lock, since: e.time } as const;
-      prev.ports.set(e.data.port, e.type === 'PortStolen' && e.data.http_filter !== undefined ? { ...held, http_filter: e.data.http_filter } : held);
+      const held = {
+        port: e.data.port,
+        mode: e.type === 'PortStolen' ? 'steal' : 'mirror',
+        lock,
+        since: e.time,
+      } as const;
+      prev.ports.set(
+        e.data.port,
+        e.type === 'PortStolen' && e.data.http_filter !== undefined
+          ? { ...held, http_filter: e.data.http_filter }
+          : held,
+      );
       if (lock) {
         const k = lockKey(prev.fields.namespace, prev.lock_target, e.data.port);
         let set = state.locks.get(k);

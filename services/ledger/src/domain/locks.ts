@@ -9,7 +9,12 @@ export interface LockConflict {
  * The port-lock rules of architecture.md: an unfiltered steal needs the key free of any other
  * locked steal; a filtered steal conflicts with an unfiltered one and with an identical filter.
  */
-export function findConflicts(state: LedgerState, me: LiveSession, port: number, filter: string | undefined): LockConflict[] {
+export function findConflicts(
+  state: LedgerState,
+  me: LiveSession,
+  port: number,
+  filter: string | undefined,
+): LockConflict[] {
   const holders = state.locks.get(lockKey(me.fields.namespace, me.lock_target, port));
   if (!holders) return [];
   const out: LockConflict[] = [];
@@ -39,7 +44,9 @@ export function shadowWarnings(state: LedgerState, me: LiveSession, port: number
     const s = state.sessions.get(id);
     const held = s?.status === 'live' ? s.ports.get(port) : undefined;
     if (!held?.http_filter || !covers(held.http_filter, filter)) continue;
-    warnings.push(`session ${id} already steals port ${port} with filter ${held.http_filter}, which matches every request filter ${filter} would; requests go to the earlier session`);
+    warnings.push(
+      `session ${id} already steals port ${port} with filter ${held.http_filter}, which matches every request filter ${filter} would; requests go to the earlier session`,
+    );
   }
   return warnings;
 }

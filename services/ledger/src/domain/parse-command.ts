@@ -12,7 +12,8 @@ const str = (b: Body, k: string): string => {
   if (typeof v !== 'string') throw invalid(k, `expected a string, got ${v === undefined ? 'nothing' : typeof v}`);
   return v;
 };
-const optStr = (b: Body, k: string): string | undefined => (b[k] === undefined || b[k] === null ? undefined : str(b, k));
+const optStr = (b: Body, k: string): string | undefined =>
+  b[k] === undefined || b[k] === null ? undefined : str(b, k);
 const int = (b: Body, k: string): number => {
   const v = b[k];
   if (!Number.isInteger(v)) throw invalid(k, `expected an integer, got ${JSON.stringify(v)}`);
@@ -32,7 +33,8 @@ const oneOf = <T extends string>(b: Body, k: string, values: readonly T[], dflt?
 
 function client(b: Body): ClientInfo {
   const c = b.client;
-  if (typeof c !== 'object' || c === null) throw invalid('client', 'expected an object with client_user, client_name, …');
+  if (typeof c !== 'object' || c === null)
+    throw invalid('client', 'expected an object with client_user, client_name, …');
   const o = c as Body;
   const user = str(o, 'client_user');
   if (user === '') throw invalid('client.client_user', 'is empty');
@@ -47,7 +49,12 @@ function client(b: Body): ClientInfo {
 }
 
 /** The fields every session-creating command carries. */
-const sessionBase = (b: Body) => ({ session_id: sessionId(b), target: str(b, 'target'), namespace: str(b, 'namespace'), client: client(b) });
+const sessionBase = (b: Body) => ({
+  session_id: sessionId(b),
+  target: str(b, 'target'),
+  namespace: str(b, 'namespace'),
+  client: client(b),
+});
 
 export function parseCommand(verb: string, b: Body): LedgerCommand {
   switch (verb) {
@@ -105,19 +112,31 @@ export function parseCommand(verb: string, b: Body): LedgerCommand {
       return cmd;
     }
     case Verb.portUnsubscribe:
-      return { type: 'UnsubscribePort', session_id: sessionId(b), client_user: str(b, 'client_user'), port: int(b, 'port') };
+      return {
+        type: 'UnsubscribePort',
+        session_id: sessionId(b),
+        client_user: str(b, 'client_user'),
+        port: int(b, 'port'),
+      };
     case Verb.end:
       return {
         type: 'EndSession',
         session_id: sessionId(b),
         client_user: str(b, 'client_user'),
-        reason: oneOf(b, 'reason', ['ClientClosed', 'SetupDeadlineExceeded', 'TimeLimitExceeded'] as const, 'ClientClosed'),
+        reason: oneOf(
+          b,
+          'reason',
+          ['ClientClosed', 'SetupDeadlineExceeded', 'TimeLimitExceeded'] as const,
+          'ClientClosed',
+        ),
       };
     case Verb.kill:
       return { type: 'KillSession', session_id: sessionId(b), by: str(b, 'by') };
     case Verb.killAll: {
       const ns = optStr(b, 'namespace');
-      return ns === undefined ? { type: 'KillAll', by: str(b, 'by') } : { type: 'KillAll', by: str(b, 'by'), namespace: ns };
+      return ns === undefined
+        ? { type: 'KillAll', by: str(b, 'by') }
+        : { type: 'KillAll', by: str(b, 'by'), namespace: ns };
     }
     default:
       throw invalid('verb', `unknown ledger command "${verb}"`);

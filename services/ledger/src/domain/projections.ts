@@ -54,13 +54,45 @@ export function projectionOps(e: LedgerEvent): ProjectionOp[] {
     case 'SessionStarted':
       return [{ op: 'insertSession', row: sessionRow(e, 'live') }];
     case 'PortStolen':
-      return [{ op: 'addPort', row: { session_id: e.session_id, port: e.data.port, mode: 'steal', http_filter: e.data.http_filter ?? null, lock: e.data.lock ? 1 : 0, since: e.time } }];
+      return [
+        {
+          op: 'addPort',
+          row: {
+            session_id: e.session_id,
+            port: e.data.port,
+            mode: 'steal',
+            http_filter: e.data.http_filter ?? null,
+            lock: e.data.lock ? 1 : 0,
+            since: e.time,
+          },
+        },
+      ];
     case 'PortMirrored':
-      return [{ op: 'addPort', row: { session_id: e.session_id, port: e.data.port, mode: 'mirror', http_filter: null, lock: 0, since: e.time } }];
+      return [
+        {
+          op: 'addPort',
+          row: {
+            session_id: e.session_id,
+            port: e.data.port,
+            mode: 'mirror',
+            http_filter: null,
+            lock: 0,
+            since: e.time,
+          },
+        },
+      ];
     case 'PortReleased':
       return [{ op: 'removePort', session_id: e.session_id, port: e.data.port }];
     case 'SessionEnded':
-      return [{ op: 'endSession', id: e.session_id, ended_at: e.time, end_reason: e.data.reason, killed_by: e.data.killed_by ?? null }];
+      return [
+        {
+          op: 'endSession',
+          id: e.session_id,
+          ended_at: e.time,
+          end_reason: e.data.reason,
+          killed_by: e.data.killed_by ?? null,
+        },
+      ];
     case 'TargetCopied':
     case 'SessionRejected':
       return [{ op: 'touchSession', row: sessionRow(e, 'pending') }];
@@ -90,7 +122,8 @@ export function applyOps(p: ProjectionState, ops: ProjectionOp[]): void {
         break;
       case 'endSession': {
         const s = p.sessions.get(o.id);
-        if (s) Object.assign(s, { status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
+        if (s)
+          Object.assign(s, { status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
         for (const [k, row] of p.ports) if (row.session_id === o.id) p.ports.delete(k);
         break;
       }
@@ -144,7 +177,13 @@ export function netProjectionDelta(events: Iterable<LedgerEvent>): ProjectionDel
           break;
         case 'endSession': {
           const fresh = newSessions.get(o.id);
-          if (fresh) Object.assign(fresh, { status: 'ended', ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
+          if (fresh)
+            Object.assign(fresh, {
+              status: 'ended',
+              ended_at: o.ended_at,
+              end_reason: o.end_reason,
+              killed_by: o.killed_by,
+            });
           else {
             ended.set(o.id, { id: o.id, ended_at: o.ended_at, end_reason: o.end_reason, killed_by: o.killed_by });
             clear.add(o.id);

@@ -20,9 +20,19 @@ const str = (v: unknown, field: string): string => {
 
 function factsOf(body: Record<string, unknown>, copyTarget: boolean): TargetFacts {
   const labels = body.labels ?? {};
-  if (typeof labels !== 'object' || labels === null || Array.isArray(labels) || !Object.values(labels).every((v) => typeof v === 'string'))
+  if (
+    typeof labels !== 'object' ||
+    labels === null ||
+    Array.isArray(labels) ||
+    !Object.values(labels).every((v) => typeof v === 'string')
+  )
     throw invalid('labels', 'expected an object of string labels');
-  return { namespace: str(body.namespace, 'namespace'), path: str(body.target, 'target'), labels: labels as Record<string, string>, copyTarget };
+  return {
+    namespace: str(body.namespace, 'namespace'),
+    path: str(body.target, 'target'),
+    labels: labels as Record<string, string>,
+    copyTarget,
+  };
 }
 
 export function decideStartRequest(g: Governance, body: Record<string, unknown>): Decision {
@@ -34,13 +44,20 @@ export function decideStartRequest(g: Governance, body: Record<string, unknown>)
   return decideStart(g.policies.applicable(t), { target: t, config, configGiven, ...(profile ? { profile } : {}) });
 }
 
-export function decidePortRequest(g: Governance, body: Record<string, unknown>): { denied_by: Denial[]; applied: string[] } {
+export function decidePortRequest(
+  g: Governance,
+  body: Record<string, unknown>,
+): { denied_by: Denial[]; applied: string[] } {
   const mode = body.mode;
-  if (mode !== 'steal' && mode !== 'mirror') throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
+  if (mode !== 'steal' && mode !== 'mirror')
+    throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
   const config = parseMirrordConfig(body.config ?? {}, 'config');
   let filter: HttpFilter | undefined;
   if (body.http_filter !== undefined && body.http_filter !== null)
-    filter = parseMirrordConfig({ feature: { network: { incoming: { http_filter: body.http_filter } } } }, 'http_filter').feature.network.incoming.http_filter;
+    filter = parseMirrordConfig(
+      { feature: { network: { incoming: { http_filter: body.http_filter } } } },
+      'http_filter',
+    ).feature.network.incoming.http_filter;
   const t = factsOf(body, config.feature.copy_target.enabled);
   const applicable = g.policies.applicable(t);
   return { denied_by: checkIncoming(applicable, t, mode, filter), applied: applicable.map((p) => p.id) };

@@ -5,7 +5,10 @@ import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
 
 type Obj = Record<string, unknown>;
-export type PodTemplate = { metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> }; spec?: Obj };
+export type PodTemplate = {
+  metadata?: { labels?: Record<string, string>; annotations?: Record<string, string> };
+  spec?: Obj;
+};
 
 const code = (e: unknown): number | undefined => (e as { code?: number }).code;
 const ignore404 = (e: unknown) => {
@@ -21,7 +24,11 @@ async function poll<T>(timeoutMs: number, what: string, check: () => Promise<T |
   for (;;) {
     const found = await check();
     if (found) return found;
-    if (Date.now() > deadline) throw new AppError(ErrorCode.Unavailable, `${what} after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`);
+    if (Date.now() > deadline)
+      throw new AppError(
+        ErrorCode.Unavailable,
+        `${what} after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`,
+      );
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -58,19 +65,25 @@ export class Cluster {
 
   async addEphemeralContainer(namespace: string, pod: string, container: Obj): Promise<void> {
     const cur = await this.#core.readNamespacedPod({ name: pod, namespace });
-    const op = cur.spec?.ephemeralContainers?.length ? { op: 'add', path: '/spec/ephemeralContainers/-', value: container } : { op: 'add', path: '/spec/ephemeralContainers', value: [container] };
+    const op = cur.spec?.ephemeralContainers?.length
+      ? { op: 'add', path: '/spec/ephemeralContainers/-', value: container }
+      : { op: 'add', path: '/spec/ephemeralContainers', value: [container] };
     await this.#core.patchNamespacedPodEphemeralcontainers({ name: pod, namespace, body: [op] });
   }
 
   /** Waits for a pod matching the selector to run with an IP; its IP, or a timeout naming what was waited for. */
   waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
-    return poll(timeoutMs, `${what} was not running`, async () => (await this.#core.listNamespacedPod({ namespace, labelSelector })).items.find(ready));
+    return poll(timeoutMs, `${what} was not running`, async () =>
+      (await this.#core.listNamespacedPod({ namespace, labelSelector })).items.find(ready),
+    );
   }
 
   waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
     return poll(timeoutMs, `ephemeral agent ${container} in pod ${pod} was not running`, async () => {
       const p = await this.#core.readNamespacedPod({ name: pod, namespace });
-      return p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running) ? p : undefined;
+      return p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)
+        ? p
+        : undefined;
     });
   }
 
@@ -87,15 +100,19 @@ export class Cluster {
           return { metadata: { labels: p.metadata?.labels ?? {}, annotations: {} }, spec };
         }
         case 'deployment':
-          return (await this.#apps.readNamespacedDeployment({ name, namespace })).spec!.template as unknown as PodTemplate;
+          return (await this.#apps.readNamespacedDeployment({ name, namespace })).spec!
+            .template as unknown as PodTemplate;
         case 'statefulset':
-          return (await this.#apps.readNamespacedStatefulSet({ name, namespace })).spec!.template as unknown as PodTemplate;
+          return (await this.#apps.readNamespacedStatefulSet({ name, namespace })).spec!
+            .template as unknown as PodTemplate;
         case 'replicaset':
-          return (await this.#apps.readNamespacedReplicaSet({ name, namespace })).spec!.template as unknown as PodTemplate;
+          return (await this.#apps.readNamespacedReplicaSet({ name, namespace })).spec!
+            .template as unknown as PodTemplate;
         case 'job':
           return (await this.#batch.readNamespacedJob({ name, namespace })).spec!.template as unknown as PodTemplate;
         case 'cronjob':
-          return (await this.#batch.readNamespacedCronJob({ name, namespace })).spec!.jobTemplate.spec!.template as unknown as PodTemplate;
+          return (await this.#batch.readNamespacedCronJob({ name, namespace })).spec!.jobTemplate.spec!
+            .template as unknown as PodTemplate;
         case 'rollout':
           throw new AppError(ErrorCode.Invalid, 'feature.copy_target: rollouts cannot be copied');
       }
@@ -110,7 +127,11 @@ export class Cluster {
   }
 
   async scale(namespace: string, deployment: string, replicas: number): Promise<void> {
-    await this.#apps.patchNamespacedDeploymentScale({ name: deployment, namespace, body: [{ op: 'replace', path: '/spec/replicas', value: replicas }] });
+    await this.#apps.patchNamespacedDeploymentScale({
+      name: deployment,
+      namespace,
+      body: [{ op: 'replace', path: '/spec/replicas', value: replicas }],
+    });
   }
 
   /**
@@ -136,13 +157,23 @@ export class Cluster {
   }
 
   async markIdle(namespace: string, name: string, since: string): Promise<void> {
-    await this.#core.patchNamespacedPod({ name, namespace, body: [{ op: 'add', path: `/metadata/annotations/${pointer(IDLE_SINCE)}`, value: since }] }).catch(ignore404);
+    await this.#core
+      .patchNamespacedPod({
+        name,
+        namespace,
+        body: [{ op: 'add', path: `/metadata/annotations/${pointer(IDLE_SINCE)}`, value: since }],
+      })
+      .catch(ignore404);
   }
 
   /** The copy pods agent-manager made, in one namespace or all. */
   async copyPods(namespace?: string): Promise<V1Pod[]> {
     const labelSelector = `${SESSION_LABEL},${ROLE_LABEL}=copy`;
-    return (namespace ? await this.#core.listNamespacedPod({ namespace, labelSelector }) : await this.#core.listPodForAllNamespaces({ labelSelector })).items;
+    return (
+      namespace
+        ? await this.#core.listNamespacedPod({ namespace, labelSelector })
+        : await this.#core.listPodForAllNamespaces({ labelSelector })
+    ).items;
   }
 
   /**
@@ -156,7 +187,18 @@ export class Cluster {
       this.#core.listPodForAllNamespaces({ labelSelector }),
       this.#core.listNamespacedSecret({ namespace: this.agentNamespace, labelSelector }),
     ]);
-    const of = (kind: LabelledObject['kind'], m: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; creationTimestamp?: Date } | undefined): LabelledObject => ({
+    const of = (
+      kind: LabelledObject['kind'],
+      m:
+        | {
+            name?: string;
+            namespace?: string;
+            labels?: Record<string, string>;
+            annotations?: Record<string, string>;
+            creationTimestamp?: Date;
+          }
+        | undefined,
+    ): LabelledObject => ({
       kind,
       name: m?.name ?? '',
       namespace: m?.namespace ?? '',
@@ -164,12 +206,20 @@ export class Cluster {
       annotations: m?.annotations ?? {},
       createdAt: m?.creationTimestamp ? new Date(m.creationTimestamp).getTime() : 0,
     });
-    return [...jobs.items.map((j) => of('Job', j.metadata)), ...pods.items.map((p) => of('Pod', p.metadata)), ...secrets.items.map((x) => of('Secret', x.metadata))];
+    return [
+      ...jobs.items.map((j) => of('Job', j.metadata)),
+      ...pods.items.map((p) => of('Pod', p.metadata)),
+      ...secrets.items.map((x) => of('Secret', x.metadata)),
+    ];
   }
 
   async delete(o: Pick<LabelledObject, 'kind' | 'namespace' | 'name'>): Promise<void> {
-    if (o.kind === 'Secret') await this.#core.deleteNamespacedSecret({ name: o.name, namespace: o.namespace }).catch(ignore404);
-    else if (o.kind === 'Job') await this.#batch.deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' }).catch(ignore404);
+    if (o.kind === 'Secret')
+      await this.#core.deleteNamespacedSecret({ name: o.name, namespace: o.namespace }).catch(ignore404);
+    else if (o.kind === 'Job')
+      await this.#batch
+        .deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' })
+        .catch(ignore404);
     else await this.#core.deleteNamespacedPod({ name: o.name, namespace: o.namespace }).catch(ignore404);
   }
 }

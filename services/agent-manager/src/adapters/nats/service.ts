@@ -3,7 +3,17 @@ import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { invalid } from '#shared/errors/index.js';
-import { call, commandSubject, consumeEventType, inConsumerSpan, LedgerCommand, LedgerQuery, querySubject, serveRequest, unpackValue } from '#shared/nats/index.js';
+import {
+  call,
+  commandSubject,
+  consumeEventType,
+  inConsumerSpan,
+  LedgerCommand,
+  LedgerQuery,
+  querySubject,
+  serveRequest,
+  unpackValue,
+} from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 
@@ -17,16 +27,28 @@ export function ledgerPort(nc: NatsConnection): LedgerPort {
       await call(nc, commandSubject('ledger', LedgerCommand.copyTarget), body);
     },
     async status(id) {
-      const r = await call<{ session: { status: string } | null }>(nc, querySubject('ledger', LedgerQuery.session), { id });
+      const r = await call<{ session: { status: string } | null }>(nc, querySubject('ledger', LedgerQuery.session), {
+        id,
+      });
       return (r.session?.status as SessionStatus | undefined) ?? 'unknown';
     },
   };
 }
 
 /** `mirrord.cmd.agent-manager.prepare` / `.release` as a @nats-io/services service. */
-export async function serveAgentManager(nc: NatsConnection, am: AgentManager, version: string, log: Logger): Promise<Service> {
+export async function serveAgentManager(
+  nc: NatsConnection,
+  am: AgentManager,
+  version: string,
+  log: Logger,
+): Promise<Service> {
   const failed = (f: Record<string, unknown>, m: string) => log.error(f, m);
-  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord agents, copy targets and scale-down' });
+  const svc = await new Svcm(nc).add({
+    name: SERVICE,
+    version,
+    queue: SERVICE,
+    description: 'mirrord agents, copy targets and scale-down',
+  });
   svc.addEndpoint('cmd-prepare', {
     subject: commandSubject(SERVICE, AgentManagerCommand.prepare),
     handler: (err, msg) => {
@@ -37,17 +59,28 @@ export async function serveAgentManager(nc: NatsConnection, am: AgentManager, ve
     subject: commandSubject(SERVICE, AgentManagerCommand.release),
     handler: (err, msg) => {
       if (err) return;
-      void serveRequest(msg, async (body) => {
-        if (typeof body.session_id !== 'string') throw invalid('session_id', 'is required');
-        const plan = await am.cleanup(body.session_id);
-        return { deleted: plan.delete.length, restored: plan.restore.length };
-      }, failed);
+      void serveRequest(
+        msg,
+        async (body) => {
+          if (typeof body.session_id !== 'string') throw invalid('session_id', 'is required');
+          const plan = await am.cleanup(body.session_id);
+          return { deleted: plan.delete.length, restored: plan.restore.length };
+        },
+        failed,
+      );
     },
   });
   svc.addEndpoint('query-copytargets', {
     subject: querySubject(SERVICE, 'copytargets'),
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, async (body) => ({ copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined) }), failed);
+      if (!err)
+        void serveRequest(
+          msg,
+          async (body) => ({
+            copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined),
+          }),
+          failed,
+        );
     },
   });
   return svc;
@@ -59,7 +92,11 @@ export const CLEANUP_CONSUMER = 'agent-manager-cleanup';
  * Cleans up after every Session Ended, from a durable consumer: an event is acknowledged only
  * once its session's objects are gone, so a crash redelivers it (cleanup is idempotent).
  */
-export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, log: Logger): Promise<ConsumerMessages> {
+export async function consumeSessionEnded(
+  nc: NatsConnection,
+  am: AgentManager,
+  log: Logger,
+): Promise<ConsumerMessages> {
   const msgs = await consumeEventType(nc, CLEANUP_CONSUMER, 'SessionEnded', 60_000, 16);
   void (async () => {
     for await (const m of msgs) await inConsumerSpan(m, CLEANUP_CONSUMER, () => cleanupOne(m));
@@ -76,7 +113,11 @@ export async function consumeSessionEnded(nc: NatsConnection, am: AgentManager, 
     try {
       if (sid) {
         const plan = await am.cleanup(sid, true);
-        if (plan.delete.length) log.info({ session_id: sid, deleted: plan.delete.length, restored: plan.restore.length }, 'session resources removed');
+        if (plan.delete.length)
+          log.info(
+            { session_id: sid, deleted: plan.delete.length, restored: plan.restore.length },
+            'session resources removed',
+          );
       }
       m.ack();
     } catch (e) {

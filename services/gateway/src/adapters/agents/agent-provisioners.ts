@@ -9,7 +9,12 @@ import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain
 export class NoAgents implements AgentProvisioner {
   async prepare(req: AgentRequest): Promise<PreparedAgent> {
     // The normalised config: `{"enabled": false}` is no copy, here as everywhere.
-    if (req.config && parseMirrordConfig(req.config, 'x-mirrord-config').feature.copy_target.enabled) throw invalid('feature.copy_target', 'needs the operator on a cluster; this gateway runs without one', 'set KUBECONFIG for the gateway and run agent-manager');
+    if (req.config && parseMirrordConfig(req.config, 'x-mirrord-config').feature.copy_target.enabled)
+      throw invalid(
+        'feature.copy_target',
+        'needs the operator on a cluster; this gateway runs without one',
+        'set KUBECONFIG for the gateway and run agent-manager',
+      );
     return { agent: 'none' };
   }
   async release(): Promise<void> {}
@@ -28,7 +33,14 @@ export class NatsAgents implements AgentProvisioner {
     return call<PreparedAgent>(
       this.nc,
       commandSubject('agent-manager', 'prepare'),
-      { session_id: req.session_id, namespace: req.namespace, target: req.target.path, pod: req.target.pod, config: req.config ?? {}, client: req.client },
+      {
+        session_id: req.session_id,
+        namespace: req.namespace,
+        target: req.target.path,
+        pod: req.target.pod,
+        config: req.config ?? {},
+        client: req.client,
+      },
       (startup + 15) * 1000,
     );
   }
@@ -38,7 +50,12 @@ export class NatsAgents implements AgentProvisioner {
   }
 
   async copyTargets(namespace?: string): Promise<CopyTargetView[]> {
-    const r = await call<{ copy_targets: CopyTargetView[] }>(this.nc, querySubject('agent-manager', 'copytargets'), namespace ? { namespace } : {}, 10_000);
+    const r = await call<{ copy_targets: CopyTargetView[] }>(
+      this.nc,
+      querySubject('agent-manager', 'copytargets'),
+      namespace ? { namespace } : {},
+      10_000,
+    );
     return r.copy_targets;
   }
 }

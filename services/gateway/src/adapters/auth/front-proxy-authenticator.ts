@@ -2,7 +2,9 @@ import type { Authenticator, HttpRequestLike, Identity } from '../../domain/inte
 
 const header = (req: HttpRequestLike, name: string): string[] => {
   const v = req.headers[name];
-  return v === undefined ? [] : (Array.isArray(v) ? v : [v]).flatMap((x) => x.split(',').map((s) => s.trim())).filter(Boolean);
+  return v === undefined
+    ? []
+    : (Array.isArray(v) ? v : [v]).flatMap((x) => x.split(',').map((s) => s.trim())).filter(Boolean);
 };
 
 /**
@@ -42,7 +44,8 @@ export class ClientCertificateAuthenticator implements Authenticator {
 
   async authenticate(req: HttpRequestLike): Promise<Identity | undefined> {
     const t = req.tlsClient;
-    if (t && t.issuerFingerprint === this.caFingerprint) return { user: t.commonName, uid: '', groups: t.organizations };
+    if (t && t.issuerFingerprint === this.caFingerprint)
+      return { user: t.commonName, uid: '', groups: t.organizations };
     return this.next.authenticate(req);
   }
 }

@@ -17,7 +17,11 @@ export class StaticTokenAuthenticator implements Authenticator {
     try {
       text = readFileSync(path, 'utf8');
     } catch (e) {
-      throw invalid('GATEWAY_TOKEN_FILE', `cannot read "${path}": ${(e as Error).message}`, 'point it at a token,user,uid,"groups" CSV file');
+      throw invalid(
+        'GATEWAY_TOKEN_FILE',
+        `cannot read "${path}": ${(e as Error).message}`,
+        'point it at a token,user,uid,"groups" CSV file',
+      );
     }
     return new StaticTokenAuthenticator(parseTokenFile(text));
   }

@@ -42,7 +42,12 @@ export function parseTokenFile(text: string, source = 'GATEWAY_TOKEN_FILE'): Map
     }
     if (f.length < 3 || !f[0] || !f[1])
       throw invalid(`${source}:${i + 1}`, 'expected at least token,user,uid', 'see kube-apiserver --token-auth-file');
-    const groups = f[3] ? f[3].split(',').map((g) => g.trim()).filter(Boolean) : [];
+    const groups = f[3]
+      ? f[3]
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean)
+      : [];
     out.set(f[0], { user: f[1], uid: f[2] ?? '', groups });
   });
   return out;

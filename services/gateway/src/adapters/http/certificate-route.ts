@@ -5,8 +5,18 @@ import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from
 
 /** The CSR from a PEM body (text/plain, application/x-pem-file, application/pkcs10) or JSON `{csr}`. */
 function csrOf(body: unknown): string {
-  const pem = typeof body === 'string' ? body : typeof (body as { csr?: unknown })?.csr === 'string' ? (body as { csr: string }).csr : undefined;
-  if (!pem || !pem.includes('CERTIFICATE REQUEST')) throw invalid('csr', 'expected a PEM certificate signing request', 'POST the PEM (-----BEGIN CERTIFICATE REQUEST-----) as the body, or JSON {"csr": "<PEM>"}');
+  const pem =
+    typeof body === 'string'
+      ? body
+      : typeof (body as { csr?: unknown })?.csr === 'string'
+        ? (body as { csr: string }).csr
+        : undefined;
+  if (!pem || !pem.includes('CERTIFICATE REQUEST'))
+    throw invalid(
+      'csr',
+      'expected a PEM certificate signing request',
+      'POST the PEM (-----BEGIN CERTIFICATE REQUEST-----) as the body, or JSON {"csr": "<PEM>"}',
+    );
   return pem;
 }
 
@@ -15,23 +25,31 @@ function csrOf(body: unknown): string {
  * The certificate's public key becomes the sessions' `user_id`, its fingerprint their `client_id`.
  */
 export function registerCertificateRoute(app: FastifyInstance, deps: GatewayDeps): void {
-  for (const type of ['application/x-pem-file', 'application/pkcs10']) app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
-  app.post(`${API_PREFIX}/mirrordoperators/:name/certificate`, (req: FastifyRequest<{ Params: { name: string } }>, reply) =>
-    traced(req, 'POST mirrordoperators/certificate', async () => {
-      const who = requireIdentity(req);
-      await authorize(deps, who, { verb: 'create', resource: 'mirrordoperators', subresource: 'certificate', name: req.params.name });
-      if (!deps.ca) throw invalid('certificate', 'this gateway has no operator CA', 'set OPERATOR_CA_DIR');
-      const signed = await deps.ca.sign(csrOf(req.body), who.user);
-      reply.code(201);
-      return {
-        apiVersion: API_VERSION,
-        kind: 'Certificate',
-        metadata: { name: req.params.name },
-        certificate: signed.certPem,
-        user_id: signed.publicKey,
-        client_id: signed.fingerprint,
-        expires_at: signed.notAfter.toISOString(),
-      };
-    }),
+  for (const type of ['application/x-pem-file', 'application/pkcs10'])
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  app.post(
+    `${API_PREFIX}/mirrordoperators/:name/certificate`,
+    (req: FastifyRequest<{ Params: { name: string } }>, reply) =>
+      traced(req, 'POST mirrordoperators/certificate', async () => {
+        const who = requireIdentity(req);
+        await authorize(deps, who, {
+          verb: 'create',
+          resource: 'mirrordoperators',
+          subresource: 'certificate',
+          name: req.params.name,
+        });
+        if (!deps.ca) throw invalid('certificate', 'this gateway has no operator CA', 'set OPERATOR_CA_DIR');
+        const signed = await deps.ca.sign(csrOf(req.body), who.user);
+        reply.code(201);
+        return {
+          apiVersion: API_VERSION,
+          kind: 'Certificate',
+          metadata: { name: req.params.name },
+          certificate: signed.certPem,
+          user_id: signed.publicKey,
+          client_id: signed.fingerprint,
+          expires_at: signed.notAfter.toISOString(),
+        };
+      }),
   );
 }

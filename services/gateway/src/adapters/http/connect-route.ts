@@ -34,7 +34,9 @@ const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?
  */
 export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): void {
   // The HTTP side of a connect: parse, identify the client, call the use case.
-  const start = async (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>): Promise<StartedSession> => {
+  const start = async (
+    req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>,
+  ): Promise<StartedSession> => {
     const who = requireIdentity(req);
     const cr = parseConnectRequest(req.params, req.query, req.headers, newSessionId);
     const der = req.headers['x-client-der'];
@@ -55,23 +57,42 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       const who = requireIdentity(req);
       await authorize(deps, who, { verb: 'list', resource: 'targets', namespace: req.params.namespace });
       const targets = await deps.targets.list(who, req.params.namespace);
-      return list('Target', targets.map((t) => ({ apiVersion: API_VERSION, kind: 'Target', metadata: { name: formatDottedTarget(t), namespace: req.params.namespace }, spec: { path: formatTarget(t) } })));
+      return list(
+        'Target',
+        targets.map((t) => ({
+          apiVersion: API_VERSION,
+          kind: 'Target',
+          metadata: { name: formatDottedTarget(t), namespace: req.params.namespace },
+          spec: { path: formatTarget(t) },
+        })),
+      );
     }),
   );
 
   // `kubectl mirrord policy explain`: the decision a session would get, without starting one.
-  app.post(`${API_PREFIX}/namespaces/:namespace/targets/:name/explain`, (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
-    traced(req, 'POST targets/{name}/explain', async () => {
-      const who = requireIdentity(req);
-      const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
-      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
-      const body = (req.body ?? {}) as { config?: unknown; profile?: unknown };
-      if (typeof body !== 'object' || Array.isArray(body)) throw invalid('body', 'expected {"config": {…}, "profile": "…"}');
-      const config = body.config === undefined || body.config === null ? undefined : parseMirrordConfig(body.config, 'config') && (body.config as Record<string, unknown>);
-      const profile = typeof body.profile === 'string' && body.profile !== '' ? body.profile : undefined;
-      const target = await deps.targets.resolve(who, cr.namespace, cr.target);
-      return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
-    }),
+  app.post(
+    `${API_PREFIX}/namespaces/:namespace/targets/:name/explain`,
+    (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
+      traced(req, 'POST targets/{name}/explain', async () => {
+        const who = requireIdentity(req);
+        const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
+        await authorize(deps, who, {
+          verb: 'get',
+          resource: 'targets',
+          namespace: cr.namespace,
+          name: rbacTargetName(cr.target),
+        });
+        const body = (req.body ?? {}) as { config?: unknown; profile?: unknown };
+        if (typeof body !== 'object' || Array.isArray(body))
+          throw invalid('body', 'expected {"config": {…}, "profile": "…"}');
+        const config =
+          body.config === undefined || body.config === null
+            ? undefined
+            : parseMirrordConfig(body.config, 'config') && (body.config as Record<string, unknown>);
+        const profile = typeof body.profile === 'string' && body.profile !== '' ? body.profile : undefined;
+        const target = await deps.targets.resolve(who, cr.namespace, cr.target);
+        return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
+      }),
   );
 
   app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
@@ -87,12 +108,23 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     },
     handler: async (req) => {
       // A plain GET: the target as this gateway sees it (real listing comes with resolution).
-      if (req.query.connect === 'true') throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
+      if (req.query.connect === 'true')
+        throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
       const who = requireIdentity(req);
       const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
-      await authorize(deps, who, { verb: 'get', resource: 'targets', namespace: cr.namespace, name: rbacTargetName(cr.target) });
+      await authorize(deps, who, {
+        verb: 'get',
+        resource: 'targets',
+        namespace: cr.namespace,
+        name: rbacTargetName(cr.target),
+      });
       const t = await deps.targets.resolve(who, cr.namespace, cr.target);
-      return { apiVersion: 'operator.metalbear.co/v1', kind: 'Target', metadata: { name: cr.dotted, namespace: t.namespace }, spec: { path: t.path } };
+      return {
+        apiVersion: 'operator.metalbear.co/v1',
+        kind: 'Target',
+        metadata: { name: cr.dotted, namespace: t.namespace },
+        spec: { path: t.path },
+      };
     },
     wsHandler: (socket, req) => serveSocket(deps, socket, req),
   });
@@ -129,8 +161,17 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
   const bucket = new TokenBucket(rate, Date.now());
   const handle = async (raw: string): Promise<Record<string, unknown>> => {
     if (!bucket.take(Date.now()))
-      throw tooManyRequests('message', `more than ${rate} messages a second on this session (SESSION_MESSAGES_PER_SECOND)`, 'wait for answers before sending more');
-    if (Buffer.byteLength(raw) > maxBytes) throw invalid('message', `${Buffer.byteLength(raw)} bytes exceeds the ${maxBytes}-byte limit`, 'send a smaller message');
+      throw tooManyRequests(
+        'message',
+        `more than ${rate} messages a second on this session (SESSION_MESSAGES_PER_SECOND)`,
+        'wait for answers before sending more',
+      );
+    if (Buffer.byteLength(raw) > maxBytes)
+      throw invalid(
+        'message',
+        `${Buffer.byteLength(raw)} bytes exceeds the ${maxBytes}-byte limit`,
+        'send a smaller message',
+      );
     let m: Record<string, unknown>;
     try {
       const v: unknown = JSON.parse(raw);
@@ -142,7 +183,8 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
     const answer = (extra: Record<string, unknown> = {}) => ({ id: m.id ?? null, ok: true, ...extra });
     switch (m.type) {
       case 'config': {
-        if (typeof m.config !== 'object' || m.config === null) throw invalid('config', 'expected the mirrord config object');
+        if (typeof m.config !== 'object' || m.config === null)
+          throw invalid('config', 'expected the mirrord config object');
         parseMirrordConfig(m.config, 'config');
         config = m.config;
         return answer({ config_digest: createHash('sha256').update(JSON.stringify(config)).digest('hex') });
@@ -155,7 +197,11 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
         await unsubscribePort(deps, s, m.port);
         return answer();
       default:
-        throw invalid('type', `unknown message type ${JSON.stringify(m.type)}`, 'expected "config", "port.subscribe" or "port.unsubscribe"');
+        throw invalid(
+          'type',
+          `unknown message type ${JSON.stringify(m.type)}`,
+          'expected "config", "port.subscribe" or "port.unsubscribe"',
+        );
     }
   };
 
@@ -196,9 +242,14 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
       // within the unused TTL.
       // In the connection's trace, so Session Ended (and what consumes it) joins the client's trace.
       void chain.then(() =>
-        context.with(parent, () => deps.ledger.command('end', { session_id: id, client_user: s.who.user, reason: 'ClientClosed' })).catch((e) => {
-          if (!isAppError(e, 'Conflict') && !isAppError(e, 'NotFound')) log.warn({ err: e }, 'could not end the session; it will expire as Unused');
-        }),
+        context
+          .with(parent, () =>
+            deps.ledger.command('end', { session_id: id, client_user: s.who.user, reason: 'ClientClosed' }),
+          )
+          .catch((e) => {
+            if (!isAppError(e, 'Conflict') && !isAppError(e, 'NotFound'))
+              log.warn({ err: e }, 'could not end the session; it will expire as Unused');
+          }),
       );
     } else {
       log.info({ code }, 'client connection dropped; session kept for a reconnect within the unused TTL');

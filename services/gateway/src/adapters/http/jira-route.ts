@@ -9,7 +9,12 @@ import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from
 export function registerJiraRoute(app: FastifyInstance, deps: GatewayDeps): void {
   app.post(`${API_PREFIX}/mirrordoperators/:name/jira-retry`, (req: FastifyRequest<{ Params: { name: string } }>) =>
     traced(req, 'POST mirrordoperators/jira-retry', async () => {
-      await authorize(deps, requireIdentity(req), { verb: 'create', resource: 'mirrordoperators', subresource: 'jira-retry', name: req.params.name });
+      await authorize(deps, requireIdentity(req), {
+        verb: 'create',
+        resource: 'mirrordoperators',
+        subresource: 'jira-retry',
+        name: req.params.name,
+      });
       if (!deps.jira) throw unavailable('this gateway has no jira-reporter to ask');
       return deps.jira.retry();
     }),

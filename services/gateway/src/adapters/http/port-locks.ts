@@ -23,7 +23,10 @@ export interface PortLock {
   status: { exclusive: boolean; holders: PortLockHolder[] };
 }
 
-export function portLocks(sessions: readonly LedgerSessionView[], filter: { namespace?: string; target?: string } = {}): PortLock[] {
+export function portLocks(
+  sessions: readonly LedgerSessionView[],
+  filter: { namespace?: string; target?: string } = {},
+): PortLock[] {
   const byKey = new Map<string, PortLock>();
   for (const s of sessions) {
     if (s.status !== 'live') continue;
@@ -36,14 +39,31 @@ export function portLocks(sessions: readonly LedgerSessionView[], filter: { name
       let l = byKey.get(key);
       if (!l) {
         const dotted = formatDottedTarget(parseTarget(target));
-        l = { apiVersion: API_VERSION, kind: 'PortLock', metadata: { name: `${dotted}.${p.port}`, namespace: s.namespace }, spec: { target, port: p.port }, status: { exclusive: false, holders: [] } };
+        l = {
+          apiVersion: API_VERSION,
+          kind: 'PortLock',
+          metadata: { name: `${dotted}.${p.port}`, namespace: s.namespace },
+          spec: { target, port: p.port },
+          status: { exclusive: false, holders: [] },
+        };
         byKey.set(key, l);
       }
-      l.status.holders.push({ session_id: s.id, user: `${s.client_name}/${s.client_user}@${s.client_hostname}`, filter: p.http_filter, lock: p.lock === 1, since: new Date(p.since).toISOString() });
+      l.status.holders.push({
+        session_id: s.id,
+        user: `${s.client_name}/${s.client_user}@${s.client_hostname}`,
+        filter: p.http_filter,
+        lock: p.lock === 1,
+        since: new Date(p.since).toISOString(),
+      });
       if (p.lock === 1 && !p.http_filter) l.status.exclusive = true;
     }
   }
   // Holders in the order they took the port (the first is the one a later steal hears about).
-  for (const l of byKey.values()) l.status.holders.sort((a, b) => (a.since < b.since ? -1 : a.since > b.since ? 1 : a.session_id < b.session_id ? -1 : 1));
-  return [...byKey.values()].sort((a, b) => (a.metadata.namespace + a.metadata.name < b.metadata.namespace + b.metadata.name ? -1 : 1));
+  for (const l of byKey.values())
+    l.status.holders.sort((a, b) =>
+      a.since < b.since ? -1 : a.since > b.since ? 1 : a.session_id < b.session_id ? -1 : 1,
+    );
+  return [...byKey.values()].sort((a, b) =>
+    a.metadata.namespace + a.metadata.name < b.metadata.namespace + b.metadata.name ? -1 : 1,
+  );
 }

@@ -30,7 +30,11 @@ export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
     user: `${v.client_name}/${v.client_user}@${v.client_hostname}`,
     target: v.target,
     namespace: v.namespace,
-    locked_ports: v.ports.map((p) => (p.http_filter ? { port: p.port, kind: p.mode, filter: p.http_filter, lock: p.lock === 1 } : { port: p.port, kind: p.mode, lock: p.lock === 1 })),
+    locked_ports: v.ports.map((p) =>
+      p.http_filter
+        ? { port: p.port, kind: p.mode, filter: p.http_filter, lock: p.lock === 1 }
+        : { port: p.port, kind: p.mode, lock: p.lock === 1 },
+    ),
     user_id: v.user_id,
   };
   if (v.key) info.key = v.key;
@@ -43,7 +47,11 @@ export function sessionObject(v: LedgerSessionView, now: number) {
   return {
     apiVersion: API_VERSION,
     kind: 'Session',
-    metadata: { name: v.id, namespace: v.namespace, creationTimestamp: new Date(v.started_at).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    metadata: {
+      name: v.id,
+      namespace: v.namespace,
+      creationTimestamp: new Date(v.started_at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
     spec: { session: sessionInfo(v, now) },
     status: v.status === 'ended' ? { ended: true, reason: v.end_reason, killed_by: v.killed_by } : { ended: false },
   };
@@ -75,9 +83,17 @@ export function copyTargetObject(c: CopyTargetView) {
   return {
     apiVersion: API_VERSION,
     kind: 'CopyTarget',
-    metadata: { name: c.name, namespace: c.namespace, creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z') },
+    metadata: {
+      name: c.name,
+      namespace: c.namespace,
+      creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    },
     spec: { target: c.target, scale_down: c.scale_down, idle_ttl: c.idle_ttl },
-    status: { phase: c.phase, creator_session: c.creator_session, ...(c.idle_since ? { idle_since: new Date(c.idle_since).toISOString() } : {}) },
+    status: {
+      phase: c.phase,
+      creator_session: c.creator_session,
+      ...(c.idle_since ? { idle_since: new Date(c.idle_since).toISOString() } : {}),
+    },
   };
 }
 
@@ -97,7 +113,14 @@ export function operatorObject(o: OperatorInfo) {
       /** When the sessions were observed (now, or the `at` asked for). */
       observed_at: new Date(o.now).toISOString(),
       statistics: { dau: o.dau, mau: o.mau },
-      copy_targets: o.copyTargets.map((c) => ({ name: c.name, namespace: c.namespace, target: c.target, scale_down: c.scale_down, phase: c.phase, creator_session: c.creator_session })),
+      copy_targets: o.copyTargets.map((c) => ({
+        name: c.name,
+        namespace: c.namespace,
+        target: c.target,
+        scale_down: c.scale_down,
+        phase: c.phase,
+        creator_session: c.creator_session,
+      })),
     },
   };
 }
@@ -137,7 +160,13 @@ export function eventItem(e: LedgerEvent) {
 
 /** The discovery document kubectl and the mirrord CLI read. */
 export function apiResourceList() {
-  const r = (name: string, namespaced: boolean, kind: string, verbs: string[]) => ({ name, singularName: name.includes('/') ? '' : name.replace(/s$/, ''), namespaced, kind, verbs });
+  const r = (name: string, namespaced: boolean, kind: string, verbs: string[]) => ({
+    name,
+    singularName: name.includes('/') ? '' : name.replace(/s$/, ''),
+    namespaced,
+    kind,
+    verbs,
+  });
   return {
     kind: 'APIResourceList',
     apiVersion: 'v1',
@@ -163,10 +192,16 @@ export function sessionTable(views: LedgerSessionView[], now: number) {
     columnDefinitions: [col('Name', 'name'), col('Target'), col('User'), col('Ports'), col('Duration')],
     rows: views.map((v) => {
       const info = sessionInfo(v, now);
-      const ports = info.locked_ports.map((p) => `${p.port}/${p.kind}${p.filter ? ` (${clipFilter(p.filter)})` : ''}`).join(', ');
+      const ports = info.locked_ports
+        .map((p) => `${p.port}/${p.kind}${p.filter ? ` (${clipFilter(p.filter)})` : ''}`)
+        .join(', ');
       return {
         cells: [v.id, v.target, info.user, ports || '<none>', formatDuration(info.duration_secs)],
-        object: { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: sessionObject(v, now).metadata },
+        object: {
+          kind: 'PartialObjectMetadata',
+          apiVersion: 'meta.k8s.io/v1',
+          metadata: sessionObject(v, now).metadata,
+        },
       };
     }),
   };

@@ -1,10 +1,25 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+} from 'fastify';
 import websocket from '@fastify/websocket';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
-import type { AgentProvisioner, Authenticator, Authorizer, HttpRequestLike, Identity, PolicyEvaluator, TargetResolver, AccessRequest } from '../../domain/interfaces.js';
+import type {
+  AgentProvisioner,
+  Authenticator,
+  Authorizer,
+  HttpRequestLike,
+  Identity,
+  PolicyEvaluator,
+  TargetResolver,
+  AccessRequest,
+} from '../../domain/interfaces.js';
 import { apiResourceList, failureStatus, type License } from './resources.js';
 import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
@@ -64,9 +79,15 @@ function frameworkError(e: unknown): AppError | undefined {
   const code = (e as { code?: string }).code ?? '';
   const message = e instanceof Error ? e.message : String(e);
   if (status === 413) return tooLarge('body', `larger than the ${BODY_LIMIT}-byte limit`, 'send a smaller body');
-  if (code === 'FST_ERR_BAD_URL') return invalid('path', 'is not valid percent-encoding', 'encode the URL with encodeURIComponent');
-  if (status === 414) return new AppError(ErrorCode.Invalid, `path: a path segment is longer than ${MAX_PARAM_LENGTH} characters`, { field: 'path', httpStatus: 414 });
-  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') return new AppError(ErrorCode.Invalid, `content-type: ${message}`, { field: 'content-type', httpStatus: 415 });
+  if (code === 'FST_ERR_BAD_URL')
+    return invalid('path', 'is not valid percent-encoding', 'encode the URL with encodeURIComponent');
+  if (status === 414)
+    return new AppError(ErrorCode.Invalid, `path: a path segment is longer than ${MAX_PARAM_LENGTH} characters`, {
+      field: 'path',
+      httpStatus: 414,
+    });
+  if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
+    return new AppError(ErrorCode.Invalid, `content-type: ${message}`, { field: 'content-type', httpStatus: 415 });
   if (code.startsWith('FST_ERR_CTP') || /JSON/.test(message)) return invalid('body', message, 'send a valid JSON body');
   return new AppError(ErrorCode.Invalid, message, { httpStatus: status });
 }
@@ -78,11 +99,18 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
 
 /** Runs a handler in a SERVER span continuing the caller's W3C trace context. */
 export function traced<T>(req: FastifyRequest, name: string, fn: () => Promise<T>): Promise<T> {
-  return inSpan(name, SpanKind.SERVER, contextFromHttp(req.headers), { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] ?? '' }, () => fn());
+  return inSpan(
+    name,
+    SpanKind.SERVER,
+    contextFromHttp(req.headers),
+    { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] ?? '' },
+    () => fn(),
+  );
 }
 
 /** Authorises or throws a Forbidden that names the missing RBAC permission (the routes' form). */
-export const authorize = (deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> => authorizeWith(deps.authz, who, r);
+export const authorize = (deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> =>
+  authorizeWith(deps.authz, who, r);
 
 /** The client certificate's CN when TLS verified it (only the request-header CA is trusted). */
 function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'> {
@@ -91,7 +119,15 @@ function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'>
   const c = sock.getPeerCertificate(true);
   const list = (v: unknown): string[] => (v === undefined ? [] : Array.isArray(v) ? v.map(String) : [String(v)]);
   const name = list(c?.subject?.CN)[0];
-  return name ? { tlsClient: { commonName: name, organizations: list(c.subject.O), issuerFingerprint: c.issuerCertificate?.fingerprint256 ?? '' } } : {};
+  return name
+    ? {
+        tlsClient: {
+          commonName: name,
+          organizations: list(c.subject.O),
+          issuerFingerprint: c.issuerCertificate?.fingerprint256 ?? '',
+        },
+      }
+    : {};
 }
 
 export function requireIdentity(req: FastifyRequest): Identity {
@@ -100,7 +136,15 @@ export function requireIdentity(req: FastifyRequest): Identity {
 }
 
 export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
-  const https = deps.https ? { https: { key: deps.https.key, cert: deps.https.cert, ...(deps.https.ca?.length ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}) } } : {};
+  const https = deps.https
+    ? {
+        https: {
+          key: deps.https.key,
+          cert: deps.https.cert,
+          ...(deps.https.ca?.length ? { ca: deps.https.ca, requestCert: true, rejectUnauthorized: false } : {}),
+        },
+      }
+    : {};
   const app = Fastify({
     loggerInstance: deps.log as FastifyBaseLogger,
     logController: new LogController({ disableRequestLogging: true }),
@@ -124,29 +168,51 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     if (!isAppError(e)) req.log.error({ err: e, url: req.url }, 'request failed');
     return sendError(reply, e);
   });
-  app.setNotFoundHandler((req, reply) => sendError(reply, new AppError(ErrorCode.NotFound, `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`)));
+  app.setNotFoundHandler((req, reply) =>
+    sendError(
+      reply,
+      new AppError(
+        ErrorCode.NotFound,
+        `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`,
+      ),
+    ),
+  );
 
   // Everything under /apis needs an identity; health endpoints do not.
   app.addHook('onRequest', async (req, reply) => {
     if (!req.url.startsWith('/apis')) return;
     const who = await deps.authn.authenticate({ headers: req.headers, ...verifiedClient(req) });
-    if (!who) return sendError(reply, unauthorized('Unauthorized: a valid bearer token is required (see GATEWAY_TOKEN_FILE)'));
+    if (!who)
+      return sendError(reply, unauthorized('Unauthorized: a valid bearer token is required (see GATEWAY_TOKEN_FILE)'));
     req.identity = who;
     // Every parameter of this API takes one value; `?since=a&since=b` is refused by name.
     const repeated = Object.entries((req.query ?? {}) as Record<string, unknown>).find(([, v]) => Array.isArray(v));
-    if (repeated) return sendError(reply, invalid(repeated[0], `given ${(repeated[1] as unknown[]).length} times`, `pass ${repeated[0]} once`));
+    if (repeated)
+      return sendError(
+        reply,
+        invalid(repeated[0], `given ${(repeated[1] as unknown[]).length} times`, `pass ${repeated[0]} once`),
+      );
   });
 
   app.get('/healthz', async (_req, reply) => reply.type('text/plain').send('ok'));
   app.get('/readyz', async (_req, reply) => {
     const ok = await deps.ready().catch(() => false);
-    return reply.code(ok ? 200 : 503).type('text/plain').send(ok ? 'ok' : 'ledger or NATS unavailable');
+    return reply
+      .code(ok ? 200 : 503)
+      .type('text/plain')
+      .send(ok ? 'ok' : 'ledger or NATS unavailable');
   });
 
   app.get('/apis', async () => ({
     kind: 'APIGroupList',
     apiVersion: 'v1',
-    groups: [{ name: GROUP, versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }], preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' } }],
+    groups: [
+      {
+        name: GROUP,
+        versions: [{ groupVersion: `${GROUP}/v1`, version: 'v1' }],
+        preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' },
+      },
+    ],
   }));
   app.get(`/apis/${GROUP}`, async () => ({
     kind: 'APIGroup',

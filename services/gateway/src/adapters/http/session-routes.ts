@@ -1,9 +1,24 @@
 import { portLocks } from './port-locks.js';
-import { formatTarget, lockTargetOf, parseDottedTarget, rbacTargetName, validateNamespace } from '#shared/targets/index.js';
+import {
+  formatTarget,
+  lockTargetOf,
+  parseDottedTarget,
+  rbacTargetName,
+  validateNamespace,
+} from '#shared/targets/index.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { isAppError, notFound, invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
-import { copyTargetObject, eventItem, list, operatorObject, sessionObject, sessionTable, successStatus, type LedgerSessionView } from './resources.js';
+import {
+  copyTargetObject,
+  eventItem,
+  list,
+  operatorObject,
+  sessionObject,
+  sessionTable,
+  successStatus,
+  type LedgerSessionView,
+} from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 
@@ -11,7 +26,8 @@ type NsParams = { namespace?: string };
 type IdParams = NsParams & { id: string };
 type Query = Record<string, string | undefined>;
 
-const nsOf = (p: NsParams): string | undefined => (p.namespace === undefined ? undefined : validateNamespace(p.namespace));
+const nsOf = (p: NsParams): string | undefined =>
+  p.namespace === undefined ? undefined : validateNamespace(p.namespace);
 /** The namespace scope of an access request or ledger call: absent for cluster-wide paths. */
 const inNs = (ns: string | undefined): { namespace?: string } => (ns === undefined ? {} : { namespace: ns });
 
@@ -23,7 +39,8 @@ function pageParams(q: Query): { limit?: number; after?: number } {
   const out: { limit?: number; after?: number } = {};
   if (q.limit) {
     const n = Number(q.limit);
-    if (!Number.isInteger(n) || n < 1 || n > 1000) throw invalid('limit', `expected a whole number from 1 to 1000, got "${q.limit}"`);
+    if (!Number.isInteger(n) || n < 1 || n > 1000)
+      throw invalid('limit', `expected a whole number from 1 to 1000, got "${q.limit}"`);
     out.limit = n;
   }
   if (q.continue) out.after = decodeCursor(q.continue);
@@ -34,9 +51,12 @@ function pageParams(q: Query): { limit?: number; after?: number } {
 async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
   for (const id of sessionIdCandidates(rawId)) {
     const r = await deps.ledger.session(id);
-    if (r.session && (namespace === undefined || r.session.namespace === namespace)) return { ...r, session: r.session };
+    if (r.session && (namespace === undefined || r.session.namespace === namespace))
+      return { ...r, session: r.session };
   }
-  throw notFound(`sessions.operator.metalbear.co "${rawId}" not found${namespace ? ` in namespace "${namespace}"` : ''}`);
+  throw notFound(
+    `sessions.operator.metalbear.co "${rawId}" not found${namespace ? ` in namespace "${namespace}"` : ''}`,
+  );
 }
 
 export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
@@ -51,7 +71,16 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
         deps.ledger.statistics(),
         at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
       ]);
-      return operatorObject({ version: deps.version, defaultNamespace: deps.defaultNamespace, license: deps.license, sessions, now, dau: stats.dau, mau: stats.mau, copyTargets });
+      return operatorObject({
+        version: deps.version,
+        defaultNamespace: deps.defaultNamespace,
+        license: deps.license,
+        sessions,
+        now,
+        dau: stats.dau,
+        mau: stats.mau,
+        copyTargets,
+      });
     }),
   );
 
@@ -61,34 +90,57 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
       const { now, sessions } = await deps.ledger.sessions(ns);
       if (wantsTable(req)) return sessionTable(sessions, now);
-      return list('Session', sessions.map((s: LedgerSessionView) => sessionObject(s, now)));
+      return list(
+        'Session',
+        sessions.map((s: LedgerSessionView) => sessionObject(s, now)),
+      );
     });
   app.get(`${API_PREFIX}/sessions`, listSessions);
 
   // targets/port-locks: the ledger's locks, per namespace or per target (RBAC on the subresource).
-  app.get(`${API_PREFIX}/namespaces/:namespace/targets/port-locks`, (req: FastifyRequest<{ Params: { namespace: string } }>) =>
-    traced(req, 'GET targets/port-locks', async () => {
-      const namespace = validateNamespace(req.params.namespace);
-      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'targets', subresource: 'port-locks', namespace });
-      const { sessions } = await deps.ledger.sessions(namespace);
-      return list('PortLock', portLocks(sessions, { namespace }));
-    }),
+  app.get(
+    `${API_PREFIX}/namespaces/:namespace/targets/port-locks`,
+    (req: FastifyRequest<{ Params: { namespace: string } }>) =>
+      traced(req, 'GET targets/port-locks', async () => {
+        const namespace = validateNamespace(req.params.namespace);
+        await authorize(deps, requireIdentity(req), {
+          verb: 'list',
+          resource: 'targets',
+          subresource: 'port-locks',
+          namespace,
+        });
+        const { sessions } = await deps.ledger.sessions(namespace);
+        return list('PortLock', portLocks(sessions, { namespace }));
+      }),
   );
-  app.get(`${API_PREFIX}/namespaces/:namespace/targets/:name/port-locks`, (req: FastifyRequest<{ Params: { namespace: string; name: string } }>) =>
-    traced(req, 'GET targets/{name}/port-locks', async () => {
-      const namespace = validateNamespace(req.params.namespace);
-      const target = parseDottedTarget(req.params.name);
-      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'targets', subresource: 'port-locks', namespace, name: rbacTargetName(target) });
-      const { sessions } = await deps.ledger.sessions(namespace);
-      return list('PortLock', portLocks(sessions, { namespace, target: lockTargetOf(formatTarget(target)) }));
-    }),
+  app.get(
+    `${API_PREFIX}/namespaces/:namespace/targets/:name/port-locks`,
+    (req: FastifyRequest<{ Params: { namespace: string; name: string } }>) =>
+      traced(req, 'GET targets/{name}/port-locks', async () => {
+        const namespace = validateNamespace(req.params.namespace);
+        const target = parseDottedTarget(req.params.name);
+        await authorize(deps, requireIdentity(req), {
+          verb: 'get',
+          resource: 'targets',
+          subresource: 'port-locks',
+          namespace,
+          name: rbacTargetName(target),
+        });
+        const { sessions } = await deps.ledger.sessions(namespace);
+        return list('PortLock', portLocks(sessions, { namespace, target: lockTargetOf(formatTarget(target)) }));
+      }),
   );
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions`, listSessions);
 
   const getSession = (req: FastifyRequest<{ Params: IdParams }>) =>
     traced(req, 'GET sessions/{id}', async () => {
       const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
+      await authorize(deps, requireIdentity(req), {
+        verb: 'get',
+        resource: 'sessions',
+        name: req.params.id,
+        ...inNs(ns),
+      });
       const r = await findSession(deps, req.params.id, ns);
       if (wantsTable(req)) return sessionTable([r.session], r.now);
       return sessionObject(r.session, r.now);
@@ -102,14 +154,23 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const ns = nsOf(req.params);
       await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...inNs(ns) });
       const { session } = await findSession(deps, req.params.id, ns);
-      if (session.status !== 'live') throw notFound(session.status === 'ended' ? `session ${session.id} already ended (${session.end_reason})` : `session ${session.id} never started`);
+      if (session.status !== 'live')
+        throw notFound(
+          session.status === 'ended'
+            ? `session ${session.id} already ended (${session.end_reason})`
+            : `session ${session.id} never started`,
+        );
       try {
         await deps.ledger.command('kill', { session_id: session.id, by: who.user });
       } catch (e) {
         if (isAppError(e, 'Conflict')) throw notFound(`session ${session.id} already ended`);
         throw e;
       }
-      return successStatus(`session ${session.id} killed`, { name: session.id, kind: 'sessions', group: 'operator.metalbear.co' });
+      return successStatus(`session ${session.id} killed`, {
+        name: session.id,
+        kind: 'sessions',
+        group: 'operator.metalbear.co',
+      });
     });
   app.delete(`${API_PREFIX}/sessions/:id`, killSession);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, killSession);
@@ -140,13 +201,21 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   const sessionEvents = (req: FastifyRequest<{ Params: IdParams; Querystring: Query }>) =>
     traced(req, 'GET sessions/{id}/events', async () => {
       const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'sessions', name: req.params.id, ...inNs(ns) });
+      await authorize(deps, requireIdentity(req), {
+        verb: 'get',
+        resource: 'sessions',
+        name: req.params.id,
+        ...inNs(ns),
+      });
       const paging = pageParams(req.query);
       for (const id of sessionIdCandidates(req.params.id)) {
         const r = await deps.ledger.events({ session_id: id, ...inNs(ns), ...paging });
-        if (r.events.length > 0) return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
+        if (r.events.length > 0)
+          return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
       }
-      throw notFound(`no events for session "${req.params.id}"${paging.after === undefined ? '' : ' after this cursor'}`);
+      throw notFound(
+        `no events for session "${req.params.id}"${paging.after === undefined ? '' : ' after this cursor'}`,
+      );
     });
   app.get(`${API_PREFIX}/sessions/:id/events`, sessionEvents);
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id/events`, sessionEvents);

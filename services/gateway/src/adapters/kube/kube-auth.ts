@@ -1,6 +1,13 @@
 import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { unavailable } from '#shared/errors/index.js';
-import type { AccessDecision, AccessRequest, Authenticator, Authorizer, HttpRequestLike, Identity } from '../../domain/interfaces.js';
+import type {
+  AccessDecision,
+  AccessRequest,
+  Authenticator,
+  Authorizer,
+  HttpRequestLike,
+  Identity,
+} from '../../domain/interfaces.js';
 import { GROUP } from '../../app/authorize.js';
 import { bearerToken } from '../auth/bearer.js';
 
@@ -26,7 +33,9 @@ export class TokenReviewAuthenticator implements Authenticator {
     if (hit && hit.until > Date.now()) return hit.who;
     let r;
     try {
-      r = await this.#api.createTokenReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } } });
+      r = await this.#api.createTokenReview({
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } },
+      });
     } catch (e) {
       throw unavailable(`TokenReview failed: ${(e as Error).message}`, e);
     }
@@ -70,7 +79,14 @@ export class SubjectAccessReviewAuthorizer implements Authorizer {
             user: who.user,
             uid: who.uid,
             groups: who.groups,
-            resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, ...(c.subresource ? { subresource: c.subresource } : {}), ...(c.namespace ? { namespace: c.namespace } : {}), ...(c.name ? { name: c.name } : {}) },
+            resourceAttributes: {
+              verb: c.verb,
+              group: c.group,
+              resource: c.resource,
+              ...(c.subresource ? { subresource: c.subresource } : {}),
+              ...(c.namespace ? { namespace: c.namespace } : {}),
+              ...(c.name ? { name: c.name } : {}),
+            },
           },
         },
       });

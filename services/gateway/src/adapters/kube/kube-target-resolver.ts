@@ -1,4 +1,11 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, CustomObjectsApi, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  type KubeConfig,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { AppError, ErrorCode, notFound, unavailable } from '#shared/errors/index.js';
 import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
 import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
@@ -15,10 +22,16 @@ const WORKLOADS: Record<TargetType, { group: string; version: string; resource: 
   cronjob: { group: 'batch', version: 'v1', resource: 'cronjobs' },
 };
 
-type Workload = { metadata?: { labels?: Record<string, string> }; spec?: { selector?: { matchLabels?: Record<string, string> } } };
+type Workload = {
+  metadata?: { labels?: Record<string, string> };
+  spec?: { selector?: { matchLabels?: Record<string, string> } };
+};
 
 const statusOf = (e: unknown): number | undefined => (e as { code?: number }).code;
-const isReady = (p: V1Pod): boolean => p.status?.phase === 'Running' && (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') && !p.metadata?.deletionTimestamp;
+const isReady = (p: V1Pod): boolean =>
+  p.status?.phase === 'Running' &&
+  (p.status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True') &&
+  !p.metadata?.deletionTimestamp;
 
 /**
  * Resolves targets against the cluster: the user must be allowed to `get` the workload (the
@@ -47,7 +60,13 @@ export class KubeTargetResolver implements TargetResolver {
     const path = formatTarget(target);
     if (target.kind === 'targetless') return { target, path, namespace };
     const w = WORKLOADS[target.type];
-    const d = await this.access.check(who, { verb: 'get', group: w.group, resource: w.resource, namespace, name: target.name });
+    const d = await this.access.check(who, {
+      verb: 'get',
+      group: w.group,
+      resource: w.resource,
+      namespace,
+      name: target.name,
+    });
     if (!d.allowed)
       throw new AppError(
         ErrorCode.Forbidden,
@@ -65,17 +84,29 @@ export class KubeTargetResolver implements TargetResolver {
     }
     if (target.type === 'cronjob') return { target, path, namespace, labels };
     const pod = pods.find(isReady);
-    if (!pod) throw new AppError(ErrorCode.Unavailable, `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`);
+    if (!pod)
+      throw new AppError(
+        ErrorCode.Unavailable,
+        `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`,
+      );
     const containers = (pod.spec?.containers ?? []).map((c) => c.name);
     const container = target.container ?? containers[0];
     if (!container || !containers.includes(container))
-      throw notFound(`container "${target.container ?? ''}" not found in ${what} (pod ${pod.metadata?.name}); containers: ${containers.join(', ') || 'none'}`);
+      throw notFound(
+        `container "${target.container ?? ''}" not found in ${what} (pod ${pod.metadata?.name}); containers: ${containers.join(', ') || 'none'}`,
+      );
     return {
       target,
       path,
       namespace,
       labels,
-      pod: { name: pod.metadata!.name!, node: pod.spec?.nodeName ?? '', ip: pod.status?.podIP ?? '', labels: pod.metadata?.labels ?? {}, container },
+      pod: {
+        name: pod.metadata!.name!,
+        node: pod.spec?.nodeName ?? '',
+        ip: pod.status?.podIP ?? '',
+        labels: pod.metadata?.labels ?? {},
+        container,
+      },
     };
   }
 
@@ -84,7 +115,8 @@ export class KubeTargetResolver implements TargetResolver {
     const out: Target[] = [];
     for (const type of Object.keys(WORKLOADS) as TargetType[]) {
       const w = WORKLOADS[type];
-      if (!(await this.access.check(who, { verb: 'list', group: w.group, resource: w.resource, namespace })).allowed) continue;
+      if (!(await this.access.check(who, { verb: 'list', group: w.group, resource: w.resource, namespace })).allowed)
+        continue;
       let names: string[];
       try {
         names = await this.#names(type, namespace);
@@ -92,17 +124,32 @@ export class KubeTargetResolver implements TargetResolver {
         if (statusOf(e) === 404) continue; // e.g. no Argo Rollouts CRD in this cluster
         throw e;
       }
-      const allowed = await Promise.all(names.map((name) => this.access.check(who, { verb: 'proxy', group: GROUP, resource: 'targets', namespace, name: `${type}.${name}` })));
+      const allowed = await Promise.all(
+        names.map((name) =>
+          this.access.check(who, {
+            verb: 'proxy',
+            group: GROUP,
+            resource: 'targets',
+            namespace,
+            name: `${type}.${name}`,
+          }),
+        ),
+      );
       names.forEach((name, i) => allowed[i]!.allowed && out.push({ kind: 'workload', type, name }));
     }
     return out;
   }
 
   async #names(type: TargetType, namespace: string): Promise<string[]> {
-    const names = (items: Array<{ metadata?: { name?: string } }>) => items.map((i) => i.metadata?.name ?? '').filter(Boolean);
+    const names = (items: Array<{ metadata?: { name?: string } }>) =>
+      items.map((i) => i.metadata?.name ?? '').filter(Boolean);
     switch (type) {
       case 'pod':
-        return names((await this.#core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.labels?.['mirrord.metalbear.co/session']));
+        return names(
+          (await this.#core.listNamespacedPod({ namespace })).items.filter(
+            (p) => !p.metadata?.labels?.['mirrord.metalbear.co/session'],
+          ),
+        );
       case 'deployment':
         return names((await this.#apps.listNamespacedDeployment({ namespace })).items);
       case 'statefulset':
@@ -114,12 +161,25 @@ export class KubeTargetResolver implements TargetResolver {
       case 'cronjob':
         return names((await this.#batch.listNamespacedCronJob({ namespace })).items);
       case 'rollout':
-        return names(((await this.#custom.listNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'rollouts' })) as { items: Array<{ metadata?: { name?: string } }> }).items);
+        return names(
+          (
+            (await this.#custom.listNamespacedCustomObject({
+              group: 'argoproj.io',
+              version: 'v1alpha1',
+              namespace,
+              plural: 'rollouts',
+            })) as { items: Array<{ metadata?: { name?: string } }> }
+          ).items,
+        );
     }
   }
 
   /** The target's pods and labels (the workload's own labels, which policy selectors match). */
-  async #podsOf(type: TargetType, name: string, namespace: string): Promise<{ pods: V1Pod[]; labels: Record<string, string> }> {
+  async #podsOf(
+    type: TargetType,
+    name: string,
+    namespace: string,
+  ): Promise<{ pods: V1Pod[]; labels: Record<string, string> }> {
     if (type === 'pod') {
       const pod = await this.#core.readNamespacedPod({ name, namespace });
       return { pods: [pod], labels: pod.metadata?.labels ?? {} };
@@ -139,9 +199,18 @@ export class KubeTargetResolver implements TargetResolver {
         w = await this.#batch.readNamespacedJob({ name, namespace });
         break;
       case 'cronjob':
-        return { pods: [], labels: (await this.#batch.readNamespacedCronJob({ name, namespace })).metadata?.labels ?? {} };
+        return {
+          pods: [],
+          labels: (await this.#batch.readNamespacedCronJob({ name, namespace })).metadata?.labels ?? {},
+        };
       case 'rollout':
-        w = (await this.#custom.getNamespacedCustomObject({ group: 'argoproj.io', version: 'v1alpha1', namespace, plural: 'rollouts', name })) as Workload;
+        w = (await this.#custom.getNamespacedCustomObject({
+          group: 'argoproj.io',
+          version: 'v1alpha1',
+          namespace,
+          plural: 'rollouts',
+          name,
+        })) as Workload;
         break;
     }
     const sel = w.spec?.selector?.matchLabels ?? (type === 'job' ? { 'job-name': name } : {});

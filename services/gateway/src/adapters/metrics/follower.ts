@@ -3,7 +3,16 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { MetricsSnapshot } from '#shared/ledger/index.js';
-import { call, EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, LedgerQuery, onBusChange, querySubject, unpackValue } from '#shared/nats/index.js';
+import {
+  call,
+  EVENTS_STREAM,
+  EVENTS_WILDCARD,
+  ensureEventsStream,
+  LedgerQuery,
+  onBusChange,
+  querySubject,
+  unpackValue,
+} from '#shared/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 
 /** How far before the snapshot following starts: events published late (outbox) are caught, and skipped by position. */
@@ -70,7 +79,10 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
       if (!stopped) await new Promise((r) => setTimeout(r, 500));
     }
   })();
-  log.info({ position: snap.position, series: state.sessions.size }, 'metrics restored from the ledger; following events');
+  log.info(
+    { position: snap.position, series: state.sessions.size },
+    'metrics restored from the ledger; following events',
+  );
   return {
     async close() {
       stopped = true;
@@ -85,7 +97,8 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
 export async function consumerLag(nc: NatsConnection): Promise<Array<{ consumer: string; pending: number }>> {
   const jsm = await jetstreamManager(nc);
   const out: Array<{ consumer: string; pending: number }> = [];
-  for await (const ci of jsm.consumers.list(EVENTS_STREAM)) if (ci.config.durable_name) out.push({ consumer: ci.config.durable_name, pending: ci.num_pending + ci.num_ack_pending });
+  for await (const ci of jsm.consumers.list(EVENTS_STREAM))
+    if (ci.config.durable_name)
+      out.push({ consumer: ci.config.durable_name, pending: ci.num_pending + ci.num_ack_pending });
   return out;
 }
-

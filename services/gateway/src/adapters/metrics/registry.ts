@@ -69,8 +69,17 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
     },
   });
   registry.registerMetric(
-    new BucketHistogram('mirrord_sessions_duration', 'mirrord session durations in seconds, observed at Session Ended', () => state.bounds, async () =>
-      [...state.sessions.values()].map((s) => ({ labels: { ...s.labels }, counts: s.buckets, count: s.ended, sum: s.durationSum })),
+    new BucketHistogram(
+      'mirrord_sessions_duration',
+      'mirrord session durations in seconds, observed at Session Ended',
+      () => state.bounds,
+      async () =>
+        [...state.sessions.values()].map((s) => ({
+          labels: { ...s.labels },
+          counts: s.buckets,
+          count: s.ended,
+          sum: s.durationSum,
+        })),
     ) as never,
   );
   new Gauge({
@@ -124,10 +133,15 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
   // Read once per scrape; the bounds come with the counts.
   let latency: AppendLatency | undefined;
   registry.registerMetric(
-    new BucketHistogram('mirrord_teams_ledger_append_seconds', 'ledger command latency from queued to committed (group commit), since the ledger started', () => latency?.bounds ?? [], async () => {
-      latency = await live.appendLatency();
-      return latency ? [{ labels: {}, counts: latency.counts, count: latency.count, sum: latency.sum }] : [];
-    }) as never,
+    new BucketHistogram(
+      'mirrord_teams_ledger_append_seconds',
+      'ledger command latency from queued to committed (group commit), since the ledger started',
+      () => latency?.bounds ?? [],
+      async () => {
+        latency = await live.appendLatency();
+        return latency ? [{ labels: {}, counts: latency.counts, count: latency.count, sum: latency.sum }] : [];
+      },
+    ) as never,
   );
   new Counter({
     name: 'mirrord_teams_jira_deliveries_total',

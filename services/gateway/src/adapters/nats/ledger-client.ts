@@ -36,12 +36,21 @@ export class LedgerClient {
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     return this.#allPages(LedgerQuery.sessionsAt, namespace ? { at, namespace } : { at }, 30_000);
   }
-  async #allPages(what: LedgerQuery, body: Record<string, unknown>, timeoutMs?: number): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+  async #allPages(
+    what: LedgerQuery,
+    body: Record<string, unknown>,
+    timeoutMs?: number,
+  ): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     const out: LedgerSessionView[] = [];
     let now = 0;
     let after: string | undefined;
     do {
-      const r = await call<SessionsPage>(this.#nc, querySubject('ledger', what), after === undefined ? body : { ...body, after }, timeoutMs);
+      const r = await call<SessionsPage>(
+        this.#nc,
+        querySubject('ledger', what),
+        after === undefined ? body : { ...body, after },
+        timeoutMs,
+      );
       if (now === 0) now = r.now;
       out.push(...r.sessions);
       after = r.next;

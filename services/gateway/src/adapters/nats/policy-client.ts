@@ -1,7 +1,13 @@
 import type { NatsConnection } from '@nats-io/nats-core';
 import { call, querySubject } from '#shared/nats/index.js';
 import { policyTargetPath } from '#shared/targets/index.js';
-import type { PolicyDecision, PolicyEvaluator, PolicyExplanation, PortRequest, SessionRequest } from '../../domain/interfaces.js';
+import type {
+  PolicyDecision,
+  PolicyEvaluator,
+  PolicyExplanation,
+  PortRequest,
+  SessionRequest,
+} from '../../domain/interfaces.js';
 
 interface Denial {
   policy: string;
@@ -18,14 +24,20 @@ const facts = (req: SessionRequest) => ({
 });
 
 const verdict = (denied: Denial[], applied: string[]): PolicyDecision =>
-  denied.length === 0 ? { allowed: true, applied } : { allowed: false, message: denied.map((d) => d.reason).join('; '), policy: denied[0]!.policy };
+  denied.length === 0
+    ? { allowed: true, applied }
+    : { allowed: false, message: denied.map((d) => d.reason).join('; '), policy: denied[0]!.policy };
 
 /** The policy service over NATS request-reply (MirrordPolicy / MirrordClusterPolicy, profiles). */
 export class NatsPolicy implements PolicyEvaluator {
   constructor(private readonly nc: NatsConnection) {}
 
   async evaluateStart(req: SessionRequest): Promise<PolicyDecision> {
-    const d = await call<{ denied_by: Denial[]; applied: string[] }>(this.nc, querySubject('policy', 'decide-start'), facts(req));
+    const d = await call<{ denied_by: Denial[]; applied: string[] }>(
+      this.nc,
+      querySubject('policy', 'decide-start'),
+      facts(req),
+    );
     return verdict(d.denied_by, d.applied);
   }
 

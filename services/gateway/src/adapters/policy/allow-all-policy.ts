@@ -10,6 +10,13 @@ export class AllowAllPolicy implements PolicyEvaluator {
     return { allowed: true };
   }
   async explain(req: SessionRequest): Promise<PolicyExplanation> {
-    return { allowed: true, denied_by: [], applied: [], blocked: [], changes: [], effective_config: parseMirrordConfig(req.config ?? {}, 'config') };
+    return {
+      allowed: true,
+      denied_by: [],
+      applied: [],
+      blocked: [],
+      changes: [],
+      effective_config: parseMirrordConfig(req.config ?? {}, 'config'),
+    };
   }
 }

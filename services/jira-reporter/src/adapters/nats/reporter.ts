@@ -1,8 +1,26 @@
-import { jetstream, jetstreamManager, type ConsumerMessages, type JetStreamClient, type JsMsg } from '@nats-io/jetstream';
+import {
+  jetstream,
+  jetstreamManager,
+  type ConsumerMessages,
+  type JetStreamClient,
+  type JsMsg,
+} from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { SessionView } from '#shared/ledger/index.js';
-import { call, consumeEventType, ensureStream, inConsumerSpan, JIRA_OUTCOMES_STREAM, JiraOutcome, jiraOutcomeSubject, LedgerQuery, packValue, querySubject, unpackValue } from '#shared/nats/index.js';
+import {
+  call,
+  consumeEventType,
+  ensureStream,
+  inConsumerSpan,
+  JIRA_OUTCOMES_STREAM,
+  JiraOutcome,
+  jiraOutcomeSubject,
+  LedgerQuery,
+  packValue,
+  querySubject,
+  unpackValue,
+} from '#shared/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';
@@ -37,7 +55,12 @@ export async function ensureReporterStreams(nc: NatsConnection): Promise<void> {
  * Records an outcome before the event is acknowledged: a crash in between redelivers the
  * event, and the same id makes the second record a duplicate the stream drops.
  */
-async function recordOutcome(js: JetStreamClient, eventId: string, outcome: JiraOutcome, attempt?: number): Promise<void> {
+async function recordOutcome(
+  js: JetStreamClient,
+  eventId: string,
+  outcome: JiraOutcome,
+  attempt?: number,
+): Promise<void> {
   const id = attempt === undefined ? `${eventId}:${outcome}` : `${eventId}:${outcome}:${attempt}`;
   await js.publish(jiraOutcomeSubject(outcome), packValue({ event_id: eventId, at: Date.now() }), { msgID: id });
 }
@@ -48,18 +71,21 @@ async function recordOutcome(js: JetStreamClient, eventId: string, outcome: Jira
  * point loses nothing; a failure is retried with backoff and jitter (nak with delay) until
  * JIRA_RETRY_FOR after the session ended, then parked in the dead-letter stream.
  */
-export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, random: () => number = Math.random): Promise<ConsumerMessages> {
+export async function runReporter(
+  nc: NatsConnection,
+  cfg: JiraConfig,
+  log: Logger,
+  random: () => number = Math.random,
+): Promise<ConsumerMessages> {
   await ensureReporterStreams(nc);
   const js = jetstream(nc);
   const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 30_000, 8);
   void (async () => {
     for await (const m of msgs) {
-      await inConsumerSpan(m, CONSUMER, () => handle(m)).catch(
-        (err: unknown) => {
-          log.warn({ err }, 'Jira report failed unexpectedly; will retry');
-          m.nak(5000);
-        },
-      );
+      await inConsumerSpan(m, CONSUMER, () => handle(m)).catch((err: unknown) => {
+        log.warn({ err }, 'Jira report failed unexpectedly; will retry');
+        m.nak(5000);
+      });
     }
   })();
 
@@ -73,7 +99,9 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
       m.term();
       return;
     }
-    const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), { id: ev.session_id });
+    const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), {
+      id: ev.session_id,
+    });
     if (!r.session) {
       log.warn({ session_id: ev.session_id }, 'Session Ended for a session the ledger does not know; not reported');
       await recordOutcome(js, ev.id, JiraOutcome.skipped);
@@ -92,22 +120,51 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
     if (out.ok) {
       await recordOutcome(js, ev.id, JiraOutcome.delivered);
       await m.ackAck();
-      const link = out.link ?? (cfg.JIRA_BROWSE_URL ? `${cfg.JIRA_BROWSE_URL.replace(/\/?$/, '/')}${plan.report.issue_key}` : plan.report.issue_key);
-      log.debug({ session_id: ev.session_id, issue_key: plan.report.issue_key, issue: link, attempt }, `Jira issue ${link} updated with the session`);
+      const link =
+        out.link ??
+        (cfg.JIRA_BROWSE_URL
+          ? `${cfg.JIRA_BROWSE_URL.replace(/\/?$/, '/')}${plan.report.issue_key}`
+          : plan.report.issue_key);
+      log.debug(
+        { session_id: ev.session_id, issue_key: plan.report.issue_key, issue: link, attempt },
+        `Jira issue ${link} updated with the session`,
+      );
       return;
     }
     const age = Date.now() - ev.time;
     if (age >= cfg.JIRA_RETRY_FOR) {
-      const dead: DeadLetter = { event_id: ev.id, report: plan.report, last_error: out.detail, attempts: attempt, parked_at: new Date().toISOString() };
+      const dead: DeadLetter = {
+        event_id: ev.id,
+        report: plan.report,
+        last_error: out.detail,
+        attempts: attempt,
+        parked_at: new Date().toISOString(),
+      };
       await js.publish(deadLetterSubject(ev.session_id), packValue(dead), { msgID: ev.id });
       await recordOutcome(js, ev.id, JiraOutcome.failed, attempt);
       await recordOutcome(js, ev.id, JiraOutcome.parked);
       m.ack();
-      log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempts: attempt }, 'Jira report failed for JIRA_RETRY_FOR; parked in the dead-letter stream (kubectl mirrord jira retry)');
+      log.warn(
+        { session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempts: attempt },
+        'Jira report failed for JIRA_RETRY_FOR; parked in the dead-letter stream (kubectl mirrord jira retry)',
+      );
       return;
     }
-    const delay = Math.min(backoffMs(attempt - 1, cfg.JIRA_RETRY_MAX_DELAY, random), Math.max(0, cfg.JIRA_RETRY_FOR - age));
-    log.warn({ session_id: ev.session_id, issue_key: plan.report.issue_key, error: out.detail, attempt, retry_in_ms: delay, url: cfg.JIRA_WEBTRIGGER_URL }, 'Jira report failed; will retry');
+    const delay = Math.min(
+      backoffMs(attempt - 1, cfg.JIRA_RETRY_MAX_DELAY, random),
+      Math.max(0, cfg.JIRA_RETRY_FOR - age),
+    );
+    log.warn(
+      {
+        session_id: ev.session_id,
+        issue_key: plan.report.issue_key,
+        error: out.detail,
+        attempt,
+        retry_in_ms: delay,
+        url: cfg.JIRA_WEBTRIGGER_URL,
+      },
+      'Jira report failed; will retry',
+    );
     await recordOutcome(js, ev.id, JiraOutcome.failed, attempt);
     m.nak(delay);
   }
@@ -118,7 +175,11 @@ export async function runReporter(nc: NatsConnection, cfg: JiraConfig, log: Logg
  * Replays the dead-letter stream (`kubectl mirrord jira retry`): each parked report is
  * delivered again with its original idempotency key and removed once accepted.
  */
-export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log: Logger): Promise<{ delivered: number; failed: number; errors: string[] }> {
+export async function retryDeadLetters(
+  nc: NatsConnection,
+  cfg: JiraConfig,
+  log: Logger,
+): Promise<{ delivered: number; failed: number; errors: string[] }> {
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
   const info = await jsm.streams.info(DEAD_LETTER_STREAM);
@@ -134,7 +195,10 @@ export async function retryDeadLetters(nc: NatsConnection, cfg: JiraConfig, log:
       await recordOutcome(js, dead.event_id, JiraOutcome.delivered);
       await jsm.streams.deleteMessage(DEAD_LETTER_STREAM, seq);
       delivered++;
-      log.debug({ session_id: dead.report.session_id, issue_key: dead.report.issue_key }, 'parked Jira report delivered');
+      log.debug(
+        { session_id: dead.report.session_id, issue_key: dead.report.issue_key },
+        'parked Jira report delivered',
+      );
     } else {
       failed++;
       errors.push(`${dead.report.session_id} (${dead.report.issue_key}): ${out.detail}`);

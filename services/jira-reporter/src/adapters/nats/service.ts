@@ -8,12 +8,27 @@ import { retryDeadLetters } from './reporter.js';
 export const SERVICE = 'jira-reporter';
 
 /** `mirrord.cmd.jira-reporter.retry`: replay the dead-letter stream now. */
-export async function serveJiraReporter(nc: NatsConnection, cfg: JiraConfig, log: Logger, version: string): Promise<Service> {
-  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'Jira Forge webtrigger delivery of ended sessions' });
+export async function serveJiraReporter(
+  nc: NatsConnection,
+  cfg: JiraConfig,
+  log: Logger,
+  version: string,
+): Promise<Service> {
+  const svc = await new Svcm(nc).add({
+    name: SERVICE,
+    version,
+    queue: SERVICE,
+    description: 'Jira Forge webtrigger delivery of ended sessions',
+  });
   svc.addEndpoint('cmd-retry', {
     subject: commandSubject(SERVICE, 'retry'),
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, () => retryDeadLetters(nc, cfg, log), (f, m) => log.error(f, m));
+      if (!err)
+        void serveRequest(
+          msg,
+          () => retryDeadLetters(nc, cfg, log),
+          (f, m) => log.error(f, m),
+        );
     },
   });
   return svc;

@@ -20,7 +20,13 @@ const currentTraceparent = (): string | undefined => {
  * Registers the ledger's commands and queries as a @nats-io/services service (queue group
  * `ledger`, so replicas share load; PING/INFO/STATS come with the framework).
  */
-export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: LedgerQueries, version: string, log: Logger): Promise<Service> {
+export async function serveLedger(
+  nc: NatsConnection,
+  ledger: Ledger,
+  queries: LedgerQueries,
+  version: string,
+  log: Logger,
+): Promise<Service> {
   const failed = (f: Record<string, unknown>, m: string) => log.error(f, m);
   const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord session ledger' });
   for (const verb of Object.values(LedgerCommand)) {
@@ -28,14 +34,19 @@ export async function serveLedger(nc: NatsConnection, ledger: Ledger, queries: L
       subject: commandSubject(SERVICE, verb),
       handler: (err, msg) => {
         if (err) return;
-        void serveRequest(msg, async (body) => {
-          if (verb === LedgerCommand.activity) {
-            const ids = body.session_ids;
-            if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string')) throw invalid('session_ids', 'expected a list of session ids');
-            return { ended: await ledger.activity(ids as string[]) };
-          }
-          return ledger.execute(parseCommand(verb, body), currentTraceparent());
-        }, failed);
+        void serveRequest(
+          msg,
+          async (body) => {
+            if (verb === LedgerCommand.activity) {
+              const ids = body.session_ids;
+              if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string'))
+                throw invalid('session_ids', 'expected a list of session ids');
+              return { ended: await ledger.activity(ids as string[]) };
+            }
+            return ledger.execute(parseCommand(verb, body), currentTraceparent());
+          },
+          failed,
+        );
       },
     });
   }

@@ -47,7 +47,13 @@ export class OutboxPublisher {
   constructor(nc: NatsConnection, store: LedgerStore, opts: OutboxOptions) {
     this.#nc = nc;
     this.#store = store;
-    this.#opts = Object.freeze({ stream: EVENTS_STREAM, batch: 1000, checkpointEveryMs: 1000, maxMemory: 50_000, ...opts });
+    this.#opts = Object.freeze({
+      stream: EVENTS_STREAM,
+      batch: 1000,
+      checkpointEveryMs: 1000,
+      maxMemory: 50_000,
+      ...opts,
+    });
     this.#js = jetstream(nc);
   }
 
@@ -163,7 +169,10 @@ export class OutboxPublisher {
       const data = packValue(event);
       if (traceparent) {
         // The command's span has ended by now: a producer span under it carries the context on.
-        const { name, attributes } = messagingSpan('send', subject, { 'messaging.message.id': event.id, 'messaging.message.body.size': data.length });
+        const { name, attributes } = messagingSpan('send', subject, {
+          'messaging.message.id': event.id,
+          'messaging.message.body.size': data.length,
+        });
         const span = producerSpan(name, attributes, traceparent);
         spans.push(span);
         h.set('traceparent', span.traceparent);
@@ -188,16 +197,21 @@ export class OutboxPublisher {
    * once. Anything else (a duplicate after a resync, a message the server refused) re-sends the
    * batch acked one by one; duplicates are dropped by Nats-Msg-Id.
    */
-  async #send(msgs: Array<{ subject: string; data: Uint8Array; h: ReturnType<typeof headers>; id: string }>): Promise<void> {
+  async #send(
+    msgs: Array<{ subject: string; data: Uint8Array; h: ReturnType<typeof headers>; id: string }>,
+  ): Promise<void> {
     const before = this.#streamSeq;
-    for (let i = 0; i < msgs.length - 1; i++) this.#nc.publish(msgs[i]!.subject, msgs[i]!.data, { headers: msgs[i]!.h });
+    for (let i = 0; i < msgs.length - 1; i++)
+      this.#nc.publish(msgs[i]!.subject, msgs[i]!.data, { headers: msgs[i]!.h });
     const last = msgs[msgs.length - 1]!;
     const pa = await this.#js.publish(last.subject, last.data, { msgID: last.id, headers: last.h, timeout: 10_000 });
     if (before !== undefined && !pa.duplicate && pa.seq === before + msgs.length) {
       this.#streamSeq = pa.seq;
       return;
     }
-    const acks = await Promise.all(msgs.map((m) => this.#js.publish(m.subject, m.data, { msgID: m.id, headers: m.h, timeout: 10_000 })));
+    const acks = await Promise.all(
+      msgs.map((m) => this.#js.publish(m.subject, m.data, { msgID: m.id, headers: m.h, timeout: 10_000 })),
+    );
     this.#streamSeq = Math.max(...acks.map((a) => a.seq));
   }
 

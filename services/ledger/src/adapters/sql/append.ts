@@ -7,7 +7,24 @@ import type { Capabilities } from './dialect.js';
 import type { Database, EventsTable } from './schema.js';
 
 const EVENT_COLS = 11;
-export const SESSION_COLUMNS = ['status', 'started_at', 'ended_at', 'end_reason', 'killed_by', 'target', 'namespace', 'client_user', 'client_name', 'client_hostname', 'client_id', 'user_id', 'client_cli_version', 'key', 'profile', 'branch_name'] as const;
+export const SESSION_COLUMNS = [
+  'status',
+  'started_at',
+  'ended_at',
+  'end_reason',
+  'killed_by',
+  'target',
+  'namespace',
+  'client_user',
+  'client_name',
+  'client_hostname',
+  'client_id',
+  'user_id',
+  'client_cli_version',
+  'key',
+  'profile',
+  'branch_name',
+] as const;
 
 export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
   return {
@@ -40,7 +57,11 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
   for (const i of items) if (i.traceparent) for (const e of i.events) tps.set(e.id, i.traceparent);
   const positions = new Map<string, number>();
   for (const part of chunks(events, Math.floor(cap.maxParams / EVENT_COLS))) {
-    const rows = await trx.insertInto('events').values(part.map((e) => toRow(e, tps.get(e.id)))).returning(['id', 'position']).execute();
+    const rows = await trx
+      .insertInto('events')
+      .values(part.map((e) => toRow(e, tps.get(e.id))))
+      .returning(['id', 'position'])
+      .execute();
     for (const r of rows) positions.set(r.id, Number(r.position));
   }
   const d = netProjectionDelta(events);
@@ -57,15 +78,24 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
       FROM (VALUES ${rows}) AS v WHERE sessions.id = v.column1`.execute(trx);
   }
   for (const part of chunks(d.touchSessions, Math.floor(cap.maxParams / 17)))
-    await trx.insertInto('sessions').values(part).onConflict((oc) => oc.column('id').doNothing()).execute();
+    await trx
+      .insertInto('sessions')
+      .values(part)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .execute();
   for (const part of chunks(d.insertSessions, Math.floor(cap.maxParams / 17))) {
     await trx
       .insertInto('sessions')
       .values(part)
-      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => Object.fromEntries(SESSION_COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))))
+      .onConflict((oc) =>
+        oc
+          .column('id')
+          .doUpdateSet((eb) => Object.fromEntries(SESSION_COLUMNS.map((c) => [c, eb.ref(`excluded.${c}`)]))),
+      )
       .execute();
   }
-  for (const part of chunks(d.insertPorts, Math.floor(cap.maxParams / 6))) await trx.insertInto('held_ports').values(part).execute();
+  for (const part of chunks(d.insertPorts, Math.floor(cap.maxParams / 6)))
+    await trx.insertInto('held_ports').values(part).execute();
   return positions;
 }
 
@@ -85,9 +115,20 @@ export function uniqueViolation(e: unknown): 'id' | 'version' | undefined {
 export function failedAppend(item: AppendItem, e: unknown): AppendOutcome {
   if (uniqueViolation(e)) {
     const first = item.events[0]!;
-    return { ok: false, error: conflict(`stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`) };
+    return {
+      ok: false,
+      error: conflict(
+        `stale append to session ${first.session_id}: version ${first.version} is already taken; reload and retry`,
+      ),
+    };
   }
-  return { ok: false, error: e instanceof AppError ? e : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }) };
+  return {
+    ok: false,
+    error:
+      e instanceof AppError
+        ? e
+        : new AppError(ErrorCode.Unavailable, `ledger store: ${(e as Error).message}`, { cause: e }),
+  };
 }
 
 /**
@@ -95,7 +136,11 @@ export function failedAppend(item: AppendItem, e: unknown): AppendOutcome {
  * is retried alone so one stale append fails alone (ConflictError) and the rest still commit.
  * An item whose event ids are all present already is an idempotent success.
  */
-export async function appendBatch(db: Kysely<Database>, cap: Capabilities, items: AppendItem[]): Promise<AppendOutcome[]> {
+export async function appendBatch(
+  db: Kysely<Database>,
+  cap: Capabilities,
+  items: AppendItem[],
+): Promise<AppendOutcome[]> {
   const all = items.flatMap((i) => i.events);
   if (all.length === 0) return items.map(() => ({ ok: true, positions: [] }));
   try {
@@ -115,7 +160,15 @@ export async function appendBatch(db: Kysely<Database>, cap: Capabilities, items
       out.push({ ok: true, positions: item.events.map((e) => pos.get(e.id)!) });
     } catch (e) {
       if (uniqueViolation(e) === 'id') {
-        const rows = await db.selectFrom('events').select(['id', 'position']).where('id', 'in', item.events.map((x) => x.id)).execute();
+        const rows = await db
+          .selectFrom('events')
+          .select(['id', 'position'])
+          .where(
+            'id',
+            'in',
+            item.events.map((x) => x.id),
+          )
+          .execute();
         if (rows.length === item.events.length) {
           const m = new Map(rows.map((r) => [r.id, Number(r.position)]));
           out.push({ ok: true, positions: item.events.map((x) => m.get(x.id)!) });

@@ -61,9 +61,17 @@ export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', ca
     sqlite.pragma('wal_autocheckpoint = 10000');
     sqlite.pragma(`cache_size = -${cacheMb * 1024}`);
     sqlite.pragma('temp_store = memory');
-    return { db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }), cap: { postgres: false, maxParams: 32000 }, sqlite };
+    return {
+      db: new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) }),
+      cap: { postgres: false, maxParams: 32000 },
+      sqlite,
+    };
   }
   if (url.startsWith('postgres://') || url.startsWith('postgresql://'))
-    throw invalid('LEDGER_DB', 'the PostgreSQL store is not available in this build', 'use sqlite:<file> (the default sqlite:./data/ledger.db)');
+    throw invalid(
+      'LEDGER_DB',
+      'the PostgreSQL store is not available in this build',
+      'use sqlite:<file> (the default sqlite:./data/ledger.db)',
+    );
   throw invalid('LEDGER_DB', `unsupported URL "${url}"`, 'use sqlite:<file> or postgres://…');
 }

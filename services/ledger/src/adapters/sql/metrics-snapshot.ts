@@ -20,7 +20,13 @@ const POSITION = `SELECT coalesce(max(position), 0) AS p FROM events`;
 
 type SessionAgg = Record<string, string | number>;
 
-function shape(rows: SessionAgg[], bodies: Array<{ body: string }>, position: number, buckets: readonly number[], now: number): MetricsSnapshot {
+function shape(
+  rows: SessionAgg[],
+  bodies: Array<{ body: string }>,
+  position: number,
+  buckets: readonly number[],
+  now: number,
+): MetricsSnapshot {
   const rej = new Map<string, { policy: string; code: string; count: number }>();
   for (const { body } of bodies) {
     const d = (JSON.parse(body) as { data?: { policy?: string; code?: string } }).data ?? {};
@@ -47,7 +53,11 @@ function shape(rows: SessionAgg[], bodies: Array<{ body: string }>, position: nu
 }
 
 /** SQLite: synchronous statements back to back, so no append can land between them. */
-export function sqliteMetricsSnapshot(db: BetterSqlite3.Database, buckets: readonly number[], now: number): MetricsSnapshot {
+export function sqliteMetricsSnapshot(
+  db: BetterSqlite3.Database,
+  buckets: readonly number[],
+  now: number,
+): MetricsSnapshot {
   const position = Number((db.prepare(POSITION).get() as { p: number }).p);
   const rows = db.prepare(sessionsSql(buckets)).all() as SessionAgg[];
   const bodies = db.prepare(REJECTIONS).all() as Array<{ body: string }>;
@@ -55,11 +65,18 @@ export function sqliteMetricsSnapshot(db: BetterSqlite3.Database, buckets: reado
 }
 
 /** Other stores: one repeatable-read transaction. */
-export async function kyselyMetricsSnapshot(db: Kysely<Database>, buckets: readonly number[], now: number): Promise<MetricsSnapshot> {
-  return db.transaction().setIsolationLevel('repeatable read').execute(async (trx) => {
-    const position = Number((await sql<{ p: number }>`${sql.raw(POSITION)}`.execute(trx)).rows[0]?.p ?? 0);
-    const rows = (await sql<SessionAgg>`${sql.raw(sessionsSql(buckets))}`.execute(trx)).rows;
-    const bodies = (await sql<{ body: string }>`${sql.raw(REJECTIONS)}`.execute(trx)).rows;
-    return shape(rows, bodies, position, buckets, now);
-  });
+export async function kyselyMetricsSnapshot(
+  db: Kysely<Database>,
+  buckets: readonly number[],
+  now: number,
+): Promise<MetricsSnapshot> {
+  return db
+    .transaction()
+    .setIsolationLevel('repeatable read')
+    .execute(async (trx) => {
+      const position = Number((await sql<{ p: number }>`${sql.raw(POSITION)}`.execute(trx)).rows[0]?.p ?? 0);
+      const rows = (await sql<SessionAgg>`${sql.raw(sessionsSql(buckets))}`.execute(trx)).rows;
+      const bodies = (await sql<{ body: string }>`${sql.raw(REJECTIONS)}`.execute(trx)).rows;
+      return shape(rows, bodies, position, buckets, now);
+    });
 }

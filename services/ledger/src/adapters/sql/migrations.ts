@@ -6,7 +6,9 @@ function init(cap: Capabilities): Migration {
     async up(db: Kysely<unknown>) {
       await db.schema
         .createTable('events')
-        .addColumn('position', cap.postgres ? 'bigserial' : 'integer', (c) => (cap.postgres ? c.primaryKey() : c.primaryKey().autoIncrement()))
+        .addColumn('position', cap.postgres ? 'bigserial' : 'integer', (c) =>
+          cap.postgres ? c.primaryKey() : c.primaryKey().autoIncrement(),
+        )
         .addColumn('id', 'text', (c) => c.notNull().unique())
         .addColumn('session_id', 'text', (c) => c.notNull())
         .addColumn('version', 'integer', (c) => c.notNull())
@@ -50,7 +52,11 @@ function init(cap: Capabilities): Migration {
       await db.schema.createIndex('sessions_by_ended').on('sessions').columns(['ended_at']).execute();
       await db.schema.createIndex('sessions_by_user').on('sessions').columns(['client_user', 'started_at']).execute();
       await db.schema.createIndex('sessions_by_target').on('sessions').columns(['target', 'started_at']).execute();
-      await db.schema.createIndex('sessions_by_namespace').on('sessions').columns(['namespace', 'started_at']).execute();
+      await db.schema
+        .createIndex('sessions_by_namespace')
+        .on('sessions')
+        .columns(['namespace', 'started_at'])
+        .execute();
 
       await db.schema
         .createTable('held_ports')

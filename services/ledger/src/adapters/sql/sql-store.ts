@@ -66,17 +66,34 @@ class SqlLedgerStore implements LedgerStore {
   }
 
   async readStream(sessionId: string): Promise<LedgerEvent[]> {
-    const rows = await this.#db.selectFrom('events').selectAll().where('session_id', '=', sessionId).orderBy('version').execute();
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('session_id', '=', sessionId)
+      .orderBy('version')
+      .execute();
     return rows.map((r) => rowToEvent(r));
   }
 
   async readAll(afterPosition: number, limit: number): Promise<LedgerEvent[]> {
-    const rows = await this.#db.selectFrom('events').selectAll().where('position', '>', afterPosition).orderBy('position').limit(limit).execute();
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('position', '>', afterPosition)
+      .orderBy('position')
+      .limit(limit)
+      .execute();
     return rows.map((r) => rowToEvent(r));
   }
 
   async readForPublish(afterPosition: number, limit: number): Promise<StoredEvent[]> {
-    const rows = await this.#db.selectFrom('events').selectAll().where('position', '>', afterPosition).orderBy('position').limit(limit).execute();
+    const rows = await this.#db
+      .selectFrom('events')
+      .selectAll()
+      .where('position', '>', afterPosition)
+      .orderBy('position')
+      .limit(limit)
+      .execute();
     return rows.map((r) => parseRow(r));
   }
 
@@ -95,13 +112,25 @@ class SqlLedgerStore implements LedgerStore {
     // range; the exact time test stays, kept off the time index with a unary plus.
     let after = f.after ?? 0;
     if (f.since !== undefined) {
-      const r = await this.#db.selectFrom('events').select('position').where('time', '>=', f.since - CLOCK_MARGIN_MS).orderBy('time').limit(1).executeTakeFirst();
+      const r = await this.#db
+        .selectFrom('events')
+        .select('position')
+        .where('time', '>=', f.since - CLOCK_MARGIN_MS)
+        .orderBy('time')
+        .limit(1)
+        .executeTakeFirst();
       if (!r) return [];
       after = Math.max(after, Number(r.position) - 1);
       q = q.where(sql<boolean>`+time >= ${f.since}`);
     }
     if (f.until !== undefined) {
-      const r = await this.#db.selectFrom('events').select('position').where('time', '<=', f.until + CLOCK_MARGIN_MS).orderBy('time', 'desc').limit(1).executeTakeFirst();
+      const r = await this.#db
+        .selectFrom('events')
+        .select('position')
+        .where('time', '<=', f.until + CLOCK_MARGIN_MS)
+        .orderBy('time', 'desc')
+        .limit(1)
+        .executeTakeFirst();
       if (!r) return [];
       q = q.where('position', '<=', Number(r.position)).where(sql<boolean>`+time <= ${f.until}`);
     }
@@ -128,16 +157,33 @@ class SqlLedgerStore implements LedgerStore {
   async liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }> {
     let q = this.#db.selectFrom('sessions').selectAll().where('status', '=', 'live');
     if (namespace !== undefined) q = q.where('namespace', '=', namespace);
-    const sessions = (await q.orderBy('started_at').orderBy('id').execute()).map((r) => num(r, 'started_at', 'ended_at'));
+    const sessions = (await q.orderBy('started_at').orderBy('id').execute()).map((r) =>
+      num(r, 'started_at', 'ended_at'),
+    );
     const ids = sessions.map((s) => s.id);
-    const ports = ids.length === 0 ? [] : await this.#db.selectFrom('held_ports').selectAll().where('session_id', 'in', ids).orderBy('session_id').orderBy('port').execute();
+    const ports =
+      ids.length === 0
+        ? []
+        : await this.#db
+            .selectFrom('held_ports')
+            .selectAll()
+            .where('session_id', 'in', ids)
+            .orderBy('session_id')
+            .orderBy('port')
+            .execute();
     return { sessions, ports: ports.map((p) => num(p, 'since')) };
   }
 
   async *allSessionRows(): AsyncIterable<SessionRow> {
     let after = '';
     for (;;) {
-      const page = await this.#db.selectFrom('sessions').selectAll().where('id', '>', after).orderBy('id').limit(5000).execute();
+      const page = await this.#db
+        .selectFrom('sessions')
+        .selectAll()
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(5000)
+        .execute();
       for (const r of page) yield num(r, 'started_at', 'ended_at');
       if (page.length < 5000) return;
       after = page[page.length - 1]!.id;
@@ -147,7 +193,13 @@ class SqlLedgerStore implements LedgerStore {
   async *sessionIds(): AsyncIterable<string> {
     let after = '';
     for (;;) {
-      const page = await this.#db.selectFrom('sessions').select('id').where('id', '>', after).orderBy('id').limit(50_000).execute();
+      const page = await this.#db
+        .selectFrom('sessions')
+        .select('id')
+        .where('id', '>', after)
+        .orderBy('id')
+        .limit(50_000)
+        .execute();
       for (const r of page) yield r.id;
       if (page.length < 50_000) return;
       after = page[page.length - 1]!.id;
@@ -162,7 +214,13 @@ class SqlLedgerStore implements LedgerStore {
     const r = await this.#db
       .selectFrom('sessions')
       .select(sql<number>`count(distinct client_user)`.as('n'))
-      .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', since), eb.and([eb('status', '=', 'ended'), eb('started_at', '>=', since)])]))
+      .where((eb) =>
+        eb.or([
+          eb('status', '=', 'live'),
+          eb('ended_at', '>=', since),
+          eb.and([eb('status', '=', 'ended'), eb('started_at', '>=', since)]),
+        ]),
+      )
       .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
@@ -179,11 +237,16 @@ class SqlLedgerStore implements LedgerStore {
   }
 
   async metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot> {
-    return this.#sqlite ? sqliteMetricsSnapshot(this.#sqlite, buckets, now) : kyselyMetricsSnapshot(this.#db, buckets, now);
+    return this.#sqlite
+      ? sqliteMetricsSnapshot(this.#sqlite, buckets, now)
+      : kyselyMetricsSnapshot(this.#db, buckets, now);
   }
 
   async maxPosition(): Promise<number> {
-    const r = await this.#db.selectFrom('events').select(sql<number>`coalesce(max(position), 0)`.as('p')).executeTakeFirst();
+    const r = await this.#db
+      .selectFrom('events')
+      .select(sql<number>`coalesce(max(position), 0)`.as('p'))
+      .executeTakeFirst();
     return Number(r?.p ?? 0);
   }
 
@@ -242,7 +305,11 @@ class SqlLedgerStore implements LedgerStore {
       }
       if (buf.length) await trx.insertInto('sessions').values(buf).execute();
       const p = [...ports];
-      for (let i = 0; i < p.length; i += 1000) await trx.insertInto('held_ports').values(p.slice(i, i + 1000)).execute();
+      for (let i = 0; i < p.length; i += 1000)
+        await trx
+          .insertInto('held_ports')
+          .values(p.slice(i, i + 1000))
+          .execute();
     });
   }
 
@@ -252,7 +319,11 @@ class SqlLedgerStore implements LedgerStore {
 }
 
 /** Opens the store named by a LEDGER_DB URL. */
-export async function openLedgerStore(url: string, sync: 'normal' | 'full' = 'normal', cacheMb = 16): Promise<LedgerStore> {
+export async function openLedgerStore(
+  url: string,
+  sync: 'normal' | 'full' = 'normal',
+  cacheMb = 16,
+): Promise<LedgerStore> {
   const { db, cap, sqlite } = openDatabase(url, sync, cacheMb);
   const store = new SqlLedgerStore(db, cap, sqlite);
   await store.init();

@@ -28,14 +28,18 @@ export class SqliteAppender {
     );
     this.#deletePort = db.prepare('DELETE FROM held_ports WHERE session_id = ? AND port = ?');
     this.#clearPorts = db.prepare('DELETE FROM held_ports WHERE session_id = ?');
-    this.#endSession = db.prepare("UPDATE sessions SET status = 'ended', ended_at = @ended_at, end_reason = @end_reason, killed_by = @killed_by WHERE id = @id");
+    this.#endSession = db.prepare(
+      "UPDATE sessions SET status = 'ended', ended_at = @ended_at, end_reason = @end_reason, killed_by = @killed_by WHERE id = @id",
+    );
     const cols = SESSION_ROW.join(', ');
     const params = SESSION_ROW.map((c) => `@${c}`).join(', ');
     this.#touchSession = db.prepare(`INSERT INTO sessions (${cols}) VALUES (${params}) ON CONFLICT (id) DO NOTHING`);
     this.#upsertSession = db.prepare(
       `INSERT INTO sessions (${cols}) VALUES (${params}) ON CONFLICT (id) DO UPDATE SET ${SESSION_COLUMNS.map((c) => `${c} = excluded.${c}`).join(', ')}`,
     );
-    this.#insertPort = db.prepare('INSERT INTO held_ports (session_id, port, mode, http_filter, lock, since) VALUES (@session_id, @port, @mode, @http_filter, @lock, @since)');
+    this.#insertPort = db.prepare(
+      'INSERT INTO held_ports (session_id, port, mode, http_filter, lock, since) VALUES (@session_id, @port, @mode, @http_filter, @lock, @since)',
+    );
     this.#positionOf = db.prepare('SELECT position FROM events WHERE id = ?').pluck();
     this.#write = db.transaction((items: AppendItem[]) => this.#writeItems(items));
   }

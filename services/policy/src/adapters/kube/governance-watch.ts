@@ -1,4 +1,10 @@
-import { CustomObjectsApi, makeInformer, type Informer, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
+import {
+  CustomObjectsApi,
+  makeInformer,
+  type Informer,
+  type KubeConfig,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { renderIssues, toConfigIssues } from '#shared/mirrord-config/index.js';
 import { compilePolicy } from '#shared/policy/index.js';
@@ -13,7 +19,10 @@ const RESOURCES = [
 ] as const;
 
 type Kind = (typeof RESOURCES)[number]['kind'];
-const idOf = (kind: Kind, o: KubernetesObject) => (kind === 'MirrordPolicy' || kind === 'MirrordProfile' ? `${o.metadata?.namespace}/${o.metadata?.name}` : (o.metadata?.name ?? ''));
+const idOf = (kind: Kind, o: KubernetesObject) =>
+  kind === 'MirrordPolicy' || kind === 'MirrordProfile'
+    ? `${o.metadata?.namespace}/${o.metadata?.name}`
+    : (o.metadata?.name ?? '');
 
 /**
  * Keeps policies and profiles compiled in memory from client-node informers (list, then
@@ -32,14 +41,21 @@ export class GovernanceWatch {
 
   #apply(kind: Kind, o: KubernetesObject): void {
     const id = idOf(kind, o);
-    const r = governanceDocument.safeParse({ apiVersion: `${kind.includes('Policy') ? POLICY_GROUP : PROFILE_GROUP}/${VERSION}`, ...o, kind }, { reportInput: true });
+    const r = governanceDocument.safeParse(
+      { apiVersion: `${kind.includes('Policy') ? POLICY_GROUP : PROFILE_GROUP}/${VERSION}`, ...o, kind },
+      { reportInput: true },
+    );
     if (!r.success) {
       this.#drop(kind, o);
-      this.log.warn({ kind, name: id, errors: renderIssues(toConfigIssues(r.error.issues)) }, `${kind} ${id} is invalid and is not enforced`);
+      this.log.warn(
+        { kind, name: id, errors: renderIssues(toConfigIssues(r.error.issues)) },
+        `${kind} ${id} is invalid and is not enforced`,
+      );
       return;
     }
     const d = r.data;
-    if (d.kind === 'MirrordPolicy' || d.kind === 'MirrordClusterPolicy') this.g.policies.upsert(compilePolicy(d.kind, d.metadata.name, o.metadata?.namespace, d.spec));
+    if (d.kind === 'MirrordPolicy' || d.kind === 'MirrordClusterPolicy')
+      this.g.policies.upsert(compilePolicy(d.kind, d.metadata.name, o.metadata?.namespace, d.spec));
     else this.g.profiles.upsert({ id, kind: d.kind, spec: d.spec });
     this.log.info({ kind, name: id }, `${kind} ${id} loaded`);
   }
@@ -55,7 +71,11 @@ export class GovernanceWatch {
     const api = this.kc.makeApiClient(CustomObjectsApi);
     await Promise.all(
       RESOURCES.map(async ({ kind, group, plural }) => {
-        const inf = makeInformer<KubernetesObject>(this.kc, `/apis/${group}/${VERSION}/${plural}`, () => api.listClusterCustomObject({ group, version: VERSION, plural }) as never);
+        const inf = makeInformer<KubernetesObject>(
+          this.kc,
+          `/apis/${group}/${VERSION}/${plural}`,
+          () => api.listClusterCustomObject({ group, version: VERSION, plural }) as never,
+        );
         inf.on('add', (o) => this.#apply(kind, o));
         inf.on('update', (o) => this.#apply(kind, o));
         inf.on('delete', (o) => {

@@ -10,7 +10,12 @@ export const PolicyQuery = { start: 'decide-start', port: 'decide-port', summary
 /** `mirrord.query.policy.decide-start` / `.decide-port`: decisions over request-reply. */
 export async function servePolicy(nc: NatsConnection, g: Governance, version: string, log: Logger): Promise<Service> {
   const failed = (f: Record<string, unknown>, m: string) => log.error(f, m);
-  const svc = await new Svcm(nc).add({ name: SERVICE, version, queue: SERVICE, description: 'mirrord policies and profiles' });
+  const svc = await new Svcm(nc).add({
+    name: SERVICE,
+    version,
+    queue: SERVICE,
+    description: 'mirrord policies and profiles',
+  });
   svc.addEndpoint('decide-start', {
     subject: querySubject(SERVICE, PolicyQuery.start),
     handler: (err, msg) => {
