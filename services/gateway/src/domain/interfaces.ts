@@ -1,5 +1,6 @@
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
+import type { StartDecision } from '#shared/contracts/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -79,15 +80,8 @@ export type PolicyDecision =
   { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
 
 /** `policy explain`: the whole decision, as the policy service makes it, without a session. */
-export interface PolicyExplanation {
-  allowed: boolean;
-  denied_by: Array<{ policy: string; feature?: string; reason: string }>;
-  applied: string[];
-  profile?: string;
-  blocked: Array<{ feature: string; policies: string[] }>;
-  changes: Array<{ policy: string; field: string; change: string }>;
-  effective_config: unknown;
-}
+/** What `policy explain` shows: the policy service's start decision, as its contract declares it. */
+export type PolicyExplanation = StartDecision;
 
 export interface PolicyEvaluator {
   evaluateStart(req: SessionRequest): Promise<PolicyDecision>;

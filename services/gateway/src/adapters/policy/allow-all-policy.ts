@@ -16,6 +16,7 @@ export class AllowAllPolicy implements PolicyEvaluator {
       applied: [],
       blocked: [],
       changes: [],
+      outgoing: { allow: [], block: [] },
       effective_config: parseMirrordConfig(req.config ?? {}, 'config'),
     };
   }

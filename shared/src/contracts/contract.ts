@@ -1,0 +1,74 @@
+import type { NatsConnection } from '@nats-io/nats-core';
+import type { Service } from '@nats-io/services';
+import * as z from 'zod';
+import { AppError, ErrorCode, invalid } from '../errors/index.js';
+import { call, serveRequest, type ResponderLog } from '../nats/rpc.js';
+
+/**
+ * One NATS request-reply wire, declared once: its subject and a zod schema for each direction.
+ * Callers go through `request()` (the reply is validated too) and servers through
+ * `parseRequest()`, so the two ends cannot drift.
+ */
+export interface Contract<Req extends z.ZodType, Rep extends z.ZodType> {
+  readonly subject: string;
+  readonly request: Req;
+  readonly reply: Rep;
+  /** The caller's default wait. */
+  readonly timeoutMs: number;
+}
+
+export function contract<Req extends z.ZodType, Rep extends z.ZodType>(
+  subject: string,
+  request: Req,
+  reply: Rep,
+  timeoutMs = 5000,
+): Contract<Req, Rep> {
+  return Object.freeze({ subject, request, reply, timeoutMs });
+}
+
+const pathOf = (issue: z.core.$ZodIssue): string =>
+  issue.path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+
+/** A request body as the server may use it, or an Invalid naming the first bad field. */
+export function parseRequest<Req extends z.ZodType>(c: Contract<Req, z.ZodType>, body: unknown): z.output<Req> {
+  const r = c.request.safeParse(body);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw invalid(pathOf(issue) || 'request', issue.message);
+}
+
+/** Calls the contract's subject; a reply that does not match its schema is Unavailable, naming where. */
+export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
+  nc: NatsConnection,
+  c: Contract<Req, Rep>,
+  body: z.input<Req>,
+  timeoutMs = c.timeoutMs,
+): Promise<z.output<Rep>> {
+  const raw = await call<unknown>(nc, c.subject, body as Record<string, unknown>, timeoutMs);
+  const r = c.reply.safeParse(raw);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0]!;
+  throw new AppError(
+    ErrorCode.Unavailable,
+    `${c.subject} answered an unexpected reply (${pathOf(issue) || 'reply'}: ${issue.message})`,
+  );
+}
+
+/** Serves a contract as an endpoint of a @nats-io/services service: requests parsed, handler's answer sent. */
+export function serveContract<Req extends z.ZodType, Rep extends z.ZodType>(
+  svc: Service,
+  name: string,
+  c: Contract<Req, Rep>,
+  handler: (req: z.output<Req>) => Promise<z.input<Rep>> | z.input<Rep>,
+  log?: ResponderLog,
+): void {
+  svc.addEndpoint(name, {
+    subject: c.subject,
+    handler: (err, msg) => {
+      if (!err) void serveRequest(msg, async (body) => handler(parseRequest(c, body)), log);
+    },
+  });
+}

@@ -1,0 +1,4 @@
+export { contract, parseRequest, request, serveContract } from './contract.js';
+export type { Contract } from './contract.js';
+export { policyContracts } from './policy.js';
+export type { Denial, PortFacts, StartDecision, StartFacts } from './policy.js';
