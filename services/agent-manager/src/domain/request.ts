@@ -1,6 +1,7 @@
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, type Target } from '#shared/targets/index.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
+import type { PrepareRequestBody } from '#shared/contracts/index.js';
 
 /** The `agent` section of the mirrord config (seed names and defaults). */
 export interface AgentConfig {
@@ -145,14 +146,10 @@ function copyTargetOf(config: Obj): { scale_down: boolean } | undefined {
   return copy.enabled ? { scale_down: copy.scale_down } : undefined;
 }
 
-export function parsePrepareRequest(b: Obj): PrepareRequest {
-  const sid = b.session_id;
-  if (typeof sid !== 'string' || !/^[0-9A-F]{16}$/.test(sid))
-    throw invalid('session_id', 'expected 16 upper-case hex digits');
-  if (typeof b.namespace !== 'string') throw invalid('namespace', 'is required');
-  if (typeof b.target !== 'string') throw invalid('target', 'is required');
+/** The prepare contract's request (shapes already checked) made ready for the cluster. */
+export function parsePrepareRequest(b: PrepareRequestBody): PrepareRequest {
   const t = parseTarget(b.target);
-  const config = isObj(b.config) ? b.config : {};
+  const config = b.config;
   const copy = copyTargetOf(config);
   if (copy && (t.kind === 'targetless' || t.type === 'rollout'))
     throw invalid(
@@ -164,14 +161,14 @@ export function parsePrepareRequest(b: Obj): PrepareRequest {
   if (!copy && t.kind === 'workload' && t.type === 'cronjob')
     throw invalid('feature.copy_target', 'cronjob targets need a copy: set feature.copy_target');
   const req: PrepareRequest = {
-    session_id: sid,
+    session_id: b.session_id,
     namespace: b.namespace,
     target: b.target,
     parsedTarget: t,
     agent: parseAgentConfig(config.agent),
-    client: isObj(b.client) ? b.client : {},
+    client: b.client,
   };
-  if (isObj(b.pod)) req.pod = b.pod as unknown as TargetPodInfo;
+  if (b.pod) req.pod = b.pod;
   if (copy) req.copy_target = copy;
   return req;
 }

@@ -1,6 +1,6 @@
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
-import type { StartDecision } from '#shared/contracts/index.js';
+import type { PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -97,11 +97,8 @@ export interface AgentRequest {
   config: Record<string, unknown> | undefined;
   client: Record<string, unknown>;
 }
-export interface PreparedAgent {
-  agent: 'none' | 'job' | 'ephemeral' | 'copy';
-  address?: string;
-  copy_pod?: string;
-}
+/** agent-manager's prepare reply (tls_server_name included), or `none` where nothing is made. */
+export type PreparedAgent = PreparedAgentReply | { agent: 'none' };
 
 /** What the session needs in the cluster (agent-manager), made before Session Started. */
 export interface AgentProvisioner {

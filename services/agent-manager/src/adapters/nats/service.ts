@@ -2,7 +2,7 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { invalid } from '#shared/errors/index.js';
+import { agentManagerContracts, serveContract } from '#shared/contracts/index.js';
 import {
   call,
   commandSubject,
@@ -11,14 +11,12 @@ import {
   LedgerCommand,
   LedgerQuery,
   querySubject,
-  serveRequest,
   unpackValue,
 } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 
 export const SERVICE = 'agent-manager';
-export const AgentManagerCommand = { prepare: 'prepare', release: 'release' } as const;
 
 /** The ledger as agent-manager needs it: record Target Copied, and a session's status. */
 export function ledgerPort(nc: NatsConnection): LedgerPort {
@@ -49,40 +47,25 @@ export async function serveAgentManager(
     queue: SERVICE,
     description: 'mirrord agents, copy targets and scale-down',
   });
-  svc.addEndpoint('cmd-prepare', {
-    subject: commandSubject(SERVICE, AgentManagerCommand.prepare),
-    handler: (err, msg) => {
-      if (!err) void serveRequest(msg, (body) => am.prepare(parsePrepareRequest(body)), failed);
+  const { prepare, release, copyTargets } = agentManagerContracts;
+  serveContract(svc, 'cmd-prepare', prepare, (req) => am.prepare(parsePrepareRequest(req)), failed);
+  serveContract(
+    svc,
+    'cmd-release',
+    release,
+    async (req) => {
+      const plan = await am.cleanup(req.session_id);
+      return { deleted: plan.delete.length, restored: plan.restore.length };
     },
-  });
-  svc.addEndpoint('cmd-release', {
-    subject: commandSubject(SERVICE, AgentManagerCommand.release),
-    handler: (err, msg) => {
-      if (err) return;
-      void serveRequest(
-        msg,
-        async (body) => {
-          if (typeof body.session_id !== 'string') throw invalid('session_id', 'is required');
-          const plan = await am.cleanup(body.session_id);
-          return { deleted: plan.delete.length, restored: plan.restore.length };
-        },
-        failed,
-      );
-    },
-  });
-  svc.addEndpoint('query-copytargets', {
-    subject: querySubject(SERVICE, 'copytargets'),
-    handler: (err, msg) => {
-      if (!err)
-        void serveRequest(
-          msg,
-          async (body) => ({
-            copy_targets: await am.copyTargets(typeof body.namespace === 'string' ? body.namespace : undefined),
-          }),
-          failed,
-        );
-    },
-  });
+    failed,
+  );
+  serveContract(
+    svc,
+    'query-copytargets',
+    copyTargets,
+    async (req) => ({ copy_targets: await am.copyTargets(req.namespace) }),
+    failed,
+  );
   return svc;
 }
 

@@ -1,7 +1,7 @@
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { invalid } from '#shared/errors/index.js';
-import { call, commandSubject, querySubject } from '#shared/nats/index.js';
+import { agentManagerContracts, request } from '#shared/contracts/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain/interfaces.js';
 
@@ -30,32 +30,23 @@ export class NatsAgents implements AgentProvisioner {
   prepare(req: AgentRequest): Promise<PreparedAgent> {
     const agent = (req.config?.agent ?? {}) as { startup_timeout?: unknown };
     const startup = typeof agent.startup_timeout === 'number' ? agent.startup_timeout : 60;
-    return call<PreparedAgent>(
-      this.nc,
-      commandSubject('agent-manager', 'prepare'),
-      {
-        session_id: req.session_id,
-        namespace: req.namespace,
-        target: req.target.path,
-        pod: req.target.pod,
-        config: req.config ?? {},
-        client: req.client,
-      },
-      (startup + 15) * 1000,
-    );
+    const body = {
+      session_id: req.session_id,
+      namespace: req.namespace,
+      target: req.target.path,
+      ...(req.target.pod ? { pod: req.target.pod } : {}),
+      config: req.config ?? {},
+      client: req.client,
+    };
+    return request(this.nc, agentManagerContracts.prepare, body, (startup + 15) * 1000);
   }
 
   async release(sessionId: string): Promise<void> {
-    await call(this.nc, commandSubject('agent-manager', 'release'), { session_id: sessionId }, 30_000);
+    await request(this.nc, agentManagerContracts.release, { session_id: sessionId });
   }
 
   async copyTargets(namespace?: string): Promise<CopyTargetView[]> {
-    const r = await call<{ copy_targets: CopyTargetView[] }>(
-      this.nc,
-      querySubject('agent-manager', 'copytargets'),
-      namespace ? { namespace } : {},
-      10_000,
-    );
+    const r = await request(this.nc, agentManagerContracts.copyTargets, namespace ? { namespace } : {});
     return r.copy_targets;
   }
 }

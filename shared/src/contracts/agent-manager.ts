@@ -1,0 +1,71 @@
+import * as z from 'zod';
+import { commandSubject, querySubject } from '../nats/subjects.js';
+import { contract } from './contract.js';
+
+const SERVICE = 'agent-manager';
+const sessionId = z.string().regex(/^[0-9A-F]{16}$/, 'expected 16 upper-case hex digits');
+
+/** The running pod a session attaches to, as the gateway resolved it. */
+const pod = z.object({
+  name: z.string(),
+  node: z.string(),
+  ip: z.string(),
+  labels: z.record(z.string(), z.string()),
+  container: z.string(),
+});
+
+/** Make what a session needs in the cluster (agent, copy, scale-down) before it starts. */
+const prepare = contract(
+  commandSubject(SERVICE, 'prepare'),
+  z.object({
+    session_id: sessionId,
+    namespace: z.string().min(1, 'is required'),
+    /** Canonical target path, e.g. `deployment/x`. */
+    target: z.string().min(1, 'is required'),
+    pod: pod.optional(),
+    /** The client's mirrord config: agent-manager reads it through the shared normaliser. */
+    config: z.record(z.string(), z.unknown()).default({}),
+    client: z.record(z.string(), z.unknown()).default({}),
+  }),
+  z.object({
+    agent: z.enum(['job', 'ephemeral', 'copy']),
+    /** Where the operator reaches the agent. */
+    address: z.string(),
+    copy_pod: z.string().optional(),
+    /** Present when the agent speaks TLS: the name its certificate carries. */
+    tls_server_name: z.string().optional(),
+  }),
+);
+
+/** Undo a session's objects (agent, copy, scale-down). */
+const release = contract(
+  commandSubject(SERVICE, 'release'),
+  z.object({ session_id: sessionId }),
+  z.object({ deleted: z.number().int(), restored: z.number().int() }),
+  30_000,
+);
+
+const copyTarget = z.object({
+  name: z.string(),
+  namespace: z.string(),
+  target: z.string(),
+  scale_down: z.boolean(),
+  creator_session: z.string(),
+  phase: z.enum(['InProgress', 'Ready', 'Failed']),
+  created_at: z.number(),
+  idle_ttl: z.number(),
+  idle_since: z.number().optional(),
+});
+
+/** The copy pods agent-manager keeps, per namespace or all. */
+const copyTargets = contract(
+  querySubject(SERVICE, 'copytargets'),
+  z.object({ namespace: z.string().optional() }),
+  z.object({ copy_targets: z.array(copyTarget) }),
+  10_000,
+);
+
+/** agent-manager's wires. */
+export const agentManagerContracts = Object.freeze({ prepare, release, copyTargets });
+export type PrepareRequestBody = z.output<typeof prepare.request>;
+export type PreparedAgentReply = z.output<typeof prepare.reply>;
