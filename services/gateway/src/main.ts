@@ -1,4 +1,5 @@
-import { call, commandSubject, connectNats } from '#shared/nats/index.js';
+import { connectNats } from '#shared/nats/index.js';
+import { jiraContracts, request } from '#shared/contracts/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService } from '#shared/service/index.js';
 import { VERSION } from '#shared/version.js';
@@ -89,7 +90,7 @@ await runService('gateway', async (log) => {
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
     ...(https ? { https } : {}),
     ca,
-    jira: { retry: () => call(nc, commandSubject('jira-reporter', 'retry'), {}, 120_000) },
+    jira: { retry: () => request(nc, jiraContracts.retry, {}) },
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   const metrics = cfg.OPERATOR_METRICS_ENABLED

@@ -4,3 +4,4 @@ export { policyContracts } from './policy.js';
 export type { Denial, PortFacts, StartDecision, StartFacts } from './policy.js';
 export { agentManagerContracts } from './agent-manager.js';
 export type { PrepareRequestBody, PreparedAgentReply } from './agent-manager.js';
+export { jiraContracts } from './jira.js';

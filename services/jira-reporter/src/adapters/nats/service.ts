@@ -1,7 +1,7 @@
 import { Svcm, type Service } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { commandSubject, serveRequest } from '#shared/nats/index.js';
+import { jiraContracts, serveContract } from '#shared/contracts/index.js';
 import type { JiraConfig } from '../../config.js';
 import { retryDeadLetters } from './reporter.js';
 
@@ -20,16 +20,12 @@ export async function serveJiraReporter(
     queue: SERVICE,
     description: 'Jira Forge webtrigger delivery of ended sessions',
   });
-  svc.addEndpoint('cmd-retry', {
-    subject: commandSubject(SERVICE, 'retry'),
-    handler: (err, msg) => {
-      if (!err)
-        void serveRequest(
-          msg,
-          () => retryDeadLetters(nc, cfg, log),
-          (f, m) => log.error(f, m),
-        );
-    },
-  });
+  serveContract(
+    svc,
+    'cmd-retry',
+    jiraContracts.retry,
+    () => retryDeadLetters(nc, cfg, log),
+    (f, m) => log.error(f, m),
+  );
   return svc;
 }

@@ -1,0 +1,14 @@
+import * as z from 'zod';
+import { commandSubject } from '../nats/subjects.js';
+import { contract } from './contract.js';
+
+/** `kubectl mirrord jira retry`: deliver the parked reports now. */
+const retry = contract(
+  commandSubject('jira-reporter', 'retry'),
+  z.object({}),
+  z.object({ delivered: z.number().int(), failed: z.number().int(), errors: z.array(z.string()) }),
+  120_000,
+);
+
+/** jira-reporter's wires. */
+export const jiraContracts = Object.freeze({ retry });
