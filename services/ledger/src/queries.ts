@@ -1,7 +1,7 @@
 import { invalid } from '#shared/errors/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
-import { isCanonicalSessionId } from '#shared/ids/index.js';
 import { LedgerQuery } from '#shared/nats/subjects.js';
+import { ledgerQueries, parseRequest } from '#shared/contracts/index.js';
 import { REPLY_BUDGET_BYTES } from '#shared/nats/rpc.js';
 import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
@@ -52,32 +52,19 @@ export class LedgerQueries {
   }
 
   async handle(what: string, body: Record<string, unknown>): Promise<unknown> {
-    const optStr = (k: string): string | undefined => {
-      const v = body[k];
-      if (v === undefined || v === null) return undefined;
-      if (typeof v !== 'string') throw invalid(k, 'expected a string');
-      return v;
-    };
-    const optInt = (k: string): number | undefined => {
-      const v = body[k];
-      if (v === undefined || v === null) return undefined;
-      if (!Number.isSafeInteger(v)) throw invalid(k, 'expected an integer');
-      return v as number;
-    };
+    // Every body is parsed by its contract (shared/src/contracts), as the callers declare it.
+    const q = ledgerQueries;
     switch (what) {
       case LedgerQuery.sessions: {
         // Paged by size (id order): one reply never approaches the bus' max_payload.
-        const after = optStr('after');
-        const all = (await this.liveSessions(optStr('namespace'))).sort((a, b) =>
-          a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
-        );
+        const { after, namespace } = parseRequest(q.sessions, body);
+        const all = (await this.liveSessions(namespace)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         const from = after === undefined ? all : all.filter((s) => s.id > after);
         return { now: this.#now(), ...page(from, (s) => s.id) };
       }
       case LedgerQuery.session: {
         // The session alone: its events are read page by page through `events`.
-        const id = optStr('id') ?? '';
-        if (!isCanonicalSessionId(id)) throw invalid('id', `"${id}" is not 16 upper-case hex digits`);
+        const { id } = parseRequest(q.session, body);
         const row = await this.#store.sessionRow(id);
         let session: SessionView | null = null;
         if (row) {
@@ -88,17 +75,11 @@ export class LedgerQueries {
         return { now: this.#now(), session };
       }
       case LedgerQuery.events: {
-        const limit = Math.min(optInt('limit') ?? 100, MAX_PAGE);
-        if (limit < 1) throw invalid('limit', 'must be at least 1');
+        const { limit: asked, ...filters } = parseRequest(q.events, body);
+        const limit = Math.min(asked ?? 100, MAX_PAGE);
         const f: EventFilter = { limit: limit + 1 };
-        for (const k of ['session_id', 'client_user', 'target', 'namespace'] as const) {
-          const v = optStr(k);
-          if (v !== undefined) f[k] = v;
-        }
-        for (const k of ['since', 'until', 'after'] as const) {
-          const v = optInt(k);
-          if (v !== undefined) f[k] = v;
-        }
+        for (const [k, v] of Object.entries(filters))
+          if (v !== undefined) (f as unknown as Record<string, unknown>)[k] = v;
         const rows: LedgerEvent[] = await this.#store.queryEvents(f);
         const n = Math.min(limit, fit(rows));
         const events = n < rows.length ? rows.slice(0, n) : rows;
@@ -114,10 +95,8 @@ export class LedgerQueries {
       }
       case LedgerQuery.sessionsAt: {
         // The status table as it was at `at`, rebuilt from the sessions and their events.
-        const at = optInt('at');
-        if (at === undefined) throw invalid('at', 'is required (ms since the epoch)');
-        const after = optStr('after');
-        const rows = (await this.#store.sessionsLiveAt(at, optStr('namespace')))
+        const { at, after, namespace } = parseRequest(q.sessionsAt, body);
+        const rows = (await this.#store.sessionsLiveAt(at, namespace))
           .filter((r) => after === undefined || r.id > after)
           .sort((a, b) => (a.id < b.id ? -1 : 1));
         const sessions: SessionView[] = [];

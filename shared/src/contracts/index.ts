@@ -5,3 +5,5 @@ export type { Denial, PortFacts, StartDecision, StartFacts } from './policy.js';
 export { agentManagerContracts } from './agent-manager.js';
 export type { PrepareRequestBody, PreparedAgentReply } from './agent-manager.js';
 export { jiraContracts } from './jira.js';
+export { ledgerQueries } from './ledger-queries.js';
+export type { EventsQuery } from './ledger-queries.js';

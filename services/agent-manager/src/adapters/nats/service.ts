@@ -2,15 +2,13 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { agentManagerContracts, serveContract } from '#shared/contracts/index.js';
+import { agentManagerContracts, ledgerQueries, request, serveContract } from '#shared/contracts/index.js';
 import {
   call,
   commandSubject,
   consumeEventType,
   inConsumerSpan,
   LedgerCommand,
-  LedgerQuery,
-  querySubject,
   unpackValue,
 } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
@@ -25,7 +23,7 @@ export function ledgerPort(nc: NatsConnection): LedgerPort {
       await call(nc, commandSubject('ledger', LedgerCommand.copyTarget), body);
     },
     async status(id) {
-      const r = await call<{ session: { status: string } | null }>(nc, querySubject('ledger', LedgerQuery.session), {
+      const r = await request(nc, ledgerQueries.session, {
         id,
       });
       return (r.session?.status as SessionStatus | undefined) ?? 'unknown';

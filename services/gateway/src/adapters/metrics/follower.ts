@@ -3,17 +3,9 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { MetricsSnapshot } from '#shared/ledger/index.js';
-import {
-  call,
-  EVENTS_STREAM,
-  EVENTS_WILDCARD,
-  ensureEventsStream,
-  LedgerQuery,
-  onBusChange,
-  querySubject,
-  unpackValue,
-} from '#shared/nats/index.js';
+import { EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, onBusChange, unpackValue } from '#shared/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
+import { ledgerQueries, request } from '#shared/contracts/index.js';
 
 /** How far before the snapshot following starts: events published late (outbox) are caught, and skipped by position. */
 const OVERLAP_MS = 60_000;
@@ -34,7 +26,7 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
   let snap: MetricsSnapshot | undefined;
   for (let attempt = 0; !snap; attempt++) {
     try {
-      snap = await call<MetricsSnapshot>(nc, querySubject('ledger', LedgerQuery.metrics), {}, 30_000);
+      snap = await request(nc, ledgerQueries.metrics, {});
     } catch (e) {
       if (attempt % 10 === 0) log.warn({ err: e }, 'metrics: the ledger is not answering yet; retrying');
       await new Promise((r) => setTimeout(r, 1000));

@@ -1,5 +1,6 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { call, commandSubject, LedgerCommand, LedgerQuery, querySubject } from '#shared/nats/index.js';
+import { call, commandSubject, LedgerCommand } from '#shared/nats/index.js';
+import { ledgerQueries, request, type EventsQuery } from '#shared/contracts/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { AppendLatency } from '#shared/ledger/index.js';
 import type { LedgerSessionView } from '../http/resources.js';
@@ -31,26 +32,27 @@ export class LedgerClient {
   }
   /** Every live session: the ledger answers in size-bounded pages, gathered here. */
   sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
-    return this.#allPages(LedgerQuery.sessions, namespace ? { namespace } : {});
+    return this.#allPages((after) =>
+      request(this.#nc, ledgerQueries.sessions, { ...(namespace ? { namespace } : {}), ...(after ? { after } : {}) }),
+    );
   }
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
-    return this.#allPages(LedgerQuery.sessionsAt, namespace ? { at, namespace } : { at }, 30_000);
+    return this.#allPages((after) =>
+      request(this.#nc, ledgerQueries.sessionsAt, {
+        at,
+        ...(namespace ? { namespace } : {}),
+        ...(after ? { after } : {}),
+      }),
+    );
   }
   async #allPages(
-    what: LedgerQuery,
-    body: Record<string, unknown>,
-    timeoutMs?: number,
+    page: (after: string | undefined) => Promise<SessionsPage>,
   ): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     const out: LedgerSessionView[] = [];
     let now = 0;
     let after: string | undefined;
     do {
-      const r = await call<SessionsPage>(
-        this.#nc,
-        querySubject('ledger', what),
-        after === undefined ? body : { ...body, after },
-        timeoutMs,
-      );
+      const r = await page(after);
       if (now === 0) now = r.now;
       out.push(...r.sessions);
       after = r.next;
@@ -60,13 +62,13 @@ export class LedgerClient {
     return { now, sessions: out };
   }
   appendLatency(): Promise<AppendLatency> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.appendLatency), {});
+    return request(this.#nc, ledgerQueries.appendLatency, {});
   }
   session(id: string): Promise<{ now: number; session: LedgerSessionView | null }> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.session), { id });
+    return request(this.#nc, ledgerQueries.session, { id });
   }
-  events(filter: Record<string, unknown>): Promise<{ events: LedgerEvent[]; next?: number }> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.events), filter);
+  events(filter: EventsQuery): Promise<{ events: LedgerEvent[]; next?: number }> {
+    return request(this.#nc, ledgerQueries.events, filter);
   }
   /** The ledger answers the services framework's PING (no store work): readiness. */
   async ping(timeoutMs = 1000): Promise<boolean> {
@@ -78,6 +80,6 @@ export class LedgerClient {
     }
   }
   statistics(): Promise<{ dau: number; mau: number }> {
-    return call(this.#nc, querySubject('ledger', LedgerQuery.statistics), {}, 2000);
+    return request(this.#nc, ledgerQueries.statistics, {});
   }
 }

@@ -7,23 +7,20 @@ import {
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { SessionView } from '#shared/ledger/index.js';
 import {
-  call,
   consumeEventType,
   ensureStream,
   inConsumerSpan,
   JIRA_OUTCOMES_STREAM,
   JiraOutcome,
   jiraOutcomeSubject,
-  LedgerQuery,
   packValue,
-  querySubject,
   unpackValue,
 } from '#shared/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';
+import { ledgerQueries, request } from '#shared/contracts/index.js';
 
 export const CONSUMER = 'jira-reporter';
 export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
@@ -99,7 +96,7 @@ export async function runReporter(
       m.term();
       return;
     }
-    const r = await call<{ session: SessionView | null }>(nc, querySubject('ledger', LedgerQuery.session), {
+    const r = await request(nc, ledgerQueries.session, {
       id: ev.session_id,
     });
     if (!r.session) {
