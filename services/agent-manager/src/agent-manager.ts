@@ -22,11 +22,12 @@ import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
 import { createHash } from 'node:crypto';
 import type { CopyTargetView } from '#shared/ledger/index.js';
+import type { CommandBody } from '#shared/contracts/index.js';
 
 export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
 
 export interface LedgerPort {
-  copyTarget(body: Record<string, unknown>): Promise<void>;
+  copyTarget(body: CommandBody<'copy-target'>): Promise<void>;
   status(sessionId: string): Promise<SessionStatus>;
 }
 
@@ -122,16 +123,15 @@ export class AgentManager {
           `copy pod ${copyName}`,
         );
       }
-      const body: Record<string, unknown> = {
+      await this.ledger.copyTarget({
         session_id: req.session_id,
         target: req.target,
         namespace: req.namespace,
-        client: req.client,
+        client: req.client as CommandBody<'copy-target'>['client'],
         scale_down: !!original,
         copy_pod: copyName,
-      };
-      if (original) body.original_replicas = original.replicas;
-      await this.ledger.copyTarget(body);
+        ...(original ? { original_replicas: original.replicas } : {}),
+      });
       const containers = (copied.spec?.containers ?? []).map((c) => c.name);
       pod = {
         name: copyName,

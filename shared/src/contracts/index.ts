@@ -7,3 +7,5 @@ export type { PrepareRequestBody, PreparedAgentReply } from './agent-manager.js'
 export { jiraContracts } from './jira.js';
 export { ledgerQueries } from './ledger-queries.js';
 export type { EventsQuery } from './ledger-queries.js';
+export { commandContract, ledgerCommands } from './ledger-commands.js';
+export type { CommandBody, CommandReply } from './ledger-commands.js';

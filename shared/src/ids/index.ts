@@ -11,10 +11,6 @@ export function newSessionId(): string {
   return randomBytes(8).toString('hex').toUpperCase();
 }
 
-export function isCanonicalSessionId(s: string): boolean {
-  return HEX16.test(s);
-}
-
 export function sessionIdFromBigInt(n: bigint): string {
   return n.toString(16).toUpperCase().padStart(16, '0');
 }

@@ -1,6 +1,6 @@
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
-import type { PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
+import type { CommandReply, PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -109,19 +109,12 @@ export interface AgentProvisioner {
   copyTargets(namespace?: string): Promise<CopyTargetView[]>;
 }
 
-/** A ledger command's reply: the events it recorded and remarks for the caller. */
-export interface LedgerCommandReply {
-  events: Array<{ id: string; type: string; session_id: string; position: number }>;
-  warnings: string[];
-  resumed?: boolean;
-}
-
 /** The ledger as the gateway's use cases need it (NATS request-reply in production). */
 export interface SessionLedger {
   command(
     verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end',
     body: Record<string, unknown>,
-  ): Promise<LedgerCommandReply>;
+  ): Promise<CommandReply>;
   session(id: string): Promise<{
     session: {
       status: string;

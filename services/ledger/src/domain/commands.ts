@@ -4,7 +4,6 @@ import type { AgentKind, ClientFields } from '#shared/events/index.js';
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
-export const onConcurrentStealValues: readonly OnConcurrentSteal[] = ['abort', 'continue', 'override'];
 
 export interface StartSession {
   type: 'StartSession';

@@ -2,15 +2,14 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { agentManagerContracts, ledgerQueries, request, serveContract } from '#shared/contracts/index.js';
 import {
-  call,
-  commandSubject,
-  consumeEventType,
-  inConsumerSpan,
-  LedgerCommand,
-  unpackValue,
-} from '#shared/nats/index.js';
+  agentManagerContracts,
+  ledgerCommands,
+  ledgerQueries,
+  request,
+  serveContract,
+} from '#shared/contracts/index.js';
+import { consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 
@@ -20,7 +19,7 @@ export const SERVICE = 'agent-manager';
 export function ledgerPort(nc: NatsConnection): LedgerPort {
   return {
     async copyTarget(body) {
-      await call(nc, commandSubject('ledger', LedgerCommand.copyTarget), body);
+      await request(nc, ledgerCommands['copy-target'], body);
     },
     async status(id) {
       const r = await request(nc, ledgerQueries.session, {

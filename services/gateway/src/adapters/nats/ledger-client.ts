@@ -1,15 +1,16 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import { call, commandSubject, LedgerCommand } from '#shared/nats/index.js';
-import { ledgerQueries, request, type EventsQuery } from '#shared/contracts/index.js';
+import type { LedgerCommand } from '#shared/nats/index.js';
+import {
+  commandContract,
+  ledgerCommands,
+  ledgerQueries,
+  request,
+  type CommandReply,
+  type EventsQuery,
+} from '#shared/contracts/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { AppendLatency } from '#shared/ledger/index.js';
 import type { LedgerSessionView } from '../http/resources.js';
-
-export interface CommandReply {
-  events: Array<{ id: string; type: string; session_id: string; position: number }>;
-  warnings: string[];
-  resumed?: boolean;
-}
 
 interface SessionsPage {
   now: number;
@@ -24,11 +25,11 @@ export class LedgerClient {
   constructor(nc: NatsConnection) {
     this.#nc = nc;
   }
-  command(verb: LedgerCommand, body: Record<string, unknown>): Promise<CommandReply> {
-    return call<CommandReply>(this.#nc, commandSubject('ledger', verb), body);
+  command(verb: Exclude<LedgerCommand, 'activity'>, body: Record<string, unknown>): Promise<CommandReply> {
+    return request(this.#nc, commandContract(verb), body);
   }
   activity(sessionIds: string[]): Promise<{ ended: Array<{ id: string; reason: string }> }> {
-    return call(this.#nc, commandSubject('ledger', LedgerCommand.activity), { session_ids: sessionIds });
+    return request(this.#nc, ledgerCommands.activity, { session_ids: sessionIds });
   }
   /** Every live session: the ledger answers in size-bounded pages, gathered here. */
   sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {

@@ -2,11 +2,11 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { propagation, context } from '@opentelemetry/api';
-import { invalid } from '#shared/errors/index.js';
 import { LedgerCommand, LedgerQuery, commandSubject, querySubject, serveRequest } from '#shared/nats/index.js';
-import { parseCommand } from '../../domain/parse-command.js';
+import { parseCommand } from './parse-command.js';
 import type { Ledger } from '../../ledger.js';
 import type { LedgerQueries } from '../../queries.js';
+import { ledgerCommands, parseRequest } from '#shared/contracts/index.js';
 
 export const SERVICE = 'ledger';
 
@@ -38,10 +38,8 @@ export async function serveLedger(
           msg,
           async (body) => {
             if (verb === LedgerCommand.activity) {
-              const ids = body.session_ids;
-              if (!Array.isArray(ids) || !ids.every((x) => typeof x === 'string'))
-                throw invalid('session_ids', 'expected a list of session ids');
-              return { ended: await ledger.activity(ids as string[]) };
+              const { session_ids } = parseRequest(ledgerCommands[LedgerCommand.activity], body);
+              return { ended: await ledger.activity(session_ids) };
             }
             return ledger.execute(parseCommand(verb, body), currentTraceparent());
           },

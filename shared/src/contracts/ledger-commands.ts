@@ -1,0 +1,122 @@
+import * as z from 'zod';
+import { AgentKind } from '../events/index.js';
+import { LedgerCommand, commandSubject } from '../nats/subjects.js';
+import { contract, type Contract } from './contract.js';
+
+const SERVICE = 'ledger';
+const sessionId = z.string().regex(/^[0-9A-F]{16}$/, 'is not 16 upper-case hex digits');
+const user = z.string().min(1, 'is empty');
+const port = z.number().int('expected a whole number');
+
+/** Who the client is; missing names get the seed's defaults. */
+const client = z.object({
+  client_user: user,
+  client_name: z.string().optional(),
+  client_hostname: z.string().optional(),
+  client_id: z.string().optional(),
+  user_id: z.string().optional(),
+  client_cli_version: z.string().optional(),
+});
+
+const sessionBase = z.object({ session_id: sessionId, target: z.string(), namespace: z.string(), client });
+
+/** What every command answers: the events it recorded and remarks for the caller. */
+const reply = z.object({
+  events: z.array(z.object({ id: z.string(), type: z.string(), session_id: z.string(), position: z.number() })),
+  warnings: z.array(z.string()),
+  resumed: z.boolean().optional(),
+});
+
+const cmd = <Req extends z.ZodType>(verb: LedgerCommand, request: Req) =>
+  contract(commandSubject(SERVICE, verb), request, reply);
+
+const start = cmd(
+  LedgerCommand.start,
+  sessionBase.extend({
+    agent: z.enum(Object.values(AgentKind) as [AgentKind, ...AgentKind[]]).default('none'),
+    config_digest: z.string().optional(),
+    profile: z.string().optional(),
+    branch_name: z.string().optional(),
+    key: z.string().optional(),
+    /** The client chose the id (`x-session-id`): it may only resume a live session. */
+    resume: z.boolean().optional(),
+  }),
+);
+
+const reject = cmd(
+  LedgerCommand.reject,
+  sessionBase.extend({
+    asked: z.enum(['start', 'port']),
+    code: z.string(),
+    message: z.string(),
+    port: port.optional(),
+    mode: z.enum(['steal', 'mirror']).optional(),
+    policy: z.string().optional(),
+    permission: z.string().optional(),
+  }),
+);
+
+const copyTarget = cmd(
+  LedgerCommand.copyTarget,
+  sessionBase.extend({
+    scale_down: z.boolean().default(false),
+    copy_pod: z.string(),
+    original_replicas: port.optional(),
+  }),
+);
+
+const portSubscribe = cmd(
+  LedgerCommand.portSubscribe,
+  z.object({
+    session_id: sessionId,
+    client_user: user,
+    port,
+    mode: z.enum(['steal', 'mirror']),
+    /** Rendered filter (`header=…`); absent for an unfiltered steal or a mirror. */
+    http_filter: z.string().optional(),
+    on_concurrent_steal: z.enum(['abort', 'continue', 'override']).default('abort'),
+  }),
+);
+
+const portUnsubscribe = cmd(
+  LedgerCommand.portUnsubscribe,
+  z.object({ session_id: sessionId, client_user: user, port }),
+);
+
+const end = cmd(
+  LedgerCommand.end,
+  z.object({
+    session_id: sessionId,
+    client_user: user,
+    reason: z.enum(['ClientClosed', 'SetupDeadlineExceeded', 'TimeLimitExceeded']).default('ClientClosed'),
+  }),
+);
+
+const kill = cmd(LedgerCommand.kill, z.object({ session_id: sessionId, by: user }));
+const killAll = cmd(LedgerCommand.killAll, z.object({ by: user, namespace: z.string().optional() }));
+
+/** Batched liveness from a gateway; answers the reported sessions that are no longer live. */
+const activity = contract(
+  commandSubject(SERVICE, LedgerCommand.activity),
+  z.object({ session_ids: z.array(sessionId) }),
+  z.object({ ended: z.array(z.object({ id: z.string(), reason: z.string() })) }),
+);
+
+/** The ledger's commands, by verb. */
+export const ledgerCommands = Object.freeze({
+  [LedgerCommand.start]: start,
+  [LedgerCommand.reject]: reject,
+  [LedgerCommand.copyTarget]: copyTarget,
+  [LedgerCommand.portSubscribe]: portSubscribe,
+  [LedgerCommand.portUnsubscribe]: portUnsubscribe,
+  [LedgerCommand.end]: end,
+  [LedgerCommand.kill]: kill,
+  [LedgerCommand.killAll]: killAll,
+  [LedgerCommand.activity]: activity,
+});
+export type CommandReply = z.output<typeof reply>;
+export type CommandBody<V extends Exclude<LedgerCommand, 'activity'>> = z.input<(typeof ledgerCommands)[V]['request']>;
+
+/** A command's contract by verb, for callers that hold the verb as a value (the gateway's use cases). */
+export const commandContract = (verb: Exclude<LedgerCommand, 'activity'>): Contract<z.ZodType, typeof reply> =>
+  ledgerCommands[verb];
