@@ -1,2 +1,2 @@
 export * from './types.js';
-export { validateEvent, bodySpecs } from './validate.js';
+export { validateEvent } from './validate.js';

@@ -12,6 +12,7 @@ import {
 import { consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
+import { validateEvent } from '#shared/events/index.js';
 
 export const SERVICE = 'agent-manager';
 
@@ -84,9 +85,9 @@ export async function consumeSessionEnded(
   async function cleanupOne(m: JsMsg): Promise<void> {
     let sid: string | undefined;
     try {
-      sid = (unpackValue(m.data) as { session_id?: string }).session_id;
-    } catch {
-      log.warn({ seq: m.seq }, 'skipped a garbled SessionEnded message');
+      sid = validateEvent(unpackValue(m.data)).session_id;
+    } catch (err) {
+      log.warn({ seq: m.seq, err }, 'skipped a garbled SessionEnded message');
       m.term();
       return;
     }

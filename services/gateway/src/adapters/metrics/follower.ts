@@ -1,7 +1,7 @@
 import { DeliverPolicy, jetstream, jetstreamManager, type ConsumerMessages } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { LedgerEvent } from '#shared/events/index.js';
+import { validateEvent } from '#shared/events/index.js';
 import type { MetricsSnapshot } from '#shared/ledger/index.js';
 import { EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, onBusChange, unpackValue } from '#shared/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
@@ -59,7 +59,7 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
         for await (const m of current) {
           lastSeq = m.seq;
           try {
-            state.apply(unpackValue(m.data) as LedgerEvent);
+            state.apply(validateEvent(unpackValue(m.data)));
           } catch {
             log.warn({ seq: m.seq }, 'metrics: skipped a garbled event');
           }

@@ -21,17 +21,11 @@ import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
 import { deliver } from '../http/webtrigger.js';
 import type { JiraConfig } from '../../config.js';
 import { ledgerQueries, request } from '#shared/contracts/index.js';
+import { validateEvent, type SessionEnded } from '#shared/events/index.js';
 
 export const CONSUMER = 'jira-reporter';
 export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
 export const deadLetterSubject = (sessionId: string) => `mirrord.jira.dead.${sessionId}`;
-
-interface Ended {
-  id: string;
-  session_id: string;
-  time: number;
-  data: { session_duration?: number };
-}
 
 /** What a parked delivery holds: the report itself and why it failed; replayable as is. */
 export interface DeadLetter {
@@ -87,12 +81,13 @@ export async function runReporter(
   })();
 
   async function handle(m: JsMsg): Promise<void> {
-    let ev: Ended;
+    let ev: SessionEnded;
     try {
-      ev = unpackValue(m.data) as Ended;
-      if (typeof ev.session_id !== 'string' || typeof ev.id !== 'string') throw new Error('not an event');
-    } catch {
-      log.warn({ seq: m.seq }, 'skipped a garbled Session Ended message');
+      const e = validateEvent(unpackValue(m.data));
+      if (e.type !== 'SessionEnded') throw new Error(`a ${e.type} event on the Session Ended subject`);
+      ev = e;
+    } catch (err) {
+      log.warn({ seq: m.seq, err }, 'skipped a garbled Session Ended message');
       m.term();
       return;
     }
