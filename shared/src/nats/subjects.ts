@@ -50,3 +50,6 @@ export const commandSubject = (service: string, verb: string): string => `mirror
 export const querySubject = (service: string, what: string): string => `mirrord.query.${service}.${what}`;
 export const eventSubject = (type: string, sessionId: string): string => `mirrord.events.${type}.${sessionId}`;
 export const eventsOfType = (type: string): string => `mirrord.events.${type}.*`;
+
+/** The @nats-io/services framework's PING for a service (health without store work). */
+export const servicePingSubject = (service: string): string => `$SRV.PING.${service}`;

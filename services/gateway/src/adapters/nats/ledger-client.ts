@@ -1,5 +1,5 @@
 import type { NatsConnection } from '@nats-io/nats-core';
-import type { LedgerCommand } from '#shared/nats/index.js';
+import { servicePingSubject, type LedgerCommand } from '#shared/nats/index.js';
 import {
   commandContract,
   ledgerCommands,
@@ -74,7 +74,7 @@ export class LedgerClient {
   /** The ledger answers the services framework's PING (no store work): readiness. */
   async ping(timeoutMs = 1000): Promise<boolean> {
     try {
-      await this.#nc.request('$SRV.PING.ledger', new Uint8Array(), { timeout: timeoutMs });
+      await this.#nc.request(servicePingSubject('ledger'), new Uint8Array(), { timeout: timeoutMs });
       return true;
     } catch {
       return false;
