@@ -150,7 +150,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     // Target names reach 253 + 63 characters (`pod.<name>.container.<name>`); longer is refused as 414.
-    maxParamLength: MAX_PARAM_LENGTH,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Errors raised before routing (bad percent-encoding, …) skip setErrorHandler.
     frameworkErrors: (e, _req, reply) => {
       void sendError(reply, frameworkError(e) ?? e);
