@@ -32,3 +32,28 @@ describe('agent-manager reads the mirrord config as the gateway and verify-confi
     );
   });
 });
+
+describe('the agent section is read by one parser everywhere', () => {
+  it('given an agent section agent-manager would refuse, then verify-config refuses it too, naming the field', async () => {
+    const { verifyConfigValue, renderIssues } = await import('#shared/mirrord-config/index.js');
+    const bad = verifyConfigValue({ agent: { disabled_capabilities: ['NET_FOO'] } });
+    assert.ok(!bad.ok);
+    assert.match(
+      renderIssues(bad.issues),
+      /^agent\.disabled_capabilities: expected a list of NET_ADMIN, NET_RAW, SYS_PTRACE, SYS_ADMIN/,
+    );
+    assert.throws(
+      () => prepare('deployment/app', { agent: { disabled_capabilities: ['NET_FOO'] } }),
+      /agent\.disabled_capabilities/,
+    );
+  });
+  it('given what verify-config accepts (map-form secrets, an image as {registry, tag}), then agent-manager accepts it', async () => {
+    const { verifyConfigValue } = await import('#shared/mirrord-config/index.js');
+    const agent = {
+      image: { registry: 'registry.local/mirrord', tag: '3.150.0' },
+      image_pull_secrets: [{ 'secret-key': 'secret' }],
+    };
+    assert.ok(verifyConfigValue({ agent }).ok);
+    assert.equal(prepare('deployment/app', { agent }).agent.image, 'registry.local/mirrord:3.150.0');
+  });
+});

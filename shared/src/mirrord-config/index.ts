@@ -12,6 +12,8 @@ export { renderIssues, toConfigIssues, formatPath } from './issues.js';
 export { obj as closedObject, regex as regexString } from './schema.js';
 export { compileFancyRegex, regexCostError, regexError } from './regex.js';
 export { didYouMean } from './suggest.js';
+export { AGENT_DEFAULTS, CAPABILITIES, parseAgentConfig } from './agent.js';
+export type { AgentConfig } from './agent.js';
 export { INCOMING_MODES, FS_MODES, CONCURRENT_STEAL } from './schema.js';
 
 export type VerifyResult =

@@ -2,6 +2,7 @@ import type { RawHttpFilter, RawMirrordConfig } from './schema.js';
 import type { ConfigIssue } from './issues.js';
 import { formatTarget, parseTarget, type Target } from '../targets/index.js';
 import { isAppError } from '../errors/index.js';
+import { parseAgentConfig } from './agent.js';
 
 /**
  * The typed form every consumer uses: shorthands expanded (`"env": true`, `"fs": "read"`,
@@ -258,6 +259,15 @@ export function normalise(raw: RawMirrordConfig): {
     if (typeof dnsRaw.enabled === 'boolean') dns.enabled = dnsRaw.enabled;
     const af = addressFilter(dnsRaw.filter);
     if (af) dns.filter = af;
+  }
+
+  // The agent section as agent-manager will read it (one parser, so a config that passes here
+  // is never refused at session start).
+  try {
+    parseAgentConfig(rest.agent);
+  } catch (e) {
+    if (!isAppError(e)) throw e;
+    issues.push({ path: e.field ?? 'agent', message: e.message.replace(/^[^:]*: /, '') });
   }
 
   const ctRaw = f.copy_target;

@@ -1,4 +1,5 @@
-import { CAPABILITIES, type AgentConfig, type PrepareRequest } from './request.js';
+import { CAPABILITIES, type AgentConfig } from '#shared/mirrord-config/index.js';
+import type { PrepareRequest } from './request.js';
 
 /** Every object made for a session carries these, so cleanup and reconciliation can find it. */
 export const SESSION_LABEL = 'mirrord.metalbear.co/session';
