@@ -15,17 +15,11 @@ import { API, request, resolveGateway, type GlobalOptions } from '../client/gate
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { print } from './operator.js';
+import { explainReply, parseWith, type ExplainRequest } from '#shared/contracts/index.js';
+import type * as z from 'zod';
 
-interface Explanation {
-  allowed: boolean;
-  denied_by: Array<{ policy: string; feature?: string; reason: string }>;
-  applied: string[];
-  profile?: string;
-  blocked?: Array<{ feature: string; policies: string[] }>;
-  changes?: Array<{ policy: string; field: string; change: string }>;
-  outgoing?: Record<string, Array<Record<string, unknown> & { policy: string }>>;
-  effective_config: unknown;
-}
+/** The decision explain prints: the policy service's start decision, as its contract declares it. */
+type Explanation = z.output<typeof explainReply>;
 
 const YAML_FILE = /\.ya?ml$/i;
 
@@ -116,7 +110,9 @@ function renderExplanation(target: string, ns: string, e: Explanation): string {
     if (rules.length)
       lines.push(
         `Outgoing ${k}:`,
-        ...rules.map((r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${r.policy})`),
+        ...(rules as Array<Record<string, unknown>>).map(
+          (r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${String(r.policy)})`,
+        ),
       );
   }
   lines.push(`Decision: ${e.allowed ? 'allowed' : 'DENIED'}`);
@@ -156,14 +152,18 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
         if (o.fromFiles) e = explainOffline(o.fromFiles, ns, target, config, o.profile);
         else {
           const gw = await resolveGateway(globals());
-          const body = JSON.stringify({ ...(config ? { config } : {}), ...(o.profile ? { profile: o.profile } : {}) });
-          e = await request<Explanation>(
+          const asked: ExplainRequest = {
+            ...(config ? { config: config as Record<string, unknown> } : {}),
+            ...(o.profile ? { profile: o.profile } : {}),
+          };
+          const answer = await request<unknown>(
             gw,
             'POST',
             `${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}/explain`,
             { 'content-type': 'application/json' },
-            body,
+            JSON.stringify(asked),
           );
+          e = parseWith(explainReply, answer, "the gateway's answer");
         }
         const out = {
           allowed: e.allowed,

@@ -32,12 +32,17 @@ const pathOf = (issue: z.core.$ZodIssue): string =>
     .join('')
     .replace(/^\./, '');
 
-/** A request body as the server may use it, or an Invalid naming the first bad field. */
-export function parseRequest<Req extends z.ZodType>(c: Contract<Req, z.ZodType>, body: unknown): z.output<Req> {
-  const r = c.request.safeParse(body);
+/** A value checked by its schema, or an Invalid naming the first bad field (`root` when it is the whole). */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root = 'request'): z.output<S> {
+  const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0]!;
-  throw invalid(pathOf(issue) || 'request', issue.message);
+  throw invalid(pathOf(issue) || root, issue.message);
+}
+
+/** A request body as the server may use it, or an Invalid naming the first bad field. */
+export function parseRequest<Req extends z.ZodType>(c: Contract<Req, z.ZodType>, body: unknown): z.output<Req> {
+  return parseWith(c.request, body);
 }
 
 /** Calls the contract's subject; a reply that does not match its schema is Unavailable, naming where. */

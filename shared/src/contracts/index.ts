@@ -1,4 +1,4 @@
-export { contract, parseRequest, request, serveContract } from './contract.js';
+export { contract, parseRequest, parseWith, request, serveContract } from './contract.js';
 export type { Contract } from './contract.js';
 export { policyContracts } from './policy.js';
 export type { Denial, PortFacts, StartDecision, StartFacts } from './policy.js';
@@ -9,3 +9,5 @@ export { ledgerQueries } from './ledger-queries.js';
 export type { EventsQuery } from './ledger-queries.js';
 export { commandContract, ledgerCommands } from './ledger-commands.js';
 export type { CommandBody, CommandReply } from './ledger-commands.js';
+export { explainReply, explainRequest } from './http.js';
+export type { ExplainRequest } from './http.js';

@@ -14,6 +14,7 @@ import type { LiveConnection } from '../nats/connection-registry.js';
 import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
 import { startSession, type StartedSession } from '../../app/start-session.js';
 import { subscribePort, unsubscribePort } from '../../app/port-subscriptions.js';
+import { explainRequest, parseWith } from '#shared/contracts/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -82,14 +83,9 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
           namespace: cr.namespace,
           name: rbacTargetName(cr.target),
         });
-        const body = (req.body ?? {}) as { config?: unknown; profile?: unknown };
-        if (typeof body !== 'object' || Array.isArray(body))
-          throw invalid('body', 'expected {"config": {…}, "profile": "…"}');
-        const config =
-          body.config === undefined || body.config === null
-            ? undefined
-            : parseMirrordConfig(body.config, 'config') && (body.config as Record<string, unknown>);
-        const profile = typeof body.profile === 'string' && body.profile !== '' ? body.profile : undefined;
+        const body = parseWith(explainRequest, req.body ?? {}, 'body');
+        const config = body.config ? (parseMirrordConfig(body.config, 'config'), body.config) : undefined;
+        const profile = body.profile ? body.profile : undefined;
         const target = await deps.targets.resolve(who, cr.namespace, cr.target);
         return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
       }),
