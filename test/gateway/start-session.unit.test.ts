@@ -40,7 +40,11 @@ function world(
       },
       session: async () => (
         calls.push('ledger.session'),
-        { session: opts.live ? { status: 'live', namespace: 'default', end_reason: null, ...opts.live } : null }
+        {
+          session: opts.live
+            ? { id: '00000000000000AA', status: 'live', namespace: 'default', end_reason: null, ...opts.live }
+            : null,
+        }
       ),
     },
   };

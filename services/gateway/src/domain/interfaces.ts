@@ -112,11 +112,12 @@ export interface AgentProvisioner {
 /** The ledger as the gateway's use cases need it (NATS request-reply in production). */
 export interface SessionLedger {
   command(
-    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end',
+    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end' | 'kill' | 'kill-all',
     body: Record<string, unknown>,
   ): Promise<CommandReply>;
   session(id: string): Promise<{
     session: {
+      id: string;
       status: string;
       client_user: string;
       target: string;

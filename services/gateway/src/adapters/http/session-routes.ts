@@ -7,7 +7,7 @@ import {
   validateNamespace,
 } from '#shared/targets/index.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { isAppError, notFound, invalid } from '#shared/errors/index.js';
+import { notFound, invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
 import {
   copyTargetObject,
@@ -21,6 +21,7 @@ import {
 } from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { findSession, killAll as killEvery, killSession as killOne } from '../../app/kill-sessions.js';
 
 type NsParams = { namespace?: string };
 type IdParams = NsParams & { id: string };
@@ -45,18 +46,6 @@ function pageParams(q: Query): { limit?: number; after?: number } {
   }
   if (q.continue) out.after = decodeCursor(q.continue);
   return out;
-}
-
-/** Finds the session an id means (hex or decimal), optionally within a namespace. */
-async function findSession(deps: GatewayDeps, rawId: string, namespace: string | undefined) {
-  for (const id of sessionIdCandidates(rawId)) {
-    const r = await deps.ledger.session(id);
-    if (r.session && (namespace === undefined || r.session.namespace === namespace))
-      return { ...r, session: r.session };
-  }
-  throw notFound(
-    `sessions.operator.metalbear.co "${rawId}" not found${namespace ? ` in namespace "${namespace}"` : ''}`,
-  );
 }
 
 export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
@@ -141,7 +130,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
         name: req.params.id,
         ...inNs(ns),
       });
-      const r = await findSession(deps, req.params.id, ns);
+      const r = await findSession(deps.ledger, req.params.id, ns);
       if (wantsTable(req)) return sessionTable([r.session], r.now);
       return sessionObject(r.session, r.now);
     });
@@ -150,38 +139,15 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
 
   const killSession = (req: FastifyRequest<{ Params: IdParams }>) =>
     traced(req, 'DELETE sessions/{id}', async () => {
-      const who = requireIdentity(req);
-      const ns = nsOf(req.params);
-      await authorize(deps, who, { verb: 'delete', resource: 'sessions', name: req.params.id, ...inNs(ns) });
-      const { session } = await findSession(deps, req.params.id, ns);
-      if (session.status !== 'live')
-        throw notFound(
-          session.status === 'ended'
-            ? `session ${session.id} already ended (${session.end_reason})`
-            : `session ${session.id} never started`,
-        );
-      try {
-        await deps.ledger.command('kill', { session_id: session.id, by: who.user });
-      } catch (e) {
-        if (isAppError(e, 'Conflict')) throw notFound(`session ${session.id} already ended`);
-        throw e;
-      }
-      return successStatus(`session ${session.id} killed`, {
-        name: session.id,
-        kind: 'sessions',
-        group: 'operator.metalbear.co',
-      });
+      const id = await killOne(deps, requireIdentity(req), req.params.id, nsOf(req.params));
+      return successStatus(`session ${id} killed`, { name: id, kind: 'sessions', group: 'operator.metalbear.co' });
     });
   app.delete(`${API_PREFIX}/sessions/:id`, killSession);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, killSession);
 
   const killAll = (req: FastifyRequest<{ Params: NsParams }>) =>
     traced(req, 'DELETE sessions', async () => {
-      const who = requireIdentity(req);
-      const ns = nsOf(req.params);
-      await authorize(deps, who, { verb: 'deletecollection', resource: 'sessions', ...inNs(ns) });
-      const r = await deps.ledger.command('kill-all', { by: who.user, ...inNs(ns) });
-      const killed = r.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id);
+      const killed = await killEvery(deps, requireIdentity(req), nsOf(req.params));
       return successStatus(`${killed.length} session(s) killed`, { kind: 'sessions', killed });
     });
   app.delete(`${API_PREFIX}/sessions`, killAll);
