@@ -1,6 +1,7 @@
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandReply, PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
+import type { ClientFields } from '#shared/events/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -127,12 +128,5 @@ export interface SessionLedger {
   }>;
 }
 
-/** Who the client is, as Session Started records it. */
-export interface ClientInfo {
-  client_user: string;
-  client_name: string;
-  client_hostname: string;
-  client_id: string;
-  user_id: string;
-  client_cli_version: string;
-}
+/** Who the client is, as Session Started records it (the event's client fields minus the target). */
+export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
