@@ -1,15 +1,27 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parsePrepareRequest } from '../../services/agent-manager/src/domain/request.js';
+import { parseConnectRequest } from '../../services/gateway/src/domain/connect-request.js';
+import { agentManagerContracts } from '#shared/contracts/index.js';
 
-const prepare = (target: string, config: Record<string, unknown>) =>
-  parsePrepareRequest({
-    session_id: '00000000000000AA',
-    namespace: 'default',
+/** The config's path to agent-manager: the gateway parses the connect, the contract carries the normalised parts. */
+const prepare = (target: string, config: Record<string, unknown>) => {
+  const req = parseConnectRequest(
+    { namespace: 'default', name: target.replace('/', '.') },
+    {},
+    { 'x-mirrord-config': Buffer.from(JSON.stringify(config)).toString('base64') },
+    () => '00000000000000AA',
+  );
+  const body = agentManagerContracts.prepare.request.parse({
+    session_id: req.session_id,
+    namespace: req.namespace,
     target,
-    config,
+    agent: req.agent,
+    ...(req.copy_target ? { copy_target: req.copy_target } : {}),
     client: { client_user: 'alice' },
   });
+  return parsePrepareRequest(body);
+};
 
 describe('agent-manager reads the mirrord config as the gateway and verify-config do', () => {
   it('given copy_target {"enabled": false}, when a session is prepared, then no copy is made', () => {

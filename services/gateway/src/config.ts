@@ -5,7 +5,7 @@ import { bool, hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '
 import { invalid } from '#shared/errors/index.js';
 import type { License } from './adapters/http/resources.js';
 
-export const SAMPLE_TOKEN_FILE = fileURLToPath(new URL('../../../deploy/sample/tokens.csv', import.meta.url));
+export const SAMPLE_TOKEN_FILE = fileURLToPath(import.meta.resolve('#deploy/sample/tokens.csv'));
 
 export const gatewayConfigSpec = {
   GATEWAY_ADDR: { parse: hostPort, default: { host: '127.0.0.1', port: 8080 }, doc: 'HTTP listen address host:port' },

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { commandSubject, querySubject } from '../nats/subjects.js';
 import { contract } from './contract.js';
+import type { AgentConfig } from '../mirrord-config/agent.js';
 
 const SERVICE = 'agent-manager';
 const sessionId = z.string().regex(/^[0-9A-F]{16}$/, 'expected 16 upper-case hex digits');
@@ -14,6 +15,28 @@ const pod = z.object({
   container: z.string(),
 });
 
+const strMap = z.record(z.string(), z.string());
+/** `AgentConfig` after `parseAgentConfig`: the gateway sends it, agent-manager builds from it. */
+const agentConfig = z.object({
+  image: z.string().min(1),
+  image_pull_policy: z.string(),
+  image_pull_secrets: z.array(strMap),
+  labels: strMap,
+  annotations: strMap,
+  ttl: z.number().int().min(0),
+  tolerations: z.array(z.record(z.string(), z.unknown())),
+  resources: z.record(z.string(), z.unknown()),
+  node_selector: strMap,
+  service_account: z.string().optional(),
+  privileged: z.boolean(),
+  startup_timeout: z.number().int().min(1),
+  ephemeral: z.boolean(),
+  disabled_capabilities: z.array(z.string()),
+  namespace: z.string().optional(),
+  log_level: z.string(),
+  json_log: z.boolean(),
+}) satisfies z.ZodType<AgentConfig>;
+
 /** Make what a session needs in the cluster (agent, copy, scale-down) before it starts. */
 const prepare = contract(
   commandSubject(SERVICE, 'prepare'),
@@ -23,8 +46,10 @@ const prepare = contract(
     /** Canonical target path, e.g. `deployment/x`. */
     target: z.string().min(1, 'is required'),
     pod: pod.optional(),
-    /** The client's mirrord config: agent-manager reads it through the shared normaliser. */
-    config: z.record(z.string(), z.unknown()).default({}),
+    /** The config's `agent` section as the shared parser normalised it (defaults filled in). */
+    agent: agentConfig,
+    /** Present when the config asks for a copy (`feature.copy_target` enabled). */
+    copy_target: z.object({ scale_down: z.boolean() }).optional(),
     client: z.record(z.string(), z.unknown()).default({}),
   }),
   z.object({

@@ -1,6 +1,6 @@
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, type Target } from '#shared/targets/index.js';
-import { parseAgentConfig, parseMirrordConfig, type AgentConfig } from '#shared/mirrord-config/index.js';
+import type { AgentConfig } from '#shared/mirrord-config/index.js';
 import type { PrepareRequestBody } from '#shared/contracts/index.js';
 
 export interface TargetPodInfo {
@@ -23,20 +23,11 @@ export interface PrepareRequest {
   client: Record<string, unknown>;
 }
 
-/**
- * `feature.copy_target` read by the same normaliser the gateway, verify-config and policy use
- * (`true`, `{enabled, scale_down}`, …), so `{"enabled": false}` means no copy everywhere.
- */
-function copyTargetOf(config: Record<string, unknown>): { scale_down: boolean } | undefined {
-  const copy = parseMirrordConfig(config, 'config').feature.copy_target;
-  return copy.enabled ? { scale_down: copy.scale_down } : undefined;
-}
-
 /** The prepare contract's request (shapes already checked) made ready for the cluster. */
 export function parsePrepareRequest(b: PrepareRequestBody): PrepareRequest {
   const t = parseTarget(b.target);
-  const config = b.config;
-  const copy = copyTargetOf(config);
+  // Normalised by the gateway with the shared parser: `{"enabled": false}` arrives as no copy.
+  const copy = b.copy_target;
   if (copy && (t.kind === 'targetless' || t.type === 'rollout'))
     throw invalid(
       'feature.copy_target',
@@ -51,7 +42,7 @@ export function parsePrepareRequest(b: PrepareRequestBody): PrepareRequest {
     namespace: b.namespace,
     target: b.target,
     parsedTarget: t,
-    agent: parseAgentConfig(config.agent),
+    agent: b.agent,
     client: b.client,
   };
   if (b.pod) req.pod = b.pod;

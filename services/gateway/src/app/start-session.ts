@@ -118,7 +118,8 @@ export async function startSession(
         session_id: req.session_id,
         namespace: target.namespace,
         target,
-        config: req.config,
+        agent: req.agent,
+        ...(req.copy_target ? { copy_target: req.copy_target } : {}),
         client: { ...client },
       });
   const body: Record<string, unknown> = {

@@ -1,6 +1,11 @@
 import { invalid } from '#shared/errors/index.js';
 import { parseClientSessionId } from '#shared/ids/index.js';
-import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
+import {
+  AGENT_DEFAULTS,
+  parseAgentConfig,
+  parseMirrordConfig,
+  type AgentConfig,
+} from '#shared/mirrord-config/index.js';
 import { parseDottedTarget, validateNamespace, type Target } from '#shared/targets/index.js';
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
@@ -22,6 +27,10 @@ export interface ConnectRequest {
   client_cli_version: string;
   /** The mirrord config from `x-mirrord-config` (base64 JSON): agents and copies need it before the session starts. */
   config?: Record<string, unknown>;
+  /** The config's `agent` section through the shared parser (defaults without a config). */
+  agent: AgentConfig;
+  /** `feature.copy_target` when enabled: `{"enabled": false}` is no copy, as everywhere. */
+  copy_target?: { scale_down: boolean };
 }
 
 const header = (h: Record<string, string | string[] | undefined>, k: string): string | undefined => {
@@ -60,6 +69,7 @@ export function parseConnectRequest(
     resume: sid !== undefined,
     on_concurrent_steal: mode,
     client_cli_version: header(headers, 'x-mirrord-cli-version') ?? '',
+    agent: { ...AGENT_DEFAULTS },
   };
   for (const k of ['profile', 'branch_name', 'key'] as const) {
     const v = q(k);
@@ -82,6 +92,8 @@ export function parseConnectRequest(
     // Checked as verify-config does, so a broken config is refused naming its path.
     const checked = parseMirrordConfig(v, 'x-mirrord-config');
     out.config = v as Record<string, unknown>;
+    out.agent = parseAgentConfig((v as Record<string, unknown>).agent);
+    if (checked.feature.copy_target.enabled) out.copy_target = { scale_down: checked.feature.copy_target.scale_down };
     if (out.profile === undefined && checked.profile !== undefined) out.profile = checked.profile;
   }
   const name = header(headers, 'x-client-name');

@@ -2,6 +2,7 @@ import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandReply, PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
 import type { ClientFields } from '#shared/events/index.js';
+import type { AgentConfig } from '#shared/mirrord-config/index.js';
 
 /**
  * The start flow's plug points. Each has one interface so the Kubernetes issue can swap the
@@ -94,8 +95,10 @@ export interface AgentRequest {
   session_id: string;
   namespace: string;
   target: ResolvedTarget;
-  /** The client's mirrord config (its `agent` and `feature.copy_target` parts matter here). */
-  config: Record<string, unknown> | undefined;
+  /** The config's `agent` section, normalised (defaults filled in). */
+  agent: AgentConfig;
+  /** Set when the config enables `feature.copy_target`. */
+  copy_target?: { scale_down: boolean };
   client: Record<string, unknown>;
 }
 /** agent-manager's prepare reply (tls_server_name included), or `none` where nothing is made. */

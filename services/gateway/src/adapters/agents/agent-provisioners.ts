@@ -1,4 +1,3 @@
-import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { invalid } from '#shared/errors/index.js';
 import { agentManagerContracts, request } from '#shared/contracts/index.js';
@@ -8,8 +7,7 @@ import type { AgentProvisioner, AgentRequest, PreparedAgent } from '../../domain
 /** Without a cluster (the embedded default) there is nothing to create. */
 export class NoAgents implements AgentProvisioner {
   async prepare(req: AgentRequest): Promise<PreparedAgent> {
-    // The normalised config: `{"enabled": false}` is no copy, here as everywhere.
-    if (req.config && parseMirrordConfig(req.config, 'x-mirrord-config').feature.copy_target.enabled)
+    if (req.copy_target)
       throw invalid(
         'feature.copy_target',
         'needs the operator on a cluster; this gateway runs without one',
@@ -28,17 +26,16 @@ export class NatsAgents implements AgentProvisioner {
   constructor(private readonly nc: NatsConnection) {}
 
   prepare(req: AgentRequest): Promise<PreparedAgent> {
-    const agent = (req.config?.agent ?? {}) as { startup_timeout?: unknown };
-    const startup = typeof agent.startup_timeout === 'number' ? agent.startup_timeout : 60;
     const body = {
       session_id: req.session_id,
       namespace: req.namespace,
       target: req.target.path,
       ...(req.target.pod ? { pod: req.target.pod } : {}),
-      config: req.config ?? {},
+      agent: req.agent,
+      ...(req.copy_target ? { copy_target: req.copy_target } : {}),
       client: req.client,
     };
-    return request(this.nc, agentManagerContracts.prepare, body, (startup + 15) * 1000);
+    return request(this.nc, agentManagerContracts.prepare, body, (req.agent.startup_timeout + 15) * 1000);
   }
 
   async release(sessionId: string): Promise<void> {
