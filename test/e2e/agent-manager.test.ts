@@ -214,76 +214,37 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     await new Promise((r) => proc.once('exit', r));
     await eventually('restored after Ctrl-C', async () => (await replicas()) === 2 && (await podsOf(sid)).length === 0);
   });
-  it('agents get a certificate from the operator CA (mounted from a Secret); the operator–agent TLS handshake checks both sides', async () => {
+  it("agents run with the real agent's arguments and trust exactly the operator's agent-connection certificate (inverted TLS)", async () => {
     const { readFileSync } = await import('node:fs');
-    const { createServer } = await import('node:tls');
-    const { X509Certificate } = await import('node:crypto');
-    const { createCa, issue, loadCa } = await import('#shared/pki/index.js');
-    const { connectAgent } = await import('#shared/pki/agent-connection.js');
+    const { createAgentConnectionCert } = await import('#shared/pki/index.js');
+    const { AgentConnector } = await import('../../services/gateway/src/adapters/agent/agent-connection.js');
+    const { TestAgent } = await import('../agent/test-agent.js');
     const c = await connect('deployment.my-deployment', {});
     assert.ok(c.client, JSON.stringify(c.body));
     const sid = await c.client.sessionId();
     const [job] = await jobsOf(sid);
-    const jobName = job!.metadata!.name!;
-    const vol = job!.spec!.template.spec!.volumes?.find((v) => v.name === 'tls');
-    assert.ok(vol?.secret?.secretName, 'the TLS secret is mounted');
-    assert.equal(job!.spec!.template.spec!.containers[0]!.volumeMounts?.[0]?.mountPath, '/etc/mirrord/tls');
-    const secret = await core.readNamespacedSecret({ name: vol.secret.secretName, namespace: 'mirrord' });
-    const pem = (k: string) => Buffer.from(secret.data![k]!, 'base64').toString('utf8');
+    const container = job!.spec!.template.spec!.containers[0]!;
+    // mirrord-agent's CLI: global flags, then `targeted` with the target container's id and runtime.
+    assert.deepEqual(container.command!.slice(0, 6), ['./mirrord-agent', '-l', '44128', '-t', '60', 'targeted']);
+    assert.deepEqual(container.command!.slice(6, 7), ['--container-id']);
+    assert.match(container.command![7]!, /^[0-9a-f]{64}$/);
+    assert.deepEqual(container.command!.slice(8), ['--container-runtime', 'containerd']);
     const caDir = sys.env.OPERATOR_CA_DIR!;
-    const ca = await loadCa(readFileSync(`${caDir}/ca.crt`, 'utf8'), readFileSync(`${caDir}/ca.key`, 'utf8'));
-    const agentCert = new X509Certificate(pem('tls.crt'));
-    assert.ok(agentCert.checkIssued(new X509Certificate(ca.certPem)), 'issued by the operator CA');
-    assert.match(agentCert.subject, new RegExp(`CN=${jobName}`));
+    const certPem = readFileSync(`${caDir}/agent-connection.crt`, 'utf8');
+    const keyPem = readFileSync(`${caDir}/agent-connection.key`, 'utf8');
+    assert.equal(container.env!.find((e) => e.name === 'AGENT_OPERATOR_CERT_ENV')?.value, certPem);
 
-    // A small TLS test agent serving with exactly what was mounted, requiring the operator's certificate.
-    const seen: string[] = [];
-    const agent = createServer(
-      { cert: pem('tls.crt'), key: pem('tls.key'), ca: pem('ca.crt'), requestCert: true, rejectUnauthorized: true },
-      (s) => {
-        seen.push(String(s.getPeerCertificate().subject?.CN));
-        s.end('ok');
-      },
-    );
-    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
-    const address = `127.0.0.1:${(agent.address() as { port: number }).port}`;
-    const operator = await issue(ca, { commonName: 'mirrord-operator', usage: 'client' });
-    const tls = { caPem: ca.certPem, certPem: operator.certPem, keyPem: operator.keyPem };
-    const sock = await connectAgent({ address, serverName: jobName }, tls);
-    assert.equal(String(await new Promise((r) => sock.once('data', r))), 'ok');
+    // A protocol-speaking agent trusting exactly that certificate: the operator side serves TLS with it.
+    const agent = await TestAgent.start({ host: '127.0.0.1', port: 0, operatorCertPem: certPem });
+    const sock = await new AgentConnector({ certPem, keyPem }).open(agent.address);
+    sock.write(Uint8Array.of(7)); // ClientMessage::Ping
+    assert.deepEqual([...(await new Promise<Buffer>((r) => sock.once('data', r)))], [7]); // DaemonMessage::Pong
     sock.destroy();
-    assert.deepEqual(seen, ['mirrord-operator']);
-    await assert.rejects(
-      connectAgent({ address, serverName: 'mirrord-agent-someone-else' }, tls),
-      /agent certificate is for/,
-    );
-    const stranger = await issue(await createCa('elsewhere'), { commonName: 'mirrord-operator', usage: 'client' });
-    // TLS 1.3: the agent refuses a client certificate after the client's handshake is done, so
-    // the stranger sees its connection fail or close without a byte from the agent.
-    const outcome = await connectAgent(
-      { address, serverName: jobName },
-      { ...tls, certPem: stranger.certPem, keyPem: stranger.keyPem },
-    ).then(
-      (s) =>
-        new Promise(
-          (r) => (
-            s.once('data', () => r('data')),
-            s.once('error', () => r('error')),
-            s.once('close', () => r('closed'))
-          ),
-        ),
-      () => 'rejected',
-    );
-    assert.notEqual(outcome, 'data');
-    assert.deepEqual(seen, ['mirrord-operator'], 'the agent served only the operator');
-    agent.close();
+    // An operator with any other certificate is refused by the agent during the handshake.
+    const stranger = await createAgentConnectionCert('operator.mirrord-teams');
+    await assert.rejects(new AgentConnector(stranger, 3000).open(agent.address), /agent at .*: (TLS|no TLS)/);
+    await agent.close();
     await c.client.close();
-    await eventually(
-      'agent secret removed with the session',
-      async () =>
-        (await core.listNamespacedSecret({ namespace: 'mirrord', labelSelector: `${SESSION}=${sid}` })).items.length ===
-        0,
-    );
   });
   it('agent.ephemeral runs the agent as an ephemeral container of the target pod', async () => {
     const c = await connect('pod.my-pod', { agent: { ephemeral: true } });

@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
-import { issue, type CertificateAuthority } from '#shared/pki/index.js';
+import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   AGENT_PORT,
@@ -11,7 +11,6 @@ import {
   IDLE_SINCE,
   agentJob,
   agentName,
-  agentTlsSecret,
   copyPod,
   ephemeralAgent,
   ROLE_LABEL,
@@ -36,7 +35,7 @@ export interface Prepared {
   /** Where the operator reaches the agent. */
   address: string;
   copy_pod?: string;
-  /** Present when the agent speaks TLS: the name its certificate (from the operator CA) carries. */
+  /** Present when the agent speaks TLS: the server name of the operator's agent-connection certificate. */
   tls_server_name?: string;
 }
 
@@ -62,8 +61,8 @@ const SETUP_GRACE_MS = 5 * 60_000;
  */
 export class AgentManager {
   private readonly agentNamespace: string;
-  /** The operator CA when operator–agent TLS is on (OPERATOR_AGENT_CONNECTION_TLS). */
-  private readonly ca: CertificateAuthority | undefined;
+  /** The agent-connection certificate agents trust, when operator–agent TLS is on (OPERATOR_AGENT_CONNECTION_TLS). */
+  private readonly operatorCertPem: string | undefined;
   /** How long a copy outlives its session for the same user's next one (0: deleted at once). */
   private readonly idleTtlMs: number;
 
@@ -71,10 +70,10 @@ export class AgentManager {
     private readonly cluster: Cluster,
     private readonly ledger: LedgerPort,
     private readonly log: Logger,
-    opts: { agentNamespace: string; ca?: CertificateAuthority; copyIdleTtlMs?: number },
+    opts: { agentNamespace: string; operatorCertPem?: string; copyIdleTtlMs?: number },
   ) {
     this.agentNamespace = opts.agentNamespace;
-    this.ca = opts.ca;
+    this.operatorCertPem = opts.operatorCertPem;
     this.idleTtlMs = opts.copyIdleTtlMs ?? 0;
   }
 
@@ -141,33 +140,20 @@ export class AgentManager {
         container: t.container ?? containers[0] ?? '',
       };
     }
+    const tls = this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {};
     if (req.agent.ephemeral && pod) {
-      // Ephemeral containers cannot mount a Secret: these agents run without operator TLS.
-      if (this.ca)
-        this.log.warn(
-          { session_id: req.session_id },
-          'ephemeral agent: operator–agent TLS is not available for ephemeral containers',
-        );
-      const container = ephemeralAgent(req, suffix);
+      const container = ephemeralAgent(req, suffix, this.operatorCertPem);
       await this.cluster.addEphemeralContainer(req.namespace, pod.name, container);
       const p = await this.cluster.waitForEphemeral(req.namespace, pod.name, String(container.name), timeout);
       return {
         agent: copyName ? 'copy' : 'ephemeral',
         address: `${p.status?.podIP}:${AGENT_PORT}`,
         ...(copyName ? { copy_pod: copyName } : {}),
+        ...tls,
       };
     }
-    const name = agentName(req, suffix);
     const ns = req.agent.namespace ?? this.agentNamespace;
-    let secret: string | undefined;
-    if (this.ca) {
-      // A certificate for this agent only; the operator checks the name when it connects.
-      const pem = await issue(this.ca, { commonName: name, dnsNames: [name], usage: 'both', days: 7 });
-      const s = agentTlsSecret(req, ns, name, { cert: pem.certPem, key: pem.keyPem, ca: this.ca.certPem });
-      await this.cluster.createSecret(s);
-      secret = (s.metadata as { name: string }).name;
-    }
-    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix, secret);
+    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix, this.operatorCertPem);
     await this.cluster.createJob(job);
     const agent = await this.cluster.waitForPod(
       ns,
@@ -179,7 +165,7 @@ export class AgentManager {
       agent: copyName ? 'copy' : 'job',
       address: `${agent.status?.podIP}:${AGENT_PORT}`,
       ...(copyName ? { copy_pod: copyName } : {}),
-      ...(secret ? { tls_server_name: name } : {}),
+      ...tls,
     };
   }
 

@@ -20,12 +20,12 @@ export const agentManagerConfigSpec = {
   OPERATOR_AGENT_CONNECTION_TLS: {
     parse: bool,
     default: true,
-    doc: 'operator–agent TLS (seed name): a per-agent certificate from the operator CA, mounted into the agent',
+    doc: "operator–agent TLS (seed name): agents trust the operator's agent-connection certificate (OPERATOR_CA_DIR/agent-connection.crt) and the gateway serves TLS with it",
   },
   OPERATOR_CA_DIR: {
     parse: str,
     default: './data/operator-ca',
-    doc: 'the operator CA (ca.crt, ca.key), shared with the gateway',
+    doc: 'the operator CA and agent-connection certificate, shared with the gateway',
   },
   OPERATOR_COPY_TARGET_IDLE_TTL: {
     parse: int(0, 86_400),

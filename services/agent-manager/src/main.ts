@@ -3,7 +3,7 @@ import { connectNats, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { VERSION } from '#shared/version.js';
-import { openCaDir } from '#shared/pki/ca-dir.js';
+import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
 import { consumeSessionEnded, ledgerPort, serveAgentManager } from './adapters/nats/service.js';
 import { AgentManager } from './agent-manager.js';
@@ -16,13 +16,15 @@ await runService('agent-manager', async (log) => {
   const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.AGENT_MANAGER_KUBE_CONTEXT, 'AGENT_MANAGER_KUBE_CONTEXT');
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'agent-manager', log });
   setReadiness(() => !isBusDown(nc));
-  const ca = cfg.OPERATOR_AGENT_CONNECTION_TLS
-    ? await openCaDir(cfg.OPERATOR_CA_DIR, () => log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the operator CA'))
+  const agentTls = cfg.OPERATOR_AGENT_CONNECTION_TLS
+    ? await openAgentConnectionCert(cfg.OPERATOR_CA_DIR, () =>
+        log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the agent-connection certificate'),
+      )
     : undefined;
   const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
     agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
     copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
-    ...(ca ? { ca } : {}),
+    ...(agentTls ? { operatorCertPem: agentTls.certPem } : {}),
   });
   // Leftovers of a crash are undone before new work is taken.
   await am.reconcile();

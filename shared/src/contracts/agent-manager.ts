@@ -13,6 +13,9 @@ const pod = z.object({
   ip: z.string(),
   labels: z.record(z.string(), z.string()),
   container: z.string(),
+  /** From the pod's containerStatuses (`containerd://<id>`): where a targeted agent attaches. */
+  container_id: z.string().optional(),
+  container_runtime: z.enum(['containerd', 'docker', 'cri-o']).optional(),
 });
 
 const strMap = z.record(z.string(), z.string());

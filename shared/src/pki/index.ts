@@ -99,6 +99,32 @@ async function sign(
   });
 }
 
+/**
+ * The operator's agent-connection certificate: self-signed, not a CA, exactly one SAN. The
+ * real agent trusts exactly this certificate (`--operator-tls-cert-pem`) and verifies the
+ * server name from its SAN while the operator does the TLS *server* side on the socket it
+ * opened (mirrord's inverted TLS, `agent/src/client_connection.rs`); rustls accepts a leaf as
+ * its own trust anchor only when it is self-signed.
+ */
+export async function createAgentConnectionCert(serverName: string, days = 3650): Promise<KeyPairPem> {
+  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serial(),
+    name: `CN=${escapeDn(serverName)}`,
+    notBefore: new Date(Date.now() - 60_000),
+    notAfter: new Date(Date.now() + days * 86_400_000),
+    keys,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: serverName }]),
+    ],
+  });
+  return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}
+
 /** A new key pair and a certificate for it, signed by the CA. */
 export async function issue(ca: CertificateAuthority, o: IssueOptions): Promise<KeyPairPem> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;

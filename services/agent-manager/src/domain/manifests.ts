@@ -22,49 +22,65 @@ const dns = (s: string, max = 63) =>
     .slice(0, max)
     .replace(/-+$/, '');
 
-function agentContainer(cfg: AgentConfig, withResources: boolean): Obj {
+/** How the agent reaches the target (`agent/src/cli.rs`): its network namespace, or none. */
+export type AgentMode =
+  | { mode: 'targetless' }
+  | { mode: 'ephemeral'; container_id?: string }
+  | { mode: 'targeted'; container_id: string; container_runtime: string };
+
+/** Seconds an agent outlives its last client: long, because the gateway decides an agent's life. */
+export const AGENT_IDLE_TTL_SECONDS = 3600;
+
+/**
+ * The agent's command line as the real `mirrord-agent` takes it: global flags (`-l` port,
+ * `-t` seconds to wait for the first client), then the mode; the operator certificate travels
+ * in `AGENT_OPERATOR_CERT_ENV` (the agent then does the TLS client side).
+ */
+export function agentCommand(cfg: AgentConfig, m: AgentMode): string[] {
+  const mode =
+    m.mode === 'targeted'
+      ? ['targeted', '--container-id', m.container_id, '--container-runtime', m.container_runtime]
+      : [m.mode];
+  return ['./mirrord-agent', '-l', String(AGENT_PORT), '-t', String(cfg.startup_timeout), ...mode];
+}
+
+function agentContainer(
+  cfg: AgentConfig,
+  m: AgentMode,
+  operatorCertPem: string | undefined,
+  withResources: boolean,
+): Obj {
   const caps = CAPABILITIES.filter((c) => !cfg.disabled_capabilities.includes(c));
   return {
     name: 'mirrord-agent',
     image: cfg.image,
     imagePullPolicy: cfg.image_pull_policy,
-    command: ['./mirrord-agent', '-l', String(AGENT_PORT)],
+    command: agentCommand(cfg, m),
     env: [
       { name: 'RUST_LOG', value: cfg.log_level },
       { name: 'MIRRORD_AGENT_JSON_LOG', value: String(cfg.json_log) },
+      { name: 'MIRRORD_AGENT_IDLE_TTL', value: String(AGENT_IDLE_TTL_SECONDS) },
+      ...(m.mode === 'ephemeral' && m.container_id
+        ? [{ name: 'MIRRORD_AGENT_EPHEMERAL_TARGET_CONTAINER_ID', value: m.container_id }]
+        : []),
+      ...(operatorCertPem ? [{ name: 'AGENT_OPERATOR_CERT_ENV', value: operatorCertPem }] : []),
     ],
     securityContext: { privileged: cfg.privileged, capabilities: { add: caps } },
     ...(withResources ? { resources: cfg.resources } : {}),
   };
 }
 
-/** Where the agent finds its TLS material (a Secret mounted read-only). */
-export const AGENT_TLS_DIR = '/etc/mirrord/tls';
-
 export const agentName = (req: PrepareRequest, suffix: string) => dns(`mirrord-agent-${req.session_id}-${suffix}`);
 
-/** The Secret holding an agent's certificate, key and the operator CA. */
-export function agentTlsSecret(
-  req: PrepareRequest,
-  namespace: string,
-  name: string,
-  pem: { cert: string; key: string; ca: string },
-): Obj {
-  return {
-    apiVersion: 'v1',
-    kind: 'Secret',
-    type: 'kubernetes.io/tls',
-    metadata: {
-      name: `${name}-tls`,
-      namespace,
-      labels: { [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent-tls' },
-    },
-    stringData: { 'tls.crt': pem.cert, 'tls.key': pem.key, 'ca.crt': pem.ca },
-  };
+/** The mode for a Job agent: in the target container's namespaces when the pod says which container runs. */
+export function jobMode(pod: PrepareRequest['pod']): AgentMode {
+  if (pod?.container_id && pod.container_runtime)
+    return { mode: 'targeted', container_id: pod.container_id, container_runtime: pod.container_runtime };
+  return { mode: 'targetless' };
 }
 
 /** The agent Job: in the agent namespace, on the target's node (targetless: `node_selector`). */
-export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string, tlsSecret?: string): Obj {
+export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string, operatorCertPem?: string): Obj {
   const cfg = req.agent;
   const labels = { ...cfg.labels, app: 'mirrord-agent', [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent' };
   const node = req.pod?.node;
@@ -89,30 +105,21 @@ export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: st
           tolerations: cfg.tolerations,
           imagePullSecrets: cfg.image_pull_secrets,
           ...(cfg.service_account ? { serviceAccountName: cfg.service_account } : {}),
-          containers: [tlsSecret ? withTls(agentContainer(cfg, true)) : agentContainer(cfg, true)],
-          ...(tlsSecret ? { volumes: [{ name: 'tls', secret: { secretName: tlsSecret } }] } : {}),
+          containers: [agentContainer(cfg, jobMode(req.pod), operatorCertPem, true)],
         },
       },
     },
   };
 }
 
-function withTls(c: Obj): Obj {
-  return {
-    ...c,
-    env: [
-      ...(c.env as Obj[]),
-      { name: 'MIRRORD_AGENT_TLS_CERT', value: `${AGENT_TLS_DIR}/tls.crt` },
-      { name: 'MIRRORD_AGENT_TLS_KEY', value: `${AGENT_TLS_DIR}/tls.key` },
-      { name: 'MIRRORD_AGENT_OPERATOR_CA', value: `${AGENT_TLS_DIR}/ca.crt` },
-    ],
-    volumeMounts: [{ name: 'tls', mountPath: AGENT_TLS_DIR, readOnly: true }],
-  };
-}
-
 /** The agent as an ephemeral container of the target pod (`agent.ephemeral`). */
-export function ephemeralAgent(req: PrepareRequest, suffix: string): Obj {
-  return { ...agentContainer(req.agent, false), name: agentName(req, suffix), targetContainerName: req.pod?.container };
+export function ephemeralAgent(req: PrepareRequest, suffix: string, operatorCertPem?: string): Obj {
+  const m: AgentMode = { mode: 'ephemeral', ...(req.pod?.container_id ? { container_id: req.pod.container_id } : {}) };
+  return {
+    ...agentContainer(req.agent, m, operatorCertPem, false),
+    name: agentName(req, suffix),
+    targetContainerName: req.pod?.container,
+  };
 }
 
 /**

@@ -9,6 +9,8 @@ export interface TargetPodInfo {
   ip: string;
   labels: Record<string, string>;
   container: string;
+  container_id?: string;
+  container_runtime?: 'containerd' | 'docker' | 'cri-o';
 }
 
 export interface PrepareRequest {

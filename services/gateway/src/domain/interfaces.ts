@@ -46,6 +46,9 @@ export interface TargetPod {
   ip: string;
   labels: Record<string, string>;
   container: string;
+  /** The container's id and runtime (from its status), for an agent in its namespaces. */
+  container_id?: string;
+  container_runtime?: 'containerd' | 'docker' | 'cri-o';
 }
 
 export interface ResolvedTarget {

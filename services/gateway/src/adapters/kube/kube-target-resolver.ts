@@ -95,6 +95,9 @@ export class KubeTargetResolver implements TargetResolver {
       throw notFound(
         `container "${target.container ?? ''}" not found in ${what} (pod ${pod.metadata?.name}); containers: ${containers.join(', ') || 'none'}`,
       );
+    // `containerd://<id>`: what a targeted agent needs to enter the container's namespaces.
+    const status = pod.status?.containerStatuses?.find((c) => c.name === container);
+    const m = /^(containerd|docker|cri-o):\/\/(.+)$/.exec(status?.containerID ?? '');
     return {
       target,
       path,
@@ -106,6 +109,7 @@ export class KubeTargetResolver implements TargetResolver {
         ip: pod.status?.podIP ?? '',
         labels: pod.metadata?.labels ?? {},
         container,
+        ...(m ? { container_id: m[2]!, container_runtime: m[1] as 'containerd' | 'docker' | 'cri-o' } : {}),
       },
     };
   }

@@ -1,0 +1,272 @@
+import { createServer, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { X509Certificate } from 'node:crypto';
+import {
+  MessageFramer,
+  clientMessage,
+  daemonMessage,
+  decodeExact,
+  encode,
+  negotiated,
+  renderProtocolFilter,
+  type ClientMessage,
+  type DaemonMessage,
+  type HttpFilterValue,
+} from '#shared/protocol/index.js';
+import { matchesFilter, type TestHttpRequest } from './http-match.js';
+
+/**
+ * A test double of `mirrord-agent` with its wire and TLS role (`data-plane.md`): it accepts TCP,
+ * then (given the operator's certificate) is the TLS *client*; it speaks mirrord-protocol 1.29,
+ * answers version, ping, env and subscriptions, and on command delivers stolen HTTP requests
+ * and connections and mirrored traffic — what a real agent does with iptables in a pod.
+ */
+export interface TestAgentOptions {
+  host: string;
+  port: number;
+  /** `--operator-tls-cert-pem`: the only certificate the agent trusts. */
+  operatorCertPem?: string;
+  /** The target container's environment (what `GetEnvVarsRequest` reads). */
+  env?: Record<string, string>;
+  mode?: 'targetless' | 'ephemeral' | 'targeted';
+}
+
+interface Subscription {
+  client: AgentClient;
+  mode: 'mirror' | 'steal';
+  port: number;
+  filter?: HttpFilterValue;
+}
+
+export interface TestHttpResponse {
+  status: number;
+  headers: Array<[string, string]>;
+  body: string;
+}
+
+let nextConnectionId = 1n;
+
+class AgentClient {
+  version = '1.2.0';
+  readonly framer = new MessageFramer(clientMessage, 64 << 20);
+  readonly pending = new Map<bigint, (r: TestHttpResponse) => void>();
+  readonly raw = new Map<bigint, { chunks: Uint8Array[]; done: (b: Buffer) => void }>();
+  constructor(
+    readonly agent: TestAgent,
+    readonly io: Duplex,
+  ) {}
+  send(m: DaemonMessage): void {
+    if (!this.io.destroyed) this.io.write(encode(daemonMessage, m));
+  }
+}
+
+export class TestAgent {
+  readonly clients = new Set<AgentClient>();
+  readonly subscriptions: Subscription[] = [];
+  /** Every client message the agent received, decoded (tests assert what was, or was not, forwarded). */
+  readonly received: ClientMessage[] = [];
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly o: TestAgentOptions,
+  ) {}
+
+  static start(o: TestAgentOptions): Promise<TestAgent> {
+    const server = createServer();
+    const agent = new TestAgent(server, o);
+    server.on('connection', (s) => agent.accept(s));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(o.port, o.host, () => resolve(agent));
+    });
+  }
+
+  get address(): string {
+    const a = this.server.address() as { address: string; port: number };
+    return `${a.address}:${a.port}`;
+  }
+
+  private accept(sock: Socket): void {
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
+    sock.on('error', () => sock.destroy());
+    const cert = this.o.operatorCertPem;
+    const io: Duplex = cert
+      ? tlsConnect({
+          socket: sock,
+          ca: cert,
+          servername: new X509Certificate(cert).subjectAltName!.replace(/^DNS:/, ''),
+        })
+      : sock;
+    io.on('error', () => sock.destroy());
+    const c = new AgentClient(this, io);
+    this.clients.add(c);
+    io.on('data', (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = c.framer.push(chunk);
+      } catch {
+        // As the real agent: a message it cannot decode ends that client's connection.
+        return io.destroy();
+      }
+      for (const f of frames) this.handle(c, decodeExact(clientMessage, f));
+    });
+    io.once('close', () => {
+      this.clients.delete(c);
+      for (let i = this.subscriptions.length - 1; i >= 0; i--)
+        if (this.subscriptions[i]!.client === c) this.subscriptions.splice(i, 1);
+    });
+  }
+
+  private subscribe(c: AgentClient, mode: 'mirror' | 'steal', port: number, filter?: HttpFilterValue): void {
+    const steal = mode === 'steal';
+    const blocked = steal && this.o.mode === 'targetless';
+    if (blocked) return c.send({ $: 'Close', v: 'steal and mirror need a target' });
+    this.subscriptions.push({ client: c, mode, port, ...(filter ? { filter } : {}) });
+    c.send({ $: steal ? 'TcpSteal' : 'Tcp', v: { $: 'SubscribeResult', v: { $: 'Ok', v: port } } });
+  }
+
+  private unsubscribe(c: AgentClient, mode: 'mirror' | 'steal', port: number): void {
+    const i = this.subscriptions.findIndex((s) => s.client === c && s.mode === mode && s.port === port);
+    if (i >= 0) this.subscriptions.splice(i, 1);
+  }
+
+  private handle(c: AgentClient, m: ClientMessage): void {
+    this.received.push(m);
+    switch (m.$) {
+      case 'SwitchProtocolVersion':
+        c.version = negotiated(m.v);
+        return c.send({ $: 'SwitchProtocolVersionResponse', v: c.version });
+      case 'Ping':
+        return c.send({ $: 'Pong' });
+      case 'Close':
+        c.io.end();
+        return;
+      case 'GetEnvVarsRequest': {
+        const env = Object.entries(this.o.env ?? {}).filter(
+          ([k]) =>
+            !m.v.env_vars_filter.some((g) => glob(g, k)) &&
+            (m.v.env_vars_select.length === 0 || m.v.env_vars_select.some((g) => glob(g, k))),
+        );
+        return c.send({ $: 'GetEnvVarsResponse', v: { $: 'Ok', v: env } });
+      }
+      case 'Tcp':
+        if (m.v.$ === 'PortSubscribe') return this.subscribe(c, 'mirror', m.v.v);
+        if (m.v.$ === 'PortSubscribeFilteredHttp') return this.subscribe(c, 'mirror', m.v.v[0], m.v.v[1]);
+        if (m.v.$ === 'PortUnsubscribe') return this.unsubscribe(c, 'mirror', m.v.v);
+        return;
+      case 'TcpSteal': {
+        const t = m.v;
+        if (t.$ === 'PortSubscribe') {
+          const s = t.v;
+          if (s.$ === 'All') return this.subscribe(c, 'steal', s.v);
+          return this.subscribe(c, 'steal', s.v[0], s.$ === 'FilteredHttp' ? { $: 'Header', v: s.v[1] } : s.v[1]);
+        }
+        if (t.$ === 'PortUnsubscribe') return this.unsubscribe(c, 'steal', t.v);
+        if (t.$ === 'HttpResponse') {
+          const r = t.v.internal_response;
+          c.pending.get(t.v.connection_id)?.({
+            status: r.status,
+            headers: r.headers.flatMap(([k, vs]) => vs.map((v) => [k, Buffer.from(v).toString()] as [string, string])),
+            body: Buffer.from(r.body).toString(),
+          });
+          return;
+        }
+        if (t.$ === 'Data') {
+          c.raw.get(t.v.connection_id)?.chunks.push(t.v.bytes.slice());
+          return;
+        }
+        if (t.$ === 'ConnectionUnsubscribe') {
+          const raw = c.raw.get(t.v);
+          raw?.done(Buffer.concat(raw.chunks));
+          return;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  /** Which subscription gets a request on `port`: a matching filtered steal, else an unfiltered one. */
+  private stealer(port: number, req?: TestHttpRequest): Subscription | undefined {
+    const steals = this.subscriptions.filter((s) => s.mode === 'steal' && s.port === port);
+    return (req && steals.find((s) => s.filter && matchesFilter(s.filter, req))) ?? steals.find((s) => !s.filter);
+  }
+
+  /**
+   * An HTTP request arriving at the target's `port`: stolen (answered by the stealing client)
+   * when a steal matches, and copied to every mirror. Without a stealer, `undefined` (the
+   * target app itself would answer).
+   */
+  async deliverHttp(port: number, req: TestHttpRequest, timeoutMs = 10_000): Promise<TestHttpResponse | undefined> {
+    const connection_id = nextConnectionId++;
+    const headers = Object.entries(req.headers ?? {}).map(([k, v]) => [k, [Buffer.from(v)]] as [string, Uint8Array[]]);
+    const body = Buffer.from(req.body ?? '');
+    for (const m of this.subscriptions.filter((s) => s.mode === 'mirror' && s.port === port)) {
+      if (m.filter && !matchesFilter(m.filter, req)) continue;
+      const text = `${req.method} ${req.path} HTTP/1.1\r\n${headers.map(([k, [v]]) => `${k}: ${Buffer.from(v!).toString()}\r\n`).join('')}\r\n${body.toString()}`;
+      const connection = {
+        connection_id,
+        remote_address: '10.0.0.9',
+        destination_port: port,
+        source_port: 50000,
+        local_address: '10.244.0.5',
+      };
+      m.client.send({ $: 'Tcp', v: { $: 'NewConnectionV1', v: connection } });
+      m.client.send({ $: 'Tcp', v: { $: 'Data', v: { connection_id, bytes: Buffer.from(text) } } });
+      m.client.send({ $: 'Tcp', v: { $: 'Close', v: { connection_id } } });
+    }
+    const s = this.stealer(port, req);
+    if (!s) return undefined;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no HTTP response from the stealing client within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+      s.client.pending.set(connection_id, (r) => {
+        clearTimeout(timer);
+        s.client.pending.delete(connection_id);
+        resolve(r);
+      });
+      s.client.send({
+        $: 'TcpSteal',
+        v: {
+          $: 'HttpRequest',
+          v: {
+            internal_request: { method: req.method, uri: req.path, headers, version: 'HTTP/1.1', body },
+            connection_id,
+            request_id: 0,
+            port,
+          },
+        },
+      });
+    });
+  }
+
+  /** The rendered filters of this agent's subscriptions (`port mode filter`), for assertions. */
+  describe(): string[] {
+    return this.subscriptions.map((s) => `${s.port} ${s.mode}${s.filter ? ` ${renderProtocolFilter(s.filter)}` : ''}`);
+  }
+
+  /** Like kill -9 of the agent: every connection cut, nothing said. */
+  kill(): void {
+    this.server.close();
+    for (const s of this.sockets) s.destroy();
+  }
+
+  close(): Promise<void> {
+    this.kill();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+const glob = (pattern: string, s: string): boolean =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  ).test(s);
