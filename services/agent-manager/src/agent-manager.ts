@@ -10,7 +10,6 @@ import {
   COPY_KEY,
   IDLE_SINCE,
   agentJob,
-  agentName,
   copyPod,
   ephemeralAgent,
   ROLE_LABEL,
