@@ -236,13 +236,13 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
 
     // A protocol-speaking agent trusting exactly that certificate: the operator side serves TLS with it.
     const agent = await TestAgent.start({ host: '127.0.0.1', port: 0, operatorCertPem: certPem });
-    const sock = await new AgentConnector({ certPem, keyPem }).open(agent.address);
+    const sock = await new AgentConnector({ certPem, keyPem }).open(agent.address, true);
     sock.write(Uint8Array.of(7)); // ClientMessage::Ping
     assert.deepEqual([...(await new Promise<Buffer>((r) => sock.once('data', r)))], [7]); // DaemonMessage::Pong
     sock.destroy();
     // An operator with any other certificate is refused by the agent during the handshake.
     const stranger = await createAgentConnectionCert('operator.mirrord-teams');
-    await assert.rejects(new AgentConnector(stranger, 3000).open(agent.address), /agent at .*: (TLS|no TLS)/);
+    await assert.rejects(new AgentConnector(stranger, 3000).open(agent.address, true), /agent at .*: (TLS|no TLS)/);
     await agent.close();
     await c.client.close();
   });

@@ -6,7 +6,7 @@ import { API, http, SessionClient, startSystem, type System } from '../support/s
 describe('gateway: operator API and session connect, end to end', () => {
   let sys: System;
   before(async () => {
-    sys = await startSystem();
+    sys = await startSystem({ PROTOCOL_MAX_MESSAGE_BYTES: '65536' });
   });
   after(async () => {
     await sys?.stop();
@@ -63,39 +63,17 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal((await http(sys, 'GET', `${API}/events?since=yesterday`)).status, 400);
   });
 
-  it('runs a session over the socket: ports, refusals, status, and close ends it', async () => {
+  it('runs a session over the socket in the mirrord protocol: ports, refusals, status, and close ends it', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
     assert.match(id, /^[0-9A-F]{16}$/);
-    assert.deepEqual(
-      await a!.ask({
-        type: 'port.subscribe',
-        port: 80,
-        mode: 'steal',
-        http_filter: { header_filter: 'X-PG-Tenant: Avi.+' },
-      }),
-      { id: 1, ok: true },
-    );
-    const bad = await a!.ask({ type: 'port.subscribe', port: 81, mode: 'stael' });
-    assert.deepEqual(bad.error, {
-      code: 'Invalid',
-      message: 'mode: expected "steal" | "mirror", got "stael"',
-      field: 'mode',
-    });
-    const badRe = await a!.ask({
-      type: 'port.subscribe',
-      port: 82,
-      mode: 'steal',
-      http_filter: { header_filter: '(unclosed' },
-    });
-    assert.equal((badRe.error as { field: string }).field, 'http_filter.header_filter');
-    a!.ws.send('{not json');
-    const garbled = await a!.waitFor((m) => m.ok === false && m.id === null);
-    assert.equal((garbled.error as { code: string }).code, 'Invalid');
-    a!.ws.send(JSON.stringify({ id: 99, type: 'port.subscribe', pad: 'x'.repeat(70 * 1024) }));
-    const big = await a!.waitFor((m) => m.id === 99);
-    assert.match(JSON.stringify(big), /bytes exceeds the 65536-byte limit/);
-    // The session survived every bad message.
+    assert.equal(a!.ws.protocol, 'v4.channel.k8s.io', 'the subprotocol is echoed');
+    assert.deepEqual(await a!.subscribe('steal', 80, { $: 'Header', v: 'X-PG-Tenant: Avi.+' }), { ok: true });
+    // A pattern that does not compile: the answer a real agent gives for a bad filter, naming the part.
+    const badRe = await a!.subscribe('steal', 82, { $: 'Header', v: '(unclosed' });
+    assert.equal((badRe.error as { code: string }).code, 'Remote');
+    assert.match(JSON.stringify(badRe.error), /BadHttpFilterExRegex.*http_filter\.header_filter: invalid regex/);
+    // The session survived the refusal.
     const list = await http(sys, 'GET', `${API}/namespaces/default/sessions`);
     const item = (
       list.body.items as Array<{ metadata: { name: string }; spec: { session: Record<string, unknown> } }>
@@ -107,12 +85,21 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal(item.spec.session.user, 'Alice/alice@alice-mbp');
     assert.equal(item.spec.session.target, 'deployment/ip-visit-counter');
 
-    // A second user is refused the same unfiltered port, naming the holder.
+    // A second user's unfiltered steal of the same port: PortAlreadyStolen, the frame the real CLI expects.
     const { client: b } = await SessionClient.connect(sys, { token: 'bob-token' });
-    await b!.sessionId();
-    const refused = await b!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
-    assert.equal((refused.error as { code: string }).code, 'PortAlreadyStolen');
-    assert.match((refused.error as { message: string }).message, new RegExp(`session ${id} \\(user alice\\)`));
+    const bid = await b!.sessionId();
+    const refused = await b!.subscribe('steal', 80);
+    assert.deepEqual(refused.error, { code: 'PortAlreadyStolen', detail: 80 });
+    assert.equal(b!.frames.at(-1)!.toString('hex'), '0203010750');
+    // The wire names no holder; the audit trail does.
+    const rejected = (
+      (await http(sys, 'GET', `${API}/sessions/${bid}/events`)).body.items as Array<{
+        type: string;
+        data: Record<string, unknown>;
+      }>
+    ).find((e) => e.type === 'SessionRejected')!;
+    assert.equal(rejected.data.held_by, id);
+    assert.equal(rejected.data.held_by_user, 'alice');
     await b!.close();
 
     await a!.close(1000);
@@ -125,13 +112,38 @@ describe('gateway: operator API and session connect, end to end', () => {
     );
   });
 
+  it('bytes outside the protocol close only that socket: text, unknown tag, garbage, oversized', async () => {
+    const { client: a } = await SessionClient.connect(sys);
+    for (const [send, code] of [
+      [(c: SessionClient) => c.ws.send('{"type":"port.subscribe"}'), 1003],
+      [(c: SessionClient) => c.ws.send(Uint8Array.of(99, 1, 2)), 1007],
+      [(c: SessionClient) => c.ws.send(Uint8Array.of(2, 0, 0, 252)), 1007],
+      [(c: SessionClient) => c.ws.send(new Uint8Array(70 * 1024)), 1009],
+    ] as const) {
+      const { client: c } = await SessionClient.connect(sys);
+      send(c!);
+      assert.equal((await c!.socket.closed).code, code);
+    }
+    assert.ok(
+      sys.gateway.lines.some((l) =>
+        /unknown ClientMessage tag 99 from the client \(protocol 1\.29\.0\)/.test(String(l.msg)),
+      ),
+      'the log names the tag and the protocol version',
+    );
+    // Another session is untouched.
+    await a!.socket.ping();
+    assert.deepEqual(await a!.subscribe('mirror', 8181), { ok: true });
+    await a!.close();
+  });
+
   it('kill by decimal id tells the client who killed it; kill-all ends the rest', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
     const r = await http(sys, 'DELETE', `${API}/sessions/${sessionIdToDecimal(id)}`, 'admin-token');
     assert.equal(r.status, 200);
     const closed = await a!.waitFor((m) => m.type === 'closed');
-    assert.deepEqual(closed, { type: 'closed', reason: 'Killed', by: 'admin' });
+    assert.deepEqual(closed, { type: 'closed', reason: `mirrord session ${id} was killed by admin` });
+    assert.equal((await a!.socket.closed).code, 1000);
     assert.equal((await http(sys, 'DELETE', `${API}/sessions/${id}`, 'admin-token')).status, 404);
 
     const { client: c } = await SessionClient.connect(sys, { namespace: 'team-a' });
@@ -142,11 +154,11 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.deepEqual((some.body.details as { killed: string[] }).killed, [cid]);
     await c!.waitFor((m) => m.type === 'closed');
     await http(sys, 'DELETE', `${API}/sessions`, 'admin-token');
-    await d!.waitFor((m) => m.type === 'closed' && m.reason === 'Killed');
+    await d!.waitFor((m) => m.type === 'closed' && /was killed by admin$/.test(String(m.reason)));
     assert.deepEqual((await http(sys, 'GET', `${API}/sessions`)).body.items, []);
   });
 
-  it('a dropped client reconnecting with its x-session-id within the TTL keeps its session', async () => {
+  it('a dropped client reconnecting with its x-session-id within the TTL keeps its session; an ended one is 410', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
     await a!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' });
@@ -162,7 +174,6 @@ describe('gateway: operator API and session connect, end to end', () => {
     });
     assert.equal(stranger.status, 403);
     const { client: again } = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(id) } });
-    assert.deepEqual(await again!.waitFor((m) => m.type === 'session'), { type: 'session', id, resumed: true });
     assert.equal((await again!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' })).ok, true);
     // Past the TTL from the drop (the control session expired): still alive, because the new
     // connection reports activity.
@@ -173,6 +184,10 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal((s.body.status as { ended: boolean }).ended, false);
     assert.equal(sys.ledger.lines.filter((l) => l.msg === 'Session Started' && l.session_id === id).length, 1);
     await again!.close();
+    // The mirrord CLI's special case: reconnecting to an ended session is 410 ReconnectNotPossible.
+    const late = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(controlId) } });
+    assert.equal(late.status, 410);
+    assert.equal(late.body!.reason, 'ReconnectNotPossible');
   });
 
   it('sessions of a gateway killed with -9 end as Unused after the TTL', async () => {

@@ -1,6 +1,9 @@
 import { tempDir } from './tmp.js';
 import { join } from 'node:path';
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
+import { sessionIdFromBigInt } from '#shared/ids/index.js';
+import type { HttpFilterValue } from '#shared/protocol/index.js';
+import { MirrordSocket } from '../../cli/src/client/mirrord-socket.js';
 import { startNatsServer, type NatsServer } from './nats-server.js';
 import { startService, type ServiceProcess } from './service-process.js';
 
@@ -66,26 +69,43 @@ export async function http(sys: System, method: string, path: string, token: str
 
 type Msg = Record<string, unknown>;
 
-/** A WebSocket session client speaking the gateway's JSON port messages. */
+/**
+ * A session client speaking the mirrord protocol through the gateway (as the mirrord CLI does):
+ * it chooses its session id (`x-session-id`), switches the protocol version, and maps answers
+ * to plain records for assertions (`{ok, error: {code, message}}`, `{type: 'closed', reason}`).
+ */
 export class SessionClient {
   readonly messages: Msg[] = [];
+  /** Every binary frame the gateway sent, as bytes (golden-vector assertions). */
+  readonly frames: Buffer[] = [];
   #waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
-  #next = 1;
   closeCode: number | undefined;
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (raw) => {
-      const m = JSON.parse(raw.toString()) as Msg;
-      this.messages.push(m);
-      for (const w of [...this.#waiters])
-        if (w.pred(m)) {
-          this.#waiters.splice(this.#waiters.indexOf(w), 1);
-          w.resolve(m);
-        }
+  private constructor(
+    readonly socket: MirrordSocket,
+    readonly id: string,
+  ) {
+    socket.onMessage((m) => {
+      if (m.$ !== 'Close') return;
+      this.#push({ type: 'closed', reason: m.v });
     });
-    ws.on('close', (code) => (this.closeCode = code));
+    socket.ws.on('message', (data: Buffer) => this.frames.push(data));
+    void socket.closed.then(({ code }) => (this.closeCode = code));
   }
 
-  static connect(
+  #push(m: Msg): void {
+    this.messages.push(m);
+    for (const w of [...this.#waiters])
+      if (w.pred(m)) {
+        this.#waiters.splice(this.#waiters.indexOf(w), 1);
+        w.resolve(m);
+      }
+  }
+
+  get ws() {
+    return this.socket.ws;
+  }
+
+  static async connect(
     sys: System,
     opts: {
       target?: string;
@@ -94,29 +114,29 @@ export class SessionClient {
       query?: string;
       headers?: Record<string, string>;
       ca?: string;
+      /** Skip SwitchProtocolVersion (tests of the first message). */
+      raw?: boolean;
     } = {},
   ): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
     const ns = opts.namespace ?? 'default';
     const url = `${sys.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
-    const ws = new WebSocket(url, {
-      headers: {
+    const decimal =
+      opts.headers?.['x-session-id'] ?? BigInt.asUintN(64, BigInt(`0x${randomBytes(8).toString('hex')}`)).toString();
+    const id = /^\d+$/.test(decimal) ? sessionIdFromBigInt(BigInt(decimal)) : '';
+    const r = await MirrordSocket.open(
+      url,
+      {
         authorization: `Bearer ${opts.token ?? 'alice-token'}`,
         'x-client-name': 'Alice',
         'x-client-hostname': 'alice-mbp',
+        'x-session-id': decimal,
         ...opts.headers,
       },
-      ...(opts.ca ? { ca: opts.ca } : {}),
-    });
-    return new Promise((resolve, reject) => {
-      const c = new SessionClient(ws);
-      ws.once('open', () => resolve({ client: c }));
-      ws.once('unexpected-response', (_req, res) => {
-        let b = '';
-        res.on('data', (d: Buffer) => (b += d.toString()));
-        res.on('end', () => resolve({ status: res.statusCode, body: JSON.parse(b) as Msg }));
-      });
-      ws.once('error', (e) => reject(e));
-    });
+      opts.ca,
+    );
+    if (!(r instanceof MirrordSocket)) return { status: r.status, body: r.body };
+    if (!opts.raw) await r.handshake();
+    return { client: new SessionClient(r, id) };
   }
 
   waitFor(pred: (m: Msg) => boolean, timeoutMs = 15_000): Promise<Msg> {
@@ -133,19 +153,36 @@ export class SessionClient {
   }
 
   async sessionId(): Promise<string> {
-    return String((await this.waitFor((m) => m.type === 'session')).id);
+    return this.id;
   }
 
-  ask(m: Msg): Promise<Msg> {
-    const id = this.#next++;
-    this.ws.send(JSON.stringify({ id, ...m }));
-    return this.waitFor((x) => x.id === id);
+  /** A port subscription in the protocol, answered as `{ok}` or `{ok: false, error: {code, message}}`. */
+  async subscribe(mode: 'steal' | 'mirror', port: number, filter?: HttpFilterValue): Promise<Msg> {
+    const r = await this.socket.subscribe(mode, port, filter);
+    if (r.ok) return { ok: true };
+    const e = r.error;
+    if (e.$ === 'Close') return { ok: false, error: { code: 'Closed', message: e.v } };
+    const err = (e as { v: { $: string; v: unknown } }).v;
+    return { ok: false, error: { code: err.$, detail: err.v } };
   }
 
-  close(code = 1000): Promise<void> {
-    return new Promise((r) => {
-      this.ws.once('close', () => r());
-      this.ws.close(code);
-    });
+  /** The earlier JSON message shapes, spoken in the protocol (port.subscribe / port.unsubscribe). */
+  async ask(m: Msg): Promise<Msg> {
+    if (m.type === 'port.unsubscribe') {
+      await this.socket.unsubscribe((m.mode as 'steal' | 'mirror' | undefined) ?? 'steal', Number(m.port));
+      return { ok: true };
+    }
+    if (m.type !== 'port.subscribe') throw new Error(`no protocol message for ${JSON.stringify(m)}`);
+    const hf = m.http_filter as { header_filter?: string; path_filter?: string } | undefined;
+    const filter: HttpFilterValue | undefined = hf?.header_filter
+      ? { $: 'Header', v: hf.header_filter }
+      : hf?.path_filter
+        ? { $: 'Path', v: hf.path_filter }
+        : undefined;
+    return this.subscribe(m.mode as 'steal' | 'mirror', Number(m.port), filter);
+  }
+
+  async close(code = 1000): Promise<void> {
+    await this.socket.close(code);
   }
 }

@@ -92,6 +92,22 @@ export class AgentManager {
   }
 
   async #prepare(req: PrepareRequest): Promise<Prepared> {
+    // A session that reconnects (or opens a second socket) keeps the agent it has.
+    const running = await this.cluster.runningPod(
+      req.agent.namespace ?? this.agentNamespace,
+      `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`,
+    );
+    if (running) {
+      const copy = (await this.cluster.labelled(req.session_id)).find(
+        (o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy',
+      );
+      return {
+        agent: copy ? 'copy' : 'job',
+        address: `${running.status?.podIP}:${AGENT_PORT}`,
+        ...(copy ? { copy_pod: copy.name } : {}),
+        ...(this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {}),
+      };
+    }
     const suffix = randomBytes(3).toString('hex');
     const timeout = req.agent.startup_timeout * 1000;
     let pod: TargetPodInfo | undefined = req.pod;

@@ -49,6 +49,16 @@ export const gatewayConfigSpec = {
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
+  PROTOCOL_MAX_MESSAGE_BYTES: {
+    parse: int(1024, 1024 * 1024 * 1024),
+    default: 16 * 1024 * 1024,
+    doc: 'largest mirrord-protocol message relayed either way; a larger one closes that connection only',
+  },
+  OPERATOR_AGENT_CONNECTION_TLS: {
+    parse: bool,
+    default: true,
+    doc: "operator–agent TLS (seed name): serve the agent connection's TLS with OPERATOR_CA_DIR/agent-connection.crt",
+  },
   OPERATOR_METRICS_ENABLED: { parse: bool, default: false, doc: 'serve Prometheus metrics (seed name)' },
   OPERATOR_METRICS_ADDR: {
     parse: hostPort,

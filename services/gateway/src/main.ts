@@ -1,3 +1,6 @@
+import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
+import { AgentConnector } from './adapters/agent/agent-connection.js';
+import { TrafficMetrics } from './adapters/metrics/traffic.js';
 import { connectNats } from '#shared/nats/index.js';
 import { jiraContracts, request } from '#shared/contracts/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
@@ -68,6 +71,13 @@ await runService('gateway', async (log) => {
     ? { key: tls.key, cert: tls.cert, ca: [tls.requestHeaderCa, tls.clientCa].filter((x): x is string => !!x) }
     : undefined;
   const ca = await OperatorCa.open(cfg.OPERATOR_CA_DIR, log);
+  // The same certificate agent-manager gives its agents (whichever of the two creates it first).
+  const agentTls = cfg.OPERATOR_AGENT_CONNECTION_TLS
+    ? await openAgentConnectionCert(cfg.OPERATOR_CA_DIR, () =>
+        log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the agent-connection certificate'),
+      )
+    : undefined;
+  const traffic = new TrafficMetrics();
   const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
   const registry = new ConnectionRegistry(ledger, log);
@@ -85,6 +95,9 @@ await runService('gateway', async (log) => {
       filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS },
       messagesPerSecond: cfg.SESSION_MESSAGES_PER_SECOND,
     },
+    maxMessageBytes: cfg.PROTOCOL_MAX_MESSAGE_BYTES,
+    agentConnector: new AgentConnector(agentTls),
+    traffic,
     version: VERSION,
     license,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
@@ -94,7 +107,7 @@ await runService('gateway', async (log) => {
     ready: async () => !nc.isClosed() && (await ledger.ping()),
   });
   const metrics = cfg.OPERATOR_METRICS_ENABLED
-    ? await startMetricsServer(cfg.OPERATOR_METRICS_ADDR, nc, ledger, license, log)
+    ? await startMetricsServer(cfg.OPERATOR_METRICS_ADDR, nc, ledger, license, log, traffic.registry)
     : undefined;
   await app.listen({ host: cfg.GATEWAY_ADDR.host, port: cfg.GATEWAY_ADDR.port });
   const addr = app.server.address();

@@ -14,6 +14,8 @@ export const ErrorCode = {
   RequestEntityTooLarge: 'RequestEntityTooLarge',
   /** A rate limit: retry later (Kubernetes' StatusReason of the same name). */
   TooManyRequests: 'TooManyRequests',
+  /** `x-session-id` names a session that already ended (the mirrord CLI's special case, 410). */
+  ReconnectNotPossible: 'ReconnectNotPossible',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -27,6 +29,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = Object.freeze({
   Unavailable: 503,
   RequestEntityTooLarge: 413,
   TooManyRequests: 429,
+  ReconnectNotPossible: 410,
 });
 
 /** The wire shape of an error in NATS replies and WebSocket answers. */

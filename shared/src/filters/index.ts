@@ -124,3 +124,41 @@ export function clipFilter(filter: string): string {
   if (filter.length <= TABLE_FILTER_WIDTH) return filter;
   return `${filter.slice(0, TABLE_FILTER_WIDTH)}… (+${filter.length - TABLE_FILTER_WIDTH} chars, -o json shows all)`;
 }
+
+/** The regexes inside a filter as the mirrord config spells it (header and path patterns). */
+function patternsOf(f: {
+  header_filter?: string;
+  path_filter?: string;
+  all_of?: ReadonlyArray<Record<string, unknown>>;
+  any_of?: ReadonlyArray<Record<string, unknown>>;
+}): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  if (f.header_filter !== undefined) out.push(['header_filter', f.header_filter]);
+  if (f.path_filter !== undefined) out.push(['path_filter', f.path_filter]);
+  for (const k of ['all_of', 'any_of'] as const)
+    (f[k] ?? []).forEach((x, i) => {
+      for (const inner of ['header', 'path'] as const)
+        if (typeof x[inner] === 'string') out.push([`${k}[${i}].${inner}`, x[inner]]);
+    });
+  return out;
+}
+
+/**
+ * Bounds a filter that arrived in the protocol (already shaped like the config's): every
+ * header/path pattern compiles and is cheap to match, and the rendered filter fits
+ * HTTP_FILTER_MAX_LENGTH. Errors name the part, as `parseHttpFilter`'s do.
+ */
+export function checkFilterPatterns(
+  field: string,
+  f: Parameters<typeof patternsOf>[0],
+  rendered: string,
+  limits: FilterLimits = DEFAULT_FILTER_LIMITS,
+): void {
+  for (const [k, re] of patternsOf(f)) checkRegex(`${field}.${k}`, re, limits);
+  if (rendered.length > limits.maxLength)
+    throw invalid(
+      field,
+      `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`,
+      'combine fewer, shorter patterns',
+    );
+}

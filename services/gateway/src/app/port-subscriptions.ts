@@ -1,5 +1,7 @@
-import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
-import { parseHttpFilter, renderHttpFilter, type FilterLimits } from '#shared/filters/index.js';
+import { AppError, ErrorCode, isAppError } from '#shared/errors/index.js';
+import { checkFilterPatterns, type FilterLimits } from '#shared/filters/index.js';
+import type { HttpFilter } from '#shared/mirrord-config/index.js';
+import type { Refusal } from '#shared/protocol/index.js';
 import type { PolicyEvaluator, SessionLedger } from '../domain/interfaces.js';
 import { recordRejection, type StartedSession } from './start-session.js';
 
@@ -9,46 +11,53 @@ export interface PortDeps {
   log: Parameters<typeof recordRejection>[0]['log'];
 }
 
-/** A subscribe message as the client sent it: every field is checked here. */
-export interface SubscribeRequest {
-  port?: unknown;
-  mode?: unknown;
-  http_filter?: unknown;
+/** A port subscription as the relay read it from the client's protocol message. */
+export interface PortSubscription {
+  mode: 'steal' | 'mirror';
+  port: number;
+  /** The filter as the mirrord config spells it (what policy evaluates). */
+  filter?: HttpFilter;
+  /** The filter as lists and events show it. */
+  rendered?: string;
 }
 
+export type SubscribeOutcome = { ok: true; warnings: string[] } | { ok: false; refusal: Refusal; error: AppError };
+
 /**
- * Subscribes a port of a live session: the request checked (port, mode, filter within its
- * limits), policy asked (a refusal is recorded and never reaches the ledger's locks), then the
- * ledger decides the lock. Returns the ledger's warnings (a shadowed filter).
+ * Subscribes a port of a live session: the filter bounded (HTTP_FILTER_MAX_*), policy asked
+ * (a refusal is recorded and never reaches the ledger's locks), then the ledger decides the
+ * lock. A refusal comes back as the protocol answer it becomes; an Invalid filter is thrown.
  */
 export async function subscribePort(
   deps: PortDeps,
   s: StartedSession,
   config: unknown,
-  m: SubscribeRequest,
+  sub: PortSubscription,
   limits: FilterLimits,
-): Promise<string[]> {
-  const mode = m.mode;
-  if (mode !== 'steal' && mode !== 'mirror')
-    throw invalid('mode', `expected "steal" | "mirror", got ${JSON.stringify(mode)}`);
-  if (!Number.isInteger(m.port) || (m.port as number) < 1 || (m.port as number) > 65535)
-    throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(m.port)}`);
-  const filter = renderHttpFilter(parseHttpFilter(m.http_filter, 'http_filter', limits));
-  if (mode === 'mirror' && filter !== undefined) throw invalid('http_filter', 'an HTTP filter applies to steal only');
-  const port = m.port as number;
+): Promise<SubscribeOutcome> {
+  const { mode, port } = sub;
+  if (sub.filter && sub.rendered !== undefined) checkFilterPatterns('http_filter', sub.filter, sub.rendered, limits);
   const decision = await deps.policy.evaluatePort({
     who: s.who,
     target: s.target,
     config,
     port,
     mode,
-    ...(filter ? { http_filter: m.http_filter } : {}),
+    ...(sub.filter ? { http_filter: sub.filter } : {}),
     ...(s.req.profile ? { profile: s.req.profile } : {}),
   });
   if (!decision.allowed) {
-    const e = new AppError(ErrorCode.Forbidden, decision.message);
-    await recordRejection(deps, s, e, 'port', { port, mode, ...(decision.policy ? { policy: decision.policy } : {}) });
-    throw e;
+    const error = new AppError(ErrorCode.Forbidden, decision.message);
+    await recordRejection(deps, s, error, 'port', {
+      port,
+      mode,
+      ...(decision.policy ? { policy: decision.policy } : {}),
+    });
+    return {
+      ok: false,
+      error,
+      refusal: { kind: 'Forbidden', reason: decision.message, ...(decision.policy ? { policy: decision.policy } : {}) },
+    };
   }
   const body: Record<string, unknown> = {
     session_id: s.req.session_id,
@@ -57,12 +66,17 @@ export async function subscribePort(
     mode,
     on_concurrent_steal: s.req.on_concurrent_steal,
   };
-  if (filter !== undefined) body.http_filter = filter;
-  return (await deps.ledger.command('port-subscribe', body)).warnings;
+  if (sub.rendered !== undefined && mode === 'steal') body.http_filter = sub.rendered;
+  try {
+    return { ok: true, warnings: (await deps.ledger.command('port-subscribe', body)).warnings };
+  } catch (e) {
+    // The ledger recorded the refusal (who asked, who holds the port) in the audit trail.
+    if (isAppError(e, 'PortAlreadyStolen')) return { ok: false, error: e, refusal: { kind: 'PortAlreadyStolen' } };
+    throw e;
+  }
 }
 
 /** Releases a port the session holds. */
-export async function unsubscribePort(deps: Pick<PortDeps, 'ledger'>, s: StartedSession, port: unknown): Promise<void> {
-  if (!Number.isInteger(port)) throw invalid('port', `expected a port number, got ${JSON.stringify(port)}`);
+export async function unsubscribePort(deps: Pick<PortDeps, 'ledger'>, s: StartedSession, port: number): Promise<void> {
   await deps.ledger.command('port-unsubscribe', { session_id: s.req.session_id, client_user: s.who.user, port });
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, isAppError, notFound } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
+import type { PreparedAgentReply } from '#shared/contracts/index.js';
 import type {
   AgentProvisioner,
   Authorizer,
@@ -55,23 +56,26 @@ export function recordRejection(
 }
 
 /**
- * `x-session-id` resumes a live session of the same user on the same target, and nothing else:
+ * `x-session-id` is chosen by the client (the mirrord CLI always sends one): an unknown id
+ * starts a new session with it; a live session of the same user on the same target is resumed
+ * (reconnect, or a second socket of `exec` / `port-forward`); anything else is refused —
  * checked before authorisation and policy so a resume cannot borrow another target's decision
  * (the ledger checks again, for races).
  */
-async function checkResume(ledger: SessionLedger, who: Identity, id: string, target: ResolvedTarget): Promise<void> {
+async function resumes(ledger: SessionLedger, who: Identity, id: string, target: ResolvedTarget): Promise<boolean> {
   const { session } = await ledger.session(id);
-  if (!session || session.status === 'pending')
-    throw notFound(`x-session-id: session ${id} is not live; start a new session without x-session-id`);
+  if (!session || session.status === 'pending') return false;
   if (session.client_user !== who.user) throw forbidden(`x-session-id: session ${id} belongs to another user`);
   if (session.status === 'ended')
-    throw conflict(
-      `x-session-id: session ${id} already ended (${session.end_reason}); start a new session without x-session-id`,
+    throw new AppError(
+      ErrorCode.ReconnectNotPossible,
+      `x-session-id: session ${id} already ended (${session.end_reason}); start a new session with another id`,
     );
   if (session.target !== target.path || session.namespace !== target.namespace)
     throw conflict(
-      `x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session without x-session-id`,
+      `x-session-id: session ${id} runs on ${session.target} in namespace ${session.namespace}, not ${target.path} in ${target.namespace}; resume it on the same target, or start a new session with another id`,
     );
+  return true;
 }
 
 /**
@@ -79,14 +83,16 @@ async function checkResume(ledger: SessionLedger, who: Identity, id: string, tar
  * prepare the agent, record Session Started — and undo the agent if the ledger refuses.
  * Every refusal is recorded; every step runs before the client's socket is accepted.
  */
-export async function startSession(
+export async function startSession<L>(
   deps: StartSessionDeps,
   who: Identity,
-  req: ConnectRequest,
+  asked: ConnectRequest,
   client: ClientInfo,
-): Promise<StartedSession> {
-  const target = await deps.targets.resolve(who, req.namespace, req.target);
-  if (req.resume) await checkResume(deps.ledger, who, req.session_id, target);
+  link?: (agent: PreparedAgentReply) => Promise<L>,
+): Promise<StartedSession & { link?: L }> {
+  const target = await deps.targets.resolve(who, asked.namespace, asked.target);
+  const resume = asked.client_chosen_id && (await resumes(deps.ledger, who, asked.session_id, target));
+  const req = { ...asked, resume };
   const base = { who, req, target, client };
   try {
     await authorize(deps.authz, who, {
@@ -111,17 +117,23 @@ export async function startSession(
     await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
     throw e;
   }
-  // A resumed session keeps the agent it has; only a new one gets an agent prepared.
-  const prepared = req.resume
-    ? { agent: 'none' as const }
-    : await deps.agents.prepare({
-        session_id: req.session_id,
-        namespace: target.namespace,
-        target,
-        agent: req.agent,
-        ...(req.copy_target ? { copy_target: req.copy_target } : {}),
-        client: { ...client },
-      });
+  // A resumed session gets the agent it has (agent-manager answers with it); a new one gets one made.
+  const prepared = await deps.agents.prepare({
+    session_id: req.session_id,
+    namespace: target.namespace,
+    target,
+    agent: req.agent,
+    ...(req.copy_target ? { copy_target: req.copy_target } : {}),
+    client: { ...client },
+  });
+  // The agent connection is open before the session is recorded: a dead agent is a refusal, not a session.
+  let opened: L | undefined;
+  try {
+    if (link && prepared.agent !== 'none') opened = await link(prepared);
+  } catch (e) {
+    if (!resume) await deps.agents.release(req.session_id).catch(() => undefined);
+    throw e;
+  }
   const body: Record<string, unknown> = {
     session_id: req.session_id,
     target: target.path,
@@ -136,8 +148,9 @@ export async function startSession(
     r = await deps.ledger.command('start', body);
   } catch (e) {
     // No Session Started, so no Session Ended will clean up: undo the agent now.
-    if (prepared.agent !== 'none') await deps.agents.release(req.session_id).catch(() => undefined);
+    (opened as { destroy?: () => void } | undefined)?.destroy?.();
+    if (prepared.agent !== 'none' && !resume) await deps.agents.release(req.session_id).catch(() => undefined);
     throw e;
   }
-  return { ...base, resumed: r.resumed === true };
+  return { ...base, resumed: r.resumed === true, ...(opened !== undefined ? { link: opened } : {}) };
 }

@@ -16,7 +16,9 @@ export interface ConnectRequest {
   target: Target;
   dotted: string;
   session_id: string;
-  /** `x-session-id` was sent: this connect resumes that live session and creates none. */
+  /** `x-session-id` was sent: the id is the client's (a live session with it is resumed). */
+  client_chosen_id: boolean;
+  /** Set by the start use case: this connect resumes a live session. */
   resume: boolean;
   on_concurrent_steal: OnConcurrentSteal;
   profile?: string;
@@ -66,7 +68,8 @@ export function parseConnectRequest(
     target,
     dotted: params.name,
     session_id: sid === undefined ? newSessionId() : parseClientSessionId(sid),
-    resume: sid !== undefined,
+    client_chosen_id: sid !== undefined,
+    resume: false,
     on_concurrent_steal: mode,
     client_cli_version: header(headers, 'x-mirrord-cli-version') ?? '',
     agent: { ...AGENT_DEFAULTS },

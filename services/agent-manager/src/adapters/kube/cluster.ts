@@ -78,6 +78,11 @@ export class Cluster {
     );
   }
 
+  /** A running pod matching the selector now, if any (no waiting). */
+  async runningPod(namespace: string, labelSelector: string): Promise<V1Pod | undefined> {
+    return (await this.#core.listNamespacedPod({ namespace, labelSelector })).items.find(ready);
+  }
+
   waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
     return poll(timeoutMs, `ephemeral agent ${container} in pod ${pod} was not running`, async () => {
       const p = await this.#core.readNamespacedPod({ name: pod, namespace });

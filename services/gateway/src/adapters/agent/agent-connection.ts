@@ -3,6 +3,9 @@ import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { unavailable } from '#shared/errors/index.js';
 
+/** Largest mirrord-protocol message relayed either way unless PROTOCOL_MAX_MESSAGE_BYTES says otherwise. */
+export const DEFAULT_PROTOCOL_MAX_BYTES = 16 * 1024 * 1024;
+
 /** The operator side of the agent connection's TLS (certificate and key of `agent-connection.crt`). */
 export interface AgentTls {
   certPem: string;
@@ -25,11 +28,15 @@ export class AgentConnector {
     this.#context = tls ? createSecureContext({ cert: tls.certPem, key: tls.keyPem }) : undefined;
   }
 
-  get tls(): boolean {
-    return this.#context !== undefined;
-  }
-
-  open(address: string): Promise<Duplex> {
+  /** Connects; `tls` says whether agent-manager started this agent with the operator certificate. */
+  open(address: string, tls: boolean): Promise<Duplex> {
+    if (tls && !this.#context)
+      return Promise.reject(
+        unavailable(
+          `agent at ${address} expects TLS but this gateway has no agent-connection certificate; give it the same OPERATOR_CA_DIR and OPERATOR_AGENT_CONNECTION_TLS as agent-manager`,
+        ),
+      );
+    const context = tls ? this.#context : undefined;
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(i + 1));
@@ -40,24 +47,24 @@ export class AgentConnector {
         reject(unavailable(`agent at ${address}: ${why}`));
       };
       const timer = setTimeout(
-        () => fail(`no ${this.#context ? 'TLS handshake' : 'connection'} within ${this.timeoutMs} ms`),
+        () => fail(`no ${context ? 'TLS handshake' : 'connection'} within ${this.timeoutMs} ms`),
         this.timeoutMs,
       );
       const sock: Socket = connect({ host, port, noDelay: true });
       sock.once('error', (e) => fail(e.message));
       sock.once('connect', () => {
-        if (!this.#context) {
+        if (!context) {
           clearTimeout(timer);
           sock.removeAllListeners('error');
           return resolve(sock);
         }
-        const tls = new TLSSocket(sock, { isServer: true, secureContext: this.#context });
-        tls.once('error', (e) => fail(`TLS: ${e.message}`));
-        tls.once('secure', () => {
+        const secure = new TLSSocket(sock, { isServer: true, secureContext: context });
+        secure.once('error', (e) => fail(`TLS: ${e.message}`));
+        secure.once('secure', () => {
           clearTimeout(timer);
           sock.removeAllListeners('error');
-          tls.removeAllListeners('error');
-          resolve(tls);
+          secure.removeAllListeners('error');
+          resolve(secure);
         });
       });
     });

@@ -6,6 +6,8 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import websocket from '@fastify/websocket';
+import { DEFAULT_PROTOCOL_MAX_BYTES, type AgentConnector } from '../agent/agent-connection.js';
+import type { TrafficMetrics } from '../metrics/traffic.js';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
@@ -44,8 +46,12 @@ export interface GatewayDeps {
   license: License | undefined;
   defaultNamespace: string;
   ready: () => Promise<boolean>;
-  /** Largest WebSocket message accepted from a client. */
+  /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
   maxMessageBytes?: number;
+  /** Opens agent connections (absent: sessions have no agent, the gateway answers for it). */
+  agentConnector?: AgentConnector;
+  /** The relay's traffic counters. */
+  traffic?: TrafficMetrics;
   /** HTTP filter bounds and the per-connection message rate (HTTP_FILTER_*, SESSION_MESSAGES_PER_SECOND). */
   limits?: { filter: FilterLimits; messagesPerSecond: number };
   /** Signs plugin certificates and identifies `x-client-der`. */
@@ -159,7 +165,8 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
   }) as unknown as FastifyInstance;
   // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
   // instead of a dropped connection; the per-message limit is checked in the handler.
-  await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
+  // One mirrord-protocol message per frame: the frame limit is the message limit (ws closes 1009 above it).
+  await app.register(websocket, { options: { maxPayload: deps.maxMessageBytes ?? DEFAULT_PROTOCOL_MAX_BYTES } });
   app.decorateRequest('identity', null);
 
   app.setErrorHandler((e, req, reply) => {

@@ -1,3 +1,4 @@
+import { Registry } from 'prom-client';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
@@ -16,13 +17,14 @@ export async function startMetricsServer(
   ledger: LedgerClient,
   license: { expire_at: string } | undefined,
   log: Logger,
+  traffic?: Registry,
 ): Promise<{ app: FastifyInstance; url: string; stop(): Promise<void> }> {
   const state = new MetricsState(DURATION_BUCKETS);
   const follow = await followMetrics(nc, state, log);
   // One ledger read per scrape serves both live gauges.
   let live: ReturnType<LedgerClient['sessions']> | undefined;
   const liveSessions = () => (live ??= ledger.sessions());
-  const registry = buildRegistry(state, {
+  const derived = buildRegistry(state, {
     activeSessions: async () => (await liveSessions()).sessions.length,
     heldPorts: async () => {
       const out = { steal: 0, mirror: 0 };
@@ -34,6 +36,7 @@ export async function startMetricsServer(
     jiraOutcomes: () => jiraOutcomes(nc),
     licenseExpiresAt: () => (license ? Date.parse(`${license.expire_at}T00:00:00Z`) : undefined),
   });
+  const registry = traffic ? Registry.merge([derived, traffic]) : derived;
   const app = Fastify({ logger: false });
   app.get('/metrics', async (_req, reply) => {
     live = undefined;

@@ -6,7 +6,7 @@ import type { LedgerClient } from './ledger-client.js';
 
 export interface LiveConnection {
   sessionId: string;
-  /** Tells the client the session is over (`{type:"closed"}`) and closes the socket. */
+  /** Tells the client the session is over (`DaemonMessage::Close` naming who) and closes the socket. */
   closeBySession(reason: string, by?: string): void;
 }
 
@@ -37,6 +37,11 @@ export class ConnectionRegistry {
     const set = this.#bySession.get(c.sessionId);
     set?.delete(c);
     if (set?.size === 0) this.#bySession.delete(c.sessionId);
+  }
+
+  /** Live sockets of one session on this gateway (a session may hold two: `exec` + intproxy). */
+  count(sessionId: string): number {
+    return this.#bySession.get(sessionId)?.size ?? 0;
   }
 
   get size(): number {

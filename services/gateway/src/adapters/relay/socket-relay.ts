@@ -1,0 +1,163 @@
+import type { Duplex } from 'node:stream';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { isAppError } from '#shared/errors/index.js';
+import { MessageFramer, daemonMessage } from '#shared/protocol/index.js';
+import { RelaySession, type RelayDeps } from '../../app/relay-session.js';
+import type { StartedSession } from '../../app/start-session.js';
+import type { LiveConnection } from '../nats/connection-registry.js';
+
+/** Bytes sent to the client and not yet written before the agent's side is paused (and resumed below the low mark). */
+const HIGH_WATER = 1 << 20;
+const LOW_WATER = 256 << 10;
+/** Client frames queued behind a pending decision before the client's socket is paused. */
+const QUEUE_PAUSE = 256;
+
+export interface SocketRelayDeps extends RelayDeps {
+  log: Logger;
+  registry: {
+    add(c: LiveConnection): void;
+    remove(c: LiveConnection): void;
+    /** Live sockets of a session on this gateway. */
+    count(sessionId: string): number;
+  };
+  /** Ends the session in the ledger (a deliberate close of its last socket). */
+  endSession(s: StartedSession): Promise<unknown>;
+  /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
+  maxMessageBytes: number;
+  /** Relayed bytes, by direction. */
+  bytes?(direction: 'client_to_agent' | 'agent_to_client', n: number): void;
+}
+
+/**
+ * The WebSocket ↔ agent TCP plumbing of one client socket: binary frames only (one message
+ * each), the agent's stream framed into whole messages, back-pressure both ways (the agent
+ * socket pauses while the client's unsent bytes pile up; the client's socket pauses while
+ * the agent's write buffer is full or decisions are pending). Decisions live in RelaySession.
+ */
+export function serveRelay(
+  deps: SocketRelayDeps,
+  socket: WebSocket,
+  s: StartedSession,
+  agent: Duplex | undefined,
+  config: unknown,
+): void {
+  const id = s.req.session_id;
+  const log = deps.log.child({ session_id: id });
+  let unsent = 0;
+  let agentPaused = false;
+  const relay = new RelaySession(
+    deps,
+    s,
+    {
+      hasAgent: agent !== undefined,
+      toClient(frame) {
+        if (socket.readyState !== socket.OPEN) return;
+        unsent += frame.length;
+        deps.bytes?.('agent_to_client', frame.length);
+        socket.send(frame, { binary: true }, () => {
+          unsent -= frame.length;
+          if (agentPaused && unsent < LOW_WATER) {
+            agentPaused = false;
+            agent?.resume();
+          }
+        });
+        if (!agentPaused && unsent > HIGH_WATER && agent) {
+          agentPaused = true;
+          agent.pause();
+        }
+      },
+      toAgent(frame) {
+        if (!agent || agent.destroyed) return;
+        deps.bytes?.('client_to_agent', frame.length);
+        if (!agent.write(frame)) {
+          socket.pause();
+          agent.once('drain', () => socket.resume());
+        }
+      },
+      closeClient(code, reason) {
+        if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING)
+          socket.close(code, Buffer.from(reason).subarray(0, 120).toString());
+        agent?.destroy();
+      },
+    },
+    log,
+    config,
+  );
+  const conn: LiveConnection = { sessionId: id, closeBySession: (reason, by) => relay.ended(reason, by) };
+  deps.registry.add(conn);
+
+  if (agent) {
+    const framer = new MessageFramer(daemonMessage, deps.maxMessageBytes);
+    agent.on('data', (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = framer.push(chunk);
+      } catch (e) {
+        return relay.protocolError('agent', e);
+      }
+      for (const f of frames) {
+        try {
+          relay.observeAgent(f);
+        } catch (e) {
+          return relay.protocolError('agent', e);
+        }
+        relay.io.toClient(f);
+      }
+    });
+    agent.on('error', (err) => log.warn({ err }, 'agent connection error'));
+    agent.once('close', () => {
+      if (socket.readyState === socket.OPEN) {
+        log.warn('the agent connection closed; telling the client');
+        relay.agentLost();
+      }
+    });
+  }
+
+  // Frames are decided in arrival order; only subscriptions wait (policy, ledger), the rest is synchronous.
+  const queue: Uint8Array[] = [];
+  let busy = false;
+  const pump = async (): Promise<void> => {
+    busy = true;
+    while (queue.length > 0) {
+      const f = queue.shift()!;
+      try {
+        await relay.fromClient(f);
+      } catch (err) {
+        log.error({ err }, 'relay failed on a client message; closing this connection');
+        relay.io.closeClient(1011, 'mirrord-teams relay error');
+      }
+      if (queue.length < QUEUE_PAUSE / 4 && socket.isPaused) socket.resume();
+    }
+    busy = false;
+  };
+  socket.on('message', (data: Buffer, isBinary: boolean) => {
+    if (!isBinary) {
+      log.warn('text frame from the client; the mirrord protocol is binary only');
+      return relay.io.closeClient(1003, 'text frames are not part of the mirrord protocol');
+    }
+    queue.push(data);
+    if (queue.length > QUEUE_PAUSE) socket.pause();
+    if (!busy) void pump();
+  });
+
+  socket.on('close', (code) => {
+    deps.registry.remove(conn);
+    agent?.destroy();
+    const state = relay.state;
+    if (state === 'ended') return;
+    const deliberate = state === 'clientClosed' || (state === 'open' && code === 1000);
+    if (deliberate && deps.registry.count(id) === 0) {
+      // The last socket of the session closed on purpose: the session ends now.
+      void deps.endSession(s).catch((e: unknown) => {
+        if (!isAppError(e, 'Conflict') && !isAppError(e, 'NotFound'))
+          log.warn({ err: e }, 'could not end the session; it will expire as Unused');
+      });
+      return;
+    }
+    // Dropped, failed, or one of several sockets: its ports go; the session waits for a reconnect.
+    log.info({ code, state }, 'client socket closed; session kept for a reconnect within the unused TTL');
+    void relay.releaseAll();
+  });
+  socket.on('error', (err) => log.warn({ err }, 'websocket error'));
+}

@@ -1,0 +1,300 @@
+import type { Logger } from 'pino';
+import { toAppError } from '#shared/errors/index.js';
+import type { FilterLimits } from '#shared/filters/index.js';
+import {
+  AGENT_LOST,
+  BASELINE_VERSION,
+  Malformed,
+  UnknownTag,
+  clientMessage,
+  closeMessage,
+  daemonMessage,
+  decodeExact,
+  encode,
+  intentOf,
+  negotiated,
+  pongMessage,
+  refused,
+  subscribed,
+  type ClientIntent,
+  type DaemonMessage,
+} from '#shared/protocol/index.js';
+import type { TokenBucket } from '../domain/token-bucket.js';
+import { subscribePort, unsubscribePort, type PortDeps } from './port-subscriptions.js';
+import type { StartedSession } from './start-session.js';
+
+/** Where a relay's bytes go: the client's WebSocket and (when the session has one) its agent connection. */
+export interface RelayPorts {
+  /** One whole `DaemonMessage` to the client (one binary frame). */
+  toClient(frame: Uint8Array): void;
+  /** One whole `ClientMessage` to the agent. */
+  toAgent(frame: Uint8Array): void;
+  /** Ends the client's socket (after any Close message) and the agent connection. */
+  closeClient(code: number, reason: string): void;
+  hasAgent: boolean;
+}
+
+/** What the relay counts (Prometheus in production): the real operator's traffic metrics. */
+export interface TrafficMeter {
+  stolenConnection(s: StartedSession, port: number): void;
+  stolenRequest(s: StartedSession, port: number): void;
+}
+
+export interface RelayDeps extends PortDeps {
+  traffic?: TrafficMeter;
+  limits: FilterLimits;
+  /** Subscriptions a second (SESSION_MESSAGES_PER_SECOND): each costs a policy and a ledger call. */
+  bucket: TokenBucket;
+  now(): number;
+}
+
+/** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
+const OPERATOR_UNAVAILABLE = 2;
+
+/** The client's words for why its session ended elsewhere (DaemonMessage::Close). */
+export function closeReason(sessionId: string, reason: string, by?: string): string {
+  switch (reason) {
+    case 'Killed':
+      return `mirrord session ${sessionId} was killed${by ? ` by ${by}` : ''}`;
+    case 'Overridden':
+      return `mirrord session ${sessionId} was overridden${by ? ` by session ${by}` : ''} (on_concurrent_steal=override)`;
+    case 'Unused':
+      return `mirrord session ${sessionId} expired: no connection within the unused TTL`;
+    case 'TimeLimitExceeded':
+      return `mirrord session ${sessionId} reached its time limit (SESSION_MAX_SECONDS)`;
+    case 'SetupDeadlineExceeded':
+      return `mirrord session ${sessionId} did not finish its setup in time`;
+    default:
+      return `mirrord session ${sessionId} ended (${reason})`;
+  }
+}
+
+/**
+ * One client socket of a session, in the mirrord protocol: reads what the gateway must decide
+ * (port subscriptions, the protocol version, Close) and relays everything else unchanged.
+ * Subscriptions go through policy and the ledger first; a refusal is answered here and never
+ * reaches the agent. Without an agent (no cluster) the gateway answers version, ping and
+ * subscriptions itself, so sessions are still governed and recorded.
+ */
+export class RelaySession {
+  /** The client's protocol version (from `SwitchProtocolVersion`); replies are gated by it. */
+  version = BASELINE_VERSION;
+  /** Ports this socket subscribed and the ledger granted: released when the socket goes. */
+  readonly held = new Map<number, 'mirror' | 'steal'>();
+  /** Subscriptions forwarded to the agent and not answered yet (answered SystemFailure if it is lost). */
+  readonly awaiting: Array<{ mode: 'mirror' | 'steal'; port: number }> = [];
+  /** open; closed by the client (Close, or close 1000); ended elsewhere (killed, …); failed (agent lost, bad bytes). */
+  #state: 'open' | 'clientClosed' | 'ended' | 'failed' = 'open';
+
+  constructor(
+    private readonly deps: RelayDeps,
+    readonly session: StartedSession,
+    readonly io: RelayPorts,
+    private readonly log: Logger,
+    public config: unknown,
+  ) {}
+
+  get state(): 'open' | 'clientClosed' | 'ended' | 'failed' {
+    return this.#state;
+  }
+
+  /** One binary frame from the client (call in arrival order; await before the next). */
+  fromClient(frame: Uint8Array): void | Promise<void> {
+    if (this.#state !== 'open') return;
+    let intent: ClientIntent;
+    try {
+      intent = intentOf(decodeExact(clientMessage, frame));
+    } catch (e) {
+      return this.protocolError('client', e);
+    }
+    switch (intent.kind) {
+      case 'version':
+        this.version = intent.version;
+        if (this.io.hasAgent) return this.io.toAgent(frame);
+        return this.io.toClient(
+          encode(daemonMessage, { $: 'SwitchProtocolVersionResponse', v: negotiated(intent.version) }),
+        );
+      case 'ping':
+        return this.io.hasAgent ? this.io.toAgent(frame) : this.io.toClient(pongMessage());
+      case 'subscribe':
+        return this.subscribe(intent, frame);
+      case 'unsubscribe':
+        return this.unsubscribe(intent.mode, intent.port, frame);
+      case 'close':
+        // The client ends this socket; the agent hears it too.
+        if (this.io.hasAgent) this.io.toAgent(frame);
+        this.#state = 'clientClosed';
+        this.io.closeClient(1000, 'client sent Close');
+        return;
+      case 'relay':
+        if (this.io.hasAgent) this.io.toAgent(frame);
+        return;
+    }
+  }
+
+  private async unsubscribe(mode: 'mirror' | 'steal', port: number, frame: Uint8Array): Promise<void> {
+    if (this.held.get(port) === mode) {
+      this.held.delete(port);
+      await unsubscribePort(this.deps, this.session, port).catch((err: unknown) =>
+        this.log.warn({ err, port }, 'could not release a port; it goes with the session'),
+      );
+    }
+    if (this.io.hasAgent) this.io.toAgent(frame);
+  }
+
+  private async subscribe(intent: Extract<ClientIntent, { kind: 'subscribe' }>, frame: Uint8Array): Promise<void> {
+    const sub = { mode: intent.mode, port: intent.port, ...(intent.steal ? { steal: intent.steal } : {}) };
+    if (!this.deps.bucket.take(this.deps.now())) {
+      this.log.warn({ port: intent.port }, 'subscriptions faster than SESSION_MESSAGES_PER_SECOND; refused');
+      return this.io.toClient(
+        refused(this.version, sub, {
+          kind: 'SystemFailure',
+          can_retry: true,
+          code: OPERATOR_UNAVAILABLE,
+          message: 'too many subscriptions a second on this session (SESSION_MESSAGES_PER_SECOND); retry later',
+        }),
+      );
+    }
+    let outcome;
+    try {
+      outcome = await subscribePort(
+        this.deps,
+        this.session,
+        this.config,
+        {
+          mode: intent.mode,
+          port: intent.port,
+          ...(intent.filter ? { filter: intent.filter } : {}),
+          ...(intent.rendered !== undefined ? { rendered: intent.rendered } : {}),
+        },
+        this.deps.limits,
+      );
+    } catch (e) {
+      const err = toAppError(e);
+      this.log.warn({ err, port: intent.port, mode: intent.mode }, 'subscription not decided');
+      if (err.code === 'Invalid') return this.io.toClient(this.badFilter(intent, err.message));
+      return this.io.toClient(
+        refused(this.version, sub, {
+          kind: 'SystemFailure',
+          can_retry: true,
+          code: OPERATOR_UNAVAILABLE,
+          message: `mirrord-teams could not decide the subscription: ${err.message}`,
+        }),
+      );
+    }
+    if (!outcome.ok) {
+      this.log.info({ port: intent.port, mode: intent.mode, code: outcome.error.code }, outcome.error.message);
+      return this.io.toClient(refused(this.version, sub, outcome.refusal));
+    }
+    for (const w of outcome.warnings) this.log.warn({ port: intent.port }, w);
+    this.held.set(intent.port, intent.mode);
+    if (this.io.hasAgent) {
+      this.awaiting.push({ mode: intent.mode, port: intent.port });
+      this.io.toAgent(frame);
+    } else this.io.toClient(subscribed(intent.mode, intent.port));
+  }
+
+  /** A filter we refuse to compile: the agent's own answer for a bad regex (`RemoteError::BadHttpFilter*`). */
+  private badFilter(intent: Extract<ClientIntent, { kind: 'subscribe' }>, why: string): Uint8Array {
+    const remote: Extract<DaemonMessage, { $: 'Tcp' }>['v'] =
+      intent.steal && intent.steal.$ === 'FilteredHttp'
+        ? {
+            $: 'SubscribeResult',
+            v: { $: 'Err', v: { $: 'Remote', v: { $: 'BadHttpFilterRegex', v: [intent.steal.v[1], why] } } },
+          }
+        : intent.steal && intent.steal.$ === 'FilteredHttpEx'
+          ? {
+              $: 'SubscribeResult',
+              v: { $: 'Err', v: { $: 'Remote', v: { $: 'BadHttpFilterExRegex', v: [intent.steal.v[1], why] } } },
+            }
+          : { $: 'SubscribeResult', v: { $: 'Err', v: { $: 'Remote', v: { $: 'AddressParsing', v: why } } } };
+    return encode(daemonMessage, { $: intent.mode === 'mirror' ? 'Tcp' : 'TcpSteal', v: remote });
+  }
+
+  /**
+   * Reads what the gateway counts in one agent message (subscription answers, stolen
+   * connections and requests) from its first bytes; the adapter forwards it unchanged.
+   */
+  observeAgent(frame: Uint8Array): void {
+    const tag = frame[0];
+    if ((tag !== 1 && tag !== 2) || frame.length < 2) return;
+    const sub = frame[1]!;
+    // DaemonTcp: 0 NewConnectionV1, 3 SubscribeResult, 4/5 HttpRequest(Framed), 6 Chunked (0 StartV1, 3 StartV2), 7 NewConnectionV2.
+    const counted =
+      sub === 3 ||
+      (tag === 2 &&
+        (sub === 0 || sub === 4 || sub === 5 || sub === 7 || (sub === 6 && (frame[2] === 0 || frame[2] === 3))));
+    if (!counted) return;
+    const m = decodeExact(daemonMessage, frame);
+    if (m.$ !== 'Tcp' && m.$ !== 'TcpSteal') return;
+    const mode = m.$ === 'Tcp' ? 'mirror' : 'steal';
+    const t = m.v;
+    switch (t.$) {
+      case 'SubscribeResult': {
+        const port = t.v.$ === 'Ok' ? t.v.v : undefined;
+        const i = this.awaiting.findIndex((a) => a.mode === mode && (port === undefined || a.port === port));
+        if (i >= 0) this.awaiting.splice(i, 1);
+        return;
+      }
+      case 'NewConnectionV1':
+        return this.deps.traffic?.stolenConnection(this.session, t.v.destination_port);
+      case 'NewConnectionV2':
+        return this.deps.traffic?.stolenConnection(this.session, t.v.connection.destination_port);
+      case 'HttpRequest':
+      case 'HttpRequestFramed':
+        return this.deps.traffic?.stolenRequest(this.session, t.v.port);
+      case 'HttpRequestChunked':
+        if (t.v.$ === 'StartV1') this.deps.traffic?.stolenRequest(this.session, t.v.v.port);
+        else if (t.v.$ === 'StartV2') this.deps.traffic?.stolenRequest(this.session, t.v.v.metadata.v.destination.port);
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Bytes that can never decode: this connection closes with a log naming the tag and version; others go on. */
+  protocolError(from: 'client' | 'agent', e: unknown): void {
+    if (!(e instanceof Malformed)) throw e;
+    const tag = e instanceof UnknownTag ? { tag: e.tag, type: e.type } : {};
+    this.log.warn(
+      { from, ...tag, protocol_version: this.version, err: e.message },
+      e instanceof UnknownTag
+        ? `unknown ${e.type} tag ${e.tag} from the ${from} (protocol ${this.version}); closing this connection`
+        : `malformed message from the ${from} (protocol ${this.version}); closing this connection`,
+    );
+    this.#state = 'failed';
+    this.io.closeClient(1007, `malformed mirrord-protocol message from the ${from}`);
+  }
+
+  /** The session ended elsewhere (killed, overridden, expired): the client is told who, then the socket closes. */
+  ended(reason: string, by?: string): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'ended';
+    this.held.clear();
+    this.io.toClient(closeMessage(closeReason(this.session.req.session_id, reason, by)));
+    this.io.closeClient(1000, reason);
+  }
+
+  /**
+   * The agent connection broke. The client is told (`Close`; its pending subscriptions get
+   * `SystemFailure{can_retry}` first where its version has it) and its socket closes without
+   * ending the session: a reconnect within the unused TTL gets a new agent connection,
+   * otherwise the session ends as Unused and its ports are released.
+   */
+  agentLost(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'failed';
+    const message = 'connection with mirrord-agent was lost';
+    for (const p of this.awaiting.splice(0))
+      this.io.toClient(refused(this.version, p, { kind: 'SystemFailure', can_retry: true, code: AGENT_LOST, message }));
+    this.io.toClient(closeMessage(message));
+    this.io.closeClient(1011, message);
+  }
+
+  /** Ports this socket still holds, to release when it goes without ending the session. */
+  releaseAll(): Promise<unknown> {
+    const ports = [...this.held.keys()];
+    this.held.clear();
+    return Promise.all(ports.map((p) => unsubscribePort(this.deps, this.session, p).catch(() => undefined)));
+  }
+}
