@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, conflict, forbidden, isAppError, notFound } from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, forbidden, isAppError } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
 import type { PreparedAgentReply } from '#shared/contracts/index.js';
