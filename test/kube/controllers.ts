@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from './store.js';
 import type { KubeObject, Registry, ResourceType } from './registry.js';
+import { AgentRuntime, isAgentContainer } from './agent-runtime.js';
 
 /**
  * Plays the parts of the control plane the project relies on: the deployment, replicaset,
@@ -12,6 +13,8 @@ export class Controllers {
   #ip = 10;
   #stopped = false;
   readonly #t: Record<string, ResourceType>;
+  /** Agent containers run as protocol-speaking test agents at their pod's (loopback) IP. */
+  readonly agents: AgentRuntime;
 
   constructor(
     private readonly store: ObjectStore,
@@ -34,12 +37,14 @@ export class Controllers {
           metadata: { name: n, labels: { 'kubernetes.io/hostname': n } },
           status: { conditions: [{ type: 'Ready', status: 'True' }] },
         });
+    this.agents = new AgentRuntime(() => store.list(this.#t.pods!));
     store.watch(undefined, () => this.#kick());
     this.#kick();
   }
 
-  stop(): void {
+  stop(): Promise<void> {
     this.#stopped = true;
+    return this.agents.close();
   }
 
   #kick(): void {
@@ -77,7 +82,9 @@ export class Controllers {
         () => `${j.metadata.name}-${hash(j.metadata.uid!).slice(0, 5)}`,
       );
     this.#collectGarbage();
-    for (const p of this.store.list(pods)) this.#kubelet(p);
+    const live = this.store.list(pods);
+    for (const p of live) this.#kubelet(p);
+    this.agents.sync(live);
   }
 
   #deployment(d: KubeObject, type: ResourceType): void {
@@ -159,9 +166,11 @@ export class Controllers {
   /** Ephemeral containers added to a running pod start running too. */
   #ephemeral(p: KubeObject): void {
     const wanted =
-      (p.spec as { ephemeralContainers?: Array<{ name: string; image?: string }> } | undefined)?.ephemeralContainers ??
+      (p.spec as { ephemeralContainers?: Array<{ name: string; image?: string; command?: string[] }> } | undefined)
+        ?.ephemeralContainers ??
       [];
     const have = (p.status?.ephemeralContainerStatuses as Array<{ name: string }> | undefined) ?? [];
+    for (const c of wanted) if (isAgentContainer(c)) this.agents.ensure(p, c, String(p.status?.podIP));
     if (wanted.every((c) => have.some((h) => h.name === c.name))) return;
     const statuses = wanted.map((c) => ({
       name: c.name,
@@ -205,11 +214,14 @@ export class Controllers {
     if (p.status?.phase === 'Succeeded' || p.status?.phase === 'Failed') return;
     const spec = (p.spec ?? {}) as {
       nodeName?: string;
-      containers?: Array<{ name: string; image?: string }>;
+      containers?: Array<{ name: string; image?: string; command?: string[] }>;
       nodeSelector?: Record<string, string>;
     };
     const node = spec.nodeName ?? this.nodes[hash(p.metadata.name!).charCodeAt(0) % this.nodes.length]!;
-    const ip = `10.244.0.${this.#ip++ % 250}`;
+    // Loopback addresses (127.1.x.y, all routed to this host) so agents in pods are reachable.
+    const n = this.#ip++;
+    const ip = `127.1.${(n >> 8) & 255}.${n & 255}`;
+    for (const c of spec.containers ?? []) if (isAgentContainer(c)) this.agents.ensure(p, c, ip);
     this.store.update(this.#t.pods!, p.metadata.namespace, {
       ...p,
       metadata: { ...p.metadata, resourceVersion: undefined },

@@ -4,6 +4,7 @@ import { createServer as createHttps } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { Controllers } from './controllers.js';
+import type { AgentRuntime } from './agent-runtime.js';
 import { jsonPatch, mergePatch, strategicMergePatch } from './patch.js';
 import { authorize, forbiddenMessage, type Attributes, type UserInfo } from './rbac.js';
 import { groupVersion, Registry, type KubeObject, type ResourceType } from './registry.js';
@@ -40,6 +41,8 @@ export interface KubeStandIn {
   /** Where an APIService's group is served (known only once that server is up). */
   setAggregate(group: string, target: AggregateTarget): void;
   typeOf(apiVersion: string, kind: string): ResourceType;
+  /** The test agents running in agent pods (absent without controllers). */
+  agents?: AgentRuntime;
   close(): Promise<void>;
 }
 
@@ -531,12 +534,13 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     registry,
     apply,
     typeOf,
+    ...(controllers ? { agents: controllers.agents } : {}),
     setAggregate(group, target) {
       aggregate.set(group, target);
       for (const o of store.list(apiServiceType)) afterWrite(apiServiceType, o);
     },
     async close() {
-      controllers?.stop();
+      await controllers?.stop();
       server.closeAllConnections();
       await new Promise((r) => server.close(r));
     },

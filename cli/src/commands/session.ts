@@ -3,10 +3,13 @@ import { readFileSync } from 'node:fs';
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { currentBranch } from '../client/branch.js';
 import { hostname, userInfo } from 'node:os';
-import WebSocket from 'ws';
+import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
 import { regexError } from '#shared/mirrord-config/index.js';
-import { sessionIdToDecimal, sessionIdCandidates } from '#shared/ids/index.js';
+import { sessionIdFromBigInt, sessionIdToDecimal, sessionIdCandidates } from '#shared/ids/index.js';
+import type { HttpFilterValue } from '#shared/protocol/index.js';
+import { MirrordSocket } from '../client/mirrord-socket.js';
+import { TrafficHandler } from '../client/traffic.js';
 import { formatDottedTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
 import { VERSION } from '#shared/version.js';
 import { API, request, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
@@ -16,7 +19,7 @@ import { print } from './operator.js';
 interface StartOptions {
   target: string;
   namespace: string;
-  steal: number[];
+  steal: Array<{ port: number; local?: number }>;
   mirror: number[];
   headerFilter?: string;
   onConcurrentSteal: string;
@@ -40,6 +43,36 @@ function sessionConfig(o: StartOptions): Record<string, unknown> | undefined {
       feature: { ...((cfg.feature as object | undefined) ?? {}), copy_target: { scale_down: !!o.scaleDown } },
     };
   return Object.keys(cfg).length ? cfg : undefined;
+}
+
+/** `--steal PORT[:LOCAL]`: the target's port, and the local one stolen traffic goes to (default the same). */
+const stealArg = (v: string, prev: Array<{ port: number; local?: number }> = []) => {
+  const [remote, local, extra] = v.split(':');
+  if (extra !== undefined) throw invalid('--steal', `"${v}" is not PORT or PORT:LOCAL`);
+  const [port] = portArg(remote ?? '');
+  return [...prev, { port: port!, ...(local !== undefined ? { local: portArg(local)[0]! } : {}) }];
+};
+
+/** Why a subscription was refused, from the protocol's answer. */
+function describeRefusal(e: unknown, mode: string): string {
+  const err = e as { $: string; v: unknown };
+  if (err.$ === 'Close') return String(err.v);
+  const inner = (err.v ?? {}) as { $?: string; v?: Record<string, unknown> | number };
+  switch (inner.$) {
+    case 'PortAlreadyStolen':
+      return `port ${String(inner.v)} is already stolen by another session (on_concurrent_steal=${mode}); kubectl mirrord audit names the holder`;
+    case 'Forbidden':
+    case 'ForbiddenWithReason': {
+      const v = inner.v as { policy_name: string | null; reason?: string };
+      return `forbidden by ${v.policy_name ? `policy "${v.policy_name}"` : 'a mirrord policy'}${v.reason ? `: ${v.reason}` : ''}`;
+    }
+    case 'SystemFailure':
+      return String((inner.v as { message: string }).message);
+    case 'Remote':
+      return `the filter was refused: ${JSON.stringify((inner.v as unknown as { v: unknown }).v)}`;
+    default:
+      return JSON.stringify(inner, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
+  }
 }
 
 const portArg = (v: string, prev: number[] = []): number[] => {
@@ -98,116 +131,85 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
   });
   const branch = currentBranch();
   const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}`;
-  const subs = [
-    ...o.steal.map((port) => ({
-      type: 'port.subscribe',
-      port,
-      mode: 'steal',
-      ...(o.headerFilter ? { http_filter: { header_filter: o.headerFilter } } : {}),
+  const subs: Array<{ mode: 'steal' | 'mirror'; port: number; filter?: HttpFilterValue }> = [
+    ...o.steal.map((x) => ({
+      mode: 'steal' as const,
+      port: x.port,
+      ...(o.headerFilter ? { filter: { $: 'Header' as const, v: o.headerFilter } } : {}),
     })),
-    ...o.mirror.map((port) => ({ type: 'port.subscribe', port, mode: 'mirror' })),
+    ...o.mirror.map((port) => ({ mode: 'mirror' as const, port })),
   ];
-  let sessionId: string | undefined;
+  const locals = new Map(o.steal.map((x) => [x.port, x.local ?? x.port] as const));
+  // Like the mirrord CLI, the client chooses its session id: reconnects carry the same one.
+  const sessionId = sessionIdFromBigInt(BigInt(`0x${randomBytes(8).toString('hex')}`));
+  let connectedOnce = false;
   let userClosing = false;
-  let current: WebSocket | undefined;
+  let current: MirrordSocket | undefined;
   const onSigint = () => {
     userClosing = true;
     process.stderr.write('ending session…\n');
-    current?.close(1000, 'client closed');
+    void current?.close(1000);
   };
   process.on('SIGINT', onSigint);
   process.on('SIGTERM', onSigint);
 
-  const connectOnce = () =>
-    new Promise<'dropped'>((resolve, reject) => {
-      const headers: Record<string, string> = {
-        'x-client-name': realName(),
-        'x-client-hostname': hostname(),
-        'x-mirrord-cli-version': VERSION,
-        traceparent: TRACEPARENT,
-      };
-      if (gw.token) headers.authorization = `Bearer ${gw.token}`;
-      if (sessionId) headers['x-session-id'] = sessionIdToDecimal(sessionId);
-      if (der) headers['x-client-der'] = der;
-      if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
-      const ws = new WebSocket(wsUrl, { headers });
-      current = ws;
-      let nextId = 1;
-      const pending = new Map<
-        number,
-        (m: { ok: boolean; error?: { message: string; code: string }; warnings?: string[] }) => void
-      >();
-      const ask = (m: Record<string, unknown>) =>
-        new Promise<{ ok: boolean; error?: { message: string; code: string }; warnings?: string[] }>((res) => {
-          const id = nextId++;
-          pending.set(id, res);
-          ws.send(JSON.stringify({ id, ...m }));
-        });
-      ws.on('unexpected-response', (_req, res) => {
-        let body = '';
-        res.on('data', (c: Buffer) => (body += c.toString()));
-        res.on('end', () => {
-          let msg = `HTTP ${res.statusCode}`;
-          let code: string | undefined;
-          try {
-            const st = JSON.parse(body) as { message?: string; reason?: string };
-            msg = st.message ?? msg;
-            code = st.reason;
-          } catch {
-            /* keep the status line */
-          }
-          reject(new AppError((code as ErrorCode) ?? ErrorCode.Unavailable, msg));
-        });
-      });
-      ws.on('error', (e) =>
-        reject(
-          new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${e.message}`),
-        ),
-      );
-      ws.on('message', (raw) => {
-        const m = JSON.parse(raw.toString()) as Record<string, unknown>;
-        if (m.type === 'session') {
-          const first = sessionId === undefined;
-          sessionId = String(m.id);
-          if (first) process.stdout.write(`${sessionId}\n`);
-          else process.stderr.write(`reconnected to session ${sessionId}\n`);
-          void (async () => {
-            for (const s of subs) {
-              const a = await ask(s);
-              const desc = `${s.mode} port ${s.port}${'http_filter' in s ? ` (filter header=${o.headerFilter})` : ''}`;
-              if (!a.ok) {
-                process.stderr.write(`refused: ${desc}: ${a.error?.message ?? 'unknown error'}\n`);
-                userClosing = true;
-                ws.close(1000, 'refused');
-                reject(new SessionEnded('', 1));
-                return;
-              }
-              for (const w of a.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
-              if (first)
-                process.stderr.write(
-                  `${s.mode === 'steal' ? 'stealing' : 'mirroring'} port ${s.port}${'http_filter' in s ? ` with filter header=${o.headerFilter}` : ''}\n`,
-                );
-            }
-          })();
-        } else if (m.type === 'closed') {
-          const by = m.by ? ` by ${m.by}` : '';
-          const what =
-            m.reason === 'Killed'
-              ? `was killed${by}`
-              : m.reason === 'Overridden'
-                ? `was overridden${by ? ` by session ${m.by}` : ''}`
-                : `ended (${String(m.reason)})`;
-          reject(new SessionEnded(`session ${sessionId} ${what}`, 2));
-        } else if (typeof m.id === 'number') {
-          pending.get(m.id)?.(m as never);
-          pending.delete(m.id);
-        }
-      });
-      ws.on('close', (code) => {
-        if (userClosing) reject(new SessionEnded(sessionId ? `session ${sessionId} ended` : '', code === 1000 ? 0 : 1));
-        else resolve('dropped');
-      });
+  const connectOnce = async (): Promise<'dropped'> => {
+    const headers: Record<string, string> = {
+      'x-client-name': realName(),
+      'x-client-hostname': hostname(),
+      'x-mirrord-cli-version': VERSION,
+      'x-session-id': sessionIdToDecimal(sessionId),
+      traceparent: TRACEPARENT,
+    };
+    if (gw.token) headers.authorization = `Bearer ${gw.token}`;
+    if (der) headers['x-client-der'] = der;
+    if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
+    let opened;
+    try {
+      opened = await MirrordSocket.open(wsUrl, headers);
+    } catch (e) {
+      throw new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${(e as Error).message}`);
+    }
+    if (!(opened instanceof MirrordSocket)) {
+      const code = typeof opened.body.reason === 'string' ? (opened.body.reason as ErrorCode) : ErrorCode.Unavailable;
+      throw new AppError(code, String(opened.body.message ?? `HTTP ${opened.status}`));
+    }
+    const ws = (current = opened);
+    const traffic = new TrafficHandler(ws, locals, process.stdout);
+    let endedBy: string | undefined;
+    ws.onMessage((m) => {
+      if (m.$ === 'Close') endedBy = m.v;
+      else if (m.$ === 'LogMessage')
+        process.stderr.write(`${{ Warn: 'warning', Error: 'error', Info: 'info' }[m.v.level.$]}: ${m.v.message}\n`);
+      else traffic.handle(m);
     });
+    try {
+      await ws.handshake();
+      if (!connectedOnce) process.stdout.write(`${sessionId}\n`);
+      else process.stderr.write(`reconnected to session ${sessionId}\n`);
+      for (const sub of subs) {
+        const r = await ws.subscribe(sub.mode, sub.port, sub.filter);
+        const desc = `${sub.mode} port ${sub.port}${sub.filter ? ` (filter header=${o.headerFilter})` : ''}`;
+        if (!r.ok) {
+          userClosing = true;
+          await ws.close(1000);
+          throw new SessionEnded(`refused: ${desc}: ${describeRefusal(r.error, o.onConcurrentSteal)}`, 1);
+        }
+        if (!connectedOnce)
+          process.stderr.write(
+            `${sub.mode === 'steal' ? 'stealing' : 'mirroring'} port ${sub.port}${sub.filter ? ` with filter header=${o.headerFilter}` : ''}${sub.mode === 'steal' && locals.get(sub.port) !== sub.port ? ` → 127.0.0.1:${locals.get(sub.port)}` : ''}\n`,
+          );
+      }
+    } catch (e) {
+      if (e instanceof SessionEnded || endedBy === undefined) throw e;
+    }
+    connectedOnce = true;
+    const { code } = await ws.closed;
+    traffic.close();
+    if (endedBy !== undefined) throw new SessionEnded(endedBy, 2);
+    if (userClosing) throw new SessionEnded(`session ${sessionId} ended`, code === 1000 ? 0 : 1);
+    return 'dropped';
+  };
 
   let renewed = false;
   try {
@@ -230,7 +232,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
           continue;
         }
         if (
-          sessionId === undefined ||
+          !connectedOnce ||
           Date.now() > deadline ||
           (e instanceof AppError && e.code !== ErrorCode.Unavailable)
         )
@@ -261,8 +263,13 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .description('start a session and hold it until Ctrl-C')
     .requiredOption('--target <target>', 'deployment/x, pod/x[/container/c], … or targetless')
     .option('-n, --namespace <ns>', 'namespace of the target', 'default')
-    .option('--steal <port>', 'steal traffic on this port (repeatable)', portArg, [])
-    .option('--mirror <port>', 'mirror traffic on this port (repeatable)', portArg, [])
+    .option(
+      '--steal <port[:local]>',
+      'steal traffic on this port, sending it to the local port (default the same; repeatable)',
+      stealArg,
+      [],
+    )
+    .option('--mirror <port>', 'mirror traffic on this port and print it as it arrives (repeatable)', portArg, [])
     .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
     .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
     .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)

@@ -186,7 +186,11 @@ export class RelaySession {
       this.log.info({ port: intent.port, mode: intent.mode, code: outcome.error.code }, outcome.error.message);
       return this.io.toClient(refused(this.version, sub, outcome.refusal));
     }
-    for (const w of outcome.warnings) this.log.warn({ port: intent.port }, w);
+    // The ledger's warnings (a filter shadowed by another session's) reach the client as the agent's log lines do.
+    for (const w of outcome.warnings) {
+      this.log.warn({ port: intent.port }, w);
+      this.io.toClient(encode(daemonMessage, { $: 'LogMessage', v: { message: w, level: { $: 'Warn' } } }));
+    }
     this.held.set(intent.port, intent.mode);
     if (this.io.hasAgent) {
       this.awaiting.push({ mode: intent.mode, port: intent.port });

@@ -1,0 +1,89 @@
+import type { KubeObject } from './registry.js';
+import { TestAgent } from '../agent/test-agent.js';
+
+interface ContainerSpec {
+  name: string;
+  command?: string[];
+  args?: string[];
+  env?: Array<{ name: string; value?: string }>;
+  targetContainerName?: string;
+}
+
+const envOf = (c: ContainerSpec | undefined): Record<string, string> =>
+  Object.fromEntries((c?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
+
+/** Is this container a mirrord agent (by its command, as agent-manager writes it)? */
+export const isAgentContainer = (c: ContainerSpec): boolean =>
+  (c.command?.[0] ?? '').endsWith('mirrord-agent');
+
+/**
+ * The stand-in's container runtime for agents: where a pod runs a `mirrord-agent` container
+ * (a Job's, or an ephemeral container in the target pod), a protocol-speaking test agent
+ * listens at the pod's IP and the port from `-l`, with the operator certificate from
+ * `AGENT_OPERATOR_CERT_ENV` and the target container's environment. Deleting the pod stops it.
+ */
+export class AgentRuntime {
+  readonly agents = new Map<string, TestAgent>();
+  readonly #starting = new Set<string>();
+
+  constructor(private readonly pods: () => KubeObject[]) {}
+
+  /** The target container's env: the pod whose container status carries this id (`targeted`), or a sibling. */
+  #targetEnv(c: ContainerSpec, pod: KubeObject): Record<string, string> {
+    const cmd = c.command ?? [];
+    const i = cmd.indexOf('--container-id');
+    const id = i >= 0 ? cmd[i + 1] : envOf(c).MIRRORD_AGENT_EPHEMERAL_TARGET_CONTAINER_ID;
+    for (const p of id ? this.pods() : []) {
+      const st = (p.status?.containerStatuses as Array<{ name: string; containerID?: string }> | undefined)?.find((s) =>
+        s.containerID?.endsWith(`://${id}`),
+      );
+      if (st)
+        return envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name));
+    }
+    const sibling = (pod.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === c.targetContainerName);
+    return envOf(sibling);
+  }
+
+  /** Starts the agent of a container once (idempotent); `ip` is the pod's. */
+  ensure(pod: KubeObject, c: ContainerSpec, ip: string): void {
+    const key = `${pod.metadata.namespace}/${pod.metadata.name}/${c.name}`;
+    if (this.agents.has(key) || this.#starting.has(key)) return;
+    const cmd = c.command ?? [];
+    const l = cmd.indexOf('-l');
+    const port = l >= 0 ? Number(cmd[l + 1]) : 44128;
+    const mode = cmd.includes('targeted') ? 'targeted' : cmd.includes('ephemeral') ? 'ephemeral' : 'targetless';
+    const cert = envOf(c).AGENT_OPERATOR_CERT_ENV;
+    this.#starting.add(key);
+    void TestAgent.start({
+      host: ip,
+      port,
+      mode,
+      env: this.#targetEnv(c, pod),
+      ...(cert ? { operatorCertPem: cert } : {}),
+    })
+      .then((a) => this.agents.set(key, a))
+      .catch((err: unknown) => console.error(`stand-in: agent ${key} did not start: ${String(err)}`))
+      .finally(() => this.#starting.delete(key));
+  }
+
+  /** Stops agents whose pod is gone. */
+  sync(live: KubeObject[]): void {
+    const keep = new Set(live.map((p) => `${p.metadata.namespace}/${p.metadata.name}/`));
+    for (const [key, a] of this.agents)
+      if (![...keep].some((k) => key.startsWith(k))) {
+        this.agents.delete(key);
+        void a.close();
+      }
+  }
+
+  /** The running agent of a pod (the first, when it has several). */
+  of(podName: string): TestAgent | undefined {
+    for (const [key, a] of this.agents) if (key.split('/')[1] === podName) return a;
+    return undefined;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.close()));
+    this.agents.clear();
+  }
+}
