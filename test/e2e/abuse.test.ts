@@ -168,31 +168,18 @@ describe('abuse: one user cannot take the operator down', () => {
 
   it('oversized and pathological filters are refused naming the field; the session lives on', async () => {
     const { client } = await connect(sys, { target: 'deployment.filters' });
-    const huge = await client.ask({
-      type: 'port.subscribe',
-      port: 80,
-      mode: 'steal',
-      http_filter: { header_filter: 'a'.repeat(65_000) },
-    });
-    assert.equal((huge.error as Msg).field, 'http_filter.header_filter');
-    assert.match(String((huge.error as Msg).message), /more than the 2048 allowed \(HTTP_FILTER_MAX_LENGTH\)/);
-    const redos = await client.ask({
-      type: 'port.subscribe',
-      port: 80,
-      mode: 'steal',
-      http_filter: { header_filter: '(a+)+$' },
-    });
-    assert.equal((redos.error as Msg).field, 'http_filter.header_filter');
-    assert.match(String((redos.error as Msg).message), /too costly to match/);
-    assert.deepEqual(
-      await client.ask({
-        type: 'port.subscribe',
-        port: 80,
-        mode: 'steal',
-        http_filter: { header_filter: '^x-user: alice$' },
-      }),
-      { id: 3, ok: true },
-    );
+    // The answer a real agent gives a filter it cannot compile: Remote(BadHttpFilterExRegex(filter, why)).
+    const why = async (pattern: string) => {
+      const r = await client.subscribe('steal', 80, { $: 'Header', v: pattern });
+      const e = r.error as { code: string; detail: { $: string; v: [unknown, string] } };
+      assert.equal(e.code, 'Remote');
+      assert.equal(e.detail.$, 'BadHttpFilterExRegex');
+      return e.detail.v[1];
+    };
+    const huge = await why('a'.repeat(65_000));
+    assert.match(huge, /^http_filter\.header_filter: .*more than the 2048 allowed \(HTTP_FILTER_MAX_LENGTH\)/);
+    assert.match(await why('(a+)+$'), /^http_filter\.header_filter: .*too costly to match/);
+    assert.deepEqual(await client.subscribe('steal', 80, { $: 'Header', v: '^x-user: alice$' }), { ok: true });
     await client.close();
   });
 
@@ -239,9 +226,9 @@ describe('abuse: one user cannot take the operator down', () => {
     assert.equal((await post(csrFor({ type: 'ed25519' }))).status, 201);
   });
 
-  it('a resume must be the same user, namespace and target; a client-chosen id never creates a session', async () => {
+  it('a resume must be the same user, namespace and target; an unknown client-chosen id starts a new session', async () => {
     const { client, id } = await connect(sys, { target: 'deployment.boats' });
-    assert.deepEqual(await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { id: 1, ok: true });
+    assert.deepEqual(await client.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { ok: true });
     const sid = sessionIdToDecimal(id);
     const other = await SessionClient.connect(sys, {
       target: 'deployment.elsewhere',
@@ -264,12 +251,13 @@ describe('abuse: one user cannot take the operator down', () => {
       headers: { 'x-session-id': sid },
     });
     assert.equal(stranger.status, 403);
-    const invented = await SessionClient.connect(sys, {
+    // The mirrord CLI always chooses its id: an unknown one is a new session of its own, holding nothing.
+    const { client: invented, id: inventedId } = await connect(sys, {
       target: 'deployment.boats',
       headers: { 'x-session-id': '12345678901234567' },
     });
-    assert.equal(invented.status, 404);
-    assert.match(String(invented.body!.message), /is not live; start a new session without x-session-id/);
+    assert.equal(inventedId, '002BDC545D6B4B87');
+    await invented.close();
     // The lock stayed with the one session on boats: a second unfiltered steal is still refused.
     const { client: second } = await connect(sys, { target: 'deployment.boats', token: 'bob-token' });
     assert.equal(
@@ -279,7 +267,8 @@ describe('abuse: one user cannot take the operator down', () => {
     await second.close();
     await client.close();
     const ended = await SessionClient.connect(sys, { target: 'deployment.boats', headers: { 'x-session-id': sid } });
-    assert.equal(ended.status, 409);
+    assert.equal(ended.status, 410);
+    assert.equal(ended.body!.reason, 'ReconnectNotPossible');
     assert.match(String(ended.body!.message), /already ended/);
   });
 

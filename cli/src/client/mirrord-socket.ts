@@ -30,7 +30,10 @@ export interface Refused {
 export class MirrordSocket {
   readonly received: DaemonMessage[] = [];
   #listeners = new Set<(m: DaemonMessage) => void>();
-  #cursor = 0;
+  /** Indices of `received` already handed to a `next()` caller. */
+  #taken = new Set<number>();
+  /** Subscriptions awaiting their answer, per kind: the gateway and the agent answer them in order. */
+  #subscribing: Record<'Tcp' | 'TcpSteal', Array<(m: DaemonMessage) => void>> = { Tcp: [], TcpSteal: [] };
   readonly closed: Promise<{ code: number; reason: string }>;
 
   private constructor(readonly ws: WebSocket) {
@@ -39,6 +42,8 @@ export class MirrordSocket {
       if (!isBinary) throw new Error('text frame from the gateway: not the mirrord protocol');
       const m = decodeExact(daemonMessage, data);
       this.received.push(m);
+      if ((m.$ === 'Tcp' || m.$ === 'TcpSteal') && m.v.$ === 'SubscribeResult') this.#subscribing[m.$].shift()?.(m);
+      if (m.$ === 'Close') for (const q of Object.values(this.#subscribing)) for (const w of q.splice(0)) w(m);
       for (const l of this.#listeners) l(m);
     });
     this.closed = new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));
@@ -78,16 +83,16 @@ export class MirrordSocket {
 
   /** The next message (after those already taken) matching `pred`. */
   next(pred: (m: DaemonMessage) => boolean = () => true, timeoutMs = 15_000): Promise<DaemonMessage> {
-    for (let i = this.#cursor; i < this.received.length; i++)
-      if (pred(this.received[i]!)) {
-        this.#cursor = i + 1;
+    for (let i = 0; i < this.received.length; i++)
+      if (!this.#taken.has(i) && pred(this.received[i]!)) {
+        this.#taken.add(i);
         return Promise.resolve(this.received[i]!);
       }
     return new Promise((resolve, reject) => {
       const done = (m: DaemonMessage) => {
         clearTimeout(timer);
         off();
-        this.#cursor = this.received.length;
+        this.#taken.add(this.received.lastIndexOf(m));
         resolve(m);
       };
       const off = this.onMessage((m) => pred(m) && done(m));
@@ -119,6 +124,13 @@ export class MirrordSocket {
 
   /** Subscribes a port and waits for its answer (the agent's, or the gateway's refusal). */
   async subscribe(mode: 'steal' | 'mirror', port: number, filter?: HttpFilterValue): Promise<SubscribeResult> {
+    const kind = mode === 'mirror' ? 'Tcp' : 'TcpSteal';
+    const answer = new Promise<DaemonMessage>((resolve, reject) => {
+      this.#subscribing[kind].push(resolve);
+      void this.closed.then(({ code, reason }) =>
+        reject(new Error(`socket closed (${code} ${reason}) before port ${port} was answered`)),
+      );
+    });
     if (mode === 'mirror')
       this.send({
         $: 'Tcp',
@@ -129,10 +141,7 @@ export class MirrordSocket {
         $: 'TcpSteal',
         v: { $: 'PortSubscribe', v: filter ? { $: 'FilteredHttpEx', v: [port, filter] } : { $: 'All', v: port } },
       });
-    const kind = mode === 'mirror' ? 'Tcp' : 'TcpSteal';
-    const m = await this.next(
-      (x) => x.$ === 'Close' || ((x.$ === 'Tcp' || x.$ === 'TcpSteal') && x.$ === kind && x.v.$ === 'SubscribeResult'),
-    );
+    const m = await answer;
     if (m.$ === 'Close') return { ok: false, error: m };
     const r = (m as Extract<DaemonMessage, { $: 'Tcp' }>).v as Extract<
       Extract<DaemonMessage, { $: 'Tcp' }>['v'],
