@@ -58,8 +58,11 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     const id = await c.sessionId();
     const a = await subscribe(c, 80, 'steal');
     assert.equal(a.ok, false);
-    const err = a.error as { code: string; message: string };
+    const err = a.error as { code: string; message: string; wire: string; policy: string };
     assert.equal(err.code, 'Forbidden');
+    // On the wire: ForbiddenWithReason (protocol 1.29 has it), naming the policy.
+    assert.equal(err.wire, 'ForbiddenWithReason');
+    assert.equal(err.policy, 'default/block-stealing-from-boats-deployment');
     assert.equal(
       err.message,
       'steal is forbidden by the mirrord policy "default/block-stealing-from-boats-deployment" for this target (deploy/boats in namespace default)',

@@ -163,6 +163,13 @@ export class SessionClient {
     const e = r.error;
     if (e.$ === 'Close') return { ok: false, error: { code: 'Closed', message: e.v } };
     const err = (e as { v: { $: string; v: unknown } }).v;
+    if (err.$ === 'Forbidden' || err.$ === 'ForbiddenWithReason') {
+      const f = err.v as { policy_name: string | null; reason?: string };
+      return {
+        ok: false,
+        error: { code: 'Forbidden', wire: err.$, message: f.reason ?? '', policy: f.policy_name, detail: err.v },
+      };
+    }
     return { ok: false, error: { code: err.$, detail: err.v } };
   }
 
@@ -173,12 +180,21 @@ export class SessionClient {
       return { ok: true };
     }
     if (m.type !== 'port.subscribe') throw new Error(`no protocol message for ${JSON.stringify(m)}`);
-    const hf = m.http_filter as { header_filter?: string; path_filter?: string } | undefined;
+    type Inner = { header?: string; path?: string };
+    const hf = m.http_filter as
+      | { header_filter?: string; path_filter?: string; all_of?: Inner[]; any_of?: Inner[] }
+      | undefined;
+    const inner = (i: Inner): HttpFilterValue =>
+      i.header !== undefined ? { $: 'Header', v: i.header } : { $: 'Path', v: i.path ?? '' };
     const filter: HttpFilterValue | undefined = hf?.header_filter
       ? { $: 'Header', v: hf.header_filter }
       : hf?.path_filter
         ? { $: 'Path', v: hf.path_filter }
-        : undefined;
+        : hf?.all_of
+          ? { $: 'Composite', v: { all: true, filters: hf.all_of.map(inner) } }
+          : hf?.any_of
+            ? { $: 'Composite', v: { all: false, filters: hf.any_of.map(inner) } }
+            : undefined;
     return this.subscribe(m.mode as 'steal' | 'mirror', Number(m.port), filter);
   }
 

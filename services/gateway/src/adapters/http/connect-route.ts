@@ -154,6 +154,7 @@ function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest):
       bucket: new TokenBucket(rate, Date.now()),
       now: () => Date.now(),
       maxMessageBytes: deps.maxMessageBytes ?? DEFAULT_PROTOCOL_MAX_BYTES,
+      inTrace: (fn) => context.with(parent, fn),
       ...(deps.traffic ? { traffic: deps.traffic, bytes: deps.traffic.bytes } : {}),
       // In the connection's trace, so Session Ended (and what consumes it) joins the client's trace.
       endSession: (started) =>

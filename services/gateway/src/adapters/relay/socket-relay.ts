@@ -25,6 +25,8 @@ export interface SocketRelayDeps extends RelayDeps {
   endSession(s: StartedSession): Promise<unknown>;
   /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
   maxMessageBytes: number;
+  /** Runs a decision in the connection's trace (the client's traceparent), so its NATS calls join it. */
+  inTrace<T>(fn: () => T): T;
   /** Relayed bytes, by direction. */
   bytes?(direction: 'client_to_agent' | 'agent_to_client', n: number): void;
 }
@@ -122,7 +124,7 @@ export function serveRelay(
     while (queue.length > 0) {
       const f = queue.shift()!;
       try {
-        await relay.fromClient(f);
+        await deps.inTrace(() => relay.fromClient(f));
       } catch (err) {
         log.error({ err }, 'relay failed on a client message; closing this connection');
         relay.io.closeClient(1011, 'mirrord-teams relay error');
