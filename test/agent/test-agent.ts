@@ -251,6 +251,11 @@ export class TestAgent {
     return this.subscriptions.map((s) => `${s.port} ${s.mode}${s.filter ? ` ${renderProtocolFilter(s.filter)}` : ''}`);
   }
 
+  /** Bytes as they are, to every client (a broken or newer agent). */
+  sendRaw(bytes: Uint8Array): void {
+    for (const c of this.clients) if (!c.io.destroyed) c.io.write(bytes);
+  }
+
   /** Like kill -9 of the agent: every connection cut, nothing said. */
   kill(): void {
     this.server.close();

@@ -13,8 +13,7 @@ const envOf = (c: ContainerSpec | undefined): Record<string, string> =>
   Object.fromEntries((c?.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
 
 /** Is this container a mirrord agent (by its command, as agent-manager writes it)? */
-export const isAgentContainer = (c: ContainerSpec): boolean =>
-  (c.command?.[0] ?? '').endsWith('mirrord-agent');
+export const isAgentContainer = (c: ContainerSpec): boolean => (c.command?.[0] ?? '').endsWith('mirrord-agent');
 
 /**
  * The stand-in's container runtime for agents: where a pod runs a `mirrord-agent` container
@@ -37,10 +36,11 @@ export class AgentRuntime {
       const st = (p.status?.containerStatuses as Array<{ name: string; containerID?: string }> | undefined)?.find((s) =>
         s.containerID?.endsWith(`://${id}`),
       );
-      if (st)
-        return envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name));
+      if (st) return envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name));
     }
-    const sibling = (pod.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === c.targetContainerName);
+    const sibling = (pod.spec?.containers as ContainerSpec[] | undefined)?.find(
+      (x) => x.name === c.targetContainerName,
+    );
     return envOf(sibling);
   }
 

@@ -167,8 +167,7 @@ export class Controllers {
   #ephemeral(p: KubeObject): void {
     const wanted =
       (p.spec as { ephemeralContainers?: Array<{ name: string; image?: string; command?: string[] }> } | undefined)
-        ?.ephemeralContainers ??
-      [];
+        ?.ephemeralContainers ?? [];
     const have = (p.status?.ephemeralContainerStatuses as Array<{ name: string }> | undefined) ?? [];
     for (const c of wanted) if (isAgentContainer(c)) this.agents.ensure(p, c, String(p.status?.podIP));
     if (wanted.every((c) => have.some((h) => h.name === c.name))) return;

@@ -182,8 +182,7 @@ export class SessionClient {
     if (m.type !== 'port.subscribe') throw new Error(`no protocol message for ${JSON.stringify(m)}`);
     type Inner = { header?: string; path?: string };
     const hf = m.http_filter as
-      | { header_filter?: string; path_filter?: string; all_of?: Inner[]; any_of?: Inner[] }
-      | undefined;
+      { header_filter?: string; path_filter?: string; all_of?: Inner[]; any_of?: Inner[] } | undefined;
     const inner = (i: Inner): HttpFilterValue =>
       i.header !== undefined ? { $: 'Header', v: i.header } : { $: 'Path', v: i.path ?? '' };
     const filter: HttpFilterValue | undefined = hf?.header_filter

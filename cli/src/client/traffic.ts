@@ -42,7 +42,9 @@ export class TrafficHandler {
       case 'NewConnectionV2': {
         const c = t.$ === 'NewConnectionV1' ? t.v : t.v.connection;
         this.#mirrorPorts.set(c.connection_id, c.destination_port);
-        this.out.write(`mirror :${c.destination_port} connection ${c.connection_id} from ${c.remote_address}:${c.source_port}\n`);
+        this.out.write(
+          `mirror :${c.destination_port} connection ${c.connection_id} from ${c.remote_address}:${c.source_port}\n`,
+        );
         return;
       }
       case 'Data':
@@ -67,7 +69,14 @@ export class TrafficHandler {
   #steal(t: DaemonTcp): void {
     switch (t.$) {
       case 'HttpRequest':
-        return void this.#forwardHttp(t.v.port, t.v.connection_id, t.v.request_id, t.v.internal_request, t.v.internal_request.body, false);
+        return void this.#forwardHttp(
+          t.v.port,
+          t.v.connection_id,
+          t.v.request_id,
+          t.v.internal_request,
+          t.v.internal_request.body,
+          false,
+        );
       case 'HttpRequestFramed': {
         const body = Buffer.concat(t.v.internal_request.body.flatMap((f) => (f.$ === 'Data' ? [f.v] : [])));
         return void this.#forwardHttp(t.v.port, t.v.connection_id, t.v.request_id, t.v.internal_request, body, true);
@@ -79,8 +88,12 @@ export class TrafficHandler {
         const id = c.connection_id;
         const sock = connect({ host: '127.0.0.1', port: local });
         this.#stolen.set(id, sock);
-        this.out.write(`steal :${c.destination_port} connection ${id} from ${c.remote_address}:${c.source_port} → 127.0.0.1:${local}\n`);
-        sock.on('data', (bytes: Buffer) => this.socket.send({ $: 'TcpSteal', v: { $: 'Data', v: { connection_id: id, bytes } } }));
+        this.out.write(
+          `steal :${c.destination_port} connection ${id} from ${c.remote_address}:${c.source_port} → 127.0.0.1:${local}\n`,
+        );
+        sock.on('data', (bytes: Buffer) =>
+          this.socket.send({ $: 'TcpSteal', v: { $: 'Data', v: { connection_id: id, bytes } } }),
+        );
         sock.on('error', () => sock.destroy());
         sock.once('close', () => {
           if (this.#stolen.delete(id)) this.socket.send({ $: 'TcpSteal', v: { $: 'ConnectionUnsubscribe', v: id } });
@@ -111,7 +124,8 @@ export class TrafficHandler {
   ): Promise<void> {
     const local = this.locals.get(port) ?? port;
     const headers = new Headers();
-    for (const [k, vs] of req.headers) if (!HOP.has(k.toLowerCase())) for (const v of vs) headers.append(k, Buffer.from(v).toString('latin1'));
+    for (const [k, vs] of req.headers)
+      if (!HOP.has(k.toLowerCase())) for (const v of vs) headers.append(k, Buffer.from(v).toString('latin1'));
     let status = 502;
     let outHeaders: HeaderList = [];
     let outBody: Uint8Array = Buffer.from(`mirrord-teams plugin: nothing answered on 127.0.0.1:${local}\n`);
@@ -125,7 +139,9 @@ export class TrafficHandler {
       });
       status = res.status;
       outBody = new Uint8Array(await res.arrayBuffer());
-      outHeaders = [...res.headers].filter(([k]) => !HOP.has(k) && k !== 'content-encoding').map(([k, v]) => [k, [Buffer.from(v)]]);
+      outHeaders = [...res.headers]
+        .filter(([k]) => !HOP.has(k) && k !== 'content-encoding')
+        .map(([k, v]) => [k, [Buffer.from(v)]]);
       outHeaders.push(['content-length', [Buffer.from(String(outBody.length))]]);
     } catch (e) {
       this.out.write(`steal :${port} ${req.method} ${req.uri}: ${(e as Error).message}\n`);
@@ -138,13 +154,19 @@ export class TrafficHandler {
         $: 'TcpSteal',
         v: {
           $: 'HttpResponseFramed',
-          v: { ...head, internal_response: { status, version, headers: outHeaders, body: [{ $: 'Data', v: outBody }] } },
+          v: {
+            ...head,
+            internal_response: { status, version, headers: outHeaders, body: [{ $: 'Data', v: outBody }] },
+          },
         },
       });
     else
       this.socket.send({
         $: 'TcpSteal',
-        v: { $: 'HttpResponse', v: { ...head, internal_response: { status, version, headers: outHeaders, body: outBody } } },
+        v: {
+          $: 'HttpResponse',
+          v: { ...head, internal_response: { status, version, headers: outHeaders, body: outBody } },
+        },
       });
   }
 

@@ -168,7 +168,10 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     try {
       opened = await MirrordSocket.open(wsUrl, headers);
     } catch (e) {
-      throw new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${(e as Error).message}`);
+      throw new AppError(
+        ErrorCode.Unavailable,
+        `cannot reach the gateway at ${gw.url} (${gw.source}): ${(e as Error).message}`,
+      );
     }
     if (!(opened instanceof MirrordSocket)) {
       const code = typeof opened.body.reason === 'string' ? (opened.body.reason as ErrorCode) : ErrorCode.Unavailable;
@@ -231,11 +234,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
           der = await clientCertificate(gw);
           continue;
         }
-        if (
-          !connectedOnce ||
-          Date.now() > deadline ||
-          (e instanceof AppError && e.code !== ErrorCode.Unavailable)
-        )
+        if (!connectedOnce || Date.now() > deadline || (e instanceof AppError && e.code !== ErrorCode.Unavailable))
           throw e;
       }
       if (deadline === Number.POSITIVE_INFINITY) {

@@ -21,6 +21,7 @@ export interface CommandResult {
   events: EventRef[];
   warnings: string[];
   resumed?: boolean;
+  unlocked?: boolean;
 }
 
 interface Pending {
@@ -183,6 +184,7 @@ export class Ledger {
     return {
       events: decision.events.map((e) => ({ id: e.id, type: e.type, session_id: e.session_id, position: e.position })),
       warnings: decision.warnings,
+      ...(decision.unlocked ? { unlocked: true } : {}),
     };
   }
 

@@ -25,6 +25,8 @@ const reply = z.object({
   events: z.array(z.object({ id: z.string(), type: z.string(), session_id: z.string(), position: z.number() })),
   warnings: z.array(z.string()),
   resumed: z.boolean().optional(),
+  /** A steal granted without the lock (on_concurrent_steal=continue): the agent must not get it. */
+  unlocked: z.boolean().optional(),
 });
 
 const cmd = <Req extends z.ZodType>(verb: LedgerCommand, request: Req) =>

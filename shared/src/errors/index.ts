@@ -86,11 +86,6 @@ export const tooLarge = (field: string, message: string, hint?: string): AppErro
     field,
     ...(hint ? { hint } : {}),
   });
-export const tooManyRequests = (field: string, message: string, hint?: string): AppError =>
-  new AppError(ErrorCode.TooManyRequests, `${field}: ${message}${hint ? ` (${hint})` : ''}`, {
-    field,
-    ...(hint ? { hint } : {}),
-  });
 
 const codes = new Set<string>(Object.values(ErrorCode));
 

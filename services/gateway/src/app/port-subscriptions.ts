@@ -21,7 +21,8 @@ export interface PortSubscription {
   rendered?: string;
 }
 
-export type SubscribeOutcome = { ok: true; warnings: string[] } | { ok: false; refusal: Refusal; error: AppError };
+export type SubscribeOutcome =
+  { ok: true; warnings: string[]; unlocked?: boolean } | { ok: false; refusal: Refusal; error: AppError };
 
 /**
  * Subscribes a port of a live session: the filter bounded (HTTP_FILTER_MAX_*), policy asked
@@ -68,7 +69,8 @@ export async function subscribePort(
   };
   if (sub.rendered !== undefined && mode === 'steal') body.http_filter = sub.rendered;
   try {
-    return { ok: true, warnings: (await deps.ledger.command('port-subscribe', body)).warnings };
+    const r = await deps.ledger.command('port-subscribe', body);
+    return { ok: true, warnings: r.warnings, ...(r.unlocked ? { unlocked: true } : {}) };
   } catch (e) {
     // The ledger recorded the refusal (who asked, who holds the port) in the audit trail.
     if (isAppError(e, 'PortAlreadyStolen')) return { ok: false, error: e, refusal: { kind: 'PortAlreadyStolen' } };

@@ -5,6 +5,7 @@ import {
   AGENT_LOST,
   BASELINE_VERSION,
   Malformed,
+  NeedMore,
   UnknownTag,
   clientMessage,
   closeMessage,
@@ -105,7 +106,8 @@ export class RelaySession {
     try {
       intent = intentOf(decodeExact(clientMessage, frame));
     } catch (e) {
-      return this.protocolError('client', e);
+      // One frame is one whole message: bytes missing at its end are a truncated message.
+      return this.protocolError('client', e instanceof NeedMore ? new Malformed('truncated message', frame.length) : e);
     }
     switch (intent.kind) {
       case 'version':
@@ -192,7 +194,9 @@ export class RelaySession {
       this.io.toClient(encode(daemonMessage, { $: 'LogMessage', v: { message: w, level: { $: 'Warn' } } }));
     }
     this.held.set(intent.port, intent.mode);
-    if (this.io.hasAgent) {
+    // Granted without the lock (continue): forwarding it would let the agent evict the holder's
+    // subscription, so the gateway answers Ok itself and the agent never hears of it.
+    if (this.io.hasAgent && !outcome.unlocked) {
       this.awaiting.push({ mode: intent.mode, port: intent.port });
       this.io.toAgent(frame);
     } else this.io.toClient(subscribed(intent.mode, intent.port));

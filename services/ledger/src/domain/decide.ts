@@ -22,6 +22,8 @@ export interface Decision {
   resumed?: boolean;
   /** The command is refused, but the refusal itself is recorded (`events`): commit, then throw this. */
   refused?: AppError;
+  /** A steal granted without the lock (`on_concurrent_steal: continue` while another session holds the port). */
+  unlocked?: boolean;
 }
 
 /** Builds events with consecutive versions per session. */
@@ -99,7 +101,11 @@ function requireEventBudget(s: SessionState | undefined, id: string, limits: Ses
     );
 }
 
-function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): { warnings: string[]; refused?: AppError } {
+function subscribe(
+  state: LedgerState,
+  cmd: SubscribePort,
+  out: Emitter,
+): { warnings: string[]; refused?: AppError; unlocked?: boolean } {
   const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
   requireOwner(s, cmd.client_user);
   const port = checkPort(cmd.port);
@@ -163,7 +169,14 @@ function subscribe(state: LedgerState, cmd: SubscribePort, out: Emitter): { warn
   const data: DataOf['PortStolen'] = { ...s.fields, port, lock };
   if (filter !== undefined) data.http_filter = filter;
   out.emit('PortStolen', s.id, s.version, actor, data);
-  return { warnings: filter !== undefined && lock ? shadowWarnings(state, s, port, filter) : [] };
+  if (!lock)
+    return {
+      warnings: [
+        `port ${port} is held by another session; on_concurrent_steal=continue: this session goes on without its traffic`,
+      ],
+      unlocked: true,
+    };
+  return { warnings: filter !== undefined ? shadowWarnings(state, s, port, filter) : [] };
 }
 
 /** decide(command, state) → events. Throws AppError on any rule violation, never returns null. */
@@ -224,6 +237,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     case 'SubscribePort': {
       const r = subscribe(state, cmd, out);
       if (r.refused) return { events: out.events, warnings: r.warnings, refused: r.refused };
+      if (r.unlocked) return { events: out.events, warnings: r.warnings, unlocked: true };
       warnings = r.warnings;
       break;
     }
