@@ -13,6 +13,7 @@ import { benchStart } from './start.bench.js';
 import { benchPolicyDecisions, benchPolicyStartCost } from './policy.bench.js';
 import { benchAudit } from './audit.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
+import { benchCodec, benchRelay } from './relay.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -44,6 +45,11 @@ try {
     log('session start…');
     rows.push(...(await benchStart(nats)));
   }
+  if (want('codec')) {
+    log('protocol codec…');
+    rows.push(benchCodec());
+  }
+  if (want('relay')) rows.push(...(await benchRelay(log)));
   if (want('replay') || want('audit') || want('rss')) {
     const file = await ensureBigLedger(EVENTS, log);
     if (want('replay')) {

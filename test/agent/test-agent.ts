@@ -251,6 +251,21 @@ export class TestAgent {
     return this.subscriptions.map((s) => `${s.port} ${s.mode}${s.filter ? ` ${renderProtocolFilter(s.filter)}` : ''}`);
   }
 
+  /**
+   * `count` stolen-connection `Data` messages of `size` bytes to every client, as fast as the
+   * connection takes them (waiting on 'drain'): what a busy stolen port looks like.
+   */
+  async blast(count: number, size: number): Promise<number> {
+    const frame = encode(daemonMessage, {
+      $: 'TcpSteal',
+      v: { $: 'Data', v: { connection_id: 1n, bytes: new Uint8Array(size).fill(97) } },
+    });
+    for (let i = 0; i < count; i++)
+      for (const c of this.clients)
+        if (!c.io.write(frame)) await new Promise((r) => c.io.once('drain', r));
+    return frame.length * count;
+  }
+
   /** Bytes as they are, to every client (a broken or newer agent). */
   sendRaw(bytes: Uint8Array): void {
     for (const c of this.clients) if (!c.io.destroyed) c.io.write(bytes);

@@ -39,7 +39,16 @@ describe('gateway: operator API and session connect, end to end', () => {
       assert.ok(names.includes(n), n);
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`);
     assert.equal(op.body.kind, 'MirrordOperator');
-    assert.equal((op.body.spec as { operator_version: string }).operator_version, '0.1.0');
+    const spec = op.body.spec as Record<string, unknown>;
+    // What the mirrord CLI deserialises strictly (operator/src/crd.rs, types.rs).
+    assert.equal(spec.operator_version, '3.250.0');
+    assert.equal(spec.mirrord_teams_version, '0.1.0');
+    assert.equal(spec.protocol_version, '1.29.0');
+    assert.deepEqual(spec.supported_features, ['ProxyApi', 'SessionManagement']);
+    const license = spec.license as Record<string, unknown>;
+    assert.equal(license.organization, 'mirrord-teams');
+    assert.match(String(license.expire_at), /^\d{4}-\d{2}-\d{2}$/);
+    assert.match(String(license.fingerprint), /^[0-9a-f]{64}$/, 'derived from the operator CA');
   });
 
   it('answers 400 naming the field, and 404 for unknown sessions and paths', async () => {

@@ -83,10 +83,18 @@ describe('start session (the use case behind the connect call)', () => {
     );
     assert.deepEqual(w.calls, ['resolve', 'ledger.session']);
   });
-  it('given a resume on the same target, then no second agent is prepared', async () => {
+  it('given a resume on the same target, then it gets the agent it has, and a failed record never releases it', async () => {
     const w = world({ live: { target: 'deployment/boats', client_user: 'alice' } });
     const s = await startSession(w.deps, who, request('deployment.boats', { 'x-session-id': '170' }), client);
     assert.equal(s.resumed, true);
-    assert.ok(!w.calls.includes('prepare'));
+    // agent-manager answers a prepare of a live session with its running agent.
+    assert.ok(w.calls.includes('prepare'));
+    assert.ok(!w.calls.includes('release'));
+  });
+  it('given an unknown client-chosen id, then a new session starts with it', async () => {
+    const w = world({});
+    const s = await startSession(w.deps, who, request('deployment.boats', { 'x-session-id': '171' }), client);
+    assert.equal(s.resumed, false);
+    assert.equal(s.req.session_id, '00000000000000AB');
   });
 });

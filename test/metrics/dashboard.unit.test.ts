@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { buildRegistry } from '../../services/gateway/src/adapters/metrics/registry.js';
 import { MetricsState } from '../../services/gateway/src/domain/metrics-state.js';
+import { TrafficMetrics } from '../../services/gateway/src/adapters/metrics/traffic.js';
 import { DURATION_BUCKETS } from '#shared/ledger/index.js';
 
 interface Panel {
@@ -25,7 +26,8 @@ describe('deploy/grafana/mirrord-teams.json', () => {
       jiraOutcomes: async () => ({ delivered: 1 }),
     });
     const exported = new Set<string>();
-    for (const m of await registry.getMetricsAsJSON()) {
+    const relay = await new TrafficMetrics().registry.getMetricsAsJSON();
+    for (const m of [...(await registry.getMetricsAsJSON()), ...relay]) {
       exported.add(m.name);
       if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${s}`);
     }
@@ -38,6 +40,7 @@ describe('deploy/grafana/mirrord-teams.json', () => {
         for (const n of names) {
           assert.ok(exported.has(n), `panel "${p.title}" queries ${n}, which is not exported`);
           used.add(n.replace(/_(bucket|sum|count)$/, ''));
+          used.add(n);
         }
       }
     }
@@ -47,6 +50,10 @@ describe('deploy/grafana/mirrord-teams.json', () => {
       'mirrord_license_valid_seconds',
       'mirrord_teams_jira_deliveries_total',
       'mirrord_teams_ledger_append_seconds',
+      // The relay's traffic, named as the real operator names it.
+      'mirrord_stolen_connections_count',
+      'mirrord_stolen_requests_count',
+      'mirrord_teams_relayed_bytes_total',
     ])
       assert.ok(used.has(seed), `${seed} has no panel`);
   });

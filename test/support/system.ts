@@ -76,7 +76,7 @@ type Msg = Record<string, unknown>;
  */
 export class SessionClient {
   readonly messages: Msg[] = [];
-  /** Every binary frame the gateway sent, as bytes (golden-vector assertions). */
+  /** The last binary frames the gateway sent, as bytes (golden-vector assertions). */
   readonly frames: Buffer[] = [];
   #waiters: Array<{ pred: (m: Msg) => boolean; resolve: (m: Msg) => void }> = [];
   closeCode: number | undefined;
@@ -88,7 +88,10 @@ export class SessionClient {
       if (m.$ !== 'Close') return;
       this.#push({ type: 'closed', reason: m.v });
     });
-    socket.ws.on('message', (data: Buffer) => this.frames.push(data));
+    socket.ws.on('message', (data: Buffer) => {
+      this.frames.push(data);
+      if (this.frames.length > 64) this.frames.shift();
+    });
     void socket.closed.then(({ code }) => (this.closeCode = code));
   }
 

@@ -27,11 +27,13 @@ export interface Refused {
  * A mirrord-protocol client over the connect WebSocket, as the mirrord CLI is one: binary
  * frames, one message each. The plugin's `session start` and the tests speak through it.
  */
+/** Messages kept for `next()` callers that ask after they arrived; older ones are dropped (traffic streams through listeners). */
+const BACKLOG = 256;
+
 export class MirrordSocket {
-  readonly received: DaemonMessage[] = [];
+  /** The most recent messages not yet taken by a `next()` caller. */
+  #backlog: DaemonMessage[] = [];
   #listeners = new Set<(m: DaemonMessage) => void>();
-  /** Indices of `received` already handed to a `next()` caller. */
-  #taken = new Set<number>();
   /** Subscriptions awaiting their answer, per kind: the gateway and the agent answer them in order. */
   #subscribing: Record<'Tcp' | 'TcpSteal', Array<(m: DaemonMessage) => void>> = { Tcp: [], TcpSteal: [] };
   readonly closed: Promise<{ code: number; reason: string }>;
@@ -41,7 +43,8 @@ export class MirrordSocket {
     ws.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) throw new Error('text frame from the gateway: not the mirrord protocol');
       const m = decodeExact(daemonMessage, data);
-      this.received.push(m);
+      this.#backlog.push(m);
+      if (this.#backlog.length > BACKLOG) this.#backlog.shift();
       if ((m.$ === 'Tcp' || m.$ === 'TcpSteal') && m.v.$ === 'SubscribeResult') this.#subscribing[m.$].shift()?.(m);
       if (m.$ === 'Close') for (const q of Object.values(this.#subscribing)) for (const w of q.splice(0)) w(m);
       for (const l of this.#listeners) l(m);
@@ -83,33 +86,26 @@ export class MirrordSocket {
 
   /** The next message (after those already taken) matching `pred`. */
   next(pred: (m: DaemonMessage) => boolean = () => true, timeoutMs = 15_000): Promise<DaemonMessage> {
-    for (let i = 0; i < this.received.length; i++)
-      if (!this.#taken.has(i) && pred(this.received[i]!)) {
-        this.#taken.add(i);
-        return Promise.resolve(this.received[i]!);
-      }
+    const i = this.#backlog.findIndex(pred);
+    if (i >= 0) return Promise.resolve(this.#backlog.splice(i, 1)[0]!);
     return new Promise((resolve, reject) => {
-      const done = (m: DaemonMessage) => {
+      // Each message goes to one waiter: concurrent waiters for Pong each get their own.
+      const off = this.onMessage((m) => {
+        const at = this.#backlog.lastIndexOf(m);
+        if (at < 0 || !pred(m)) return;
+        this.#backlog.splice(at, 1);
         clearTimeout(timer);
         off();
-        this.#taken.add(this.received.lastIndexOf(m));
         resolve(m);
-      };
-      const off = this.onMessage((m) => pred(m) && done(m));
+      });
       const timer = setTimeout(() => {
         off();
-        reject(
-          new Error(
-            `no matching mirrord message within ${timeoutMs} ms; got ${this.received.map((m) => m.$).join(', ')}`,
-          ),
-        );
+        reject(new Error(`no matching mirrord message within ${timeoutMs} ms; kept ${this.#backlog.map((m) => m.$).join(', ')}`));
       }, timeoutMs);
       void this.closed.then(({ code, reason }) => {
         clearTimeout(timer);
         off();
-        reject(
-          new Error(`socket closed (${code} ${reason}) while waiting; got ${this.received.map((m) => m.$).join(', ')}`),
-        );
+        reject(new Error(`socket closed (${code} ${reason}) while waiting`));
       });
     });
   }

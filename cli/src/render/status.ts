@@ -14,6 +14,8 @@ export interface StatusSession {
 export interface OperatorStatus {
   spec: {
     operator_version: string;
+    /** mirrord-teams' own version (operator_version is the mirrord CLI compatibility version). */
+    mirrord_teams_version?: string;
     default_namespace: string;
     license: { name: string; organization: string; expire_at: string } | null;
   };
@@ -47,7 +49,7 @@ export function renderSessionsTable(sessions: StatusSession[]): string {
 export function renderOperatorStatus(o: OperatorStatus, namespace?: string): string {
   const lic = o.spec.license;
   const lines = [
-    `Operator version: ${o.spec.operator_version}`,
+    `Operator version: ${o.spec.mirrord_teams_version ?? o.spec.operator_version}`,
     `Operator default namespace: ${o.spec.default_namespace}`,
     lic
       ? `Operator License\n    name: ${lic.name}\n    organization: ${lic.organization}\n    expire at: ${lic.expire_at}`

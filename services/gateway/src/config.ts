@@ -66,6 +66,11 @@ export const gatewayConfigSpec = {
     doc: 'metrics listen address; path /metrics',
   },
   OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
+  OPERATOR_ORGANIZATION: {
+    parse: str,
+    default: 'mirrord-teams',
+    doc: "organisation of the open licence published when OPERATOR_LICENSE_FILE is unset (the mirrord CLI requires a licence)",
+  },
   OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
   HTTP_FILTER_MAX_LENGTH: {
     parse: int(16, 65_536),

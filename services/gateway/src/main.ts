@@ -100,6 +100,7 @@ await runService('gateway', async (log) => {
     traffic,
     version: VERSION,
     license,
+    organization: cfg.OPERATOR_ORGANIZATION,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
     ...(https ? { https } : {}),
     ca,

@@ -20,7 +20,8 @@ export interface SessionInfo {
   locked_ports: Array<{ port: number; kind: 'steal' | 'mirror'; filter?: string; lock: boolean }>;
   user_id: string;
   key?: string;
-  http_filter?: string;
+  /** The CLI's `SessionHttpFilter`: a header filter only, camelCase. */
+  http_filter?: { headerFilter: string };
 }
 
 export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
@@ -38,8 +39,8 @@ export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
     user_id: v.user_id,
   };
   if (v.key) info.key = v.key;
-  const filtered = v.ports.find((p) => p.http_filter);
-  if (filtered?.http_filter) info.http_filter = filtered.http_filter;
+  const header = v.ports.find((p) => p.http_filter?.startsWith('header='))?.http_filter;
+  if (header) info.http_filter = { headerFilter: header.slice('header='.length) };
   return info;
 }
 
@@ -65,10 +66,23 @@ export interface License {
   name: string;
   organization: string;
   expire_at: string;
+  /** Keys the mirrord CLI's credential store (derived from the operator CA). */
+  fingerprint?: string;
+  subscription_id?: string | null;
 }
+
+/** `operator_version` the mirrord CLI compares against (below 3.84.0 it lists only open-source target kinds). */
+export const OPERATOR_COMPAT_VERSION = '3.250.0';
+/** Without a licence file: an open licence the CLI accepts (it checks `expire_at` itself). */
+export const OPEN_LICENSE_EXPIRY = '2099-12-31';
 
 export interface OperatorInfo {
   version: string;
+  /** The mirrord protocol version the relay speaks. */
+  protocolVersion: string;
+  /** Hex SHA-256 of the operator CA certificate (the licence fingerprint). */
+  fingerprint: string;
+  organization: string;
   defaultNamespace: string;
   license: License | undefined;
   sessions: LedgerSessionView[];
@@ -76,6 +90,28 @@ export interface OperatorInfo {
   dau: number;
   mau: number;
   copyTargets: CopyTargetView[];
+}
+
+/** A target path (`deployment/x[/container/c]`) as mirrord's untagged `Target` config: `{deployment: "x", container: null}`. */
+export function targetConfig(path: string): Record<string, string | null> | 'targetless' {
+  const parts = path.split('/');
+  if (parts[0] === 'targetless') return 'targetless';
+  const key = { statefulset: 'stateful_set', cronjob: 'cron_job', replicaset: 'replica_set' }[parts[0]!] ?? parts[0]!;
+  return { [key]: parts[1] ?? '', container: parts[2] === 'container' ? (parts[3] ?? null) : null };
+}
+
+/** A copy target as the CLI's `CopyTargetCrd` (status.creator_session is a Session; only what we know of it). */
+function copyTargetCrd(c: CopyTargetView) {
+  return {
+    apiVersion: API_VERSION,
+    kind: 'CopyTarget',
+    metadata: { name: c.name, namespace: c.namespace },
+    spec: { target: targetConfig(c.target), idle_ttl: c.idle_ttl, scale_down: c.scale_down },
+    status: {
+      creator_session: { id: c.creator_session, duration_secs: 0, user: '', target: c.target, namespace: c.namespace },
+      phase: c.phase,
+    },
+  };
 }
 
 /** A copy target as the `copytargets` resource (and `kubectl get copytargets.operator.metalbear.co`) shows it. */
@@ -103,24 +139,30 @@ export function operatorObject(o: OperatorInfo) {
     kind: 'MirrordOperator',
     metadata: { name: 'operator' },
     spec: {
-      operator_version: o.version,
+      operator_version: OPERATOR_COMPAT_VERSION,
+      mirrord_teams_version: o.version,
       default_namespace: o.defaultNamespace,
-      supported_features: ['ProxyApi', 'SessionManagement', 'CopyTarget'],
-      license: o.license ?? null,
+      // Only what works against the real CLI; CopyTarget joins when its create/get/connect flow exists.
+      supported_features: ['ProxyApi', 'SessionManagement'],
+      features: ['ProxyApi'],
+      copy_target_enabled: false,
+      protocol_version: o.protocolVersion,
+      license: {
+        ...(o.license ?? {
+          name: 'mirrord-teams open licence',
+          organization: o.organization,
+          expire_at: OPEN_LICENSE_EXPIRY,
+        }),
+        fingerprint: o.license?.fingerprint ?? o.fingerprint,
+        subscription_id: o.license?.subscription_id ?? null,
+      },
     },
     status: {
       sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
       /** When the sessions were observed (now, or the `at` asked for). */
       observed_at: new Date(o.now).toISOString(),
       statistics: { dau: o.dau, mau: o.mau },
-      copy_targets: o.copyTargets.map((c) => ({
-        name: c.name,
-        namespace: c.namespace,
-        target: c.target,
-        scale_down: c.scale_down,
-        phase: c.phase,
-        creator_session: c.creator_session,
-      })),
+      copy_targets: o.copyTargets.map((c) => ({ pod_name: c.name, copy_target: copyTargetCrd(c) })),
     },
   };
 }

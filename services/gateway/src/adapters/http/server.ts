@@ -44,6 +44,8 @@ export interface GatewayDeps {
   registry: ConnectionRegistry;
   version: string;
   license: License | undefined;
+  /** The open licence's organisation when there is no licence file (OPERATOR_ORGANIZATION). */
+  organization?: string;
   defaultNamespace: string;
   ready: () => Promise<boolean>;
   /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */

@@ -1,3 +1,4 @@
+import { PROTOCOL_VERSION } from '#shared/protocol/index.js';
 import { portLocks } from './port-locks.js';
 import {
   formatTarget,
@@ -62,6 +63,9 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       ]);
       return operatorObject({
         version: deps.version,
+        protocolVersion: PROTOCOL_VERSION,
+        fingerprint: deps.ca?.fingerprint ?? '',
+        organization: deps.organization ?? 'mirrord-teams',
         defaultNamespace: deps.defaultNamespace,
         license: deps.license,
         sessions,

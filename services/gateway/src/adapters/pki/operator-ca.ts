@@ -1,3 +1,4 @@
+import { createHash, X509Certificate } from 'node:crypto';
 import type { Logger } from 'pino';
 import { unauthorized } from '#shared/errors/index.js';
 import { signCsr, verifyIssued, type CertificateAuthority, type SignedCsr } from '#shared/pki/index.js';
@@ -11,7 +12,11 @@ export const CLIENT_CERT_DAYS = 30;
  * first start, so certificates stay valid across restarts.
  */
 export class OperatorCa {
-  private constructor(readonly ca: CertificateAuthority) {}
+  /** Hex SHA-256 of the CA certificate: the licence fingerprint the mirrord CLI keys its credentials by. */
+  readonly fingerprint: string;
+  private constructor(readonly ca: CertificateAuthority) {
+    this.fingerprint = createHash('sha256').update(new X509Certificate(ca.certPem).raw).digest('hex');
+  }
 
   static async open(dir: string, log: Logger): Promise<OperatorCa> {
     return new OperatorCa(await openCaDir(dir, () => log.info({ dir }, 'created the operator CA')));
