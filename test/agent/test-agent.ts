@@ -261,8 +261,7 @@ export class TestAgent {
       v: { $: 'Data', v: { connection_id: 1n, bytes: new Uint8Array(size).fill(97) } },
     });
     for (let i = 0; i < count; i++)
-      for (const c of this.clients)
-        if (!c.io.write(frame)) await new Promise((r) => c.io.once('drain', r));
+      for (const c of this.clients) if (!c.io.write(frame)) await new Promise((r) => c.io.once('drain', r));
     return frame.length * count;
   }
 

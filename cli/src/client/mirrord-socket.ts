@@ -100,7 +100,11 @@ export class MirrordSocket {
       });
       const timer = setTimeout(() => {
         off();
-        reject(new Error(`no matching mirrord message within ${timeoutMs} ms; kept ${this.#backlog.map((m) => m.$).join(', ')}`));
+        reject(
+          new Error(
+            `no matching mirrord message within ${timeoutMs} ms; kept ${this.#backlog.map((m) => m.$).join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       void this.closed.then(({ code, reason }) => {
         clearTimeout(timer);

@@ -69,7 +69,7 @@ export const gatewayConfigSpec = {
   OPERATOR_ORGANIZATION: {
     parse: str,
     default: 'mirrord-teams',
-    doc: "organisation of the open licence published when OPERATOR_LICENSE_FILE is unset (the mirrord CLI requires a licence)",
+    doc: 'organisation of the open licence published when OPERATOR_LICENSE_FILE is unset (the mirrord CLI requires a licence)',
   },
   OPERATOR_DEFAULT_NAMESPACE: { parse: str, default: 'default', doc: 'namespace used when none is given' },
   HTTP_FILTER_MAX_LENGTH: {
