@@ -1,6 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
+import { mirrordCliCsr } from '../support/csr.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 
 describe('gateway: operator API and session connect, end to end', () => {
@@ -49,6 +51,35 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal(license.organization, 'mirrord-teams');
     assert.match(String(license.expire_at), /^\d{4}-\d{2}-\d{2}$/);
     assert.match(String(license.fingerprint), /^[0-9a-f]{64}$/, 'derived from the operator CA');
+  });
+
+  it("takes the mirrord CLI's requests as kube-rs sends them: a raw PEM CSR as JSON, kill-all with an empty JSON body", async () => {
+    // The CLI's CSR: Ed25519 signature, key labelled with X25519's OID; answered as a bare JSON string.
+    const csr = mirrordCliCsr('laptop');
+    const res = await fetch(`${sys.url}${API}/mirrordoperators/operator/certificate`, {
+      method: 'POST',
+      headers: { authorization: 'Bearer alice-token', 'content-type': 'application/json' },
+      body: csr.pem,
+    });
+    assert.equal(res.status, 201);
+    const pem = (await res.json()) as unknown;
+    assert.equal(typeof pem, 'string');
+    const cert = new X509Certificate(pem as string);
+    assert.equal(cert.publicKey.asymmetricKeyType, 'ed25519');
+    // user_id is base64 (no padding) of the 32 raw key bytes: 43 characters, as the CLI computes it.
+    const der = cert.raw.toString('base64');
+    const { client } = await SessionClient.connect(sys, { headers: { 'x-client-der': der } });
+    const one = await http(sys, 'GET', `${API}/sessions/${client!.id}`);
+    const userId = (one.body.spec as { session: { user_id: string } }).session.user_id;
+    assert.equal(userId, csr.rawKey.toString('base64').replace(/=+$/, ''));
+    assert.equal(userId.length, 43);
+    // kube-rs' collection DELETE: content-type application/json, no body.
+    const killAll = await fetch(`${sys.url}${API}/sessions`, {
+      method: 'DELETE',
+      headers: { authorization: 'Bearer admin-token', 'content-type': 'application/json' },
+    });
+    assert.equal(killAll.status, 200);
+    await client!.waitFor((m) => m.type === 'closed');
   });
 
   it('answers 400 naming the field, and 404 for unknown sessions and paths', async () => {

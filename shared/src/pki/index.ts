@@ -1,4 +1,5 @@
-import { webcrypto, createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { webcrypto, createHash, createPublicKey, verify, X509Certificate, type KeyObject } from 'node:crypto';
+import { childrenOf, readTlv } from './der.js';
 import * as x509 from '@peculiar/x509';
 import { invalid } from '../errors/index.js';
 
@@ -141,8 +142,41 @@ export interface SignedCsr {
   notAfter: Date;
 }
 
+const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
+const ED25519_ALG = Buffer.from('300506032b6570', 'hex');
+
+/**
+ * The mirrord CLI's CSR (Rust `x509-certificate` 0.24) labels its Ed25519 key with X25519's
+ * OID (1.3.101.110) while signing with Ed25519. Read the 32 key bytes as the Ed25519 key they
+ * are, check the signature with it, and return that key; undefined for any other CSR.
+ */
+function ed25519LabelledX25519(der: Uint8Array): x509.PublicKey | undefined {
+  let parts;
+  try {
+    parts = childrenOf(der, readTlv(der, 0));
+  } catch {
+    return undefined;
+  }
+  const [tbs, alg, sig] = parts;
+  if (!tbs || !alg || !sig || !Buffer.from(der.subarray(alg.start, alg.end)).equals(ED25519_ALG)) return undefined;
+  const spki = childrenOf(der, tbs)[2];
+  if (!spki || spki.end - spki.start !== 44 || !Buffer.from(der.subarray(spki.start, spki.start + 12)).equals(X25519_SPKI))
+    return undefined;
+  const fixed = Buffer.from(der.subarray(spki.start, spki.end));
+  fixed[8] = 0x70; // 1.3.101.110 → 1.3.101.112
+  const key = createPublicKey({ key: fixed, format: 'der', type: 'spki' });
+  if (!verify(null, der.subarray(tbs.start, tbs.end), key, der.subarray(sig.body + 1, sig.end)))
+    throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
+  return new x509.PublicKey(fixed);
+}
+
 /** Signs a PEM PKCS#10 request after checking its self-signature; the subject is replaced. */
 export async function signCsr(ca: CertificateAuthority, csrPem: string, o: IssueOptions): Promise<SignedCsr> {
+  const quirk = csrPem.includes('-----BEGIN') ? ed25519LabelledX25519(new Uint8Array(x509.PemConverter.decodeFirst(csrPem))) : undefined;
+  if (quirk) {
+    const cert = await sign(ca, quirk, o);
+    return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
+  }
   let csr: x509.Pkcs10CertificateRequest;
   try {
     csr = new x509.Pkcs10CertificateRequest(csrPem);
@@ -220,8 +254,11 @@ export function identityOf(cert: string): { publicKey: string; fingerprint: stri
     : Buffer.from(cert, 'base64');
   const c = new X509Certificate(der);
   const spki = c.publicKey.export({ type: 'spki', format: 'der' });
+  // The mirrord CLI's user_id: the raw public-key bits (the SPKI's BIT STRING without its
+  // unused-bits byte), base64 without padding — 43 characters for an Ed25519 key.
+  const [, bits] = childrenOf(spki, readTlv(spki, 0));
   return {
-    publicKey: spki.toString('base64').replace(/=+$/, ''),
+    publicKey: Buffer.from(spki.subarray(bits!.body + 1, bits!.end)).toString('base64').replace(/=+$/, ''),
     fingerprint: createHash('sha256').update(Buffer.from(der)).digest('hex'),
   };
 }

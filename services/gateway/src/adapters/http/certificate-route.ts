@@ -41,6 +41,9 @@ export function registerCertificateRoute(app: FastifyInstance, deps: GatewayDeps
         if (!deps.ca) throw invalid('certificate', 'this gateway has no operator CA', 'set OPERATOR_CA_DIR');
         const signed = await deps.ca.sign(csrOf(req.body), who.user);
         reply.code(201);
+        // The mirrord CLI (kube-rs) posts the PEM as `application/json` and reads a bare JSON string.
+        if (String(req.headers['content-type'] ?? '').startsWith('application/json') && typeof req.body === 'string')
+          return reply.type('application/json').send(JSON.stringify(signed.certPem));
         return {
           apiVersion: API_VERSION,
           kind: 'Certificate',

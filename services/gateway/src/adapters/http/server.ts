@@ -165,11 +165,22 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
     },
     ...https,
   }) as unknown as FastifyInstance;
-  // The socket accepts up to 1 MiB so that an oversized message gets a named error answer
-  // instead of a dropped connection; the per-message limit is checked in the handler.
   // One mirrord-protocol message per frame: the frame limit is the message limit (ws closes 1009 above it).
   await app.register(websocket, { options: { maxPayload: deps.maxMessageBytes ?? DEFAULT_PROTOCOL_MAX_BYTES } });
   app.decorateRequest('identity', null);
+  // kube-rs (the mirrord CLI) sends `application/json` with an empty body (collection DELETE)
+  // and with a raw PEM body (the certificate request): neither is an error.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    if (text.trimStart().startsWith('-----BEGIN')) return done(null, text);
+    try {
+      done(null, JSON.parse(text));
+    } catch (e) {
+      done(invalid('body', `not valid JSON (${(e as Error).message})`, 'send a valid JSON body'), undefined);
+    }
+  });
 
   app.setErrorHandler((e, req, reply) => {
     const framework = frameworkError(e);
