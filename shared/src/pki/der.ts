@@ -28,7 +28,7 @@ export function readTlv(b: Uint8Array, at: number): Tlv {
 /** The TLVs directly inside a constructed TLV. */
 export function childrenOf(b: Uint8Array, t: Tlv): Tlv[] {
   const out: Tlv[] = [];
-  for (let at = t.body; at < t.end; ) {
+  for (let at = t.body; at < t.end;) {
     const c = readTlv(b, at);
     out.push(c);
     at = c.end;

@@ -160,19 +160,29 @@ function ed25519LabelledX25519(der: Uint8Array): x509.PublicKey | undefined {
   const [tbs, alg, sig] = parts;
   if (!tbs || !alg || !sig || !Buffer.from(der.subarray(alg.start, alg.end)).equals(ED25519_ALG)) return undefined;
   const spki = childrenOf(der, tbs)[2];
-  if (!spki || spki.end - spki.start !== 44 || !Buffer.from(der.subarray(spki.start, spki.start + 12)).equals(X25519_SPKI))
+  if (
+    !spki ||
+    spki.end - spki.start !== 44 ||
+    !Buffer.from(der.subarray(spki.start, spki.start + 12)).equals(X25519_SPKI)
+  )
     return undefined;
   const fixed = Buffer.from(der.subarray(spki.start, spki.end));
   fixed[8] = 0x70; // 1.3.101.110 → 1.3.101.112
   const key = createPublicKey({ key: fixed, format: 'der', type: 'spki' });
   if (!verify(null, der.subarray(tbs.start, tbs.end), key, der.subarray(sig.body + 1, sig.end)))
-    throw invalid('certificate request', 'the request signature does not verify', 'sign the CSR with the key whose public half it carries');
+    throw invalid(
+      'certificate request',
+      'the request signature does not verify',
+      'sign the CSR with the key whose public half it carries',
+    );
   return new x509.PublicKey(fixed);
 }
 
 /** Signs a PEM PKCS#10 request after checking its self-signature; the subject is replaced. */
 export async function signCsr(ca: CertificateAuthority, csrPem: string, o: IssueOptions): Promise<SignedCsr> {
-  const quirk = csrPem.includes('-----BEGIN') ? ed25519LabelledX25519(new Uint8Array(x509.PemConverter.decodeFirst(csrPem))) : undefined;
+  const quirk = csrPem.includes('-----BEGIN')
+    ? ed25519LabelledX25519(new Uint8Array(x509.PemConverter.decodeFirst(csrPem)))
+    : undefined;
   if (quirk) {
     const cert = await sign(ca, quirk, o);
     return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
@@ -258,7 +268,9 @@ export function identityOf(cert: string): { publicKey: string; fingerprint: stri
   // unused-bits byte), base64 without padding — 43 characters for an Ed25519 key.
   const [, bits] = childrenOf(spki, readTlv(spki, 0));
   return {
-    publicKey: Buffer.from(spki.subarray(bits!.body + 1, bits!.end)).toString('base64').replace(/=+$/, ''),
+    publicKey: Buffer.from(spki.subarray(bits!.body + 1, bits!.end))
+      .toString('base64')
+      .replace(/=+$/, ''),
     fingerprint: createHash('sha256').update(Buffer.from(der)).digest('hex'),
   };
 }
