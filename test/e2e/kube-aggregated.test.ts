@@ -133,6 +133,21 @@ describe(
       ).items.find((e) => e.type === 'SessionEnded');
       assert.equal(ended?.data.killed_by, 'jim');
     });
+    it("carries the mirrord CLI's connect through kube-apiserver: /proxy/ authorised as the proxy verb, upgraded, relayed", async () => {
+      const via = { via: cluster.standIn!.url, ca: cluster.standIn!.ca.certPem, target: 'deployment.my-deployment' };
+      const r = await SessionClient.connect(sys, { token: 'jim-token', ...via });
+      assert.ok(r.client, JSON.stringify(r.body));
+      assert.equal(r.client.ws.protocol, 'v4.channel.k8s.io');
+      assert.deepEqual(await r.client.subscribe('mirror', 8088), { ok: true });
+      const one = await kubectl('jim', 'get', '--raw', `/apis/operator.metalbear.co/v1/sessions/${r.client.id}`);
+      assert.equal(JSON.parse(one.out).spec.session.user.split('/')[1].split('@')[0], 'jim');
+      await r.client.close();
+      // bob's mirrord Role is namespaced (default): in staging the cluster refuses the upgrade
+      // before the gateway hears of it.
+      const bob = await SessionClient.connect(sys, { token: 'bob-token', ...via, namespace: 'staging' });
+      assert.equal(bob.status, 403);
+      assert.match(String(bob.body!.message), /cannot proxy resource "targets"/);
+    });
     it("authenticates users' client certificates from the cluster's client CA (CN user, O groups), and never as the front proxy", async () => {
       const jim = await issue(cluster.standIn!.ca, {
         commonName: 'jim',

@@ -13,7 +13,8 @@ import { KubeError, ObjectStore } from './store.js';
 import { toTable, wantsTable } from './table.js';
 import { openApiV3Doc, openApiV3Root } from './openapi.js';
 import { bootstrapObjects } from './bootstrap.js';
-import { proxyAggregated, type AggregateTarget } from './aggregate.js';
+import { proxyAggregated, proxyUpgrade, type AggregateTarget } from './aggregate.js';
+import type { Duplex } from 'node:stream';
 
 export interface StandInOptions {
   /** Bearer tokens (kube-apiserver --token-auth-file semantics). */
@@ -312,11 +313,14 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     if (agg && aggTarget && registry.aggregated.has(agg)) {
       const m = /^\/apis\/[^/]+\/([^/]+)\/(.*)$/.exec(path);
       if (m) {
-        const segs = m[2]!.split('/');
+        // `…/v1/proxy/namespaces/{ns}/targets/{name}` is the `proxy` verb on `targets`, not a resource named proxy.
+        const viaProxy = m[2]!.startsWith('proxy/');
+        const segs = (viaProxy ? m[2]!.slice('proxy/'.length) : m[2]!).split('/');
         const ns = segs[0] === 'namespaces' && segs.length >= 3 ? segs[1] : undefined;
         const rest = ns ? segs.slice(2) : segs;
-        const verb =
-          method === 'GET'
+        const verb = viaProxy
+          ? 'proxy'
+          : method === 'GET'
             ? rest[1]
               ? 'get'
               : url.searchParams.get('watch')
@@ -525,6 +529,33 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
     { key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: true, rejectUnauthorized: false },
     listener,
   );
+  // Upgrades (the connect WebSocket) are authorised as the request they carry, then proxied.
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refuse = (code: number, reason: string, message: string) =>
+      socket.end(
+        `HTTP/1.1 ${code} ${reason}\r\ncontent-type: application/json\r\n\r\n${JSON.stringify(status(new KubeError(code, reason, message)))}`,
+      );
+    try {
+      const authed = authenticate(req);
+      if (!authed) return refuse(401, 'Unauthorized', 'Unauthorized');
+      const u = impersonate(req, authed);
+      const path = new URL(req.url ?? '/', 'http://x').pathname;
+      const agg = /^\/apis\/([^/]+)\/[^/]+\/(proxy\/)?namespaces\/([^/]+)\/([^/]+)\/([^/]+)$/.exec(path);
+      const target = agg ? aggregate.get(agg[1]!) : undefined;
+      if (!agg || !target || !registry.aggregated.has(agg[1]!)) return refuse(404, 'NotFound', `no upgrade at ${path}`);
+      check(u, {
+        verb: agg[2] ? 'proxy' : 'get',
+        apiGroup: agg[1]!,
+        resource: agg[4]!,
+        name: agg[5]!,
+        namespace: agg[3]!,
+      });
+      proxyUpgrade(req, socket, head, target, u);
+    } catch (e) {
+      const err = e instanceof KubeError ? e : new KubeError(500, 'InternalError', String(e));
+      refuse(err.code, err.reason, err.message);
+    }
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {

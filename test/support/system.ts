@@ -119,10 +119,13 @@ export class SessionClient {
       ca?: string;
       /** Skip SwitchProtocolVersion (tests of the first message). */
       raw?: boolean;
+      /** Connect through this API server (the stand-in) instead of the gateway, on the `/proxy/` path as the mirrord CLI does. */
+      via?: string;
     } = {},
   ): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
     const ns = opts.namespace ?? 'default';
-    const url = `${sys.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
+    const base = opts.via ? `${opts.via}${API}/proxy` : `${sys.url}${API}`;
+    const url = `${base.replace(/^http/, 'ws')}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
     const decimal =
       opts.headers?.['x-session-id'] ?? BigInt.asUintN(64, BigInt(`0x${randomBytes(8).toString('hex')}`)).toString();
     const id = /^\d+$/.test(decimal) ? sessionIdFromBigInt(BigInt(decimal)) : '';
