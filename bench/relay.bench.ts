@@ -162,9 +162,11 @@ export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
     log('relay memory per idle session…');
     const pid = sys.gateway.proc.pid!;
     const idle: SessionClient[] = [];
-    // Warm the gateway's heap with some sessions first, so the delta is the sessions, not the heap growing.
+    // Warm the gateway first (tsx compilation, first connections, heap growth), then let it settle,
+    // so the delta is the sessions and not start-up garbage being collected.
+    for (let i = 0; i < 30; i++) await (await connect()).close();
     for (let i = 0; i < 20; i++) idle.push(await connect());
-    await new Promise((r) => setTimeout(r, 2000));
+    await new Promise((r) => setTimeout(r, 8000));
     const before = rssMb(pid);
     const SESSIONS = 100;
     for (let i = 0; i < SESSIONS; i++) idle.push(await connect());
