@@ -102,10 +102,20 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.ok(c.client, JSON.stringify(c.body));
     const sid = await c.client.sessionId();
     assert.equal(await replicas(), 0);
-    const copy = (await podsOf(sid)).find((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy');
+    const copyOf = async () =>
+      (await podsOf(sid)).find((p) => p.metadata?.labels?.['mirrord.metalbear.co/role'] === 'copy');
+    await eventually('the copy pod is listed', async () => (await copyOf()) !== undefined, 5000);
+    const copy = await copyOf();
     assert.ok(copy, 'copy pod exists');
     assert.equal(copy.metadata?.labels?.app, 'my-deployment', 'labels kept');
     assert.equal(copy.spec?.containers[0]?.readinessProbe, undefined, 'probes dropped');
+    // The agent enters the copy's container, not the original's.
+    const [job] = await jobsOf(sid);
+    const cmd = job!.spec!.template.spec!.containers[0]!.command!;
+    assert.equal(
+      cmd[cmd.indexOf('--container-id') + 1],
+      copy.status?.containerStatuses?.[0]?.containerID?.split('://')[1],
+    );
     const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === sid);
     assert.equal(copied.scale_down, true);
     assert.equal(copied.original_replicas, 2);
@@ -127,9 +137,12 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.equal(ct.status.phase, 'Ready');
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
     assert.ok(
-      (op.body.status as { copy_targets: Array<{ creator_session: string }> }).copy_targets.some(
-        (x) => x.creator_session === sid,
-      ),
+      // The CLI's CopyTargetEntry: {pod_name, copy_target: CopyTargetCrd with status.creator_session a Session}.
+      (
+        op.body.status as {
+          copy_targets: Array<{ pod_name: string; copy_target: { status: { creator_session: { id: string } } } }>;
+        }
+      ).copy_targets.some((x) => x.copy_target.status.creator_session.id === sid && x.pod_name === copy.metadata?.name),
     );
 
     // One scaled-down session per deployment at a time.

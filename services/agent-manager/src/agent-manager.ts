@@ -147,12 +147,18 @@ export class AgentManager {
         ...(original ? { original_replicas: original.replicas } : {}),
       });
       const containers = (copied.spec?.containers ?? []).map((c) => c.name);
+      const container = t.container ?? containers[0] ?? '';
+      // The copy's own container id: the agent enters the copy's namespaces, not the original's.
+      const id = /^(containerd|docker|cri-o):\/\/(.+)$/.exec(
+        copied.status?.containerStatuses?.find((c) => c.name === container)?.containerID ?? '',
+      );
       pod = {
         name: copyName,
         node: copied.spec?.nodeName ?? '',
         ip: copied.status?.podIP ?? '',
         labels: copied.metadata?.labels ?? {},
-        container: t.container ?? containers[0] ?? '',
+        container,
+        ...(id ? { container_id: id[2]!, container_runtime: id[1] as 'containerd' | 'docker' | 'cri-o' } : {}),
       };
     }
     const tls = this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {};
