@@ -14,7 +14,7 @@ import {
 } from '#shared/protocol/index.js';
 import { arbitrary, everyVariant, rng } from '../test/support/protocol-gen.js';
 import { SessionClient, startSystem } from '../test/support/system.js';
-import { startAgentManager, startPolicy, startTestCluster } from '../test/support/cluster.js';
+import { agentOfSession, startAgentManager, startPolicy, startTestCluster } from '../test/support/cluster.js';
 import { eventually } from '../test/support/eventually.js';
 import { TestAgent } from '../test/agent/test-agent.js';
 import { percentile, rssMb, type Row } from './support/util.js';
@@ -142,21 +142,7 @@ export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
       if (!r.client) throw new Error(JSON.stringify(r.body));
       return r.client;
     };
-    const agentOf = async (sid: string): Promise<TestAgent> => {
-      let a: TestAgent | undefined;
-      await eventually('agent', async () => {
-        const pod = cluster
-          .standIn!.store.list(cluster.standIn!.typeOf('v1', 'Pod'))
-          .find(
-            (p) =>
-              p.metadata.labels?.['mirrord.metalbear.co/session'] === sid &&
-              p.metadata.labels?.['mirrord.metalbear.co/role'] === 'agent',
-          );
-        a = pod ? cluster.standIn!.agents!.of(pod.metadata.name!) : undefined;
-        return a !== undefined;
-      });
-      return a!;
-    };
+    const agentOf = (sid: string) => agentOfSession(cluster, sid);
 
     // Memory per idle relayed session (ws + TLS agent connection + relay state).
     log('relay memory per idle session…');

@@ -8,7 +8,13 @@ import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { clientMessage, encode, type ClientMessage } from '#shared/protocol/index.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
-import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import {
+  agentOfSession,
+  startAgentManager,
+  startPolicy,
+  startTestCluster,
+  type TestCluster,
+} from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import { arbitrary, rng } from '../support/protocol-gen.js';
 import type { TestAgent } from '../agent/test-agent.js';
@@ -48,21 +54,7 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     assert.ok(r.client, JSON.stringify(r.body));
     return r.client;
   };
-  /** The test agent in the agent pod of a session. */
-  const agentOf = async (sid: string): Promise<TestAgent> => {
-    let found: TestAgent | undefined;
-    await eventually(`agent of session ${sid} running`, async () => {
-      const pods = cluster.standIn!.store.list(cluster.standIn!.typeOf('v1', 'Pod'));
-      const pod = pods.find(
-        (p) =>
-          p.metadata.labels?.['mirrord.metalbear.co/session'] === sid &&
-          p.metadata.labels?.['mirrord.metalbear.co/role'] === 'agent',
-      );
-      found = pod ? cluster.standIn!.agents!.of(pod.metadata.name!) : undefined;
-      return found !== undefined;
-    });
-    return found!;
-  };
+  const agentOf = (sid: string) => agentOfSession(cluster, sid);
 
   it("a filtered steal delivers the agent's HTTP request to the plugin's local port and the answer back; a second unfiltered steal is refused unforwarded; kill closes all", async () => {
     const local: Server = createServer((req, res) => {

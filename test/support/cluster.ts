@@ -6,6 +6,8 @@ import { startKubeStandIn, type KubeStandIn } from '../kube/server.js';
 import { DEPLOY_SEED, SEED_TOKENS, WORKLOAD_SEED, kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
 import { tempDir } from './tmp.js';
 import { startService, type ServiceProcess } from './service-process.js';
+import { eventually } from './eventually.js';
+import type { TestAgent } from '../agent/test-agent.js';
 
 const exec = promisify(execFile);
 
@@ -70,4 +72,22 @@ export async function runKubectl(
     const x = e as { code?: number; stdout?: string; stderr?: string };
     return { code: x.code ?? 1, out: x.stdout ?? '', err: x.stderr ?? '' };
   }
+}
+
+/** The test agent running in a session's agent pod on the stand-in (waits until it listens). */
+export async function agentOfSession(cluster: TestCluster, sid: string): Promise<TestAgent> {
+  let found: TestAgent | undefined;
+  await eventually(`agent of session ${sid} running`, async () => {
+    const standIn = cluster.standIn!;
+    const pod = standIn.store
+      .list(standIn.typeOf('v1', 'Pod'))
+      .find(
+        (p) =>
+          p.metadata.labels?.['mirrord.metalbear.co/session'] === sid &&
+          p.metadata.labels?.['mirrord.metalbear.co/role'] === 'agent',
+      );
+    found = pod ? standIn.agents!.of(pod.metadata.name!) : undefined;
+    return found !== undefined;
+  });
+  return found!;
 }

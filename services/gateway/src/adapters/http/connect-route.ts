@@ -24,6 +24,19 @@ declare module 'fastify' {
 
 type Params = { namespace: string; name: string };
 
+/** The target named in the path, which the caller may `get` (explain, plain GET). */
+async function gettableTarget(deps: GatewayDeps, req: FastifyRequest<{ Params: Params }>) {
+  const who = requireIdentity(req);
+  const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
+  await authorize(deps, who, {
+    verb: 'get',
+    resource: 'targets',
+    namespace: cr.namespace,
+    name: rbacTargetName(cr.target),
+  });
+  return { who, cr };
+}
+
 const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 
 /**
@@ -80,14 +93,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     `${API_PREFIX}/namespaces/:namespace/targets/:name/explain`,
     (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
       traced(req, 'POST targets/{name}/explain', async () => {
-        const who = requireIdentity(req);
-        const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
-        await authorize(deps, who, {
-          verb: 'get',
-          resource: 'targets',
-          namespace: cr.namespace,
-          name: rbacTargetName(cr.target),
-        });
+        const { who, cr } = await gettableTarget(deps, req);
         const body = parseWith(explainRequest, req.body ?? {}, 'body');
         const config = body.config ? (parseMirrordConfig(body.config, 'config'), body.config) : undefined;
         const profile = body.profile ? body.profile : undefined;
@@ -116,14 +122,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
         // A plain GET: the target as this gateway sees it (real listing comes with resolution).
         if (req.query.connect === 'true')
           throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
-        const who = requireIdentity(req);
-        const cr = parseConnectRequest(req.params, {}, {}, newSessionId);
-        await authorize(deps, who, {
-          verb: 'get',
-          resource: 'targets',
-          namespace: cr.namespace,
-          name: rbacTargetName(cr.target),
-        });
+        const { who, cr } = await gettableTarget(deps, req);
         const t = await deps.targets.resolve(who, cr.namespace, cr.target);
         return {
           apiVersion: 'operator.metalbear.co/v1',
