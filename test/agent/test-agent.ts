@@ -1,4 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { X509Certificate } from 'node:crypto';
@@ -30,6 +31,11 @@ export interface TestAgentOptions {
   /** The target container's environment (what `GetEnvVarsRequest` reads). */
   env?: Record<string, string>;
   mode?: 'targetless' | 'ephemeral' | 'targeted';
+  /**
+   * The demo's traffic: the target pod's IP, where each subscribed port is served over HTTP as
+   * the target app would serve it — a request there is stolen or mirrored like real traffic.
+   */
+  serveTargetPortsAt?: string;
 }
 
 interface Subscription {
@@ -67,6 +73,7 @@ export class TestAgent {
   /** Every client message the agent received, decoded (tests assert what was, or was not, forwarded). */
   readonly received: ClientMessage[] = [];
   private readonly sockets = new Set<Socket>();
+  private readonly targetPorts = new Map<number, HttpServer>();
 
   private constructor(
     private readonly server: Server,
@@ -125,6 +132,7 @@ export class TestAgent {
     const blocked = steal && this.o.mode === 'targetless';
     if (blocked) return c.send({ $: 'Close', v: 'steal and mirror need a target' });
     this.subscriptions.push({ client: c, mode, port, ...(filter ? { filter } : {}) });
+    this.serveTargetPort(port);
     c.send({ $: steal ? 'TcpSteal' : 'Tcp', v: { $: 'SubscribeResult', v: { $: 'Ok', v: port } } });
   }
 
@@ -188,6 +196,41 @@ export class TestAgent {
       default:
         return;
     }
+  }
+
+  /** The target app's port on the pod IP (demo): stolen when someone steals it, else the app answers. */
+  private serveTargetPort(port: number): void {
+    const ip = this.o.serveTargetPortsAt;
+    if (!ip || this.targetPorts.has(port)) return;
+    const server = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (d: Buffer) => chunks.push(d));
+      req.on('end', () => {
+        const headers = Object.fromEntries(
+          Object.entries(req.headers).flatMap(([k, v]) => (typeof v === 'string' ? [[k, v]] : [])),
+        );
+        const asked = {
+          method: req.method ?? 'GET',
+          path: req.url ?? '/',
+          headers,
+          body: Buffer.concat(chunks).toString(),
+        };
+        this.deliverHttp(port, asked).then(
+          (r) => {
+            if (!r) return res.end(`hello from the target app on ${ip}:${port}: ${asked.method} ${asked.path}\n`);
+            res.writeHead(r.status, r.headers);
+            res.end(r.body);
+          },
+          (e: unknown) => {
+            res.writeHead(502);
+            res.end(`${String(e)}\n`);
+          },
+        );
+      });
+    });
+    server.on('error', (e) => process.stderr.write(`test agent: cannot serve ${ip}:${port} (${e.message})\n`));
+    server.listen(port, ip);
+    this.targetPorts.set(port, server);
   }
 
   /** Which subscription gets a request on `port`: a matching filtered steal, else an unfiltered one. */
@@ -273,6 +316,8 @@ export class TestAgent {
   /** Like kill -9 of the agent: every connection cut, nothing said. */
   kill(): void {
     this.server.close();
+    for (const s of this.targetPorts.values()) s.close();
+    this.targetPorts.clear();
     for (const s of this.sockets) s.destroy();
   }
 

@@ -25,10 +25,14 @@ export class AgentRuntime {
   readonly agents = new Map<string, TestAgent>();
   readonly #starting = new Set<string>();
 
-  constructor(private readonly pods: () => KubeObject[]) {}
+  constructor(
+    private readonly pods: () => KubeObject[],
+    /** The demo: agents serve their target's subscribed ports at the target pod's IP. */
+    private readonly serveTargetPorts = false,
+  ) {}
 
-  /** The target container's env: the pod whose container status carries this id (`targeted`), or a sibling. */
-  #targetEnv(c: ContainerSpec, pod: KubeObject): Record<string, string> {
+  /** The target container's env and pod IP: the pod whose container status carries this id (`targeted`), or its own. */
+  #target(c: ContainerSpec, pod: KubeObject): { env: Record<string, string>; ip: string | undefined } {
     const cmd = c.command ?? [];
     const i = cmd.indexOf('--container-id');
     const id = i >= 0 ? cmd[i + 1] : envOf(c).MIRRORD_AGENT_EPHEMERAL_TARGET_CONTAINER_ID;
@@ -36,12 +40,16 @@ export class AgentRuntime {
       const st = (p.status?.containerStatuses as Array<{ name: string; containerID?: string }> | undefined)?.find((s) =>
         s.containerID?.endsWith(`://${id}`),
       );
-      if (st) return envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name));
+      if (st)
+        return {
+          env: envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name)),
+          ip: p.status?.podIP as string | undefined,
+        };
     }
     const sibling = (pod.spec?.containers as ContainerSpec[] | undefined)?.find(
       (x) => x.name === c.targetContainerName,
     );
-    return envOf(sibling);
+    return { env: envOf(sibling), ip: sibling ? (pod.status?.podIP as string | undefined) : undefined };
   }
 
   /** Starts the agent of a container once (idempotent); `ip` is the pod's. */
@@ -54,11 +62,13 @@ export class AgentRuntime {
     const mode = cmd.includes('targeted') ? 'targeted' : cmd.includes('ephemeral') ? 'ephemeral' : 'targetless';
     const cert = envOf(c).AGENT_OPERATOR_CERT_ENV;
     this.#starting.add(key);
+    const target = this.#target(c, pod);
     void TestAgent.start({
       host: ip,
       port,
       mode,
-      env: this.#targetEnv(c, pod),
+      env: target.env,
+      ...(this.serveTargetPorts && target.ip ? { serveTargetPortsAt: target.ip } : {}),
       ...(cert ? { operatorCertPem: cert } : {}),
     })
       .then((a) => this.agents.set(key, a))

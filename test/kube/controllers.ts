@@ -20,6 +20,8 @@ export class Controllers {
     private readonly store: ObjectStore,
     private readonly registry: Registry,
     private readonly nodes: string[] = ['node-1', 'node-2'],
+    /** The demo: agents serve their target's subscribed ports over HTTP at the target pod's IP. */
+    serveTargetPorts = false,
   ) {
     const t = (g: string, p: string) => registry.find(g, 'v1', p)!;
     this.#t = {
@@ -37,7 +39,7 @@ export class Controllers {
           metadata: { name: n, labels: { 'kubernetes.io/hostname': n } },
           status: { conditions: [{ type: 'Ready', status: 'True' }] },
         });
-    this.agents = new AgentRuntime(() => store.list(this.#t.pods!));
+    this.agents = new AgentRuntime(() => store.list(this.#t.pods!), serveTargetPorts);
     store.watch(undefined, () => this.#kick());
     this.#kick();
   }

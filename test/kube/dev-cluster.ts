@@ -40,6 +40,7 @@ if (o.server) {
 }
 const k = await startKubeStandIn({
   tokens,
+  demoTraffic: true,
   seed: loadYaml(...DEPLOY_SEED, ...(o.seed.length ? o.seed : [WORKLOAD_SEED])),
 });
 writeFileSync(o.kubeconfig, kubeconfigFor(k.url, tokens, o.context, { ca: k.ca.certPem }));

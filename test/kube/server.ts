@@ -30,6 +30,8 @@ export interface StandInOptions {
   aggregate?: Record<string, AggregateTarget>;
   /** Play the controllers and kubelet (default true). */
   controllers?: boolean;
+  /** The demo: agents serve their target's subscribed ports at the target pod's (loopback) IP. */
+  demoTraffic?: boolean;
 }
 
 export interface KubeStandIn {
@@ -166,7 +168,8 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
   const seed = opts.seed ?? [];
   apply(seed.filter((o) => o.kind === 'CustomResourceDefinition'));
   apply(seed.filter((o) => o.kind !== 'CustomResourceDefinition'));
-  const controllers = opts.controllers === false ? undefined : new Controllers(store, registry);
+  const controllers =
+    opts.controllers === false ? undefined : new Controllers(store, registry, undefined, opts.demoTraffic ?? false);
 
   const authenticate = (req: IncomingMessage): UserInfo | undefined => {
     const auth = req.headers.authorization;
