@@ -13,8 +13,8 @@ import {
   type DaemonMessage,
 } from '#shared/protocol/index.js';
 import { arbitrary, everyVariant, rng } from '../test/support/protocol-gen.js';
-import { SessionClient, startSystem } from '../test/support/system.js';
-import { agentOfSession, startAgentManager, startPolicy, startTestCluster } from '../test/support/cluster.js';
+import { SessionClient } from '../test/support/system.js';
+import { agentOfSession, startClusterSystem } from '../test/support/cluster.js';
 import { eventually } from '../test/support/eventually.js';
 import { TestAgent } from '../test/agent/test-agent.js';
 import { percentile, rssMb, type Row } from './support/util.js';
@@ -125,16 +125,8 @@ const drain = (ws: WebSocket, total: number) =>
  * idle relayed session — each against a raw WebSocket ↔ TCP pipe to the same agent.
  */
 export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
-  const cluster = await startTestCluster();
-  const sys = await startSystem({
-    GATEWAY_AUTH: 'kubernetes',
-    KUBECONFIG: cluster.kubeconfig,
-    GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
-    USER_MAX_SESSIONS: '0',
-    SESSION_MESSAGES_PER_SECOND: '100000',
-  });
-  const am = await startAgentManager(sys.env, cluster);
-  const policy = await startPolicy(sys.env, cluster);
+  const all = await startClusterSystem({ USER_MAX_SESSIONS: '0', SESSION_MESSAGES_PER_SECOND: '100000' });
+  const { cluster, sys } = all;
   const rows: Row[] = [];
   try {
     const connect = async () => {
@@ -284,10 +276,7 @@ export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
     await plain.close();
     await plain2.close();
   } finally {
-    await policy.stop();
-    await am.stop();
-    await sys.stop();
-    await cluster.stop();
+    await all.stop();
   }
   return rows;
 }

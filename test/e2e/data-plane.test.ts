@@ -6,15 +6,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { clientMessage, encode, type ClientMessage } from '#shared/protocol/index.js';
-import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
-import type { ServiceProcess } from '../support/service-process.js';
-import {
-  agentOfSession,
-  startAgentManager,
-  startPolicy,
-  startTestCluster,
-  type TestCluster,
-} from '../support/cluster.js';
+import { API, http, SessionClient, type System } from '../support/system.js';
+import { agentOfSession, startClusterSystem, type ClusterSystem, type TestCluster } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import { arbitrary, rng } from '../support/protocol-gen.js';
 import type { TestAgent } from '../agent/test-agent.js';
@@ -25,28 +18,16 @@ const BIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
 describe('data plane: sessions relayed to the agent in the mirrord protocol', () => {
   let cluster: TestCluster;
   let sys: System;
-  let am: ServiceProcess;
-  let policy: ServiceProcess;
+  let all: ClusterSystem;
   let metricsUrl: string;
 
   before(async () => {
-    cluster = await startTestCluster();
-    sys = await startSystem({
-      GATEWAY_AUTH: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
-      OPERATOR_METRICS_ENABLED: 'true',
-      OPERATOR_METRICS_ADDR: '127.0.0.1:0',
-    });
+    all = await startClusterSystem({ OPERATOR_METRICS_ENABLED: 'true', OPERATOR_METRICS_ADDR: '127.0.0.1:0' });
+    ({ cluster, sys } = all);
     metricsUrl = String((await sys.gateway.waitFor((l) => l.msg === 'metrics served')).url);
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
   });
   after(async () => {
-    await policy?.stop();
-    await am?.stop();
-    await sys?.stop();
-    await cluster?.stop();
+    await all?.stop();
   });
 
   const connect = async (opts: Parameters<typeof SessionClient.connect>[1] = {}) => {

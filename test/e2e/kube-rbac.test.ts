@@ -1,30 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
-import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
-import type { ServiceProcess } from '../support/service-process.js';
+import { API, http, SessionClient, type System } from '../support/system.js';
+import { startClusterSystem, type ClusterSystem } from '../support/cluster.js';
 
 /** The Security and Sessions documents' RBAC, enforced by the gateway through the cluster. */
 describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, target resolution', () => {
-  let cluster: TestCluster;
   let sys: System;
-  let am: ServiceProcess;
-  let policy: ServiceProcess;
+  let all: ClusterSystem;
   before(async () => {
-    cluster = await startTestCluster();
-    sys = await startSystem({
-      GATEWAY_AUTH: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
-    });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    all = await startClusterSystem();
+    ({ sys } = all);
   });
   after(async () => {
-    await policy?.stop();
-    await am?.stop();
-    await sys?.stop();
-    await cluster?.stop();
+    await all?.stop();
   });
 
   const connect = (token: string, target: string, namespace = 'default') =>

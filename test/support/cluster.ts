@@ -7,6 +7,7 @@ import { DEPLOY_SEED, SEED_TOKENS, WORKLOAD_SEED, kubeconfigFor, loadTokens, loa
 import { tempDir } from './tmp.js';
 import { startService, type ServiceProcess } from './service-process.js';
 import { eventually } from './eventually.js';
+import { startSystem, type System } from './system.js';
 import type { TestAgent } from '../agent/test-agent.js';
 
 const exec = promisify(execFile);
@@ -90,4 +91,37 @@ export async function agentOfSession(cluster: TestCluster, sid: string): Promise
     return found !== undefined;
   });
   return found!;
+}
+
+/** The whole system on the stand-in: cluster, NATS, ledger, gateway (Kubernetes auth), agent-manager, policy. */
+export interface ClusterSystem {
+  cluster: TestCluster;
+  sys: System;
+  am: ServiceProcess;
+  policy: ServiceProcess;
+  stop(): Promise<void>;
+}
+
+export async function startClusterSystem(extraEnv: Record<string, string> = {}): Promise<ClusterSystem> {
+  const cluster = await startTestCluster();
+  const sys = await startSystem({
+    GATEWAY_AUTH: 'kubernetes',
+    KUBECONFIG: cluster.kubeconfig,
+    GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    ...extraEnv,
+  });
+  const am = await startAgentManager(sys.env, cluster);
+  const policy = await startPolicy(sys.env, cluster);
+  return {
+    cluster,
+    sys,
+    am,
+    policy,
+    async stop() {
+      await policy.stop();
+      await am.stop();
+      await sys.stop();
+      await cluster.stop();
+    },
+  };
 }
