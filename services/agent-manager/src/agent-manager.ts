@@ -4,6 +4,7 @@ import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
+import { containerRef } from '#shared/kube/container.js';
 import type { V1Pod } from '@kubernetes/client-node';
 import {
   AGENT_PORT,
@@ -149,16 +150,14 @@ export class AgentManager {
       const containers = (copied.spec?.containers ?? []).map((c) => c.name);
       const container = t.container ?? containers[0] ?? '';
       // The copy's own container id: the agent enters the copy's namespaces, not the original's.
-      const id = /^(containerd|docker|cri-o):\/\/(.+)$/.exec(
-        copied.status?.containerStatuses?.find((c) => c.name === container)?.containerID ?? '',
-      );
+      const ref = containerRef(copied.status?.containerStatuses?.find((c) => c.name === container)?.containerID);
       pod = {
         name: copyName,
         node: copied.spec?.nodeName ?? '',
         ip: copied.status?.podIP ?? '',
         labels: copied.metadata?.labels ?? {},
         container,
-        ...(id ? { container_id: id[2]!, container_runtime: id[1] as 'containerd' | 'docker' | 'cri-o' } : {}),
+        ...ref,
       };
     }
     const tls = this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {};

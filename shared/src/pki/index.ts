@@ -31,8 +31,12 @@ const serial = () =>
     .replace(/^[89a-f]/, '1');
 const escapeDn = (s: string) => s.replace(/([,+"\\<>;=])/g, '\\$1');
 
-/** A self-signed CA (ECDSA P-256), e.g. the operator's. */
-export async function createCa(commonName: string, days = 3650): Promise<CertificateAuthority> {
+/** A fresh ECDSA P-256 key and a self-signed certificate for it, with these extensions. */
+async function selfSigned(
+  commonName: string,
+  days: number,
+  extensions: x509.Extension[],
+): Promise<CertificateAuthority> {
   const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
@@ -41,12 +45,17 @@ export async function createCa(commonName: string, days = 3650): Promise<Certifi
     notAfter: new Date(Date.now() + days * 86_400_000),
     keys,
     signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, 0, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-    ],
+    extensions,
   });
   return { cert, key: keys.privateKey, certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** A self-signed CA (ECDSA P-256), e.g. the operator's. */
+export function createCa(commonName: string, days = 3650): Promise<CertificateAuthority> {
+  return selfSigned(commonName, days, [
+    new x509.BasicConstraintsExtension(true, 0, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+  ]);
 }
 
 /** Loads a CA from PEM (certificate and PKCS#8 ECDSA key). */
@@ -108,22 +117,13 @@ async function sign(
  * its own trust anchor only when it is self-signed.
  */
 export async function createAgentConnectionCert(serverName: string, days = 3650): Promise<KeyPairPem> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serial(),
-    name: `CN=${escapeDn(serverName)}`,
-    notBefore: new Date(Date.now() - 60_000),
-    notAfter: new Date(Date.now() + days * 86_400_000),
-    keys,
-    signingAlgorithm: ALG,
-    extensions: [
-      new x509.BasicConstraintsExtension(false, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: serverName }]),
-    ],
-  });
-  return { certPem: cert.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+  const { certPem, keyPem } = await selfSigned(serverName, days, [
+    new x509.BasicConstraintsExtension(false, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+    new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: serverName }]),
+  ]);
+  return { certPem, keyPem };
 }
 
 /** A new key pair and a certificate for it, signed by the CA. */

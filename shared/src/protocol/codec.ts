@@ -113,25 +113,22 @@ export const version = leaf<string>(
 );
 
 /** `IpAddr`: tag 0 V4 / 1 V6, then 4 or 16 raw bytes. */
+/** The raw address bytes of an `IpAddr` (tag 0 → 4 bytes, 1 → 16). */
+const ipBytes = (r: Reader): Uint8Array => {
+  const at = r.pos;
+  const tag = r.uint(32);
+  if (tag > 1) throw new Malformed(`unknown IpAddr variant ${tag}`, at);
+  return r.raw(tag === 0 ? 4 : 16);
+};
 export const ip = leaf<string>(
   'ip',
-  (r) => {
-    const at = r.pos;
-    const tag = r.uint(32);
-    if (tag > 1) throw new Malformed(`unknown IpAddr variant ${tag}`, at);
-    return ipaddr.fromByteArray(Array.from(r.raw(tag === 0 ? 4 : 16))).toString();
-  },
+  (r) => ipaddr.fromByteArray(Array.from(ipBytes(r))).toString(),
   (w, v) => {
     const a = ipaddr.parse(v);
     w.uint(a.kind() === 'ipv4' ? 0 : 1);
     w.raw(Uint8Array.from(a.toByteArray()));
   },
-  (r) => {
-    const at = r.pos;
-    const tag = r.uint(32);
-    if (tag > 1) throw new Malformed(`unknown IpAddr variant ${tag}`, at);
-    r.raw(tag === 0 ? 4 : 16);
-  },
+  (r) => void ipBytes(r),
 );
 
 export function option<T>(of: Codec<T>): Codec<T | null> {
@@ -243,23 +240,21 @@ export type EnumOf<V extends Variants> = {
 export function enumOf<V extends Variants>(name: string, variants: V): Codec<EnumOf<V>> {
   const list = Object.entries(variants);
   const index = new Map(list.map(([k], i) => [k, i]));
-  const tagOf = (r: Reader): AnyCodec => {
+  /** The variant the next tag names. */
+  const variant = (r: Reader): [string, AnyCodec] => {
     const at = r.pos;
     const tag = r.uint(32);
     const c = list[tag];
     if (!c) throw new UnknownTag(name, tag, at);
-    return c[1];
+    return c;
   };
   return {
     shape: { k: 'enum', name, variants: list },
     read: (r) => {
-      const at = r.pos;
-      const tag = r.uint(32);
-      const c = list[tag];
-      if (!c) throw new UnknownTag(name, tag, at);
-      return { $: c[0], v: c[1].read(r) } as EnumOf<V>;
+      const [k, c] = variant(r);
+      return { $: k, v: c.read(r) } as EnumOf<V>;
     },
-    skip: (r) => tagOf(r).skip(r),
+    skip: (r) => variant(r)[1].skip(r),
     write: (w, v) => {
       const i = index.get(v.$);
       if (i === undefined) throw new RangeError(`${name} has no variant ${v.$}`);

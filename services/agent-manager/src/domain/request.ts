@@ -1,3 +1,4 @@
+import type { ContainerRuntime } from '#shared/kube/container.js';
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, type Target } from '#shared/targets/index.js';
 import type { AgentConfig } from '#shared/mirrord-config/index.js';
@@ -10,7 +11,7 @@ export interface TargetPodInfo {
   labels: Record<string, string>;
   container: string;
   container_id?: string;
-  container_runtime?: 'containerd' | 'docker' | 'cri-o';
+  container_runtime?: ContainerRuntime;
 }
 
 export interface PrepareRequest {

@@ -83,7 +83,7 @@ async function resumes(ledger: SessionLedger, who: Identity, id: string, target:
  * prepare the agent, record Session Started — and undo the agent if the ledger refuses.
  * Every refusal is recorded; every step runs before the client's socket is accepted.
  */
-export async function startSession<L>(
+export async function startSession<L extends { destroy(): void }>(
   deps: StartSessionDeps,
   who: Identity,
   asked: ConnectRequest,
@@ -148,7 +148,7 @@ export async function startSession<L>(
     r = await deps.ledger.command('start', body);
   } catch (e) {
     // No Session Started, so no Session Ended will clean up: undo the agent now.
-    (opened as { destroy?: () => void } | undefined)?.destroy?.();
+    opened?.destroy();
     if (prepared.agent !== 'none' && !resume) await deps.agents.release(req.session_id).catch(() => undefined);
     throw e;
   }

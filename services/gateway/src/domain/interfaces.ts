@@ -1,3 +1,4 @@
+import type { ContainerRuntime } from '#shared/kube/container.js';
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandReply, PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
@@ -48,7 +49,7 @@ export interface TargetPod {
   container: string;
   /** The container's id and runtime (from its status), for an agent in its namespaces. */
   container_id?: string;
-  container_runtime?: 'containerd' | 'docker' | 'cri-o';
+  container_runtime?: ContainerRuntime;
 }
 
 export interface ResolvedTarget {

@@ -1,3 +1,4 @@
+import { containerRef } from '#shared/kube/container.js';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -96,8 +97,7 @@ export class KubeTargetResolver implements TargetResolver {
         `container "${target.container ?? ''}" not found in ${what} (pod ${pod.metadata?.name}); containers: ${containers.join(', ') || 'none'}`,
       );
     // `containerd://<id>`: what a targeted agent needs to enter the container's namespaces.
-    const status = pod.status?.containerStatuses?.find((c) => c.name === container);
-    const m = /^(containerd|docker|cri-o):\/\/(.+)$/.exec(status?.containerID ?? '');
+    const ref = containerRef(pod.status?.containerStatuses?.find((c) => c.name === container)?.containerID);
     return {
       target,
       path,
@@ -109,7 +109,7 @@ export class KubeTargetResolver implements TargetResolver {
         ip: pod.status?.podIP ?? '',
         labels: pod.metadata?.labels ?? {},
         container,
-        ...(m ? { container_id: m[2]!, container_runtime: m[1] as 'containerd' | 'docker' | 'cri-o' } : {}),
+        ...ref,
       },
     };
   }
