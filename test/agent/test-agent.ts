@@ -36,6 +36,12 @@ export interface TestAgentOptions {
    * the target app would serve it — a request there is stolen or mirrored like real traffic.
    */
   serveTargetPortsAt?: string;
+  /** `-t`: seconds to wait for the first client before exiting (the real agent's startup timeout). */
+  startupTimeoutSeconds?: number;
+  /** `MIRRORD_AGENT_IDLE_TTL`: seconds without any client before the agent exits. */
+  idleTtlSeconds?: number;
+  /** The process ended: 0 after the idle TTL, 1 after the startup timeout, 137 when killed. */
+  onExit?: (code: number) => void;
 }
 
 interface Subscription {
@@ -74,11 +80,30 @@ export class TestAgent {
   readonly received: ClientMessage[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly targetPorts = new Map<number, HttpServer>();
+  /** Pending exit: the startup timeout until a first client, then the idle TTL whenever none is left. */
+  #exitTimer: NodeJS.Timeout | undefined;
+  #exited = false;
 
   private constructor(
     private readonly server: Server,
     readonly o: TestAgentOptions,
-  ) {}
+  ) {
+    if (o.startupTimeoutSeconds !== undefined) this.#exitAfter(o.startupTimeoutSeconds, 1);
+  }
+
+  #exitAfter(seconds: number, code: number): void {
+    clearTimeout(this.#exitTimer);
+    this.#exitTimer = setTimeout(() => this.#exit(code), seconds * 1000);
+    this.#exitTimer.unref();
+  }
+
+  #exit(code: number): void {
+    if (this.#exited) return;
+    this.#exited = true;
+    clearTimeout(this.#exitTimer);
+    this.#stop();
+    this.o.onExit?.(code);
+  }
 
   static start(o: TestAgentOptions): Promise<TestAgent> {
     const server = createServer();
@@ -110,6 +135,7 @@ export class TestAgent {
     io.on('error', () => sock.destroy());
     const c = new AgentClient(this, io);
     this.clients.add(c);
+    clearTimeout(this.#exitTimer);
     io.on('data', (chunk: Buffer) => {
       let frames: Uint8Array[];
       try {
@@ -122,6 +148,7 @@ export class TestAgent {
     });
     io.once('close', () => {
       this.clients.delete(c);
+      if (this.clients.size === 0 && this.o.idleTtlSeconds !== undefined) this.#exitAfter(this.o.idleTtlSeconds, 0);
       for (let i = this.subscriptions.length - 1; i >= 0; i--)
         if (this.subscriptions[i]!.client === c) this.subscriptions.splice(i, 1);
     });
@@ -313,16 +340,23 @@ export class TestAgent {
     for (const c of this.clients) if (!c.io.destroyed) c.io.write(bytes);
   }
 
-  /** Like kill -9 of the agent: every connection cut, nothing said. */
+  /** Like kill -9 of the agent: every connection cut, nothing said; its container terminates. */
   kill(): void {
+    this.#exit(137);
+  }
+
+  #stop(): void {
     this.server.close();
     for (const s of this.targetPorts.values()) s.close();
     this.targetPorts.clear();
     for (const s of this.sockets) s.destroy();
   }
 
+  /** Stops it without an exit to report (its pod is gone). */
   close(): Promise<void> {
-    this.kill();
+    this.#exited = true;
+    clearTimeout(this.#exitTimer);
+    this.#stop();
     return new Promise((r) => this.server.close(() => r()));
   }
 }

@@ -3,10 +3,18 @@ import assert from 'node:assert/strict';
 import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
-import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import {
+  agentOfSession,
+  startAgentManager,
+  startPolicy,
+  startTestCluster,
+  type TestCluster,
+} from '../support/cluster.js';
 import { eventually as waitUntil } from '../support/eventually.js';
 
 const SESSION = 'mirrord.metalbear.co/session';
+/** An agent Job is shared: it carries one such label per session using it. */
+const USES = (sid: string) => `session.mirrord.metalbear.co/${sid}`;
 
 /** agent-manager against the cluster: agents, copy targets, scale-down, cleanup and crash recovery. */
 describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation after kill -9', () => {
@@ -49,8 +57,9 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     });
   const podsOf = async (sid: string) =>
     (await core.listPodForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
-  const jobsOf = async (sid: string) =>
-    (await batch.listJobForAllNamespaces({ labelSelector: `${SESSION}=${sid}` })).items;
+  const jobsOf = async (sid: string) => (await batch.listJobForAllNamespaces({ labelSelector: USES(sid) })).items;
+  const agentJobs = async () =>
+    (await batch.listJobForAllNamespaces({ labelSelector: 'mirrord.metalbear.co/agent' })).items;
   const replicas = async () =>
     (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
   /** The shared eventually(), its failure showing agent-manager's last warnings. */
@@ -61,7 +70,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
       ms,
     );
 
-  it('creates the agent Job on the target node with the configured capabilities and labels; removes it when the session ends', async () => {
+  it('creates the agent Job on the target node with the configured capabilities and labels; removes it once unused for the idle TTL', async () => {
     const c = await connect('deployment.my-deployment', {
       agent: {
         disabled_capabilities: ['SYS_PTRACE'],
@@ -90,9 +99,86 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === sid);
     assert.equal(started.agent, 'job');
     await c.client.close();
+    await eventually('the session leaves its agent', async () => (await jobsOf(sid)).length === 0);
     await eventually(
-      'agent job deleted',
-      async () => (await jobsOf(sid)).length === 0 && (await podsOf(sid)).length === 0,
+      'the unused agent job deleted after OPERATOR_AGENT_IDLE_TTL',
+      async () => !(await agentJobs()).some((j) => j.metadata?.name === job.metadata?.name),
+    );
+  });
+
+  it('one agent per target: sessions on one pod share its agent, the last to leave leaves it idle for the next, a dead one is replaced', async () => {
+    const a = await connect('pod.my-pod', {});
+    const b = await connect('pod.my-pod', {});
+    assert.ok(a.client && b.client, JSON.stringify([a.body, b.body]));
+    const [sidA, sidB] = [await a.client.sessionId(), await b.client.sessionId()];
+    const [job] = await jobsOf(sidA);
+    assert.ok(job, 'agent job exists');
+    assert.deepEqual(
+      (await jobsOf(sidB)).map((j) => j.metadata?.uid),
+      [job.metadata?.uid],
+      "the second session joined the first one's agent",
+    );
+    const onPod = (await agentJobs()).filter(
+      (j) => j.metadata?.annotations?.['mirrord.metalbear.co/target-pod'] === 'default/my-pod',
+    );
+    assert.equal(onPod.length, 1, 'one agent for the pod');
+    // Both sessions talk to it through their own connection.
+    const agent = await agentOfSession(cluster, sidA);
+    await eventually('both sessions connected to the one agent', async () => agent.clients.size === 2);
+
+    await a.client.close();
+    await eventually('A left, B stays', async () => (await jobsOf(sidA)).length === 0);
+    assert.equal((await jobsOf(sidB)).length, 1);
+    assert.equal(
+      (await batch.readNamespacedJob({ name: job.metadata!.name!, namespace: 'mirrord' })).metadata?.annotations?.[
+        'mirrord.metalbear.co/idle-since'
+      ],
+      undefined,
+      'not idle while B uses it',
+    );
+    await b.client.close();
+    await eventually(
+      'idle once the last session left',
+      async () =>
+        !!(await batch.readNamespacedJob({ name: job.metadata!.name!, namespace: 'mirrord' })).metadata?.annotations?.[
+          'mirrord.metalbear.co/idle-since'
+        ],
+    );
+    // A session within the idle TTL joins the idle agent instead of starting another.
+    const c = await connect('pod.my-pod', {});
+    assert.ok(c.client, JSON.stringify(c.body));
+    const sidC = await c.client.sessionId();
+    assert.deepEqual(
+      (await jobsOf(sidC)).map((j) => j.metadata?.uid),
+      [job.metadata?.uid],
+      'the idle agent reused',
+    );
+
+    // Its process dies: the next session gets a new agent in its place.
+    (await agentOfSession(cluster, sidC)).kill();
+    await eventually('the agent pod failed', async () =>
+      (
+        await core.listNamespacedPod({
+          namespace: 'mirrord',
+          labelSelector: `mirrord.metalbear.co/agent=${job.metadata!.labels!['mirrord.metalbear.co/agent']}`,
+        })
+      ).items.some((p) => p.status?.phase === 'Failed'),
+    );
+    const d = await connect('pod.my-pod', {});
+    assert.ok(d.client, JSON.stringify(d.body));
+    const sidD = await d.client.sessionId();
+    const [replacement] = await jobsOf(sidD);
+    assert.ok(replacement && replacement.metadata?.uid !== job.metadata?.uid, 'a new agent replaced the dead one');
+    const fresh = await agentOfSession(cluster, sidD);
+    await eventually('the new agent serves D', async () => fresh.clients.size === 1);
+    await c.client.close();
+    await d.client.close();
+    await eventually(
+      'unused agent removed after the TTL',
+      async () =>
+        !(await agentJobs()).some(
+          (j) => j.metadata?.annotations?.['mirrord.metalbear.co/target-pod'] === 'default/my-pod',
+        ),
     );
   });
 
@@ -264,8 +350,9 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     assert.ok(c.client, JSON.stringify(c.body));
     const sid = await c.client.sessionId();
     const pod = await core.readNamespacedPod({ name: 'my-pod', namespace: 'default' });
-    const agent = pod.spec?.ephemeralContainers?.find((e) => e.name.startsWith(`mirrord-agent-${sid.toLowerCase()}`));
-    assert.ok(agent, 'ephemeral agent container added');
+    const agents = pod.spec?.ephemeralContainers?.filter((e) => e.name.startsWith('mirrord-agent-')) ?? [];
+    assert.equal(agents.length, 1, 'ephemeral agent container added');
+    const agent = agents[0]!;
     assert.equal(agent.targetContainerName, 'main');
     assert.deepEqual(agent.securityContext?.capabilities?.add, ['NET_ADMIN', 'NET_RAW', 'SYS_PTRACE', 'SYS_ADMIN']);
     assert.equal(
@@ -273,7 +360,21 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
       'ephemeral',
     );
     assert.equal((await jobsOf(sid)).length, 0, 'no Job for an ephemeral agent');
+    // A second ephemeral session on the pod joins the running agent (no second container).
+    const c2 = await connect('pod.my-pod', { agent: { ephemeral: true } });
+    assert.ok(c2.client, JSON.stringify(c2.body));
+    const again = await core.readNamespacedPod({ name: 'my-pod', namespace: 'default' });
+    assert.equal(again.spec?.ephemeralContainers?.filter((e) => e.name.startsWith('mirrord-agent-')).length, 1);
+    // Ephemeral containers cannot be removed: the agent ends itself after OPERATOR_AGENT_IDLE_TTL.
+    assert.equal(agent.env?.find((e) => e.name === 'MIRRORD_AGENT_IDLE_TTL')?.value, '3');
     await c.client.close();
+    await c2.client.close();
+    await eventually('the idle ephemeral agent exited', async () =>
+      (
+        (await core.readNamespacedPod({ name: 'my-pod', namespace: 'default' })).status?.ephemeralContainerStatuses ??
+        []
+      ).some((s) => s.name === agent.name && !!s.state?.terminated),
+    );
   });
   it("a user's identical copy is kept idle after their session and reused by their next one, then swept after idle_ttl", async () => {
     const a = await connect('deployment.ip-visit-counter', { feature: { copy_target: true } });

@@ -122,11 +122,13 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     const holder = await connect();
     assert.deepEqual(await holder.subscribe('steal', 8080), { ok: true });
     const steals = (a: TestAgent) => a.subscriptions.filter((s) => s.port === 8080 && s.mode === 'steal').length;
-    assert.equal(steals(await agentOf(holder.id)), 1);
+    const agent = await agentOf(holder.id);
+    assert.equal(steals(agent), 1);
     const cont = await connect({ query: '&on_concurrent_steal=continue' });
+    assert.equal(await agentOf(cont.id), agent, 'one agent for the target, shared');
     assert.deepEqual(await cont.subscribe('steal', 8080), { ok: true });
     await cont.socket.ping();
-    assert.equal(steals(await agentOf(cont.id)), 0, 'granted without the lock: not forwarded to the agent');
+    assert.equal(steals(agent), 1, "granted without the lock: not forwarded (the agent has the holder's only)");
     const over = await connect({ query: '&on_concurrent_steal=override' });
     assert.deepEqual(await over.subscribe('steal', 8080), { ok: true });
     const closed = await holder.waitFor((m) => m.type === 'closed');
@@ -166,7 +168,8 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
   });
 
   it('garbage, truncated, oversized and unknown-tag bytes from either side close only that connection; 10,000 fuzzed frames crash nothing', async () => {
-    const bystander = await connect();
+    // On another target: the victims' agent is shared by every session on their pod.
+    const bystander = await connect({ target: 'pod.my-pod' });
     assert.deepEqual(await bystander.subscribe('mirror', 6060), { ok: true });
     // The agent side: an unknown DaemonMessage tag reaches one connection's relay.
     const victim = await connect();

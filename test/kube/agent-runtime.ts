@@ -24,11 +24,15 @@ export const isAgentContainer = (c: ContainerSpec): boolean => (c.command?.[0] ?
 export class AgentRuntime {
   readonly agents = new Map<string, TestAgent>();
   readonly #starting = new Set<string>();
+  /** Agents whose process ended: a terminated container is not started again. */
+  readonly #exited = new Set<string>();
 
   constructor(
     private readonly pods: () => KubeObject[],
     /** The demo: agents serve their target's subscribed ports at the target pod's IP. */
     private readonly serveTargetPorts = false,
+    /** The kubelet's part when an agent process ends: its container (and a Job's pod) terminates. */
+    private readonly exited: (pod: KubeObject, container: string, code: number) => void = () => undefined,
   ) {}
 
   /** The target container's env and pod IP: the pod whose container status carries this id (`targeted`), or its own. */
@@ -55,10 +59,12 @@ export class AgentRuntime {
   /** Starts the agent of a container once (idempotent); `ip` is the pod's. */
   ensure(pod: KubeObject, c: ContainerSpec, ip: string): void {
     const key = `${pod.metadata.namespace}/${pod.metadata.name}/${c.name}`;
-    if (this.agents.has(key) || this.#starting.has(key)) return;
+    if (this.agents.has(key) || this.#starting.has(key) || this.#exited.has(key)) return;
     const cmd = c.command ?? [];
     const l = cmd.indexOf('-l');
     const port = l >= 0 ? Number(cmd[l + 1]) : 44128;
+    const t = cmd.indexOf('-t');
+    const idleTtl = envOf(c).MIRRORD_AGENT_IDLE_TTL;
     const mode = cmd.includes('targeted') ? 'targeted' : cmd.includes('ephemeral') ? 'ephemeral' : 'targetless';
     const cert = envOf(c).AGENT_OPERATOR_CERT_ENV;
     this.#starting.add(key);
@@ -70,6 +76,13 @@ export class AgentRuntime {
       env: target.env,
       ...(this.serveTargetPorts && target.ip ? { serveTargetPortsAt: target.ip } : {}),
       ...(cert ? { operatorCertPem: cert } : {}),
+      ...(t >= 0 ? { startupTimeoutSeconds: Number(cmd[t + 1]) } : {}),
+      ...(idleTtl ? { idleTtlSeconds: Number(idleTtl) } : {}),
+      onExit: (code) => {
+        this.agents.delete(key);
+        this.#exited.add(key);
+        this.exited(pod, c.name, code);
+      },
     })
       .then((a) => this.agents.set(key, a))
       .catch((err: unknown) => console.error(`stand-in: agent ${key} did not start: ${String(err)}`))

@@ -39,7 +39,11 @@ export class Controllers {
           metadata: { name: n, labels: { 'kubernetes.io/hostname': n } },
           status: { conditions: [{ type: 'Ready', status: 'True' }] },
         });
-    this.agents = new AgentRuntime(() => store.list(this.#t.pods!), serveTargetPorts);
+    this.agents = new AgentRuntime(
+      () => store.list(this.#t.pods!),
+      serveTargetPorts,
+      (pod, container, code) => this.#terminated(pod, container, code),
+    );
     store.watch(undefined, () => this.#kick());
     this.#kick();
   }
@@ -155,7 +159,13 @@ export class Controllers {
           metadata: { ...o.metadata, resourceVersion: undefined },
         });
     } else {
-      const status = { active: ready };
+      const phases = pods.map((p) => p.status?.phase);
+      const count = (ph: string) => phases.filter((x) => x === ph).length;
+      const status = {
+        active: ready,
+        ...(count('Failed') ? { failed: count('Failed') } : {}),
+        ...(count('Succeeded') ? { succeeded: count('Succeeded') } : {}),
+      };
       if (JSON.stringify(o.status ?? {}) !== JSON.stringify(status))
         this.store.update(t, o.metadata.namespace, {
           ...o,
@@ -184,6 +194,35 @@ export class Controllers {
       ...p,
       metadata: { ...p.metadata, resourceVersion: undefined },
       status: { ...p.status, ephemeralContainerStatuses: statuses },
+    });
+  }
+
+  /**
+   * A container's process ended: an ephemeral container shows `terminated`; a pod's only
+   * container ends the pod (Succeeded on exit 0, else Failed), as the kubelet reports it.
+   */
+  #terminated(pod: KubeObject, container: string, exitCode: number): void {
+    const p = this.store.get(this.#t.pods!, pod.metadata.namespace, pod.metadata.name!);
+    if (!p || this.#stopped) return;
+    const terminated = {
+      terminated: { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', finishedAt: new Date().toISOString() },
+    };
+    type Status = { name: string; state?: unknown; ready?: boolean };
+    const mark = (list: Status[] | undefined) =>
+      (list ?? []).map((s) => (s.name === container ? { ...s, ready: false, state: terminated } : s));
+    const eph = (p.status?.ephemeralContainerStatuses as Status[] | undefined)?.some((s) => s.name === container);
+    const status = eph
+      ? { ...p.status, ephemeralContainerStatuses: mark(p.status?.ephemeralContainerStatuses as Status[]) }
+      : {
+          ...p.status,
+          phase: exitCode === 0 ? 'Succeeded' : 'Failed',
+          conditions: [{ type: 'Ready', status: 'False' }],
+          containerStatuses: mark(p.status?.containerStatuses as Status[]),
+        };
+    this.store.update(this.#t.pods!, p.metadata.namespace, {
+      ...p,
+      metadata: { ...p.metadata, resourceVersion: undefined },
+      status,
     });
   }
 

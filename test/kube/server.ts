@@ -471,6 +471,21 @@ export async function startKubeStandIn(opts: StandInOptions): Promise<KubeStandI
       }
       case 'delete': {
         if (url.searchParams.get('dryRun') === 'All') return json(res, 200, store.mustGet(ty, r.namespace, r.name!));
+        // DeleteOptions.preconditions: delete only the version the caller decided on.
+        const pre = (
+          (await readBody(req)) as { preconditions?: { resourceVersion?: string; uid?: string } } | undefined
+        )?.preconditions;
+        const cur = store.mustGet(ty, r.namespace, r.name!);
+        for (const [field, want, have] of [
+          ['ResourceVersion', pre?.resourceVersion, cur.metadata.resourceVersion],
+          ['UID', pre?.uid, cur.metadata.uid],
+        ] as const)
+          if (want !== undefined && want !== have)
+            throw new KubeError(
+              409,
+              'Conflict',
+              `Precondition failed: ${field} in precondition: ${want}, ${field} in object meta: ${have}`,
+            );
         const gone = store.delete(ty, r.namespace, r.name!);
         afterWrite(ty, gone, true);
         return json(res, 200, gone);

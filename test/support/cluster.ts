@@ -41,6 +41,7 @@ export function startAgentManager(env: Record<string, string>, cluster: TestClus
   // A short idle TTL so tests see idle copies reused and then swept.
   return startService('agent-manager', {
     OPERATOR_COPY_TARGET_IDLE_TTL: '3',
+    OPERATOR_AGENT_IDLE_TTL: '3',
     ...env,
     KUBECONFIG: cluster.kubeconfig,
     AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator',
@@ -80,13 +81,14 @@ export async function agentOfSession(cluster: TestCluster, sid: string): Promise
   let found: TestAgent | undefined;
   await eventually(`agent of session ${sid} running`, async () => {
     const standIn = cluster.standIn!;
+    // The session's agent Job carries a label per session using it; its pod, the agent's key.
+    const job = standIn.store
+      .list(standIn.typeOf('batch/v1', 'Job'))
+      .find((j) => j.metadata.labels?.[`session.mirrord.metalbear.co/${sid}`] === 'true');
+    const key = job?.metadata.labels?.['mirrord.metalbear.co/agent'];
     const pod = standIn.store
       .list(standIn.typeOf('v1', 'Pod'))
-      .find(
-        (p) =>
-          p.metadata.labels?.['mirrord.metalbear.co/session'] === sid &&
-          p.metadata.labels?.['mirrord.metalbear.co/role'] === 'agent',
-      );
+      .find((p) => key && p.metadata.labels?.['mirrord.metalbear.co/agent'] === key && p.status?.phase === 'Running');
     found = pod ? standIn.agents!.of(pod.metadata.name!) : undefined;
     return found !== undefined;
   });

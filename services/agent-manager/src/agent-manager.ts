@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
@@ -10,16 +10,14 @@ import {
   AGENT_PORT,
   COPY_KEY,
   IDLE_SINCE,
-  agentJob,
   copyPod,
-  ephemeralAgent,
   ROLE_LABEL,
   SCALED_DEPLOYMENT,
   SESSION_LABEL,
 } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
-import { createHash } from 'node:crypto';
+import { AgentPool } from './agent-pool.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandBody } from '#shared/contracts/index.js';
 
@@ -65,16 +63,23 @@ export class AgentManager {
   private readonly operatorCertPem: string | undefined;
   /** How long a copy outlives its session for the same user's next one (0: deleted at once). */
   private readonly idleTtlMs: number;
+  /** The agents of targets, shared by their sessions. */
+  readonly agents: AgentPool;
 
   constructor(
     private readonly cluster: Cluster,
     private readonly ledger: LedgerPort,
     private readonly log: Logger,
-    opts: { agentNamespace: string; operatorCertPem?: string; copyIdleTtlMs?: number },
+    opts: { agentNamespace: string; operatorCertPem?: string; copyIdleTtlMs?: number; agentIdleTtlMs?: number },
   ) {
     this.agentNamespace = opts.agentNamespace;
     this.operatorCertPem = opts.operatorCertPem;
     this.idleTtlMs = opts.copyIdleTtlMs ?? 0;
+    this.agents = new AgentPool(cluster, log, {
+      agentNamespace: opts.agentNamespace,
+      operatorCertPem: opts.operatorCertPem,
+      idleTtlMs: opts.agentIdleTtlMs ?? 0,
+    });
   }
 
   async prepare(req: PrepareRequest): Promise<Prepared> {
@@ -93,60 +98,13 @@ export class AgentManager {
   }
 
   async #prepare(req: PrepareRequest): Promise<Prepared> {
-    // A session that reconnects (or opens a second socket) keeps the agent it has.
-    const running = await this.cluster.runningPod(
-      req.agent.namespace ?? this.agentNamespace,
-      `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`,
-    );
-    if (running) {
-      const copy = (await this.cluster.labelled(req.session_id)).find(
-        (o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy',
-      );
-      return {
-        agent: copy ? 'copy' : 'job',
-        address: `${running.status?.podIP}:${AGENT_PORT}`,
-        ...(copy ? { copy_pod: copy.name } : {}),
-        ...(this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {}),
-      };
-    }
-    const suffix = randomBytes(3).toString('hex');
-    const timeout = req.agent.startup_timeout * 1000;
+    const tls = this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {};
     let pod: TargetPodInfo | undefined = req.pod;
     let copyName: string | undefined;
     const t = req.parsedTarget;
     if (req.copy_target && t.kind === 'workload') {
-      const template = await this.cluster.podTemplate(t, req.namespace);
-      const key = copyKey(String(req.client.client_user ?? ''), req.target, template);
-      let original: { deployment: string; replicas: number } | undefined;
-      let copied = req.copy_target.scale_down ? undefined : await this.#adoptIdleCopy(req, key);
-      if (copied) copyName = copied.metadata!.name!;
-      else {
-        if (req.copy_target.scale_down) {
-          await this.#checkNotScaledDown(req.namespace, t.name);
-          original = { deployment: t.name, replicas: await this.cluster.replicas(req.namespace, t.name) };
-        }
-        const manifest = copyPod(req, template, suffix, key, original);
-        copyName = (manifest.metadata as { name: string }).name;
-        // The copy pod, carrying the replica count, exists before the scale-down: a crash in
-        // between leaves something reconciliation can restore from.
-        await this.cluster.createPod(manifest);
-        if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
-        copied = await this.cluster.waitForPod(
-          req.namespace,
-          `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`,
-          timeout,
-          `copy pod ${copyName}`,
-        );
-      }
-      await this.ledger.copyTarget({
-        session_id: req.session_id,
-        target: req.target,
-        namespace: req.namespace,
-        client: req.client as CommandBody<'copy-target'>['client'],
-        scale_down: !!original,
-        copy_pod: copyName,
-        ...(original ? { original_replicas: original.replicas } : {}),
-      });
+      const copied = await this.#copyFor(req, t);
+      copyName = copied.metadata!.name!;
       const containers = (copied.spec?.containers ?? []).map((c) => c.name);
       const container = t.container ?? containers[0] ?? '';
       // The copy's own container id: the agent enters the copy's namespaces, not the original's.
@@ -160,33 +118,60 @@ export class AgentManager {
         ...ref,
       };
     }
-    const tls = this.operatorCertPem ? { tls_server_name: AGENT_CONNECTION_SERVER_NAME } : {};
-    if (req.agent.ephemeral && pod) {
-      const container = ephemeralAgent(req, suffix, this.operatorCertPem);
-      await this.cluster.addEphemeralContainer(req.namespace, pod.name, container);
-      const p = await this.cluster.waitForEphemeral(req.namespace, pod.name, String(container.name), timeout);
-      return {
-        agent: copyName ? 'copy' : 'ephemeral',
-        address: `${p.status?.podIP}:${AGENT_PORT}`,
-        ...(copyName ? { copy_pod: copyName } : {}),
-        ...tls,
-      };
-    }
-    const ns = req.agent.namespace ?? this.agentNamespace;
-    const job = agentJob({ ...req, ...(pod ? { pod } : {}) }, this.agentNamespace, suffix, this.operatorCertPem);
-    await this.cluster.createJob(job);
-    const agent = await this.cluster.waitForPod(
-      ns,
-      `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=agent`,
-      timeout,
-      `agent job ${(job.metadata as { name: string }).name}`,
-    );
+    // One agent per target (or copy): a reconnecting session, or another session on the same
+    // pod, gets the running one.
+    const agent = await this.agents.acquire({ ...req, ...(pod ? { pod } : {}) });
     return {
-      agent: copyName ? 'copy' : 'job',
-      address: `${agent.status?.podIP}:${AGENT_PORT}`,
+      agent: copyName ? 'copy' : agent.kind,
+      address: `${agent.pod.status?.podIP}:${AGENT_PORT}`,
       ...(copyName ? { copy_pod: copyName } : {}),
       ...tls,
     };
+  }
+
+  /** The session's copy pod: the one it has (a reconnect), an idle identical one, or a new one. */
+  async #copyFor(
+    req: PrepareRequest,
+    t: Extract<PrepareRequest['parsedTarget'], { kind: 'workload' }>,
+  ): Promise<V1Pod> {
+    const own = (await this.cluster.copyPods(req.namespace)).find(
+      (p) => p.metadata?.labels?.[SESSION_LABEL] === req.session_id && p.status?.phase === 'Running',
+    );
+    if (own) return own;
+    const timeout = req.agent.startup_timeout * 1000;
+    const template = await this.cluster.podTemplate(t, req.namespace);
+    const key = copyKey(String(req.client.client_user ?? ''), req.target, template);
+    let original: { deployment: string; replicas: number } | undefined;
+    let copied = req.copy_target!.scale_down ? undefined : await this.#adoptIdleCopy(req, key);
+    let copyName = copied?.metadata?.name ?? '';
+    if (!copied) {
+      if (req.copy_target!.scale_down) {
+        await this.#checkNotScaledDown(req.namespace, t.name);
+        original = { deployment: t.name, replicas: await this.cluster.replicas(req.namespace, t.name) };
+      }
+      const manifest = copyPod(req, template, randomBytes(3).toString('hex'), key, original);
+      copyName = (manifest.metadata as { name: string }).name;
+      // The copy pod, carrying the replica count, exists before the scale-down: a crash in
+      // between leaves something reconciliation can restore from.
+      await this.cluster.createPod(manifest);
+      if (original) await this.cluster.scale(req.namespace, original.deployment, 0);
+      copied = await this.cluster.waitForPod(
+        req.namespace,
+        `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`,
+        timeout,
+        `copy pod ${copyName}`,
+      );
+    }
+    await this.ledger.copyTarget({
+      session_id: req.session_id,
+      target: req.target,
+      namespace: req.namespace,
+      client: req.client as CommandBody<'copy-target'>['client'],
+      scale_down: !!original,
+      copy_pod: copyName,
+      ...(original ? { original_replicas: original.replicas } : {}),
+    });
+    return copied;
   }
 
   /** A running idle copy identical to what this session asks for, now labelled as its own. */
@@ -256,7 +241,9 @@ export class AgentManager {
       () => true,
     );
     await this.#apply(plan);
-    return plan;
+    // Its agents go once nobody else uses them; one whose copy pod was just deleted goes now.
+    const gone = new Set(plan.delete.filter((d) => d.kind === 'Pod').map((d) => `${d.namespace}/${d.name}`));
+    return { ...plan, delete: [...plan.delete, ...(await this.agents.release(sessionId, gone))] };
   }
 
   /** Start-up: objects whose session is over (or never started) are removed, deployments restored. */
@@ -278,8 +265,13 @@ export class AgentManager {
       },
     );
     await this.#apply(plan);
-    if (plan.delete.length)
-      this.log.info({ deleted: plan.delete.length, restored: plan.restore }, 'reconciled leftovers of ended sessions');
+    await this.agents.reconcile((sid) => this.ledger.status(sid), now);
+    const agents = await this.agents.sweep(now);
+    if (plan.delete.length || agents)
+      this.log.info(
+        { deleted: plan.delete.length, agents_deleted: agents, restored: plan.restore },
+        'reconciled leftovers of ended sessions',
+      );
     return plan;
   }
 

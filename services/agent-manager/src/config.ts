@@ -32,6 +32,11 @@ export const agentManagerConfigSpec = {
     default: 60,
     doc: "seconds a copy outlives its session, to be reused by the same user's identical next one (0: deleted with the session)",
   },
+  OPERATOR_AGENT_IDLE_TTL: {
+    parse: int(0, 86_400),
+    default: 60,
+    doc: 'seconds an agent (one per target, shared by its sessions) outlives its last session, for the next one on that target (0: deleted with it)',
+  },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };

@@ -24,16 +24,17 @@ await runService('agent-manager', async (log) => {
   const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
     agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
     copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
+    agentIdleTtlMs: cfg.OPERATOR_AGENT_IDLE_TTL * 1000,
     ...(agentTls ? { operatorCertPem: agentTls.certPem } : {}),
   });
   // Leftovers of a crash are undone before new work is taken.
   await am.reconcile();
   const cleanup = await consumeSessionEnded(nc, am, log);
   const svc = await serveAgentManager(nc, am, VERSION, log);
-  const sweeper = setInterval(
-    () => void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed')),
-    2000,
-  );
+  const sweeper = setInterval(() => {
+    void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed'));
+    void am.agents.sweep().catch((err: unknown) => log.warn({ err }, 'idle agent sweep failed'));
+  }, 2000);
   log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {
     clearInterval(sweeper);

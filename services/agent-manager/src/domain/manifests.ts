@@ -1,5 +1,6 @@
 import { CAPABILITIES, type AgentConfig } from '#shared/mirrord-config/index.js';
 import type { PrepareRequest } from './request.js';
+import { AGENT_KEY, agentObjectName, TARGET_POD, usesLabel } from './shared-agents.js';
 
 /** Every object made for a session carries these, so cleanup and reconciliation can find it. */
 export const SESSION_LABEL = 'mirrord.metalbear.co/session';
@@ -28,8 +29,11 @@ export type AgentMode =
   | { mode: 'ephemeral'; container_id?: string }
   | { mode: 'targeted'; container_id: string; container_runtime: string };
 
-/** Seconds an agent outlives its last client: long, because the gateway decides an agent's life. */
-export const AGENT_IDLE_TTL_SECONDS = 3600;
+/**
+ * Seconds a Job agent outlives its last client by itself: long, because agent-manager decides
+ * its life (OPERATOR_AGENT_IDLE_TTL); this only bounds an agent agent-manager lost track of.
+ */
+export const agentSelfIdleTtl = (operatorIdleTtlSeconds: number): number => Math.max(3600, operatorIdleTtlSeconds + 60);
 
 /**
  * The agent's command line as the real `mirrord-agent` takes it: global flags (`-l` port,
@@ -49,6 +53,7 @@ function agentContainer(
   m: AgentMode,
   operatorCertPem: string | undefined,
   withResources: boolean,
+  idleTtlSeconds: number,
 ): Obj {
   const caps = CAPABILITIES.filter((c) => !cfg.disabled_capabilities.includes(c));
   return {
@@ -59,7 +64,7 @@ function agentContainer(
     env: [
       { name: 'RUST_LOG', value: cfg.log_level },
       { name: 'MIRRORD_AGENT_JSON_LOG', value: String(cfg.json_log) },
-      { name: 'MIRRORD_AGENT_IDLE_TTL', value: String(AGENT_IDLE_TTL_SECONDS) },
+      { name: 'MIRRORD_AGENT_IDLE_TTL', value: String(idleTtlSeconds) },
       ...(m.mode === 'ephemeral' && m.container_id
         ? [{ name: 'MIRRORD_AGENT_EPHEMERAL_TARGET_CONTAINER_ID', value: m.container_id }]
         : []),
@@ -70,8 +75,6 @@ function agentContainer(
   };
 }
 
-export const agentName = (req: PrepareRequest, suffix: string) => dns(`mirrord-agent-${req.session_id}-${suffix}`);
-
 /** The mode for a Job agent: in the target container's namespaces when the pod says which container runs. */
 export function jobMode(pod: PrepareRequest['pod']): AgentMode {
   if (pod?.container_id && pod.container_runtime)
@@ -79,19 +82,32 @@ export function jobMode(pod: PrepareRequest['pod']): AgentMode {
   return { mode: 'targetless' };
 }
 
-/** The agent Job: in the agent namespace, on the target's node (targetless: `node_selector`). */
-export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: string, operatorCertPem?: string): Obj {
+export interface AgentJobInput {
+  req: PrepareRequest;
+  /** Namespace of the Job (agent.namespace, else OPERATOR_AGENT_NAMESPACE). */
+  namespace: string;
+  key: string;
+  operatorCertPem: string | undefined;
+  /** OPERATOR_AGENT_IDLE_TTL in seconds. */
+  idleTtlSeconds: number;
+}
+
+/**
+ * The agent Job of a target: on the target's node (targetless: `node_selector`), named after
+ * its key so two sessions racing to create it make one, labelled with the session that asked.
+ */
+export function agentJob({ req, namespace, key, operatorCertPem, idleTtlSeconds }: AgentJobInput): Obj {
   const cfg = req.agent;
-  const labels = { ...cfg.labels, app: 'mirrord-agent', [SESSION_LABEL]: req.session_id, [ROLE_LABEL]: 'agent' };
+  const labels = { ...cfg.labels, app: 'mirrord-agent', [ROLE_LABEL]: 'agent', [AGENT_KEY]: key };
   const node = req.pod?.node;
   return {
     apiVersion: 'batch/v1',
     kind: 'Job',
     metadata: {
-      name: agentName(req, suffix),
-      namespace: cfg.namespace ?? agentNamespace,
-      labels,
-      annotations: cfg.annotations,
+      name: agentObjectName(key),
+      namespace,
+      labels: { ...labels, [usesLabel(req.session_id)]: 'true' },
+      annotations: { ...cfg.annotations, ...(req.pod ? { [TARGET_POD]: `${req.namespace}/${req.pod.name}` } : {}) },
     },
     spec: {
       ttlSecondsAfterFinished: cfg.ttl,
@@ -105,19 +121,28 @@ export function agentJob(req: PrepareRequest, agentNamespace: string, suffix: st
           tolerations: cfg.tolerations,
           imagePullSecrets: cfg.image_pull_secrets,
           ...(cfg.service_account ? { serviceAccountName: cfg.service_account } : {}),
-          containers: [agentContainer(cfg, jobMode(req.pod), operatorCertPem, true)],
+          containers: [agentContainer(cfg, jobMode(req.pod), operatorCertPem, true, agentSelfIdleTtl(idleTtlSeconds))],
         },
       },
     },
   };
 }
 
-/** The agent as an ephemeral container of the target pod (`agent.ephemeral`). */
-export function ephemeralAgent(req: PrepareRequest, suffix: string, operatorCertPem?: string): Obj {
+/**
+ * The agent as an ephemeral container of the target pod (`agent.ephemeral`). Ephemeral
+ * containers cannot be removed, so this agent ends itself after OPERATOR_AGENT_IDLE_TTL
+ * without a client (the real agent's MIRRORD_AGENT_IDLE_TTL).
+ */
+export function ephemeralAgent(
+  req: PrepareRequest,
+  name: string,
+  operatorCertPem: string | undefined,
+  idleTtlSeconds: number,
+): Obj {
   const m: AgentMode = { mode: 'ephemeral', ...(req.pod?.container_id ? { container_id: req.pod.container_id } : {}) };
   return {
-    ...agentContainer(req.agent, m, operatorCertPem, false),
-    name: agentName(req, suffix),
+    ...agentContainer(req.agent, m, operatorCertPem, false, Math.max(1, idleTtlSeconds)),
+    name,
     targetContainerName: req.pod?.container,
   };
 }

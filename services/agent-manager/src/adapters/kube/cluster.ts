@@ -1,8 +1,18 @@
-import { AppsV1Api, BatchV1Api, CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1Job,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
 import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
+import { AGENT_KEY } from '../../domain/shared-agents.js';
 
 type Obj = Record<string, unknown>;
 export type PodTemplate = {
@@ -14,6 +24,11 @@ const code = (e: unknown): number | undefined => (e as { code?: number }).code;
 const ignore404 = (e: unknown) => {
   if (code(e) !== 404) throw e;
 };
+const orUndefined = (e: unknown): undefined => {
+  if (code(e) !== 404) throw e;
+  return undefined;
+};
+const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
 /** A label or annotation key as a JSON-pointer segment (RFC 6901). */
 const pointer = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -123,6 +138,49 @@ export class Cluster {
       }
     } catch (e) {
       if (code(e) === 404) throw notFound(`target ${t.type} "${name}" in namespace "${namespace}" not found`);
+      throw e;
+    }
+  }
+
+  async readPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+    return this.#core.readNamespacedPod({ name, namespace }).catch(orUndefined);
+  }
+
+  async readJob(namespace: string, name: string): Promise<V1Job | undefined> {
+    return this.#batch.readNamespacedJob({ name, namespace }).catch(orUndefined);
+  }
+
+  /** Agent Jobs in every namespace, narrowed by a further label selector. */
+  async agentJobs(labelSelector?: string): Promise<V1Job[]> {
+    const sel = labelSelector ? `${AGENT_KEY},${labelSelector}` : AGENT_KEY;
+    return (await this.#batch.listJobForAllNamespaces({ labelSelector: sel })).items;
+  }
+
+  /** The pods of an agent, whatever their phase. */
+  async agentPods(namespace: string, key: string): Promise<V1Pod[]> {
+    return (await this.#core.listNamespacedPod({ namespace, labelSelector: `${AGENT_KEY}=${key}` })).items;
+  }
+
+  /** A JSON merge patch (a null removes a key); the Job after it, or undefined when it is gone. */
+  async patchJob(namespace: string, name: string, body: Obj): Promise<V1Job | undefined> {
+    return this.#batch.patchNamespacedJob({ name, namespace, body }, mergePatch).catch(orUndefined);
+  }
+
+  /**
+   * Deletes a Job only as it was at `resourceVersion` (DeleteOptions preconditions): false when
+   * it changed since — a session joined the agent — or is already gone.
+   */
+  async deleteJobAt(namespace: string, name: string, resourceVersion: string): Promise<boolean> {
+    try {
+      await this.#batch.deleteNamespacedJob({
+        name,
+        namespace,
+        propagationPolicy: 'Background',
+        body: { preconditions: { resourceVersion } },
+      });
+      return true;
+    } catch (e) {
+      if (code(e) === 409 || code(e) === 404) return false;
       throw e;
     }
   }
