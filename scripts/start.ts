@@ -17,6 +17,9 @@ const DATA = resolve(ROOT, 'data');
 /** `npm start -- --demo-cluster`: the Kubernetes stand-in as the cluster (users of test/kube/seed/tokens.csv). */
 const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO_CLUSTER === '1';
 const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
+/** The demo serves operator.metalbear.co through the stand-in (an APIService), so the real mirrord CLI works: the gateway speaks TLS. */
+const DEMO_TLS = resolve(DATA, 'demo-tls');
+const GATEWAY_ADDR = process.env.GATEWAY_ADDR ?? '127.0.0.1:8080';
 /** On a cluster (KUBECONFIG, or the demo one) agent-manager and policy run too: agents, MirrordPolicy and profiles. */
 const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
 /** jira-reporter runs when there is somewhere to report to. */
@@ -33,6 +36,11 @@ const clusterEnv: Record<string, string> = DEMO
       GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
       AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator',
       POLICY_KUBE_CONTEXT: 'mirrord-operator',
+      GATEWAY_TLS_CERT_FILE: resolve(DEMO_TLS, 'tls.crt'),
+      GATEWAY_TLS_KEY_FILE: resolve(DEMO_TLS, 'tls.key'),
+      GATEWAY_REQUESTHEADER_CA_FILE: resolve(DEMO_TLS, 'front-ca.crt'),
+      GATEWAY_REQUESTHEADER_ALLOWED_NAMES: 'front-proxy-client',
+      GATEWAY_CLIENT_CA_FILE: resolve(DEMO_TLS, 'client-ca.crt'),
     }
   : {};
 
@@ -216,7 +224,17 @@ process.on('SIGTERM', () => void shutdown(0));
 function startDemoCluster(): Promise<void> {
   const child = spawn(
     process.execPath,
-    ['--import', 'tsx', resolve(ROOT, 'test/kube/dev-cluster.ts'), '--kubeconfig', DEMO_KUBECONFIG],
+    [
+      '--import',
+      'tsx',
+      resolve(ROOT, 'test/kube/dev-cluster.ts'),
+      '--kubeconfig',
+      DEMO_KUBECONFIG,
+      '--aggregate',
+      `https://${GATEWAY_ADDR}`,
+      '--tls-dir',
+      DEMO_TLS,
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   children.set('dev-cluster', child);
@@ -233,7 +251,7 @@ try {
   if (DEMO) await startDemoCluster();
   for (const s of SERVICES) await startService(s);
   log('info', 'mirrord-teams is up', {
-    gateway: `http://${process.env.GATEWAY_ADDR ?? '127.0.0.1:8080'}`,
+    gateway: `${DEMO ? 'https' : 'http'}://${GATEWAY_ADDR}`,
     services: SERVICES,
     ...(DEMO ? { kubeconfig: DEMO_KUBECONFIG, tokens: 'test/kube/seed/tokens.csv' } : {}),
   });

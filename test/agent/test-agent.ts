@@ -9,6 +9,7 @@ import {
   daemonMessage,
   decodeExact,
   encode,
+  atLeast,
   negotiated,
   renderProtocolFilter,
   type ClientMessage,
@@ -200,12 +201,16 @@ export class TestAgent {
           return this.subscribe(c, 'steal', s.v[0], s.$ === 'FilteredHttp' ? { $: 'Header', v: s.v[1] } : s.v[1]);
         }
         if (t.$ === 'PortUnsubscribe') return this.unsubscribe(c, 'steal', t.v);
-        if (t.$ === 'HttpResponse') {
+        if (t.$ === 'HttpResponse' || t.$ === 'HttpResponseFramed') {
           const r = t.v.internal_response;
+          const body =
+            t.$ === 'HttpResponse'
+              ? Buffer.from(t.v.internal_response.body)
+              : Buffer.concat(t.v.internal_response.body.flatMap((f) => (f.$ === 'Data' ? [f.v] : [])));
           c.pending.get(t.v.connection_id)?.({
             status: r.status,
             headers: r.headers.flatMap(([k, vs]) => vs.map((v) => [k, Buffer.from(v).toString()] as [string, string])),
-            body: Buffer.from(r.body).toString(),
+            body: body.toString(),
           });
           return;
         }
@@ -301,18 +306,7 @@ export class TestAgent {
         s.client.pending.delete(connection_id);
         resolve(r);
       });
-      s.client.send({
-        $: 'TcpSteal',
-        v: {
-          $: 'HttpRequest',
-          v: {
-            internal_request: { method: req.method, uri: req.path, headers, version: 'HTTP/1.1', body },
-            connection_id,
-            request_id: 0,
-            port,
-          },
-        },
-      });
+      for (const m of stolenRequest(s.client.version, { req, headers, body, connection_id, port })) s.client.send(m);
     });
   }
 
@@ -368,3 +362,60 @@ const glob = (pattern: string, s: string): boolean =>
       .replace(/\*/g, '.*')
       .replace(/\?/g, '.')}$`,
   ).test(s);
+
+/**
+ * A stolen request in the form the real agent uses for the client's protocol version
+ * (`agent/src/steal/api.rs`): ≥ 1.19 `HttpRequestChunked::StartV2`, ≥ 1.7 `StartV1`, both with
+ * the body's second half in a `Body` chunk; ≥ 1.3 `HttpRequestFramed`; else `HttpRequest`.
+ */
+function stolenRequest(
+  version: string,
+  o: {
+    req: TestHttpRequest;
+    headers: Array<[string, Uint8Array[]]>;
+    body: Buffer;
+    connection_id: bigint;
+    port: number;
+  },
+): DaemonMessage[] {
+  const { req, headers, body, connection_id, port } = o;
+  const head = { method: req.method, uri: req.path, headers, version: 'HTTP/1.1' };
+  const ids = { connection_id, request_id: 0 };
+  const steal = (v: Extract<DaemonMessage, { $: 'TcpSteal' }>['v']): DaemonMessage => ({ $: 'TcpSteal', v });
+  const [first, rest] = [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)];
+  const data = (b: Buffer) => (b.length ? [{ $: 'Data' as const, v: b }] : []);
+  const tail = steal({
+    $: 'HttpRequestChunked',
+    v: { $: 'Body', v: { ...ids, frames: data(rest), is_last: true } },
+  });
+  if (atLeast(version, '1.19.0'))
+    return [
+      steal({
+        $: 'HttpRequestChunked',
+        v: {
+          $: 'StartV2',
+          v: {
+            ...ids,
+            request: { ...head, body: { frames: data(first), is_last: false } },
+            metadata: {
+              $: 'V1',
+              v: { source: { ip: '10.0.0.9', port: 50000 }, destination: { ip: '10.244.0.5', port } },
+            },
+            transport: { $: 'Tcp', v: null },
+          },
+        },
+      }),
+      tail,
+    ];
+  if (atLeast(version, '1.7.0'))
+    return [
+      steal({
+        $: 'HttpRequestChunked',
+        v: { $: 'StartV1', v: { ...ids, port, internal_request: { ...head, body: data(first) } } },
+      }),
+      tail,
+    ];
+  if (atLeast(version, '1.3.0'))
+    return [steal({ $: 'HttpRequestFramed', v: { ...ids, port, internal_request: { ...head, body: data(body) } } })];
+  return [steal({ $: 'HttpRequest', v: { ...ids, port, internal_request: { ...head, body } } })];
+}

@@ -1,8 +1,10 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isAppError } from '#shared/errors/index.js';
 import { clipFilter, parseHttpFilter, renderHttpFilter } from '#shared/filters/index.js';
-import { createCa, signCsr } from '#shared/pki/index.js';
+import { createCa, signCsr, verifyIssued } from '#shared/pki/index.js';
 import { TokenBucket } from '../../services/gateway/src/domain/token-bucket.js';
 import { decodeCursor, parseTimeBound } from '../../services/gateway/src/domain/time-range.js';
 import { renderPorts } from '../../cli/src/render/status.js';
@@ -125,5 +127,38 @@ describe('client certificates: only keys that cannot be forged today', () => {
         return true;
       });
     }
+  });
+
+  it('given the CSR the real mirrord 3.250.0 CLI sent (captured), when signed, then its Ed25519 key is certified and is the user_id', async () => {
+    const pem = readFileSync(new URL('../fixtures/mirrord-cli/csr.pem', import.meta.url), 'utf8');
+    const ca = await createCa('test-ca');
+    const signed = await signCsr(ca, pem, { commonName: 'jim', usage: 'client', days: 1 });
+    const cert = new X509Certificate(signed.certPem);
+    assert.equal(cert.publicKey.asymmetricKeyType, 'ed25519');
+    // The 32 key bytes the CLI labelled X25519: the last 32 of its request's key bit string.
+    const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const raw = der.subarray(37, 69);
+    assert.equal(signed.publicKey, raw.toString('base64').replace(/=+$/, ''));
+    // One flipped signature bit: refused, naming the request.
+    der[der.length - 1]! ^= 1;
+    const forged = `-----BEGIN CERTIFICATE REQUEST-----\n${der.toString('base64')}\n-----END CERTIFICATE REQUEST-----\n`;
+    await assert.rejects(signCsr(ca, forged, { commonName: 'jim', usage: 'client', days: 1 }), /does not verify/);
+  });
+
+  it('given the certificate the real CLI sends back re-encoded (NULL parameters), when checked, then it is the one issued', () => {
+    const fixture = (f: string) => readFileSync(new URL(`../fixtures/mirrord-cli/${f}`, import.meta.url), 'utf8');
+    const header = fixture('x-client-der.txt').trim();
+    const caPem = fixture('operator-ca.crt');
+    const during = new Date('2026-12-15T00:00:00Z');
+    const ok = verifyIssued(caPem, header, during);
+    assert.ok(ok.ok, JSON.stringify(ok));
+    assert.equal(ok.subject, 'CN=jim');
+    // The same bytes with one byte of the key changed are not ours.
+    const der = Buffer.from(header, 'base64');
+    der[der.length - 100]! ^= 1;
+    assert.deepEqual(verifyIssued(caPem, der.toString('base64'), during), {
+      ok: false,
+      reason: 'not issued by this operator',
+    });
   });
 });

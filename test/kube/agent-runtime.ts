@@ -1,5 +1,6 @@
 import type { KubeObject } from './registry.js';
 import { TestAgent } from '../agent/test-agent.js';
+import { RealAgent, removePodNetworks } from './real-agent.js';
 
 interface ContainerSpec {
   name: string;
@@ -23,6 +24,8 @@ export const isAgentContainer = (c: ContainerSpec): boolean => (c.command?.[0] ?
  */
 export class AgentRuntime {
   readonly agents = new Map<string, TestAgent>();
+  /** Real `mirrord-agent` processes, when MIRRORD_AGENT_BIN names the binary. */
+  readonly real = new Map<string, RealAgent>();
   readonly #starting = new Set<string>();
   /** Agents whose process ended: a terminated container is not started again. */
   readonly #exited = new Set<string>();
@@ -36,7 +39,7 @@ export class AgentRuntime {
   ) {}
 
   /** The target container's env and pod IP: the pod whose container status carries this id (`targeted`), or its own. */
-  #target(c: ContainerSpec, pod: KubeObject): { env: Record<string, string>; ip: string | undefined } {
+  #target(c: ContainerSpec, pod: KubeObject): { env: Record<string, string>; ip: string | undefined; pod: KubeObject } {
     const cmd = c.command ?? [];
     const i = cmd.indexOf('--container-id');
     const id = i >= 0 ? cmd[i + 1] : envOf(c).MIRRORD_AGENT_EPHEMERAL_TARGET_CONTAINER_ID;
@@ -48,12 +51,13 @@ export class AgentRuntime {
         return {
           env: envOf((p.spec?.containers as ContainerSpec[] | undefined)?.find((x) => x.name === st.name)),
           ip: p.status?.podIP as string | undefined,
+          pod: p,
         };
     }
     const sibling = (pod.spec?.containers as ContainerSpec[] | undefined)?.find(
       (x) => x.name === c.targetContainerName,
     );
-    return { env: envOf(sibling), ip: sibling ? (pod.status?.podIP as string | undefined) : undefined };
+    return { env: envOf(sibling), ip: sibling ? (pod.status?.podIP as string | undefined) : undefined, pod };
   }
 
   /** Starts the agent of a container once (idempotent); `ip` is the pod's. */
@@ -69,6 +73,36 @@ export class AgentRuntime {
     const cert = envOf(c).AGENT_OPERATOR_CERT_ENV;
     this.#starting.add(key);
     const target = this.#target(c, pod);
+    const onExit = (code: number) => {
+      this.agents.delete(key);
+      this.real.delete(key);
+      this.#exited.add(key);
+      this.exited(pod, c.name, code);
+    };
+    if (process.env.MIRRORD_AGENT_BIN) {
+      const ports = ((target.pod.spec?.containers as Array<{ ports?: Array<{ containerPort: number }> }>) ?? [])
+        .flatMap((x) => x.ports ?? [])
+        .map((x) => x.containerPort);
+      void RealAgent.start({
+        bin: process.env.MIRRORD_AGENT_BIN,
+        targetPod: `${target.pod.metadata.namespace}/${target.pod.metadata.name}`,
+        targetPorts: ports.length ? ports : [80],
+        listenHost: ip,
+        port,
+        ...(t >= 0 ? { startupTimeoutSeconds: Number(cmd[t + 1]) } : {}),
+        env: {
+          ...(cert ? { AGENT_OPERATOR_CERT_ENV: cert } : {}),
+          ...(idleTtl ? { MIRRORD_AGENT_IDLE_TTL: idleTtl } : {}),
+          RUST_LOG: envOf(c).RUST_LOG ?? 'info',
+        },
+        logDir: process.env.MIRRORD_AGENT_LOG_DIR ?? 'data/agents',
+        onExit,
+      })
+        .then((a) => this.real.set(key, a))
+        .catch((err: unknown) => console.error(`stand-in: real agent ${key} did not start: ${String(err)}`))
+        .finally(() => this.#starting.delete(key));
+      return;
+    }
     void TestAgent.start({
       host: ip,
       port,
@@ -78,11 +112,7 @@ export class AgentRuntime {
       ...(cert ? { operatorCertPem: cert } : {}),
       ...(t >= 0 ? { startupTimeoutSeconds: Number(cmd[t + 1]) } : {}),
       ...(idleTtl ? { idleTtlSeconds: Number(idleTtl) } : {}),
-      onExit: (code) => {
-        this.agents.delete(key);
-        this.#exited.add(key);
-        this.exited(pod, c.name, code);
-      },
+      onExit,
     })
       .then((a) => this.agents.set(key, a))
       .catch((err: unknown) => console.error(`stand-in: agent ${key} did not start: ${String(err)}`))
@@ -92,11 +122,12 @@ export class AgentRuntime {
   /** Stops agents whose pod is gone. */
   sync(live: KubeObject[]): void {
     const keep = new Set(live.map((p) => `${p.metadata.namespace}/${p.metadata.name}/`));
-    for (const [key, a] of this.agents)
-      if (![...keep].some((k) => key.startsWith(k))) {
-        this.agents.delete(key);
-        void a.close();
-      }
+    for (const running of [this.agents, this.real])
+      for (const [key, a] of running)
+        if (![...keep].some((k) => key.startsWith(k))) {
+          running.delete(key);
+          void a.close();
+        }
   }
 
   /** The running agent of a pod (the first, when it has several). */
@@ -106,7 +137,9 @@ export class AgentRuntime {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.agents.values()].map((a) => a.close()));
+    await Promise.all([...this.agents.values(), ...this.real.values()].map((a) => a.close()));
     this.agents.clear();
+    this.real.clear();
+    removePodNetworks();
   }
 }

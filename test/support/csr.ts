@@ -38,7 +38,8 @@ const tlv = (tag: number, content: Buffer): Buffer => {
 
 /**
  * A CSR as the mirrord CLI makes it (Rust `x509-certificate` 0.24): an Ed25519 key pair, the
- * SubjectPublicKeyInfo labelled with X25519's OID (1.3.101.110), signed with Ed25519.
+ * SubjectPublicKeyInfo labelled with X25519's OID (1.3.101.110), both algorithm identifiers
+ * with a NULL parameter, signed with Ed25519 — the shape of test/fixtures/mirrord-cli/csr.pem.
  */
 export function mirrordCliCsr(cn = 'laptop'): { pem: string; rawKey: Buffer } {
   const kp = generateKeyPairSync('ed25519');
@@ -46,7 +47,7 @@ export function mirrordCliCsr(cn = 'laptop'): { pem: string; rawKey: Buffer } {
   const spki = tlv(
     0x30,
     Buffer.concat([
-      tlv(0x30, tlv(0x06, Buffer.of(0x2b, 0x65, 0x6e))),
+      tlv(0x30, Buffer.concat([tlv(0x06, Buffer.of(0x2b, 0x65, 0x6e)), Buffer.of(0x05, 0)])),
       tlv(0x03, Buffer.concat([Buffer.of(0), rawKey])),
     ]),
   );
@@ -60,7 +61,7 @@ export function mirrordCliCsr(cn = 'laptop'): { pem: string; rawKey: Buffer } {
     0x30,
     Buffer.concat([
       tbs,
-      tlv(0x30, tlv(0x06, Buffer.of(0x2b, 0x65, 0x70))),
+      tlv(0x30, Buffer.concat([tlv(0x06, Buffer.of(0x2b, 0x65, 0x70)), Buffer.of(0x05, 0)])),
       tlv(0x03, Buffer.concat([Buffer.of(0), sig])),
     ]),
   );

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { Agent, fetch as fetchWith } from 'undici';
 import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
 
 export interface GatewayTarget {
@@ -6,6 +8,8 @@ export interface GatewayTarget {
   token: string | undefined;
   /** Where the URL came from, for error messages. */
   source: string;
+  /** The CA to trust for it (a kubeconfig cluster's `certificate-authority(-data)`). */
+  ca?: string;
 }
 
 export interface GlobalOptions {
@@ -42,7 +46,18 @@ export async function resolveGateway(
       'no gateway: pass --gateway URL, set MIRRORD_GATEWAY, or select a kubeconfig context',
     );
   token ??= kc.getCurrentUser()?.token;
-  return { url: cluster.server.replace(/\/$/, ''), token, source: `kubeconfig context "${kc.getCurrentContext()}"` };
+  const source = `kubeconfig context "${kc.getCurrentContext()}"`;
+  let ca: string | undefined;
+  try {
+    ca = cluster.caData
+      ? Buffer.from(cluster.caData, 'base64').toString('utf8')
+      : cluster.caFile
+        ? readFileSync(cluster.caFile, 'utf8')
+        : undefined;
+  } catch (e) {
+    throw new AppError(ErrorCode.Invalid, `${source}: cannot read certificate-authority: ${(e as Error).message}`);
+  }
+  return { url: cluster.server.replace(/\/$/, ''), token, source, ...(ca ? { ca } : {}) };
 }
 
 /**
@@ -55,6 +70,13 @@ export const TRACEPARENT =
     ? process.env.TRACEPARENT
     : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
+const agents = new Map<string, Agent>();
+const trusting = (ca: string): Agent => {
+  let a = agents.get(ca);
+  if (!a) agents.set(ca, (a = new Agent({ connect: { ca } })));
+  return a;
+};
+
 /** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
 export async function request<T>(
   gw: GatewayTarget,
@@ -65,7 +87,11 @@ export async function request<T>(
 ): Promise<T> {
   let res: Response;
   try {
-    res = await fetch(`${gw.url}${path}`, {
+    // A cluster's own CA (the kubeconfig's) is trusted for this gateway only.
+    const send = (
+      gw.ca ? (u: string, i: RequestInit) => fetchWith(u, { ...i, dispatcher: trusting(gw.ca!) } as never) : fetch
+    ) as (u: string, i: RequestInit) => Promise<Response>;
+    res = await send(`${gw.url}${path}`, {
       method,
       ...(body === undefined ? {} : { body }),
       headers: {

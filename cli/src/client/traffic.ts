@@ -5,6 +5,11 @@ import type { MirrordSocket } from './mirrord-socket.js';
 
 type DaemonTcp = Extract<DaemonMessage, { $: 'Tcp' }>['v'];
 type HeaderList = Array<[string, Uint8Array[]]>;
+interface RequestHead {
+  method: string;
+  uri: string;
+  headers: HeaderList;
+}
 
 /** Request headers fetch() refuses to set or that describe the old hop. */
 const HOP = new Set(['host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
@@ -23,6 +28,8 @@ const text = (b: Uint8Array, max = 2000) => {
 export class TrafficHandler {
   readonly #mirrorPorts = new Map<bigint, number>();
   readonly #stolen = new Map<bigint, Socket>();
+  /** Chunked stolen requests whose body is still arriving, by `connection_id/request_id`. */
+  readonly #chunked = new Map<string, { port: number; req: RequestHead; body: Uint8Array[] }>();
 
   constructor(
     private readonly socket: MirrordSocket,
@@ -81,6 +88,8 @@ export class TrafficHandler {
         const body = Buffer.concat(t.v.internal_request.body.flatMap((f) => (f.$ === 'Data' ? [f.v] : [])));
         return void this.#forwardHttp(t.v.port, t.v.connection_id, t.v.request_id, t.v.internal_request, body, true);
       }
+      case 'HttpRequestChunked':
+        return this.#chunk(t.v);
       case 'NewConnectionV1':
       case 'NewConnectionV2': {
         const c = t.$ === 'NewConnectionV1' ? t.v : t.v.connection;
@@ -114,11 +123,57 @@ export class TrafficHandler {
     }
   }
 
+  /**
+   * Agents send requests to clients of protocol ≥ 1.7 in chunks (`StartV2` from 1.19): the
+   * head and first body frames, then `Body` frames until `is_last`. The whole body is
+   * gathered, then forwarded like any stolen request; the answer goes back framed.
+   */
+  #chunk(c: Extract<DaemonTcp, { $: 'HttpRequestChunked' }>['v']): void {
+    const data = (frames: Array<{ $: string; v: unknown }>) =>
+      frames.flatMap((f) => (f.$ === 'Data' ? [f.v as Uint8Array] : []));
+    const key = (connection: bigint, request: number) => `${connection}/${request}`;
+    let id: string;
+    switch (c.$) {
+      case 'StartV1':
+        id = key(c.v.connection_id, c.v.request_id);
+        this.#chunked.set(id, { port: c.v.port, req: c.v.internal_request, body: data(c.v.internal_request.body) });
+        return;
+      case 'StartV2': {
+        id = key(c.v.connection_id, c.v.request_id);
+        const port = c.v.metadata.v.destination.port;
+        this.#chunked.set(id, { port, req: c.v.request, body: data(c.v.request.body.frames) });
+        if (!c.v.request.body.is_last) return;
+        break;
+      }
+      case 'Body': {
+        id = key(c.v.connection_id, c.v.request_id);
+        this.#chunked.get(id)?.body.push(...data(c.v.frames));
+        if (!c.v.is_last) return;
+        break;
+      }
+      default:
+        this.#chunked.delete(key(c.v.connection_id, c.v.request_id));
+        return;
+    }
+    const done = this.#chunked.get(id);
+    this.#chunked.delete(id);
+    if (!done) return;
+    const [connection_id, request_id] = id.split('/');
+    void this.#forwardHttp(
+      done.port,
+      BigInt(connection_id!),
+      Number(request_id),
+      done.req,
+      Buffer.concat(done.body),
+      true,
+    );
+  }
+
   async #forwardHttp(
     port: number,
     connection_id: bigint,
     request_id: number,
-    req: { method: string; uri: string; headers: HeaderList },
+    req: RequestHead,
     body: Uint8Array,
     framed: boolean,
   ): Promise<void> {
@@ -173,5 +228,6 @@ export class TrafficHandler {
   close(): void {
     for (const s of this.#stolen.values()) s.destroy();
     this.#stolen.clear();
+    this.#chunked.clear();
   }
 }

@@ -166,7 +166,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
     let opened;
     try {
-      opened = await MirrordSocket.open(wsUrl, headers);
+      opened = await MirrordSocket.open(wsUrl, headers, gw.ca);
     } catch (e) {
       throw new AppError(
         ErrorCode.Unavailable,

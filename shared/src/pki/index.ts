@@ -1,5 +1,5 @@
 import { webcrypto, createHash, createPublicKey, verify, X509Certificate, type KeyObject } from 'node:crypto';
-import { childrenOf, readTlv } from './der.js';
+import { childrenOf, readTlv, withoutNullParams, type Tlv } from './der.js';
 import * as x509 from '@peculiar/x509';
 import { invalid } from '../errors/index.js';
 
@@ -142,34 +142,45 @@ export interface SignedCsr {
   notAfter: Date;
 }
 
-const X25519_SPKI = Buffer.from('302a300506032b656e032100', 'hex');
-const ED25519_ALG = Buffer.from('300506032b6570', 'hex');
+const X25519_OID = Buffer.from('2b656e', 'hex');
+const ED25519_OID = Buffer.from('2b6570', 'hex');
+/** An Ed25519 SubjectPublicKeyInfo up to the 32 key bytes (RFC 8410). */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+
+/** Does this AlgorithmIdentifier name `oid`, with no parameters or a NULL (RFC 8410 says absent; the CLI sends NULL)? */
+function algorithmIs(der: Uint8Array, alg: Tlv | undefined, oid: Buffer): boolean {
+  if (!alg || alg.tag !== 0x30) return false;
+  const [id, params, ...rest] = childrenOf(der, alg);
+  if (!id || id.tag !== 0x06 || rest.length || !Buffer.from(der.subarray(id.body, id.end)).equals(oid)) return false;
+  return !params || (params.tag === 0x05 && params.end === params.body);
+}
 
 /**
- * The mirrord CLI's CSR (Rust `x509-certificate` 0.24) labels its Ed25519 key with X25519's
- * OID (1.3.101.110) while signing with Ed25519. Read the 32 key bytes as the Ed25519 key they
- * are, check the signature with it, and return that key; undefined for any other CSR.
+ * The mirrord CLI's CSR (Rust `x509-certificate` 0.24, captured from mirrord 3.250.0 in
+ * test/fixtures/mirrord-cli/csr.pem) labels its Ed25519 key with X25519's OID (1.3.101.110)
+ * and a NULL parameter while signing with Ed25519 (also with a NULL). Read the 32 key bytes as
+ * the Ed25519 key they are, check the signature with it, and return that key; undefined for
+ * any other CSR.
  */
 function ed25519LabelledX25519(der: Uint8Array): x509.PublicKey | undefined {
-  let parts;
+  let tbs: Tlv | undefined, sig: Tlv | undefined, key: Tlv | undefined;
   try {
-    parts = childrenOf(der, readTlv(der, 0));
+    const parts = childrenOf(der, readTlv(der, 0));
+    const alg = parts[1];
+    [tbs, , sig] = parts;
+    if (!tbs || !sig || sig.tag !== 0x03 || !algorithmIs(der, alg, ED25519_OID)) return undefined;
+    const spki = childrenOf(der, tbs)[2];
+    if (!spki || spki.tag !== 0x30) return undefined;
+    const [spkiAlg, bits] = childrenOf(der, spki);
+    if (!algorithmIs(der, spkiAlg, X25519_OID) || !bits || bits.tag !== 0x03 || bits.end - bits.body !== 33)
+      return undefined;
+    key = bits;
   } catch {
     return undefined;
   }
-  const [tbs, alg, sig] = parts;
-  if (!tbs || !alg || !sig || !Buffer.from(der.subarray(alg.start, alg.end)).equals(ED25519_ALG)) return undefined;
-  const spki = childrenOf(der, tbs)[2];
-  if (
-    !spki ||
-    spki.end - spki.start !== 44 ||
-    !Buffer.from(der.subarray(spki.start, spki.start + 12)).equals(X25519_SPKI)
-  )
-    return undefined;
-  const fixed = Buffer.from(der.subarray(spki.start, spki.end));
-  fixed[8] = 0x70; // 1.3.101.110 → 1.3.101.112
-  const key = createPublicKey({ key: fixed, format: 'der', type: 'spki' });
-  if (!verify(null, der.subarray(tbs.start, tbs.end), key, der.subarray(sig.body + 1, sig.end)))
+  const fixed = Buffer.concat([ED25519_SPKI_PREFIX, der.subarray(key.body + 1, key.end)]);
+  const pub = createPublicKey({ key: fixed, format: 'der', type: 'spki' });
+  if (!verify(null, der.subarray(tbs.start, tbs.end), pub, der.subarray(sig.body + 1, sig.end)))
     throw invalid(
       'certificate request',
       'the request signature does not verify',
@@ -302,6 +313,15 @@ export function verifyIssued(
     return { ok: false, reason: 'not a DER or PEM X.509 certificate' };
   }
   const ca = new X509Certificate(caPem);
+  // The real CLI sends its certificate re-encoded with NULL algorithm parameters: check (and
+  // identify by) the certificate as issued.
+  if (!c.verify(ca.publicKey)) {
+    try {
+      c = new X509Certificate(withoutNullParams(new Uint8Array(c.raw)));
+    } catch {
+      return { ok: false, reason: 'not issued by this operator' };
+    }
+  }
   if (!c.checkIssued(ca) || !c.verify(ca.publicKey)) return { ok: false, reason: 'not issued by this operator' };
   if (now < new Date(c.validFrom) || now > new Date(c.validTo))
     return { ok: false, reason: `expired or not yet valid (valid ${c.validFrom} to ${c.validTo})` };

@@ -40,31 +40,61 @@ export class AgentConnector {
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(i + 1));
-    return new Promise((resolve, reject) => {
-      const fail = (why: string) => {
+    // An agent's container runs a moment before its listener does: a refused or cut
+    // connection is tried again until the timeout.
+    const deadline = Date.now() + this.timeoutMs;
+    const attempt = async (): Promise<Duplex> => {
+      for (;;) {
+        const r = await this.#once(host, port, context, deadline);
+        if ('sock' in r) return r.sock;
+        if (!r.retry || Date.now() + 200 >= deadline) throw unavailable(`agent at ${address}: ${r.why}`);
+        await new Promise((res) => setTimeout(res, 200));
+      }
+    };
+    return attempt();
+  }
+
+  #once(
+    host: string,
+    port: number,
+    context: SecureContext | undefined,
+    deadline: number,
+  ): Promise<{ sock: Duplex } | { why: string; retry: boolean }> {
+    return new Promise((resolve) => {
+      let settled = false;
+      const fail = (why: string, retry: boolean) => {
+        if (settled) return;
+        settled = true;
         clearTimeout(timer);
         sock.destroy();
-        reject(unavailable(`agent at ${address}: ${why}`));
+        resolve({ why, retry });
       };
       const timer = setTimeout(
-        () => fail(`no ${context ? 'TLS handshake' : 'connection'} within ${this.timeoutMs} ms`),
-        this.timeoutMs,
+        () => fail(`no ${context ? 'TLS handshake' : 'connection'} within ${this.timeoutMs} ms`, false),
+        Math.max(0, deadline - Date.now()),
       );
       const sock: Socket = connect({ host, port, noDelay: true });
-      sock.once('error', (e) => fail(e.message));
+      sock.once('error', (e: NodeJS.ErrnoException) =>
+        fail(e.message, e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET'),
+      );
+      sock.once('close', () => fail(`closed the connection before ${context ? 'the TLS handshake' : 'use'}`, true));
       sock.once('connect', () => {
         if (!context) {
+          settled = true;
           clearTimeout(timer);
           sock.removeAllListeners('error');
-          return resolve(sock);
+          sock.removeAllListeners('close');
+          return resolve({ sock });
         }
         const secure = new TLSSocket(sock, { isServer: true, secureContext: context });
-        secure.once('error', (e) => fail(`TLS: ${e.message}`));
+        secure.once('error', (e) => fail(`TLS: ${e.message}`, false));
         secure.once('secure', () => {
+          settled = true;
           clearTimeout(timer);
           sock.removeAllListeners('error');
+          sock.removeAllListeners('close');
           secure.removeAllListeners('error');
-          resolve(secure);
+          resolve({ sock: secure });
         });
       });
     });

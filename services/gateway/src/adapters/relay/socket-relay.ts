@@ -80,7 +80,7 @@ export function serveRelay(
       closeClient(code, reason) {
         if (socket.readyState === socket.OPEN || socket.readyState === socket.CONNECTING)
           socket.close(code, Buffer.from(reason).subarray(0, 120).toString());
-        agent?.destroy();
+        if (agent) hangUp(agent);
       },
     },
     log,
@@ -145,7 +145,7 @@ export function serveRelay(
 
   socket.on('close', (code) => {
     deps.registry.remove(conn);
-    agent?.destroy();
+    if (agent) hangUp(agent);
     const state = relay.state;
     if (state === 'ended') return;
     const deliberate = state === 'clientClosed' || (state === 'open' && code === 1000);
@@ -162,4 +162,14 @@ export function serveRelay(
     void relay.releaseAll();
   });
   socket.on('error', (err) => log.warn({ err }, 'websocket error'));
+}
+
+/**
+ * Closes an agent connection the way the agent expects: with TLS, a close_notify first (the
+ * real agent logs a cut connection as an error); whatever is left after a second is cut.
+ */
+function hangUp(agent: Duplex): void {
+  if (agent.destroyed) return;
+  agent.end();
+  setTimeout(() => agent.destroy(), 1000).unref();
 }
