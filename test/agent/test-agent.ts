@@ -282,17 +282,8 @@ export class TestAgent {
     const body = Buffer.from(req.body ?? '');
     for (const m of this.subscriptions.filter((s) => s.mode === 'mirror' && s.port === port)) {
       if (m.filter && !matchesFilter(m.filter, req)) continue;
-      const text = `${req.method} ${req.path} HTTP/1.1\r\n${headers.map(([k, [v]]) => `${k}: ${Buffer.from(v!).toString()}\r\n`).join('')}\r\n${body.toString()}`;
-      const connection = {
-        connection_id,
-        remote_address: '10.0.0.9',
-        destination_port: port,
-        source_port: 50000,
-        local_address: '10.244.0.5',
-      };
-      m.client.send({ $: 'Tcp', v: { $: 'NewConnectionV1', v: connection } });
-      m.client.send({ $: 'Tcp', v: { $: 'Data', v: { connection_id, bytes: Buffer.from(text) } } });
-      m.client.send({ $: 'Tcp', v: { $: 'Close', v: { connection_id } } });
+      for (const msg of mirroredRequest(m.client.version, { req, headers, body, connection_id, port }))
+        m.client.send(msg);
     }
     const s = this.stealer(port, req);
     if (!s) return undefined;
@@ -418,4 +409,63 @@ function stolenRequest(
   if (atLeast(version, '1.3.0'))
     return [steal({ $: 'HttpRequestFramed', v: { ...ids, port, internal_request: { ...head, body: data(body) } } })];
   return [steal({ $: 'HttpRequest', v: { ...ids, port, internal_request: { ...head, body } } })];
+}
+
+/**
+ * A mirrored HTTP request as the real agent sends it (`agent/src/mirror.rs`): to clients of
+ * protocol ≥ 1.19.4 a `Tcp` `HttpRequestChunked::StartV2` with the whole body, else the raw
+ * connection (`NewConnectionV1`, the request bytes, `Close`).
+ */
+function mirroredRequest(
+  version: string,
+  o: {
+    req: TestHttpRequest;
+    headers: Array<[string, Uint8Array[]]>;
+    body: Buffer;
+    connection_id: bigint;
+    port: number;
+  },
+): DaemonMessage[] {
+  const { req, headers, body, connection_id, port } = o;
+  const tcp = (v: Extract<DaemonMessage, { $: 'Tcp' }>['v']): DaemonMessage => ({ $: 'Tcp', v });
+  const close = tcp({ $: 'Close', v: { connection_id } });
+  if (atLeast(version, '1.19.4'))
+    return [
+      tcp({
+        $: 'HttpRequestChunked',
+        v: {
+          $: 'StartV2',
+          v: {
+            connection_id,
+            request_id: 0,
+            request: {
+              method: req.method,
+              uri: req.path,
+              headers,
+              version: 'HTTP/1.1',
+              body: { frames: body.length ? [{ $: 'Data', v: body }] : [], is_last: true },
+            },
+            metadata: {
+              $: 'V1',
+              v: { source: { ip: '10.0.0.9', port: 50000 }, destination: { ip: '10.244.0.5', port } },
+            },
+            transport: { $: 'Tcp', v: null },
+          },
+        },
+      }),
+      close,
+    ];
+  const text = `${req.method} ${req.path} HTTP/1.1\r\n${headers.map(([k, [v]]) => `${k}: ${Buffer.from(v!).toString()}\r\n`).join('')}\r\n${body.toString()}`;
+  const connection = {
+    connection_id,
+    remote_address: '10.0.0.9',
+    destination_port: port,
+    source_port: 50000,
+    local_address: '10.244.0.5',
+  };
+  return [
+    tcp({ $: 'NewConnectionV1', v: connection }),
+    tcp({ $: 'Data', v: { connection_id, bytes: Buffer.from(text) } }),
+    close,
+  ];
 }

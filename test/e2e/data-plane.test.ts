@@ -36,34 +36,12 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     return r.client;
   };
   const agentOf = (sid: string) => agentOfSession(cluster, sid);
-
-  it("a filtered steal delivers the agent's HTTP request to the plugin's local port and the answer back; a second unfiltered steal is refused unforwarded; kill closes all", async () => {
-    const local: Server = createServer((req, res) => {
-      res.setHeader('x-served-by', 'laptop');
-      res.end(`hello ${req.method} ${req.url} for ${String(req.headers['x-user'])}`);
+  /** `kubectl mirrord session start --target T ARGS…` as jim; resolves once it prints the session id. */
+  const startPlugin = async (target: string, ...args: string[]) => {
+    const plugin = spawn(process.execPath, ['--import', 'tsx', BIN, 'session', 'start', '--target', target, ...args], {
+      env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'jim-token' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    await new Promise<void>((r) => local.listen(0, '127.0.0.1', r));
-    const localPort = (local.address() as { port: number }).port;
-    const plugin = spawn(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        BIN,
-        'session',
-        'start',
-        '--target',
-        'deployment/my-deployment',
-        '--steal',
-        `80:${localPort}`,
-        '--header-filter',
-        'x-user: alice',
-      ],
-      {
-        env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'jim-token' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
     let err = '';
     plugin.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     let out = '';
@@ -73,8 +51,43 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
       lines.once('line', resolve);
       plugin.once('exit', () => reject(new Error(`plugin exited: ${err}`)));
     });
+    return { plugin, sid, out: () => out, err: () => err };
+  };
+
+  it('kubectl mirrord session start --mirror prints each mirrored request as the agent sends it (chunked, protocol ≥ 1.19.4)', async () => {
+    const { plugin, sid, out, err } = await startPlugin('pod/my-pod', '--mirror', '80');
+    await eventually('the plugin mirrors port 80', async () => /mirroring port 80/.test(err()));
+    const agent = await agentOf(sid);
+    const answered = await agent.deliverHttp(80, {
+      method: 'POST',
+      path: '/orders?id=7',
+      headers: { 'x-user': 'bob' },
+      body: '{"qty":2}',
+    });
+    assert.equal(answered, undefined, 'mirrored, not stolen: the target app answers');
+    await eventually('the plugin printed the request', async () =>
+      out().includes('mirror :80 POST /orders?id=7 HTTP/1.1\n{"qty":2}\n'),
+    );
+    plugin.kill('SIGINT');
+    await new Promise((r) => plugin.once('exit', r));
+  });
+
+  it("a filtered steal delivers the agent's HTTP request to the plugin's local port and the answer back; a second unfiltered steal is refused unforwarded; kill closes all", async () => {
+    const local: Server = createServer((req, res) => {
+      res.setHeader('x-served-by', 'laptop');
+      res.end(`hello ${req.method} ${req.url} for ${String(req.headers['x-user'])}`);
+    });
+    await new Promise<void>((r) => local.listen(0, '127.0.0.1', r));
+    const localPort = (local.address() as { port: number }).port;
+    const { plugin, sid, out, err } = await startPlugin(
+      'deployment/my-deployment',
+      '--steal',
+      `80:${localPort}`,
+      '--header-filter',
+      'x-user: alice',
+    );
     await eventually('the plugin steals port 80', async () =>
-      /stealing port 80 with filter header=x-user: alice/.test(err),
+      /stealing port 80 with filter header=x-user: alice/.test(err()),
     );
     const agent = await agentOf(sid);
     assert.deepEqual(agent.describe(), ['80 steal header=x-user: alice']);
@@ -83,7 +96,7 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     assert.equal(answer?.status, 200);
     assert.equal(answer?.body, 'hello GET /visits?n=1 for alice');
     assert.ok(answer?.headers.some(([k, v]) => k === 'x-served-by' && v === 'laptop'));
-    assert.match(out, /steal :80 GET \/visits\?n=1 → 200/);
+    assert.match(out(), /steal :80 GET \/visits\?n=1 → 200/);
 
     // Another user's unfiltered steal of port 80: refused by the gateway, never forwarded.
     const before = agent.received.filter((m) => m.$ === 'TcpSteal' && m.v.$ === 'PortSubscribe').length;
@@ -105,8 +118,8 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     const clientsBefore = agent.clients.size;
     assert.equal((await http(sys, 'DELETE', `${API}/sessions/${sessionIdToDecimal(sid)}`, 'admin-token')).status, 200);
     const code = await new Promise<number | null>((r) => plugin.once('exit', r));
-    assert.equal(code, 2, err);
-    assert.match(err, new RegExp(`mirrord session ${sid} was killed by admin`));
+    assert.equal(code, 2, err());
+    assert.match(err(), new RegExp(`mirrord session ${sid} was killed by admin`));
     await eventually('the agent connection closed', async () => agent.clients.size === clientsBefore - 1);
     const locks = await http(
       sys,

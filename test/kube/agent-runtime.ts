@@ -96,6 +96,7 @@ export class AgentRuntime {
           RUST_LOG: envOf(c).RUST_LOG ?? 'info',
         },
         logDir: process.env.MIRRORD_AGENT_LOG_DIR ?? 'data/agents',
+        ...(process.env.MIRRORD_AGENT_CAPTURE_DIR ? { captureDir: process.env.MIRRORD_AGENT_CAPTURE_DIR } : {}),
         onExit,
       })
         .then((a) => this.real.set(key, a))

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync } from 'node:fs';
+import { mkdirSync, openSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
@@ -23,6 +23,8 @@ export interface RealAgentOptions {
   startupTimeoutSeconds?: number;
   env: Record<string, string>;
   logDir: string;
+  /** Writes each connection's bytes both ways here (meaningful with OPERATOR_AGENT_CONNECTION_TLS=false). */
+  captureDir?: string;
   onExit: (code: number) => void;
 }
 
@@ -87,8 +89,17 @@ export class RealAgent {
       if (!agent.#exited) o.onExit(code ?? (signal === 'SIGKILL' ? 137 : 1));
     });
     // The agent pod's IP: bytes go to the agent in the target's namespace.
+    let connections = 0;
     agent.#forward = createServer((c) => {
       const up = connect(o.port, ip);
+      if (o.captureDir) {
+        const n = ++connections;
+        mkdirSync(o.captureDir, { recursive: true });
+        const file = (dir: string) => openSync(join(o.captureDir!, `${ns}-${n}-${dir}.bin`), 'w');
+        const [toAgent, fromAgent] = [file('operator-to-agent'), file('agent-to-operator')];
+        c.on('data', (b: Buffer) => writeSync(toAgent, b));
+        up.on('data', (b: Buffer) => writeSync(fromAgent, b));
+      }
       c.pipe(up).pipe(c);
       const end = () => {
         c.destroy();

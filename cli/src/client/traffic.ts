@@ -68,9 +68,28 @@ export class TrafficHandler {
         this.out.write(`mirror :${t.v.port} ${r.method} ${r.uri} ${r.version}\n`);
         return;
       }
+      // Agents mirror HTTP to clients of protocol ≥ 1.19.4 as chunked requests (`agent/src/mirror.rs`).
+      case 'HttpRequestChunked': {
+        const c = t.v;
+        if (c.$ === 'StartV1' || c.$ === 'StartV2') {
+          const [port, r, frames] =
+            c.$ === 'StartV1'
+              ? [c.v.port, c.v.internal_request, c.v.internal_request.body]
+              : [c.v.metadata.v.destination.port, c.v.request, c.v.request.body.frames];
+          this.#mirrorPorts.set(c.v.connection_id, port);
+          this.out.write(`mirror :${port} ${r.method} ${r.uri} ${r.version}\n${this.#frames(frames)}`);
+        } else if (c.$ === 'Body') this.out.write(this.#frames(c.v.frames));
+        return;
+      }
       default:
         return;
     }
+  }
+
+  /** A mirrored body's data frames as text, if any. */
+  #frames(frames: Array<{ $: string; v: unknown }>): string {
+    const data = Buffer.concat(frames.flatMap((f) => (f.$ === 'Data' ? [f.v as Uint8Array] : [])));
+    return data.length ? `${text(data)}\n` : '';
   }
 
   #steal(t: DaemonTcp): void {
