@@ -71,3 +71,34 @@ export function cpuMs(pid: number): number {
   // utime and stime are fields 14 and 15 of stat(5); this slice starts at field 3.
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
+
+/**
+ * A process's memory after a full garbage collection, through its inspector (started with
+ * `--inspect=127.0.0.1:0`; `wsUrl` is the "Debugger listening on" address): the V8 heap in use
+ * and the RSS. Collecting first takes the collector's timing out of a before/after delta.
+ */
+export async function memoryAfterGc(wsUrl: string, pid: number): Promise<{ heapMb: number; rssMb: number }> {
+  const { default: WebSocket } = await import('ws');
+  const ws = new WebSocket(wsUrl);
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  let id = 0;
+  const call = (method: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const mine = ++id;
+      const on = (d: Buffer) => {
+        const m = JSON.parse(d.toString()) as { id?: number; result?: Record<string, unknown> };
+        if (m.id !== mine) return;
+        ws.off('message', on);
+        resolve(m.result ?? {});
+      };
+      ws.on('message', on);
+      ws.send(JSON.stringify({ id: mine, method }));
+    });
+  for (let i = 0; i < 3; i++) await call('HeapProfiler.collectGarbage');
+  const heap = await call('Runtime.getHeapUsage');
+  ws.close();
+  return { heapMb: Number(heap.usedSize) / (1024 * 1024), rssMb: rssMb(pid) };
+}

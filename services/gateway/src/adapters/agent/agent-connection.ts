@@ -77,7 +77,18 @@ export class AgentConnector {
       sock.once('error', (e: NodeJS.ErrnoException) =>
         fail(e.message, e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET'),
       );
-      sock.once('close', () => fail(`closed the connection before ${context ? 'the TLS handshake' : 'use'}`, true));
+      let secure: TLSSocket | undefined;
+      // Closed before sending anything: not listening yet behind its pod address; closed after its
+      // ClientHello: it refused our certificate.
+      sock.once('close', () => {
+        const heard = sock.bytesRead > 0 || (secure?.bytesRead ?? 0) > 0;
+        if (heard)
+          fail(
+            "TLS handshake refused (does it trust this operator's agent-connection certificate? OPERATOR_CA_DIR must be agent-manager's)",
+            false,
+          );
+        else fail(`closed the connection before ${context ? 'the TLS handshake' : 'use'}`, true);
+      });
       sock.once('connect', () => {
         if (!context) {
           settled = true;
@@ -86,15 +97,16 @@ export class AgentConnector {
           sock.removeAllListeners('close');
           return resolve({ sock });
         }
-        const secure = new TLSSocket(sock, { isServer: true, secureContext: context });
-        secure.once('error', (e) => fail(`TLS: ${e.message}`, false));
-        secure.once('secure', () => {
+        const tls = new TLSSocket(sock, { isServer: true, secureContext: context });
+        secure = tls;
+        tls.once('error', (e) => fail(`TLS: ${e.message}`, false));
+        tls.once('secure', () => {
           settled = true;
           clearTimeout(timer);
           sock.removeAllListeners('error');
           sock.removeAllListeners('close');
-          secure.removeAllListeners('error');
-          resolve({ sock: secure });
+          tls.removeAllListeners('error');
+          resolve({ sock: tls });
         });
       });
     });

@@ -101,7 +101,12 @@ function frameworkError(e: unknown): AppError | undefined {
 }
 
 export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
-  const err = isAppError(e) ? e : new AppError(ErrorCode.Unavailable, e instanceof Error ? e.message : String(e));
+  // Unexpected failures are 500, not 503: kube-rs (the mirrord CLI) retries a 503 twice.
+  const err = isAppError(e)
+    ? e
+    : new AppError(ErrorCode.Unavailable, `internal error: ${e instanceof Error ? e.message : String(e)}`, {
+        httpStatus: 500,
+      });
   return reply.code(err.httpStatus).type('application/json').send(failureStatus(err));
 }
 
