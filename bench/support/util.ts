@@ -77,7 +77,10 @@ export function cpuMs(pid: number): number {
  * `--inspect=127.0.0.1:0`; `wsUrl` is the "Debugger listening on" address): the V8 heap in use
  * and the RSS. Collecting first takes the collector's timing out of a before/after delta.
  */
-export async function memoryAfterGc(wsUrl: string, pid: number): Promise<{ heapMb: number; rssMb: number }> {
+export async function memoryAfterGc(
+  wsUrl: string,
+  pid: number,
+): Promise<{ heapMb: number; externalMb: number; rssMb: number }> {
   const { default: WebSocket } = await import('ws');
   const ws = new WebSocket(wsUrl);
   await new Promise((r, j) => {
@@ -85,7 +88,7 @@ export async function memoryAfterGc(wsUrl: string, pid: number): Promise<{ heapM
     ws.once('error', j);
   });
   let id = 0;
-  const call = (method: string) =>
+  const call = (method: string, params: Record<string, unknown> = {}) =>
     new Promise<Record<string, unknown>>((resolve) => {
       const mine = ++id;
       const on = (d: Buffer) => {
@@ -95,10 +98,22 @@ export async function memoryAfterGc(wsUrl: string, pid: number): Promise<{ heapM
         resolve(m.result ?? {});
       };
       ws.on('message', on);
-      ws.send(JSON.stringify({ id: mine, method }));
+      ws.send(JSON.stringify({ id: mine, method, params }));
     });
   for (let i = 0; i < 3; i++) await call('HeapProfiler.collectGarbage');
   const heap = await call('Runtime.getHeapUsage');
+  // Buffers, sockets' native parts: memory V8 does not hold but the process's objects do.
+  const usage = await call('Runtime.evaluate', {
+    expression: 'JSON.stringify(process.memoryUsage())',
+    returnByValue: true,
+  });
+  const mem = JSON.parse(String((usage.result as { value?: string } | undefined)?.value ?? '{}')) as {
+    external?: number;
+  };
   ws.close();
-  return { heapMb: Number(heap.usedSize) / (1024 * 1024), rssMb: rssMb(pid) };
+  return {
+    heapMb: Number(heap.usedSize) / (1024 * 1024),
+    externalMb: Number(mem.external ?? NaN) / (1024 * 1024),
+    rssMb: rssMb(pid),
+  };
 }

@@ -122,6 +122,8 @@ export class TestAgent {
   }
 
   private accept(sock: Socket): void {
+    // Like the real agent's tokio streams, no Nagle delay: a request's head and body chunk go out at once.
+    sock.setNoDelay(true);
     this.sockets.add(sock);
     sock.once('close', () => this.sockets.delete(sock));
     sock.on('error', () => sock.destroy());

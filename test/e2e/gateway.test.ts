@@ -198,6 +198,24 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.deepEqual((await http(sys, 'GET', `${API}/sessions`)).body.items, []);
   });
 
+  it("retain-active (DELETE sessions/inactive, the CLI's hidden command) ends the dropped sessions and keeps the connected ones", async () => {
+    const { client: connected } = await SessionClient.connect(sys, { target: 'deployment.retain-a' });
+    const { client: dropped } = await SessionClient.connect(sys, { target: 'deployment.retain-b' });
+    const [keep, gone] = [await connected!.sessionId(), await dropped!.sessionId()];
+    dropped!.ws.terminate();
+    // Two activity reports (GATEWAY_ACTIVITY_INTERVAL_MS is 1 s here) without the dropped one.
+    await new Promise((r) => setTimeout(r, 3500));
+    const r = await http(sys, 'DELETE', `${API}/sessions/inactive`);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok((r.body.details as { killed: string[] }).killed.includes(gone), JSON.stringify(r.body));
+    assert.ok(!(r.body.details as { killed: string[] }).killed.includes(keep));
+    const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === gone);
+    assert.equal(ended.reason, 'Killed');
+    const alive = await http(sys, 'GET', `${API}/sessions/${keep}`);
+    assert.equal((alive.body.status as { ended: boolean }).ended, false);
+    await connected!.close();
+  });
+
   it('a dropped client reconnecting with its x-session-id within the TTL keeps its session; an ended one is 410', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();

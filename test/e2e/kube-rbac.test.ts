@@ -56,9 +56,10 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
     assert.match(String(c.body!.message), /container "nginx" not found .*containers: app, sidecar/);
   });
 
-  it('resolves pods, statefulsets, Argo rollouts and named containers to a running pod', async () => {
+  it('resolves pods, statefulsets, Argo rollouts, services and named containers to a running pod', async () => {
     for (const t of [
       'pod.my-pod',
+      'service.my-service',
       'statefulset.my-sts',
       'rollout.my-argo-rollout',
       'deployment.my-deployment.container.sidecar',
@@ -117,6 +118,7 @@ describe('gateway on Kubernetes identity: TokenReview, SubjectAccessReview, targ
       'pod.my-pod',
       'statefulset.my-sts',
       'cronjob.my-cron',
+      'service.my-service',
     ])
       assert.ok(jim.includes(t), `${t} in ${jim.join(', ')}`);
     assert.deepEqual(await names('ann'), [], 'ann may not get any workload');

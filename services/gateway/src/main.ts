@@ -91,6 +91,7 @@ await runService('gateway', async (log) => {
     policy: cluster.policy(nc),
     ledger,
     registry,
+    activityIntervalMs: cfg.GATEWAY_ACTIVITY_INTERVAL_MS,
     limits: {
       filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS },
       messagesPerSecond: cfg.SESSION_MESSAGES_PER_SECOND,

@@ -162,6 +162,11 @@ export class Ledger {
     if (this.#closed) throw unavailable('the ledger is shutting down; retry against another replica');
     if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
     const now = this.#opts.now();
+    // retain-active: which sessions are inactive is this ledger's knowledge (activity reports), not the decider's.
+    if (cmd.type === 'KillAll' && cmd.inactive_for_ms !== undefined) {
+      const cutoff = now - cmd.inactive_for_ms;
+      cmd = { ...cmd, only: [...this.#lastActivity].filter(([, seen]) => seen < cutoff).map(([id]) => id) };
+    }
     const limits = this.#opts.limits;
     const decision = decide(
       cmd,

@@ -95,7 +95,15 @@ const end = cmd(
 );
 
 const kill = cmd(LedgerCommand.kill, z.object({ session_id: sessionId, by: user }));
-const killAll = cmd(LedgerCommand.killAll, z.object({ by: user, namespace: z.string().optional() }));
+const killAll = cmd(
+  LedgerCommand.killAll,
+  z.object({
+    by: user,
+    namespace: z.string().optional(),
+    /** Only sessions no gateway has reported a connected socket of for this long (`retain-active`). */
+    inactive_for_ms: z.number().int().positive().optional(),
+  }),
+);
 
 /** Batched liveness from a gateway; answers the reported sessions that are no longer live. */
 const activity = contract(

@@ -327,6 +327,7 @@ const TYPED_KEYS: Record<string, string> = {
   cron_job: 'cronjob',
   stateful_set: 'statefulset',
   replica_set: 'replicaset',
+  service: 'service',
 };
 
 function objectTargetPath(o: Record<string, unknown>): string | undefined {

@@ -12,6 +12,8 @@ export const TargetType = {
   replicaset: 'replicaset',
   job: 'job',
   cronjob: 'cronjob',
+  /** A Service: the session takes one of the pods its selector picks (the mirrord CLI's `service/<name>`). */
+  service: 'service',
 } as const;
 export type TargetType = (typeof TargetType)[keyof typeof TargetType];
 
@@ -33,6 +35,9 @@ const aliases: Readonly<Record<string, TargetType>> = Object.freeze({
   jobs: 'job',
   cronjob: 'cronjob',
   cronjobs: 'cronjob',
+  service: 'service',
+  svc: 'service',
+  services: 'service',
 });
 
 /** Policy targetPath short names (seed: deploy, pod, rollout, statefulset, …). */
@@ -44,6 +49,7 @@ const shortName: Readonly<Record<TargetType, string>> = Object.freeze({
   replicaset: 'replicaset',
   job: 'job',
   cronjob: 'cronjob',
+  service: 'service',
 });
 
 export type Target = { kind: 'targetless' } | { kind: 'workload'; type: TargetType; name: string; container?: string };
@@ -54,7 +60,7 @@ const LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NS = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 const fix =
-  'use targetless, or <type>/<name>[/container/<name>] with type deployment (deploy), pod, rollout, statefulset, replicaset, job or cronjob';
+  'use targetless, or <type>/<name>[/container/<name>] with type deployment (deploy), pod, rollout, statefulset, replicaset, job, cronjob or service (svc)';
 
 function build(parts: string[], field: string, input: string): Target {
   if (parts.length === 1 && parts[0] === 'targetless') return { kind: 'targetless' };

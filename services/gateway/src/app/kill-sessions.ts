@@ -50,13 +50,26 @@ export async function killSession(deps: KillDeps, who: Identity, rawId: string, 
   return session.id;
 }
 
-/** Kill-all (per namespace or everywhere): RBAC `deletecollection`; returns the ids it ended. */
-export async function killAll(deps: KillDeps, who: Identity, namespace?: string): Promise<string[]> {
+/**
+ * Kill-all (per namespace or everywhere): RBAC `deletecollection`; returns the ids it ended.
+ * With `inactiveForMs` (`mirrord operator session retain-active`) only the sessions no gateway
+ * has reported a connected socket of for that long.
+ */
+export async function killAll(
+  deps: KillDeps,
+  who: Identity,
+  namespace?: string,
+  inactiveForMs?: number,
+): Promise<string[]> {
   await authorize(deps.authz, who, {
     verb: 'deletecollection',
     resource: 'sessions',
     ...(namespace ? { namespace } : {}),
   });
-  const r = await deps.ledger.command('kill-all', { by: who.user, ...(namespace ? { namespace } : {}) });
+  const r = await deps.ledger.command('kill-all', {
+    by: who.user,
+    ...(namespace ? { namespace } : {}),
+    ...(inactiveForMs ? { inactive_for_ms: inactiveForMs } : {}),
+  });
   return r.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id);
 }

@@ -74,6 +74,10 @@ export interface KillAll {
   type: 'KillAll';
   namespace?: string;
   by: string;
+  /** Sessions without a reported connection for this long only (resolved into `only` by the ledger). */
+  inactive_for_ms?: number;
+  /** When given, only these sessions (the inactive ones). */
+  only?: readonly string[];
 }
 export interface ExpireSession {
   type: 'ExpireSession';

@@ -264,6 +264,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     case 'KillAll':
       for (const s of state.sessions.values()) {
         if (s.status !== 'live' || (cmd.namespace !== undefined && s.fields.namespace !== cmd.namespace)) continue;
+        if (cmd.only && !cmd.only.includes(s.id)) continue;
         endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);
       }
       break;

@@ -135,6 +135,11 @@ export class Cluster {
             .template as unknown as PodTemplate;
         case 'rollout':
           throw new AppError(ErrorCode.Invalid, 'feature.copy_target: rollouts cannot be copied');
+        case 'service':
+          throw new AppError(
+            ErrorCode.Invalid,
+            'feature.copy_target: a service cannot be copied; target the deployment behind it',
+          );
       }
     } catch (e) {
       if (code(e) === 404) throw notFound(`target ${t.type} "${name}" in namespace "${namespace}" not found`);

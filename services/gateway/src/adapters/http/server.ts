@@ -47,6 +47,8 @@ export interface GatewayDeps {
   /** The open licence's organisation when there is no licence file (OPERATOR_ORGANIZATION). */
   organization?: string;
   defaultNamespace: string;
+  /** GATEWAY_ACTIVITY_INTERVAL_MS: how often connected sessions are reported to the ledger. */
+  activityIntervalMs: number;
   ready: () => Promise<boolean>;
   /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
   maxMessageBytes?: number;

@@ -146,6 +146,15 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const id = await killOne(deps, requireIdentity(req), req.params.id, nsOf(req.params));
       return successStatus(`session ${id} killed`, { name: id, kind: 'sessions', group: 'operator.metalbear.co' });
     });
+  // `mirrord operator session retain-active`: sessions whose sockets are all gone (missed two
+  // activity reports) end now instead of waiting out SESSION_UNUSED_TTL.
+  const killInactive = (req: FastifyRequest<{ Params: NsParams }>) =>
+    traced(req, 'DELETE sessions/inactive', async () => {
+      const killed = await killEvery(deps, requireIdentity(req), nsOf(req.params), 2 * deps.activityIntervalMs + 1000);
+      return successStatus(`${killed.length} inactive session(s) killed`, { kind: 'sessions', killed });
+    });
+  app.delete(`${API_PREFIX}/sessions/inactive`, killInactive);
+  app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/inactive`, killInactive);
   app.delete(`${API_PREFIX}/sessions/:id`, killSession);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, killSession);
 

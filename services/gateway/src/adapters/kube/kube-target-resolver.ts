@@ -21,6 +21,7 @@ const WORKLOADS: Record<TargetType, { group: string; version: string; resource: 
   rollout: { group: 'argoproj.io', version: 'v1alpha1', resource: 'rollouts' },
   job: { group: 'batch', version: 'v1', resource: 'jobs' },
   cronjob: { group: 'batch', version: 'v1', resource: 'cronjobs' },
+  service: { group: '', version: 'v1', resource: 'services' },
 };
 
 type Workload = {
@@ -164,6 +165,8 @@ export class KubeTargetResolver implements TargetResolver {
         return names((await this.#batch.listNamespacedJob({ namespace })).items);
       case 'cronjob':
         return names((await this.#batch.listNamespacedCronJob({ namespace })).items);
+      case 'service':
+        return names((await this.#core.listNamespacedService({ namespace })).items);
       case 'rollout':
         return names(
           (
@@ -207,6 +210,12 @@ export class KubeTargetResolver implements TargetResolver {
           pods: [],
           labels: (await this.#batch.readNamespacedCronJob({ name, namespace })).metadata?.labels ?? {},
         };
+      case 'service': {
+        // A Service selects its pods with a plain map (spec.selector), not a LabelSelector.
+        const svc = await this.#core.readNamespacedService({ name, namespace });
+        w = { metadata: svc.metadata ?? {}, spec: { selector: { matchLabels: svc.spec?.selector ?? {} } } };
+        break;
+      }
       case 'rollout':
         w = (await this.#custom.getNamespacedCustomObject({
           group: 'argoproj.io',
