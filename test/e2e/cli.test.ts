@@ -213,7 +213,7 @@ describe('kubectl-mirrord against a running system', () => {
         /^error: sessions.operator.metalbear.co "00000000000000AB" not found/,
       ],
       [['operator', 'session', 'kill', '--id', 'zz!'], {}, /^error: --id: "zz!" is not a session id/],
-      [['session', 'start', '--target', 'service/x'], {}, /^error: --target: unknown target type "service"/],
+      [['session', 'start', '--target', 'ingress/x'], {}, /^error: --target: unknown target type "ingress"/],
       [
         ['operator', 'status'],
         { MIRRORD_GATEWAY: 'http://127.0.0.1:1' },

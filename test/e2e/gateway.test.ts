@@ -83,9 +83,9 @@ describe('gateway: operator API and session connect, end to end', () => {
   });
 
   it('answers 400 naming the field, and 404 for unknown sessions and paths', async () => {
-    const badTarget = await SessionClient.connect(sys, { target: 'service.x' });
+    const badTarget = await SessionClient.connect(sys, { target: 'ingress.x' });
     assert.equal(badTarget.status, 400);
-    assert.match(String(badTarget.body!.message), /^target: unknown target type "service"/);
+    assert.match(String(badTarget.body!.message), /^target: unknown target type "ingress"/);
     const badMode = await SessionClient.connect(sys, { query: '&on_concurrent_steal=maybe' });
     assert.equal(badMode.status, 400);
     assert.match(String(badMode.body!.message), /^on_concurrent_steal:/);

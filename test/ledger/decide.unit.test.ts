@@ -117,8 +117,8 @@ describe('ledger decider: start', () => {
       .thenThrows('Invalid', /^target:/);
     spec
       .given([])
-      .when(start(A, alice, 'service/x'))
-      .thenThrows('Invalid', /unknown target type "service"/);
+      .when(start(A, alice, 'ingress/x'))
+      .thenThrows('Invalid', /unknown target type "ingress"/);
     spec
       .given([])
       .when({ ...start(A), namespace: 'Bad_NS' })

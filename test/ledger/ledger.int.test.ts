@@ -123,7 +123,7 @@ describe('ledger over real NATS and SQLite', () => {
       'Invalid',
       /^mode:/,
     );
-    await rejects(cmd(nc, 'start', { ...startBody(newSessionId()), target: 'service/x' }), 'Invalid', /^target:/);
+    await rejects(cmd(nc, 'start', { ...startBody(newSessionId()), target: 'ingress/x' }), 'Invalid', /^target:/);
     await rejects(cmd(nc, 'start', { ...startBody('xyz') }), 'Invalid', /^session_id:/);
     await cmd(nc, 'kill', { session_id: a, by: 'admin' });
     await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'Conflict', /already ended \(Killed\)/);
