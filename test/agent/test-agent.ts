@@ -356,60 +356,69 @@ const glob = (pattern: string, s: string): boolean =>
       .replace(/\?/g, '.')}$`,
   ).test(s);
 
+/** A request the test agent delivers to a client, stolen or mirrored. */
+interface Delivered {
+  req: TestHttpRequest;
+  headers: Array<[string, Uint8Array[]]>;
+  body: Buffer;
+  connection_id: bigint;
+  port: number;
+}
+
+const dataFrames = (b: Buffer) => (b.length ? [{ $: 'Data' as const, v: b }] : []);
+
+/** `ChunkedRequest::StartV2` (protocol ≥ 1.19), the form steal and mirror share. */
+function startV2(o: Delivered, frames: ReturnType<typeof dataFrames>, is_last: boolean) {
+  return {
+    $: 'StartV2' as const,
+    v: {
+      connection_id: o.connection_id,
+      request_id: 0,
+      request: {
+        method: o.req.method,
+        uri: o.req.path,
+        headers: o.headers,
+        version: 'HTTP/1.1',
+        body: { frames, is_last },
+      },
+      metadata: {
+        $: 'V1' as const,
+        v: { source: { ip: '10.0.0.9', port: 50000 }, destination: { ip: '10.244.0.5', port: o.port } },
+      },
+      transport: { $: 'Tcp' as const, v: null },
+    },
+  };
+}
+
 /**
  * A stolen request in the form the real agent uses for the client's protocol version
  * (`agent/src/steal/api.rs`): ≥ 1.19 `HttpRequestChunked::StartV2`, ≥ 1.7 `StartV1`, both with
  * the body's second half in a `Body` chunk; ≥ 1.3 `HttpRequestFramed`; else `HttpRequest`.
  */
-function stolenRequest(
-  version: string,
-  o: {
-    req: TestHttpRequest;
-    headers: Array<[string, Uint8Array[]]>;
-    body: Buffer;
-    connection_id: bigint;
-    port: number;
-  },
-): DaemonMessage[] {
+function stolenRequest(version: string, o: Delivered): DaemonMessage[] {
   const { req, headers, body, connection_id, port } = o;
   const head = { method: req.method, uri: req.path, headers, version: 'HTTP/1.1' };
   const ids = { connection_id, request_id: 0 };
   const steal = (v: Extract<DaemonMessage, { $: 'TcpSteal' }>['v']): DaemonMessage => ({ $: 'TcpSteal', v });
   const [first, rest] = [body.subarray(0, body.length >> 1), body.subarray(body.length >> 1)];
-  const data = (b: Buffer) => (b.length ? [{ $: 'Data' as const, v: b }] : []);
   const tail = steal({
     $: 'HttpRequestChunked',
-    v: { $: 'Body', v: { ...ids, frames: data(rest), is_last: true } },
+    v: { $: 'Body', v: { ...ids, frames: dataFrames(rest), is_last: true } },
   });
   if (atLeast(version, '1.19.0'))
-    return [
-      steal({
-        $: 'HttpRequestChunked',
-        v: {
-          $: 'StartV2',
-          v: {
-            ...ids,
-            request: { ...head, body: { frames: data(first), is_last: false } },
-            metadata: {
-              $: 'V1',
-              v: { source: { ip: '10.0.0.9', port: 50000 }, destination: { ip: '10.244.0.5', port } },
-            },
-            transport: { $: 'Tcp', v: null },
-          },
-        },
-      }),
-      tail,
-    ];
+    return [steal({ $: 'HttpRequestChunked', v: startV2(o, dataFrames(first), false) }), tail];
   if (atLeast(version, '1.7.0'))
     return [
       steal({
         $: 'HttpRequestChunked',
-        v: { $: 'StartV1', v: { ...ids, port, internal_request: { ...head, body: data(first) } } },
+        v: { $: 'StartV1', v: { ...ids, port, internal_request: { ...head, body: dataFrames(first) } } },
       }),
       tail,
     ];
   if (atLeast(version, '1.3.0'))
-    return [steal({ $: 'HttpRequestFramed', v: { ...ids, port, internal_request: { ...head, body: data(body) } } })];
+    return [
+      steal({ $: 'HttpRequestFramed', v: { ...ids, port, internal_request: { ...head, body: dataFrames(body) } } }),
+    ];
   return [steal({ $: 'HttpRequest', v: { ...ids, port, internal_request: { ...head, body } } })];
 }
 
@@ -418,45 +427,12 @@ function stolenRequest(
  * protocol ≥ 1.19.4 a `Tcp` `HttpRequestChunked::StartV2` with the whole body, else the raw
  * connection (`NewConnectionV1`, the request bytes, `Close`).
  */
-function mirroredRequest(
-  version: string,
-  o: {
-    req: TestHttpRequest;
-    headers: Array<[string, Uint8Array[]]>;
-    body: Buffer;
-    connection_id: bigint;
-    port: number;
-  },
-): DaemonMessage[] {
+function mirroredRequest(version: string, o: Delivered): DaemonMessage[] {
   const { req, headers, body, connection_id, port } = o;
   const tcp = (v: Extract<DaemonMessage, { $: 'Tcp' }>['v']): DaemonMessage => ({ $: 'Tcp', v });
   const close = tcp({ $: 'Close', v: { connection_id } });
   if (atLeast(version, '1.19.4'))
-    return [
-      tcp({
-        $: 'HttpRequestChunked',
-        v: {
-          $: 'StartV2',
-          v: {
-            connection_id,
-            request_id: 0,
-            request: {
-              method: req.method,
-              uri: req.path,
-              headers,
-              version: 'HTTP/1.1',
-              body: { frames: body.length ? [{ $: 'Data', v: body }] : [], is_last: true },
-            },
-            metadata: {
-              $: 'V1',
-              v: { source: { ip: '10.0.0.9', port: 50000 }, destination: { ip: '10.244.0.5', port } },
-            },
-            transport: { $: 'Tcp', v: null },
-          },
-        },
-      }),
-      close,
-    ];
+    return [tcp({ $: 'HttpRequestChunked', v: startV2(o, dataFrames(body), true) }), close];
   const text = `${req.method} ${req.path} HTTP/1.1\r\n${headers.map(([k, [v]]) => `${k}: ${Buffer.from(v!).toString()}\r\n`).join('')}\r\n${body.toString()}`;
   const connection = {
     connection_id,
