@@ -1,5 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
@@ -33,6 +36,19 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     await sys?.stop();
     await cluster?.stop();
   });
+
+  /** The plugin as admin, asynchronously: the stand-in serves from this process, so a blocking spawn would stall it. */
+  const runPlugin = async (args: string[]) => {
+    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' };
+    try {
+      const r = await promisify(execFile)(process.execPath, [bin, ...args], { env, encoding: 'utf8', timeout: 30_000 });
+      return { status: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { code?: number; stdout?: string; stderr?: string };
+      return { status: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+    }
+  };
 
   async function connect(target: string, namespace: string, opts: { config?: unknown; query?: string } = {}) {
     const r = await SessionClient.connect(sys, {
@@ -162,42 +178,49 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
   });
 
   it('policy explain against the cluster (through the gateway) names the policies and the effective config', async () => {
-    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
-    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' };
-    // Asynchronously: the stand-in serves from this process, so a blocking spawn would stall it.
-    const { execFile } = await import('node:child_process');
-    const { promisify } = await import('node:util');
-    const spawnAsync = async (args: string[]) => {
-      try {
-        const r = await promisify(execFile)(process.execPath, args, { env, encoding: 'utf8', timeout: 30_000 });
-        return { status: 0, stdout: r.stdout, stderr: r.stderr };
-      } catch (e) {
-        const x = e as { code?: number; stdout?: string; stderr?: string };
-        return { status: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
-      }
-    };
-    const r = await spawnAsync([bin, 'policy', 'explain', '--target', 'deploy/webserver', '-n', 'books', '-o', 'json']);
+    const r = await runPlugin(['policy', 'explain', '--target', 'deploy/webserver', '-n', 'books', '-o', 'json']);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { allowed: boolean; applied: string[]; blocked: Array<{ feature: string }> };
     assert.equal(out.allowed, true, 'no config given: nothing is asked yet');
     assert.deepEqual(out.applied, ['books/block-unfiltered-stealing-from-webserver-deployments']);
     assert.deepEqual(out.blocked.map((b) => b.feature).sort(), ['mirror', 'steal-without-filter']);
-    const worker = await spawnAsync([
-      bin,
-      'policy',
-      'explain',
-      '--target',
-      'deploy/worker',
-      '-n',
-      'books',
-      '-o',
-      'json',
-    ]);
+    const worker = await runPlugin(['policy', 'explain', '--target', 'deploy/worker', '-n', 'books', '-o', 'json']);
     assert.deepEqual(
       (JSON.parse(worker.stdout) as { applied: string[] }).applied,
       [],
       "the label selector uses the live workload's labels",
     );
+  });
+
+  it('exclude-url-env: *_URL variables never reach the client, even when its config includes them; explain names them', async () => {
+    const r = await connect('deployment.app', 'env-example', {
+      config: { feature: { env: { include: 'DB_URL;API_URL;LOG_LEVEL' } } },
+    });
+    assert.ok(r.client, JSON.stringify(r.body));
+    const c = r.client;
+    const answer = new Promise<DaemonMessage>((resolve) =>
+      c.socket.onMessage((m) => m.$ === 'GetEnvVarsResponse' && resolve(m)),
+    );
+    // What the CLI's layer sends for that include (its select list): the relay answers for the policy.
+    c.ws.send(
+      encode(clientMessage, {
+        $: 'GetEnvVarsRequest',
+        v: { env_vars_filter: [], env_vars_select: ['DB_URL', 'API_URL', 'LOG_LEVEL'] },
+      }),
+    );
+    const m = await answer;
+    assert.ok(m.$ === 'GetEnvVarsResponse' && m.v.$ === 'Ok', JSON.stringify(m));
+    assert.deepEqual(Object.fromEntries(m.v.v), { LOG_LEVEL: 'debug' });
+    await sys.gateway.waitFor(
+      (l) => l.msg === 'environment variables withheld by policy' && String(l.withheld) === 'DB_URL,API_URL',
+    );
+    // policy explain states the same withholding, from the decision the relay enforces.
+    const explained = (
+      await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'env-example', '-o', 'json'])
+    ).stdout;
+    assert.deepEqual((JSON.parse(explained) as { enforce: { env_exclude: string[] } }).enforce, {
+      env_exclude: ['*_URL'],
+    });
   });
 
   it('a policy deleted with kubectl stops applying (informer), and one created starts', async () => {

@@ -115,6 +115,8 @@ function renderExplanation(target: string, ns: string, e: Explanation): string {
         ),
       );
   }
+  if (e.enforce.env_exclude.length)
+    lines.push(`Withheld from the client's environment (env.exclude): ${e.enforce.env_exclude.join(', ')}`);
   lines.push(`Decision: ${e.allowed ? 'allowed' : 'DENIED'}`);
   for (const d of e.denied_by) lines.push(`  ${d.reason}`);
   lines.push('Effective config:', JSON.stringify(e.effective_config, null, 2));
@@ -173,6 +175,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
           effective_config: e.effective_config,
           blocked: e.blocked ?? [],
           changes: e.changes ?? [],
+          enforce: e.enforce,
         };
         if (!print(out, o.output)) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
         process.exitCode = e.allowed ? 0 : 3;

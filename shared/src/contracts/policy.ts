@@ -31,6 +31,8 @@ const decideStart = contract(
     /** The outgoing rules that apply, by policy (what `policy explain` prints). */
     outgoing: z.object({ allow: z.array(z.unknown()), block: z.array(z.unknown()) }),
     effective_config: z.unknown(),
+    /** What the gateway's relay enforces on the wire (env withheld; later fs and outgoing). */
+    enforce: z.object({ env_exclude: z.array(z.string()) }),
   }),
 );
 

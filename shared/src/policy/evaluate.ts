@@ -32,6 +32,16 @@ export interface Decision {
   changes: Change[];
   outgoing: { allow: Array<OutgoingRule & { policy: string }>; block: Array<OutgoingRule & { policy: string }> };
   effective_config: MirrordConfig;
+  /**
+   * What the relay enforces on the wire, whatever the client's config says — the same values
+   * `policy explain` prints, so the two cannot disagree.
+   */
+  enforce: Enforcement;
+}
+
+export interface Enforcement {
+  /** Globs (`*`, `?`) of environment variable names withheld from `GetEnvVarsResponse`. */
+  env_exclude: string[];
 }
 
 export interface StartRequest {
@@ -178,6 +188,7 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
   const outgoing: Decision['outgoing'] = { allow: [], block: [] };
   const blocked = new Map<string, string[]>();
   const applied: string[] = [];
+  const envExclude: string[] = [];
   for (const p of policies) {
     applied.push(p.id);
     const spec = p.spec;
@@ -186,6 +197,7 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
       for (const x of exclude)
         changes.push({ policy: p.id, field: 'feature.env.exclude', change: `excludes ${x} (wins over include)` });
       env.exclude = unique([...(env.exclude ?? []), ...exclude]);
+      envExclude.push(...exclude);
     }
     if (spec.fs) {
       forceFs(policyFs, 'local', spec.fs.local, p.id, changes);
@@ -227,6 +239,7 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
     changes,
     outgoing,
     effective_config: config,
+    enforce: { env_exclude: unique(envExclude) },
   };
   if (selected !== undefined) d.profile = selected;
   return d;

@@ -22,13 +22,13 @@ export type {
   PolicySpec,
   ProfileSpec,
 } from './spec.js';
-export { literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher } from './matchers.js';
+export { globMatcher, literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher } from './matchers.js';
 export type { Destination } from './matchers.js';
 export { PolicySet, compilePolicy } from './policy-set.js';
 export type { CompiledPolicy, TargetFacts } from './policy-set.js';
 export { ProfileSet, applyProfile } from './profiles.js';
 export type { Profile } from './profiles.js';
 export { checkIncoming, decideStart, headerFilterSatisfies, outgoingVerdict } from './evaluate.js';
-export type { Change, Decision, Denial, StartRequest } from './evaluate.js';
+export type { Change, Decision, Denial, Enforcement, StartRequest } from './evaluate.js';
 export { buildState, ingest, parseGovernanceYaml } from './documents.js';
 export type { DocumentIssue, ParsedFile, Workload } from './documents.js';

@@ -2,8 +2,11 @@ import type { LabelSelector, OutgoingRule } from './spec.js';
 import { parseIpv4, parseIpv6 } from './spec.js';
 import { compileFancyRegex } from '../mirrord-config/index.js';
 
-/** The seed's targetPath pattern: `?` one character, `*` any run (including `/`), whole path. */
-export function targetPathMatcher(pattern: string): (path: string) => boolean {
+/**
+ * A glob: `?` one character, `*` any run (including `/`), the whole string — the seed's
+ * targetPath patterns and env.exclude names (the agent's `WildMatch` semantics).
+ */
+export function globMatcher(pattern: string): (path: string) => boolean {
   if (!/[*?]/.test(pattern)) return (p) => p === pattern;
   const re = new RegExp(
     `^${pattern
@@ -14,6 +17,8 @@ export function targetPathMatcher(pattern: string): (path: string) => boolean {
   );
   return (p) => re.test(p);
 }
+
+export const targetPathMatcher = globMatcher;
 
 /** The literal text before the first wildcard: lets the index skip policies for other targets. */
 export const literalPrefix = (pattern: string): string => pattern.split(/[*?]/, 1)[0]!;

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { globMatcher } from '#shared/policy/index.js';
 import { toAppError } from '#shared/errors/index.js';
 import type { FilterLimits } from '#shared/filters/index.js';
 import {
@@ -51,6 +52,8 @@ export interface RelayDeps extends PortDeps {
 
 /** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
 const OPERATOR_UNAVAILABLE = 2;
+/** `DaemonMessage::GetEnvVarsResponse`'s tag (protocol/src/codec.rs variant order). */
+const ENV_RESPONSE_TAG = 8;
 
 /** The client's words for why its session ended elsewhere (DaemonMessage::Close). */
 export function closeReason(sessionId: string, reason: string, by?: string): string {
@@ -93,7 +96,16 @@ export class RelaySession {
     readonly io: RelayPorts,
     private readonly log: Logger,
     public config: unknown,
-  ) {}
+  ) {
+    const exclude = session.enforce?.env_exclude ?? [];
+    if (exclude.length) {
+      const matchers = exclude.map(globMatcher);
+      this.#envWithheld = (name) => matchers.some((m) => m(name));
+    }
+  }
+
+  /** Does a policy withhold this environment variable (undefined: no policy excludes any)? */
+  readonly #envWithheld: ((name: string) => boolean) | undefined;
 
   get state(): 'open' | 'clientClosed' | 'ended' | 'failed' {
     return this.#state;
@@ -220,10 +232,33 @@ export class RelaySession {
   }
 
   /**
-   * Reads what the gateway counts in one agent message (subscription answers, stolen
-   * connections and requests) from its first bytes; the adapter forwards it unchanged.
+   * One agent message on its way to the client: what the relay enforces (environment variables
+   * the session's policies withhold), then what the gateway counts (subscription answers, stolen
+   * connections and requests), read from the first bytes. Returns the bytes to forward.
    */
-  observeAgent(frame: Uint8Array): void {
+  fromAgent(frame: Uint8Array): Uint8Array {
+    if (frame[0] === ENV_RESPONSE_TAG && this.#envWithheld) return this.#withholdEnv(frame);
+    this.#count(frame);
+    return frame;
+  }
+
+  /** Policy env.exclude: the variables whose names match never reach the client (whatever it asked for). */
+  #withholdEnv(frame: Uint8Array): Uint8Array {
+    const m = decodeExact(daemonMessage, frame);
+    if (m.$ !== 'GetEnvVarsResponse' || m.v.$ !== 'Ok') return frame;
+    const withheld = m.v.v.filter(([name]) => this.#envWithheld!(name));
+    if (withheld.length === 0) return frame;
+    this.log.info(
+      { withheld: withheld.map(([name]) => name), policies_exclude: this.session.enforce?.env_exclude },
+      'environment variables withheld by policy',
+    );
+    return encode(daemonMessage, {
+      $: 'GetEnvVarsResponse',
+      v: { $: 'Ok', v: m.v.v.filter(([name]) => !this.#envWithheld!(name)) },
+    });
+  }
+
+  #count(frame: Uint8Array): void {
     const tag = frame[0];
     if ((tag !== 1 && tag !== 2) || frame.length < 2) return;
     const sub = frame[1]!;

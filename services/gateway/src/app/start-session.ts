@@ -1,3 +1,4 @@
+import type { Enforcement } from '#shared/policy/index.js';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, isAppError } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
@@ -31,6 +32,8 @@ export interface StartedSession {
   target: ResolvedTarget;
   client: ClientInfo;
   resumed: boolean;
+  /** What the relay enforces for this session's policies (absent: nothing). */
+  enforce?: Enforcement;
 }
 
 /** Records a refusal as Session Rejected (the audit trail of denials); never fails the caller. */
@@ -152,5 +155,10 @@ export async function startSession<L extends { destroy(): void }>(
     if (prepared.agent !== 'none' && !resume) await deps.agents.release(req.session_id).catch(() => undefined);
     throw e;
   }
-  return { ...base, resumed: r.resumed === true, ...(opened !== undefined ? { link: opened } : {}) };
+  return {
+    ...base,
+    resumed: r.resumed === true,
+    ...(decision.enforce ? { enforce: decision.enforce } : {}),
+    ...(opened !== undefined ? { link: opened } : {}),
+  };
 }

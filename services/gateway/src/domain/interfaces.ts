@@ -1,3 +1,4 @@
+import type { Enforcement } from '#shared/policy/index.js';
 import type { ContainerRuntime } from '#shared/kube/container.js';
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
@@ -83,7 +84,7 @@ export interface PortRequest extends SessionRequest {
   http_filter?: unknown;
 }
 export type PolicyDecision =
-  { allowed: true; applied?: string[] } | { allowed: false; message: string; policy?: string };
+  { allowed: true; applied?: string[]; enforce?: Enforcement } | { allowed: false; message: string; policy?: string };
 
 /** `policy explain`: the whole decision, as the policy service makes it, without a session. */
 /** What `policy explain` shows: the policy service's start decision, as its contract declares it. */

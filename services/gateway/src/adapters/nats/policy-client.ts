@@ -28,7 +28,8 @@ export class NatsPolicy implements PolicyEvaluator {
 
   async evaluateStart(req: SessionRequest): Promise<PolicyDecision> {
     const d = await request(this.nc, policyContracts.decideStart, facts(req));
-    return verdict(d.denied_by, d.applied);
+    const v = verdict(d.denied_by, d.applied);
+    return v.allowed ? { ...v, enforce: d.enforce } : v;
   }
 
   explain(req: SessionRequest): Promise<PolicyExplanation> {

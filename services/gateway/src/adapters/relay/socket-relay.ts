@@ -99,12 +99,13 @@ export function serveRelay(
         return relay.protocolError('agent', e);
       }
       for (const f of frames) {
+        let out: Uint8Array;
         try {
-          relay.observeAgent(f);
+          out = relay.fromAgent(f);
         } catch (e) {
           return relay.protocolError('agent', e);
         }
-        relay.io.toClient(f);
+        relay.io.toClient(out);
       }
     });
     agent.on('error', (err) => log.warn({ err }, 'agent connection error'));
