@@ -5,7 +5,7 @@ import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { buildState, parseGovernanceYaml } from '#shared/policy/index.js';
 import { checkIncoming, decideStart, outgoingVerdict } from '#shared/policy/index.js';
 import { compilePolicy, PolicySet, type TargetFacts } from '#shared/policy/index.js';
-import { targetPathMatcher } from '#shared/policy/index.js';
+import { globMatcher } from '#shared/policy/index.js';
 
 const files = ['seed-policies.yaml', 'examples.yaml', 'workloads.yaml'].map((f) =>
   parseGovernanceYaml(readFileSync(new URL(`../fixtures/governance/${f}`, import.meta.url), 'utf8'), f),
@@ -204,15 +204,12 @@ describe('requireProfile + profileAllowlist across two policies', () => {
 
 describe('applicability', () => {
   it('targetPath globs: ? is one character, * any run, targetless and the container suffix', () => {
-    const m = targetPathMatcher('*boats*');
+    const m = globMatcher('*boats*');
     assert.ok(m('pod/boats-2kljw9') && m('pod/whatever-23oije2/container/boats-container') && !m('deploy/ships'));
-    assert.ok(
-      targetPathMatcher('deploy/web-?').call(null, 'deploy/web-1') &&
-        !targetPathMatcher('deploy/web-?')('deploy/web-12'),
-    );
-    assert.ok(!targetPathMatcher('deploy/my-deployment')('deploy/my-deployment/container/app'));
-    assert.ok(targetPathMatcher('deploy/my-deployment*')('deploy/my-deployment/container/app'));
-    assert.ok(targetPathMatcher('targetless')('targetless'));
+    assert.ok(globMatcher('deploy/web-?').call(null, 'deploy/web-1') && !globMatcher('deploy/web-?')('deploy/web-12'));
+    assert.ok(!globMatcher('deploy/my-deployment')('deploy/my-deployment/container/app'));
+    assert.ok(globMatcher('deploy/my-deployment*')('deploy/my-deployment/container/app'));
+    assert.ok(globMatcher('targetless')('targetless'));
   });
   it('matchExpressions: In, NotIn, Exists, DoesNotExist', () => {
     const set = new PolicySet();

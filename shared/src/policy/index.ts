@@ -22,7 +22,7 @@ export type {
   PolicySpec,
   ProfileSpec,
 } from './spec.js';
-export { globMatcher, literalPrefix, outgoingRuleMatcher, selectorMatcher, targetPathMatcher } from './matchers.js';
+export { globMatcher, literalPrefix, outgoingRuleMatcher, selectorMatcher } from './matchers.js';
 export type { Destination } from './matchers.js';
 export { PolicySet, compilePolicy } from './policy-set.js';
 export type { CompiledPolicy, TargetFacts } from './policy-set.js';

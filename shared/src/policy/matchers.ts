@@ -18,8 +18,6 @@ export function globMatcher(pattern: string): (path: string) => boolean {
   return (p) => re.test(p);
 }
 
-export const targetPathMatcher = globMatcher;
-
 /** The literal text before the first wildcard: lets the index skip policies for other targets. */
 export const literalPrefix = (pattern: string): string => pattern.split(/[*?]/, 1)[0]!;
 

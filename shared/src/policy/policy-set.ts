@@ -1,11 +1,5 @@
 import { compileFancyRegex } from '../mirrord-config/index.js';
-import {
-  literalPrefix,
-  outgoingRuleMatcher,
-  selectorMatcher,
-  targetPathMatcher,
-  type Destination,
-} from './matchers.js';
+import { literalPrefix, outgoingRuleMatcher, selectorMatcher, globMatcher, type Destination } from './matchers.js';
 import type { Blockable, OutgoingRule, PolicySpec } from './spec.js';
 
 /** A policy ready to evaluate: patterns compiled once, when the resource changes. */
@@ -37,7 +31,7 @@ export function compilePolicy(
     kind,
     spec,
     prefix: spec.targetPath === undefined ? '' : literalPrefix(spec.targetPath),
-    matchesPath: spec.targetPath === undefined ? () => true : targetPathMatcher(spec.targetPath),
+    matchesPath: spec.targetPath === undefined ? () => true : globMatcher(spec.targetPath),
     matchesLabels: spec.selector === undefined ? () => true : selectorMatcher(spec.selector),
     blocks: new Set(spec.block ?? []),
     outgoing: {
