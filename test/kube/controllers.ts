@@ -258,9 +258,10 @@ export class Controllers {
       nodeSelector?: Record<string, string>;
     };
     const node = spec.nodeName ?? this.nodes[hash(p.metadata.name!).charCodeAt(0) % this.nodes.length]!;
-    // Loopback addresses (127.1.x.y, all routed to this host) so agents in pods are reachable.
+    // Loopback addresses (127.N.x.y, all routed to this host) so agents in pods are reachable;
+    // N from the process id, so two stand-ins on one machine (a demo and a test) do not collide.
     const n = this.#ip++;
-    const ip = `127.1.${(n >> 8) & 255}.${n & 255}`;
+    const ip = `127.${NET}.${(n >> 8) & 255}.${n & 255}`;
     for (const c of spec.containers ?? []) if (isAgentContainer(c)) this.agents.ensure(p, c, ip);
     this.store.update(this.#t.pods!, p.metadata.namespace, {
       ...p,
@@ -291,6 +292,7 @@ export class Controllers {
   }
 }
 
+const NET = 1 + (process.pid % 250);
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
 const owner = (o: KubeObject) => ({
   apiVersion: o.apiVersion!,
