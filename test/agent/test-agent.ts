@@ -60,6 +60,13 @@ export interface TestHttpResponse {
 
 let nextConnectionId = 1n;
 
+/** Files every test agent's target has (the seed's fs examples: a JSON config, a secret, a local-only file). */
+const TARGET_FILES: Record<string, string> = {
+  '/app/config.json': '{"feature":"on"}\n',
+  '/etc/secret/token': 's3cr3t\n',
+  '/app/local.conf': 'remote copy\n',
+};
+
 class AgentClient {
   version = '1.2.0';
   readonly framer = new MessageFramer(clientMessage, 64 << 20);
@@ -81,6 +88,10 @@ export class TestAgent {
   readonly received: ClientMessage[] = [];
   private readonly sockets = new Set<Socket>();
   private readonly targetPorts = new Map<number, HttpServer>();
+  /** The target container's files (path → content) and the descriptors open on them. */
+  readonly files = new Map<string, string>(Object.entries(TARGET_FILES));
+  private readonly open = new Map<bigint, { path: string; at: number }>();
+  private nextFd = 3n;
   /** Pending exit: the startup timeout until a first client, then the idle TTL whenever none is left. */
   #exitTimer: NodeJS.Timeout | undefined;
   #exited = false;
@@ -157,6 +168,43 @@ export class TestAgent {
     });
   }
 
+  /**
+   * The target's files as the agent serves them (Open, Read, Close; a write open creates):
+   * `TARGET_FILES`, plus what clients wrote. Other requests answer NotImplemented.
+   */
+  private file(c: AgentClient, r: Extract<ClientMessage, { $: 'FileRequest' }>['v']): void {
+    const reply = (v: Extract<DaemonMessage, { $: 'File' }>['v']) => c.send({ $: 'File', v });
+    switch (r.$) {
+      case 'Open': {
+        const o = r.v.open_options;
+        const exists = this.files.has(r.v.path);
+        if (!exists && !o.create && !o.create_new)
+          return reply({
+            $: 'Open',
+            v: { $: 'Err', v: { $: 'RemoteIO', v: { raw_os_error: 2, kind: { $: 'NotFound', v: null } } } },
+          });
+        if (!exists || o.truncate) this.files.set(r.v.path, '');
+        const fd = this.nextFd++;
+        this.open.set(fd, { path: r.v.path, at: 0 });
+        return reply({ $: 'Open', v: { $: 'Ok', v: { fd } } });
+      }
+      case 'Read': {
+        const f = this.open.get(r.v.remote_fd);
+        if (!f) return reply({ $: 'Read', v: { $: 'Err', v: { $: 'NotFound', v: r.v.remote_fd } } });
+        const bytes = Buffer.from(this.files.get(f.path) ?? '').subarray(f.at, f.at + Number(r.v.buffer_size));
+        f.at += bytes.length;
+        return reply({ $: 'Read', v: { $: 'Ok', v: { bytes, read_amount: BigInt(bytes.length) } } });
+      }
+      case 'Close':
+        this.open.delete(r.v.fd);
+        return;
+      case 'CloseDir':
+        return;
+      default:
+        return reply({ $: 'Open', v: { $: 'Err', v: { $: 'NotImplemented', v: null } } });
+    }
+  }
+
   private subscribe(c: AgentClient, mode: 'mirror' | 'steal', port: number, filter?: HttpFilterValue): void {
     const steal = mode === 'steal';
     const blocked = steal && this.o.mode === 'targetless';
@@ -190,6 +238,8 @@ export class TestAgent {
         );
         return c.send({ $: 'GetEnvVarsResponse', v: { $: 'Ok', v: env } });
       }
+      case 'FileRequest':
+        return this.file(c, m.v);
       case 'Tcp':
         if (m.v.$ === 'PortSubscribe') return this.subscribe(c, 'mirror', m.v.v);
         if (m.v.$ === 'PortSubscribeFilteredHttp') return this.subscribe(c, 'mirror', m.v.v[0], m.v.v[1]);

@@ -4,7 +4,19 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
-import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import {
+  agentOfSession,
+  runKubectl,
+  startAgentManager,
+  startPolicy,
+  startTestCluster,
+  type TestCluster,
+} from '../support/cluster.js';
+import { eventually } from '../support/eventually.js';
+import type { TestAgent } from '../agent/test-agent.js';
+import { tempDir } from '../support/tmp.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ServiceProcess } from '../support/service-process.js';
 
 /**
@@ -218,9 +230,76 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     const explained = (
       await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'env-example', '-o', 'json'])
     ).stdout;
-    assert.deepEqual((JSON.parse(explained) as { enforce: { env_exclude: string[] } }).enforce, {
-      env_exclude: ['*_URL'],
+    assert.deepEqual((JSON.parse(explained) as { enforce: { env_exclude: string[] } }).enforce.env_exclude, ['*_URL']);
+  });
+
+  it('fs: read-only-json refuses a write open of a .json file and serves a read open; notFound and local are answered by the gateway, in request order', async () => {
+    const open = (path: string, write = false) =>
+      encode(clientMessage, {
+        $: 'FileRequest',
+        v: {
+          $: 'Open',
+          v: {
+            path,
+            open_options: { read: !write, write, append: false, truncate: false, create: false, create_new: false },
+          },
+        },
+      });
+    /** Sends the opens at once; the File answers, in the order they arrive. */
+    const opens = async (c: SessionClient, ...frames: Uint8Array[]) => {
+      const got: DaemonMessage[] = [];
+      c.socket.onMessage((m) => m.$ === 'File' && got.push(m));
+      for (const f of frames) c.ws.send(f);
+      await eventually(`${frames.length} file answers`, async () => got.length === frames.length);
+      return got.map((m) => (m.$ === 'File' && m.v.$ === 'Open' ? (m.v.v.$ === 'Ok' ? 'fd' : m.v.v.v.$) : m.$));
+    };
+    const opensOf = (a: TestAgent, path: string) =>
+      a.received.filter((m) => m.$ === 'FileRequest' && m.v.$ === 'Open' && m.v.v.path === path);
+
+    const r = await connect('deployment.app', 'fs-example');
+    assert.ok(r.client, JSON.stringify(r.body));
+    assert.deepEqual(await opens(r.client, open('/app/config.json', true), open('/app/config.json')), [
+      'RemoteIO',
+      'fd',
+    ]);
+    const agent = await agentOfSession(cluster, r.client.id);
+    assert.equal(opensOf(agent, '/app/config.json').length, 1, 'only the read open reached the agent');
+    await r.client.close();
+
+    // A policy applied mid-run with notFound and local rules: the next session gets them.
+    const file = join(tempDir('fs-policy'), 'fs-secrets.yaml');
+    writeFileSync(
+      file,
+      [
+        'apiVersion: policies.mirrord.metalbear.co/v1alpha',
+        'kind: MirrordPolicy',
+        'metadata: {name: fs-secrets, namespace: fs-example}',
+        'spec:',
+        '  fs:',
+        '    notFound: ["^/etc/secret/"]',
+        '    local: ["^/app/local\\\\.conf$"]',
+        '',
+      ].join('\n'),
+    );
+    const applied = await runKubectl(cluster, 'admin', 'apply', '-f', file);
+    assert.equal(applied.code, 0, applied.err);
+    await eventually('the policy service has fs-secrets', async () => {
+      const e = await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'fs-example', '-o', 'json']);
+      const enforce = (JSON.parse(e.stdout || '{}') as { enforce?: { fs: { not_found: string[] } } }).enforce;
+      return enforce?.fs.not_found.includes('^/etc/secret/') ?? false;
     });
+    const s = await connect('deployment.app', 'fs-example');
+    assert.ok(s.client, JSON.stringify(s.body));
+    // The agent's answer to the first open comes first, though the gateway could answer the others at once.
+    assert.deepEqual(
+      await opens(s.client, open('/app/config.json'), open('/etc/secret/token'), open('/app/local.conf')),
+      ['fd', 'RemoteIO', 'OpenLocal'],
+    );
+    const agent2 = await agentOfSession(cluster, s.client.id);
+    assert.equal(opensOf(agent2, '/etc/secret/token').length, 0);
+    assert.equal(opensOf(agent2, '/app/local.conf').length, 0);
+    await s.client.close();
+    assert.equal((await runKubectl(cluster, 'admin', 'delete', '-f', file)).code, 0);
   });
 
   it('a policy deleted with kubectl stops applying (informer), and one created starts', async () => {

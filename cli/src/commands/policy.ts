@@ -117,6 +117,10 @@ function renderExplanation(target: string, ns: string, e: Explanation): string {
   }
   if (e.enforce.env_exclude.length)
     lines.push(`Withheld from the client's environment (env.exclude): ${e.enforce.env_exclude.join(', ')}`);
+  const fs = e.enforce.fs;
+  if (fs.local.length) lines.push(`Opened locally (fs.local): ${fs.local.join(', ')}`);
+  if (fs.not_found.length) lines.push(`Not found (fs.notFound): ${fs.not_found.join(', ')}`);
+  if (fs.read_only.length) lines.push(`Not found when opened for writing (fs.readOnly): ${fs.read_only.join(', ')}`);
   lines.push(`Decision: ${e.allowed ? 'allowed' : 'DENIED'}`);
   for (const d of e.denied_by) lines.push(`  ${d.reason}`);
   lines.push('Effective config:', JSON.stringify(e.effective_config, null, 2));

@@ -32,7 +32,10 @@ const decideStart = contract(
     outgoing: z.object({ allow: z.array(z.unknown()), block: z.array(z.unknown()) }),
     effective_config: z.unknown(),
     /** What the gateway's relay enforces on the wire (env withheld; later fs and outgoing). */
-    enforce: z.object({ env_exclude: z.array(z.string()) }),
+    enforce: z.object({
+      env_exclude: z.array(z.string()),
+      fs: z.object({ local: z.array(z.string()), not_found: z.array(z.string()), read_only: z.array(z.string()) }),
+    }),
   }),
 );
 

@@ -42,6 +42,11 @@ export interface Decision {
 export interface Enforcement {
   /** Globs (`*`, `?`) of environment variable names withheld from `GetEnvVarsResponse`. */
   env_exclude: string[];
+  /**
+   * The policies' fs path regexes after precedence (a path in `local` is in neither other list):
+   * opened locally, not found, or not found when opened for writing.
+   */
+  fs: { local: string[]; not_found: string[]; read_only: string[] };
 }
 
 export interface StartRequest {
@@ -239,7 +244,16 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
     changes,
     outgoing,
     effective_config: config,
-    enforce: { env_exclude: unique(envExclude) },
+    enforce: {
+      env_exclude: unique(envExclude),
+      fs: {
+        local: unique(policyFs.local),
+        not_found: unique(policyFs.not_found).filter((x) => !policyFs.local.includes(x)),
+        read_only: unique(policyFs.read_only).filter(
+          (x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x),
+        ),
+      },
+    },
   };
   if (selected !== undefined) d.profile = selected;
   return d;

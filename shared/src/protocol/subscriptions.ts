@@ -22,6 +22,8 @@ export type ClientIntent =
   | { kind: 'close' }
   | { kind: 'ping' }
   | { kind: 'version'; version: string }
+  /** A file operation (policies' fs rules may answer it in the gateway). */
+  | { kind: 'file'; request: Extract<ClientMessage, { $: 'FileRequest' }>['v'] }
   | { kind: 'relay' };
 
 const methodName = (m: Extract<HttpFilterValue, { $: 'Method' }>['v']): string =>
@@ -134,6 +136,8 @@ export function intentOf(m: ClientMessage): ClientIntent {
       if (t.$ === 'PortUnsubscribe') return { kind: 'unsubscribe', mode: 'steal', port: t.v };
       return { kind: 'relay' };
     }
+    case 'FileRequest':
+      return { kind: 'file', request: m.v };
     default:
       return { kind: 'relay' };
   }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import { globMatcher } from '#shared/policy/index.js';
+import { FileGate } from './file-gate.js';
 import { toAppError } from '#shared/errors/index.js';
 import type { FilterLimits } from '#shared/filters/index.js';
 import {
@@ -52,7 +53,8 @@ export interface RelayDeps extends PortDeps {
 
 /** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
 const OPERATOR_UNAVAILABLE = 2;
-/** `DaemonMessage::GetEnvVarsResponse`'s tag (protocol/src/codec.rs variant order). */
+/** `DaemonMessage::File` and `::GetEnvVarsResponse` tags (protocol/src/codec.rs variant order). */
+const FILE_RESPONSE_TAG = 6;
 const ENV_RESPONSE_TAG = 8;
 
 /** The client's words for why its session ended elsewhere (DaemonMessage::Close). */
@@ -97,6 +99,11 @@ export class RelaySession {
     private readonly log: Logger,
     public config: unknown,
   ) {
+    const fs = session.enforce?.fs;
+    if (fs) {
+      const gate = new FileGate(fs);
+      if (gate.active) this.#files = gate;
+    }
     const exclude = session.enforce?.env_exclude ?? [];
     if (exclude.length) {
       const matchers = exclude.map(globMatcher);
@@ -104,6 +111,8 @@ export class RelaySession {
     }
   }
 
+  /** The policies' fs rules, when any apply to this session. */
+  readonly #files: FileGate | undefined;
   /** Does a policy withhold this environment variable (undefined: no policy excludes any)? */
   readonly #envWithheld: ((name: string) => boolean) | undefined;
 
@@ -140,6 +149,20 @@ export class RelaySession {
         this.#state = 'clientClosed';
         this.io.closeClient(1000, 'client sent Close');
         return;
+      case 'file': {
+        if (!this.io.hasAgent) return;
+        const rule = this.#files?.verdict(intent.request);
+        if (!rule || !this.#files) {
+          this.#files?.forwarded(intent.request);
+          return this.io.toAgent(frame);
+        }
+        this.log.info(
+          { path: (intent.request.v as { path: string }).path, rule, fs: this.session.enforce?.fs },
+          rule === 'local' ? 'file opened locally by policy' : 'file open refused by policy (not found)',
+        );
+        for (const f of this.#files.answer(rule)) this.io.toClient(f);
+        return;
+      }
       case 'relay':
         if (this.io.hasAgent) this.io.toAgent(frame);
         return;
@@ -236,10 +259,11 @@ export class RelaySession {
    * the session's policies withhold), then what the gateway counts (subscription answers, stolen
    * connections and requests), read from the first bytes. Returns the bytes to forward.
    */
-  fromAgent(frame: Uint8Array): Uint8Array {
-    if (frame[0] === ENV_RESPONSE_TAG && this.#envWithheld) return this.#withholdEnv(frame);
+  fromAgent(frame: Uint8Array): Uint8Array[] {
+    if (frame[0] === FILE_RESPONSE_TAG && this.#files) return this.#files.agentAnswered(frame);
+    if (frame[0] === ENV_RESPONSE_TAG && this.#envWithheld) return [this.#withholdEnv(frame)];
     this.#count(frame);
-    return frame;
+    return [frame];
   }
 
   /** Policy env.exclude: the variables whose names match never reach the client (whatever it asked for). */

@@ -99,13 +99,13 @@ export function serveRelay(
         return relay.protocolError('agent', e);
       }
       for (const f of frames) {
-        let out: Uint8Array;
+        let out: Uint8Array[];
         try {
           out = relay.fromAgent(f);
         } catch (e) {
           return relay.protocolError('agent', e);
         }
-        relay.io.toClient(out);
+        for (const o of out) relay.io.toClient(o);
       }
     });
     agent.on('error', (err) => log.warn({ err }, 'agent connection error'));
