@@ -14,6 +14,7 @@ import { benchPolicyDecisions, benchPolicyStartCost } from './policy.bench.js';
 import { benchAudit } from './audit.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import { benchCodec, benchRelay } from './relay.bench.js';
+import { benchGovernance } from './governance.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -50,6 +51,7 @@ try {
     rows.push(benchCodec());
   }
   if (want('relay')) rows.push(...(await benchRelay(log)));
+  if (want('governance')) rows.push(...(await benchGovernance(log)));
   if (want('replay') || want('audit') || want('rss')) {
     const file = await ensureBigLedger(EVENTS, log);
     if (want('replay')) {
