@@ -2,19 +2,8 @@ import { clientMessage, decodeExact, daemonMessage, encode, type DaemonMessage }
 import { API, http, SessionClient } from '../test/support/system.js';
 import { startClusterSystem } from '../test/support/cluster.js';
 import { eventually } from '../test/support/eventually.js';
-import { percentile, type Row } from './support/util.js';
-
-const open = (path: string): Uint8Array =>
-  encode(clientMessage, {
-    $: 'FileRequest',
-    v: {
-      $: 'Open',
-      v: {
-        path,
-        open_options: { read: true, write: false, append: false, truncate: false, create: false, create_new: false },
-      },
-    },
-  });
+import { latencyRows, type Row } from './support/util.js';
+import { openFrame } from '../test/support/file-requests.js';
 
 /**
  * What the relay's policy checks cost a file message: the round trip of an `Open` (a read,
@@ -51,7 +40,7 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
       for (let i = 0; i < 2000; i++) {
         const t0 = performance.now();
         const answered = new Promise<DaemonMessage>((res) => (waiting = res));
-        c.ws.send(open('/app/config.json'));
+        c.ws.send(openFrame('/app/config.json'));
         const m = await answered;
         xs.push(performance.now() - t0);
         if (m.$ === 'File' && m.v.$ === 'Open' && m.v.v.$ === 'Ok')
@@ -69,21 +58,7 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
       plain.push(...(await roundTrips('deployment.my-deployment')));
       governed.push(...(await roundTrips('pod.my-pod')));
     }
-    const rows: Row[] = [];
-    for (const p of [50, 99]) {
-      const o = percentile(governed, p) * 1000;
-      const b = percentile(plain, p) * 1000;
-      rows.push({
-        name: `governance: file Open round trip p${p}, 60 fs rules vs none`,
-        value: o,
-        unit: 'µs',
-        baseline: b,
-        ratio: o / b,
-        target: 'report (added: ours − baseline)',
-        pass: true,
-      });
-    }
-    return rows;
+    return latencyRows('governance: file Open round trip', '60 fs rules vs none', governed, plain);
   } finally {
     await all.stop();
   }

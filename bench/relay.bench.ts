@@ -18,7 +18,7 @@ import { SessionClient } from '../test/support/system.js';
 import { agentOfSession, startClusterSystem } from '../test/support/cluster.js';
 import { eventually } from '../test/support/eventually.js';
 import { TestAgent } from '../test/agent/test-agent.js';
-import { memoryAfterGc, percentile, type Row } from './support/util.js';
+import { latencyRows, memoryAfterGc, type Row } from './support/util.js';
 
 const MB = 1024 * 1024;
 const daemonDecode = (b: Uint8Array) => decodeExact(daemonMessage, b);
@@ -293,19 +293,7 @@ export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
       (cb) => raw2.on('message', cb),
     );
     const viaPipe = await timeRequests(plain2);
-    for (const p of [50, 99]) {
-      const o = percentile(viaGateway, p) * 1000;
-      const b = percentile(viaPipe, p) * 1000;
-      rows.push({
-        name: `relay: stolen HTTP request p${p}`,
-        value: o,
-        unit: 'µs',
-        baseline: b,
-        ratio: o / b,
-        target: 'report (added: ours − baseline)',
-        pass: true,
-      });
-    }
+    rows.push(...latencyRows('relay: stolen HTTP request', '', viaGateway, viaPipe));
 
     for (const x of [c, lc]) await x.close();
     raw.close();

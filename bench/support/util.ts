@@ -117,3 +117,20 @@ export async function memoryAfterGc(
     rssMb: rssMb(pid),
   };
 }
+
+/** p50 and p99 rows of two latency samples (ms) in µs, reported with the difference to the baseline. */
+export function latencyRows(name: string, detail: string, ours: number[], baseline: number[]): Row[] {
+  return [50, 99].map((p) => {
+    const o = percentile(ours, p) * 1000;
+    const b = percentile(baseline, p) * 1000;
+    return {
+      name: `${name} p${p}${detail ? `, ${detail}` : ''}`,
+      value: o,
+      unit: 'µs',
+      baseline: b,
+      ratio: o / b,
+      target: 'report (added: ours − baseline)',
+      pass: true,
+    };
+  });
+}

@@ -15,6 +15,7 @@ import {
 import { eventually } from '../support/eventually.js';
 import type { TestAgent } from '../agent/test-agent.js';
 import { tempDir } from '../support/tmp.js';
+import { openFrame } from '../support/file-requests.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ServiceProcess } from '../support/service-process.js';
@@ -234,17 +235,6 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
   });
 
   it('fs: read-only-json refuses a write open of a .json file and serves a read open; notFound and local are answered by the gateway, in request order', async () => {
-    const open = (path: string, write = false) =>
-      encode(clientMessage, {
-        $: 'FileRequest',
-        v: {
-          $: 'Open',
-          v: {
-            path,
-            open_options: { read: !write, write, append: false, truncate: false, create: false, create_new: false },
-          },
-        },
-      });
     /** Sends the opens at once; the File answers, in the order they arrive. */
     const opens = async (c: SessionClient, ...frames: Uint8Array[]) => {
       const got: DaemonMessage[] = [];
@@ -258,7 +248,7 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
 
     const r = await connect('deployment.app', 'fs-example');
     assert.ok(r.client, JSON.stringify(r.body));
-    assert.deepEqual(await opens(r.client, open('/app/config.json', true), open('/app/config.json')), [
+    assert.deepEqual(await opens(r.client, openFrame('/app/config.json', true), openFrame('/app/config.json')), [
       'RemoteIO',
       'fd',
     ]);
@@ -292,7 +282,12 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     assert.ok(s.client, JSON.stringify(s.body));
     // The agent's answer to the first open comes first, though the gateway could answer the others at once.
     assert.deepEqual(
-      await opens(s.client, open('/app/config.json'), open('/etc/secret/token'), open('/app/local.conf')),
+      await opens(
+        s.client,
+        openFrame('/app/config.json'),
+        openFrame('/etc/secret/token'),
+        openFrame('/app/local.conf'),
+      ),
       ['fd', 'RemoteIO', 'OpenLocal'],
     );
     const agent2 = await agentOfSession(cluster, s.client.id);

@@ -1,18 +1,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { daemonMessage, decodeExact, type ClientMessage } from '#shared/protocol/index.js';
+import { daemonMessage, decodeExact } from '#shared/protocol/index.js';
+import { openOptions, openRequest as open } from '../support/file-requests.js';
 import { FileGate } from '../../services/gateway/src/app/file-gate.js';
 
-type FileRequest = Extract<ClientMessage, { $: 'FileRequest' }>['v'];
-const options = (write: boolean) => ({
-  read: !write,
-  write,
-  append: false,
-  truncate: false,
-  create: false,
-  create_new: false,
-});
-const open = (path: string, write = false): FileRequest => ({ $: 'Open', v: { path, open_options: options(write) } });
 const answerOf = (frame: Uint8Array) => {
   const m = decodeExact(daemonMessage, frame);
   return m.$ === 'File' && m.v.$ === 'Open' && m.v.v.$ === 'Err' ? m.v.v.v.$ : m.$;
@@ -28,7 +19,10 @@ describe('the relay answers policy fs rules itself, in request order', () => {
     assert.equal(g.verdict(open('/app/c.json', true)), 'read_only');
     assert.equal(g.verdict(open('/app/c.json')), undefined);
     assert.equal(
-      g.verdict({ $: 'OpenRelative', v: { relative_fd: 3n, path: 'c.json', open_options: options(true) } }),
+      g.verdict({
+        $: 'OpenRelative',
+        v: { relative_fd: 3n, path: 'c.json', open_options: openOptions(true) },
+      }),
       undefined,
     );
   });
