@@ -17,6 +17,7 @@ import {
 } from '#shared/protocol/index.js';
 import { matchesFilter, type TestHttpRequest } from './http-match.js';
 import { mirroredRequest, stolenRequest, TARGET_FILES } from './agent-messages.js';
+import { AgentOutgoing } from './agent-outgoing.js';
 
 /**
  * A test double of `mirrord-agent` with its wire and TLS role (`data-plane.md`): it accepts TCP,
@@ -41,6 +42,8 @@ export interface TestAgentOptions {
   startupTimeoutSeconds?: number;
   /** `MIRRORD_AGENT_IDLE_TTL`: seconds without any client before the agent exits. */
   idleTtlSeconds?: number;
+  /** Names the cluster's DNS answers (name → addresses); others resolve as on this machine. */
+  hosts?: Record<string, string[]>;
   /** The process ended: 0 after the idle TTL, 1 after the startup timeout, 137 when killed. */
   onExit?: (code: number) => void;
 }
@@ -65,10 +68,13 @@ class AgentClient {
   readonly framer = new MessageFramer(clientMessage, 64 << 20);
   readonly pending = new Map<bigint, (r: TestHttpResponse) => void>();
   readonly raw = new Map<bigint, { chunks: Uint8Array[]; done: (b: Buffer) => void }>();
+  readonly outgoing: AgentOutgoing;
   constructor(
     readonly agent: TestAgent,
     readonly io: Duplex,
-  ) {}
+  ) {
+    this.outgoing = new AgentOutgoing((m) => this.send(m), agent.hosts);
+  }
   send(m: DaemonMessage): void {
     if (!this.io.destroyed) this.io.write(encode(daemonMessage, m));
   }
@@ -83,6 +89,8 @@ export class TestAgent {
   private readonly targetPorts = new Map<number, HttpServer>();
   /** The target container's files (path → content) and the descriptors open on them. */
   readonly files = new Map<string, string>(Object.entries(TARGET_FILES));
+  /** The cluster DNS's names (tests add to it). */
+  readonly hosts: Map<string, string[]>;
   private readonly open = new Map<bigint, { path: string; at: number }>();
   private nextFd = 3n;
   /** Pending exit: the startup timeout until a first client, then the idle TTL whenever none is left. */
@@ -93,6 +101,7 @@ export class TestAgent {
     private readonly server: Server,
     readonly o: TestAgentOptions,
   ) {
+    this.hosts = new Map(Object.entries(o.hosts ?? {}));
     if (o.startupTimeoutSeconds !== undefined) this.#exitAfter(o.startupTimeoutSeconds, 1);
   }
 
@@ -155,6 +164,7 @@ export class TestAgent {
     });
     io.once('close', () => {
       this.clients.delete(c);
+      c.outgoing.close();
       if (this.clients.size === 0 && this.o.idleTtlSeconds !== undefined) this.#exitAfter(this.o.idleTtlSeconds, 0);
       for (let i = this.subscriptions.length - 1; i >= 0; i--)
         if (this.subscriptions[i]!.client === c) this.subscriptions.splice(i, 1);
@@ -233,6 +243,13 @@ export class TestAgent {
       }
       case 'FileRequest':
         return this.file(c, m.v);
+      case 'TcpOutgoing':
+        return c.outgoing.handle('TCP', m.v);
+      case 'UdpOutgoing':
+        return c.outgoing.handle('UDP', m.v);
+      case 'GetAddrInfoRequest':
+      case 'GetAddrInfoRequestV2':
+        return c.outgoing.resolve(m.v.node);
       case 'Tcp':
         if (m.v.$ === 'PortSubscribe') return this.subscribe(c, 'mirror', m.v.v);
         if (m.v.$ === 'PortSubscribeFilteredHttp') return this.subscribe(c, 'mirror', m.v.v[0], m.v.v[1]);

@@ -118,7 +118,7 @@ describe('kubectl mirrord policy explain --from-files / policy lint', () => {
   it("lint: the seeds' YAML is valid; a broken policy is named by file, document and path", () => {
     const ok = run(['policy', 'lint', DIR]);
     assert.equal(ok.status, 0, ok.stderr);
-    assert.match(ok.stdout, /^11 policies and profiles valid$/m);
+    assert.match(ok.stdout, /^12 policies and profiles valid$/m);
     const bad = join(tempDir('lint'), 'bad.yaml');
     writeFileSync(
       bad,

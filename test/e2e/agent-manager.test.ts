@@ -216,10 +216,18 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
         spec: Record<string, unknown>;
         status: Record<string, unknown>;
       }>
-    ).find((x) => x.status.creator_session === sid);
+    ).find((x) => (x.status.creator_session as { id: string }).id === sid);
     assert.ok(ct, 'copytargets lists the copy');
     assert.equal(ct.metadata.name, copy.metadata?.name);
-    assert.deepEqual(ct.spec, { target: 'deployment/my-deployment', scale_down: true, idle_ttl: 3 });
+    // The CLI's CopyTargetSpec: the untagged target config, the operator's idle TTL.
+    assert.deepEqual(ct.spec, {
+      target: { deployment: 'my-deployment', container: null },
+      scale_down: true,
+      idle_ttl: 3,
+      split_queues: null,
+      exclude_containers: [],
+      exclude_init_containers: [],
+    });
     assert.equal(ct.status.phase, 'Ready');
     const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
     assert.ok(
@@ -396,12 +404,12 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
       idle.body.items as Array<{
         metadata: { name: string };
         spec: { idle_ttl: number };
-        status: { idle_since?: string; creator_session: string };
+        status: { idle_since?: string; creator_session: { id: string } };
       }>
     ).find((x) => x.metadata.name === copyA.metadata!.name);
     assert.equal(view?.spec.idle_ttl, 3);
     assert.ok(view?.status.idle_since);
-    assert.equal(view?.status.creator_session, sidA);
+    assert.equal(view?.status.creator_session.id, sidA);
 
     const b = await connect('deployment.ip-visit-counter', { feature: { copy_target: true } });
     assert.ok(b.client, JSON.stringify(b.body));

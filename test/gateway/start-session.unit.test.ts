@@ -31,6 +31,8 @@ function world(
       prepare: async () => (calls.push('prepare'), { agent: 'job' }) as never,
       release: async () => void calls.push('release'),
       copyTargets: async () => [],
+      createCopy: async () => ({}) as never,
+      deleteCopy: async () => false,
     },
     ledger: {
       command: async (verb) => {

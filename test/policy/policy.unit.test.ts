@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { buildState, parseGovernanceYaml } from '#shared/policy/index.js';
-import { checkIncoming, decideStart, outgoingVerdict } from '#shared/policy/index.js';
+import { checkIncoming, compileOutgoing, decideStart, outgoingVerdict } from '#shared/policy/index.js';
 import { compilePolicy, PolicySet, type TargetFacts } from '#shared/policy/index.js';
 import { globMatcher } from '#shared/policy/index.js';
 
@@ -284,18 +284,46 @@ describe('outgoing allow / block rules', () => {
       },
     }),
   );
-  const ps = set.applicable(facts('ns', 'deploy/x'));
+  // The relay's path: the session's decision carries the rules, compiled once per connection.
+  const t = facts('ns', 'deploy/x');
+  const decision = decideStart(set.applicable(t), { target: t, config: parseMirrordConfig({}), configGiven: true });
+  const ps = compileOutgoing(decision.enforce.outgoing);
+  const refusedBy = (v: ReturnType<typeof outgoingVerdict>) => (v.allowed ? undefined : v.policy);
+  it('the decision states the rules it enforces, by policy', () => {
+    assert.deepEqual(
+      decision.enforce.outgoing.block.map((r) => r.policy),
+      ['no-db'],
+    );
+    assert.equal(decision.enforce.outgoing.allow.length, 2);
+  });
+  it('a hostname rule matches any name the destination was resolved from', () => {
+    assert.deepEqual(
+      outgoingVerdict(ps, { ip: '192.0.2.1', hostname: ['db', 'db.books.svc.cluster.local'], port: 5 }),
+      {
+        allowed: true,
+      },
+    );
+    const refused = outgoingVerdict(ps, { ip: '192.0.2.1', hostname: [], port: 5 });
+    assert.equal(refused.allowed, false);
+    assert.equal(!refused.allowed && refused.policy, 'allow-internal');
+    assert.match(
+      !refused.allowed ? refused.reason : '',
+      /not in the network.outgoing.allow list \(10.0.0.0\/8 except 10.9.0.0\/16; hostname ~ /,
+    );
+  });
   it('allow first; a non-empty allow list forbids the rest', () => {
     assert.deepEqual(outgoingVerdict(ps, { ip: '10.2.3.4', port: 80 }), { allowed: true });
     assert.deepEqual(outgoingVerdict(ps, { hostname: 'db.books.svc.cluster.local', port: 5432 }), { allowed: true });
-    assert.deepEqual(outgoingVerdict(ps, { ip: '8.8.8.8', port: 53, protocol: 'UDP' }), {
-      allowed: false,
-      policy: 'allow-internal',
-    });
-    assert.deepEqual(outgoingVerdict(ps, { ip: '10.9.1.1', port: 80 }), { allowed: false, policy: 'allow-internal' });
+    assert.equal(refusedBy(outgoingVerdict(ps, { ip: '8.8.8.8', port: 53, protocol: 'UDP' })), 'allow-internal');
+    assert.equal(refusedBy(outgoingVerdict(ps, { ip: '10.9.1.1', port: 80 })), 'allow-internal');
   });
   it('a destination matching both an allow and a block rule is blocked', () => {
-    assert.deepEqual(outgoingVerdict(ps, { ip: '10.1.2.3', port: 5432 }), { allowed: false, policy: 'no-db' });
+    const v = outgoingVerdict(ps, { ip: '10.1.2.3', port: 5432 });
+    assert.deepEqual(v, {
+      allowed: false,
+      policy: 'no-db',
+      reason: 'its network.outgoing.block rule 10.1.0.0/16, TCP/5432',
+    });
     assert.deepEqual(outgoingVerdict(ps, { ip: '10.1.2.3', port: 5432, protocol: 'UDP' }), { allowed: true });
   });
 });

@@ -55,8 +55,20 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
 
 export const API = '/apis/operator.metalbear.co/v1';
 
-export async function http(sys: System, method: string, path: string, token: string | null = 'alice-token') {
-  const res = await fetch(`${sys.url}${path}`, { method, headers: token ? { authorization: `Bearer ${token}` } : {} });
+export async function http(
+  sys: System,
+  method: string,
+  path: string,
+  token: string | null = 'alice-token',
+  json?: unknown,
+) {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  if (json !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${sys.url}${path}`, {
+    method,
+    headers,
+    ...(json !== undefined ? { body: JSON.stringify(json) } : {}),
+  });
   const text = await res.text();
   let body: Record<string, unknown> = {};
   try {
@@ -121,11 +133,13 @@ export class SessionClient {
       raw?: boolean;
       /** Connect through this API server (the stand-in) instead of the gateway, on the `/proxy/` path as the mirrord CLI does. */
       via?: string;
+      /** `copytargets`: connect to the copy named `target`, as the CLI does after creating or finding one. */
+      resource?: 'targets' | 'copytargets';
     } = {},
   ): Promise<{ client?: SessionClient; status?: number; body?: Msg }> {
     const ns = opts.namespace ?? 'default';
     const base = opts.via ? `${opts.via}${API}/proxy` : `${sys.url}${API}`;
-    const url = `${base.replace(/^http/, 'ws')}/namespaces/${ns}/targets/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
+    const url = `${base.replace(/^http/, 'ws')}/namespaces/${ns}/${opts.resource ?? 'targets'}/${opts.target ?? 'deployment.ip-visit-counter'}?connect=true${opts.query ?? ''}`;
     const decimal =
       opts.headers?.['x-session-id'] ?? BigInt.asUintN(64, BigInt(`0x${randomBytes(8).toString('hex')}`)).toString();
     const id = /^\d+$/.test(decimal) ? sessionIdFromBigInt(BigInt(decimal)) : '';

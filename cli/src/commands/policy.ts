@@ -10,7 +10,7 @@ import {
   type Target,
 } from '#shared/targets/index.js';
 import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } from '#shared/policy/index.js';
-import { decideStart } from '#shared/policy/index.js';
+import { decideStart, describeOutgoingRule } from '#shared/policy/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
@@ -106,15 +106,18 @@ function renderExplanation(target: string, ns: string, e: Explanation): string {
     lines.push('Changed by policy:');
     for (const c of e.changes) lines.push(`  ${c.field.padEnd(24)} ${c.change} (${c.policy})`);
   }
-  for (const [k, rules] of Object.entries(e.outgoing ?? {})) {
-    if (rules.length)
-      lines.push(
-        `Outgoing ${k}:`,
-        ...(rules as Array<Record<string, unknown>>).map(
-          (r) => `  ${JSON.stringify({ ...r, policy: undefined })} (${String(r.policy)})`,
-        ),
-      );
-  }
+  // What the relay checks on each connect: the same rules, in the words its refusals use.
+  const out = e.enforce.outgoing;
+  if (out.block.length)
+    lines.push(
+      'Outgoing connects refused (network.outgoing.block):',
+      ...out.block.map((r) => `  ${describeOutgoingRule(r)} (${r.policy})`),
+    );
+  if (out.allow.length)
+    lines.push(
+      'Outgoing connects allowed only to (network.outgoing.allow; hostnames as the session resolved them):',
+      ...out.allow.map((r) => `  ${describeOutgoingRule(r)} (${r.policy})`),
+    );
   if (e.enforce.env_exclude.length)
     lines.push(`Withheld from the client's environment (env.exclude): ${e.enforce.env_exclude.join(', ')}`);
   const fs = e.enforce.fs;

@@ -51,6 +51,10 @@ export function describeEvent(e: AuditEvent): string {
             : '';
       return `refused ${what}: ${s(d.code)}${by ? ` ${by}` : ''}`;
     }
+    case 'OutgoingBlocked': {
+      const names = Array.isArray(d.hostnames) && d.hostnames.length ? ` (${d.hostnames.map(s).join(', ')})` : '';
+      return `outgoing ${s(d.protocol)} to ${s(d.address)}:${s(d.port)}${names} blocked by policy ${s(d.policy)}`;
+    }
     default:
       return e.type;
   }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode } from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, invalid, notFound } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
@@ -16,7 +16,7 @@ import {
   SESSION_LABEL,
 } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
-import { copyTargetOf, idleExpired } from './domain/copy-targets.js';
+import { copyTargetOf, idleExpired, idleTtlOf } from './domain/copy-targets.js';
 import { AgentPool } from './agent-pool.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandBody } from '#shared/contracts/index.js';
@@ -129,6 +129,74 @@ export class AgentManager {
     };
   }
 
+  /**
+   * The CLI's `POST …/copytargets`: a new copy for the creator session (Target Copied is
+   * recorded), without an agent — the session that connects to it next gets one.
+   */
+  async createCopy(req: PrepareRequest): Promise<CopyTargetView> {
+    const t = req.parsedTarget;
+    if (!req.copy_target || t.kind !== 'workload')
+      throw invalid('spec.target', 'a copy needs a workload target', 'name a deployment, pod, rollout, job, …');
+    try {
+      return copyTargetOf(await this.#copyFor(req, t), this.idleTtlMs);
+    } catch (e) {
+      await this.cleanup(req.session_id).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * `DELETE …/copytargets/{name}`: a copy no live session uses goes with its session's objects
+   * (a scaled-down deployment is restored). False when there is no such copy.
+   */
+  async deleteCopy(namespace: string, name: string): Promise<boolean> {
+    const pod = (await this.cluster.copyPods(namespace)).find((p) => p.metadata?.name === name);
+    if (!pod) return false;
+    const sid = pod.metadata!.labels![SESSION_LABEL]!;
+    if (!pod.metadata?.annotations?.[IDLE_SINCE] && (await this.ledger.status(sid)) === 'live')
+      throw conflict(
+        `copy target "${name}" is in use by session ${sid}; end that session first (kubectl mirrord session kill --id ${sid})`,
+      );
+    await this.cleanup(sid);
+    return true;
+  }
+
+  /**
+   * The copy a session connects to by name (the CLI's `…/copytargets/{name}?connect=true`): its
+   * own (the creator session), or an idle one of the same user, now this session's. Undefined
+   * when it is busy with another session: then the session gets a new copy like it.
+   */
+  async #namedCopy(
+    req: PrepareRequest,
+    name: string,
+    key: string,
+  ): Promise<{ pod: V1Pod; adopted: boolean } | undefined> {
+    const timeout = req.agent.startup_timeout * 1000;
+    const pod = (await this.cluster.copyPods(req.namespace)).find((p) => p.metadata?.name === name);
+    if (!pod)
+      throw notFound(
+        `copy target "${name}" not found in namespace "${req.namespace}"; list them with kubectl get copytargets.operator.metalbear.co -n ${req.namespace}`,
+      );
+    if (pod.status?.phase === 'Failed') throw conflict(`copy target "${name}" failed; create a new one`);
+    const a = pod.metadata?.annotations ?? {};
+    if (pod.metadata?.labels?.[SESSION_LABEL] === req.session_id) {
+      const selector = `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`;
+      const running = pod.status?.phase === 'Running';
+      return {
+        pod: running ? pod : await this.cluster.waitForPod(req.namespace, selector, timeout, `copy pod ${name}`),
+        adopted: false,
+      };
+    }
+    if (a[COPY_KEY] !== key) throw conflict(`copy target "${name}" is another user's or of another target`);
+    if (a[IDLE_SINCE] && pod.status?.phase === 'Running')
+      if (await this.cluster.adoptCopy(req.namespace, name, req.session_id, a[IDLE_SINCE])) {
+        this.log.info({ session_id: req.session_id, copy_pod: name }, 'reusing an idle copy (CopyTarget)');
+        return { pod, adopted: true };
+      }
+    this.log.info({ session_id: req.session_id, copy_pod: name }, 'copy target busy; making a new copy like it');
+    return undefined;
+  }
+
   /** The session's copy pod: the one it has (a reconnect), an idle identical one, or a new one. */
   async #copyFor(
     req: PrepareRequest,
@@ -142,7 +210,15 @@ export class AgentManager {
     const template = await this.cluster.podTemplate(t, req.namespace);
     const key = copyKey(String(req.client.client_user ?? ''), req.target, template);
     let original: { deployment: string; replicas: number } | undefined;
-    let copied = req.copy_target!.scale_down ? undefined : await this.#adoptIdleCopy(req, key);
+    const named = req.copy_target!.name;
+    if (named) {
+      const found = await this.#namedCopy(req, named, key);
+      // The creator session's copy was recorded when it was made; an adopted one is recorded now.
+      if (found) return found.adopted ? this.#recordCopy(req, found.pod, undefined) : found.pod;
+    }
+    // A CLI's POST (spec given, no name) asks for a new copy: it looked for its reusable ones itself.
+    const fresh = req.copy_target!.scale_down || (req.copy_target!.spec !== undefined && !named);
+    let copied = fresh ? undefined : await this.#adoptIdleCopy(req, key);
     let copyName = copied?.metadata?.name ?? '';
     if (!copied) {
       if (req.copy_target!.scale_down) {
@@ -162,6 +238,16 @@ export class AgentManager {
         `copy pod ${copyName}`,
       );
     }
+    return this.#recordCopy(req, copied, original);
+  }
+
+  /** Target Copied, for the session now using the copy. */
+  async #recordCopy(
+    req: PrepareRequest,
+    copied: V1Pod,
+    original: { deployment: string; replicas: number } | undefined,
+  ): Promise<V1Pod> {
+    const copyName = copied.metadata!.name!;
     await this.ledger.copyTarget({
       session_id: req.session_id,
       target: req.target,
@@ -176,8 +262,8 @@ export class AgentManager {
 
   /** A running idle copy identical to what this session asks for, now labelled as its own. */
   async #adoptIdleCopy(req: PrepareRequest, key: string): Promise<V1Pod | undefined> {
-    if (this.idleTtlMs <= 0) return undefined;
     for (const p of await this.cluster.copyPods(req.namespace)) {
+      if (idleTtlOf(p, this.idleTtlMs) <= 0) continue;
       const a = p.metadata?.annotations ?? {};
       if (a[COPY_KEY] !== key || !a[IDLE_SINCE] || p.status?.phase !== 'Running') continue;
       if (await this.cluster.adoptCopy(req.namespace, p.metadata!.name!, req.session_id, a[IDLE_SINCE])) {
@@ -230,10 +316,15 @@ export class AgentManager {
    */
   async cleanup(sessionId: string, keepCopies = false): Promise<CleanupPlan> {
     const mine = await this.cluster.labelled(sessionId);
-    const keep =
-      keepCopies && this.idleTtlMs > 0
-        ? mine.filter((o) => o.kind === 'Pod' && o.labels[ROLE_LABEL] === 'copy' && !o.annotations[SCALED_DEPLOYMENT])
-        : [];
+    const keep = keepCopies
+      ? mine.filter(
+          (o) =>
+            o.kind === 'Pod' &&
+            o.labels[ROLE_LABEL] === 'copy' &&
+            !o.annotations[SCALED_DEPLOYMENT] &&
+            idleTtlOf({ metadata: { annotations: o.annotations } }, this.idleTtlMs) > 0,
+        )
+      : [];
     for (const k of keep)
       if (!k.annotations[IDLE_SINCE]) await this.cluster.markIdle(k.namespace, k.name, new Date().toISOString());
     const plan = planCleanup(

@@ -40,6 +40,18 @@ const agentConfig = z.object({
   json_log: z.boolean(),
 }) satisfies z.ZodType<AgentConfig>;
 
+/**
+ * A copy as the session asks for it. Through the CLI's `CopyTarget` resource: `name` connects
+ * to that copy, `spec` is the resource's spec as the CLI sent it (listed back unchanged: the
+ * CLI reuses a copy whose spec equals its own) and `idle_ttl` its seconds kept idle.
+ */
+const copyRequest = z.object({
+  scale_down: z.boolean(),
+  name: z.string().optional(),
+  spec: z.record(z.string(), z.unknown()).optional(),
+  idle_ttl: z.number().int().min(0).max(86_400).optional(),
+});
+
 /** Make what a session needs in the cluster (agent, copy, scale-down) before it starts. */
 const prepare = contract(
   commandSubject(SERVICE, 'prepare'),
@@ -52,7 +64,7 @@ const prepare = contract(
     /** The config's `agent` section as the shared parser normalised it (defaults filled in). */
     agent: agentConfig,
     /** Present when the config asks for a copy (`feature.copy_target` enabled). */
-    copy_target: z.object({ scale_down: z.boolean() }).optional(),
+    copy_target: copyRequest.optional(),
     client: z.record(z.string(), z.unknown()).default({}),
   }),
   z.object({
@@ -83,6 +95,10 @@ const copyTarget = z.object({
   created_at: z.number(),
   idle_ttl: z.number(),
   idle_since: z.number().optional(),
+  /** The `CopyTarget` spec the CLI created it with (absent for copies made by a session's config). */
+  spec: z.record(z.string(), z.unknown()).optional(),
+  /** The creator's `user_id` (the certificate's public key): the CLI reuses only its own copies. */
+  user_id: z.string().optional(),
 });
 
 /** The copy pods agent-manager keeps, per namespace or all. */
@@ -93,7 +109,18 @@ const copyTargets = contract(
   10_000,
 );
 
+/** The CLI's `POST …/copytargets`: the copy alone, for a session that connects to it next. */
+const createCopy = contract(commandSubject(SERVICE, 'create-copy'), prepare.request, copyTarget, 120_000);
+
+/** `DELETE …/copytargets/{name}`: an idle copy (or one whose session never started) goes, its deployment restored. */
+const deleteCopy = contract(
+  commandSubject(SERVICE, 'delete-copy'),
+  z.object({ namespace: z.string().min(1, 'is required'), name: z.string().min(1, 'is required') }),
+  z.object({ deleted: z.boolean() }),
+  30_000,
+);
+
 /** agent-manager's wires. */
-export const agentManagerContracts = Object.freeze({ prepare, release, copyTargets });
+export const agentManagerContracts = Object.freeze({ prepare, release, copyTargets, createCopy, deleteCopy });
 export type PrepareRequestBody = z.output<typeof prepare.request>;
 export type PreparedAgentReply = z.output<typeof prepare.reply>;

@@ -11,3 +11,28 @@ export const explainRequest = z.object({
 });
 export type ExplainRequest = z.input<typeof explainRequest>;
 export const explainReply = policyContracts.decideStart.reply;
+
+/**
+ * `POST …/namespaces/{ns}/copytargets`: the CLI's `CopyTarget` (`operator/src/crd/copy_target.rs`).
+ * `spec.target` is mirrord's untagged target config (`{"deployment": "x", "container": null}`);
+ * the spec is kept as sent, since the CLI reuses a copy whose listed spec equals its own.
+ */
+export const copyTargetBody = z.object({
+  apiVersion: z.string().optional(),
+  kind: z.literal('CopyTarget', 'expected "CopyTarget"').optional(),
+  metadata: z.object({ name: z.string().optional() }).loose().optional(),
+  spec: z
+    .object({
+      target: z.union([
+        z.literal('targetless'),
+        z.record(z.string(), z.string().nullable(), 'expected a target such as {"deployment": "x", "container": null}'),
+      ]),
+      idle_ttl: z.number().int().min(0).max(86_400).nullish(),
+      scale_down: z.boolean().default(false),
+      split_queues: z.null('queue splitting is not supported by mirrord-teams; remove split_queues').nullish(),
+      exclude_containers: z.array(z.string()).default([]),
+      exclude_init_containers: z.array(z.string()).default([]),
+      session_key: z.string().nullish(),
+    })
+    .loose(),
+});

@@ -9,5 +9,5 @@ export { ledgerQueries } from './ledger-queries.js';
 export type { EventsQuery } from './ledger-queries.js';
 export { commandContract, ledgerCommands } from './ledger-commands.js';
 export type { CommandBody, CommandReply } from './ledger-commands.js';
-export { explainReply, explainRequest } from './http.js';
+export { copyTargetBody, explainReply, explainRequest } from './http.js';
 export type { ExplainRequest } from './http.js';

@@ -94,6 +94,21 @@ const end = cmd(
   }),
 );
 
+/** A connect the gateway's relay refused by policy: recorded for the audit trail and the metric. */
+const outgoingBlocked = cmd(
+  LedgerCommand.outgoingBlocked,
+  z.object({
+    session_id: sessionId,
+    client_user: user,
+    protocol: z.enum(['TCP', 'UDP']),
+    address: z.string().min(1, 'is empty').max(64, 'is longer than an IP address'),
+    port: port.min(0).max(65535),
+    hostnames: z.array(z.string().max(255, 'is longer than a DNS name')).max(64, 'has more than 64 names').optional(),
+    policy: z.string().min(1, 'is empty'),
+    message: z.string().max(4096, 'is longer than 4096 characters'),
+  }),
+);
+
 const kill = cmd(LedgerCommand.kill, z.object({ session_id: sessionId, by: user }));
 const killAll = cmd(
   LedgerCommand.killAll,
@@ -123,6 +138,7 @@ export const ledgerCommands = Object.freeze({
   [LedgerCommand.kill]: kill,
   [LedgerCommand.killAll]: killAll,
   [LedgerCommand.activity]: activity,
+  [LedgerCommand.outgoingBlocked]: outgoingBlocked,
 });
 export type CommandReply = z.output<typeof reply>;
 export type CommandBody<V extends Exclude<LedgerCommand, 'activity'>> = z.input<(typeof ledgerCommands)[V]['request']>;

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { querySubject } from '../nats/subjects.js';
 import { contract } from './contract.js';
+import { outgoingRule } from '../policy/spec.js';
 
 const SERVICE = 'policy';
 
@@ -13,6 +14,9 @@ const facts = z.object({
   config: z.record(z.string(), z.unknown()).optional(),
   profile: z.string().optional(),
 });
+
+/** An outgoing rule as the policy wrote it, with the policy it came from. */
+const ruleOfPolicy = outgoingRule.extend({ policy: z.string() });
 
 const denial = z.object({ policy: z.string(), feature: z.string(), reason: z.string() });
 export type Denial = z.infer<typeof denial>;
@@ -31,10 +35,11 @@ const decideStart = contract(
     /** The outgoing rules that apply, by policy (what `policy explain` prints). */
     outgoing: z.object({ allow: z.array(z.unknown()), block: z.array(z.unknown()) }),
     effective_config: z.unknown(),
-    /** What the gateway's relay enforces on the wire (env withheld; later fs and outgoing). */
+    /** What the gateway's relay enforces on the wire: env withheld, file opens answered, connects checked. */
     enforce: z.object({
       env_exclude: z.array(z.string()),
       fs: z.object({ local: z.array(z.string()), not_found: z.array(z.string()), read_only: z.array(z.string()) }),
+      outgoing: z.object({ allow: z.array(ruleOfPolicy), block: z.array(ruleOfPolicy) }),
     }),
   }),
 );

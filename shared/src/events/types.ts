@@ -10,6 +10,7 @@ export const EventType = {
   PortReleased: 'PortReleased',
   SessionEnded: 'SessionEnded',
   SessionRejected: 'SessionRejected',
+  OutgoingBlocked: 'OutgoingBlocked',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -22,6 +23,7 @@ export const logMessageOf: Readonly<Record<EventType, string>> = Object.freeze({
   PortReleased: 'Port Released',
   SessionEnded: 'Session Ended',
   SessionRejected: 'Session Rejected',
+  OutgoingBlocked: 'Outgoing Blocked',
 });
 
 export const EndReason = {
@@ -105,6 +107,17 @@ export interface SessionRejectedData extends ClientFields {
   held_by_user?: string;
 }
 
+/** A connect the relay refused by a policy's network.outgoing rules. */
+export interface OutgoingBlockedData extends ClientFields {
+  protocol: 'TCP' | 'UDP';
+  address: string;
+  port: number;
+  /** The names the session resolved to the address (what hostname rules were matched against). */
+  hostnames?: string[];
+  policy: string;
+  message: string;
+}
+
 export interface DataOf {
   SessionStarted: SessionStartedData;
   TargetCopied: TargetCopiedData;
@@ -113,6 +126,7 @@ export interface DataOf {
   PortReleased: PortReleasedData;
   SessionEnded: SessionEndedData;
   SessionRejected: SessionRejectedData;
+  OutgoingBlocked: OutgoingBlockedData;
 }
 
 export interface Envelope<T extends EventType> {
@@ -135,9 +149,17 @@ export type PortMirrored = Envelope<'PortMirrored'>;
 export type PortReleased = Envelope<'PortReleased'>;
 export type SessionEnded = Envelope<'SessionEnded'>;
 export type SessionRejected = Envelope<'SessionRejected'>;
+export type OutgoingBlocked = Envelope<'OutgoingBlocked'>;
 
 export type LedgerEvent =
-  SessionStarted | TargetCopied | PortStolen | PortMirrored | PortReleased | SessionEnded | SessionRejected;
+  | SessionStarted
+  | TargetCopied
+  | PortStolen
+  | PortMirrored
+  | PortReleased
+  | SessionEnded
+  | SessionRejected
+  | OutgoingBlocked;
 
 /** The seed's JSON log fields for an event: snake_case at the top level. */
 export function logFieldsOf(e: LedgerEvent): Record<string, unknown> {

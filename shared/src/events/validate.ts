@@ -60,6 +60,15 @@ const bodies = {
     held_by: optStr,
     held_by_user: optStr,
   }) satisfies z.ZodType<DataOf['SessionRejected']>,
+  OutgoingBlocked: z.strictObject({
+    ...client,
+    protocol: z.enum(['TCP', 'UDP']),
+    address: z.string(),
+    port: count,
+    hostnames: z.array(z.string()).optional(),
+    policy: z.string(),
+    message: z.string(),
+  }) satisfies z.ZodType<DataOf['OutgoingBlocked']>,
 };
 
 const envelope = {

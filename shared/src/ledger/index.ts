@@ -50,6 +50,10 @@ export interface CopyTargetView {
   idle_ttl: number;
   /** When its last session ended (absent while a session uses it). */
   idle_since?: number;
+  /** The `CopyTarget` spec the CLI created it with (absent for copies made by a session's config). */
+  spec?: Record<string, unknown>;
+  /** The creator's `user_id` (base64 public key). */
+  user_id?: string;
 }
 
 /** `mirrord_sessions_duration` buckets (seconds): 1 s to 8 h. */
@@ -73,6 +77,8 @@ export interface MetricsSnapshot {
   at: number;
   sessions: Array<ClientLabels & { created: number; ended: number; duration_sum: number; buckets: number[] }>;
   rejections: Array<{ policy: string; code: string; count: number }>;
+  /** Connects the relay refused, by policy and protocol. */
+  outgoing_blocked: Array<{ policy: string; protocol: string; count: number }>;
 }
 
 /** `mirrord_teams_ledger_append_seconds` buckets: group commits take milliseconds. */

@@ -32,6 +32,7 @@ export const LedgerCommand = {
   end: 'end',
   kill: 'kill',
   killAll: 'kill-all',
+  outgoingBlocked: 'outgoing-blocked',
 } as const;
 export type LedgerCommand = (typeof LedgerCommand)[keyof typeof LedgerCommand];
 

@@ -2,7 +2,7 @@ import type { HttpFilter, MirrordConfig } from '../mirrord-config/index.js';
 import type { CompiledPolicy, TargetFacts } from './policy-set.js';
 import { applyProfile, type Profile } from './profiles.js';
 import type { OutgoingRule } from './spec.js';
-import type { Destination } from './matchers.js';
+import { outgoingRuleMatcher, type Destination } from './matchers.js';
 
 /**
  * Policy evaluation (Policies document): which policies apply to a session, what they block,
@@ -47,6 +47,8 @@ export interface Enforcement {
    * opened locally, not found, or not found when opened for writing.
    */
   fs: { local: string[]; not_found: string[]; read_only: string[] };
+  /** The outgoing rules of every applicable policy, by policy: checked on each TCP / UDP connect. */
+  outgoing: Decision['outgoing'];
 }
 
 export interface StartRequest {
@@ -253,28 +255,51 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
           (x) => !policyFs.local.includes(x) && !policyFs.not_found.includes(x),
         ),
       },
+      outgoing,
     },
   };
   if (selected !== undefined) d.profile = selected;
   return d;
 }
 
+/** Outgoing rules compiled once per session (the relay checks every connect against them). */
+export interface OutgoingRules {
+  allow: Array<{ policy: string; rule: string; test: (d: Destination) => boolean }>;
+  block: Array<{ policy: string; rule: string; test: (d: Destination) => boolean }>;
+}
+
+/** A rule in words, for refusals and explain: `10.1.0.0/16 except 10.1.9.0/24, hostname ~ re, TCP/5432`. */
+export function describeOutgoingRule(r: OutgoingRule): string {
+  const parts: string[] = [];
+  if (r.ipBlock)
+    parts.push(`${r.ipBlock.cidr}${r.ipBlock.except?.length ? ` except ${r.ipBlock.except.join(', ')}` : ''}`);
+  if (r.hostname !== undefined) parts.push(`hostname ~ ${r.hostname}`);
+  if (r.ports?.length) parts.push(r.ports.map((p) => `${p.protocol ?? 'TCP+UDP'}/${p.port ?? '*'}`).join(' '));
+  return parts.length ? parts.join(', ') : 'any destination';
+}
+
+export function compileOutgoing(o: Enforcement['outgoing']): OutgoingRules {
+  const compile = (rules: Array<OutgoingRule & { policy: string }>) =>
+    rules.map(({ policy, ...rule }) => ({ policy, rule: describeOutgoingRule(rule), test: outgoingRuleMatcher(rule) }));
+  return { allow: compile(o.allow), block: compile(o.block) };
+}
+
+export type OutgoingVerdict = { allowed: true } | { allowed: false; policy: string; reason: string };
+
 /**
- * Outgoing traffic under the policies: allow rules first; a destination matching an allow and
- * a block rule is blocked; a non-empty allow list forbids everything it does not match.
+ * Outgoing traffic under the policies: a destination matching a block rule is refused (even
+ * when an allow rule matches it too); a non-empty allow list refuses everything it does not
+ * match. The refusal names the policy of the rule that refused (for an allow list, the first
+ * policy that has one) and why.
  */
-export function outgoingVerdict(
-  policies: readonly CompiledPolicy[],
-  dest: Destination,
-): { allowed: boolean; policy?: string } {
-  let anyAllow = false;
-  let allowedBy: string | undefined;
-  for (const p of policies) {
-    if (p.outgoing.allow.length) anyAllow = true;
-    if (allowedBy === undefined && p.outgoing.allow.some((r) => r.test(dest))) allowedBy = p.id;
-  }
-  for (const p of policies) if (p.outgoing.block.some((r) => r.test(dest))) return { allowed: false, policy: p.id };
-  if (anyAllow && allowedBy === undefined)
-    return { allowed: false, policy: policies.find((p) => p.outgoing.allow.length)!.id };
-  return { allowed: true };
+export function outgoingVerdict(rules: OutgoingRules, dest: Destination): OutgoingVerdict {
+  for (const r of rules.block)
+    if (r.test(dest)) return { allowed: false, policy: r.policy, reason: `its network.outgoing.block rule ${r.rule}` };
+  if (rules.allow.length === 0 || rules.allow.some((r) => r.test(dest))) return { allowed: true };
+  const policies = [...new Set(rules.allow.map((r) => r.policy))];
+  return {
+    allowed: false,
+    policy: policies[0]!,
+    reason: `not in the network.outgoing.allow list (${rules.allow.map((r) => r.rule).join('; ')})`,
+  };
 }

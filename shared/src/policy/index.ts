@@ -8,6 +8,7 @@ export {
   VERSION,
   governanceDocument,
   isCidr,
+  outgoingRule,
   parseIpv4,
   parseIpv6,
   policySpec,
@@ -28,7 +29,22 @@ export { PolicySet, compilePolicy } from './policy-set.js';
 export type { CompiledPolicy, TargetFacts } from './policy-set.js';
 export { ProfileSet, applyProfile } from './profiles.js';
 export type { Profile } from './profiles.js';
-export { checkIncoming, decideStart, headerFilterSatisfies, outgoingVerdict } from './evaluate.js';
-export type { Change, Decision, Denial, Enforcement, StartRequest } from './evaluate.js';
+export {
+  checkIncoming,
+  compileOutgoing,
+  decideStart,
+  describeOutgoingRule,
+  headerFilterSatisfies,
+  outgoingVerdict,
+} from './evaluate.js';
+export type {
+  Change,
+  Decision,
+  Denial,
+  Enforcement,
+  OutgoingRules,
+  OutgoingVerdict,
+  StartRequest,
+} from './evaluate.js';
 export { buildState, ingest, parseGovernanceYaml } from './documents.js';
 export type { DocumentIssue, ParsedFile, Workload } from './documents.js';

@@ -50,7 +50,8 @@ export function selectorMatcher(sel: LabelSelector): (labels: Readonly<Record<st
 
 export interface Destination {
   ip?: string;
-  hostname?: string;
+  /** The names the destination is known by (for a connect, the names this session resolved to its IP). */
+  hostname?: string | readonly string[];
   port?: number;
   protocol?: 'TCP' | 'UDP';
 }
@@ -81,7 +82,10 @@ export function outgoingRuleMatcher(rule: OutgoingRule): (d: Destination) => boo
       if (d.ip === undefined || !inCidr(d.ip, rule.ipBlock.cidr)) return false;
       if ((rule.ipBlock.except ?? []).some((c) => inCidr(d.ip!, c))) return false;
     }
-    if (host && (d.hostname === undefined || !host.test(d.hostname))) return false;
+    if (host) {
+      const names = d.hostname === undefined ? [] : typeof d.hostname === 'string' ? [d.hostname] : d.hostname;
+      if (!names.some((n) => host.test(n))) return false;
+    }
     if (
       rule.ports &&
       !rule.ports.some(

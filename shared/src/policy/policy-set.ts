@@ -1,6 +1,6 @@
 import { compileFancyRegex } from '../mirrord-config/index.js';
-import { literalPrefix, outgoingRuleMatcher, selectorMatcher, globMatcher, type Destination } from './matchers.js';
-import type { Blockable, OutgoingRule, PolicySpec } from './spec.js';
+import { literalPrefix, selectorMatcher, globMatcher } from './matchers.js';
+import type { Blockable, PolicySpec } from './spec.js';
 
 /** A policy ready to evaluate: patterns compiled once, when the resource changes. */
 export interface CompiledPolicy {
@@ -14,10 +14,6 @@ export interface CompiledPolicy {
   matchesLabels: (labels: Readonly<Record<string, string>>) => boolean;
   blocks: ReadonlySet<Blockable>;
   headerFilter?: RegExp;
-  outgoing: {
-    allow: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }>;
-    block: Array<{ rule: OutgoingRule; test: (d: Destination) => boolean }>;
-  };
 }
 
 export function compilePolicy(
@@ -34,10 +30,6 @@ export function compilePolicy(
     matchesPath: spec.targetPath === undefined ? () => true : globMatcher(spec.targetPath),
     matchesLabels: spec.selector === undefined ? () => true : selectorMatcher(spec.selector),
     blocks: new Set(spec.block ?? []),
-    outgoing: {
-      allow: (spec.network?.outgoing?.allow ?? []).map((rule) => ({ rule, test: outgoingRuleMatcher(rule) })),
-      block: (spec.network?.outgoing?.block ?? []).map((rule) => ({ rule, test: outgoingRuleMatcher(rule) })),
-    },
   };
   if (kind === 'MirrordPolicy') p.namespace = namespace;
   const hf = spec.network?.incoming?.httpFilter?.headerFilter;

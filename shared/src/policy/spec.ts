@@ -32,7 +32,7 @@ const cidr = z.string().check((ctx) => {
       input: ctx.value,
     });
 });
-const outgoingRule = obj({
+export const outgoingRule = obj({
   ipBlock: z.optional(obj({ cidr, except: z.optional(z.array(cidr)) })),
   hostname: z.optional(regexString),
   ports: z.optional(z.array(obj({ protocol: z.optional(z.enum(['TCP', 'UDP'])), port: z.optional(port) }))),

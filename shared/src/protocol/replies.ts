@@ -1,5 +1,6 @@
-import { encode } from './codec.js';
-import type { StealTypeValue } from './grammar/base.js';
+import { encode, type CodecType } from './codec.js';
+import type { SocketAddressValue, StealTypeValue } from './grammar/base.js';
+import type { responseError } from './grammar/error.js';
 import { daemonMessage, type DaemonMessage } from './grammar/messages.js';
 import { atLeast, Gate } from './version.js';
 
@@ -58,4 +59,52 @@ export function refused(version: string, sub: RefusedSubscription, why: Refusal)
       v: { $: 'Err', v: { $: 'ForbiddenWithReason', v: { blocked_action, policy_name, reason: why.reason } } },
     });
   return wrap({ $: 'SubscribeResult', v: { $: 'Err', v: { $: 'Forbidden', v: { blocked_action, policy_name } } } });
+}
+
+/** EACCES: what a connect refused by a local rule reports on Linux. */
+const EACCES = 13;
+
+/** A connect the gateway refuses itself, by a policy's network.outgoing rules. */
+export interface RefusedConnect {
+  protocol: 'TCP' | 'UDP';
+  address: SocketAddressValue;
+  /** ConnectV2's id: the answer carries it back (legacy Connect is answered in request order). */
+  uid?: bigint;
+}
+
+/**
+ * The answer to a refused connect, for the client's protocol version: from 1.25.0
+ * `ForbiddenWithReason` with `BlockedAction::OutgoingTcp/Udp` naming the policy (the real layer
+ * then stops the run with that reason); before, a permission error, after a warning
+ * (`LogMessage`) with the same words, since older clients cannot decode the blocked action.
+ */
+export function connectRefused(
+  version: string,
+  c: RefusedConnect,
+  why: { policy: string; reason: string },
+): Uint8Array[] {
+  const policy_name = why.policy;
+  const modern = atLeast(version, Gate.OutgoingPolicy);
+  const error: Extract<CodecType<typeof responseError>, { $: 'ForbiddenWithReason' | 'RemoteIO' }> = modern
+    ? {
+        $: 'ForbiddenWithReason',
+        v: {
+          blocked_action: { $: c.protocol === 'TCP' ? 'OutgoingTcp' : 'OutgoingUdp', v: c.address },
+          policy_name,
+          reason: why.reason,
+        },
+      }
+    : { $: 'RemoteIO', v: { raw_os_error: EACCES, kind: { $: 'PermissionDenied', v: null } } };
+  const v: Extract<DaemonMessage, { $: 'TcpOutgoing' }>['v'] =
+    c.uid !== undefined
+      ? { $: 'ConnectV2', v: { uid: c.uid, connect: { $: 'Err', v: error } } }
+      : { $: 'Connect', v: { $: 'Err', v: error } };
+  const answer = frame({ $: c.protocol === 'TCP' ? 'TcpOutgoing' : 'UdpOutgoing', v });
+  if (modern) return [answer];
+  // The sentence the modern client prints for ForbiddenWithReason (`protocol/src/error.rs`).
+  const a = c.address;
+  const where =
+    a.$ === 'Ip' ? (a.v.ip.includes(':') ? `[${a.v.ip}]:${a.v.port}` : `${a.v.ip}:${a.v.port}`) : 'a unix socket';
+  const message = `Outgoing ${c.protocol} connection to ${where} is forbidden by the mirrord policy "${policy_name}" for this target (${why.reason}).`;
+  return [frame({ $: 'LogMessage', v: { message, level: { $: 'Warn' } } }), answer];
 }

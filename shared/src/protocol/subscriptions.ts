@@ -1,5 +1,5 @@
 import type { HttpFilter as ConfigHttpFilter, InnerFilter } from '../mirrord-config/index.js';
-import type { HttpFilterValue, StealTypeValue } from './grammar/base.js';
+import type { HttpFilterValue, SocketAddressValue, StealTypeValue } from './grammar/base.js';
 import type { ClientMessage } from './grammar/messages.js';
 
 /**
@@ -24,6 +24,10 @@ export type ClientIntent =
   | { kind: 'version'; version: string }
   /** A file operation (policies' fs rules may answer it in the gateway). */
   | { kind: 'file'; request: Extract<ClientMessage, { $: 'FileRequest' }>['v'] }
+  /** An outgoing TCP / UDP connect (policies' network.outgoing rules check it); `uid` from ConnectV2. */
+  | { kind: 'connect'; protocol: 'TCP' | 'UDP'; address: SocketAddressValue; uid?: bigint }
+  /** A name the client asks the agent to resolve (the answer tells which names an IP has). */
+  | { kind: 'dns'; node: string }
   | { kind: 'relay' };
 
 const methodName = (m: Extract<HttpFilterValue, { $: 'Method' }>['v']): string =>
@@ -138,6 +142,17 @@ export function intentOf(m: ClientMessage): ClientIntent {
     }
     case 'FileRequest':
       return { kind: 'file', request: m.v };
+    case 'TcpOutgoing':
+    case 'UdpOutgoing': {
+      const protocol = m.$ === 'TcpOutgoing' ? 'TCP' : 'UDP';
+      const o = m.v;
+      if (o.$ === 'Connect') return { kind: 'connect', protocol, address: o.v.remote_address };
+      if (o.$ === 'ConnectV2') return { kind: 'connect', protocol, address: o.v.remote_address, uid: o.v.uid };
+      return { kind: 'relay' };
+    }
+    case 'GetAddrInfoRequest':
+    case 'GetAddrInfoRequestV2':
+      return { kind: 'dns', node: m.v.node };
     default:
       return { kind: 'relay' };
   }

@@ -11,6 +11,10 @@ export const Gate = Object.freeze({
   BlockedMirror: '1.12.0',
   ForbiddenWithReason: '1.17.0',
   OperatorPing: '1.19.8',
+  /** `LayerConnectV2` / `DaemonConnectV2` (`outgoing.rs` OUTGOING_CONNECT_V2). */
+  ConnectV2: '1.22.0',
+  /** `BlockedAction::OutgoingTcp` / `OutgoingUdp` (the operator's outgoing network policy). */
+  OutgoingPolicy: '1.25.0',
   SystemFailure: '1.28.0',
 });
 

@@ -149,3 +149,29 @@ export function validateNamespace(ns: string, field = 'namespace'): string {
 export function rbacTargetName(t: Target): string {
   return t.kind === 'targetless' ? 'targetless' : `${t.type}.${t.name}`;
 }
+
+/** mirrord's config keys for target types where they differ from ours (`stateful_set`, …). */
+const CONFIG_KEY: Partial<Record<TargetType, string>> = {
+  statefulset: 'stateful_set',
+  cronjob: 'cron_job',
+  replicaset: 'replica_set',
+};
+
+/** A target as mirrord's untagged `Target` config: `{deployment: "x", container: null}`, or `targetless`. */
+export function targetConfig(t: Target): Record<string, string | null> | 'targetless' {
+  if (t.kind === 'targetless') return 'targetless';
+  return { [CONFIG_KEY[t.type] ?? t.type]: t.name, container: t.container ?? null };
+}
+
+/** The inverse: mirrord's untagged `Target` (as the CLI sends it in a `CopyTarget`) to ours. */
+export function targetFromConfig(v: Record<string, string | null> | 'targetless', field = 'target'): Target {
+  if (v === 'targetless') return { kind: 'targetless' };
+  const keys = Object.keys(v).filter((k) => k !== 'container');
+  const key = keys[0];
+  const type = key === undefined ? undefined : (Object.entries(CONFIG_KEY).find(([, k]) => k === key)?.[0] ?? key);
+  const name = key === undefined ? undefined : v[key];
+  if (keys.length !== 1 || !type || !(type in TargetType) || typeof name !== 'string')
+    throw invalid(field, `expected one of ${Object.keys(TargetType).join(', ')} with a name, e.g. {"deployment": "x"}`);
+  const container = v.container;
+  return parseTarget(`${type}/${name}${typeof container === 'string' ? `/container/${container}` : ''}`, field);
+}

@@ -1,5 +1,13 @@
 import type { CopyTargetView } from '#shared/ledger/index.js';
-import { CREATOR_SESSION, IDLE_SINCE, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
+import {
+  COPY_IDLE_TTL,
+  COPY_SPEC,
+  CREATOR_SESSION,
+  CREATOR_USER_ID,
+  IDLE_SINCE,
+  SCALED_DEPLOYMENT,
+  SESSION_LABEL,
+} from './manifests.js';
 
 export interface CopyPodLike {
   metadata?: {
@@ -12,15 +20,33 @@ export interface CopyPodLike {
   status?: { phase?: string };
 }
 
+/** A copy's idle TTL: its own (the CLI's `CopyTarget.spec.idle_ttl`), else the operator's. */
+export function idleTtlOf(p: CopyPodLike, operatorIdleTtlMs: number): number {
+  const own = p.metadata?.annotations?.[COPY_IDLE_TTL];
+  return own !== undefined && /^\d+$/.test(own) ? Number(own) * 1000 : operatorIdleTtlMs;
+}
+
 /** An idle copy (its session ended) that has outlived the idle TTL. */
-export function idleExpired(p: CopyPodLike, now: number, idleTtlMs: number): boolean {
+export function idleExpired(p: CopyPodLike, now: number, operatorIdleTtlMs: number): boolean {
   const since = p.metadata?.annotations?.[IDLE_SINCE];
-  return since !== undefined && now - Date.parse(since) >= idleTtlMs;
+  return since !== undefined && now - Date.parse(since) >= idleTtlOf(p, operatorIdleTtlMs);
+}
+
+function specOf(p: CopyPodLike): Record<string, unknown> | undefined {
+  const raw = p.metadata?.annotations?.[COPY_SPEC];
+  if (raw === undefined) return undefined;
+  try {
+    const spec = JSON.parse(raw) as unknown;
+    return spec && typeof spec === 'object' && !Array.isArray(spec) ? (spec as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** A copy pod as the `copytargets` resource shows it: Ready once running, Failed if it failed. */
 export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetView {
   const m = p.metadata ?? {};
+  const spec = specOf(p);
   const phase = p.status?.phase === 'Running' ? 'Ready' : p.status?.phase === 'Failed' ? 'Failed' : 'InProgress';
   return {
     name: m.name ?? '',
@@ -30,7 +56,9 @@ export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetView {
     creator_session: m.annotations?.[CREATOR_SESSION] ?? m.labels?.[SESSION_LABEL] ?? '',
     phase,
     created_at: m.creationTimestamp ? new Date(m.creationTimestamp).getTime() : 0,
-    idle_ttl: Math.round(idleTtlMs / 1000),
+    idle_ttl: Math.round(idleTtlOf(p, idleTtlMs) / 1000),
     ...(m.annotations?.[IDLE_SINCE] ? { idle_since: Date.parse(m.annotations[IDLE_SINCE]) } : {}),
+    ...(spec ? { spec } : {}),
+    ...(m.annotations?.[CREATOR_USER_ID] ? { user_id: m.annotations[CREATOR_USER_ID] } : {}),
   };
 }

@@ -14,6 +14,10 @@ export const COPY_KEY = 'mirrord.metalbear.co/copy-key';
 export const IDLE_SINCE = 'mirrord.metalbear.co/idle-since';
 /** The session that made a copy (its session label follows whoever uses it now). */
 export const CREATOR_SESSION = 'mirrord.metalbear.co/creator-session';
+/** A copy made through the CLI's `CopyTarget`: its spec (JSON, listed back as sent), creator and idle TTL. */
+export const COPY_SPEC = 'mirrord.metalbear.co/copy-target-spec';
+export const CREATOR_USER_ID = 'mirrord.metalbear.co/creator-user-id';
+export const COPY_IDLE_TTL = 'mirrord.metalbear.co/idle-ttl';
 
 type Obj = Record<string, unknown>;
 const dns = (s: string, max = 63) =>
@@ -182,6 +186,11 @@ export function copyPod(
         'mirrord.metalbear.co/copy-of': req.target,
         [COPY_KEY]: key,
         [CREATOR_SESSION]: req.session_id,
+        ...(typeof req.client.user_id === 'string' && req.client.user_id
+          ? { [CREATOR_USER_ID]: req.client.user_id }
+          : {}),
+        ...(req.copy_target?.spec ? { [COPY_SPEC]: JSON.stringify(req.copy_target.spec) } : {}),
+        ...(req.copy_target?.idle_ttl !== undefined ? { [COPY_IDLE_TTL]: String(req.copy_target.idle_ttl) } : {}),
         ...(original
           ? { [SCALED_DEPLOYMENT]: original.deployment, [ORIGINAL_REPLICAS]: String(original.replicas) }
           : {}),

@@ -22,7 +22,7 @@ export interface PrepareRequest {
   parsedTarget: Target;
   pod?: TargetPodInfo;
   agent: AgentConfig;
-  copy_target?: { scale_down: boolean };
+  copy_target?: { scale_down: boolean; name?: string; spec?: Record<string, unknown>; idle_ttl?: number };
   client: Record<string, unknown>;
 }
 

@@ -1,6 +1,7 @@
 import { compileFancyRegex } from '#shared/mirrord-config/index.js';
 import type { Enforcement } from '#shared/policy/index.js';
 import { daemonMessage, encode, type ClientMessage } from '#shared/protocol/index.js';
+import { OrderedAnswers } from '../domain/ordered-answers.js';
 
 type FileRequest = Extract<ClientMessage, { $: 'FileRequest' }>['v'];
 
@@ -21,16 +22,13 @@ const OPEN_LOCAL = encode(daemonMessage, {
  * file" when it asks to write (the seed's wording: as if the file could not be found); the
  * precedence is local, notFound, readOnly, as `policy explain` states. Everything else goes
  * to the agent.
- *
- * File responses carry no request id — the client matches them to its requests in order — so
- * an answer made here waits behind the forwarded requests the agent has not answered yet.
+ * File responses carry no request id: answers made here keep the request order (OrderedAnswers).
  */
 export class FileGate {
   readonly #local: RegExp[];
   readonly #notFound: RegExp[];
   readonly #readOnly: RegExp[];
-  /** In request order: `null` for a request the agent answers, bytes for one answered here. */
-  readonly #slots: Array<Uint8Array | null> = [];
+  readonly #order = new OrderedAnswers();
 
   constructor(fs: Enforcement['fs']) {
     const compile = (xs: string[]) => xs.map((x) => compileFancyRegex(x));
@@ -59,22 +57,16 @@ export class FileGate {
 
   /** The answer the gateway sends for a verdict; returns the frames to send to the client now. */
   answer(verdict: 'local' | 'not_found' | 'read_only'): Uint8Array[] {
-    const frame = verdict === 'local' ? OPEN_LOCAL : NOT_FOUND;
-    if (this.#slots.length === 0) return [frame];
-    this.#slots.push(frame);
-    return [];
+    return this.#order.answer([verdict === 'local' ? OPEN_LOCAL : NOT_FOUND]);
   }
 
   /** A request forwarded to the agent: its answer takes the next place (Close and CloseDir get none). */
   forwarded(r: FileRequest): void {
-    if (r.$ !== 'Close' && r.$ !== 'CloseDir') this.#slots.push(null);
+    if (r.$ !== 'Close' && r.$ !== 'CloseDir') this.#order.forwarded();
   }
 
   /** The agent answered a file request: that answer, then the gateway's answers queued behind it. */
   agentAnswered(frame: Uint8Array): Uint8Array[] {
-    const out = [frame];
-    if (this.#slots[0] === null) this.#slots.shift();
-    while (this.#slots.length > 0 && this.#slots[0] !== null) out.push(this.#slots.shift()!);
-    return out;
+    return this.#order.agentAnswered(frame);
   }
 }

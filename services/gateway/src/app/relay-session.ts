@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { globMatcher } from '#shared/policy/index.js';
 import { FileGate } from './file-gate.js';
+import { OutgoingGate, type BlockedConnect } from './outgoing-gate.js';
 import { toAppError } from '#shared/errors/index.js';
 import type { FilterLimits } from '#shared/filters/index.js';
 import {
@@ -53,9 +54,12 @@ export interface RelayDeps extends PortDeps {
 
 /** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
 const OPERATOR_UNAVAILABLE = 2;
-/** `DaemonMessage::File` and `::GetEnvVarsResponse` tags (protocol/src/codec.rs variant order). */
+/** `DaemonMessage` tags (protocol/src/codec.rs variant order) the relay reads. */
 const FILE_RESPONSE_TAG = 6;
 const ENV_RESPONSE_TAG = 8;
+const TCP_OUTGOING_TAG = 3;
+const UDP_OUTGOING_TAG = 4;
+const DNS_RESPONSE_TAG = 9;
 
 /** The client's words for why its session ended elsewhere (DaemonMessage::Close). */
 export function closeReason(sessionId: string, reason: string, by?: string): string {
@@ -104,6 +108,11 @@ export class RelaySession {
       const gate = new FileGate(fs);
       if (gate.active) this.#files = gate;
     }
+    const outgoing = session.enforce?.outgoing;
+    if (outgoing) {
+      const gate = new OutgoingGate(outgoing);
+      if (gate.active) this.#outgoing = gate;
+    }
     const exclude = session.enforce?.env_exclude ?? [];
     if (exclude.length) {
       const matchers = exclude.map(globMatcher);
@@ -113,6 +122,8 @@ export class RelaySession {
 
   /** The policies' fs rules, when any apply to this session. */
   readonly #files: FileGate | undefined;
+  /** The policies' network.outgoing rules, when any apply to this session. */
+  readonly #outgoing: OutgoingGate | undefined;
   /** Does a policy withhold this environment variable (undefined: no policy excludes any)? */
   readonly #envWithheld: ((name: string) => boolean) | undefined;
 
@@ -163,10 +174,55 @@ export class RelaySession {
         for (const f of this.#files.answer(rule)) this.io.toClient(f);
         return;
       }
+      case 'connect':
+        return this.connect(intent, frame);
+      case 'dns':
+        if (!this.io.hasAgent) return;
+        this.#outgoing?.lookup(intent.node);
+        return this.io.toAgent(frame);
       case 'relay':
         if (this.io.hasAgent) this.io.toAgent(frame);
         return;
     }
+  }
+
+  /** An outgoing connect: through to the agent, or refused here by the policies' network.outgoing rules. */
+  private async connect(intent: Extract<ClientIntent, { kind: 'connect' }>, frame: Uint8Array): Promise<void> {
+    if (!this.io.hasAgent) return;
+    const gate = this.#outgoing;
+    const blocked = gate?.check(intent);
+    if (!gate || !blocked) {
+      gate?.forwarded(intent);
+      return this.io.toAgent(frame);
+    }
+    await this.recordBlocked(blocked);
+    for (const f of gate.refuse(this.version, intent, blocked)) this.io.toClient(f);
+  }
+
+  /**
+   * Outgoing Blocked in the audit trail before the client hears of it; an app retrying without
+   * end is still refused, but recorded only within SESSION_MESSAGES_PER_SECOND.
+   */
+  private async recordBlocked(b: BlockedConnect): Promise<void> {
+    const where = { protocol: b.protocol, address: b.address, port: b.port, hostnames: b.hostnames, policy: b.policy };
+    if (!this.deps.bucket.take(this.deps.now())) {
+      this.log.warn(
+        where,
+        'outgoing connects refused faster than SESSION_MESSAGES_PER_SECOND; this one is not recorded',
+      );
+      return;
+    }
+    this.log.info({ ...where, reason: b.reason }, 'outgoing connect refused by policy');
+    const body = {
+      session_id: this.session.req.session_id,
+      client_user: this.session.who.user,
+      ...where,
+      hostnames: b.hostnames.slice(0, 64),
+      message: b.reason,
+    };
+    await this.deps.ledger
+      .command('outgoing-blocked', body)
+      .catch((err: unknown) => this.log.warn({ err, ...where }, 'could not record the refused connect'));
   }
 
   private async unsubscribe(mode: 'mirror' | 'steal', port: number, frame: Uint8Array): Promise<void> {
@@ -262,6 +318,12 @@ export class RelaySession {
   fromAgent(frame: Uint8Array): Uint8Array[] {
     if (frame[0] === FILE_RESPONSE_TAG && this.#files) return this.#files.agentAnswered(frame);
     if (frame[0] === ENV_RESPONSE_TAG && this.#envWithheld) return [this.#withholdEnv(frame)];
+    if (this.#outgoing) {
+      if (frame[0] === DNS_RESPONSE_TAG) this.#outgoing.resolved(frame);
+      // DaemonTcpOutgoing / DaemonUdpOutgoing variant 0: a legacy Connect's answer (matched in order).
+      else if ((frame[0] === TCP_OUTGOING_TAG || frame[0] === UDP_OUTGOING_TAG) && frame[1] === 0)
+        return this.#outgoing.agentConnected(frame[0] === TCP_OUTGOING_TAG ? 'TCP' : 'UDP', frame);
+    }
     this.#count(frame);
     return [frame];
   }

@@ -6,6 +6,7 @@ import {
   parseMirrordConfig,
   type AgentConfig,
 } from '#shared/mirrord-config/index.js';
+import type { CopyRequest } from './interfaces.js';
 import { parseDottedTarget, validateNamespace, type Target } from '#shared/targets/index.js';
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
@@ -32,7 +33,7 @@ export interface ConnectRequest {
   /** The config's `agent` section through the shared parser (defaults without a config). */
   agent: AgentConfig;
   /** `feature.copy_target` when enabled: `{"enabled": false}` is no copy, as everywhere. */
-  copy_target?: { scale_down: boolean };
+  copy_target?: CopyRequest;
 }
 
 const header = (h: Record<string, string | string[] | undefined>, k: string): string | undefined => {

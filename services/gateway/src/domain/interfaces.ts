@@ -102,9 +102,17 @@ export interface AgentRequest {
   target: ResolvedTarget;
   /** The config's `agent` section, normalised (defaults filled in). */
   agent: AgentConfig;
-  /** Set when the config enables `feature.copy_target`. */
-  copy_target?: { scale_down: boolean };
+  /** Set when the config enables `feature.copy_target`, or the session connects to a `CopyTarget`. */
+  copy_target?: CopyRequest;
   client: Record<string, unknown>;
+}
+
+/** A copy as a session asks for it; through the CLI's `CopyTarget`, with its name, spec and idle TTL. */
+export interface CopyRequest {
+  scale_down: boolean;
+  name?: string;
+  spec?: Record<string, unknown>;
+  idle_ttl?: number;
 }
 /** agent-manager's prepare reply (tls_server_name included), or `none` where nothing is made. */
 export type PreparedAgent = PreparedAgentReply | { agent: 'none' };
@@ -116,12 +124,16 @@ export interface AgentProvisioner {
   release(sessionId: string): Promise<void>;
   /** The copies of targets that exist now (none without a cluster). */
   copyTargets(namespace?: string): Promise<CopyTargetView[]>;
+  /** The CLI's `POST …/copytargets`: the copy alone, for the creator session that connects next. */
+  createCopy(req: AgentRequest): Promise<CopyTargetView>;
+  /** `DELETE …/copytargets/{name}`; false when there is no such copy. */
+  deleteCopy(namespace: string, name: string): Promise<boolean>;
 }
 
 /** The ledger as the gateway's use cases need it (NATS request-reply in production). */
 export interface SessionLedger {
   command(
-    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end' | 'kill' | 'kill-all',
+    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end' | 'kill' | 'kill-all' | 'outgoing-blocked',
     body: Record<string, unknown>,
   ): Promise<CommandReply>;
   session(id: string): Promise<{

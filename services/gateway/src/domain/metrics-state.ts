@@ -19,6 +19,7 @@ export class MetricsState {
   position = 0;
   readonly sessions = new Map<string, SessionSeries>();
   readonly rejections = new Map<string, { policy: string; code: string; count: number }>();
+  readonly outgoingBlocked = new Map<string, { policy: string; protocol: string; count: number }>();
 
   constructor(readonly bounds: readonly number[]) {}
 
@@ -47,6 +48,7 @@ export class MetricsState {
   restore(snap: MetricsSnapshot): void {
     this.sessions.clear();
     this.rejections.clear();
+    this.outgoingBlocked.clear();
     for (const r of snap.sessions) {
       const s = this.#series(r);
       s.created = r.created;
@@ -61,6 +63,7 @@ export class MetricsState {
       s.buckets[this.bounds.length] = r.ended - prev;
     }
     for (const r of snap.rejections) this.rejections.set(`${r.policy}\u0000${r.code}`, { ...r });
+    for (const r of snap.outgoing_blocked) this.outgoingBlocked.set(`${r.policy}\u0000${r.protocol}`, { ...r });
     this.position = snap.position;
   }
 
@@ -98,6 +101,14 @@ export class MetricsState {
         const r = this.rejections.get(k) ?? { policy: d.policy ?? '', code: d.code ?? '', count: 0 };
         r.count++;
         this.rejections.set(k, r);
+        return true;
+      }
+      case 'OutgoingBlocked': {
+        const { policy, protocol } = e.data;
+        const k = `${policy}\u0000${protocol}`;
+        const r = this.outgoingBlocked.get(k) ?? { policy, protocol, count: 0 };
+        r.count++;
+        this.outgoingBlocked.set(k, r);
         return true;
       }
       default:

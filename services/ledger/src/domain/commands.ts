@@ -65,6 +65,17 @@ export interface EndSession {
   client_user: string;
   reason: 'ClientClosed' | 'SetupDeadlineExceeded' | 'TimeLimitExceeded';
 }
+export interface RecordOutgoingBlocked {
+  type: 'RecordOutgoingBlocked';
+  session_id: string;
+  client_user: string;
+  protocol: 'TCP' | 'UDP';
+  address: string;
+  port: number;
+  hostnames?: string[];
+  policy: string;
+  message: string;
+}
 export interface KillSession {
   type: 'KillSession';
   session_id: string;
@@ -95,7 +106,8 @@ export type LedgerCommand =
   | EndSession
   | KillSession
   | KillAll
-  | ExpireSession;
+  | ExpireSession
+  | RecordOutgoingBlocked;
 
 /** Time and ids arrive from outside so the decider stays pure (the emmett `metadata.now` habit). */
 export interface DecideContext {

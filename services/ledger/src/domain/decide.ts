@@ -256,6 +256,14 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       endSession(out, s, cmd.reason, 'SessionEnded', clientActor(s.fields));
       break;
     }
+    case 'RecordOutgoingBlocked': {
+      const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
+      requireOwner(s, cmd.client_user);
+      requireEventBudget(s, s.id, ctx.limits);
+      const { type: _type, session_id: _id, client_user: _user, ...blocked } = cmd;
+      out.emit('OutgoingBlocked', s.id, s.version, clientActor(s.fields), { ...s.fields, ...blocked });
+      break;
+    }
     case 'KillSession': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);

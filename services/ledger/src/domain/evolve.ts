@@ -67,6 +67,10 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       }
       return state;
     }
+    case 'OutgoingBlocked':
+      // Audit only: the session's version moves, nothing it holds changes.
+      if (prev?.status === 'live') prev.version = e.version;
+      return state;
     case 'PortReleased': {
       if (prev?.status !== 'live') return state;
       prev.version = e.version;

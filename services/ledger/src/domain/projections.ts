@@ -96,6 +96,9 @@ export function projectionOps(e: LedgerEvent): ProjectionOp[] {
     case 'TargetCopied':
     case 'SessionRejected':
       return [{ op: 'touchSession', row: sessionRow(e, 'pending') }];
+    case 'OutgoingBlocked':
+      // In the event log (audit, metrics); the sessions table has no column for it.
+      return [];
     default: {
       const never: never = e;
       return never;

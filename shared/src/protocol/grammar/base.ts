@@ -22,6 +22,7 @@ export const socketAddr = struct('SocketAddr', { ip, port: u16 });
 export const unixAddr = enumOf('UnixAddr', { Pathname: str, Abstract: bytes, Unnamed: unit });
 /** `outgoing::SocketAddress`. */
 export const socketAddress = enumOf('SocketAddress', { Ip: socketAddr, Unix: unixAddr });
+export type SocketAddressValue = CodecType<typeof socketAddress>;
 
 export const httpMethodFilter = enumOf('HttpMethodFilter', {
   Get: unit,

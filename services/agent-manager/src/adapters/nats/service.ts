@@ -45,7 +45,7 @@ export async function serveAgentManager(
     queue: SERVICE,
     description: 'mirrord agents, copy targets and scale-down',
   });
-  const { prepare, release, copyTargets } = agentManagerContracts;
+  const { prepare, release, copyTargets, createCopy, deleteCopy } = agentManagerContracts;
   serveContract(svc, 'cmd-prepare', prepare, (req) => am.prepare(parsePrepareRequest(req)), failed);
   serveContract(
     svc,
@@ -55,6 +55,14 @@ export async function serveAgentManager(
       const plan = await am.cleanup(req.session_id);
       return { deleted: plan.delete.length, restored: plan.restore.length };
     },
+    failed,
+  );
+  serveContract(svc, 'cmd-create-copy', createCopy, (req) => am.createCopy(parsePrepareRequest(req)), failed);
+  serveContract(
+    svc,
+    'cmd-delete-copy',
+    deleteCopy,
+    async (req) => ({ deleted: await am.deleteCopy(req.namespace, req.name) }),
     failed,
   );
   serveContract(

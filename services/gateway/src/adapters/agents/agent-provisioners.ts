@@ -19,23 +19,40 @@ export class NoAgents implements AgentProvisioner {
   async copyTargets(): Promise<CopyTargetView[]> {
     return [];
   }
+  createCopy(req: AgentRequest): Promise<CopyTargetView> {
+    return this.prepare(req).then(() => {
+      throw invalid('spec', 'copy targets need the operator on a cluster; this gateway runs without one');
+    });
+  }
+  async deleteCopy(): Promise<boolean> {
+    return false;
+  }
 }
+
+const bodyOf = (req: AgentRequest) => ({
+  session_id: req.session_id,
+  namespace: req.namespace,
+  target: req.target.path,
+  ...(req.target.pod ? { pod: req.target.pod } : {}),
+  agent: req.agent,
+  ...(req.copy_target ? { copy_target: req.copy_target } : {}),
+  client: req.client,
+});
 
 /** agent-manager over NATS request-reply; waits as long as the agent may take to start. */
 export class NatsAgents implements AgentProvisioner {
   constructor(private readonly nc: NatsConnection) {}
 
   prepare(req: AgentRequest): Promise<PreparedAgent> {
-    const body = {
-      session_id: req.session_id,
-      namespace: req.namespace,
-      target: req.target.path,
-      ...(req.target.pod ? { pod: req.target.pod } : {}),
-      agent: req.agent,
-      ...(req.copy_target ? { copy_target: req.copy_target } : {}),
-      client: req.client,
-    };
-    return request(this.nc, agentManagerContracts.prepare, body, (req.agent.startup_timeout + 15) * 1000);
+    return request(this.nc, agentManagerContracts.prepare, bodyOf(req), (req.agent.startup_timeout + 15) * 1000);
+  }
+
+  createCopy(req: AgentRequest): Promise<CopyTargetView> {
+    return request(this.nc, agentManagerContracts.createCopy, bodyOf(req), (req.agent.startup_timeout + 15) * 1000);
+  }
+
+  async deleteCopy(namespace: string, name: string): Promise<boolean> {
+    return (await request(this.nc, agentManagerContracts.deleteCopy, { namespace, name })).deleted;
   }
 
   async release(sessionId: string): Promise<void> {

@@ -9,7 +9,7 @@ import { formatDottedTarget, formatTarget, rbacTargetName } from '#shared/target
 import { API_VERSION, list } from './resources.js';
 import { TokenBucket } from '../../domain/token-bucket.js';
 import { contextFromHttp, context } from '#shared/otel/index.js';
-import { parseConnectRequest } from '../../domain/connect-request.js';
+import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import { serveRelay } from '../relay/socket-relay.js';
 import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent/agent-connection.js';
 import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
@@ -22,7 +22,7 @@ declare module 'fastify' {
   }
 }
 
-type Params = { namespace: string; name: string };
+export type Params = { namespace: string; name: string };
 
 /** The target named in the path, which the caller may `get` (explain, plain GET). */
 async function gettableTarget(deps: GatewayDeps, req: FastifyRequest<{ Params: Params }>) {
@@ -37,39 +37,58 @@ async function gettableTarget(deps: GatewayDeps, req: FastifyRequest<{ Params: P
   return { who, cr };
 }
 
-const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+export const isUpgrade = (req: FastifyRequest): boolean =>
+  String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 
 /**
  * The connect call: authenticate, authorise `proxy` on the target, resolve it, ask policy,
  * start (or resume) the session in the ledger — all before the upgrade, so refusals are plain
  * HTTP Status answers — then carry port messages over the WebSocket until it closes.
  */
-export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): void {
-  // The HTTP side of a connect: parse, identify the client, call the use case.
-  const start = async (
-    req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>,
-  ): Promise<StartedSession & { link?: Duplex }> => {
-    const who = requireIdentity(req);
-    const cr = parseConnectRequest(req.params, req.query, req.headers, newSessionId);
-    const der = req.headers['x-client-der'];
-    const cert = typeof der === 'string' && der && deps.ca ? deps.ca.identify(der) : { user_id: '', client_id: '' };
-    const client = {
-      client_user: who.user,
-      client_name: cr.client_name ?? who.user,
-      client_hostname: cr.client_hostname ?? 'unknown',
-      client_id: cert.client_id,
-      user_id: cert.user_id,
-      client_cli_version: cr.client_cli_version,
-    };
-    const connector = deps.agentConnector;
-    return startSession(
-      deps,
-      who,
-      cr,
-      client,
-      connector ? (agent) => connector.open(agent.address, agent.tls_server_name !== undefined) : undefined,
-    );
+/** Who the client is, from the identity and the headers the CLI sends (`x-client-*`, the certificate). */
+export function clientOf(
+  deps: GatewayDeps,
+  req: FastifyRequest,
+  who: ReturnType<typeof requireIdentity>,
+  cr: Pick<ConnectRequest, 'client_name' | 'client_hostname' | 'client_cli_version'>,
+) {
+  const der = req.headers['x-client-der'];
+  const cert = typeof der === 'string' && der && deps.ca ? deps.ca.identify(der) : { user_id: '', client_id: '' };
+  return {
+    client_user: who.user,
+    client_name: cr.client_name ?? who.user,
+    client_hostname: cr.client_hostname ?? 'unknown',
+    client_id: cert.client_id,
+    user_id: cert.user_id,
+    client_cli_version: cr.client_cli_version,
   };
+}
+
+/**
+ * The HTTP side of a connect: parse, identify the client, call the use case. `copy` turns the
+ * connect request into one for a `CopyTarget` (its original target, copied).
+ */
+export async function startConnect(
+  deps: GatewayDeps,
+  req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>,
+  copy?: { params: Params; adapt: (cr: ConnectRequest) => ConnectRequest },
+): Promise<StartedSession & { link?: Duplex }> {
+  const who = requireIdentity(req);
+  const parsed = parseConnectRequest(copy?.params ?? req.params, req.query, req.headers, newSessionId);
+  const cr = copy ? copy.adapt(parsed) : parsed;
+  const connector = deps.agentConnector;
+  return startSession(
+    deps,
+    who,
+    cr,
+    clientOf(deps, req, who, cr),
+    connector ? (agent) => connector.open(agent.address, agent.tls_server_name !== undefined) : undefined,
+  );
+}
+
+export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): void {
+  const start = (req: FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>) =>
+    startConnect(deps, req);
 
   app.get(`${API_PREFIX}/namespaces/:namespace/targets`, (req: FastifyRequest<{ Params: { namespace: string } }>) =>
     traced(req, 'GET targets', async () => {
@@ -135,7 +154,7 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
     });
 }
 
-function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest): void {
+export function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRequest): void {
   const s = req.mirrordSession;
   if (!s) {
     socket.close(1011, 'session was not started');

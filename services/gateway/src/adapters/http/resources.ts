@@ -2,6 +2,7 @@ import type { AppError } from '#shared/errors/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
 import { formatDuration } from '#shared/format/duration.js';
+import { parseTarget, targetConfig } from '#shared/targets/index.js';
 import { clipFilter } from '#shared/filters/index.js';
 import { GROUP } from '../../app/authorize.js';
 
@@ -92,30 +93,12 @@ export interface OperatorInfo {
   copyTargets: CopyTargetView[];
 }
 
-/** A target path (`deployment/x[/container/c]`) as mirrord's untagged `Target` config: `{deployment: "x", container: null}`. */
-export function targetConfig(path: string): Record<string, string | null> | 'targetless' {
-  const parts = path.split('/');
-  if (parts[0] === 'targetless') return 'targetless';
-  const key = { statefulset: 'stateful_set', cronjob: 'cron_job', replicaset: 'replica_set' }[parts[0]!] ?? parts[0]!;
-  return { [key]: parts[1] ?? '', container: parts[2] === 'container' ? (parts[3] ?? null) : null };
-}
-
-/** A copy target as the CLI's `CopyTargetCrd` (status.creator_session is a Session; only what we know of it). */
-function copyTargetCrd(c: CopyTargetView) {
-  return {
-    apiVersion: API_VERSION,
-    kind: 'CopyTarget',
-    metadata: { name: c.name, namespace: c.namespace },
-    spec: { target: targetConfig(c.target), idle_ttl: c.idle_ttl, scale_down: c.scale_down },
-    status: {
-      creator_session: { id: c.creator_session, duration_secs: 0, user: '', target: c.target, namespace: c.namespace },
-      phase: c.phase,
-    },
-  };
-}
-
-/** A copy target as the `copytargets` resource (and `kubectl get copytargets.operator.metalbear.co`) shows it. */
-export function copyTargetObject(c: CopyTargetView) {
+/**
+ * A copy target as the CLI's `CopyTargetCrd`, for `copytargets` and the operator status: the
+ * spec as the CLI created it (it reuses a copy whose spec equals its own), `status.creator_session`
+ * a Session with the creator's `user_id` (it reuses only its own), `phase` InProgress / Ready / Failed.
+ */
+export function copyTargetCrd(c: CopyTargetView) {
   return {
     apiVersion: API_VERSION,
     kind: 'CopyTarget',
@@ -124,10 +107,26 @@ export function copyTargetObject(c: CopyTargetView) {
       namespace: c.namespace,
       creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
     },
-    spec: { target: c.target, scale_down: c.scale_down, idle_ttl: c.idle_ttl },
+    spec: c.spec ?? {
+      target: targetConfig(parseTarget(c.target)),
+      idle_ttl: c.idle_ttl,
+      scale_down: c.scale_down,
+      split_queues: null,
+      exclude_containers: [],
+      exclude_init_containers: [],
+    },
     status: {
+      creator_session: {
+        id: c.creator_session,
+        duration_secs: 0,
+        user: '',
+        target: c.target,
+        namespace: c.namespace,
+        ...(c.user_id ? { user_id: c.user_id } : {}),
+      },
       phase: c.phase,
-      creator_session: c.creator_session,
+      ...(c.phase === 'Failed' ? { failure_message: `the copy pod ${c.name} failed` } : {}),
+      // Ours: when the copy's last session ended (it is kept for the idle TTL).
       ...(c.idle_since ? { idle_since: new Date(c.idle_since).toISOString() } : {}),
     },
   };
@@ -142,10 +141,10 @@ export function operatorObject(o: OperatorInfo) {
       operator_version: OPERATOR_COMPAT_VERSION,
       mirrord_teams_version: o.version,
       default_namespace: o.defaultNamespace,
-      // Only what works against the real CLI; CopyTarget joins when its create/get/connect flow exists.
-      supported_features: ['ProxyApi', 'SessionManagement'],
+      // Only what works against the real CLI.
+      supported_features: ['ProxyApi', 'SessionManagement', 'CopyTarget'],
       features: ['ProxyApi'],
-      copy_target_enabled: false,
+      copy_target_enabled: true,
       protocol_version: o.protocolVersion,
       license: {
         ...(o.license ?? {
@@ -219,7 +218,7 @@ export function apiResourceList() {
       r('sessions', true, 'Session', ['get', 'list', 'delete', 'deletecollection']),
       r('targets', true, 'Target', ['get', 'list', 'proxy']),
       r('targets/port-locks', true, 'Target', ['get', 'list']),
-      r('copytargets', true, 'CopyTarget', ['get', 'list', 'create']),
+      r('copytargets', true, 'CopyTarget', ['get', 'list', 'create', 'delete', 'proxy']),
     ],
   };
 }

@@ -28,6 +28,7 @@ import type { ConnectionRegistry } from '../nats/connection-registry.js';
 import type { LedgerClient } from '../nats/ledger-client.js';
 import { registerConnectRoute } from './connect-route.js';
 import { registerSessionRoutes } from './session-routes.js';
+import { registerCopyTargetRoutes } from './copy-target-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
@@ -252,6 +253,7 @@ export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
 
   registerSessionRoutes(app, deps);
   registerConnectRoute(app, deps);
+  registerCopyTargetRoutes(app, deps);
   registerCertificateRoute(app, deps);
   registerJiraRoute(app, deps);
   return app;

@@ -11,7 +11,6 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { notFound, invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
 import {
-  copyTargetObject,
   eventItem,
   list,
   operatorObject,
@@ -165,15 +164,6 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     });
   app.delete(`${API_PREFIX}/sessions`, killAll);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions`, killAll);
-
-  const listCopies = (req: FastifyRequest<{ Params: NsParams }>) =>
-    traced(req, 'GET copytargets', async () => {
-      const ns = nsOf(req.params);
-      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'copytargets', ...inNs(ns) });
-      return list('CopyTarget', (await deps.agents.copyTargets(ns)).map(copyTargetObject));
-    });
-  app.get(`${API_PREFIX}/copytargets`, listCopies);
-  app.get(`${API_PREFIX}/namespaces/:namespace/copytargets`, listCopies);
 
   // A session's events in order, a page at a time (`limit`, `continue`): a long session's
   // history never has to fit one message.

@@ -120,6 +120,16 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
       for (const r of state.rejections.values()) this.inc({ policy: r.policy, code: r.code }, r.count);
     },
   });
+  new Counter({
+    name: 'mirrord_teams_outgoing_blocked_total',
+    help: 'outgoing connects refused by policy (network.outgoing), by policy and protocol',
+    labelNames: ['policy', 'protocol'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of state.outgoingBlocked.values()) this.inc({ policy: r.policy, protocol: r.protocol }, r.count);
+    },
+  });
   new Gauge({
     name: 'mirrord_teams_consumer_lag',
     help: 'events not yet delivered to each durable JetStream consumer of MIRRORD_EVENTS',

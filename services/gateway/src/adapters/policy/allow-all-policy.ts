@@ -18,7 +18,7 @@ export class AllowAllPolicy implements PolicyEvaluator {
       changes: [],
       outgoing: { allow: [], block: [] },
       effective_config: parseMirrordConfig(req.config ?? {}, 'config'),
-      enforce: { env_exclude: [], fs: { local: [], not_found: [], read_only: [] } },
+      enforce: { env_exclude: [], fs: { local: [], not_found: [], read_only: [] }, outgoing: { allow: [], block: [] } },
     };
   }
 }

@@ -43,6 +43,11 @@ export function parseCommand(verb: string, b: Record<string, unknown>): LedgerCo
       return { type: 'UnsubscribePort', ...parseRequest(ledgerCommands[Verb.portUnsubscribe], b) };
     case Verb.end:
       return { type: 'EndSession', ...parseRequest(ledgerCommands[Verb.end], b) };
+    case Verb.outgoingBlocked:
+      return defined({
+        type: 'RecordOutgoingBlocked' as const,
+        ...parseRequest(ledgerCommands[Verb.outgoingBlocked], b),
+      });
     case Verb.kill:
       return { type: 'KillSession', ...parseRequest(ledgerCommands[Verb.kill], b) };
     case Verb.killAll:

@@ -16,6 +16,7 @@ const sessionsSql = (buckets: readonly number[]) => `
   FROM sessions WHERE status <> 'pending'
   GROUP BY client_hostname, client_name, client_user, user_id`;
 const REJECTIONS = `SELECT body FROM events WHERE type = 'SessionRejected'`;
+const BLOCKED = `SELECT body FROM events WHERE type = 'OutgoingBlocked'`;
 const POSITION = `SELECT coalesce(max(position), 0) AS p FROM events`;
 
 type SessionAgg = Record<string, string | number>;
@@ -23,6 +24,7 @@ type SessionAgg = Record<string, string | number>;
 function shape(
   rows: SessionAgg[],
   bodies: Array<{ body: string }>,
+  blockedBodies: Array<{ body: string }>,
   position: number,
   buckets: readonly number[],
   now: number,
@@ -34,6 +36,14 @@ function shape(
     const r = rej.get(k) ?? { policy: d.policy ?? '', code: d.code ?? '', count: 0 };
     r.count++;
     rej.set(k, r);
+  }
+  const blocked = new Map<string, { policy: string; protocol: string; count: number }>();
+  for (const { body } of blockedBodies) {
+    const d = (JSON.parse(body) as { data: { policy: string; protocol: string } }).data;
+    const k = `${d.policy}\u0000${d.protocol}`;
+    const r = blocked.get(k) ?? { policy: d.policy, protocol: d.protocol, count: 0 };
+    r.count++;
+    blocked.set(k, r);
   }
   return {
     position,
@@ -49,6 +59,7 @@ function shape(
       buckets: buckets.map((_, i) => Number(r[`b${i}`])),
     })),
     rejections: [...rej.values()],
+    outgoing_blocked: [...blocked.values()],
   };
 }
 
@@ -61,7 +72,8 @@ export function sqliteMetricsSnapshot(
   const position = Number((db.prepare(POSITION).get() as { p: number }).p);
   const rows = db.prepare(sessionsSql(buckets)).all() as SessionAgg[];
   const bodies = db.prepare(REJECTIONS).all() as Array<{ body: string }>;
-  return shape(rows, bodies, position, buckets, now);
+  const blocked = db.prepare(BLOCKED).all() as Array<{ body: string }>;
+  return shape(rows, bodies, blocked, position, buckets, now);
 }
 
 /** Other stores: one repeatable-read transaction. */
@@ -77,6 +89,7 @@ export async function kyselyMetricsSnapshot(
       const position = Number((await sql<{ p: number }>`${sql.raw(POSITION)}`.execute(trx)).rows[0]?.p ?? 0);
       const rows = (await sql<SessionAgg>`${sql.raw(sessionsSql(buckets))}`.execute(trx)).rows;
       const bodies = (await sql<{ body: string }>`${sql.raw(REJECTIONS)}`.execute(trx)).rows;
-      return shape(rows, bodies, position, buckets, now);
+      const blocked = (await sql<{ body: string }>`${sql.raw(BLOCKED)}`.execute(trx)).rows;
+      return shape(rows, bodies, blocked, position, buckets, now);
     });
 }

@@ -1,0 +1,167 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { AppError, ErrorCode, invalid, notFound } from '#shared/errors/index.js';
+import { AGENT_DEFAULTS } from '#shared/mirrord-config/index.js';
+import { newSessionId } from '#shared/ids/index.js';
+import { copyTargetBody, parseWith } from '#shared/contracts/index.js';
+import type { CopyTargetView } from '#shared/ledger/index.js';
+import { formatDottedTarget, parseTarget, targetFromConfig, validateNamespace } from '#shared/targets/index.js';
+import { copyTargetCrd, list, successStatus } from './resources.js';
+import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
+import { clientOf, isUpgrade, serveSocket, startConnect, type Params } from './connect-route.js';
+import { recordRejection } from '../../app/start-session.js';
+import type { ConnectRequest } from '../../domain/connect-request.js';
+
+type NsParams = { namespace?: string };
+
+/** The config a copy's policy decision sees: copy_target on (appliesToCopyTargets, copy-target-scale-down). */
+const copyConfig = (base: Record<string, unknown> | undefined, scale_down: boolean): Record<string, unknown> => {
+  const feature = (base?.feature ?? {}) as Record<string, unknown>;
+  return { ...base, feature: { ...feature, copy_target: { enabled: true, scale_down } } };
+};
+
+/**
+ * The CLI's copy-target flow (`operator/src/client.rs`): list its own reusable copies, create
+ * one (`POST`), poll it until Ready (`GET`), then connect to it
+ * (`…/copytargets/{name}?connect=true`, also under `/proxy/`); and `DELETE`.
+ */
+export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+  const copyNamed = async (namespace: string, name: string): Promise<CopyTargetView> => {
+    const c = (await deps.agents.copyTargets(namespace)).find((x) => x.name === name);
+    if (!c)
+      throw notFound(
+        `copy target "${name}" not found in namespace "${namespace}"; list them with kubectl get copytargets.operator.metalbear.co -n ${namespace}`,
+      );
+    return c;
+  };
+
+  const listCopies = (req: FastifyRequest<{ Params: NsParams }>) =>
+    traced(req, 'GET copytargets', async () => {
+      const ns = req.params.namespace === undefined ? undefined : validateNamespace(req.params.namespace);
+      await authorize(deps, requireIdentity(req), {
+        verb: 'list',
+        resource: 'copytargets',
+        ...(ns === undefined ? {} : { namespace: ns }),
+      });
+      return list('CopyTarget', (await deps.agents.copyTargets(ns)).map(copyTargetCrd));
+    });
+  app.get(`${API_PREFIX}/copytargets`, listCopies);
+  app.get(`${API_PREFIX}/namespaces/:namespace/copytargets`, listCopies);
+
+  // Create: the copy is made for a new (creator) session, which the CLI connects with next.
+  app.post(
+    `${API_PREFIX}/namespaces/:namespace/copytargets`,
+    (req: FastifyRequest<{ Params: { namespace: string }; Body: unknown }>, reply) =>
+      traced(req, 'POST copytargets', async () => {
+        const who = requireIdentity(req);
+        const namespace = validateNamespace(req.params.namespace);
+        await authorize(deps, who, { verb: 'create', resource: 'copytargets', namespace });
+        const body = parseWith(copyTargetBody, req.body ?? {}, 'body');
+        const t = targetFromConfig(body.spec.target, 'spec.target');
+        if (t.kind === 'targetless')
+          throw invalid('spec.target', 'a copy needs a target', 'name a deployment, pod, rollout, job, …');
+        if (body.spec.exclude_containers.length || body.spec.exclude_init_containers.length)
+          throw invalid(
+            'spec.exclude_containers',
+            'is not supported by mirrord-teams yet',
+            'remove it from copy_target',
+          );
+        const target = await deps.targets.resolve(who, namespace, t);
+        const session_id = newSessionId();
+        const client = clientOf(deps, req, who, {
+          client_cli_version: String(req.headers['x-mirrord-cli-version'] ?? ''),
+        });
+        const decision = await deps.policy.evaluateStart({
+          who,
+          target,
+          config: copyConfig(undefined, body.spec.scale_down),
+        });
+        if (!decision.allowed) {
+          const e = new AppError(ErrorCode.Forbidden, decision.message);
+          const base = { who, req: { session_id } as ConnectRequest, target, client };
+          await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
+          throw e;
+        }
+        // The spec as the CLI sent it: listed back unchanged, so the CLI's equality check can reuse it.
+        const sent = (req.body as { spec: Record<string, unknown> }).spec;
+        const copy = await deps.agents.createCopy({
+          session_id,
+          namespace,
+          target,
+          agent: { ...AGENT_DEFAULTS },
+          copy_target: {
+            scale_down: body.spec.scale_down,
+            spec: sent,
+            ...(body.spec.idle_ttl != null ? { idle_ttl: body.spec.idle_ttl } : {}),
+          },
+          client: { ...client },
+        });
+        void reply.code(201);
+        return copyTargetCrd(copy);
+      }),
+  );
+
+  const deleteCopy = (req: FastifyRequest<{ Params: Params }>) =>
+    traced(req, 'DELETE copytargets/{name}', async () => {
+      const namespace = validateNamespace(req.params.namespace);
+      const name = req.params.name;
+      await authorize(deps, requireIdentity(req), { verb: 'delete', resource: 'copytargets', namespace, name });
+      if (!(await deps.agents.deleteCopy(namespace, name)))
+        throw notFound(`copy target "${name}" not found in namespace "${namespace}"`);
+      return successStatus(`copy target ${name} deleted`, { kind: 'copytargets', name });
+    });
+  app.delete(`${API_PREFIX}/namespaces/:namespace/copytargets/:name`, deleteCopy);
+
+  // Get (the CLI polls it until Ready), or connect: a session on the copy's agent.
+  for (const url of [
+    `${API_PREFIX}/namespaces/:namespace/copytargets/:name`,
+    `${API_PREFIX}/proxy/namespaces/:namespace/copytargets/:name`,
+  ])
+    app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
+      method: 'GET',
+      url,
+      preValidation: async (req, reply) => {
+        if (!isUpgrade(req)) return;
+        try {
+          req.mirrordSession = await traced(req, 'CONNECT copytargets/{name}', async () => {
+            const namespace = validateNamespace(req.params.namespace);
+            await authorize(deps, requireIdentity(req), {
+              verb: 'proxy',
+              resource: 'copytargets',
+              namespace,
+              name: req.params.name,
+            });
+            const c = await copyNamed(namespace, req.params.name);
+            const dotted = formatDottedTarget(parseTarget(c.target));
+            return startConnect(deps, req, {
+              params: { namespace, name: dotted },
+              adapt: (cr) => ({
+                ...cr,
+                copy_target: {
+                  scale_down: c.scale_down,
+                  name: c.name,
+                  ...(c.spec ? { spec: c.spec } : {}),
+                  idle_ttl: c.idle_ttl,
+                },
+                config: copyConfig(cr.config, c.scale_down),
+              }),
+            });
+          });
+        } catch (e) {
+          return sendError(reply, e);
+        }
+      },
+      handler: async (req) => {
+        if (req.query.connect === 'true')
+          throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
+        const namespace = validateNamespace(req.params.namespace);
+        await authorize(deps, requireIdentity(req), {
+          verb: 'get',
+          resource: 'copytargets',
+          namespace,
+          name: req.params.name,
+        });
+        return copyTargetCrd(await copyNamed(namespace, req.params.name));
+      },
+      wsHandler: (socket, req) => serveSocket(deps, socket, req),
+    });
+}

@@ -1,0 +1,165 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
+import type { ServiceProcess } from '../support/service-process.js';
+import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { eventually } from '../support/eventually.js';
+
+/** The spec the mirrord CLI posts for `"copy_target": {…}` (`OperatorApi::copy_target_spec`). */
+const cliSpec = (deployment: string, scale_down: boolean) => ({
+  target: { deployment, container: null },
+  idle_ttl: 30,
+  scale_down,
+  split_queues: null,
+  exclude_containers: [],
+  exclude_init_containers: [],
+});
+
+interface CopyTargetCrd {
+  metadata: { name: string; namespace: string };
+  spec: Record<string, unknown>;
+  status: { phase: string; creator_session: { id: string; target: string }; idle_since?: string };
+}
+
+/**
+ * The real CLI's copy-target flow over HTTP, as `operator/src/client.rs` makes it: list its
+ * reusable copies, create one, poll it, connect to it with the creator session's id; the next
+ * run finds the idle copy by spec equality and connects to it with a new session.
+ */
+describe('copy targets the CLI way: create, get, connect, reuse, delete', () => {
+  let cluster: TestCluster;
+  let sys: System;
+  let am: ServiceProcess;
+  let policy: ServiceProcess;
+  let core: CoreV1Api;
+  let apps: AppsV1Api;
+  const clients: SessionClient[] = [];
+
+  before(async () => {
+    cluster = await startTestCluster();
+    sys = await startSystem({
+      GATEWAY_AUTH: 'kubernetes',
+      KUBECONFIG: cluster.kubeconfig,
+      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    });
+    am = await startAgentManager(sys.env, cluster);
+    policy = await startPolicy(sys.env, cluster);
+    const kc = new KubeConfig();
+    kc.loadFromFile(cluster.kubeconfig);
+    kc.setCurrentContext('admin');
+    core = kc.makeApiClient(CoreV1Api);
+    apps = kc.makeApiClient(AppsV1Api);
+  });
+  after(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await policy?.stop();
+    await am?.stop();
+    await sys?.stop();
+    await cluster?.stop();
+  });
+
+  const copies = async () =>
+    (await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'jim-token')).body.items as CopyTargetCrd[];
+  /** The CLI's connect to a copy: `x-session-id` is the creator session's for a new copy, a fresh one for a reused copy. */
+  async function connectTo(name: string, sessionHex?: string): Promise<SessionClient> {
+    const r = await SessionClient.connect(sys, {
+      token: 'jim-token',
+      resource: 'copytargets',
+      target: name,
+      ...(sessionHex ? { headers: { 'x-session-id': BigInt(`0x${sessionHex}`).toString() } } : {}),
+    });
+    assert.ok(r.client, JSON.stringify(r.body));
+    clients.push(r.client);
+    return r.client;
+  }
+
+  it('a bad CopyTarget is refused naming the field', async () => {
+    const r = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
+      spec: { target: { deployment: 'ip-visit-counter', pod: 'x', container: null }, scale_down: false },
+    });
+    assert.equal(r.status, 400);
+    assert.match(String(r.body.message), /spec\.target/);
+  });
+
+  it('create → Ready with its creator session; connect with that id runs on the copy; the idle copy is found by spec and reused; delete removes it', async () => {
+    const spec = cliSpec('ip-visit-counter', false);
+    const created = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
+      apiVersion: 'operator.metalbear.co/v1',
+      kind: 'CopyTarget',
+      metadata: { name: 'deployment.ip-visit-counter' },
+      spec,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const copy = created.body as unknown as CopyTargetCrd;
+    assert.match(copy.metadata.name, /^mirrord-copy-ip-visit-counter-/);
+    assert.equal(copy.status.phase, 'Ready');
+    assert.deepEqual(copy.spec, spec, 'the spec as the CLI sent it');
+    const creator = copy.status.creator_session.id;
+    assert.match(creator, /^[0-9A-F]{16}$/);
+    await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === creator);
+
+    const polled = await http(sys, 'GET', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
+    assert.equal(polled.status, 200);
+    assert.deepEqual((polled.body as unknown as CopyTargetCrd).spec, spec);
+
+    const first = await connectTo(copy.metadata.name, creator);
+    assert.equal(first.id, creator);
+    const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === creator);
+    assert.equal(started.agent, 'copy');
+    assert.equal(started.target, 'deployment/ip-visit-counter');
+    await first.close();
+    await eventually('the copy is idle', async () =>
+      (await copies()).some((c) => c.metadata.name === copy.metadata.name && c.status.idle_since !== undefined),
+    );
+
+    // The next run: the CLI lists, finds its copy by spec equality, connects with a new session.
+    const reusable = (await copies()).find((c) => JSON.stringify(c.spec) === JSON.stringify(spec));
+    assert.equal(reusable?.metadata.name, copy.metadata.name);
+    const second = await connectTo(copy.metadata.name);
+    const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === second.id);
+    assert.equal(copied.copy_pod, copy.metadata.name, 'the idle copy is reused');
+    await am.waitFor((l) => l.msg === 'reusing an idle copy (CopyTarget)');
+
+    // In use: delete is refused; once idle it goes.
+    const busy = await http(sys, 'DELETE', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
+    assert.equal(busy.status, 409, JSON.stringify(busy.body));
+    await second.close();
+    await eventually('idle again', async () =>
+      (await copies()).some((c) => c.metadata.name === copy.metadata.name && c.status.idle_since !== undefined),
+    );
+    const del = await http(sys, 'DELETE', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
+    assert.equal(del.status, 200, JSON.stringify(del.body));
+    assert.equal(
+      (await http(sys, 'GET', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token')).status,
+      404,
+    );
+    await eventually(
+      'the copy pod is gone',
+      async () =>
+        !(await core.listNamespacedPod({ namespace: 'default' })).items.some(
+          (p) => p.metadata?.name === copy.metadata.name,
+        ),
+    );
+  });
+
+  it('scale_down: the deployment is at 0 from the create until the session ends, then restored and the copy deleted', async () => {
+    const replicas = async () =>
+      (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;
+    assert.equal(await replicas(), 2);
+    const created = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
+      spec: cliSpec('my-deployment', true),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const copy = created.body as unknown as CopyTargetCrd;
+    assert.equal(await replicas(), 0);
+    const c = await connectTo(copy.metadata.name, copy.status.creator_session.id);
+    await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === c.id);
+    await c.close();
+    await eventually('replicas restored', async () => (await replicas()) === 2);
+    await eventually(
+      'the copy is gone',
+      async () => !(await copies()).some((x) => x.metadata.name === copy.metadata.name),
+    );
+  });
+});
