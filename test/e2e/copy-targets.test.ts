@@ -82,7 +82,7 @@ describe('copy targets the CLI way: create, get, connect, reuse, delete', () => 
     assert.match(String(r.body.message), /spec\.target/);
   });
 
-  it('create → Ready with its creator session; connect with that id runs on the copy; the idle copy is found by spec and reused; delete removes it', async () => {
+  it('create → Ready with its creator session; connect with that id runs on the copy; a re-run shares it, an idle copy is found by spec and reused; delete removes it', async () => {
     const spec = cliSpec('ip-visit-counter', false);
     const created = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
       apiVersion: 'operator.metalbear.co/v1',
@@ -108,7 +108,24 @@ describe('copy targets the CLI way: create, get, connect, reuse, delete', () => 
     const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === creator);
     assert.equal(started.agent, 'copy');
     assert.equal(started.target, 'deployment/ip-visit-counter');
+
+    // A re-run while the first still holds it (its unused TTL, a second terminal): the same
+    // user's copy is shared, and passes to the second when the first ends.
+    const second = await connectTo(copy.metadata.name);
+    const shared = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === second.id);
+    assert.equal(shared.copy_pod, copy.metadata.name);
+    await am.waitFor((l) => l.msg === 'sharing a copy in use (CopyTarget)' && l.session_id === second.id);
+    const busy = await http(sys, 'DELETE', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
+    assert.equal(busy.status, 409, JSON.stringify(busy.body));
+    assert.match(String(busy.body.message), /is in use by session/);
     await first.close();
+    await am.waitFor((l) => l.msg === 'copy handed to the session sharing it' && l.to === second.id, 30_000);
+    const owner = async () =>
+      (await core.readNamespacedPod({ name: copy.metadata.name, namespace: 'default' })).metadata?.labels?.[
+        'mirrord.metalbear.co/session'
+      ];
+    assert.equal(await owner(), second.id);
+    await second.close();
     await eventually('the copy is idle', async () =>
       (await copies()).some((c) => c.metadata.name === copy.metadata.name && c.status.idle_since !== undefined),
     );
@@ -116,15 +133,11 @@ describe('copy targets the CLI way: create, get, connect, reuse, delete', () => 
     // The next run: the CLI lists, finds its copy by spec equality, connects with a new session.
     const reusable = (await copies()).find((c) => JSON.stringify(c.spec) === JSON.stringify(spec));
     assert.equal(reusable?.metadata.name, copy.metadata.name);
-    const second = await connectTo(copy.metadata.name);
-    const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === second.id);
+    const third = await connectTo(copy.metadata.name);
+    const copied = await sys.ledger.waitFor((l) => l.msg === 'Target Copied' && l.session_id === third.id);
     assert.equal(copied.copy_pod, copy.metadata.name, 'the idle copy is reused');
-    await am.waitFor((l) => l.msg === 'reusing an idle copy (CopyTarget)');
-
-    // In use: delete is refused; once idle it goes.
-    const busy = await http(sys, 'DELETE', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
-    assert.equal(busy.status, 409, JSON.stringify(busy.body));
-    await second.close();
+    await am.waitFor((l) => l.msg === 'reusing an idle copy (CopyTarget)' && l.session_id === third.id);
+    await third.close();
     await eventually('idle again', async () =>
       (await copies()).some((c) => c.metadata.name === copy.metadata.name && c.status.idle_since !== undefined),
     );

@@ -18,6 +18,7 @@ import {
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyTargetOf, idleExpired, idleTtlOf } from './domain/copy-targets.js';
 import { AgentPool } from './agent-pool.js';
+import { usersOf } from './domain/shared-agents.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandBody } from '#shared/contracts/index.js';
 
@@ -188,13 +189,24 @@ export class AgentManager {
       };
     }
     if (a[COPY_KEY] !== key) throw conflict(`copy target "${name}" is another user's or of another target`);
-    if (a[IDLE_SINCE] && pod.status?.phase === 'Running')
+    if (pod.status?.phase !== 'Running') return undefined;
+    // Another socket of a session already sharing it (`exec` connects twice with one id).
+    if (usersOf(pod.metadata?.labels).includes(req.session_id)) return { pod, adopted: false };
+    if (a[IDLE_SINCE]) {
       if (await this.cluster.adoptCopy(req.namespace, name, req.session_id, a[IDLE_SINCE])) {
         this.log.info({ session_id: req.session_id, copy_pod: name }, 'reusing an idle copy (CopyTarget)');
         return { pod, adopted: true };
       }
-    this.log.info({ session_id: req.session_id, copy_pod: name }, 'copy target busy; making a new copy like it');
-    return undefined;
+      return undefined;
+    }
+    // In use by another session of the same user (a re-run within the first's unused TTL, a
+    // second terminal): shared; it passes to the last one when its owner ends.
+    await this.cluster.shareCopy(req.namespace, name, req.session_id);
+    this.log.info(
+      { session_id: req.session_id, copy_pod: name, owner: pod.metadata?.labels?.[SESSION_LABEL] },
+      'sharing a copy in use (CopyTarget)',
+    );
+    return { pod, adopted: true };
   }
 
   /** The session's copy pod: the one it has (a reconnect), an idle identical one, or a new one. */
@@ -315,7 +327,10 @@ export class AgentManager {
    * Idempotent.
    */
   async cleanup(sessionId: string, keepCopies = false): Promise<CleanupPlan> {
-    const mine = await this.cluster.labelled(sessionId);
+    await this.cluster.leaveCopies(sessionId);
+    const all = await this.cluster.labelled(sessionId);
+    const handed = await this.#handOverShared(all);
+    const mine = all.filter((o) => !handed.has(`${o.namespace}/${o.name}`));
     const keep = keepCopies
       ? mine.filter(
           (o) =>
@@ -337,6 +352,24 @@ export class AgentManager {
     return { ...plan, delete: [...plan.delete, ...(await this.agents.release(sessionId, gone))] };
   }
 
+  /** Copies among `objects` that another live session shares pass to it; their `namespace/name`. */
+  async #handOverShared(objects: LabelledObject[]): Promise<Set<string>> {
+    const handed = new Set<string>();
+    for (const o of objects) {
+      if (o.kind !== 'Pod' || o.labels[ROLE_LABEL] !== 'copy') continue;
+      const owner = o.labels[SESSION_LABEL]!;
+      for (const u of usersOf(o.labels).filter((x) => x !== owner)) {
+        if ((await this.ledger.status(u)) !== 'live') continue;
+        if (await this.cluster.handOverCopy(o.namespace, o.name, owner, u)) {
+          this.log.info({ copy_pod: o.name, from: owner, to: u }, 'copy handed to the session sharing it');
+          handed.add(`${o.namespace}/${o.name}`);
+        }
+        break;
+      }
+    }
+    return handed;
+  }
+
   /** Start-up: objects whose session is over (or never started) are removed, deployments restored. */
   async reconcile(now = Date.now()): Promise<CleanupPlan> {
     const objects = await this.cluster.labelled();
@@ -345,9 +378,11 @@ export class AgentManager {
       status.set(sid, await this.ledger.status(sid));
     const young = (o: LabelledObject) => now - o.createdAt < SETUP_GRACE_MS;
     const youngSessions = new Set(objects.filter(young).map((o) => o.labels[SESSION_LABEL]!));
+    // A copy whose owner ended while another session shared it (a crash mid-cleanup) passes on.
+    const handed = await this.#handOverShared(objects.filter((o) => status.get(o.labels[SESSION_LABEL]!) === 'ended'));
     // Idle copies are the sweeper's: they outlive their session on purpose.
     const plan = planCleanup(
-      objects.filter((o) => !o.annotations[IDLE_SINCE]),
+      objects.filter((o) => !o.annotations[IDLE_SINCE] && !handed.has(`${o.namespace}/${o.name}`)),
       (sid) => {
         const s = status.get(sid);
         if (s === 'ended') return true;

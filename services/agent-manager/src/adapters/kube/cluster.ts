@@ -12,7 +12,7 @@ import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
 import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
-import { AGENT_KEY } from '../../domain/shared-agents.js';
+import { AGENT_KEY, usesLabel } from '../../domain/shared-agents.js';
 
 type Obj = Record<string, unknown>;
 export type PodTemplate = {
@@ -222,6 +222,51 @@ export class Cluster {
       if (code(e) === 422 || code(e) === 404 || code(e) === 409) return false;
       throw e;
     }
+  }
+
+  /** Another session of the copy's user joins it (`session.mirrord.metalbear.co/<id>` on the pod). */
+  async shareCopy(namespace: string, name: string, sessionId: string): Promise<void> {
+    await this.#core.patchNamespacedPod({
+      name,
+      namespace,
+      body: [{ op: 'add', path: `/metadata/labels/${pointer(usesLabel(sessionId))}`, value: 'true' }],
+    });
+  }
+
+  /**
+   * The copy's owner ends while another session shares it: that one owns it now. The `test`
+   * keeps a concurrent hand-over (or adoption) from being overwritten.
+   */
+  async handOverCopy(namespace: string, name: string, from: string, to: string): Promise<boolean> {
+    try {
+      await this.#core.patchNamespacedPod({
+        name,
+        namespace,
+        body: [
+          { op: 'test', path: `/metadata/labels/${pointer(SESSION_LABEL)}`, value: from },
+          { op: 'replace', path: `/metadata/labels/${pointer(SESSION_LABEL)}`, value: to },
+          { op: 'remove', path: `/metadata/labels/${pointer(usesLabel(to))}` },
+        ],
+      });
+      return true;
+    } catch (e) {
+      if (code(e) === 422 || code(e) === 404 || code(e) === 409) return false;
+      throw e;
+    }
+  }
+
+  /** A session that shared a copy ends: its label goes, the copy stays with its owner. */
+  async leaveCopies(sessionId: string): Promise<void> {
+    const labelSelector = `${usesLabel(sessionId)},${ROLE_LABEL}=copy`;
+    const shared = await this.#core.listPodForAllNamespaces({ labelSelector });
+    for (const p of shared.items)
+      await this.#core
+        .patchNamespacedPod({
+          name: p.metadata!.name!,
+          namespace: p.metadata!.namespace!,
+          body: [{ op: 'remove', path: `/metadata/labels/${pointer(usesLabel(sessionId))}` }],
+        })
+        .catch(ignore404);
   }
 
   async markIdle(namespace: string, name: string, since: string): Promise<void> {
