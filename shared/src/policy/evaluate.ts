@@ -2,7 +2,7 @@ import type { HttpFilter, MirrordConfig } from '../mirrord-config/index.js';
 import type { CompiledPolicy, TargetFacts } from './policy-set.js';
 import { applyProfile, type Profile } from './profiles.js';
 import type { OutgoingRule } from './spec.js';
-import { outgoingRuleMatcher, type Destination } from './matchers.js';
+import { outgoingRuleMatcher, parseAddress, type Destination } from './matchers.js';
 
 /**
  * Policy evaluation (Policies document): which policies apply to a session, what they block,
@@ -292,7 +292,8 @@ export type OutgoingVerdict = { allowed: true } | { allowed: false; policy: stri
  * match. The refusal names the policy of the rule that refused (for an allow list, the first
  * policy that has one) and why.
  */
-export function outgoingVerdict(rules: OutgoingRules, dest: Destination): OutgoingVerdict {
+export function outgoingVerdict(rules: OutgoingRules, to: Destination): OutgoingVerdict {
+  const dest = to.ip !== undefined && to.address === undefined ? { ...to, address: parseAddress(to.ip) } : to;
   for (const r of rules.block)
     if (r.test(dest)) return { allowed: false, policy: r.policy, reason: `its network.outgoing.block rule ${r.rule}` };
   if (rules.allow.length === 0 || rules.allow.some((r) => r.test(dest))) return { allowed: true };

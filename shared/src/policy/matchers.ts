@@ -50,37 +50,54 @@ export function selectorMatcher(sel: LabelSelector): (labels: Readonly<Record<st
 
 export interface Destination {
   ip?: string;
+  /** `ip` parsed, when the caller tests it against many rules. */
+  address?: ParsedAddress;
   /** The names the destination is known by (for a connect, the names this session resolved to its IP). */
   hostname?: string | readonly string[];
   port?: number;
   protocol?: 'TCP' | 'UDP';
 }
 
-function inCidr(ip: string, cidr: string): boolean {
+/** An address parsed once per connect (the rules of every policy test the same one). */
+export type ParsedAddress = { v4: number } | { v6: bigint } | undefined;
+
+export function parseAddress(ip: string): ParsedAddress {
+  if (ip.includes(':')) {
+    const v6 = parseIpv6(ip);
+    return v6 === undefined ? undefined : { v6 };
+  }
+  const v4 = parseIpv4(ip);
+  return v4 === undefined ? undefined : { v4 };
+}
+
+/** A CIDR compiled once, when the policy is read: a test of a parsed address. */
+function cidrMatcher(cidr: string): (a: ParsedAddress) => boolean {
   const [addr, len] = cidr.split('/') as [string, string];
   const bits = Number(len);
-  if (addr.includes(':') !== ip.includes(':')) return false;
-  if (!ip.includes(':')) {
-    const a = parseIpv4(ip);
+  if (!addr.includes(':')) {
     const b = parseIpv4(addr);
-    if (a === undefined || b === undefined) return false;
+    if (b === undefined) return () => false;
     const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-    return (a & mask) >>> 0 === (b & mask) >>> 0;
+    const net = (b & mask) >>> 0;
+    return (a) => a !== undefined && 'v4' in a && (a.v4 & mask) >>> 0 === net;
   }
-  const a = parseIpv6(ip);
   const b = parseIpv6(addr);
-  if (a === undefined || b === undefined) return false;
+  if (b === undefined) return () => false;
   const shift = BigInt(128 - bits);
-  return a >> shift === b >> shift;
+  const net = b >> shift;
+  return (a) => a !== undefined && 'v6' in a && a.v6 >> shift === net;
 }
 
 /** One outgoing rule: every part it names must match the destination. */
 export function outgoingRuleMatcher(rule: OutgoingRule): (d: Destination) => boolean {
   const host = rule.hostname !== undefined ? compileFancyRegex(rule.hostname, 'i') : undefined;
+  const block = rule.ipBlock ? cidrMatcher(rule.ipBlock.cidr) : undefined;
+  const except = (rule.ipBlock?.except ?? []).map(cidrMatcher);
   return (d) => {
-    if (rule.ipBlock) {
-      if (d.ip === undefined || !inCidr(d.ip, rule.ipBlock.cidr)) return false;
-      if ((rule.ipBlock.except ?? []).some((c) => inCidr(d.ip!, c))) return false;
+    if (block) {
+      const a = d.address ?? (d.ip === undefined ? undefined : parseAddress(d.ip));
+      if (!block(a)) return false;
+      if (except.some((m) => m(a))) return false;
     }
     if (host) {
       const names = d.hostname === undefined ? [] : typeof d.hostname === 'string' ? [d.hostname] : d.hostname;
