@@ -34,6 +34,7 @@ export class AgentOutgoing {
   constructor(
     private readonly send: Send,
     private readonly hosts: ReadonlyMap<string, string[]>,
+    private readonly clusterDns?: (name: string) => { fqdn: string; ips: string[] } | undefined,
   ) {}
 
   /** Answers go out in request order (the client matches them so), however long each lookup takes. */
@@ -46,10 +47,12 @@ export class AgentOutgoing {
 
   async #resolve(node: string): Promise<void> {
     const known = this.hosts.get(node);
+    const service = known ? undefined : this.clusterDns?.(node);
     try {
-      if (!node) throw new Error('empty name');
-      const ips = known ?? (await lookup(node, { all: true })).map((a) => a.address);
-      const name = node.endsWith('.') ? node : `${node}.`;
+      if (!node || service?.ips.length === 0) throw new Error('no records');
+      const ips = known ?? service?.ips ?? (await lookup(node, { all: true })).map((a) => a.address);
+      const fqdn = service?.fqdn ?? node;
+      const name = fqdn.endsWith('.') ? fqdn : `${fqdn}.`;
       this.send({ $: 'GetAddrInfoResponse', v: { $: 'Ok', v: ips.map((ip) => ({ name, ip })) } });
     } catch {
       this.send({

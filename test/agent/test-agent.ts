@@ -44,6 +44,8 @@ export interface TestAgentOptions {
   idleTtlSeconds?: number;
   /** Names the cluster's DNS answers (name → addresses); others resolve as on this machine. */
   hosts?: Record<string, string[]>;
+  /** The cluster's DNS (the stand-in's Services), asked after `hosts`. */
+  resolve?: (name: string) => { fqdn: string; ips: string[] } | undefined;
   /** The process ended: 0 after the idle TTL, 1 after the startup timeout, 137 when killed. */
   onExit?: (code: number) => void;
 }
@@ -73,7 +75,7 @@ class AgentClient {
     readonly agent: TestAgent,
     readonly io: Duplex,
   ) {
-    this.outgoing = new AgentOutgoing((m) => this.send(m), agent.hosts);
+    this.outgoing = new AgentOutgoing((m) => this.send(m), agent.hosts, agent.o.resolve);
   }
   send(m: DaemonMessage): void {
     if (!this.io.destroyed) this.io.write(encode(daemonMessage, m));

@@ -174,6 +174,19 @@ describe('governance: outgoing connects under network.outgoing', () => {
     assert.equal(connectsTo(agent, echoOutside.port), 1);
   });
 
+  it("the cluster's DNS: a Service name resolved through the agent lets its pods' address through the hostname rule", async () => {
+    const c = await session();
+    const [answer] = await send(c, 1, encode(clientMessage, { $: 'GetAddrInfoRequest', v: { node: 'app' } }));
+    assert.ok(answer?.$ === 'GetAddrInfoResponse' && answer.v.$ === 'Ok', JSON.stringify(answer?.$));
+    const [record] = answer.v.v;
+    assert.equal(record?.name, 'app.net-example.svc.cluster.local.');
+    // The pod's address is outside the allow list's CIDR: only the resolved name lets it through
+    // (to the agent, whose connect then fails: nothing listens there).
+    const [through] = await send(c, 1, connectV2('TCP', 6n, record!.ip, 8080));
+    const r = v2(through);
+    assert.equal(r.ok ? 'Ok' : r.error, 'RemoteIO', 'answered by the agent, not refused by policy');
+  });
+
   it('Outgoing Blocked: logged with the seed-style message, listed by audit, counted per policy on /metrics', async () => {
     const line = await sys.ledger.waitFor(
       (l) => l.msg === 'Outgoing Blocked' && l.port === 5432 && l.address === '127.0.0.1',

@@ -36,6 +36,9 @@ export class AgentRuntime {
     private readonly serveTargetPorts = false,
     /** The kubelet's part when an agent process ends: its container (and a Job's pod) terminates. */
     private readonly exited: (pod: KubeObject, container: string, code: number) => void = () => undefined,
+    /** The cluster's DNS for a pod in a namespace (Services by name). */
+    private readonly clusterDns: (name: string, ns: string) => { fqdn: string; ips: string[] } | undefined = () =>
+      undefined,
   ) {}
 
   /** The target container's env and pod IP: the pod whose container status carries this id (`targeted`), or its own. */
@@ -109,6 +112,7 @@ export class AgentRuntime {
       port,
       mode,
       env: target.env,
+      resolve: (name) => this.clusterDns(name, String(target.pod.metadata.namespace)),
       ...(this.serveTargetPorts && target.ip ? { serveTargetPortsAt: target.ip } : {}),
       ...(cert ? { operatorCertPem: cert } : {}),
       ...(t >= 0 ? { startupTimeoutSeconds: Number(cmd[t + 1]) } : {}),

@@ -32,6 +32,7 @@ export class Controllers {
       jobs: t('batch', 'jobs'),
       nodes: t('', 'nodes'),
       namespaces: t('', 'namespaces'),
+      services: t('', 'services'),
     };
     for (const n of nodes)
       if (!store.get(this.#t.nodes!, undefined, n))
@@ -43,9 +44,37 @@ export class Controllers {
       () => store.list(this.#t.pods!),
       serveTargetPorts,
       (pod, container, code) => this.#terminated(pod, container, code),
+      (name, ns) => this.#resolve(name, ns),
     );
     store.watch(undefined, () => this.#kick());
     this.#kick();
+  }
+
+  /**
+   * The cluster's DNS as a pod in `ns` sees it: `svc`, `svc.ns`, `svc.ns.svc[.cluster.local]`
+   * name a Service, answered with the IPs of the running pods it selects (the stand-in has no
+   * ClusterIPs) and its fully qualified name.
+   */
+  #resolve(name: string, ns: string): { fqdn: string; ips: string[] } | undefined {
+    const parts = name
+      .replace(/\.$/, '')
+      .replace(/\.svc(\.cluster\.local)?$/, '')
+      .split('.');
+    if (parts.length > 2) return undefined;
+    const [svcName, namespace = ns] = parts as [string, string?];
+    const svc = this.store.get(this.#t.services!, namespace, svcName);
+    const selector = (svc?.spec?.selector ?? {}) as Record<string, string>;
+    if (!svc || Object.keys(selector).length === 0) return undefined;
+    const ips = this.store
+      .list(this.#t.pods!)
+      .filter(
+        (p) =>
+          p.metadata.namespace === namespace &&
+          p.status?.phase === 'Running' &&
+          Object.entries(selector).every(([k, v]) => p.metadata.labels?.[k] === v),
+      )
+      .map((p) => String(p.status?.podIP));
+    return { fqdn: `${svcName}.${namespace}.svc.cluster.local`, ips };
   }
 
   stop(): Promise<void> {
