@@ -1,9 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
+import { API, http, SessionClient, type System } from '../support/system.js';
 import type { ServiceProcess } from '../support/service-process.js';
-import { startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import { startClusterSystem, type ClusterSystem } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 
 /** The spec the mirrord CLI posts for `"copy_target": {…}` (`OperatorApi::copy_target_spec`). */
@@ -28,35 +28,25 @@ interface CopyTargetCrd {
  * run finds the idle copy by spec equality and connects to it with a new session.
  */
 describe('copy targets the CLI way: create, get, connect, reuse, delete', () => {
-  let cluster: TestCluster;
+  let all: ClusterSystem;
   let sys: System;
   let am: ServiceProcess;
-  let policy: ServiceProcess;
   let core: CoreV1Api;
   let apps: AppsV1Api;
   const clients: SessionClient[] = [];
 
   before(async () => {
-    cluster = await startTestCluster();
-    sys = await startSystem({
-      GATEWAY_AUTH: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
-    });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    all = await startClusterSystem();
+    ({ sys, am } = all);
     const kc = new KubeConfig();
-    kc.loadFromFile(cluster.kubeconfig);
+    kc.loadFromFile(all.cluster.kubeconfig);
     kc.setCurrentContext('admin');
     core = kc.makeApiClient(CoreV1Api);
     apps = kc.makeApiClient(AppsV1Api);
   });
   after(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
-    await policy?.stop();
-    await am?.stop();
-    await sys?.stop();
-    await cluster?.stop();
+    await all?.stop();
   });
 
   const copies = async () =>

@@ -1,20 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { clientMessage, encode, type ClientMessage, type DaemonMessage } from '#shared/protocol/index.js';
-import { SessionClient, startSystem, type System } from '../support/system.js';
+import { SessionClient, type System } from '../support/system.js';
 import {
   agentOfSession,
   runKubectl,
-  startAgentManager,
-  startPolicy,
-  startTestCluster,
+  startClusterSystem,
+  type ClusterSystem,
   type TestCluster,
 } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import type { ServiceProcess } from '../support/service-process.js';
+import { runPlugin } from '../support/plugin.js';
 
 const POLICY = 'net-example/internal-only';
 const ECHO_NAME = 'echo.net-example.svc.cluster.local';
@@ -50,26 +48,22 @@ function outcome(c: ConnectResult): { ok: true } | { ok: false; error: string; d
  * and is recorded (Outgoing Blocked, the audit trail, a metric per policy).
  */
 describe('governance: outgoing connects under network.outgoing', () => {
+  let all: ClusterSystem;
   let cluster: TestCluster;
   let sys: System;
-  let am: ServiceProcess;
   let policy: ServiceProcess;
   let echo: { server: Server; port: number };
   let echoOutside: { server: Server; port: number };
   const clients: SessionClient[] = [];
   before(async () => {
-    cluster = await startTestCluster();
-    const applied = await runKubectl(cluster, 'admin', 'apply', '-f', 'test/fixtures/governance/');
-    assert.equal(applied.code, 0, applied.err);
-    sys = await startSystem({
-      GATEWAY_AUTH: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
-      OPERATOR_METRICS_ENABLED: 'true',
-      OPERATOR_METRICS_ADDR: '127.0.0.1:0',
-    });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    all = await startClusterSystem(
+      { OPERATOR_METRICS_ENABLED: 'true', OPERATOR_METRICS_ADDR: '127.0.0.1:0' },
+      async (c) => {
+        const applied = await runKubectl(c, 'admin', 'apply', '-f', 'test/fixtures/governance/');
+        assert.equal(applied.code, 0, applied.err);
+      },
+    );
+    ({ cluster, sys, policy } = all);
     echo = await echoServer('127.0.0.1');
     // Outside the allow list's CIDR: reachable only by the name the policy allows.
     echoOutside = await echoServer('127.0.1.5');
@@ -78,16 +72,12 @@ describe('governance: outgoing connects under network.outgoing', () => {
     for (const c of clients) await c.close().catch(() => undefined);
     echo?.server.close();
     echoOutside?.server.close();
-    await policy?.stop();
-    await am?.stop();
-    await sys?.stop();
-    await cluster?.stop();
+    await all?.stop();
   });
 
-  const runPlugin = async (args: string[]) => {
-    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
-    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' };
-    const r = await promisify(execFile)(process.execPath, [bin, ...args], { env, encoding: 'utf8', timeout: 30_000 });
+  const plugin = async (args: string[]) => {
+    const r = await runPlugin(sys, args);
+    assert.equal(r.status, 0, r.stderr);
     return r.stdout;
   };
 
@@ -193,7 +183,7 @@ describe('governance: outgoing connects under network.outgoing', () => {
     );
     assert.equal(line.policy, POLICY);
     assert.equal(line.target, 'deployment/app');
-    const audit = JSON.parse(await runPlugin(['audit', '-n', 'net-example', '--since', '1h', '-o', 'json'])) as {
+    const audit = JSON.parse(await plugin(['audit', '-n', 'net-example', '--since', '1h', '-o', 'json'])) as {
       items: Array<{ type: string; data: Record<string, unknown> }>;
     };
     const blocked = audit.items.filter((e) => e.type === 'OutgoingBlocked');
@@ -234,7 +224,7 @@ describe('governance: outgoing connects under network.outgoing', () => {
 
   it('the policy deleted with kubectl stops applying to the next session; explain states the rules while it exists', async () => {
     const explained = JSON.parse(
-      await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'net-example', '-o', 'json']),
+      await plugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'net-example', '-o', 'json']),
     ) as { enforce: { outgoing: { block: Array<{ policy: string }> } } };
     assert.deepEqual(
       explained.enforce.outgoing.block.map((r) => r.policy),

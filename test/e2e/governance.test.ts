@@ -1,20 +1,18 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
-import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
+import { API, http, SessionClient, type System } from '../support/system.js';
 import {
   agentOfSession,
   runKubectl,
-  startAgentManager,
-  startPolicy,
-  startTestCluster,
+  startClusterSystem,
+  type ClusterSystem,
   type TestCluster,
 } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import type { TestAgent } from '../agent/test-agent.js';
 import { tempDir } from '../support/tmp.js';
+import { runPlugin } from '../support/plugin.js';
 import { openFrame } from '../support/file-requests.js';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -25,43 +23,24 @@ import type { ServiceProcess } from '../support/service-process.js';
  * on real sessions through gateway → policy (informers) → ledger.
  */
 describe("governance: the seeds' policies and profiles on live sessions", () => {
+  let all: ClusterSystem;
   let cluster: TestCluster;
   let sys: System;
-  let am: ServiceProcess;
   let policy: ServiceProcess;
   const clients: SessionClient[] = [];
   before(async () => {
-    cluster = await startTestCluster();
-    const applied = await runKubectl(cluster, 'admin', 'apply', '-f', 'test/fixtures/governance/');
-    assert.equal(applied.code, 0, applied.err);
-    sys = await startSystem({
-      GATEWAY_AUTH: 'kubernetes',
-      KUBECONFIG: cluster.kubeconfig,
-      GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
+    all = await startClusterSystem({}, async (c) => {
+      const applied = await runKubectl(c, 'admin', 'apply', '-f', 'test/fixtures/governance/');
+      assert.equal(applied.code, 0, applied.err);
     });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    ({ cluster, sys, policy } = all);
   });
   after(async () => {
     for (const c of clients) await c.close().catch(() => undefined);
-    await policy?.stop();
-    await am?.stop();
-    await sys?.stop();
-    await cluster?.stop();
+    await all?.stop();
   });
 
-  /** The plugin as admin, asynchronously: the stand-in serves from this process, so a blocking spawn would stall it. */
-  const runPlugin = async (args: string[]) => {
-    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
-    const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' };
-    try {
-      const r = await promisify(execFile)(process.execPath, [bin, ...args], { env, encoding: 'utf8', timeout: 30_000 });
-      return { status: 0, stdout: r.stdout, stderr: r.stderr };
-    } catch (e) {
-      const x = e as { code?: number; stdout?: string; stderr?: string };
-      return { status: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
-    }
-  };
+  const plugin = (args: string[]) => runPlugin(sys, args);
 
   async function connect(target: string, namespace: string, opts: { config?: unknown; query?: string } = {}) {
     const r = await SessionClient.connect(sys, {
@@ -191,13 +170,13 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
   });
 
   it('policy explain against the cluster (through the gateway) names the policies and the effective config', async () => {
-    const r = await runPlugin(['policy', 'explain', '--target', 'deploy/webserver', '-n', 'books', '-o', 'json']);
+    const r = await plugin(['policy', 'explain', '--target', 'deploy/webserver', '-n', 'books', '-o', 'json']);
     assert.equal(r.status, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { allowed: boolean; applied: string[]; blocked: Array<{ feature: string }> };
     assert.equal(out.allowed, true, 'no config given: nothing is asked yet');
     assert.deepEqual(out.applied, ['books/block-unfiltered-stealing-from-webserver-deployments']);
     assert.deepEqual(out.blocked.map((b) => b.feature).sort(), ['mirror', 'steal-without-filter']);
-    const worker = await runPlugin(['policy', 'explain', '--target', 'deploy/worker', '-n', 'books', '-o', 'json']);
+    const worker = await plugin(['policy', 'explain', '--target', 'deploy/worker', '-n', 'books', '-o', 'json']);
     assert.deepEqual(
       (JSON.parse(worker.stdout) as { applied: string[] }).applied,
       [],
@@ -228,9 +207,8 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
       (l) => l.msg === 'environment variables withheld by policy' && String(l.withheld) === 'DB_URL,API_URL',
     );
     // policy explain states the same withholding, from the decision the relay enforces.
-    const explained = (
-      await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'env-example', '-o', 'json'])
-    ).stdout;
+    const explained = (await plugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'env-example', '-o', 'json']))
+      .stdout;
     assert.deepEqual((JSON.parse(explained) as { enforce: { env_exclude: string[] } }).enforce.env_exclude, ['*_URL']);
   });
 
@@ -274,7 +252,7 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     const applied = await runKubectl(cluster, 'admin', 'apply', '-f', file);
     assert.equal(applied.code, 0, applied.err);
     await eventually('the policy service has fs-secrets', async () => {
-      const e = await runPlugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'fs-example', '-o', 'json']);
+      const e = await plugin(['policy', 'explain', '--target', 'deploy/app', '-n', 'fs-example', '-o', 'json']);
       const enforce = (JSON.parse(e.stdout || '{}') as { enforce?: { fs: { not_found: string[] } } }).enforce;
       return enforce?.fs.not_found.includes('^/etc/secret/') ?? false;
     });

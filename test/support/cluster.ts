@@ -104,8 +104,13 @@ export interface ClusterSystem {
   stop(): Promise<void>;
 }
 
-export async function startClusterSystem(extraEnv: Record<string, string> = {}): Promise<ClusterSystem> {
+export async function startClusterSystem(
+  extraEnv: Record<string, string> = {},
+  /** Runs on the cluster before the services start (e.g. `kubectl apply` the policies they read at start). */
+  prepare?: (cluster: TestCluster) => Promise<void>,
+): Promise<ClusterSystem> {
   const cluster = await startTestCluster();
+  await prepare?.(cluster);
   const sys = await startSystem({
     GATEWAY_AUTH: 'kubernetes',
     KUBECONFIG: cluster.kubeconfig,

@@ -1,6 +1,9 @@
 import { compileOutgoing, outgoingVerdict, type Enforcement, type OutgoingRules } from '#shared/policy/index.js';
 import { connectRefused, daemonMessage, decodeExact, type ClientIntent } from '#shared/protocol/index.js';
+import type { Logger } from 'pino';
 import { OrderedAnswers } from '../domain/ordered-answers.js';
+import type { RelayDeps } from './relay-session.js';
+import type { StartedSession } from './start-session.js';
 
 type Connect = Extract<ClientIntent, { kind: 'connect' }>;
 
@@ -92,4 +95,32 @@ export class OutgoingGate {
   agentConnected(protocol: 'TCP' | 'UDP', frame: Uint8Array): Uint8Array[] {
     return this.#legacy[protocol].agentAnswered(frame);
   }
+}
+
+/**
+ * Outgoing Blocked in the audit trail before the client hears of it; an app retrying without
+ * end is still refused, but recorded only within SESSION_MESSAGES_PER_SECOND.
+ */
+export async function recordBlocked(
+  deps: Pick<RelayDeps, 'bucket' | 'now' | 'ledger'>,
+  session: StartedSession,
+  log: Logger,
+  b: BlockedConnect,
+): Promise<void> {
+  const where = { protocol: b.protocol, address: b.address, port: b.port, hostnames: b.hostnames, policy: b.policy };
+  if (!deps.bucket.take(deps.now())) {
+    log.warn(where, 'outgoing connects refused faster than SESSION_MESSAGES_PER_SECOND; this one is not recorded');
+    return;
+  }
+  log.info({ ...where, reason: b.reason }, 'outgoing connect refused by policy');
+  const body = {
+    session_id: session.req.session_id,
+    client_user: session.who.user,
+    ...where,
+    hostnames: b.hostnames.slice(0, 64),
+    message: b.reason,
+  };
+  await deps.ledger
+    .command('outgoing-blocked', body)
+    .catch((err: unknown) => log.warn({ err, ...where }, 'could not record the refused connect'));
 }

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { globMatcher } from '#shared/policy/index.js';
 import { FileGate } from './file-gate.js';
-import { OutgoingGate, type BlockedConnect } from './outgoing-gate.js';
+import { OutgoingGate, recordBlocked } from './outgoing-gate.js';
 import { toAppError } from '#shared/errors/index.js';
 import type { FilterLimits } from '#shared/filters/index.js';
 import {
@@ -195,34 +195,8 @@ export class RelaySession {
       gate?.forwarded(intent);
       return this.io.toAgent(frame);
     }
-    await this.recordBlocked(blocked);
+    await recordBlocked(this.deps, this.session, this.log, blocked);
     for (const f of gate.refuse(this.version, intent, blocked)) this.io.toClient(f);
-  }
-
-  /**
-   * Outgoing Blocked in the audit trail before the client hears of it; an app retrying without
-   * end is still refused, but recorded only within SESSION_MESSAGES_PER_SECOND.
-   */
-  private async recordBlocked(b: BlockedConnect): Promise<void> {
-    const where = { protocol: b.protocol, address: b.address, port: b.port, hostnames: b.hostnames, policy: b.policy };
-    if (!this.deps.bucket.take(this.deps.now())) {
-      this.log.warn(
-        where,
-        'outgoing connects refused faster than SESSION_MESSAGES_PER_SECOND; this one is not recorded',
-      );
-      return;
-    }
-    this.log.info({ ...where, reason: b.reason }, 'outgoing connect refused by policy');
-    const body = {
-      session_id: this.session.req.session_id,
-      client_user: this.session.who.user,
-      ...where,
-      hostnames: b.hostnames.slice(0, 64),
-      message: b.reason,
-    };
-    await this.deps.ledger
-      .command('outgoing-blocked', body)
-      .catch((err: unknown) => this.log.warn({ err, ...where }, 'could not record the refused connect'));
   }
 
   private async unsubscribe(mode: 'mirror' | 'steal', port: number, frame: Uint8Array): Promise<void> {

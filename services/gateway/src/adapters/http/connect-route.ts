@@ -37,8 +37,7 @@ async function gettableTarget(deps: GatewayDeps, req: FastifyRequest<{ Params: P
   return { who, cr };
 }
 
-export const isUpgrade = (req: FastifyRequest): boolean =>
-  String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
+const isUpgrade = (req: FastifyRequest): boolean => String(req.headers.upgrade ?? '').toLowerCase() === 'websocket';
 
 /**
  * The connect call: authenticate, authorise `proxy` on the target, resolve it, ask policy,
@@ -121,10 +120,36 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       }),
   );
 
-  // The plain path, and `/proxy/…` that the mirrord CLI takes when `ProxyApi` is advertised.
+  connectOrGet(app, deps, 'targets', start, async (req) => {
+    // A plain GET: the target as this gateway sees it.
+    const { who, cr } = await gettableTarget(deps, req);
+    const t = await deps.targets.resolve(who, cr.namespace, cr.target);
+    return {
+      apiVersion: 'operator.metalbear.co/v1',
+      kind: 'Target',
+      metadata: { name: cr.dotted, namespace: t.namespace },
+      spec: { path: t.path },
+    };
+  });
+}
+
+type ConnectRequestOf = FastifyRequest<{ Params: Params; Querystring: Record<string, unknown> }>;
+
+/**
+ * `…/namespaces/{ns}/<resource>/{name}` and `/proxy/…` (which the mirrord CLI takes when
+ * `ProxyApi` is advertised): a WebSocket upgrade with `connect=true` starts (or resumes) a
+ * session before the upgrade, so refusals are plain HTTP Status answers; a plain GET reads the object.
+ */
+export function connectOrGet(
+  app: FastifyInstance,
+  deps: GatewayDeps,
+  resource: 'targets' | 'copytargets',
+  start: (req: ConnectRequestOf) => Promise<StartedSession & { link?: Duplex }>,
+  get: (req: ConnectRequestOf) => Promise<unknown>,
+): void {
   for (const url of [
-    `${API_PREFIX}/namespaces/:namespace/targets/:name`,
-    `${API_PREFIX}/proxy/namespaces/:namespace/targets/:name`,
+    `${API_PREFIX}/namespaces/:namespace/${resource}/:name`,
+    `${API_PREFIX}/proxy/namespaces/:namespace/${resource}/:name`,
   ])
     app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
       method: 'GET',
@@ -132,23 +157,15 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
       preValidation: async (req, reply) => {
         if (!isUpgrade(req)) return;
         try {
-          req.mirrordSession = await traced(req, 'CONNECT targets/{name}', () => start(req));
+          req.mirrordSession = await traced(req, `CONNECT ${resource}/{name}`, () => start(req));
         } catch (e) {
           return sendError(reply, e);
         }
       },
       handler: async (req) => {
-        // A plain GET: the target as this gateway sees it (real listing comes with resolution).
         if (req.query.connect === 'true')
           throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
-        const { who, cr } = await gettableTarget(deps, req);
-        const t = await deps.targets.resolve(who, cr.namespace, cr.target);
-        return {
-          apiVersion: 'operator.metalbear.co/v1',
-          kind: 'Target',
-          metadata: { name: cr.dotted, namespace: t.namespace },
-          spec: { path: t.path },
-        };
+        return get(req);
       },
       wsHandler: (socket, req) => serveSocket(deps, socket, req),
     });

@@ -6,8 +6,8 @@ import { copyTargetBody, parseWith } from '#shared/contracts/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import { formatDottedTarget, parseTarget, targetFromConfig, validateNamespace } from '#shared/targets/index.js';
 import { copyTargetCrd, list, successStatus } from './resources.js';
-import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
-import { clientOf, isUpgrade, serveSocket, startConnect, type Params } from './connect-route.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { clientOf, connectOrGet, startConnect, type Params } from './connect-route.js';
 import { recordRejection } from '../../app/start-session.js';
 import type { ConnectRequest } from '../../domain/connect-request.js';
 
@@ -112,56 +112,42 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
   app.delete(`${API_PREFIX}/namespaces/:namespace/copytargets/:name`, deleteCopy);
 
   // Get (the CLI polls it until Ready), or connect: a session on the copy's agent.
-  for (const url of [
-    `${API_PREFIX}/namespaces/:namespace/copytargets/:name`,
-    `${API_PREFIX}/proxy/namespaces/:namespace/copytargets/:name`,
-  ])
-    app.route<{ Params: Params; Querystring: Record<string, unknown> }>({
-      method: 'GET',
-      url,
-      preValidation: async (req, reply) => {
-        if (!isUpgrade(req)) return;
-        try {
-          req.mirrordSession = await traced(req, 'CONNECT copytargets/{name}', async () => {
-            const namespace = validateNamespace(req.params.namespace);
-            await authorize(deps, requireIdentity(req), {
-              verb: 'proxy',
-              resource: 'copytargets',
-              namespace,
-              name: req.params.name,
-            });
-            const c = await copyNamed(namespace, req.params.name);
-            const dotted = formatDottedTarget(parseTarget(c.target));
-            return startConnect(deps, req, {
-              params: { namespace, name: dotted },
-              adapt: (cr) => ({
-                ...cr,
-                copy_target: {
-                  scale_down: c.scale_down,
-                  name: c.name,
-                  ...(c.spec ? { spec: c.spec } : {}),
-                  idle_ttl: c.idle_ttl,
-                },
-                config: copyConfig(cr.config, c.scale_down),
-              }),
-            });
-          });
-        } catch (e) {
-          return sendError(reply, e);
-        }
-      },
-      handler: async (req) => {
-        if (req.query.connect === 'true')
-          throw invalid('connect', 'requires a WebSocket upgrade', 'send Connection: Upgrade, Upgrade: websocket');
-        const namespace = validateNamespace(req.params.namespace);
-        await authorize(deps, requireIdentity(req), {
-          verb: 'get',
-          resource: 'copytargets',
-          namespace,
-          name: req.params.name,
-        });
-        return copyTargetCrd(await copyNamed(namespace, req.params.name));
-      },
-      wsHandler: (socket, req) => serveSocket(deps, socket, req),
-    });
+  connectOrGet(
+    app,
+    deps,
+    'copytargets',
+    async (req) => {
+      const namespace = validateNamespace(req.params.namespace);
+      await authorize(deps, requireIdentity(req), {
+        verb: 'proxy',
+        resource: 'copytargets',
+        namespace,
+        name: req.params.name,
+      });
+      const c = await copyNamed(namespace, req.params.name);
+      return startConnect(deps, req, {
+        params: { namespace, name: formatDottedTarget(parseTarget(c.target)) },
+        adapt: (cr) => ({
+          ...cr,
+          copy_target: {
+            scale_down: c.scale_down,
+            name: c.name,
+            ...(c.spec ? { spec: c.spec } : {}),
+            idle_ttl: c.idle_ttl,
+          },
+          config: copyConfig(cr.config, c.scale_down),
+        }),
+      });
+    },
+    async (req) => {
+      const namespace = validateNamespace(req.params.namespace);
+      await authorize(deps, requireIdentity(req), {
+        verb: 'get',
+        resource: 'copytargets',
+        namespace,
+        name: req.params.name,
+      });
+      return copyTargetCrd(await copyNamed(namespace, req.params.name));
+    },
+  );
 }

@@ -1,0 +1,24 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { System } from './system.js';
+
+const BIN = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+
+/**
+ * `kubectl mirrord …` against a running system, asynchronously: when the stand-in serves from
+ * the test's own process, a blocking spawn would stall it.
+ */
+export async function runPlugin(
+  sys: System,
+  args: string[],
+  token = 'admin-token',
+): Promise<{ status: number; stdout: string; stderr: string }> {
+  const env = { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: token };
+  try {
+    const r = await promisify(execFile)(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 30_000 });
+    return { status: 0, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    const x = e as { code?: number; stdout?: string; stderr?: string };
+    return { status: x.code ?? 1, stdout: x.stdout ?? '', stderr: x.stderr ?? '' };
+  }
+}
