@@ -10,6 +10,7 @@ import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { eventually } from '../support/eventually.js';
+import { storeNames, storeUnderTest } from '../support/ledger-stores.js';
 
 type Reply = { events: Array<{ id: string }> };
 const client = { client_user: 'load', client_name: 'Load', client_hostname: 'bench', client_cli_version: '3.150.0' };
@@ -149,4 +150,36 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
     assert.ok(acked.size >= 2000, `only ${acked.size} events acknowledged`);
     await check(dbUrl, acked);
   });
+
+  it(
+    'on PostgreSQL: the database and then the ledger killed -9 mid-run',
+    { skip: !storeNames().includes('postgres') },
+    async () => {
+      const { jetstreamManager } = await import('@nats-io/jetstream');
+      await (await jetstreamManager(nc)).streams.delete('MIRRORD_EVENTS').catch(() => undefined);
+      await ledger?.stop();
+      const pg = await storeUnderTest('postgres');
+      try {
+        const dbUrl = await pg.newDatabase('durability');
+        const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' };
+        ledger = await startService('ledger', env);
+        const acked = await drive(nc, 3000, 32, async () => {
+          await pg.server!.kill9();
+          await new Promise((r) => setTimeout(r, 1000));
+          await pg.server!.restart();
+        });
+        // And the ledger itself, on the same database.
+        const more = await drive(nc, 1500, 32, async () => {
+          await ledger!.kill9();
+          ledger = await startService('ledger', env);
+        });
+        for (const id of more) acked.add(id);
+        assert.ok(acked.size >= 3000, `only ${acked.size} events acknowledged`);
+        await check(dbUrl, acked);
+        await ledger.stop();
+      } finally {
+        await pg.stop();
+      }
+    },
+  );
 });

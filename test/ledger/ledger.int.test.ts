@@ -1,7 +1,6 @@
-import { tempDir } from '../support/tmp.js';
+import { storeNames, storeUnderTest, type StoreUnderTest } from '../support/ledger-stores.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
@@ -39,246 +38,258 @@ async function rejects(p: Promise<unknown>, code: string, re?: RegExp): Promise<
   });
 }
 
-describe('ledger over real NATS and SQLite', () => {
-  let nats: NatsServer;
-  let nc: NatsConnection;
-  let ledger: ServiceProcess;
-  let dbUrl: string;
-  const env = () => ({ NATS_URL: nats.url, LEDGER_DB: dbUrl, SESSION_UNUSED_TTL: '6' });
+for (const storeName of storeNames())
+  describe(`ledger over real NATS and ${storeName}`, () => {
+    let nats: NatsServer;
+    let nc: NatsConnection;
+    let ledger: ServiceProcess;
+    let under: StoreUnderTest;
+    let dbUrl: string;
+    const env = () => ({ NATS_URL: nats.url, LEDGER_DB: dbUrl, SESSION_UNUSED_TTL: '6' });
 
-  before(async () => {
-    nats = await startNatsServer();
-    dbUrl = `sqlite:${join(tempDir('ledger'), 'ledger.db')}`;
-    ledger = await startService('ledger', env());
-    nc = await connect({ servers: nats.url });
-  });
-  after(async () => {
-    await nc?.close();
-    await ledger?.stop();
-    await nats?.[Symbol.asyncDispose]();
-  });
-
-  it('runs a session through every command and logs the seed lines', async () => {
-    const a = newSessionId();
-    const started = await cmd<{ events: Array<{ type: string; position: number }> }>(nc, 'start', {
-      ...startBody(a),
-      key: 'k',
-      branch_name: 'my-KEY-1',
+    before(async () => {
+      nats = await startNatsServer();
+      under = await storeUnderTest(storeName);
+      dbUrl = await under.newDatabase('ledger');
+      ledger = await startService('ledger', env());
+      nc = await connect({ servers: nats.url });
     });
-    assert.equal(started.events[0]!.type, 'SessionStarted');
-    const stolen = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
-      session_id: a,
-      client_user: 'alice',
-      port: 80,
-      mode: 'steal',
-      http_filter: 'header=X-PG-Tenant: Avi.+',
+    after(async () => {
+      await nc?.close();
+      await ledger?.stop();
+      await nats?.[Symbol.asyncDispose]();
+      await under?.stop();
     });
-    assert.equal(stolen.events[0]!.type, 'PortStolen');
-    await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 9090, mode: 'mirror' });
-    await cmd(nc, 'port-unsubscribe', { session_id: a, client_user: 'alice', port: 9090 });
-    const live = await query<{ sessions: Array<{ id: string; ports: Array<{ port: number; http_filter: string }> }> }>(
-      nc,
-      'sessions',
-    );
-    const mine = live.sessions.find((s) => s.id === a)!;
-    assert.deepEqual(
-      mine.ports.map((p) => [p.port, p.http_filter]),
-      [[80, 'header=X-PG-Tenant: Avi.+']],
-    );
-    await cmd(nc, 'end', { session_id: a, client_user: 'alice' });
-    const released = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a && l.port === 80);
-    const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === a);
-    assert.equal(ended.level, 'info');
-    assert.equal(released.reason, 'SessionEnded');
-    for (const f of [
-      'target',
-      'namespace',
-      'client_hostname',
-      'client_name',
-      'client_user',
-      'client_id',
-      'session_id',
-      'session_duration',
-    ])
-      assert.ok(f in ended, `Session Ended line lacks ${f}`);
-    const stolenLine = await ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === a);
-    assert.equal(stolenLine.http_filter, 'header=X-PG-Tenant: Avi.+');
-    assert.ok(ledger.lines.indexOf(released) < ledger.lines.indexOf(ended), 'Port Released comes before Session Ended');
-    const one = await query<{ session: { status: string; end_reason: string } }>(nc, 'session', { id: a });
-    assert.equal(one.session.status, 'ended');
-    const trail = await query<{ events: Array<{ type: string }> }>(nc, 'events', { session_id: a });
-    assert.deepEqual(
-      trail.events.map((e) => e.type),
-      ['SessionStarted', 'PortStolen', 'PortMirrored', 'PortReleased', 'PortReleased', 'SessionEnded'],
-    );
-  });
 
-  it('refuses unknown sessions, double ends, foreign users and bad input with the right codes', async () => {
-    const a = newSessionId();
-    await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'NotFound');
-    await cmd(nc, 'start', startBody(a));
-    await rejects(cmd(nc, 'start', startBody(a, 'mallory')), 'Forbidden');
-    await rejects(
-      cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'stael' }),
-      'Invalid',
-      /^mode:/,
-    );
-    await rejects(cmd(nc, 'start', { ...startBody(newSessionId()), target: 'ingress/x' }), 'Invalid', /^target:/);
-    await rejects(cmd(nc, 'start', { ...startBody('xyz') }), 'Invalid', /^session_id:/);
-    await cmd(nc, 'kill', { session_id: a, by: 'admin' });
-    await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'Conflict', /already ended \(Killed\)/);
-    await rejects(cmd(nc, 'kill', { session_id: a, by: 'admin' }), 'Conflict');
-    // A garbled payload is a named Invalid, not a crash.
-    const reply = await nc.request(commandSubject('ledger', 'start'), new Uint8Array([0xc1, 0xff, 0x00]));
-    assert.match(new TextDecoder().decode(reply.data), /not valid msgpack|Invalid/);
-  });
+    it('runs a session through every command and logs the seed lines', async () => {
+      const a = newSessionId();
+      const started = await cmd<{ events: Array<{ type: string; position: number }> }>(nc, 'start', {
+        ...startBody(a),
+        key: 'k',
+        branch_name: 'my-KEY-1',
+      });
+      assert.equal(started.events[0]!.type, 'SessionStarted');
+      const stolen = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
+        session_id: a,
+        client_user: 'alice',
+        port: 80,
+        mode: 'steal',
+        http_filter: 'header=X-PG-Tenant: Avi.+',
+      });
+      assert.equal(stolen.events[0]!.type, 'PortStolen');
+      await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 9090, mode: 'mirror' });
+      await cmd(nc, 'port-unsubscribe', { session_id: a, client_user: 'alice', port: 9090 });
+      const live = await query<{
+        sessions: Array<{ id: string; ports: Array<{ port: number; http_filter: string }> }>;
+      }>(nc, 'sessions');
+      const mine = live.sessions.find((s) => s.id === a)!;
+      assert.deepEqual(
+        mine.ports.map((p) => [p.port, p.http_filter]),
+        [[80, 'header=X-PG-Tenant: Avi.+']],
+      );
+      await cmd(nc, 'end', { session_id: a, client_user: 'alice' });
+      const released = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a && l.port === 80);
+      const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === a);
+      assert.equal(ended.level, 'info');
+      assert.equal(released.reason, 'SessionEnded');
+      for (const f of [
+        'target',
+        'namespace',
+        'client_hostname',
+        'client_name',
+        'client_user',
+        'client_id',
+        'session_id',
+        'session_duration',
+      ])
+        assert.ok(f in ended, `Session Ended line lacks ${f}`);
+      const stolenLine = await ledger.waitFor((l) => l.msg === 'Port Stolen' && l.session_id === a);
+      assert.equal(stolenLine.http_filter, 'header=X-PG-Tenant: Avi.+');
+      assert.ok(
+        ledger.lines.indexOf(released) < ledger.lines.indexOf(ended),
+        'Port Released comes before Session Ended',
+      );
+      const one = await query<{ session: { status: string; end_reason: string } }>(nc, 'session', { id: a });
+      assert.equal(one.session.status, 'ended');
+      const trail = await query<{ events: Array<{ type: string }> }>(nc, 'events', { session_id: a });
+      assert.deepEqual(
+        trail.events.map((e) => e.type),
+        ['SessionStarted', 'PortStolen', 'PortMirrored', 'PortReleased', 'PortReleased', 'SessionEnded'],
+      );
+    });
 
-  it('enforces port locks across sessions: abort names the holder, continue, override ends the holder', async () => {
-    const [a, b, c] = [newSessionId(), newSessionId(), newSessionId()];
-    const target = `deployment/locks-${a.toLowerCase()}`;
-    await cmd(nc, 'start', startBody(a, 'alice', target));
-    await cmd(nc, 'start', startBody(b, 'bob', target));
-    await cmd(nc, 'start', startBody(c, 'carol', target));
-    await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'steal' });
-    await rejects(
-      cmd(nc, 'port-subscribe', {
+    it('refuses unknown sessions, double ends, foreign users and bad input with the right codes', async () => {
+      const a = newSessionId();
+      await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'NotFound');
+      await cmd(nc, 'start', startBody(a));
+      await rejects(cmd(nc, 'start', startBody(a, 'mallory')), 'Forbidden');
+      await rejects(
+        cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'stael' }),
+        'Invalid',
+        /^mode:/,
+      );
+      await rejects(cmd(nc, 'start', { ...startBody(newSessionId()), target: 'ingress/x' }), 'Invalid', /^target:/);
+      await rejects(cmd(nc, 'start', { ...startBody('xyz') }), 'Invalid', /^session_id:/);
+      await cmd(nc, 'kill', { session_id: a, by: 'admin' });
+      await rejects(cmd(nc, 'end', { session_id: a, client_user: 'alice' }), 'Conflict', /already ended \(Killed\)/);
+      await rejects(cmd(nc, 'kill', { session_id: a, by: 'admin' }), 'Conflict');
+      // A garbled payload is a named Invalid, not a crash.
+      const reply = await nc.request(commandSubject('ledger', 'start'), new Uint8Array([0xc1, 0xff, 0x00]));
+      assert.match(new TextDecoder().decode(reply.data), /not valid msgpack|Invalid/);
+    });
+
+    it('enforces port locks across sessions: abort names the holder, continue, override ends the holder', async () => {
+      const [a, b, c] = [newSessionId(), newSessionId(), newSessionId()];
+      const target = `deployment/locks-${a.toLowerCase()}`;
+      await cmd(nc, 'start', startBody(a, 'alice', target));
+      await cmd(nc, 'start', startBody(b, 'bob', target));
+      await cmd(nc, 'start', startBody(c, 'carol', target));
+      await cmd(nc, 'port-subscribe', { session_id: a, client_user: 'alice', port: 80, mode: 'steal' });
+      await rejects(
+        cmd(nc, 'port-subscribe', {
+          session_id: b,
+          client_user: 'bob',
+          port: 80,
+          mode: 'steal',
+          http_filter: 'header=x',
+        }),
+        'PortAlreadyStolen',
+        new RegExp(`session ${a} \\(user alice\\)`),
+      );
+      const cont = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
         session_id: b,
         client_user: 'bob',
         port: 80,
         mode: 'steal',
-        http_filter: 'header=x',
-      }),
-      'PortAlreadyStolen',
-      new RegExp(`session ${a} \\(user alice\\)`),
-    );
-    const cont = await cmd<{ events: Array<{ type: string }> }>(nc, 'port-subscribe', {
-      session_id: b,
-      client_user: 'bob',
-      port: 80,
-      mode: 'steal',
-      on_concurrent_steal: 'continue',
-    });
-    assert.equal(cont.events.length, 1);
-    await cmd(nc, 'port-subscribe', {
-      session_id: c,
-      client_user: 'carol',
-      port: 80,
-      mode: 'steal',
-      on_concurrent_steal: 'override',
-    });
-    const endedA = await query<{ session: { status: string; end_reason: string; killed_by: string } }>(nc, 'session', {
-      id: a,
-    });
-    assert.deepEqual(
-      [endedA.session.status, endedA.session.end_reason, endedA.session.killed_by],
-      ['ended', 'Overridden', c],
-    );
-    const relA = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a);
-    assert.equal(relA.reason, 'Overridden');
-    const events = await query<{ events: Array<{ type: string; data: { lock?: boolean } }> }>(nc, 'events', {
-      session_id: b,
-    });
-    assert.equal(events.events.find((e) => e.type === 'PortStolen')!.data.lock, false);
-  });
-
-  it('publishes every event to MIRRORD_EVENTS once, with Nats-Msg-Id = event id', async () => {
-    const store = await openLedgerStore(dbUrl);
-    const all = await store.readAll(0, 100_000);
-    await store.close();
-    const msgs = await eventually('every event on the stream', async () => {
-      const m = await readEventStream(nc);
-      return m.length >= all.length ? m : undefined;
-    });
-    assert.equal(msgs.length, all.length);
-    assert.deepEqual(
-      msgs.map((m) => m.msgId),
-      all.map((e) => e.id),
-    );
-    assert.deepEqual(
-      msgs.map((m) => m.event.id),
-      all.map((e) => e.id),
-    );
-    assert.equal(msgs[0]!.subject, `mirrord.events.${all[0]!.type}.${all[0]!.session_id}`);
-  });
-
-  it('detects a stale append in the store', async () => {
-    const store = await openLedgerStore(dbUrl);
-    const a = newSessionId();
-    await cmd(nc, 'start', startBody(a));
-    const [first] = await store.readStream(a);
-    const stale = { ...first!, id: `0190f000-0000-7000-8000-${a.slice(4)}`, position: 0 };
-    const [out] = await store.appendBatch([{ events: [stale] }]);
-    await store.close();
-    assert.equal(out!.ok, false);
-    assert.ok(!out!.ok && isAppError(out!.error, 'Conflict'), String(!out!.ok && out!.error));
-  });
-
-  it('kill-all per namespace and for all; statistics count distinct users', async () => {
-    const a = newSessionId();
-    const b = newSessionId();
-    await cmd(nc, 'start', { ...startBody(a, 'dave'), namespace: 'team-a' });
-    await cmd(nc, 'start', { ...startBody(b, 'erin'), namespace: 'team-b' });
-    const killed = await cmd<{ events: Array<{ type: string; session_id: string }> }>(nc, 'kill-all', {
-      by: 'admin',
-      namespace: 'team-a',
-    });
-    assert.deepEqual(
-      killed.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id),
-      [a],
-    );
-    const stats = await query<{ dau: number; mau: number }>(nc, 'statistics');
-    assert.ok(stats.dau >= 5 && stats.mau >= stats.dau, JSON.stringify(stats));
-    await cmd(nc, 'kill-all', { by: 'admin' });
-    assert.deepEqual((await query<{ sessions: unknown[] }>(nc, 'sessions')).sessions, []);
-  });
-
-  it('ends an unused session after the TTL; activity keeps one alive; restart grants a full TTL', async () => {
-    const idle = newSessionId();
-    const kept = newSessionId();
-    await cmd(nc, 'start', startBody(idle));
-    await cmd(nc, 'start', startBody(kept));
-    await cmd(nc, 'port-subscribe', { session_id: idle, client_user: 'alice', port: 8080, mode: 'mirror' });
-    const t0 = Date.now();
-    const beat = setInterval(() => void cmd(nc, 'activity', { session_ids: [kept] }).catch(() => undefined), 1000);
-    try {
-      const line = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === idle, 12_000);
-      assert.equal(line.reason, 'Unused');
-      assert.ok(Date.now() - t0 >= 5500, 'not before the TTL');
-      await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === idle);
-      const s = await query<{ session: { status: string } }>(nc, 'session', { id: kept });
-      assert.equal(s.session.status, 'live');
-      // Restart: the kept session stops reporting while the ledger is down, yet gets a full TTL.
-      clearInterval(beat);
-      await ledger.kill9();
-      await new Promise((r) => setTimeout(r, 4000));
-      ledger = await startService('ledger', env());
-      const restarted = Date.now();
-      const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === kept, 15_000);
-      assert.equal(ended.reason, 'Unused');
-      assert.ok(
-        Date.now() - restarted >= 5500,
-        `expired ${Date.now() - restarted} ms after restart, before a full TTL`,
+        on_concurrent_steal: 'continue',
+      });
+      assert.equal(cont.events.length, 1);
+      await cmd(nc, 'port-subscribe', {
+        session_id: c,
+        client_user: 'carol',
+        port: 80,
+        mode: 'steal',
+        on_concurrent_steal: 'override',
+      });
+      const endedA = await query<{ session: { status: string; end_reason: string; killed_by: string } }>(
+        nc,
+        'session',
+        {
+          id: a,
+        },
       );
-      const gone = await cmd<{ ended: Array<{ id: string; reason: string }> }>(nc, 'activity', { session_ids: [kept] });
-      assert.deepEqual(gone.ended, [{ id: kept, reason: 'Unused' }]);
-    } finally {
-      clearInterval(beat);
-    }
-  });
+      assert.deepEqual(
+        [endedA.session.status, endedA.session.end_reason, endedA.session.killed_by],
+        ['ended', 'Overridden', c],
+      );
+      const relA = await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === a);
+      assert.equal(relA.reason, 'Overridden');
+      const events = await query<{ events: Array<{ type: string; data: { lock?: boolean } }> }>(nc, 'events', {
+        session_id: b,
+      });
+      assert.equal(events.events.find((e) => e.type === 'PortStolen')!.data.lock, false);
+    });
 
-  it('replay rebuilds projections equal to the live ones', async () => {
-    const store = await openLedgerStore(dbUrl);
-    const { events, projections } = await replayProjections(store);
-    assert.ok(events > 20);
-    assert.deepEqual(await diffProjections(store, projections), []);
-    // And a tampered projection is caught.
-    const live = [...projections.sessions.values()][0]!;
-    await store.replaceProjections(
-      [{ ...live, client_user: 'tampered' }, ...[...projections.sessions.values()].slice(1)],
-      projections.ports.values(),
-    );
-    assert.equal((await diffProjections(store, projections)).length, 1);
-    await store.replaceProjections(projections.sessions.values(), projections.ports.values());
-    await store.close();
+    it('publishes every event to MIRRORD_EVENTS once, with Nats-Msg-Id = event id', async () => {
+      const store = await openLedgerStore(dbUrl);
+      const all = await store.readAll(0, 100_000);
+      await store.close();
+      const msgs = await eventually('every event on the stream', async () => {
+        const m = await readEventStream(nc);
+        return m.length >= all.length ? m : undefined;
+      });
+      assert.equal(msgs.length, all.length);
+      assert.deepEqual(
+        msgs.map((m) => m.msgId),
+        all.map((e) => e.id),
+      );
+      assert.deepEqual(
+        msgs.map((m) => m.event.id),
+        all.map((e) => e.id),
+      );
+      assert.equal(msgs[0]!.subject, `mirrord.events.${all[0]!.type}.${all[0]!.session_id}`);
+    });
+
+    it('detects a stale append in the store', async () => {
+      const store = await openLedgerStore(dbUrl);
+      const a = newSessionId();
+      await cmd(nc, 'start', startBody(a));
+      const [first] = await store.readStream(a);
+      const stale = { ...first!, id: `0190f000-0000-7000-8000-${a.slice(4)}`, position: 0 };
+      const [out] = await store.appendBatch([{ events: [stale] }]);
+      await store.close();
+      assert.equal(out!.ok, false);
+      assert.ok(!out!.ok && isAppError(out!.error, 'Conflict'), String(!out!.ok && out!.error));
+    });
+
+    it('kill-all per namespace and for all; statistics count distinct users', async () => {
+      const a = newSessionId();
+      const b = newSessionId();
+      await cmd(nc, 'start', { ...startBody(a, 'dave'), namespace: 'team-a' });
+      await cmd(nc, 'start', { ...startBody(b, 'erin'), namespace: 'team-b' });
+      const killed = await cmd<{ events: Array<{ type: string; session_id: string }> }>(nc, 'kill-all', {
+        by: 'admin',
+        namespace: 'team-a',
+      });
+      assert.deepEqual(
+        killed.events.filter((e) => e.type === 'SessionEnded').map((e) => e.session_id),
+        [a],
+      );
+      const stats = await query<{ dau: number; mau: number }>(nc, 'statistics');
+      assert.ok(stats.dau >= 5 && stats.mau >= stats.dau, JSON.stringify(stats));
+      await cmd(nc, 'kill-all', { by: 'admin' });
+      assert.deepEqual((await query<{ sessions: unknown[] }>(nc, 'sessions')).sessions, []);
+    });
+
+    it('ends an unused session after the TTL; activity keeps one alive; restart grants a full TTL', async () => {
+      const idle = newSessionId();
+      const kept = newSessionId();
+      await cmd(nc, 'start', startBody(idle));
+      await cmd(nc, 'start', startBody(kept));
+      await cmd(nc, 'port-subscribe', { session_id: idle, client_user: 'alice', port: 8080, mode: 'mirror' });
+      const t0 = Date.now();
+      const beat = setInterval(() => void cmd(nc, 'activity', { session_ids: [kept] }).catch(() => undefined), 1000);
+      try {
+        const line = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === idle, 12_000);
+        assert.equal(line.reason, 'Unused');
+        assert.ok(Date.now() - t0 >= 5500, 'not before the TTL');
+        await ledger.waitFor((l) => l.msg === 'Port Released' && l.session_id === idle);
+        const s = await query<{ session: { status: string } }>(nc, 'session', { id: kept });
+        assert.equal(s.session.status, 'live');
+        // Restart: the kept session stops reporting while the ledger is down, yet gets a full TTL.
+        clearInterval(beat);
+        await ledger.kill9();
+        await new Promise((r) => setTimeout(r, 4000));
+        ledger = await startService('ledger', env());
+        const restarted = Date.now();
+        const ended = await ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === kept, 15_000);
+        assert.equal(ended.reason, 'Unused');
+        assert.ok(
+          Date.now() - restarted >= 5500,
+          `expired ${Date.now() - restarted} ms after restart, before a full TTL`,
+        );
+        const gone = await cmd<{ ended: Array<{ id: string; reason: string }> }>(nc, 'activity', {
+          session_ids: [kept],
+        });
+        assert.deepEqual(gone.ended, [{ id: kept, reason: 'Unused' }]);
+      } finally {
+        clearInterval(beat);
+      }
+    });
+
+    it('replay rebuilds projections equal to the live ones', async () => {
+      const store = await openLedgerStore(dbUrl);
+      const { events, projections } = await replayProjections(store);
+      assert.ok(events > 20);
+      assert.deepEqual(await diffProjections(store, projections), []);
+      // And a tampered projection is caught.
+      const live = [...projections.sessions.values()][0]!;
+      await store.replaceProjections(
+        [{ ...live, client_user: 'tampered' }, ...[...projections.sessions.values()].slice(1)],
+        projections.ports.values(),
+      );
+      assert.equal((await diffProjections(store, projections)).length, 1);
+      await store.replaceProjections(projections.sessions.values(), projections.ports.values());
+      await store.close();
+    });
   });
-});

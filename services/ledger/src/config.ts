@@ -2,7 +2,11 @@ import { int, loadConfig, logLevel, natsUrl, oneOf, str } from '#shared/config/i
 
 export const ledgerConfigSpec = {
   NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
-  LEDGER_DB: { parse: str, default: 'sqlite:./data/ledger.db', doc: 'ledger store URL (sqlite:<file>)' },
+  LEDGER_DB: {
+    parse: str,
+    default: 'sqlite:./data/ledger.db',
+    doc: 'ledger store URL: sqlite:<file>, or postgres://user:password@host:5432/database',
+  },
   LEDGER_SYNC: { parse: oneOf('normal', 'full'), default: 'normal' as const, doc: 'SQLite synchronous mode' },
   SESSION_UNUSED_TTL: {
     parse: int(6, 86_400),

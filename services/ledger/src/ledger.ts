@@ -67,6 +67,9 @@ export class Ledger {
   #expiryTimer: NodeJS.Timeout | undefined;
   readonly #known = new KnownSessionIds();
   #closed = false;
+  /** Memory may differ from the store (a failed append not yet rebuilt from it). */
+  #stale = false;
+  #rebuilding: Promise<boolean> | undefined;
   /** While the bus is down no gateway can report liveness, so nothing expires as Unused. */
   #busDown = false;
   readonly #appendLatency = new LatencyHistogram(APPEND_BUCKETS);
@@ -160,6 +163,10 @@ export class Ledger {
 
   async execute(cmd: LedgerCommand, traceparent?: string): Promise<CommandResult> {
     if (this.#closed) throw unavailable('the ledger is shutting down; retry against another replica');
+    // Memory diverged from the store (a failed append) and could not be rebuilt then: nothing
+    // is decided on it until it is (the store is back).
+    if (this.#stale && !(await this.#rebuildAfterFailure()))
+      throw unavailable('the ledger store is unavailable; retry shortly');
     if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
     const now = this.#opts.now();
     // retain-active: which sessions are inactive is this ledger's knowledge (activity reports), not the decider's.
@@ -255,15 +262,26 @@ export class Ledger {
     }
   }
 
-  async #rebuildAfterFailure(): Promise<void> {
+  /** Rebuilds memory from the store; false (and stale until a later call succeeds) when it cannot. */
+  #rebuildAfterFailure(): Promise<boolean> {
+    this.#stale = true;
+    // One rebuild at a time: every command waiting on it shares the outcome.
+    this.#rebuilding ??= this.#rebuild().finally(() => (this.#rebuilding = undefined));
+    return this.#rebuilding;
+  }
+
+  async #rebuild(): Promise<boolean> {
     try {
       const state = initialState();
       for (const e of await this.#store.liveSessionEvents()) evolve(state, e);
       // Commands still queued were decided on the old state; they are re-applied on top.
       for (const p of this.#queue) for (const e of p.events) evolve(state, e);
       this.#state = state;
+      this.#stale = false;
+      return true;
     } catch (e) {
-      this.#log.error({ err: e }, 'cannot rebuild ledger state after a failed append');
+      this.#log.error({ err: e }, 'cannot rebuild ledger state after a failed append; commands wait for the store');
+      return false;
     }
   }
 

@@ -66,14 +66,20 @@ async function write(trx: Transaction<Database>, cap: Capabilities, items: Appen
   }
   const d = netProjectionDelta(events);
   for (const part of chunks(d.deletePorts, Math.floor(cap.maxParams / 2))) {
-    const pairs = sql.join(part.map((p) => sql`(${p.session_id}, ${p.port})`));
+    // Typed values: PostgreSQL infers a VALUES list's types from the list alone (text otherwise).
+    const pairs = sql.join(part.map((p) => sql`(${p.session_id}, CAST(${p.port} AS INTEGER))`));
     await sql`DELETE FROM held_ports WHERE (session_id, port) IN (VALUES ${pairs})`.execute(trx);
   }
   for (const part of chunks(d.clearPortsOf, cap.maxParams)) {
     await trx.deleteFrom('held_ports').where('session_id', 'in', part).execute();
   }
   for (const part of chunks(d.endSessions, Math.floor(cap.maxParams / 4))) {
-    const rows = sql.join(part.map((r) => sql`(${r.id}, ${r.ended_at}, ${r.end_reason}, ${r.killed_by})`));
+    const rows = sql.join(
+      part.map(
+        (r) =>
+          sql`(${r.id}, CAST(${r.ended_at} AS BIGINT), CAST(${r.end_reason} AS TEXT), CAST(${r.killed_by} AS TEXT))`,
+      ),
+    );
     await sql`UPDATE sessions SET status = 'ended', ended_at = v.column2, end_reason = v.column3, killed_by = v.column4
       FROM (VALUES ${rows}) AS v WHERE sessions.id = v.column1`.execute(trx);
   }
@@ -159,7 +165,8 @@ export async function appendBatch(
       const pos = await db.transaction().execute((trx) => write(trx, cap, [item]));
       out.push({ ok: true, positions: item.events.map((e) => pos.get(e.id)!) });
     } catch (e) {
-      if (uniqueViolation(e) === 'id') {
+      // A re-sent event collides on its id and on its (session, version): either may be named.
+      if (uniqueViolation(e) !== undefined) {
         const rows = await db
           .selectFrom('events')
           .select(['id', 'position'])

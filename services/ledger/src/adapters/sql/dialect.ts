@@ -1,4 +1,5 @@
-import { Kysely, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import { Kysely, PostgresDialect, SqliteDialect, type SqliteDatabase, type SqliteStatement } from 'kysely';
+import pg from 'pg';
 import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -46,8 +47,8 @@ function withStatementCache(db: BetterSqlite3.Database, size = 256): SqliteDatab
 }
 
 /**
- * `sqlite:./data/ledger.db` (default, WAL, synchronous=NORMAL or FULL) or `postgres://…`.
- * PostgreSQL is the scale-out store of a later issue; its URL is refused clearly until then.
+ * `sqlite:./data/ledger.db` (default, WAL, synchronous=NORMAL or FULL) or `postgres://…` (the
+ * scale-out store: replicas of the ledger share it; one writes at a time, see the lease).
  */
 export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', cacheMb = 16): Opened {
   if (url.startsWith('sqlite:')) {
@@ -67,11 +68,25 @@ export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', ca
       sqlite,
     };
   }
-  if (url.startsWith('postgres://') || url.startsWith('postgresql://'))
-    throw invalid(
-      'LEDGER_DB',
-      'the PostgreSQL store is not available in this build',
-      'use sqlite:<file> (the default sqlite:./data/ledger.db)',
-    );
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw invalid('LEDGER_DB', `"${url}" is not a URL`, 'write postgres://user:password@host:5432/database');
+    }
+    if (parsed.pathname.length <= 1)
+      throw invalid('LEDGER_DB', 'names no database', 'write postgres://user:password@host:5432/database');
+    const pool = new pg.Pool({ connectionString: url, max: 8, connectionTimeoutMillis: 5_000 });
+    // A connection's error (the server restarted or was killed) must not crash the ledger: the
+    // query in flight fails (the command is answered Unavailable) and the next one reconnects.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => client.on('error', () => undefined));
+    return {
+      db: new Kysely<Database>({ dialect: new PostgresDialect({ pool }) }),
+      // PostgreSQL's bind-parameter limit is 65535 per statement.
+      cap: { postgres: true, maxParams: 60_000 },
+    };
+  }
   throw invalid('LEDGER_DB', `unsupported URL "${url}"`, 'use sqlite:<file> or postgres://…');
 }

@@ -81,7 +81,9 @@ export class SqliteAppender {
   }
 
   #retryAlone(item: AppendItem, e: unknown): AppendOutcome {
-    if (uniqueViolation(e) === 'id') {
+    // A re-sent event collides on its id and on its (session, version) — which one the store
+    // names first varies — so any unique violation is checked for ids already stored.
+    if (uniqueViolation(e) !== undefined) {
       const positions = item.events.map((x) => this.#positionOf.get(x.id) as number | undefined);
       if (positions.every((p) => p !== undefined)) return { ok: true, positions: positions.map(Number) };
     }
