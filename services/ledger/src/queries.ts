@@ -118,7 +118,10 @@ export class LedgerQueries {
         return { now: at, sessions };
       }
       case LedgerQuery.metrics:
-        return this.#store.metricsSnapshot(DURATION_BUCKETS, this.#now());
+        return {
+          ...(await this.#store.metricsSnapshot(DURATION_BUCKETS, this.#now())),
+          ledger_id: await this.#store.storeId(),
+        };
       case LedgerQuery.appendLatency:
         if (!this.#appendLatency) throw invalid('query', 'this ledger does not measure append latency');
         return this.#appendLatency();

@@ -116,6 +116,7 @@ const metrics = contract(
     ),
     rejections: z.array(z.object({ policy: z.string(), code: z.string(), count: z.number() })),
     outgoing_blocked: z.array(z.object({ policy: z.string(), protocol: z.string(), count: z.number() })),
+    ledger_id: z.string().optional(),
   }) satisfies z.ZodType<MetricsSnapshot>,
   30_000,
 );

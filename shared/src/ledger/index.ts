@@ -79,6 +79,8 @@ export interface MetricsSnapshot {
   rejections: Array<{ policy: string; code: string; count: number }>;
   /** Connects the relay refused, by policy and protocol. */
   outgoing_blocked: Array<{ policy: string; protocol: string; count: number }>;
+  /** The store the totals come from: only events it published (header `Mirrord-Ledger`) count on top. */
+  ledger_id?: string;
 }
 
 /** `mirrord_teams_ledger_append_seconds` buckets: group commits take milliseconds. */

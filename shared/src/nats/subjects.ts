@@ -1,6 +1,8 @@
 /** Every NATS subject and stream name of architecture.md, built here and nowhere else. */
 export const EVENTS_STREAM = 'MIRRORD_EVENTS';
 export const EVENTS_WILDCARD = 'mirrord.events.>';
+/** Header on every published event: the store (ledger database) it comes from — its provenance. */
+export const LEDGER_HEADER = 'Mirrord-Ledger';
 
 /**
  * What became of each Session Ended the jira-reporter handled, one message per outcome

@@ -53,6 +53,11 @@ export interface LedgerStore {
   /** Session and rejection totals with the position they are consistent with. */
   metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
   maxPosition(): Promise<number>;
+  /**
+   * This store's identity, made when it was created: a restored backup keeps it, an emptied
+   * or new database gets a new one. Published events carry it (provenance).
+   */
+  storeId(): Promise<string>;
   positionOf(eventId: string): Promise<number | undefined>;
   getCheckpoint(name: string): Promise<number>;
   setCheckpoint(name: string, position: number): Promise<void>;

@@ -3,7 +3,14 @@ import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { validateEvent } from '#shared/events/index.js';
 import type { MetricsSnapshot } from '#shared/ledger/index.js';
-import { EVENTS_STREAM, EVENTS_WILDCARD, ensureEventsStream, onBusChange, unpackValue } from '#shared/nats/index.js';
+import {
+  EVENTS_STREAM,
+  EVENTS_WILDCARD,
+  LEDGER_HEADER,
+  ensureEventsStream,
+  onBusChange,
+  unpackValue,
+} from '#shared/nats/index.js';
 import type { MetricsState } from '../../domain/metrics-state.js';
 import { ledgerQueries, request } from '#shared/contracts/index.js';
 
@@ -58,6 +65,9 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
         current = await open();
         for await (const m of current) {
           lastSeq = m.seq;
+          // Only the snapshot's store's events: after its database was emptied the stream may
+          // still hold another history, which the totals must not count.
+          if (snap.ledger_id && m.headers?.get(LEDGER_HEADER) !== snap.ledger_id) continue;
           try {
             state.apply(validateEvent(unpackValue(m.data)));
           } catch {

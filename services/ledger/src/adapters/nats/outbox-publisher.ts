@@ -2,7 +2,15 @@ import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
-import { EVENTS_STREAM, ensureEventsStream, eventSubject, messagingSpan, packValue } from '#shared/nats/index.js';
+import {
+  EVENTS_STREAM,
+  LEDGER_HEADER,
+  ensureEventsStream,
+  eventSubject,
+  messagingSpan,
+  packValue,
+  unpackValue,
+} from '#shared/nats/index.js';
 import { producerSpan } from '#shared/otel/index.js';
 
 export const OUTBOX_CHECKPOINT = 'outbox';
@@ -25,9 +33,30 @@ export interface OutboxOptions {
  * the duplicate window are deduplicated). Once the table has nothing newer, it switches to the
  * events the ledger hands over at commit, so the steady state never re-reads what it just wrote.
  */
+/** The stream holds events this ledger's store does not: it refuses to publish into it. */
+class ProvenanceError extends Error {
+  readonly streamPosition: number | undefined;
+  constructor(
+    lastMessage: Uint8Array,
+    readonly ledgerPosition: number,
+  ) {
+    let pos: number | undefined;
+    try {
+      pos = (unpackValue(lastMessage) as { position?: number }).position;
+    } catch {
+      pos = undefined;
+    }
+    super(
+      `the events stream holds events this ledger's store does not have (stream at position ${pos ?? 'unknown'}, this ledger at ${ledgerPosition}): its database is empty, restored from an older backup, or another ledger's. Not publishing into it: restore the database that wrote the stream, or, to start a new history, delete the stream (nats stream rm MIRRORD_EVENTS) and restart the ledger`,
+    );
+    this.streamPosition = pos;
+  }
+}
+
 export class OutboxPublisher {
   readonly #nc: NatsConnection;
   readonly #store: LedgerStore;
+  #storeId: string | undefined;
   readonly #opts: Readonly<Required<OutboxOptions>>;
   readonly #js: JetStreamClient;
   #jsm: JetStreamManager | undefined;
@@ -98,13 +127,20 @@ export class OutboxPublisher {
 
   async #resync(): Promise<void> {
     this.#jsm ??= await ensureEventsStream(this.#nc, this.#opts.stream);
+    this.#storeId ??= await this.#store.storeId();
     const info = await this.#jsm.streams.info(this.#opts.stream);
     this.#streamSeq = info.state.last_seq;
     let pos = 0;
     if (info.state.last_seq > 0) {
       const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: info.state.last_seq }).catch(() => null);
       const id = m?.header?.get('Nats-Msg-Id');
-      pos = (id ? await this.#store.positionOf(id) : undefined) ?? (await this.#store.getCheckpoint(OUTBOX_CHECKPOINT));
+      const known = id ? await this.#store.positionOf(id) : undefined;
+      const from = m?.header?.get(LEDGER_HEADER);
+      // The stream's newest event is not this store's: an emptied or restored database, or
+      // another ledger's. Publishing on would interleave two histories.
+      if (m && known === undefined && from !== this.#storeId)
+        throw new ProvenanceError(m.data, await this.#store.maxPosition());
+      pos = known ?? (await this.#store.getCheckpoint(OUTBOX_CHECKPOINT));
     }
     this.#position = pos;
     this.#fromMemory = false;
@@ -150,6 +186,15 @@ export class OutboxPublisher {
         backoff = 100;
       } catch (e) {
         if (!this.#running) break;
+        if (e instanceof ProvenanceError) {
+          this.#opts.log.error(
+            { stream_position: e.streamPosition, ledger_position: e.ledgerPosition, stream: this.#opts.stream },
+            e.message,
+          );
+          this.#needResync = true;
+          await this.#sleep(30_000);
+          continue;
+        }
         this.#opts.log.warn({ err: e, position: this.#position }, 'outbox publish failed; retrying');
         this.#needResync = true;
         this.#streamSeq = undefined;
@@ -165,6 +210,7 @@ export class OutboxPublisher {
     const msgs = rows.map(({ event, traceparent }) => {
       const h = headers();
       h.set('Nats-Msg-Id', event.id);
+      h.set(LEDGER_HEADER, this.#storeId!);
       const subject = eventSubject(event.type, event.session_id);
       const data = packValue(event);
       if (traceparent) {

@@ -84,10 +84,21 @@ function init(cap: Capabilities): Migration {
   };
 }
 
+/** The store's identity: events it publishes carry it, so a stream's events are known to be its own. */
+const storeIdentity: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema
+      .createTable('meta')
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('value', 'text', (c) => c.notNull())
+      .execute();
+  },
+};
+
 export async function migrate(db: Kysely<unknown>, cap: Capabilities): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: { getMigrations: async () => ({ '0001_init': init(cap) }) },
+    provider: { getMigrations: async () => ({ '0001_init': init(cap), '0002_store_id': storeIdentity }) },
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;

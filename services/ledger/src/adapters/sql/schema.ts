@@ -22,4 +22,5 @@ export interface Database {
   held_ports: HeldPortRow;
   checkpoints: { name: string; position: number };
   activity: { session_id: string; last_seen: number };
+  meta: { key: string; value: string };
 }

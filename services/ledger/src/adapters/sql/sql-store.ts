@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { sql, type Kysely, type Selectable } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
 import { validateEvent, type LedgerEvent } from '#shared/events/index.js';
@@ -253,6 +254,19 @@ class SqlLedgerStore implements LedgerStore {
   async positionOf(eventId: string): Promise<number | undefined> {
     const r = await this.#db.selectFrom('events').select('position').where('id', '=', eventId).executeTakeFirst();
     return r ? Number(r.position) : undefined;
+  }
+
+  #storeId: string | undefined;
+
+  async storeId(): Promise<string> {
+    if (this.#storeId) return this.#storeId;
+    await this.#db
+      .insertInto('meta')
+      .values({ key: 'store_id', value: randomUUID() })
+      .onConflict((oc) => oc.column('key').doNothing())
+      .execute();
+    const r = await this.#db.selectFrom('meta').select('value').where('key', '=', 'store_id').executeTakeFirstOrThrow();
+    return (this.#storeId = r.value);
   }
 
   async getCheckpoint(name: string): Promise<number> {
