@@ -38,7 +38,14 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
         out.issues.push({ source: label, path: '(yaml)', message: e.message.split('\n')[0]! });
       return;
     }
-    const v: unknown = doc.toJS();
+    let v: unknown;
+    try {
+      // Errors the parser leaves to conversion (an alias to no anchor, an alias bomb's size limit).
+      v = doc.toJS({ maxAliasCount: 100 });
+    } catch (e) {
+      out.issues.push({ source: label, path: '(yaml)', message: (e as Error).message.split('\n')[0]! });
+      return;
+    }
     if (v === null || v === undefined) return;
     if (typeof v !== 'object' || Array.isArray(v)) {
       out.issues.push({ source: label, path: '(root)', message: 'expected a Kubernetes object' });
