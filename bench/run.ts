@@ -27,7 +27,7 @@ const nats = await startNatsServer();
 try {
   if (want('commands')) {
     log('commands…');
-    rows.push(await benchCommands(nats));
+    rows.push(...(await benchCommands(nats)));
   }
   if (want('core')) {
     log('ledger core…');
