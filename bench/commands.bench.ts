@@ -75,7 +75,6 @@ async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number
   // Each store starts a new history: a ledger refuses to publish into a stream another store
   // wrote (provenance), so the stream goes first.
   await (await jetstreamManager(nc)).streams.delete(EVENTS_STREAM).catch(() => undefined);
-  const db = join(tempDir('bench-cmd'), 'ledger.db');
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
   const ledger = await spawnTs(
     'services/ledger/src/main.ts',
