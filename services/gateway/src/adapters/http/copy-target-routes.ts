@@ -34,6 +34,13 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
     return c;
   };
 
+  /** The copy the path names, once the caller may `verb` it. */
+  const authorizedCopy = async (req: FastifyRequest<{ Params: Params }>, verb: 'get' | 'proxy') => {
+    const namespace = validateNamespace(req.params.namespace);
+    await authorize(deps, requireIdentity(req), { verb, resource: 'copytargets', namespace, name: req.params.name });
+    return copyNamed(namespace, req.params.name);
+  };
+
   const listCopies = (req: FastifyRequest<{ Params: NsParams }>) =>
     traced(req, 'GET copytargets', async () => {
       const ns = req.params.namespace === undefined ? undefined : validateNamespace(req.params.namespace);
@@ -117,16 +124,9 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
     deps,
     'copytargets',
     async (req) => {
-      const namespace = validateNamespace(req.params.namespace);
-      await authorize(deps, requireIdentity(req), {
-        verb: 'proxy',
-        resource: 'copytargets',
-        namespace,
-        name: req.params.name,
-      });
-      const c = await copyNamed(namespace, req.params.name);
+      const c = await authorizedCopy(req, 'proxy');
       return startConnect(deps, req, {
-        params: { namespace, name: formatDottedTarget(parseTarget(c.target)) },
+        params: { namespace: c.namespace, name: formatDottedTarget(parseTarget(c.target)) },
         adapt: (cr) => ({
           ...cr,
           copy_target: {
@@ -139,15 +139,6 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
         }),
       });
     },
-    async (req) => {
-      const namespace = validateNamespace(req.params.namespace);
-      await authorize(deps, requireIdentity(req), {
-        verb: 'get',
-        resource: 'copytargets',
-        namespace,
-        name: req.params.name,
-      });
-      return copyTargetCrd(await copyNamed(namespace, req.params.name));
-    },
+    async (req) => copyTargetCrd(await authorizedCopy(req, 'get')),
   );
 }
