@@ -151,7 +151,7 @@ export class AgentManager {
    * (a scaled-down deployment is restored). False when there is no such copy.
    */
   async deleteCopy(namespace: string, name: string): Promise<boolean> {
-    const pod = (await this.cluster.copyPods(namespace)).find((p) => p.metadata?.name === name);
+    const pod = await this.cluster.copyPod(namespace, name);
     if (!pod) return false;
     const sid = pod.metadata!.labels![SESSION_LABEL]!;
     if (!pod.metadata?.annotations?.[IDLE_SINCE] && (await this.ledger.status(sid)) === 'live')
@@ -173,7 +173,7 @@ export class AgentManager {
     key: string,
   ): Promise<{ pod: V1Pod; adopted: boolean } | undefined> {
     const timeout = req.agent.startup_timeout * 1000;
-    const pod = (await this.cluster.copyPods(req.namespace)).find((p) => p.metadata?.name === name);
+    const pod = await this.cluster.copyPod(req.namespace, name);
     if (!pod)
       throw notFound(
         `copy target "${name}" not found in namespace "${req.namespace}"; list them with kubectl get copytargets.operator.metalbear.co -n ${req.namespace}`,

@@ -122,3 +122,18 @@ export class LatencyHistogram {
     return { bounds: this.#bounds, counts: [...this.#counts], sum: this.#sum, count: this.#count };
   }
 }
+
+/**
+ * Adds `n` to the counter of `labels` (rejections by policy and code, refused connects by policy
+ * and protocol): one keying for the ledger's snapshot and the gateway's event-derived totals.
+ */
+export function countLabelled<L extends Record<string, string>>(
+  into: Map<string, L & { count: number }>,
+  labels: L,
+  n = 1,
+): void {
+  const k = Object.values(labels).join('\u0000');
+  const c = into.get(k);
+  if (c) c.count += n;
+  else into.set(k, { ...labels, count: n });
+}

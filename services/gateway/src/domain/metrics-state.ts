@@ -1,5 +1,5 @@
 import type { LedgerEvent } from '#shared/events/index.js';
-import type { ClientLabels, MetricsSnapshot } from '#shared/ledger/index.js';
+import { countLabelled, type ClientLabels, type MetricsSnapshot } from '#shared/ledger/index.js';
 
 /**
  * The event-derived metrics as plain state: restored from a ledger snapshot, then advanced by
@@ -62,8 +62,8 @@ export class MetricsState {
       });
       s.buckets[this.bounds.length] = r.ended - prev;
     }
-    for (const r of snap.rejections) this.rejections.set(`${r.policy}\u0000${r.code}`, { ...r });
-    for (const r of snap.outgoing_blocked) this.outgoingBlocked.set(`${r.policy}\u0000${r.protocol}`, { ...r });
+    for (const { count, ...labels } of snap.rejections) countLabelled(this.rejections, labels, count);
+    for (const { count, ...labels } of snap.outgoing_blocked) countLabelled(this.outgoingBlocked, labels, count);
     this.position = snap.position;
   }
 
@@ -96,21 +96,15 @@ export class MetricsState {
         s.buckets[i]!++;
         return true;
       }
-      case 'SessionRejected': {
-        const k = `${d.policy ?? ''}\u0000${d.code ?? ''}`;
-        const r = this.rejections.get(k) ?? { policy: d.policy ?? '', code: d.code ?? '', count: 0 };
-        r.count++;
-        this.rejections.set(k, r);
+      case 'SessionRejected':
+        countLabelled(this.rejections, { policy: d.policy ?? '', code: d.code ?? '' });
         return true;
-      }
-      case 'OutgoingBlocked': {
-        const { policy, protocol } = e.data;
-        const k = `${policy}\u0000${protocol}`;
-        const r = this.outgoingBlocked.get(k) ?? { policy, protocol, count: 0 };
-        r.count++;
-        this.outgoingBlocked.set(k, r);
+      case 'OutgoingBlocked':
+        countLabelled<{ policy: string; protocol: string }>(this.outgoingBlocked, {
+          policy: e.data.policy,
+          protocol: e.data.protocol,
+        });
         return true;
-      }
       default:
         return true;
     }

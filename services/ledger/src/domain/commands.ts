@@ -1,4 +1,4 @@
-import type { AgentKind, ClientFields } from '#shared/events/index.js';
+import type { AgentKind, ClientFields, OutgoingBlockedData } from '#shared/events/index.js';
 
 /** Who the client is: the seed's client fields minus target/namespace. */
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
@@ -65,17 +65,11 @@ export interface EndSession {
   client_user: string;
   reason: 'ClientClosed' | 'SetupDeadlineExceeded' | 'TimeLimitExceeded';
 }
-export interface RecordOutgoingBlocked {
-  type: 'RecordOutgoingBlocked';
-  session_id: string;
-  client_user: string;
-  protocol: 'TCP' | 'UDP';
-  address: string;
-  port: number;
-  hostnames?: string[];
-  policy: string;
-  message: string;
-}
+/** What the relay reports of a refused connect: the event's own fields, for a live session. */
+export type RecordOutgoingBlocked = { type: 'RecordOutgoingBlocked'; session_id: string; client_user: string } & Omit<
+  OutgoingBlockedData,
+  keyof ClientFields
+>;
 export interface KillSession {
   type: 'KillSession';
   session_id: string;

@@ -279,6 +279,17 @@ export class Cluster {
       .catch(ignore404);
   }
 
+  /** One copy pod by name (undefined when there is none, or the pod is not a copy). */
+  async copyPod(namespace: string, name: string): Promise<V1Pod | undefined> {
+    try {
+      const p = await this.#core.readNamespacedPod({ name, namespace });
+      return p.metadata?.labels?.[ROLE_LABEL] === 'copy' && p.metadata.labels[SESSION_LABEL] ? p : undefined;
+    } catch (e) {
+      if (code(e) === 404) return undefined;
+      throw e;
+    }
+  }
+
   /** The copy pods agent-manager made, in one namespace or all. */
   async copyPods(namespace?: string): Promise<V1Pod[]> {
     const labelSelector = `${SESSION_LABEL},${ROLE_LABEL}=copy`;

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { sql, type Kysely } from 'kysely';
-import type { MetricsSnapshot } from '#shared/ledger/index.js';
+import { countLabelled, type MetricsSnapshot } from '#shared/ledger/index.js';
 import type { Database } from './schema.js';
 
 /**
@@ -32,18 +32,12 @@ function shape(
   const rej = new Map<string, { policy: string; code: string; count: number }>();
   for (const { body } of bodies) {
     const d = (JSON.parse(body) as { data?: { policy?: string; code?: string } }).data ?? {};
-    const k = `${d.policy ?? ''}\u0000${d.code ?? ''}`;
-    const r = rej.get(k) ?? { policy: d.policy ?? '', code: d.code ?? '', count: 0 };
-    r.count++;
-    rej.set(k, r);
+    countLabelled(rej, { policy: d.policy ?? '', code: d.code ?? '' });
   }
   const blocked = new Map<string, { policy: string; protocol: string; count: number }>();
   for (const { body } of blockedBodies) {
     const d = (JSON.parse(body) as { data: { policy: string; protocol: string } }).data;
-    const k = `${d.policy}\u0000${d.protocol}`;
-    const r = blocked.get(k) ?? { policy: d.policy, protocol: d.protocol, count: 0 };
-    r.count++;
-    blocked.set(k, r);
+    countLabelled(blocked, { policy: d.policy, protocol: d.protocol });
   }
   return {
     position,
