@@ -6,7 +6,7 @@ import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState, type LedgerState } from '../../services/ledger/src/domain/state.js';
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
-import type { LedgerStore } from '../../services/ledger/src/domain/store.js';
+import { FencedError, type LedgerStore } from '../../services/ledger/src/domain/store.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
 import { storeNames, storeUnderTest, type StoreUnderTest } from '../support/ledger-stores.js';
@@ -232,5 +232,34 @@ for (const name of storeNames())
       assert.ok((await diffProjections(store, projections)).length > 0);
       await store.replaceProjections(projections.sessions.values(), projections.ports.values());
       assert.deepEqual(await diffProjections(store, projections), []);
+    });
+
+    it('fences a deposed writer: once another process claims the store, the older one cannot append', async () => {
+      // given two processes on one database, the first one the writer
+      const url = await under.newDatabase('fence');
+      const first = await openLedgerStore(url);
+      const second = await openLedgerStore(url);
+      try {
+        await first.init();
+        await second.init();
+        const h2 = new History();
+        const e1 = await first.claimWriter();
+        assert.equal((await first.appendBatch([{ events: h2.run(start('00000000000000D4', 'dora')) }]))[0]!.ok, true);
+        // when the second claims it (it took over the lease)
+        const e2 = await second.claimWriter();
+        assert.ok(e2 > e1, `the newer claim has the higher epoch (${e1} then ${e2})`);
+        // then the first one's append is refused, naming both epochs, and nothing of it is stored
+        const late = h2.run(start('00000000000000E5', 'erin'));
+        const [o] = await first.appendBatch([{ events: late }]);
+        assert.equal(o!.ok, false);
+        assert.ok(!o!.ok && o!.error instanceof FencedError, 'a FencedError');
+        assert.match(!o!.ok ? o!.error.message : '', new RegExp(`epoch ${e1}\\b.*epoch ${e2}\\b`));
+        assert.equal(await second.positionOf(late[0]!.id), undefined);
+        // and the new writer appends
+        assert.equal((await second.appendBatch([{ events: late }]))[0]!.ok, true);
+      } finally {
+        await first.close();
+        await second.close();
+      }
     });
   });

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './postgres.js';
 
 export interface NatsServer extends AsyncDisposable {
   url: string;
@@ -19,18 +20,19 @@ const BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
  * A real nats-server with JetStream on a free port and its own store dir (after nst's
  * launcher): a temp config with `port: -1` and `ports_file_dir`, then wait for the ports file.
  * Restart reuses the same port and store, so durability tests can kill -9 and come back.
+ * `extraConf` adds configuration blocks (a cluster's name and routes).
  */
-export async function startNatsServer(): Promise<NatsServer> {
+export async function startNatsServer(opts: { port?: number; extraConf?: string } = {}): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mirrord-nats-'));
   const storeDir = join(dir, 'js');
-  let port = -1;
+  let port = opts.port ?? -1;
   let proc: ChildProcess | undefined;
 
   const launch = async (): Promise<void> => {
     const conf = join(dir, 'nats.conf');
     writeFileSync(
       conf,
-      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n`,
+      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n${opts.extraConf ?? ''}\n`,
     );
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -93,4 +95,36 @@ export async function startNatsServer(): Promise<NatsServer> {
     },
   };
   return server;
+}
+
+export interface NatsCluster extends AsyncDisposable {
+  /** Every node's URL, comma-separated (what NATS_URL takes). */
+  url: string;
+  nodes: NatsServer[];
+}
+
+/**
+ * A JetStream cluster of real nats-servers on loopback (three by default, so R3 streams keep
+ * a quorum through one node's loss); each node restarts on its own ports and store.
+ */
+export async function startNatsCluster(size = 3): Promise<NatsCluster> {
+  const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
+  const routePorts = await Promise.all(Array.from({ length: size }, freePort));
+  const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(', ');
+  const nodes = await Promise.all(
+    clientPorts.map((port, i) =>
+      startNatsServer({
+        port,
+        extraConf: `server_name: n${i + 1}\ncluster { name: mirrord, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes}] }`,
+      }),
+    ),
+  );
+  const cluster: NatsCluster = {
+    url: nodes.map((n) => n.url).join(','),
+    nodes,
+    async [Symbol.asyncDispose]() {
+      await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
+    },
+  };
+  return cluster;
 }

@@ -25,7 +25,7 @@ function binDir(): string {
   throw new Error('PostgreSQL is not installed: apt-get install postgresql (or set PG_BIN_DIR to its bin directory)');
 }
 
-const freePort = (): Promise<number> =>
+export const freePort = (): Promise<number> =>
   new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);

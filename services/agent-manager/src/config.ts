@@ -1,7 +1,7 @@
-import { bool, int, loadConfig, logLevel, natsUrl, str } from '#shared/config/index.js';
+import { bool, int, loadConfig, logLevel, natsSpec, str } from '#shared/config/index.js';
 
 export const agentManagerConfigSpec = {
-  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  ...natsSpec,
   KUBECONFIG: {
     parse: str,
     default: 'in-cluster',

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
-import { bool, hostPort, int, loadConfig, logLevel, natsUrl, oneOf, str } from '#shared/config/index.js';
+import { bool, hostPort, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
 import { invalid } from '#shared/errors/index.js';
 import type { License } from './adapters/http/resources.js';
 
@@ -47,7 +47,7 @@ export const gatewayConfigSpec = {
     doc: 'the operator CA (ca.crt, ca.key) that signs plugin certificates; created there on first start',
   },
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
-  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  ...natsSpec,
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
   PROTOCOL_MAX_MESSAGE_BYTES: {
     parse: int(1024, 1024 * 1024 * 1024),

@@ -78,7 +78,7 @@ await runService('gateway', async (log) => {
       )
     : undefined;
   const traffic = new TrafficMetrics();
-  const nc = await connectNats({ url: cfg.NATS_URL, name: 'gateway', log });
+  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
   const registry = new ConnectionRegistry(ledger, log);
   registry.start(nc, cfg.GATEWAY_ACTIVITY_INTERVAL_MS);

@@ -1,4 +1,4 @@
-import { durationMs, int, loadConfig, logLevel, natsUrl, str, type Parser } from '#shared/config/index.js';
+import { durationMs, int, loadConfig, logLevel, natsSpec, str, type Parser } from '#shared/config/index.js';
 
 const webtriggerUrl: Parser<string> = (raw, name) => {
   if (raw.trim() === '') return '';
@@ -14,7 +14,7 @@ const webtriggerUrl: Parser<string> = (raw, name) => {
 };
 
 export const jiraConfigSpec = {
-  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  ...natsSpec,
   JIRA_WEBTRIGGER_URL: {
     parse: webtriggerUrl,
     default: '',

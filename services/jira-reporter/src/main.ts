@@ -10,7 +10,7 @@ await runService('jira-reporter', async (log) => {
   const cfg = loadJiraConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('jira-reporter', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const nc = await connectNats({ url: cfg.NATS_URL, name: 'jira-reporter', log });
+  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'jira-reporter', log });
   setReadiness(() => !isBusDown(nc));
   if (cfg.JIRA_WEBTRIGGER_URL === '') {
     log.info('JIRA_WEBTRIGGER_URL is not set: Jira reporting is off');

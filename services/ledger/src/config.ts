@@ -1,7 +1,8 @@
-import { int, loadConfig, logLevel, natsUrl, oneOf, str } from '#shared/config/index.js';
+import { hostname } from 'node:os';
+import { int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
 
 export const ledgerConfigSpec = {
-  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  ...natsSpec,
   LEDGER_DB: {
     parse: str,
     default: 'sqlite:./data/ledger.db',
@@ -25,6 +26,16 @@ export const ledgerConfigSpec = {
     doc: 'events one session may record before it can only end',
   },
   USER_MAX_SESSIONS: { parse: int(0, 1_000_000), default: 20, doc: 'live sessions per user (0 = no limit)' },
+  LEDGER_LEASE_MS: {
+    parse: int(500, 300_000),
+    default: 5000,
+    doc: 'writer lease TTL in ms: how long a killed active ledger blocks its standby (renewed every third of it)',
+  },
+  LEDGER_INSTANCE: {
+    parse: str,
+    default: hostname(),
+    doc: "this replica's name in the writer lease (the pod name); replicas on one host need distinct ones",
+  },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },
 };

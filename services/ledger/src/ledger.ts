@@ -7,7 +7,7 @@ import { decide } from './domain/decide.js';
 import { evolve } from './domain/evolve.js';
 import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
-import type { LedgerStore, StoredEvent } from './domain/store.js';
+import { FencedError, type LedgerStore, type StoredEvent } from './domain/store.js';
 import { KnownSessionIds } from './known-ids.js';
 import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency } from '#shared/ledger/index.js';
 
@@ -44,6 +44,8 @@ export interface LedgerOptions {
   maxSessionMs?: number;
   /** SESSION_MAX_PORTS, SESSION_MAX_EVENTS, USER_MAX_SESSIONS. */
   limits?: SessionLimits;
+  /** Another ledger claimed the store: this one must stop deciding (its memory is not the truth). */
+  onFenced?: (e: FencedError) => void;
 }
 
 /**
@@ -55,8 +57,8 @@ export interface LedgerOptions {
 export class Ledger {
   readonly #store: LedgerStore;
   readonly #log: Logger;
-  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>>> &
-    Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits'>;
+  readonly #opts: Readonly<Required<Omit<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits' | 'onFenced'>>> &
+    Pick<LedgerOptions, 'onCommitted' | 'maxSessionMs' | 'limits' | 'onFenced'>;
   #state: LedgerState = initialState();
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
@@ -234,6 +236,7 @@ export class Ledger {
         outcomes = batch.map(() => ({ ok: false as const, error: e as Error }));
       }
       let failed = false;
+      let fenced: FencedError | undefined;
       const committed: StoredEvent[] = [];
       const at = performance.now();
       batch.forEach((p, i) => {
@@ -248,6 +251,7 @@ export class Ledger {
           p.resolve(o.positions);
         } else {
           failed = true;
+          if (o.error instanceof FencedError) fenced = o.error;
           p.reject(
             o.error instanceof AppError
               ? o.error
@@ -256,6 +260,10 @@ export class Ledger {
         }
       });
       if (committed.length > 0) this.#opts.onCommitted?.(committed.sort((a, b) => a.event.position - b.event.position));
+      if (fenced) {
+        this.#closed = true;
+        this.#opts.onFenced?.(fenced);
+      }
       // A failed item was applied to memory optimistically; the store is the truth, so
       // rebuild from it (rare: a second writer, or a disk error).
       if (failed) await this.#rebuildAfterFailure();

@@ -9,25 +9,38 @@ import { Ledger } from './ledger.js';
 import { LedgerQueries } from './queries.js';
 import { replayProjections } from './replay.js';
 import { VERSION } from '#shared/version.js';
+import { WriterLease } from './adapters/nats/writer-lease.js';
 
 await runService('ledger', async (log) => {
   const cfg = loadLedgerConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, { asyncContext: false });
   const store = await openLedgerStore(cfg.LEDGER_DB, cfg.LEDGER_SYNC);
+  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'ledger', log });
+  setReadiness(() => false);
+  // One writer at a time (replicas are hot standbys): wait for the lease, then claim the store
+  // so that any older writer still running can no longer commit.
+  const lease = await WriterLease.open(nc, { instance: cfg.LEDGER_INSTANCE, ttlMs: cfg.LEDGER_LEASE_MS, log });
+  const { waitedMs } = await lease.acquire();
+  const epoch = await store.claimWriter();
+  log.info({ epoch, waited_ms: waitedMs, instance: cfg.LEDGER_INSTANCE }, 'ledger writer lease acquired');
+  const stepDown = (why: string) => {
+    log.fatal({ epoch }, `ledger stepping down: ${why}`);
+    void nc.flush().finally(() => log.flush(() => process.exit(1)));
+  };
   if ((await store.maxPosition()) > 0 && (await store.liveSessions()).sessions.length === 0) {
     // An empty projection store beside a non-empty log: rebuild before serving.
     const { events, projections } = await replayProjections(store);
     await store.replaceProjections(projections.sessions.values(), projections.ports.values());
     log.info({ events }, 'projections rebuilt from the event log');
   }
-  const nc = await connectNats({ url: cfg.NATS_URL, name: 'ledger', log });
   setReadiness(() => !isBusDown(nc));
   const outbox = new OutboxPublisher(nc, store, { log: log.child({ component: 'outbox' }) });
   const ledger = new Ledger(store, log, {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
     onCommitted: (events) => outbox.enqueue(events),
     ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
+    onFenced: (e) => stepDown(e.message),
     limits: {
       maxPorts: cfg.SESSION_MAX_PORTS,
       maxEvents: cfg.SESSION_MAX_EVENTS,
@@ -45,8 +58,10 @@ await runService('ledger', async (log) => {
     VERSION,
     log,
   );
+  lease.keep(stepDown);
   log.info(
     {
+      epoch,
       db: cfg.LEDGER_DB,
       nats: cfg.NATS_URL,
       live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length,
@@ -57,6 +72,7 @@ await runService('ledger', async (log) => {
     await svc.stop();
     await ledger.drain();
     await outbox.drain();
+    await lease.release();
     await nc.drain();
     await store.close();
     await otel.shutdown();

@@ -1,7 +1,7 @@
-import { loadConfig, logLevel, natsUrl, str } from '#shared/config/index.js';
+import { loadConfig, logLevel, natsSpec, str } from '#shared/config/index.js';
 
 export const policyConfigSpec = {
-  NATS_URL: { parse: natsUrl, default: 'nats://127.0.0.1:4222', doc: 'NATS server URL' },
+  ...natsSpec,
   KUBECONFIG: {
     parse: str,
     default: 'in-cluster',

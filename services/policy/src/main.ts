@@ -19,7 +19,7 @@ await runService('policy', async (log) => {
   // Decisions are only served once every policy has been listed: an early answer could
   // allow what a not-yet-loaded policy forbids.
   await watch.start();
-  const nc = await connectNats({ url: cfg.NATS_URL, name: 'policy', log });
+  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'policy', log });
   setReadiness(() => !isBusDown(nc));
   const svc = await servePolicy(nc, g, VERSION, log);
   log.info({ nats: cfg.NATS_URL, policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');

@@ -96,4 +96,22 @@ export const natsUrl: Parser<string> = (raw, name) => {
   return raw;
 };
 
+/** The bus every service connects to: one server or a cluster's URL list, and its replica count. */
+export const natsSpec = {
+  NATS_URL: {
+    parse: natsUrl,
+    default: 'nats://127.0.0.1:4222',
+    doc: "NATS server URL, or a comma-separated list of a cluster's servers",
+  },
+  NATS_REPLICAS: {
+    parse: (raw: string, name: string) => {
+      if (!['1', '3', '5'].includes(raw.trim()))
+        throw new Error(`${name}: expected 1, 3 or 5 (JetStream replicas), got "${raw}"`);
+      return Number(raw);
+    },
+    default: 1,
+    doc: 'replicas of the JetStream streams and buckets the services create (3 on a three-node cluster)',
+  },
+};
+
 export const logLevel = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');

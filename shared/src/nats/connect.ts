@@ -10,6 +10,8 @@ export interface ConnectOptions {
   log?: Logger;
   /** How long the first connection may take before start-up gives up. */
   timeoutMs?: number;
+  /** NATS_REPLICAS: replicas of every stream and bucket this connection creates (1, 3 or 5). */
+  replicas?: number;
 }
 
 /** `lost` when the client loses its server, `regained` when it is connected again. */
@@ -17,6 +19,7 @@ export type BusChange = 'lost' | 'regained';
 
 interface BusState {
   down: boolean;
+  replicas: number;
   listeners: Set<(c: BusChange) => void>;
 }
 const buses = new WeakMap<NatsConnection, BusState>();
@@ -24,6 +27,14 @@ const buses = new WeakMap<NatsConnection, BusState>();
 /** True while a connection made by connectNats is between a disconnect and a reconnect. */
 export function isBusDown(nc: NatsConnection): boolean {
   return nc.isClosed() || buses.get(nc)?.down === true;
+}
+
+/**
+ * How many replicas the streams and buckets made over this connection get: a bus is a single
+ * server or a cluster, and that is known where it is connected to (NATS_REPLICAS).
+ */
+export function streamReplicas(nc: NatsConnection): number {
+  return buses.get(nc)?.replicas ?? 1;
 }
 
 /** Calls `fn` on every loss and regain of the bus; returns the unsubscribe function. */
@@ -49,7 +60,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
   } catch (e) {
     throw unavailable(`cannot reach NATS at ${opts.url} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`, e);
   }
-  const state: BusState = { down: false, listeners: new Set() };
+  const state: BusState = { down: false, replicas: opts.replicas ?? 1, listeners: new Set() };
   buses.set(nc, state);
   const log = opts.log;
   const tell = (c: BusChange) => {

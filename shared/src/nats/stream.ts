@@ -9,24 +9,31 @@ import {
   type JetStreamManager,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { streamReplicas } from './connect.js';
 import { EVENTS_STREAM, EVENTS_WILDCARD } from './subjects.js';
 
 /** The duplicate window covers the outbox's re-publish horizon (architecture.md). */
 export const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 
-/** Creates a stream (file storage, limits retention, 1 h dedupe) if missing; idempotent. */
+/**
+ * Creates a stream (file storage, limits retention, 1 h dedupe, the bus's replica count) if
+ * missing; idempotent. A stream made before the bus became a cluster is scaled up to it.
+ */
 export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
-  try {
-    await jsm.streams.info(name);
-  } catch {
+  const replicas = streamReplicas(nc);
+  const info = await jsm.streams.info(name).catch(() => undefined);
+  if (!info) {
     await jsm.streams.add({
       name,
       subjects,
       storage: StorageType.File,
       retention: RetentionPolicy.Limits,
       duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      num_replicas: replicas,
     });
+  } else if (info.config.num_replicas < replicas) {
+    await jsm.streams.update(name, { ...info.config, num_replicas: replicas });
   }
   return jsm;
 }

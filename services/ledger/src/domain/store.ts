@@ -1,6 +1,24 @@
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { MetricsSnapshot } from '#shared/ledger/index.js';
+import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { HeldPortRow, SessionRow } from './projections.js';
+
+/**
+ * An append by a ledger that is no longer the writer: another one claimed the store with a
+ * newer lease epoch (it took over while this one was paused or cut off). The append is refused
+ * inside its transaction, so a deposed writer can never commit beside the new one.
+ */
+export class FencedError extends AppError {
+  constructor(
+    readonly mine: number,
+    readonly current: number,
+  ) {
+    super(
+      ErrorCode.Unavailable,
+      `this ledger's writer lease (epoch ${mine}) was taken over by epoch ${current}; retry: the active ledger answers`,
+    );
+  }
+}
 
 /** One command's events, appended atomically with its projection changes. */
 export interface AppendItem {
@@ -58,6 +76,12 @@ export interface LedgerStore {
    * or new database gets a new one. Published events carry it (provenance).
    */
   storeId(): Promise<string>;
+  /**
+   * Makes this store's writer this process: raises the store's writer epoch and returns it;
+   * every later append checks it in its transaction and fails with FencedError once another
+   * process claimed a newer one. Unclaimed stores (replay, tools) append unchecked.
+   */
+  claimWriter(): Promise<number>;
   positionOf(eventId: string): Promise<number | undefined>;
   getCheckpoint(name: string): Promise<number>;
   setCheckpoint(name: string, position: number): Promise<void>;

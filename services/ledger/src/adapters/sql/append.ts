@@ -2,11 +2,24 @@ import { sql, type Kysely, type Transaction } from 'kysely';
 import { AppError, ErrorCode, conflict } from '#shared/errors/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import { netProjectionDelta } from '../../domain/projections.js';
-import type { AppendItem, AppendOutcome } from '../../domain/store.js';
+import { FencedError, type AppendItem, type AppendOutcome } from '../../domain/store.js';
 import type { Capabilities } from './dialect.js';
 import type { Database, EventsTable } from './schema.js';
 
 const EVENT_COLS = 11;
+/** The meta key of the newest writer epoch (claimWriter). */
+export const WRITER_EPOCH = 'writer_epoch';
+
+/**
+ * Refuses the transaction unless `epoch` is still the store's writer epoch. FOR SHARE holds the
+ * row until commit, so a newer writer's claim waits for this append and then wins.
+ */
+async function checkEpoch(trx: Transaction<Database>, cap: Capabilities, epoch: number): Promise<void> {
+  const lock = cap.postgres ? sql` FOR SHARE` : sql``;
+  const r = await sql<{ value: string }>`SELECT value FROM meta WHERE key = ${WRITER_EPOCH}${lock}`.execute(trx);
+  const current = Number(r.rows[0]?.value ?? 0);
+  if (current !== epoch) throw new FencedError(epoch, current);
+}
 export const SESSION_COLUMNS = [
   'status',
   'started_at',
@@ -51,7 +64,13 @@ const chunks = <T>(xs: T[], n: number): T[][] => {
  * Writes events and their projection changes (as one net delta: a few set-based statements
  * whatever the batch size); returns positions by event id.
  */
-async function write(trx: Transaction<Database>, cap: Capabilities, items: AppendItem[]): Promise<Map<string, number>> {
+async function write(
+  trx: Transaction<Database>,
+  cap: Capabilities,
+  items: AppendItem[],
+  epoch: number | undefined,
+): Promise<Map<string, number>> {
+  if (epoch !== undefined) await checkEpoch(trx, cap, epoch);
   const events = items.flatMap((i) => i.events);
   const tps = new Map<string, string>();
   for (const i of items) if (i.traceparent) for (const e of i.events) tps.set(e.id, i.traceparent);
@@ -146,13 +165,15 @@ export async function appendBatch(
   db: Kysely<Database>,
   cap: Capabilities,
   items: AppendItem[],
+  epoch?: number,
 ): Promise<AppendOutcome[]> {
   const all = items.flatMap((i) => i.events);
   if (all.length === 0) return items.map(() => ({ ok: true, positions: [] }));
   try {
-    const pos = await db.transaction().execute((trx) => write(trx, cap, items));
+    const pos = await db.transaction().execute((trx) => write(trx, cap, items, epoch));
     return items.map((i) => ({ ok: true, positions: i.events.map((e) => pos.get(e.id)!) }));
   } catch (e) {
+    if (e instanceof FencedError) return items.map(() => ({ ok: false, error: e }));
     if (items.length === 1 && uniqueViolation(e) === undefined) return [{ ok: false, error: e as Error }];
     if (items.length > 1 && uniqueViolation(e) === undefined) {
       // Not a per-item problem (disk, closed db): every item fails the same way.
@@ -162,7 +183,7 @@ export async function appendBatch(
   const out: AppendOutcome[] = [];
   for (const item of items) {
     try {
-      const pos = await db.transaction().execute((trx) => write(trx, cap, [item]));
+      const pos = await db.transaction().execute((trx) => write(trx, cap, [item], epoch));
       out.push({ ok: true, positions: item.events.map((e) => pos.get(e.id)!) });
     } catch (e) {
       // A re-sent event collides on its id and on its (session, version): either may be named.

@@ -3,8 +3,14 @@ import { sql, type Kysely, type Selectable } from 'kysely';
 import type BetterSqlite3 from 'better-sqlite3';
 import { validateEvent, type LedgerEvent } from '#shared/events/index.js';
 import type { HeldPortRow, SessionRow } from '../../domain/projections.js';
-import type { AppendItem, AppendOutcome, EventFilter, LedgerStore, StoredEvent } from '../../domain/store.js';
-import { appendBatch } from './append.js';
+import {
+  type AppendItem,
+  type AppendOutcome,
+  type EventFilter,
+  type LedgerStore,
+  type StoredEvent,
+} from '../../domain/store.js';
+import { appendBatch, WRITER_EPOCH } from './append.js';
 import { openDatabase, type Capabilities } from './dialect.js';
 import { migrate } from './migrations.js';
 import { SqliteAppender } from './sqlite-append.js';
@@ -63,7 +69,7 @@ class SqlLedgerStore implements LedgerStore {
   }
 
   async appendBatch(items: AppendItem[]): Promise<AppendOutcome[]> {
-    return this.#appender ? this.#appender.appendBatch(items) : appendBatch(this.#db, this.#cap, items);
+    return this.#appender ? this.#appender.appendBatch(items) : appendBatch(this.#db, this.#cap, items, this.#epoch);
   }
 
   async readStream(sessionId: string): Promise<LedgerEvent[]> {
@@ -267,6 +273,22 @@ class SqlLedgerStore implements LedgerStore {
       .execute();
     const r = await this.#db.selectFrom('meta').select('value').where('key', '=', 'store_id').executeTakeFirstOrThrow();
     return (this.#storeId = r.value);
+  }
+
+  /** The writer epoch this store's appends are conditional on (claimWriter); none: unchecked. */
+  #epoch: number | undefined;
+
+  async claimWriter(): Promise<number> {
+    // One statement: of two claimers each gets its own epoch and the later one wins. In
+    // PostgreSQL the UPDATE waits for appends holding the row FOR SHARE, so once it commits
+    // no older writer's transaction can commit any more.
+    const r = await sql<{ value: string }>`INSERT INTO meta (key, value) VALUES (${WRITER_EPOCH}, '1')
+      ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)
+      RETURNING value`.execute(this.#db);
+    const epoch = Number(r.rows[0]!.value);
+    this.#epoch = epoch;
+    this.#appender?.fence(epoch);
+    return epoch;
   }
 
   async getCheckpoint(name: string): Promise<number> {

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { netProjectionDelta } from '../../domain/projections.js';
-import type { AppendItem, AppendOutcome } from '../../domain/store.js';
-import { SESSION_COLUMNS, failedAppend, toRow, uniqueViolation } from './append.js';
+import { FencedError, type AppendItem, type AppendOutcome } from '../../domain/store.js';
+import { SESSION_COLUMNS, WRITER_EPOCH, failedAppend, toRow, uniqueViolation } from './append.js';
 
 const SESSION_ROW = ['id', ...SESSION_COLUMNS] as const;
 
@@ -20,7 +20,10 @@ export class SqliteAppender {
   readonly #upsertSession: BetterSqlite3.Statement;
   readonly #insertPort: BetterSqlite3.Statement;
   readonly #positionOf: BetterSqlite3.Statement;
-  readonly #write: (items: AppendItem[]) => number[][];
+  readonly #writerEpoch: BetterSqlite3.Statement;
+  readonly #write: BetterSqlite3.Transaction<(items: AppendItem[]) => number[][]>;
+  /** The epoch appends are conditional on once a lease holder claimed the store. */
+  #epoch: number | undefined;
 
   constructor(db: BetterSqlite3.Database) {
     this.#insertEvent = db.prepare(
@@ -41,10 +44,19 @@ export class SqliteAppender {
       'INSERT INTO held_ports (session_id, port, mode, http_filter, lock, since) VALUES (@session_id, @port, @mode, @http_filter, @lock, @since)',
     );
     this.#positionOf = db.prepare('SELECT position FROM events WHERE id = ?').pluck();
+    this.#writerEpoch = db.prepare('SELECT value FROM meta WHERE key = ?').pluck();
     this.#write = db.transaction((items: AppendItem[]) => this.#writeItems(items));
   }
 
+  fence(epoch: number): void {
+    this.#epoch = epoch;
+  }
+
   #writeItems(items: AppendItem[]): number[][] {
+    if (this.#epoch !== undefined) {
+      const current = Number(this.#writerEpoch.get(WRITER_EPOCH) ?? 0);
+      if (current !== this.#epoch) throw new FencedError(this.#epoch, current);
+    }
     const positions = items.map((item) =>
       item.events.map((e) => Number(this.#insertEvent.run(toRow(e, item.traceparent)).lastInsertRowid)),
     );
@@ -65,15 +77,18 @@ export class SqliteAppender {
    */
   appendBatch(items: AppendItem[]): AppendOutcome[] {
     if (items.every((i) => i.events.length === 0)) return items.map(() => ({ ok: true, positions: [] }));
+    // A claimed store may have another writer process: take the write lock at BEGIN, so the
+    // epoch read and the inserts are one serial step (busy_timeout waits for the other).
+    const write = this.#epoch === undefined ? this.#write : this.#write.immediate;
     try {
-      return this.#write(items).map((positions) => ({ ok: true, positions }));
+      return write(items).map((positions) => ({ ok: true, positions }));
     } catch (e) {
       if (uniqueViolation(e) === undefined) return items.map(() => ({ ok: false, error: e as Error }));
       if (items.length === 1) return [this.#retryAlone(items[0]!, e)];
     }
     return items.map((item) => {
       try {
-        return { ok: true, positions: this.#write([item])[0]! };
+        return { ok: true, positions: write([item])[0]! };
       } catch (e) {
         return this.#retryAlone(item, e);
       }
