@@ -24,7 +24,7 @@ export interface ServiceProcess {
 export async function startService(
   name: string,
   env: Record<string, string>,
-  readyMsg = `${name} ready`,
+  readyMsg: string | ((l: LogLine) => boolean) = `${name} ready`,
 ): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
     cwd: ROOT,
@@ -87,6 +87,7 @@ export async function startService(
     ),
   );
   exited.catch(() => undefined);
-  await Promise.race([sp.waitFor((l) => l.msg === readyMsg, 30_000), exited]);
+  const ready = typeof readyMsg === 'string' ? (l: LogLine) => l.msg === readyMsg : readyMsg;
+  await Promise.race([sp.waitFor(ready, 30_000), exited]);
   return sp;
 }

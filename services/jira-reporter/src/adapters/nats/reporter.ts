@@ -6,6 +6,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
+import { Kvm } from '@nats-io/kv';
 import type { Logger } from 'pino';
 import {
   consumeEventType,
@@ -15,6 +16,7 @@ import {
   JiraOutcome,
   jiraOutcomeSubject,
   packValue,
+  streamReplicas,
   unpackValue,
 } from '#shared/nats/index.js';
 import { backoffMs, planReport, type JiraReport } from '../../domain/report.js';
@@ -24,6 +26,9 @@ import { ledgerQueries, request } from '#shared/contracts/index.js';
 import { validateEvent, type SessionEnded } from '#shared/events/index.js';
 
 export const CONSUMER = 'jira-reporter';
+/** Session Ended ids whose report the webtrigger accepted (a day: longer than any redelivery). */
+export const DELIVERED_BUCKET = 'mirrord-jira-delivered';
+const DELIVERED_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
 export const deadLetterSubject = (sessionId: string) => `mirrord.jira.dead.${sessionId}`;
 
@@ -70,7 +75,29 @@ export async function runReporter(
 ): Promise<ConsumerMessages> {
   await ensureReporterStreams(nc);
   const js = jetstream(nc);
-  const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 30_000, 8);
+  const delivered = await new Kvm(nc).create(DELIVERED_BUCKET, {
+    history: 1,
+    ttl: DELIVERED_TTL_MS,
+    replicas: streamReplicas(nc),
+    description: 'Session Ended ids whose Jira report was accepted',
+  });
+  // An accepted report's mark must be stored before its event is acknowledged: a lost
+  // acknowledgement (a replica killed, a NATS node lost) redelivers it, and the mark — on
+  // whichever replica gets it — is what keeps it from being posted twice.
+  const mark = async (eventId: string): Promise<void> => {
+    for (let i = 0; ; i++) {
+      try {
+        await delivered.put(eventId, '1');
+        return;
+      } catch (err) {
+        if (i >= 100) throw err;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+  };
+  // The ack wait covers one delivery (its timer is reset just before the POST): a replica killed
+  // mid-report has its events redelivered to the other that soon.
+  const msgs = await consumeEventType(nc, CONSUMER, 'SessionEnded', cfg.JIRA_TIMEOUT_MS + 10_000, 8);
   void (async () => {
     for await (const m of msgs) {
       await inConsumerSpan(m, CONSUMER, () => handle(m)).catch((err: unknown) => {
@@ -100,6 +127,12 @@ export async function runReporter(
       m.ack();
       return;
     }
+    if (await delivered.get(ev.id)) {
+      log.debug({ session_id: ev.session_id }, 'Jira report already delivered (a redelivered event); not posted again');
+      await recordOutcome(js, ev.id, JiraOutcome.delivered);
+      m.ack();
+      return;
+    }
     const plan = planReport(r.session, ev.data.session_duration ?? 0, ev.time);
     if (plan.kind === 'skip') {
       log.debug({ session_id: ev.session_id, branch_name: r.session.branch_name }, `Jira report skipped: ${plan.why}`);
@@ -107,9 +140,11 @@ export async function runReporter(
       m.ack();
       return;
     }
+    m.working();
     const out = await deliver(cfg.JIRA_WEBTRIGGER_URL, plan.report, ev.id, cfg.JIRA_TIMEOUT_MS);
     const attempt = m.info.deliveryCount;
     if (out.ok) {
+      await mark(ev.id);
       await recordOutcome(js, ev.id, JiraOutcome.delivered);
       await m.ackAck();
       const link =

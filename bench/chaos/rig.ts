@@ -1,0 +1,116 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { connect } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/nats-core';
+import { startNatsCluster, type NatsCluster } from '../../test/support/nats-server.js';
+import { startPostgres, type Postgres } from '../../test/support/postgres.js';
+import { startService, type LogLine, type ServiceProcess } from '../../test/support/service-process.js';
+
+/** A Forge webtrigger stand-in: counts accepted POSTs per idempotency key; can be taken down. */
+export interface Webtrigger {
+  url: string;
+  /** Accepted POSTs per idempotency key (the Session Ended event id). */
+  posts: Map<string, number>;
+  down: boolean;
+  close(): Promise<void>;
+}
+
+export async function startWebtrigger(): Promise<Webtrigger> {
+  const hook: Webtrigger = { url: '', posts: new Map(), down: false, close: async () => undefined };
+  const server: Server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (hook.down) {
+        res.writeHead(503).end('down for chaos');
+        return;
+      }
+      const key = String(req.headers['idempotency-key']);
+      hook.posts.set(key, (hook.posts.get(key) ?? 0) + 1);
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  hook.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
+  hook.close = () => new Promise((r) => server.close(() => r()));
+  return hook;
+}
+
+const isLedgerUp = (l: LogLine) =>
+  l.msg === 'ledger ready' || l.msg === 'ledger standby: another ledger holds the writer lease; waiting to take over';
+
+/**
+ * The replicated system the faults hit: a three-node NATS cluster (R3 streams), PostgreSQL,
+ * two ledgers (one active, one hot standby), two jira-reporters and a webtrigger.
+ */
+export class Rig {
+  ledgers: ServiceProcess[] = [];
+  reporters: ServiceProcess[] = [];
+  nc!: NatsConnection;
+  dbUrl = '';
+
+  private constructor(
+    readonly nats: NatsCluster,
+    readonly pg: Postgres,
+    readonly hook: Webtrigger,
+    readonly leaseMs: number,
+  ) {}
+
+  static async start(leaseMs: number): Promise<Rig> {
+    const rig = new Rig(await startNatsCluster(3), await startPostgres(), await startWebtrigger(), leaseMs);
+    rig.dbUrl = await rig.pg.createDatabase('chaos');
+    rig.nc = await connect({ servers: rig.nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    for (const i of [0, 1]) rig.ledgers[i] = await rig.startLedger(i);
+    for (const i of [0, 1]) rig.reporters[i] = await rig.startReporter(i);
+    return rig;
+  }
+
+  env(): Record<string, string> {
+    return {
+      NATS_URL: this.nats.url,
+      NATS_REPLICAS: '3',
+      LEDGER_DB: this.dbUrl,
+      LEDGER_LEASE_MS: String(this.leaseMs),
+      USER_MAX_SESSIONS: '0',
+      SESSION_UNUSED_TTL: '3600',
+      JIRA_WEBTRIGGER_URL: this.hook.url,
+      JIRA_RETRY_MAX_DELAY: '2s',
+      JIRA_TIMEOUT_MS: '2000',
+    };
+  }
+
+  async startLedger(i: number): Promise<ServiceProcess> {
+    const p = await startService('ledger', { ...this.env(), LEDGER_INSTANCE: `ledger-${i}` }, isLedgerUp);
+    this.ledgers[i] = p;
+    return p;
+  }
+
+  async startReporter(i: number): Promise<ServiceProcess> {
+    const p = await startService('jira-reporter', {
+      ...this.env(),
+      LOG_LEVEL: process.env.CHAOS_DEBUG ? 'debug' : 'info',
+    });
+    this.reporters[i] = p;
+    return p;
+  }
+
+  /** The ledger that holds the lease now (the latest to acquire it among the running ones). */
+  async active(): Promise<number> {
+    for (let t = 0; t < 600; t++) {
+      const running = this.ledgers
+        .map((p, i) => ({ p, i }))
+        .filter(({ p }) => p.proc.exitCode === null && p.proc.signalCode === null)
+        .filter(({ p }) => p.lines.some((l) => l.msg === 'ledger ready'));
+      if (running.length === 1) return running[0]!.i;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error('no single active ledger');
+  }
+
+  async stop(): Promise<void> {
+    await this.nc?.close().catch(() => undefined);
+    for (const p of [...this.reporters, ...this.ledgers]) await p.stop().catch(() => undefined);
+    await this.hook.close();
+    await this.pg[Symbol.asyncDispose]();
+    await this.nats[Symbol.asyncDispose]();
+  }
+}

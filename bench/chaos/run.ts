@@ -1,0 +1,219 @@
+/**
+ * `npm run chaos`: faults injected one after another under load, against real processes on
+ * loopback (a three-node NATS cluster, PostgreSQL, two ledgers, two jira-reporters; then a
+ * SQLite ledger on a tiny disk). After each: every acknowledged event in the store and on the
+ * stream exactly once, no port locked by two sessions, no Jira report posted twice, every
+ * session live or ended with a reason. Prints the table; exits non-zero on any violation.
+ * CHAOS_PROFILE=short is the one CI runs (test/chaos/chaos.int.test.ts).
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { pathToFileURL } from 'node:url';
+import { startNatsServer } from '../../test/support/nats-server.js';
+import { startService } from '../../test/support/service-process.js';
+import { inspect, type Findings } from './checks.js';
+import { fillDisk, mainFaults, mountSmallDisk, type Fault } from './faults.js';
+import { runLoad, timeToRecover, type LoadStats } from './load.js';
+import { Rig } from './rig.js';
+
+export interface Profile {
+  name: 'short' | 'full';
+  commandsPerFault: number;
+  concurrency: number;
+  leaseMs: number;
+}
+
+export const PROFILES: Record<Profile['name'], Profile> = {
+  short: { name: 'short', commandsPerFault: 450, concurrency: 50, leaseMs: 2000 },
+  full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000 },
+};
+
+export interface ChaosRow extends Omit<Findings, 'events'> {
+  fault: string;
+  commands: number;
+  sessions: number;
+  retries: number;
+  recoveryMs: number;
+  skipped?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const log = (s: string) => process.stderr.write(`${s}\n`);
+const TARGETS = 10;
+
+/** Time from `since` until every Jira session ended before it has an accepted POST. */
+async function jiraCaughtUp(posts: Map<string, number>, ends: LoadStats['jiraEnds'], since: number): Promise<number> {
+  const due = () => ends.filter((e) => e.at <= since).every((e) => (posts.get(e.id) ?? 0) > 0);
+  while (!due()) {
+    if (Date.now() - since > 120_000) return Number.POSITIVE_INFINITY;
+    await sleep(50);
+  }
+  return Date.now() - since;
+}
+
+async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Promise<ChaosRow> {
+  let recovery: Promise<number> = Promise.resolve(Number.NaN);
+  let done: Promise<void> = Promise.resolve();
+  const stats = await runLoad(rig.nc, {
+    commands: p.commandsPerFault,
+    concurrency: p.concurrency,
+    targets: TARGETS,
+    jiraEvery: 5,
+    midway: () =>
+      (done = (async () => {
+        const injected = Date.now();
+        await fault.inject(rig);
+        if (fault.recoveryFrom === 'inject' && !fault.recoveryIs) recovery = timeToRecover(rig.nc, injected);
+        await sleep(fault.holdMs);
+        await fault.heal(rig);
+        const from = fault.recoveryFrom === 'inject' ? injected : Date.now();
+        if (fault.recoveryIs === 'jira') recovery = jiraCaughtUp(rig.hook.posts, stats.jiraEnds, from);
+        else if (fault.recoveryFrom === 'heal') recovery = timeToRecover(rig.nc, from);
+      })()),
+  });
+  await done;
+  const recoveryMs = await recovery;
+  const f = await inspect(rig.nc, rig.dbUrl, stats.acked, rig.hook.posts);
+  log(`chaos:   ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries })}`);
+  const row: ChaosRow = {
+    fault: fault.name,
+    commands: stats.commands,
+    sessions: stats.sessions,
+    retries: stats.retries,
+    lost: f.lost,
+    duplicated: f.duplicated - before.duplicated,
+    doubleLocks: f.doubleLocks - before.doubleLocks,
+    doublePosts: f.doublePosts - before.doublePosts,
+    unreported: f.unreported,
+    unexplained: f.unexplained,
+    recoveryMs,
+  };
+  Object.assign(before, f);
+  return row;
+}
+
+/** A SQLite ledger whose disk fills up mid-load and is freed 3 s later. */
+async function diskFull(p: Profile): Promise<ChaosRow> {
+  const fault = 'SQLite disk full for 3 s (16 MB tmpfs)';
+  const empty = { lost: 0, duplicated: 0, doubleLocks: 0, doublePosts: 0, unreported: 0, unexplained: 0 };
+  const disk = mountSmallDisk(16);
+  if ('error' in disk)
+    return { fault, commands: 0, sessions: 0, retries: 0, recoveryMs: Number.NaN, ...empty, skipped: disk.error };
+  const nats = await startNatsServer();
+  const dbUrl = `sqlite:${join(disk.dir, 'ledger.db')}`;
+  const ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
+  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  try {
+    let recovery: Promise<number> = Promise.resolve(Number.NaN);
+    let done: Promise<void> = Promise.resolve();
+    const stats = await runLoad(nc, {
+      commands: p.commandsPerFault,
+      concurrency: p.concurrency,
+      targets: TARGETS,
+      midway: () =>
+        (done = (async () => {
+          const filler = fillDisk(disk.dir);
+          await sleep(3000);
+          rmSync(filler);
+          recovery = timeToRecover(nc, Date.now());
+        })()),
+    });
+    await done;
+    const recoveryMs = await recovery;
+    const f = await inspect(nc, dbUrl, stats.acked, new Map());
+    log(`chaos:   ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries })}`);
+    return {
+      fault,
+      commands: stats.commands,
+      sessions: stats.sessions,
+      retries: stats.retries,
+      recoveryMs,
+      lost: f.lost,
+      duplicated: f.duplicated,
+      doubleLocks: f.doubleLocks,
+      doublePosts: 0,
+      unreported: 0,
+      unexplained: f.unexplained,
+    };
+  } finally {
+    await nc.close();
+    await ledger.stop();
+    await nats[Symbol.asyncDispose]();
+    disk.unmount();
+  }
+}
+
+export async function runChaos(p: Profile): Promise<ChaosRow[]> {
+  const rows: ChaosRow[] = [];
+  const rig = await Rig.start(p.leaseMs);
+  try {
+    const seen: Findings = {
+      lost: 0,
+      duplicated: 0,
+      doubleLocks: 0,
+      doublePosts: 0,
+      unreported: 0,
+      unexplained: 0,
+      events: 0,
+    };
+    for (const fault of mainFaults(p.leaseMs)) {
+      log(`chaos: ${fault.name}…`);
+      rows.push(await phase(rig, fault, p, seen));
+    }
+  } finally {
+    await rig.stop();
+  }
+  log('chaos: SQLite disk full…');
+  rows.push(await diskFull(p));
+  return rows;
+}
+
+export const violations = (r: ChaosRow): number =>
+  r.lost + r.duplicated + r.doubleLocks + r.doublePosts + r.unreported + r.unexplained;
+
+export function renderTable(rows: ChaosRow[]): string {
+  const head = [
+    'fault',
+    'load (commands / sessions)',
+    'attempts retried',
+    'lost',
+    'duplicated',
+    'double locks',
+    'double Jira posts',
+    'recovery',
+  ];
+  const ms = (n: number) => (Number.isFinite(n) ? `${(n / 1000).toFixed(2)} s` : 'never');
+  const body = rows.map((r) =>
+    r.skipped
+      ? [r.fault, `skipped: ${r.skipped}`, '', '', '', '', '', '']
+      : [
+          r.fault,
+          `${r.commands} / ${r.sessions}`,
+          String(r.retries),
+          String(r.lost + r.unreported + r.unexplained),
+          String(r.duplicated),
+          String(r.doubleLocks),
+          String(r.doublePosts),
+          ms(r.recoveryMs),
+        ],
+  );
+  return [head, head.map(() => '---'), ...body].map((c) => `| ${c.join(' | ')} |`).join('\n');
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const name = (process.env.CHAOS_PROFILE ?? 'full') as Profile['name'];
+  const p = PROFILES[name];
+  if (!p) {
+    log(`CHAOS_PROFILE: unknown profile "${name}" (short, full)`);
+    process.exit(2);
+  }
+  const t0 = Date.now();
+  const rows = await runChaos(p);
+  const total = rows.reduce((n, r) => n + r.commands, 0);
+  process.stdout.write(
+    `${renderTable(rows)}\n\n${total} commands in ${((Date.now() - t0) / 1000).toFixed(0)} s (${p.name} profile)\n`,
+  );
+  const bad = rows.filter((r) => violations(r) > 0 || (!r.skipped && !Number.isFinite(r.recoveryMs)));
+  process.exit(bad.length > 0 ? 1 : 0);
+}
