@@ -65,12 +65,11 @@ export class WriterLease {
    * Waits until this process holds the lease. A key held by this same instance (its previous
    * process, killed before its TTL ran out) is taken at once; another holder is waited out.
    */
-  async acquire(signal?: AbortSignal): Promise<{ waitedMs: number }> {
+  async acquire(): Promise<{ waitedMs: number }> {
     const t0 = Date.now();
     const me: Holder = { instance: this.#opts.instance, pid: process.pid, since: Date.now() };
     let told = false;
     for (;;) {
-      signal?.throwIfAborted();
       try {
         this.#revision = await this.#kv.create(KEY, JSON.stringify(me));
         return { waitedMs: Date.now() - t0 };
@@ -97,7 +96,9 @@ export class WriterLease {
           'ledger standby: another ledger holds the writer lease; waiting to take over',
         );
       }
-      await sleep(Math.max(50, Math.floor(this.#opts.ttlMs / 10)), undefined, signal ? { signal } : undefined);
+      // Polled often (two small requests): a released key is taken within this, an expired
+      // one within it after its TTL.
+      await sleep(Math.min(250, Math.max(50, Math.floor(this.#opts.ttlMs / 10))));
     }
   }
 
