@@ -25,6 +25,7 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const e0 = cpuMs(echo.pid!);
   const rawMs = await runConcurrent(total, 32, () => nc.request('bench.echo', body, { timeout: 5000 }));
   const echoUsed = cpuMs(echo.pid!) - e0;
+  const rawCpuUs = (echoUsed * 1000) / total;
   process.stderr.write(
     `  raw responder CPU: ${((echoUsed * 1000) / total).toFixed(0)} µs per request, ${((echoUsed / rawMs) * 100).toFixed(0)} % of a core\n`,
   );
@@ -33,17 +34,17 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   const sqlite = await measureLedger(nc, `sqlite:${join(tempDir('bench-cmd'), 'ledger.db')}`, sessions, nats.url);
   // The same load on PostgreSQL (one active ledger), in the same run.
   const pg = await startPostgres();
-  let onPg: number;
+  let onPg: Measured;
   try {
     onPg = await measureLedger(nc, await pg.createDatabase('bench'), sessions, nats.url);
   } finally {
     await pg[Symbol.asyncDispose]();
   }
-  const oursMs = sqlite;
+  const oursMs = sqlite.ms;
   await nc.close();
   const ours = total / (oursMs / 1000);
   const raw = total / (rawMs / 1000);
-  const pgRate = total / (onPg / 1000);
+  const pgRate = total / (onPg.ms / 1000);
   return [
     {
       name: 'ledger commands, 32 in flight (start/steal/end, committed)',
@@ -63,14 +64,38 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
       target: 'report',
       pass: true,
     },
+    {
+      name: 'ledger CPU per command, SQLite (vs a raw NATS responder per request)',
+      value: sqlite.cpuUs,
+      unit: 'µs',
+      baseline: rawCpuUs,
+      ratio: sqlite.cpuUs / rawCpuUs,
+      target: 'report (was 163-255)',
+      pass: true,
+    },
+    {
+      name: 'ledger CPU per command, PostgreSQL (vs SQLite)',
+      value: onPg.cpuUs,
+      unit: 'µs',
+      baseline: sqlite.cpuUs,
+      ratio: onPg.cpuUs / sqlite.cpuUs,
+      target: 'report',
+      pass: true,
+    },
   ];
+}
+
+interface Measured {
+  ms: number;
+  /** The ledger process's CPU per command. */
+  cpuUs: number;
 }
 
 /**
  * One ledger on `dbUrl` driven with `sessions` × (start, steal, end), 32 in flight, timed until
  * every event is on JetStream too; the ledger's CPU per command goes to stderr. Returns ms.
  */
-async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number, natsUrl: string): Promise<number> {
+async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number, natsUrl: string): Promise<Measured> {
   const total = sessions * 3;
   // Each store starts a new history: a ledger refuses to publish into a stream another store
   // wrote (provenance), so the stream goes first.
@@ -82,6 +107,7 @@ async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number
     'ledger ready',
   );
   let oursMs: number;
+  let cpuUs: number;
   // A failure mid-run must not leave the ledger running (it holds the bench's stderr open).
   try {
     const jsm = await jetstreamManager(nc);
@@ -115,6 +141,7 @@ async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number
     oursMs = performance.now() - t0;
     // Where the time goes: the ledger's own CPU per command (less noisy than throughput here).
     const used = cpuMs(ledger.pid!) - cpu0;
+    cpuUs = (used * 1000) / total;
     process.stderr.write(
       `  ledger CPU (${dbUrl.split(':')[0]}): ${((used * 1000) / total).toFixed(0)} µs per command, ${((used / oursMs) * 100).toFixed(0)} % of a core\n`,
     );
@@ -122,5 +149,5 @@ async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number
   } finally {
     await stop(ledger);
   }
-  return oursMs;
+  return { ms: oursMs, cpuUs };
 }

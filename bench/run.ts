@@ -15,6 +15,7 @@ import { benchAudit } from './audit.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import { benchCodec, benchRelay } from './relay.bench.js';
 import { benchGovernance } from './governance.bench.js';
+import { benchStatus, benchTakeover } from './replicas.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -45,6 +46,12 @@ try {
   if (want('start')) {
     log('session start…');
     rows.push(...(await benchStart(nats)));
+  }
+  if (want('replicas')) {
+    log('ledger takeover…');
+    rows.push(await benchTakeover(nats));
+    log('operator status with 10,000 live sessions…');
+    rows.push(await benchStatus(nats));
   }
   if (want('codec')) {
     log('protocol codec…');

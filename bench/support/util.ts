@@ -54,7 +54,7 @@ export async function spawnTs(file: string, env: Record<string, string>, readyTe
 }
 
 export async function stop(p: ChildProcess): Promise<void> {
-  if (p.exitCode !== null) return;
+  if (p.exitCode !== null || p.signalCode !== null) return;
   const done = new Promise((r) => p.once('exit', r));
   p.kill('SIGTERM');
   await done;

@@ -10,6 +10,7 @@ import { isAppError } from '#shared/errors/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
+import { LedgerQueries } from '../../services/ledger/src/queries.js';
 import { eventually } from '../support/eventually.js';
 
 const cmd = <T = Record<string, unknown>>(nc: NatsConnection, verb: string, body: Record<string, unknown>) =>
@@ -274,6 +275,52 @@ for (const storeName of storeNames())
         assert.deepEqual(gone.ended, [{ id: kept, reason: 'Unused' }]);
       } finally {
         clearInterval(beat);
+      }
+    });
+
+    it("status (the sessions query, served from the writer's memory) equals the stored projection", async () => {
+      // given live sessions with ports of every kind, in two namespaces, some ended
+      for (let i = 0; i < 5; i++) {
+        const id = newSessionId();
+        await cmd(nc, 'start', {
+          ...startBody(id, `user${i}`, `deployment/view-${i}`),
+          ...(i % 2 ? { namespace: 'other' } : {}),
+        });
+        await cmd(nc, 'port-subscribe', { session_id: id, client_user: `user${i}`, port: 8080, mode: 'mirror' });
+        await cmd(nc, 'port-subscribe', {
+          session_id: id,
+          client_user: `user${i}`,
+          port: 80,
+          mode: 'steal',
+          http_filter: `path=/${i}`,
+        });
+        if (i === 4) await cmd(nc, 'end', { session_id: id, client_user: `user${i}` });
+      }
+      // when status is asked over NATS, in pages, and per namespace
+      const pages = async (namespace?: string) => {
+        const out: unknown[] = [];
+        let after: string | undefined;
+        do {
+          const r = await query<{ sessions: unknown[]; next?: string }>(nc, 'sessions', {
+            ...(namespace ? { namespace } : {}),
+            ...(after ? { after } : {}),
+          });
+          out.push(...r.sessions);
+          after = r.next;
+        } while (after);
+        return out;
+      };
+      // then it is what the projection tables hold, in id order
+      const store = await openLedgerStore(dbUrl);
+      try {
+        const fromStore = new LedgerQueries(store);
+        for (const ns of [undefined, 'other']) {
+          const stored = (await fromStore.handle('sessions', ns ? { namespace: ns } : {})) as { sessions: unknown[] };
+          assert.ok(stored.sessions.length > 0);
+          assert.deepEqual(await pages(ns), stored.sessions);
+        }
+      } finally {
+        await store.close();
       }
     });
 

@@ -9,7 +9,8 @@ import { expiredSessions } from './domain/expiry.js';
 import { initialState, type LedgerState } from './domain/state.js';
 import { FencedError, type LedgerStore, type StoredEvent } from './domain/store.js';
 import { KnownSessionIds } from './known-ids.js';
-import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency } from '#shared/ledger/index.js';
+import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
+import { liveViews } from './domain/live-view.js';
 
 export interface EventRef {
   id: string;
@@ -75,6 +76,8 @@ export class Ledger {
   /** While the bus is down no gateway can report liveness, so nothing expires as Unused. */
   #busDown = false;
   readonly #appendLatency = new LatencyHistogram(APPEND_BUCKETS);
+  /** The live sessions as the query shows them, made on the first query after a change. */
+  #views: SessionView[] | undefined;
 
   constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
     this.#store = store;
@@ -84,6 +87,15 @@ export class Ledger {
 
   get state(): LedgerState {
     return this.#state;
+  }
+
+  /**
+   * Live sessions in id order, from memory: the active ledger is the only writer, so its state
+   * is the store's plus commands being committed this instant. `operator status` pages through
+   * this one array instead of re-reading every live row per page.
+   */
+  liveSessions(): readonly SessionView[] {
+    return (this.#views ??= liveViews(this.#state));
   }
 
   /** `mirrord_teams_ledger_append_seconds`: queued command to committed events. */
@@ -99,6 +111,7 @@ export class Ledger {
     const state = initialState();
     for (const e of await this.#store.liveSessionEvents()) evolve(state, e);
     this.#state = state;
+    this.#views = undefined;
     for await (const id of this.#store.sessionIds()) this.#known.add(id);
     const now = this.#opts.now();
     for (const [id, s] of state.sessions) if (s.status === 'live') this.#lastActivity.set(id, now);
@@ -204,6 +217,7 @@ export class Ledger {
 
   #apply(e: LedgerEvent): void {
     evolve(this.#state, e);
+    this.#views = undefined;
     this.#known.add(e.session_id);
     if (e.type === 'SessionEnded') {
       this.#lastActivity.delete(e.session_id);
@@ -285,6 +299,7 @@ export class Ledger {
       // Commands still queued were decided on the old state; they are re-applied on top.
       for (const p of this.#queue) for (const e of p.events) evolve(state, e);
       this.#state = state;
+      this.#views = undefined;
       this.#stale = false;
       return true;
     } catch (e) {

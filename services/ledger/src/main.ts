@@ -54,7 +54,12 @@ await runService('ledger', async (log) => {
   const svc = await serveLedger(
     nc,
     ledger,
-    new LedgerQueries(store, Date.now, () => ledger.appendLatency()),
+    new LedgerQueries(
+      store,
+      Date.now,
+      () => ledger.appendLatency(),
+      () => ledger.liveSessions(),
+    ),
     VERSION,
     log,
   );

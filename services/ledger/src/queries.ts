@@ -10,8 +10,18 @@ import { portsAt } from './domain/status-at.js';
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
 
-/** Bytes an item adds to a reply (JSON is an upper bound of its msgpack size). */
-const sizeOf = (v: unknown): number => Buffer.byteLength(JSON.stringify(v));
+/**
+ * Bytes an item adds to a reply (JSON is an upper bound of its msgpack size), remembered per
+ * object: the writer's live views stay the same objects until the state changes, so paging
+ * through 10,000 sessions measures each once, not once per page.
+ */
+const sizes = new WeakMap<object, number>();
+const sizeOf = (v: unknown): number => {
+  if (typeof v !== 'object' || v === null) return Buffer.byteLength(JSON.stringify(v));
+  let n = sizes.get(v);
+  if (n === undefined) sizes.set(v, (n = Buffer.byteLength(JSON.stringify(v))));
+  return n;
+};
 
 /** How many leading items fit the reply budget (at least one, so a page always moves on). */
 function fit(items: readonly unknown[]): number {
@@ -24,9 +34,21 @@ function fit(items: readonly unknown[]): number {
 }
 
 /** A size-bounded page with the cursor of its last item when more remain. */
-function page<T>(items: T[], key: (t: T) => string): { sessions: T[]; next?: string } {
+function page<T>(items: readonly T[], key: (t: T) => string): { sessions: T[]; next?: string } {
   const n = fit(items);
-  return n < items.length ? { sessions: items.slice(0, n), next: key(items[n - 1]!) } : { sessions: items };
+  return n < items.length ? { sessions: items.slice(0, n), next: key(items[n - 1]!) } : { sessions: items.slice() };
+}
+
+/** Index of the first session whose id sorts after `id` (binary search over id order). */
+function firstAfter(sorted: readonly SessionView[], id: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (sorted[mid]!.id <= id) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** Read side of the ledger, served from its projections and the event table. */
@@ -34,11 +56,22 @@ export class LedgerQueries {
   readonly #store: LedgerStore;
   readonly #now: () => number;
   readonly #appendLatency: (() => AppendLatency) | undefined;
+  readonly #live: (() => readonly SessionView[]) | undefined;
 
-  constructor(store: LedgerStore, now: () => number = Date.now, appendLatency?: () => AppendLatency) {
+  /**
+   * `live`: the writer's in-memory live sessions in id order (Ledger.liveSessions); without it
+   * (tools, replay checks) live sessions are read from the store.
+   */
+  constructor(
+    store: LedgerStore,
+    now: () => number = Date.now,
+    appendLatency?: () => AppendLatency,
+    live?: () => readonly SessionView[],
+  ) {
     this.#store = store;
     this.#now = now;
     this.#appendLatency = appendLatency;
+    this.#live = live;
   }
 
   async liveSessions(namespace?: string): Promise<SessionView[]> {
@@ -58,8 +91,11 @@ export class LedgerQueries {
       case LedgerQuery.sessions: {
         // Paged by size (id order): one reply never approaches the bus' max_payload.
         const { after, namespace } = parseRequest(q.sessions, body);
-        const all = (await this.liveSessions(namespace)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-        const from = after === undefined ? all : all.filter((s) => s.id > after);
+        const all = this.#live
+          ? this.#live()
+          : (await this.liveSessions()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+        const inNs = namespace === undefined ? all : all.filter((s) => s.namespace === namespace);
+        const from = after === undefined ? inNs : inNs.slice(firstAfter(inNs, after));
         return { now: this.#now(), ...page(from, (s) => s.id) };
       }
       case LedgerQuery.session: {
