@@ -19,6 +19,19 @@ export interface Findings {
   events: number;
 }
 
+/** One row of the chaos table: a fault, the load it hit, what was violated, the time to recover. */
+export interface ChaosRow extends Omit<Findings, 'events'> {
+  fault: string;
+  /** What the load did: ledger commands, or protocol operations through the gateways. */
+  commands: number;
+  sessions: number;
+  retries: number;
+  recoveryMs: number;
+  /** Agent Jobs still in the cluster well after every session ended (a cleanup lost). */
+  leftoverAgents: number;
+  skipped?: string;
+}
+
 /**
  * Port-lock invariant over the event log in position order: an unfiltered steal with the lock
  * taken while another session holds the same (namespace, target, port) is a double lock.
@@ -71,12 +84,23 @@ export async function inspect(
     (e) => e.type === 'SessionEnded' && /CHAOS-\d+/.test(branches.get(e.session_id) ?? ''),
   );
   const deadline = Date.now() + settleMs;
-  let onStream = await readEventStream(nc);
+  // Right after a NATS node comes back the JetStream API may time out while leaders settle.
+  const read = async () => {
+    for (;;) {
+      try {
+        return await readEventStream(nc);
+      } catch (e) {
+        if (Date.now() > deadline) throw e;
+        await sleep(500);
+      }
+    }
+  };
+  let onStream = await read();
   while (Date.now() < deadline) {
     const delivered = jiraEnds.every((e) => (posts.get(e.id) ?? 0) > 0);
     if (new Set(onStream.map((m) => m.msgId)).size >= events.length && delivered) break;
     await sleep(500);
-    onStream = await readEventStream(nc);
+    onStream = await read();
   }
   const inTable = new Set(events.map((e) => e.id));
   const streamIds = onStream.map((m) => m.msgId!);

@@ -12,7 +12,8 @@ import { connect } from '@nats-io/transport-node';
 import { pathToFileURL } from 'node:url';
 import { startNatsServer } from '../../test/support/nats-server.js';
 import { startService } from '../../test/support/service-process.js';
-import { inspect, type Findings } from './checks.js';
+import { inspect, type ChaosRow, type Findings } from './checks.js';
+import { doorPhases } from './front-door.js';
 import { fillDisk, mainFaults, mountSmallDisk, type Fault } from './faults.js';
 import { runLoad, timeToRecover, type LoadStats } from './load.js';
 import { Rig } from './rig.js';
@@ -22,21 +23,14 @@ export interface Profile {
   commandsPerFault: number;
   concurrency: number;
   leaseMs: number;
+  /** WebSocket sessions per fault through the replicated gateways. */
+  doorSessions: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
-  short: { name: 'short', commandsPerFault: 450, concurrency: 50, leaseMs: 2000 },
-  full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000 },
+  short: { name: 'short', commandsPerFault: 450, concurrency: 50, leaseMs: 2000, doorSessions: 40 },
+  full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000, doorSessions: 150 },
 };
-
-export interface ChaosRow extends Omit<Findings, 'events'> {
-  fault: string;
-  commands: number;
-  sessions: number;
-  retries: number;
-  recoveryMs: number;
-  skipped?: string;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -88,6 +82,7 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
     unreported: f.unreported,
     unexplained: f.unexplained,
     recoveryMs,
+    leftoverAgents: 0,
   };
   Object.assign(before, f);
   return row;
@@ -96,7 +91,15 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
 /** A SQLite ledger whose disk fills up mid-load and is freed 3 s later. */
 async function diskFull(p: Profile): Promise<ChaosRow> {
   const fault = 'SQLite disk full for 3 s (16 MB tmpfs)';
-  const empty = { lost: 0, duplicated: 0, doubleLocks: 0, doublePosts: 0, unreported: 0, unexplained: 0 };
+  const empty = {
+    lost: 0,
+    duplicated: 0,
+    doubleLocks: 0,
+    doublePosts: 0,
+    unreported: 0,
+    unexplained: 0,
+    leftoverAgents: 0,
+  };
   const disk = mountSmallDisk(16);
   if ('error' in disk)
     return { fault, commands: 0, sessions: 0, retries: 0, recoveryMs: Number.NaN, ...empty, skipped: disk.error };
@@ -135,6 +138,7 @@ async function diskFull(p: Profile): Promise<ChaosRow> {
       doublePosts: 0,
       unreported: 0,
       unexplained: f.unexplained,
+      leftoverAgents: 0,
     };
   } finally {
     await nc.close();
@@ -164,13 +168,14 @@ export async function runChaos(p: Profile): Promise<ChaosRow[]> {
   } finally {
     await rig.stop();
   }
+  rows.push(...(await doorPhases(p, log)));
   log('chaos: SQLite disk full…');
   rows.push(await diskFull(p));
   return rows;
 }
 
 export const violations = (r: ChaosRow): number =>
-  r.lost + r.duplicated + r.doubleLocks + r.doublePosts + r.unreported + r.unexplained;
+  r.lost + r.duplicated + r.doubleLocks + r.doublePosts + r.leftoverAgents + r.unreported + r.unexplained;
 
 export function renderTable(rows: ChaosRow[]): string {
   const head = [
@@ -181,12 +186,13 @@ export function renderTable(rows: ChaosRow[]): string {
     'duplicated',
     'double locks',
     'double Jira posts',
+    'leftover agents',
     'recovery',
   ];
   const ms = (n: number) => (Number.isFinite(n) ? `${(n / 1000).toFixed(2)} s` : 'never');
   const body = rows.map((r) =>
     r.skipped
-      ? [r.fault, `skipped: ${r.skipped}`, '', '', '', '', '', '']
+      ? [r.fault, `skipped: ${r.skipped}`, '', '', '', '', '', '', '']
       : [
           r.fault,
           `${r.commands} / ${r.sessions}`,
@@ -195,6 +201,7 @@ export function renderTable(rows: ChaosRow[]): string {
           String(r.duplicated),
           String(r.doubleLocks),
           String(r.doublePosts),
+          String(r.leftoverAgents),
           ms(r.recoveryMs),
         ],
   );

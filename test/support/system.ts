@@ -121,7 +121,7 @@ export class SessionClient {
   }
 
   static async connect(
-    sys: System,
+    sys: Pick<System, 'url'>,
     opts: {
       target?: string;
       namespace?: string;

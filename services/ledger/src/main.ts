@@ -17,7 +17,8 @@ await runService('ledger', async (log) => {
   const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, { asyncContext: false });
   const store = await openLedgerStore(cfg.LEDGER_DB, cfg.LEDGER_SYNC);
   const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'ledger', log });
-  setReadiness(() => false);
+  // A standby is ready too (it is what a rollout waits for): ready means connected.
+  setReadiness(() => !isBusDown(nc));
   // One writer at a time (replicas are hot standbys): wait for the lease, then claim the store
   // so that any older writer still running can no longer commit.
   const lease = await WriterLease.open(nc, { instance: cfg.LEDGER_INSTANCE, ttlMs: cfg.LEDGER_LEASE_MS, log });
@@ -34,7 +35,6 @@ await runService('ledger', async (log) => {
     await store.replaceProjections(projections.sessions.values(), projections.ports.values());
     log.info({ events }, 'projections rebuilt from the event log');
   }
-  setReadiness(() => !isBusDown(nc));
   const outbox = new OutboxPublisher(nc, store, { log: log.child({ component: 'outbox' }) });
   const ledger = new Ledger(store, log, {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
