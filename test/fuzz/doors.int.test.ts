@@ -5,6 +5,8 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { decode, encode } from '#shared/nats/codec.js';
 import { LedgerCommand, LedgerQuery, commandSubject, querySubject } from '#shared/nats/index.js';
 import { API, startSystem, type System } from '../support/system.js';
+import { startClusterSystem, type ClusterSystem } from '../support/cluster.js';
+import { agentManagerContracts, policyContracts } from '#shared/contracts/index.js';
 
 const RUNS = 10_000;
 
@@ -104,38 +106,67 @@ describe('fuzz: the HTTP API and the NATS commands', () => {
   });
 
   it(`${RUNS} NATS commands and queries to the ledger: an error reply for each bad one, none unanswered`, async () => {
-    const subjects = [
+    await fuzzSubjects(nc, [
       ...Object.values(LedgerCommand).map((v) => commandSubject('ledger', v)),
       ...Object.values(LedgerQuery).map((v) => querySubject('ledger', v)),
-    ];
-    await fc.assert(
-      fc.asyncProperty(
-        fc.constantFrom(...subjects),
-        fc.oneof(
-          fc.uint8Array({ maxLength: 300 }),
-          json.map((v) => encode({ v: 1, ...(typeof v === 'object' && v && !Array.isArray(v) ? v : { body: v }) })),
-        ),
-        async (subject, payload) => {
-          const reply = decode((await nc.request(subject, payload, { timeout: 10_000 })).data, 'reply') as {
-            ok?: unknown;
-            error?: { code: string; message: string };
-          };
-          if (reply.error) {
-            assert.ok(reply.error.message.length > 0, JSON.stringify(reply.error));
-            // A refusal of the input, never a failure of the service (which would be Unavailable).
-            assert.ok(
-              ['Invalid', 'NotFound', 'Conflict', 'Forbidden', 'PortAlreadyStolen', 'RequestEntityTooLarge'].includes(
-                reply.error.code,
-              ),
-              `${subject}: ${reply.error.code} ${reply.error.message}`,
-            );
-          }
-        },
-      ),
-      { numRuns: RUNS },
-    );
+    ]);
     // Still serving.
     const r = decode((await nc.request(querySubject('ledger', 'sessions'), encode({}))).data, 'reply');
     assert.ok(r.ok);
   });
 });
+
+describe('fuzz: the policy and agent-manager NATS commands', () => {
+  let cs: ClusterSystem;
+  let nc: NatsConnection;
+  before(async () => {
+    cs = await startClusterSystem();
+    nc = await connect({ servers: cs.sys.nats.url });
+  });
+  after(async () => {
+    await nc?.close();
+    await cs?.stop();
+  });
+
+  it(`${RUNS} payloads to every policy and agent-manager command: an error reply for each bad one`, async () => {
+    await fuzzSubjects(nc, [
+      ...Object.values(policyContracts).map((c) => c.subject),
+      ...Object.values(agentManagerContracts).map((c) => c.subject),
+    ]);
+    // Both still answer a well-formed question.
+    const summary = decode((await nc.request(policyContracts.summary.subject, encode({}))).data, 'reply');
+    assert.ok(summary.ok, JSON.stringify(summary));
+    const copies = decode((await nc.request(agentManagerContracts.copyTargets.subject, encode({}))).data, 'reply');
+    assert.ok(copies.ok, JSON.stringify(copies));
+  });
+});
+
+/** RUNS generated payloads (garbage bytes, wrong types, huge fields) to `subjects`: each answered, refusals only of the input. */
+async function fuzzSubjects(nc: NatsConnection, subjects: string[]): Promise<void> {
+  await fc.assert(
+    fc.asyncProperty(
+      fc.constantFrom(...subjects),
+      fc.oneof(
+        fc.uint8Array({ maxLength: 300 }),
+        json.map((v) => encode({ v: 1, ...(typeof v === 'object' && v && !Array.isArray(v) ? v : { body: v }) })),
+      ),
+      async (subject, payload) => {
+        const reply = decode((await nc.request(subject, payload, { timeout: 10_000 })).data, 'reply') as {
+          ok?: unknown;
+          error?: { code: string; message: string };
+        };
+        if (reply.error) {
+          assert.ok(reply.error.message.length > 0, JSON.stringify(reply.error));
+          // A refusal of the input, never a failure of the service (which would be Unavailable).
+          assert.ok(
+            ['Invalid', 'NotFound', 'Conflict', 'Forbidden', 'PortAlreadyStolen', 'RequestEntityTooLarge'].includes(
+              reply.error.code,
+            ),
+            `${subject}: ${reply.error.code} ${reply.error.message}`,
+          );
+        }
+      },
+    ),
+    { numRuns: RUNS },
+  );
+}

@@ -322,6 +322,16 @@ for (const storeName of storeNames())
       } finally {
         await store.close();
       }
+      // and a caller holding the current version is told it is unchanged, until a session changes
+      type Page = { sessions: unknown[]; version: string; unchanged?: boolean };
+      const first = await query<Page>(nc, 'sessions');
+      const again = await query<Page>(nc, 'sessions', { known: first.version });
+      assert.deepEqual([again.unchanged, again.sessions.length, again.version], [true, 0, first.version]);
+      await cmd(nc, 'start', startBody(newSessionId(), 'late', 'deployment/view-late'));
+      const changed = await query<Page>(nc, 'sessions', { known: first.version });
+      assert.notEqual(changed.version, first.version);
+      assert.equal(changed.unchanged, undefined);
+      assert.equal(changed.sessions.length, first.sessions.length + 1);
     });
 
     it('replay rebuilds projections equal to the live ones', async () => {

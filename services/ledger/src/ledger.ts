@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, unavailable } from '#shared/errors/index.js';
 import { logFieldsOf, logMessageOf, type LedgerEvent } from '#shared/events/index.js';
@@ -78,6 +79,9 @@ export class Ledger {
   readonly #appendLatency = new LatencyHistogram(APPEND_BUCKETS);
   /** The live sessions as the query shows them, made on the first query after a change. */
   #views: SessionView[] | undefined;
+  /** Views made since start, with a per-process prefix: a version no other ledger process gives. */
+  #viewsMade = 0;
+  readonly #boot = randomUUID();
 
   constructor(store: LedgerStore, log: Logger, opts: LedgerOptions) {
     this.#store = store;
@@ -94,8 +98,12 @@ export class Ledger {
    * is the store's plus commands being committed this instant. `operator status` pages through
    * this one array instead of re-reading every live row per page.
    */
-  liveSessions(): readonly SessionView[] {
-    return (this.#views ??= liveViews(this.#state));
+  liveSessions(): { version: string; views: readonly SessionView[] } {
+    if (!this.#views) {
+      this.#views = liveViews(this.#state);
+      this.#viewsMade++;
+    }
+    return { version: `${this.#boot}.${this.#viewsMade}`, views: this.#views };
   }
 
   /** `mirrord_teams_ledger_append_seconds`: queued command to committed events. */

@@ -56,7 +56,7 @@ export class LedgerQueries {
   readonly #store: LedgerStore;
   readonly #now: () => number;
   readonly #appendLatency: (() => AppendLatency) | undefined;
-  readonly #live: (() => readonly SessionView[]) | undefined;
+  readonly #live: (() => { version: string; views: readonly SessionView[] }) | undefined;
 
   /**
    * `live`: the writer's in-memory live sessions in id order (Ledger.liveSessions); without it
@@ -66,7 +66,7 @@ export class LedgerQueries {
     store: LedgerStore,
     now: () => number = Date.now,
     appendLatency?: () => AppendLatency,
-    live?: () => readonly SessionView[],
+    live?: () => { version: string; views: readonly SessionView[] },
   ) {
     this.#store = store;
     this.#now = now;
@@ -90,13 +90,16 @@ export class LedgerQueries {
     switch (what) {
       case LedgerQuery.sessions: {
         // Paged by size (id order): one reply never approaches the bus' max_payload.
-        const { after, namespace } = parseRequest(q.sessions, body);
-        const all = this.#live
-          ? this.#live()
+        const { after, namespace, known } = parseRequest(q.sessions, body);
+        const live = this.#live?.();
+        if (live && known === live.version && after === undefined)
+          return { now: this.#now(), sessions: [], version: live.version, unchanged: true };
+        const all = live
+          ? live.views
           : (await this.liveSessions()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         const inNs = namespace === undefined ? all : all.filter((s) => s.namespace === namespace);
         const from = after === undefined ? inNs : inNs.slice(firstAfter(inNs, after));
-        return { now: this.#now(), ...page(from, (s) => s.id) };
+        return { now: this.#now(), ...(live ? { version: live.version } : {}), ...page(from, (s) => s.id) };
       }
       case LedgerQuery.session: {
         // The session alone: its events are read page by page through `events`.

@@ -47,12 +47,23 @@ const ledgerEvent = z.custom<LedgerEvent>((v) => {
 }, 'not a valid ledger event');
 
 const time = z.number().int('expected whole milliseconds').min(0, 'is before 1970');
-const sessionsPage = z.object({ now: z.number(), sessions: z.array(sessionView), next: z.string().optional() });
+const sessionsPage = z.object({
+  now: z.number(),
+  sessions: z.array(sessionView),
+  next: z.string().optional(),
+  /** Which state of the live sessions the pages show (changes with every start, port and end). */
+  version: z.string().optional(),
+  /** `known` is still the version: the caller's copy is current and no sessions are sent. */
+  unchanged: z.boolean().optional(),
+});
 
-/** Live sessions, paged by size (`after` = the last id of the previous page). */
+/**
+ * Live sessions, paged by size (`after` = the last id of the previous page). `known`: the
+ * version the caller already holds (status polled while nothing changed costs no transfer).
+ */
 const sessions = contract(
   querySubject(SERVICE, LedgerQuery.sessions),
-  z.object({ namespace: z.string().optional(), after: z.string().optional() }),
+  z.object({ namespace: z.string().optional(), after: z.string().optional(), known: z.string().optional() }),
   sessionsPage,
 );
 

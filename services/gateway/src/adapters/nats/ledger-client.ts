@@ -17,6 +17,7 @@ interface SessionsPage {
   sessions: LedgerSessionView[];
   /** The last id of this page when more follow. */
   next?: string;
+  unchanged?: boolean;
 }
 
 /** The gateway's view of the ledger: typed request-reply over NATS. */
@@ -31,12 +32,30 @@ export class LedgerClient {
   activity(sessionIds: string[]): Promise<{ ended: Array<{ id: string; reason: string }> }> {
     return request(this.#nc, ledgerCommands.activity, { session_ids: sessionIds });
   }
-  /** Every live session: the ledger answers in size-bounded pages, gathered here. */
-  sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
-    return this.#allPages((after) =>
-      request(this.#nc, ledgerQueries.sessions, { ...(namespace ? { namespace } : {}), ...(after ? { after } : {}) }),
-    );
+  /**
+   * Every live session: the ledger answers in size-bounded pages, gathered here. The last
+   * answer is kept per namespace with the ledger's version of it; asking with that version
+   * makes an unchanged state one small reply (status polled by many users, 10,000 sessions).
+   */
+  async sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+    const key = namespace ?? '';
+    const cached = this.#sessions.get(key);
+    let version: string | undefined;
+    const r = await this.#allPages(async (after) => {
+      const p = await request(this.#nc, ledgerQueries.sessions, {
+        ...(namespace ? { namespace } : {}),
+        ...(after ? { after } : {}),
+        ...(cached && !after ? { known: cached.version } : {}),
+      });
+      if (!after) version = p.version;
+      return p;
+    });
+    if (r.unchanged && cached) return { now: r.now, sessions: cached.sessions };
+    if (version) this.#sessions.set(key, { version, sessions: r.sessions });
+    else this.#sessions.delete(key);
+    return { now: r.now, sessions: r.sessions };
   }
+  readonly #sessions = new Map<string, { version: string; sessions: LedgerSessionView[] }>();
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
     return this.#allPages((after) =>
       request(this.#nc, ledgerQueries.sessionsAt, {
@@ -48,13 +67,14 @@ export class LedgerClient {
   }
   async #allPages(
     page: (after: string | undefined) => Promise<SessionsPage>,
-  ): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+  ): Promise<{ now: number; sessions: LedgerSessionView[]; unchanged?: boolean }> {
     const out: LedgerSessionView[] = [];
     let now = 0;
     let after: string | undefined;
     do {
       const r = await page(after);
       if (now === 0) now = r.now;
+      if (r.unchanged) return { now, sessions: [], unchanged: true };
       out.push(...r.sessions);
       after = r.next;
     } while (after !== undefined);
