@@ -19,6 +19,17 @@ export interface Findings {
   events: number;
 }
 
+/** Nothing found yet: where a phase's counts start. */
+export const noFindings = (): Findings => ({
+  lost: 0,
+  duplicated: 0,
+  doubleLocks: 0,
+  doublePosts: 0,
+  unreported: 0,
+  unexplained: 0,
+  events: 0,
+});
+
 /** One row of the chaos table: a fault, the load it hit, what was violated, the time to recover. */
 export interface ChaosRow extends Omit<Findings, 'events'> {
   fault: string;

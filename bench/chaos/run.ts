@@ -12,7 +12,7 @@ import { connect } from '@nats-io/transport-node';
 import { pathToFileURL } from 'node:url';
 import { startNatsServer } from '../../test/support/nats-server.js';
 import { startService } from '../../test/support/service-process.js';
-import { inspect, type ChaosRow, type Findings } from './checks.js';
+import { inspect, noFindings, type ChaosRow, type Findings } from './checks.js';
 import { doorPhases } from './front-door.js';
 import { fillDisk, mainFaults, mountSmallDisk, type Fault } from './faults.js';
 import { runLoad, timeToRecover, type LoadStats } from './load.js';
@@ -91,15 +91,7 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
 /** A SQLite ledger whose disk fills up mid-load and is freed 3 s later. */
 async function diskFull(p: Profile): Promise<ChaosRow> {
   const fault = 'SQLite disk full for 3 s (16 MB tmpfs)';
-  const empty = {
-    lost: 0,
-    duplicated: 0,
-    doubleLocks: 0,
-    doublePosts: 0,
-    unreported: 0,
-    unexplained: 0,
-    leftoverAgents: 0,
-  };
+  const { events: _, ...empty } = { ...noFindings(), leftoverAgents: 0 };
   const disk = mountSmallDisk(16);
   if ('error' in disk)
     return { fault, commands: 0, sessions: 0, retries: 0, recoveryMs: Number.NaN, ...empty, skipped: disk.error };
@@ -152,15 +144,7 @@ export async function runChaos(p: Profile): Promise<ChaosRow[]> {
   const rows: ChaosRow[] = [];
   const rig = await Rig.start(p.leaseMs);
   try {
-    const seen: Findings = {
-      lost: 0,
-      duplicated: 0,
-      doubleLocks: 0,
-      doublePosts: 0,
-      unreported: 0,
-      unexplained: 0,
-      events: 0,
-    };
+    const seen = noFindings();
     for (const fault of mainFaults(p.leaseMs)) {
       log(`chaos: ${fault.name}…`);
       rows.push(await phase(rig, fault, p, seen));

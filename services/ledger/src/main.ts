@@ -29,6 +29,8 @@ await runService('ledger', async (log) => {
     log.fatal({ epoch }, `ledger stepping down: ${why}`);
     void nc.flush().finally(() => log.flush(() => process.exit(1)));
   };
+  // Renewed from now on: rebuilding projections or loading state may take longer than the TTL.
+  lease.keep(stepDown);
   if ((await store.maxPosition()) > 0 && (await store.liveSessions()).sessions.length === 0) {
     // An empty projection store beside a non-empty log: rebuild before serving.
     const { events, projections } = await replayProjections(store);
@@ -63,7 +65,6 @@ await runService('ledger', async (log) => {
     VERSION,
     log,
   );
-  lease.keep(stepDown);
   log.info(
     {
       epoch,

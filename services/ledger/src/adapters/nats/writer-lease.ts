@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { streamReplicas } from '#shared/nats/index.js';
 
-export const LEASE_BUCKET = 'mirrord-ledger';
+const LEASE_BUCKET = 'mirrord-ledger';
 const KEY = 'writer';
 
 export interface LeaseOptions {
@@ -37,7 +37,10 @@ export class WriterLease {
   readonly #kv: KV;
   readonly #opts: LeaseOptions;
   #revision = 0;
+  /** This process as the key's value, from its acquisition on. */
+  #me = '';
   #timer: NodeJS.Timeout | undefined;
+  #renewing = false;
   #lost: ((why: string) => void) | undefined;
 
   private constructor(kv: KV, opts: LeaseOptions) {
@@ -58,7 +61,7 @@ export class WriterLease {
   /** Who holds the lease now (undefined: nobody, or it expired). */
   async holder(): Promise<Holder | undefined> {
     const e = await this.#kv.get(KEY);
-    return e && e.operation === 'PUT' ? (e.json<Holder>() satisfies Holder) : undefined;
+    return e?.operation === 'PUT' ? e.json<Holder>() : undefined;
   }
 
   /**
@@ -68,10 +71,11 @@ export class WriterLease {
   async acquire(): Promise<{ waitedMs: number }> {
     const t0 = Date.now();
     const me: Holder = { instance: this.#opts.instance, pid: process.pid, since: Date.now() };
+    this.#me = JSON.stringify(me);
     let told = false;
     for (;;) {
       try {
-        this.#revision = await this.#kv.create(KEY, JSON.stringify(me));
+        this.#revision = await this.#kv.create(KEY, this.#me);
         return { waitedMs: Date.now() - t0 };
       } catch (e) {
         if (!wrongSequence(e)) this.#opts.log.warn({ err: e }, 'ledger lease: cannot reach the lease bucket; retrying');
@@ -79,7 +83,7 @@ export class WriterLease {
       const cur = await this.#kv.get(KEY).catch(() => null);
       if (cur?.operation === 'PUT' && cur.json<Holder>().instance === this.#opts.instance) {
         try {
-          this.#revision = await this.#kv.update(KEY, JSON.stringify(me), cur.revision);
+          this.#revision = await this.#kv.update(KEY, this.#me, cur.revision);
           this.#opts.log.info(
             { instance: me.instance },
             'ledger lease: taken over from this instance’s previous process',
@@ -110,9 +114,8 @@ export class WriterLease {
   keep(lost: (why: string) => void): void {
     this.#lost = lost;
     const renew = async () => {
-      const me = JSON.stringify({ instance: this.#opts.instance, pid: process.pid, since: Date.now() });
       try {
-        this.#revision = await this.#kv.update(KEY, me, this.#revision);
+        this.#revision = await this.#kv.update(KEY, this.#me, this.#revision);
       } catch (e) {
         if (!wrongSequence(e)) {
           this.#opts.log.warn({ err: e }, 'ledger lease: renewal failed; retrying');
@@ -127,10 +130,16 @@ export class WriterLease {
           return;
         }
         // Expired while NATS was away and nobody took it: hold it again.
-        this.#revision = await this.#kv.create(KEY, me).catch(() => this.#revision);
+        this.#revision = await this.#kv.create(KEY, this.#me).catch(() => this.#revision);
       }
     };
-    this.#timer = setInterval(() => void renew(), Math.max(50, Math.floor(this.#opts.ttlMs / 3)));
+    // One renewal at a time: a slow one (NATS failing over) must not race the next.
+    const tick = () => {
+      if (this.#renewing) return;
+      this.#renewing = true;
+      void renew().finally(() => (this.#renewing = false));
+    };
+    this.#timer = setInterval(tick, Math.max(50, Math.floor(this.#opts.ttlMs / 3)));
   }
 
   stop(): void {
