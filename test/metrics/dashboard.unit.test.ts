@@ -21,7 +21,7 @@ describe('deploy/grafana/mirrord-teams.json', () => {
       activeSessions: async () => 0,
       heldPorts: async () => ({ steal: 0, mirror: 0 }),
       consumerLag: async () => [],
-      licenseExpiresAt: () => Date.now() + 1000,
+      licenseValidSeconds: () => 1,
       appendLatency: async () => ({ bounds: [0.001], counts: [1, 0], sum: 0.0005, count: 1 }),
       jiraOutcomes: async () => ({ delivered: 1 }),
     });

@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { bool, hostPort, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
-import { invalid } from '#shared/errors/index.js';
-import type { License } from './adapters/http/resources.js';
+import { AppError, invalid } from '#shared/errors/index.js';
+import { licensePublicKey, parseLicense, type License } from '#shared/license/index.js';
 
 export const SAMPLE_TOKEN_FILE = fileURLToPath(import.meta.resolve('#deploy/sample/tokens.csv'));
 
@@ -65,7 +65,16 @@ export const gatewayConfigSpec = {
     default: { host: '0.0.0.0', port: 9000 },
     doc: 'metrics listen address; path /metrics',
   },
-  OPERATOR_LICENSE_FILE: { parse: str, default: '', doc: 'YAML/JSON license with name, organization, expire_at' },
+  OPERATOR_LICENSE_FILE: {
+    parse: str,
+    default: '',
+    doc: 'YAML/JSON licence: name, organization, expire_at; seats, seat_mode (machine|user), billing_day (1-28), subscription_id, signature',
+  },
+  OPERATOR_LICENSE_PUBLIC_KEY_FILE: {
+    parse: str,
+    default: '',
+    doc: "Ed25519 public key (PEM, or the raw key in base64) the licence's signature must verify with; unset: unsigned licences are accepted",
+  },
   OPERATOR_ORGANIZATION: {
     parse: str,
     default: 'mirrord-teams',
@@ -134,25 +143,25 @@ export function loadTls(cfg: GatewayConfig): TlsFiles | undefined {
   };
 }
 
-export function loadLicense(path: string): License | undefined {
+/** The licence file, validated (and its signature verified when a public key is configured). */
+export function loadLicense(path: string, publicKeyFile = ''): License | undefined {
   if (!path) return undefined;
+  const read = (name: string, p: string) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch (e) {
+      throw invalid(name, `cannot read "${p}": ${(e as Error).message}`);
+    }
+  };
+  const key = publicKeyFile
+    ? licensePublicKey(read('OPERATOR_LICENSE_PUBLIC_KEY_FILE', publicKeyFile), 'OPERATOR_LICENSE_PUBLIC_KEY_FILE')
+    : undefined;
   let doc: unknown;
   try {
-    doc = YAML.parse(readFileSync(path, 'utf8'));
+    doc = YAML.parse(read('OPERATOR_LICENSE_FILE', path));
   } catch (e) {
-    throw invalid('OPERATOR_LICENSE_FILE', `cannot read "${path}": ${(e as Error).message}`);
+    if (e instanceof AppError) throw e;
+    throw invalid('OPERATOR_LICENSE_FILE', `"${path}" is not YAML or JSON: ${(e as Error).message}`);
   }
-  const o = (doc ?? {}) as Record<string, unknown>;
-  for (const k of ['name', 'organization', 'expire_at']) {
-    if (typeof o[k] !== 'string' && !(k === 'expire_at' && o[k] instanceof Date))
-      throw invalid(
-        `OPERATOR_LICENSE_FILE: ${k}`,
-        'is required',
-        'the file needs name, organization and expire_at (YYYY-MM-DD)',
-      );
-  }
-  const exp = o.expire_at instanceof Date ? o.expire_at.toISOString().slice(0, 10) : String(o.expire_at);
-  if (!/^\d{4}-\d{2}-\d{2}$/.test(exp))
-    throw invalid('OPERATOR_LICENSE_FILE: expire_at', `expected YYYY-MM-DD, got "${exp}"`);
-  return { name: String(o.name), organization: String(o.organization), expire_at: exp };
+  return parseLicense(doc, 'OPERATOR_LICENSE_FILE', key);
 }

@@ -66,7 +66,7 @@ await runService('gateway', async (log) => {
   const otel = initTelemetry('gateway', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const tls = loadTls(cfg);
   const cluster = clusterAccess(cfg, tls);
-  const license = loadLicense(cfg.OPERATOR_LICENSE_FILE);
+  const license = loadLicense(cfg.OPERATOR_LICENSE_FILE, cfg.OPERATOR_LICENSE_PUBLIC_KEY_FILE);
   const https = tls
     ? { key: tls.key, cert: tls.cert, ca: [tls.requestHeaderCa, tls.clientCa].filter((x): x is string => !!x) }
     : undefined;

@@ -5,6 +5,7 @@ import { formatDuration } from '#shared/format/duration.js';
 import { parseTarget, targetConfig } from '#shared/targets/index.js';
 import { clipFilter } from '#shared/filters/index.js';
 import { GROUP } from '../../app/authorize.js';
+import type { License } from '#shared/license/index.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
@@ -61,15 +62,6 @@ export function sessionObject(v: LedgerSessionView, now: number) {
 
 export function list(kind: string, items: unknown[], cont?: string) {
   return { apiVersion: API_VERSION, kind: `${kind}List`, metadata: cont ? { continue: cont } : {}, items };
-}
-
-export interface License {
-  name: string;
-  organization: string;
-  expire_at: string;
-  /** Keys the mirrord CLI's credential store (derived from the operator CA). */
-  fingerprint?: string;
-  subscription_id?: string | null;
 }
 
 /** `operator_version` the mirrord CLI compares against (below 3.84.0 it lists only open-source target kinds). */
@@ -146,13 +138,12 @@ export function operatorObject(o: OperatorInfo) {
       features: ['ProxyApi'],
       copy_target_enabled: true,
       protocol_version: o.protocolVersion,
+      // The fields the CLI reads (seats and billing stay the operator's business).
       license: {
-        ...(o.license ?? {
-          name: 'mirrord-teams open licence',
-          organization: o.organization,
-          expire_at: OPEN_LICENSE_EXPIRY,
-        }),
-        fingerprint: o.license?.fingerprint ?? o.fingerprint,
+        name: o.license?.name ?? 'mirrord-teams open licence',
+        organization: o.license?.organization ?? o.organization,
+        expire_at: o.license?.expire_at ?? OPEN_LICENSE_EXPIRY,
+        fingerprint: o.fingerprint,
         subscription_id: o.license?.subscription_id ?? null,
       },
     },

@@ -22,7 +22,8 @@ import type {
   TargetResolver,
   AccessRequest,
 } from '../../domain/interfaces.js';
-import { apiResourceList, failureStatus, type License } from './resources.js';
+import { apiResourceList, failureStatus } from './resources.js';
+import type { License } from '#shared/license/index.js';
 import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
 import type { LedgerClient } from '../nats/ledger-client.js';

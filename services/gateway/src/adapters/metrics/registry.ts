@@ -8,7 +8,8 @@ export interface LiveFacts {
   activeSessions(): Promise<number>;
   heldPorts(): Promise<{ steal: number; mirror: number }>;
   consumerLag(): Promise<Array<{ consumer: string; pending: number }>>;
-  licenseExpiresAt(): number | undefined;
+  /** Seconds the licence (or, without a file, the open licence the CLI is shown) has left. */
+  licenseValidSeconds(): number;
   /** Undefined when the ledger does not answer: the series is left out of this scrape. */
   appendLatency(): Promise<AppendLatency | undefined>;
   /** Messages per outcome in MIRRORD_JIRA_OUTCOMES (empty without a jira-reporter). */
@@ -87,8 +88,7 @@ export function buildRegistry(state: MetricsState, live: LiveFacts): Registry {
     help: 'seconds until the operator license expires',
     registers: [registry],
     collect() {
-      const at = live.licenseExpiresAt();
-      if (at !== undefined) this.set(Math.max(0, Math.floor((at - Date.now()) / 1000)));
+      this.set(Math.max(0, live.licenseValidSeconds()));
     },
   });
   new Gauge({

@@ -9,6 +9,8 @@ import type { LedgerClient } from '../nats/ledger-client.js';
 import { consumerLag, followMetrics } from './follower.js';
 import { jiraOutcomes } from './jira-outcomes.js';
 import { buildRegistry } from './registry.js';
+import { licenseValidSeconds } from '#shared/license/index.js';
+import { OPEN_LICENSE_EXPIRY } from '../http/resources.js';
 
 /** `OPERATOR_METRICS_ENABLED`: Prometheus `/metrics` on its own address (seed: 0.0.0.0:9000). */
 export async function startMetricsServer(
@@ -34,7 +36,7 @@ export async function startMetricsServer(
     consumerLag: () => consumerLag(nc),
     appendLatency: () => ledger.appendLatency().catch(() => undefined),
     jiraOutcomes: () => jiraOutcomes(nc),
-    licenseExpiresAt: () => (license ? Date.parse(`${license.expire_at}T00:00:00Z`) : undefined),
+    licenseValidSeconds: () => licenseValidSeconds(license ?? { expire_at: OPEN_LICENSE_EXPIRY }, Date.now()),
   });
   const registry = traffic ? Registry.merge([derived, traffic]) : derived;
   const app = Fastify({ logger: false });
