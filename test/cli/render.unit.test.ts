@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatDuration } from '#shared/format/duration.js';
-import { renderSessionsTable } from '../../cli/src/render/status.js';
+import { renderOperatorStatus, renderSessionsTable } from '../../cli/src/render/status.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const aviram = 'Aviram Hassan/aviram@metalbear.co@avirams-macbook-pro-2.local';
@@ -72,5 +72,22 @@ describe('status table rendering', () => {
       '2h5m',
       '1d1h',
     ]);
+  });
+});
+
+describe('operator status header', () => {
+  const op = (statistics: Record<string, unknown>) => ({
+    spec: {
+      operator_version: '3.250.0',
+      default_namespace: 'default',
+      license: { name: 'Acme dev', organization: 'Acme', expire_at: '2027-06-30' },
+    },
+    status: { sessions: [], statistics: { dau: 2, mau: 5, ...statistics } },
+  });
+  it('shows the seats used this billing period, of those licensed', () => {
+    const out = renderOperatorStatus(op({ seats_used: 3, seats_licensed: 25, billing_period_start: '2026-12-01' }));
+    assert.match(out, /^Operator Monthly Users: 5\nOperator Seats: 3 of 25 used \(billing period since 2026-12-01\)$/m);
+    assert.match(renderOperatorStatus(op({ seats_used: 3, seats_licensed: null })), /^Operator Seats: 3 used$/m);
+    assert.doesNotMatch(renderOperatorStatus(op({})), /Seats/, 'an older operator sends no seats');
   });
 });

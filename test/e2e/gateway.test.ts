@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createHash } from 'node:crypto';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { mirrordCliCsr } from '../support/csr.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
@@ -73,6 +73,20 @@ describe('gateway: operator API and session connect, end to end', () => {
     const userId = (one.body.spec as { session: { user_id: string } }).session.user_id;
     assert.equal(userId, csr.rawKey.toString('base64').replace(/=+$/, ''));
     assert.equal(userId.length, 43);
+    // Its seat is the key's hex SHA-256 (one machine, one seat, in every cluster); status counts it.
+    const started = (
+      (await http(sys, 'GET', `${API}/sessions/${client!.id}/events`)).body.items as Array<{
+        type: string;
+        data: { seat?: string };
+      }>
+    ).find((e) => e.type === 'SessionStarted')!;
+    assert.equal(started.data.seat, createHash('sha256').update(csr.rawKey).digest('hex'));
+    const stats = (await http(sys, 'GET', `${API}/mirrordoperators/operator`)).body.status as {
+      statistics: { seats_used: number; seats_licensed: number | null; billing_period_start: string };
+    };
+    assert.ok(stats.statistics.seats_used >= 1, JSON.stringify(stats.statistics));
+    assert.equal(stats.statistics.seats_licensed, null, 'the open licence does not limit seats');
+    assert.match(stats.statistics.billing_period_start, /^\d{4}-\d{2}-01$/);
     // kube-rs' collection DELETE: content-type application/json, no body.
     const killAll = await fetch(`${sys.url}${API}/sessions`, {
       method: 'DELETE',

@@ -21,6 +21,7 @@ const session = (branch: string | null): SessionView => ({
   key: 'secret-session-key',
   profile: 'p',
   branch_name: branch,
+  seat: null,
   ports: [{ port: 80, mode: 'steal', http_filter: 'header=x-secret: .+', lock: 1, since: 0 }],
 });
 

@@ -334,6 +334,28 @@ for (const storeName of storeNames())
       assert.equal(changed.sessions.length, first.sessions.length + 1);
     });
 
+    it('counts seats per billing period: distinct seats of the sessions live in it', async () => {
+      // given sessions on two seats (one of them twice), one more on a third that ended before the period
+      const t0 = Date.now();
+      const seatOf = async (seat: string, end: boolean) => {
+        const id = newSessionId();
+        await cmd(nc, 'start', { ...startBody(id, `seat-${seat}`), seat });
+        if (end) await cmd(nc, 'end', { session_id: id, client_user: `seat-${seat}` });
+      };
+      await seatOf('old', true);
+      const from = Date.now() + 1;
+      await new Promise((r) => setTimeout(r, 5));
+      await seatOf('a'.repeat(64), true);
+      await seatOf('a'.repeat(64), false);
+      await seatOf('user:bob', false);
+      // when the period from `from` is asked
+      const seats = (f: number, t: number) => query<{ seats: number }>(nc, 'seats', { from: f, to: t });
+      // then the two seats seen in it count, once each; the earlier one counts only in its own time
+      assert.equal((await seats(from, from + 3_600_000)).seats, 2);
+      assert.equal((await seats(t0 - 1000, from + 3_600_000)).seats, 3);
+      await rejects(seats(from, from), 'Invalid', /to: must be after from/);
+    });
+
     it('replay rebuilds projections equal to the live ones', async () => {
       const store = await openLedgerStore(dbUrl);
       const { events, projections } = await replayProjections(store);

@@ -19,7 +19,16 @@ export interface OperatorStatus {
     default_namespace: string;
     license: { name: string; organization: string; expire_at: string } | null;
   };
-  status: { sessions: StatusSession[]; statistics: { dau: number; mau: number } };
+  status: {
+    sessions: StatusSession[];
+    statistics: {
+      dau: number;
+      mau: number;
+      seats_used?: number;
+      seats_licensed?: number | null;
+      billing_period_start?: string;
+    };
+  };
 }
 
 export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Ports', 'Session Duration'];
@@ -45,6 +54,14 @@ export function renderSessionsTable(sessions: StatusSession[]): string {
   );
 }
 
+/** Seats taken this billing period, of those licensed (absent from older operators). */
+function seatsLine(s: OperatorStatus['status']['statistics']): string[] {
+  if (s.seats_used === undefined) return [];
+  const of = s.seats_licensed === null || s.seats_licensed === undefined ? '' : ` of ${s.seats_licensed}`;
+  const since = s.billing_period_start ? ` (billing period since ${s.billing_period_start})` : '';
+  return [`Operator Seats: ${s.seats_used}${of} used${since}`];
+}
+
 /** The whole `kubectl mirrord operator status` text: version, license, users, then the table. */
 export function renderOperatorStatus(o: OperatorStatus, namespace?: string): string {
   const lic = o.spec.license;
@@ -56,6 +73,7 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
       : 'Operator License: none',
     `Operator Daily Users: ${o.status.statistics.dau}`,
     `Operator Monthly Users: ${o.status.statistics.mau}`,
+    ...seatsLine(o.status.statistics),
     '',
     'Active sessions:',
   ];

@@ -132,6 +132,11 @@ export class LedgerQueries {
         ]);
         return { dau, mau };
       }
+      case LedgerQuery.seats: {
+        const { from, to } = parseRequest(q.seats, body);
+        if (to <= from) throw invalid('to', `must be after from (${from})`);
+        return { seats: await this.#store.seatsBetween(from, to) };
+      }
       case LedgerQuery.sessionsAt: {
         // The status table as it was at `at`, rebuilt from the sessions and their events.
         const { at, after, namespace } = parseRequest(q.sessionsAt, body);

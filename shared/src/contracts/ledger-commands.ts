@@ -40,6 +40,7 @@ const start = cmd(
     profile: z.string().optional(),
     branch_name: z.string().optional(),
     key: z.string().optional(),
+    seat: z.string().max(256, 'is longer than 256 characters').optional(),
     /** The client chose the id (`x-session-id`): it may only resume a live session. */
     resume: z.boolean().optional(),
   }),

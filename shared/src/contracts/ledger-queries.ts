@@ -25,6 +25,7 @@ const sessionView = z.object({
   key: nullableStr,
   profile: nullableStr,
   branch_name: nullableStr,
+  seat: nullableStr,
   ports: z.array(
     z.object({
       port: z.number().int(),
@@ -98,6 +99,14 @@ const statistics = contract(
   2000,
 );
 
+/** Seats taken in a billing period: distinct seats of the sessions live at some moment in [from, to). */
+const seats = contract(
+  querySubject(SERVICE, LedgerQuery.seats),
+  z.object({ from: time, to: time }),
+  z.object({ seats: z.number().int() }),
+  5000,
+);
+
 /** The live sessions as they were at `at`, rebuilt from events, paged like `sessions`. */
 const sessionsAt = contract(
   querySubject(SERVICE, LedgerQuery.sessionsAt),
@@ -150,6 +159,7 @@ export const ledgerQueries = Object.freeze({
   session,
   events,
   statistics,
+  seats,
   sessionsAt,
   metrics,
   appendLatency,

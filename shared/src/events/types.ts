@@ -69,6 +69,8 @@ export interface SessionStartedData extends ClientFields {
   profile?: string;
   branch_name?: string;
   key?: string;
+  /** The licence seat the session takes: hex SHA-256 of the client key (`machine` mode) or the user. */
+  seat?: string;
   agent: AgentKind;
 }
 export interface TargetCopiedData extends ClientFields {

@@ -27,6 +27,7 @@ const bodies = {
     profile: optStr,
     branch_name: optStr,
     key: optStr,
+    seat: optStr,
     agent: values(AgentKind),
   }) satisfies z.ZodType<DataOf['SessionStarted']>,
   TargetCopied: z.strictObject({

@@ -21,6 +21,8 @@ export interface SessionRecord {
   key: string | null;
   profile: string | null;
   branch_name: string | null;
+  /** The licence seat the session took (null: none recorded, e.g. before seats existed). */
+  seat: string | null;
 }
 
 export interface HeldPortRecord {

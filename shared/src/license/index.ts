@@ -1,4 +1,4 @@
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { invalid } from '../errors/index.js';
 
@@ -98,6 +98,17 @@ export function parseLicense(doc: unknown, source: string, publicKey?: KeyObject
       );
   }
   return license;
+}
+
+/**
+ * The seat a session takes: in `machine` mode the hex SHA-256 of the client certificate's public
+ * key (`user_id`, base64 — the CLI keeps one key pair per licence, so a machine is one seat in
+ * every cluster); in `user` mode, or for a client without a certificate, the Kubernetes user.
+ */
+export function seatOf(mode: License['seat_mode'], client: { user_id: string; client_user: string }): string {
+  if (mode === 'machine' && client.user_id)
+    return createHash('sha256').update(Buffer.from(client.user_id, 'base64')).digest('hex');
+  return `user:${client.client_user}`;
 }
 
 /** Seconds until the licence expires (the end of its expire_at day, UTC); negative once expired. */

@@ -46,6 +46,7 @@ export const LedgerQuery = {
   metrics: 'metrics',
   sessionsAt: 'sessions-at',
   appendLatency: 'append-latency',
+  seats: 'seats',
 } as const;
 export type LedgerQuery = (typeof LedgerQuery)[keyof typeof LedgerQuery];
 

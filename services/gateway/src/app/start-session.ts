@@ -2,6 +2,7 @@ import type { Enforcement } from '#shared/policy/index.js';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, isAppError } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
+import { seatOf, type License } from '#shared/license/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
 import type { PreparedAgentReply } from '#shared/contracts/index.js';
 import type {
@@ -23,6 +24,8 @@ export interface StartSessionDeps {
   policy: PolicyEvaluator;
   agents: AgentProvisioner;
   ledger: SessionLedger;
+  /** The licence's seat mode decides what a session's seat is (no licence: machine). */
+  license?: Pick<License, 'seat_mode'> | undefined;
 }
 
 /** A session the gateway serves: who, what they asked for, the resolved target. */
@@ -146,6 +149,7 @@ export async function startSession<L extends { destroy(): void }>(
   };
   if (req.resume) body.resume = true;
   for (const k of ['profile', 'branch_name', 'key'] as const) if (req[k] !== undefined) body[k] = req[k];
+  body.seat = seatOf(deps.license?.seat_mode ?? 'machine', client);
   let r;
   try {
     r = await deps.ledger.command('start', body);

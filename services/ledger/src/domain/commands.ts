@@ -16,6 +16,7 @@ export interface StartSession {
   profile?: string;
   branch_name?: string;
   key?: string;
+  seat?: string;
   /** The client chose the id (`x-session-id`): it may only resume a live session, never create one. */
   resume?: boolean;
 }

@@ -208,7 +208,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
         );
       const fields: ClientFields = { target, namespace, ...cmd.client };
       const data: DataOf['SessionStarted'] = { ...fields, agent: cmd.agent };
-      for (const k of ['config_digest', 'profile', 'branch_name', 'key'] as const) {
+      for (const k of ['config_digest', 'profile', 'branch_name', 'key', 'seat'] as const) {
         if (cmd[k] !== undefined) data[k] = cmd[k];
       }
       out.emit('SessionStarted', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);

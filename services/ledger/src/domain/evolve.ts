@@ -33,6 +33,7 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       if (d.key !== undefined) live.key = d.key;
       if (d.profile !== undefined) live.profile = d.profile;
       if (d.branch_name !== undefined) live.branch_name = d.branch_name;
+      if (d.seat !== undefined) live.seat = d.seat;
       if (prev?.status !== 'live') state.liveByUser.set(d.client_user, (state.liveByUser.get(d.client_user) ?? 0) + 1);
       state.sessions.set(e.session_id, live);
       return state;

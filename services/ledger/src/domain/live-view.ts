@@ -22,6 +22,7 @@ export function liveView(s: LiveSession): SessionView {
     key: s.key ?? null,
     profile: s.profile ?? null,
     branch_name: s.branch_name ?? null,
+    seat: s.seat ?? null,
     ports: [...s.ports.values()]
       .sort((a, b) => a.port - b.port)
       .map((p) => ({

@@ -41,6 +41,7 @@ function sessionRow(e: LedgerEvent, status: SessionRow['status']): SessionRow {
     key: started?.key ?? null,
     profile: started?.profile ?? null,
     branch_name: started?.branch_name ?? null,
+    seat: started?.seat ?? null,
   };
 }
 

@@ -25,6 +25,7 @@ export interface LiveSession {
   key?: string;
   profile?: string;
   branch_name?: string;
+  seat?: string;
   ports: Map<number, HeldPort>;
 }
 export interface EndedSession {

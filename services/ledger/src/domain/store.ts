@@ -68,6 +68,8 @@ export interface LedgerStore {
   sessionIds(): AsyncIterable<string>;
   allPortRows(): Promise<HeldPortRow[]>;
   distinctUsersSince(since: number): Promise<number>;
+  /** Distinct seats of the sessions that were live at some moment in [from, to). */
+  seatsBetween(from: number, to: number): Promise<number>;
   /** Session and rejection totals with the position they are consistent with. */
   metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
   maxPosition(): Promise<number>;

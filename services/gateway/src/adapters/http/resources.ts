@@ -82,6 +82,8 @@ export interface OperatorInfo {
   now: number;
   dau: number;
   mau: number;
+  /** Seats taken in the current billing period (absent for `?at=`: periods are about now). */
+  seats?: { used: number; period_start: string };
   copyTargets: CopyTargetView[];
 }
 
@@ -151,7 +153,17 @@ export function operatorObject(o: OperatorInfo) {
       sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
       /** When the sessions were observed (now, or the `at` asked for). */
       observed_at: new Date(o.now).toISOString(),
-      statistics: { dau: o.dau, mau: o.mau },
+      statistics: {
+        dau: o.dau,
+        mau: o.mau,
+        ...(o.seats
+          ? {
+              seats_used: o.seats.used,
+              seats_licensed: o.license?.seats ?? null,
+              billing_period_start: o.seats.period_start,
+            }
+          : {}),
+      },
       copy_targets: o.copyTargets.map((c) => ({ pod_name: c.name, copy_target: copyTargetCrd(c) })),
     },
   };

@@ -22,6 +22,7 @@ import {
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 import { findSession, killAll as killEvery, killSession as killOne } from '../../app/kill-sessions.js';
+import { billingPeriod } from '#shared/license/index.js';
 
 type NsParams = { namespace?: string };
 type IdParams = NsParams & { id: string };
@@ -55,10 +56,15 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
       const at = req.query.at === undefined ? undefined : parseTimeBound('at', req.query.at, Date.now());
       // Copies are shown when agent-manager answers; status must not fail because it is away.
-      const [{ now, sessions }, stats, copyTargets] = await Promise.all([
+      const period = billingPeriod(Date.now(), deps.license?.billing_day ?? 1);
+      const [{ now, sessions }, stats, copyTargets, seats] = await Promise.all([
         at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
         deps.ledger.statistics(),
         at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
+        // Status does not fail because seats cannot be counted (an older ledger, a slow store).
+        at === undefined
+          ? deps.ledger.seats(period.from, period.to).catch(() => undefined)
+          : Promise.resolve(undefined),
       ]);
       return operatorObject({
         version: deps.version,
@@ -71,6 +77,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
         now,
         dau: stats.dau,
         mau: stats.mau,
+        ...(seats === undefined ? {} : { seats: { used: seats, period_start: period.id } }),
         copyTargets,
       });
     }),

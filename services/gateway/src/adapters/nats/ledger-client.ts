@@ -103,4 +103,8 @@ export class LedgerClient {
   statistics(): Promise<{ dau: number; mau: number }> {
     return request(this.#nc, ledgerQueries.statistics, {});
   }
+  /** Distinct seats of the sessions live at some moment in [from, to). */
+  async seats(from: number, to: number): Promise<number> {
+    return (await request(this.#nc, ledgerQueries.seats, { from, to })).seats;
+  }
 }

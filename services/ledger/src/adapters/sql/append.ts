@@ -37,6 +37,7 @@ export const SESSION_COLUMNS = [
   'key',
   'profile',
   'branch_name',
+  'seat',
 ] as const;
 
 export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {

@@ -95,10 +95,23 @@ const storeIdentity: Migration = {
   },
 };
 
+/** The licence seat each session took (Session Started's `seat`); replay fills it from the events. */
+const sessionSeat: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('sessions').addColumn('seat', 'text').execute();
+  },
+};
+
 export async function migrate(db: Kysely<unknown>, cap: Capabilities): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: { getMigrations: async () => ({ '0001_init': init(cap), '0002_store_id': storeIdentity }) },
+    provider: {
+      getMigrations: async () => ({
+        '0001_init': init(cap),
+        '0002_store_id': storeIdentity,
+        '0003_session_seat': sessionSeat,
+      }),
+    },
   });
   const { error } = await migrator.migrateToLatest();
   if (error) throw error;

@@ -217,6 +217,17 @@ class SqlLedgerStore implements LedgerStore {
     return (await this.#db.selectFrom('held_ports').selectAll().execute()).map((p) => num(p, 'since'));
   }
 
+  async seatsBetween(from: number, to: number): Promise<number> {
+    const r = await this.#db
+      .selectFrom('sessions')
+      .select(sql<number>`count(distinct seat)`.as('n'))
+      .where('seat', 'is not', null)
+      .where('started_at', '<', to)
+      .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', from)]))
+      .executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
   async distinctUsersSince(since: number): Promise<number> {
     const r = await this.#db
       .selectFrom('sessions')
