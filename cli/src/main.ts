@@ -8,6 +8,7 @@ import { registerVerifyConfig } from './commands/verify-config.js';
 import { registerPolicy } from './commands/policy.js';
 import { registerJira } from './commands/jira.js';
 import { registerAudit } from './commands/audit.js';
+import { registerLicense } from './commands/license.js';
 
 /** kubectl-mirrord: the kubectl plugin for mirrord-teams (`kubectl mirrord …`). */
 const program = new Command('kubectl-mirrord')
@@ -25,6 +26,7 @@ registerVerifyConfig(program);
 registerPolicy(program, globals);
 registerJira(program, globals);
 registerAudit(program, globals);
+registerLicense(program, globals);
 
 try {
   await program.parseAsync(process.argv);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { formatDuration } from '#shared/format/duration.js';
 import { renderOperatorStatus, renderSessionsTable } from '../../cli/src/render/status.js';
+import { renderLicenseStatus } from '../../cli/src/render/license.js';
 
 const fixture = (name: string) => readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8');
 const aviram = 'Aviram Hassan/aviram@metalbear.co@avirams-macbook-pro-2.local';
@@ -89,5 +90,33 @@ describe('operator status header', () => {
     assert.match(out, /^Operator Monthly Users: 5\nOperator Seats: 3 of 25 used \(billing period since 2026-12-01\)$/m);
     assert.match(renderOperatorStatus(op({ seats_used: 3, seats_licensed: null })), /^Operator Seats: 3 used$/m);
     assert.doesNotMatch(renderOperatorStatus(op({})), /Seats/, 'an older operator sends no seats');
+  });
+});
+
+describe('licence status rendering', () => {
+  const l = {
+    name: 'Acme dev',
+    organization: 'Acme',
+    expire_at: '2027-06-30',
+    subscription_id: null,
+    valid_seconds: 3 * 86_400 + 7200,
+    seat_mode: 'user' as const,
+    seats_used: 4,
+    seats_licensed: null,
+    billing_period_start: '2026-12-15',
+  };
+  it('says what is left, the mode, and the seats (unlimited, expired, not reported)', () => {
+    assert.equal(
+      renderLicenseStatus(l),
+      [
+        'License: Acme dev (Acme)',
+        'Expires: 2027-06-30 (3d2h left)',
+        'Subscription: none',
+        'Seat mode: user',
+        'Seats this billing period (since 2026-12-15): 4 (not limited)',
+      ].join('\n'),
+    );
+    assert.match(renderLicenseStatus({ ...l, valid_seconds: -5 }), /\(EXPIRED\)/);
+    assert.match(renderLicenseStatus({ ...l, seats_used: null }), /^Seats: not reported by this operator$/m);
   });
 });

@@ -158,6 +158,7 @@ export function operatorObject(o: OperatorInfo) {
         mau: o.mau,
         ...(o.seats
           ? {
+              seat_mode: o.license?.seat_mode ?? 'machine',
               seats_used: o.seats.used,
               seats_licensed: o.license?.seats ?? null,
               billing_period_start: o.seats.period_start,
