@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { call, commandSubject, EVENTS_STREAM } from '#shared/nats/index.js';
 import { eventually } from '../support/eventually.js';
 import { newSessionId } from '#shared/ids/index.js';
@@ -248,5 +248,23 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     const o = await outcomes((x) => x.delivered === 145);
     assert.deepEqual([o.delivered, o.parked], [145, 1]);
     assert.ok(o.failed! > failedBefore);
+  });
+
+  it('a Session Ended seen again after its report was accepted (a lost ack, a re-publish) is not posted twice', async () => {
+    // given a report delivered and acknowledged
+    const id = await session('feature-KEY-777-again');
+    await rx.until(() => rx.posts.some((p) => p.body.session_id === id), 'the first delivery');
+    await drained();
+    const before = rx.posts.length;
+    // when its event reaches the reporter again (re-published past the stream's dedupe, as a
+    // redelivery after a lost acknowledgement would bring it)
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    const ended = (await jsm.streams.getMessage(EVENTS_STREAM, { last_by_subj: `mirrord.events.SessionEnded.${id}` }))!;
+    await js.publish(ended.subject, ended.data, { msgID: `${ended.header.get('Nats-Msg-Id')}-again` });
+    // then it is acknowledged without a second POST
+    await reporter.waitFor((l) => l.session_id === id && /already delivered/.test(String(l.msg)));
+    await drained();
+    assert.equal(rx.posts.length, before);
   });
 });

@@ -27,7 +27,7 @@ import { validateEvent, type SessionEnded } from '#shared/events/index.js';
 
 export const CONSUMER = 'jira-reporter';
 /** Session Ended ids whose report the webtrigger accepted (a day: longer than any redelivery). */
-export const DELIVERED_BUCKET = 'mirrord-jira-delivered';
+const DELIVERED_BUCKET = 'mirrord-jira-delivered';
 const DELIVERED_TTL_MS = 24 * 60 * 60 * 1000;
 export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
 export const deadLetterSubject = (sessionId: string) => `mirrord.jira.dead.${sessionId}`;
