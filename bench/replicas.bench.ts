@@ -1,13 +1,12 @@
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { tempDir } from '../test/support/tmp.js';
 import type { NatsServer } from '../test/support/nats-server.js';
-import { percentile, runConcurrent, spawnTs, stop, type Row } from './support/util.js';
+import { percentile, runConcurrent, spawnGateway, spawnTs, stop, type Row } from './support/util.js';
 
 const client = { client_user: 'bench', client_name: 'Bench', client_hostname: 'b', client_cli_version: '3.250.0' };
 const STANDBY = 'waiting to take over';
@@ -99,17 +98,8 @@ export async function benchStatus(nats: NatsServer, live = 10_000, n = 40): Prom
   };
   const nc = await connect({ servers: nats.url });
   const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
-  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
-  const gw = spawn(process.execPath, [...prof, '--import', 'tsx', 'services/gateway/src/main.ts'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const { proc: gw, url } = await spawnGateway(env);
   try {
-    const url = await new Promise<string>((resolve) =>
-      createInterface({ input: gw.stdout! }).on('line', (l) => {
-        if (l.includes('"gateway ready"')) resolve(String((JSON.parse(l) as { url: string }).url));
-      }),
-    );
     await runConcurrent(live, 32, async (i) => {
       const id = newSessionId();
       const send = (verb: string, b: Record<string, unknown>) => call(nc, commandSubject('ledger', verb), b, 10_000);

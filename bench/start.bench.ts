@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import type { NatsServer } from '../test/support/nats-server.js';
-import { percentile, spawnTs, stop, type Row } from './support/util.js';
+import { percentile, spawnGateway, spawnTs, stop, type Row } from './support/util.js';
 
 /**
  * One WebSocket session start through the gateway: open → `{type:"session"}`. The session stays
@@ -86,18 +86,4 @@ async function spawnBare(nats: NatsServer) {
     createInterface({ input: proc.stdout! }).once('line', (l) => resolve(Number(l.split(' ')[1]))),
   );
   return { proc, port };
-}
-
-async function spawnGateway(env: Record<string, string>) {
-  const { spawn } = await import('node:child_process');
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'services/gateway/src/main.ts'], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve) =>
-    createInterface({ input: proc.stdout! }).on('line', (l) => {
-      if (l.includes('"gateway ready"')) resolve(String((JSON.parse(l) as { url: string }).url));
-    }),
-  );
-  return { proc, url };
 }

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir } from '../../test/support/tmp.js';
@@ -133,4 +134,19 @@ export function latencyRows(name: string, detail: string, ours: number[], baseli
       pass: true,
     };
   });
+}
+
+/** The gateway as its own process (BENCH_PROF profiles it too); its URL from its ready line. */
+export async function spawnGateway(env: Record<string, string>): Promise<{ proc: ChildProcess; url: string }> {
+  const prof = process.env.BENCH_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROF}`] : [];
+  const proc = spawn(process.execPath, [...prof, '--import', 'tsx', 'services/gateway/src/main.ts'], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const url = await new Promise<string>((resolve) =>
+    createInterface({ input: proc.stdout! }).on('line', (l) => {
+      if (l.includes('"gateway ready"')) resolve(String((JSON.parse(l) as { url: string }).url));
+    }),
+  );
+  return { proc, url };
 }
