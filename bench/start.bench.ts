@@ -7,14 +7,16 @@ import type { NatsServer } from '../test/support/nats-server.js';
 import { percentile, spawnGateway, spawnTs, stop, type Row } from './support/util.js';
 
 /**
- * One WebSocket session start through the gateway: open → `{type:"session"}`. The session stays
- * open until the run ends, so each start is measured alone (not racing the previous one's end).
+ * One WebSocket session start through the gateway: the upgrade is answered (101) only once the
+ * ledger has committed Session Started, so `open` is the start. The gateway sends nothing before
+ * the agent (here: none) speaks. The session stays open until the run ends, so each start is
+ * measured alone (not racing the previous one's end).
  */
 function startOnce(url: string, open: WebSocket[]): Promise<number> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const ws = new WebSocket(url, { headers: { authorization: 'Bearer alice-token' } });
-    ws.once('message', () => {
+    ws.once('open', () => {
       resolve(performance.now() - t0);
       open.push(ws);
     });
