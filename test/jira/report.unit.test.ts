@@ -22,6 +22,8 @@ const session = (branch: string | null): SessionView => ({
   profile: 'p',
   branch_name: branch,
   seat: null,
+  ci: null,
+  admission: null,
   ports: [{ port: 80, mode: 'steal', http_filter: 'header=x-secret: .+', lock: 1, since: 0 }],
 });
 

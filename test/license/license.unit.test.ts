@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import YAML from 'yaml';
 import { billingPeriod, canonicalLicense, licenseValidSeconds } from '#shared/license/index.js';
-import { loadLicense } from '../../services/gateway/src/config.js';
+import { loadLicense } from '../../shared/src/license/load.js';
 import { tempDir } from '../support/tmp.js';
 
 const keys = generateKeyPairSync('ed25519');

@@ -22,7 +22,9 @@ const BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
  * Restart reuses the same port and store, so durability tests can kill -9 and come back.
  * `extraConf` adds configuration blocks (a cluster's name and routes).
  */
-export async function startNatsServer(opts: { port?: number; extraConf?: string } = {}): Promise<NatsServer> {
+export async function startNatsServer(
+  opts: { port?: number; extraConf?: string; jsDomain?: string } = {},
+): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mirrord-nats-'));
   const storeDir = join(dir, 'js');
   let port = opts.port ?? -1;
@@ -32,7 +34,7 @@ export async function startNatsServer(opts: { port?: number; extraConf?: string 
     const conf = join(dir, 'nats.conf');
     writeFileSync(
       conf,
-      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}" }\n${opts.extraConf ?? ''}\n`,
+      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}"${opts.jsDomain ? `, domain: ${opts.jsDomain}` : ''} }\n${opts.extraConf ?? ''}\n`,
     );
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -127,4 +129,43 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     },
   };
   return cluster;
+}
+
+export interface NatsFleet extends AsyncDisposable {
+  /** The hub (JetStream domain `hub`), where the license server runs. */
+  hub: NatsServer;
+  /** The hub's leafnode address: what a cluster's nats-server dials out to. */
+  leafUrl: string;
+  /** One nats-server per cluster (JetStream domain = the cluster's name), each a leafnode of the hub. */
+  clusters: Record<string, NatsServer>;
+}
+
+/**
+ * A licence fleet on loopback: a hub and one nats-server per cluster, each cluster with its
+ * own JetStream domain and a leafnode connection out to the hub (as deploy/ joins a cluster).
+ * Ports are fixed so the hub restarts in place and the clusters reconnect to it.
+ */
+export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet> {
+  const leafPort = await freePort();
+  const hub = await startNatsServer({
+    port: await freePort(),
+    jsDomain: 'hub',
+    extraConf: `server_name: hub\nleafnodes { listen: 127.0.0.1:${leafPort} }`,
+  });
+  const leafUrl = `nats-leaf://127.0.0.1:${leafPort}`;
+  const clusters: Record<string, NatsServer> = {};
+  for (const name of clusterNames)
+    clusters[name] = await startNatsServer({
+      port: await freePort(),
+      jsDomain: name,
+      extraConf: `server_name: ${name}\nleafnodes { reconnect: 1, remotes: [{ url: "${leafUrl}" }] }`,
+    });
+  return {
+    hub,
+    leafUrl,
+    clusters,
+    async [Symbol.asyncDispose]() {
+      await Promise.all([hub, ...Object.values(clusters)].map((n) => n[Symbol.asyncDispose]()));
+    },
+  };
 }

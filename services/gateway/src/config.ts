@@ -1,9 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
 import { bool, hostPort, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
-import { AppError, invalid } from '#shared/errors/index.js';
-import { licensePublicKey, parseLicense, type License } from '#shared/license/index.js';
+import { licenseSpec } from '#shared/license/load.js';
+import { invalid } from '#shared/errors/index.js';
 
 export const SAMPLE_TOKEN_FILE = fileURLToPath(import.meta.resolve('#deploy/sample/tokens.csv'));
 
@@ -65,16 +64,7 @@ export const gatewayConfigSpec = {
     default: { host: '0.0.0.0', port: 9000 },
     doc: 'metrics listen address; path /metrics',
   },
-  OPERATOR_LICENSE_FILE: {
-    parse: str,
-    default: '',
-    doc: 'YAML/JSON licence: name, organization, expire_at; seats, seat_mode (machine|user), billing_day (1-28), subscription_id, signature',
-  },
-  OPERATOR_LICENSE_PUBLIC_KEY_FILE: {
-    parse: str,
-    default: '',
-    doc: "Ed25519 public key (PEM, or the raw key in base64) the licence's signature must verify with; unset: unsigned licences are accepted",
-  },
+  ...licenseSpec,
   OPERATOR_ORGANIZATION: {
     parse: str,
     default: 'mirrord-teams',
@@ -143,25 +133,3 @@ export function loadTls(cfg: GatewayConfig): TlsFiles | undefined {
   };
 }
 
-/** The licence file, validated (and its signature verified when a public key is configured). */
-export function loadLicense(path: string, publicKeyFile = ''): License | undefined {
-  if (!path) return undefined;
-  const read = (name: string, p: string) => {
-    try {
-      return readFileSync(p, 'utf8');
-    } catch (e) {
-      throw invalid(name, `cannot read "${p}": ${(e as Error).message}`);
-    }
-  };
-  const key = publicKeyFile
-    ? licensePublicKey(read('OPERATOR_LICENSE_PUBLIC_KEY_FILE', publicKeyFile), 'OPERATOR_LICENSE_PUBLIC_KEY_FILE')
-    : undefined;
-  let doc: unknown;
-  try {
-    doc = YAML.parse(read('OPERATOR_LICENSE_FILE', path));
-  } catch (e) {
-    if (e instanceof AppError) throw e;
-    throw invalid('OPERATOR_LICENSE_FILE', `"${path}" is not YAML or JSON: ${(e as Error).message}`);
-  }
-  return parseLicense(doc, 'OPERATOR_LICENSE_FILE', key);
-}

@@ -1,8 +1,14 @@
 import { hostname } from 'node:os';
-import { int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
+import { clusterSpec, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
 
 export const ledgerConfigSpec = {
   ...natsSpec,
+  ...clusterSpec,
+  USAGE_HEARTBEAT_MS: {
+    parse: int(1000, 86_400_000),
+    default: 3_600_000,
+    doc: "how often the ledger re-publishes today's licence usage and its alive heartbeat (and asks the hub to source it)",
+  },
   LEDGER_DB: {
     parse: str,
     default: 'sqlite:./data/ledger.db',

@@ -10,6 +10,7 @@ import { LedgerQueries } from './queries.js';
 import { replayProjections } from './replay.js';
 import { VERSION } from '#shared/version.js';
 import { WriterLease } from './adapters/nats/writer-lease.js';
+import { UsagePublisher } from './adapters/nats/usage-publisher.js';
 
 await runService('ledger', async (log) => {
   const cfg = loadLedgerConfig();
@@ -38,9 +39,17 @@ await runService('ledger', async (log) => {
     log.info({ events }, 'projections rebuilt from the event log');
   }
   const outbox = new OutboxPublisher(nc, store, { log: log.child({ component: 'outbox' }) });
+  const usage = new UsagePublisher(nc, store, {
+    cluster: cfg.CLUSTER_NAME,
+    heartbeatMs: cfg.USAGE_HEARTBEAT_MS,
+    log: log.child({ component: 'usage' }),
+  });
   const ledger = new Ledger(store, log, {
     unusedTtlMs: cfg.SESSION_UNUSED_TTL * 1000,
-    onCommitted: (events) => outbox.enqueue(events),
+    onCommitted: (events) => {
+      outbox.enqueue(events);
+      usage.onCommitted(events);
+    },
     ...(cfg.SESSION_MAX_SECONDS > 0 ? { maxSessionMs: cfg.SESSION_MAX_SECONDS * 1000 } : {}),
     onFenced: (e) => stepDown(e.message),
     limits: {
@@ -53,6 +62,7 @@ await runService('ledger', async (log) => {
   onBusChange(nc, (c) => (c === 'lost' ? ledger.busLost() : ledger.busRegained()));
   outbox.start();
   ledger.startExpiry();
+  await usage.start();
   const svc = await serveLedger(
     nc,
     ledger,
@@ -78,6 +88,7 @@ await runService('ledger', async (log) => {
     await svc.stop();
     await ledger.drain();
     await outbox.drain();
+    await usage.drain();
     await lease.release();
     await nc.drain();
     await store.close();

@@ -115,3 +115,17 @@ export const natsSpec = {
 };
 
 export const logLevel = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');
+
+/** This cluster's name in the licence fleet: in every usage subject and the JetStream domain it joins with. */
+export const clusterSpec = {
+  CLUSTER_NAME: {
+    parse: (raw: string, name: string) => {
+      const v = raw.trim();
+      if (!/^[A-Za-z0-9_-]{1,63}$/.test(v))
+        throw new Error(`${name}: "${v}" is not a cluster name; use 1-63 letters, digits, "-" or "_"`);
+      return v;
+    },
+    default: 'default',
+    doc: "this cluster's name in the licence fleet (usage subjects; the nats-server's JetStream domain when joined to a hub)",
+  },
+};

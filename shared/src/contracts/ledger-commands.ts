@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AgentKind } from '../events/index.js';
+import { AgentKind, SeatAdmission, sessionCiInfo } from '../events/index.js';
 import { LedgerCommand, commandSubject } from '../nats/subjects.js';
 import { contract, type Contract } from './contract.js';
 
@@ -41,6 +41,8 @@ const start = cmd(
     branch_name: z.string().optional(),
     key: z.string().optional(),
     seat: z.string().max(256, 'is longer than 256 characters').optional(),
+    ci: sessionCiInfo.optional(),
+    admission: z.enum(Object.values(SeatAdmission) as [SeatAdmission, ...SeatAdmission[]]).optional(),
     /** The client chose the id (`x-session-id`): it may only resume a live session. */
     resume: z.boolean().optional(),
   }),

@@ -26,6 +26,8 @@ const sessionView = z.object({
   profile: nullableStr,
   branch_name: nullableStr,
   seat: nullableStr,
+  ci: nullableStr,
+  admission: nullableStr,
   ports: z.array(
     z.object({
       port: z.number().int(),

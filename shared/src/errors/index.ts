@@ -16,6 +16,8 @@ export const ErrorCode = {
   TooManyRequests: 'TooManyRequests',
   /** `x-session-id` names a session that already ended (the mirrord CLI's special case, 410). */
   ReconnectNotPossible: 'ReconnectNotPossible',
+  /** Every licensed seat is taken this billing period and overages are off (the license server said so). */
+  MaxSeatCountReached: 'MaxSeatCountReached',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -30,6 +32,7 @@ export const httpStatusOf: Readonly<Record<ErrorCode, number>> = Object.freeze({
   RequestEntityTooLarge: 413,
   TooManyRequests: 429,
   ReconnectNotPossible: 410,
+  MaxSeatCountReached: 403,
 });
 
 /** The wire shape of an error in NATS replies and WebSocket answers. */

@@ -1,2 +1,2 @@
 export * from './types.js';
-export { validateEvent } from './validate.js';
+export { sessionCiInfo, validateEvent } from './validate.js';

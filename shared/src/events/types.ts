@@ -71,8 +71,30 @@ export interface SessionStartedData extends ClientFields {
   key?: string;
   /** The licence seat the session takes: hex SHA-256 of the client key (`machine` mode) or the user. */
   seat?: string;
+  /** A CI session (`mirrord ci start`: the connect's `session_ci_info`): it takes no seat. */
+  ci?: SessionCiInfo;
+  /** How the license server admitted the seat (absent: no license server configured). */
+  admission?: SeatAdmission;
   agent: AgentKind;
 }
+/** The real CLI's `SessionCiInfo` (camelCase on its wire, kept as it sends it). */
+export interface SessionCiInfo {
+  provider?: string;
+  environment?: string;
+  pipeline?: string;
+  triggeredBy?: string;
+}
+export const SeatAdmission = {
+  /** The seat was already counted this billing period. */
+  known: 'known',
+  /** A new seat, within the licensed count. */
+  new: 'new',
+  /** A new seat past the licensed count, admitted because overages are allowed. */
+  overage: 'overage',
+  /** The license server could not be asked: admitted, to be reconciled from usage. */
+  unverified: 'unverified',
+} as const;
+export type SeatAdmission = (typeof SeatAdmission)[keyof typeof SeatAdmission];
 export interface TargetCopiedData extends ClientFields {
   scale_down: boolean;
   copy_pod: string;

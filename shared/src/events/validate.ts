@@ -1,6 +1,15 @@
 import * as z from 'zod';
 import { invalid } from '../errors/index.js';
-import { AgentKind, EndReason, ReleaseReason, SCHEMA_VERSION, type DataOf, type LedgerEvent } from './types.js';
+import {
+  AgentKind,
+  EndReason,
+  ReleaseReason,
+  SCHEMA_VERSION,
+  SeatAdmission,
+  type DataOf,
+  type LedgerEvent,
+  type SessionCiInfo,
+} from './types.js';
 
 /**
  * The runtime shape of every event, in zod beside the types (each body `satisfies` its
@@ -18,6 +27,13 @@ const client = {
   user_id: z.string(),
   client_cli_version: z.string(),
 };
+/** `session_ci_info` as the real CLI sends it (serde camelCase, every field optional). */
+export const sessionCiInfo = z.strictObject({
+  provider: optStr,
+  environment: optStr,
+  pipeline: optStr,
+  triggeredBy: optStr,
+}) satisfies z.ZodType<SessionCiInfo>;
 const values = <T extends string>(o: Record<string, T>) => z.enum(Object.values(o) as [T, ...T[]]);
 
 const bodies = {
@@ -28,6 +44,8 @@ const bodies = {
     branch_name: optStr,
     key: optStr,
     seat: optStr,
+    ci: sessionCiInfo.optional(),
+    admission: values(SeatAdmission).optional(),
     agent: values(AgentKind),
   }) satisfies z.ZodType<DataOf['SessionStarted']>,
   TargetCopied: z.strictObject({

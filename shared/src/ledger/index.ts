@@ -23,6 +23,10 @@ export interface SessionRecord {
   branch_name: string | null;
   /** The licence seat the session took (null: none recorded, e.g. before seats existed). */
   seat: string | null;
+  /** A CI session: its `session_ci_info` as JSON text (null: a developer's session). */
+  ci: string | null;
+  /** How the license server admitted the seat (null: no license server, or a CI session). */
+  admission: string | null;
 }
 
 export interface HeldPortRecord {

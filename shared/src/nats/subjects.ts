@@ -57,3 +57,27 @@ export const eventsOfType = (type: string): string => `mirrord.events.${type}.*`
 
 /** The @nats-io/services framework's PING for a service (health without store work). */
 export const servicePingSubject = (service: string): string => `$SRV.PING.${service}`;
+
+/**
+ * Licence usage (issue 17). Each cluster's ledger keeps its usage in `MIRRORD_USAGE`, one
+ * last value per subject; the hub's `MIRRORD_FLEET` sources every cluster's through its
+ * JetStream domain. Cluster names are one subject token (validated by `clusterName`).
+ */
+export const USAGE_STREAM = 'MIRRORD_USAGE';
+export const usageWildcard = (cluster: string): string => `mirrord.usage.${cluster}.>`;
+export const usageAliveSubject = (cluster: string): string => `mirrord.usage.${cluster}.alive`;
+export const usageDaySubject = (cluster: string, day: string): string => `mirrord.usage.${cluster}.day.${day}`;
+/** `token` is the seat made subject-safe (`seatToken`). */
+export const usageSeatSubject = (cluster: string, day: string, token: string): string =>
+  `mirrord.usage.${cluster}.seat.${day}.${token}`;
+export const FLEET_STREAM = 'MIRRORD_FLEET';
+/**
+ * The license server's own subjects sit outside `mirrord.>` on purpose: a cluster's leafnode
+ * to the hub denies `mirrord.>` both ways (else every cluster's streams would capture every
+ * other cluster's events), and lets `mirrord-license.>` through.
+ */
+export const LICENSE_PREFIX = 'mirrord-license';
+export const fleetAdmissionSubject = (period: string, token: string): string =>
+  `${LICENSE_PREFIX}.fleet.admission.${period}.${token}`;
+export const FLEET_ADMISSIONS = `${LICENSE_PREFIX}.fleet.>`;
+export const licenseSubject = (what: 'join' | 'admit' | 'seats' | 'seats.get'): string => `${LICENSE_PREFIX}.${what}`;

@@ -1,4 +1,10 @@
-import type { AgentKind, ClientFields, OutgoingBlockedData } from '#shared/events/index.js';
+import type {
+  AgentKind,
+  ClientFields,
+  OutgoingBlockedData,
+  SeatAdmission,
+  SessionCiInfo,
+} from '#shared/events/index.js';
 
 /** Who the client is: the seed's client fields minus target/namespace. */
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
@@ -17,6 +23,8 @@ export interface StartSession {
   branch_name?: string;
   key?: string;
   seat?: string;
+  ci?: SessionCiInfo;
+  admission?: SeatAdmission;
   /** The client chose the id (`x-session-id`): it may only resume a live session, never create one. */
   resume?: boolean;
 }

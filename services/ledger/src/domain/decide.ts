@@ -211,6 +211,8 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       for (const k of ['config_digest', 'profile', 'branch_name', 'key', 'seat'] as const) {
         if (cmd[k] !== undefined) data[k] = cmd[k];
       }
+      if (cmd.ci !== undefined) data.ci = cmd.ci;
+      if (cmd.admission !== undefined) data.admission = cmd.admission;
       out.emit('SessionStarted', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);
       break;
     }

@@ -34,6 +34,8 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       if (d.profile !== undefined) live.profile = d.profile;
       if (d.branch_name !== undefined) live.branch_name = d.branch_name;
       if (d.seat !== undefined) live.seat = d.seat;
+      if (d.ci !== undefined) live.ci = JSON.stringify(d.ci);
+      if (d.admission !== undefined) live.admission = d.admission;
       if (prev?.status !== 'live') state.liveByUser.set(d.client_user, (state.liveByUser.get(d.client_user) ?? 0) + 1);
       state.sessions.set(e.session_id, live);
       return state;

@@ -23,6 +23,8 @@ export function liveView(s: LiveSession): SessionView {
     profile: s.profile ?? null,
     branch_name: s.branch_name ?? null,
     seat: s.seat ?? null,
+    ci: s.ci ?? null,
+    admission: s.admission ?? null,
     ports: [...s.ports.values()]
       .sort((a, b) => a.port - b.port)
       .map((p) => ({

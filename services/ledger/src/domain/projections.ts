@@ -42,6 +42,8 @@ function sessionRow(e: LedgerEvent, status: SessionRow['status']): SessionRow {
     profile: started?.profile ?? null,
     branch_name: started?.branch_name ?? null,
     seat: started?.seat ?? null,
+    ci: started?.ci ? JSON.stringify(started.ci) : null,
+    admission: started?.admission ?? null,
   };
 }
 

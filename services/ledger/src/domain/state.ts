@@ -26,6 +26,9 @@ export interface LiveSession {
   profile?: string;
   branch_name?: string;
   seat?: string;
+  /** `session_ci_info` as JSON text (the sessions projection's column). */
+  ci?: string;
+  admission?: string;
   ports: Map<number, HeldPort>;
 }
 export interface EndedSession {

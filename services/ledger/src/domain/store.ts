@@ -20,6 +20,26 @@ export class FencedError extends AppError {
   }
 }
 
+/** One seat's use in a window: the fleet's usage snapshot of it. */
+export interface SeatUsage {
+  seat: string;
+  user: string;
+  sessions: number;
+  first_at: number;
+  last_at: number;
+  /** Sessions admitted past the licensed seats (overages on). */
+  overage: number;
+  /** Sessions admitted while the license server could not be asked. */
+  unverified: number;
+}
+
+export interface WindowUsage {
+  seats: SeatUsage[];
+  ci_sessions: number;
+  ci_max_concurrency: number;
+  refused: number;
+}
+
 /** One command's events, appended atomically with its projection changes. */
 export interface AppendItem {
   events: LedgerEvent[];
@@ -70,6 +90,8 @@ export interface LedgerStore {
   distinctUsersSince(since: number): Promise<number>;
   /** Distinct seats of the sessions that were live at some moment in [from, to). */
   seatsBetween(from: number, to: number): Promise<number>;
+  /** Licence usage of [from, to): seats (developer sessions), CI sessions, refused starts. */
+  usageBetween(from: number, to: number): Promise<WindowUsage>;
   /** Session and rejection totals with the position they are consistent with. */
   metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
   maxPosition(): Promise<number>;

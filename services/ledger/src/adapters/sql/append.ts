@@ -38,6 +38,8 @@ export const SESSION_COLUMNS = [
   'profile',
   'branch_name',
   'seat',
+  'ci',
+  'admission',
 ] as const;
 
 export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {

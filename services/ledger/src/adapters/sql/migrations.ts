@@ -102,6 +102,14 @@ const sessionSeat: Migration = {
   },
 };
 
+/** CI sessions and seat admissions (Session Started's `ci`, `admission`): fleet usage reads them. */
+const sessionUsage: Migration = {
+  async up(db: Kysely<unknown>) {
+    await db.schema.alterTable('sessions').addColumn('ci', 'text').execute();
+    await db.schema.alterTable('sessions').addColumn('admission', 'text').execute();
+  },
+};
+
 export async function migrate(db: Kysely<unknown>, cap: Capabilities): Promise<void> {
   const migrator = new Migrator({
     db,
@@ -110,6 +118,7 @@ export async function migrate(db: Kysely<unknown>, cap: Capabilities): Promise<v
         '0001_init': init(cap),
         '0002_store_id': storeIdentity,
         '0003_session_seat': sessionSeat,
+        '0004_session_usage': sessionUsage,
       }),
     },
   });

@@ -9,7 +9,9 @@ import {
   type EventFilter,
   type LedgerStore,
   type StoredEvent,
+  type WindowUsage,
 } from '../../domain/store.js';
+import { usageBetween } from './usage.js';
 import { appendBatch, WRITER_EPOCH } from './append.js';
 import { openDatabase, type Capabilities } from './dialect.js';
 import { migrate } from './migrations.js';
@@ -226,6 +228,10 @@ class SqlLedgerStore implements LedgerStore {
       .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', from)]))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
+  }
+
+  usageBetween(from: number, to: number): Promise<WindowUsage> {
+    return usageBetween(this.#db, from, to);
   }
 
   async distinctUsersSince(since: number): Promise<number> {
