@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fleetLeafnodeConf } from '#shared/nats/leafnode.js';
 import { freePort } from './postgres.js';
 
 export interface NatsServer extends AsyncDisposable {
@@ -158,7 +159,7 @@ export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet>
     clusters[name] = await startNatsServer({
       port: await freePort(),
       jsDomain: name,
-      extraConf: `server_name: ${name}\nleafnodes { reconnect: 1, remotes: [{ url: "${leafUrl}" }] }`,
+      extraConf: `server_name: ${name}\n${fleetLeafnodeConf(leafUrl)}`,
     });
   return {
     hub,

@@ -17,9 +17,15 @@ export interface System {
   stop(): Promise<void>;
 }
 
-/** nats-server + ledger + gateway as separate processes, the gateway on a free port. */
-export async function startSystem(extraEnv: Record<string, string> = {}): Promise<System> {
-  const nats = await startNatsServer();
+/**
+ * nats-server + ledger + gateway as separate processes, the gateway on a free port; with
+ * `opts.nats` the system uses that server (a fleet's cluster) and leaves it running on stop.
+ */
+export async function startSystem(
+  extraEnv: Record<string, string> = {},
+  opts: { nats?: NatsServer } = {},
+): Promise<System> {
+  const nats = opts.nats ?? (await startNatsServer());
   const dir = tempDir('mirrord-sys');
   const env = {
     NATS_URL: nats.url,
@@ -46,7 +52,7 @@ export async function startSystem(extraEnv: Record<string, string> = {}): Promis
     async stop() {
       await sys.gateway?.stop();
       await sys.ledger.stop();
-      await nats[Symbol.asyncDispose]();
+      if (!opts.nats) await nats[Symbol.asyncDispose]();
     },
   };
   await sys.restartGateway();

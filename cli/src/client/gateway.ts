@@ -10,6 +10,8 @@ export interface GatewayTarget {
   source: string;
   /** The CA to trust for it (a kubeconfig cluster's `certificate-authority(-data)`). */
   ca?: string;
+  /** What to do about a 401 (the gateway's: a token; the license server's: its key). */
+  unauthorizedHint?: string;
 }
 
 export interface GlobalOptions {
@@ -77,7 +79,10 @@ const trusting = (ca: string): Agent => {
   return a;
 };
 
-/** One HTTP call to the gateway; a Kubernetes Status failure becomes an AppError with its code. */
+/**
+ * One HTTP call to the gateway (or the license server); a failure becomes an AppError with its
+ * code (a Kubernetes Status' reason, or the status); a body that is not JSON (CSV) comes back as text.
+ */
 export async function request<T>(
   gw: GatewayTarget,
   method: string,
@@ -114,18 +119,23 @@ export async function request<T>(
     parsed = undefined;
   }
   if (!res.ok) {
-    const st = parsed as { reason?: string; message?: string } | undefined;
+    const st = parsed as { reason?: string; code?: string; message?: string } | undefined;
     const code = isErrorCode(st?.reason)
       ? st.reason
-      : res.status === 401
-        ? ErrorCode.Unauthorized
-        : res.status === 404
-          ? ErrorCode.NotFound
-          : ErrorCode.Unavailable;
-    const hint = res.status === 401 ? ' (pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token)' : '';
+      : isErrorCode(st?.code)
+        ? st.code
+        : res.status === 401
+          ? ErrorCode.Unauthorized
+          : res.status === 404
+            ? ErrorCode.NotFound
+            : ErrorCode.Unavailable;
+    const hint =
+      res.status === 401
+        ? ` (${gw.unauthorizedHint ?? 'pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token'})`
+        : '';
     throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
   }
-  return parsed as T;
+  return (parsed === undefined && text ? text : parsed) as T;
 }
 
 export const API = '/apis/operator.metalbear.co/v1';

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { invalid } from '#shared/errors/index.js';
 import { licenseValidSeconds } from '#shared/license/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
-import { renderLicenseStatus, type LicenseStatus } from '../render/license.js';
+import { renderLicenseStatus, renderUsage, type LicenseStatus, type UsageReport } from '../render/license.js';
 
 interface OperatorLicense {
   spec: { license: { name: string; organization: string; expire_at: string; subscription_id?: string | null } };
@@ -44,5 +44,48 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
         o.output === 'json' ? `${JSON.stringify(status, null, 2)}\n` : `${renderLicenseStatus(status)}\n`,
       );
       if (status.valid_seconds <= 0) process.exitCode = 2;
+    });
+  license
+    .command('usage')
+    .description(
+      "seats used of seats licensed across every cluster (the license server's report): by seat, cluster or user; CI concurrency; silent clusters",
+    )
+    .option('--from <day>', 'first day (YYYY-MM-DD; default: the current billing period)')
+    .option('--to <day>', 'day after the last (YYYY-MM-DD, exclusive)')
+    .option('--by <key>', 'one row per seat, cluster or user', 'seat')
+    .option('-o, --output <format>', 'text, json or csv', 'text')
+    .option('--server <url>', 'the license server (else MIRRORD_LICENSE_SERVER)')
+    .option('--key <key>', 'the license server key (else MIRRORD_LICENSE_KEY)')
+    .action(async (o: { from?: string; to?: string; by: string; output: string; server?: string; key?: string }) => {
+      if (!['text', 'json', 'csv'].includes(o.output))
+        throw invalid('--output', `expected text, json or csv, got "${o.output}"`);
+      if (!['seat', 'cluster', 'user'].includes(o.by))
+        throw invalid('--by', `expected seat, cluster or user, got "${o.by}"`);
+      const url = o.server ?? process.env.MIRRORD_LICENSE_SERVER;
+      if (!url)
+        throw invalid('--server', 'no license server given', 'pass --server http://… or set MIRRORD_LICENSE_SERVER');
+      const key = o.key ?? process.env.MIRRORD_LICENSE_KEY;
+      if (!key) throw invalid('--key', 'no license server key given', 'pass --key or set MIRRORD_LICENSE_KEY');
+      const server = {
+        url: url.replace(/\/$/, ''),
+        token: undefined,
+        source: o.server ? '--server' : 'MIRRORD_LICENSE_SERVER',
+        unauthorizedHint: 'pass the key the license server was given as LICENSE_KEY with --key or MIRRORD_LICENSE_KEY',
+      };
+      const q = new URLSearchParams({ format: o.output === 'csv' ? 'csv' : 'json', primary_key: o.by });
+      if (o.from) q.set('from', o.from);
+      if (o.to) q.set('to', o.to);
+      const report = await request<UsageReport | string>(server, 'GET', `/api/v1/reports/usage?${q}`, {
+        'x-license-key': key,
+      });
+      process.stdout.write(
+        typeof report === 'string'
+          ? report
+          : o.output === 'json'
+            ? `${JSON.stringify(report, null, 2)}\n`
+            : renderUsage(report, Date.now()),
+      );
+      // A cluster that stopped reporting is worth a non-zero exit in a cron job.
+      if (typeof report !== 'string' && report.clusters.some((c) => c.silent)) process.exitCode = 3;
     });
 }

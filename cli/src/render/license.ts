@@ -1,4 +1,5 @@
 import { formatDuration } from '#shared/format/duration.js';
+import { renderTable } from './table.js';
 
 /** What `kubectl mirrord license status` shows, from the operator object. */
 export interface LicenseStatus {
@@ -29,4 +30,56 @@ export function renderLicenseStatus(l: LicenseStatus): string {
     `Seat mode: ${l.seat_mode ?? 'machine'}`,
     seats,
   ].join('\n');
+}
+
+/** The license server's usage report (`/api/v1/reports/usage?format=json`), as the plugin reads it. */
+export interface UsageReport {
+  from: string;
+  to: string;
+  primary_key: 'seat' | 'cluster' | 'user';
+  seats_used: number;
+  seats_licensed: number | null;
+  overages: number;
+  unverified_sessions: number;
+  refused: number;
+  ci: { sessions: number; max_concurrency: number };
+  rows: Array<{
+    key: string;
+    seats: number;
+    sessions: number;
+    clusters: string[];
+    users: string[];
+    last_at: number | null;
+    overages: number;
+  }>;
+  clusters: Array<{ name: string; last_seen: number; heartbeat_ms: number; silent: boolean }>;
+}
+
+const ago = (ms: number) => `${formatDuration(Math.max(0, Math.round(ms / 1000)))} ago`;
+
+export function renderUsage(r: UsageReport, now: number): string {
+  const short = (k: string) => (r.primary_key === 'seat' && /^[0-9a-f]{64}$/.test(k) ? `${k.slice(0, 12)}…` : k);
+  const head = [
+    `Seats from ${r.from} to ${r.to} (exclusive): ${r.seats_used}${r.seats_licensed === null ? ' (not limited)' : ` of ${r.seats_licensed}`}${
+      r.overages ? ` (${r.overages} over the licence)` : ''
+    }`,
+    `CI sessions: ${r.ci.sessions}, at most ${r.ci.max_concurrency} at once`,
+    `Refused starts: ${r.refused}; sessions admitted unverified (license server unreachable): ${r.unverified_sessions}`,
+  ];
+  const table = renderTable(
+    [r.primary_key.toUpperCase(), 'SEATS', 'SESSIONS', 'CLUSTERS', 'USERS', 'LAST SESSION'],
+    r.rows.map((x) => [
+      short(x.key),
+      `${x.seats}${x.overages ? ` (${x.overages} over)` : ''}`,
+      String(x.sessions),
+      x.clusters.join('\n'),
+      x.users.join('\n'),
+      x.last_at === null ? '-' : ago(now - x.last_at),
+    ]),
+  );
+  const clusters = r.clusters.map(
+    (c) =>
+      `  ${c.name}: ${c.silent ? `SILENT, no heartbeat for ${ago(now - c.last_seen).replace(/ ago$/, '')}` : `last heartbeat ${ago(now - c.last_seen)}`}`,
+  );
+  return `${head.join('\n')}\n${table}Clusters:\n${clusters.length ? clusters.join('\n') : '  none has reported yet'}\n`;
 }

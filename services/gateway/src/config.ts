@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { bool, hostPort, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
+import { bool, clusterSpec, hostPort, int, loadConfig, logLevel, natsSpec, oneOf, str } from '#shared/config/index.js';
 import { licenseSpec } from '#shared/license/load.js';
 import { invalid } from '#shared/errors/index.js';
 
@@ -65,6 +65,17 @@ export const gatewayConfigSpec = {
     doc: 'metrics listen address; path /metrics',
   },
   ...licenseSpec,
+  ...clusterSpec,
+  LICENSE_SERVER: {
+    parse: str,
+    default: '',
+    doc: "the license hub this cluster's nats-server dials as a leafnode (nats-leaf://host:7422); set: every new seat is admitted by the license server, an unreachable one admits it as unverified",
+  },
+  ALLOW_SEAT_OVERAGES: {
+    parse: bool,
+    default: true,
+    doc: 'with LICENSE_SERVER: a new seat past the licensed count is admitted and recorded as an overage (false: refused with MaxSeatCountReached)',
+  },
   OPERATOR_ORGANIZATION: {
     parse: str,
     default: 'mirrord-teams',
@@ -132,4 +143,3 @@ export function loadTls(cfg: GatewayConfig): TlsFiles | undefined {
     ...(cfg.GATEWAY_CLIENT_CA_FILE ? { clientCa: read('GATEWAY_CLIENT_CA_FILE', cfg.GATEWAY_CLIENT_CA_FILE) } : {}),
   };
 }
-

@@ -10,6 +10,7 @@ import { StaticTokenAuthenticator } from './adapters/auth/static-token-authentic
 import { DefaultRoleAuthorizer } from './adapters/auth/default-role-authorizer.js';
 import { SyntaxTargetResolver } from './adapters/targets/syntax-target-resolver.js';
 import { AllowAllPolicy } from './adapters/policy/allow-all-policy.js';
+import { NatsSeatGate } from './adapters/nats/seat-gate.js';
 import { LedgerClient } from './adapters/nats/ledger-client.js';
 import { buildServer } from './adapters/http/server.js';
 import { ConnectionRegistry } from './adapters/nats/connection-registry.js';
@@ -81,6 +82,10 @@ await runService('gateway', async (log) => {
   const traffic = new TrafficMetrics();
   const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'gateway', log });
   const ledger = new LedgerClient(nc);
+  const seats = cfg.LICENSE_SERVER
+    ? new NatsSeatGate(nc, { cluster: cfg.CLUSTER_NAME, allowOverages: cfg.ALLOW_SEAT_OVERAGES, log })
+    : undefined;
+  seats?.start();
   const registry = new ConnectionRegistry(ledger, log);
   registry.start(nc, cfg.GATEWAY_ACTIVITY_INTERVAL_MS);
   const app = await buildServer({
@@ -102,6 +107,7 @@ await runService('gateway', async (log) => {
     traffic,
     version: VERSION,
     license,
+    ...(seats ? { seats } : {}),
     organization: cfg.OPERATOR_ORGANIZATION,
     defaultNamespace: cfg.OPERATOR_DEFAULT_NAMESPACE,
     ...(https ? { https } : {}),
@@ -122,6 +128,7 @@ await runService('gateway', async (log) => {
       auth: cluster.mode,
       ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }),
       ...(metrics ? { metrics: metrics.url } : {}),
+      ...(seats ? { license_server: cfg.LICENSE_SERVER, cluster: cfg.CLUSTER_NAME } : {}),
     },
     'gateway ready',
   );
@@ -130,6 +137,7 @@ await runService('gateway', async (log) => {
     // then close sockets without ending their sessions (clients may reconnect elsewhere).
     await registry.reportActivity();
     registry.stop();
+    seats?.stop();
     for (const ws of app.websocketServer.clients) ws.terminate();
     await app.close();
     await metrics?.stop();

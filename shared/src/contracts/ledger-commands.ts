@@ -58,6 +58,7 @@ const reject = cmd(
     mode: z.enum(['steal', 'mirror']).optional(),
     policy: z.string().optional(),
     permission: z.string().optional(),
+    seat: z.string().max(256).optional(),
   }),
 );
 

@@ -129,6 +129,8 @@ export interface SessionRejectedData extends ClientFields {
   /** A port refused because another session holds it: that session and its user. */
   held_by?: string;
   held_by_user?: string;
+  /** The seat the license server refused (`MaxSeatCountReached`). */
+  seat?: string;
 }
 
 /** A connect the relay refused by a policy's network.outgoing rules. */

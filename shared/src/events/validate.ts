@@ -78,6 +78,7 @@ const bodies = {
     permission: optStr,
     held_by: optStr,
     held_by_user: optStr,
+    seat: optStr,
   }) satisfies z.ZodType<DataOf['SessionRejected']>,
   OutgoingBlocked: z.strictObject({
     ...client,

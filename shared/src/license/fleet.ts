@@ -58,7 +58,12 @@ export const admissionRecord = z.object({
   admission: z.enum(['new', 'overage', 'refused']),
   at: time,
 });
-export const fleetMessage = z.discriminatedUnion('kind', [seatDaySnapshot, daySnapshot, aliveSnapshot, admissionRecord]);
+export const fleetMessage = z.discriminatedUnion('kind', [
+  seatDaySnapshot,
+  daySnapshot,
+  aliveSnapshot,
+  admissionRecord,
+]);
 export type SeatDaySnapshot = z.infer<typeof seatDaySnapshot>;
 export type DaySnapshot = z.infer<typeof daySnapshot>;
 export type AliveSnapshot = z.infer<typeof aliveSnapshot>;
@@ -68,6 +73,8 @@ export type FleetMessage = z.infer<typeof fleetMessage>;
 /** The current billing period's seats, as the license server publishes them to every gateway. */
 export const seatSet = z.object({
   period: day,
+  /** The period ends then (ms): a gateway drops its copy and asks again. */
+  until: time,
   seats: z.array(z.string()),
   seats_licensed: z.number().int().nullable(),
 });
@@ -77,7 +84,8 @@ export const licenseContracts = {
   /** A ledger asks the hub to source its cluster's usage (idempotent; sent at start and hourly). */
   join: contract(
     licenseSubject('join'),
-    z.object({ cluster: z.string(), domain: z.string().min(1, 'is empty: give the cluster nats-server a JetStream domain') }),
+    /** `domain` empty: the cluster shares the license server's JetStream (one machine, `npm start`). */
+    z.object({ cluster: z.string(), domain: z.string() }),
     z.object({ sourced: z.boolean() }),
   ),
   /** A gateway asks before a seat it does not know takes part in a session. */

@@ -4,3 +4,4 @@ export * from './connect.js';
 export * from './rpc.js';
 export { consumeEventType, ensureEventsStream, ensureStream } from './stream.js';
 export { destinationTemplate, inConsumerSpan, messagingSpan } from './messaging.js';
+export { FLEET_LEAF_DENY, fleetLeafnodeConf } from './leafnode.js';

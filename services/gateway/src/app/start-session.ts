@@ -12,6 +12,7 @@ import type {
   Identity,
   PolicyEvaluator,
   ResolvedTarget,
+  SeatAdmitter,
   SessionLedger,
   TargetResolver,
 } from '../domain/interfaces.js';
@@ -26,6 +27,8 @@ export interface StartSessionDeps {
   ledger: SessionLedger;
   /** The licence's seat mode decides what a session's seat is (no licence: machine). */
   license?: Pick<License, 'seat_mode'> | undefined;
+  /** The fleet's license server (absent: seats are only recorded, never refused). */
+  seats?: SeatAdmitter | undefined;
 }
 
 /** A session the gateway serves: who, what they asked for, the resolved target. */
@@ -123,6 +126,17 @@ export async function startSession<L extends { destroy(): void }>(
     await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
     throw e;
   }
+  // CI sessions take no seat (counted apart, by concurrency); a resumed session has its seat.
+  const seat = req.ci ? undefined : seatOf(deps.license?.seat_mode ?? 'machine', client);
+  const admission = seat !== undefined && !resume && deps.seats ? await deps.seats.admit(seat, who.user) : undefined;
+  if (admission?.admission === 'refused') {
+    const e = new AppError(
+      ErrorCode.MaxSeatCountReached,
+      `MaxSeatCountReached: all ${admission.seats_licensed ?? admission.seats_used} licensed seats are taken this billing period and seat overages are off; ask your platform team for more seats (or allowSeatOverages)`,
+    );
+    await recordRejection(deps, base, e, 'start', { seat });
+    throw e;
+  }
   // A resumed session gets the agent it has (agent-manager answers with it); a new one gets one made.
   const prepared = await deps.agents.prepare({
     session_id: req.session_id,
@@ -149,7 +163,9 @@ export async function startSession<L extends { destroy(): void }>(
   };
   if (req.resume) body.resume = true;
   for (const k of ['profile', 'branch_name', 'key'] as const) if (req[k] !== undefined) body[k] = req[k];
-  body.seat = seatOf(deps.license?.seat_mode ?? 'machine', client);
+  if (seat !== undefined) body.seat = seat;
+  if (req.ci) body.ci = req.ci;
+  if (admission) body.admission = admission.admission;
   let r;
   try {
     r = await deps.ledger.command('start', body);

@@ -1,4 +1,5 @@
 import { invalid } from '#shared/errors/index.js';
+import { sessionCiInfo, type SessionCiInfo } from '#shared/events/index.js';
 import { parseClientSessionId } from '#shared/ids/index.js';
 import {
   AGENT_DEFAULTS,
@@ -25,6 +26,8 @@ export interface ConnectRequest {
   profile?: string;
   branch_name?: string;
   key?: string;
+  /** `session_ci_info` (the real CLI's `mirrord ci start`): a CI session, which takes no seat. */
+  ci?: SessionCiInfo;
   client_name?: string;
   client_hostname?: string;
   client_cli_version: string;
@@ -79,6 +82,8 @@ export function parseConnectRequest(
     const v = q(k);
     if (v !== undefined && v !== '') out[k] = v;
   }
+  const ci = q('session_ci_info');
+  if (ci !== undefined) out.ci = parseCiInfo(ci);
   const cfg = header(headers, 'x-mirrord-config');
   if (cfg !== undefined) {
     let v: unknown;
@@ -105,4 +110,25 @@ export function parseConnectRequest(
   const host = header(headers, 'x-client-hostname');
   if (host !== undefined) out.client_hostname = host;
   return out;
+}
+
+/** The CLI sends `session_ci_info` as JSON of its `SessionCiInfo` (camelCase fields, all optional). */
+function parseCiInfo(raw: string): SessionCiInfo {
+  let v: unknown;
+  try {
+    v = JSON.parse(raw);
+  } catch {
+    throw invalid('session_ci_info', 'is not JSON', 'send {"provider":…,"environment":…,"pipeline":…,"triggeredBy":…}');
+  }
+  const r = sessionCiInfo.safeParse(v);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const at = issue.path.length ? `.${issue.path.join('.')}` : '';
+    throw invalid(
+      `session_ci_info${at}`,
+      issue.message,
+      'fields: provider, environment, pipeline, triggeredBy (strings)',
+    );
+  }
+  return r.data;
 }

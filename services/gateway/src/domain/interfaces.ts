@@ -150,3 +150,13 @@ export interface SessionLedger {
 
 /** Who the client is, as Session Started records it (the event's client fields minus the target). */
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
+
+/** The license server's answer for a seat (`unverified`: it could not be asked; the session goes on). */
+export type SeatDecision =
+  | { admission: 'known' | 'new' | 'overage' | 'unverified' }
+  | { admission: 'refused'; seats_used: number; seats_licensed: number | null };
+
+/** Seats across the fleet (LICENSE_SERVER): asked before a developer session starts. */
+export interface SeatAdmitter {
+  admit(seat: string, user: string): Promise<SeatDecision>;
+}

@@ -41,6 +41,7 @@ export interface RejectSession {
   message: string;
   policy?: string;
   permission?: string;
+  seat?: string;
 }
 export interface RecordTargetCopied {
   type: 'RecordTargetCopied';

@@ -221,7 +221,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       requireEventBudget(prev, cmd.session_id, ctx.limits);
       const fields: ClientFields = { target: cmd.target, namespace: cmd.namespace, ...cmd.client };
       const data: DataOf['SessionRejected'] = { ...fields, asked: cmd.asked, code: cmd.code, message: cmd.message };
-      for (const k of ['port', 'mode', 'policy', 'permission'] as const) {
+      for (const k of ['port', 'mode', 'policy', 'permission', 'seat'] as const) {
         if (cmd[k] !== undefined) (data as unknown as Record<string, unknown>)[k] = cmd[k];
       }
       out.emit('SessionRejected', cmd.session_id, prev?.version ?? 0, clientActor(fields), data);

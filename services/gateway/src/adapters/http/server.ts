@@ -19,6 +19,7 @@ import type {
   HttpRequestLike,
   Identity,
   PolicyEvaluator,
+  SeatAdmitter,
   TargetResolver,
   AccessRequest,
 } from '../../domain/interfaces.js';
@@ -46,6 +47,8 @@ export interface GatewayDeps {
   registry: ConnectionRegistry;
   version: string;
   license: License | undefined;
+  /** The fleet's license server (LICENSE_SERVER): admits new seats. */
+  seats?: SeatAdmitter;
   /** The open licence's organisation when there is no licence file (OPERATOR_ORGANIZATION). */
   organization?: string;
   defaultNamespace: string;

@@ -108,9 +108,9 @@ export class UsagePublisher {
 
   async #join(): Promise<void> {
     try {
+      // Without a domain the license server can only source it if it shares this JetStream.
       const { domain } = await (await jetstreamManager(this.#nc)).getAccountInfo();
-      if (!domain) return; // not part of a fleet: no JetStream domain, nothing for a hub to source
-      await request(this.#nc, licenseContracts.join, { cluster: this.#o.cluster, domain });
+      await request(this.#nc, licenseContracts.join, { cluster: this.#o.cluster, domain: domain ?? '' });
     } catch (err) {
       // No hub (or not reachable now): usage stays in this cluster's stream until it is.
       this.#o.log.debug({ err }, 'license server not reached; usage kept locally');

@@ -1,0 +1,219 @@
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/nats-core';
+import { Svcm, type Service } from '@nats-io/services';
+import type { Logger } from 'pino';
+import { serveContract } from '#shared/contracts/index.js';
+import { invalid } from '#shared/errors/index.js';
+import { billingPeriod, type License } from '#shared/license/index.js';
+import { fleetMessage, licenseContracts, seatToken, type SeatSet } from '#shared/license/fleet.js';
+import {
+  FLEET_ADMISSIONS,
+  FLEET_STREAM,
+  fleetAdmissionSubject,
+  licenseSubject,
+  streamReplicas,
+  USAGE_STREAM,
+} from '#shared/nats/index.js';
+import { decideAdmission, type FleetState } from '../../domain/fleet-state.js';
+
+const DAY_MS = 86_400_000;
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+export interface FleetOptions {
+  license: License | undefined;
+  log: Logger;
+  version: string;
+  now?: () => number;
+}
+
+/** The current billing period as days (the open licence bills from the 1st). */
+export function currentPeriod(license: License | undefined, now: number): { id: string; to: string; until: number } {
+  const p = billingPeriod(now, license?.billing_day ?? 1);
+  return { id: p.id, to: day(p.to), until: p.to };
+}
+
+/**
+ * The hub side of the fleet: MIRRORD_FLEET (the license server's admissions, plus every joined
+ * cluster's MIRRORD_USAGE sourced through its JetStream domain), folded into `state` by an
+ * ordered consumer from the first message (the stream keeps one value per subject, so the
+ * whole history is small); `join`, `admit` and `seats.get` answered; the current period's
+ * seat set published to the gateways whenever it changes.
+ */
+export class Fleet {
+  readonly #nc: NatsConnection;
+  readonly #js: JetStreamClient;
+  readonly #state: FleetState;
+  readonly #o: Required<FleetOptions>;
+  #jsm!: JetStreamManager;
+  #svc: Service | undefined;
+  #stopConsumer: (() => Promise<void>) | undefined;
+  /** Admissions are decided one at a time: two gateways must not both take the last seat. */
+  #admitting: Promise<unknown> = Promise.resolve();
+  #lastSet = '';
+  #publishTimer: NodeJS.Timeout | undefined;
+  #periodTimer: NodeJS.Timeout | undefined;
+  /** Stream sequence folded so far (readiness: caught up with what existed at start). */
+  folded = 0;
+
+  constructor(nc: NatsConnection, state: FleetState, opts: FleetOptions) {
+    this.#nc = nc;
+    this.#js = jetstream(nc);
+    this.#state = state;
+    this.#o = { now: Date.now, ...opts };
+  }
+
+  get licensed(): number | null {
+    return this.#o.license?.seats ?? null;
+  }
+
+  async start(): Promise<void> {
+    this.#jsm = await jetstreamManager(this.#nc);
+    if (!(await this.#jsm.streams.info(FLEET_STREAM).catch(() => undefined)))
+      await this.#jsm.streams.add({
+        name: FLEET_STREAM,
+        subjects: [FLEET_ADMISSIONS],
+        max_msgs_per_subject: 1,
+        max_age: nanos(400 * DAY_MS),
+        num_replicas: streamReplicas(this.#nc),
+        duplicate_window: nanos(60 * 60 * 1000),
+      });
+    const caughtUp = await this.#consume();
+    this.#svc = await new Svcm(this.#nc).add({
+      name: 'license-server',
+      version: this.#o.version,
+      queue: 'license-server',
+      description: 'seats across the fleet: joins, admissions, the seat set',
+    });
+    const onError = (f: Record<string, unknown>, m: string) => this.#o.log.error(f, m);
+    serveContract(this.#svc, 'join', licenseContracts.join, (r) => this.join(r.cluster, r.domain), onError);
+    serveContract(
+      this.#svc,
+      'admit',
+      licenseContracts.admit,
+      (r) => {
+        const p = this.#admitting.then(() => this.admit(r.cluster, r.seat, r.user, r.allow_overages));
+        this.#admitting = p.catch(() => undefined);
+        return p;
+      },
+      onError,
+    );
+    serveContract(this.#svc, 'seats', licenseContracts.seats, () => this.seatSet(), onError);
+    await caughtUp;
+    this.#publishSet();
+    // A new billing period starts a new seat set, even when nothing else happens that day.
+    this.#periodTimer = setInterval(() => this.#publishSet(), 60_000);
+  }
+
+  /** Sources a cluster's usage stream into the fleet (idempotent: a known domain is left as it is). */
+  async join(cluster: string, domain: string): Promise<{ sourced: boolean }> {
+    const info = await this.#jsm.streams.info(FLEET_STREAM);
+    const sources = info.config.sources ?? [];
+    const own = (await this.#jsm.getAccountInfo()).domain ?? '';
+    if (domain === '' && own !== '')
+      throw invalid(
+        'domain',
+        `cluster "${cluster}" has no JetStream domain, so the hub cannot source its usage`,
+        'give its nats-server `jetstream { domain: <cluster name> }`',
+      );
+    // The same JetStream (one machine): sourced locally; another domain: through its API prefix.
+    const source =
+      domain === own
+        ? { name: USAGE_STREAM }
+        : { name: USAGE_STREAM, external: { api: `$JS.${domain}.API`, deliver: '' } };
+    if (sources.some((s) => s.name === USAGE_STREAM && (s.external?.api ?? '') === (source.external?.api ?? '')))
+      return { sourced: false };
+    await this.#jsm.streams.update(FLEET_STREAM, { ...info.config, sources: [...sources, source] });
+    this.#o.log.info({ cluster, domain }, 'cluster joined the fleet: its usage is sourced');
+    return { sourced: true };
+  }
+
+  async admit(
+    cluster: string,
+    seat: string,
+    user: string,
+    allowOverages: boolean,
+  ): Promise<{
+    admission: 'known' | 'new' | 'overage' | 'refused';
+    seats_used: number;
+    seats_licensed: number | null;
+  }> {
+    const now = this.#o.now();
+    const period = currentPeriod(this.#o.license, now);
+    const known = this.#state.seatsOf(period);
+    const admission = decideAdmission(known, seat, this.licensed, allowOverages);
+    if (admission !== 'known') {
+      const subject = fleetAdmissionSubject(period.id, seatToken(seat));
+      const record = { kind: 'admission' as const, period: period.id, cluster, seat, user, admission, at: now };
+      // Recorded on the hub before the answer: a restarted license server still counts the seat.
+      await this.#js.publish(subject, JSON.stringify(record), {
+        msgID: `admission:${period.id}:${seatToken(seat)}:${admission}`,
+      });
+      this.#state.apply(subject, record);
+      this.#o.log.info({ cluster, seat, user, admission, period: period.id }, 'seat admission');
+      this.#schedulePublish();
+    }
+    return {
+      admission,
+      seats_used: known.size + (admission === 'new' || admission === 'overage' ? 1 : 0),
+      seats_licensed: this.licensed,
+    };
+  }
+
+  seatSet(): SeatSet {
+    const period = currentPeriod(this.#o.license, this.#o.now());
+    return {
+      period: period.id,
+      until: period.until,
+      seats: [...this.#state.seatsOf(period)].sort(),
+      seats_licensed: this.licensed,
+    };
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#periodTimer);
+    clearTimeout(this.#publishTimer);
+    await this.#svc?.stop();
+    await this.#stopConsumer?.();
+  }
+
+  /** Folds the stream from its first message; resolves once what existed at start is folded. */
+  async #consume(): Promise<void> {
+    const last = (await this.#jsm.streams.info(FLEET_STREAM)).state.last_seq;
+    const consumer = await this.#js.consumers.get(FLEET_STREAM);
+    const msgs = await consumer.consume();
+    let release!: () => void;
+    const caughtUp = new Promise<void>((r) => (release = r));
+    if (last === 0) release();
+    this.#stopConsumer = () => msgs.close().then(() => undefined);
+    void (async () => {
+      for await (const m of msgs) {
+        const parsed = fleetMessage.safeParse(m.json());
+        if (parsed.success) this.#state.apply(m.subject, parsed.data);
+        else
+          this.#o.log.warn(
+            { subject: m.subject, issue: parsed.error.issues[0]?.message },
+            'fleet message ignored: not a usage snapshot',
+          );
+        this.folded = m.seq;
+        if (m.seq >= last) release();
+        this.#schedulePublish();
+      }
+    })();
+    return caughtUp;
+  }
+
+  #schedulePublish(): void {
+    if (this.#publishTimer) return;
+    this.#publishTimer = setTimeout(() => {
+      this.#publishTimer = undefined;
+      this.#publishSet();
+    }, 200);
+  }
+
+  #publishSet(): void {
+    const set = JSON.stringify(this.seatSet());
+    if (set === this.#lastSet) return;
+    this.#lastSet = set;
+    this.#nc.publish(licenseSubject('seats'), set);
+  }
+}

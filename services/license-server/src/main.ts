@@ -1,0 +1,45 @@
+import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { loadLicense } from '#shared/license/load.js';
+import { initTelemetry } from '#shared/otel/index.js';
+import { runService, setReadiness } from '#shared/service/index.js';
+import { VERSION } from '#shared/version.js';
+import { buildReportsServer } from './adapters/http/reports.js';
+import { Fleet } from './adapters/nats/fleet.js';
+import { loadLicenseServerConfig } from './config.js';
+import { FleetState } from './domain/fleet-state.js';
+
+await runService('license-server', async (log) => {
+  const cfg = loadLicenseServerConfig();
+  log.level = cfg.LOG_LEVEL;
+  const license = loadLicense(cfg.OPERATOR_LICENSE_FILE, cfg.OPERATOR_LICENSE_PUBLIC_KEY_FILE)!;
+  const otel = initTelemetry('license-server', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
+  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'license-server', log });
+  const state = new FleetState();
+  const fleet = new Fleet(nc, state, { license, log, version: VERSION });
+  let started = false;
+  const ready = () => started && !isBusDown(nc);
+  setReadiness(ready);
+  // Serves the probes while the fleet stream is folded; reports answer once it is.
+  const http = await buildReportsServer({ state, license, key: cfg.LICENSE_KEY, log, ready });
+  await http.listen({ host: cfg.LICENSE_SERVER_ADDR.host, port: cfg.LICENSE_SERVER_ADDR.port });
+  await fleet.start();
+  started = true;
+  log.info(
+    {
+      nats: cfg.NATS_URL,
+      addr: `${cfg.LICENSE_SERVER_ADDR.host}:${cfg.LICENSE_SERVER_ADDR.port}`,
+      organization: license.organization,
+      seats: license.seats ?? null,
+      seat_mode: license.seat_mode,
+      billing_day: license.billing_day,
+    },
+    'license-server ready',
+  );
+  return async () => {
+    started = false;
+    await http.close();
+    await fleet.stop();
+    await nc.drain();
+    await otel.shutdown();
+  };
+});
