@@ -256,4 +256,20 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     assert.equal(after.refused, before.refused);
     assert.deepEqual(after.ci, before.ci);
   });
+
+  it('a cluster whose ledger stops reporting is shown silent after two heartbeats, and the plugin exits 3', async () => {
+    // given west's ledger stopped (its heartbeat every 1.5 s stops with it)
+    await sys.west.ledger.stop();
+    // then the report marks west silent, east not
+    const r = await reportWhere(
+      'west silent',
+      (x) => x.clusters.some((c) => c.name === 'west' && c.silent),
+      '',
+      15_000,
+    );
+    assert.equal(r.clusters.find((c) => c.name === 'east')?.silent, false);
+    const cli = await runPlugin(sys.east, ['license', 'usage', '--server', reportsUrl, '--key', KEY]);
+    assert.equal(cli.status, 3, cli.stderr);
+    assert.match(cli.stdout, /^ {2}west: SILENT, no heartbeat for /m);
+  });
 });

@@ -234,6 +234,40 @@ for (const name of storeNames())
       assert.deepEqual(await diffProjections(store, projections), []);
     });
 
+    it("counts a window's licence usage: one row per seat (CI apart, with its peak), refused seats", async () => {
+      // given, after what came before: a seat admitted over the licence, two overlapping CI sessions, a refused seat
+      const from = h.now + 1;
+      const [D, E, F, G] = ['00000000000000D4', '00000000000000E5', '00000000000000F6', '00000000000000A7'];
+      const batches = [
+        h.run({ ...start(D, 'dave'), seat: 's1', admission: 'overage' } as LedgerCommand),
+        h.run({ ...start(E, 'erin'), ci: { provider: 'github' } } as LedgerCommand),
+        h.run({ ...start(F, 'fred'), ci: { provider: 'gitlab' } } as LedgerCommand),
+        h.run({ type: 'EndSession', session_id: E, client_user: 'erin', reason: 'ClientClosed' }),
+        h.run({
+          type: 'RejectSession',
+          session_id: G,
+          target: 'deployment/web',
+          namespace: 'default',
+          client: client('gail'),
+          asked: 'start',
+          code: 'MaxSeatCountReached',
+          message: 'all seats taken',
+          seat: 's2',
+        }),
+      ];
+      for (const events of batches) assert.ok((await store.appendBatch([{ events }]))[0]!.ok);
+      // when the window's usage is read
+      const u = await store.usageBetween(from, h.now + 1000);
+      // then one seat (the CI sessions take none), the CI peak of two, one refusal; the seat count agrees
+      assert.deepEqual(
+        u.seats.map((x) => [x.seat, x.user, x.sessions, x.overage, x.unverified]),
+        [['s1', 'dave', 1, 1, 0]],
+      );
+      assert.deepEqual([u.ci_sessions, u.ci_max_concurrency, u.refused], [2, 2, 1]);
+      assert.equal(await store.seatsBetween(from, h.now + 1000), 1);
+      assert.equal((await store.sessionRow(E))?.ci, JSON.stringify({ provider: 'github' }));
+    });
+
     it('fences a deposed writer: once another process claims the store, the older one cannot append', async () => {
       // given two processes on one database, the first one the writer
       const url = await under.newDatabase('fence');

@@ -1,0 +1,145 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import pino from 'pino';
+import type { License } from '#shared/license/index.js';
+import { ensureStream, USAGE_STREAM, usageSeatSubject, usageWildcard } from '#shared/nats/index.js';
+import { seatToken } from '#shared/license/fleet.js';
+import { Fleet } from '../../services/license-server/src/adapters/nats/fleet.js';
+import { FleetState } from '../../services/license-server/src/domain/fleet-state.js';
+import { eventually } from '../support/eventually.js';
+import { startNatsServer, type NatsServer } from '../support/nats-server.js';
+
+const log = pino({ level: 'silent' });
+const LICENSE: License = {
+  name: 'fleet',
+  organization: 'Example Org',
+  expire_at: '2099-12-31',
+  seats: 1,
+  seat_mode: 'machine',
+  billing_day: 15,
+};
+const at = (iso: string) => Date.parse(iso);
+
+/**
+ * The license server's fleet on a real nats-server, with its clock in the test's hands: billing
+ * periods turn over on the licence's billing day, and a restarted license server folds the
+ * same seats back from MIRRORD_FLEET.
+ */
+describe('license server: seats per billing period', () => {
+  let nats: NatsServer;
+  let nc: NatsConnection;
+  let now = at('2026-12-20T10:00:00Z');
+  const fleets: Fleet[] = [];
+  const states: FleetState[] = [];
+  const open = async () => {
+    const state = new FleetState();
+    const fleet = new Fleet(nc, state, { license: LICENSE, log, version: '0.0.1', now: () => now });
+    await fleet.start();
+    fleets.push(fleet);
+    states.push(state);
+    return { fleet, state };
+  };
+
+  before(async () => {
+    nats = await startNatsServer();
+    nc = await connect({ servers: nats.url });
+  });
+  after(async () => {
+    for (const f of fleets) await f.stop();
+    await nc?.drain();
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it('a billing-day rollover starts a new period: the seat set empties and a seat is new again', async () => {
+    // given a one-seat licence billing on the 15th, and two seats admitted in December's period
+    const { fleet } = await open();
+    assert.equal((await fleet.admit('east', 'seat-a', 'alice', false)).admission, 'new');
+    assert.equal((await fleet.admit('west', 'seat-a', 'alice', false)).admission, 'known');
+    const over = await fleet.admit('west', 'seat-b', 'bob', true);
+    assert.deepEqual(over, { admission: 'overage', seats_used: 2, seats_licensed: 1 });
+    assert.equal((await fleet.admit('east', 'seat-c', 'carol', false)).admission, 'refused');
+    assert.deepEqual(fleet.seatSet().seats, ['seat-a', 'seat-b']);
+    assert.equal(fleet.seatSet().period, '2026-12-15');
+    // when the clock passes the next billing day
+    now = at('2027-01-15T00:00:01Z');
+    // then the period is January's, with no seat taken, and the first seat in it is free again
+    assert.deepEqual(fleet.seatSet(), {
+      period: '2027-01-15',
+      until: at('2027-02-15T00:00:00Z'),
+      seats: [],
+      seats_licensed: 1,
+    });
+    assert.equal((await fleet.admit('west', 'seat-b', 'bob', false)).admission, 'new');
+    assert.equal((await fleet.admit('east', 'seat-a', 'alice', false)).admission, 'refused');
+  });
+
+  it('a restarted license server folds the same seats back, and the gateways see the seat set', async () => {
+    // given the seat set as gateways receive it
+    const seen: string[] = [];
+    const sub = nc.subscribe('mirrord-license.seats', { callback: (_e, m) => void seen.push(m.string()) });
+    // when a second license server starts on the same stream (the first one's state is gone)
+    await fleets.shift()!.stop();
+    states.shift();
+    const { fleet, state } = await open();
+    // then January has seat-b, December seat-a and seat-b (seat-b over the licence), refusals counted
+    assert.deepEqual(fleet.seatSet().seats, ['seat-b']);
+    const december = state.report('2026-12-15', '2027-01-15', 'seat', 1, now);
+    assert.deepEqual(
+      december.rows.map((r) => [r.key, r.overages]),
+      [
+        ['seat-a', 0],
+        ['seat-b', 1],
+      ],
+    );
+    assert.equal(december.refused, 1);
+    await eventually('the seat set published', () => seen.some((s) => JSON.parse(s).seats.includes('seat-b')));
+    sub.unsubscribe();
+  });
+
+  it("joins a cluster's usage stream (the same JetStream here) and counts its seats once, however often it joins", async () => {
+    // given a cluster's MIRRORD_USAGE with one seat's day
+    await ensureStream(nc, USAGE_STREAM, [usageWildcard('local')]);
+    const snap = {
+      kind: 'seat',
+      cluster: 'local',
+      day: '2027-01-16',
+      seat: 'seat-z',
+      user: 'zed',
+      sessions: 3,
+      first_at: at('2027-01-16T09:00:00Z'),
+      last_at: at('2027-01-16T11:00:00Z'),
+      overage: 0,
+      unverified: 1,
+    };
+    await (
+      await jetstreamManager(nc)
+    )
+      .jetstream()
+      .publish(usageSeatSubject('local', snap.day, seatToken('seat-z')), JSON.stringify(snap));
+    const fleet = fleets[0]!;
+    const state = states[0]!;
+    // when it joins twice
+    assert.deepEqual(await fleet.join('local', ''), { sourced: true });
+    assert.deepEqual(await fleet.join('local', ''), { sourced: false });
+    // then its seat is in the period, unverified once
+    await eventually('seat-z sourced', () => fleet.seatSet().seats.includes('seat-z'));
+    const r = state.report('2027-01-15', '2027-02-15', 'user', 1, now);
+    assert.equal(r.seats_used, 2);
+    assert.equal(r.unverified_sessions, 1);
+    assert.deepEqual(
+      r.rows.find((x) => x.key === 'zed'),
+      {
+        key: 'zed',
+        seats: 1,
+        sessions: 3,
+        clusters: ['local'],
+        users: ['zed'],
+        first_at: snap.first_at,
+        last_at: snap.last_at,
+        overages: 0,
+      },
+    );
+  });
+});
