@@ -24,11 +24,23 @@ const GATEWAY_ADDR = process.env.GATEWAY_ADDR ?? '127.0.0.1:8080';
 const ON_CLUSTER = DEMO || !!process.env.KUBECONFIG;
 /** jira-reporter runs when there is somewhere to report to. */
 const JIRA = !!process.env.JIRA_WEBTRIGGER_URL;
+/**
+ * With a licence and a reports key, the license server runs on the same NATS (its own hub):
+ * the ledger's usage is sourced locally, the gateway admits seats through it.
+ */
+const LICENSE_SERVER = !!process.env.OPERATOR_LICENSE_FILE && !!process.env.LICENSE_KEY;
 const SERVICES: readonly string[] = [
   ...(ON_CLUSTER ? ['ledger', 'agent-manager', 'policy'] : ['ledger']),
   ...(JIRA ? ['jira-reporter'] : []),
+  ...(LICENSE_SERVER ? ['license-server'] : []),
   'gateway',
 ];
+const licenseEnv: Record<string, string> = LICENSE_SERVER
+  ? {
+      LICENSE_SERVER: process.env.LICENSE_SERVER || NATS_URL,
+      LICENSE_SERVER_ADDR: process.env.LICENSE_SERVER_ADDR ?? '127.0.0.1:8090',
+    }
+  : {};
 const clusterEnv: Record<string, string> = DEMO
   ? {
       KUBECONFIG: DEMO_KUBECONFIG,
@@ -156,7 +168,7 @@ function launch(name: string, ready: () => void): void {
   const startedAt = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL, ...clusterEnv },
+    env: { ...process.env, NATS_URL, ...clusterEnv, ...licenseEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.set(name, child);

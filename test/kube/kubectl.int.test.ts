@@ -1,7 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { join, relative, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import { FLEET_LEAF_DENY } from '#shared/nats/leafnode.js';
 import { runKubectl, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/eventually.js';
@@ -64,6 +68,56 @@ describe('kubectl against the Kubernetes stand-in', () => {
       'apiservice.apiregistration.k8s.io/v1.operator.metalbear.co',
     ])
       assert.match(r.out, new RegExp(o.replace(/\./g, '\\.')));
+  });
+
+  it('the license hub applies; a cluster joined to it renders a nats.conf nats-server accepts, with the fleet deny lists', async () => {
+    // given the hub's manifests
+    const hub = await kubectl(['apply', '--dry-run=client', '-k', 'deploy/license-server/'], 'admin');
+    assert.equal(hub.code, 0, hub.err);
+    for (const o of [
+      'statefulset.apps/mirrord-license-nats',
+      'deployment.apps/mirrord-license-server',
+      'service/mirrord-license-server',
+    ])
+      assert.match(hub.out, new RegExp(o.replace(/\./g, '\\.')));
+    // and a cluster overlay with the component and its two settings (as README.md shows)
+    const dir = tempDir('mirrord-fleet-overlay');
+    const rel = relative(dir, resolve('deploy'));
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      `resources: [${rel}]\ncomponents: [${rel}/components/license-fleet]\npatches:\n- patch: |-\n    apiVersion: v1\n    kind: ConfigMap\n    metadata: {name: mirrord-settings, namespace: mirrord}\n    data: {clusterName: east, licenseServer: "nats-leaf://hub.example:7422"}\n`,
+    );
+    type Doc = { kind: string; metadata: { name: string }; data: Record<string, string> };
+    const render = async (d: string) =>
+      YAML.parseAllDocuments((await promisify(execFile)('kubectl', ['kustomize', d], { encoding: 'utf8' })).stdout).map(
+        (x) => x.toJS() as Doc,
+      );
+    const configMap = (docs: Doc[], name: string) =>
+      docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === name)!.data;
+    const docs = await render(dir);
+    const natsConf = configMap(docs, 'mirrord-nats')['nats.conf']!;
+    const hubConf = configMap(await render('deploy/license-server'), 'mirrord-license-nats')['nats.conf']!;
+    // then the member's leafnode carries exactly the deny lists the fleet relies on, and its domain is the cluster name
+    const deny = `[${FLEET_LEAF_DENY.map((x) => `"${x}"`).join(', ')}]`;
+    assert.ok(natsConf.includes(`deny_imports: ${deny}`) && natsConf.includes(`deny_exports: ${deny}`), natsConf);
+    const settings = configMap(docs, 'mirrord-settings');
+    assert.deepEqual([settings.clusterName, settings.allowSeatOverages], ['east', 'true']);
+    // and the real nats-server accepts both configurations, with the env the pods give it
+    for (const conf of [natsConf, hubConf]) {
+      const f = join(dir, 'nats.conf');
+      writeFileSync(f, conf);
+      const env = {
+        ...process.env,
+        POD_NAME: 'mirrord-nats-0',
+        CLUSTER_NAME: 'east',
+        LICENSE_SERVER: 'nats-leaf://hub.example:7422',
+      };
+      const t = await promisify(execFile)(process.env.NATS_SERVER_BIN ?? 'nats-server', ['-c', f, '-t'], {
+        env,
+        encoding: 'utf8',
+      });
+      assert.match(t.stdout + t.stderr, /configuration file .* is valid/);
+    }
   });
 
   it("the seeds' policies and profiles apply unchanged; the seed's kubectl command lists the blockable features", async () => {

@@ -19,6 +19,8 @@ import { DAY_MS, dayOf } from '../../domain/usage.js';
 const USAGE_MAX_AGE_MS = 400 * DAY_MS;
 /** Starts are grouped for a second before their day is re-read (usage is not latency-critical). */
 const FLUSH_DELAY_MS = 1000;
+/** A join that found no license server is retried after 2 s, then twice as late, up to the heartbeat. */
+const JOIN_RETRY_FIRST_MS = 2000;
 
 export interface UsagePublisherOptions {
   cluster: string;
@@ -47,6 +49,9 @@ export class UsagePublisher {
   #heartbeat: NodeJS.Timeout | undefined;
   #running: Promise<void> = Promise.resolve();
   #failing = false;
+  #joinRetry: NodeJS.Timeout | undefined;
+  #joinDelay = JOIN_RETRY_FIRST_MS;
+  #stopped = false;
 
   constructor(nc: NatsConnection, store: Pick<LedgerStore, 'usageBetween'>, opts: UsagePublisherOptions) {
     this.#nc = nc;
@@ -81,6 +86,8 @@ export class UsagePublisher {
   }
 
   async drain(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#joinRetry);
     clearInterval(this.#heartbeat);
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
@@ -107,13 +114,22 @@ export class UsagePublisher {
   }
 
   async #join(): Promise<void> {
+    clearTimeout(this.#joinRetry);
     try {
       // Without a domain the license server can only source it if it shares this JetStream.
       const { domain } = await (await jetstreamManager(this.#nc)).getAccountInfo();
-      await request(this.#nc, licenseContracts.join, { cluster: this.#o.cluster, domain: domain ?? '' });
+      const r = await request(this.#nc, licenseContracts.join, { cluster: this.#o.cluster, domain: domain ?? '' });
+      if (r.sourced)
+        this.#o.log.info({ domain: domain ?? '' }, 'joined the license hub: it sources this cluster’s usage');
+      this.#joinDelay = JOIN_RETRY_FIRST_MS;
     } catch (err) {
-      // No hub (or not reachable now): usage stays in this cluster's stream until it is.
-      this.#o.log.debug({ err }, 'license server not reached; usage kept locally');
+      // No hub (or not reachable now): usage stays in this cluster's stream, and joining is
+      // retried sooner than the heartbeat, so a hub started after the cluster sees it in seconds.
+      this.#o.log.debug({ err, retry_in_ms: this.#joinDelay }, 'license server not reached; usage kept locally');
+      if (this.#stopped) return;
+      this.#joinRetry = setTimeout(() => void this.#join(), this.#joinDelay);
+      this.#joinRetry.unref();
+      this.#joinDelay = Math.min(this.#joinDelay * 2, this.#o.heartbeatMs);
     }
   }
 
