@@ -28,7 +28,7 @@ export interface Profile {
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
-  short: { name: 'short', commandsPerFault: 450, concurrency: 50, leaseMs: 2000, doorSessions: 40 },
+  short: { name: 'short', commandsPerFault: 350, concurrency: 50, leaseMs: 2000, doorSessions: 30 },
   full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000, doorSessions: 150 },
 };
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
 import { eventually } from '../support/eventually.js';
 import { mirrordCliCsr } from '../support/csr.js';
@@ -139,7 +140,8 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     await eventually('west admitted A as a known seat', async () =>
       ['known', 'new'].includes(String((await startedData('west', a2.client!.id)).admission)),
     );
-    const one = await reportWhere('one seat in both clusters', (r) => r.rows[0]?.clusters.length === 2);
+    // (the hub may hear of east's admission before east's snapshot: wait for both clusters' sessions)
+    const one = await reportWhere('one seat in both clusters', (r) => r.rows[0]?.sessions === 2);
     assert.equal(one.seats_used, 1);
     assert.deepEqual(one.rows[0]!.clusters, ['east', 'west']);
     assert.equal(one.rows[0]!.key, seatOf('A'));
@@ -203,7 +205,17 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
           statistics: { seats_used: number };
         }
       ).statistics.seats_used;
-    const byCluster = await reportWhere('per cluster', (r) => r.rows.length === 2, 'primary_key=cluster');
+    // (once both clusters' snapshots of today are on the hub: admissions arrive before them)
+    const get = (path: string) => fetch(`${reportsUrl}${path}`, { headers: { 'x-license-key': KEY } });
+    const today = new Date().toISOString().slice(0, 10);
+    await eventually('every snapshot of today on the hub', async () => {
+      const trends = (await (await get('/api/v1/reports/usage/trends')).json()) as { days: Array<{ day: string }> };
+      return isDeepStrictEqual(
+        trends.days.find((d) => d.day === today),
+        { day: today, seats: 3, sessions: 4, ci_sessions: 1, ci_max_concurrency: 1, refused: 1 },
+      );
+    });
+    const byCluster = (await report('primary_key=cluster')).body;
     // then the report's row per cluster is that cluster's count: east A, B; west A, D (C ran in CI)
     for (const c of ['east', 'west'] as const)
       assert.equal(byCluster.rows.find((r) => r.key === c)?.seats, await own(c), c);
@@ -230,6 +242,9 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     );
     assert.match(text.stdout, /^CI sessions: 1, at most 1 at once$/m);
     assert.match(text.stdout, /^ {2}east: last heartbeat /m);
+    // and the errors report shows east's refusal
+    const errors = await (await get('/api/v1/reports/errors?format=csv')).text();
+    assert.match(errors, new RegExp(`^${today},east,refused,1\r$`, 'm'));
     // and a wrong key is refused, naming the header
     const wrong = await runPlugin(sys.east, ['license', 'usage', '--server', reportsUrl, '--key', 'not-the-key']);
     assert.notEqual(wrong.status, 0);

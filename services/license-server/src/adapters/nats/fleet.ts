@@ -100,8 +100,9 @@ export class Fleet {
     serveContract(this.#svc, 'seats', licenseContracts.seats, () => this.seatSet(), onError);
     await caughtUp;
     this.#publishSet();
-    // A new billing period starts a new seat set, even when nothing else happens that day.
-    this.#periodTimer = setInterval(() => this.#publishSet(), 60_000);
+    // Every minute, changed or not: a gateway that started while the hub was away catches up,
+    // and a new billing period starts a new seat set even when nothing else happens that day.
+    this.#periodTimer = setInterval(() => this.#publishSet(true), 60_000);
   }
 
   /** Sources a cluster's usage stream into the fleet (idempotent: a known domain is left as it is). */
@@ -210,9 +211,9 @@ export class Fleet {
     }, 200);
   }
 
-  #publishSet(): void {
+  #publishSet(force = false): void {
     const set = JSON.stringify(this.seatSet());
-    if (set === this.#lastSet) return;
+    if (set === this.#lastSet && !force) return;
     this.#lastSet = set;
     this.#nc.publish(licenseSubject('seats'), set);
   }
