@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
+import type { UsageReport } from '#shared/license/report.js';
 import { eventually } from '../support/eventually.js';
 import { mirrordCliCsr } from '../support/csr.js';
 import { startNatsFleet, type NatsFleet } from '../support/nats-server.js';
@@ -17,16 +18,7 @@ import { tempDir } from '../support/tmp.js';
 const KEY = 'fleet-test-key-0123';
 const HEARTBEAT_MS = 1500;
 
-interface Report {
-  seats_used: number;
-  seats_licensed: number | null;
-  overages: number;
-  unverified_sessions: number;
-  refused: number;
-  ci: { sessions: number; max_concurrency: number };
-  rows: Array<{ key: string; seats: number; sessions: number; clusters: string[]; users: string[] }>;
-  clusters: Array<{ name: string; silent: boolean }>;
-}
+type Report = UsageReport;
 
 /**
  * Licence seats across clusters, on real nats-servers: a hub (JetStream domain `hub`, where

@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { invalid } from '#shared/errors/index.js';
+import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
 import { licenseValidSeconds } from '#shared/license/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
-import { renderLicenseStatus, renderUsage, type LicenseStatus, type UsageReport } from '../render/license.js';
+import { PRIMARY_KEYS, usageReport } from '#shared/license/report.js';
+import { renderLicenseStatus, renderUsage, type LicenseStatus } from '../render/license.js';
 
 interface OperatorLicense {
   spec: { license: { name: string; organization: string; expire_at: string; subscription_id?: string | null } };
@@ -59,7 +60,7 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
     .action(async (o: { from?: string; to?: string; by: string; output: string; server?: string; key?: string }) => {
       if (!['text', 'json', 'csv'].includes(o.output))
         throw invalid('--output', `expected text, json or csv, got "${o.output}"`);
-      if (!['seat', 'cluster', 'user'].includes(o.by))
+      if (!(PRIMARY_KEYS as readonly string[]).includes(o.by))
         throw invalid('--by', `expected seat, cluster or user, got "${o.by}"`);
       const url = o.server ?? process.env.MIRRORD_LICENSE_SERVER;
       if (!url)
@@ -75,17 +76,24 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
       const q = new URLSearchParams({ format: o.output === 'csv' ? 'csv' : 'json', primary_key: o.by });
       if (o.from) q.set('from', o.from);
       if (o.to) q.set('to', o.to);
-      const report = await request<UsageReport | string>(server, 'GET', `/api/v1/reports/usage?${q}`, {
-        'x-license-key': key,
-      });
+      const body = await request<unknown>(server, 'GET', `/api/v1/reports/usage?${q}`, { 'x-license-key': key });
+      if (o.output === 'csv') {
+        process.stdout.write(String(body));
+        return;
+      }
+      const parsed = usageReport.safeParse(body);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new AppError(
+          ErrorCode.Unavailable,
+          `${server.url} did not answer a usage report (${issue.path.join('.') || 'body'}: ${issue.message}); is --server a mirrord-teams license server?`,
+        );
+      }
+      const report = parsed.data;
       process.stdout.write(
-        typeof report === 'string'
-          ? report
-          : o.output === 'json'
-            ? `${JSON.stringify(report, null, 2)}\n`
-            : renderUsage(report, Date.now()),
+        o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderUsage(report, Date.now()),
       );
       // A cluster that stopped reporting is worth a non-zero exit in a cron job.
-      if (typeof report !== 'string' && report.clusters.some((c) => c.silent)) process.exitCode = 3;
+      if (report.clusters.some((c) => c.silent)) process.exitCode = 3;
     });
 }

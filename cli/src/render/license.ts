@@ -1,4 +1,5 @@
 import { formatDuration } from '#shared/format/duration.js';
+import type { UsageReport } from '#shared/license/report.js';
 import { renderTable } from './table.js';
 
 /** What `kubectl mirrord license status` shows, from the operator object. */
@@ -30,29 +31,6 @@ export function renderLicenseStatus(l: LicenseStatus): string {
     `Seat mode: ${l.seat_mode ?? 'machine'}`,
     seats,
   ].join('\n');
-}
-
-/** The license server's usage report (`/api/v1/reports/usage?format=json`), as the plugin reads it. */
-export interface UsageReport {
-  from: string;
-  to: string;
-  primary_key: 'seat' | 'cluster' | 'user';
-  seats_used: number;
-  seats_licensed: number | null;
-  overages: number;
-  unverified_sessions: number;
-  refused: number;
-  ci: { sessions: number; max_concurrency: number };
-  rows: Array<{
-    key: string;
-    seats: number;
-    sessions: number;
-    clusters: string[];
-    users: string[];
-    last_at: number | null;
-    overages: number;
-  }>;
-  clusters: Array<{ name: string; last_seen: number; heartbeat_ms: number; silent: boolean }>;
 }
 
 const ago = (ms: number) => `${formatDuration(Math.max(0, Math.round(ms / 1000)))} ago`;

@@ -5,44 +5,7 @@ import type {
   FleetMessage,
   SeatDaySnapshot,
 } from '#shared/license/fleet.js';
-
-/** A report's grouping: one row per seat, per cluster or per Kubernetes user. */
-export type PrimaryKey = 'seat' | 'cluster' | 'user';
-export const PRIMARY_KEYS: readonly PrimaryKey[] = ['seat', 'cluster', 'user'];
-
-export interface UsageRow {
-  key: string;
-  seats: number;
-  sessions: number;
-  clusters: string[];
-  users: string[];
-  first_at: number | null;
-  last_at: number | null;
-  /** Seats of this row admitted past the licensed count. */
-  overages: number;
-}
-
-export interface ClusterHealth {
-  name: string;
-  last_seen: number;
-  heartbeat_ms: number;
-  /** No heartbeat for longer than two of its intervals. */
-  silent: boolean;
-}
-
-export interface UsageReport {
-  from: string;
-  to: string;
-  primary_key: PrimaryKey;
-  seats_used: number;
-  seats_licensed: number | null;
-  overages: number;
-  unverified_sessions: number;
-  refused: number;
-  ci: { sessions: number; max_concurrency: number };
-  rows: UsageRow[];
-  clusters: ClusterHealth[];
-}
+import type { ClusterHealth, PrimaryKey, UsageReport, UsageRow } from '#shared/license/report.js';
 
 export interface ErrorRow {
   day: string;

@@ -6,7 +6,8 @@ import { AppError, ErrorCode, invalid, isAppError } from '#shared/errors/index.j
 import { toCsv } from '#shared/format/csv.js';
 import { licenseValidSeconds, type License } from '#shared/license/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
-import { PRIMARY_KEYS, type FleetState, type PrimaryKey } from '../../domain/fleet-state.js';
+import { PRIMARY_KEYS, USAGE_COLUMNS, type PrimaryKey } from '#shared/license/report.js';
+import type { FleetState } from '../../domain/fleet-state.js';
 import { currentPeriod } from '../nats/fleet.js';
 
 export interface ReportsDeps {
@@ -102,7 +103,6 @@ function metrics(d: ReportsDeps, now: () => number): Registry {
   return registry;
 }
 
-const USAGE_COLUMNS = ['key', 'seats', 'sessions', 'overages', 'clusters', 'users', 'first_at', 'last_at'] as const;
 const TREND_COLUMNS = ['day', 'seats', 'sessions', 'ci_sessions', 'ci_max_concurrency', 'refused'] as const;
 const ERROR_COLUMNS = ['day', 'cluster', 'kind', 'count'] as const;
 
