@@ -116,6 +116,12 @@ export function licenseValidSeconds(l: Pick<License, 'expire_at'>, now: number):
   return Math.floor((Date.parse(`${l.expire_at}T23:59:59.999Z`) - now) / 1000);
 }
 
+export const DAY_MS = 86_400_000;
+/** Usage is kept a little over a year, in the clusters and on the hub: a report may ask for last year's billing month. */
+export const USAGE_RETENTION_MS = 400 * DAY_MS;
+/** The UTC day of a time, `YYYY-MM-DD` (usage days and billing-period ids). */
+export const utcDay = (ms: number): string => new Date(ms).toISOString().slice(0, 10);
+
 /**
  * The billing period holding `at`: from the billing day of its month (or the previous month's,
  * before that day) to the next one, UTC. Its id is the start day, YYYY-MM-DD.
@@ -131,5 +137,5 @@ export function billingPeriod(at: number, billingDay: number): { id: string; fro
   }
   const from = Date.UTC(y, m, billingDay);
   const to = Date.UTC(m === 11 ? y + 1 : y, (m + 1) % 12, billingDay);
-  return { id: new Date(from).toISOString().slice(0, 10), from, to };
+  return { id: utcDay(from), from, to };
 }

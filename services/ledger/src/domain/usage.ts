@@ -1,14 +1,13 @@
+import { DAY_MS, utcDay } from '#shared/license/index.js';
 /**
  * Licence usage as the fleet sees it: one cumulative snapshot per cluster, UTC day and seat
  * (plus one per day for CI and refusals). Publishing whole values rather than increments makes
  * every publish idempotent: a lost one is repaired by the next, a duplicate changes nothing.
  */
-export const DAY_MS = 86_400_000;
-
 /** The UTC day containing `at`: its start and its `YYYY-MM-DD` name. */
 export function dayOf(at: number): { from: number; to: number; day: string } {
   const from = Math.floor(at / DAY_MS) * DAY_MS;
-  return { from, to: from + DAY_MS, day: new Date(from).toISOString().slice(0, 10) };
+  return { from, to: from + DAY_MS, day: utcDay(from) };
 }
 
 /** The most intervals open at once (an open end is still running). Ends before starts at a tie. */

@@ -1,3 +1,4 @@
+import { utcDay } from '#shared/license/index.js';
 import type {
   AdmissionRecord,
   AliveSnapshot,
@@ -13,8 +14,6 @@ export interface ErrorRow {
   kind: 'refused' | 'unverified' | 'silent';
   count: number;
 }
-
-const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 
 interface SeatAgg {
   seat: string;
@@ -203,7 +202,7 @@ export class FleetState {
     };
     for (const d of this.#days.values()) add(d.day, d.cluster, 'refused', d.refused);
     for (const s of this.#seats.values()) add(s.day, s.cluster, 'unverified', s.unverified);
-    for (const c of this.clusters(now)) if (c.silent) add(dayOf(c.last_seen), c.name, 'silent', 1);
+    for (const c of this.clusters(now)) if (c.silent) add(utcDay(c.last_seen), c.name, 'silent', 1);
     return [...rows.values()].sort(
       (a, b) => a.day.localeCompare(b.day) || a.cluster.localeCompare(b.cluster) || a.kind.localeCompare(b.kind),
     );

@@ -13,10 +13,9 @@ import {
   usageWildcard,
 } from '#shared/nats/index.js';
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
-import { DAY_MS, dayOf } from '../../domain/usage.js';
+import { DAY_MS, USAGE_RETENTION_MS } from '#shared/license/index.js';
+import { dayOf } from '../../domain/usage.js';
 
-/** Usage is kept a little over a year: a report may ask for last year's billing month. */
-const USAGE_MAX_AGE_MS = 400 * DAY_MS;
 /** Starts are grouped for a second before their day is re-read (usage is not latency-critical). */
 const FLUSH_DELAY_MS = 1000;
 /** A join that found no license server is retried after 2 s, then twice as late, up to the heartbeat. */
@@ -68,16 +67,20 @@ export class UsagePublisher {
       await jsm.streams.update(USAGE_STREAM, {
         ...info.config,
         max_msgs_per_subject: 1,
-        max_age: nanos(USAGE_MAX_AGE_MS),
+        max_age: nanos(USAGE_RETENTION_MS),
       });
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), this.#o.heartbeatMs);
   }
 
-  /** Feeds committed events: a start or a refusal changes its day's usage. */
+  /**
+   * Feeds committed events: a start or a refusal changes its day's usage; an end, the day it
+   * ended on (a session live across midnight counts on both days, CI concurrency included).
+   */
   onCommitted(events: StoredEvent[]): void {
     for (const { event } of events)
-      if (event.type === 'SessionStarted' || event.type === 'SessionRejected') this.#dirty.add(dayOf(event.time).from);
+      if (event.type === 'SessionStarted' || event.type === 'SessionRejected' || event.type === 'SessionEnded')
+        this.#dirty.add(dayOf(event.time).from);
     if (this.#dirty.size > 0 && !this.#flushTimer)
       this.#flushTimer = setTimeout(() => {
         this.#flushTimer = undefined;

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
 import { AppError, ErrorCode, invalid, isAppError } from '#shared/errors/index.js';
 import { toCsv } from '#shared/format/csv.js';
-import { licenseValidSeconds, type License } from '#shared/license/index.js';
+import { DAY_MS, licenseValidSeconds, utcDay, type License } from '#shared/license/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
 import { PRIMARY_KEYS, USAGE_COLUMNS, type PrimaryKey } from '#shared/license/report.js';
 import type { FleetState } from '../../domain/fleet-state.js';
@@ -40,7 +40,7 @@ function window(q: Record<string, unknown>, license: License, now: number): { fr
   return { from, to };
 }
 
-const nextDay = (d: string) => new Date(Date.parse(`${d}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
+const nextDay = (d: string) => utcDay(Date.parse(`${d}T00:00:00Z`) + DAY_MS);
 /** With only `from`, the window runs to the end of the billing period holding it. */
 const nextPeriodDay = (from: string, license: License) => currentPeriod(license, Date.parse(`${from}T00:00:00Z`)).to;
 

@@ -4,7 +4,7 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { Logger } from 'pino';
 import { serveContract } from '#shared/contracts/index.js';
 import { invalid } from '#shared/errors/index.js';
-import { billingPeriod, type License } from '#shared/license/index.js';
+import { billingPeriod, USAGE_RETENTION_MS, utcDay, type License } from '#shared/license/index.js';
 import { fleetMessage, licenseContracts, seatToken, type SeatSet } from '#shared/license/fleet.js';
 import {
   FLEET_ADMISSIONS,
@@ -16,9 +16,6 @@ import {
 } from '#shared/nats/index.js';
 import { decideAdmission, type FleetState } from '../../domain/fleet-state.js';
 
-const DAY_MS = 86_400_000;
-const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
-
 export interface FleetOptions {
   license: License | undefined;
   log: Logger;
@@ -29,7 +26,7 @@ export interface FleetOptions {
 /** The current billing period as days (the open licence bills from the 1st). */
 export function currentPeriod(license: License | undefined, now: number): { id: string; to: string; until: number } {
   const p = billingPeriod(now, license?.billing_day ?? 1);
-  return { id: p.id, to: day(p.to), until: p.to };
+  return { id: p.id, to: utcDay(p.to), until: p.to };
 }
 
 /**
@@ -73,7 +70,7 @@ export class Fleet {
         name: FLEET_STREAM,
         subjects: [FLEET_ADMISSIONS],
         max_msgs_per_subject: 1,
-        max_age: nanos(400 * DAY_MS),
+        max_age: nanos(USAGE_RETENTION_MS),
         num_replicas: streamReplicas(this.#nc),
         duplicate_window: nanos(60 * 60 * 1000),
       });
