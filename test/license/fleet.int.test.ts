@@ -85,10 +85,14 @@ describe('license server: seats per billing period', () => {
     assert.equal((await fleet.admit('east', 'seat-a', 'alice', false)).admission, 'refused');
   });
 
-  it('a restarted license server folds the same seats back, and the gateways see the seat set', async () => {
+  it('a restarted license server folds the same seats back past garbled messages, and the gateways see the seat set', async () => {
     // given the seat set as gateways receive it
     const seen: string[] = [];
     const sub = nc.subscribe('mirrord-license.seats', { callback: (_e, m) => void seen.push(m.string()) });
+    // and a garbled message and a stranger's JSON on the fleet stream
+    const js = (await jetstreamManager(nc)).jetstream();
+    await js.publish('mirrord-license.fleet.garbled', '\u0000not json');
+    await js.publish('mirrord-license.fleet.stranger', JSON.stringify({ kind: 'seat', seat: 7 }));
     // when a second license server starts on the same stream (the first one's state is gone)
     await fleets.shift()!.stop();
     states.shift();

@@ -37,7 +37,13 @@ export class NatsSeatGate implements SeatAdmitter {
     this.#sub = this.#nc.subscribe(licenseSubject('seats'), {
       callback: (err, m) => {
         if (err) return;
-        const r = seatSet.safeParse(m.json());
+        let body: unknown;
+        try {
+          body = m.json();
+        } catch {
+          body = undefined;
+        }
+        const r = seatSet.safeParse(body);
         if (r.success) this.#take(r.data);
         else this.#o.log.warn({ issue: r.error.issues[0]?.message }, 'seat set ignored: not a seat set');
       },

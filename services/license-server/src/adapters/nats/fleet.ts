@@ -185,7 +185,8 @@ export class Fleet {
     this.#stopConsumer = () => msgs.close().then(() => undefined);
     void (async () => {
       for await (const m of msgs) {
-        const parsed = fleetMessage.safeParse(m.json());
+        // A garbled message is skipped (and said), never the end of the fold.
+        const parsed = fleetMessage.safeParse(parseJson(m.string()));
         if (parsed.success) this.#state.apply(m.subject, parsed.data);
         else
           this.#o.log.warn(
@@ -213,5 +214,13 @@ export class Fleet {
     if (set === this.#lastSet && !force) return;
     this.#lastSet = set;
     this.#nc.publish(licenseSubject('seats'), set);
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
