@@ -16,6 +16,7 @@ import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import { benchCodec, benchRelay } from './relay.bench.js';
 import { benchGovernance } from './governance.bench.js';
 import { benchStatus, benchTakeover } from './replicas.bench.js';
+import { benchLicense, benchLicenseReport } from './license.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -56,6 +57,11 @@ try {
   if (want('codec')) {
     log('protocol codec…');
     rows.push(benchCodec());
+  }
+  if (want('license')) {
+    log('licence seats across the fleet…');
+    rows.push(...(await benchLicense(log)));
+    rows.push(...benchLicenseReport());
   }
   if (want('relay')) rows.push(...(await benchRelay(log)));
   if (want('governance')) rows.push(...(await benchGovernance(log)));

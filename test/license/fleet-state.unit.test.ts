@@ -124,6 +124,40 @@ describe('fleet usage (license server domain)', () => {
     );
   });
 
+  it("keeps a period's seats as messages fold in after it was first asked for", () => {
+    // given December's seats asked for once (one seat)
+    const s = fleetOf([seat('east', '2026-12-02', 'm1', 'alice', 1)]);
+    const period = { id: '2026-12-01', to: '2027-01-01' };
+    assert.deepEqual([...s.seatsOf(period)], ['m1']);
+    // when a seat folds in on a December day, one in January, an admission and a refusal
+    s.apply('a', seat('west', '2026-12-31', 'm2', 'bob', 1));
+    s.apply('b', seat('west', '2027-01-01', 'm3', 'carol', 1));
+    s.apply('c', {
+      kind: 'admission',
+      period: '2026-12-01',
+      cluster: 'east',
+      seat: 'm4',
+      user: 'dan',
+      admission: 'new',
+      at: 0,
+    });
+    s.apply('d', {
+      kind: 'admission',
+      period: '2026-12-01',
+      cluster: 'east',
+      seat: 'm5',
+      user: 'eve',
+      admission: 'refused',
+      at: 0,
+    });
+    // then December holds exactly what a fresh fold of the same messages holds
+    assert.deepEqual([...s.seatsOf(period)].sort(), ['m1', 'm2', 'm4']);
+    assert.deepEqual(
+      s.report(period.id, period.to, 'seat', null, 0).rows.map((r) => r.key),
+      ['m1', 'm2', 'm4'],
+    );
+  });
+
   it('admits a known seat, a new one while seats remain, then an overage or a refusal', () => {
     const known = new Set(['a', 'b']);
     assert.equal(decideAdmission(known, 'a', 2, false), 'known');

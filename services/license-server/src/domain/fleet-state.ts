@@ -37,11 +37,27 @@ export class FleetState {
   readonly #alive = new Map<string, AliveSnapshot>();
   readonly #admissions = new Map<string, AdmissionRecord>();
 
+  /**
+   * Seats per billing period asked for so far (`seatsOf`), kept up to date as messages fold:
+   * every admission reads its period's set, and a seat once in a period never leaves it, so
+   * the set only grows — no re-aggregation of the month per admission.
+   */
+  readonly #periodSeats = new Map<string, { from: string; to: string; seats: Set<string> }>();
+
   apply(subject: string, m: FleetMessage): void {
     if (m.kind === 'seat') this.#seats.set(subject, m);
     else if (m.kind === 'day') this.#days.set(subject, m);
     else if (m.kind === 'alive') this.#alive.set(m.cluster, m);
     else this.#admissions.set(subject, m);
+    const counted =
+      m.kind === 'seat'
+        ? { at: m.day, seat: m.seat }
+        : m.kind === 'admission' && m.admission !== 'refused'
+          ? { at: m.period, seat: m.seat }
+          : undefined;
+    if (!counted) return;
+    for (const p of this.#periodSeats.values())
+      if (counted.at >= p.from && counted.at < p.to) p.seats.add(counted.seat);
   }
 
   #aggregate(from: string, to: string): Map<string, SeatAgg> {
@@ -86,8 +102,16 @@ export class FleetState {
   }
 
   /** The seats counted in a billing period (its id is its first day). */
-  seatsOf(period: { id: string; to: string }): Set<string> {
-    return new Set(this.#aggregate(period.id, period.to).keys());
+  seatsOf(period: { id: string; to: string }): ReadonlySet<string> {
+    const key = `${period.id}/${period.to}`;
+    let p = this.#periodSeats.get(key);
+    if (!p) {
+      // The current period and the one before are what admissions and metrics ask for.
+      if (this.#periodSeats.size >= 4) this.#periodSeats.delete(this.#periodSeats.keys().next().value!);
+      p = { from: period.id, to: period.to, seats: new Set(this.#aggregate(period.id, period.to).keys()) };
+      this.#periodSeats.set(key, p);
+    }
+    return p.seats;
   }
 
   report(from: string, to: string, by: PrimaryKey, licensed: number | null, now: number): UsageReport {
@@ -222,7 +246,7 @@ export class FleetState {
 
 /** What a seat gets: already counted, a free seat, past the licence (overages on), or refused. */
 export function decideAdmission(
-  known: Set<string>,
+  known: ReadonlySet<string>,
   seat: string,
   licensed: number | null,
   allowOverages: boolean,

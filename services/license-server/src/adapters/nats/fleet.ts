@@ -150,11 +150,8 @@ export class Fleet {
       this.#o.log.info({ cluster, seat, user, admission, period: period.id }, 'seat admission');
       this.#schedulePublish();
     }
-    return {
-      admission,
-      seats_used: known.size + (admission === 'new' || admission === 'overage' ? 1 : 0),
-      seats_licensed: this.licensed,
-    };
+    // The period's set is live: an admitted seat is in it now.
+    return { admission, seats_used: known.size, seats_licensed: this.licensed };
   }
 
   seatSet(): SeatSet {
