@@ -242,6 +242,9 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     assert.notEqual(wrong.status, 0);
     assert.match(wrong.stderr, /x-license-key: does not match/);
     assert.equal((await report('primary_key=machine')).status, 400);
+    const badDay = await report('from=2026-02-30');
+    assert.equal(badDay.status, 400);
+    assert.match((badDay.body as unknown as { message: string }).message, /^from: expected a day YYYY-MM-DD/);
   });
 
   it('the hub unreachable admits and records unverified; the hub killed and restarted converges to the same counts', async () => {

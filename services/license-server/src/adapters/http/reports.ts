@@ -28,11 +28,11 @@ function window(q: Record<string, unknown>, license: License, now: number): { fr
     const v = q[k];
     if (v === undefined || v === '') return dflt;
     if (typeof v !== 'string') throw invalid(k, 'expected one value');
-    // A timestamp names its day: `2026-12-01T00:00:00Z` is `2026-12-01`.
-    const d = v.slice(0, 10);
-    if (!DAY.test(d) || Number.isNaN(Date.parse(`${d}T00:00:00Z`)))
-      throw invalid(k, `expected a day YYYY-MM-DD, got "${v}"`);
-    return d;
+    // A day, or a timestamp naming its UTC day (`2026-12-01T10:00:00Z` is `2026-12-01`).
+    const t = Date.parse(DAY.test(v) ? `${v}T00:00:00Z` : v);
+    if (Number.isNaN(t) || !DAY.test(v.slice(0, 10)) || (DAY.test(v) && utcDay(t) !== v))
+      throw invalid(k, `expected a day YYYY-MM-DD (or an RFC 3339 time), got "${v}"`);
+    return utcDay(t);
   };
   const from = param('from', period.id);
   const to = param('to', q.from ? nextPeriodDay(from, license) : period.to);
