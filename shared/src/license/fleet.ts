@@ -14,6 +14,17 @@ export function seatToken(seat: string): string {
   return /^[0-9a-f]{64}$/.test(seat) ? seat : createHash('sha256').update(seat).digest('hex');
 }
 
+/** A fleet wire message checked against its schema; text that is not JSON fails the same way. */
+export function parseWire<T extends z.ZodType>(schema: T, text: string): z.ZodSafeParseResult<z.output<T>> {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    v = undefined;
+  }
+  return schema.safeParse(v) as z.ZodSafeParseResult<z.output<T>>;
+}
+
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
 const count = z.number().int().min(0);
 const time = z.number().int().min(0);

@@ -1,7 +1,7 @@
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { request } from '#shared/contracts/index.js';
-import { licenseContracts, seatSet, type SeatSet } from '#shared/license/fleet.js';
+import { licenseContracts, parseWire, seatSet, type SeatSet } from '#shared/license/fleet.js';
 import { licenseSubject } from '#shared/nats/index.js';
 import type { SeatAdmitter, SeatDecision } from '../../domain/interfaces.js';
 
@@ -37,13 +37,7 @@ export class NatsSeatGate implements SeatAdmitter {
     this.#sub = this.#nc.subscribe(licenseSubject('seats'), {
       callback: (err, m) => {
         if (err) return;
-        let body: unknown;
-        try {
-          body = m.json();
-        } catch {
-          body = undefined;
-        }
-        const r = seatSet.safeParse(body);
+        const r = parseWire(seatSet, m.string());
         if (r.success) this.#take(r.data);
         else this.#o.log.warn({ issue: r.error.issues[0]?.message }, 'seat set ignored: not a seat set');
       },

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { serveContract } from '#shared/contracts/index.js';
 import { invalid } from '#shared/errors/index.js';
 import { billingPeriod, USAGE_RETENTION_MS, utcDay, type License } from '#shared/license/index.js';
-import { fleetMessage, licenseContracts, seatToken, type SeatSet } from '#shared/license/fleet.js';
+import { fleetMessage, licenseContracts, parseWire, seatToken, type SeatSet } from '#shared/license/fleet.js';
 import {
   FLEET_ADMISSIONS,
   FLEET_STREAM,
@@ -183,7 +183,7 @@ export class Fleet {
     void (async () => {
       for await (const m of msgs) {
         // A garbled message is skipped (and said), never the end of the fold.
-        const parsed = fleetMessage.safeParse(parseJson(m.string()));
+        const parsed = parseWire(fleetMessage, m.string());
         if (parsed.success) this.#state.apply(m.subject, parsed.data);
         else
           this.#o.log.warn(
@@ -211,13 +211,5 @@ export class Fleet {
     if (set === this.#lastSet && !force) return;
     this.#lastSet = set;
     this.#nc.publish(licenseSubject('seats'), set);
-  }
-}
-
-function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
   }
 }
