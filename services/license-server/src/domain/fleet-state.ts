@@ -159,7 +159,7 @@ export class FleetState {
       ),
       ci: {
         sessions: days.reduce((n, d) => n + d.ci_sessions, 0),
-        max_concurrency: this.trends(from, to).reduce((n, d) => Math.max(n, d.ci_max_concurrency), 0),
+        max_concurrency: ciPeak(days),
       },
       rows: [...rows.values()].map((r) => r.row).sort((a, b) => a.key.localeCompare(b.key)),
       clusters: this.clusters(now),
@@ -242,6 +242,13 @@ export class FleetState {
       }))
       .sort((a, b) => a.name.localeCompare(b.name));
   }
+}
+
+/** The highest day's CI peak, the clusters' peaks of a day summed (they may overlap). */
+function ciPeak(days: readonly DaySnapshot[]): number {
+  const perDay = new Map<string, number>();
+  for (const d of days) perDay.set(d.day, (perDay.get(d.day) ?? 0) + d.ci_max_concurrency);
+  return Math.max(0, ...perDay.values());
 }
 
 /** What a seat gets: already counted, a free seat, past the licence (overages on), or refused. */
