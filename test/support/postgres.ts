@@ -125,6 +125,8 @@ export async function startPostgres(): Promise<Postgres> {
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     async stop() {
+      // Already gone (killed -9 and not restarted): its postmaster.pid is stale.
+      if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
       // Fast shutdown, sent to postgres itself (runuser in between does not pass every signal on).
       const pid = postmasterPid();
       if (pid) process.kill(pid, 'SIGINT');

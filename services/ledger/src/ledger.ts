@@ -12,6 +12,9 @@ import { FencedError, type LedgerStore, type StoredEvent } from './domain/store.
 import { KnownSessionIds } from './known-ids.js';
 import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
 import { liveViews } from './domain/live-view.js';
+import { StoreHealth } from './store-health.js';
+import { ExpiryTimer } from './expiry-timer.js';
+import { Liveness } from './liveness.js';
 
 export interface EventRef {
   id: string;
@@ -64,11 +67,11 @@ export class Ledger {
   #state: LedgerState = initialState();
   #queue: Pending[] = [];
   #writing: Promise<void> | undefined;
-  readonly #lastActivity = new Map<string, number>();
-  #activityDirty = new Map<string, number>();
+  readonly #liveness = new Liveness();
   /** Ended sessions in memory, oldest first (a Set keeps insertion order; eviction is O(1)). */
   readonly #endedOrder = new Set<string>();
-  #expiryTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: ExpiryTimer | undefined;
+  readonly #health: StoreHealth;
   readonly #known = new KnownSessionIds();
   #closed = false;
   /** Memory may differ from the store (a failed append not yet rebuilt from it). */
@@ -87,6 +90,7 @@ export class Ledger {
     this.#store = store;
     this.#log = log;
     this.#opts = Object.freeze({ now: Date.now, endedCacheSize: 10_000, ...opts });
+    this.#health = new StoreHealth(log, this.#opts.now);
   }
 
   get state(): LedgerState {
@@ -122,12 +126,40 @@ export class Ledger {
     this.#views = undefined;
     for await (const id of this.#store.sessionIds()) this.#known.add(id);
     const now = this.#opts.now();
-    for (const [id, s] of state.sessions) if (s.status === 'live') this.#lastActivity.set(id, now);
+    this.#liveness.refresh(state, now);
   }
 
+  /**
+   * Expires sessions every `intervalMs`. A tick never rejects: a store failure is logged (once
+   * per outage) and the next tick tries again, so a database outage cannot end the process.
+   */
   startExpiry(intervalMs = 1000): void {
-    this.#expiryTimer = setInterval(() => void this.expireNow(), intervalMs);
-    this.#expiryTimer.unref();
+    this.#expiryTimer = new ExpiryTimer({
+      intervalMs,
+      // A pause that could make a reported session look unused (gateways report every few
+      // seconds) is well above a third of the TTL; a busy event loop stays well below it.
+      pauseMs: Math.max(5 * intervalMs, this.#opts.unusedTtlMs / 3),
+      now: this.#opts.now,
+      tick: async () => {
+        try {
+          await this.expireNow();
+          if (!this.#stale) this.#health.ok();
+        } catch (e) {
+          this.#health.failed(e, 'session expiry');
+        }
+      },
+      // The gateways' reports of that time were not heard, as when the bus is down: every
+      // live session gets a full TTL from now instead of ending Unused on the next tick.
+      paused: (gapMs) =>
+        this.#log.warn(
+          {
+            paused_ms: gapMs,
+            live: this.#liveness.refresh(this.#state, this.#opts.now()),
+            ttl_ms: this.#opts.unusedTtlMs,
+          },
+          'the ledger was paused: every live session gets a full unused TTL',
+        ),
+    });
   }
 
   /** The ledger lost NATS: liveness reports cannot reach it, so Unused expiry pauses. */
@@ -144,13 +176,7 @@ export class Ledger {
   busRegained(): void {
     if (!this.#busDown) return;
     this.#busDown = false;
-    const now = this.#opts.now();
-    let live = 0;
-    for (const [id, s] of this.#state.sessions) {
-      if (s.status !== 'live') continue;
-      this.#lastActivity.set(id, now);
-      live++;
-    }
+    const live = this.#liveness.refresh(this.#state, this.#opts.now());
     this.#log.info(
       { live, ttl_ms: this.#opts.unusedTtlMs },
       'message bus regained: every live session gets a full unused TTL',
@@ -158,14 +184,18 @@ export class Ledger {
   }
 
   async expireNow(): Promise<number> {
+    // The store is still down: nothing can be ended now, and activity is kept in memory.
+    if (this.#stale && !(await this.#rebuildAfterFailure())) return 0;
     const ttl = this.#busDown ? Number.POSITIVE_INFINITY : this.#opts.unusedTtlMs;
-    const due = expiredSessions(this.#state, this.#lastActivity, this.#opts.now(), ttl, this.#opts.maxSessionMs);
+    const due = expiredSessions(this.#state, this.#liveness.last, this.#opts.now(), ttl, this.#opts.maxSessionMs);
     let n = 0;
     for (const { id, reason } of due) {
       try {
         const r = await this.execute({ type: 'ExpireSession', session_id: id, reason });
         if (r.events.length) n++;
       } catch (e) {
+        // The store failed (logged once by the rebuild): the others wait for it too.
+        if (this.#stale) break;
         this.#log.warn({ err: e, session_id: id }, 'session expiry failed; will retry');
       }
     }
@@ -190,12 +220,16 @@ export class Ledger {
     // is decided on it until it is (the store is back).
     if (this.#stale && !(await this.#rebuildAfterFailure()))
       throw unavailable('the ledger store is unavailable; retry shortly');
-    if ('session_id' in cmd) await this.#ensureLoaded(cmd.session_id);
+    if ('session_id' in cmd)
+      await this.#ensureLoaded(cmd.session_id).catch((e: unknown) => {
+        this.#health.failed(e, cmd.type);
+        throw unavailable('the ledger store is unavailable; retry shortly', e);
+      });
     const now = this.#opts.now();
     // retain-active: which sessions are inactive is this ledger's knowledge (activity reports), not the decider's.
     if (cmd.type === 'KillAll' && cmd.inactive_for_ms !== undefined) {
       const cutoff = now - cmd.inactive_for_ms;
-      cmd = { ...cmd, only: [...this.#lastActivity].filter(([, seen]) => seen < cutoff).map(([id]) => id) };
+      cmd = { ...cmd, only: [...this.#liveness.last].filter(([, seen]) => seen < cutoff).map(([id]) => id) };
     }
     const limits = this.#opts.limits;
     const decision = decide(
@@ -209,7 +243,7 @@ export class Ledger {
         : { events: [], warnings: decision.warnings };
     }
     for (const e of decision.events) this.#apply(e);
-    if (cmd.type === 'StartSession') this.#lastActivity.set(cmd.session_id, now);
+    if (cmd.type === 'StartSession') this.#liveness.seen(cmd.session_id, now);
     // The write loop assigns each event its position before resolving.
     await new Promise<number[]>((resolve, reject) => {
       this.#queue.push({ events: decision.events, traceparent, queuedAt: performance.now(), resolve, reject });
@@ -228,8 +262,7 @@ export class Ledger {
     this.#views = undefined;
     this.#known.add(e.session_id);
     if (e.type === 'SessionEnded') {
-      this.#lastActivity.delete(e.session_id);
-      this.#activityDirty.delete(e.session_id);
+      this.#liveness.ended(e.session_id);
       this.#endedOrder.add(e.session_id);
       while (this.#endedOrder.size > this.#opts.endedCacheSize) {
         const old = this.#endedOrder.values().next().value!;
@@ -281,7 +314,10 @@ export class Ledger {
           );
         }
       });
-      if (committed.length > 0) this.#opts.onCommitted?.(committed.sort((a, b) => a.event.position - b.event.position));
+      if (committed.length > 0) {
+        this.#health.ok();
+        this.#opts.onCommitted?.(committed.sort((a, b) => a.event.position - b.event.position));
+      }
       if (fenced) {
         this.#closed = true;
         this.#opts.onFenced?.(fenced);
@@ -309,9 +345,11 @@ export class Ledger {
       this.#state = state;
       this.#views = undefined;
       this.#stale = false;
+      this.#liveness.reconcile(state, this.#opts.now());
+      this.#health.ok();
       return true;
     } catch (e) {
-      this.#log.error({ err: e }, 'cannot rebuild ledger state after a failed append; commands wait for the store');
+      this.#health.failed(e, 'rebuilding state after a failed append');
       return false;
     }
   }
@@ -321,33 +359,41 @@ export class Ledger {
    * the gateway can close their connections even if it missed the Session Ended event.
    */
   async activity(sessionIds: string[]): Promise<Array<{ id: string; reason: string }>> {
+    // Memory that diverged from the store (a failed append) may show as ended a session whose
+    // end was never recorded: until it is rebuilt, nothing is reported gone.
+    const trusted = !this.#stale || (await this.#rebuildAfterFailure());
     const now = this.#opts.now();
     const gone: Array<{ id: string; reason: string }> = [];
+    const unknown: string[] = [];
     for (const id of sessionIds) {
       const s = this.#state.sessions.get(id);
-      if (s?.status === 'live') {
-        this.#lastActivity.set(id, now);
-        this.#activityDirty.set(id, now);
-      } else if (s?.status === 'ended') gone.push({ id, reason: s.reason });
-      else {
+      if (s?.status === 'live') this.#liveness.reported(id, now);
+      else if (s?.status === 'ended') {
+        if (trusted) gone.push({ id, reason: s.reason });
+      } else if (trusted) unknown.push(id);
+    }
+    for (const id of unknown) {
+      try {
         const row = await this.#store.sessionRow(id);
         gone.push({ id, reason: row?.end_reason ?? 'NotFound' });
+      } catch (e) {
+        // Not known to be gone: asked again with the next report.
+        this.#health.failed(e, 'activity');
+        break;
       }
     }
     return gone;
   }
 
-  async flushActivity(): Promise<void> {
-    if (this.#activityDirty.size === 0) return;
-    const batch = [...this.#activityDirty].map(([session_id, last_seen]) => ({ session_id, last_seen }));
-    this.#activityDirty = new Map();
-    await this.#store.recordActivity(batch);
+  /** Writes the reported activity; what could not be written is kept for the next flush. */
+  flushActivity(): Promise<void> {
+    return this.#liveness.flush(this.#store);
   }
 
   /** Stops taking commands and waits for queued ones to commit (SIGTERM drain). */
   async drain(): Promise<void> {
     this.#closed = true;
-    if (this.#expiryTimer) clearInterval(this.#expiryTimer);
+    this.#expiryTimer?.stop();
     while (this.#writing) await this.#writing;
     await this.flushActivity().catch(() => undefined);
   }
