@@ -9,7 +9,7 @@ import { clientMessage, encode, type ClientMessage } from '#shared/protocol/inde
 import { API, http, SessionClient, type System } from '../support/system.js';
 import { agentOfSession, startClusterSystem, type ClusterSystem, type TestCluster } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
-import { arbitrary, rng } from '../support/protocol-gen.js';
+import { arbitrary, deepClientSteal, deepDaemonRefusal, rng } from '../support/protocol-gen.js';
 import type { TestAgent } from '../agent/test-agent.js';
 
 const BIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
@@ -178,6 +178,23 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     assert.equal((await c.socket.closed).code, 1011);
     const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === c.id, 30_000);
     assert.equal(ended.reason, 'Unused');
+  });
+
+  it('a 60 KB agent message nested 20,000 deep closes only its connection (1007, logged); a client frame as deep closes 1007; the gateway serves on', async () => {
+    const bystander = await connect({ target: 'pod.my-pod' });
+    const victim = await connect();
+    (await agentOf(victim.id)).sendRaw(deepDaemonRefusal(20_000));
+    assert.equal((await victim.socket.closed).code, 1007);
+    await sys.gateway.waitFor((l) =>
+      /malformed message from the agent .*nested more than 32 levels/.test(String(l.msg)),
+    );
+    const deep = await connect();
+    deep.ws.send(deepClientSteal(20_000));
+    assert.equal((await deep.socket.closed).code, 1007);
+    await bystander.socket.ping();
+    assert.equal(bystander.ws.readyState, bystander.ws.OPEN);
+    assert.equal(sys.gateway.proc.exitCode, null);
+    await bystander.close();
   });
 
   it('garbage, truncated, oversized and unknown-tag bytes from either side close only that connection; 10,000 fuzzed frames crash nothing', async () => {

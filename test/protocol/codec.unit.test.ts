@@ -2,9 +2,11 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   MessageFramer,
+  MAX_NESTING,
   Malformed,
   NeedMore,
   Reader,
+  TooDeep,
   TooLarge,
   UnknownTag,
   Writer,
@@ -17,7 +19,7 @@ import {
   type ClientMessage,
   type DaemonMessage,
 } from '#shared/protocol/index.js';
-import { arbitrary, everyVariant, rng } from '../support/protocol-gen.js';
+import { arbitrary, deepClientSteal, deepDaemonRefusal, everyVariant, rng } from '../support/protocol-gen.js';
 
 const hex = (b: Uint8Array) =>
   Buffer.from(b)
@@ -145,6 +147,19 @@ describe('bytes that can never decode are told apart from bytes still on their w
       () => framer.push(head),
       (e: unknown) => e instanceof TooLarge && e.limit === 4096,
     );
+  });
+  it('given a 60 KB filter nested 20,000 deep from either side, then TooDeep (a Malformed), not a stack overflow', () => {
+    const isDeep = (e: unknown) =>
+      e instanceof TooDeep && e instanceof Malformed && /nested more than 32/.test(e.message);
+    const agent = deepDaemonRefusal(20_000);
+    assert.ok(agent.length > 60_000);
+    assert.throws(() => new MessageFramer(daemonMessage, 1 << 20).push(agent), isDeep);
+    assert.throws(() => decodeExact(daemonMessage, agent), isDeep);
+    assert.throws(() => decodeExact(clientMessage, deepClientSteal(20_000)), isDeep);
+    // One level past the limit is refused the same way; at the limit the message decodes and frames.
+    assert.throws(() => decodeExact(clientMessage, deepClientSteal(MAX_NESTING + 1)), isDeep);
+    assert.equal(decodeExact(clientMessage, deepClientSteal(MAX_NESTING)).$, 'TcpSteal');
+    assert.equal(new MessageFramer(daemonMessage, 1 << 20).push(deepDaemonRefusal(MAX_NESTING)).length, 1);
   });
   it('given 10,000 random byte strings, then every one decodes, waits or is Malformed: nothing else is thrown', () => {
     const next = rng(42);

@@ -86,3 +86,23 @@ export function everyVariant(c: Codec<unknown>, next: () => number): unknown[] {
   }
   return out;
 }
+
+/**
+ * An `HttpFilter` nested `levels` deep (`Composite{all: true, [Composite{…[Header("")]}]}`) as
+ * bytes, 3 a level: built by hand, because encoding such a value would recurse as deep.
+ */
+export function nestedFilter(levels: number): Uint8Array {
+  const out = new Uint8Array(levels * 3 + 2);
+  for (let i = 0; i < levels; i++) out.set([2, 1, 1], i * 3);
+  return out;
+}
+
+/** `ClientMessage::TcpSteal(PortSubscribe(FilteredHttpEx(80, filter)))` with a filter nested `levels` deep. */
+export const deepClientSteal = (levels: number): Uint8Array => Uint8Array.from([2, 0, 2, 80, ...nestedFilter(levels)]);
+
+/**
+ * `DaemonMessage::TcpSteal(SubscribeResult(Err(Forbidden{Steal(FilteredHttpEx(80, filter)), policy_name: None})))`
+ * with a filter nested `levels` deep: what a broken or hostile agent could answer.
+ */
+export const deepDaemonRefusal = (levels: number): Uint8Array =>
+  Uint8Array.from([2, 3, 1, 9, 0, 2, 80, ...nestedFilter(levels), 0]);

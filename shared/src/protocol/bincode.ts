@@ -35,16 +35,45 @@ export class UnknownTag extends Malformed {
   }
 }
 
+/**
+ * How deeply recursive values (a `Composite` HTTP filter inside another) may nest. Every
+ * recursive type is read by recursion, so without a bound a few kilobytes of nesting exhaust
+ * the stack (a RangeError, not a decode error). The mirrord CLI nests filters one or two levels.
+ */
+export const MAX_NESTING = 32;
+
+/** Values nested deeper than `MAX_NESTING`: malformed for good, so only that one connection closes. */
+export class TooDeep extends Malformed {
+  constructor(at: number) {
+    super(`value nested more than ${MAX_NESTING} levels deep`, at);
+  }
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Reads values off one buffer; throws `NeedMore` past `end`, `Malformed` on impossible bytes. */
+/**
+ * Reads values off one buffer; throws `NeedMore` past `end`, `Malformed` on impossible bytes.
+ * A reader that threw is not reused (its nesting count is left where the throw happened).
+ */
 export class Reader {
+  /** Recursive values entered and not yet left (see `enter`). */
+  #depth = 0;
+
   constructor(
     readonly buf: Uint8Array,
     public pos = 0,
     readonly end = buf.length,
   ) {}
+
+  /** One level into a recursive value; past `MAX_NESTING` the bytes are `TooDeep`. Pair with `leave`. */
+  enter(): void {
+    if (++this.#depth > MAX_NESTING) throw new TooDeep(this.pos);
+  }
+
+  leave(): void {
+    this.#depth--;
+  }
 
   private need(n: number): void {
     if (this.pos + n > this.end) throw new NeedMore(this.pos + n);

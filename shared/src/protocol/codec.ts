@@ -264,12 +264,25 @@ export function enumOf<V extends Variants>(name: string, variants: V): Codec<Enu
   };
 }
 
-/** A forward reference, for recursive types (`HttpFilter::Composite`). */
+/**
+ * A forward reference, for recursive types (`HttpFilter::Composite`): the only way the grammar
+ * recurses, so it is where nesting is counted (`Reader.enter`, at most `MAX_NESTING`). Writing
+ * needs no count: what the gateway writes was decoded under the limit or built by its own code.
+ */
 export function lazy<T>(get: () => Codec<T>): Codec<T> {
   return {
     shape: { k: 'lazy', get },
-    read: (r) => get().read(r),
-    skip: (r) => get().skip(r),
+    read: (r) => {
+      r.enter();
+      const v = get().read(r);
+      r.leave();
+      return v;
+    },
+    skip: (r) => {
+      r.enter();
+      get().skip(r);
+      r.leave();
+    },
     write: (w, v) => get().write(w, v),
   };
 }

@@ -1,5 +1,5 @@
 /** The mirrord protocol (bincode 2) as the gateway, the plugin and the test agent speak it. */
-export { Malformed, NeedMore, Reader, UnknownTag, Writer } from './bincode.js';
+export { MAX_NESTING, Malformed, NeedMore, Reader, TooDeep, UnknownTag, Writer } from './bincode.js';
 export { decodeExact, encode } from './codec.js';
 export type { Codec, CodecType, Shape } from './codec.js';
 export { MessageFramer, TooLarge } from './framer.js';

@@ -355,17 +355,29 @@ export class RelaySession {
     }
   }
 
-  /** Bytes that can never decode: this connection closes with a log naming the tag and version; others go on. */
+  /**
+   * Bytes that can never decode (unknown tag, nested too deep, …): this connection closes 1007
+   * with a log naming the tag and version; others go on. Anything else thrown while reading one
+   * connection's bytes is a relay bug: that connection closes 1011. Never re-thrown, because
+   * the agent's side runs in a socket event handler, where a throw would end the whole gateway.
+   */
   protocolError(from: 'client' | 'agent', e: unknown): void {
-    if (!(e instanceof Malformed)) throw e;
+    if (this.#state !== 'open') return;
+    this.#state = 'failed';
+    if (!(e instanceof Malformed)) {
+      this.log.error(
+        { from, err: e, protocol_version: this.version },
+        `relay failed on a message from the ${from}; closing this connection`,
+      );
+      return this.io.closeClient(1011, 'mirrord-teams relay error');
+    }
     const tag = e instanceof UnknownTag ? { tag: e.tag, type: e.type } : {};
     this.log.warn(
       { from, ...tag, protocol_version: this.version, err: e.message },
       e instanceof UnknownTag
         ? `unknown ${e.type} tag ${e.tag} from the ${from} (protocol ${this.version}); closing this connection`
-        : `malformed message from the ${from} (protocol ${this.version}); closing this connection`,
+        : `malformed message from the ${from} (protocol ${this.version}): ${e.message}; closing this connection`,
     );
-    this.#state = 'failed';
     this.io.closeClient(1007, `malformed mirrord-protocol message from the ${from}`);
   }
 

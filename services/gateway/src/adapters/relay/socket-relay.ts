@@ -92,6 +92,8 @@ export function serveRelay(
   if (agent) {
     const framer = new MessageFramer(daemonMessage, deps.maxMessageBytes);
     agent.on('data', (chunk: Buffer) => {
+      // After a failure the rest of the stream is not framed (the framer would only hold it).
+      if (relay.state !== 'open') return;
       let frames: Uint8Array[];
       try {
         frames = framer.push(chunk);
