@@ -3,6 +3,15 @@ export const EVENTS_STREAM = 'MIRRORD_EVENTS';
 export const EVENTS_WILDCARD = 'mirrord.events.>';
 /** Header on every published event: the store (ledger database) it comes from — its provenance. */
 export const LEDGER_HEADER = 'Mirrord-Ledger';
+/**
+ * Messages found on the event stream that are not events (undecodable, or failing the event
+ * schema): skipped with a warning and kept here for a person to look at, never the end of the
+ * publisher or of a consumer. `mirrord.events.X.Y` is kept as `mirrord.dead.events.X.Y`.
+ */
+export const EVENTS_DEAD_STREAM = 'MIRRORD_EVENTS_DEAD';
+export const EVENTS_DEAD_WILDCARD = 'mirrord.dead.events.>';
+export const deadEventSubject = (subject: string): string =>
+  `mirrord.dead.events.${subject.startsWith('mirrord.events.') ? subject.slice('mirrord.events.'.length) : 'unknown'}`;
 
 /**
  * What became of each Session Ended the jira-reporter handled, one message per outcome

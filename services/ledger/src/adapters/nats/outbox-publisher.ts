@@ -1,4 +1,4 @@
-import { jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
@@ -12,8 +12,11 @@ import {
   unpackValue,
 } from '#shared/nats/index.js';
 import { producerSpan } from '#shared/otel/index.js';
+import { DeadLetters, eventOf } from './dead-letter.js';
 
 export const OUTBOX_CHECKPOINT = 'outbox';
+/** Messages (non-events, gaps) the start-up walks back over before it resumes from its checkpoint instead. */
+const MAX_SKIPPED = 1000;
 
 export interface OutboxOptions {
   stream?: string;
@@ -70,6 +73,7 @@ export class OutboxPublisher {
   #running = false;
   #loop: Promise<void> | undefined;
   #lastCheckpoint = 0;
+  readonly #dead: DeadLetters;
   /** The stream's last sequence as this publisher knows it (undefined: unknown, ack each). */
   #streamSeq: number | undefined;
 
@@ -84,6 +88,7 @@ export class OutboxPublisher {
       ...opts,
     });
     this.#js = jetstream(nc);
+    this.#dead = new DeadLetters(nc);
   }
 
   get publishedPosition(): number {
@@ -131,8 +136,9 @@ export class OutboxPublisher {
     const info = await this.#jsm.streams.info(this.#opts.stream);
     this.#streamSeq = info.state.last_seq;
     let pos = 0;
-    if (info.state.last_seq > 0) {
-      const m = await this.#jsm.streams.getMessage(this.#opts.stream, { seq: info.state.last_seq }).catch(() => null);
+    const m = info.state.last_seq > 0 ? await this.#lastEvent(info.state.first_seq, info.state.last_seq) : null;
+    // null: the stream holds no event (empty, or nothing but dead letters): everything is published.
+    if (m !== null) {
       const id = m?.header?.get('Nats-Msg-Id');
       const known = id ? await this.#store.positionOf(id) : undefined;
       const from = m?.header?.get(LEDGER_HEADER);
@@ -147,6 +153,36 @@ export class OutboxPublisher {
     this.#committed = Math.max(this.#committed, await this.#store.maxPosition());
     await this.#writeCheckpoint(true);
     this.#needResync = false;
+  }
+
+  /**
+   * The stream's newest message that is an event, walking back over anything else: a message
+   * that is not an event has no id this store knows and no provenance, so taken as the newest
+   * it read as another ledger's history and stopped publishing for good. What is walked over
+   * is kept in MIRRORD_EVENTS_DEAD. null: the stream holds no event; undefined: none within
+   * MAX_SKIPPED (the checkpoint decides).
+   */
+  async #lastEvent(first: number, last: number): Promise<StoredMsg | null | undefined> {
+    const stream = this.#opts.stream;
+    let skipped = 0;
+    for (let seq = last; seq >= first; seq--) {
+      if (skipped++ === MAX_SKIPPED) return undefined;
+      const m = await this.#jsm!.streams.getMessage(stream, { seq });
+      if (!m) continue; // deleted: a gap in the sequence
+      const r = eventOf(m.data);
+      if ('event' in r) return m;
+      this.#opts.log.warn(
+        { stream, seq, subject: m.subject, bytes: m.data.length, reason: r.error },
+        'a message on the event stream is not an event: skipped, and kept in MIRRORD_EVENTS_DEAD',
+      );
+      // Publishing matters more than keeping the copy: a failure here is only logged.
+      await this.#dead
+        .keep(stream, m, r.error)
+        .catch((err: unknown) =>
+          this.#opts.log.error({ err, stream, seq }, 'could not keep a non-event in MIRRORD_EVENTS_DEAD'),
+        );
+    }
+    return null;
   }
 
   async #next(): Promise<StoredEvent[]> {
