@@ -2,6 +2,7 @@ import { loadKubeConfig } from '#shared/kube/config.js';
 import { connectNats, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { VERSION } from '#shared/version.js';
 import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
@@ -35,7 +36,7 @@ await runService('agent-manager', async (log) => {
     void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed'));
     void am.agents.sweep().catch((err: unknown) => log.warn({ err }, 'idle agent sweep failed'));
   }, 2000);
-  log.info({ nats: cfg.NATS_URL, agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
+  log.info({ nats: redactUrl(cfg.NATS_URL), agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {
     clearInterval(sweeper);
     await svc.stop();

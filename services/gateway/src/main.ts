@@ -5,6 +5,7 @@ import { connectNats } from '#shared/nats/index.js';
 import { jiraContracts, request } from '#shared/contracts/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { VERSION } from '#shared/version.js';
 import { StaticTokenAuthenticator } from './adapters/auth/static-token-authenticator.js';
 import { DefaultRoleAuthorizer } from './adapters/auth/default-role-authorizer.js';
@@ -128,7 +129,7 @@ await runService('gateway', async (log) => {
       auth: cluster.mode,
       ...(cluster.mode === 'token-file' ? { token_file: cfg.GATEWAY_TOKEN_FILE } : { kubeconfig: cfg.KUBECONFIG }),
       ...(metrics ? { metrics: metrics.url } : {}),
-      ...(seats ? { license_server: cfg.LICENSE_SERVER, cluster: cfg.CLUSTER_NAME } : {}),
+      ...(seats ? { license_server: redactUrl(cfg.LICENSE_SERVER), cluster: cfg.CLUSTER_NAME } : {}),
     },
     'gateway ready',
   );

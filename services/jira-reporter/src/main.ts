@@ -1,6 +1,7 @@
 import { connectNats, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { VERSION } from '#shared/version.js';
 import { runReporter } from './adapters/nats/reporter.js';
 import { serveJiraReporter } from './adapters/nats/service.js';
@@ -22,7 +23,11 @@ await runService('jira-reporter', async (log) => {
   const msgs = await runReporter(nc, cfg, log);
   const svc = await serveJiraReporter(nc, cfg, log, VERSION);
   log.info(
-    { nats: cfg.NATS_URL, webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host, retry_for_ms: cfg.JIRA_RETRY_FOR },
+    {
+      nats: redactUrl(cfg.NATS_URL),
+      webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host,
+      retry_for_ms: cfg.JIRA_RETRY_FOR,
+    },
     'jira-reporter ready',
   );
   return async () => {

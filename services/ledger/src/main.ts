@@ -1,6 +1,7 @@
 import { connectNats, isBusDown, onBusChange } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
 import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
 import { serveLedger } from './adapters/nats/command-server.js';
@@ -78,8 +79,8 @@ await runService('ledger', async (log) => {
   log.info(
     {
       epoch,
-      db: cfg.LEDGER_DB,
-      nats: cfg.NATS_URL,
+      db: redactUrl(cfg.LEDGER_DB),
+      nats: redactUrl(cfg.NATS_URL),
       live: [...ledger.state.sessions.values()].filter((s) => s.status === 'live').length,
     },
     'ledger ready',

@@ -2,6 +2,7 @@ import { connectNats, isBusDown } from '#shared/nats/index.js';
 import { loadLicense } from '#shared/license/load.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { VERSION } from '#shared/version.js';
 import { buildReportsServer } from './adapters/http/reports.js';
 import { Fleet } from './adapters/nats/fleet.js';
@@ -26,7 +27,7 @@ await runService('license-server', async (log) => {
   started = true;
   log.info(
     {
-      nats: cfg.NATS_URL,
+      nats: redactUrl(cfg.NATS_URL),
       addr: `${cfg.LICENSE_SERVER_ADDR.host}:${cfg.LICENSE_SERVER_ADDR.port}`,
       organization: license.organization,
       seats: license.seats ?? null,

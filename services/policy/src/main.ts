@@ -2,6 +2,7 @@ import { loadKubeConfig } from '#shared/kube/config.js';
 import { connectNats, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import { VERSION } from '#shared/version.js';
 import { GovernanceWatch } from './adapters/kube/governance-watch.js';
 import { servePolicy } from './adapters/nats/service.js';
@@ -22,7 +23,7 @@ await runService('policy', async (log) => {
   const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'policy', log });
   setReadiness(() => !isBusDown(nc));
   const svc = await servePolicy(nc, g, VERSION, log);
-  log.info({ nats: cfg.NATS_URL, policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');
+  log.info({ nats: redactUrl(cfg.NATS_URL), policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');
   return async () => {
     await svc.stop();
     await watch.stop();

@@ -188,7 +188,8 @@ export async function runReporter(
         error: out.detail,
         attempt,
         retry_in_ms: delay,
-        url: cfg.JIRA_WEBTRIGGER_URL,
+        // Its host only: a webtrigger URL's path is its credential.
+        webtrigger: new URL(cfg.JIRA_WEBTRIGGER_URL).host,
       },
       'Jira report failed; will retry',
     );

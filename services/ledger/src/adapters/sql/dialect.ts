@@ -4,6 +4,7 @@ import BetterSqlite3 from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { invalid } from '#shared/errors/index.js';
+import { redactUrl } from '#shared/log/index.js';
 import type { Database } from './schema.js';
 
 /** Backend differences as small flags, not scattered `if (pg)` checks. */
@@ -73,7 +74,11 @@ export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', ca
     try {
       parsed = new URL(url);
     } catch {
-      throw invalid('LEDGER_DB', `"${url}" is not a URL`, 'write postgres://user:password@host:5432/database');
+      throw invalid(
+        'LEDGER_DB',
+        `"${redactUrl(url)}" is not a URL`,
+        'write postgres://user:password@host:5432/database',
+      );
     }
     if (parsed.pathname.length <= 1)
       throw invalid('LEDGER_DB', 'names no database', 'write postgres://user:password@host:5432/database');
@@ -88,5 +93,5 @@ export function openDatabase(url: string, sync: 'normal' | 'full' = 'normal', ca
       cap: { postgres: true, maxParams: 60_000 },
     };
   }
-  throw invalid('LEDGER_DB', `unsupported URL "${url}"`, 'use sqlite:<file> or postgres://…');
+  throw invalid('LEDGER_DB', `unsupported URL "${redactUrl(url)}"`, 'use sqlite:<file> or postgres://…');
 }
