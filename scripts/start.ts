@@ -207,6 +207,25 @@ function launch(name: string, ready: () => void): void {
   });
 }
 
+/**
+ * How long a child has after SIGTERM before it is killed (SUPERVISOR_GRACE_MS). Above the 10 s
+ * a service gives itself to drain, so only one that ignores SIGTERM or hangs is ever killed.
+ */
+const GRACE_MS = Number(process.env.SUPERVISOR_GRACE_MS) > 0 ? Number(process.env.SUPERVISOR_GRACE_MS) : 12_000;
+
+/** SIGTERM, then SIGKILL after the grace period: no child outlives the supervisor as an orphan. */
+async function stopChild(c: ChildProcess, name: string): Promise<void> {
+  if (c.exitCode !== null || c.signalCode !== null) return;
+  const done = new Promise((r) => c.once('exit', r));
+  c.kill('SIGTERM');
+  const t = setTimeout(() => {
+    log('warn', `${name} did not exit within ${GRACE_MS} ms of SIGTERM; killing it`, { child: name, pid: c.pid });
+    c.kill('SIGKILL');
+  }, GRACE_MS);
+  await done;
+  clearTimeout(t);
+}
+
 async function shutdown(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -214,20 +233,19 @@ async function shutdown(code = 0): Promise<void> {
   // Gateway first (no new sessions), then the ledger (drains its queue and outbox), then NATS.
   for (const name of [...SERVICES].reverse()) {
     const c = children.get(name);
-    if (!c || c.exitCode !== null) continue;
-    const done = new Promise((r) => c.once('exit', r));
-    c.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 12_000))]);
+    if (c) await stopChild(c, name);
   }
-  for (const c of [...children.values()]) if (c.exitCode === null) c.kill('SIGTERM');
-  if (nats && nats.exitCode === null) {
-    const done = new Promise((r) => nats!.once('exit', r));
-    nats.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
-  }
+  await Promise.all([...children].map(([name, c]) => stopChild(c, name)));
+  if (nats) await stopChild(nats, 'nats-server');
   log('info', 'stopped');
   process.exit(code);
 }
+
+// Whatever ends the supervisor (an uncaught error included), its children end with it.
+process.on('exit', () => {
+  for (const c of [...children.values(), ...(nats ? [nats] : [])])
+    if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+});
 
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));

@@ -99,6 +99,37 @@ describe('supervisor: a crashed service is restarted, the rest keep serving', ()
     }
   });
 
+  it('given a gateway that does not act on SIGTERM, when the supervisor stops, then it kills it after SUPERVISOR_GRACE_MS and leaves no orphan', async (t) => {
+    const s = supervise(nats, { SUPERVISOR_GRACE_MS: '1500' });
+    let gateway: number | undefined;
+    try {
+      await eventually('the system is up', () => s.lines.find((l) => l.msg === 'mirrord-teams is up'), 60_000);
+      gateway = s.lines.find((l) => l.msg === 'gateway ready')!.pid!;
+      // Stopped, it cannot act on SIGTERM: as a hung gateway, or one that ignores the signal.
+      process.kill(gateway, 'SIGSTOP');
+      const t0 = Date.now();
+      s.proc.kill('SIGTERM');
+      assert.equal(await s.exit, 0);
+      t.diagnostic(`supervisor stopped in ${Date.now() - t0} ms`);
+      const said = s.lines.find((l) => l.msg === 'gateway did not exit within 1500 ms of SIGTERM; killing it');
+      assert.equal(said?.level, 'warn', JSON.stringify(s.lines.slice(-5)));
+      assert.throws(() => process.kill(gateway!, 0), /ESRCH/, 'the gateway process is gone');
+      assert.ok(
+        s.lines.some((l) => l.msg === 'ledger stopped'),
+        'the others still drained',
+      );
+    } finally {
+      if (s.proc.exitCode === null) s.proc.kill('SIGKILL');
+      if (gateway) {
+        try {
+          process.kill(gateway, 'SIGKILL');
+        } catch {
+          /* gone, as it should be */
+        }
+      }
+    }
+  });
+
   it('given a service that cannot start, when it fails fast again and again, then the supervisor stops the system and says why', async () => {
     const s = supervise(nats, { LEDGER_SYNC: 'sometimes' });
     const code = await s.exit;
