@@ -80,16 +80,22 @@ const session = contract(
 /** The audit trail: events filtered, in position order, paged by count and size. */
 const events = contract(
   querySubject(SERVICE, LedgerQuery.events),
-  z.object({
-    session_id: z.string().optional(),
-    client_user: z.string().optional(),
-    target: z.string().optional(),
-    namespace: z.string().optional(),
-    since: time.optional(),
-    until: time.optional(),
-    after: z.number().int().min(0).optional(),
-    limit: z.number().int().min(1, 'must be at least 1').optional(),
-  }),
+  z
+    .object({
+      session_id: z.string().optional(),
+      client_user: z.string().optional(),
+      target: z.string().optional(),
+      namespace: z.string().optional(),
+      since: time.optional(),
+      until: time.optional(),
+      after: z.number().int().min(0).optional(),
+      limit: z.number().int().min(1, 'must be at least 1').optional(),
+    })
+    // An empty window is a mistake in the question (the bounds swapped), not an empty answer.
+    .refine((q) => q.since === undefined || q.until === undefined || q.until >= q.since, {
+      path: ['until'],
+      message: 'is before since',
+    }),
   z.object({ events: z.array(ledgerEvent), next: z.number().optional() }),
 );
 

@@ -1,7 +1,7 @@
 import type { Msg, NatsConnection } from '@nats-io/nats-core';
 import { errors as natsErrors } from '@nats-io/nats-core';
 import { SpanKind, context } from '@opentelemetry/api';
-import { fromErrorBody, isErrorBody, toAppError, unavailable, ErrorCode } from '../errors/index.js';
+import { fromErrorBody, isAppError, isErrorBody, toAppError, unavailable, ErrorCode } from '../errors/index.js';
 import { contextFromNats, inSpan, natsHeadersWithContext } from '../otel/index.js';
 import { decode, encode } from './codec.js';
 import { isBusDown } from './connect.js';
@@ -35,7 +35,7 @@ export async function call<T>(
       if (s.isRecording()) s.setAttribute('messaging.message.body.size', data.length);
       reply = await nc.request(subject, data, headers ? { timeout: timeoutMs, headers } : { timeout: timeoutMs });
     } catch (e) {
-      if (e instanceof natsErrors.NoRespondersError || (e as { code?: string }).code === '503')
+      if (noResponders(e))
         throw unavailable(`no ${subject.split('.')[2] ?? 'service'} is running (no responders on ${subject})`, e);
       if (e instanceof natsErrors.TimeoutError) throw unavailable(`${subject} timed out after ${timeoutMs} ms`, e);
       throw unavailable(`${subject}: ${e instanceof Error ? e.message : String(e)}`, e);
@@ -44,6 +44,20 @@ export async function call<T>(
     if (isErrorBody(o.error)) throw fromErrorBody(o.error);
     return o.ok as T;
   });
+}
+
+/** The bus answered a request at once because nothing subscribes to its subject. */
+function noResponders(e: unknown): boolean {
+  return (
+    e instanceof natsErrors.NoRespondersError ||
+    (e instanceof natsErrors.RequestError && e.isNoResponders()) ||
+    (e as { code?: string }).code === '503'
+  );
+}
+
+/** An Unavailable from `call` because no service subscribes to the subject (none is running). */
+export function isNoResponders(e: unknown): boolean {
+  return isAppError(e, ErrorCode.Unavailable) && noResponders(e.cause);
 }
 
 /** Where a responder reports what it could not send (a logger's `error`). */

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unavailable } from '#shared/errors/index.js';
+import { isNoResponders } from '#shared/nats/index.js';
 import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
 
 /**
@@ -16,7 +17,15 @@ export function registerJiraRoute(app: FastifyInstance, deps: GatewayDeps): void
         name: req.params.name,
       });
       if (!deps.jira) throw unavailable('this gateway has no jira-reporter to ask');
-      return deps.jira.retry();
+      try {
+        return await deps.jira.retry();
+      } catch (e) {
+        if (!isNoResponders(e)) throw e;
+        throw unavailable(
+          'no jira-reporter is running, so no parked Jira report can be retried: it runs when JIRA_WEBTRIGGER_URL is set (npm start starts it then; on a cluster, put the webtrigger URL in the mirrord-jira Secret, key webtrigger-url, for the mirrord-jira-reporter Deployment)',
+          e,
+        );
+      }
     }),
   );
 }
