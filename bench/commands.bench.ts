@@ -1,6 +1,6 @@
 import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { startPostgres } from '../test/support/postgres.js';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { EVENTS_STREAM, call, commandSubject, encode } from '#shared/nats/index.js';
@@ -17,8 +17,8 @@ const client = {
 
 /** Ledger commands (start / steal / end), each durably committed, 32 in flight vs raw NATS req-reply. */
 export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<Row[]> {
-  const nc = await connect({ servers: nats.url });
-  const echo = await spawnTs('bench/support/echo-responder.ts', { NATS_URL: nats.url }, 'ready');
+  const nc = await nats.connect();
+  const echo = await spawnTs('bench/support/echo-responder.ts', { ...nats.env }, 'ready');
   const body = encode({ session_id: 'ABCDEF0123456789', target: 'deployment/app', namespace: 'default', client });
   const total = sessions * 3;
   await runConcurrent(500, 32, () => nc.request('bench.echo', body));
@@ -31,12 +31,12 @@ export async function benchCommands(nats: NatsServer, sessions = 2000): Promise<
   );
   await stop(echo);
 
-  const sqlite = await measureLedger(nc, `sqlite:${join(tempDir('bench-cmd'), 'ledger.db')}`, sessions, nats.url);
+  const sqlite = await measureLedger(nc, `sqlite:${join(tempDir('bench-cmd'), 'ledger.db')}`, sessions, nats.env);
   // The same load on PostgreSQL (one active ledger), in the same run.
   const pg = await startPostgres();
   let onPg: Measured;
   try {
-    onPg = await measureLedger(nc, await pg.createDatabase('bench'), sessions, nats.url);
+    onPg = await measureLedger(nc, await pg.createDatabase('bench'), sessions, nats.env);
   } finally {
     await pg[Symbol.asyncDispose]();
   }
@@ -95,7 +95,12 @@ interface Measured {
  * One ledger on `dbUrl` driven with `sessions` × (start, steal, end), 32 in flight, timed until
  * every event is on JetStream too; the ledger's CPU per command goes to stderr. Returns ms.
  */
-async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number, natsUrl: string): Promise<Measured> {
+async function measureLedger(
+  nc: NatsConnection,
+  dbUrl: string,
+  sessions: number,
+  natsEnv: Record<string, string>,
+): Promise<Measured> {
   const total = sessions * 3;
   // Each store starts a new history: a ledger refuses to publish into a stream another store
   // wrote (provenance), so the stream goes first.
@@ -103,7 +108,7 @@ async function measureLedger(nc: NatsConnection, dbUrl: string, sessions: number
   // The ledger logs every event at INFO (the seed's lines): that cost is part of what is measured.
   const ledger = await spawnTs(
     'services/ledger/src/main.ts',
-    { NATS_URL: natsUrl, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' },
+    { ...natsEnv, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' },
     'ledger ready',
   );
   let oursMs: number;

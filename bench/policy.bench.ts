@@ -1,4 +1,3 @@
-import { connect } from '@nats-io/transport-node';
 import { decideStartRequest } from '../services/policy/src/domain/decide.js';
 import { decideStart } from '#shared/policy/index.js';
 import { compilePolicy, PolicySet, type CompiledPolicy, type TargetFacts } from '#shared/policy/index.js';
@@ -111,7 +110,7 @@ export async function benchPolicyStartCost(nats: NatsServer, n = 5000): Promise<
     decideStartRequest(g, body);
     costs.push(performance.now() - t0);
   }
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const sub = nc.subscribe('bench.echo', {
     callback: (_e, m) => {
       m.respond(m.data);

@@ -1,6 +1,5 @@
 import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { headers, nanos } from '@nats-io/nats-core';
 import { packValue } from '#shared/nats/index.js';
@@ -16,7 +15,7 @@ export async function benchPublish(nats: NatsServer, events = 20_000): Promise<R
   const store = await openLedgerStore(`sqlite:${join(tempDir('bench-pub'), 'ledger.db')}`);
   const n = await generateEvents(store, events, 0);
   const all = await store.readAll(0, n + 1);
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
 

@@ -4,7 +4,6 @@ import { copyFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import BetterSqlite3 from 'better-sqlite3';
-import { connect } from '@nats-io/transport-node';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
@@ -83,10 +82,10 @@ export async function benchRss(source: string, nats: NatsServer, log: (s: string
   copyFileSync(source, file);
   const ledger = await spawnTs(
     'services/ledger/src/main.ts',
-    { NATS_URL: nats.url, LEDGER_DB: `sqlite:${file}`, USER_MAX_SESSIONS: '0' },
+    { ...nats.env, LEDGER_DB: `sqlite:${file}`, USER_MAX_SESSIONS: '0' },
     'ledger ready',
   );
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const jsm = await jetstreamManager(nc);
   const events = await eventCount(file);
   const t0 = performance.now();

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import BetterSqlite3 from 'better-sqlite3';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { tempDir } from '../test/support/tmp.js';
@@ -40,8 +40,8 @@ const kill9 = async (p: ChildProcess) => {
  * ledger (what a single replica gets at best: its own process back at once, taking its own lease).
  */
 export async function benchTakeover(nats: NatsServer, rounds = 3): Promise<Row> {
-  const nc = await connect({ servers: nats.url });
-  const env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(tempDir('bench-takeover'), 'ledger.db')}` };
+  const nc = await nats.connect();
+  const env = { ...nats.env, LEDGER_DB: `sqlite:${join(tempDir('bench-takeover'), 'ledger.db')}` };
   const spawnLedger = (instance: string, ready: string) =>
     spawnTs('services/ledger/src/main.ts', { ...env, LEDGER_INSTANCE: instance }, ready);
   const takeovers: number[] = [];
@@ -90,13 +90,13 @@ export async function benchTakeover(nats: NatsServer, rounds = 3): Promise<Row> 
 export async function benchStatus(nats: NatsServer, live = 10_000, n = 40): Promise<Row> {
   const db = join(tempDir('bench-status'), 'ledger.db');
   const env = {
-    NATS_URL: nats.url,
+    ...nats.env,
     LEDGER_DB: `sqlite:${db}`,
     USER_MAX_SESSIONS: '0',
     GATEWAY_ADDR: '127.0.0.1:0',
     SESSION_UNUSED_TTL: '86400',
   };
-  const nc = await connect({ servers: nats.url });
+  const nc = await nats.connect();
   const ledger = await spawnTs('services/ledger/src/main.ts', env, 'ledger ready');
   const { proc: gw, url } = await spawnGateway(env);
   try {

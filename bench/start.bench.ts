@@ -36,7 +36,7 @@ function bareOnce(port: number): Promise<number> {
 
 /** Session start p50/p99 through gateway + ledger vs a bare HTTP→NATS request round trip. */
 export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
-  const echo = await spawnTs('bench/support/echo-responder.ts', { NATS_URL: nats.url }, 'ready');
+  const echo = await spawnTs('bench/support/echo-responder.ts', { ...nats.env }, 'ready');
   const bare2 = await spawnBare(nats);
   const bareTimes: number[] = [];
   for (let i = 0; i < 50; i++) await bareOnce(bare2.port);
@@ -46,7 +46,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
 
   const db = join(tempDir('bench-start'), 'ledger.db');
   const env = {
-    NATS_URL: nats.url,
+    ...nats.env,
     LEDGER_DB: `sqlite:${db}`,
     GATEWAY_ADDR: '127.0.0.1:0',
     USER_MAX_SESSIONS: '0',
@@ -81,7 +81,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
 async function spawnBare(nats: NatsServer) {
   const { spawn } = await import('node:child_process');
   const proc = spawn(process.execPath, ['--import', 'tsx', 'bench/support/bare-http.ts'], {
-    env: { ...process.env, NATS_URL: nats.url },
+    env: { ...process.env, ...nats.env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<number>((resolve) =>

@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
 import { startTestCluster, type TestCluster } from '../../test/support/cluster.js';
@@ -43,13 +42,13 @@ export class FrontDoor {
     for (const i of [0, 1]) await fd.startGateway(i);
     for (const i of [0, 1]) await fd.startAgentManager(i);
     for (const i of [0, 1]) await fd.startPolicy(i);
-    fd.nc = await connect({ servers: fd.nats.url });
+    fd.nc = await fd.nats.connect();
     return fd;
   }
 
   env(): Record<string, string> {
     return {
-      NATS_URL: this.nats.url,
+      ...this.nats.env,
       LEDGER_DB: this.dbUrl,
       USER_MAX_SESSIONS: '0',
       SESSION_UNUSED_TTL: '8',

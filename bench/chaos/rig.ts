@@ -1,6 +1,5 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { connect } from '@nats-io/transport-node';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { startNatsCluster, type NatsCluster } from '../../test/support/nats-server.js';
 import { startPostgres, type Postgres } from '../../test/support/postgres.js';
@@ -58,7 +57,7 @@ export class Rig {
   static async start(leaseMs: number): Promise<Rig> {
     const rig = new Rig(await startNatsCluster(3), await startPostgres(), await startWebtrigger(), leaseMs);
     rig.dbUrl = await rig.pg.createDatabase('chaos');
-    rig.nc = await connect({ servers: rig.nats.url.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    rig.nc = await rig.nats.connect(undefined, { maxReconnectAttempts: -1, reconnectTimeWait: 100 });
     for (const i of [0, 1]) rig.ledgers[i] = await rig.startLedger(i);
     for (const i of [0, 1]) rig.reporters[i] = await rig.startReporter(i);
     return rig;
@@ -66,7 +65,7 @@ export class Rig {
 
   env(): Record<string, string> {
     return {
-      NATS_URL: this.nats.url,
+      ...this.nats.env,
       NATS_REPLICAS: '3',
       LEDGER_DB: this.dbUrl,
       LEDGER_LEASE_MS: String(this.leaseMs),

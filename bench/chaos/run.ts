@@ -8,7 +8,6 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
 import { pathToFileURL } from 'node:url';
 import { startNatsServer } from '../../test/support/nats-server.js';
 import { startService } from '../../test/support/service-process.js';
@@ -97,8 +96,8 @@ async function diskFull(p: Profile): Promise<ChaosRow> {
     return { fault, commands: 0, sessions: 0, retries: 0, recoveryMs: Number.NaN, ...empty, skipped: disk.error };
   const nats = await startNatsServer();
   const dbUrl = `sqlite:${join(disk.dir, 'ledger.db')}`;
-  const ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
-  const nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+  const ledger = await startService('ledger', { ...nats.env, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
+  const nc = await nats.connect(undefined, { maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   try {
     let recovery: Promise<number> = Promise.resolve(Number.NaN);
     let done: Promise<void> = Promise.resolve();

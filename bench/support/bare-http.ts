@@ -1,9 +1,15 @@
 // The bare baseline for session start: an HTTP server that does one NATS request per HTTP
 // request (to the echo responder) and answers. Prints "listening <port>".
 import { createServer } from 'node:http';
-import { connect } from '@nats-io/transport-node';
+import { connectNats } from '#shared/nats/index.js';
 
-const nc = await connect({ servers: process.env.NATS_URL! });
+// The tests' all-permissions identity when the bench's server has auth on (test/support/nats-server.ts).
+const nc = await connectNats({
+  url: process.env.NATS_URL!,
+  name: 'bench',
+  identity: 'test',
+  credsDir: process.env.NATS_CREDS_DIR || undefined,
+});
 const body = new TextEncoder().encode('{}');
 const server = createServer(async (_req, res) => {
   await nc.request('bench.echo', body, { timeout: 5000 });

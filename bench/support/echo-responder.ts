@@ -1,9 +1,14 @@
 // The raw request-reply baseline: a bare NATS responder in its own process, replying with a
 // small msgpack body, no work at all. Prints "ready" when subscribed.
-import { connect } from '@nats-io/transport-node';
-import { encode } from '#shared/nats/index.js';
+import { connectNats, encode } from '#shared/nats/index.js';
 
-const nc = await connect({ servers: process.env.NATS_URL! });
+// The tests' all-permissions identity when the bench's server has auth on (test/support/nats-server.ts).
+const nc = await connectNats({
+  url: process.env.NATS_URL!,
+  name: 'bench',
+  identity: 'test',
+  credsDir: process.env.NATS_CREDS_DIR || undefined,
+});
 const reply = encode({
   ok: { events: [{ id: '01a209e0-586e-7000-8c37-76fcb9668d3f', type: 'SessionStarted', position: 1 }], warnings: [] },
 });

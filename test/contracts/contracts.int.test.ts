@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Svcm } from '@nats-io/services';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { isAppError } from '#shared/errors/index.js';
 import { contract, parseRequest, policyContracts, request, serveContract } from '#shared/contracts/index.js';
 import * as z from 'zod';
@@ -12,7 +12,7 @@ describe('contracts: one declaration, both ends validated', () => {
   let nc: NatsConnection;
   before(async () => {
     nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
+    nc = await nats.connect();
   });
   after(async () => {
     await nc?.close();

@@ -2,7 +2,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { connect } from '@nats-io/transport-node';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { http, API, SessionClient, startSystem, type System } from '../support/system.js';
 
@@ -65,7 +64,7 @@ describe('audit and status --at, rebuilt from events', () => {
   });
 
   it('audit lists who did what when: starts, steals with filters, kills with who killed, refusals with the policy', async () => {
-    const nc = await connect({ servers: sys.env.NATS_URL! });
+    const nc = await sys.nats.connect();
     await call(nc, commandSubject('ledger', 'reject'), {
       session_id: '00000000000000BB',
       target: 'deployment/audit-a',

@@ -1,6 +1,5 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { call, commandSubject } from '#shared/nats/index.js';
@@ -47,7 +46,7 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
       await c.client!.close();
     }
     // A policy denial as the gateway records it (token-file mode has no policies to deny with).
-    const nc = await connect({ servers: sys.env.NATS_URL! });
+    const nc = await sys.nats.connect();
     await call(nc, commandSubject('ledger', 'reject'), {
       session_id: '00000000000000AA',
       target: 'deployment/app-0',
@@ -110,7 +109,7 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
   });
 
   it('a redelivered event does not change them; a new one counts once', async () => {
-    const nc = await connect({ servers: sys.env.NATS_URL! });
+    const nc = await sys.nats.connect();
     const js = jetstream(nc);
     const jsm = await js.jetstreamManager();
     const info = await jsm.streams.info('MIRRORD_EVENTS');

@@ -32,7 +32,7 @@ function supervise(
     cwd: ROOT,
     env: {
       ...process.env,
-      NATS_URL: nats.url,
+      ...nats.env,
       LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`,
       OPERATOR_CA_DIR: join(dir, 'ca'),
       GATEWAY_ADDR: '127.0.0.1:0',

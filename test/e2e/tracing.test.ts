@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { readEventStream } from '../support/jetstream.js';
 import { startService } from '../support/service-process.js';
@@ -79,7 +79,7 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
   before(async () => {
     otlp = await otlpReceiver();
     sys = await startSystem({ OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url });
-    nc = await connect({ servers: sys.nats.url });
+    nc = await sys.nats.connect();
   });
   after(async () => {
     await nc?.close();

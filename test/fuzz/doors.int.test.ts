@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { decode, encode } from '#shared/nats/codec.js';
 import { LedgerCommand, LedgerQuery, commandSubject, querySubject } from '#shared/nats/index.js';
 import { API, startSystem, type System } from '../support/system.js';
@@ -64,7 +64,7 @@ describe('fuzz: the HTTP API and the NATS commands', () => {
   let nc: NatsConnection;
   before(async () => {
     sys = await startSystem();
-    nc = await connect({ servers: sys.nats.url });
+    nc = await sys.nats.connect();
   });
   after(async () => {
     await nc?.close();
@@ -121,7 +121,7 @@ describe('fuzz: the policy and agent-manager NATS commands', () => {
   let nc: NatsConnection;
   before(async () => {
     cs = await startClusterSystem();
-    nc = await connect({ servers: cs.sys.nats.url });
+    nc = await cs.sys.nats.connect();
   });
   after(async () => {
     await nc?.close();

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { call, commandSubject, EVENTS_STREAM } from '#shared/nats/index.js';
 import { eventually } from '../support/eventually.js';
@@ -68,7 +68,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
     nats = await startNatsServer();
     await rx.start();
     const dir = tempDir('jira');
-    env = { NATS_URL: nats.url, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, SESSION_UNUSED_TTL: '600' };
+    env = { ...nats.env, LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`, SESSION_UNUSED_TTL: '600' };
     ledger = await startService('ledger', env);
     reporter = await startService('jira-reporter', {
       ...env,
@@ -78,7 +78,7 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
       JIRA_TIMEOUT_MS: '500',
       LOG_LEVEL: 'debug',
     });
-    nc = await connect({ servers: nats.url });
+    nc = await nats.connect();
   });
   after(async () => {
     await nc?.close();

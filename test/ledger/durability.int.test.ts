@@ -2,7 +2,7 @@ import { tempDir } from '../support/tmp.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { readEventStream } from '../support/jetstream.js';
@@ -95,7 +95,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
   let ledger: ServiceProcess | undefined;
   before(async () => {
     nats = await startNatsServer();
-    nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+    nc = await nats.connect(undefined, { maxReconnectAttempts: -1, reconnectTimeWait: 100 });
   });
   after(async () => {
     await nc?.close();
@@ -125,7 +125,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
   it('ledger kill -9 in the middle of 5,000 commands', async () => {
     const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
     // One load user runs 32 sessions at once: no per-user limit here.
-    const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, EVENTS_STREAM: 'MIRRORD_EVENTS', USER_MAX_SESSIONS: '0' };
+    const env = { ...nats.env, LEDGER_DB: dbUrl, EVENTS_STREAM: 'MIRRORD_EVENTS', USER_MAX_SESSIONS: '0' };
     ledger = await startService('ledger', env);
     const acked = await drive(nc, 5000, 32, async () => {
       await ledger!.kill9();
@@ -141,7 +141,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
     const { jetstreamManager } = await import('@nats-io/jetstream');
     await (await jetstreamManager(nc)).streams.delete('MIRRORD_EVENTS').catch(() => undefined);
     const dbUrl = `sqlite:${join(tempDir('dur'), 'ledger.db')}`;
-    ledger = await startService('ledger', { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
+    ledger = await startService('ledger', { ...nats.env, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' });
     const acked = await drive(nc, 3000, 32, async () => {
       await nats.kill9();
       await new Promise((r) => setTimeout(r, 1000));
@@ -161,7 +161,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
       const pg = await storeUnderTest('postgres');
       try {
         const dbUrl = await pg.newDatabase('durability');
-        const env = { NATS_URL: nats.url, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' };
+        const env = { ...nats.env, LEDGER_DB: dbUrl, USER_MAX_SESSIONS: '0' };
         ledger = await startService('ledger', env);
         const acked = await drive(nc, 3000, 32, async () => {
           await pg.server!.kill9();

@@ -1,7 +1,7 @@
 import { storeNames, storeUnderTest, type StoreUnderTest } from '../support/ledger-stores.js';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { readEventStream } from '../support/jetstream.js';
@@ -46,14 +46,14 @@ for (const storeName of storeNames())
     let ledger: ServiceProcess;
     let under: StoreUnderTest;
     let dbUrl: string;
-    const env = () => ({ NATS_URL: nats.url, LEDGER_DB: dbUrl, SESSION_UNUSED_TTL: '6' });
+    const env = () => ({ ...nats.env, LEDGER_DB: dbUrl, SESSION_UNUSED_TTL: '6' });
 
     before(async () => {
       nats = await startNatsServer();
       under = await storeUnderTest(storeName);
       dbUrl = await under.newDatabase('ledger');
       ledger = await startService('ledger', env());
-      nc = await connect({ servers: nats.url });
+      nc = await nats.connect();
     });
     after(async () => {
       await nc?.close();

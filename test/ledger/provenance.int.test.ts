@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import { startService } from '../support/service-process.js';
 import { readEventStream } from '../support/jetstream.js';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/eventually.js';
 
@@ -18,7 +18,7 @@ describe('provenance: a ledger whose database does not hold the stream it finds'
   let nc: NatsConnection;
   before(async () => {
     sys = await startSystem({ OPERATOR_METRICS_ENABLED: 'true', OPERATOR_METRICS_ADDR: '127.0.0.1:0' });
-    nc = await connect({ servers: sys.nats.url });
+    nc = await sys.nats.connect();
   });
   after(async () => {
     await nc?.close();

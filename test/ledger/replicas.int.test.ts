@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
@@ -25,7 +25,7 @@ for (const name of storeNames())
     const procs: ServiceProcess[] = [];
     before(async () => {
       nats = await startNatsServer();
-      nc = await connect({ servers: nats.url, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      nc = await nats.connect(undefined, { maxReconnectAttempts: -1, reconnectTimeWait: 100 });
       under = await storeUnderTest(name);
     });
     after(async () => {
@@ -59,7 +59,7 @@ for (const name of storeNames())
 
     it('a standby takes over after kill -9 of the active ledger and keeps its locks', async () => {
       // given an active ledger and a standby on one store, the active one holding a port lock
-      const env = { NATS_URL: nats.url, LEDGER_DB: await under.newDatabase('replicas_kill'), LEDGER_LEASE_MS: '1500' };
+      const env = { ...nats.env, LEDGER_DB: await under.newDatabase('replicas_kill'), LEDGER_LEASE_MS: '1500' };
       const a = await start(env, 'ledger-a');
       const b = await start(env, 'ledger-b');
       assert.ok(isActive(a) && !isActive(b), 'the first is active, the second waits');
@@ -83,7 +83,7 @@ for (const name of storeNames())
     it('SIGTERM hands the lease over at once (no wait for its time to live)', async () => {
       // given a lease that would take five minutes to expire
       const env = {
-        NATS_URL: nats.url,
+        ...nats.env,
         LEDGER_DB: await under.newDatabase('replicas_term'),
         LEDGER_LEASE_MS: '300000',
       };
@@ -99,7 +99,7 @@ for (const name of storeNames())
 
     it('a writer paused past its lease steps down when it wakes and commits nothing', async () => {
       // given an active ledger and a standby, with a short lease
-      const env = { NATS_URL: nats.url, LEDGER_DB: await under.newDatabase('replicas_stop'), LEDGER_LEASE_MS: '1000' };
+      const env = { ...nats.env, LEDGER_DB: await under.newDatabase('replicas_stop'), LEDGER_LEASE_MS: '1000' };
       const a = await start(env, 'ledger-e');
       const b = await start(env, 'ledger-f');
       // when the active one is paused (SIGSTOP) until the standby took over, then resumed

@@ -54,7 +54,7 @@ describe('license server: seats per billing period', () => {
 
   before(async () => {
     nats = await startNatsServer();
-    nc = await connect({ servers: nats.url });
+    nc = await nats.connect();
   });
   after(async () => {
     for (const f of fleets) await f.stop();

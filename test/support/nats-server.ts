@@ -3,13 +3,33 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { nkeyAuthenticator } from '@nats-io/nats-core';
+import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
 import { fleetLeafnodeConf } from '#shared/nats/leafnode.js';
+import { authorizationConf, BUS_IDENTITIES, busUsers, type BusIdentity } from '#shared/nats/permissions.js';
+import { ensureBusCredentials, seedFileName } from '#shared/nats/credentials.js';
+import { inboxPrefix } from '#shared/nats/subjects.js';
 import { freePort } from './postgres.js';
+
+/** The tests' own identity: every permission (it plays operators, attackers' victims and observers). */
+export const TEST_IDENTITY = 'test';
+type Identity = BusIdentity | typeof TEST_IDENTITY;
 
 export interface NatsServer extends AsyncDisposable {
   url: string;
   port: number;
   storeDir: string;
+  /** Seeds of every identity (`<identity>.nk`), or undefined when auth is off. */
+  credsDir: string | undefined;
+  /** What a service process needs to reach this server as itself: NATS_URL and NATS_CREDS_DIR. */
+  readonly env: Record<string, string>;
+  /** A client connection as `identity` (default: the all-permissions test identity). */
+  connect(identity?: Identity, opts?: Partial<ConnectionOptions>): Promise<NatsConnection>;
+  /**
+   * The server's permission-violation log lines so far (`Publish Violation - User "U…", Subject
+   * "…"`), with the identity named: our own services must never cause one.
+   */
+  violations(): string[];
   stop(): Promise<void>;
   kill9(): Promise<void>;
   restart(): Promise<void>;
@@ -24,10 +44,21 @@ const BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
  * `extraConf` adds configuration blocks (a cluster's name and routes).
  */
 export async function startNatsServer(
-  opts: { port?: number; extraConf?: string; jsDomain?: string } = {},
+  opts: { port?: number; extraConf?: string; jsDomain?: string; auth?: boolean; credsDir?: string } = {},
 ): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mirrord-nats-'));
   const storeDir = join(dir, 'js');
+  // Auth is on unless a test says otherwise: every service with its own nkey and the
+  // permissions permissions.ts derives from the contracts, plus the tests' own identity.
+  const credsDir = opts.auth === false ? undefined : (opts.credsDir ?? join(dir, 'creds'));
+  let authConf = '';
+  const violations: string[] = [];
+  let names: Record<string, string> = {};
+  if (credsDir) {
+    const keys = ensureBusCredentials(credsDir, [...BUS_IDENTITIES, TEST_IDENTITY]);
+    authConf = authorizationConf([...busUsers(keys), { nkey: keys[TEST_IDENTITY]! }]);
+    names = Object.fromEntries(Object.entries(keys).map(([id, k]) => [k, id]));
+  }
   let port = opts.port ?? -1;
   let proc: ChildProcess | undefined;
 
@@ -35,13 +66,18 @@ export async function startNatsServer(
     const conf = join(dir, 'nats.conf');
     writeFileSync(
       conf,
-      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}"${opts.jsDomain ? `, domain: ${opts.jsDomain}` : ''} }\n${opts.extraConf ?? ''}\n`,
+      `listen: 127.0.0.1:${port}\nports_file_dir: "${dir}"\njetstream { store_dir: "${storeDir}"${opts.jsDomain ? `, domain: ${opts.jsDomain}` : ''} }\n${authConf}${opts.extraConf ?? ''}\n`,
     );
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
     let stderr = '';
-    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => {
+      const text = d.toString();
+      if (stderr.length < 65_536) stderr += text;
+      for (const line of text.split('\n'))
+        if (/Violation/.test(line)) violations.push(line.replace(/U[A-Z2-7]{55}/g, (k) => names[k] ?? k));
+    });
     let exited = false;
     let spawnError: Error | undefined;
     p.on('error', (e) => (spawnError = e));
@@ -79,6 +115,14 @@ export async function startNatsServer(
       return port;
     },
     storeDir,
+    credsDir,
+    get env() {
+      return { NATS_URL: server.url, ...(credsDir ? { NATS_CREDS_DIR: credsDir } : {}) };
+    },
+    connect(identity: Identity = TEST_IDENTITY, more: Partial<ConnectionOptions> = {}) {
+      return connectAs(server.url, credsDir, identity, more);
+    },
+    violations: () => [...violations],
     async stop() {
       const p = proc;
       p?.kill('SIGTERM');
@@ -100,9 +144,28 @@ export async function startNatsServer(
   return server;
 }
 
+/** A client connection to `url` as `identity`, with its seed from `credsDir` (none: no auth). */
+export function connectAs(
+  url: string,
+  credsDir: string | undefined,
+  identity: Identity = TEST_IDENTITY,
+  more: Partial<ConnectionOptions> = {},
+): Promise<NatsConnection> {
+  const seed = credsDir ? readFileSync(join(credsDir, seedFileName(identity)), 'utf8').trim() : undefined;
+  return connect({
+    servers: url.split(','),
+    inboxPrefix: inboxPrefix(identity),
+    ...(seed ? { authenticator: nkeyAuthenticator(new TextEncoder().encode(seed)) } : {}),
+    ...more,
+  });
+}
+
 export interface NatsCluster extends AsyncDisposable {
   /** Every node's URL, comma-separated (what NATS_URL takes). */
   url: string;
+  credsDir: string | undefined;
+  readonly env: Record<string, string>;
+  connect(identity?: Identity, opts?: Partial<ConnectionOptions>): Promise<NatsConnection>;
   nodes: NatsServer[];
 }
 
@@ -114,10 +177,13 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const clientPorts = await Promise.all(Array.from({ length: size }, freePort));
   const routePorts = await Promise.all(Array.from({ length: size }, freePort));
   const routes = routePorts.map((p) => `nats-route://127.0.0.1:${p}`).join(', ');
+  // Every node knows the same users: one set of seeds for the cluster.
+  const credsDir = join(mkdtempSync(join(tmpdir(), 'mirrord-nats-creds-')), 'creds');
   const nodes = await Promise.all(
     clientPorts.map((port, i) =>
       startNatsServer({
         port,
+        credsDir,
         extraConf: `server_name: n${i + 1}\ncluster { name: mirrord, listen: 127.0.0.1:${routePorts[i]}, routes: [${routes}] }`,
       }),
     ),
@@ -125,6 +191,13 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const cluster: NatsCluster = {
     url: nodes.map((n) => n.url).join(','),
     nodes,
+    credsDir,
+    get env() {
+      return { NATS_URL: cluster.url, NATS_CREDS_DIR: credsDir };
+    },
+    connect(identity: Identity = TEST_IDENTITY, more: Partial<ConnectionOptions> = {}) {
+      return connectAs(cluster.url, credsDir, identity, more);
+    },
     async [Symbol.asyncDispose]() {
       await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
     },
@@ -151,6 +224,7 @@ export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet>
   const hub = await startNatsServer({
     port: await freePort(),
     jsDomain: 'hub',
+    auth: false,
     extraConf: `server_name: hub\nleafnodes { listen: 127.0.0.1:${leafPort} }`,
   });
   const leafUrl = `nats-leaf://127.0.0.1:${leafPort}`;
@@ -159,6 +233,7 @@ export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet>
     clusters[name] = await startNatsServer({
       port: await freePort(),
       jsDomain: name,
+      auth: false,
       extraConf: `server_name: ${name}\n${fleetLeafnodeConf(leafUrl)}`,
     });
   return {

@@ -23,12 +23,12 @@ export interface System {
  */
 export async function startSystem(
   extraEnv: Record<string, string> = {},
-  opts: { nats?: NatsServer } = {},
+  opts: { nats?: NatsServer; allowViolations?: boolean } = {},
 ): Promise<System> {
   const nats = opts.nats ?? (await startNatsServer());
   const dir = tempDir('mirrord-sys');
   const env = {
-    NATS_URL: nats.url,
+    ...nats.env,
     LEDGER_DB: `sqlite:${join(dir, 'ledger.db')}`,
     GATEWAY_AUTH: 'token-file',
     OPERATOR_CA_DIR: join(dir, 'operator-ca'),
@@ -52,7 +52,12 @@ export async function startSystem(
     async stop() {
       await sys.gateway?.stop();
       await sys.ledger.stop();
+      // Our own services never hit a permission of the bus: one that does has a wire missing
+      // from permissions.ts (or talks on one it should not).
+      const violations = nats.violations();
       if (!opts.nats) await nats[Symbol.asyncDispose]();
+      if (violations.length > 0 && !opts.allowViolations)
+        throw new Error(`NATS permission violations:\n${violations.join('\n')}`);
     },
   };
   await sys.restartGateway();

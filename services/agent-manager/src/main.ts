@@ -1,5 +1,5 @@
 import { loadKubeConfig } from '#shared/kube/config.js';
-import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { connectNats, natsOptions, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { redactUrl } from '#shared/log/index.js';
@@ -15,7 +15,7 @@ await runService('agent-manager', async (log) => {
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('agent-manager', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const kc = loadKubeConfig(cfg.KUBECONFIG, cfg.AGENT_MANAGER_KUBE_CONTEXT, 'AGENT_MANAGER_KUBE_CONTEXT');
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'agent-manager', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'agent-manager', log });
   setReadiness(() => !isBusDown(nc));
   const agentTls = cfg.OPERATOR_AGENT_CONNECTION_TLS
     ? await openAgentConnectionCert(cfg.OPERATOR_CA_DIR, () =>

@@ -1,7 +1,7 @@
 import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
 import { AgentConnector } from './adapters/agent/agent-connection.js';
 import { TrafficMetrics } from './adapters/metrics/traffic.js';
-import { connectNats } from '#shared/nats/index.js';
+import { connectNats, natsOptions } from '#shared/nats/index.js';
 import { jiraContracts, request } from '#shared/contracts/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService } from '#shared/service/index.js';
@@ -81,7 +81,7 @@ await runService('gateway', async (log) => {
       )
     : undefined;
   const traffic = new TrafficMetrics();
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'gateway', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'gateway', log });
   const ledger = new LedgerClient(nc);
   const seats = cfg.LICENSE_SERVER
     ? new NatsSeatGate(nc, { cluster: cfg.CLUSTER_NAME, allowOverages: cfg.ALLOW_SEAT_OVERAGES, log })

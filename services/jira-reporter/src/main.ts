@@ -1,4 +1,4 @@
-import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { connectNats, natsOptions, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { redactUrl } from '#shared/log/index.js';
@@ -11,7 +11,7 @@ await runService('jira-reporter', async (log) => {
   const cfg = loadJiraConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('jira-reporter', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'jira-reporter', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'jira-reporter', log });
   setReadiness(() => !isBusDown(nc));
   if (cfg.JIRA_WEBTRIGGER_URL === '') {
     log.info('JIRA_WEBTRIGGER_URL is not set: Jira reporting is off');

@@ -1,4 +1,4 @@
-import { connectNats, isBusDown, onBusChange } from '#shared/nats/index.js';
+import { connectNats, natsOptions, isBusDown, onBusChange } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { redactUrl } from '#shared/log/index.js';
@@ -18,7 +18,7 @@ await runService('ledger', async (log) => {
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, { asyncContext: false });
   const store = await openLedgerStore(cfg.LEDGER_DB, cfg.LEDGER_SYNC);
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'ledger', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'ledger', log });
   // A standby is ready too (it is what a rollout waits for): ready means connected.
   setReadiness(() => !isBusDown(nc));
   // One writer at a time (replicas are hot standbys): wait for the lease, then claim the store

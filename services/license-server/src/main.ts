@@ -1,4 +1,4 @@
-import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { connectNats, natsOptions, isBusDown } from '#shared/nats/index.js';
 import { loadLicense } from '#shared/license/load.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
@@ -14,7 +14,7 @@ await runService('license-server', async (log) => {
   log.level = cfg.LOG_LEVEL;
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE, cfg.OPERATOR_LICENSE_PUBLIC_KEY_FILE)!;
   const otel = initTelemetry('license-server', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'license-server', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'license-server', log });
   const state = new FleetState();
   const fleet = new Fleet(nc, state, { license, log, version: VERSION });
   let started = false;

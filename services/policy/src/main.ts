@@ -1,5 +1,5 @@
 import { loadKubeConfig } from '#shared/kube/config.js';
-import { connectNats, isBusDown } from '#shared/nats/index.js';
+import { connectNats, natsOptions, isBusDown } from '#shared/nats/index.js';
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { redactUrl } from '#shared/log/index.js';
@@ -20,7 +20,7 @@ await runService('policy', async (log) => {
   // Decisions are only served once every policy has been listed: an early answer could
   // allow what a not-yet-loaded policy forbids.
   await watch.start();
-  const nc = await connectNats({ url: cfg.NATS_URL, replicas: cfg.NATS_REPLICAS, name: 'policy', log });
+  const nc = await connectNats({ ...natsOptions(cfg), name: 'policy', log });
   setReadiness(() => !isBusDown(nc));
   const svc = await servePolicy(nc, g, VERSION, log);
   log.info({ nats: redactUrl(cfg.NATS_URL), policies: g.policies.size, profiles: g.profiles.size }, 'policy ready');

@@ -112,6 +112,17 @@ export const natsSpec = {
     default: 1,
     doc: 'replicas of the JetStream streams and buckets the services create (3 on a three-node cluster)',
   },
+  NATS_NKEY_FILE: {
+    parse: str,
+    default: '',
+    doc: "this service's NATS nkey seed file (SU…); its public key and permissions are in the server's config",
+  },
+  NATS_CREDS_DIR: {
+    parse: str,
+    default: '',
+    doc: 'a directory of <service>.nk seeds, one per service (npm start makes ./data/nats-auth); NATS_NKEY_FILE wins',
+  },
+  NATS_CA_FILE: { parse: str, default: '', doc: "the CA of the NATS servers' TLS certificates (TLS on when set)" },
 };
 
 export const logLevel = oneOf('fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent');

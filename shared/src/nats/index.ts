@@ -2,6 +2,16 @@ export * from './subjects.js';
 export * from './codec.js';
 export * from './connect.js';
 export * from './rpc.js';
-export { consumeEventType, ensureEventsStream, ensureStream } from './stream.js';
+export { awaitEventsStream, consumeEventType, ensureEventsStream, ensureStream } from './stream.js';
 export { destinationTemplate, inConsumerSpan, messagingSpan } from './messaging.js';
 export { FLEET_LEAF_DENY, fleetLeafnodeConf } from './leafnode.js';
+export {
+  authorizationConf,
+  BUS_IDENTITIES,
+  busUsers,
+  permissionsFor,
+  SERVICE_IDENTITIES,
+  WIRES,
+} from './permissions.js';
+export type { BusIdentity, BusUser, Permissions } from './permissions.js';
+export { ensureBusCredentials, publicKeyOfSeed, seedFileName } from './credentials.js';

@@ -48,6 +48,21 @@ export function ensureEventsStream(
 }
 
 /**
+ * Waits until the ledger has made the event stream: only the ledger may create it (its
+ * permissions, permissions.ts), so a consumer that starts first waits rather than creating it.
+ */
+export async function awaitEventsStream(nc: NatsConnection, name = EVENTS_STREAM): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+    const info = await jsm.streams.info(name).catch((e: unknown) => e);
+    if (!(info instanceof Error)) return jsm;
+    // Anything but "not there yet" (a permissions violation, a closed connection) is for the caller.
+    if (!/not found/i.test(info.message) || nc.isClosed()) throw info;
+    await new Promise((r) => setTimeout(r, wait));
+  }
+}
+
+/**
  * A durable, explicitly acknowledged consumer of one event type on MIRRORD_EVENTS, created
  * when missing (new events only, redelivered forever until acknowledged), and its messages.
  */
@@ -58,7 +73,7 @@ export async function consumeEventType(
   ackWaitMs: number,
   maxMessages: number,
 ): Promise<ConsumerMessages> {
-  const jsm = await ensureEventsStream(nc);
+  const jsm = await awaitEventsStream(nc);
   if (!(await jsm.consumers.info(EVENTS_STREAM, durable).catch(() => undefined)))
     await jsm.consumers.add(EVENTS_STREAM, {
       durable_name: durable,

@@ -90,3 +90,21 @@ export const fleetAdmissionSubject = (period: string, token: string): string =>
   `${LICENSE_PREFIX}.fleet.admission.${period}.${token}`;
 export const FLEET_ADMISSIONS = `${LICENSE_PREFIX}.fleet.>`;
 export const licenseSubject = (what: 'join' | 'admit' | 'seats' | 'seats.get'): string => `${LICENSE_PREFIX}.${what}`;
+
+/** The ledger's writer lease (one key, `writer`) in this KV bucket. */
+export const LEDGER_LEASE_BUCKET = 'mirrord-ledger';
+/** agent-manager's durable consumer of Session Ended (cleans up agents and copies). */
+export const AGENT_CLEANUP_CONSUMER = 'agent-manager-cleanup';
+/** jira-reporter's durable consumer of Session Ended. */
+export const JIRA_CONSUMER = 'jira-reporter';
+/** Session Ended ids whose Jira report the webtrigger accepted. */
+export const JIRA_DELIVERED_BUCKET = 'mirrord-jira-delivered';
+/** Jira reports parked after JIRA_RETRY_FOR, replayed by `jira retry`. */
+export const JIRA_DEAD_STREAM = 'MIRRORD_JIRA_DEAD';
+export const JIRA_DEAD_PREFIX = 'mirrord.jira.dead';
+export const jiraDeadSubject = (sessionId: string): string => `${JIRA_DEAD_PREFIX}.${sessionId}`;
+/** The stream a KV bucket lives in, and the subjects its keys are written on. */
+export const kvStream = (bucket: string): string => `KV_${bucket}`;
+export const kvSubjects = (bucket: string): string => `$KV.${bucket}.>`;
+/** Each identity's own reply inboxes (nats.js `inboxPrefix`): no one subscribes to another's replies. */
+export const inboxPrefix = (identity: string): string => `_INBOX_${identity}`;

@@ -7,7 +7,7 @@ import {
   EVENTS_STREAM,
   EVENTS_WILDCARD,
   LEDGER_HEADER,
-  ensureEventsStream,
+  awaitEventsStream,
   onBusChange,
   unpackValue,
 } from '#shared/nats/index.js';
@@ -45,7 +45,7 @@ export async function followMetrics(nc: NatsConnection, state: MetricsState, log
   let stopped = false;
   let current: ConsumerMessages | undefined;
   const open = async (): Promise<ConsumerMessages> => {
-    await ensureEventsStream(nc);
+    await awaitEventsStream(nc);
     const c = await jetstream(nc).consumers.get(EVENTS_STREAM, {
       // One filter: nats-server 2.9 has no multi-subject consumers; other types only advance the position.
       filter_subjects: EVENTS_WILDCARD,
