@@ -405,6 +405,28 @@ describe('ledger decider: ending', () => {
       .when({ type: 'ExpireSession', session_id: A, reason: 'Unused' })
       .then([]);
   });
+  it('a lost gateway releases the session’s ports (GatewayLost, by the system) and keeps the session; nothing once it ended', () => {
+    spec
+      .given(history(start(A), steal(A, 'alice', 80), steal(A, 'alice', 81, 'header=x: y')))
+      .when({ type: 'ReleaseLostPorts', session_id: A })
+      .then([
+        { type: 'PortReleased', actor: { system: 'expiry' }, data: { port: 80, reason: 'GatewayLost' } },
+        { type: 'PortReleased', actor: { system: 'expiry' }, data: { port: 81, reason: 'GatewayLost' } },
+      ]);
+    spec
+      .given(history(start(A)))
+      .when({ type: 'ReleaseLostPorts', session_id: A })
+      .then([]);
+    spec
+      .given(history(start(A), steal(A, 'alice', 80), { type: 'KillSession', session_id: A, by: 'x' }))
+      .when({ type: 'ReleaseLostPorts', session_id: A })
+      .then([]);
+    // The port is free for another session at once; the first stays live for a reconnect.
+    const st = history(start(A), steal(A, 'alice', 80), start(B, bob)).reduce(evolve, initialState());
+    for (const e of decide({ type: 'ReleaseLostPorts', session_id: A }, st, ctx()).events) evolve(st, e);
+    assert.equal(st.sessions.get(A)?.status, 'live');
+    assert.equal(decide(steal(B, 'bob', 80), st, ctx()).events[0]?.type, 'PortStolen');
+  });
   it('expiry picks Unused after the TTL and TimeLimitExceeded past the maximum session time', () => {
     now = 1_000_000;
     const st = history(start(A), start(B, bob)).reduce(evolve, initialState());

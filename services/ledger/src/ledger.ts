@@ -14,7 +14,7 @@ import { APPEND_BUCKETS, LatencyHistogram, type AppendLatency, type SessionView 
 import { liveViews } from './domain/live-view.js';
 import { StoreHealth } from './store-health.js';
 import { ExpiryTimer } from './expiry-timer.js';
-import { Liveness } from './liveness.js';
+import { Liveness, type Reporter } from './liveness.js';
 
 export interface EventRef {
   id: string;
@@ -199,6 +199,12 @@ export class Ledger {
         this.#log.warn({ err: e, session_id: id }, 'session expiry failed; will retry');
       }
     }
+    // Gateways that stopped reporting while the bus is up are gone, and so are their sockets.
+    if (!this.#busDown)
+      for (const id of this.#liveness.lostSessions(this.#opts.now()))
+        await this.execute({ type: 'ReleaseLostPorts', session_id: id }).catch((e: unknown) => {
+          if (!this.#stale) this.#log.warn({ err: e, session_id: id }, 'releasing a lost gateway’s ports failed');
+        });
     await this.flushActivity();
     return n;
   }
@@ -358,16 +364,17 @@ export class Ledger {
    * Batched liveness from a gateway. Returns the reported sessions that are no longer live, so
    * the gateway can close their connections even if it missed the Session Ended event.
    */
-  async activity(sessionIds: string[]): Promise<Array<{ id: string; reason: string }>> {
+  async activity(sessionIds: string[], by?: Reporter): Promise<Array<{ id: string; reason: string }>> {
     // Memory that diverged from the store (a failed append) may show as ended a session whose
     // end was never recorded: until it is rebuilt, nothing is reported gone.
     const trusted = !this.#stale || (await this.#rebuildAfterFailure());
     const now = this.#opts.now();
+    if (by) this.#liveness.heard(by, now);
     const gone: Array<{ id: string; reason: string }> = [];
     const unknown: string[] = [];
     for (const id of sessionIds) {
       const s = this.#state.sessions.get(id);
-      if (s?.status === 'live') this.#liveness.reported(id, now);
+      if (s?.status === 'live') this.#liveness.reported(id, now, by);
       else if (s?.status === 'ended') {
         if (trusted) gone.push({ id, reason: s.reason });
       } else if (trusted) unknown.push(id);

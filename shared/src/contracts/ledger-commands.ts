@@ -124,10 +124,19 @@ const killAll = cmd(
   }),
 );
 
-/** Batched liveness from a gateway; answers the reported sessions that are no longer live. */
+/**
+ * Batched liveness from a gateway; answers the reported sessions that are no longer live.
+ * `reporter` is the gateway process (a random id per start) and its report period: when it
+ * falls silent for three periods, the ports of the sessions it reported last are released.
+ */
 const activity = contract(
   commandSubject(SERVICE, LedgerCommand.activity),
-  z.object({ session_ids: z.array(sessionId) }),
+  z.object({
+    session_ids: z.array(sessionId),
+    reporter: z
+      .object({ id: z.string().min(1).max(64), interval_ms: z.number().int().min(100).max(600_000) })
+      .optional(),
+  }),
   z.object({ ended: z.array(z.object({ id: z.string(), reason: z.string() })) }),
 );
 

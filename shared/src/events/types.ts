@@ -40,6 +40,11 @@ export const ReleaseReason = {
   Unsubscribed: 'Unsubscribed',
   SessionEnded: 'SessionEnded',
   Overridden: 'Overridden',
+  /**
+   * The gateway holding the session's socket stopped reporting (crashed, killed): its sockets
+   * are gone, so are its subscriptions; the session itself waits for a reconnect until the TTL.
+   */
+  GatewayLost: 'GatewayLost',
 } as const;
 export type ReleaseReason = (typeof ReleaseReason)[keyof typeof ReleaseReason];
 

@@ -101,6 +101,12 @@ export interface ExpireSession {
   reason: 'Unused' | 'TimeLimitExceeded';
 }
 
+/** The gateway that reported the session went silent: its ports are released, the session stays. */
+export interface ReleaseLostPorts {
+  type: 'ReleaseLostPorts';
+  session_id: string;
+}
+
 export type LedgerCommand =
   | StartSession
   | RejectSession
@@ -111,6 +117,7 @@ export type LedgerCommand =
   | KillSession
   | KillAll
   | ExpireSession
+  | ReleaseLostPorts
   | RecordOutgoingBlocked;
 
 /** Time and ids arrive from outside so the decider stays pure (the emmett `metadata.now` habit). */

@@ -285,6 +285,20 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
       endSession(out, s, cmd.reason, 'SessionEnded', { system: 'expiry' });
       break;
     }
+    case 'ReleaseLostPorts': {
+      const s = state.sessions.get(cmd.session_id);
+      // Released by the client or ended meanwhile: nothing is left to release.
+      if (s?.status !== 'live') return { events: [], warnings };
+      for (const held of s.ports.values())
+        out.emit(
+          'PortReleased',
+          s.id,
+          s.version,
+          { system: 'expiry' },
+          { ...s.fields, port: held.port, reason: 'GatewayLost' },
+        );
+      break;
+    }
     default: {
       const never: never = cmd;
       throw invalid('type', `unknown command ${JSON.stringify((never as { type: unknown }).type)}`);

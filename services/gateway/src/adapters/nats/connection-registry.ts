@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { NatsConnection, Subscription } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
 import { eventsOfType, unpackValue } from '#shared/nats/index.js';
@@ -21,6 +22,11 @@ export class ConnectionRegistry {
   readonly #log: Logger;
   #timer: NodeJS.Timeout | undefined;
   #sub: Subscription | undefined;
+  /**
+   * This process as the ledger knows its reports: a new id per start, so a restarted gateway is
+   * a new reporter and the old one's silence releases the ports its sockets held.
+   */
+  #reporter: { id: string; interval_ms: number } | undefined;
 
   constructor(ledger: LedgerClient, log: Logger) {
     this.#ledger = ledger;
@@ -59,7 +65,7 @@ export class ConnectionRegistry {
     const ids = [...this.#bySession.keys()];
     if (ids.length === 0) return;
     try {
-      const { ended } = await this.#ledger.activity(ids);
+      const { ended } = await this.#ledger.activity(ids, this.#reporter);
       for (const e of ended) this.#endSession(e.id, e.reason);
     } catch (e) {
       this.#log.warn({ err: e, sessions: ids.length }, 'activity report failed; will retry');
@@ -67,6 +73,7 @@ export class ConnectionRegistry {
   }
 
   start(nc: NatsConnection, intervalMs: number): void {
+    this.#reporter = { id: randomUUID(), interval_ms: intervalMs };
     this.#timer = setInterval(() => void this.reportActivity(), intervalMs);
     this.#timer.unref();
     this.#sub = nc.subscribe(eventsOfType('SessionEnded'), {

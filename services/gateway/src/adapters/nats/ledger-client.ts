@@ -29,8 +29,11 @@ export class LedgerClient {
   command(verb: Exclude<LedgerCommand, 'activity'>, body: Record<string, unknown>): Promise<CommandReply> {
     return request(this.#nc, commandContract(verb), body);
   }
-  activity(sessionIds: string[]): Promise<{ ended: Array<{ id: string; reason: string }> }> {
-    return request(this.#nc, ledgerCommands.activity, { session_ids: sessionIds });
+  activity(
+    sessionIds: string[],
+    reporter?: { id: string; interval_ms: number },
+  ): Promise<{ ended: Array<{ id: string; reason: string }> }> {
+    return request(this.#nc, ledgerCommands.activity, { session_ids: sessionIds, ...(reporter ? { reporter } : {}) });
   }
   /**
    * Every live session: the ledger answers in size-bounded pages, gathered here. The last

@@ -38,8 +38,8 @@ export async function serveLedger(
           msg,
           async (body) => {
             if (verb === LedgerCommand.activity) {
-              const { session_ids } = parseRequest(ledgerCommands[LedgerCommand.activity], body);
-              return { ended: await ledger.activity(session_ids) };
+              const { session_ids, reporter } = parseRequest(ledgerCommands[LedgerCommand.activity], body);
+              return { ended: await ledger.activity(session_ids, reporter) };
             }
             return ledger.execute(parseCommand(verb, body), currentTraceparent());
           },
