@@ -6,7 +6,9 @@
  * under ./data/. Ctrl-C / SIGTERM drains the services, then NATS.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { authorizationConf, busUsers } from '#shared/nats/permissions.js';
+import { ensureBusCredentials } from '#shared/nats/credentials.js';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATA = resolve(ROOT, 'data');
+/** Each service's NATS seed (`<service>.nk`); `subscriber.nk` reads the event stream. */
+const NATS_AUTH = resolve(DATA, 'nats-auth');
 /** `npm start -- --demo-cluster`: the Kubernetes stand-in as the cluster (users of test/kube/seed/tokens.csv). */
 const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO_CLUSTER === '1';
 const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
@@ -116,6 +120,15 @@ function pipeLines(child: ChildProcess, name: string): void {
   });
 }
 
+/**
+ * The services' NATS credentials: what the caller set (NATS_NKEY_FILE / NATS_CREDS_DIR), else
+ * the seeds a local start made under data/nats-auth.
+ */
+function natsAuthEnv(): Record<string, string> {
+  if (process.env.NATS_NKEY_FILE || process.env.NATS_CREDS_DIR) return {};
+  return existsSync(NATS_AUTH) ? { NATS_CREDS_DIR: NATS_AUTH } : {};
+}
+
 async function startNats(): Promise<void> {
   const { host, port } = natsHostPort(NATS_URL);
   if (await answers(host, port)) {
@@ -130,9 +143,16 @@ async function startNats(): Promise<void> {
     process.exit(1);
   }
   mkdirSync(resolve(DATA, 'nats'), { recursive: true });
-  nats = spawn('nats-server', ['-a', host, '-p', String(port), '-js', '-sd', resolve(DATA, 'nats')], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // Auth on from the first start: one nkey per service (made once under data/nats-auth, 0600)
+  // and the permissions derived from the contracts; nothing without a key may connect.
+  const keys = ensureBusCredentials(NATS_AUTH);
+  const conf = resolve(DATA, 'nats.conf');
+  writeFileSync(
+    conf,
+    `listen: "${host}:${port}"\njetstream { store_dir: "${resolve(DATA, 'nats')}" }\n${authorizationConf(busUsers(keys))}`,
+    { mode: 0o600 },
+  );
+  nats = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   pipeLines(nats, 'nats-server');
   for (let i = 0; i < 100; i++) {
     if (await answers(host, port)) {
@@ -168,7 +188,7 @@ function launch(name: string, ready: () => void): void {
   const startedAt = Date.now();
   const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL, ...clusterEnv, ...licenseEnv },
+    env: { ...process.env, NATS_URL, ...natsAuthEnv(), ...clusterEnv, ...licenseEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.set(name, child);

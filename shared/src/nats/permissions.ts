@@ -25,6 +25,7 @@ import {
   kvSubjects,
   LEDGER_LEASE_BUCKET,
   licenseSubject,
+  SUBSCRIBER_CONSUMER,
   USAGE_STREAM,
 } from './subjects.js';
 
@@ -127,7 +128,9 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
     reads: [FLEET_STREAM],
     service: 'license-server',
   },
-  subscriber: { listens: [EVENTS_WILDCARD], reads: [EVENTS_STREAM] },
+  // Live events, and replay through its own durable consumer only: an ephemeral reader could
+  // also pull (and so delay) the services' durables, which ordered consumers' names cannot exclude.
+  subscriber: { listens: [EVENTS_WILDCARD], durables: [[EVENTS_STREAM, SUBSCRIBER_CONSUMER]] },
 });
 
 export interface Permissions {

@@ -95,6 +95,8 @@ export const licenseSubject = (what: 'join' | 'admit' | 'seats' | 'seats.get'): 
 export const LEDGER_LEASE_BUCKET = 'mirrord-ledger';
 /** agent-manager's durable consumer of Session Ended (cleans up agents and copies). */
 export const AGENT_CLEANUP_CONSUMER = 'agent-manager-cleanup';
+/** The durable consumer a platform team's own NATS subscriber (identity `subscriber`) replays with. */
+export const SUBSCRIBER_CONSUMER = 'subscriber';
 /** jira-reporter's durable consumer of Session Ended. */
 export const JIRA_CONSUMER = 'jira-reporter';
 /** Session Ended ids whose Jira report the webtrigger accepted. */
