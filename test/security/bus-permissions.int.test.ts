@@ -52,6 +52,9 @@ const ABUSES: Abuse[] = [
   { what: 'answer policy decisions', op: sub(policyContracts.decideStart.subject), owners: ['policy'] },
   { what: 'read every event as it is published', op: sub('mirrord.events.>'), owners: ['subscriber'] },
   { what: "read the gateway's replies", op: sub(`${inboxPrefix('gateway')}.>`), owners: ['gateway'] },
+  // Only a request's receiver may answer into the caller's inbox (allow_responses): so the
+  // prepare reply the gateway dials comes from agent-manager, the only identity that receives it.
+  { what: "forge a reply into the gateway's inbox", op: pub(`${inboxPrefix('gateway')}.forged.1`), owners: [] },
   { what: 'delete the event stream', op: pub(api(`STREAM.DELETE.${EVENTS_STREAM}`)), owners: [] },
   { what: 'purge the event stream', op: pub(api(`STREAM.PURGE.${EVENTS_STREAM}`)), owners: [] },
   {

@@ -28,15 +28,20 @@ export class AgentConnector {
     this.#context = tls ? createSecureContext({ cert: tls.certPem, key: tls.keyPem }) : undefined;
   }
 
-  /** Connects; `tls` says whether agent-manager started this agent with the operator certificate. */
-  open(address: string, tls: boolean): Promise<Duplex> {
-    if (tls && !this.#context)
+  /**
+   * Connects. Whether the connection is TLS is this gateway's own configuration
+   * (OPERATOR_AGENT_CONNECTION_TLS), never the prepare reply's (security.md: a reply decides
+   * nothing about security): `agentTls` — whether agent-manager says it started the agent with
+   * the operator certificate — can only make a mismatch fail closed, never turn TLS off.
+   */
+  open(address: string, agentTls: boolean): Promise<Duplex> {
+    if (agentTls && !this.#context)
       return Promise.reject(
         unavailable(
           `agent at ${address} expects TLS but this gateway has no agent-connection certificate; give it the same OPERATOR_CA_DIR and OPERATOR_AGENT_CONNECTION_TLS as agent-manager`,
         ),
       );
-    const context = tls ? this.#context : undefined;
+    const context = this.#context;
     const i = address.lastIndexOf(':');
     const host = address.slice(0, i).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(i + 1));
