@@ -124,4 +124,23 @@ describe('ledger on PostgreSQL: a database outage with connected sessions', () =
     const missing = [...acked].filter((id) => !inTable.has(id));
     assert.deepEqual(missing, [], 'every acknowledged event is in the database');
   });
+
+  it('given PostgreSQL is down when the ledger starts, when it comes back, then the same ledger process starts serving (it used to exit, and a supervisor stopped the system)', async (t) => {
+    const dbUrl = await pg.createDatabase('outage_start');
+    await pg.kill9();
+    const waitingLine = (l: { msg: string }) => l.msg === 'waiting for the ledger database';
+    ledger = await startService('ledger', { ...nats.env, LEDGER_DB: dbUrl }, waitingLine);
+    await ledger.waitFor((l) => waitingLine(l) && Number(l.attempt) >= 3);
+    const upAt = Date.now();
+    await pg.restart();
+    await ledger.waitFor((l) => l.msg === 'ledger ready', 30_000);
+    t.diagnostic(`ready ${Date.now() - upAt} ms after PostgreSQL was back`);
+    assert.equal(ledger.proc.exitCode, null);
+    await call(nc, commandSubject('ledger', 'start'), {
+      session_id: newSessionId(),
+      target: 'deployment/z',
+      namespace: 'default',
+      client,
+    });
+  });
 });

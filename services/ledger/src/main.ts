@@ -2,7 +2,7 @@ import { connectNats, natsOptions, isBusDown, onBusChange } from '#shared/nats/i
 import { initTelemetry } from '#shared/otel/index.js';
 import { runService, setReadiness } from '#shared/service/index.js';
 import { redactUrl } from '#shared/log/index.js';
-import { openLedgerStore } from './adapters/sql/sql-store.js';
+import { openStoreWhenReachable } from './adapters/sql/wait-for-store.js';
 import { OutboxPublisher } from './adapters/nats/outbox-publisher.js';
 import { serveLedger } from './adapters/nats/command-server.js';
 import { loadLedgerConfig } from './config.js';
@@ -17,7 +17,7 @@ await runService('ledger', async (log) => {
   const cfg = loadLedgerConfig();
   log.level = cfg.LOG_LEVEL;
   const otel = initTelemetry('ledger', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined, { asyncContext: false });
-  const store = await openLedgerStore(cfg.LEDGER_DB, cfg.LEDGER_SYNC);
+  const store = await openStoreWhenReachable(cfg.LEDGER_DB, cfg.LEDGER_SYNC, log);
   const nc = await connectNats({ ...natsOptions(cfg), name: 'ledger', log });
   // A standby is ready too (it is what a rollout waits for): ready means connected.
   setReadiness(() => !isBusDown(nc));

@@ -379,6 +379,12 @@ export async function openLedgerStore(
 ): Promise<LedgerStore> {
   const { db, cap, sqlite } = openDatabase(url, sync, cacheMb);
   const store = new SqlLedgerStore(db, cap, sqlite);
-  await store.init();
+  try {
+    await store.init();
+  } catch (e) {
+    // A store that did not open holds no pool or file handle for the caller to close.
+    await db.destroy().catch(() => undefined);
+    throw e;
+  }
   return store;
 }
