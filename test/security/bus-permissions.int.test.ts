@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { errors, type NatsConnection } from '@nats-io/nats-core';
+import { PermissionViolationError, type NatsConnection } from '@nats-io/nats-core';
 import { connect } from '@nats-io/transport-node';
 import {
   AGENT_CLEANUP_CONSUMER,
@@ -78,18 +78,18 @@ const ABUSES: Abuse[] = [
 ];
 
 /** Resolves with the server's permission violation for `op` on `nc`, or undefined when none came. */
-async function attempt(nc: NatsConnection, op: Op): Promise<errors.PermissionViolationError | undefined> {
-  let seen: errors.PermissionViolationError | undefined;
+async function attempt(nc: NatsConnection, op: Op): Promise<PermissionViolationError | undefined> {
+  let seen: PermissionViolationError | undefined;
   const watch = (async () => {
     for await (const s of nc.status())
-      if (s.type === 'error' && s.error instanceof errors.PermissionViolationError && s.error.subject === op.subject)
+      if (s.type === 'error' && s.error instanceof PermissionViolationError && s.error.subject === op.subject)
         seen = s.error;
   })();
   if (op.kind === 'pub') nc.publish(op.subject, new Uint8Array([1]));
   else
     nc.subscribe(op.subject, {
       callback: (e) => {
-        if (e instanceof errors.PermissionViolationError) seen = e;
+        if (e instanceof PermissionViolationError) seen = e;
       },
     });
   // A round trip after the operation: the server has judged it when the PONG comes back.
@@ -145,7 +145,7 @@ describe('the bus: authentication and least privilege (nats-server with the gene
   it('a forged event from any identity but the ledger never reaches a subscriber', async () => {
     const watcher = await nats.connect('subscriber');
     const got: string[] = [];
-    watcher.subscribe('mirrord.events.>', { callback: (_e, m) => got.push(m.string()) });
+    watcher.subscribe('mirrord.events.>', { callback: (_e, m) => void got.push(m.string()) });
     await watcher.flush();
     for (const id of BUS_IDENTITIES.filter((i) => i !== 'ledger')) {
       const nc = await nats.connect(id);

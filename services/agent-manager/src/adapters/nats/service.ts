@@ -9,7 +9,7 @@ import {
   request,
   serveContract,
 } from '#shared/contracts/index.js';
-import { consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
+import { AGENT_CLEANUP_CONSUMER, consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
 import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 import { validateEvent } from '#shared/events/index.js';
@@ -75,7 +75,7 @@ export async function serveAgentManager(
   return svc;
 }
 
-export const CLEANUP_CONSUMER = 'agent-manager-cleanup';
+export const CLEANUP_CONSUMER = AGENT_CLEANUP_CONSUMER;
 
 /**
  * Cleans up after every Session Ended, from a durable consumer: an event is acknowledged only

@@ -12,7 +12,12 @@ import {
   consumeEventType,
   ensureStream,
   inConsumerSpan,
+  JIRA_CONSUMER,
+  JIRA_DEAD_PREFIX,
+  JIRA_DEAD_STREAM,
+  JIRA_DELIVERED_BUCKET,
   JIRA_OUTCOMES_STREAM,
+  jiraDeadSubject,
   JiraOutcome,
   jiraOutcomeSubject,
   packValue,
@@ -25,12 +30,12 @@ import type { JiraConfig } from '../../config.js';
 import { ledgerQueries, request } from '#shared/contracts/index.js';
 import { validateEvent, type SessionEnded } from '#shared/events/index.js';
 
-export const CONSUMER = 'jira-reporter';
+export const CONSUMER = JIRA_CONSUMER;
 /** Session Ended ids whose report the webtrigger accepted (a day: longer than any redelivery). */
-const DELIVERED_BUCKET = 'mirrord-jira-delivered';
+const DELIVERED_BUCKET = JIRA_DELIVERED_BUCKET;
 const DELIVERED_TTL_MS = 24 * 60 * 60 * 1000;
-export const DEAD_LETTER_STREAM = 'MIRRORD_JIRA_DEAD';
-export const deadLetterSubject = (sessionId: string) => `mirrord.jira.dead.${sessionId}`;
+export const DEAD_LETTER_STREAM = JIRA_DEAD_STREAM;
+export const deadLetterSubject = jiraDeadSubject;
 
 /** What a parked delivery holds: the report itself and why it failed; replayable as is. */
 export interface DeadLetter {
@@ -43,7 +48,7 @@ export interface DeadLetter {
 
 /** The dead-letter stream and the outcomes stream (deduplicated for an hour: redeliveries come sooner). */
 export async function ensureReporterStreams(nc: NatsConnection): Promise<void> {
-  await ensureStream(nc, DEAD_LETTER_STREAM, ['mirrord.jira.dead.>']);
+  await ensureStream(nc, DEAD_LETTER_STREAM, [`${JIRA_DEAD_PREFIX}.>`]);
   await ensureStream(nc, JIRA_OUTCOMES_STREAM, [jiraOutcomeSubject('*')]);
 }
 

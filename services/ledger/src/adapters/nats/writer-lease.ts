@@ -1,3 +1,4 @@
+import { LEDGER_LEASE_BUCKET } from '#shared/nats/index.js';
 import { Kvm, type KV } from '@nats-io/kv';
 import { JetStreamApiCodes, JetStreamApiError } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
@@ -5,7 +6,7 @@ import type { Logger } from 'pino';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { streamReplicas } from '#shared/nats/index.js';
 
-const LEASE_BUCKET = 'mirrord-ledger';
+const LEASE_BUCKET = LEDGER_LEASE_BUCKET;
 const KEY = 'writer';
 
 export interface LeaseOptions {
