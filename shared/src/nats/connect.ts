@@ -4,6 +4,7 @@ import { nkeyAuthenticator } from '@nats-io/nats-core';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { invalid, unavailable } from '../errors/index.js';
+import { redactUrl } from '../log/redact.js';
 import { seedFileName } from './credentials.js';
 import { inboxPrefix } from './subjects.js';
 
@@ -111,7 +112,7 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       waitOnFirstConnect: false,
     });
   } catch (e) {
-    throw unavailable(`cannot reach NATS at ${opts.url} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`, e);
+    throw unavailable(`cannot reach NATS at ${opts.url.split(',').map(redactUrl).join(',')} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`, e);
   }
   const state: BusState = { down: false, replicas: opts.replicas ?? 1, listeners: new Set() };
   buses.set(nc, state);
