@@ -1,4 +1,4 @@
-import { connect } from '@nats-io/transport-node';
+import { licenseFromSubject, licenseSubject } from '#shared/nats/index.js';
 import pino from 'pino';
 import type { FleetMessage } from '#shared/license/fleet.js';
 import { NatsSeatGate } from '../services/gateway/src/adapters/nats/seat-gate.js';
@@ -28,8 +28,8 @@ async function timed(n: number, fn: (i: number) => Promise<unknown>): Promise<nu
  */
 export async function benchLicense(log: (s: string) => void, n = 400): Promise<Row[]> {
   const fleet = await startNatsFleet(['east']);
-  const hub = await connect({ servers: fleet.hub.url });
-  const east = await connect({ servers: fleet.clusters.east!.url });
+  const hub = await fleet.hub.connect('license-server');
+  const east = await fleet.clusters.east!.connect('gateway');
   const license = {
     name: 'bench',
     organization: 'bench',
@@ -40,16 +40,21 @@ export async function benchLicense(log: (s: string) => void, n = 400): Promise<R
   const server = new Fleet(hub, new FleetState(), { license, log: silent, version: '0.0.1' });
   const gate = new NatsSeatGate(east, { cluster: 'east', allowOverages: true, log: silent });
   try {
-    await server.start();
-    gate.start();
-    hub.subscribe('bench.license.echo', { callback: (_e, m) => void m.respond('{"admission":"new"}') });
+    // The baseline answers the same wire (east's account maps `admit` to the hub) before the
+    // license server does: the same leafnode, accounts and permissions, no work.
+    const echo = hub.subscribe(licenseFromSubject('east', 'admit'), {
+      callback: (_e, m) => void m.respond('{"admission":"new"}'),
+    });
     await hub.flush();
     await eventually('the echo reachable over the leafnode', async () => {
-      await east.request('bench.license.echo', '{}', { timeout: 500 });
+      await east.request(licenseSubject('admit'), '{}', { timeout: 500 });
       return true;
     });
     log(`  ${n} bare requests over the leafnode, ${n} new seats, ${n} known seats…`);
-    const raw = percentile(await timed(n, () => east.request('bench.license.echo', '{}')), 50);
+    const raw = percentile(await timed(n, () => east.request(licenseSubject('admit'), '{}')), 50);
+    echo.unsubscribe();
+    await server.start();
+    gate.start();
     const fresh = percentile(await timed(n, (i) => gate.admit(`seat-${i}`, 'bench')), 50);
     await eventually(
       'the seat set reached the gateway',

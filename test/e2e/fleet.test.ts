@@ -45,7 +45,7 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     const port = await freePort();
     reportsUrl = `http://127.0.0.1:${port}`;
     serverEnv = {
-      NATS_URL: fleet.hub.url,
+      ...fleet.hub.env,
       OPERATOR_LICENSE_FILE: license,
       LICENSE_KEY: KEY,
       LICENSE_SERVER_ADDR: `127.0.0.1:${port}`,

@@ -1,11 +1,9 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import pino from 'pino';
 import type { License } from '#shared/license/index.js';
-import { ensureStream, USAGE_STREAM, usageSeatSubject, usageWildcard } from '#shared/nats/index.js';
-import { seatToken } from '#shared/license/fleet.js';
 import { Fleet } from '../../services/license-server/src/adapters/nats/fleet.js';
 import { FleetState } from '../../services/license-server/src/domain/fleet-state.js';
 import { eventually } from '../support/eventually.js';
@@ -112,11 +110,10 @@ describe('license server: seats per billing period', () => {
     sub.unsubscribe();
   });
 
-  it("joins a cluster's usage stream (the same JetStream here) and counts its seats once, however often it joins", async () => {
-    // given a cluster's MIRRORD_USAGE with one seat's day
-    await ensureStream(nc, USAGE_STREAM, [usageWildcard('local')]);
+  it('records the usage a cluster relays once however often it comes, and only under the cluster it came from', async () => {
+    // given a cluster's snapshot of one seat's day
     const snap = {
-      kind: 'seat',
+      kind: 'seat' as const,
       cluster: 'local',
       day: '2027-01-16',
       seat: 'seat-z',
@@ -127,18 +124,21 @@ describe('license server: seats per billing period', () => {
       overage: 0,
       unverified: 1,
     };
-    await (
-      await jetstreamManager(nc)
-    )
-      .jetstream()
-      .publish(usageSeatSubject('local', snap.day, seatToken('seat-z')), JSON.stringify(snap));
     const fleet = fleets[0]!;
     const state = states[0]!;
-    // when it joins twice
-    assert.deepEqual(await fleet.join('local', ''), { sourced: true });
-    assert.deepEqual(await fleet.join('local', ''), { sourced: false });
+    // when it joins twice and relays the snapshot twice (a relay restarted from its stream's start)
+    assert.deepEqual(fleet.join('local'), { joined: true });
+    assert.deepEqual(fleet.join('local'), { joined: false });
+    assert.deepEqual(await fleet.usage('local', snap), { recorded: true });
+    assert.deepEqual(await fleet.usage('local', snap), { recorded: false });
+    // and another cluster's connection sends it as its own
+    await assert.rejects(fleet.usage('east', snap), (e: Error & { code?: string }) => {
+      assert.equal(e.code, 'Forbidden');
+      assert.match(e.message, /cluster "east" may report only its own usage, not "local"/);
+      return true;
+    });
     // then its seat is in the period, unverified once
-    await eventually('seat-z sourced', () => fleet.seatSet().seats.includes('seat-z'));
+    assert.ok(fleet.seatSet().seats.includes('seat-z'));
     const r = state.report('2027-01-15', '2027-02-15', 'user', 1, now);
     assert.equal(r.seats_used, 2);
     assert.equal(r.unverified_sessions, 1);
@@ -203,8 +203,8 @@ describe('billing-day rollover across the fleet (hub + cluster, leafnode, JetStr
 
   before(async () => {
     fleet = await startNatsFleet(['east']);
-    hub = await connect({ servers: fleet.hub.url });
-    east = await connect({ servers: fleet.clusters.east!.url });
+    hub = await fleet.hub.connect('license-server');
+    east = await fleet.clusters.east!.connect('ledger');
     store = await openLedgerStore(`sqlite:${join(tempDir('mirrord-rollover'), 'ledger.db')}`);
     await store.init();
     server = new Fleet(hub, state, { license: { ...LICENSE, seats: 2 }, log, version: '0.0.1', now: () => now });
@@ -231,7 +231,7 @@ describe('billing-day rollover across the fleet (hub + cluster, leafnode, JetStr
       reason: 'ClientClosed',
     });
     await run('2026-12-15T09:00:00Z', start('00000000000000B2', 'bob', 'seat-b'));
-    // when the hub has sourced the cluster's usage
+    // when the cluster's ledger has relayed its usage to the hub
     await eventually('bob counted on the hub', () => server.seatSet().seats.includes('seat-b'), 20_000);
     // then December's period (from the 15th) holds bob only, November's alice only
     assert.deepEqual(server.seatSet(), {

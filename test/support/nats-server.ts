@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { nkeyAuthenticator } from '@nats-io/nats-core';
 import { connect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node';
-import { fleetLeafnodeConf } from '#shared/nats/leafnode.js';
+import { fleetLeafnodeConf, hubFleetConf, type FleetCluster } from '#shared/nats/leafnode.js';
+import { randomBytes } from 'node:crypto';
 import { authorizationConf, BUS_IDENTITIES, busUsers, type BusIdentity } from '#shared/nats/permissions.js';
 import { ensureBusCredentials, seedFileName } from '#shared/nats/credentials.js';
 import { inboxPrefix } from '#shared/nats/subjects.js';
@@ -30,6 +31,8 @@ export interface NatsServer extends AsyncDisposable {
    * "…"`), with the identity named: our own services must never cause one.
    */
   violations(): string[];
+  /** The server's log lines so far that match `re` (its first 64 KiB, then errors only). */
+  logLines(re: RegExp): string[];
   stop(): Promise<void>;
   kill9(): Promise<void>;
   restart(): Promise<void>;
@@ -44,7 +47,15 @@ const BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
  * `extraConf` adds configuration blocks (a cluster's name and routes).
  */
 export async function startNatsServer(
-  opts: { port?: number; extraConf?: string; jsDomain?: string; auth?: boolean; credsDir?: string } = {},
+  opts: {
+    port?: number;
+    extraConf?: string;
+    jsDomain?: string;
+    auth?: boolean;
+    credsDir?: string;
+    /** Replaces the authorization block, given every identity's public key (the hub's accounts). */
+    authConf?: (keys: Record<string, string>) => string;
+  } = {},
 ): Promise<NatsServer> {
   const dir = mkdtempSync(join(tmpdir(), 'mirrord-nats-'));
   const storeDir = join(dir, 'js');
@@ -53,10 +64,14 @@ export async function startNatsServer(
   const credsDir = opts.auth === false ? undefined : (opts.credsDir ?? join(dir, 'creds'));
   let authConf = '';
   const violations: string[] = [];
+  const errors: string[] = [];
+  let stderr = '';
   let names: Record<string, string> = {};
   if (credsDir) {
     const keys = ensureBusCredentials(credsDir, [...BUS_IDENTITIES, TEST_IDENTITY]);
-    authConf = authorizationConf([...busUsers(keys), { nkey: keys[TEST_IDENTITY]! }]);
+    authConf = opts.authConf
+      ? opts.authConf(keys)
+      : authorizationConf([...busUsers(keys), { nkey: keys[TEST_IDENTITY]! }]);
     names = Object.fromEntries(Object.entries(keys).map(([id, k]) => [k, id]));
   }
   let port = opts.port ?? -1;
@@ -71,10 +86,10 @@ export async function startNatsServer(
     for (const f of readdirSync(dir)) if (f.endsWith('.ports')) rmSync(join(dir, f));
     const p = spawn(BIN, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     proc = p;
-    let stderr = '';
     p.stderr!.on('data', (d: Buffer) => {
       const text = d.toString();
       if (stderr.length < 65_536) stderr += text;
+      else if (/\[(ERR|WRN)\]/.test(text)) errors.push(text);
       for (const line of text.split('\n'))
         if (/Violation/.test(line)) violations.push(line.replace(/U[A-Z2-7]{55}/g, (k) => names[k] ?? k));
     });
@@ -123,6 +138,7 @@ export async function startNatsServer(
       return connectAs(server.url, credsDir, identity, more);
     },
     violations: () => [...violations],
+    logLines: (re: RegExp) => [...stderr.split('\n'), ...errors].filter((l) => re.test(l)),
     async stop() {
       const p = proc;
       p?.kill('SIGTERM');
@@ -212,6 +228,8 @@ export interface NatsFleet extends AsyncDisposable {
   leafUrl: string;
   /** One nats-server per cluster (JetStream domain = the cluster's name), each a leafnode of the hub. */
   clusters: Record<string, NatsServer>;
+  /** Each cluster's leafnode credentials at the hub. */
+  credentials: Record<string, FleetCluster>;
 }
 
 /**
@@ -221,11 +239,21 @@ export interface NatsFleet extends AsyncDisposable {
  */
 export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet> {
   const leafPort = await freePort();
+  const credentials = Object.fromEntries(
+    clusterNames.map((name) => [name, { name, password: randomBytes(12).toString('hex') }]),
+  );
+  // The hub as deploy/license-server runs it: the license server (and the tests) in the HUB
+  // account, each cluster's leafnode bound to an account of its own (leafnode.ts).
   const hub = await startNatsServer({
     port: await freePort(),
     jsDomain: 'hub',
-    auth: false,
-    extraConf: `server_name: hub\nleafnodes { listen: 127.0.0.1:${leafPort} }`,
+    authConf: (keys) =>
+      hubFleetConf({
+        clusters: Object.values(credentials),
+        hubUsers: [...busUsers({ 'license-server': keys['license-server']! }), { nkey: keys[TEST_IDENTITY]! }],
+        leafListen: `127.0.0.1:${leafPort}`,
+      }),
+    extraConf: 'server_name: hub',
   });
   const leafUrl = `nats-leaf://127.0.0.1:${leafPort}`;
   const clusters: Record<string, NatsServer> = {};
@@ -233,11 +261,11 @@ export async function startNatsFleet(clusterNames: string[]): Promise<NatsFleet>
     clusters[name] = await startNatsServer({
       port: await freePort(),
       jsDomain: name,
-      auth: false,
-      extraConf: `server_name: ${name}\n${fleetLeafnodeConf(leafUrl)}`,
+      extraConf: `server_name: ${name}\n${fleetLeafnodeConf(leafUrl, credentials[name])}`,
     });
   return {
     hub,
+    credentials,
     leafUrl,
     clusters,
     async [Symbol.asyncDispose]() {

@@ -1,4 +1,4 @@
-import { hostPort, loadConfig, logLevel, natsSpec, str } from '#shared/config/index.js';
+import { clusterSpec, hostPort, loadConfig, logLevel, natsSpec, str } from '#shared/config/index.js';
 import { licenseSpec } from '#shared/license/load.js';
 
 /**
@@ -8,6 +8,8 @@ import { licenseSpec } from '#shared/license/load.js';
  */
 export const licenseServerSpec = {
   ...natsSpec,
+  // The cluster whose NATS the license server shares, if any (npm start: one NATS for everything).
+  ...clusterSpec,
   OPERATOR_LICENSE_FILE: { parse: str, doc: licenseSpec.OPERATOR_LICENSE_FILE.doc },
   OPERATOR_LICENSE_PUBLIC_KEY_FILE: licenseSpec.OPERATOR_LICENSE_PUBLIC_KEY_FILE,
   LICENSE_KEY: {

@@ -16,7 +16,7 @@ await runService('license-server', async (log) => {
   const otel = initTelemetry('license-server', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const nc = await connectNats({ ...natsOptions(cfg), name: 'license-server', log });
   const state = new FleetState();
-  const fleet = new Fleet(nc, state, { license, log, version: VERSION });
+  const fleet = new Fleet(nc, state, { license, log, version: VERSION, localCluster: cfg.CLUSTER_NAME });
   let started = false;
   const ready = () => started && !isBusDown(nc);
   setReadiness(ready);

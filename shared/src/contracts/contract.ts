@@ -62,18 +62,23 @@ export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
   );
 }
 
-/** Serves a contract as an endpoint of a @nats-io/services service: requests parsed, handler's answer sent. */
+/**
+ * Serves a contract as an endpoint of a @nats-io/services service: requests parsed, handler's
+ * answer sent. `subject` serves it elsewhere (a wildcard whose tokens say who asked: the
+ * handler gets the subject each request came on).
+ */
 export function serveContract<Req extends z.ZodType, Rep extends z.ZodType>(
   svc: Service,
   name: string,
   c: Contract<Req, Rep>,
-  handler: (req: z.output<Req>) => Promise<z.input<Rep>> | z.input<Rep>,
+  handler: (req: z.output<Req>, subject: string) => Promise<z.input<Rep>> | z.input<Rep>,
   log?: ResponderLog,
+  subject = c.subject,
 ): void {
   svc.addEndpoint(name, {
-    subject: c.subject,
+    subject,
     handler: (err, msg) => {
-      if (!err) void serveRequest(msg, async (body) => handler(parseRequest(c, body)), log);
+      if (!err) void serveRequest(msg, async (body) => handler(parseRequest(c, body), msg.subject), log);
     },
   });
 }

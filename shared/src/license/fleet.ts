@@ -91,14 +91,24 @@ export const seatSet = z.object({
 });
 export type SeatSet = z.infer<typeof seatSet>;
 
+/** What a cluster's ledger reports: its usage snapshots (admissions are the license server's own). */
+export const usageSnapshot = z.discriminatedUnion('kind', [seatDaySnapshot, daySnapshot, aliveSnapshot]);
+export type UsageSnapshot = z.infer<typeof usageSnapshot>;
+
+/**
+ * The cluster a request comes from is never read from these bodies (`cluster` is kept for the
+ * wire's sake): on the hub it is the account the cluster's leafnode authenticated as, on one
+ * NATS (`npm start`) the license server's own CLUSTER_NAME.
+ */
 export const licenseContracts = {
-  /** A ledger asks the hub to source its cluster's usage (idempotent; sent at start and hourly). */
+  /** A ledger says hello to the hub (idempotent; sent at start and hourly): `joined` the first time. */
   join: contract(
     licenseSubject('join'),
-    /** `domain` empty: the cluster shares the license server's JetStream (one machine, `npm start`). */
-    z.object({ cluster: z.string(), domain: z.string() }),
-    z.object({ sourced: z.boolean() }),
+    z.object({ cluster: z.string(), domain: z.string().default('') }),
+    z.object({ joined: z.boolean() }),
   ),
+  /** A ledger relays one snapshot of its MIRRORD_USAGE; recorded on the hub before the answer. */
+  usage: contract(licenseSubject('usage'), usageSnapshot, z.object({ recorded: z.boolean() }), 5000),
   /** A gateway asks before a seat it does not know takes part in a session. */
   admit: contract(
     licenseSubject('admit'),

@@ -5,6 +5,7 @@ import { ledgerCommands } from '../contracts/ledger-commands.js';
 import { ledgerQueries } from '../contracts/ledger-queries.js';
 import { policyContracts } from '../contracts/policy.js';
 import { licenseContracts } from '../license/fleet.js';
+import { FLEET_WIRES } from './leafnode.js';
 import {
   AGENT_CLEANUP_CONSUMER,
   EVENTS_DEAD_STREAM,
@@ -24,6 +25,7 @@ import {
   kvStream,
   kvSubjects,
   LEDGER_LEASE_BUCKET,
+  licenseFromSubject,
   licenseSubject,
   SUBSCRIBER_CONSUMER,
   USAGE_STREAM,
@@ -95,7 +97,8 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
   },
   ledger: {
     serves: [...all(asContracts(ledgerCommands)), ...all(asContracts(ledgerQueries))],
-    calls: [licenseContracts.join as never],
+    // Its usage goes to the hub as requests (UsageRelay reads its own MIRRORD_USAGE back).
+    calls: [licenseContracts.join as never, licenseContracts.usage as never],
     writes: {
       [EVENTS_STREAM]: [EVENTS_WILDCARD],
       [EVENTS_DEAD_STREAM]: [EVENTS_DEAD_WILDCARD],
@@ -122,7 +125,9 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
     service: 'jira-reporter',
   },
   'license-server': {
-    serves: [licenseContracts.join as never, licenseContracts.admit as never, licenseContracts.seats as never],
+    serves: all(asContracts(licenseContracts)),
+    // The same wires from the hub's cluster accounts, the cluster a subject token (leafnode.ts).
+    listens: FLEET_WIRES.map((w) => licenseFromSubject('*', w)),
     publishes: [licenseSubject('seats')],
     writes: { [FLEET_STREAM]: [FLEET_ADMISSIONS] },
     reads: [FLEET_STREAM],

@@ -89,7 +89,18 @@ export const LICENSE_PREFIX = 'mirrord-license';
 export const fleetAdmissionSubject = (period: string, token: string): string =>
   `${LICENSE_PREFIX}.fleet.admission.${period}.${token}`;
 export const FLEET_ADMISSIONS = `${LICENSE_PREFIX}.fleet.>`;
-export const licenseSubject = (what: 'join' | 'admit' | 'seats' | 'seats.get'): string => `${LICENSE_PREFIX}.${what}`;
+export type LicenseWire = 'join' | 'admit' | 'seats.get' | 'usage';
+export const licenseSubject = (what: LicenseWire | 'seats'): string => `${LICENSE_PREFIX}.${what}`;
+/**
+ * A cluster's request as it reaches the license server on the hub: each cluster's leafnode is
+ * bound to its own account there, whose imports map `mirrord-license.<what>` to this subject.
+ * The cluster token is written by the hub's configuration, never by the message's sender.
+ */
+export const licenseFromSubject = (cluster: string, what: LicenseWire): string =>
+  `${LICENSE_PREFIX}.from.${cluster}.${what}`;
+/** The license server's own record of a cluster's usage snapshot (`rest`: alive, day.<day>, seat.<day>.<token>). */
+export const fleetUsageSubject = (cluster: string, rest: string): string =>
+  `${LICENSE_PREFIX}.fleet.usage.${cluster}.${rest}`;
 
 /** The ledger's writer lease (one key, `writer`) in this KV bucket. */
 export const LEDGER_LEASE_BUCKET = 'mirrord-ledger';

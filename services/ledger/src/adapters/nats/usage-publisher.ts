@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto';
-import { jetstream, jetstreamManager, type JetStreamClient } from '@nats-io/jetstream';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { request } from '#shared/contracts/index.js';
-import { licenseContracts, seatToken, type FleetMessage } from '#shared/license/fleet.js';
+import { seatToken, type FleetMessage } from '#shared/license/fleet.js';
 import {
   ensureStream,
   USAGE_STREAM,
@@ -15,11 +14,10 @@ import {
 import type { LedgerStore, StoredEvent } from '../../domain/store.js';
 import { DAY_MS, USAGE_RETENTION_MS } from '#shared/license/index.js';
 import { dayOf } from '../../domain/usage.js';
+import { UsageRelay } from './usage-relay.js';
 
 /** Starts are grouped for a second before their day is re-read (usage is not latency-critical). */
 const FLUSH_DELAY_MS = 1000;
-/** A join that found no license server is retried after 2 s, then twice as late, up to the heartbeat. */
-const JOIN_RETRY_FIRST_MS = 2000;
 
 export interface UsagePublisherOptions {
   cluster: string;
@@ -33,7 +31,7 @@ export interface UsagePublisherOptions {
  * subject): a seat snapshot per UTC day and seat, a day snapshot (CI, refusals) and an alive
  * heartbeat. Values are cumulative and re-read from the store, so a failed publish is repaired
  * by the next one; `Nats-Msg-Id` is cluster + subject + content, so a repeat is dropped even
- * where several clusters' streams meet (the hub sources them all into one).
+ * where a snapshot is relayed again (UsageRelay sends the stream to the hub, at least once).
  */
 export class UsagePublisher {
   readonly #nc: NatsConnection;
@@ -48,9 +46,7 @@ export class UsagePublisher {
   #heartbeat: NodeJS.Timeout | undefined;
   #running: Promise<void> = Promise.resolve();
   #failing = false;
-  #joinRetry: NodeJS.Timeout | undefined;
-  #joinDelay = JOIN_RETRY_FIRST_MS;
-  #stopped = false;
+  readonly #relay: UsageRelay;
 
   constructor(nc: NatsConnection, store: Pick<LedgerStore, 'usageBetween'>, opts: UsagePublisherOptions) {
     this.#nc = nc;
@@ -58,6 +54,7 @@ export class UsagePublisher {
     this.#store = store;
     this.#o = { now: Date.now, ...opts };
     this.#startedAt = this.#o.now();
+    this.#relay = new UsageRelay(nc, opts);
   }
 
   async start(): Promise<void> {
@@ -71,6 +68,7 @@ export class UsagePublisher {
       });
     await this.#beat();
     this.#heartbeat = setInterval(() => void this.#beat(), this.#o.heartbeatMs);
+    this.#relay.start();
   }
 
   /**
@@ -89,16 +87,15 @@ export class UsagePublisher {
   }
 
   async drain(): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#joinRetry);
     clearInterval(this.#heartbeat);
     clearTimeout(this.#flushTimer);
     this.#flushTimer = undefined;
     this.#schedule();
     await this.#running;
+    await this.#relay.stop();
   }
 
-  /** Start-up and hourly: alive, today and yesterday re-read (sessions span midnight), join the hub. */
+  /** Start-up and hourly: alive, today and yesterday re-read (sessions span midnight). */
   async #beat(): Promise<void> {
     const now = this.#o.now();
     this.#dirty.add(dayOf(now).from).add(dayOf(now - DAY_MS).from);
@@ -113,27 +110,6 @@ export class UsagePublisher {
       heartbeat_ms: this.#o.heartbeatMs,
     };
     await this.#publish(usageAliveSubject(this.#o.cluster), alive).catch(() => undefined);
-    await this.#join();
-  }
-
-  async #join(): Promise<void> {
-    clearTimeout(this.#joinRetry);
-    try {
-      // Without a domain the license server can only source it if it shares this JetStream.
-      const { domain } = await (await jetstreamManager(this.#nc)).getAccountInfo();
-      const r = await request(this.#nc, licenseContracts.join, { cluster: this.#o.cluster, domain: domain ?? '' });
-      if (r.sourced)
-        this.#o.log.info({ domain: domain ?? '' }, 'joined the license hub: it sources this cluster’s usage');
-      this.#joinDelay = JOIN_RETRY_FIRST_MS;
-    } catch (err) {
-      // No hub (or not reachable now): usage stays in this cluster's stream, and joining is
-      // retried sooner than the heartbeat, so a hub started after the cluster sees it in seconds.
-      this.#o.log.debug({ err, retry_in_ms: this.#joinDelay }, 'license server not reached; usage kept locally');
-      if (this.#stopped) return;
-      this.#joinRetry = setTimeout(() => void this.#join(), this.#joinDelay);
-      this.#joinRetry.unref();
-      this.#joinDelay = Math.min(this.#joinDelay * 2, this.#o.heartbeatMs);
-    }
   }
 
   #schedule(): void {
@@ -178,5 +154,6 @@ export class UsagePublisher {
     const digest = createHash('sha256').update(body).digest('hex').slice(0, 32);
     await this.#js.publish(subject, body, { msgID: `${this.#o.cluster}:${subject}:${digest}` });
     this.#sent.set(subject, body);
+    this.#relay.wake();
   }
 }

@@ -1,23 +1,35 @@
+import { createHash } from 'node:crypto';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { Svcm, type Service } from '@nats-io/services';
 import type { Logger } from 'pino';
 import { serveContract } from '#shared/contracts/index.js';
-import { invalid } from '#shared/errors/index.js';
+import { forbidden } from '#shared/errors/index.js';
 import { billingPeriod, USAGE_RETENTION_MS, utcDay, type License } from '#shared/license/index.js';
-import { fleetMessage, licenseContracts, parseWire, seatToken, type SeatSet } from '#shared/license/fleet.js';
+import {
+  fleetMessage,
+  licenseContracts as c,
+  parseWire,
+  seatToken,
+  type SeatSet,
+  type UsageSnapshot,
+} from '#shared/license/fleet.js';
 import {
   FLEET_ADMISSIONS,
   FLEET_STREAM,
   fleetAdmissionSubject,
+  fleetUsageSubject,
+  licenseFromSubject,
   licenseSubject,
   streamReplicas,
-  USAGE_STREAM,
+  type LicenseWire,
 } from '#shared/nats/index.js';
 import { decideAdmission, type FleetState } from '../../domain/fleet-state.js';
 
 export interface FleetOptions {
   license: License | undefined;
+  /** The cluster whose NATS this license server shares (its CLUSTER_NAME): who asks on the un-prefixed subjects. */
+  localCluster?: string;
   log: Logger;
   version: string;
   now?: () => number;
@@ -30,8 +42,8 @@ export function currentPeriod(license: License | undefined, now: number): { id: 
 }
 
 /**
- * The hub side of the fleet: MIRRORD_FLEET (the license server's admissions, plus every joined
- * cluster's MIRRORD_USAGE sourced through its JetStream domain), folded into `state` by an
+ * The hub side of the fleet: MIRRORD_FLEET (the license server's admissions, plus the usage
+ * snapshots each cluster's ledger relays, recorded under the cluster that sent them), folded into `state` by an
  * ordered consumer from the first message (the stream keeps one value per subject, so the
  * whole history is small); `join`, `admit` and `seats.get` answered; the current period's
  * seat set published to the gateways whenever it changes.
@@ -47,6 +59,7 @@ export class Fleet {
   /** Admissions are decided one at a time: two gateways must not both take the last seat. */
   #admitting: Promise<unknown> = Promise.resolve();
   #lastSet = '';
+  readonly #joined = new Set<string>();
   #publishTimer: NodeJS.Timeout | undefined;
   #periodTimer: NodeJS.Timeout | undefined;
   /** Stream sequence folded so far (readiness: caught up with what existed at start). */
@@ -56,7 +69,7 @@ export class Fleet {
     this.#nc = nc;
     this.#js = jetstream(nc);
     this.#state = state;
-    this.#o = { now: Date.now, ...opts };
+    this.#o = { now: Date.now, localCluster: 'default', ...opts };
   }
 
   get licensed(): number | null {
@@ -82,19 +95,29 @@ export class Fleet {
       description: 'seats across the fleet: joins, admissions, the seat set',
     });
     const onError = (f: Record<string, unknown>, m: string) => this.#o.log.error(f, m);
-    serveContract(this.#svc, 'join', licenseContracts.join, (r) => this.join(r.cluster, r.domain), onError);
-    serveContract(
-      this.#svc,
-      'admit',
-      licenseContracts.admit,
-      (r) => {
-        const p = this.#admitting.then(() => this.admit(r.cluster, r.seat, r.user, r.allow_overages));
-        this.#admitting = p.catch(() => undefined);
-        return p;
-      },
-      onError,
-    );
-    serveContract(this.#svc, 'seats', licenseContracts.seats, () => this.seatSet(), onError);
+    // Each wire twice: on one NATS (un-prefixed, our own cluster) and from the hub's cluster
+    // accounts (`mirrord-license.from.<cluster>.…`). The cluster is the subject's, never the body's.
+    for (const [suffix, subjectOf] of [
+      ['', (w: LicenseWire) => licenseSubject(w)],
+      ['-from', (w: LicenseWire) => licenseFromSubject('*', w)],
+    ] as const) {
+      const who = (subject: string) => (suffix === '' ? this.#o.localCluster : subject.split('.')[2]!);
+      serveContract(this.#svc, `join${suffix}`, c.join, (_r, s) => this.join(who(s)), onError, subjectOf('join'));
+      serveContract(
+        this.#svc,
+        `admit${suffix}`,
+        c.admit,
+        (r, s) => {
+          const p = this.#admitting.then(() => this.admit(who(s), r.seat, r.user, r.allow_overages));
+          this.#admitting = p.catch(() => undefined);
+          return p;
+        },
+        onError,
+        subjectOf('admit'),
+      );
+      serveContract(this.#svc, `seats${suffix}`, c.seats, () => this.seatSet(), onError, subjectOf('seats.get'));
+      serveContract(this.#svc, `usage${suffix}`, c.usage, (r, s) => this.usage(who(s), r), onError, subjectOf('usage'));
+    }
     await caughtUp;
     this.#publishSet();
     // Every minute, changed or not: a gateway that started while the hub was away catches up,
@@ -102,27 +125,37 @@ export class Fleet {
     this.#periodTimer = setInterval(() => this.#publishSet(true), 60_000);
   }
 
-  /** Sources a cluster's usage stream into the fleet (idempotent: a known domain is left as it is). */
-  async join(cluster: string, domain: string): Promise<{ sourced: boolean }> {
-    const info = await this.#jsm.streams.info(FLEET_STREAM);
-    const sources = info.config.sources ?? [];
-    const own = (await this.#jsm.getAccountInfo()).domain ?? '';
-    if (domain === '' && own !== '')
-      throw invalid(
-        'domain',
-        `cluster "${cluster}" has no JetStream domain, so the hub cannot source its usage`,
-        'give its nats-server `jetstream { domain: <cluster name> }`',
+  /** A cluster says hello (the hub's accounts decide which clusters can: an unknown one never reaches here). */
+  join(cluster: string): { joined: boolean } {
+    if (this.#joined.has(cluster)) return { joined: false };
+    this.#joined.add(cluster);
+    this.#o.log.info({ cluster }, 'cluster joined the fleet');
+    return { joined: true };
+  }
+
+  /**
+   * Records one usage snapshot a cluster's ledger relayed, under the cluster it came from: a
+   * cluster reports only its own usage, whatever its message says.
+   */
+  async usage(cluster: string, snap: UsageSnapshot): Promise<{ recorded: boolean }> {
+    if (snap.cluster !== cluster)
+      throw forbidden(
+        `cluster "${cluster}" may report only its own usage, not "${snap.cluster}" (the cluster is its leafnode's account at the hub)`,
       );
-    // The same JetStream (one machine): sourced locally; another domain: through its API prefix.
-    const source =
-      domain === own
-        ? { name: USAGE_STREAM }
-        : { name: USAGE_STREAM, external: { api: `$JS.${domain}.API`, deliver: '' } };
-    if (sources.some((s) => s.name === USAGE_STREAM && (s.external?.api ?? '') === (source.external?.api ?? '')))
-      return { sourced: false };
-    await this.#jsm.streams.update(FLEET_STREAM, { ...info.config, sources: [...sources, source] });
-    this.#o.log.info({ cluster, domain }, 'cluster joined the fleet: its usage is sourced');
-    return { sourced: true };
+    const rest =
+      snap.kind === 'alive'
+        ? 'alive'
+        : snap.kind === 'day'
+          ? `day.${snap.day}`
+          : `seat.${snap.day}.${seatToken(snap.seat)}`;
+    const subject = fleetUsageSubject(cluster, rest);
+    const body = JSON.stringify(snap);
+    const digest = createHash('sha256').update(body).digest('hex').slice(0, 32);
+    const ack = await this.#js.publish(subject, body, { msgID: `${cluster}:${rest}:${digest}` });
+    if (!this.#joined.has(cluster)) this.join(cluster);
+    this.#state.apply(subject, snap);
+    this.#schedulePublish();
+    return { recorded: !ack.duplicate };
   }
 
   async admit(
