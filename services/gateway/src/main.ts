@@ -28,6 +28,7 @@ import { ClientCertificateAuthenticator, FrontProxyAuthenticator } from './adapt
 import { loadKubeConfig } from '#shared/kube/config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
+import { KubeVerifiedAgents } from './adapters/kube/kube-agent-verifier.js';
 
 /** Identity, authorisation and targets: from the cluster, or the embedded token-file default. */
 function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
@@ -58,7 +59,7 @@ function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
     authn,
     authz,
     targets: new KubeTargetResolver(kc, authz),
-    agents: (nc: NatsConnection) => new NatsAgents(nc),
+    agents: (nc: NatsConnection) => new KubeVerifiedAgents(new NatsAgents(nc), kc),
     policy: (nc: NatsConnection): PolicyEvaluator => new NatsPolicy(nc),
   };
 }

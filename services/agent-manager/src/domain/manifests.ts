@@ -2,9 +2,8 @@ import { CAPABILITIES, type AgentConfig } from '#shared/mirrord-config/index.js'
 import type { PrepareRequest } from './request.js';
 import { AGENT_KEY, agentObjectName, TARGET_POD, usesLabel } from './shared-agents.js';
 
-/** Every object made for a session carries these, so cleanup and reconciliation can find it. */
-export const SESSION_LABEL = 'mirrord.metalbear.co/session';
-export const ROLE_LABEL = 'mirrord.metalbear.co/role';
+export { ROLE_LABEL, SESSION_LABEL } from '#shared/kube/labels.js';
+import { ROLE_LABEL, SESSION_LABEL } from '#shared/kube/labels.js';
 /** On a copy pod that scaled its deployment down: `<name>` and the replica count to restore. */
 export const SCALED_DEPLOYMENT = 'mirrord.metalbear.co/scaled-deployment';
 export const ORIGINAL_REPLICAS = 'mirrord.metalbear.co/original-replicas';

@@ -7,22 +7,16 @@ import { IDLE_SINCE } from './manifests.js';
  * session to leave marks it idle, and it is deleted once idle for OPERATOR_AGENT_IDLE_TTL.
  */
 
-/** On an agent Job and its pod: which target the agent serves (a digest; see agentKey). */
-export const AGENT_KEY = 'mirrord.metalbear.co/agent';
-/** `<prefix><session id>: "true"` on an agent Job for every session using it. */
-export const USES_PREFIX = 'session.mirrord.metalbear.co/';
+export { AGENT_KEY, agentObjectName, USES_PREFIX, usesLabel } from '#shared/kube/labels.js';
+import { USES_PREFIX } from '#shared/kube/labels.js';
 /** On an agent Job: `namespace/pod` of its target, so an agent whose target is gone goes too. */
 export const TARGET_POD = 'mirrord.metalbear.co/target-pod';
-
-export const usesLabel = (sessionId: string): string => `${USES_PREFIX}${sessionId}`;
 
 /** The sessions an agent Job's labels say use it. */
 export const usersOf = (labels: Record<string, string> | undefined): string[] =>
   Object.keys(labels ?? {})
     .filter((k) => k.startsWith(USES_PREFIX))
     .map((k) => k.slice(USES_PREFIX.length));
-
-export const agentObjectName = (key: string): string => `mirrord-agent-${key.slice(0, 16)}`;
 
 /** What the pods of an agent say about it: one runs, one is on its way, or all have ended. */
 export function agentHealth(phases: Array<string | undefined>): 'running' | 'starting' | 'dead' {
