@@ -14,6 +14,7 @@ import { benchPolicyDecisions, benchPolicyStartCost } from './policy.bench.js';
 import { benchAudit } from './audit.bench.js';
 import { benchReplay, benchRss, ensureBigLedger } from './replay.bench.js';
 import { benchCodec, benchRelay } from './relay.bench.js';
+import { benchSlowClient } from './slow-client.bench.js';
 import { benchGovernance } from './governance.bench.js';
 import { benchStatus, benchTakeover } from './replicas.bench.js';
 import { benchLicense, benchLicenseReport } from './license.bench.js';
@@ -64,6 +65,7 @@ try {
     rows.push(...benchLicenseReport());
   }
   if (want('relay')) rows.push(...(await benchRelay(log)));
+  if (want('slow-client')) rows.push(...(await benchSlowClient(log)));
   if (want('governance')) rows.push(...(await benchGovernance(log)));
   if (want('replay') || want('audit') || want('rss')) {
     const file = await ensureBigLedger(EVENTS, log);

@@ -51,7 +51,7 @@ export const gatewayConfigSpec = {
   PROTOCOL_MAX_MESSAGE_BYTES: {
     parse: int(1024, 1024 * 1024 * 1024),
     default: 16 * 1024 * 1024,
-    doc: 'largest mirrord-protocol message relayed either way; a larger one closes that connection only',
+    doc: 'largest mirrord-protocol message relayed either way; a larger one closes that connection only. A client socket may leave this + 2 MiB unread before it closes 1008',
   },
   OPERATOR_AGENT_CONNECTION_TLS: {
     parse: bool,
@@ -95,7 +95,7 @@ export const gatewayConfigSpec = {
   SESSION_MESSAGES_PER_SECOND: {
     parse: int(1, 100_000),
     default: 20,
-    doc: 'messages one session connection may send per second (burst of the same size)',
+    doc: 'subscriptions (and refused connects recorded) one session may ask per second, all its sockets on a gateway together (burst of the same size)',
   },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },

@@ -1,8 +1,8 @@
 import { compileOutgoing, outgoingVerdict, type Enforcement, type OutgoingRules } from '#shared/policy/index.js';
 import { connectRefused, daemonMessage, decodeExact, type ClientIntent } from '#shared/protocol/index.js';
-import type { Logger } from 'pino';
 import { OrderedAnswers } from '../domain/ordered-answers.js';
 import type { RelayDeps } from './relay-session.js';
+import type { RefusalLogger } from './refusal-log.js';
 import type { StartedSession } from './start-session.js';
 
 type Connect = Extract<ClientIntent, { kind: 'connect' }>;
@@ -104,7 +104,8 @@ export class OutgoingGate {
 export async function recordBlocked(
   deps: Pick<RelayDeps, 'bucket' | 'now' | 'ledger'>,
   session: StartedSession,
-  log: Logger,
+  /** The relay's refusal log (rate-limited: an app can retry a refused connect without end). */
+  log: RefusalLogger,
   b: BlockedConnect,
 ): Promise<void> {
   const where = { protocol: b.protocol, address: b.address, port: b.port, hostnames: b.hostnames, policy: b.policy };

@@ -74,6 +74,9 @@ export async function subscribePort(
   } catch (e) {
     // The ledger recorded the refusal (who asked, who holds the port) in the audit trail.
     if (isAppError(e, 'PortAlreadyStolen')) return { ok: false, error: e, refusal: { kind: 'PortAlreadyStolen' } };
+    // The session's own limits (SESSION_MAX_EVENTS, SESSION_MAX_PORTS): a refusal with its
+    // reason, never a failure the client would retry (asking again cannot succeed).
+    if (isAppError(e, 'Forbidden')) return { ok: false, error: e, refusal: { kind: 'Forbidden', reason: e.message } };
     throw e;
   }
 }

@@ -24,8 +24,11 @@ import {
   type DaemonMessage,
 } from '#shared/protocol/index.js';
 import type { TokenBucket } from '../domain/token-bucket.js';
+import { RefusalLog } from './refusal-log.js';
 import { subscribePort, unsubscribePort, type PortDeps } from './port-subscriptions.js';
 import type { StartedSession } from './start-session.js';
+import { closeReason } from './close-reason.js';
+import { countAgentMessage } from './count-agent-message.js';
 
 /** Where a relay's bytes go: the client's WebSocket and (when the session has one) its agent connection. */
 export interface RelayPorts {
@@ -47,37 +50,24 @@ export interface TrafficMeter {
 export interface RelayDeps extends PortDeps {
   traffic?: TrafficMeter;
   limits: FilterLimits;
-  /** Subscriptions a second (SESSION_MESSAGES_PER_SECOND): each costs a policy and a ledger call. */
+  /**
+   * Subscriptions a second (SESSION_MESSAGES_PER_SECOND): each costs a policy and a ledger call.
+   * One bucket for all of a session's sockets on this gateway, so more sockets are not more calls.
+   */
   bucket: TokenBucket;
   now(): number;
 }
 
 /** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
 const OPERATOR_UNAVAILABLE = 2;
+/** `SystemFailure` code for "the operator will not decide this" (an error retrying cannot cure). */
+const OPERATOR_REFUSED = 3;
 /** `DaemonMessage` tags (protocol/src/codec.rs variant order) the relay reads. */
 const FILE_RESPONSE_TAG = 6;
 const ENV_RESPONSE_TAG = 8;
 const TCP_OUTGOING_TAG = 3;
 const UDP_OUTGOING_TAG = 4;
 const DNS_RESPONSE_TAG = 9;
-
-/** The client's words for why its session ended elsewhere (DaemonMessage::Close). */
-export function closeReason(sessionId: string, reason: string, by?: string): string {
-  switch (reason) {
-    case 'Killed':
-      return `mirrord session ${sessionId} was killed${by ? ` by ${by}` : ''}`;
-    case 'Overridden':
-      return `mirrord session ${sessionId} was overridden${by ? ` by session ${by}` : ''} (on_concurrent_steal=override)`;
-    case 'Unused':
-      return `mirrord session ${sessionId} expired: no connection within the unused TTL`;
-    case 'TimeLimitExceeded':
-      return `mirrord session ${sessionId} reached its time limit (SESSION_MAX_SECONDS)`;
-    case 'SetupDeadlineExceeded':
-      return `mirrord session ${sessionId} did not finish its setup in time`;
-    default:
-      return `mirrord session ${sessionId} ended (${reason})`;
-  }
-}
 
 /**
  * One client socket of a session, in the mirrord protocol: reads what the gateway must decide
@@ -113,6 +103,7 @@ export class RelaySession {
       const gate = new OutgoingGate(outgoing);
       if (gate.active) this.#outgoing = gate;
     }
+    this.#refusalLog = new RefusalLog(log, () => deps.now());
     const exclude = session.enforce?.env_exclude ?? [];
     if (exclude.length) {
       const matchers = exclude.map(globMatcher);
@@ -126,6 +117,13 @@ export class RelaySession {
   readonly #outgoing: OutgoingGate | undefined;
   /** Does a policy withhold this environment variable (undefined: no policy excludes any)? */
   readonly #envWithheld: ((name: string) => boolean) | undefined;
+  /** Refusals a client can repeat as fast as it sends: at most a line a second per socket, with a count. */
+  readonly #refusalLog: RefusalLog;
+
+  /** The refusals left out of the log since its last line, told once as the socket goes. */
+  flushLogs(): void {
+    this.#refusalLog.flush();
+  }
 
   get state(): 'open' | 'clientClosed' | 'ended' | 'failed' {
     return this.#state;
@@ -167,7 +165,7 @@ export class RelaySession {
           this.#files?.forwarded(intent.request);
           return this.io.toAgent(frame);
         }
-        this.log.info(
+        this.#refusalLog.info(
           { path: (intent.request.v as { path: string }).path, rule, fs: this.session.enforce?.fs },
           rule === 'local' ? 'file opened locally by policy' : 'file open refused by policy (not found)',
         );
@@ -195,7 +193,7 @@ export class RelaySession {
       gate?.forwarded(intent);
       return this.io.toAgent(frame);
     }
-    await recordBlocked(this.deps, this.session, this.log, blocked);
+    await recordBlocked(this.deps, this.session, this.#refusalLog, blocked);
     for (const f of gate.refuse(this.version, intent, blocked)) this.io.toClient(f);
   }
 
@@ -212,7 +210,7 @@ export class RelaySession {
   private async subscribe(intent: Extract<ClientIntent, { kind: 'subscribe' }>, frame: Uint8Array): Promise<void> {
     const sub = { mode: intent.mode, port: intent.port, ...(intent.steal ? { steal: intent.steal } : {}) };
     if (!this.deps.bucket.take(this.deps.now())) {
-      this.log.warn({ port: intent.port }, 'subscriptions faster than SESSION_MESSAGES_PER_SECOND; refused');
+      this.#refusalLog.warn({ port: intent.port }, 'subscriptions faster than SESSION_MESSAGES_PER_SECOND; refused');
       return this.io.toClient(
         refused(this.version, sub, {
           kind: 'SystemFailure',
@@ -238,19 +236,23 @@ export class RelaySession {
       );
     } catch (e) {
       const err = toAppError(e);
-      this.log.warn({ err, port: intent.port, mode: intent.mode }, 'subscription not decided');
+      this.#refusalLog.warn({ err, port: intent.port, mode: intent.mode }, 'subscription not decided');
       if (err.code === 'Invalid') return this.io.toClient(this.badFilter(intent, err.message));
+      // Only an operator that could not answer now (NATS, the ledger, policy away) is worth a retry.
+      const transient = err.code === 'Unavailable';
       return this.io.toClient(
         refused(this.version, sub, {
           kind: 'SystemFailure',
-          can_retry: true,
-          code: OPERATOR_UNAVAILABLE,
-          message: `mirrord-teams could not decide the subscription: ${err.message}`,
+          can_retry: transient,
+          code: transient ? OPERATOR_UNAVAILABLE : OPERATOR_REFUSED,
+          message: transient
+            ? `mirrord-teams could not decide the subscription now: ${err.message}`
+            : `mirrord-teams refused the subscription: ${err.message}`,
         }),
       );
     }
     if (!outcome.ok) {
-      this.log.info({ port: intent.port, mode: intent.mode, code: outcome.error.code }, outcome.error.message);
+      this.#refusalLog.info({ port: intent.port, mode: intent.mode, code: outcome.error.code }, outcome.error.message);
       return this.io.toClient(refused(this.version, sub, outcome.refusal));
     }
     // The ledger's warnings (a filter shadowed by another session's) reach the client as the agent's log lines do.
@@ -298,7 +300,7 @@ export class RelaySession {
       else if ((frame[0] === TCP_OUTGOING_TAG || frame[0] === UDP_OUTGOING_TAG) && frame[1] === 0)
         return this.#outgoing.agentConnected(frame[0] === TCP_OUTGOING_TAG ? 'TCP' : 'UDP', frame);
     }
-    this.#count(frame);
+    countAgentMessage(frame, this.awaiting, this.session, this.deps.traffic);
     return [frame];
   }
 
@@ -316,43 +318,6 @@ export class RelaySession {
       $: 'GetEnvVarsResponse',
       v: { $: 'Ok', v: m.v.v.filter(([name]) => !this.#envWithheld!(name)) },
     });
-  }
-
-  #count(frame: Uint8Array): void {
-    const tag = frame[0];
-    if ((tag !== 1 && tag !== 2) || frame.length < 2) return;
-    const sub = frame[1]!;
-    // DaemonTcp: 0 NewConnectionV1, 3 SubscribeResult, 4/5 HttpRequest(Framed), 6 Chunked (0 StartV1, 3 StartV2), 7 NewConnectionV2.
-    const counted =
-      sub === 3 ||
-      (tag === 2 &&
-        (sub === 0 || sub === 4 || sub === 5 || sub === 7 || (sub === 6 && (frame[2] === 0 || frame[2] === 3))));
-    if (!counted) return;
-    const m = decodeExact(daemonMessage, frame);
-    if (m.$ !== 'Tcp' && m.$ !== 'TcpSteal') return;
-    const mode = m.$ === 'Tcp' ? 'mirror' : 'steal';
-    const t = m.v;
-    switch (t.$) {
-      case 'SubscribeResult': {
-        const port = t.v.$ === 'Ok' ? t.v.v : undefined;
-        const i = this.awaiting.findIndex((a) => a.mode === mode && (port === undefined || a.port === port));
-        if (i >= 0) this.awaiting.splice(i, 1);
-        return;
-      }
-      case 'NewConnectionV1':
-        return this.deps.traffic?.stolenConnection(this.session, t.v.destination_port);
-      case 'NewConnectionV2':
-        return this.deps.traffic?.stolenConnection(this.session, t.v.connection.destination_port);
-      case 'HttpRequest':
-      case 'HttpRequestFramed':
-        return this.deps.traffic?.stolenRequest(this.session, t.v.port);
-      case 'HttpRequestChunked':
-        if (t.v.$ === 'StartV1') this.deps.traffic?.stolenRequest(this.session, t.v.v.port);
-        else if (t.v.$ === 'StartV2') this.deps.traffic?.stolenRequest(this.session, t.v.v.metadata.v.destination.port);
-        return;
-      default:
-        return;
-    }
   }
 
   /**
@@ -379,6 +344,20 @@ export class RelaySession {
         : `malformed message from the ${from} (protocol ${this.version}): ${e.message}; closing this connection`,
     );
     this.io.closeClient(1007, `malformed mirrord-protocol message from the ${from}`);
+  }
+
+  /**
+   * The client leaves more unread than its budget (it sends requests and never reads the
+   * answers): this socket closes 1008 and reads nothing more; its session waits for a reconnect.
+   */
+  notReading(held: number, budget: number): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'failed';
+    this.log.warn(
+      { held_bytes: held, budget_bytes: budget, protocol_version: this.version },
+      `the client does not read what it is sent: ${held} bytes held for it, over its budget of ${budget} (PROTOCOL_MAX_MESSAGE_BYTES + 2 MiB); closing this connection`,
+    );
+    this.io.closeClient(1008, 'the client does not read what it is sent; over its buffer budget');
   }
 
   /** The session ended elsewhere (killed, overridden, expired): the client is told who, then the socket closes. */

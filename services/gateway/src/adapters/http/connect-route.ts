@@ -179,6 +179,10 @@ export function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRe
   }
   const parent = contextFromHttp(req.headers);
   const rate = deps.limits?.messagesPerSecond ?? 20;
+  const id = s.req.session_id;
+  // One bucket per session (buildServer makes the set), however many sockets it opens.
+  const bucket = deps.rates ? deps.rates.acquire(id, Date.now()) : new TokenBucket(rate, Date.now());
+  socket.once('close', () => deps.rates?.release(id, Date.now()));
   serveRelay(
     {
       log: deps.log,
@@ -186,7 +190,7 @@ export function serveSocket(deps: GatewayDeps, socket: WebSocket, req: FastifyRe
       ledger: deps.ledger,
       registry: deps.registry,
       limits: deps.limits?.filter ?? DEFAULT_FILTER_LIMITS,
-      bucket: new TokenBucket(rate, Date.now()),
+      bucket,
       now: () => Date.now(),
       maxMessageBytes: deps.maxMessageBytes ?? DEFAULT_PROTOCOL_MAX_BYTES,
       inTrace: (fn) => context.with(parent, fn),

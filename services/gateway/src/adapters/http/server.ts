@@ -35,6 +35,7 @@ import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
 import type { FilterLimits } from '#shared/filters/index.js';
+import { SessionRates } from '../../domain/session-rates.js';
 
 export interface GatewayDeps {
   log: Logger;
@@ -61,8 +62,10 @@ export interface GatewayDeps {
   agentConnector?: AgentConnector;
   /** The relay's traffic counters. */
   traffic?: TrafficMetrics;
-  /** HTTP filter bounds and the per-connection message rate (HTTP_FILTER_*, SESSION_MESSAGES_PER_SECOND). */
+  /** HTTP filter bounds and the per-session message rate (HTTP_FILTER_*, SESSION_MESSAGES_PER_SECOND). */
   limits?: { filter: FilterLimits; messagesPerSecond: number };
+  /** The sessions' message buckets, shared by each session's sockets (buildServer makes it from `limits`). */
+  rates?: SessionRates;
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
   /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */
@@ -155,7 +158,8 @@ export function requireIdentity(req: FastifyRequest): Identity {
   return req.identity;
 }
 
-export async function buildServer(deps: GatewayDeps): Promise<FastifyInstance> {
+export async function buildServer(given: GatewayDeps): Promise<FastifyInstance> {
+  const deps: GatewayDeps = { ...given, rates: given.rates ?? new SessionRates(given.limits?.messagesPerSecond ?? 20) };
   const https = deps.https
     ? {
         https: {

@@ -10,8 +10,32 @@ import type { LiveConnection } from '../nats/connection-registry.js';
 /** Bytes sent to the client and not yet written before the agent's side is paused (and resumed below the low mark). */
 const HIGH_WATER = 1 << 20;
 const LOW_WATER = 256 << 10;
-/** Client frames queued behind a pending decision before the client's socket is paused. */
+/** Client frames (or bytes) queued behind a pending decision before the client's socket is paused. */
 const QUEUE_PAUSE = 256;
+const QUEUE_PAUSE_BYTES = HIGH_WATER;
+/**
+ * Client frames decided before the relay yields to the event loop. Most are decided at once
+ * (a refusal, a relay), so without a yield one socket flooding small messages is served for as
+ * long as it keeps sending, and every other socket waits (a ping took 8 s behind five).
+ */
+const FAIR_SHARE = 64;
+/** Room in a client's budget for what the gateway answers itself (versions, pongs, refusals). */
+const ANSWERS_BYTES = 1 << 20;
+/**
+ * What one frame waiting to be written costs beyond its bytes (ws header, write request,
+ * callback, the frame's own buffer): about 600 bytes measured (bench/slow-client.bench.ts).
+ * Counted, so a flood of 100-byte refusals is held to the budget in memory, not in payload
+ * bytes (which let it hold seven times as much).
+ */
+const FRAME_COST = 1024;
+
+/**
+ * The most a client socket may leave unread, whoever produced the bytes: one whole agent
+ * message, the agent's pause mark, and room for the gateway's own answers. The agent pauses
+ * at the mark, so only the gateway's answers (a client sending requests and never reading
+ * the refusals) can pass it: then the socket closes 1008 rather than the gateway growing.
+ */
+export const clientBudget = (maxMessageBytes: number): number => maxMessageBytes + HIGH_WATER + ANSWERS_BYTES;
 
 export interface SocketRelayDeps extends RelayDeps {
   log: Logger;
@@ -46,8 +70,10 @@ export function serveRelay(
 ): void {
   const id = s.req.session_id;
   const log = deps.log.child({ session_id: id });
-  let unsent = 0;
+  /** Bytes (and per-frame costs) handed to the client's socket and not yet written. */
+  let held = 0;
   let agentPaused = false;
+  const budget = clientBudget(deps.maxMessageBytes);
   const relay = new RelaySession(
     deps,
     s,
@@ -55,19 +81,21 @@ export function serveRelay(
       hasAgent: agent !== undefined,
       toClient(frame) {
         if (socket.readyState !== socket.OPEN) return;
-        unsent += frame.length;
+        const cost = frame.length + FRAME_COST;
+        held += cost;
         deps.bytes?.('agent_to_client', frame.length);
         socket.send(frame, { binary: true }, () => {
-          unsent -= frame.length;
-          if (agentPaused && unsent < LOW_WATER) {
+          held -= cost;
+          if (agentPaused && held < LOW_WATER) {
             agentPaused = false;
             agent?.resume();
           }
         });
-        if (!agentPaused && unsent > HIGH_WATER && agent) {
+        if (!agentPaused && held > HIGH_WATER && agent) {
           agentPaused = true;
           agent.pause();
         }
+        if (held > budget) relay.notReading(held, budget);
       },
       toAgent(frame) {
         if (!agent || agent.destroyed) return;
@@ -121,33 +149,40 @@ export function serveRelay(
 
   // Frames are decided in arrival order; only subscriptions wait (policy, ledger), the rest is synchronous.
   const queue: Uint8Array[] = [];
+  let queuedBytes = 0;
   let busy = false;
   const pump = async (): Promise<void> => {
     busy = true;
+    let decided = 0;
     while (queue.length > 0) {
+      if (++decided % FAIR_SHARE === 0) await new Promise((r) => setImmediate(r));
       const f = queue.shift()!;
+      queuedBytes -= f.length;
       try {
         await deps.inTrace(() => relay.fromClient(f));
       } catch (err) {
-        log.error({ err }, 'relay failed on a client message; closing this connection');
-        relay.io.closeClient(1011, 'mirrord-teams relay error');
+        relay.protocolError('client', err);
       }
-      if (queue.length < QUEUE_PAUSE / 4 && socket.isPaused) socket.resume();
+      if (queue.length < QUEUE_PAUSE / 4 && queuedBytes < QUEUE_PAUSE_BYTES / 4 && socket.isPaused) socket.resume();
     }
     busy = false;
   };
   socket.on('message', (data: Buffer, isBinary: boolean) => {
+    // A socket that failed (bad bytes, not reading) reads nothing more while it closes.
+    if (relay.state !== 'open') return;
     if (!isBinary) {
       log.warn('text frame from the client; the mirrord protocol is binary only');
       return relay.io.closeClient(1003, 'text frames are not part of the mirrord protocol');
     }
     queue.push(data);
-    if (queue.length > QUEUE_PAUSE) socket.pause();
+    queuedBytes += data.length;
+    if (queue.length > QUEUE_PAUSE || queuedBytes > QUEUE_PAUSE_BYTES) socket.pause();
     if (!busy) void pump();
   });
 
   socket.on('close', (code) => {
     deps.registry.remove(conn);
+    relay.flushLogs();
     if (agent) hangUp(agent);
     const state = relay.state;
     if (state === 'ended') return;
