@@ -146,6 +146,39 @@ describe('copy targets the CLI way: create, get, connect, reuse, delete', () => 
     );
   });
 
+  it('another user cannot take a copy: not with its creator session id (listed for everyone), not by its name, not as a plain target; its creator can', async () => {
+    const created = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
+      spec: cliSpec('ip-visit-counter', false),
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const copy = created.body as unknown as CopyTargetCrd;
+    const creator = copy.status.creator_session.id;
+    // What GET copytargets shows anyone allowed to list them.
+    const listed = (await http(sys, 'GET', `${API}/namespaces/default/copytargets`, 'admin-token')).body
+      .items as CopyTargetCrd[];
+    assert.equal(listed.find((c) => c.metadata.name === copy.metadata.name)?.status.creator_session.id, creator);
+    const creatorId = { 'x-session-id': BigInt(`0x${creator}`).toString() };
+    for (const attempt of [
+      { resource: 'copytargets' as const, target: copy.metadata.name, headers: creatorId },
+      { resource: 'copytargets' as const, target: copy.metadata.name },
+      { target: 'deployment.ip-visit-counter', headers: creatorId },
+    ]) {
+      const r = await SessionClient.connect(sys, { token: 'admin-token', ...attempt });
+      if (r.client) clients.push(r.client);
+      assert.equal(r.status, 403, `${JSON.stringify(attempt)} was let in`);
+      assert.match(String(r.body?.message), /belongs to another user/);
+    }
+    // Untouched: its creator connects with the creator session and runs on the copy.
+    const mine = await connectTo(copy.metadata.name, creator);
+    const started = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === creator);
+    assert.equal(started.agent, 'copy');
+    await mine.close();
+    await eventually('the idle copy is deleted', async () => {
+      const del = await http(sys, 'DELETE', `${API}/namespaces/default/copytargets/${copy.metadata.name}`, 'jim-token');
+      return del.status === 200 || undefined;
+    });
+  });
+
   it('scale_down: the deployment is at 0 from the create until the session ends, then restored and the copy deleted', async () => {
     const replicas = async () =>
       (await apps.readNamespacedDeployment({ name: 'my-deployment', namespace: 'default' })).spec?.replicas;

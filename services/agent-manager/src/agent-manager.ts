@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, conflict, invalid, notFound } from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
@@ -16,7 +16,7 @@ import {
   SESSION_LABEL,
 } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
-import { copyTargetOf, idleExpired, idleTtlOf } from './domain/copy-targets.js';
+import { copyOwnedBy, copyTargetOf, idleExpired, idleTtlOf } from './domain/copy-targets.js';
 import { AgentPool } from './agent-pool.js';
 import { usersOf } from './domain/shared-agents.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
@@ -48,6 +48,9 @@ function copyKey(user: string, target: string, template: unknown): string {
     .digest('hex')
     .slice(0, 32);
 }
+
+const notYours = (name: string) =>
+  forbidden(`copy target "${name}" belongs to another user; create your own (copy_target in your mirrord config)`);
 
 /** A session not yet started (or never known) is given this long before its objects count as leftovers. */
 const SETUP_GRACE_MS = 5 * 60_000;
@@ -180,6 +183,8 @@ export class AgentManager {
       );
     if (pod.status?.phase === 'Failed') throw conflict(`copy target "${name}" failed; create a new one`);
     const a = pod.metadata?.annotations ?? {};
+    // Whatever session id is presented: a copy is its creator's user's alone.
+    if (!copyOwnedBy(pod, String(req.client.client_user ?? ''), key)) throw notYours(name);
     if (pod.metadata?.labels?.[SESSION_LABEL] === req.session_id) {
       const selector = `${SESSION_LABEL}=${req.session_id},${ROLE_LABEL}=copy`;
       const running = pod.status?.phase === 'Running';
@@ -217,6 +222,7 @@ export class AgentManager {
     const own = (await this.cluster.copyPods(req.namespace)).find(
       (p) => p.metadata?.labels?.[SESSION_LABEL] === req.session_id && p.status?.phase === 'Running',
     );
+    if (own && !copyOwnedBy(own, String(req.client.client_user ?? ''))) throw notYours(own.metadata!.name!);
     if (own) return own;
     const timeout = req.agent.startup_timeout * 1000;
     const template = await this.cluster.podTemplate(t, req.namespace);

@@ -99,6 +99,8 @@ const copyTarget = z.object({
   spec: z.record(z.string(), z.unknown()).optional(),
   /** The creator's `user_id` (the certificate's public key): the CLI reuses only its own copies. */
   user_id: z.string().optional(),
+  /** The authenticated user the copy was made for: the gateway lets only them connect to it. */
+  client_user: z.string().optional(),
 });
 
 /** The copy pods agent-manager keeps, per namespace or all. */

@@ -60,6 +60,8 @@ export interface CopyTargetView {
   spec?: Record<string, unknown>;
   /** The creator's `user_id` (base64 public key). */
   user_id?: string;
+  /** The authenticated user the copy was made for: only they may connect to it. */
+  client_user?: string;
 }
 
 /** `mirrord_sessions_duration` buckets (seconds): 1 s to 8 h. */

@@ -1,8 +1,10 @@
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import {
   COPY_IDLE_TTL,
+  COPY_KEY,
   COPY_SPEC,
   CREATOR_SESSION,
+  CREATOR_USER,
   CREATOR_USER_ID,
   IDLE_SINCE,
   SCALED_DEPLOYMENT,
@@ -43,6 +45,17 @@ function specOf(p: CopyPodLike): Record<string, unknown> | undefined {
   }
 }
 
+/**
+ * Whether a copy is this user's: the authenticated user the gateway named when it was made,
+ * never a session id (which `copytargets` lists for everyone). A copy made before the user was
+ * recorded is recognised by its key, which hashes the user in (without a key to compare: its own).
+ */
+export function copyOwnedBy(p: CopyPodLike, user: string, key?: string): boolean {
+  const a = p.metadata?.annotations ?? {};
+  if (a[CREATOR_USER] !== undefined) return a[CREATOR_USER] === user;
+  return key === undefined || a[COPY_KEY] === key;
+}
+
 /** A copy pod as the `copytargets` resource shows it: Ready once running, Failed if it failed. */
 export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetView {
   const m = p.metadata ?? {};
@@ -60,5 +73,6 @@ export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetView {
     ...(m.annotations?.[IDLE_SINCE] ? { idle_since: Date.parse(m.annotations[IDLE_SINCE]) } : {}),
     ...(spec ? { spec } : {}),
     ...(m.annotations?.[CREATOR_USER_ID] ? { user_id: m.annotations[CREATOR_USER_ID] } : {}),
+    ...(m.annotations?.[CREATOR_USER] ? { client_user: m.annotations[CREATOR_USER] } : {}),
   };
 }

@@ -16,6 +16,8 @@ export const CREATOR_SESSION = 'mirrord.metalbear.co/creator-session';
 /** A copy made through the CLI's `CopyTarget`: its spec (JSON, listed back as sent), creator and idle TTL. */
 export const COPY_SPEC = 'mirrord.metalbear.co/copy-target-spec';
 export const CREATOR_USER_ID = 'mirrord.metalbear.co/creator-user-id';
+/** The authenticated user a copy was made for (the gateway's `client_user`): only they may use it. */
+export const CREATOR_USER = 'mirrord.metalbear.co/creator-user';
 export const COPY_IDLE_TTL = 'mirrord.metalbear.co/idle-ttl';
 
 type Obj = Record<string, unknown>;
@@ -185,6 +187,9 @@ export function copyPod(
         'mirrord.metalbear.co/copy-of': req.target,
         [COPY_KEY]: key,
         [CREATOR_SESSION]: req.session_id,
+        ...(typeof req.client.client_user === 'string' && req.client.client_user
+          ? { [CREATOR_USER]: req.client.client_user }
+          : {}),
         ...(typeof req.client.user_id === 'string' && req.client.user_id
           ? { [CREATOR_USER_ID]: req.client.user_id }
           : {}),

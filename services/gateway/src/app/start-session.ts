@@ -67,14 +67,16 @@ export function recordRejection(
 /**
  * `x-session-id` is chosen by the client (the mirrord CLI always sends one): an unknown id
  * starts a new session with it; a live session of the same user on the same target is resumed
- * (reconnect, or a second socket of `exec` / `port-forward`); anything else is refused —
- * checked before authorisation and policy so a resume cannot borrow another target's decision
- * (the ledger checks again, for races).
+ * (reconnect, or a second socket of `exec` / `port-forward`); a pending one (a copy made for
+ * it, a refusal recorded) is started only by its own user, since `copytargets` lists a copy's
+ * creator session for everyone; anything else is refused — checked before authorisation and
+ * policy so a resume cannot borrow another target's decision (the ledger checks again, for races).
  */
 async function resumes(ledger: SessionLedger, who: Identity, id: string, target: ResolvedTarget): Promise<boolean> {
   const { session } = await ledger.session(id);
-  if (!session || session.status === 'pending') return false;
+  if (!session) return false;
   if (session.client_user !== who.user) throw forbidden(`x-session-id: session ${id} belongs to another user`);
+  if (session.status === 'pending') return false;
   if (session.status === 'ended')
     throw new AppError(
       ErrorCode.ReconnectNotPossible,

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AppError, ErrorCode, invalid, notFound } from '#shared/errors/index.js';
+import { AppError, ErrorCode, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import { AGENT_DEFAULTS } from '#shared/mirrord-config/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { copyTargetBody, parseWith } from '#shared/contracts/index.js';
@@ -125,6 +125,14 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
     'copytargets',
     async (req) => {
       const c = await authorizedCopy(req, 'proxy');
+      // A copy runs with its creator's environment: only their user may connect to it, whatever
+      // session id is presented (the identity is the authenticated one, never a request field).
+      if (c.client_user !== requireIdentity(req).user)
+        throw forbidden(
+          c.client_user === undefined
+            ? `copy target "${c.name}" does not record its user (made by an older operator); create a new one`
+            : `copy target "${c.name}" belongs to another user; create your own (copy_target in your mirrord config)`,
+        );
       return startConnect(deps, req, {
         params: { namespace: c.namespace, name: formatDottedTarget(parseTarget(c.target)) },
         adapt: (cr) => ({
