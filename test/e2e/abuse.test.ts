@@ -223,6 +223,12 @@ describe('abuse: one user cannot take the operator down', () => {
       assertRefused(r, 400, 'certificate request');
       assert.match(String(r.body.message), why);
     }
+    // A PEM body that is not base64 is the sender's error, named, not a 500.
+    assertRefused(
+      await post('-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----'),
+      400,
+      'certificate request',
+    );
     assert.equal((await post(csrFor({ type: 'ed25519' }))).status, 201);
   });
 

@@ -145,6 +145,24 @@ describe('client certificates: only keys that cannot be forged today', () => {
     await assert.rejects(signCsr(ca, forged, { commonName: 'jim', usage: 'client', days: 1 }), /does not verify/);
   });
 
+  it('given a PEM whose body is not base64, when signed, then it is Invalid naming the certificate request (not a 500)', async () => {
+    const ca = await createCa('test-ca');
+    for (const body of ['!!!not base64$$', 'a'])
+      await assert.rejects(
+        signCsr(ca, `-----BEGIN CERTIFICATE REQUEST-----\n${body}\n-----END CERTIFICATE REQUEST-----\n`, {
+          commonName: 'jim',
+          usage: 'client',
+          days: 1,
+        }),
+        (e: unknown) => {
+          assert.ok(isAppError(e, 'Invalid'), String(e));
+          assert.equal(e.field, 'certificate request');
+          assert.match(e.message, /its PEM body is not base64/);
+          return true;
+        },
+      );
+  });
+
   it('given the certificate the real CLI sends back re-encoded (NULL parameters), when checked, then it is the one issued', () => {
     const fixture = (f: string) => readFileSync(new URL(`../fixtures/mirrord-cli/${f}`, import.meta.url), 'utf8');
     const header = fixture('x-client-der.txt').trim();

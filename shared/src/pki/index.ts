@@ -189,11 +189,22 @@ function ed25519LabelledX25519(der: Uint8Array): x509.PublicKey | undefined {
   return new x509.PublicKey(fixed);
 }
 
+/** The DER inside a PEM: a body that is not base64 is the sender's error (400), not ours (it was a 500). */
+function pemBody(pem: string): Uint8Array {
+  try {
+    return new Uint8Array(x509.PemConverter.decodeFirst(pem));
+  } catch (e) {
+    throw invalid(
+      'certificate request',
+      `its PEM body is not base64 (${(e as Error).message})`,
+      'send the PEM of a CSR as openssl writes it (base64 between the BEGIN and END lines)',
+    );
+  }
+}
+
 /** Signs a PEM PKCS#10 request after checking its self-signature; the subject is replaced. */
 export async function signCsr(ca: CertificateAuthority, csrPem: string, o: IssueOptions): Promise<SignedCsr> {
-  const quirk = csrPem.includes('-----BEGIN')
-    ? ed25519LabelledX25519(new Uint8Array(x509.PemConverter.decodeFirst(csrPem)))
-    : undefined;
+  const quirk = csrPem.includes('-----BEGIN') ? ed25519LabelledX25519(pemBody(csrPem)) : undefined;
   if (quirk) {
     const cert = await sign(ca, quirk, o);
     return { certPem: cert.toString('pem'), ...identityOf(cert.toString('pem')), notAfter: cert.notAfter };
