@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
 import { startTestCluster, type TestCluster } from '../../test/support/cluster.js';
-import { startNatsServer, type NatsServer } from '../../test/support/nats-server.js';
+import { assertNoViolations, startNatsServer, type NatsServer } from '../../test/support/nats-server.js';
 import { startService, type ServiceProcess } from '../../test/support/service-process.js';
 import { SessionClient } from '../../test/support/system.js';
 import { tempDir } from '../../test/support/tmp.js';
@@ -106,7 +106,9 @@ export class FrontDoor {
     await this.nc?.close().catch(() => undefined);
     for (const p of [...this.gateways, ...this.ams, ...this.policies, this.ledger])
       await p?.stop().catch(() => undefined);
+    const bus = this.nats.violations();
     await this.nats[Symbol.asyncDispose]();
+    assertNoViolations({ violations: () => bus });
     await this.cluster.stop();
   }
 }

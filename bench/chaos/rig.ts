@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { startNatsCluster, type NatsCluster } from '../../test/support/nats-server.js';
+import { assertNoViolations, startNatsCluster, type NatsCluster } from '../../test/support/nats-server.js';
 import { startPostgres, type Postgres } from '../../test/support/postgres.js';
 import { startService, type LogLine, type ServiceProcess } from '../../test/support/service-process.js';
 
@@ -110,6 +110,8 @@ export class Rig {
     for (const p of [...this.reporters, ...this.ledgers]) await p.stop().catch(() => undefined);
     await this.hook.close();
     await this.pg[Symbol.asyncDispose]();
+    const bus = this.nats.violations();
     await this.nats[Symbol.asyncDispose]();
+    assertNoViolations({ violations: () => bus });
   }
 }

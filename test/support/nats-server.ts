@@ -160,6 +160,12 @@ export async function startNatsServer(
   return server;
 }
 
+/** Throws when our own services hit a permission of the bus: a wire missing from permissions.ts, or one they should not use. */
+export function assertNoViolations(bus: { violations(): string[] }): void {
+  const v = bus.violations();
+  if (v.length > 0) throw new Error(`NATS permission violations by our own services:\n${v.slice(0, 20).join('\n')}`);
+}
+
 /** A client connection to `url` as `identity`, with its seed from `credsDir` (none: no auth). */
 export function connectAs(
   url: string,
@@ -182,6 +188,8 @@ export interface NatsCluster extends AsyncDisposable {
   credsDir: string | undefined;
   readonly env: Record<string, string>;
   connect(identity?: Identity, opts?: Partial<ConnectionOptions>): Promise<NatsConnection>;
+  /** Every node's permission violations so far. */
+  violations(): string[];
   nodes: NatsServer[];
 }
 
@@ -214,6 +222,7 @@ export async function startNatsCluster(size = 3): Promise<NatsCluster> {
     connect(identity: Identity = TEST_IDENTITY, more: Partial<ConnectionOptions> = {}) {
       return connectAs(cluster.url, credsDir, identity, more);
     },
+    violations: () => nodes.flatMap((n) => n.violations()),
     async [Symbol.asyncDispose]() {
       await Promise.all(nodes.map((n) => n[Symbol.asyncDispose]()));
     },

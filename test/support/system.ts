@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
 import type { HttpFilterValue } from '#shared/protocol/index.js';
 import { MirrordSocket } from '../../cli/src/client/mirrord-socket.js';
-import { startNatsServer, type NatsServer } from './nats-server.js';
+import { assertNoViolations, startNatsServer, type NatsServer } from './nats-server.js';
 import { startService, type ServiceProcess } from './service-process.js';
 
 export interface System {
@@ -23,7 +23,7 @@ export interface System {
  */
 export async function startSystem(
   extraEnv: Record<string, string> = {},
-  opts: { nats?: NatsServer; allowViolations?: boolean } = {},
+  opts: { nats?: NatsServer } = {},
 ): Promise<System> {
   const nats = opts.nats ?? (await startNatsServer());
   const dir = tempDir('mirrord-sys');
@@ -56,8 +56,7 @@ export async function startSystem(
       // from permissions.ts (or talks on one it should not).
       const violations = nats.violations();
       if (!opts.nats) await nats[Symbol.asyncDispose]();
-      if (violations.length > 0 && !opts.allowViolations)
-        throw new Error(`NATS permission violations:\n${violations.join('\n')}`);
+      assertNoViolations({ violations: () => violations });
     },
   };
   await sys.restartGateway();
