@@ -18,6 +18,7 @@ import { benchSlowClient } from './slow-client.bench.js';
 import { benchGovernance } from './governance.bench.js';
 import { benchStatus, benchTakeover } from './replicas.bench.js';
 import { benchLicense, benchLicenseReport } from './license.bench.js';
+import { benchAuth } from './auth.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -64,6 +65,7 @@ try {
     rows.push(...(await benchLicense(log)));
     rows.push(...benchLicenseReport());
   }
+  if (want('auth')) rows.push(...(await benchAuth(log)));
   if (want('relay')) rows.push(...(await benchRelay(log)));
   if (want('slow-client')) rows.push(...(await benchSlowClient(log)));
   if (want('governance')) rows.push(...(await benchGovernance(log)));
