@@ -9,16 +9,17 @@
  *   <prefix>-ca          `ca.crt` alone: what the services mount to verify the servers
  *   <prefix>-auth        `auth.conf`: the nats.conf `authorization` block, derived from the seeds'
  *                        public keys and permissions.ts (never written by hand)
- * and, with `--operator-secrets`, the operator CA and the gateway's certificate (OPERATOR_SECRETS).
- * Re-running is safe: seeds are never replaced; auth.conf is rewritten when the seeds or this
- * release's permissions changed; the TLS Secret is re-made only when it would stop working (a
+ * and, with `--operator-secrets`, the operator CA and the gateway's certificate (OPERATOR_SECRETS);
+ * with `--fleet-namespace` (the licence hub), each fleet cluster's leaf Secret, and auth.conf the
+ * hub's accounts and leafnodes (bootstrap/fleet.ts).
+ * Re-running is safe: seeds and fleet passwords are never replaced; auth.conf is rewritten when
+ * the seeds, the fleet or this release's permissions changed; the TLS Secret is re-made only when it would stop working (a
  * name missing, or its end within RENEW_DAYS), the CA Secret following it. Deleting a Secret and
  * re-running rotates what it held (deploy/README.md).
  *
  * With `--dir <dir>` (docker-compose): `<identity>.nk` seeds and `auth.conf` in that directory,
  * as `npm start` makes them under data/nats-auth.
  */
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -32,6 +33,27 @@ import { ensureBusCredentials, publicKeyOfSeed } from '#shared/nats/credentials.
 import { authorizationConf, BUS_IDENTITIES, busUsers, type BusIdentity } from '#shared/nats/permissions.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
 import { createAgentConnectionCert, createCa, issue } from '#shared/pki/index.js';
+import {
+  FLEET_ARGS,
+  fleetOptions,
+  hubAuthConf,
+  leafNames,
+  leafSecretName,
+  newLeafPassword,
+  planFleet,
+  type FleetOptions,
+} from './bootstrap/fleet.js';
+import {
+  CA_DAYS,
+  createNatsTls,
+  natsServerNames,
+  RENEW_DAYS,
+  serviceNames,
+  tlsProblem,
+  type TlsMaterial,
+} from './bootstrap/tls.js';
+
+export { createNatsTls, natsServerNames, RENEW_DAYS } from './bootstrap/tls.js';
 
 export interface BootstrapOptions {
   namespace: string;
@@ -46,14 +68,15 @@ export interface BootstrapOptions {
   identities: readonly BusIdentity[];
   /** `--operator-secrets`: also the operator CA and the gateway's serving certificate (OPERATOR_SECRETS). */
   operatorSecrets?: boolean;
+  /** `--fleet-namespace`: the licence hub's Job, which also keeps the fleet's leaf Secrets there. */
+  fleet?: FleetOptions;
 }
-
-/** The keys of the TLS Secret (`kubernetes.io/tls` plus the CA the clients verify with). */
-export type TlsMaterial = Record<'ca.crt' | 'tls.crt' | 'tls.key', string>;
 
 /** A Secret to write, its data as text (base64 only at the API: toV1Secret). */
 export interface SecretSpec {
   name: string;
+  /** Another namespace than the Job's (the fleet's leaf Secrets). */
+  namespace?: string;
   type: 'Opaque' | 'kubernetes.io/tls';
   data: Record<string, string>;
 }
@@ -72,12 +95,10 @@ export interface Generators {
   seed(): string;
   tls(dnsNames: string[]): Promise<TlsMaterial>;
   operator(o: BootstrapOptions): Promise<OperatorMaterial>;
+  /** A fleet cluster's leafnode password (default: newLeafPassword). */
+  password?(): string;
 }
 
-/** A CA lives ten years; the server certificate three, and is re-made by a run within RENEW_DAYS of its end. */
-const CA_DAYS = 3650;
-const SERVER_DAYS = 1095;
-export const RENEW_DAYS = 90;
 const DAY_MS = 86_400_000;
 
 export const secretNames = (prefix: string, identities: readonly BusIdentity[]) => ({
@@ -87,35 +108,8 @@ export const secretNames = (prefix: string, identities: readonly BusIdentity[]) 
   seeds: Object.fromEntries(identities.map((id) => [id, `${prefix}-${id}`])) as Record<BusIdentity, string>,
 });
 
-/** A Service's DNS names, from short to fully qualified. */
-const serviceNames = (svc: string, o: Pick<BootstrapOptions, 'namespace' | 'clusterDomain'>) =>
-  ['', `.${o.namespace}`, `.${o.namespace}.svc`, `.${o.namespace}.svc.${o.clusterDomain}`].map((x) => svc + x);
-
-/**
- * The names a NATS server answers to: the Service (short to fully qualified), and each pod's short
- * name, which the routes and the services' NATS_URL use. Node refuses a wildcard over two labels
- * (`*.mirrord-nats`), so those are listed one by one; the longer forms are covered by wildcards.
- */
-export function natsServerNames(o: Pick<BootstrapOptions, 'natsService' | 'namespace' | 'replicas' | 'clusterDomain'>) {
-  const svc = o.natsService;
-  const forms = serviceNames(svc, o);
-  const pods = Array.from({ length: o.replicas }, (_, i) => `${svc}-${i}.${svc}`);
-  return [...forms, ...pods, ...forms.slice(1).map((n) => `*.${n}`)];
-}
-
 /** A new nkey user seed (SU…). */
 export const newSeed = (): string => new TextDecoder().decode(nkeys.createUser().getSeed());
-
-/**
- * A CA and a certificate for the NATS servers signed by it. One certificate for every node: a
- * client that learns a node's IP from another (gossip) verifies it by the name it first dialled.
- * Server and client use, since routes present it to each other (`cluster { tls { verify: true } }`).
- */
-export async function createNatsTls(dnsNames: string[]): Promise<TlsMaterial> {
-  const ca = await createCa('mirrord-nats-ca', CA_DAYS);
-  const server = await issue(ca, { commonName: dnsNames[0]!, dnsNames, days: SERVER_DAYS, usage: 'both' });
-  return { 'ca.crt': ca.certPem, 'tls.crt': server.certPem, 'tls.key': server.keyPem };
-}
 
 /**
  * The operator's own Secrets, made when missing and never replaced (a platform may bring its own):
@@ -165,33 +159,12 @@ async function planOperator(
   else plan.keep.push(OPERATOR_SECRETS.gatewayTls);
 }
 
-/** The nats.conf authorization block for these seeds: each identity's public key with its derived permissions. */
-export function authConfOf(seeds: Partial<Record<BusIdentity, string>>): string {
-  const keys = Object.fromEntries(
-    Object.entries(seeds).map(([id, seed]) => [id, publicKeyOfSeed(seed!, `seed of ${id}`)]),
-  );
-  return authorizationConf(busUsers(keys));
-}
+const publicKeys = (seeds: Partial<Record<BusIdentity, string>>): Partial<Record<BusIdentity, string>> =>
+  Object.fromEntries(Object.entries(seeds).map(([id, seed]) => [id, publicKeyOfSeed(seed!, `seed of ${id}`)]));
 
-/** Why existing TLS material would not serve these names until `renewBy`, or undefined when it would. */
-export function tlsProblem(tls: Record<string, string>, dnsNames: string[], renewBy: Date): string | undefined {
-  const { 'ca.crt': caPem, 'tls.crt': certPem, 'tls.key': keyPem } = tls;
-  if (!caPem || !certPem || !keyPem) return 'ca.crt, tls.crt or tls.key is missing';
-  try {
-    const ca = new X509Certificate(caPem);
-    const cert = new X509Certificate(certPem);
-    if (!cert.verify(ca.publicKey)) return 'tls.crt is not signed by ca.crt';
-    if (!cert.checkPrivateKey(createPrivateKey(keyPem))) return 'tls.key is not the key of tls.crt';
-    const sans = new Set((cert.subjectAltName ?? '').split(', ').map((s) => s.replace(/^DNS:/, '')));
-    const missing = dnsNames.filter((n) => !sans.has(n));
-    if (missing.length) return `tls.crt does not name ${missing.join(', ')}`;
-    const end = new Date(Math.min(Date.parse(cert.validTo), Date.parse(ca.validTo)));
-    if (end < renewBy) return `the certificate ends ${end.toISOString()}, within ${RENEW_DAYS} days`;
-  } catch (e) {
-    return `it cannot be read (${(e as Error).message})`;
-  }
-  return undefined;
-}
+/** The nats.conf authorization block for these seeds: each identity's public key with its derived permissions. */
+export const authConfOf = (seeds: Partial<Record<BusIdentity, string>>): string =>
+  authorizationConf(busUsers(publicKeys(seeds)));
 
 /**
  * What to write, given the Secrets that exist (name → data as text). Seeds are created when
@@ -220,7 +193,7 @@ export async function planSecrets(
       plan.create.push({ name, type: 'Opaque', data: { nkey: `${seeds[id]}\n` } });
     }
   }
-  const dns = natsServerNames(o);
+  const dns = [...natsServerNames(o), ...leafNames(o.fleet)];
   const tls = existing.get(names.tls);
   const problem = tls && tlsProblem(tls, dns, new Date(now.getTime() + RENEW_DAYS * DAY_MS));
   let tlsData = tls;
@@ -241,8 +214,11 @@ export async function planSecrets(
     } else plan.keep.push(name);
   };
   follow(names.ca, { 'ca.crt': tlsData!['ca.crt']! }, `${names.tls} was re-made`);
+  const fleet = o.fleet && planFleet(o.fleet, existing, tlsData!['ca.crt']!, gen.password ?? newLeafPassword, plan);
   // Last, so the users it names exist by the time NATS loads it.
-  follow(names.auth, { 'auth.conf': authConfOf(seeds) }, 'the seeds or the permissions of this release changed');
+  const auth = fleet ? hubAuthConf(publicKeys(seeds), fleet, o.fleet!) : authConfOf(seeds);
+  const why = `the seeds${fleet ? ', the fleet' : ''} or the permissions of this release changed`;
+  follow(names.auth, { 'auth.conf': auth }, why);
   if (o.operatorSecrets) await planOperator(o, existing, gen, plan);
   return plan;
 }
@@ -262,7 +238,7 @@ export function toV1Secret(
     kind: 'Secret',
     metadata: {
       name: s.name,
-      namespace: o.namespace,
+      namespace: s.namespace ?? o.namespace,
       labels: {
         'app.kubernetes.io/part-of': 'mirrord-teams',
         'app.kubernetes.io/managed-by': 'mirrord-bootstrap',
@@ -281,7 +257,7 @@ const statusOf = (e: unknown): number | undefined => (e as { code?: number }).co
 function apiError(e: unknown, what: string): Error {
   const status = statusOf(e);
   const why: Record<number, string> = {
-    403: "forbidden; the Job's ServiceAccount needs the Role of deploy/rbac/bootstrap.yaml",
+    403: "forbidden; the Job's ServiceAccount needs its Role (deploy/rbac/bootstrap.yaml, the hub's deploy/license-server/bootstrap.yaml)",
     409: "changed by someone else meanwhile; the Job's retry reads it again",
   };
   return new Error(`${what}: ${why[status!] ?? (status ? `HTTP ${status}` : (e as Error).message)}`, { cause: e });
@@ -292,31 +268,38 @@ async function runInCluster(o: BootstrapOptions, core: CoreV1Api, log: Logger): 
   const existing = new Map<string, Record<string, string>>();
   const versions = new Map<string, string | undefined>();
   const operator = o.operatorSecrets ? Object.values(OPERATOR_SECRETS) : [];
-  for (const name of [...Object.values(names.seeds), names.tls, names.ca, names.auth, ...operator]) {
+  const own = [...Object.values(names.seeds), names.tls, names.ca, names.auth, ...operator];
+  const leaves = (o.fleet?.clusters ?? []).map((c) => [o.fleet!.namespace, leafSecretName(c)] as const);
+  for (const [namespace, name] of [...own.map((n) => [o.namespace, n] as const), ...leaves]) {
     try {
-      const s = await core.readNamespacedSecret({ name, namespace: o.namespace });
+      const s = await core.readNamespacedSecret({ name, namespace });
       const data = Object.entries(s.data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]);
       existing.set(name, Object.fromEntries(data));
       versions.set(name, s.metadata?.resourceVersion);
     } catch (e) {
-      if (statusOf(e) !== 404) throw apiError(e, `reading Secret ${o.namespace}/${name}`);
+      if (statusOf(e) !== 404) throw apiError(e, `reading Secret ${namespace}/${name}`);
     }
   }
   const gen = { seed: newSeed, tls: createNatsTls, operator: createOperatorMaterial };
   const plan = await planSecrets(o, existing, gen, new Date());
+  // (a fleet's leaf Secret, in a namespace of its own, is named with it)
+  const named = (s: SecretSpec) => (s.namespace ? `${s.namespace}/${s.name}` : s.name);
   for (const s of plan.create) {
+    const namespace = s.namespace ?? o.namespace;
     const body = toV1Secret(s, o);
-    await core.createNamespacedSecret({ namespace: o.namespace, body }).catch((e: unknown) => {
-      throw apiError(e, `creating Secret ${o.namespace}/${s.name}`);
+    await core.createNamespacedSecret({ namespace, body }).catch((e: unknown) => {
+      throw apiError(e, `creating Secret ${namespace}/${s.name}`);
     });
-    log.info({ secret: s.name }, `created Secret ${s.name}`);
+    log.info({ secret: s.name, namespace }, `created Secret ${named(s)}`);
   }
   for (const s of plan.update) {
+    const namespace = s.namespace ?? o.namespace;
     const body = toV1Secret(s, o, versions.get(s.name));
-    await core.replaceNamespacedSecret({ name: s.name, namespace: o.namespace, body }).catch((e: unknown) => {
-      throw apiError(e, `updating Secret ${o.namespace}/${s.name}`);
+    await core.replaceNamespacedSecret({ name: s.name, namespace, body }).catch((e: unknown) => {
+      throw apiError(e, `updating Secret ${namespace}/${s.name}`);
     });
-    log.info({ secret: s.name, reason: plan.reasons[s.name] }, `updated Secret ${s.name}: ${plan.reasons[s.name]}`);
+    const why = plan.reasons[s.name];
+    log.info({ secret: s.name, namespace, reason: why }, `updated Secret ${named(s)}: ${why}`);
   }
   log.info(
     { namespace: o.namespace, created: plan.create.length, updated: plan.update.length, kept: plan.keep },
@@ -370,6 +353,7 @@ export function parseInvocation(args: string[], env: NodeJS.ProcessEnv): Invocat
       identities: { type: 'string' },
       'operator-secrets': { type: 'boolean', default: false },
       context: { type: 'string', default: '' },
+      ...FLEET_ARGS,
     },
   });
   const identities = parseIdentities(a.identities);
@@ -385,6 +369,8 @@ export function parseInvocation(args: string[], env: NodeJS.ProcessEnv): Invocat
     identities,
     operatorSecrets: a['operator-secrets']!,
   };
+  const fleet = fleetOptions(a, env);
+  if (fleet) options.fleet = fleet;
   return { mode: 'cluster', options, context: a.context! };
 }
 

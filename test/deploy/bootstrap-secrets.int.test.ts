@@ -47,12 +47,12 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
     await k?.close();
   });
 
-  const run = async (args: string[], context: string) => {
+  const run = async (args: string[], context: string, env: Record<string, string> = {}) => {
     try {
       const r = await exec(
         process.execPath,
         ['--import', 'tsx', 'scripts/bootstrap-secrets.ts', ...args, `--context=${context}`],
-        { cwd: ROOT, env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAMESPACE: 'mirrord' }, timeout: 60_000 },
+        { cwd: ROOT, env: { ...process.env, KUBECONFIG: kubeconfig, POD_NAMESPACE: 'mirrord', ...env }, timeout: 60_000 },
       );
       return { code: 0, out: r.stdout, err: r.stderr };
     } catch (e) {
@@ -65,10 +65,10 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
       (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
       (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: '', err: e.stderr ?? '' }),
     );
-  const secrets = (prefix: string) =>
+  const secrets = (prefix: string, namespace = 'mirrord') =>
     new Map(
       k.store
-        .list(k.typeOf('v1', 'Secret'), 'mirrord')
+        .list(k.typeOf('v1', 'Secret'), namespace)
         .filter((s) => s.metadata.name!.startsWith(`${prefix}-`))
         .map((s) => [s.metadata.name!, s]),
     );
@@ -160,9 +160,45 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
       [...hub.keys()].sort(),
       ['auth', 'ca', 'license-server', 'tls'].map((s) => `mirrord-license-nats-${s}`),
     );
-    const conf = JSON.parse(text(hub.get('mirrord-license-nats-auth'), 'auth.conf').replace(/^authorization: /, ''));
-    assert.equal(conf.users.length, 1, 'the license server is the hub bus’ only user');
+    // no fleetClusters yet: the license server alone, in the hub's account, and no leafnode listener
+    const conf = text(hub.get('mirrord-license-nats-auth'), 'auth.conf');
+    const accounts = JSON.parse(conf.replace(/^#.*\n/, '').replace(/^accounts: /, ''));
+    assert.deepEqual(Object.keys(accounts), ['HUB']);
+    assert.equal(accounts.HUB.users.length, 1, 'the license server is the hub bus’ only user');
+    assert.doesNotMatch(conf, /^leafnodes/m);
     assert.deepEqual(versions(secrets('mirrord-nats')), before);
+  });
+
+  it("with fleetClusters, the hub's Job keeps a leaf Secret per cluster in mirrord-fleet, as its own ServiceAccount", async () => {
+    const settings = { FLEET_CLUSTERS: 'east,west', HUB_LEAF_ADDRESS: 'licenses.example.com:7422' };
+    const r = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
+    assert.equal(r.code, 0, r.err + r.out);
+    const leaves = secrets('mirrord-fleet-leaf', 'mirrord-fleet');
+    assert.deepEqual([...leaves.keys()].sort(), ['mirrord-fleet-leaf-east', 'mirrord-fleet-leaf-west']);
+    const east = leaves.get('mirrord-fleet-leaf-east');
+    assert.equal(text(east, 'url'), `nats-leaf://east:${text(east, 'password')}@licenses.example.com:7422`);
+    assert.equal(text(east, 'ca.crt'), text(secrets('mirrord-license-nats').get('mirrord-license-nats-ca'), 'ca.crt'));
+    assert.ok(!r.out.includes(text(east, 'password')), 'the password is not logged');
+    assert.match(r.out, /created Secret mirrord-fleet\/mirrord-fleet-leaf-east/);
+    // the certificate now names the leaf address (re-made), and auth.conf has both clusters' users
+    assert.match(r.out, /updated Secret mirrord-license-nats-tls: tls.crt does not name licenses\.example\.com/);
+    const conf = text(secrets('mirrord-license-nats').get('mirrord-license-nats-auth'), 'auth.conf');
+    assert.ok(conf.includes(text(east, 'password')) && /"account": "CLUSTER_west"/.test(conf));
+    // again: nothing changes; deleting one cluster's Secret gives it a new password
+    const before = versions(leaves);
+    const again = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
+    assert.match(again.out, /"created":0,"updated":0/);
+    assert.deepEqual(versions(secrets('mirrord-fleet-leaf', 'mirrord-fleet')), before);
+    const del = await kubectl('admin', '-n', 'mirrord-fleet', 'delete', 'secret', 'mirrord-fleet-leaf-west');
+    assert.equal(del.code, 0, del.err);
+    const rotated = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
+    assert.equal(rotated.code, 0, rotated.err);
+    const now = secrets('mirrord-fleet-leaf', 'mirrord-fleet');
+    assert.ok(!conf.includes(text(now.get('mirrord-fleet-leaf-west'), 'password')));
+    assert.equal(text(now.get('mirrord-fleet-leaf-east'), 'password'), text(east, 'password'));
+    // its ServiceAccount reads Secrets in mirrord-fleet only by getting them by name (no list)
+    const list = await kubectl('mirrord-license-bootstrap', '-n', 'mirrord-fleet', 'get', 'secrets');
+    assert.match(list.err, /cannot list resource "secrets"/);
   });
 
   describe('a nats-server with the Secrets the Job made', () => {

@@ -90,7 +90,7 @@ describe('kubectl against the Kubernetes stand-in', () => {
       assert.match(r.out, new RegExp(o.replace(/\./g, '\\.')));
   });
 
-  it('the license hub applies; a cluster joined to it renders a nats.conf nats-server accepts, with the fleet deny lists', async () => {
+  it('the license hub applies; a cluster joined to it dials it as its own leafnode user over TLS, with the fleet deny lists', async () => {
     // given the hub's manifests
     const hub = await kubectl(['apply', '--dry-run=client', '-k', 'deploy/license-server/'], 'admin');
     assert.equal(hub.code, 0, hub.err);
@@ -122,12 +122,16 @@ describe('kubectl against the Kubernetes stand-in', () => {
     assert.ok(natsConf.includes(`deny_imports: ${deny}`) && natsConf.includes(`deny_exports: ${deny}`), natsConf);
     const settings = configMap(docs, 'mirrord-settings');
     assert.deepEqual([settings.clusterName, settings.allowSeatOverages], ['east', 'true']);
-    // and the real nats-server accepts both configurations, with the env the pods give it and
-    // the Secrets their bootstrap Jobs make
-    const env = { POD_NAME: 'mirrord-nats-0', CLUSTER_NAME: 'east', LICENSE_SERVER: 'nats-leaf://hub.example:7422' };
-    assert.match(await natsAccepts(natsConf, jobArgsOf(docs as never), env), /configuration file .* is valid/);
-    const hubDocs = await render('deploy/license-server');
-    assert.match(await natsAccepts(hubConf, jobArgsOf(hubDocs as never), env), /configuration file .* is valid/);
+    // the leafnode dials as this cluster's own user over TLS: the URL and the hub's CA come from the
+    // Secret copied from the hub; the hub's leafnodes (listen, TLS, users) are all in its generated
+    // auth.conf. Both run as real nats-servers in test/deploy/license-fleet.int.test.ts.
+    assert.match(natsConf, /url: \$LEAF_URL\s+tls \{ ca_file: \/etc\/nats\/leaf\/ca\.crt/);
+    assert.doesNotMatch(hubConf, /^\s*leafnodes/m);
+    const sts = docs.find((d) => d.kind === 'StatefulSet') as unknown as Workload;
+    const leafEnv = sts.spec.template.spec.containers[0]!.env!.find((e) => e.name === 'LEAF_URL') as unknown as {
+      valueFrom: { secretKeyRef: { name: string; key: string } };
+    };
+    assert.deepEqual(leafEnv.valueFrom.secretKeyRef, { name: 'mirrord-license-leaf', key: 'url' });
   });
 
   it("the seeds' policies and profiles apply unchanged; the seed's kubectl command lists the blockable features", async () => {
