@@ -142,12 +142,7 @@ export function planFleet(
  * let any leafnode in). nats-server reads one `leafnodes` block, so the whole of it is here.
  */
 export function hubAuthConf(keys: Partial<Record<BusIdentity, string>>, clusters: FleetCluster[], f: FleetOptions) {
-  const conf = hubFleetConf({ clusters, hubUsers: busUsers(keys), leafListen: f.listen });
-  const m = /^accounts: ([^]*)\nleafnodes: ([^]*)$/.exec(conf);
-  if (!m) throw new Error('hubFleetConf no longer renders "accounts: …" then "leafnodes: …"');
-  const head = `# The hub's accounts and leafnodes, made by scripts/bootstrap-secrets.ts (bootstrap/fleet.ts)\naccounts: ${m[1]}\n`;
-  if (!clusters.length) return head;
-  const tls = { cert_file: `${f.tlsDir}/tls.crt`, key_file: `${f.tlsDir}/tls.key`, timeout: 2 };
-  const leafnodes = { ...(JSON.parse(m[2]!) as Record<string, unknown>), tls };
-  return `${head}leafnodes: ${JSON.stringify(leafnodes, null, 2)}\n`;
+  const leafTls = { cert_file: `${f.tlsDir}/tls.crt`, key_file: `${f.tlsDir}/tls.key`, timeout: 2 };
+  const conf = hubFleetConf({ clusters, hubUsers: busUsers(keys), leafListen: f.listen, leafTls });
+  return `# The hub's accounts and leafnodes, made by scripts/bootstrap-secrets.ts (bootstrap/fleet.ts)\n${conf}`;
 }

@@ -49,7 +49,13 @@ export const HUB_ACCOUNT = 'HUB';
  * cluster reaches another's subjects or any JetStream; a leafnode whose user is not listed
  * cannot connect, so an unknown cluster cannot join.
  */
-export function hubFleetConf(opts: { clusters: FleetCluster[]; hubUsers: BusUser[]; leafListen: string }): string {
+export function hubFleetConf(opts: {
+  clusters: FleetCluster[];
+  hubUsers: BusUser[];
+  leafListen: string;
+  /** The hub's leafnode TLS (its certificate and key files). */
+  leafTls?: { cert_file: string; key_file: string; timeout?: number };
+}): string {
   const accounts: Record<string, unknown> = {
     [HUB_ACCOUNT]: {
       jetstream: 'enabled',
@@ -78,6 +84,10 @@ export function hubFleetConf(opts: { clusters: FleetCluster[]; hubUsers: BusUser
     authorization: {
       users: opts.clusters.map((c) => ({ user: c.name, password: c.password, account: accountOf(c.name) })),
     },
+    ...(opts.leafTls ? { tls: opts.leafTls } : {}),
   };
-  return `accounts: ${JSON.stringify(accounts, null, 2)}\nleafnodes: ${JSON.stringify(leafnodes, null, 2)}\n`;
+  const accountsConf = `accounts: ${JSON.stringify(accounts, null, 2)}\n`;
+  // No cluster, no leafnode port: a listener without users would let any leafnode in.
+  if (opts.clusters.length === 0) return accountsConf;
+  return `${accountsConf}leafnodes: ${JSON.stringify(leafnodes, null, 2)}\n`;
 }
