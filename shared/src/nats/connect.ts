@@ -112,7 +112,10 @@ export async function connectNats(opts: ConnectOptions): Promise<NatsConnection>
       waitOnFirstConnect: false,
     });
   } catch (e) {
-    throw unavailable(`cannot reach NATS at ${opts.url.split(',').map(redactUrl).join(',')} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`, e);
+    throw unavailable(
+      `cannot reach NATS at ${opts.url.split(',').map(redactUrl).join(',')} (NATS_URL): ${e instanceof Error ? e.message : String(e)}`,
+      e,
+    );
   }
   const state: BusState = { down: false, replicas: opts.replicas ?? 1, listeners: new Set() };
   buses.set(nc, state);
