@@ -29,6 +29,12 @@ const orUndefined = (e: unknown): undefined => {
   return undefined;
 };
 const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+/**
+ * A Job's pods go with it. In the body (DeleteOptions), not the query: client-node sends a JSON
+ * body whenever one is given, and the API server then reads the options from the body alone — a
+ * `?propagationPolicy=` beside it is ignored and Jobs orphan their pods by default.
+ */
+const withPods = { propagationPolicy: 'Background' } as const;
 const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
 /** A label or annotation key as a JSON-pointer segment (RFC 6901). */
 const pointer = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
@@ -180,8 +186,7 @@ export class Cluster {
       await this.#batch.deleteNamespacedJob({
         name,
         namespace,
-        propagationPolicy: 'Background',
-        body: { preconditions: { resourceVersion } },
+        body: { ...withPods, preconditions: { resourceVersion } },
       });
       return true;
     } catch (e) {
@@ -341,9 +346,7 @@ export class Cluster {
     if (o.kind === 'Secret')
       await this.#core.deleteNamespacedSecret({ name: o.name, namespace: o.namespace }).catch(ignore404);
     else if (o.kind === 'Job')
-      await this.#batch
-        .deleteNamespacedJob({ name: o.name, namespace: o.namespace, propagationPolicy: 'Background' })
-        .catch(ignore404);
+      await this.#batch.deleteNamespacedJob({ name: o.name, namespace: o.namespace, body: withPods }).catch(ignore404);
     else await this.#core.deleteNamespacedPod({ name: o.name, namespace: o.namespace }).catch(ignore404);
   }
 }
