@@ -194,7 +194,7 @@ describe('abuse: one user cannot take the operator down', () => {
       [`${API}/events?limit=5000`, 'limit'],
       [`${API}/events?since=99999999999999999999d`, 'since'],
     ] as const)
-      assertRefused(await send(sys, 'GET', path), 400, field);
+      assertRefused(await send(sys, 'GET', path), 422, field);
     const limit = await send(sys, 'GET', `${API}/events?limit=5000`);
     assert.match(String(limit.body.message), /from 1 to 1000/);
     assertRefused(await send(sys, 'GET', `${API}/namespaces/default/sessions/%E0%A4%A`), 400, 'path');
@@ -208,7 +208,7 @@ describe('abuse: one user cannot take the operator down', () => {
     await stillUp();
   });
 
-  it('weak and odd CSRs are refused with 400 naming the key type; Ed25519 is signed', async () => {
+  it('weak and odd CSRs are refused with 422 naming the key type; Ed25519 is signed', async () => {
     const post = (pem: string) =>
       send(sys, 'POST', `${API}/mirrordoperators/operator/certificate`, {
         body: pem,
@@ -220,13 +220,13 @@ describe('abuse: one user cannot take the operator down', () => {
       [{ type: 'dsa', bits: 2048 }, /DSA key is not accepted/],
     ] as const) {
       const r = await post(csrFor(spec));
-      assertRefused(r, 400, 'certificate request');
+      assertRefused(r, 422, 'certificate request');
       assert.match(String(r.body.message), why);
     }
     // A PEM body that is not base64 is the sender's error, named, not a 500.
     assertRefused(
       await post('-----BEGIN CERTIFICATE REQUEST-----\n!!!\n-----END CERTIFICATE REQUEST-----'),
-      400,
+      422,
       'certificate request',
     );
     assert.equal((await post(csrFor({ type: 'ed25519' }))).status, 201);
@@ -315,7 +315,8 @@ describe('abuse: one user cannot take the operator down', () => {
       async () => metric(await metricsText(metricsUrl), CREATED) >= before + 1 || undefined,
     );
     assert.equal(during.status, 503);
-    assert.equal(during.body.reason, 'Unavailable');
+    assert.equal(during.body.reason, 'ServiceUnavailable');
+    assert.equal((during.body.details as { error_code?: string }).error_code, 'Unavailable');
     assert.match(String(during.body.message), /^message bus unavailable/);
   });
 

@@ -269,10 +269,10 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
 
   it('refuses bad agent config and scale_down on a non-deployment, naming the field', async () => {
     const bad = await connect('deployment.my-deployment', { agent: { ttl: -1 } });
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422);
     assert.match(String(bad.body!.message), /^x-mirrord-config: agent\.ttl: expected a number at least 0, got -1/);
     const pod = await connect('pod.my-pod', { feature: { copy_target: { scale_down: true } } });
-    assert.equal(pod.status, 400);
+    assert.equal(pod.status, 422);
     assert.match(
       String(pod.body!.message),
       /^feature\.copy_target\.scale_down: is compatible only with deployment targets/,

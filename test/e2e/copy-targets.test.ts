@@ -68,7 +68,7 @@ describe('copy targets the CLI way: create, get, connect, reuse, delete', () => 
     const r = await http(sys, 'POST', `${API}/namespaces/default/copytargets`, 'jim-token', {
       spec: { target: { deployment: 'ip-visit-counter', pod: 'x', container: null }, scale_down: false },
     });
-    assert.equal(r.status, 400);
+    assert.equal(r.status, 422);
     assert.match(String(r.body.message), /spec\.target/);
   });
 

@@ -96,25 +96,25 @@ describe('gateway: operator API and session connect, end to end', () => {
     await client!.waitFor((m) => m.type === 'closed');
   });
 
-  it('answers 400 naming the field, and 404 for unknown sessions and paths', async () => {
+  it('answers 422 Invalid naming the field, and 404 for unknown sessions and paths', async () => {
     const badTarget = await SessionClient.connect(sys, { target: 'ingress.x' });
-    assert.equal(badTarget.status, 400);
+    assert.equal(badTarget.status, 422);
     assert.match(String(badTarget.body!.message), /^target: unknown target type "ingress"/);
     const badMode = await SessionClient.connect(sys, { query: '&on_concurrent_steal=maybe' });
-    assert.equal(badMode.status, 400);
+    assert.equal(badMode.status, 422);
     assert.match(String(badMode.body!.message), /^on_concurrent_steal:/);
     const badSid = await SessionClient.connect(sys, { headers: { 'x-session-id': 'not-a-number' } });
-    assert.equal(badSid.status, 400);
+    assert.equal(badSid.status, 422);
     assert.match(String(badSid.body!.message), /^x-session-id:/);
     const badNs = await SessionClient.connect(sys, { namespace: 'Bad_NS' });
-    assert.equal(badNs.status, 400);
-    assert.equal((await http(sys, 'GET', `${API}/sessions/xyz!`)).status, 400);
+    assert.equal(badNs.status, 422);
+    assert.equal((await http(sys, 'GET', `${API}/sessions/xyz!`)).status, 422);
     const missing = await http(sys, 'DELETE', `${API}/sessions/0000000000000001`);
     assert.equal(missing.status, 404);
     assert.equal(missing.body.reason, 'NotFound');
     assert.equal((await http(sys, 'GET', `${API}/namespaces/default/sessions/00000000000000FF`)).status, 404);
     assert.equal((await http(sys, 'GET', `${API}/nothing-here`)).status, 404);
-    assert.equal((await http(sys, 'GET', `${API}/events?since=yesterday`)).status, 400);
+    assert.equal((await http(sys, 'GET', `${API}/events?since=yesterday`)).status, 422);
   });
 
   it('runs a session over the socket in the mirrord protocol: ports, refusals, status, and close ends it', async () => {
@@ -284,7 +284,7 @@ describe('gateway: operator API and session connect, end to end', () => {
     const second = await http(sys, 'GET', `${API}/events?user=alice&limit=3&continue=${cont}`);
     const next = second.body.items as Array<{ position: number }>;
     assert.ok(next[0]!.position > items[2]!.position);
-    assert.equal((await http(sys, 'GET', `${API}/events?continue=garbage`)).status, 400);
+    assert.equal((await http(sys, 'GET', `${API}/events?continue=garbage`)).status, 422);
   });
   it('signs a plugin CSR with the operator CA, and refuses a garbled one naming the field', async () => {
     const { createCsr, verifyIssued } = await import('#shared/pki/index.js');
@@ -295,7 +295,7 @@ describe('gateway: operator API and session connect, end to end', () => {
         headers: { authorization: 'Bearer alice-token', 'content-type': 'application/x-pem-file' },
       });
     const bad = await post('not a csr');
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422);
     assert.match(
       ((await bad.json()) as { message: string }).message,
       /^csr: expected a PEM certificate signing request/,

@@ -12,6 +12,9 @@ export type LedgerSessionView = SessionView;
 
 export const API_VERSION = `${GROUP}/v1`;
 
+/** A Kubernetes timestamp (RFC 3339, whole seconds). */
+const kubeTime = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+
 /** The snake_case Session of api.md (what `mirrord operator status` reads). */
 export interface SessionInfo {
   id: string;
@@ -53,7 +56,7 @@ export function sessionObject(v: LedgerSessionView, now: number) {
     metadata: {
       name: v.id,
       namespace: v.namespace,
-      creationTimestamp: new Date(v.started_at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      creationTimestamp: kubeTime(v.started_at),
     },
     spec: { session: sessionInfo(v, now) },
     status: v.status === 'ended' ? { ended: true, reason: v.end_reason, killed_by: v.killed_by } : { ended: false },
@@ -85,6 +88,8 @@ export interface OperatorInfo {
   /** Seats taken in the current billing period (absent for `?at=`: periods are about now). */
   seats?: { used: number; period_start: string };
   copyTargets: CopyTargetView[];
+  /** The object's creationTimestamp (when the gateway started serving it). */
+  startedAt?: number;
 }
 
 /**
@@ -99,7 +104,7 @@ export function copyTargetCrd(c: CopyTargetView) {
     metadata: {
       name: c.name,
       namespace: c.namespace,
-      creationTimestamp: new Date(c.created_at).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      creationTimestamp: kubeTime(c.created_at),
     },
     spec: c.spec ?? {
       target: targetConfig(parseTarget(c.target)),
@@ -130,7 +135,10 @@ export function operatorObject(o: OperatorInfo) {
   return {
     apiVersion: API_VERSION,
     kind: 'MirrordOperator',
-    metadata: { name: 'operator' },
+    metadata: {
+      name: 'operator',
+      ...(o.startedAt === undefined ? {} : { creationTimestamp: kubeTime(o.startedAt) }),
+    },
     spec: {
       operator_version: OPERATOR_COMPAT_VERSION,
       mirrord_teams_version: o.version,
@@ -170,19 +178,53 @@ export function operatorObject(o: OperatorInfo) {
   };
 }
 
-/** A Kubernetes Status object for an error (`reason` = our code). */
-export function failureStatus(e: AppError) {
-  const details: Record<string, unknown> = {};
-  if (e.field) details.causes = [{ field: e.field, message: e.message }];
+/** A Kubernetes `Status` reason and HTTP code for one of our errors. */
+export interface KubeFailure {
+  code: number;
+  reason: string;
+}
+
+/**
+ * The Kubernetes reason for an error: ours where Kubernetes has the same (NotFound, Forbidden,
+ * Conflict, …) or none (PortAlreadyStolen, ReconnectNotPossible, MaxSeatCountReached); for the
+ * rest Kubernetes' own: `Invalid` 422 (a field's value), `BadRequest` 400 (a malformed request),
+ * `UnsupportedMediaType` 415, `ServiceUnavailable` 503, `InternalError` 500.
+ */
+export function kubeFailure(e: AppError, malformed = false): KubeFailure {
+  const status = e.httpStatus;
+  if (e.code === 'Invalid') {
+    if (status === 415) return { code: 415, reason: 'UnsupportedMediaType' };
+    if (status !== 400 || malformed) return { code: status, reason: 'BadRequest' };
+    return { code: 422, reason: 'Invalid' };
+  }
+  if (e.code === 'Unavailable') {
+    if (status === 500) return { code: 500, reason: 'InternalError' };
+    if (status === 503) return { code: 503, reason: 'ServiceUnavailable' };
+  }
+  return { code: status, reason: e.code };
+}
+
+/**
+ * A Kubernetes Status object for an error. `details.error_code` keeps our code (`reason` is
+ * Kubernetes'); a field's error is one cause whose message does not repeat the field (kubectl
+ * prints `field: message`).
+ */
+export function failureStatus(e: AppError, k: KubeFailure = kubeFailure(e)) {
+  const details: Record<string, unknown> = { error_code: e.code };
+  if (e.field) {
+    const prefix = `${e.field}: `;
+    const message = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    details.causes = [{ reason: k.reason === 'Invalid' ? 'FieldValueInvalid' : k.reason, field: e.field, message }];
+  }
   return {
     kind: 'Status',
     apiVersion: 'v1',
     metadata: {},
     status: 'Failure',
     message: e.message,
-    reason: e.code,
-    code: e.httpStatus,
-    ...(Object.keys(details).length ? { details } : {}),
+    reason: k.reason,
+    code: k.code,
+    details,
   };
 }
 
@@ -234,14 +276,22 @@ export function sessionTable(views: LedgerSessionView[], now: number) {
     kind: 'Table',
     apiVersion: 'meta.k8s.io/v1',
     metadata: {},
-    columnDefinitions: [col('Name', 'name'), col('Target'), col('User'), col('Ports'), col('Duration')],
+    columnDefinitions: [col('Name', 'name'), col('Target'), col('User'), col('Ports'), col('Duration'), col('Age')],
     rows: views.map((v) => {
       const info = sessionInfo(v, now);
       const ports = info.locked_ports
         .map((p) => `${p.port}/${p.kind}${p.filter ? ` (${clipFilter(p.filter)})` : ''}`)
         .join(', ');
       return {
-        cells: [v.id, v.target, info.user, ports || '<none>', formatDuration(info.duration_secs)],
+        cells: [
+          v.id,
+          v.target,
+          info.user,
+          ports || '<none>',
+          formatDuration(info.duration_secs),
+          // Since the session started (kubectl's AGE, from metadata.creationTimestamp).
+          formatDuration((now - v.started_at) / 1000),
+        ],
         object: {
           kind: 'PartialObjectMetadata',
           apiVersion: 'meta.k8s.io/v1',

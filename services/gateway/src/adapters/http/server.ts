@@ -23,7 +23,7 @@ import type {
   TargetResolver,
   AccessRequest,
 } from '../../domain/interfaces.js';
-import { apiResourceList, failureStatus } from './resources.js';
+import { apiResourceList, failureStatus, kubeFailure } from './resources.js';
 import type { License } from '#shared/license/index.js';
 import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
@@ -84,6 +84,9 @@ export const API_PREFIX = `/apis/${GROUP}/v1`;
 /** Largest request body (a CSR, an explain request, a config): 1 MiB. */
 const BODY_LIMIT = 1024 * 1024;
 const MAX_PARAM_LENGTH = 512;
+/** Refusals of a request that could not be read at all (Kubernetes' 400 BadRequest, not 422 Invalid). */
+const malformed = new WeakSet<AppError>();
+const badRequest = (e: AppError): AppError => (malformed.add(e), e);
 
 /**
  * Fastify's own refusals (body too large, bad URL encoding, path too long, bad JSON) as the
@@ -98,7 +101,7 @@ function frameworkError(e: unknown): AppError | undefined {
   const message = e instanceof Error ? e.message : String(e);
   if (status === 413) return tooLarge('body', `larger than the ${BODY_LIMIT}-byte limit`, 'send a smaller body');
   if (code === 'FST_ERR_BAD_URL')
-    return invalid('path', 'is not valid percent-encoding', 'encode the URL with encodeURIComponent');
+    return badRequest(invalid('path', 'is not valid percent-encoding', 'encode the URL with encodeURIComponent'));
   if (status === 414)
     return new AppError(ErrorCode.Invalid, `path: a path segment is longer than ${MAX_PARAM_LENGTH} characters`, {
       field: 'path',
@@ -106,7 +109,8 @@ function frameworkError(e: unknown): AppError | undefined {
     });
   if (code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE')
     return new AppError(ErrorCode.Invalid, `content-type: ${message}`, { field: 'content-type', httpStatus: 415 });
-  if (code.startsWith('FST_ERR_CTP') || /JSON/.test(message)) return invalid('body', message, 'send a valid JSON body');
+  if (code.startsWith('FST_ERR_CTP') || /JSON/.test(message))
+    return badRequest(invalid('body', message, 'send a valid JSON body'));
   return new AppError(ErrorCode.Invalid, message, { httpStatus: status });
 }
 
@@ -117,7 +121,8 @@ export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
     : new AppError(ErrorCode.Unavailable, `internal error: ${e instanceof Error ? e.message : String(e)}`, {
         httpStatus: 500,
       });
-  return reply.code(err.httpStatus).type('application/json').send(failureStatus(err));
+  const k = kubeFailure(err, malformed.has(err));
+  return reply.code(k.code).type('application/json').send(failureStatus(err, k));
 }
 
 /** Runs a handler in a SERVER span continuing the caller's W3C trace context. */
@@ -194,10 +199,29 @@ export async function buildServer(given: GatewayDeps): Promise<FastifyInstance> 
     try {
       done(null, JSON.parse(text));
     } catch (e) {
-      done(invalid('body', `not valid JSON (${(e as Error).message})`, 'send a valid JSON body'), undefined);
+      done(
+        badRequest(invalid('body', `not valid JSON (${(e as Error).message})`, 'send a valid JSON body')),
+        undefined,
+      );
     }
   });
 
+  // A body of another type where JSON is expected is 415 (the certificate route alone reads PEM).
+  app.addHook('preValidation', async (req) => {
+    const type = String(req.headers['content-type'] ?? '')
+      .split(';')[0]!
+      .trim();
+    if (typeof req.body !== 'string' || type === 'application/json' || req.url.split('?')[0]!.endsWith('/certificate'))
+      return;
+    throw new AppError(
+      ErrorCode.Invalid,
+      `content-type: ${type || 'none'} is not supported here; send application/json`,
+      {
+        field: 'content-type',
+        httpStatus: 415,
+      },
+    );
+  });
   app.setErrorHandler((e, req, reply) => {
     const framework = frameworkError(e);
     if (framework) return sendError(reply, framework);

@@ -50,36 +50,47 @@ function pageParams(q: Query): { limit?: number; after?: number } {
 }
 
 export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
+  /** The operator object's creationTimestamp: when this gateway started serving. */
+  const startedAt = Date.now();
+  // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
+  const operator = async (atParam: string | undefined) => {
+    const at = atParam === undefined ? undefined : parseTimeBound('at', atParam, Date.now());
+    // Copies are shown when agent-manager answers; status must not fail because it is away.
+    const period = billingPeriod(Date.now(), deps.license?.billing_day ?? 1);
+    const [{ now, sessions }, stats, copyTargets, seats] = await Promise.all([
+      at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
+      deps.ledger.statistics(),
+      at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
+      // Status does not fail because seats cannot be counted (an older ledger, a slow store).
+      at === undefined ? deps.ledger.seats(period.from, period.to).catch(() => undefined) : Promise.resolve(undefined),
+    ]);
+    return operatorObject({
+      version: deps.version,
+      protocolVersion: PROTOCOL_VERSION,
+      fingerprint: deps.ca?.fingerprint ?? '',
+      organization: deps.organization ?? 'mirrord-teams',
+      defaultNamespace: deps.defaultNamespace,
+      license: deps.license,
+      sessions,
+      now,
+      dau: stats.dau,
+      mau: stats.mau,
+      ...(seats === undefined ? {} : { seats: { used: seats, period_start: period.id } }),
+      copyTargets,
+      startedAt,
+    });
+  };
   app.get(`${API_PREFIX}/mirrordoperators/operator`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
     traced(req, 'GET mirrordoperators/operator', async () => {
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
-      // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
-      const at = req.query.at === undefined ? undefined : parseTimeBound('at', req.query.at, Date.now());
-      // Copies are shown when agent-manager answers; status must not fail because it is away.
-      const period = billingPeriod(Date.now(), deps.license?.billing_day ?? 1);
-      const [{ now, sessions }, stats, copyTargets, seats] = await Promise.all([
-        at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
-        deps.ledger.statistics(),
-        at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
-        // Status does not fail because seats cannot be counted (an older ledger, a slow store).
-        at === undefined
-          ? deps.ledger.seats(period.from, period.to).catch(() => undefined)
-          : Promise.resolve(undefined),
-      ]);
-      return operatorObject({
-        version: deps.version,
-        protocolVersion: PROTOCOL_VERSION,
-        fingerprint: deps.ca?.fingerprint ?? '',
-        organization: deps.organization ?? 'mirrord-teams',
-        defaultNamespace: deps.defaultNamespace,
-        license: deps.license,
-        sessions,
-        now,
-        dau: stats.dau,
-        mau: stats.mau,
-        ...(seats === undefined ? {} : { seats: { used: seats, period_start: period.id } }),
-        copyTargets,
-      });
+      return operator(req.query.at);
+    }),
+  );
+  // Discovery advertises `list`: `kubectl get mirrordoperators` lists the one operator.
+  app.get(`${API_PREFIX}/mirrordoperators`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
+    traced(req, 'GET mirrordoperators', async () => {
+      await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'mirrordoperators' });
+      return list('MirrordOperator', [await operator(req.query.at)]);
     }),
   );
 
