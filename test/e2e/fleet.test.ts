@@ -161,7 +161,7 @@ describe('licence seats across clusters (hub + two clusters, leafnodes, JetStrea
     assert.equal(r.ci.max_concurrency, 1);
     // and a garbled one is refused naming the parameter
     const bad = await start('west', 'C', `&session_ci_info=${encodeURIComponent('{"provider": 3}')}`);
-    assert.equal(bad.status, 400);
+    assert.equal(bad.status, 422);
     assert.match(String(bad.body?.message), /session_ci_info\.provider/);
   });
 

@@ -122,7 +122,18 @@ describe(
       assert.notEqual(bob.code, 0);
       assert.match(bob.err, /User "bob" cannot list resource "sessions" in API group "operator.metalbear.co"/);
 
-      const del = await kubectl('jim', 'delete', 'sessions.operator.metalbear.co', '--all', '-n', 'default');
+      // --wait=false: the roles now allow watch, so kubectl waits for each deletion by watching, and
+      // the stand-in's APIService proxy sends no headers until the first byte (a watch with nothing
+      // to report hangs). The wait is tested on the real apiserver (gateway-conventions.real.int.test.ts).
+      const del = await kubectl(
+        'jim',
+        'delete',
+        'sessions.operator.metalbear.co',
+        '--all',
+        '-n',
+        'default',
+        '--wait=false',
+      );
       assert.equal(del.code, 0, del.err);
       for (const id of ids) assert.match(del.out, new RegExp(`session.* "${id}" deleted`));
       const after = await kubectl('jim', 'get', 'sessions.operator.metalbear.co', '-A');

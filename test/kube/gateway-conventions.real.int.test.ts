@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { request } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
@@ -56,10 +56,13 @@ const session = (id: string, namespace: string): SessionView =>
 describe('the gateway as an aggregated API of the real kube-apiserver', { timeout: 300_000 }, () => {
   let kube: KubeApiServer;
   let gateway: FastifyInstance;
+  let closed = false;
   /** When set, the ledger is away (every query fails Unavailable). */
   let ledgerDown = false;
   /** The ledger's sessions (tests add and end some). */
   const sessions = [session('A1B2C3D4E5F60718', 'default'), session('0807060504030201', 'other')];
+  /** Sessions killed (the ledger still answers for them by id). */
+  const ended: SessionView[] = [];
 
   const kubectl = async (args: string[], context = 'admin'): Promise<{ code: number; out: string; err: string }> => {
     try {
@@ -135,6 +138,20 @@ describe('the gateway as an aggregated API of the real kube-apiserver', { timeou
       },
       statistics: async () => ({ dau: 1, mau: 1 }),
       seats: async () => 1,
+      // as the ledger: an ended session is still there by id, but not in the live list
+      session: async (id: string) => ({
+        now: Date.now(),
+        session: sessions.find((s) => s.id === id) ?? ended.find((s) => s.id === id) ?? null,
+      }),
+      command: async (name: string, body: { session_id: string }) => {
+        assert.equal(name, 'kill');
+        const [s] = sessions.splice(
+          sessions.findIndex((x) => x.id === body.session_id),
+          1,
+        );
+        ended.push({ ...s!, status: 'ended', ended_at: Date.now(), end_reason: 'Killed', killed_by: 'jim' });
+        return { events: [] };
+      },
       events: async () => ({ events: [] }),
     };
     const deps = {
@@ -192,7 +209,7 @@ describe('the gateway as an aggregated API of the real kube-apiserver', { timeou
     );
   });
   after(async () => {
-    await gateway?.close();
+    if (!closed) await gateway?.close();
     await kube?.[Symbol.asyncDispose]();
   });
 
@@ -269,5 +286,166 @@ describe('the gateway as an aggregated API of the real kube-apiserver', { timeou
       list.items.map((i) => [i.kind, i.metadata.name]),
       [['MirrordOperator', 'operator']],
     );
+  });
+
+  it('?watch=true streams WatchEvents (ADDED, MODIFIED, DELETED); kubectl get -w prints the rows', async () => {
+    // the raw stream through the aggregator
+    const events: { type: string; object: { metadata?: { name: string }; rows?: unknown[] } }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      const req = request(
+        new URL(`${API}/namespaces/default/sessions?watch=true&timeoutSeconds=6`, kube.url),
+        { ca: kube.caPem, headers: { authorization: `Bearer ${kube.users.admin!.token}` } },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          let buf = '';
+          res.on('data', (d: Buffer) => {
+            buf += d.toString();
+            for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+              events.push(JSON.parse(buf.slice(0, i)) as (typeof events)[number]);
+              buf = buf.slice(i + 1);
+            }
+          });
+          res.on('end', () => resolve());
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    const kc = spawn(KUBECTL, ['--kubeconfig', kube.kubeconfig, 'get', `sessions.${GROUP}`, '-n', 'default', '-w']);
+    let printed = '';
+    kc.stdout.on('data', (d: Buffer) => (printed += d.toString()));
+    kc.stderr.on('data', (d: Buffer) => (printed += d.toString()));
+    try {
+      await eventually('the first ADDED', async () => events.length >= 1, 10_000, 100);
+      sessions.push(session('00000000000000AB', 'default'));
+      await eventually(
+        'ADDED for a new session',
+        async () => events.some((e) => e.type === 'ADDED' && e.object.metadata?.name === '00000000000000AB'),
+        10_000,
+        100,
+      );
+      const s = sessions.find((x) => x.id === '00000000000000AB')!;
+      Object.assign(s, { status: 'ended', ended_at: Date.now(), end_reason: 'Killed', killed_by: 'admin' });
+      await eventually('MODIFIED when it ends', async () => events.some((e) => e.type === 'MODIFIED'), 10_000, 100);
+      sessions.splice(sessions.indexOf(s), 1);
+      await eventually('DELETED when it is gone', async () => events.some((e) => e.type === 'DELETED'), 10_000, 100);
+      await eventually('kubectl -w printed the new session', async () => /00000000000000AB/.test(printed), 10_000, 100);
+    } finally {
+      kc.kill();
+    }
+    await done;
+    assert.deepEqual(
+      events.map((e) => [e.type, e.object.metadata?.name]),
+      [
+        ['ADDED', 'A1B2C3D4E5F60718'],
+        ['ADDED', '00000000000000AB'],
+        ['MODIFIED', '00000000000000AB'],
+        ['DELETED', '00000000000000AB'],
+      ],
+    );
+    assert.doesNotMatch(printed, /error|unable to decode/i, printed);
+    assert.match(printed.split('\n')[0]!, /^NAME\s+TARGET\s+USER\s+PORTS\s+DURATION\s+AGE/, printed);
+  });
+
+  it("deploy/rbac's user roles allow watch on sessions: jim watches through the aggregator", async () => {
+    await ok(['apply', '-f', 'deploy/rbac/user-roles.yaml']);
+    await ok([
+      'create',
+      'rolebinding',
+      'jim-mirrord',
+      '-n',
+      'default',
+      '--clusterrole=mirrord-operator-user-namespaced',
+      '--user=jim',
+    ]);
+    await ok([
+      'create',
+      'clusterrolebinding',
+      'jim-mirrord-cr',
+      '--clusterrole=mirrord-operator-user-cr',
+      '--user=jim',
+    ]);
+    await eventually(
+      'RBAC lets jim watch sessions in default',
+      async () =>
+        (await kubectl(['auth', 'can-i', 'watch', `sessions.${GROUP}`, '-n', 'default'], 'jim')).out.trim() === 'yes',
+      10_000,
+      100,
+    );
+    assert.equal(
+      (await kubectl(['auth', 'can-i', 'watch', `sessions.${GROUP}`, '-n', 'other'], 'jim')).out.trim(),
+      'no',
+    );
+    const first = await new Promise<{ status: number; line: string }>((resolve, reject) => {
+      const req = request(
+        new URL(`${API}/namespaces/default/sessions?watch=true&timeoutSeconds=2`, kube.url),
+        { ca: kube.caPem, headers: { authorization: `Bearer ${kube.users.jim!.token}` } },
+        (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => (b += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, line: b.split('\n')[0] ?? '' }));
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(first.status, 200, first.line);
+    assert.deepEqual(JSON.parse(first.line).type, 'ADDED');
+    assert.match(await ok(['get', 'mirrordoperators'], 'jim'), /^operator\s/m);
+  });
+
+  it('kubectl delete sessions --all as a user of the shipped roles deletes and waits by watch, no forbidden error', async () => {
+    sessions.push(session('00000000000000CD', 'default'));
+    const r = await kubectl(['delete', `sessions.${GROUP}`, '--all', '-n', 'default', '--timeout=20s'], 'jim');
+    assert.equal(r.code, 0, r.err);
+    assert.doesNotMatch(r.err, /forbidden|error/i, r.err);
+    assert.match(r.out, /A1B2C3D4E5F60718.*deleted/, r.out);
+    assert.match(r.out, /00000000000000CD.*deleted/, r.out);
+    assert.deepEqual(
+      sessions.map((s) => s.id),
+      ['0807060504030201'],
+    );
+    // kubectl delete --wait lists by metadata.name: a list honours it
+    const one = await ok([
+      'get',
+      `sessions.${GROUP}`,
+      '-A',
+      '--field-selector',
+      'metadata.name=0807060504030201',
+      '-o',
+      'name',
+    ]);
+    assert.equal(one.trim(), `session.${GROUP}/0807060504030201`);
+    const none = await kubectl([
+      'get',
+      `sessions.${GROUP}`,
+      '-A',
+      '--field-selector',
+      'metadata.name=00000000000000CD',
+    ]);
+    assert.match(none.out + none.err, /No resources found/);
+  });
+
+  it('closing the gateway ends its open watches (a watch never ends by itself)', async () => {
+    let lines = 0;
+    const ended = new Promise<void>((resolve, reject) => {
+      const req = request(
+        new URL(`${API}/sessions?watch=true`, kube.url),
+        { ca: kube.caPem, headers: { authorization: `Bearer ${kube.users.admin!.token}` } },
+        (res) => {
+          res.on('data', (d: Buffer) => (lines += d.toString().split('\n').length - 1));
+          res.on('end', () => resolve());
+          res.on('error', () => resolve());
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    await eventually('the watch sent the sessions', async () => lines >= 1, 10_000, 100);
+    const t0 = Date.now();
+    closed = true;
+    await gateway.close();
+    await ended;
+    assert.ok(Date.now() - t0 < 5000, `close took ${Date.now() - t0} ms`);
   });
 });

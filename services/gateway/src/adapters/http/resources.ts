@@ -261,7 +261,7 @@ export function apiResourceList() {
     resources: [
       r('mirrordoperators', false, 'MirrordOperator', ['get', 'list']),
       r('mirrordoperators/certificate', false, 'MirrordOperator', ['create']),
-      r('sessions', true, 'Session', ['get', 'list', 'delete', 'deletecollection']),
+      r('sessions', true, 'Session', ['get', 'list', 'watch', 'delete', 'deletecollection']),
       r('targets', true, 'Target', ['get', 'list', 'proxy']),
       r('targets/port-locks', true, 'Target', ['get', 'list']),
       r('copytargets', true, 'CopyTarget', ['get', 'list', 'create', 'delete', 'proxy']),

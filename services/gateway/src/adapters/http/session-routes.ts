@@ -7,11 +7,12 @@ import {
   rbacTargetName,
   validateNamespace,
 } from '#shared/targets/index.js';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { notFound, invalid } from '#shared/errors/index.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { notFound, invalid, toAppError } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
 import {
   eventItem,
+  failureStatus,
   list,
   operatorObject,
   sessionObject,
@@ -49,9 +50,115 @@ function pageParams(q: Query): { limit?: number; after?: number } {
   return out;
 }
 
+/**
+ * The session a `fieldSelector=metadata.name=<id>` selects (what `kubectl delete --wait` lists and
+ * watches); undefined without one. Other selectors are refused by name.
+ */
+function nameSelected(q: Query): string | undefined {
+  const selector = q.fieldSelector ?? '';
+  if (!selector) return undefined;
+  const name = /^metadata\.name==?([^,]+)$/.exec(selector)?.[1];
+  if (name === undefined)
+    throw invalid('fieldSelector', `"${selector}" is not supported`, 'use metadata.name=<session id>');
+  return name;
+}
+
+/** `?watch=true` (or `1`): client-go and kubectl send `true`. */
+const isWatch = (v: string | undefined): boolean => v === 'true' || v === '1';
+/** How often a watch asks the ledger for the sessions (the ledger does not push). */
+const WATCH_POLL_MS = 1000;
+
+/**
+ * `GET sessions?watch=true`: a stream of WatchEvents, one JSON object per line (`ADDED` for each
+ * session at first, then `ADDED` / `MODIFIED` / `DELETED` as the ledger's sessions change), as
+ * Table rows when kubectl asks for a Table. Honours `fieldSelector=metadata.name=<id>` (what
+ * `kubectl delete --wait` watches) and `timeoutSeconds`; ends when the client goes away.
+ */
+async function watchSessions(
+  deps: GatewayDeps,
+  req: FastifyRequest<{ Querystring: Query }>,
+  reply: FastifyReply,
+  ns: string | undefined,
+  watches: Set<() => void>,
+): Promise<FastifyReply> {
+  const name = nameSelected(req.query);
+  const timeout = req.query.timeoutSeconds === undefined ? undefined : Number(req.query.timeoutSeconds);
+  if (timeout !== undefined && !(Number.isInteger(timeout) && timeout >= 0))
+    throw invalid('timeoutSeconds', `expected a whole number of seconds, got "${req.query.timeoutSeconds}"`);
+  const table = wantsTable(req);
+  const read = async () => {
+    const { now, sessions } = await deps.ledger.sessions(ns);
+    return { now, sessions: sessions.filter((s) => name === undefined || s.id === name) };
+  };
+  // The first read fails the request as any list would (a Status, not a broken stream).
+  const first = await read();
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache' });
+  // The status line now, not with the first event: a watch with nothing to report yet is still open.
+  res.flushHeaders();
+  const send = (type: 'ADDED' | 'MODIFIED' | 'DELETED', v: LedgerSessionView, now: number) =>
+    res.write(`${JSON.stringify({ type, object: table ? sessionTable([v], now) : sessionObject(v, now) })}\n`);
+  // A change is any change of the ledger's view (durations are computed, not stored).
+  const stateOf = (v: LedgerSessionView) => JSON.stringify(v);
+  const seen = new Map<string, { view: LedgerSessionView; state: string }>();
+  for (const v of first.sessions) {
+    seen.set(v.id, { view: v, state: stateOf(v) });
+    send('ADDED', v, first.now);
+  }
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    watches.delete(stop);
+    clearInterval(timer);
+    if (deadline) clearTimeout(deadline);
+    res.end();
+  };
+  const timer = setInterval(() => {
+    void read().then(
+      (next) => {
+        if (stopped) return;
+        const ids = new Set<string>();
+        for (const v of next.sessions) {
+          ids.add(v.id);
+          const state = stateOf(v);
+          const before = seen.get(v.id);
+          if (!before) send('ADDED', v, next.now);
+          else if (before.state !== state) send('MODIFIED', v, next.now);
+          seen.set(v.id, { view: v, state });
+        }
+        for (const [id, { view }] of seen)
+          if (!ids.has(id)) {
+            seen.delete(id);
+            send('DELETED', view, next.now);
+          }
+      },
+      (e: unknown) => {
+        if (stopped) return;
+        // A watch ends with an ERROR event carrying the Status (client-go re-lists and watches again).
+        const err = toAppError(e);
+        res.write(`${JSON.stringify({ type: 'ERROR', object: failureStatus(err) })}\n`);
+        stop();
+      },
+    );
+  }, WATCH_POLL_MS);
+  const deadline = timeout ? setTimeout(stop, timeout * 1000) : undefined;
+  watches.add(stop);
+  req.raw.on('close', stop);
+  res.on('close', stop);
+  return reply;
+}
+
 export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): void {
   /** The operator object's creationTimestamp: when this gateway started serving. */
   const startedAt = Date.now();
+  /** Open watches: a stream never ends by itself, so closing the server ends them. */
+  const watches = new Set<() => void>();
+  app.addHook('preClose', (done) => {
+    for (const stop of [...watches]) stop();
+    done();
+  });
   // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
   const operator = async (atParam: string | undefined) => {
     const at = atParam === undefined ? undefined : parseTimeBound('at', atParam, Date.now());
@@ -94,11 +201,17 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     }),
   );
 
-  const listSessions = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>) =>
+  const listSessions = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>, reply: FastifyReply) =>
     traced(req, 'GET sessions', async () => {
       const ns = nsOf(req.params);
+      if (isWatch(req.query.watch)) {
+        await authorize(deps, requireIdentity(req), { verb: 'watch', resource: 'sessions', ...inNs(ns) });
+        return watchSessions(deps, req, reply, ns, watches);
+      }
       await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
-      const { now, sessions } = await deps.ledger.sessions(ns);
+      const name = nameSelected(req.query);
+      const { now, sessions: all } = await deps.ledger.sessions(ns);
+      const sessions = name === undefined ? all : all.filter((s) => s.id === name);
       if (wantsTable(req)) return sessionTable(sessions, now);
       return list(
         'Session',
