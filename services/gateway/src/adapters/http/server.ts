@@ -111,7 +111,7 @@ function frameworkError(e: unknown): AppError | undefined {
     return new AppError(ErrorCode.Invalid, `content-type: ${message}`, { field: 'content-type', httpStatus: 415 });
   if (code.startsWith('FST_ERR_CTP') || /JSON/.test(message))
     return badRequest(invalid('body', message, 'send a valid JSON body'));
-  return new AppError(ErrorCode.Invalid, message, { httpStatus: status });
+  return badRequest(new AppError(ErrorCode.Invalid, message, { httpStatus: status }));
 }
 
 export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
