@@ -119,16 +119,20 @@ export async function request<T>(
     parsed = undefined;
   }
   if (!res.ok) {
-    const st = parsed as { reason?: string; code?: string; message?: string } | undefined;
-    const code = isErrorCode(st?.reason)
-      ? st.reason
-      : isErrorCode(st?.code)
-        ? st.code
-        : res.status === 401
-          ? ErrorCode.Unauthorized
-          : res.status === 404
-            ? ErrorCode.NotFound
-            : ErrorCode.Unavailable;
+    const st = parsed as
+      { reason?: string; code?: string; message?: string; details?: { error_code?: string } } | undefined;
+    // Our code rides in details.error_code; the Status reason is Kubernetes' (ServiceUnavailable, Invalid).
+    const code = isErrorCode(st?.details?.error_code)
+      ? st.details.error_code
+      : isErrorCode(st?.reason)
+        ? st.reason
+        : isErrorCode(st?.code)
+          ? st.code
+          : res.status === 401
+            ? ErrorCode.Unauthorized
+            : res.status === 404
+              ? ErrorCode.NotFound
+              : ErrorCode.Unavailable;
     const hint =
       res.status === 401
         ? ` (${gw.unauthorizedHint ?? 'pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token'})`

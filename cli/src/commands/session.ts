@@ -174,7 +174,10 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       );
     }
     if (!(opened instanceof MirrordSocket)) {
-      const code = typeof opened.body.reason === 'string' ? (opened.body.reason as ErrorCode) : ErrorCode.Unavailable;
+      // Our code rides in details.error_code; the Status reason is Kubernetes' (ServiceUnavailable, Invalid).
+      const details = opened.body.details as { error_code?: unknown } | undefined;
+      const named = typeof details?.error_code === 'string' ? details.error_code : opened.body.reason;
+      const code = typeof named === 'string' ? (named as ErrorCode) : ErrorCode.Unavailable;
       throw new AppError(code, String(opened.body.message ?? `HTTP ${opened.status}`));
     }
     const ws = (current = opened);
