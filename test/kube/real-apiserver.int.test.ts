@@ -99,7 +99,7 @@ describe('the real kube-apiserver', { timeout: 300_000 }, () => {
   });
 
   it('deploy/ applies as shipped: the real server accepts our CRDs (structural schemas) and validates CRs by them', async () => {
-    const dry = await ok(['apply', '--server-side', '--dry-run=server', '-f', 'deploy/crds/']);
+    const dry = await ok(['apply', '--server-side', '--dry-run=server', '-f', 'deploy/helm/mirrord-operator/crds/']);
     assert.match(dry, /mirrordpolicies\.policies\.mirrord\.metalbear\.co serverside-applied \(server dry run\)/);
     const applied = await ok(['apply', '--server-side', '-k', 'deploy/']);
     for (const o of [
