@@ -1,10 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { buildRegistry } from '../../services/gateway/src/adapters/metrics/registry.js';
-import { MetricsState } from '../../services/gateway/src/domain/metrics-state.js';
-import { TrafficMetrics } from '../../services/gateway/src/adapters/metrics/traffic.js';
-import { DURATION_BUCKETS } from '#shared/ledger/index.js';
+import { exportedMetrics } from './emitted.js';
 
 interface Panel {
   title: string;
@@ -17,19 +14,11 @@ describe('deploy/grafana/mirrord-teams.json', () => {
     const dash = JSON.parse(
       readFileSync(new URL('../../deploy/grafana/mirrord-teams.json', import.meta.url), 'utf8'),
     ) as { panels: Panel[] };
-    const registry = buildRegistry(new MetricsState(DURATION_BUCKETS), {
-      activeSessions: async () => 0,
-      heldPorts: async () => ({ steal: 0, mirror: 0 }),
-      consumerLag: async () => [],
-      licenseValidSeconds: () => 1,
-      appendLatency: async () => ({ bounds: [0.001], counts: [1, 0], sum: 0.0005, count: 1 }),
-      jiraOutcomes: async () => ({ delivered: 1 }),
-    });
+    // Collected from the services' prom-client registries (test/metrics/emitted.ts).
     const exported = new Set<string>();
-    const relay = await new TrafficMetrics().registry.getMetricsAsJSON();
-    for (const m of [...(await registry.getMetricsAsJSON()), ...relay]) {
-      exported.add(m.name);
-      if (String(m.type) === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${m.name}${s}`);
+    for (const [name, m] of await exportedMetrics()) {
+      exported.add(name);
+      if (m.type === 'histogram') for (const s of ['_bucket', '_sum', '_count']) exported.add(`${name}${s}`);
     }
     const used = new Set<string>();
     for (const p of dash.panels) {
