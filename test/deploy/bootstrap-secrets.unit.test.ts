@@ -261,7 +261,9 @@ const podLabels = (o: KubeObject) =>
 const fromOnPort = (ingress: Ingress[], port: number) => ingress.find((r) => r.ports?.some((p) => p.port === port))!;
 
 describe('deploy/: who reaches NATS, and what the bootstrap Job may touch', () => {
-  const docs = loadYaml(deploy('network-policies.yaml'), deploy('services.yaml'), deploy('bootstrap.yaml'));
+  const docs = loadYaml(
+    ...['network-policies.yaml', 'ledger.yaml', 'gateway.yaml', 'workers.yaml', 'bootstrap.yaml'].map(deploy),
+  );
   const nats = policy(docs, 'mirrord-nats');
   const clientRule = fromOnPort(nats.ingress, 4222).from![0]!.podSelector!;
   const deployment = (name: string) => docs.find((d) => d.kind === 'Deployment' && d.metadata.name === name)!;
