@@ -9,7 +9,11 @@ import { parseTokenFile } from '../../services/gateway/src/adapters/auth/token-f
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 /** What every stand-in starts with: deploy/'s namespace, CRDs and RBAC. */
 export const APISERVICE = here('../../deploy/apiservice.yaml');
-export const DEPLOY_SEED = [here('../../deploy/namespace.yaml'), here('../../deploy/helm/mirrord-operator/crds'), here('../../deploy/rbac')];
+export const DEPLOY_SEED = [
+  here('../../deploy/namespace.yaml'),
+  here('../../deploy/helm/mirrord-operator/crds'),
+  here('../../deploy/rbac'),
+];
 /** The demo and test workloads and users' bindings, and their tokens. */
 export const WORKLOAD_SEED = here('./seed');
 export const SEED_TOKENS = here('./seed/tokens.csv');
