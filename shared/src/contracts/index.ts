@@ -11,3 +11,5 @@ export { commandContract, ledgerCommands } from './ledger-commands.js';
 export type { CommandBody, CommandReply } from './ledger-commands.js';
 export { copyTargetBody, explainReply, explainRequest } from './http.js';
 export type { ExplainRequest } from './http.js';
+export { apiResources } from './resources.js';
+export type { ApiResource } from './resources.js';

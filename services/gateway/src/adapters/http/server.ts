@@ -33,6 +33,7 @@ import { registerSessionRoutes } from './session-routes.js';
 import { registerCopyTargetRoutes } from './copy-target-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
+import { registerOpenApiRoutes } from './openapi.js';
 import type { OperatorCa } from '../pki/operator-ca.js';
 import type { FilterLimits } from '#shared/filters/index.js';
 import { SessionRates } from '../../domain/session-rates.js';
@@ -282,6 +283,7 @@ export async function buildServer(given: GatewayDeps): Promise<FastifyInstance> 
     preferredVersion: { groupVersion: `${GROUP}/v1`, version: 'v1' },
   }));
   app.get(API_PREFIX, async () => apiResourceList());
+  registerOpenApiRoutes(app);
 
   registerSessionRoutes(app, deps);
   registerConnectRoute(app, deps);
