@@ -16,6 +16,7 @@ const program = new Command('kubectl-mirrord')
   .version(VERSION)
   .option('--gateway <url>', 'gateway URL (else MIRRORD_GATEWAY, else the kubeconfig context)')
   .option('--token <token>', 'bearer token (else MIRRORD_TOKEN, else the kubeconfig user)')
+  .option('--context <name>', 'kubeconfig context (else the current one)')
   .showHelpAfterError()
   .exitOverride();
 

@@ -16,7 +16,7 @@ const fileFor = (gw: GatewayTarget, env: NodeJS.ProcessEnv) =>
   join(
     dir(env),
     `${createHash('sha256')
-      .update(`${gw.url}|${gw.token ?? ''}`)
+      .update(`${gw.url}|${gw.token ?? ''}|${gw.tls?.cert ?? ''}`)
       .digest('hex')
       .slice(0, 24)}.json`,
   );

@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { Agent, fetch as fetchWith } from 'undici';
 import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
 
@@ -10,26 +9,41 @@ export interface GatewayTarget {
   source: string;
   /** The CA to trust for it (a kubeconfig cluster's `certificate-authority(-data)`). */
   ca?: string;
+  /**
+   * The rest of the kubeconfig's TLS: the user's client certificate and key (kind's default admin
+   * has no token), the cluster's `tls-server-name` and `insecure-skip-tls-verify`.
+   */
+  tls?: GatewayTls;
   /** What to do about a 401 (the gateway's: a token; the license server's: its key). */
   unauthorizedHint?: string;
+}
+
+export interface GatewayTls {
+  cert?: string;
+  key?: string;
+  servername?: string;
+  rejectUnauthorized?: false;
 }
 
 export interface GlobalOptions {
   gateway?: string;
   token?: string;
+  /** The kubeconfig context (kubectl passes its own `--context` on to plugins). */
+  context?: string;
 }
 
 /**
- * The gateway URL and token: flags, else MIRRORD_GATEWAY / MIRRORD_TOKEN, else the current
- * kubeconfig context (its cluster server and user token, as when the gateway runs behind
- * kube-apiserver).
+ * The gateway URL and credentials: flags, else MIRRORD_GATEWAY / MIRRORD_TOKEN, else the current
+ * kubeconfig context, as kubectl reads it (the gateway runs behind kube-apiserver): the cluster's
+ * server and CA, and the user's token, client certificate, exec plugin or auth provider (through
+ * client-node, which runs the exec command and refreshes tokens as kubectl does).
  */
 export async function resolveGateway(
   opts: GlobalOptions,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<GatewayTarget> {
   const url = opts.gateway ?? env.MIRRORD_GATEWAY;
-  let token = opts.token ?? env.MIRRORD_TOKEN;
+  const token = opts.token ?? env.MIRRORD_TOKEN;
   if (url) return { url: url.replace(/\/$/, ''), token, source: opts.gateway ? '--gateway' : 'MIRRORD_GATEWAY' };
   const { KubeConfig } = await import('@kubernetes/client-node');
   const kc = new KubeConfig();
@@ -41,25 +55,59 @@ export async function resolveGateway(
       `cannot read the kubeconfig: ${(e as Error).message}; pass --gateway or set MIRRORD_GATEWAY`,
     );
   }
+  if (opts.context !== undefined) {
+    if (!kc.getContexts().some((c) => c.name === opts.context))
+      throw new AppError(
+        ErrorCode.Invalid,
+        `--context: no context "${opts.context}" in the kubeconfig; pick one of ${
+          kc
+            .getContexts()
+            .map((c) => c.name)
+            .join(', ') || '(none)'
+        }`,
+      );
+    kc.setCurrentContext(opts.context);
+  }
   const cluster = kc.getCurrentCluster();
   if (!cluster?.server)
     throw new AppError(
       ErrorCode.Invalid,
       'no gateway: pass --gateway URL, set MIRRORD_GATEWAY, or select a kubeconfig context',
     );
-  token ??= kc.getCurrentUser()?.token;
   const source = `kubeconfig context "${kc.getCurrentContext()}"`;
-  let ca: string | undefined;
+  const o: {
+    headers: Record<string, string>;
+    ca?: Buffer | string;
+    cert?: Buffer | string;
+    key?: Buffer | string;
+    servername?: string;
+    rejectUnauthorized?: boolean;
+    auth?: string;
+  } = { headers: {} };
   try {
-    ca = cluster.caData
-      ? Buffer.from(cluster.caData, 'base64').toString('utf8')
-      : cluster.caFile
-        ? readFileSync(cluster.caFile, 'utf8')
-        : undefined;
+    await kc.applyToHTTPSOptions(o as never);
   } catch (e) {
-    throw new AppError(ErrorCode.Invalid, `${source}: cannot read certificate-authority: ${(e as Error).message}`);
+    throw new AppError(
+      ErrorCode.Invalid,
+      `${source}: cannot use the kubeconfig's credentials: ${(e as Error).message}; ` +
+        'fix the user (client-certificate, client-key, token or exec) or pass --token',
+    );
   }
-  return { url: cluster.server.replace(/\/$/, ''), token, source, ...(ca ? { ca } : {}) };
+  const text = (v: Buffer | string | undefined): string | undefined => (v === undefined ? undefined : String(v));
+  const bearer = /^Bearer (.+)$/.exec(o.headers.Authorization ?? '')?.[1];
+  const tls: GatewayTls = {
+    ...(o.cert && o.key ? { cert: text(o.cert), key: text(o.key) } : {}),
+    ...(o.servername ? { servername: o.servername } : {}),
+    ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false as const } : {}),
+  };
+  const ca = text(o.ca);
+  return {
+    url: cluster.server.replace(/\/$/, ''),
+    token: token ?? bearer,
+    source,
+    ...(ca ? { ca } : {}),
+    ...(Object.keys(tls).length ? { tls } : {}),
+  };
 }
 
 /**
@@ -73,9 +121,12 @@ export const TRACEPARENT =
     : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
 const agents = new Map<string, Agent>();
-const trusting = (ca: string): Agent => {
-  let a = agents.get(ca);
-  if (!a) agents.set(ca, (a = new Agent({ connect: { ca } })));
+const connecting = (gw: GatewayTarget): Agent | undefined => {
+  const connect = { ...(gw.ca ? { ca: gw.ca } : {}), ...gw.tls };
+  if (!Object.keys(connect).length) return undefined;
+  const key = JSON.stringify(connect);
+  let a = agents.get(key);
+  if (!a) agents.set(key, (a = new Agent({ connect })));
   return a;
 };
 
@@ -92,10 +143,12 @@ export async function request<T>(
 ): Promise<T> {
   let res: Response;
   try {
-    // A cluster's own CA (the kubeconfig's) is trusted for this gateway only.
-    const send = (
-      gw.ca ? (u: string, i: RequestInit) => fetchWith(u, { ...i, dispatcher: trusting(gw.ca!) } as never) : fetch
-    ) as (u: string, i: RequestInit) => Promise<Response>;
+    // A cluster's own CA and the user's client certificate (the kubeconfig's) are for this gateway only.
+    const dispatcher = connecting(gw);
+    const send = (dispatcher ? (u: string, i: RequestInit) => fetchWith(u, { ...i, dispatcher } as never) : fetch) as (
+      u: string,
+      i: RequestInit,
+    ) => Promise<Response>;
     res = await send(`${gw.url}${path}`, {
       method,
       ...(body === undefined ? {} : { body }),
@@ -135,7 +188,7 @@ export async function request<T>(
               : ErrorCode.Unavailable;
     const hint =
       res.status === 401
-        ? ` (${gw.unauthorizedHint ?? 'pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token'})`
+        ? ` (${gw.unauthorizedHint ?? 'pass --token, set MIRRORD_TOKEN, or use a kubeconfig user with a token or client certificate'})`
         : '';
     throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
   }

@@ -9,6 +9,7 @@ import {
   type DaemonMessage,
   type HttpFilterValue,
 } from '#shared/protocol/index.js';
+import type { GatewayTls } from './gateway.js';
 
 /** The subprotocol kube-apiserver's proxy and the mirrord CLI use; the gateway echoes it. */
 export const CHANNEL_PROTOCOL = 'v4.channel.k8s.io';
@@ -53,8 +54,13 @@ export class MirrordSocket {
   }
 
   /** Opens the socket; a refusal before the upgrade comes back as its Status. */
-  static open(url: string, headers: Record<string, string>, ca?: string): Promise<MirrordSocket | Refused> {
-    const ws = new WebSocket(url, [CHANNEL_PROTOCOL], { headers, ...(ca ? { ca } : {}) });
+  static open(
+    url: string,
+    headers: Record<string, string>,
+    ca?: string,
+    tls: GatewayTls = {},
+  ): Promise<MirrordSocket | Refused> {
+    const ws = new WebSocket(url, [CHANNEL_PROTOCOL], { headers, ...(ca ? { ca } : {}), ...tls });
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(new MirrordSocket(ws)));
       ws.once('unexpected-response', (_req, res) => {

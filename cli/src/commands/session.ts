@@ -166,7 +166,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
     let opened;
     try {
-      opened = await MirrordSocket.open(wsUrl, headers, gw.ca);
+      opened = await MirrordSocket.open(wsUrl, headers, gw.ca, gw.tls);
     } catch (e) {
       throw new AppError(
         ErrorCode.Unavailable,
