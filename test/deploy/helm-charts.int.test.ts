@@ -259,6 +259,10 @@ describe('the Helm charts', { timeout: 600_000 }, () => {
     assert.deepEqual(find(again, 'Secret', 'mirrord-gateway-tls').data, secret.data);
     const api = find(again, 'APIService', 'v1.operator.metalbear.co').spec as { caBundle: string };
     assert.equal(api.caBundle, secret.data!['ca.crt']);
+    // and the gateway mounts kube-apiserver's front-proxy CA, copied into its namespace
+    assert.equal(find(again, 'ConfigMap', 'mirrord-front-proxy-ca').data!['requestheader-client-ca-file']!.trim(), kube.frontProxy.caPem.trim());
+    const gw = (find(again, 'Deployment', 'mirrord-gateway').spec!.template as { spec: PodSpec }).spec;
+    assert.ok(gw.volumes!.some((v) => v.configMap?.name === 'mirrord-front-proxy-ca'));
   });
 
   it('bad values are refused with the key named', async () => {
