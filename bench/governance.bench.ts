@@ -27,7 +27,7 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
   try {
     // Twenty rules of each kind, none matching the opened path: the worst case for a forwarded open.
     const rules = (k: string) => Array.from({ length: 20 }, (_, i) => `^/bench/${k}/${i}/.+\\.(json|ya?ml)$`);
-    cluster.standIn!.apply([
+    await cluster.apply([
       {
         apiVersion: 'policies.mirrord.metalbear.co/v1alpha',
         kind: 'MirrordPolicy',

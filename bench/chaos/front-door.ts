@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { NatsConnection } from '@nats-io/nats-core';
 import { sessionIdFromBigInt } from '#shared/ids/index.js';
-import { startTestCluster, type TestCluster } from '../../test/support/cluster.js';
+import { runKubectl, startTestCluster, type TestCluster } from '../../test/support/cluster.js';
 import { assertNoViolations, startNatsServer, type NatsServer } from '../../test/support/nats-server.js';
 import { startService, type ServiceProcess } from '../../test/support/service-process.js';
 import { SessionClient } from '../../test/support/system.js';
@@ -81,10 +81,9 @@ export class FrontDoor {
   }
 
   /** Agent Jobs in the cluster (each target's agent is removed once its last session ended). */
-  agentJobs(): number {
-    const s = this.cluster.standIn;
-    if (!s) return 0;
-    return s.store.list(s.typeOf('batch/v1', 'Job')).filter((j) => j.metadata.labels?.[AGENT_LABEL]).length;
+  async agentJobs(): Promise<number> {
+    const r = await runKubectl(this.cluster, 'admin', 'get', 'jobs', '-A', '-l', AGENT_LABEL, '-o', 'name');
+    return r.out.split('\n').filter(Boolean).length;
   }
 
   alive(i: number): boolean {
@@ -254,8 +253,8 @@ async function doorFindings(
 ): Promise<{ lost: number; unexplained: number; leftoverAgents: number }> {
   const deadline = Date.now() + 30_000;
   while ((await fd.liveSessions()) > 0 && Date.now() < deadline) await sleep(500);
-  while (fd.agentJobs() > 0 && Date.now() < deadline + 15_000) await sleep(500);
-  const leftoverAgents = fd.agentJobs();
+  while ((await fd.agentJobs()) > 0 && Date.now() < deadline + 15_000) await sleep(500);
+  const leftoverAgents = await fd.agentJobs();
   const store = await openLedgerStore(fd.dbUrl);
   try {
     let lost = 0;

@@ -4,18 +4,25 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createCa, issue } from '#shared/pki/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
-import { runKubectl, startAgentManager, startPolicy, startTestCluster, type TestCluster } from '../support/cluster.js';
+import {
+  GATEWAY_SERVICE_DNS,
+  runKubectl,
+  startAgentManager,
+  startPolicy,
+  startTestCluster,
+  type TestCluster,
+} from '../support/cluster.js';
 import type { ServiceProcess } from '../support/service-process.js';
 import { tempDir } from '../support/tmp.js';
 
 /**
- * The gateway as an aggregated API server behind the cluster: `kubectl get/delete
- * sessions.operator.metalbear.co` with plain RBAC. Needs a cluster that can reach this
- * machine's gateway, so it runs against the stand-in only.
+ * The gateway as an aggregated API server behind the real kube-apiserver: `kubectl get/delete
+ * sessions.operator.metalbear.co` with plain RBAC, the CLI's connect through `/proxy/`. Needs a
+ * cluster that can reach this machine's gateway, so not against E2E_KUBECONFIG.
  */
 describe(
   'aggregated API: kubectl get/delete sessions.operator.metalbear.co',
-  { skip: process.env.E2E_KUBECONFIG ? 'needs the stand-in (the gateway must be reachable from the cluster)' : false },
+  { skip: process.env.E2E_KUBECONFIG ? 'the gateway must be reachable from the cluster' : false },
   () => {
     let cluster: TestCluster;
     let sys: System;
@@ -51,9 +58,15 @@ describe(
       cluster = await startTestCluster();
       const dir = tempDir('aggregated');
       const ca = await createCa('mirrord-operator-ca');
-      const serving = await issue(ca, { commonName: 'mirrord-gateway', ips: ['127.0.0.1'], usage: 'server' });
-      const frontCa = await createCa('front-proxy-ca');
-      const front = await issue(frontCa, { commonName: 'front-proxy-client', usage: 'client' });
+      // Valid for the name the aggregation layer verifies (the APIService's Service) and for
+      // the tests' own direct connections.
+      const serving = await issue(ca, {
+        commonName: GATEWAY_SERVICE_DNS,
+        dnsNames: [GATEWAY_SERVICE_DNS],
+        ips: ['127.0.0.1'],
+        usage: 'server',
+      });
+      const kube = cluster.kube!;
       const f = (name: string, text: string) => {
         writeFileSync(join(dir, name), text);
         return join(dir, name);
@@ -65,20 +78,14 @@ describe(
         GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
         GATEWAY_TLS_CERT_FILE: f('tls.crt', serving.certPem),
         GATEWAY_TLS_KEY_FILE: f('tls.key', serving.keyPem),
-        GATEWAY_REQUESTHEADER_CA_FILE: f('front-ca.crt', frontCa.certPem),
-        GATEWAY_REQUESTHEADER_ALLOWED_NAMES: 'front-proxy-client',
-        GATEWAY_CLIENT_CA_FILE: f('client-ca.crt', cluster.standIn!.ca.certPem),
+        // What kube-system/extension-apiserver-authentication publishes on a real cluster.
+        GATEWAY_REQUESTHEADER_CA_FILE: f('front-ca.crt', kube.frontProxy.caPem),
+        GATEWAY_REQUESTHEADER_ALLOWED_NAMES: kube.frontProxy.clientCommonName,
+        GATEWAY_CLIENT_CA_FILE: f('client-ca.crt', kube.caPem),
       });
       am = await startAgentManager(sys.env, cluster);
       policy = await startPolicy(sys.env, cluster);
-      cluster.standIn!.setAggregate('operator.metalbear.co', {
-        url: sys.url,
-        ca: ca.certPem,
-        cert: front.certPem,
-        key: front.keyPem,
-      });
-      const r = await kubectl('admin', 'apply', '-f', 'deploy/apiservice.yaml');
-      assert.equal(r.code, 0, r.err);
+      await cluster.aggregate(Number(new URL(sys.url).port), ca.certPem);
     });
     after(async () => {
       await policy?.stop();
@@ -122,18 +129,8 @@ describe(
       assert.notEqual(bob.code, 0);
       assert.match(bob.err, /User "bob" cannot list resource "sessions" in API group "operator.metalbear.co"/);
 
-      // --wait=false: the roles now allow watch, so kubectl waits for each deletion by watching, and
-      // the stand-in's APIService proxy sends no headers until the first byte (a watch with nothing
-      // to report hangs). The wait is tested on the real apiserver (gateway-conventions.real.int.test.ts).
-      const del = await kubectl(
-        'jim',
-        'delete',
-        'sessions.operator.metalbear.co',
-        '--all',
-        '-n',
-        'default',
-        '--wait=false',
-      );
+      // kubectl waits for each deletion by watching (the roles allow watch).
+      const del = await kubectl('jim', 'delete', 'sessions.operator.metalbear.co', '--all', '-n', 'default');
       assert.equal(del.code, 0, del.err);
       for (const id of ids) assert.match(del.out, new RegExp(`session.* "${id}" deleted`));
       const after = await kubectl('jim', 'get', 'sessions.operator.metalbear.co', '-A');
@@ -145,7 +142,7 @@ describe(
       assert.equal(ended?.data.killed_by, 'jim');
     });
     it("carries the mirrord CLI's connect through kube-apiserver: /proxy/ authorised as the proxy verb, upgraded, relayed", async () => {
-      const via = { via: cluster.standIn!.url, ca: cluster.standIn!.ca.certPem, target: 'deployment.my-deployment' };
+      const via = { via: cluster.kube!.url, ca: cluster.kube!.caPem, target: 'deployment.my-deployment' };
       const r = await SessionClient.connect(sys, { token: 'jim-token', ...via });
       assert.ok(r.client, JSON.stringify(r.body));
       assert.equal(r.client.ws.protocol, 'v4.channel.k8s.io');
@@ -160,11 +157,8 @@ describe(
       assert.match(String(bob.body!.message), /cannot proxy resource "targets"/);
     });
     it("authenticates users' client certificates from the cluster's client CA (CN user, O groups), and never as the front proxy", async () => {
-      const jim = await issue(cluster.standIn!.ca, {
-        commonName: 'jim',
-        organizations: ['developers'],
-        usage: 'client',
-      });
+      // The cluster CA's certificate for jim (CN jim, O developers), as kubeadm issues users'.
+      const jim = cluster.kube!.users.jim!;
       const targets = (r: { body: Record<string, unknown> }) =>
         (r.body.items as Array<{ metadata: { name: string } }>).map((t) => t.metadata.name);
       const asJim = await getWithCert('/apis/operator.metalbear.co/v1/namespaces/default/targets', jim);

@@ -18,34 +18,25 @@ import { runKubectl, startTestCluster, type TestCluster } from '../support/clust
 import { tempDir } from '../support/tmp.js';
 import { eventually } from '../support/eventually.js';
 
-/** The real kubectl against the cluster (the stand-in unless E2E_KUBECONFIG names a real one). */
-describe('kubectl against the Kubernetes stand-in', () => {
+/** The real kubectl against the cluster (the real kube-apiserver, or the one E2E_KUBECONFIG names). */
+describe('kubectl against the cluster', () => {
   let cluster: TestCluster;
   const kubectl = (args: string[], context = 'jim') => runKubectl(cluster, context, ...args);
   before(async () => {
     cluster = await startTestCluster();
-  });
-  // The stand-in has no NetworkPolicy type (a real API server has it built in); deploy/ applies them.
-  before(() => {
-    cluster.standIn?.registry.add({
-      group: 'networking.k8s.io',
-      version: 'v1',
-      plural: 'networkpolicies',
-      singular: 'networkpolicy',
-      kind: 'NetworkPolicy',
-      namespaced: true,
-      shortNames: ['netpol'],
-    });
   });
   after(async () => {
     await cluster?.stop();
   });
 
   it('kubectl get lists seeded workloads and running pods, as the server-side table', async () => {
+    // The deployment controller and the nodes bring both replicas up.
+    await eventually('my-deployment 2/2', async () =>
+      /^my-deployment\s+2\/2\s/m.test((await kubectl(['get', 'deployments'])).out),
+    );
     const d = await kubectl(['get', 'deployments']);
     assert.equal(d.code, 0, d.err);
-    assert.match(d.out, /^NAME\s+READY\s+AGE/m);
-    assert.match(d.out, /^my-deployment\s+2\/2\s/m);
+    assert.match(d.out, /^NAME\s+READY\s+UP-TO-DATE\s+AVAILABLE\s+AGE/m);
     const p = await kubectl(['get', 'pods', '-l', 'app=my-deployment', '-o', 'jsonpath={.items[*].status.phase}']);
     assert.equal(p.out.trim(), 'Running Running');
   });
