@@ -3,6 +3,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
+import { PodWaitTimeout, podState } from './adapters/kube/pod-watch.js';
 import { agentJob, ephemeralAgent, IDLE_SINCE } from './domain/manifests.js';
 import type { PrepareRequest } from './domain/request.js';
 import {
@@ -92,11 +93,20 @@ export class AgentPool {
     for (let attempt = 0; attempt < 5; attempt++) {
       const job = await this.cluster.readJob(ns, name);
       if (job) {
-        const phases = (await this.cluster.agentPods(ns, key)).map((p) => p.status?.phase);
-        if (agentHealth(phases) === 'dead') {
+        const pods = await this.cluster.agentPods(ns, key);
+        if (agentHealth(pods.map((p) => p.status?.phase)) === 'dead') {
           // Its process ended (killed, crashed or timed out): a new agent replaces it.
           await this.cluster.deleteJobAt(ns, name, job.metadata!.resourceVersion!);
-          this.log.info({ agent: name, users: usersOf(job.metadata?.labels) }, 'replacing an agent that exited');
+          this.log.warn(
+            {
+              session_id: req.session_id,
+              agent_job: name,
+              namespace: ns,
+              users: usersOf(job.metadata?.labels),
+              state: podState(pods.at(-1)),
+            },
+            'agent exited: deleting its Job and creating a new one',
+          );
           await this.#gone(ns, name);
           continue;
         }
@@ -124,8 +134,24 @@ export class AgentPool {
           throw e;
         }
       }
-      const pod = await this.cluster.waitForPod(ns, `${AGENT_KEY}=${key}`, timeout, `agent job ${name}`);
-      return { kind: 'job', pod };
+      try {
+        const pod = await this.cluster.waitForPod(ns, `${AGENT_KEY}=${key}`, timeout, `agent job ${name}`);
+        return { kind: 'job', pod };
+      } catch (e) {
+        if (e instanceof PodWaitTimeout)
+          this.log.warn(
+            {
+              session_id: req.session_id,
+              agent_job: name,
+              namespace: ns,
+              pod: e.pod,
+              state: e.lastState,
+              startup_timeout_s: req.agent.startup_timeout,
+            },
+            'agent did not run within agent.startup_timeout: giving up, the session does not start',
+          );
+        throw e;
+      }
     }
     throw new AppError(ErrorCode.Unavailable, `agent job ${name} kept changing while joining it; try again`);
   }

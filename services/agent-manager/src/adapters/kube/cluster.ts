@@ -9,6 +9,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
+import { PodWatcher } from './pod-watch.js';
 import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
@@ -39,26 +40,12 @@ const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
 /** A label or annotation key as a JSON-pointer segment (RFC 6901). */
 const pointer = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 
-/** Asks `check` every 100 ms until it finds something; Unavailable after the agent's startup timeout. */
-async function poll<T>(timeoutMs: number, what: string, check: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = await check();
-    if (found) return found;
-    if (Date.now() > deadline)
-      throw new AppError(
-        ErrorCode.Unavailable,
-        `${what} after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout)`,
-      );
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** Everything agent-manager does in the cluster, through @kubernetes/client-node. */
 export class Cluster {
   readonly #core: CoreV1Api;
   readonly #apps: AppsV1Api;
   readonly #batch: BatchV1Api;
+  readonly #pods: PodWatcher;
 
   constructor(
     kc: KubeConfig,
@@ -67,6 +54,7 @@ export class Cluster {
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#batch = kc.makeApiClient(BatchV1Api);
+    this.#pods = new PodWatcher(kc, this.#core);
   }
 
   async createJob(body: Obj): Promise<void> {
@@ -92,10 +80,13 @@ export class Cluster {
     await this.#core.patchNamespacedPodEphemeralcontainers({ name: pod, namespace, body: [op] });
   }
 
-  /** Waits for a pod matching the selector to run with an IP; its IP, or a timeout naming what was waited for. */
+  /**
+   * Waits (by watch) for a pod matching the selector to run with an IP; a PodWaitTimeout naming
+   * what was waited for and the pod's last state when it does not within `timeoutMs`.
+   */
   waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
-    return poll(timeoutMs, `${what} was not running`, async () =>
-      (await this.#core.listNamespacedPod({ namespace, labelSelector })).items.find(ready),
+    return this.#pods.waitFor({ namespace, labelSelector }, timeoutMs, `${what} was not running`, (pods) =>
+      pods.find(ready),
     );
   }
 
@@ -105,12 +96,13 @@ export class Cluster {
   }
 
   waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
-    return poll(timeoutMs, `ephemeral agent ${container} in pod ${pod} was not running`, async () => {
-      const p = await this.#core.readNamespacedPod({ name: pod, namespace });
-      return p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)
-        ? p
-        : undefined;
-    });
+    return this.#pods.waitFor(
+      { namespace, fieldSelector: `metadata.name=${pod}` },
+      timeoutMs,
+      `ephemeral agent ${container} in pod ${pod} was not running`,
+      (pods) =>
+        pods.find((p) => p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)),
+    );
   }
 
   /** The pod template a copy is made from. */
