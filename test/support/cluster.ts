@@ -40,7 +40,7 @@ export interface TestCluster {
    * and the Service `mirrord-gateway.mirrord` reaching `port` on loopback. Resolves once the
    * APIService is Available. The gateway's certificate must name `mirrord-gateway.mirrord.svc`.
    */
-  aggregate(port: number, caBundlePem: string): Promise<void>;
+  aggregate(port: number, caBundlePem: string, opts?: { wait?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -51,7 +51,14 @@ export interface TestCluster {
  * E2E_KUBECONFIG names one, a real cluster prepared as README "Kubernetes → Against a real
  * cluster" describes (same users, same seed).
  */
-export async function startTestCluster(opts: { demoTraffic?: boolean } = {}): Promise<TestCluster> {
+export async function startTestCluster(
+  opts: {
+    /** The demo: agents serve their target's subscribed ports at the target pod's IP. */
+    demoTraffic?: boolean;
+    /** What to apply besides deploy/'s namespace, CRDs and RBAC (default: test/kube/seed). */
+    seed?: string[];
+  } = {},
+): Promise<TestCluster> {
   if (process.env.E2E_KUBECONFIG) {
     const kubeconfig = process.env.E2E_KUBECONFIG;
     const apply = (objs: KubeObject[]) => kubectlApply(kubeconfig, 'admin', objs);
@@ -59,7 +66,7 @@ export async function startTestCluster(opts: { demoTraffic?: boolean } = {}): Pr
       kubeconfig,
       external: true,
       apply,
-      aggregate: (port, ca) => aggregate(kubeconfig, apply, port, ca),
+      aggregate: (port, ca, o) => aggregate(kubeconfig, apply, port, ca, o),
       stop: async () => undefined,
     };
   }
@@ -73,14 +80,14 @@ export async function startTestCluster(opts: { demoTraffic?: boolean } = {}): Pr
   try {
     const nodes = await startNodeSimulator({ kubeconfig, ...(opts.demoTraffic ? { demoTraffic: true } : {}) });
     const apply = (objs: KubeObject[]) => kubectlApply(kubeconfig, 'admin', objs);
-    await apply(loadYaml(...DEPLOY_SEED, WORKLOAD_SEED));
+    await apply(loadYaml(...DEPLOY_SEED, ...(opts.seed ?? [WORKLOAD_SEED])));
     return {
       kubeconfig,
       external: false,
       kube,
       nodes,
       apply,
-      aggregate: (port, ca) => aggregate(kubeconfig, apply, port, ca),
+      aggregate: (port, ca, o) => aggregate(kubeconfig, apply, port, ca, o),
       async stop() {
         await nodes.stop();
         await kube[Symbol.asyncDispose]();
@@ -100,6 +107,7 @@ async function aggregate(
   apply: (objs: KubeObject[]) => Promise<void>,
   port: number,
   caBundlePem: string,
+  opts: { wait?: boolean } = {},
 ): Promise<void> {
   // deploy/'s APIService (the chart's), pointed at this gateway: its caBundle, its port.
   const [api] = loadYaml(APISERVICE) as [KubeObject & { spec: Record<string, unknown> }];
@@ -111,6 +119,7 @@ async function aggregate(
     service: { ...service, port },
   };
   await apply([aggregatedService(service.name, service.namespace, port) as KubeObject, api]);
+  if (opts.wait === false) return;
   await exec(
     'kubectl',
     [
