@@ -64,9 +64,17 @@ export interface ResolvedTarget {
   labels?: Record<string, string>;
 }
 
+export interface ResolveOptions {
+  /**
+   * For a copy target: the copy is made from the workload's pod template, so no running pod of
+   * it is needed (a Deployment scaled to 0 can be copied); a bare pod must still run.
+   */
+  copy?: boolean;
+}
+
 export interface TargetResolver {
   /** Resolves a target for a user; throws NotFound / Invalid naming the target and namespace. */
-  resolve(who: Identity, namespace: string, target: Target): Promise<ResolvedTarget>;
+  resolve(who: Identity, namespace: string, target: Target, opts?: ResolveOptions): Promise<ResolvedTarget>;
   /** Targets in a namespace the user may use (may `get` the workload and `proxy` the target). */
   list(who: Identity, namespace: string): Promise<Target[]>;
 }

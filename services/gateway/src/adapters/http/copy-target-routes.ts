@@ -72,7 +72,7 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
             'is not supported by mirrord-teams yet',
             'remove it from copy_target',
           );
-        const target = await deps.targets.resolve(who, namespace, t);
+        const target = await deps.targets.resolve(who, namespace, t, { copy: true });
         const session_id = newSessionId();
         const client = clientOf(deps, req, who, {
           client_cli_version: String(req.headers['x-mirrord-cli-version'] ?? ''),

@@ -1,4 +1,5 @@
 import { containerRef } from '#shared/kube/container.js';
+import { SESSION_LABEL } from '#shared/kube/labels.js';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -7,9 +8,9 @@ import {
   type KubeConfig,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { AppError, ErrorCode, notFound, unavailable } from '#shared/errors/index.js';
+import { AppError, ErrorCode, invalid, notFound, unavailable } from '#shared/errors/index.js';
 import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
-import type { Identity, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
+import type { Identity, ResolveOptions, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
 import { GROUP } from '../../app/authorize.js';
 
@@ -26,7 +27,10 @@ const WORKLOADS: Record<TargetType, { group: string; version: string; resource: 
 
 type Workload = {
   metadata?: { labels?: Record<string, string> };
-  spec?: { selector?: { matchLabels?: Record<string, string> } };
+  spec?: {
+    selector?: { matchLabels?: Record<string, string> };
+    template?: { spec?: { containers?: Array<{ name: string }> } };
+  };
 };
 
 const statusOf = (e: unknown): number | undefined => (e as { code?: number }).code;
@@ -57,7 +61,7 @@ export class KubeTargetResolver implements TargetResolver {
     this.#custom = kc.makeApiClient(CustomObjectsApi);
   }
 
-  async resolve(who: Identity, ns: string, target: Target): Promise<ResolvedTarget> {
+  async resolve(who: Identity, ns: string, target: Target, opts: ResolveOptions = {}): Promise<ResolvedTarget> {
     const namespace = validateNamespace(ns);
     const path = formatTarget(target);
     if (target.kind === 'targetless') return { target, path, namespace };
@@ -75,22 +79,51 @@ export class KubeTargetResolver implements TargetResolver {
         `user "${who.user}" cannot get resource "${w.resource}" in API group "${w.group}" in the namespace "${namespace}": mirrord only operates on targets you may get`,
       );
     const what = `${target.type} "${target.name}" in namespace "${namespace}"`;
-    let pods: V1Pod[];
-    let labels: Record<string, string>;
+    let found: { pods: V1Pod[]; labels: Record<string, string>; template?: string[] };
     try {
-      ({ pods, labels } = await this.#podsOf(target.type, target.name, namespace));
+      found = await this.#podsOf(target.type, target.name, namespace);
     } catch (e) {
-      if (statusOf(e) === 404) throw notFound(`target ${what} not found`);
+      // Lasting (404), not retried: the CLI retries a 503 without end.
+      if (statusOf(e) === 404)
+        throw notFound(
+          `target ${what} not found; check its name and namespace (kubectl get ${w.resource} -n ${namespace})`,
+        );
       if (e instanceof AppError) throw e;
       throw unavailable(`reading target ${what}: ${(e as Error).message}`, e);
     }
+    const { pods, labels } = found;
     if (target.type === 'cronjob') return { target, path, namespace, labels };
     const pod = pods.find(isReady);
-    if (!pod)
-      throw new AppError(
-        ErrorCode.Unavailable,
-        `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`,
+    if (!pod && target.type === 'pod') {
+      const phase = pods[0]?.status?.phase ?? 'Unknown';
+      throw invalid(
+        'target',
+        `pod "${target.name}" in namespace "${namespace}" is not running and ready (phase ${phase})`,
+        opts.copy
+          ? 'a copy of a bare pod needs it running; start it, or target the workload that owns it (deployment/…), whose template is copied'
+          : 'start it, or target the workload that owns it (deployment/…)',
       );
+    }
+    if (!pod && opts.copy) {
+      // The copy is made from the template: check the container there, as a pod's would be.
+      const containers = found.template ?? [];
+      if (target.container && containers.length && !containers.includes(target.container))
+        throw notFound(
+          `container "${target.container}" not found in the pod template of ${what}; containers: ${containers.join(', ')}`,
+        );
+      return { target, path, namespace, labels };
+    }
+    if (!pod)
+      throw pods.length === 0
+        ? invalid(
+            'target',
+            `${what} has no pods (scaled to 0?)`,
+            `scale it up (kubectl scale ${target.type} ${target.name} -n ${namespace} --replicas=1), or use copy_target, which runs a copy of its pod template`,
+          )
+        : new AppError(
+            ErrorCode.Unavailable,
+            `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`,
+          );
     const containers = (pod.spec?.containers ?? []).map((c) => c.name);
     const container = target.container ?? containers[0];
     if (!container || !containers.includes(container))
@@ -151,9 +184,7 @@ export class KubeTargetResolver implements TargetResolver {
     switch (type) {
       case 'pod':
         return names(
-          (await this.#core.listNamespacedPod({ namespace })).items.filter(
-            (p) => !p.metadata?.labels?.['mirrord.metalbear.co/session'],
-          ),
+          (await this.#core.listNamespacedPod({ namespace })).items.filter((p) => !p.metadata?.labels?.[SESSION_LABEL]),
         );
       case 'deployment':
         return names((await this.#apps.listNamespacedDeployment({ namespace })).items);
@@ -186,7 +217,7 @@ export class KubeTargetResolver implements TargetResolver {
     type: TargetType,
     name: string,
     namespace: string,
-  ): Promise<{ pods: V1Pod[]; labels: Record<string, string> }> {
+  ): Promise<{ pods: V1Pod[]; labels: Record<string, string>; template?: string[] }> {
     if (type === 'pod') {
       const pod = await this.#core.readNamespacedPod({ name, namespace });
       return { pods: [pod], labels: pod.metadata?.labels ?? {} };
@@ -231,7 +262,15 @@ export class KubeTargetResolver implements TargetResolver {
       .map(([k, v]) => `${k}=${v}`)
       .join(',');
     const labels = w.metadata?.labels ?? {};
-    if (!labelSelector) return { pods: [], labels };
-    return { pods: (await this.#core.listNamespacedPod({ namespace, labelSelector })).items, labels };
+    const template = w.spec?.template?.spec?.containers?.map((c) => c.name);
+    const withTemplate = template ? { template } : {};
+    if (!labelSelector) return { pods: [], labels, ...withTemplate };
+    // Not mirrord's copies of it (they carry the template's labels, and belong to their sessions).
+    const own = `${labelSelector},!${SESSION_LABEL}`;
+    return {
+      pods: (await this.#core.listNamespacedPod({ namespace, labelSelector: own })).items,
+      labels,
+      ...withTemplate,
+    };
   }
 }
