@@ -169,9 +169,11 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     await createAgentPod(key, name);
     await reportStatus(name, { phase: 'Running', podIP: '10.244.0.10', podIPs: [{ ip: '10.244.0.10' }] });
 
-    // then the wait (re-listed after the error) ends with the pod
+    // then the wait ends with the pod, having re-listed after the error (the restarted server's
+    // counters start at 0, and nothing else here lists pods)
     const got = await acquired;
     assert.equal(got.pod.metadata?.name, name);
     assert.equal(got.pod.status?.podIP, '10.244.0.10');
+    assert.ok((await podLists()) >= 1, 'a LIST after the watch error');
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
-import { PodWaitTimeout } from './adapters/kube/pod-watch.js';
+import { warnGivingUp } from './adapters/kube/pod-watch.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
 import { containerRef } from '#shared/kube/container.js';
@@ -257,14 +257,13 @@ export class AgentManager {
           timeout,
           `copy pod ${copyName}`,
         )
-        .catch((e: unknown) => {
-          if (e instanceof PodWaitTimeout)
-            this.log.warn(
-              { session_id: req.session_id, copy_pod: copyName, namespace: req.namespace, state: e.lastState },
-              'copy pod did not run within agent.startup_timeout: giving up, its objects are cleaned up',
-            );
-          throw e;
-        });
+        .catch(
+          warnGivingUp(
+            this.log,
+            { session_id: req.session_id, copy_pod: copyName, namespace: req.namespace },
+            'copy pod did not run within agent.startup_timeout: giving up, its objects are cleaned up',
+          ),
+        );
     }
     return this.#recordCopy(req, copied, original);
   }

@@ -3,7 +3,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
-import { PodWaitTimeout, podState } from './adapters/kube/pod-watch.js';
+import { podState, warnGivingUp } from './adapters/kube/pod-watch.js';
 import { agentJob, ephemeralAgent, IDLE_SINCE } from './domain/manifests.js';
 import type { PrepareRequest } from './domain/request.js';
 import {
@@ -134,24 +134,19 @@ export class AgentPool {
           throw e;
         }
       }
-      try {
-        const pod = await this.cluster.waitForPod(ns, `${AGENT_KEY}=${key}`, timeout, `agent job ${name}`);
-        return { kind: 'job', pod };
-      } catch (e) {
-        if (e instanceof PodWaitTimeout)
-          this.log.warn(
-            {
-              session_id: req.session_id,
-              agent_job: name,
-              namespace: ns,
-              pod: e.pod,
-              state: e.lastState,
-              startup_timeout_s: req.agent.startup_timeout,
-            },
-            'agent did not run within agent.startup_timeout: giving up, the session does not start',
-          );
-        throw e;
-      }
+      const pod = await this.cluster.waitForPod(ns, `${AGENT_KEY}=${key}`, timeout, `agent job ${name}`).catch(
+        warnGivingUp(
+          this.log,
+          {
+            session_id: req.session_id,
+            agent_job: name,
+            namespace: ns,
+            startup_timeout_s: req.agent.startup_timeout,
+          },
+          'agent did not run within agent.startup_timeout: giving up, the session does not start',
+        ),
+      );
+      return { kind: 'job', pod };
     }
     throw new AppError(ErrorCode.Unavailable, `agent job ${name} kept changing while joining it; try again`);
   }

@@ -1,4 +1,5 @@
 import { Watch, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 
 /** Which pods a wait looks at: one namespace, by label or field selector. */
@@ -19,6 +20,17 @@ export class PodWaitTimeout extends AppError {
     super(ErrorCode.Unavailable, message);
   }
 }
+
+/**
+ * A rejection handler: a PodWaitTimeout is logged at warn — `fields` (the session, the Job or
+ * copy pod), the pod and its last state — before it goes on; a give-up is never silent.
+ */
+export const warnGivingUp =
+  (log: Logger, fields: Record<string, unknown>, msg: string) =>
+  (e: unknown): never => {
+    if (e instanceof PodWaitTimeout) log.warn({ ...fields, pod: e.pod, state: e.lastState }, msg);
+    throw e;
+  };
 
 /**
  * Why a pod is not running, from what the kubelet and scheduler reported: its phase, a
