@@ -121,7 +121,7 @@ const drain = (ws: WebSocket, total: number) =>
   });
 
 /**
- * Relay rows through the real system (stand-in cluster, agent-manager, gateway, test agent):
+ * Relay rows through the real system (test cluster, agent-manager, gateway, test agent):
  * Data throughput agent → client, added latency of a stolen HTTP request, gateway memory per
  * idle relayed session — each against a raw WebSocket ↔ TCP pipe to the same agent.
  */

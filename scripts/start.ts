@@ -18,10 +18,10 @@ const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
 const DATA = resolve(ROOT, 'data');
 /** Each service's NATS seed (`<service>.nk`); `subscriber.nk` reads the event stream. */
 const NATS_AUTH = resolve(DATA, 'nats-auth');
-/** `npm start -- --demo-cluster`: the Kubernetes stand-in as the cluster (users of test/kube/seed/tokens.csv). */
+/** `npm start -- --demo-cluster`: a real kube-apiserver and the node simulator as the cluster (users of test/kube/seed/tokens.csv). */
 const DEMO = process.argv.includes('--demo-cluster') || process.env.MIRRORD_DEMO_CLUSTER === '1';
 const DEMO_KUBECONFIG = resolve(DATA, 'dev-cluster.kubeconfig');
-/** The demo serves operator.metalbear.co through the stand-in (an APIService), so the real mirrord CLI works: the gateway speaks TLS. */
+/** The demo serves operator.metalbear.co through the API server's aggregation layer (an APIService), so the real mirrord CLI works: the gateway speaks TLS. */
 const DEMO_TLS = resolve(DATA, 'demo-tls');
 const GATEWAY_ADDR = process.env.GATEWAY_ADDR ?? '127.0.0.1:8080';
 /** On a cluster (KUBECONFIG, or the demo one) agent-manager and policy run too: agents, MirrordPolicy and profiles. */
@@ -270,7 +270,7 @@ process.on('exit', () => {
 process.on('SIGINT', () => void shutdown(0));
 process.on('SIGTERM', () => void shutdown(0));
 
-/** The stand-in API server, seeded, writing a kubeconfig for the services (and you). */
+/** The demo cluster (test/kube/dev-cluster.ts), seeded, writing a kubeconfig for the services (and you). */
 function startDemoCluster(): Promise<void> {
   const child = spawn(
     process.execPath,

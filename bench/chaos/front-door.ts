@@ -17,7 +17,7 @@ const AGENT_LABEL = 'mirrord.metalbear.co/agent';
 
 /**
  * The door people use, replicated: two gateways, two policy services and two agent-managers on
- * the Kubernetes stand-in (its kubelet runs a protocol-speaking agent in every agent pod), one
+ * the test cluster (its node simulator runs a protocol-speaking agent in every agent pod), one
  * ledger, one NATS. Sessions are real WebSocket clients of the gateways.
  */
 export class FrontDoor {

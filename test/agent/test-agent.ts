@@ -44,7 +44,7 @@ export interface TestAgentOptions {
   idleTtlSeconds?: number;
   /** Names the cluster's DNS answers (name → addresses); others resolve as on this machine. */
   hosts?: Record<string, string[]>;
-  /** The cluster's DNS (the stand-in's Services), asked after `hosts`. */
+  /** The cluster's DNS (the node simulator's, from the cluster's Services), asked after `hosts`. */
   resolve?: (name: string) => { fqdn: string; ips: string[] } | undefined;
   /** The process ended: 0 after the idle TTL, 1 after the startup timeout, 137 when killed. */
   onExit?: (code: number) => void;

@@ -9,9 +9,11 @@ import { nkeyAuthenticator } from '@nats-io/nats-core';
 import { connect, type ConnectionOptions } from '@nats-io/transport-node';
 import { publicKeyOfSeed } from '#shared/nats/credentials.js';
 import { inboxPrefix } from '#shared/nats/subjects.js';
-import { startKubeStandIn, type KubeStandIn } from '../kube/server.js';
-import { DEPLOY_SEED, SEED_TOKENS, kubeconfigFor, loadTokens, loadYaml } from '../kube/seed-loader.js';
+import { DEPLOY_SEED, kubeconfigFor, loadYaml } from '../kube/seed-loader.js';
 import type { KubeObject } from '../kube/registry.js';
+import type { UserInfo } from '../kube/rbac.js';
+import { startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';
+import { kubectlApply } from '../support/cluster.js';
 import { startNatsServer, type NatsServer } from '../support/nats-server.js';
 import { tempDir } from '../support/tmp.js';
 
@@ -26,25 +28,33 @@ function jobArgs(file: string): string[] {
 }
 
 /**
- * scripts/bootstrap-secrets.ts as the Jobs run it (the manifests' args), against the Kubernetes
- * stand-in seeded with deploy/'s RBAC, as the Jobs' own ServiceAccounts: the Roles are what
- * lets it work. Then the Secrets it made, served by a real nats-server over TLS.
+ * scripts/bootstrap-secrets.ts as the Jobs run it (the manifests' args), against the real
+ * kube-apiserver (test/support/kube-apiserver.ts) with deploy/'s namespaces and RBAC applied as
+ * shipped, as the Jobs' own ServiceAccounts (tokens the API server issues for them, as a pod's
+ * projected token): the Roles are what lets it work. Then the Secrets it made, served by a real
+ * nats-server over TLS.
  */
-describe('the install bootstrap against the Kubernetes stand-in, and its Secrets in a real NATS', () => {
-  let k: KubeStandIn;
+describe('the install bootstrap against the real kube-apiserver, and its Secrets in a real NATS', () => {
+  let kube: KubeApiServer;
   let kubeconfig: string;
-  const SA = (name: string) => `system:serviceaccount:mirrord:${name}`;
   before(async () => {
-    const tokens = loadTokens(SEED_TOKENS);
-    tokens.set('bootstrap-token', { username: SA('mirrord-bootstrap'), groups: ['system:serviceaccounts:mirrord'] });
-    tokens.set('hub-token', { username: SA('mirrord-license-bootstrap'), groups: ['system:serviceaccounts:mirrord'] });
-    const hubRbac = loadYaml(deploy('license-server/bootstrap.yaml')).filter((o) => o.kind !== 'Job');
-    k = await startKubeStandIn({ tokens, seed: [...loadYaml(...DEPLOY_SEED), ...hubRbac], controllers: false });
+    kube = await startKubeApiServer({ users: [{ name: 'admin', groups: ['system:masters'] }] });
+    const hub = loadYaml(deploy('license-server/namespace.yaml'), deploy('license-server/bootstrap.yaml'));
+    await kubectlApply(kube.kubeconfig, 'admin', [...loadYaml(...DEPLOY_SEED), ...hub.filter((o) => o.kind !== 'Job')]);
+    // The contexts: admin, and each Job's ServiceAccount with a token the API server made for it.
+    const users = new Map<string, UserInfo>([[kube.users.admin!.token, { username: 'admin', groups: [] }]]);
+    for (const sa of ['mirrord-bootstrap', 'mirrord-license-bootstrap']) {
+      const t = await exec('kubectl', [
+        ...['--kubeconfig', kube.kubeconfig, '--context', 'admin'],
+        ...['-n', 'mirrord', 'create', 'token', sa, '--duration=1h'],
+      ]);
+      users.set(t.stdout.trim(), { username: `system:serviceaccount:mirrord:${sa}`, groups: [] });
+    }
     kubeconfig = join(tempDir('bootstrap-kube'), 'kubeconfig');
-    writeFileSync(kubeconfig, kubeconfigFor(k.url, tokens, 'admin', { ca: k.ca.certPem }));
+    writeFileSync(kubeconfig, kubeconfigFor(kube.url, users, 'admin', { ca: kube.caPem }), { mode: 0o600 });
   });
   after(async () => {
-    await k?.close();
+    await kube?.[Symbol.asyncDispose]();
   });
 
   const run = async (args: string[], context: string, env: Record<string, string> = {}) => {
@@ -61,17 +71,19 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
     }
   };
   const kubectl = (context: string, ...args: string[]) =>
-    exec('kubectl', ['--kubeconfig', kubeconfig, '--context', context, '-n', 'mirrord', ...args]).then(
+    exec('kubectl', ['--kubeconfig', kubeconfig, '--context', context, '-n', 'mirrord', ...args], {
+      maxBuffer: 16 << 20,
+    }).then(
       (r) => ({ code: 0, out: r.stdout, err: r.stderr }),
       (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? 1, out: '', err: e.stderr ?? '' }),
     );
-  const secrets = (prefix: string, namespace = 'mirrord') =>
-    new Map(
-      k.store
-        .list(k.typeOf('v1', 'Secret'), namespace)
-        .filter((s) => s.metadata.name!.startsWith(`${prefix}-`))
-        .map((s) => [s.metadata.name!, s]),
-    );
+  /** The namespace's Secrets named `<prefix>-…`, as the admin reads them from the API server. */
+  const secrets = async (prefix: string, namespace = 'mirrord') => {
+    const r = await kubectl('admin', '-n', namespace, 'get', 'secrets', '-o', 'json');
+    assert.equal(r.code, 0, r.err);
+    const items = (JSON.parse(r.out) as { items: KubeObject[] }).items;
+    return new Map(items.filter((s) => s.metadata.name!.startsWith(`${prefix}-`)).map((s) => [s.metadata.name!, s]));
+  };
   const text = (s: KubeObject | undefined, key: string) =>
     Buffer.from((s!.data as Record<string, string>)[key]!, 'base64').toString('utf8');
   const versions = (m: Map<string, KubeObject>) =>
@@ -82,14 +94,14 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
   it('the first run makes every Secret, and logs their names but never their content', async () => {
     const r = await run(CLUSTER, 'mirrord-bootstrap');
     assert.equal(r.code, 0, r.err + r.out);
-    const made = secrets('mirrord-nats');
+    const made = await secrets('mirrord-nats');
     assert.deepEqual(
       [...made.keys()].sort(),
       [...SERVICES.map((s) => `mirrord-nats-${s}`), 'mirrord-nats-tls', 'mirrord-nats-ca', 'mirrord-nats-auth'].sort(),
     );
     assert.equal(made.get('mirrord-nats-tls')!.type, 'kubernetes.io/tls');
     // and the operator's own (--operator-secrets): the CA with the agent-connection pair, the gateway's certificate
-    const operator = [...secrets('mirrord-operator'), ...secrets('mirrord-gateway')];
+    const operator = [...(await secrets('mirrord-operator')), ...(await secrets('mirrord-gateway'))];
     assert.deepEqual(operator.map(([n]) => n).sort(), ['mirrord-gateway-tls', 'mirrord-operator-ca']);
     assert.ok(text(operator.find(([n]) => n === 'mirrord-operator-ca')![1], 'agent-connection.crt'));
     for (const s of [...made.values(), ...operator.map(([, x]) => x)]) {
@@ -107,21 +119,21 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
   });
 
   it('a second run keeps everything as it is', async () => {
-    const before = versions(secrets('mirrord-nats'));
+    const before = versions(await secrets('mirrord-nats'));
     const r = await run(CLUSTER, 'mirrord-bootstrap');
     assert.equal(r.code, 0, r.err);
-    assert.deepEqual(versions(secrets('mirrord-nats')), before);
+    assert.deepEqual(versions(await secrets('mirrord-nats')), before);
     assert.match(r.out, /"created":0,"updated":0/);
   });
 
   it("rotation: delete one service's Secret and re-run; only it and auth.conf change", async () => {
-    const old = secrets('mirrord-nats');
+    const old = await secrets('mirrord-nats');
     const oldKey = publicKeyOfSeed(text(old.get('mirrord-nats-ledger'), 'nkey'), 'ledger');
     const del = await kubectl('admin', 'delete', 'secret', 'mirrord-nats-ledger');
     assert.equal(del.code, 0, del.err);
     const r = await run(CLUSTER, 'mirrord-bootstrap');
     assert.equal(r.code, 0, r.err);
-    const now = secrets('mirrord-nats');
+    const now = await secrets('mirrord-nats');
     const newKey = publicKeyOfSeed(text(now.get('mirrord-nats-ledger'), 'nkey'), 'ledger');
     assert.notEqual(newKey, oldKey);
     const conf = text(now.get('mirrord-nats-auth'), 'auth.conf');
@@ -133,15 +145,9 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
   });
 
   it("the Job's ServiceAccount reads no other Secret, and lists none", async () => {
-    // (the stand-in takes JSON only, so the Secret is put in its store rather than by kubectl create)
-    k.apply([
-      {
-        apiVersion: 'v1',
-        kind: 'Secret',
-        metadata: { name: 'mirrord-ledger-db', namespace: 'mirrord' },
-        data: { url: Buffer.from('postgres://x').toString('base64') },
-      },
-    ]);
+    const db = ['mirrord-ledger-db', '--from-literal=url=postgres://x'];
+    const made = await kubectl('admin', 'create', 'secret', 'generic', ...db);
+    assert.equal(made.code, 0, made.err);
     const get = await kubectl('mirrord-bootstrap', 'get', 'secret', 'mirrord-ledger-db');
     assert.match(get.err, /secrets "mirrord-ledger-db" is forbidden/);
     const list = await kubectl('mirrord-bootstrap', 'get', 'secrets');
@@ -152,10 +158,10 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
   });
 
   it("the hub's Job makes the license server's Secrets under their own names (a hub may share the namespace)", async () => {
-    const before = versions(secrets('mirrord-nats'));
+    const before = versions(await secrets('mirrord-nats'));
     const r = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap');
     assert.equal(r.code, 0, r.err + r.out);
-    const hub = secrets('mirrord-license-nats');
+    const hub = await secrets('mirrord-license-nats');
     assert.deepEqual(
       [...hub.keys()].sort(),
       ['auth', 'ca', 'license-server', 'tls'].map((s) => `mirrord-license-nats-${s}`),
@@ -166,34 +172,35 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
     assert.deepEqual(Object.keys(accounts), ['HUB']);
     assert.equal(accounts.HUB.users.length, 1, 'the license server is the hub bus’ only user');
     assert.doesNotMatch(conf, /^leafnodes/m);
-    assert.deepEqual(versions(secrets('mirrord-nats')), before);
+    assert.deepEqual(versions(await secrets('mirrord-nats')), before);
   });
 
   it("with fleetClusters, the hub's Job keeps a leaf Secret per cluster in mirrord-fleet, as its own ServiceAccount", async () => {
     const settings = { FLEET_CLUSTERS: 'east,west', HUB_LEAF_ADDRESS: 'licenses.example.com:7422' };
     const r = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
     assert.equal(r.code, 0, r.err + r.out);
-    const leaves = secrets('mirrord-fleet-leaf', 'mirrord-fleet');
+    const leaves = await secrets('mirrord-fleet-leaf', 'mirrord-fleet');
     assert.deepEqual([...leaves.keys()].sort(), ['mirrord-fleet-leaf-east', 'mirrord-fleet-leaf-west']);
     const east = leaves.get('mirrord-fleet-leaf-east');
     assert.equal(text(east, 'url'), `nats-leaf://east:${text(east, 'password')}@licenses.example.com:7422`);
-    assert.equal(text(east, 'ca.crt'), text(secrets('mirrord-license-nats').get('mirrord-license-nats-ca'), 'ca.crt'));
+    const hubCa = (await secrets('mirrord-license-nats')).get('mirrord-license-nats-ca');
+    assert.equal(text(east, 'ca.crt'), text(hubCa, 'ca.crt'));
     assert.ok(!r.out.includes(text(east, 'password')), 'the password is not logged');
     assert.match(r.out, /created Secret mirrord-fleet\/mirrord-fleet-leaf-east/);
     // the certificate now names the leaf address (re-made), and auth.conf has both clusters' users
     assert.match(r.out, /updated Secret mirrord-license-nats-tls: tls.crt does not name licenses\.example\.com/);
-    const conf = text(secrets('mirrord-license-nats').get('mirrord-license-nats-auth'), 'auth.conf');
+    const conf = text((await secrets('mirrord-license-nats')).get('mirrord-license-nats-auth'), 'auth.conf');
     assert.ok(conf.includes(text(east, 'password')) && /"account": "CLUSTER_west"/.test(conf));
     // again: nothing changes; deleting one cluster's Secret gives it a new password
     const before = versions(leaves);
     const again = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
     assert.match(again.out, /"created":0,"updated":0/);
-    assert.deepEqual(versions(secrets('mirrord-fleet-leaf', 'mirrord-fleet')), before);
+    assert.deepEqual(versions(await secrets('mirrord-fleet-leaf', 'mirrord-fleet')), before);
     const del = await kubectl('admin', '-n', 'mirrord-fleet', 'delete', 'secret', 'mirrord-fleet-leaf-west');
     assert.equal(del.code, 0, del.err);
     const rotated = await run(jobArgs('license-server/bootstrap.yaml'), 'mirrord-license-bootstrap', settings);
     assert.equal(rotated.code, 0, rotated.err);
-    const now = secrets('mirrord-fleet-leaf', 'mirrord-fleet');
+    const now = await secrets('mirrord-fleet-leaf', 'mirrord-fleet');
     assert.ok(!conf.includes(text(now.get('mirrord-fleet-leaf-west'), 'password')));
     assert.equal(text(now.get('mirrord-fleet-leaf-east'), 'password'), text(east, 'password'));
     // its ServiceAccount reads Secrets in mirrord-fleet only by getting them by name (no list)
@@ -204,9 +211,10 @@ describe('the install bootstrap against the Kubernetes stand-in, and its Secrets
   describe('a nats-server with the Secrets the Job made', () => {
     let nats: NatsServer;
     let files: Record<string, string>;
-    const seed = (id: string) => text(secrets('mirrord-nats').get(`mirrord-nats-${id}`), 'nkey').trim();
+    let made: Map<string, KubeObject>;
+    const seed = (id: string) => text(made.get(`mirrord-nats-${id}`), 'nkey').trim();
     before(async () => {
-      const made = secrets('mirrord-nats');
+      made = await secrets('mirrord-nats');
       const dir = tempDir('bootstrap-nats');
       files = {};
       for (const [key, secret] of [

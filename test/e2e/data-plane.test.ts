@@ -14,7 +14,7 @@ import type { TestAgent } from '../agent/test-agent.js';
 
 const BIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
 
-/** The data plane through the stand-in cluster: client ↔ gateway relay ↔ the target's (test) agent. */
+/** The data plane through the test cluster: client ↔ gateway relay ↔ the target's (test) agent. */
 describe('data plane: sessions relayed to the agent in the mirrord protocol', () => {
   let cluster: TestCluster;
   let sys: System;

@@ -1,6 +1,6 @@
 /**
- * The real kube-apiserver (issue 26), built by `npm run k8s:build`: what the stand-in in this
- * directory cannot prove. It reports the real release; our CRDs pass its structural-schema checks
+ * The real kube-apiserver (issue 26), built by `npm run k8s:build`: what the retired stand-in of
+ * test/kube could not prove. It reports the real release; our CRDs pass its structural-schema checks
  * as shipped; an APIService with a caBundle reaches a backend on loopback through the real
  * aggregation layer, which authenticates the user, applies RBAC, and forwards X-Remote-* headers
  * with its front-proxy client certificate.

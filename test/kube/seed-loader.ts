@@ -7,7 +7,7 @@ import type { UserInfo } from './rbac.js';
 import { parseTokenFile } from '../../services/gateway/src/adapters/auth/token-file.js';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
-/** What every stand-in starts with: deploy/'s namespace, CRDs and RBAC. */
+/** What every test cluster starts with: deploy/'s namespace, CRDs and RBAC. */
 export const APISERVICE = here('../../deploy/apiservice.yaml');
 export const DEPLOY_SEED = [
   here('../../deploy/namespace.yaml'),

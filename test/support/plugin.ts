@@ -5,8 +5,8 @@ import type { System } from './system.js';
 const BIN = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
 
 /**
- * `kubectl mirrord …` against a running system, asynchronously: when the stand-in serves from
- * the test's own process, a blocking spawn would stall it.
+ * `kubectl mirrord …` against a running system, asynchronously: the node simulator and its agents
+ * run in the test's own process, and a blocking spawn would stall them.
  */
 export async function runPlugin(
   sys: System,

@@ -141,7 +141,7 @@ export class SessionClient {
       ca?: string;
       /** Skip SwitchProtocolVersion (tests of the first message). */
       raw?: boolean;
-      /** Connect through this API server (the stand-in) instead of the gateway, on the `/proxy/` path as the mirrord CLI does. */
+      /** Connect through this API server (its aggregation layer) instead of the gateway, on the `/proxy/` path as the mirrord CLI does. */
       via?: string;
       /** `copytargets`: connect to the copy named `target`, as the CLI does after creating or finding one. */
       resource?: 'targets' | 'copytargets';
