@@ -11,7 +11,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import type { Identity } from '../../services/gateway/src/domain/interfaces.js';
+import type { AccessRequest, Identity } from '../../services/gateway/src/domain/interfaces.js';
+import type { GatewayDeps } from '../../services/gateway/src/adapters/http/server.js';
+import type { Target } from '#shared/targets/index.js';
 import { eventually } from '../support/eventually.js';
 import { startRealGateway, type RealGateway } from './real-gateway.js';
 
@@ -23,8 +25,8 @@ describe(
   () => {
     let g: RealGateway;
     let certDir: string;
-    /** Who the gateway saw (the identity the apiserver forwarded in X-Remote-User / X-Remote-Group). */
-    const seen: Identity[] = [];
+    /** Who the gateway saw (the identity the apiserver forwarded in X-Remote-User / X-Remote-Group), and for what. */
+    const seen: (Identity & { verb: string })[] = [];
 
     /** `kubectl mirrord …` with only the test cluster's kubeconfig (no MIRRORD_GATEWAY / MIRRORD_TOKEN). */
     const plugin = async (args: string[]): Promise<{ code: number; out: string; err: string }> => {
@@ -49,14 +51,24 @@ describe(
             { name: 'jim', groups: ['developers'] },
           ],
         },
-        () => ({
-          authz: {
-            authorize: async (who: Identity) => {
-              seen.push(who);
-              return { allowed: true };
+        () =>
+          ({
+            authz: {
+              authorize: async (who: Identity, r: AccessRequest) => {
+                seen.push({ ...who, verb: r.verb });
+                return { allowed: true };
+              },
             },
-          },
-        }),
+            // Sessions: any target resolves; the policy refuses every start (no agents here).
+            targets: {
+              resolve: async (_who: Identity, namespace: string, target: Target) => ({
+                target,
+                path: 'targetless',
+                namespace,
+              }),
+            },
+            policy: { evaluateStart: async () => ({ allowed: false, message: 'refused by the test policy' }) },
+          }) as unknown as Partial<GatewayDeps>,
       );
     });
     after(async () => {
@@ -83,6 +95,17 @@ describe(
       assert.match(r.err, /User "jim" cannot get resource "mirrordoperators"/);
       assert.doesNotMatch(r.err, /system:anonymous/);
       assert.equal(r.err.trim().split('\n').length, 1, r.err);
+    });
+
+    it('kubectl mirrord session start as admin-cert: the WebSocket through the aggregator carries the certificate too', async () => {
+      const r = await plugin(['--context', 'admin-cert', 'session', 'start', '--target', 'targetless']);
+      assert.equal(r.code, 1, r.out);
+      assert.match(r.err, /refused by the test policy/);
+      assert.doesNotMatch(r.err, /system:anonymous|forbidden/i);
+      assert.ok(
+        seen.some((s) => s.user === 'admin' && s.verb === 'proxy'),
+        JSON.stringify(seen),
+      );
     });
 
     it('an unknown --context is refused naming the flag and the contexts there are', async () => {

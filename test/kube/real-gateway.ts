@@ -39,8 +39,9 @@ export interface RealGateway extends AsyncDisposable {
   ok(args: string[], context?: string, stdin?: string): Promise<string>;
 }
 
-/** The stub ledger of a gateway without NATS: no sessions, no events. */
+/** The stub ledger of a gateway without NATS: no sessions, no events; commands are taken. */
 const emptyLedger = {
+  command: async () => ({ events: [] }),
   sessions: async () => ({ now: Date.now(), sessions: [] }),
   statistics: async () => ({ dau: 0, mau: 0 }),
   seats: async () => 0,
