@@ -51,7 +51,7 @@ describe('the gateway serves OpenAPI through the real aggregator', { timeout: 30
     assert.match(out, /duration_secs\s+<integer>/);
     assert.match(out, /id\s+<string>.*\n\s+Session id: 16 upper-case hex digits/);
     const copy = await g.ok(['explain', `copytargets.${GROUP}.spec`]);
-    assert.match(copy, /scale_down\s+<boolean>/);
+    assert.match(copy, /scale_down\s+<boolean>.*\n\s+Scale the original Deployment to 0/);
     assert.match(copy, /target\s+<Object>/);
   });
 

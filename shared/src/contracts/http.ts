@@ -23,16 +23,34 @@ export const copyTargetBody = z.object({
   metadata: z.object({ name: z.string().optional() }).loose().optional(),
   spec: z
     .object({
-      target: z.union([
-        z.literal('targetless'),
-        z.record(z.string(), z.string().nullable(), 'expected a target such as {"deployment": "x", "container": null}'),
-      ]),
-      idle_ttl: z.number().int().min(0).max(86_400).nullish(),
-      scale_down: z.boolean().default(false),
-      split_queues: z.null('queue splitting is not supported by mirrord-teams; remove split_queues').nullish(),
-      exclude_containers: z.array(z.string()).default([]),
-      exclude_init_containers: z.array(z.string()).default([]),
-      session_key: z.string().nullish(),
+      target: z
+        .union([
+          z.literal('targetless'),
+          z.record(
+            z.string(),
+            z.string().nullable(),
+            'expected a target such as {"deployment": "x", "container": null}',
+          ),
+        ])
+        .describe('The workload copied, as mirrord names it: {"deployment": "web", "container": null}.'),
+      idle_ttl: z
+        .number()
+        .int()
+        .min(0)
+        .max(86_400)
+        .nullish()
+        .describe('Seconds the copy is kept after its last session, for the same user to reuse.'),
+      scale_down: z
+        .boolean()
+        .default(false)
+        .describe('Scale the original Deployment to 0 while the copy lives (restored after).'),
+      split_queues: z
+        .null('queue splitting is not supported by mirrord-teams; remove split_queues')
+        .nullish()
+        .describe('Not supported by mirrord-teams: null.'),
+      exclude_containers: z.array(z.string()).default([]).describe('Not supported by mirrord-teams yet: [].'),
+      exclude_init_containers: z.array(z.string()).default([]).describe('Not supported by mirrord-teams yet: [].'),
+      session_key: z.string().nullish().describe('The session key sessions of one run share.'),
     })
     .loose(),
 });
