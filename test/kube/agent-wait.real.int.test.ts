@@ -123,13 +123,13 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
 
   it('at agent.startup_timeout it gives up with a warn line naming the session, the Job and the pod state', async () => {
     // given an agent whose image cannot be pulled
-    const req = targetless('0000000000000B02', 6);
+    const req = targetless('0000000000000B02', 10);
     const key = agentKey({ runs: { job: NS }, session_id: req.session_id });
     const job = agentObjectName(key);
     const name = `${job}-x2`;
     const watchesBefore = await podWatches();
     const acquired = pool.acquire(req);
-    await eventually('agent-manager watches pods', async () => (await podWatches()) > watchesBefore, 6_000, 100);
+    await eventually('agent-manager watches pods', async () => (await podWatches()) > watchesBefore, 10_000, 100);
     await createAgentPod(key, name);
     await reportStatus(name, {
       phase: 'Pending',
@@ -141,7 +141,7 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     // when the startup timeout passes
     await assert.rejects(acquired, (e: unknown) => {
       assert.ok(isAppError(e, 'Unavailable'), String(e));
-      assert.match((e as Error).message, new RegExp(`agent job ${job} was not running after 6 s`));
+      assert.match((e as Error).message, new RegExp(`agent job ${job} was not running after 10 s`));
       assert.match((e as Error).message, /ImagePullBackOff/);
       return true;
     });
