@@ -72,6 +72,21 @@ describe('copy targets from a Deployment scaled to 0 (real kube-apiserver, contr
         },
       },
     });
+    // Its one pod is bound to a node that is not there: it never runs.
+    await apps.createNamespacedDeployment({
+      namespace: NS,
+      body: {
+        metadata: { name: 'stuck-web' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'stuck-web' } },
+          template: {
+            metadata: { labels: { app: 'stuck-web' } },
+            spec: { nodeName: 'no-such-node', containers: [{ name: 'web', image: 'nginx:1.27' }] },
+          },
+        },
+      },
+    });
     // A bare pod on a node that is not there: it never runs.
     await core.createNamespacedPod({
       namespace: NS,
@@ -165,5 +180,26 @@ describe('copy targets from a Deployment scaled to 0 (real kube-apiserver, contr
     assert.equal(p.stderr.trim().split('\n').length, 1, p.stderr);
     assert.match(p.stderr, /deployment "idle-web" in namespace "default" has no pods/);
     assert.match(p.stderr, /kubectl scale deployment idle-web -n default --replicas=1.*copy_target/);
+  });
+
+  it('a session on a Deployment whose pods never get ready: waited for, then a lasting 409 naming their state, shown once', async () => {
+    // given the Deployment's pod exists (the ReplicaSet controller made it) and is Pending
+    await eventually(
+      'the ReplicaSet made the pod of stuck-web',
+      async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: 'app=stuck-web' })).items.length > 0,
+      60_000,
+      250,
+    );
+    // when a session starts on it
+    const p = await runPlugin(sys, ['session', 'start', '--target', 'deployment/stuck-web'], 'jim-token');
+    // then the gateway waited for a ready pod, and says why there is none, once
+    assert.equal(p.status, 1, p.stdout);
+    const lines = p.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, p.stderr);
+    assert.match(
+      lines[0]!,
+      /^error: target deployment "stuck-web" in namespace "default" is not ready: none of its 1 pod\(s\) is running and ready after 20 s; last state: pod stuck-web-[a-z0-9-]+: Pending/,
+    );
+    assert.match(lines[0]!, /see kubectl get pods -n default -l 'app=stuck-web,!mirrord.metalbear.co\/session'/);
   });
 });

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
-import { warnGivingUp } from './adapters/kube/pod-watch.js';
+import { warnGivingUp } from '#shared/kube/pod-watch.js';
 import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cleanup.js';
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
 import { containerRef } from '#shared/kube/container.js';

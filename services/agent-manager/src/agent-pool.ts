@@ -3,7 +3,7 @@ import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
-import { podState, warnGivingUp } from './adapters/kube/pod-watch.js';
+import { podState, warnGivingUp } from '#shared/kube/pod-watch.js';
 import { agentJob, ephemeralAgent, IDLE_SINCE } from './domain/manifests.js';
 import type { PrepareRequest } from './domain/request.js';
 import {

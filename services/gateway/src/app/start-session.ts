@@ -102,7 +102,10 @@ export async function startSession<L extends { destroy(): void }>(
   link?: (agent: PreparedAgentReply) => Promise<L>,
 ): Promise<StartedSession & { link?: L }> {
   // A copy runs from the workload's template: its own pods need not run (scaled to 0, or by scale_down).
-  const target = await deps.targets.resolve(who, asked.namespace, asked.target, { copy: !!asked.copy_target });
+  const target = await deps.targets.resolve(who, asked.namespace, asked.target, {
+    copy: !!asked.copy_target,
+    waitReady: true,
+  });
   const resume = asked.client_chosen_id && (await resumes(deps.ledger, who, asked.session_id, target));
   const req = { ...asked, resume };
   const base = { who, req, target, client };

@@ -70,6 +70,11 @@ export interface ResolveOptions {
    * it is needed (a Deployment scaled to 0 can be copied); a bare pod must still run.
    */
   copy?: boolean;
+  /**
+   * For a session start: when the target has pods but none is ready, wait (by watch, a bounded
+   * time) for one, rather than refusing at once.
+   */
+  waitReady?: boolean;
 }
 
 export interface TargetResolver {

@@ -9,7 +9,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
-import { PodWatcher } from './pod-watch.js';
+import { PodWatcher } from '#shared/kube/pod-watch.js';
 import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
 import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
@@ -37,6 +37,8 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
  */
 const withPods = { propagationPolicy: 'Background' } as const;
 const ready = (p: V1Pod) => p.status?.phase === 'Running' && !!p.status.podIP;
+/** Agents and copies are waited for as long as the session's `agent.startup_timeout` says. */
+const startup = (timeoutMs: number) => ({ timeoutMs, setting: 'agent.startup_timeout' });
 /** A label or annotation key as a JSON-pointer segment (RFC 6901). */
 const pointer = (k: string) => k.replace(/~/g, '~0').replace(/\//g, '~1');
 
@@ -85,7 +87,7 @@ export class Cluster {
    * what was waited for and the pod's last state when it does not within `timeoutMs`.
    */
   waitForPod(namespace: string, labelSelector: string, timeoutMs: number, what: string): Promise<V1Pod> {
-    return this.#pods.waitFor({ namespace, labelSelector }, timeoutMs, `${what} was not running`, (pods) =>
+    return this.#pods.waitFor({ namespace, labelSelector }, startup(timeoutMs), `${what} was not running`, (pods) =>
       pods.find(ready),
     );
   }
@@ -98,7 +100,7 @@ export class Cluster {
   waitForEphemeral(namespace: string, pod: string, container: string, timeoutMs: number): Promise<V1Pod> {
     return this.#pods.waitFor(
       { namespace, fieldSelector: `metadata.name=${pod}` },
-      timeoutMs,
+      startup(timeoutMs),
       `ephemeral agent ${container} in pod ${pod} was not running`,
       (pods) =>
         pods.find((p) => p.status?.ephemeralContainerStatuses?.some((s) => s.name === container && s.state?.running)),

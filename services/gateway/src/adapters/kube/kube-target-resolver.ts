@@ -8,7 +8,8 @@ import {
   type KubeConfig,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { AppError, ErrorCode, invalid, notFound, unavailable } from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, invalid, notFound, unavailable } from '#shared/errors/index.js';
+import { PodWatcher, PodWaitTimeout, podState, type PodQuery } from '#shared/kube/pod-watch.js';
 import { formatTarget, validateNamespace, type Target, type TargetType } from '#shared/targets/index.js';
 import type { Identity, ResolveOptions, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
@@ -33,6 +34,19 @@ type Workload = {
   };
 };
 
+/**
+ * How long a session start waits for a target pod to become ready (its pods are starting, or
+ * rolling): then a lasting 409 naming the pods' state — a 503 the mirrord CLI retries without end.
+ */
+const READY_WAIT_MS = 20_000;
+/** A target's pods now, its labels, its template's containers, and how to watch its pods. */
+interface TargetPods {
+  pods: V1Pod[];
+  labels: Record<string, string>;
+  template?: string[];
+  /** Absent only with no pods to watch (a cronjob, a Service without a selector). */
+  query?: PodQuery;
+}
 const statusOf = (e: unknown): number | undefined => (e as { code?: number }).code;
 const isReady = (p: V1Pod): boolean =>
   p.status?.phase === 'Running' &&
@@ -50,6 +64,7 @@ export class KubeTargetResolver implements TargetResolver {
   readonly #apps: AppsV1Api;
   readonly #batch: BatchV1Api;
   readonly #custom: CustomObjectsApi;
+  readonly #pods: PodWatcher;
 
   constructor(
     kc: KubeConfig,
@@ -59,6 +74,7 @@ export class KubeTargetResolver implements TargetResolver {
     this.#apps = kc.makeApiClient(AppsV1Api);
     this.#batch = kc.makeApiClient(BatchV1Api);
     this.#custom = kc.makeApiClient(CustomObjectsApi);
+    this.#pods = new PodWatcher(kc, this.#core);
   }
 
   async resolve(who: Identity, ns: string, target: Target, opts: ResolveOptions = {}): Promise<ResolvedTarget> {
@@ -79,7 +95,7 @@ export class KubeTargetResolver implements TargetResolver {
         `user "${who.user}" cannot get resource "${w.resource}" in API group "${w.group}" in the namespace "${namespace}": mirrord only operates on targets you may get`,
       );
     const what = `${target.type} "${target.name}" in namespace "${namespace}"`;
-    let found: { pods: V1Pod[]; labels: Record<string, string>; template?: string[] };
+    let found: TargetPods;
     try {
       found = await this.#podsOf(target.type, target.name, namespace);
     } catch (e) {
@@ -93,17 +109,16 @@ export class KubeTargetResolver implements TargetResolver {
     }
     const { pods, labels } = found;
     if (target.type === 'cronjob') return { target, path, namespace, labels };
-    const pod = pods.find(isReady);
-    if (!pod && target.type === 'pod') {
-      const phase = pods[0]?.status?.phase ?? 'Unknown';
+    let pod = pods.find(isReady);
+    const phase = pods[0]?.status?.phase;
+    if (!pod && target.type === 'pod' && (opts.copy || phase === 'Succeeded' || phase === 'Failed'))
       throw invalid(
         'target',
-        `pod "${target.name}" in namespace "${namespace}" is not running and ready (phase ${phase})`,
+        `pod "${target.name}" in namespace "${namespace}" is not running and ready (phase ${phase ?? 'Unknown'})`,
         opts.copy
           ? 'a copy of a bare pod needs it running; start it, or target the workload that owns it (deployment/…), whose template is copied'
           : 'start it, or target the workload that owns it (deployment/…)',
       );
-    }
     if (!pod && opts.copy) {
       // The copy is made from the template: check the container there, as a pod's would be.
       const containers = found.template ?? [];
@@ -113,17 +128,13 @@ export class KubeTargetResolver implements TargetResolver {
         );
       return { target, path, namespace, labels };
     }
-    if (!pod)
-      throw pods.length === 0
-        ? invalid(
-            'target',
-            `${what} has no pods (scaled to 0?)`,
-            `scale it up (kubectl scale ${target.type} ${target.name} -n ${namespace} --replicas=1), or use copy_target, which runs a copy of its pod template`,
-          )
-        : new AppError(
-            ErrorCode.Unavailable,
-            `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`,
-          );
+    if (!pod && pods.length === 0)
+      throw invalid(
+        'target',
+        `${what} has no pods (scaled to 0?)`,
+        `scale it up (kubectl scale ${target.type} ${target.name} -n ${namespace} --replicas=1), or use copy_target, which runs a copy of its pod template`,
+      );
+    pod ??= await this.#readyPod(found.query!, what, pods, !!opts.waitReady);
     const containers = (pod.spec?.containers ?? []).map((c) => c.name);
     const container = target.container ?? containers[0];
     if (!container || !containers.includes(container))
@@ -146,6 +157,22 @@ export class KubeTargetResolver implements TargetResolver {
         ...ref,
       },
     };
+  }
+
+  /**
+   * A ready pod of a target whose pods are not ready yet: waited for (by watch) at a session
+   * start, else none. Not ready in the end is a lasting 409 naming the pods' state.
+   */
+  async #readyPod(q: PodQuery, what: string, pods: V1Pod[], wait: boolean): Promise<V1Pod> {
+    const see = `kubectl get pods -n ${q.namespace}${q.labelSelector ? ` -l '${q.labelSelector}'` : ''}`;
+    const notReady = `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`;
+    if (!wait) throw conflict(`${notReady} (${podState(pods[0])}); see ${see}`);
+    return this.#pods
+      .waitFor(q, { timeoutMs: READY_WAIT_MS }, notReady, (ps) => ps.find(isReady))
+      .catch((e: unknown) => {
+        if (e instanceof PodWaitTimeout) throw conflict(`${e.message}; see ${see}`);
+        throw e;
+      });
   }
 
   async list(who: Identity, ns: string): Promise<Target[]> {
@@ -213,14 +240,14 @@ export class KubeTargetResolver implements TargetResolver {
   }
 
   /** The target's pods and labels (the workload's own labels, which policy selectors match). */
-  async #podsOf(
-    type: TargetType,
-    name: string,
-    namespace: string,
-  ): Promise<{ pods: V1Pod[]; labels: Record<string, string>; template?: string[] }> {
+  async #podsOf(type: TargetType, name: string, namespace: string): Promise<TargetPods> {
     if (type === 'pod') {
       const pod = await this.#core.readNamespacedPod({ name, namespace });
-      return { pods: [pod], labels: pod.metadata?.labels ?? {} };
+      return {
+        pods: [pod],
+        labels: pod.metadata?.labels ?? {},
+        query: { namespace, fieldSelector: `metadata.name=${name}` },
+      };
     }
     let w: Workload;
     switch (type) {
@@ -271,6 +298,7 @@ export class KubeTargetResolver implements TargetResolver {
       pods: (await this.#core.listNamespacedPod({ namespace, labelSelector: own })).items,
       labels,
       ...withTemplate,
+      query: { namespace, labelSelector: own },
     };
   }
 }

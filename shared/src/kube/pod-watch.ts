@@ -1,6 +1,6 @@
 import { Watch, type CoreV1Api, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode } from '#shared/errors/index.js';
+import { AppError, ErrorCode } from '../errors/index.js';
 
 /** Which pods a wait looks at: one namespace, by label or field selector. */
 export interface PodQuery {
@@ -60,8 +60,15 @@ const RELIST_PAUSE_MS = 500;
 
 type Outcome = { pod: V1Pod } | { expired: true } | { error: unknown };
 
+/** How long a wait may take, and the setting that says so (named in the timeout's message). */
+export interface WaitLimit {
+  timeoutMs: number;
+  setting?: string;
+}
+
 /**
- * Waits until `found` picks a pod, by watch: one LIST (the state now and its resourceVersion),
+ * Waits until `found` picks a pod, by watch (agent-manager for agents and copies, the gateway
+ * for a target's pod): one LIST (the state now and its resourceVersion),
  * then a WATCH from it, reopened from the last resourceVersion when the server ends it, and a
  * fresh LIST only after a watch error. A timeout is a PodWaitTimeout naming the pod's last state.
  */
@@ -77,7 +84,7 @@ export class PodWatcher {
 
   async waitFor(
     q: PodQuery,
-    timeoutMs: number,
+    { timeoutMs, setting }: WaitLimit,
     what: string,
     found: (pods: V1Pod[]) => V1Pod | undefined,
   ): Promise<V1Pod> {
@@ -91,7 +98,7 @@ export class PodWatcher {
     const timedOut = (): PodWaitTimeout => {
       const state = podState(last);
       return new PodWaitTimeout(
-        `${what} after ${Math.round(timeoutMs / 1000)} s (agent.startup_timeout); last state: ${state}`,
+        `${what} after ${Math.round(timeoutMs / 1000)} s${setting ? ` (${setting})` : ''}; last state: ${state}`,
         state,
         last?.metadata?.name,
       );
