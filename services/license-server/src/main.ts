@@ -9,9 +9,17 @@ import { Fleet } from './adapters/nats/fleet.js';
 import { loadLicenseServerConfig } from './config.js';
 import { FleetState } from './domain/fleet-state.js';
 
+/** Below this, the reports key is guessable (warned about, not refused: the seeds use `secret`). */
+const WEAK_KEY = 16;
+
 await runService('license-server', async (log) => {
   const cfg = loadLicenseServerConfig();
   log.level = cfg.LOG_LEVEL;
+  if (cfg.LICENSE_KEY.length < WEAK_KEY)
+    log.warn(
+      { length: cfg.LICENSE_KEY.length },
+      `LICENSE_KEY (license.key) is shorter than ${WEAK_KEY} characters: anyone who guesses it reads the usage reports; use a random string or a UUID`,
+    );
   const license = loadLicense(cfg.OPERATOR_LICENSE_FILE, cfg.OPERATOR_LICENSE_PUBLIC_KEY_FILE)!;
   const otel = initTelemetry('license-server', cfg.OTEL_EXPORTER_OTLP_ENDPOINT || undefined);
   const nc = await connectNats({ ...natsOptions(cfg), name: 'license-server', log });
