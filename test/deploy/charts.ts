@@ -26,9 +26,9 @@ export interface Run {
 }
 
 /** The real helm with these arguments (never throws: the exit code and output). */
-export async function helm(args: string[]): Promise<Run> {
+export async function helm(args: string[], timeoutMs = 120_000): Promise<Run> {
   try {
-    const r = await exec(kubeBinPaths().helm, args, { encoding: 'utf8', maxBuffer: 32 << 20, timeout: 120_000 });
+    const r = await exec(kubeBinPaths().helm, args, { encoding: 'utf8', maxBuffer: 32 << 20, timeout: timeoutMs });
     return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
     const x = e as { code?: number; stdout?: string; stderr?: string };
@@ -140,6 +140,8 @@ export async function kustomizeFiles(): Promise<Map<string, string>> {
   const base = await template(OPERATOR_CHART, KUSTOMIZE_OPERATOR);
   const resources: string[] = ['helm/mirrord-operator/crds/policies.yaml', 'helm/mirrord-operator/crds/profiles.yaml'];
   for (const [path, docs] of bySource(base)) {
+    // Helm hooks (the uninstall cleanup) are Helm's alone: applied by kubectl they would run at once.
+    if (docs.every((d) => /helm\.sh\/hook:/.test(d))) continue;
     files.set(`deploy/${path}`, generated(`${OPERATOR_CHART}/templates/${path}`) + forKustomize(path, docs).join('\n---\n') + '\n');
     resources.push(path);
   }

@@ -16,6 +16,8 @@ export const DEPLOY_SEED = [
 ];
 /** The demo and test workloads and users' bindings, and their tokens. */
 export const WORKLOAD_SEED = here('./seed');
+/** The CRDs the workload seed uses (Argo Rollouts), applied and established before it. */
+export const SEED_CRDS = here('./seed-crds');
 export const SEED_TOKENS = here('./seed/tokens.csv');
 
 /** Every object in the YAML files of the given files or directories (multi-document, `List`s unrolled). */

@@ -8,6 +8,7 @@ import {
   APISERVICE,
   DEPLOY_SEED,
   SEED_TOKENS,
+  SEED_CRDS,
   WORKLOAD_SEED,
   kubeconfigFor,
   loadTokens,
@@ -57,6 +58,10 @@ export async function startTestCluster(
     demoTraffic?: boolean;
     /** What to apply besides deploy/'s namespace, CRDs and RBAC (default: test/kube/seed). */
     seed?: string[];
+    /** Apply deploy/'s namespace, CRDs and RBAC (default true; false when a test installs the charts). */
+    deploy?: boolean;
+    /** The node simulator runs the pods of the project's image and NATS as processes (needs root). */
+    runPods?: boolean;
   } = {},
 ): Promise<TestCluster> {
   if (process.env.E2E_KUBECONFIG) {
@@ -78,9 +83,13 @@ export async function startTestCluster(
   const kubeconfig = join(tempDir('cluster'), 'kubeconfig');
   writeFileSync(kubeconfig, kubeconfigFor(kube.url, tokens, 'jim', { ca: kube.caPem }), { mode: 0o600 });
   try {
-    const nodes = await startNodeSimulator({ kubeconfig, ...(opts.demoTraffic ? { demoTraffic: true } : {}) });
+    const nodes = await startNodeSimulator({
+      kubeconfig,
+      ...(opts.demoTraffic ? { demoTraffic: true } : {}),
+      ...(opts.runPods ? { runPods: true } : {}),
+    });
     const apply = (objs: KubeObject[]) => kubectlApply(kubeconfig, 'admin', objs);
-    await apply(loadYaml(...DEPLOY_SEED, ...(opts.seed ?? [WORKLOAD_SEED])));
+    await apply(loadYaml(...(opts.deploy === false ? [] : DEPLOY_SEED), ...(opts.seed ?? [SEED_CRDS, WORKLOAD_SEED])));
     return {
       kubeconfig,
       external: false,

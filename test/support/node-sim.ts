@@ -18,6 +18,9 @@
  * controllers see what they would on a real cluster.
  */
 import { createHash } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -28,12 +31,16 @@ import {
   type Informer,
   type KubernetesObject,
   type ObjectCache,
+  type V1PersistentVolumeClaim,
   type V1Pod,
   type V1Service,
 } from '@kubernetes/client-node';
 import { AgentRuntime, isAgentContainer } from '../kube/agent-runtime.js';
 import type { KubeObject } from '../kube/registry.js';
 import { RolloutController } from './rollout-controller.js';
+import { registerNodes } from './node/nodes.js';
+import { PodNetwork } from './node/network.js';
+import { Missing, PodRuntime } from './node/pod-runtime.js';
 
 export interface NodeSimulatorOptions {
   kubeconfig: string;
@@ -44,6 +51,13 @@ export interface NodeSimulatorOptions {
   demoTraffic?: boolean;
   /** Where the simulator's own failures go (default stderr). */
   log?: (line: string) => void;
+  /**
+   * Run the pods of the images it knows (the project's, NATS) as processes, each pod in a network
+   * namespace on a bridge, with Services' ClusterIPs proxied and cluster DNS in /etc/hosts
+   * (node/pod-runtime.ts, node/network.ts). Needs root. Other pods get addresses on that
+   * network too, so the pods reach the agents the simulator runs in-process.
+   */
+  runPods?: boolean;
 }
 
 export interface NodeSimulator extends AsyncDisposable {
@@ -51,6 +65,8 @@ export interface NodeSimulator extends AsyncDisposable {
   agents: AgentRuntime;
   /** Every pod as last seen by the watch. */
   pods(): V1Pod[];
+  /** With runPods: a pod's containers' output so far (for a failure message). */
+  logs(namespace: string, name: string): string;
   stop(): Promise<void>;
 }
 
@@ -60,8 +76,6 @@ const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 const NET = 1 + (process.pid % 250);
 const hash = (s: string): string => createHash('sha256').update(s).digest('hex');
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-/** A Lease's MicroTime: the API server wants six fractional digits. */
-const microTime = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 const code = (e: unknown): number | undefined => (e as { code?: number }).code;
 
 export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<NodeSimulator> {
@@ -75,56 +89,7 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
   let stopped = false;
 
   // Nodes register, Ready, with a Lease the kubelet renews (the node lifecycle controller's heartbeat).
-  for (const name of nodes) {
-    try {
-      await core.createNode({ body: { metadata: { name, labels: { 'kubernetes.io/hostname': name } } } });
-    } catch (e) {
-      if (code(e) !== 409) throw e;
-    }
-    await core.patchNodeStatus(
-      {
-        name,
-        body: {
-          status: {
-            conditions: [
-              {
-                type: 'Ready',
-                status: 'True',
-                reason: 'KubeletReady',
-                lastHeartbeatTime: now(),
-                lastTransitionTime: now(),
-              },
-            ],
-            addresses: [{ type: 'InternalIP', address: '127.0.0.1' }],
-            allocatable: { cpu: '64', memory: '256Gi', pods: '1000' },
-            capacity: { cpu: '64', memory: '256Gi', pods: '1000' },
-          },
-        },
-      },
-      mergePatch,
-    );
-  }
-  const renew = async () => {
-    for (const name of nodes) {
-      const body = {
-        metadata: { name, namespace: 'kube-node-lease' },
-        spec: { holderIdentity: name, leaseDurationSeconds: 40, renewTime: microTime() as never },
-      };
-      try {
-        await leases.patchNamespacedLease(
-          { name, namespace: 'kube-node-lease', body: { spec: body.spec } },
-          mergePatch,
-        );
-      } catch (e) {
-        if (code(e) === 404)
-          await leases.createNamespacedLease({ namespace: 'kube-node-lease', body }).catch(() => undefined);
-        else if (!stopped) log(`lease ${name}: ${(e as Error).message}`);
-      }
-    }
-  };
-  await renew();
-  const heartbeat = setInterval(() => void renew(), 10_000);
-  heartbeat.unref();
+  const heartbeat = await registerNodes(core, leases, nodes, (l) => stopped || log(l));
 
   const podCache: Cache<V1Pod> = makeInformer(kc, '/api/v1/pods', () => core.listPodForAllNamespaces() as never);
   const svcCache: Cache<V1Service> = makeInformer(
@@ -133,11 +98,71 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
     () => core.listServiceForAllNamespaces() as never,
   );
   const live = () => podCache.list() as unknown as KubeObject[];
+  // With runPods, a local-path provisioner: each claim gets a hostPath volume, as kind's does.
+  const pvcCache: Cache<V1PersistentVolumeClaim> | undefined = opts.runPods
+    ? makeInformer(
+        kc,
+        '/api/v1/persistentvolumeclaims',
+        () => core.listPersistentVolumeClaimForAllNamespaces() as never,
+      )
+    : undefined;
+
+  /** Where `default/kubernetes` sends its clients: the API server itself (no endpoints reconciler). */
+  const apiserver = new URL(kc.getCurrentCluster()!.server);
+  const endpoint = (svc: V1Service, port: number): { host: string; port: number } | undefined => {
+    if (svc.metadata?.namespace === 'default' && svc.metadata.name === 'kubernetes')
+      return { host: apiserver.hostname, port: Number(apiserver.port || 443) };
+    const sp = svc.spec?.ports?.find((p) => p.port === port);
+    const selector = svc.spec?.selector ?? {};
+    if (!sp || Object.keys(selector).length === 0) return undefined;
+    const ready = podCache
+      .list(svc.metadata!.namespace)
+      .filter(
+        (p) =>
+          !p.metadata?.deletionTimestamp &&
+          p.status?.podIP &&
+          p.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+          Object.entries(selector).every(([k, v]) => p.metadata?.labels?.[k] === v),
+      );
+    const pod = ready[Math.floor(Math.random() * ready.length)];
+    if (!pod) return undefined;
+    const target = sp.targetPort ?? sp.port;
+    const n =
+      typeof target === 'number'
+        ? target
+        : Number(
+            pod.spec?.containers.flatMap((c) => c.ports ?? []).find((x) => x.name === target)?.containerPort ?? NaN,
+          );
+    return Number.isFinite(n) ? { host: pod.status!.podIP!, port: n } : undefined;
+  };
+  const network = opts.runPods ? new PodNetwork(endpoint) : undefined;
+  const runtime = network
+    ? new PodRuntime({
+        core,
+        network,
+        dir: mkdtempSync(join(tmpdir(), 'mirrord-node-')),
+        kubernetes: () => {
+          const k = svcCache.get('kubernetes', 'default');
+          return k?.spec?.clusterIP ? { host: k.spec.clusterIP, port: 443 } : undefined;
+        },
+        report: async (pod, status) => {
+          await core.patchNamespacedPodStatus(
+            { name: pod.metadata!.name!, namespace: pod.metadata!.namespace!, body: { status } },
+            mergePatch,
+          );
+        },
+        log,
+      })
+    : undefined;
 
   const ips = new Map<string, string>();
   let nextIp = 10;
   const ipOf = (uid: string): string => {
     let ip = ips.get(uid);
+    if (!ip && network) {
+      ip = network.hostAddress();
+      ips.set(uid, ip);
+    }
     if (!ip) {
       const n = nextIp++;
       // Loopback addresses (127.N.x.y all reach this host), N from the process id: two simulators
@@ -217,10 +242,12 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
     if (p.metadata.deletionTimestamp) {
       // Graceful deletion: the kubelet stops the containers, then confirms with a 0 s grace period.
       agents.sync(live().filter((x) => x.metadata.uid !== uid));
-      return once(`${uid}/delete`, `deleting ${p.metadata.name}`, () =>
+      const grace = Number(p.metadata.deletionGracePeriodSeconds ?? 30);
+      return once(`${uid}/delete`, `deleting ${p.metadata.name}`, async () => {
+        await runtime?.stop(uid, grace);
         // In the body: with a body, the API server reads no deletion options from the query.
-        core.deleteNamespacedPod({ ...podRef(p), body: { gracePeriodSeconds: 0, preconditions: { uid } } }),
-      );
+        await core.deleteNamespacedPod({ ...podRef(p), body: { gracePeriodSeconds: 0, preconditions: { uid } } });
+      });
     }
     if (!spec.nodeName) {
       const node = nodes[hash(uid).charCodeAt(0) % nodes.length]!;
@@ -239,6 +266,18 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
     if (!nodes.includes(spec.nodeName)) return;
     const phase = p.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
+    if (runtime?.runs(p as V1Pod)) {
+      // Its processes report its status; until then (Secrets it mounts not made yet) it waits.
+      if (runtime.has(uid) && inflight.has(`${uid}/run`)) return;
+      if (phase === 'Running' && runtime.has(uid)) return;
+      inflight.add(`${uid}/run`);
+      runtime.start(p as V1Pod).catch((e: unknown) => {
+        inflight.delete(`${uid}/run`);
+        if (!(e instanceof Missing)) log(`starting ${p.metadata.name}: ${(e as Error).message}`);
+        if (!stopped) setTimeout(kick, 1000).unref();
+      });
+      return;
+    }
     const ip = ipOf(uid);
     if (phase !== 'Running') {
       for (const c of spec.containers ?? []) if (isAgentContainer(c)) agents.ensure(p, c, ip);
@@ -302,6 +341,26 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
     );
   };
 
+  const provision = (c: V1PersistentVolumeClaim): void => {
+    if (c.spec?.volumeName || c.status?.phase === 'Bound' || !runtime) return;
+    const { name, namespace, uid } = c.metadata as { name: string; namespace: string; uid: string };
+    once(`${uid}/pv`, `provisioning ${namespace}/${name}`, () =>
+      core.createPersistentVolume({
+        body: {
+          metadata: { name: `pvc-${uid}`, labels: { 'mirrord-teams.dev/node-sim': 'local-path' } },
+          spec: {
+            capacity: { storage: c.spec?.resources?.requests?.storage ?? '1Gi' },
+            accessModes: c.spec?.accessModes ?? ['ReadWriteOnce'],
+            hostPath: { path: runtime.volumeDir(namespace, name) },
+            claimRef: { namespace, name, uid },
+            storageClassName: c.spec?.storageClassName ?? '',
+            persistentVolumeReclaimPolicy: 'Retain',
+          },
+        },
+      }),
+    );
+  };
+
   let scheduled = false;
   const kick = (): void => {
     if (scheduled || stopped) return;
@@ -312,11 +371,13 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
       const pods = live();
       for (const p of pods) kubelet(p);
       agents.sync(pods.filter((p) => !p.metadata.deletionTimestamp));
+      network?.sync(svcCache.list(), podCache.list());
+      for (const c of pvcCache?.list() ?? []) provision(c);
     }, 5).unref();
   };
 
   const rollouts = new RolloutController(kc, log);
-  const informers: Array<Informer<KubernetesObject>> = [podCache, svcCache] as never;
+  const informers: Array<Informer<KubernetesObject>> = [podCache, svcCache, ...(pvcCache ? [pvcCache] : [])] as never;
   for (const inf of informers) {
     for (const ev of ['add', 'update', 'delete'] as const) inf.on(ev, kick);
     inf.on('error', (err) => {
@@ -325,19 +386,22 @@ export async function startNodeSimulator(opts: NodeSimulatorOptions): Promise<No
       setTimeout(() => void (stopped ? undefined : inf.start().catch(() => undefined)), 1000).unref();
     });
   }
-  await Promise.all([podCache.start(), svcCache.start(), rollouts.start()]);
+  await Promise.all([podCache.start(), svcCache.start(), pvcCache?.start(), rollouts.start()]);
   kick();
 
   const stop = async () => {
     if (stopped) return;
     stopped = true;
-    clearInterval(heartbeat);
-    await Promise.all([podCache.stop(), svcCache.stop(), rollouts.stop()]);
+    heartbeat.stop();
+    await Promise.all([podCache.stop(), svcCache.stop(), pvcCache?.stop(), rollouts.stop()]);
     await agents.close();
+    await runtime?.close();
+    network?.close();
   };
   return {
     agents,
     pods: () => [...podCache.list()],
+    logs: (namespace, name) => runtime?.logs({ namespace, name }) ?? '',
     stop,
     [Symbol.asyncDispose]: stop,
   };
