@@ -1,3 +1,4 @@
+import type { KubeConfig as KubeConfigType } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { Agent, fetch as fetchWith } from 'undici';
 import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
@@ -84,8 +85,12 @@ export async function resolveGateway(
     rejectUnauthorized?: boolean;
     auth?: string;
   } = { headers: {} };
+  // A plain-HTTP gateway (npm start without a cluster) has no TLS to verify; client-node refuses
+  // http:// servers unless skipTLSVerify is set, so the credentials are read as if it were.
+  const plain = cluster.server.startsWith('http:');
+  const creds = plain ? withoutTls(kc, cluster.name, new KubeConfig()) : kc;
   try {
-    await kc.applyToHTTPSOptions(o as never);
+    await creds.applyToHTTPSOptions(o as never);
   } catch (e) {
     throw new AppError(
       ErrorCode.Invalid,
@@ -98,7 +103,7 @@ export async function resolveGateway(
   const tls: GatewayTls = {
     ...(o.cert && o.key ? { cert: text(o.cert), key: text(o.key) } : {}),
     ...(o.servername ? { servername: o.servername } : {}),
-    ...(o.rejectUnauthorized === false ? { rejectUnauthorized: false as const } : {}),
+    ...(o.rejectUnauthorized === false && !plain ? { rejectUnauthorized: false as const } : {}),
   };
   const ca = text(o.ca);
   return {
@@ -196,3 +201,14 @@ export async function request<T>(
 }
 
 export const API = '/apis/operator.metalbear.co/v1';
+
+/** The same kubeconfig with this cluster's TLS verification off (for an http:// server: none to do). */
+function withoutTls(kc: KubeConfigType, clusterName: string, copy: KubeConfigType): KubeConfigType {
+  copy.loadFromOptions({
+    clusters: kc.clusters.map((c) => (c.name === clusterName ? { ...c, skipTLSVerify: true } : c)),
+    users: kc.users,
+    contexts: kc.contexts,
+    currentContext: kc.currentContext,
+  });
+  return copy;
+}
