@@ -35,6 +35,11 @@ export class PodNetwork {
   readonly #namespaces = new Set<string>();
   readonly #hostAddrs = new Set<string>();
   readonly #proxies = new Map<string, Server>();
+  /**
+   * Every proxied connection, destroyed at close: one to a pod whose namespace is gone never sees
+   * a FIN or RST, and would keep the simulator's process alive.
+   */
+  readonly #sockets = new Set<Socket>();
   readonly #hosts = new Map<string, { file: string; namespace: string; name: string }>();
 
   constructor(
@@ -128,12 +133,17 @@ export class PodNetwork {
       if (!to) return client.destroy();
       const up = connect(to.port, to.host);
       client.pipe(up).pipe(client);
+      this.#sockets.add(client).add(up);
       const close = () => {
         client.destroy();
         up.destroy();
+        this.#sockets.delete(client);
+        this.#sockets.delete(up);
       };
-      client.on('error', close);
-      up.on('error', close);
+      for (const s of [client, up]) {
+        s.on('error', close);
+        s.on('close', close);
+      }
     });
     server.on('error', () => this.#proxies.delete(key));
     server.listen(port, ip);
@@ -147,6 +157,8 @@ export class PodNetwork {
   #teardown(): void {
     for (const s of this.#proxies.values()) s.close();
     this.#proxies.clear();
+    for (const s of this.#sockets) s.destroy();
+    this.#sockets.clear();
     for (const ns of this.#namespaces) tryRun('ip', 'netns', 'del', ns);
     this.#namespaces.clear();
     tryRun('ip', 'link', 'del', this.bridge);

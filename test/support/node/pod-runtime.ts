@@ -279,6 +279,7 @@ export class PodRuntime {
       if (probe?.tcpSocket)
         return new Promise((ok) => {
           const sock = connect(port(probe.tcpSocket!.port), s.ip);
+          sock.setTimeout(2000, () => (sock.destroy(), ok(false)));
           sock.once('connect', () => (sock.destroy(), ok(true)));
           sock.once('error', () => ok(false));
         });
