@@ -58,6 +58,16 @@ done < "$D/mounts"
 exec chroot "$R" /bin/sh -c 'cd "$0" && exec "$@"' "$W" "$@"
 `;
 
+/** What starts one container's process again (a restart reuses it). */
+interface Launch {
+  c: V1Container;
+  env: Record<string, string>;
+  argv: string[];
+  workdir: string;
+  /** The container's directory: run.sh, mounts, its root, upper and work dirs. */
+  cdir: string;
+}
+
 interface Running {
   proc?: ChildProcess;
   restarts: number;
@@ -178,21 +188,15 @@ export class PodRuntime {
         ),
       ];
       writeFileSync(join(cdir, 'mounts'), `${mounts.join('\n')}\n`);
-      this.#spawn(state, p.c, p.env, p.argv, p.image.workdir, cdir);
+      writeFileSync(join(cdir, 'run.sh'), SCRIPT);
+      this.#spawn(state, { c: p.c, env: p.env, argv: p.argv, workdir: p.image.workdir, cdir });
     }
     await this.#report(state, true);
   }
 
-  #spawn(
-    s: PodState,
-    c: V1Container,
-    env: Record<string, string>,
-    argv: string[],
-    workdir: string,
-    cdir: string,
-  ): void {
+  #spawn(s: PodState, launch: Launch): void {
     if (s.stopping) return;
-    writeFileSync(join(cdir, 'run.sh'), SCRIPT);
+    const { c, env, argv, workdir, cdir } = launch;
     const out = openSync(join(s.dir, `${c.name}.log`), 'a');
     const proc = spawn(
       'ip',
@@ -218,20 +222,12 @@ export class PodRuntime {
     r.proc = proc;
     r.ready = false;
     r.state = { running: { startedAt: new Date() } };
-    proc.once('exit', (code, signal) => this.#exited(s, c, env, argv, workdir, cdir, code ?? (signal ? 137 : 1)));
+    proc.once('exit', (code, signal) => this.#exited(s, launch, code ?? (signal ? 137 : 1)));
     this.#probe(s, c, proc);
   }
 
-  #exited(
-    s: PodState,
-    c: V1Container,
-    env: Record<string, string>,
-    argv: string[],
-    workdir: string,
-    cdir: string,
-    exitCode: number,
-  ): void {
-    const r = s.containers.get(c.name)!;
+  #exited(s: PodState, launch: Launch, exitCode: number): void {
+    const r = s.containers.get(launch.c.name)!;
     r.proc = undefined;
     r.ready = false;
     const finished = { exitCode, reason: exitCode === 0 ? 'Completed' : 'Error', finishedAt: new Date() };
@@ -244,7 +240,7 @@ export class PodRuntime {
       const t = setTimeout(
         () => {
           s.timers.delete(t);
-          this.#spawn(s, c, env, argv, workdir, cdir);
+          this.#spawn(s, launch);
           void this.#report(s, false);
         },
         Math.min(10_000, 500 * 2 ** Math.min(r.restarts, 5)),
