@@ -1,0 +1,317 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import { AppError, ErrorCode, invalid, unavailable } from '#shared/errors/index.js';
+import { temporaryGroup, temporaryName } from '../domain/names.js';
+import { planSplits, type PlannedSplit } from '../domain/registry.js';
+import { renderFilter } from '#shared/queues/index.js';
+import { envValue, restoreEnv, setEnv, withPatchedLabel, type PodTemplate } from '../domain/workload.js';
+import {
+  workloadPath,
+  type Brokers,
+  type ClusterPort,
+  type SplitAnswer,
+  type SplitLedger,
+  type SplitRecord,
+  type SplitRequest,
+  type SplitStore,
+  type Versioned,
+  type Workload,
+} from './ports.js';
+
+export interface SplitServiceOptions {
+  /** A fresh random token for temporary names ([a-z0-9], short). */
+  random: () => string;
+  /** How long the last session's workload may take to empty its fallback before it is restored anyway. */
+  drainTimeoutMs: number;
+  /** How often the drain checks the fallback. */
+  drainPollMs?: number;
+}
+
+/** The shared record of one split queue: one key per (workload, queue type, queue id). */
+export const recordKey = (w: Workload, type: string, id: string): string =>
+  `${type.toLowerCase()}.${createHash('sha256')
+    .update(JSON.stringify([w.namespace, w.kind, w.name, id]))
+    .digest('hex')
+    .slice(0, 40)}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The split's use cases (queues.md "What the operator does"): a session's start (fallback and
+ * workload patch on the first one, a temporary queue of its own, its filters registered) and
+ * its end (its queue returned or deleted; after the last one the fallback drained, the workload
+ * restored and the fallback deleted). Every step is idempotent and the shared record says how
+ * far it got, so a crash of any replica is finished by the next call or redelivery.
+ */
+export class SplitService {
+  readonly #o: Required<SplitServiceOptions>;
+  constructor(
+    private readonly cluster: ClusterPort,
+    private readonly store: SplitStore,
+    private readonly brokers: Brokers,
+    private readonly ledger: SplitLedger,
+    private readonly log: Logger,
+    options: SplitServiceOptions,
+    /** Messages routed to a session so far (the forwarders count them), for Queue Split Ended. */
+    private readonly routed: (session: string, output: string) => number = () => 0,
+  ) {
+    this.#o = Object.freeze({ drainPollMs: 500, ...options });
+  }
+
+  /** Start (or, for a session that has it, repeat) a session's splits; answers its environment. */
+  async start(req: SplitRequest): Promise<SplitAnswer> {
+    const target = workloadPath(req.workload);
+    const decls = await this.cluster.declarations(req.workload, req.container);
+    const plan = planSplits(target, req.workload.namespace, decls, req.splits);
+    const answer: SplitAnswer = { env: {}, queues: [] };
+    try {
+      for (const p of plan) {
+        const rec = await this.#join(req, p);
+        const share = rec.sessions[req.session_id]!;
+        for (const at of p.decl.names) answer.env[at.variable] = share.output;
+        if (share.group) for (const at of p.decl.groups) answer.env[at.variable] = share.group;
+        answer.queues.push({
+          queue_id: p.decl.queue_id,
+          queue_type: p.decl.queue_type,
+          original: rec.original,
+          output: share.output,
+        });
+      }
+    } catch (e) {
+      // Half a split is no split: what this session got so far is undone, the error stands.
+      await this.end(req.session_id, 'StartFailed').catch((err: unknown) =>
+        this.log.warn({ err, session_id: req.session_id }, 'could not undo a failed split'),
+      );
+      throw e;
+    }
+    return answer;
+  }
+
+  async #join(req: SplitRequest, p: PlannedSplit): Promise<SplitRecord> {
+    const key = recordKey(req.workload, p.decl.queue_type, p.decl.queue_id);
+    const broker = await this.brokers.of(p.decl);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const cur = await this.store.get(key);
+      if (cur?.value.sessions[req.session_id]) return cur.value;
+      if (cur?.value.phase === 'draining') {
+        // The previous last session's restore is under way: the next split starts from scratch.
+        await sleep(this.#o.drainPollMs);
+        continue;
+      }
+      const rec = cur ? cur.value : await this.#newRecord(req, p);
+      const first = !cur;
+      const output = temporaryName(p.decl.queue_type, rec.original, this.#o.random(), false);
+      await broker.createLike(rec.original, output);
+      const share = {
+        output,
+        message_filter: p.message_filter,
+        mode: p.mode,
+        client_user: req.client_user,
+        ...(rec.group ? { group: temporaryGroup(rec.group.original, this.#o.random(), false) } : {}),
+      };
+      const next: SplitRecord = { ...rec, sessions: { ...rec.sessions, [req.session_id]: share } };
+      const revision = first ? await this.store.create(key, next) : await this.store.update(key, next, cur.revision);
+      if (revision === undefined) {
+        // Another replica changed it first: this temporary queue is not in any record, so it goes.
+        await broker.delete(output);
+        if (first) await broker.delete(rec.fallback);
+        continue;
+      }
+      if (first) await this.#patch(key, { value: next, revision }, req.session_id);
+      await this.ledger.splitStarted({
+        session_id: req.session_id,
+        queue_type: p.decl.queue_type,
+        queue_id: p.decl.queue_id,
+        original: rec.original,
+        output,
+        filter: renderFilter(p.message_filter),
+        message_filter: p.message_filter,
+        mode: p.mode,
+      });
+      this.log.info(
+        {
+          session_id: req.session_id,
+          queue_id: p.decl.queue_id,
+          queue_type: p.decl.queue_type,
+          original: rec.original,
+          output,
+          mode: p.mode,
+        },
+        'queue split started',
+      );
+      return next;
+    }
+    throw unavailable(`queue ${p.decl.queue_id} of ${workloadPath(req.workload)} is changing too often to join; retry`);
+  }
+
+  /** The record of a first session: the original's name from the template, a fallback made for the workload. */
+  async #newRecord(req: SplitRequest, p: PlannedSplit): Promise<SplitRecord> {
+    const what = `${p.decl.resource} queue "${p.decl.queue_id}"`;
+    const template = await this.cluster.template(req.workload);
+    const original = envValue(template, p.decl.names[0]!, what) ?? p.decl.fallback_name;
+    if (!original)
+      throw invalid(
+        what,
+        `${p.decl.names[0]!.variable} is not set in ${workloadPath(req.workload)}'s pod template and the resource has no fallbackName`,
+        'set the variable in the workload, or fallbackName in the registry',
+      );
+    const broker = await this.brokers.of(p.decl);
+    if (!(await broker.exists(original)))
+      throw new AppError(
+        ErrorCode.NotFound,
+        `${what}: ${workloadPath(req.workload)} reads ${p.decl.queue_type === 'SQS' ? 'queue' : 'topic'} "${original}", which does not exist on the broker`,
+      );
+    let group: SplitRecord['group'];
+    if (p.decl.queue_type === 'Kafka') {
+      const g = p.decl.groups[0] ? envValue(template, p.decl.groups[0], what) : undefined;
+      if (!g)
+        throw invalid(
+          `${what}.groupIdSources`,
+          "the workload's consumer group id is needed (the forwarder continues its committed offsets) and none is declared or set",
+          'add groupIdSources naming the variable that holds the group id',
+        );
+      group = { original: g, fallback: temporaryGroup(g, this.#o.random(), true) };
+    }
+    const fallback = temporaryName(p.decl.queue_type, original, this.#o.random(), true);
+    await broker.createLike(original, fallback);
+    return {
+      queue_type: p.decl.queue_type,
+      queue_id: p.decl.queue_id,
+      workload: req.workload,
+      decl: p.decl,
+      original,
+      fallback,
+      ...(group ? { group } : {}),
+      patched_by: req.session_id,
+      phase: 'active',
+      sessions: {},
+    };
+  }
+
+  /** Points the workload at the fallback (and the fallback group), recording what it replaced first. */
+  async #patch(key: string, cur: Versioned<SplitRecord>, sessionId: string): Promise<void> {
+    const rec = cur.value;
+    const what = `${rec.decl.resource} queue "${rec.queue_id}"`;
+    const places = [
+      ...rec.decl.names.map((at) => ({ at, value: rec.fallback })),
+      ...rec.decl.groups.map((at) => ({ at, value: rec.group!.fallback })),
+    ];
+    let replaced: SplitRecord['replaced'] = [];
+    await this.cluster.updateTemplate(rec.workload, (t) => {
+      replaced = [];
+      let out: PodTemplate = t;
+      for (const { at, value } of places) {
+        const r = setEnv(out, at, value, what);
+        out = r.template;
+        replaced.push(r.replaced ?? null);
+      }
+      return withPatchedLabel(out, true);
+    });
+    // The record learns what to restore; a lost race here only repeats the same values.
+    for (let i = 0; i < 20; i++) {
+      const now = i === 0 ? cur : await this.store.get(key);
+      if (!now) break;
+      if ((await this.store.update(key, { ...now.value, replaced }, now.revision)) !== undefined) break;
+    }
+    await this.ledger.workloadPatched({
+      session_id: sessionId,
+      namespace: rec.workload.namespace,
+      target: workloadPath(rec.workload),
+      queue_type: rec.queue_type,
+      queue_id: rec.queue_id,
+      env: rec.decl.names.map((n) => n.variable).join(','),
+      original: rec.original,
+      fallback: rec.fallback,
+    });
+    const ready = await this.cluster.waitRolledOut(rec.workload, rec.decl.restart_timeout_s * 1000);
+    if (!ready)
+      this.log.warn(
+        { workload: workloadPath(rec.workload), queue_id: rec.queue_id, timeout_s: rec.decl.restart_timeout_s },
+        'the patched workload did not finish its rollout in time; its messages wait in the fallback queue',
+      );
+  }
+
+  /** Ends every split of a session (idempotent: Session Ended may be delivered again). */
+  async end(sessionId: string, reason: string): Promise<number> {
+    let ended = 0;
+    for (const [key] of await this.store.list()) if (await this.#leave(key, sessionId, reason)) ended++;
+    return ended;
+  }
+
+  async #leave(key: string, sessionId: string, reason: string): Promise<boolean> {
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const cur = await this.store.get(key);
+      const share = cur?.value.sessions[sessionId];
+      if (!cur || !share) return false;
+      const { [sessionId]: _gone, ...rest } = cur.value.sessions;
+      const last = Object.keys(rest).length === 0;
+      const next: SplitRecord = { ...cur.value, sessions: rest, ...(last ? { phase: 'draining' as const } : {}) };
+      const revision = await this.store.update(key, next, cur.revision);
+      if (revision === undefined) continue;
+      const rec = cur.value;
+      const broker = await this.brokers.of(rec.decl);
+      // A stolen message the local app did not take goes back to the original (to be routed
+      // again); a mirrored one is a copy the workload also got.
+      const returned =
+        share.mode === 'steal'
+          ? await broker.moveAll(share.output, rec.original, share.group ? { group: share.group } : {})
+          : 0;
+      await broker.delete(share.output);
+      await this.ledger.splitEnded({
+        session_id: sessionId,
+        queue_type: rec.queue_type,
+        queue_id: rec.queue_id,
+        output: share.output,
+        messages: this.routed(sessionId, share.output),
+        reason,
+      });
+      this.log.info(
+        { session_id: sessionId, queue_id: rec.queue_id, output: share.output, returned, reason },
+        'queue split ended',
+      );
+      if (last) await this.#restore(key, { value: next, revision }, sessionId);
+      return true;
+    }
+    throw unavailable(`the split record ${key} is changing too often to leave; the end will be retried`);
+  }
+
+  /** After the last session: the workload empties its fallback (capped), is restored, the fallback goes. */
+  async #restore(key: string, cur: Versioned<SplitRecord>, sessionId: string): Promise<void> {
+    const rec = cur.value;
+    const broker = await this.brokers.of(rec.decl);
+    const group = rec.group ? { group: rec.group.fallback } : {};
+    const deadline = Date.now() + this.#o.drainTimeoutMs;
+    const before = await broker.pending(rec.fallback, rec.group?.fallback);
+    let left = before;
+    while (left > 0 && Date.now() < deadline) {
+      await sleep(this.#o.drainPollMs);
+      left = await broker.pending(rec.fallback, rec.group?.fallback);
+    }
+    // What the workload did not take in time is not lost: back to the original it reads next.
+    const moved = left > 0 ? await broker.moveAll(rec.fallback, rec.original, group) : 0;
+    const what = `${rec.decl.resource} queue "${rec.queue_id}"`;
+    const places = [...rec.decl.names, ...rec.decl.groups];
+    await this.cluster.updateTemplate(rec.workload, (t) => {
+      let out = t;
+      places.forEach((at, i) => {
+        out = restoreEnv(out, at, rec.replaced?.[i] ?? undefined, what);
+      });
+      return withPatchedLabel(out, false);
+    });
+    await broker.delete(rec.fallback);
+    await this.store.remove(key, cur.revision);
+    await this.ledger.workloadRestored({
+      session_id: sessionId,
+      namespace: rec.workload.namespace,
+      target: workloadPath(rec.workload),
+      queue_type: rec.queue_type,
+      queue_id: rec.queue_id,
+      env: rec.decl.names.map((n) => n.variable).join(','),
+      drained: Math.max(0, before - left),
+    });
+    this.log.info(
+      { workload: workloadPath(rec.workload), queue_id: rec.queue_id, drained: before - left, returned: moved },
+      'workload restored after its last queue split',
+    );
+  }
+}
