@@ -170,7 +170,7 @@ for (const name of storeNames())
 
     it('answers the queries: by user, target, namespace, time and cursor; live at a moment; distinct users', async () => {
       const byUser = await store.queryEvents({ client_user: 'alice', limit: 100 });
-      assert.ok(byUser.length >= 4 && byUser.every((e) => e.data.client_user === 'alice'));
+      assert.ok(byUser.length >= 4 && byUser.every((e) => 'client_user' in e.data && e.data.client_user === 'alice'));
       const byTarget = await store.queryEvents({ target: 'pod/api', limit: 100 });
       assert.deepEqual(
         byTarget.map((e) => e.type),

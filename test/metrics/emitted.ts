@@ -63,7 +63,7 @@ const client: ClientFields = {
 /** One valid event of every type (validated, so they follow the schema as it changes). */
 function sampleEvents(): Record<EventType, LedgerEvent> {
   let position = 0;
-  const ev = <T extends EventType>(type: T, data: Record<string, unknown>): LedgerEvent =>
+  const ev = <T extends EventType>(type: T, data: Record<string, unknown>, common: object = client): LedgerEvent =>
     validateEvent({
       v: 1,
       id: `00000000-0000-7000-8000-${String(++position).padStart(12, '0')}`,
@@ -73,8 +73,10 @@ function sampleEvents(): Record<EventType, LedgerEvent> {
       position,
       time: 1_000_000 + position,
       actor: { client_user: 'alice' },
-      data: { ...client, ...data },
+      data: { ...common, ...data },
     });
+  const queue = { queue_type: 'SQS', queue_id: 'orders' };
+  const workload = { namespace: 'default', target: 'deployment/web', ...queue, env: 'ORDERS_QUEUE' };
   return {
     SessionStarted: ev('SessionStarted', { agent: 'job' }),
     TargetCopied: ev('TargetCopied', { scale_down: true, copy_pod: 'web-copy-1' }),
@@ -90,6 +92,18 @@ function sampleEvents(): Record<EventType, LedgerEvent> {
       policy: 'p',
       message: 'blocked',
     }),
+    QueueSplitStarted: ev('QueueSplitStarted', {
+      ...queue,
+      original: 'orders',
+      output: 'mirrord-tmp-1-orders',
+      filter: 'tenant=alice',
+      message_filter: { tenant: 'alice' },
+      mode: 'steal',
+    }),
+    QueueSplitEnded: ev('QueueSplitEnded', { ...queue, output: 'mirrord-tmp-1-orders', messages: 3, reason: 'ended' }),
+    // The queue-splitter's records of the workload carry no client fields.
+    WorkloadPatched: ev('WorkloadPatched', { ...workload, original: 'orders', fallback: 'mirrord-tmp-fb' }, {}),
+    WorkloadRestored: ev('WorkloadRestored', { ...workload, drained: 2 }, {}),
   };
 }
 

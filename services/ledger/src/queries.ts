@@ -5,7 +5,7 @@ import { ledgerQueries, parseRequest } from '#shared/contracts/index.js';
 import { REPLY_BUDGET_BYTES } from '#shared/nats/rpc.js';
 import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
 import type { EventFilter, LedgerStore } from './domain/store.js';
-import { portsAt } from './domain/status-at.js';
+import { portsAt, splitsAt } from './domain/status-at.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
@@ -110,6 +110,11 @@ export class LedgerQueries {
           const live =
             row.status === 'live' ? (await this.liveSessions(row.namespace)).find((s) => s.id === id) : undefined;
           session = live ?? { ...row, ports: [] };
+          // Splits have no table: the one session's stream has them.
+          if (session.status === 'live') {
+            const splits = splitsAt(await this.#store.readStream(id));
+            if (splits.length > 0) session = { ...session, splits };
+          }
         }
         return { now: this.#now(), session };
       }
@@ -146,14 +151,17 @@ export class LedgerQueries {
         const sessions: SessionView[] = [];
         let used = 0;
         for (const row of rows) {
+          const stream = await this.#store.readStream(row.id);
           const v: SessionView = {
             ...row,
             status: 'live',
             ended_at: null,
             end_reason: null,
             killed_by: null,
-            ports: portsAt(await this.#store.readStream(row.id), at),
+            ports: portsAt(stream, at),
           };
+          const splits = splitsAt(stream, at);
+          if (splits.length > 0) v.splits = splits;
           used += sizeOf(v);
           if (used > REPLY_BUDGET_BYTES && sessions.length > 0)
             return { now: at, sessions, next: sessions[sessions.length - 1]!.id };

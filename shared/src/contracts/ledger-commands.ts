@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { AgentKind, SeatAdmission, sessionCiInfo } from '../events/index.js';
+import { AgentKind, QueueType, SeatAdmission, sessionCiInfo } from '../events/index.js';
 import { LedgerCommand, commandSubject } from '../nats/subjects.js';
 import { contract, type Contract } from './contract.js';
 
@@ -94,9 +94,69 @@ const end = cmd(
   z.object({
     session_id: sessionId,
     client_user: user,
-    reason: z.enum(['ClientClosed', 'SetupDeadlineExceeded', 'TimeLimitExceeded']).default('ClientClosed'),
+    /** `SetupFailed`: the queue-splitter could not set up a split the session asked for. */
+    reason: z
+      .enum(['ClientClosed', 'SetupDeadlineExceeded', 'TimeLimitExceeded', 'SetupFailed'])
+      .default('ClientClosed'),
   }),
 );
+
+/*
+ * Queue splitting, sent by the queue-splitter (design/queues.md). A split is keyed by the
+ * session, `queue_type` and `queue_id`; the workload commands land on the stream of the
+ * session that caused them (the first split session patches, the last one restores).
+ */
+const queueType = z.enum(Object.values(QueueType) as [QueueType, ...QueueType[]]);
+const queueId = z.string().min(1, 'is empty').max(253, 'is longer than 253 characters');
+const brokerName = z.string().min(1, 'is empty').max(512, 'is longer than 512 characters');
+const count = z.number().int('expected a whole number').min(0, 'must not be negative');
+const envName = z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/, 'is not an environment variable name');
+const workloadPath = z
+  .string()
+  .regex(/^[a-z]+\/[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'is not a workload path <kind>/<name>, e.g. deployment/orders');
+
+const queueSplitStart = cmd(
+  LedgerCommand.queueSplitStart,
+  z.object({
+    session_id: sessionId,
+    queue_type: queueType,
+    queue_id: queueId,
+    original: brokerName,
+    output: brokerName,
+    /** Rendered `name=<re>, …`. */
+    filter: z.string().max(4096, 'is longer than 4096 characters'),
+    message_filter: z.record(z.string(), z.string()),
+    mode: z.enum(['steal', 'mirror']).default('steal'),
+    /** Kafka: the MirrordKafkaClientConfig the topic was made with (shown by `operator status`). */
+    client_config: z.string().max(253).optional(),
+  }),
+);
+
+const queueSplitEnd = cmd(
+  LedgerCommand.queueSplitEnd,
+  z.object({
+    session_id: sessionId,
+    queue_type: queueType,
+    queue_id: queueId,
+    output: brokerName,
+    messages: count,
+    reason: z.string().min(1, 'is empty').max(256, 'is longer than 256 characters'),
+  }),
+);
+
+const workload = {
+  session_id: sessionId,
+  namespace: z.string().min(1, 'is empty'),
+  target: workloadPath,
+  queue_type: queueType,
+  queue_id: queueId,
+  env: envName,
+};
+const workloadPatch = cmd(
+  LedgerCommand.workloadPatch,
+  z.object({ ...workload, original: brokerName, fallback: brokerName }),
+);
+const workloadRestore = cmd(LedgerCommand.workloadRestore, z.object({ ...workload, drained: count }));
 
 /** A connect the gateway's relay refused by policy: recorded for the audit trail and the metric. */
 const outgoingBlocked = cmd(
@@ -152,6 +212,10 @@ export const ledgerCommands = Object.freeze({
   [LedgerCommand.killAll]: killAll,
   [LedgerCommand.activity]: activity,
   [LedgerCommand.outgoingBlocked]: outgoingBlocked,
+  [LedgerCommand.queueSplitStart]: queueSplitStart,
+  [LedgerCommand.queueSplitEnd]: queueSplitEnd,
+  [LedgerCommand.workloadPatch]: workloadPatch,
+  [LedgerCommand.workloadRestore]: workloadRestore,
 });
 export type CommandReply = z.output<typeof reply>;
 export type CommandBody<V extends Exclude<LedgerCommand, 'activity'>> = z.input<(typeof ledgerCommands)[V]['request']>;

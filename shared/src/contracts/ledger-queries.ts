@@ -37,6 +37,21 @@ const sessionView = z.object({
       since: z.number(),
     }),
   ),
+  splits: z
+    .array(
+      z.object({
+        queue_type: z.enum(['SQS', 'Kafka']),
+        queue_id: z.string(),
+        original: z.string(),
+        output: z.string(),
+        filter: z.string(),
+        message_filter: z.record(z.string(), z.string()),
+        mode: z.enum(['steal', 'mirror']),
+        client_config: z.string().optional(),
+        since: z.number(),
+      }),
+    )
+    .optional(),
 }) satisfies z.ZodType<SessionView>;
 
 /** An event as the event union's validator accepts it. */

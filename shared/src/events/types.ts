@@ -11,6 +11,10 @@ export const EventType = {
   SessionEnded: 'SessionEnded',
   SessionRejected: 'SessionRejected',
   OutgoingBlocked: 'OutgoingBlocked',
+  QueueSplitStarted: 'QueueSplitStarted',
+  QueueSplitEnded: 'QueueSplitEnded',
+  WorkloadPatched: 'WorkloadPatched',
+  WorkloadRestored: 'WorkloadRestored',
 } as const;
 export type EventType = (typeof EventType)[keyof typeof EventType];
 
@@ -24,6 +28,10 @@ export const logMessageOf: Readonly<Record<EventType, string>> = Object.freeze({
   SessionEnded: 'Session Ended',
   SessionRejected: 'Session Rejected',
   OutgoingBlocked: 'Outgoing Blocked',
+  QueueSplitStarted: 'Queue Split Started',
+  QueueSplitEnded: 'Queue Split Ended',
+  WorkloadPatched: 'Workload Patched',
+  WorkloadRestored: 'Workload Restored',
 });
 
 export const EndReason = {
@@ -33,6 +41,8 @@ export const EndReason = {
   Unused: 'Unused',
   SetupDeadlineExceeded: 'SetupDeadlineExceeded',
   TimeLimitExceeded: 'TimeLimitExceeded',
+  /** A queue split the session asked for could not be set up (the queue-splitter ends it). */
+  SetupFailed: 'SetupFailed',
 } as const;
 export type EndReason = (typeof EndReason)[keyof typeof EndReason];
 
@@ -67,7 +77,7 @@ export interface ClientFields {
 
 export type Actor =
   | { client_user: string; client_name?: string; client_hostname?: string; client_id?: string }
-  | { system: 'expiry' | 'reconciler' };
+  | { system: 'expiry' | 'reconciler' | 'queue-splitter' };
 
 export interface SessionStartedData extends ClientFields {
   config_digest?: string;
@@ -149,6 +159,60 @@ export interface OutgoingBlockedData extends ClientFields {
   message: string;
 }
 
+export const QueueType = { SQS: 'SQS', Kafka: 'Kafka' } as const;
+export type QueueType = (typeof QueueType)[keyof typeof QueueType];
+
+/** A session's split of one queue: its messages matching `message_filter` go to `output`. */
+export interface QueueSplitStartedData extends ClientFields {
+  queue_type: QueueType;
+  /** The queue id of the registry / topics consumer (not the broker's name). */
+  queue_id: string;
+  /** The queue or topic the workload consumes. */
+  original: string;
+  /** The session's temporary queue or topic. */
+  output: string;
+  /** Rendered `name=<re>, …` (attributes for SQS, headers for Kafka). */
+  filter: string;
+  /** Ours: the filter as data (name → regex), so a replay can rebuild the routing. */
+  message_filter: Record<string, string>;
+  mode: 'steal' | 'mirror';
+  /** Ours, Kafka only: the MirrordKafkaClientConfig the topic was made with (the status shows it). */
+  client_config?: string;
+}
+export interface QueueSplitEndedData extends ClientFields {
+  queue_type: QueueType;
+  queue_id: string;
+  output: string;
+  /** Messages routed to this session over the split's life. */
+  messages: number;
+  reason: string;
+}
+/**
+ * The deployed workload now reads a temporary fallback queue: recorded on the stream of the
+ * session that caused it (the first split session), with the queue-splitter as actor.
+ */
+export interface WorkloadPatchedData {
+  namespace: string;
+  /** The workload path, e.g. `deployment/orders`. */
+  target: string;
+  queue_type: QueueType;
+  queue_id: string;
+  /** The environment variable the patch rewrote. */
+  env: string;
+  original: string;
+  fallback: string;
+}
+/** The workload reads its original queue again (after the last split session ended). */
+export interface WorkloadRestoredData {
+  namespace: string;
+  target: string;
+  queue_type: QueueType;
+  queue_id: string;
+  env: string;
+  /** Messages the workload consumed from the fallback before the restore. */
+  drained: number;
+}
+
 export interface DataOf {
   SessionStarted: SessionStartedData;
   TargetCopied: TargetCopiedData;
@@ -158,6 +222,10 @@ export interface DataOf {
   SessionEnded: SessionEndedData;
   SessionRejected: SessionRejectedData;
   OutgoingBlocked: OutgoingBlockedData;
+  QueueSplitStarted: QueueSplitStartedData;
+  QueueSplitEnded: QueueSplitEndedData;
+  WorkloadPatched: WorkloadPatchedData;
+  WorkloadRestored: WorkloadRestoredData;
 }
 
 export interface Envelope<T extends EventType> {
@@ -181,6 +249,10 @@ export type PortReleased = Envelope<'PortReleased'>;
 export type SessionEnded = Envelope<'SessionEnded'>;
 export type SessionRejected = Envelope<'SessionRejected'>;
 export type OutgoingBlocked = Envelope<'OutgoingBlocked'>;
+export type QueueSplitStarted = Envelope<'QueueSplitStarted'>;
+export type QueueSplitEnded = Envelope<'QueueSplitEnded'>;
+export type WorkloadPatched = Envelope<'WorkloadPatched'>;
+export type WorkloadRestored = Envelope<'WorkloadRestored'>;
 
 export type LedgerEvent =
   | SessionStarted
@@ -190,7 +262,11 @@ export type LedgerEvent =
   | PortReleased
   | SessionEnded
   | SessionRejected
-  | OutgoingBlocked;
+  | OutgoingBlocked
+  | QueueSplitStarted
+  | QueueSplitEnded
+  | WorkloadPatched
+  | WorkloadRestored;
 
 /** The seed's JSON log fields for an event: snake_case at the top level. */
 export function logFieldsOf(e: LedgerEvent): Record<string, unknown> {

@@ -3,6 +3,7 @@ import { invalid } from '../errors/index.js';
 import {
   AgentKind,
   EndReason,
+  QueueType,
   ReleaseReason,
   SCHEMA_VERSION,
   SeatAdmission,
@@ -35,6 +36,9 @@ export const sessionCiInfo = z.strictObject({
   triggeredBy: optStr,
 }) satisfies z.ZodType<SessionCiInfo>;
 const values = <T extends string>(o: Record<string, T>) => z.enum(Object.values(o) as [T, ...T[]]);
+
+const queue = { queue_type: values(QueueType), queue_id: z.string().min(1, 'is empty') };
+const workload = { namespace: z.string(), target: z.string(), ...queue, env: z.string() };
 
 const bodies = {
   SessionStarted: z.strictObject({
@@ -89,6 +93,27 @@ const bodies = {
     policy: z.string(),
     message: z.string(),
   }) satisfies z.ZodType<DataOf['OutgoingBlocked']>,
+  QueueSplitStarted: z.strictObject({
+    ...client,
+    ...queue,
+    original: z.string(),
+    output: z.string(),
+    filter: z.string(),
+    message_filter: z.record(z.string(), z.string()),
+    mode: z.enum(['steal', 'mirror']),
+    client_config: optStr,
+  }) satisfies z.ZodType<DataOf['QueueSplitStarted']>,
+  QueueSplitEnded: z.strictObject({
+    ...client,
+    ...queue,
+    output: z.string(),
+    messages: count,
+    reason: z.string(),
+  }) satisfies z.ZodType<DataOf['QueueSplitEnded']>,
+  WorkloadPatched: z.strictObject({ ...workload, original: z.string(), fallback: z.string() }) satisfies z.ZodType<
+    DataOf['WorkloadPatched']
+  >,
+  WorkloadRestored: z.strictObject({ ...workload, drained: count }) satisfies z.ZodType<DataOf['WorkloadRestored']>,
 };
 
 const envelope = {

@@ -38,8 +38,25 @@ export interface HeldPortRecord {
   since: number;
 }
 
+/** A queue split a live session holds (QueueSplitStarted until QueueSplitEnded or its end). */
+export interface QueueSplitRecord {
+  queue_type: 'SQS' | 'Kafka';
+  queue_id: string;
+  original: string;
+  output: string;
+  /** Rendered `name=<re>, …`. */
+  filter: string;
+  message_filter: Record<string, string>;
+  mode: 'steal' | 'mirror';
+  /** Kafka: the MirrordKafkaClientConfig of the topic, when the queue-splitter reported it. */
+  client_config?: string;
+  since: number;
+}
+
 export interface SessionView extends SessionRecord {
   ports: HeldPortRecord[];
+  /** Live queue splits (absent: none, or a ledger older than queue splitting). */
+  splits?: QueueSplitRecord[];
 }
 
 /** A copy of a target made for a session (agent-manager's `copytargets` query). */

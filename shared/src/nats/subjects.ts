@@ -44,6 +44,10 @@ export const LedgerCommand = {
   kill: 'kill',
   killAll: 'kill-all',
   outgoingBlocked: 'outgoing-blocked',
+  queueSplitStart: 'queue-split-start',
+  queueSplitEnd: 'queue-split-end',
+  workloadPatch: 'workload-patch',
+  workloadRestore: 'workload-restore',
 } as const;
 export type LedgerCommand = (typeof LedgerCommand)[keyof typeof LedgerCommand];
 
@@ -121,3 +125,7 @@ export const kvStream = (bucket: string): string => `KV_${bucket}`;
 export const kvSubjects = (bucket: string): string => `$KV.${bucket}.>`;
 /** Each identity's own reply inboxes (nats.js `inboxPrefix`): no one subscribes to another's replies. */
 export const inboxPrefix = (identity: string): string => `_INBOX_${identity}`;
+/** The queue splitter's shared split records (one per split queue of a workload). */
+export const QUEUE_SPLITS_BUCKET = 'mirrord-queue-splits';
+/** The queue splitter's durable consumer of Session Ended (a session's splits end with it). */
+export const QUEUE_SPLITTER_CONSUMER = 'queue-splitter';

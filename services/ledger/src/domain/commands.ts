@@ -1,7 +1,11 @@
 import type {
   AgentKind,
+  WorkloadPatchedData,
+  WorkloadRestoredData,
   ClientFields,
   OutgoingBlockedData,
+  QueueSplitEndedData,
+  QueueSplitStartedData,
   SeatAdmission,
   SessionCiInfo,
 } from '#shared/events/index.js';
@@ -73,13 +77,26 @@ export interface EndSession {
   type: 'EndSession';
   session_id: string;
   client_user: string;
-  reason: 'ClientClosed' | 'SetupDeadlineExceeded' | 'TimeLimitExceeded';
+  reason: 'ClientClosed' | 'SetupDeadlineExceeded' | 'TimeLimitExceeded' | 'SetupFailed';
 }
 /** What the relay reports of a refused connect: the event's own fields, for a live session. */
 export type RecordOutgoingBlocked = { type: 'RecordOutgoingBlocked'; session_id: string; client_user: string } & Omit<
   OutgoingBlockedData,
   keyof ClientFields
 >;
+/** The queue-splitter set up a split for a live session: the event's own fields. */
+export type StartQueueSplit = { type: 'StartQueueSplit'; session_id: string } & Omit<
+  QueueSplitStartedData,
+  keyof ClientFields
+>;
+/** A split's temporary queue is gone (live or ended session; a second end is a no-op). */
+export type EndQueueSplit = { type: 'EndQueueSplit'; session_id: string } & Omit<
+  QueueSplitEndedData,
+  keyof ClientFields
+>;
+/** The workload was patched to a fallback queue, recorded on the stream of the session that caused it. */
+export type RecordWorkloadPatched = { type: 'RecordWorkloadPatched'; session_id: string } & WorkloadPatchedData;
+export type RecordWorkloadRestored = { type: 'RecordWorkloadRestored'; session_id: string } & WorkloadRestoredData;
 export interface KillSession {
   type: 'KillSession';
   session_id: string;
@@ -118,7 +135,11 @@ export type LedgerCommand =
   | KillAll
   | ExpireSession
   | ReleaseLostPorts
-  | RecordOutgoingBlocked;
+  | RecordOutgoingBlocked
+  | StartQueueSplit
+  | EndQueueSplit
+  | RecordWorkloadPatched
+  | RecordWorkloadRestored;
 
 /** Time and ids arrive from outside so the decider stays pure (the emmett `metadata.now` habit). */
 export interface DecideContext {

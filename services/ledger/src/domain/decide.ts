@@ -12,6 +12,7 @@ import {
 import { formatTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
 import type { DecideContext, LedgerCommand, SessionLimits, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
+import { decideQueueCommand } from './queue-splits.js';
 import type { LedgerState, LiveSession, SessionState } from './state.js';
 
 export interface Decision {
@@ -27,7 +28,7 @@ export interface Decision {
 }
 
 /** Builds events with consecutive versions per session. */
-class Emitter {
+export class Emitter {
   readonly events: LedgerEvent[] = [];
   readonly #next = new Map<string, number>();
   constructor(readonly ctx: DecideContext) {}
@@ -62,7 +63,7 @@ function checkPort(port: unknown): number {
   return port as number;
 }
 
-function requireLive(s: SessionState | undefined, id: string): LiveSession {
+export function requireLive(s: SessionState | undefined, id: string): LiveSession {
   if (!s || s.status === 'pending') throw notFound(`session ${id} not found`);
   if (s.status === 'ended') throw conflict(`session ${id} already ended (${s.reason})`);
   return s;
@@ -94,7 +95,7 @@ function endSession(
 }
 
 /** SESSION_MAX_EVENTS: a session that recorded this many events may only end. */
-function requireEventBudget(s: SessionState | undefined, id: string, limits: SessionLimits | undefined): void {
+export function requireEventBudget(s: SessionState | undefined, id: string, limits: SessionLimits | undefined): void {
   if (limits && s && s.version >= limits.maxEvents)
     throw forbidden(
       `session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`,
@@ -255,9 +256,17 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     case 'EndSession': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       requireOwner(s, cmd.client_user);
-      endSession(out, s, cmd.reason, 'SessionEnded', clientActor(s.fields));
+      // A split that could not be set up is the queue-splitter's finding, not the client's.
+      const actor: Actor = cmd.reason === 'SetupFailed' ? { system: 'queue-splitter' } : clientActor(s.fields);
+      endSession(out, s, cmd.reason, 'SessionEnded', actor);
       break;
     }
+    case 'StartQueueSplit':
+    case 'EndQueueSplit':
+    case 'RecordWorkloadPatched':
+    case 'RecordWorkloadRestored':
+      warnings = decideQueueCommand(cmd, state, out);
+      break;
     case 'RecordOutgoingBlocked': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       requireOwner(s, cmd.client_user);

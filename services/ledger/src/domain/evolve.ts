@@ -1,6 +1,6 @@
 import { lockTargetOf } from '#shared/targets/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
-import { lockKey, type LedgerState, type LiveSession } from './state.js';
+import { lockKey, splitKey, type LedgerState, type LiveSession } from './state.js';
 
 /**
  * Folds one event into the state. It mutates in place: the state spans every live session,
@@ -29,6 +29,7 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
         },
         lock_target: lockTargetOf(d.target),
         ports: new Map(),
+        splits: new Map(),
       };
       if (d.key !== undefined) live.key = d.key;
       if (d.profile !== undefined) live.profile = d.profile;
@@ -70,6 +71,39 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
       }
       return state;
     }
+    case 'QueueSplitStarted': {
+      if (prev?.status !== 'live') return state;
+      prev.version = e.version;
+      const d = e.data;
+      prev.splits.set(splitKey(d.queue_type, d.queue_id), {
+        queue_type: d.queue_type,
+        queue_id: d.queue_id,
+        original: d.original,
+        output: d.output,
+        filter: d.filter,
+        message_filter: d.message_filter,
+        mode: d.mode,
+        ...(d.client_config === undefined ? {} : { client_config: d.client_config }),
+        since: e.time,
+      });
+      return state;
+    }
+    case 'QueueSplitEnded': {
+      if (!prev) return state;
+      prev.version = e.version;
+      const k = splitKey(e.data.queue_type, e.data.queue_id);
+      if (prev.status === 'live') prev.splits.delete(k);
+      else if (prev.status === 'ended' && prev.open_splits) {
+        prev.open_splits.splits.delete(k);
+        if (prev.open_splits.splits.size === 0) delete prev.open_splits;
+      }
+      return state;
+    }
+    case 'WorkloadPatched':
+    case 'WorkloadRestored':
+      // Recorded on the causing session's stream: its version moves, nothing it holds changes.
+      if (prev) prev.version = e.version;
+      return state;
     case 'OutgoingBlocked':
       // Audit only: the session's version moves, nothing it holds changes.
       if (prev?.status === 'live') prev.version = e.version;
@@ -108,6 +142,10 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
         client_user: e.data.client_user,
         reason: e.data.reason,
         ended_at: e.time,
+        // The queue-splitter still has to delete these and record their end.
+        ...(prev?.status === 'live' && prev.splits.size > 0
+          ? { open_splits: { fields: prev.fields, splits: prev.splits } }
+          : {}),
       });
       return state;
     default: {

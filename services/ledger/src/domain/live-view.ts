@@ -1,10 +1,17 @@
-import type { SessionView } from '#shared/ledger/index.js';
-import type { LedgerState, LiveSession } from './state.js';
+import type { QueueSplitRecord, SessionView } from '#shared/ledger/index.js';
+import type { LedgerState, LiveSession, LiveSplit } from './state.js';
+
+/** Splits in a stable order (broker, then queue id), as status shows them. */
+export function splitRecords(splits: Iterable<LiveSplit>): QueueSplitRecord[] {
+  return [...splits]
+    .sort((a, b) => a.queue_type.localeCompare(b.queue_type) || a.queue_id.localeCompare(b.queue_id))
+    .map((x) => ({ ...x, message_filter: { ...x.message_filter } }));
+}
 
 /** A live session as the `sessions` query shows it (the projection row's shape), from memory. */
 export function liveView(s: LiveSession): SessionView {
   const f = s.fields;
-  return {
+  const view: SessionView = {
     id: s.id,
     status: 'live',
     started_at: s.started_at,
@@ -35,6 +42,9 @@ export function liveView(s: LiveSession): SessionView {
         since: p.since,
       })),
   };
+  // Only sessions that split a queue carry the field: most do not, and views are paged by size.
+  if (s.splits.size > 0) view.splits = splitRecords(s.splits.values());
+  return view;
 }
 
 /** Every live session of the state, in id order (the order the query pages by). */

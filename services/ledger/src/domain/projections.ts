@@ -1,4 +1,4 @@
-import type { LedgerEvent } from '#shared/events/index.js';
+import type { LedgerEvent, SessionRejected, SessionStarted, TargetCopied } from '#shared/events/index.js';
 import type { HeldPortRecord, SessionRecord } from '#shared/ledger/index.js';
 
 /** A row of the sessions projection (table `sessions`): the query contract's record. */
@@ -20,7 +20,7 @@ export type ProjectionOp =
   | { op: 'addPort'; row: HeldPortRow }
   | { op: 'removePort'; session_id: string; port: number };
 
-function sessionRow(e: LedgerEvent, status: SessionRow['status']): SessionRow {
+function sessionRow(e: SessionStarted | TargetCopied | SessionRejected, status: SessionRow['status']): SessionRow {
   const d = e.data;
   const started = e.type === 'SessionStarted' ? e.data : undefined;
   return {
@@ -100,7 +100,13 @@ export function projectionOps(e: LedgerEvent): ProjectionOp[] {
     case 'SessionRejected':
       return [{ op: 'touchSession', row: sessionRow(e, 'pending') }];
     case 'OutgoingBlocked':
+    case 'WorkloadPatched':
+    case 'WorkloadRestored':
       // In the event log (audit, metrics); the sessions table has no column for it.
+      return [];
+    case 'QueueSplitStarted':
+    case 'QueueSplitEnded':
+      // A live session's splits come from the writer's memory or its stream (splitsAt), not a table.
       return [];
     default: {
       const never: never = e;

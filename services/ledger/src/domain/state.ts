@@ -1,4 +1,4 @@
-import type { ClientFields, EndReason } from '#shared/events/index.js';
+import type { ClientFields, EndReason, QueueType } from '#shared/events/index.js';
 
 export interface HeldPort {
   port: number;
@@ -8,6 +8,22 @@ export interface HeldPort {
   lock: boolean;
   since: number;
 }
+
+/** A queue split the session holds, from QueueSplitStarted until QueueSplitEnded. */
+export interface LiveSplit {
+  queue_type: QueueType;
+  queue_id: string;
+  original: string;
+  output: string;
+  filter: string;
+  message_filter: Record<string, string>;
+  mode: 'steal' | 'mirror';
+  client_config?: string;
+  since: number;
+}
+
+/** Splits are keyed by broker and queue id: one split per queue id and broker per session. */
+export const splitKey = (queueType: string, queueId: string): string => `${queueType}\u0000${queueId}`;
 
 /** A session with events but not started: a recorded copy or a rejection. */
 export interface PendingSession {
@@ -30,6 +46,8 @@ export interface LiveSession {
   ci?: string;
   admission?: string;
   ports: Map<number, HeldPort>;
+  /** Splits by splitKey. */
+  splits: Map<string, LiveSplit>;
 }
 export interface EndedSession {
   status: 'ended';
@@ -38,6 +56,11 @@ export interface EndedSession {
   client_user: string;
   reason: EndReason;
   ended_at: number;
+  /**
+   * Splits still open when the session ended: the queue-splitter ends them after it deleted
+   * their queues, with the client fields the events carry. Absent when none were open.
+   */
+  open_splits?: { fields: ClientFields; splits: Map<string, LiveSplit> };
 }
 export type SessionState = PendingSession | LiveSession | EndedSession;
 

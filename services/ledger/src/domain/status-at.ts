@@ -1,6 +1,9 @@
 import type { LedgerEvent } from '#shared/events/index.js';
-import type { HeldPortRecord } from '#shared/ledger/index.js';
+import type { HeldPortRecord, QueueSplitRecord } from '#shared/ledger/index.js';
+import { splitRecords } from './live-view.js';
 import { projectionOps } from './projections.js';
+import { initialState } from './state.js';
+import { evolve } from './evolve.js';
 
 /**
  * The ports a session held at a moment: the held-ports projection's own ops, applied to the
@@ -18,4 +21,18 @@ export function portsAt(events: readonly LedgerEvent[], at: number): HeldPortRec
     }
   }
   return [...held.values()].sort((a, b) => a.port - b.port);
+}
+
+/**
+ * The queue splits a session held at a moment (`status --at`, and one session read from the
+ * store): its events up to then, folded by the decider's own evolve.
+ */
+export function splitsAt(events: readonly LedgerEvent[], at = Number.POSITIVE_INFINITY): QueueSplitRecord[] {
+  const state = initialState();
+  for (const e of events) {
+    if (e.time > at) break;
+    evolve(state, e);
+  }
+  const s = events.length ? state.sessions.get(events[0]!.session_id) : undefined;
+  return s?.status === 'live' ? splitRecords(s.splits.values()) : [];
 }

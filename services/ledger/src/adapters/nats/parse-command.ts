@@ -48,6 +48,14 @@ export function parseCommand(verb: string, b: Record<string, unknown>): LedgerCo
         type: 'RecordOutgoingBlocked' as const,
         ...parseRequest(ledgerCommands[Verb.outgoingBlocked], b),
       });
+    case Verb.queueSplitStart:
+      return defined({ type: 'StartQueueSplit' as const, ...parseRequest(ledgerCommands[Verb.queueSplitStart], b) });
+    case Verb.queueSplitEnd:
+      return { type: 'EndQueueSplit', ...parseRequest(ledgerCommands[Verb.queueSplitEnd], b) };
+    case Verb.workloadPatch:
+      return { type: 'RecordWorkloadPatched', ...parseRequest(ledgerCommands[Verb.workloadPatch], b) };
+    case Verb.workloadRestore:
+      return { type: 'RecordWorkloadRestored', ...parseRequest(ledgerCommands[Verb.workloadRestore], b) };
     case Verb.kill:
       return { type: 'KillSession', ...parseRequest(ledgerCommands[Verb.kill], b) };
     case Verb.killAll:
