@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import { Kafka, logLevel, type KafkaConfig, type KafkaMessage } from 'kafkajs';
+import { eventually } from './eventually.js';
 import { brokerJars } from '../../scripts/brokers.js';
 import { startJvm, waitReady, type JvmProcess } from './jvm-process.js';
 import { freePort } from './postgres.js';
@@ -151,4 +152,37 @@ export async function startKafka(): Promise<KafkaBroker> {
     },
   };
   return broker;
+}
+
+/** A record read back from a topic, with the partition it was in. */
+export type ReadRecord = KafkaMessage & { partition: number };
+
+/**
+ * Every record `topic` holds (low to high watermark at the call), read from the start by a
+ * throwaway consumer group that is deleted afterwards.
+ */
+export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000): Promise<ReadRecord[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const groupId = `read-${randomBytes(4).toString('hex')}`;
+  const consumer = kafka.consumer({ groupId, maxWaitTimeInMs: 200 });
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const expected = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+    const seen: ReadRecord[] = [];
+    if (expected === 0) return seen;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        seen.push({ ...message, partition });
+      },
+    });
+    await eventually(`${expected} records read from ${topic}`, () => seen.length >= expected, timeoutMs);
+    return seen;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    await admin.deleteGroups([groupId]).catch(() => undefined);
+    await admin.disconnect();
+  }
 }
