@@ -45,9 +45,11 @@ export const copyTargetBody = z.object({
         .default(false)
         .describe('Scale the original Deployment to 0 while the copy lives (restored after).'),
       split_queues: z
-        .null('queue splitting is not supported by mirrord-teams; remove split_queues')
+        .union([z.record(z.string(), z.unknown()), z.array(z.unknown())])
         .nullish()
-        .describe('Not supported by mirrord-teams: null.'),
+        .describe(
+          'The config\'s feature.split_queues: {"<queue id>": {"queue_type": "SQS" | "Kafka", "message_filter": {…}}} or a list; checked by the gateway.',
+        ),
       exclude_containers: z.array(z.string()).default([]).describe('Not supported by mirrord-teams yet: [].'),
       exclude_init_containers: z.array(z.string()).default([]).describe('Not supported by mirrord-teams yet: [].'),
       session_key: z.string().nullish().describe('The session key sessions of one run share.'),

@@ -1,5 +1,5 @@
 import type * as z from 'zod';
-import { UNKNOWN_KEY } from './schema.js';
+import { SUBPATH, UNKNOWN_KEY } from './schema.js';
 
 /** One problem in a config, named by its JSON path (`feature.network.incoming.mode`). */
 export interface ConfigIssue {
@@ -132,6 +132,11 @@ function flatten(issue: Issue, base: Path, out: ConfigIssue[]): void {
       const bound = issue.code === 'too_big' ? `at most ${String(issue.maximum)}` : `at least ${String(issue.minimum)}`;
       const what = issue.origin === 'array' ? `a list of ${bound} entries` : `a number ${bound}`;
       out.push({ path: at, message: `expected ${what}, got ${show(issue.input)}` });
+      return;
+    }
+    case 'custom': {
+      const sub = (issue.params as Record<string, unknown> | undefined)?.[SUBPATH];
+      out.push({ path: typeof sub === 'string' ? `${at}${sub}` : at, message: issue.message });
       return;
     }
     default:

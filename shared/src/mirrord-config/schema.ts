@@ -1,4 +1,5 @@
 import * as z from 'zod';
+import { checkSplitQueues } from '../queues/index.js';
 import { regexError } from './regex.js';
 import { didYouMean } from './suggest.js';
 
@@ -8,6 +9,9 @@ import { didYouMean } from './suggest.js';
  * every object is closed, so a typo is an error naming the path. Fields this control plane
  * does not act on (layer-side options) are typed and kept as written.
  */
+
+/** A custom issue's path below the one zod knows (`["orders"].queue_type`), rendered as written. */
+export const SUBPATH = 'mirrord-config:subpath';
 
 /** Marks an unknown-key issue so the formatter can name each key with a suggestion. */
 export const UNKNOWN_KEY = 'mirrord-config:unknown-key';
@@ -206,8 +210,8 @@ const copyTarget = z.union([
 
 const feature = obj({
   copy_target: opt(copyTarget),
-  // Database branching, previews and queue splitting are layer/operator extensions this
-  // control plane does not act on: kept as written, shape-checked only at the top.
+  // Database branching and previews are layer/operator extensions this control plane does
+  // not act on: kept as written, shape-checked only at the top.
   db_branches: opt(z.array(json)),
   env: opt(z.union([bool, env])),
   fs: opt(z.union([bool, fs])),
@@ -215,7 +219,19 @@ const feature = obj({
   magic: opt(obj({ auto_mount: opt(bool), aws: opt(bool), turbo: opt(bool) })),
   network: opt(network),
   preview: opt(z.record(z.string(), json)),
-  split_queues: opt(z.union([z.record(z.string(), json), z.array(json)])),
+  // Checked by the same function that reads a CopyTarget's split_queues, so verify-config,
+  // x-mirrord-config and the operator refuse the same things (jq, other brokers, bad regexes).
+  split_queues: opt(
+    z.unknown().check((ctx) => {
+      for (const i of checkSplitQueues(ctx.value).issues)
+        ctx.issues.push({
+          code: 'custom',
+          message: `${i.message} (${i.hint})`,
+          input: ctx.value,
+          params: { [SUBPATH]: i.at },
+        });
+    }),
+  ),
 });
 
 const proxyCommon = {

@@ -8,6 +8,7 @@ import {
   type AgentConfig,
 } from '#shared/mirrord-config/index.js';
 import type { CopyRequest } from './interfaces.js';
+import { QUEUE_CONNECT_PARAM, splitsFromConnectParams, type QueueSplitRequest } from '#shared/queues/index.js';
 import { parseDottedTarget, validateNamespace, type Target } from '#shared/targets/index.js';
 
 export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
@@ -37,7 +38,15 @@ export interface ConnectRequest {
   agent: AgentConfig;
   /** `feature.copy_target` when enabled: `{"enabled": false}` is no copy, as everywhere. */
   copy_target?: CopyRequest;
+  /**
+   * The queues the session splits: the CLI's `sqs_splits` / `kafka_splits` / `queue_modes`
+   * (direct mode), or a `CopyTarget`'s `spec.split_queues` (set when connecting to it). Empty: none.
+   */
+  queue_splits: QueueSplitRequest[];
 }
+
+/** The real CLI's header carrying the whole connect query when `ConnectParamsInHeader` is advertised. */
+export const CONNECT_PARAMS_HEADER = 'x-mirrord-connect-params';
 
 const header = (h: Record<string, string | string[] | undefined>, k: string): string | undefined => {
   const v = h[k];
@@ -57,8 +66,11 @@ export function parseConnectRequest(
 ): ConnectRequest {
   const namespace = validateNamespace(params.namespace, 'namespace');
   const target = parseDottedTarget(params.name, 'target');
+  // With the header, the URL carries only `connect=true` and every parameter is in the header.
+  const encoded = header(headers, CONNECT_PARAMS_HEADER);
+  const source = encoded === undefined ? query : decodeConnectParams(encoded);
   const q = (k: string): string | undefined => {
-    const v = query[k];
+    const v = source[k];
     if (v === undefined) return undefined;
     if (typeof v !== 'string') throw invalid(k, 'expected one value');
     return v;
@@ -77,11 +89,18 @@ export function parseConnectRequest(
     on_concurrent_steal: mode,
     client_cli_version: header(headers, 'x-mirrord-cli-version') ?? '',
     agent: { ...AGENT_DEFAULTS },
+    queue_splits: [],
   };
   for (const k of ['profile', 'branch_name', 'key'] as const) {
     const v = q(k);
     if (v !== undefined && v !== '') out[k] = v;
   }
+  const queueParams: Record<string, string> = {};
+  for (const k of Object.keys(source).filter((k) => QUEUE_CONNECT_PARAM.test(k))) {
+    const v = q(k);
+    if (v !== undefined) queueParams[k] = v;
+  }
+  out.queue_splits = splitsFromConnectParams(queueParams);
   const ci = q('session_ci_info');
   if (ci !== undefined) out.ci = parseCiInfo(ci);
   const cfg = header(headers, 'x-mirrord-config');
@@ -109,6 +128,27 @@ export function parseConnectRequest(
   if (name !== undefined) out.client_name = name;
   const host = header(headers, 'x-client-hostname');
   if (host !== undefined) out.client_hostname = host;
+  return out;
+}
+
+const HEADER_HINT = 'send base64 (standard alphabet, padded) of the connect query string, as the mirrord CLI does';
+
+/**
+ * `x-mirrord-connect-params`: base64 (standard, padded) of the query string the CLI would
+ * otherwise put in the URL (`make_operator_session` in `operator/src/client.rs`). The decoded
+ * text must read as serde_urlencoded writes it: printable ASCII `key=value` pairs joined by `&`.
+ */
+function decodeConnectParams(raw: string): Record<string, string | string[]> {
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(raw) || raw.length % 4 === 1)
+    throw invalid(CONNECT_PARAMS_HEADER, 'is not base64', HEADER_HINT);
+  const text = Buffer.from(raw, 'base64').toString('latin1');
+  if (!/^[\x21-\x7e]*$/.test(text) || text.split('&').some((pair) => !/^[^=&]+=/.test(pair)))
+    throw invalid(CONNECT_PARAMS_HEADER, 'does not decode to a query string (key=value&…)', HEADER_HINT);
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of new URLSearchParams(text)) {
+    const prev = out[k];
+    out[k] = prev === undefined ? v : [...(Array.isArray(prev) ? prev : [prev]), v];
+  }
   return out;
 }
 

@@ -10,6 +10,7 @@ import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from
 import { clientOf, connectOrGet, startConnect, type Params } from './connect-route.js';
 import { recordRejection } from '../../app/start-session.js';
 import type { ConnectRequest } from '../../domain/connect-request.js';
+import { splitsFromConfig } from '#shared/queues/index.js';
 
 type NsParams = { namespace?: string };
 
@@ -18,6 +19,15 @@ const copyConfig = (base: Record<string, unknown> | undefined, scale_down: boole
   const feature = (base?.feature ?? {}) as Record<string, unknown>;
   return { ...base, feature: { ...feature, copy_target: { enabled: true, scale_down } } };
 };
+
+/**
+ * The splits a `CopyTarget` was created with (`spec.split_queues`, the user's whole
+ * `feature.split_queues`). With `auto_queue_splitting` (`mirrord up`) the CLI fills it with jq
+ * wildcards for every broker and asks the operator to dismiss kinds it does not support rather
+ * than refuse: this operator runs no jq, so none of them apply.
+ */
+const copySplits = (spec: Record<string, unknown>) =>
+  spec.auto_queue_splitting === true ? [] : splitsFromConfig(spec.split_queues, 'spec.split_queues');
 
 /**
  * The CLI's copy-target flow (`operator/src/client.rs`): list its own reusable copies, create
@@ -72,6 +82,8 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
             'is not supported by mirrord-teams yet',
             'remove it from copy_target',
           );
+        // Refused now, naming spec.split_queues…, rather than when the CLI connects to the copy.
+        copySplits(body.spec);
         const target = await deps.targets.resolve(who, namespace, t, { copy: true });
         const session_id = newSessionId();
         const client = clientOf(deps, req, who, {
@@ -144,6 +156,9 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
             idle_ttl: c.idle_ttl,
           },
           config: copyConfig(cr.config, c.scale_down),
+          // In copy-target mode the CLI's connect carries no queue parameters: the splits are
+          // the ones the copy was created with.
+          ...(c.spec?.split_queues != null ? { queue_splits: copySplits(c.spec) } : {}),
         }),
       });
     },
