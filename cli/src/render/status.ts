@@ -1,8 +1,9 @@
 import { formatDuration } from '#shared/format/duration.js';
 import { renderTable } from './table.js';
 import { clipFilter } from '#shared/filters/index.js';
+import { renderQueueTables, type QueueSession } from './queues.js';
 
-export interface StatusSession {
+export interface StatusSession extends QueueSession {
   id: string;
   duration_secs: number;
   user: string;
@@ -79,7 +80,9 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
   ];
   const sessions =
     namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
-  return `${lines.join('\n')}\n${renderSessionsTable(sessions)}`;
+  // Queue splits follow the sessions, as the mirrord CLI prints them (only when there are any).
+  const queues = renderQueueTables(sessions);
+  return `${lines.join('\n')}\n${renderSessionsTable(sessions)}${queues ? `\n${queues}` : ''}`;
 }
 
 /**

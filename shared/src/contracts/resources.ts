@@ -36,6 +36,14 @@ const sessionInfo = z.object({
   user_id: d(z.string(), "The client certificate's public-key id."),
   key: d(z.string(), 'The session key sessions of one run share.').optional(),
   http_filter: z.object({ headerFilter: z.string() }).optional(),
+  sqs: d(
+    z.array(z.record(z.string(), z.unknown())),
+    "The session's SQS splits: MirrordSQSSession objects (queues.mirrord.metalbear.co/v1alpha).",
+  ).optional(),
+  kafka: d(
+    z.array(z.object({ name: z.string(), clientConfig: z.string() })),
+    "The session's temporary Kafka topics: MirrordKafkaEphemeralTopic specs.",
+  ).optional(),
 });
 
 const session = z.object({

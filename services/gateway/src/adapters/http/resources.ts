@@ -6,6 +6,7 @@ import { parseTarget, targetConfig } from '#shared/targets/index.js';
 import { clipFilter } from '#shared/filters/index.js';
 import { GROUP } from '../../app/authorize.js';
 import type { License } from '#shared/license/index.js';
+import { queueStatus, type KafkaTopicSpec, type SqsSessionObject } from './queue-status.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
@@ -27,6 +28,10 @@ export interface SessionInfo {
   key?: string;
   /** The CLI's `SessionHttpFilter`: a header filter only, camelCase. */
   http_filter?: { headerFilter: string };
+  /** The session's SQS splits: `MirrordSQSSession` objects (queue-status.ts). */
+  sqs?: SqsSessionObject[];
+  /** The session's Kafka topics: `MirrordKafkaEphemeralTopicSpec`s. */
+  kafka?: KafkaTopicSpec[];
 }
 
 export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
@@ -46,7 +51,7 @@ export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
   if (v.key) info.key = v.key;
   const header = v.ports.find((p) => p.http_filter?.startsWith('header='))?.http_filter;
   if (header) info.http_filter = { headerFilter: header.slice('header='.length) };
-  return info;
+  return { ...info, ...queueStatus(v) };
 }
 
 export function sessionObject(v: LedgerSessionView, now: number) {
@@ -90,7 +95,21 @@ export interface OperatorInfo {
   copyTargets: CopyTargetView[];
   /** The object's creationTimestamp (when the gateway started serving it). */
   startedAt?: number;
+  /** The queue splitter runs: the CLI may split SQS queues and Kafka topics, directly on the target. */
+  queueSplitting?: boolean;
 }
+
+/**
+ * The queue features the CLI checks before it asks (`check_feature_support`): without the
+ * `…Direct` forms it would make a copy target for every split. The jq and protobuf forms are
+ * not advertised: this operator filters on attributes and headers only.
+ */
+const QUEUE_FEATURES = [
+  'SqsQueueSplitting',
+  'KafkaQueueSplitting',
+  'SqsQueueSplittingDirect',
+  'KafkaQueueSplittingDirect',
+];
 
 /**
  * A copy target as the CLI's `CopyTargetCrd`, for `copytargets` and the operator status: the
@@ -144,7 +163,14 @@ export function operatorObject(o: OperatorInfo) {
       mirrord_teams_version: o.version,
       default_namespace: o.defaultNamespace,
       // Only what works against the real CLI.
-      supported_features: ['ProxyApi', 'SessionManagement', 'CopyTarget'],
+      // ConnectParamsInHeader: the CLI then sends its connect query base64'd in a header.
+      supported_features: [
+        'ProxyApi',
+        'SessionManagement',
+        'CopyTarget',
+        'ConnectParamsInHeader',
+        ...(o.queueSplitting ? QUEUE_FEATURES : []),
+      ],
       features: ['ProxyApi'],
       copy_target_enabled: true,
       protocol_version: o.protocolVersion,
