@@ -46,7 +46,8 @@ describe('gateway: operator API and session connect, end to end', () => {
     assert.equal(spec.operator_version, '3.250.0');
     assert.equal(spec.mirrord_teams_version, '0.1.0');
     assert.equal(spec.protocol_version, '1.29.0');
-    assert.deepEqual(spec.supported_features, ['ProxyApi', 'SessionManagement', 'CopyTarget']);
+    // No queue splitter in this system: the queue features are not advertised (the CLI would make a copy target).
+    assert.deepEqual(spec.supported_features, ['ProxyApi', 'SessionManagement', 'CopyTarget', 'ConnectParamsInHeader']);
     const license = spec.license as Record<string, unknown>;
     assert.equal(license.organization, 'mirrord-teams');
     assert.match(String(license.expire_at), /^\d{4}-\d{2}-\d{2}$/);

@@ -71,6 +71,11 @@ export const gatewayConfigSpec = {
     default: '',
     doc: "the license hub this cluster's nats-server dials as a leafnode (nats-leaf://host:7422); set: every new seat is admitted by the license server, an unreachable one admits it as unverified",
   },
+  QUEUE_SPLITTING: {
+    parse: bool,
+    default: false,
+    doc: 'the queue splitter runs: sessions may split SQS queues and Kafka topics (feature.split_queues), and the operator advertises it to the CLI',
+  },
   ALLOW_SEAT_OVERAGES: {
     parse: bool,
     default: true,

@@ -29,6 +29,7 @@ import { loadKubeConfig } from '#shared/kube/config.js';
 import { SubjectAccessReviewAuthorizer, TokenReviewAuthenticator } from './adapters/kube/kube-auth.js';
 import { KubeTargetResolver } from './adapters/kube/kube-target-resolver.js';
 import { KubeVerifiedAgents } from './adapters/kube/kube-agent-verifier.js';
+import { NatsQueueSplitter } from './adapters/nats/queue-splitter-client.js';
 
 /** Identity, authorisation and targets: from the cluster, or the embedded token-file default. */
 function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
@@ -99,6 +100,7 @@ await runService('gateway', async (log) => {
     policy: cluster.policy(nc),
     ledger,
     registry,
+    ...(cfg.QUEUE_SPLITTING ? { queues: new NatsQueueSplitter(nc) } : {}),
     activityIntervalMs: cfg.GATEWAY_ACTIVITY_INTERVAL_MS,
     limits: {
       filter: { maxLength: cfg.HTTP_FILTER_MAX_LENGTH, maxRepeats: cfg.HTTP_FILTER_MAX_REPEATS },

@@ -13,3 +13,4 @@ export { copyTargetBody, explainReply, explainRequest } from './http.js';
 export type { ExplainRequest } from './http.js';
 export { apiResources } from './resources.js';
 export type { ApiResource } from './resources.js';
+export { queueSplitterContracts } from './queue-splitter.js';

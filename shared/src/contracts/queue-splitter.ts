@@ -4,6 +4,7 @@ import { queueSplitRequest } from '../queues/index.js';
 import { contract } from './contract.js';
 
 const SERVICE = 'queue-splitter';
+const queueType = z.enum(['SQS', 'Kafka']);
 const sessionId = z.string().regex(/^[0-9A-F]{16}$/, 'expected 16 upper-case hex digits');
 
 /**
@@ -26,16 +27,44 @@ const split = contract(
   }),
   z.object({
     env: z.record(z.string(), z.string()),
+    /** What Queue Split Started records, once the session started (the gateway records it). */
     queues: z.array(
       z.object({
+        queue_type: queueType,
         queue_id: z.string(),
-        queue_type: z.enum(['SQS', 'Kafka']),
         original: z.string(),
         output: z.string(),
+        filter: z.string(),
+        message_filter: z.record(z.string(), z.string()),
+        mode: z.enum(['steal', 'mirror']),
+        /** Kafka: the MirrordKafkaClientConfig its topics are made with. */
+        client_config: z.string().optional(),
       }),
     ),
+    /** What Workload Patched records: the patches this call made (the workload's first session). */
+    patches: z.array(
+      z.object({
+        namespace: z.string(),
+        target: z.string(),
+        queue_type: queueType,
+        queue_id: z.string(),
+        env: z.string(),
+        original: z.string(),
+        fallback: z.string(),
+      }),
+    ),
+    /** The workload rolled out (patched): a pod resolved before the split may be gone. */
+    restarted: z.boolean(),
   }),
   180_000,
 );
 
-export const queueSplitterContracts = Object.freeze({ split });
+/** A split whose session did not start after all (agent, ledger refused): its queues go, nothing is recorded. */
+const release = contract(
+  commandSubject(SERVICE, 'release'),
+  z.object({ session_id: sessionId }),
+  z.object({ ended: z.number().int() }),
+  120_000,
+);
+
+export const queueSplitterContracts = Object.freeze({ split, release });

@@ -4,6 +4,7 @@ import { jiraContracts } from '../contracts/jira.js';
 import { ledgerCommands } from '../contracts/ledger-commands.js';
 import { ledgerQueries } from '../contracts/ledger-queries.js';
 import { policyContracts } from '../contracts/policy.js';
+import { queueSplitterContracts } from '../contracts/queue-splitter.js';
 import { licenseContracts } from '../license/fleet.js';
 import { FLEET_WIRES } from './leafnode.js';
 import {
@@ -25,6 +26,8 @@ import {
   kvStream,
   kvSubjects,
   LEDGER_LEASE_BUCKET,
+  QUEUE_SPLITS_BUCKET,
+  QUEUE_SPLITTER_CONSUMER,
   licenseFromSubject,
   licenseSubject,
   SUBSCRIBER_CONSUMER,
@@ -46,6 +49,7 @@ export const SERVICE_IDENTITIES = [
   'agent-manager',
   'jira-reporter',
   'license-server',
+  'queue-splitter',
 ] as const;
 /** `subscriber`: read-only on the event stream, for a platform team's own NATS subscribers. */
 export const BUS_IDENTITIES = [...SERVICE_IDENTITIES, 'subscriber'] as const;
@@ -87,6 +91,7 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
       ...all(asContracts(policyContracts)),
       ...all(asContracts(agentManagerContracts)),
       ...all(asContracts(jiraContracts)),
+      ...all(asContracts(queueSplitterContracts)),
       licenseContracts.admit as never,
       licenseContracts.seats as never,
     ],
@@ -132,6 +137,19 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
     writes: { [FLEET_STREAM]: [FLEET_ADMISSIONS] },
     reads: [FLEET_STREAM],
     service: 'license-server',
+  },
+  // Records a split's end and a workload's restore only (the start is recorded by the gateway
+  // with its session's); reads a session's status to release splits of sessions that never started.
+  'queue-splitter': {
+    serves: all(asContracts(queueSplitterContracts)),
+    calls: [
+      ledgerCommands['queue-split-end'] as never,
+      ledgerCommands['workload-restore'] as never,
+      ledgerQueries.session as never,
+    ],
+    durables: [[EVENTS_STREAM, QUEUE_SPLITTER_CONSUMER]],
+    buckets: [QUEUE_SPLITS_BUCKET],
+    service: 'queue-splitter',
   },
   // Live events, and replay through its own durable consumer only: an ephemeral reader could
   // also pull (and so delay) the services' durables, which ordered consumers' names cannot exclude.

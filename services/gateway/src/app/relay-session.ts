@@ -293,7 +293,7 @@ export class RelaySession {
    */
   fromAgent(frame: Uint8Array): Uint8Array[] {
     if (frame[0] === FILE_RESPONSE_TAG && this.#files) return this.#files.agentAnswered(frame);
-    if (frame[0] === ENV_RESPONSE_TAG && this.#envWithheld) return [this.#withholdEnv(frame)];
+    if (frame[0] === ENV_RESPONSE_TAG && (this.#envWithheld || this.session.queue_env)) return [this.#editEnv(frame)];
     if (this.#outgoing) {
       if (frame[0] === DNS_RESPONSE_TAG) this.#outgoing.resolved(frame);
       // DaemonTcpOutgoing / DaemonUdpOutgoing variant 0: a legacy Connect's answer (matched in order).
@@ -304,20 +304,29 @@ export class RelaySession {
     return [frame];
   }
 
-  /** Policy env.exclude: the variables whose names match never reach the client (whatever it asked for). */
-  #withholdEnv(frame: Uint8Array): Uint8Array {
+  /**
+   * The environment answer as this session gets it: policy env.exclude withholds the variables
+   * whose names match (whatever it asked for), and a split queue's variable names the session's
+   * temporary queue instead of the original (there is no queue message in the protocol: the
+   * local app learns its queue from its environment).
+   */
+  #editEnv(frame: Uint8Array): Uint8Array {
     const m = decodeExact(daemonMessage, frame);
     if (m.$ !== 'GetEnvVarsResponse' || m.v.$ !== 'Ok') return frame;
-    const withheld = m.v.v.filter(([name]) => this.#envWithheld!(name));
-    if (withheld.length === 0) return frame;
-    this.log.info(
-      { withheld: withheld.map(([name]) => name), policies_exclude: this.session.enforce?.env_exclude },
-      'environment variables withheld by policy',
-    );
-    return encode(daemonMessage, {
-      $: 'GetEnvVarsResponse',
-      v: { $: 'Ok', v: m.v.v.filter(([name]) => !this.#envWithheld!(name)) },
-    });
+    const withheld = this.#envWithheld ? m.v.v.filter(([name]) => this.#envWithheld!(name)) : [];
+    const queues = this.session.queue_env ?? {};
+    const rewritten = m.v.v.filter(([name]) => Object.hasOwn(queues, name)).map(([name]) => name);
+    if (withheld.length === 0 && rewritten.length === 0) return frame;
+    if (withheld.length)
+      this.log.info(
+        { withheld: withheld.map(([name]) => name), policies_exclude: this.session.enforce?.env_exclude },
+        'environment variables withheld by policy',
+      );
+    if (rewritten.length) this.log.info({ rewritten }, "split queue variables point at the session's temporary queues");
+    const kept = m.v.v
+      .filter(([name]) => !this.#envWithheld?.(name))
+      .map(([name, value]): [string, string] => [name, Object.hasOwn(queues, name) ? queues[name]! : value]);
+    return encode(daemonMessage, { $: 'GetEnvVarsResponse', v: { $: 'Ok', v: kept } });
   }
 
   /**

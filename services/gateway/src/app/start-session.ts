@@ -1,6 +1,6 @@
 import type { Enforcement } from '#shared/policy/index.js';
 import type { Logger } from 'pino';
-import { AppError, ErrorCode, conflict, forbidden, isAppError } from '#shared/errors/index.js';
+import { AppError, ErrorCode, conflict, forbidden, invalid, isAppError } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
 import { seatOf, type License } from '#shared/license/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
@@ -11,6 +11,8 @@ import type {
   ClientInfo,
   Identity,
   PolicyEvaluator,
+  QueueSplitAnswer,
+  QueueSplitter,
   ResolvedTarget,
   SeatAdmitter,
   SessionLedger,
@@ -29,6 +31,8 @@ export interface StartSessionDeps {
   license?: Pick<License, 'seat_mode'> | undefined;
   /** The fleet's license server (absent: seats are only recorded, never refused). */
   seats?: SeatAdmitter | undefined;
+  /** The queue splitter (absent: queue splitting is off, and a session asking for it is refused). */
+  queues?: QueueSplitter | undefined;
 }
 
 /** A session the gateway serves: who, what they asked for, the resolved target. */
@@ -40,6 +44,8 @@ export interface StartedSession {
   resumed: boolean;
   /** What the relay enforces for this session's policies (absent: nothing). */
   enforce?: Enforcement;
+  /** Split queues' variables: the session's environment answer names its temporary queues instead. */
+  queue_env?: Record<string, string>;
 }
 
 /** Records a refusal as Session Rejected (the audit trail of denials); never fails the caller. */
@@ -102,7 +108,7 @@ export async function startSession<L extends { destroy(): void }>(
   link?: (agent: PreparedAgentReply) => Promise<L>,
 ): Promise<StartedSession & { link?: L }> {
   // A copy runs from the workload's template: its own pods need not run (scaled to 0, or by scale_down).
-  const target = await deps.targets.resolve(who, asked.namespace, asked.target, {
+  let target = await deps.targets.resolve(who, asked.namespace, asked.target, {
     copy: !!asked.copy_target,
     waitReady: true,
   });
@@ -143,21 +149,43 @@ export async function startSession<L extends { destroy(): void }>(
     await recordRejection(deps, base, e, 'start', { seat });
     throw e;
   }
+  // Queues are split before the agent is made: a first session's split rolls the workload out
+  // (its pods read the fallback), and the agent must attach to a pod of the patched workload.
+  const split = req.queue_splits.length > 0 ? await splitQueues(deps, req, target, who) : undefined;
+  const unsplit = async () => {
+    if (split && !resume)
+      await deps
+        .queues!.release(req.session_id)
+        .catch((err: unknown) =>
+          deps.log.warn(
+            { err, session_id: req.session_id },
+            'could not release the queue splits of a session that did not start',
+          ),
+        );
+  };
+  if (split?.restarted)
+    target = await deps.targets.resolve(who, req.namespace, req.target, { copy: !!req.copy_target, waitReady: true });
   // A resumed session gets the agent it has (agent-manager answers with it); a new one gets one made.
-  const prepared = await deps.agents.prepare({
-    session_id: req.session_id,
-    namespace: target.namespace,
-    target,
-    agent: req.agent,
-    ...(req.copy_target ? { copy_target: req.copy_target } : {}),
-    client: { ...client },
-  });
+  const prepared = await deps.agents
+    .prepare({
+      session_id: req.session_id,
+      namespace: target.namespace,
+      target,
+      agent: req.agent,
+      ...(req.copy_target ? { copy_target: req.copy_target } : {}),
+      client: { ...client },
+    })
+    .catch(async (e: unknown) => {
+      await unsplit();
+      throw e;
+    });
   // The agent connection is open before the session is recorded: a dead agent is a refusal, not a session.
   let opened: L | undefined;
   try {
     if (link && prepared.agent !== 'none') opened = await link(prepared);
   } catch (e) {
     if (!resume) await deps.agents.release(req.session_id).catch(() => undefined);
+    await unsplit();
     throw e;
   }
   const body: Record<string, unknown> = {
@@ -179,12 +207,60 @@ export async function startSession<L extends { destroy(): void }>(
     // No Session Started, so no Session Ended will clean up: undo the agent now.
     opened?.destroy();
     if (prepared.agent !== 'none' && !resume) await deps.agents.release(req.session_id).catch(() => undefined);
+    await unsplit();
     throw e;
   }
+  // The split's start is recorded on the session now that it has one (the audit, status and --at show it).
+  if (split && !r.resumed) await recordSplit(deps, req.session_id, split);
   return {
     ...base,
     resumed: r.resumed === true,
+    ...(split && Object.keys(split.env).length ? { queue_env: split.env } : {}),
     ...(decision.enforce ? { enforce: decision.enforce } : {}),
     ...(opened !== undefined ? { link: opened } : {}),
   };
+}
+
+/**
+ * The session's queue splits (queues.md): only on a deployment or rollout (the workload a queue
+ * registry names as its consumer); the splitter answers the environment its local app reads.
+ */
+async function splitQueues(
+  deps: StartSessionDeps,
+  req: ConnectRequest,
+  target: ResolvedTarget,
+  who: Identity,
+): Promise<QueueSplitAnswer> {
+  if (!deps.queues)
+    throw invalid(
+      'feature.split_queues',
+      'queue splitting is not enabled on this operator',
+      'ask your platform team to enable it (Helm value queueSplitting.enabled), or remove feature.split_queues',
+    );
+  const t = req.target;
+  if (t.kind !== 'workload' || (t.type !== 'deployment' && t.type !== 'rollout'))
+    throw invalid(
+      'target',
+      `queue splitting needs a deployment or rollout target (the consumer a queue registry names), not ${target.path}`,
+      'target the deployment/<name> or rollout/<name> that consumes the queue',
+    );
+  const container = t.container ?? target.pod?.container;
+  return deps.queues.split({
+    session_id: req.session_id,
+    namespace: target.namespace,
+    target: `${t.type}/${t.name}`,
+    ...(container ? { container } : {}),
+    client_user: who.user,
+    splits: req.queue_splits,
+  });
+}
+
+/** Workload Patched and Queue Split Started, on the session's stream; a failure is logged, the session goes on. */
+async function recordSplit(deps: StartSessionDeps, sessionId: string, split: QueueSplitAnswer) {
+  try {
+    for (const p of split.patches) await deps.ledger.command('workload-patch', { session_id: sessionId, ...p });
+    for (const q of split.queues) await deps.ledger.command('queue-split-start', { session_id: sessionId, ...q });
+  } catch (err) {
+    deps.log.warn({ err, session_id: sessionId }, 'could not record the queue split');
+  }
 }

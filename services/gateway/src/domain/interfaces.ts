@@ -1,3 +1,6 @@
+import type { QueueSplitRequest } from '#shared/queues/index.js';
+import type * as z from 'zod';
+import type { queueSplitterContracts } from '#shared/contracts/index.js';
 import type { Enforcement } from '#shared/policy/index.js';
 import type { ContainerRuntime } from '#shared/kube/container.js';
 import type { Target } from '#shared/targets/index.js';
@@ -143,10 +146,35 @@ export interface AgentProvisioner {
   deleteCopy(namespace: string, name: string): Promise<boolean>;
 }
 
+/** A session's queue splits (the queue splitter): the variables its environment answer gets instead. */
+export interface QueueSplitter {
+  split(req: {
+    session_id: string;
+    namespace: string;
+    target: string;
+    container?: string;
+    client_user: string;
+    splits: QueueSplitRequest[];
+  }): Promise<QueueSplitAnswer>;
+  /** The session did not start after all: its splits go (nothing is recorded). */
+  release(sessionId: string): Promise<void>;
+}
+export type QueueSplitAnswer = z.output<(typeof queueSplitterContracts)['split']['reply']>;
+
 /** The ledger as the gateway's use cases need it (NATS request-reply in production). */
 export interface SessionLedger {
   command(
-    verb: 'start' | 'reject' | 'port-subscribe' | 'port-unsubscribe' | 'end' | 'kill' | 'kill-all' | 'outgoing-blocked',
+    verb:
+      | 'start'
+      | 'reject'
+      | 'port-subscribe'
+      | 'port-unsubscribe'
+      | 'end'
+      | 'kill'
+      | 'kill-all'
+      | 'outgoing-blocked'
+      | 'workload-patch'
+      | 'queue-split-start',
     body: Record<string, unknown>,
   ): Promise<CommandReply>;
   session(id: string): Promise<{

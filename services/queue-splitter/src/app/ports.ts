@@ -29,6 +29,8 @@ export interface SessionShare {
   message_filter: Record<string, string>;
   mode: QueueMode;
   client_user: string;
+  /** When the share was made (ms): a share whose session never started is released after a while. */
+  since: number;
 }
 
 /**
@@ -67,18 +69,14 @@ export interface SplitStore {
   list(): Promise<[string, Versioned<SplitRecord>][]>;
 }
 
-/** The lifecycle events the ledger records for the audit trail and status. */
+/**
+ * The lifecycle events the splitter records itself: a split's end and a workload's restore.
+ * Queue Split Started and Workload Patched are recorded with Session Started (the gateway
+ * passes the split's answer to the ledger), because a split is made before its session starts.
+ */
 export interface SplitLedger {
-  splitStarted(b: {
-    session_id: string;
-    queue_type: QueueType;
-    queue_id: string;
-    original: string;
-    output: string;
-    filter: string;
-    message_filter: Record<string, string>;
-    mode: QueueMode;
-  }): Promise<void>;
+  /** The session's status in the ledger (`unknown`: it never started). */
+  status(sessionId: string): Promise<'pending' | 'live' | 'ended' | 'unknown'>;
   splitEnded(b: {
     session_id: string;
     queue_type: QueueType;
@@ -86,16 +84,6 @@ export interface SplitLedger {
     output: string;
     messages: number;
     reason: string;
-  }): Promise<void>;
-  workloadPatched(b: {
-    session_id: string;
-    namespace: string;
-    target: string;
-    queue_type: QueueType;
-    queue_id: string;
-    env: string;
-    original: string;
-    fallback: string;
   }): Promise<void>;
   workloadRestored(b: {
     session_id: string;
@@ -121,8 +109,35 @@ export interface SplitRequest {
   splits: AskedSplit[];
 }
 
+/** A split queue as Queue Split Started records it. */
+export interface StartedSplit {
+  queue_type: QueueType;
+  queue_id: string;
+  original: string;
+  output: string;
+  filter: string;
+  message_filter: Record<string, string>;
+  mode: QueueMode;
+  client_config?: string;
+}
+
+/** A workload patch as Workload Patched records it. */
+export interface WorkloadPatch {
+  namespace: string;
+  target: string;
+  queue_type: QueueType;
+  queue_id: string;
+  env: string;
+  original: string;
+  fallback: string;
+}
+
 export interface SplitAnswer {
   /** Variables the session's environment answer gets instead of the workload's. */
   env: Record<string, string>;
-  queues: { queue_id: string; queue_type: QueueType; original: string; output: string }[];
+  queues: StartedSplit[];
+  /** The patches this call made (it was the workload's first session), for Workload Patched. */
+  patches: WorkloadPatch[];
+  /** A patch rolled the workload out: the pod the session resolved before may be gone. */
+  restarted: boolean;
 }

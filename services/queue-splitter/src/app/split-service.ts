@@ -16,6 +16,7 @@ import {
   type SplitStore,
   type Versioned,
   type Workload,
+  type WorkloadPatch,
 } from './ports.js';
 
 export interface SplitServiceOptions {
@@ -25,6 +26,9 @@ export interface SplitServiceOptions {
   drainTimeoutMs: number;
   /** How often the drain checks the fallback. */
   drainPollMs?: number;
+  now?: () => number;
+  /** A share whose session the ledger does not know after this long was left by a failed start (a gateway crash). */
+  orphanAfterMs?: number;
 }
 
 /** The shared record of one split queue: one key per (workload, queue type, queue id). */
@@ -55,7 +59,7 @@ export class SplitService {
     /** Messages routed to a session so far (the forwarders count them), for Queue Split Ended. */
     private readonly routed: (session: string, output: string) => number = () => 0,
   ) {
-    this.#o = Object.freeze({ drainPollMs: 500, ...options });
+    this.#o = Object.freeze({ drainPollMs: 500, now: Date.now, orphanAfterMs: 120_000, ...options });
   }
 
   /** Start (or, for a session that has it, repeat) a session's splits; answers its environment. */
@@ -63,18 +67,22 @@ export class SplitService {
     const target = workloadPath(req.workload);
     const decls = await this.cluster.declarations(req.workload, req.container);
     const plan = planSplits(target, req.workload.namespace, decls, req.splits);
-    const answer: SplitAnswer = { env: {}, queues: [] };
+    const answer: SplitAnswer = { env: {}, queues: [], patches: [], restarted: false };
     try {
       for (const p of plan) {
-        const rec = await this.#join(req, p);
+        const rec = await this.#join(req, p, answer);
         const share = rec.sessions[req.session_id]!;
         for (const at of p.decl.names) answer.env[at.variable] = share.output;
         if (share.group) for (const at of p.decl.groups) answer.env[at.variable] = share.group;
         answer.queues.push({
-          queue_id: p.decl.queue_id,
           queue_type: p.decl.queue_type,
+          queue_id: p.decl.queue_id,
           original: rec.original,
           output: share.output,
+          filter: renderFilter(share.message_filter),
+          message_filter: share.message_filter,
+          mode: share.mode,
+          ...(p.decl.client_config ? { client_config: p.decl.client_config } : {}),
         });
       }
     } catch (e) {
@@ -87,7 +95,7 @@ export class SplitService {
     return answer;
   }
 
-  async #join(req: SplitRequest, p: PlannedSplit): Promise<SplitRecord> {
+  async #join(req: SplitRequest, p: PlannedSplit, answer: SplitAnswer): Promise<SplitRecord> {
     const key = recordKey(req.workload, p.decl.queue_type, p.decl.queue_id);
     const broker = await this.brokers.of(p.decl);
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -107,6 +115,7 @@ export class SplitService {
         message_filter: p.message_filter,
         mode: p.mode,
         client_user: req.client_user,
+        since: this.#o.now(),
         ...(rec.group ? { group: temporaryGroup(rec.group.original, this.#o.random(), false) } : {}),
       };
       const next: SplitRecord = { ...rec, sessions: { ...rec.sessions, [req.session_id]: share } };
@@ -117,17 +126,10 @@ export class SplitService {
         if (first) await broker.delete(rec.fallback);
         continue;
       }
-      if (first) await this.#patch(key, { value: next, revision }, req.session_id);
-      await this.ledger.splitStarted({
-        session_id: req.session_id,
-        queue_type: p.decl.queue_type,
-        queue_id: p.decl.queue_id,
-        original: rec.original,
-        output,
-        filter: renderFilter(p.message_filter),
-        message_filter: p.message_filter,
-        mode: p.mode,
-      });
+      if (first) {
+        answer.patches.push(await this.#patch(key, { value: next, revision }));
+        answer.restarted = true;
+      }
       this.log.info(
         {
           session_id: req.session_id,
@@ -189,7 +191,7 @@ export class SplitService {
   }
 
   /** Points the workload at the fallback (and the fallback group), recording what it replaced first. */
-  async #patch(key: string, cur: Versioned<SplitRecord>, sessionId: string): Promise<void> {
+  async #patch(key: string, cur: Versioned<SplitRecord>): Promise<WorkloadPatch> {
     const rec = cur.value;
     const what = `${rec.decl.resource} queue "${rec.queue_id}"`;
     const places = [
@@ -213,32 +215,54 @@ export class SplitService {
       if (!now) break;
       if ((await this.store.update(key, { ...now.value, replaced }, now.revision)) !== undefined) break;
     }
-    await this.ledger.workloadPatched({
-      session_id: sessionId,
+    const patch: WorkloadPatch = {
       namespace: rec.workload.namespace,
       target: workloadPath(rec.workload),
       queue_type: rec.queue_type,
       queue_id: rec.queue_id,
-      env: rec.decl.names.map((n) => n.variable).join(','),
+      env: rec.decl.names[0]!.variable,
       original: rec.original,
       fallback: rec.fallback,
-    });
+    };
     const ready = await this.cluster.waitRolledOut(rec.workload, rec.decl.restart_timeout_s * 1000);
     if (!ready)
       this.log.warn(
         { workload: workloadPath(rec.workload), queue_id: rec.queue_id, timeout_s: rec.decl.restart_timeout_s },
         'the patched workload did not finish its rollout in time; its messages wait in the fallback queue',
       );
+    return patch;
   }
 
-  /** Ends every split of a session (idempotent: Session Ended may be delivered again). */
+  /**
+   * Ends every split of a session (idempotent: Session Ended may be delivered again). A session
+   * that never started (`StartFailed`, an orphan) has no stream to record on: nothing is recorded.
+   */
   async end(sessionId: string, reason: string): Promise<number> {
+    const record = reason !== 'StartFailed' && reason !== 'NeverStarted';
     let ended = 0;
-    for (const [key] of await this.store.list()) if (await this.#leave(key, sessionId, reason)) ended++;
+    for (const [key] of await this.store.list()) if (await this.#leave(key, sessionId, reason, record)) ended++;
     return ended;
   }
 
-  async #leave(key: string, sessionId: string, reason: string): Promise<boolean> {
+  /**
+   * Shares whose session the ledger never heard of, well after they were made: the gateway that
+   * asked died before it started the session (and so before any Session Ended could come).
+   */
+  async releaseOrphans(): Promise<number> {
+    const ids = new Set<string>();
+    const old = this.#o.now() - this.#o.orphanAfterMs;
+    for (const [, v] of await this.store.list())
+      for (const [id, s] of Object.entries(v.value.sessions)) if (s.since < old) ids.add(id);
+    let released = 0;
+    for (const id of ids)
+      if ((await this.ledger.status(id)) === 'unknown') {
+        this.log.warn({ session_id: id }, 'releasing the queue splits of a session that never started');
+        released += await this.end(id, 'NeverStarted');
+      }
+    return released;
+  }
+
+  async #leave(key: string, sessionId: string, reason: string, record: boolean): Promise<boolean> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const cur = await this.store.get(key);
       const share = cur?.value.sessions[sessionId];
@@ -257,26 +281,27 @@ export class SplitService {
           ? await broker.moveAll(share.output, rec.original, share.group ? { group: share.group } : {})
           : 0;
       await broker.delete(share.output);
-      await this.ledger.splitEnded({
-        session_id: sessionId,
-        queue_type: rec.queue_type,
-        queue_id: rec.queue_id,
-        output: share.output,
-        messages: this.routed(sessionId, share.output),
-        reason,
-      });
+      if (record)
+        await this.ledger.splitEnded({
+          session_id: sessionId,
+          queue_type: rec.queue_type,
+          queue_id: rec.queue_id,
+          output: share.output,
+          messages: this.routed(sessionId, share.output),
+          reason,
+        });
       this.log.info(
         { session_id: sessionId, queue_id: rec.queue_id, output: share.output, returned, reason },
         'queue split ended',
       );
-      if (last) await this.#restore(key, { value: next, revision }, sessionId);
+      if (last) await this.#restore(key, { value: next, revision }, sessionId, record);
       return true;
     }
     throw unavailable(`the split record ${key} is changing too often to leave; the end will be retried`);
   }
 
   /** After the last session: the workload empties its fallback (capped), is restored, the fallback goes. */
-  async #restore(key: string, cur: Versioned<SplitRecord>, sessionId: string): Promise<void> {
+  async #restore(key: string, cur: Versioned<SplitRecord>, sessionId: string, record: boolean): Promise<void> {
     const rec = cur.value;
     const broker = await this.brokers.of(rec.decl);
     const group = rec.group ? { group: rec.group.fallback } : {};
@@ -300,15 +325,16 @@ export class SplitService {
     });
     await broker.delete(rec.fallback);
     await this.store.remove(key, cur.revision);
-    await this.ledger.workloadRestored({
-      session_id: sessionId,
-      namespace: rec.workload.namespace,
-      target: workloadPath(rec.workload),
-      queue_type: rec.queue_type,
-      queue_id: rec.queue_id,
-      env: rec.decl.names.map((n) => n.variable).join(','),
-      drained: Math.max(0, before - left),
-    });
+    if (record)
+      await this.ledger.workloadRestored({
+        session_id: sessionId,
+        namespace: rec.workload.namespace,
+        target: workloadPath(rec.workload),
+        queue_type: rec.queue_type,
+        queue_id: rec.queue_id,
+        env: rec.decl.names[0]!.variable,
+        drained: Math.max(0, before - left),
+      });
     this.log.info(
       { workload: workloadPath(rec.workload), queue_id: rec.queue_id, drained: before - left, returned: moved },
       'workload restored after its last queue split',

@@ -19,6 +19,7 @@ import type {
   HttpRequestLike,
   Identity,
   PolicyEvaluator,
+  QueueSplitter,
   SeatAdmitter,
   TargetResolver,
   AccessRequest,
@@ -67,6 +68,8 @@ export interface GatewayDeps {
   limits?: { filter: FilterLimits; messagesPerSecond: number };
   /** The sessions' message buckets, shared by each session's sockets (buildServer makes it from `limits`). */
   rates?: SessionRates;
+  /** The queue splitter (QUEUE_SPLITTING): sessions' split queues, and the features advertised for them. */
+  queues?: QueueSplitter;
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
   /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */

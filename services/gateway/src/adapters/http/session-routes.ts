@@ -185,6 +185,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       ...(seats === undefined ? {} : { seats: { used: seats, period_start: period.id } }),
       copyTargets,
       startedAt,
+      queueSplitting: deps.queues !== undefined,
     });
   };
   app.get(`${API_PREFIX}/mirrordoperators/operator`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>

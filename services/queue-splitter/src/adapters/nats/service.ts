@@ -2,7 +2,13 @@ import { Svcm, type Service } from '@nats-io/services';
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import { ledgerCommands, queueSplitterContracts, request, serveContract } from '#shared/contracts/index.js';
+import {
+  ledgerCommands,
+  ledgerQueries,
+  queueSplitterContracts,
+  request,
+  serveContract,
+} from '#shared/contracts/index.js';
 import { validateEvent } from '#shared/events/index.js';
 import { consumeEventType, inConsumerSpan, QUEUE_SPLITTER_CONSUMER, unpackValue } from '#shared/nats/index.js';
 import type { SplitLedger } from '../../app/ports.js';
@@ -11,12 +17,14 @@ import type { WorkloadKind } from '../../domain/registry.js';
 
 export const SERVICE = 'queue-splitter';
 
-/** The ledger records the split's lifecycle events (the audit trail, status and `status --at`). */
+/** The ledger records the split's end and restore (the audit trail, status and `status --at`). */
 export function ledgerPort(nc: NatsConnection): SplitLedger {
   return {
-    splitStarted: async (b) => void (await request(nc, ledgerCommands['queue-split-start'], b)),
+    async status(id) {
+      const r = await request(nc, ledgerQueries.session, { id });
+      return (r.session?.status as 'pending' | 'live' | 'ended' | undefined) ?? 'unknown';
+    },
     splitEnded: async (b) => void (await request(nc, ledgerCommands['queue-split-end'], b)),
-    workloadPatched: async (b) => void (await request(nc, ledgerCommands['workload-patch'], b)),
     workloadRestored: async (b) => void (await request(nc, ledgerCommands['workload-restore'], b)),
   };
 }
@@ -50,6 +58,13 @@ export async function serveQueueSplitter(
         splits: req.splits,
       });
     },
+    (f, m) => log.error(f, m),
+  );
+  serveContract(
+    svc,
+    'cmd-release',
+    queueSplitterContracts.release,
+    async (req) => ({ ended: await splits.end(req.session_id, 'StartFailed') }),
     (f, m) => log.error(f, m),
   );
   return svc;
