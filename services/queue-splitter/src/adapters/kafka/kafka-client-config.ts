@@ -87,13 +87,15 @@ export function kafkaConfigFrom(props: readonly KafkaClientProperty[], clientId:
   return { config, ignored };
 }
 
-/** `kafkaConfigFrom`, then the client itself. */
+/** `kafkaConfigFrom`, then the client itself; the caller logs `ignored`. */
 export function kafkaFrom(
   props: readonly KafkaClientProperty[],
   clientId: string,
+  /** What the properties do not say: the service's `logCreator`, retry policy. */
+  more: Partial<KafkaConfig> = {},
 ): { kafka: Kafka; ignored: string[] } {
   const { config, ignored } = kafkaConfigFrom(props, clientId);
-  return { kafka: new Kafka(config), ignored };
+  return { kafka: new Kafka({ ...more, ...config }), ignored };
 }
 
 function msOf(get: (n: string) => string | undefined, name: string): number | undefined {

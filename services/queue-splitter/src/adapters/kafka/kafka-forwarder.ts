@@ -31,6 +31,8 @@ export class KafkaForwarder implements Forwarder {
   readonly #group: string;
   readonly #options: ForwardOptions;
   readonly #inHand = new Map<number, InHand>();
+  /** The highest offset produced per partition, to count what a retried batch sends again. */
+  readonly #producedUpTo = new Map<number, bigint>();
   readonly #stopping = new AbortController();
   #consumer: Consumer | undefined;
   #lastBatchError: unknown;
@@ -119,7 +121,13 @@ export class KafkaForwarder implements Forwarder {
           routed.map((r) => ({ record: r.record, to: r.destinations.map((d: Destination) => d.name) })),
         );
         for (const r of routed) for (const d of r.destinations) this.#options.onRouted?.(d, r.message);
+        // Records this process produced before (a batch that failed after its produce, fetched
+        // again): duplicates in the destinations. A crashed process's re-sends are not seen here.
+        const producedUpTo = this.#producedUpTo.get(partition) ?? -1n;
+        const again = chunk.filter((m) => BigInt(m.offset) <= producedUpTo).length;
+        if (again > 0) this.#options.onRetry?.(again);
         const last = chunk.at(-1)!.offset;
+        if (BigInt(last) > producedUpTo) this.#producedUpTo.set(partition, BigInt(last));
         await consumer.commitOffsets([{ topic, partition, offset: nextOffset(last) }]);
         resolveOffset(last);
         const next = messages[i + maxBatch];

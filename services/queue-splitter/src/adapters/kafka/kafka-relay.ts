@@ -79,10 +79,21 @@ export async function produceCopies(
   for (const [topic, messages] of byTopic) {
     // Same partition count: the same partition, so per-key order holds as in the source. Else
     // the default partitioner places it by key (a null key: anywhere).
-    if ((await counts.of(topic)) === sourceCount) for (const m of messages) m.partition = source.partition;
+    // (The bound check: a source that grew since its count was read must not name a partition
+    // the destination lacks.)
+    const count = await counts.of(topic);
+    if (count === sourceCount && source.partition < count) for (const m of messages) m.partition = source.partition;
     topicMessages.push({ topic, messages });
   }
-  if (topicMessages.length > 0) await producer.sendBatch({ topicMessages, acks: -1 });
+  if (topicMessages.length === 0) return;
+  try {
+    await producer.sendBatch({ topicMessages, acks: -1 });
+  } catch (e) {
+    // A topic re-created or grown under us: read the counts again before the retry.
+    counts.forget(source.topic);
+    for (const { topic } of topicMessages) counts.forget(topic);
+    throw e;
+  }
 }
 
 /** The offset to commit after `offset`: Kafka commits the position of the next record. */
