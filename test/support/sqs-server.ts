@@ -1,7 +1,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListQueuesCommand, SQSClient } from '@aws-sdk/client-sqs';
+import {
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ListQueuesCommand,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  SQSClient,
+  type Message,
+  type SendMessageBatchRequestEntry,
+} from '@aws-sdk/client-sqs';
 import { brokerJars } from '../../scripts/brokers.js';
 import { startJvm, waitReady, type JvmProcess } from './jvm-process.js';
 import { freePort } from './postgres.js';
@@ -79,4 +88,65 @@ rest-stats { enabled = false }
     },
   };
   return server;
+}
+
+/** Sends `entries` to `queueUrl` in order, ten per SendMessageBatch; throws if SQS refused any. */
+export async function sendAll(
+  client: SQSClient,
+  queueUrl: string,
+  entries: readonly Omit<SendMessageBatchRequestEntry, 'Id'>[],
+): Promise<void> {
+  for (let i = 0; i < entries.length; i += 10) {
+    const Entries = entries.slice(i, i + 10).map((e, j) => ({ Id: String(j), ...e }));
+    const r = await client.send(new SendMessageBatchCommand({ QueueUrl: queueUrl, Entries }));
+    if (r.Failed?.length) throw new Error(`SQS refused a test message: ${JSON.stringify(r.Failed[0])}`);
+  }
+}
+
+/** Visible + in flight + delayed messages of a queue. */
+export async function queueDepth(client: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes: a = {} } = await client.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
+    }),
+  );
+  return (
+    Number(a.ApproximateNumberOfMessages) +
+    Number(a.ApproximateNumberOfMessagesNotVisible) +
+    Number(a.ApproximateNumberOfMessagesDelayed)
+  );
+}
+
+/**
+ * Reads a queue empty the way a consumer does (receive, then delete each batch), with every
+ * attribute; returns the messages in the order received. Ends when a receive is empty and the
+ * queue holds nothing, in flight included (so a message a crashed reader held is waited for).
+ */
+export async function drainQueue(client: SQSClient, queueUrl: string, timeoutMs = 60_000): Promise<Message[]> {
+  const out: Message[] = [];
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const { Messages = [] } = await client.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ['All'],
+        MessageSystemAttributeNames: ['All'],
+      }),
+    );
+    if (Messages.length === 0) {
+      if ((await queueDepth(client, queueUrl)) === 0) return out;
+      if (Date.now() > end) throw new Error(`${queueUrl} still holds messages after ${timeoutMs} ms of reading`);
+      continue;
+    }
+    out.push(...Messages);
+    const Entries = Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle }));
+    await client.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries }));
+  }
 }
