@@ -89,7 +89,7 @@ describe('the install bootstrap against the real kube-apiserver, and its Secrets
   const versions = (m: Map<string, KubeObject>) =>
     Object.fromEntries([...m].map(([n, s]) => [n, s.metadata.resourceVersion]));
   const CLUSTER = jobArgs('bootstrap.yaml');
-  const SERVICES = ['gateway', 'ledger', 'policy', 'agent-manager', 'jira-reporter', 'subscriber'];
+  const SERVICES = ['gateway', 'ledger', 'policy', 'agent-manager', 'jira-reporter', 'queue-splitter', 'subscriber'];
 
   it('the first run makes every Secret, and logs their names but never their content', async () => {
     const r = await run(CLUSTER, 'mirrord-bootstrap');

@@ -138,7 +138,11 @@ function workloadPatch(fleet: Obj, base: Obj): string {
 export async function kustomizeFiles(): Promise<Map<string, string>> {
   const files = new Map<string, string>();
   const base = await template(OPERATOR_CHART, KUSTOMIZE_OPERATOR);
-  const resources: string[] = ['helm/mirrord-operator/crds/policies.yaml', 'helm/mirrord-operator/crds/profiles.yaml'];
+  const resources: string[] = [
+    'helm/mirrord-operator/crds/policies.yaml',
+    'helm/mirrord-operator/crds/profiles.yaml',
+    'helm/mirrord-operator/crds/queues.yaml',
+  ];
   for (const [path, docs] of bySource(base)) {
     // Helm hooks (the uninstall cleanup) are Helm's alone: applied by kubectl they would run at once.
     if (docs.every((d) => /helm\.sh\/hook:/.test(d))) continue;
