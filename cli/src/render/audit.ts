@@ -55,6 +55,14 @@ export function describeEvent(e: AuditEvent): string {
       const names = Array.isArray(d.hostnames) && d.hostnames.length ? ` (${d.hostnames.map(s).join(', ')})` : '';
       return `outgoing ${s(d.protocol)} to ${s(d.address)}:${s(d.port)}${names} blocked by policy ${s(d.policy)}`;
     }
+    case 'QueueSplitStarted':
+      return `split ${s(d.queue_type)} queue ${s(d.queue_id)} (${s(d.original)} → ${s(d.output)}, ${s(d.mode)})${d.filter ? ` with filter ${s(d.filter)}` : ''}`;
+    case 'QueueSplitEnded':
+      return `ended the ${s(d.queue_type)} split of ${s(d.queue_id)} (${s(d.output)}) after ${s(d.messages)} messages: ${s(d.reason)}`;
+    case 'WorkloadPatched':
+      return `patched ${s(d.target)}: ${s(d.env)} reads the fallback ${s(d.fallback)} instead of ${s(d.original)}`;
+    case 'WorkloadRestored':
+      return `restored ${s(d.target)}: ${s(d.env)} reads its queue again (${s(d.drained)} drained from the fallback)`;
     default:
       return e.type;
   }
@@ -65,7 +73,8 @@ export function renderAudit(events: AuditEvent[]): string {
     ['Time', 'User', 'What', 'Target', 'Namespace', 'Session ID'],
     events.map((e) => [
       e.time,
-      s(e.data.client_user ?? e.actor.client_user),
+      // A system's own records (expiry, the queue-splitter's workload patches) have no client.
+      s(e.data.client_user ?? e.actor.client_user ?? e.actor.system),
       describeEvent(e),
       s(e.data.target),
       s(e.data.namespace),
