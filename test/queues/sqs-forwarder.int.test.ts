@@ -355,4 +355,41 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
       await impatient.close();
     }
   });
+
+  // Last in the file: it kills the shared ElasticMQ (which keeps nothing through a restart).
+  it('given the broker goes down under a running forwarder, then it reports the failures, keeps trying, and forwards again once the broker is back', async () => {
+    const [orig, f] = ['orders', 'fallback'].map(unique) as [string, string];
+    await queue(orig);
+    await queue(f);
+    const errors: unknown[] = [];
+    let routed = 0;
+    const forwarder = broker.forward(orig, () => [{ name: f, kind: 'fallback' }], {
+      onError: (e) => errors.push(e),
+      onRouted: () => routed++,
+    });
+    try {
+      await sqs.kill9();
+      await eventually('failures reported while the broker is down', () => errors.length >= 2);
+      await sqs.restart();
+      // ElasticMQ lost its queues: they come back as the operator would make them again.
+      const origUrl = await queue(orig);
+      const fUrl = await queue(f);
+      await sendAll(
+        client,
+        origUrl,
+        Array.from({ length: 20 }, (_, id) => ({ MessageBody: JSON.stringify({ id }) })),
+      );
+      await eventually(
+        'the original emptied by the same forwarder',
+        async () => routed === 20 && (await queueDepth(client, origUrl)) === 0,
+        30_000,
+      );
+      assert.deepEqual(
+        (await drainQueue(client, fUrl)).map(idOf).sort((a, b) => a - b),
+        Array.from({ length: 20 }, (_, id) => id),
+      );
+    } finally {
+      await forwarder.stop();
+    }
+  });
 });

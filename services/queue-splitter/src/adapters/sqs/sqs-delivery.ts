@@ -55,6 +55,15 @@ export class Backoff {
   }
 }
 
+/** Runs a caller's metric callback: one that throws must not stop (or repeat) a delivery. */
+function callback(f: () => void): void {
+  try {
+    f();
+  } catch {
+    // the caller's bug, not the message's: the delivery goes on
+  }
+}
+
 /** A batch entry SQS refused (throttled, invalid, …), as an error the caller can log. */
 class EntryRefused extends Error {
   readonly code: string | undefined;
@@ -122,10 +131,12 @@ export class Delivery {
 
   /** Delivers one received batch; returns how many messages were deleted from the source. */
   async deliver(messages: readonly Message[], control: DeliverControl): Promise<number> {
-    for (const refused of this.#take(messages)) {
-      if (!control.retry) throw refused;
-      control.onError?.(refused);
+    const refused = this.#take(messages);
+    if (refused.length > 0 && !control.retry) {
+      await this.#release();
+      throw refused[0];
     }
+    for (const e of refused) control.onError?.(e);
     const backoff = new Backoff();
     let deleted = 0;
     while (this.#hand.length > 0) {
@@ -182,7 +193,7 @@ export class Delivery {
       const sentAt = sentAtOf(message, now);
       this.#hand.push({ message, routed, destinations, sent: new Set(), group, receivedAt: now, sentAt });
     }
-    if (redelivered > 0) this.#deps.onRetry?.(redelivered);
+    if (redelivered > 0) callback(() => this.#deps.onRetry?.(redelivered));
     return refused;
   }
 
@@ -257,7 +268,7 @@ export class Delivery {
 
   #sent(held: Held, dest: Destination): void {
     held.sent.add(dest.name);
-    this.#deps.onRouted?.(dest, held.routed);
+    callback(() => this.#deps.onRouted?.(dest, held.routed));
   }
 
   async #deleteDone(): Promise<{ deleted: number; error: unknown }> {

@@ -85,7 +85,7 @@ export class SqsForwarder implements Forwarder {
       try {
         await this.#delivery.deliver(messages, control);
       } catch (e) {
-        // Only a throw from a caller's callback gets here; what was not deleted comes back.
+        // Not expected (delivery retries and reports its own failures); what was not deleted comes back.
         this.#report(e);
       }
     }
