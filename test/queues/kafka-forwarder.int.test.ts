@@ -243,10 +243,17 @@ describe('KafkaBroker against a real Kafka broker', () => {
       value: JSON.stringify({ id: i, seq: Math.floor(i / 12) }),
     }));
     await produce(source, sent);
-    const forwarder = broker.forward(source, () => [sessionOf(dest)], { group });
+    let inHandAtSend = 0;
+    const forwarder: Forwarder = broker.forward(source, () => [sessionOf(dest)], {
+      group,
+      // Produced, not committed yet: the lag counts it.
+      onRouted: () => (inHandAtSend = Math.max(inHandAtSend, forwarder.lag().messages)),
+    });
     forwarders.push(forwarder);
     await eventually('the group to commit every record', () => caughtUp(group, source), LONG);
     await forwarder.stop();
+    assert.ok(inHandAtSend > 0, 'lag() counted records sent and not committed');
+    assert.deepEqual(forwarder.lag(), { messages: 0, oldestMs: 0 }, 'nothing in hand once stopped');
 
     const partitionInSource = new Map((await readTopic(kafka, source)).map((r) => [r.key!.toString(), r.partition]));
     const byKey = new Map<string, number[]>();
@@ -375,5 +382,28 @@ describe('KafkaBroker against a real Kafka broker', () => {
       () => broker.forward(unique('orders'), () => []),
       (e) => isAppError(e, 'Invalid') && e.field === 'group',
     );
+  });
+  // Last: it restarts the broker the other tests share.
+  it('given a running forwarder, when the broker is killed -9 and restarted, then the error is reported and every record still arrives', async () => {
+    const group = unique('outage');
+    const source = await original(3, group);
+    const dest = unique('tmp');
+    await broker.createLike(source, dest);
+    await produce(source, records(500, 5));
+    const errors: unknown[] = [];
+    const forwarder = broker.forward(source, () => [sessionOf(dest)], { group, onError: (e) => errors.push(e) });
+    forwarders.push(forwarder);
+    await eventually('the first records to be committed', () => caughtUp(group, source), LONG);
+
+    await server.kill9();
+    await eventually('the forwarder to report the broker gone', () => errors.length > 0, LONG);
+    await server.restart();
+    const more = records(500, 6).map((m, i) => ({ ...m, value: JSON.stringify({ id: 500 + i }) }));
+    await eventually('the broker to take records again', () => produce(source, more).then(() => true), LONG);
+    await eventually('the group to commit every record', () => caughtUp(group, source), 2 * LONG);
+    await forwarder.stop();
+
+    const got = new Set((await readTopic(kafka, dest)).map((r) => idOf(r.value)));
+    assert.equal(got.size, 1000, 'every record, before and after the outage');
   });
 });

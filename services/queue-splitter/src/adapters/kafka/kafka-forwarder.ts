@@ -64,11 +64,16 @@ export class KafkaForwarder implements Forwarder {
         retry: { retries: 5, restartOnFailure: async () => !this.#stopping.signal.aborted },
       });
       this.#consumer = consumer;
-      const crashed = new Promise<unknown>((resolve) =>
+      // Every crash is reported (the broker gone, a produce refused); kafkajs restarts the
+      // consumer after a retriable one, this loop after any other.
+      const crashed = new Promise<void>((resolve) =>
         consumer.on(consumer.events.CRASH, (e) => {
-          if (!e.payload.restart) resolve(e.payload.error);
+          if (!this.#reported(e.payload.error)) this.#options.onError?.(e.payload.error);
+          if (!e.payload.restart) resolve();
         }),
       );
+      // Joined: the next failure starts the back-off from its shortest pause again.
+      consumer.on(consumer.events.GROUP_JOIN, () => (attempt = 0));
       try {
         await consumer.connect();
         // fromBeginning only matters for a group without a committed offset: then the forwarder
@@ -79,10 +84,8 @@ export class KafkaForwarder implements Forwarder {
           eachBatchAutoResolve: false,
           eachBatch: (payload) => this.#eachBatch(consumer, payload),
         });
-        const err = await Promise.race([crashed, aborted]);
+        await Promise.race([crashed, aborted]);
         if (this.#stopping.signal.aborted) return;
-        // The batch's error was reported when it was thrown.
-        if (err !== this.#lastBatchError) this.#options.onError?.(err);
       } catch (err) {
         if (this.#stopping.signal.aborted) return;
         this.#options.onError?.(err);
@@ -92,6 +95,12 @@ export class KafkaForwarder implements Forwarder {
         signal: this.#stopping.signal,
       }).catch(() => undefined);
     }
+  }
+
+  /** Was `err` (or what it wraps: kafkajs wraps a batch's error once its retries ran out) reported already? */
+  #reported(err: unknown): boolean {
+    for (let e = err; e; e = (e as { cause?: unknown }).cause) if (e === this.#lastBatchError) return true;
+    return false;
   }
 
   async #eachBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
