@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, EachBatchPayload, Kafka, Producer } from 'kafkajs';
 import type { Destination, ForwardOptions, Forwarder, Route, RoutedMessage } from '../../domain/broker.js';
+import { groupAssigners } from './kafka-assigner.js';
 import { attributesOf, nextOffset, produceCopies, type PartitionCounts } from './kafka-relay.js';
 
 export interface KafkaForwarderDeps {
@@ -61,6 +62,7 @@ export class KafkaForwarder implements Forwarder {
         heartbeatInterval: Math.max(500, Math.floor(this.#deps.sessionTimeout / 5)),
         maxWaitTimeInMs: 500,
         allowAutoTopicCreation: false,
+        partitionAssigners: groupAssigners,
         retry: { retries: 5, restartOnFailure: async () => !this.#stopping.signal.aborted },
       });
       this.#consumer = consumer;

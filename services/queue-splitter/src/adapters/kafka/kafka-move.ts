@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Admin, Kafka, Producer } from 'kafkajs';
+import { groupAssigners } from './kafka-assigner.js';
 import { nextOffset, produceCopies, type PartitionCounts } from './kafka-relay.js';
 
 export interface MoveDeps {
@@ -60,6 +61,7 @@ export async function moveAll(deps: MoveDeps, from: string, to: string, group: s
     heartbeatInterval: Math.max(500, Math.floor(deps.sessionTimeout / 5)),
     maxWaitTimeInMs: 500,
     allowAutoTopicCreation: false,
+    partitionAssigners: groupAssigners,
   });
   consumer.on(consumer.events.CRASH, (e) => {
     if (!e.payload.restart) failed(e.payload.error);
