@@ -149,6 +149,8 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
     ],
     durables: [[EVENTS_STREAM, QUEUE_SPLITTER_CONSUMER]],
     buckets: [QUEUE_SPLITS_BUCKET],
+    // Every replica watches the records (and lists their keys): ordered consumers on the bucket's stream.
+    reads: [kvStream(QUEUE_SPLITS_BUCKET)],
     service: 'queue-splitter',
   },
   // Live events, and replay through its own durable consumer only: an ephemeral reader could

@@ -1,6 +1,6 @@
 import { AppsV1Api, CustomObjectsApi, type KubeConfig } from '@kubernetes/client-node';
 import * as z from 'zod';
-import { notFound } from '#shared/errors/index.js';
+import { notFound, unavailable } from '#shared/errors/index.js';
 import type { ClusterPort, Workload } from '../../app/ports.js';
 import type { EnvLocation, QueueDecl } from '../../domain/registry.js';
 import type { PodTemplate } from '../../domain/workload.js';
@@ -10,6 +10,26 @@ export const QUEUES_VERSION = 'v1alpha';
 const ROLLOUTS = { group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts' } as const;
 
 const code = (e: unknown): number | undefined => (e as { code?: number }).code;
+
+/**
+ * A refusal of the API server as the session's user reads it: the Status message (who may not
+ * do what) instead of client-node's dump of the HTTP exchange. A 403 is the splitter's RBAC.
+ */
+export function kubeError(e: unknown, doing: string): unknown {
+  const c = code(e);
+  if (c === undefined) return e;
+  let message = '';
+  try {
+    message = (JSON.parse(String((e as { body?: unknown }).body)) as { message?: string }).message ?? '';
+  } catch {
+    message = e instanceof Error ? e.message.split('\n')[0]! : String(e);
+  }
+  const rbac =
+    c === 403
+      ? " (the queue-splitter's ClusterRole mirrord-queue-splitter lacks it; reinstall the chart with queueSplitting.enabled)"
+      : '';
+  return unavailable(`the queue splitter could not ${doing}: ${message}${rbac}`, e);
+}
 
 // The resources as the platform team writes them (queues.md); unknown fields are kept, not refused.
 const registry = z.object({
@@ -152,7 +172,7 @@ export class KubeCluster implements ClusterPort {
       })) as never;
     } catch (e) {
       if (code(e) === 404) throw notFound(`${w.kind.toLowerCase()}/${w.name} not found in namespace ${w.namespace}`);
-      throw e;
+      throw kubeError(e, `read ${w.kind.toLowerCase()}/${w.name} in namespace ${w.namespace}`);
     }
   }
 
@@ -177,7 +197,8 @@ export class KubeCluster implements ClusterPort {
           });
         return;
       } catch (e) {
-        if (code(e) !== 409 || attempt >= 10) throw e;
+        if (code(e) !== 409 || attempt >= 10)
+          throw kubeError(e, `update ${w.kind.toLowerCase()}/${w.name} in namespace ${w.namespace}`);
       }
     }
   }

@@ -1,0 +1,274 @@
+/**
+ * The queue-splitting e2e system: a real SQS server (ElasticMQ) and Kafka broker, the real
+ * control plane with consumer workloads in namespace `queues` and their queue resources, and
+ * the services (gateway with QUEUE_SPLITTING, ledger, agent-manager, policy, queue-splitter).
+ */
+import {
+  CreateQueueCommand,
+  GetQueueUrlCommand,
+  ReceiveMessageCommand,
+  DeleteMessageBatchCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
+import type { Kafka } from 'kafkajs';
+import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
+import type { KubeObject } from '../kube/registry.js';
+import { startClusterSystem, type ClusterSystem } from '../support/cluster.js';
+import { objects, OPERATOR_CHART, template } from '../deploy/charts.js';
+import { eventually } from '../support/eventually.js';
+import { startKafka, type KafkaBroker } from '../support/kafka-broker.js';
+import { startService, type ServiceProcess } from '../support/service-process.js';
+import { startSqs, type SqsServer } from '../support/sqs-server.js';
+import { SessionClient } from '../support/system.js';
+
+export const NS = 'queues';
+const Q = 'queues.mirrord.metalbear.co/v1alpha';
+
+const deployment = (name: string, env: Record<string, string>): KubeObject => ({
+  apiVersion: 'apps/v1',
+  kind: 'Deployment',
+  metadata: { name, namespace: NS, labels: { app: name } },
+  spec: {
+    replicas: 1,
+    selector: { matchLabels: { app: name } },
+    template: {
+      metadata: { labels: { app: name } },
+      spec: {
+        containers: [
+          {
+            name: 'consumer',
+            image: 'example.com/consumer:1',
+            env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
+          },
+        ],
+      },
+    },
+  },
+});
+
+/** What a platform team applies: the workloads, their queue registrations, developers' read access. */
+export function queueObjects(kafkaBrokers: string): KubeObject[] {
+  return [
+    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: 'workload-viewer', namespace: NS },
+      rules: [
+        { apiGroups: ['', 'apps'], resources: ['pods', 'deployments', 'replicasets'], verbs: ['get', 'list', 'watch'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: 'developers-view', namespace: NS },
+      subjects: [{ kind: 'Group', name: 'developers', apiGroup: 'rbac.authorization.k8s.io' }],
+      roleRef: { kind: 'Role', name: 'workload-viewer', apiGroup: 'rbac.authorization.k8s.io' },
+    },
+    deployment('orders', { ORDERS_QUEUE: 'orders', AUDIT_QUEUE: 'audit', LOG_LEVEL: 'info' }),
+    deployment('ledger-writer', { LEDGER_QUEUE: 'ledger.fifo' }),
+    deployment('payments', { PAYMENTS_TOPIC: 'payments', PAYMENTS_GROUP: 'payments-svc' }),
+    {
+      apiVersion: Q,
+      kind: 'MirrordWorkloadQueueRegistry',
+      metadata: { name: 'orders-queues', namespace: NS },
+      spec: {
+        queues: {
+          orders: { queueType: 'SQS', nameSource: { envVar: 'ORDERS_QUEUE' } },
+          audit: { queueType: 'SQS', nameSource: { envVar: 'AUDIT_QUEUE' } },
+        },
+        consumer: { name: 'orders', workloadType: 'Deployment' },
+        workloadRestartTimeout: 60,
+      },
+    },
+    {
+      apiVersion: Q,
+      kind: 'MirrordWorkloadQueueRegistry',
+      metadata: { name: 'ledger-queues', namespace: NS },
+      spec: {
+        queues: { entries: { queueType: 'SQS', nameSource: { envVar: 'LEDGER_QUEUE' } } },
+        consumer: { name: 'ledger-writer', workloadType: 'Deployment' },
+        workloadRestartTimeout: 60,
+      },
+    },
+    {
+      apiVersion: Q,
+      kind: 'MirrordKafkaClientConfig',
+      metadata: { name: 'local-kafka', namespace: 'mirrord' },
+      spec: { properties: [{ name: 'bootstrap.servers', value: kafkaBrokers }] },
+    },
+    {
+      apiVersion: Q,
+      kind: 'MirrordKafkaTopicsConsumer',
+      metadata: { name: 'payments-topics', namespace: NS },
+      spec: {
+        consumerName: 'payments',
+        consumerKind: 'Deployment',
+        consumerApiVersion: 'apps/v1',
+        consumerRestartTimeout: 60,
+        topics: [
+          {
+            id: 'payments',
+            nameSources: [{ directEnvVar: { container: 'consumer', variable: 'PAYMENTS_TOPIC' } }],
+            groupIdSources: [{ directEnvVar: { container: 'consumer', variable: 'PAYMENTS_GROUP' } }],
+            clientConfig: 'local-kafka',
+          },
+        ],
+      },
+    },
+  ];
+}
+
+export interface QueueSystem {
+  all: ClusterSystem;
+  sqs: SqsServer;
+  kafka: KafkaBroker;
+  sqsClient: SQSClient;
+  kafkaClient: Kafka;
+  splitter: ServiceProcess;
+  splitterEnv: Record<string, string>;
+  apps: AppsV1Api;
+  restartSplitter(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startQueueSystem(): Promise<QueueSystem> {
+  const [sqs, kafka] = await Promise.all([startSqs(), startKafka()]);
+  const sqsClient = sqs.client();
+  for (const q of ['orders', 'audit']) await sqsClient.send(new CreateQueueCommand({ QueueName: q }));
+  await sqsClient.send(new CreateQueueCommand({ QueueName: 'ledger.fifo', Attributes: { FifoQueue: 'true' } }));
+  const kafkaClient = kafka.client();
+  const admin = kafkaClient.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: 'payments', numPartitions: 3 }], waitForLeaders: true });
+  await admin.disconnect();
+  // The queue-splitter's identity and RBAC as the chart installs them with queueSplitting.enabled.
+  const rbac = objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
+    (o) =>
+      o.metadata.name === 'mirrord-queue-splitter' &&
+      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
+  );
+  const all = await startClusterSystem({ QUEUE_SPLITTING: 'true' }, (c) =>
+    c.apply([...(rbac as unknown as KubeObject[]), ...queueObjects(kafka.brokers.join(','))]),
+  );
+  const splitterEnv = {
+    ...all.sys.env,
+    KUBECONFIG: all.cluster.kubeconfig,
+    QUEUE_SPLITTER_KUBE_CONTEXT: 'mirrord-queue-splitter',
+    OPERATOR_NAMESPACE: 'mirrord',
+    QUEUE_SPLITTING_SQS: 'true',
+    SQS_ENDPOINT: sqs.endpoint,
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+    QUEUE_DRAIN_TIMEOUT: '5',
+  };
+  const kc = new KubeConfig();
+  kc.loadFromFile(all.cluster.kubeconfig);
+  kc.setCurrentContext('admin');
+  const qs: QueueSystem = {
+    all,
+    sqs,
+    kafka,
+    sqsClient,
+    kafkaClient,
+    splitter: await startService('queue-splitter', splitterEnv),
+    splitterEnv,
+    apps: kc.makeApiClient(AppsV1Api),
+    async restartSplitter() {
+      qs.splitter = await startService('queue-splitter', splitterEnv);
+    },
+    async stop() {
+      await qs.splitter.stop();
+      await all.stop();
+      await sqs[Symbol.asyncDispose]();
+      await kafka[Symbol.asyncDispose]();
+    },
+  };
+  return qs;
+}
+
+/** A session on a consumer, as the CLI connects in direct mode (the splits in the query, or in the header). */
+export async function splitSession(
+  qs: QueueSystem,
+  target: string,
+  params: Record<string, unknown>,
+  opts: { header?: boolean } = {},
+) {
+  const query = Object.entries(params)
+    .map(([k, v]) => `${k}=${encodeURIComponent(JSON.stringify(v))}`)
+    .join('&');
+  return SessionClient.connect(qs.all.sys, {
+    target,
+    namespace: NS,
+    token: 'jim-token',
+    ...(opts.header
+      ? {
+          headers: {
+            'x-mirrord-connect-params': Buffer.from(`connect=true&on_concurrent_steal=abort&${query}`).toString(
+              'base64',
+            ),
+          },
+        }
+      : { query: `&${query}` }),
+  });
+}
+
+/** The environment the session's local app gets (the CLI's GetEnvVarsRequest through the relay). */
+export async function envOf(c: SessionClient, names: string[]): Promise<Record<string, string>> {
+  const answer = new Promise<DaemonMessage>((resolve) =>
+    c.socket.onMessage((m) => m.$ === 'GetEnvVarsResponse' && resolve(m)),
+  );
+  c.ws.send(encode(clientMessage, { $: 'GetEnvVarsRequest', v: { env_vars_filter: [], env_vars_select: names } }));
+  const m = await answer;
+  if (m.$ !== 'GetEnvVarsResponse' || m.v.$ !== 'Ok') throw new Error(`env request failed: ${JSON.stringify(m)}`);
+  return Object.fromEntries(m.v.v);
+}
+
+/** The deployment's pod template env and labels, as its (patched) pods run it. */
+export async function templateOf(qs: QueueSystem, name: string) {
+  const d = await qs.apps.readNamespacedDeployment({ name, namespace: NS });
+  const c = d.spec!.template.spec!.containers[0]!;
+  return {
+    env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])),
+    labels: d.spec!.template.metadata?.labels ?? {},
+  };
+}
+
+/** Takes every message that arrives in `queue` until `done(received)` says enough. */
+export async function takeSqs(
+  client: SQSClient,
+  queue: string,
+  into: Array<{ body: string; group?: string }>,
+): Promise<void> {
+  const { QueueUrl } = await client.send(new GetQueueUrlCommand({ QueueName: queue }));
+  const r = await client.send(
+    new ReceiveMessageCommand({
+      QueueUrl,
+      MaxNumberOfMessages: 10,
+      WaitTimeSeconds: 0,
+      MessageSystemAttributeNames: ['MessageGroupId'],
+    }),
+  );
+  const ms = r.Messages ?? [];
+  if (ms.length === 0) return;
+  for (const m of ms)
+    into.push({ body: m.Body ?? '', ...(m.Attributes?.MessageGroupId ? { group: m.Attributes.MessageGroupId } : {}) });
+  await client.send(
+    new DeleteMessageBatchCommand({
+      QueueUrl,
+      Entries: ms.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle! })),
+    }),
+  );
+}
+
+export async function waitRestored(qs: QueueSystem, name: string, env: string, original: string): Promise<void> {
+  await eventually(
+    `${name} restored: ${env}=${original}, no patched label`,
+    async () => {
+      const t = await templateOf(qs, name);
+      return t.env[env] === original && t.labels['operator.metalbear.co/patched'] === undefined;
+    },
+    60_000,
+  );
+}
