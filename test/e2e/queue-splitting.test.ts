@@ -256,6 +256,91 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
     await waitRestored(qs, 'ledger-writer', 'LEDGER_QUEUE', 'ledger.fifo');
   });
 
+  it('two sessions on one Kafka topic: each topic gets exactly its matches, the patched workload (its own group) the rest', async () => {
+    const a = await splitSession(qs, 'deployment.payments', { kafka_splits: { payments: { tenant: '^a' } } });
+    assert.ok(a.client, JSON.stringify(a.body));
+    const b = await splitSession(qs, 'deployment.payments', {
+      kafka_splits: { payments: { tenant: '^b', region: 'eu' } },
+    });
+    assert.ok(b.client, JSON.stringify(b.body));
+    const envA = await envOf(a.client, ['PAYMENTS_TOPIC', 'PAYMENTS_GROUP']);
+    const envB = await envOf(b.client, ['PAYMENTS_TOPIC', 'PAYMENTS_GROUP']);
+    assert.match(envA.PAYMENTS_TOPIC!, /^mirrord-tmp-[0-9a-f]+-payments$/);
+    assert.match(
+      envA.PAYMENTS_GROUP!,
+      /^mirrord-tmp-[0-9a-f]+-payments-svc$/,
+      'its local app reads with a group of its own',
+    );
+    const patched = await templateOf(qs, 'payments');
+    assert.match(patched.env.PAYMENTS_TOPIC!, /^mirrord-tmp-[0-9a-f]+-fallback-payments$/);
+    assert.match(patched.env.PAYMENTS_GROUP!, /^mirrord-tmp-[0-9a-f]+-fallback-payments-svc$/);
+
+    const sent = messages(300, 11);
+    const producer = qs.kafkaClient.producer();
+    await producer.connect();
+    await producer.send({
+      topic: 'payments',
+      messages: sent.map((m) => ({
+        key: m.tenant,
+        value: JSON.stringify(m),
+        headers: { tenant: m.tenant, region: m.region },
+      })),
+    });
+    await producer.disconnect();
+    // Each reader as its app would read: the session's local app and the workload's patched pods.
+    const got = new Map<string, number[]>();
+    const readers = await Promise.all(
+      [
+        [envA.PAYMENTS_TOPIC!, envA.PAYMENTS_GROUP!],
+        [envB.PAYMENTS_TOPIC!, envB.PAYMENTS_GROUP!],
+        [patched.env.PAYMENTS_TOPIC!, patched.env.PAYMENTS_GROUP!],
+      ].map(async ([topic, group]) => {
+        got.set(topic!, []);
+        const c = qs.kafkaClient.consumer({ groupId: group!, sessionTimeout: 6000 });
+        await c.connect();
+        await c.subscribe({ topic: topic!, fromBeginning: true });
+        await c.run({
+          eachMessage: async ({ message }) => void got.get(topic!)!.push((JSON.parse(String(message.value)) as Msg).id),
+        });
+        return c;
+      }),
+    );
+    try {
+      await eventually('300 records routed', () => [...got.values()].reduce((n, l) => n + l.length, 0) >= 300, 120_000);
+    } finally {
+      await Promise.all(readers.map((c) => c.disconnect()));
+    }
+    const want = (m: Msg) => (/^a/.test(m.tenant) ? 'a' : /^b/.test(m.tenant) && m.region === 'eu' ? 'b' : 'f');
+    const ids = (k: string) => sent.filter((m) => want(m) === k).map((m) => m.id);
+    const sorted = (t: string) => [...got.get(t)!].sort((x, y) => x - y);
+    assert.deepEqual(sorted(envA.PAYMENTS_TOPIC!), ids('a'));
+    assert.deepEqual(sorted(envB.PAYMENTS_TOPIC!), ids('b'));
+    assert.deepEqual(sorted(patched.env.PAYMENTS_TOPIC!), ids('f'));
+    // The forwarder read with the workload's own group: its committed offsets are at the end.
+    const admin = qs.kafkaClient.admin();
+    await admin.connect();
+    try {
+      const [committed] = await admin.fetchOffsets({ groupId: 'payments-svc', topics: ['payments'] });
+      const ends = await admin.fetchTopicOffsets('payments');
+      const behind = committed!.partitions.reduce(
+        (n, p) => n + Number(ends.find((e) => e.partition === p.partition)!.high) - Math.max(0, Number(p.offset)),
+        0,
+      );
+      assert.equal(behind, 0, 'the original group continues where the forwarder stopped');
+      await a.client.close();
+      await b.client.close();
+      await waitRestored(qs, 'payments', 'PAYMENTS_TOPIC', 'payments');
+      assert.equal((await templateOf(qs, 'payments')).env.PAYMENTS_GROUP, 'payments-svc');
+      await eventually(
+        'temporary topics deleted',
+        async () => (await admin.listTopics()).filter((t) => t.startsWith('mirrord-tmp')).length === 0,
+        60_000,
+      );
+    } finally {
+      await admin.disconnect();
+    }
+  });
+
   it('bad asks are refused at connect, naming the field: unknown queue id, invalid regex, a target with no registry', async () => {
     const unknown = await splitSession(qs, 'deployment.orders', { sqs_splits: { nope: { tenant: 'x' } } });
     assert.equal(unknown.status, 422, JSON.stringify(unknown.body));

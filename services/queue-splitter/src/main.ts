@@ -48,6 +48,10 @@ await runService('queue-splitter', async (log) => {
     void forwarders.apply(key, rec).catch((err: unknown) => log.warn({ err, key }, 'could not apply a split change'));
   });
   const sampler = setInterval(() => forwarders.sample(), 5000);
+  // A gateway that died between a split and its session's start leaves a split no Session Ended will end.
+  const orphans = setInterval(() => {
+    void splits.releaseOrphans().catch((err: unknown) => log.warn({ err }, 'orphan split sweep failed'));
+  }, 60_000);
   const ended = await consumeSessionEnded(nc, splits, log);
   const svc = await serveQueueSplitter(nc, splits, VERSION, log);
   log.info(
@@ -56,6 +60,7 @@ await runService('queue-splitter', async (log) => {
   );
   return async () => {
     clearInterval(sampler);
+    clearInterval(orphans);
     await svc.stop();
     await ended.close();
     unwatch();

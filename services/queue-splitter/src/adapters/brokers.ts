@@ -14,6 +14,7 @@ import { SqsBroker, type SqsBrokerOptions } from './sqs/sqs-broker.js';
  */
 export class ClusterBrokers implements Brokers {
   #sqs: SqsBroker | undefined;
+  #sqsClient: SQSClient | undefined;
   readonly #kafka = new Map<string, Promise<KafkaBroker>>();
 
   constructor(
@@ -31,7 +32,8 @@ export class ClusterBrokers implements Brokers {
           'SQS queue splitting is not configured on this operator',
           'set AWS_REGION (and SQS_ENDPOINT for a non-AWS server) for the queue splitter',
         );
-      this.#sqs ??= new SqsBroker(this.sqsClient(), this.sqsOptions);
+      this.#sqsClient ??= this.sqsClient();
+      this.#sqs ??= new SqsBroker(this.#sqsClient, this.sqsOptions);
       return this.#sqs;
     }
     const name = decl.client_config!;
@@ -55,6 +57,8 @@ export class ClusterBrokers implements Brokers {
 
   async close(): Promise<void> {
     await this.#sqs?.close();
+    // The client was made here (sqsClientFrom), so it is ours to end.
+    this.#sqsClient?.destroy();
     for (const b of this.#kafka.values()) await (await b.catch(() => undefined))?.close();
   }
 }
