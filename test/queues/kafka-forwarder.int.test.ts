@@ -16,7 +16,14 @@ import { KafkaBroker } from '../../services/queue-splitter/src/adapters/kafka/ka
 import { kafkaConfigFrom, kafkaFrom } from '../../services/queue-splitter/src/adapters/kafka/kafka-client-config.js';
 import type { Destination, Forwarder, Route } from '../../services/queue-splitter/src/domain/broker.js';
 import { eventually } from '../support/eventually.js';
-import { readTopic, startKafka, type KafkaBroker as KafkaServer } from '../support/kafka-broker.js';
+import { forwarderChild } from './fixtures/kafka-forwarder-child.js';
+import {
+  groupAtEnd,
+  produceAll,
+  readTopic,
+  startKafka,
+  type KafkaBroker as KafkaServer,
+} from '../support/kafka-broker.js';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const LONG = 60_000;
@@ -85,18 +92,8 @@ describe('KafkaBroker against a real Kafka broker', () => {
     });
     return topic;
   };
-  const produce = async (topic: string, messages: Message[]): Promise<void> => {
-    const producer = kafka.producer({ allowAutoTopicCreation: false });
-    await producer.connect();
-    for (let i = 0; i < messages.length; i += 250) await producer.send({ topic, messages: messages.slice(i, i + 250) });
-    await producer.disconnect();
-  };
-  /** The group's committed offsets equal the topic's end offsets, on every partition. */
-  const caughtUp = async (group: string, topic: string): Promise<boolean> => {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
-    return ends.every((e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
-  };
+  const produce = (topic: string, messages: Message[]): Promise<void> => produceAll(kafka, topic, messages);
+  const caughtUp = (group: string, topic: string): Promise<boolean> => groupAtEnd(admin, group, topic);
   const sessionOf = (name: string): Destination => ({ name, kind: 'session' });
 
   it('given records with mixed headers, when forwarded, then each session topic and the fallback get exactly their matches and the group commits to the end', async () => {
@@ -173,7 +170,7 @@ describe('KafkaBroker against a real Kafka broker', () => {
     await produce(source, records(total, 3));
 
     const start = (dieAfter?: number): { child: ChildProcess; routed: () => number } => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/queues/fixtures/kafka-forwarder-child.ts'], {
+      const child = spawn(process.execPath, ['--import', 'tsx', forwarderChild], {
         env: {
           ...process.env,
           KAFKA_BROKERS: server.brokers.join(','),
@@ -317,6 +314,17 @@ describe('KafkaBroker against a real Kafka broker', () => {
     assert.equal(moved.length, 260);
     assert.deepEqual(new Set(moved), new Set(unconsumed), 'exactly the records past the commits');
     assert.equal(await broker.moveAll(from, to, { group }), 0, 'nothing left to move');
+
+    // While a consumer of `from` runs in the group, the move is refused rather than left waiting.
+    const running = broker.forward(from, () => [{ name: to, kind: 'fallback' }], { group });
+    forwarders.push(running);
+    await eventually(
+      'the forwarder to join',
+      async () => (await admin.describeGroups([group])).groups[0]?.state === 'Stable',
+      LONG,
+    );
+    await assert.rejects(broker.moveAll(from, to, { group }), (e) => isAppError(e, 'Conflict'));
+    await running.stop();
   });
 
   it('given MirrordKafkaClientConfig properties, when a client is built, then it reaches the broker and reports what it ignored', async () => {

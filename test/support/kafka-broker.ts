@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Kafka, logLevel, type KafkaConfig, type KafkaMessage } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type KafkaConfig, type KafkaMessage, type Message } from 'kafkajs';
 import { eventually } from './eventually.js';
 import { brokerJars } from '../../scripts/brokers.js';
 import { startJvm, waitReady, type JvmProcess } from './jvm-process.js';
@@ -185,4 +185,22 @@ export async function readTopic(kafka: Kafka, topic: string, timeoutMs = 60_000)
     await admin.deleteGroups([groupId]).catch(() => undefined);
     await admin.disconnect();
   }
+}
+
+/** Produces `messages` to `topic` (in requests of 250) and disconnects. */
+export async function produceAll(kafka: Kafka, topic: string, messages: Message[]): Promise<void> {
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  try {
+    for (let i = 0; i < messages.length; i += 250) await producer.send({ topic, messages: messages.slice(i, i + 250) });
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** Has `group` committed the end offset of every partition of `topic` (consumed all it holds)? */
+export async function groupAtEnd(admin: Admin, group: string, topic: string): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return ends.every((e) => committed?.partitions.find((p) => p.partition === e.partition)?.offset === e.high);
 }

@@ -4,7 +4,8 @@
  * start, produced to the destination and then committed — the forwarder's at-least-once order.
  */
 import { randomUUID } from 'node:crypto';
-import type { Admin, Kafka, Producer } from 'kafkajs';
+import { AssignerProtocol, type Admin, type Kafka, type Producer } from 'kafkajs';
+import { conflict } from '#shared/errors/index.js';
 import { groupAssigners } from './kafka-assigner.js';
 import { nextOffset, produceCopies, type PartitionCounts } from './kafka-relay.js';
 
@@ -40,13 +41,33 @@ export async function positions(
 }
 
 /**
+ * A member of `group` consuming `from` would share its partitions with the move (which then never
+ * reaches the end of the ones it holds) and consume the records itself: the caller stops it first.
+ */
+async function refuseRunningConsumers(admin: Admin, group: string, from: string): Promise<void> {
+  const { groups } = await admin.describeGroups([group]);
+  const running = (groups[0]?.members ?? []).filter((m) => {
+    try {
+      return AssignerProtocol.MemberMetadata.decode(m.memberMetadata)?.topics.includes(from);
+    } catch {
+      return true; // Not the consumer protocol: assume the worst.
+    }
+  });
+  if (running.length > 0)
+    throw conflict(
+      `consumer group "${group}" has ${running.length} running consumer(s) of "${from}" (${running.map((m) => m.clientId).join(', ')}): stop them before moving its records`,
+    );
+}
+
+/**
  * Moves what `group` has not consumed of `from` to `to`; without a group, every record `from`
  * still holds (in a throwaway group, deleted after). Returns how many records were produced.
- * The group must have no other running member: partitions assigned to one are not moved.
+ * Refused (`Conflict`) while a member of `group` consumes `from`.
  */
 export async function moveAll(deps: MoveDeps, from: string, to: string, group: string | undefined): Promise<number> {
   const admin = await deps.admin();
   const groupId = group ?? `mirrord-move-${randomUUID()}`;
+  if (group !== undefined) await refuseRunningConsumers(admin, group, from);
   const todo = await positions(admin, from, group);
   const remaining = new Set([...todo].filter(([, p]) => p.from < p.to).map(([partition]) => partition));
   if (remaining.size === 0) return 0;
