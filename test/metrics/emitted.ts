@@ -10,6 +10,7 @@ import { TrafficMetrics } from '../../services/gateway/src/adapters/metrics/traf
 import type { StartedSession } from '../../services/gateway/src/app/start-session.js';
 import { buildReportsServer } from '../../services/license-server/src/adapters/http/reports.js';
 import { FleetState } from '../../services/license-server/src/domain/fleet-state.js';
+import { SplitterMetrics } from '../../services/queue-splitter/src/adapters/metrics.js';
 import { DURATION_BUCKETS } from '#shared/ledger/index.js';
 import {
   logFieldsOf,
@@ -109,7 +110,7 @@ function sampleEvents(): Record<EventType, LedgerEvent> {
 
 /**
  * Every metric family the services expose on /metrics: the gateway's ledger-derived registry and
- * its relay's traffic (as in the Grafana test), and the license server's /metrics — each fed one
+ * its relay's traffic (as in the Grafana test), the queue splitter's, and the license server's /metrics — each fed one
  * of everything so the label names show.
  */
 export async function exportedMetrics(): Promise<Map<string, MetricFamily>> {
@@ -132,6 +133,11 @@ export async function exportedMetrics(): Promise<Map<string, MetricFamily>> {
   traffic.stolenRequest(session, 80);
   traffic.bytes('client_to_agent', 1);
   parseExposition(await traffic.registry.metrics(), out);
+
+  const splitter = new SplitterMetrics();
+  splitter.routed({ queue_type: 'SQS', queue_id: 'orders', destination: 'session' });
+  splitter.lag({ queue_type: 'SQS', queue_id: 'orders', messages: 1, oldestMs: 10 });
+  parseExposition(await splitter.registry.metrics(), out);
 
   const app = await buildReportsServer({
     state: new FleetState(),
