@@ -12,6 +12,8 @@ import { ensureBusCredentials } from '#shared/nats/credentials.js';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { brokersMissing, startDemoBrokers, type DemoBrokers } from './demo/brokers.js';
+import { QUEUE_CONSUMERS_SCRIPT } from './demo/queue-consumers.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -33,12 +35,42 @@ const JIRA = !!process.env.JIRA_WEBTRIGGER_URL;
  * the ledger's usage is sourced locally, the gateway admits seats through it.
  */
 const LICENSE_SERVER = !!process.env.OPERATOR_LICENSE_FILE && !!process.env.LICENSE_KEY;
+/**
+ * The demo splits queues when it can run real brokers (Java and `npm run brokers:fetch`'s jars):
+ * ElasticMQ and Kafka, the consumer workloads in namespace `queues`, the queue-splitter, and the
+ * demo consumer playing the workloads' pods. Otherwise this says why (logged once at start).
+ */
+const QUEUES_OFF = DEMO ? brokersMissing() : 'not the demo';
+const QUEUES = QUEUES_OFF === undefined;
 const SERVICES: readonly string[] = [
   ...(ON_CLUSTER ? ['ledger', 'agent-manager', 'policy'] : ['ledger']),
   ...(JIRA ? ['jira-reporter'] : []),
   ...(LICENSE_SERVER ? ['license-server'] : []),
+  ...(QUEUES ? ['demo-consumer', 'queue-splitter'] : []),
   'gateway',
 ];
+/** What runs for a name that is not services/<name>/src/main.ts. */
+const SCRIPTS: Record<string, string> = { 'demo-consumer': QUEUE_CONSUMERS_SCRIPT };
+/** Each service's own settings on top of the shared ones (SQS_ENDPOINT is filled once ElasticMQ is up). */
+const serviceEnv: Record<string, Record<string, string>> = QUEUES
+  ? {
+      gateway: { QUEUE_SPLITTING: 'true' },
+      'queue-splitter': {
+        // The splitter acts with its own identity and the chart's RBAC, as when installed.
+        QUEUE_SPLITTER_KUBE_CONTEXT: 'mirrord-queue-splitter',
+        OPERATOR_NAMESPACE: 'mirrord',
+        QUEUE_SPLITTING_SQS: 'true',
+        AWS_REGION: 'us-east-1',
+        // ElasticMQ checks no credentials, but the SDK wants some.
+        AWS_ACCESS_KEY_ID: 'demo',
+        AWS_SECRET_ACCESS_KEY: 'demo',
+        // Node 20 is supported here; the SDK's notice about its future releases is noise in the demo.
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        QUEUE_SPLITTER_METRICS_ADDR: process.env.QUEUE_SPLITTER_METRICS_ADDR ?? '127.0.0.1:9101',
+      },
+    }
+  : {};
+let brokers: DemoBrokers | undefined;
 const licenseEnv: Record<string, string> = LICENSE_SERVER
   ? {
       LICENSE_SERVER: process.env.LICENSE_SERVER || NATS_URL,
@@ -186,9 +218,10 @@ function startService(name: string): Promise<void> {
 
 function launch(name: string, ready: () => void): void {
   const startedAt = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', resolve(ROOT, `services/${name}/src/main.ts`)], {
+  const script = SCRIPTS[name] ?? resolve(ROOT, `services/${name}/src/main.ts`);
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL, ...natsAuthEnv(), ...clusterEnv, ...licenseEnv },
+    env: { ...process.env, NATS_URL, ...natsAuthEnv(), ...clusterEnv, ...licenseEnv, ...serviceEnv[name] },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.set(name, child);
@@ -256,6 +289,7 @@ async function shutdown(code = 0): Promise<void> {
     if (c) await stopChild(c, name);
   }
   await Promise.all([...children].map(([name, c]) => stopChild(c, name)));
+  if (brokers) await brokers.stop().catch((e: unknown) => log('warn', `stopping the brokers: ${String(e)}`));
   if (nats) await stopChild(nats, 'nats-server');
   log('info', 'stopped');
   process.exit(code);
@@ -298,13 +332,37 @@ function startDemoCluster(): Promise<void> {
 mkdirSync(DATA, { recursive: true });
 await startNats();
 try {
-  if (DEMO) await startDemoCluster();
+  if (DEMO && !QUEUES)
+    log(
+      'info',
+      `queue splitting is off in the demo: ${QUEUES_OFF}; run \`npm run brokers:fetch\` and restart to enable it`,
+    );
+  // The cluster and the brokers start side by side (each takes seconds); the queue objects need both.
+  const startBrokers = async () => {
+    brokers = await startDemoBrokers();
+    log('info', 'started ElasticMQ and Kafka for queue splitting', {
+      sqs_endpoint: brokers.sqsEndpoint,
+      kafka_brokers: brokers.kafkaBrokers,
+    });
+  };
+  await Promise.all([DEMO ? startDemoCluster() : undefined, QUEUES ? startBrokers() : undefined]);
+  if (brokers) {
+    // Imported here: it brings the test cluster's helpers, which `npm start` without the demo never needs.
+    const { applyDemoQueues } = await import('./demo/queue-objects.js');
+    await applyDemoQueues(DEMO_KUBECONFIG, brokers.kafkaBrokers.join(','));
+    serviceEnv['queue-splitter']!.SQS_ENDPOINT = brokers.sqsEndpoint;
+  }
   for (const s of SERVICES) await startService(s);
   log('info', 'mirrord-teams is up', {
     gateway: `${DEMO ? 'https' : 'http'}://${GATEWAY_ADDR}`,
     services: SERVICES,
     ...(DEMO ? { kubeconfig: DEMO_KUBECONFIG, tokens: 'test/kube/seed/tokens.csv' } : {}),
+    ...(brokers ? { queue_splitting: { sqs_endpoint: brokers.sqsEndpoint, kafka_brokers: brokers.kafkaBrokers } } : {}),
   });
-} catch {
-  /* shutdown already under way */
+} catch (e) {
+  // A start that fails once shutdown is under way (a child stopped mid-start) is expected.
+  if (!stopping) {
+    log('error', `the system cannot start: ${e instanceof Error ? e.message : String(e)}`);
+    void shutdown(1);
+  }
 }

@@ -15,6 +15,8 @@ import { VERSION } from '#shared/version.js';
 import { API, request, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
 import { clientCertificate, forgetCertificate } from '../client/certificate.js';
 import { print } from './operator.js';
+import { configSplits, queueConnectQuery } from '../client/queue-params.js';
+import { splitQueueLines } from '../render/split-env.js';
 
 interface StartOptions {
   target: string;
@@ -97,6 +99,25 @@ function realName(): string {
   return me.username;
 }
 
+/**
+ * A split session's local app learns its temporary queues only from its environment (there is
+ * no queue message in the protocol): ask for it once, as the CLI does before starting the app
+ * (select `*`: every variable), and say which variables now name a temporary queue.
+ */
+async function printSplitQueues(ws: MirrordSocket): Promise<void> {
+  ws.send({ $: 'GetEnvVarsRequest', v: { env_vars_filter: [], env_vars_select: ['*'] } });
+  const m = await ws.next((x) => x.$ === 'GetEnvVarsResponse' || x.$ === 'Close');
+  if (m.$ !== 'GetEnvVarsResponse') return;
+  if (m.v.$ !== 'Ok') {
+    process.stderr.write(`warning: cannot read the target's environment: ${JSON.stringify(m.v.v)}\n`);
+    return;
+  }
+  const lines = splitQueueLines(m.v.v);
+  if (lines.length === 0)
+    process.stderr.write("warning: no variable of the target's environment names a temporary queue\n");
+  for (const line of lines) process.stderr.write(`${line}\n`);
+}
+
 class SessionEnded extends Error {
   constructor(
     message: string,
@@ -123,6 +144,8 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
   }
   const config = sessionConfig(o);
+  // Direct mode, as the real CLI asks: the splits ride in the connect query.
+  const splits = configSplits(config);
   const gw = await resolveGateway(globals);
   let der = await clientCertificate(gw).catch((e: unknown) => {
     // Sessions work without one (user_id and client_id stay empty); say why there is none.
@@ -130,7 +153,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     return undefined;
   });
   const branch = currentBranch();
-  const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}`;
+  const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}${queueConnectQuery(splits)}`;
   const subs: Array<{ mode: 'steal' | 'mirror'; port: number; filter?: HttpFilterValue }> = [
     ...o.steal.map((x) => ({
       mode: 'steal' as const,
@@ -193,6 +216,7 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       await ws.handshake();
       if (!connectedOnce) process.stdout.write(`${sessionId}\n`);
       else process.stderr.write(`reconnected to session ${sessionId}\n`);
+      if (splits.length && !connectedOnce) await printSplitQueues(ws);
       for (const sub of subs) {
         const r = await ws.subscribe(sub.mode, sub.port, sub.filter);
         const desc = `${sub.mode} port ${sub.port}${sub.filter ? ` (filter header=${o.headerFilter})` : ''}`;
@@ -263,7 +287,7 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
   session
     .command('start')
     .description('start a session and hold it until Ctrl-C')
-    .requiredOption('--target <target>', 'deployment/x, pod/x[/container/c], … or targetless')
+    .requiredOption('-t, --target <target>', 'deployment/x, pod/x[/container/c], … or targetless')
     .option('-n, --namespace <ns>', 'namespace of the target', 'default')
     .option(
       '--steal <port[:local]>',
