@@ -19,6 +19,7 @@ import { benchGovernance } from './governance.bench.js';
 import { benchStatus, benchTakeover } from './replicas.bench.js';
 import { benchLicense, benchLicenseReport } from './license.bench.js';
 import { benchAuth } from './auth.bench.js';
+import { benchQueues } from './queues.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -82,6 +83,15 @@ try {
     if (want('rss')) {
       log('rss…');
       rows.push(await benchRss(file, nats, log));
+    }
+  }
+  // Last, and its failure (a broker that would not start) reported without losing the rows above.
+  if (want('queues')) {
+    try {
+      rows.push(...(await benchQueues(log)));
+    } catch (e) {
+      log(`queues: failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+      process.exitCode = 1;
     }
   }
 } finally {
