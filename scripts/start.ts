@@ -12,6 +12,7 @@ import { ensureBusCredentials } from '#shared/nats/credentials.js';
 import { connect as tcpConnect } from 'node:net';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BROKERS_FETCH_COMMAND } from './brokers.js';
 import { brokersMissing, startDemoBrokers, type DemoBrokers } from './demo/brokers.js';
 import { QUEUE_CONSUMERS_SCRIPT } from './demo/queue-consumers.js';
 
@@ -335,7 +336,7 @@ try {
   if (DEMO && !QUEUES)
     log(
       'info',
-      `queue splitting is off in the demo: ${QUEUES_OFF}; run \`npm run brokers:fetch\` and restart to enable it`,
+      `queue splitting is off in the demo: ${QUEUES_OFF}; to enable it, run \`${BROKERS_FETCH_COMMAND}\` (needs Java 17 and Maven) and restart the demo`,
     );
   // The cluster and the brokers start side by side (each takes seconds); the queue objects need both.
   const startBrokers = async () => {

@@ -31,7 +31,7 @@ export interface DemoBrokers extends DemoBrokerEndpoints {
 const SQS_QUEUES = ['orders', 'audit'];
 const KAFKA_TOPIC = 'payments';
 
-/** Why the demo cannot run the brokers (no Java, no jars), or undefined when it can. */
+/** Why the demo cannot run the brokers (no Java, no jars), or undefined when it can; the caller says how to fix it. */
 export function brokersMissing(): string | undefined {
   const java = spawnSync('java', ['-version'], { encoding: 'utf8' });
   if (java.error || java.status !== 0) return 'no Java 17+ on PATH (apt-get install openjdk-17-jre-headless)';
@@ -39,7 +39,7 @@ export function brokersMissing(): string | undefined {
     brokerJars('elasticmq');
     brokerJars('kafka');
   } catch {
-    return `the ElasticMQ and Kafka jars are not fetched (run \`${BROKERS_FETCH_COMMAND}\`)`;
+    return `the ElasticMQ and Kafka jars are not fetched`;
   }
   return undefined;
 }
