@@ -10,7 +10,7 @@ import {
   DeleteMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import { AppsV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Kafka } from 'kafkajs';
 import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
 import type { KubeObject } from '../kube/registry.js';
@@ -20,6 +20,7 @@ import { eventually } from '../support/eventually.js';
 import { startKafka, type KafkaBroker } from '../support/kafka-broker.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
 import { startSqs, type SqsServer } from '../support/sqs-server.js';
+import { freePort } from '../support/postgres.js';
 import { SessionClient } from '../support/system.js';
 
 export const NS = 'queues';
@@ -129,6 +130,7 @@ export interface QueueSystem {
   splitter: ServiceProcess;
   splitterEnv: Record<string, string>;
   apps: AppsV1Api;
+  custom: CustomObjectsApi;
   restartSplitter(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -162,6 +164,7 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     QUEUE_DRAIN_TIMEOUT: '5',
+    QUEUE_SPLITTER_METRICS_ADDR: `127.0.0.1:${await freePort()}`,
   };
   const kc = new KubeConfig();
   kc.loadFromFile(all.cluster.kubeconfig);
@@ -175,6 +178,7 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     splitter: await startService('queue-splitter', splitterEnv),
     splitterEnv,
     apps: kc.makeApiClient(AppsV1Api),
+    custom: kc.makeApiClient(CustomObjectsApi),
     async restartSplitter() {
       qs.splitter = await startService('queue-splitter', splitterEnv);
     },
@@ -271,4 +275,29 @@ export async function waitRestored(qs: QueueSystem, name: string, env: string, o
     },
     60_000,
   );
+}
+
+/** The queue objects the splitter keeps (MirrordSQSSession, MirrordKafkaEphemeralTopic) in a namespace. */
+export async function splitObjects(
+  qs: QueueSystem,
+  namespace: string,
+  plural: 'mirrordsqssessions' | 'mirrordkafkaephemeraltopics',
+): Promise<Array<{ metadata: { name: string }; spec: Record<string, unknown>; status?: Record<string, unknown> }>> {
+  const r = (await qs.custom.listNamespacedCustomObject({
+    group: 'queues.mirrord.metalbear.co',
+    version: 'v1alpha',
+    namespace,
+    plural,
+  })) as {
+    items: Array<{ metadata: { name: string }; spec: Record<string, unknown>; status?: Record<string, unknown> }>;
+  };
+  return r.items;
+}
+
+/** One sample of the splitter's /metrics (0 when the series is absent). */
+export async function splitterMetric(qs: QueueSystem, name: string, labels: Record<string, string>): Promise<number> {
+  const text = await (await fetch(`http://${qs.splitterEnv.QUEUE_SPLITTER_METRICS_ADDR}/metrics`)).text();
+  const want = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
+  return line ? Number(line.split(' ').pop()) : 0;
 }

@@ -13,7 +13,9 @@ import { eventually } from '../support/eventually.js';
 import { API, http } from '../support/system.js';
 import {
   envOf,
+  splitObjects,
   splitSession,
+  splitterMetric,
   startQueueSystem,
   takeSqs,
   templateOf,
@@ -133,6 +135,11 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
       ids('f'),
     );
     assert.ok(ids('a').length > 100 && ids('b').length > 50 && ids('f').length > 100, 'the mix exercises every route');
+    // The forwarder counted what it routed, per destination.
+    const counted = (destination: string) =>
+      splitterMetric(qs, 'mirrord_teams_queue_messages_total', { queue_type: 'SQS', queue_id: 'orders', destination });
+    assert.equal(await counted('session'), ids('a').length + ids('b').length);
+    assert.equal(await counted('fallback'), ids('f').length);
 
     // The operator status shows the splits as the real CLI reads them.
     const op = await http(qs.all.sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
@@ -149,14 +156,22 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
       .flatMap((q) => Object.values(q.status.Ready.queueNames).map((n) => n.outputName));
     assert.ok(outputs.includes(envA.ORDERS_QUEUE!) && outputs.includes(envB.ORDERS_QUEUE!), JSON.stringify(outputs));
 
+    // Kept in the cluster too: a MirrordSQSSession per session and queue, Ready with its names.
+    const objs = await splitObjects(qs, 'queues', 'mirrordsqssessions');
+    assert.equal(objs.length, 4, 'two sessions × (orders, audit)');
+    const ready = objs.map(
+      (o) => (o.status as { Ready: { queueNames: Record<string, { outputName: string }> } }).Ready,
+    );
+    assert.ok(ready.some((r) => r.queueNames.orders?.outputName === envA.ORDERS_QUEUE));
+
     await a.client.close();
     await b.client.close();
     await waitRestored(qs, 'orders', 'ORDERS_QUEUE', 'orders');
     await eventually('temporary queues deleted', async () => (await tmpQueues(qs)).length === 0, 60_000);
+    assert.deepEqual(await splitObjects(qs, 'queues', 'mirrordsqssessions'), []);
     await qs.all.sys.ledger.waitFor((l) => l.msg === 'Workload Restored' && l.queue_id === 'orders', 30_000);
     const ended = qs.all.sys.ledger.lines.filter((l) => l.msg === 'Queue Split Ended' && l.queue_id === 'orders');
     assert.equal(ended.length, 2);
-    // The forwarder counted what it routed per destination.
   });
 
   it('mirror: the session gets its matches and the deployed workload gets every message', async () => {
@@ -275,6 +290,15 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
     assert.match(patched.env.PAYMENTS_TOPIC!, /^mirrord-tmp-[0-9a-f]+-fallback-payments$/);
     assert.match(patched.env.PAYMENTS_GROUP!, /^mirrord-tmp-[0-9a-f]+-fallback-payments-svc$/);
 
+    const topics = await splitObjects(qs, 'mirrord', 'mirrordkafkaephemeraltopics');
+    assert.deepEqual(
+      topics.map((t) => [t.spec.name, t.spec.role, t.spec.clientConfig]).sort(),
+      [
+        [envA.PAYMENTS_TOPIC, 'session', 'local-kafka'],
+        [envB.PAYMENTS_TOPIC, 'session', 'local-kafka'],
+        [patched.env.PAYMENTS_TOPIC, 'fallback', 'local-kafka'],
+      ].sort(),
+    );
     const sent = messages(300, 11);
     const producer = qs.kafkaClient.producer();
     await producer.connect();
@@ -336,6 +360,7 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
         async () => (await admin.listTopics()).filter((t) => t.startsWith('mirrord-tmp')).length === 0,
         60_000,
       );
+      assert.deepEqual(await splitObjects(qs, 'mirrord', 'mirrordkafkaephemeraltopics'), []);
     } finally {
       await admin.disconnect();
     }

@@ -8,6 +8,7 @@ import { VERSION } from '#shared/version.js';
 import { ClusterBrokers } from './adapters/brokers.js';
 import { KubeCluster } from './adapters/kube/cluster.js';
 import { KafkaClientConfigs } from './adapters/kube/kafka-configs.js';
+import { KubeSplitObjects } from './adapters/kube/split-objects.js';
 import { SplitterMetrics } from './adapters/metrics.js';
 import { consumeSessionEnded, ledgerPort, serveQueueSplitter } from './adapters/nats/service.js';
 import { KvSplitStore } from './adapters/nats/split-store.js';
@@ -41,6 +42,7 @@ await runService('queue-splitter', async (log) => {
     log,
     { random: () => randomBytes(4).toString('hex'), drainTimeoutMs: cfg.QUEUE_DRAIN_TIMEOUT * 1000 },
     (session, output) => forwarders.routedTo(session, output),
+    new KubeSplitObjects(kc, cfg.OPERATOR_NAMESPACE),
   );
   // Every replica forwards every split queue (competing SQS receivers, one Kafka group); the
   // records in the bucket, replayed first by the watch, are what each one routes by.

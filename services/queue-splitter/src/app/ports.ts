@@ -141,3 +141,26 @@ export interface SplitAnswer {
   /** A patch rolled the workload out: the pod the session resolved before may be gone. */
   restarted: boolean;
 }
+
+/** The objects kept per split for `kubectl get` and cleanup (MirrordSQSSession, MirrordKafkaEphemeralTopic). */
+export interface SplitObjects {
+  sqsSession(o: {
+    workload: Workload;
+    session_id: string;
+    queue_id: string;
+    message_filter: Record<string, string>;
+    env: string;
+    original: string;
+    output: string;
+  }): Promise<void>;
+  removeSqsSession(o: { workload: Workload; session_id: string; queue_id: string }): Promise<void>;
+  /** `session_id` absent: the workload's fallback topic. */
+  ephemeralTopic(o: {
+    workload: Workload;
+    topic: string;
+    client_config: string;
+    queue_id: string;
+    session_id?: string;
+  }): Promise<void>;
+  removeEphemeralTopic(topic: string): Promise<void>;
+}

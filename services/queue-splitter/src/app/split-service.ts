@@ -11,6 +11,7 @@ import {
   type ClusterPort,
   type SplitAnswer,
   type SplitLedger,
+  type SplitObjects,
   type SplitRecord,
   type SplitRequest,
   type SplitStore,
@@ -58,6 +59,7 @@ export class SplitService {
     options: SplitServiceOptions,
     /** Messages routed to a session so far (the forwarders count them), for Queue Split Ended. */
     private readonly routed: (session: string, output: string) => number = () => 0,
+    private readonly objects?: SplitObjects,
   ) {
     this.#o = Object.freeze({ drainPollMs: 500, now: Date.now, orphanAfterMs: 120_000, ...options });
   }
@@ -126,6 +128,22 @@ export class SplitService {
         if (first) await broker.delete(rec.fallback);
         continue;
       }
+      await this.#keep('record the split', async (o) => {
+        if (rec.queue_type === 'Kafka') {
+          const kafka = { workload: rec.workload, client_config: rec.decl.client_config!, queue_id: rec.queue_id };
+          if (first) await o.ephemeralTopic({ ...kafka, topic: rec.fallback });
+          await o.ephemeralTopic({ ...kafka, topic: output, session_id: req.session_id });
+        } else
+          await o.sqsSession({
+            workload: rec.workload,
+            session_id: req.session_id,
+            queue_id: rec.queue_id,
+            message_filter: p.message_filter,
+            env: rec.decl.names[0]!.variable,
+            original: rec.original,
+            output,
+          });
+      });
       if (first) {
         answer.patches.push(await this.#patch(key, { value: next, revision }));
         answer.restarted = true;
@@ -233,6 +251,16 @@ export class SplitService {
     return patch;
   }
 
+  /** The split's objects are for people and cleanup: a failure to write them is logged, the split goes on. */
+  async #keep(what: string, write: (o: SplitObjects) => Promise<void>): Promise<void> {
+    if (!this.objects) return;
+    try {
+      await write(this.objects);
+    } catch (err) {
+      this.log.warn({ err }, `could not ${what} in the cluster`);
+    }
+  }
+
   /**
    * Ends every split of a session (idempotent: Session Ended may be delivered again). A session
    * that never started (`StartFailed`, an orphan) has no stream to record on: nothing is recorded.
@@ -281,6 +309,11 @@ export class SplitService {
           ? await broker.moveAll(share.output, rec.original, share.group ? { group: share.group } : {})
           : 0;
       await broker.delete(share.output);
+      await this.#keep('forget the split', (o) =>
+        rec.queue_type === 'Kafka'
+          ? o.removeEphemeralTopic(share.output)
+          : o.removeSqsSession({ workload: rec.workload, session_id: sessionId, queue_id: rec.queue_id }),
+      );
       if (record)
         await this.ledger.splitEnded({
           session_id: sessionId,
@@ -324,6 +357,8 @@ export class SplitService {
       return withPatchedLabel(out, false);
     });
     await broker.delete(rec.fallback);
+    if (rec.queue_type === 'Kafka')
+      await this.#keep('forget the fallback topic', (o) => o.removeEphemeralTopic(rec.fallback));
     await this.store.remove(key, cur.revision);
     if (record)
       await this.ledger.workloadRestored({
