@@ -106,7 +106,14 @@ function realName(): string {
  */
 async function printSplitQueues(ws: MirrordSocket): Promise<void> {
   ws.send({ $: 'GetEnvVarsRequest', v: { env_vars_filter: [], env_vars_select: ['*'] } });
-  const m = await ws.next((x) => x.$ === 'GetEnvVarsResponse' || x.$ === 'Close');
+  let m;
+  try {
+    m = await ws.next((x) => x.$ === 'GetEnvVarsResponse' || x.$ === 'Close');
+  } catch (e) {
+    // The session holds either way; only the hint about its queues is missing.
+    process.stderr.write(`warning: the target's environment did not arrive: ${(e as Error).message}\n`);
+    return;
+  }
   if (m.$ !== 'GetEnvVarsResponse') return;
   if (m.v.$ !== 'Ok') {
     process.stderr.write(`warning: cannot read the target's environment: ${JSON.stringify(m.v.v)}\n`);
