@@ -22,7 +22,6 @@ import type { Kafka } from 'kafkajs';
 import { sqsClient } from '../../test/support/sqs-server.js';
 import { kafkaClient } from '../../test/support/kafka-broker.js';
 import { readDemoBrokers } from './brokers.js';
-import { QUEUES_NS } from './queue-objects.js';
 
 // The SDK's notice about future Node versions is not the demo's business; it would clutter its output.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -31,6 +30,9 @@ const log = (level: string, msg: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(
     `${JSON.stringify({ level, time: new Date().toISOString(), service: 'demo-consumer', pid: process.pid, ...extra, msg })}\n`,
   );
+
+/** The namespace of the demo's consumer workloads (queue-objects.ts applies them). */
+export const QUEUES_NS = 'queues';
 
 /** Where a workload's pods read from: an SQS queue named by an env var, or a topic and group named by two. */
 type Source = { kind: 'sqs'; queueVar: string } | { kind: 'kafka'; topicVar: string; groupVar: string };

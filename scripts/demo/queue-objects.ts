@@ -8,8 +8,8 @@
 import type { KubeObject } from '../../test/kube/registry.js';
 import { kubectlApply } from '../../test/support/cluster.js';
 import { objects, OPERATOR_CHART, template } from '../../test/deploy/charts.js';
+import { QUEUES_NS } from './queue-consumers.js';
 
-export const QUEUES_NS = 'queues';
 const Q = 'queues.mirrord.metalbear.co/v1alpha';
 
 const deployment = (name: string, env: Record<string, string>): KubeObject => ({
