@@ -7,8 +7,9 @@
  * send to the original to the receipt by a consumer of alice's session queue/topic.
  *
  * The machine is shared and the brokers are JVMs warming up: throughput runs alternate raw and
- * forwarder rounds and keep each side's best, and the latency trickles of both sides are
- * interleaved in one run, so neither side gets a quieter (or warmer) moment than the other.
+ * forwarder (which one goes first alternating too) and keep each side's best, and the latency
+ * trickles of both sides are interleaved in one run, so neither side gets a quieter (or warmer)
+ * moment than the other.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -21,7 +22,7 @@ import {
   type MessageAttributeValue,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Kafka, Message as KafkaRecord } from 'kafkajs';
+import type { Kafka, Message as KafkaRecord, Producer } from 'kafkajs';
 import type { Forwarder, Route } from '../services/queue-splitter/src/domain/broker.js';
 import { routerFor } from '../services/queue-splitter/src/domain/routing.js';
 import { SqsBroker } from '../services/queue-splitter/src/adapters/sqs/sqs-broker.js';
@@ -140,7 +141,8 @@ async function trickle(b: Bench, prefix: string, perSide: number, arrived: Map<s
 async function measure(b: Bench, log: (s: string) => void): Promise<Row[]> {
   const rate: Record<Side, number> = { raw: 0, fwd: 0 };
   for (let r = 0; r < ROUNDS; r++)
-    for (const side of SIDES) {
+    // Alternating which side goes first: brokers and JIT still warming favour whichever runs later.
+    for (const side of r % 2 === 0 ? SIDES : [...SIDES].reverse()) {
       const n = namesOf(`${side}-${r}`);
       await b.prepare(n, `${side}-${r}-group`);
       const what = `${b.broker} ${side === 'raw' ? 'raw loop' : 'forwarder'}`;
@@ -296,9 +298,7 @@ function sqsBench(client: SQSClient, count: number, log: (s: string) => void): B
  * CHUNK records to its destinations (same partition, acks from every replica, idempotent with one
  * request in flight, as KafkaBroker's producer), then commits it.
  */
-async function rawKafkaLoop(kafka: Kafka, n: Names, group: string): Promise<Running> {
-  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
-  await producer.connect();
+async function rawKafkaLoop(kafka: Kafka, producer: Producer, n: Names, group: string): Promise<Running> {
   const consumer = kafka.consumer({
     groupId: group,
     sessionTimeout: 30_000,
@@ -341,17 +341,16 @@ async function rawKafkaLoop(kafka: Kafka, n: Names, group: string): Promise<Runn
       if (error) throw error;
       return count >= k;
     },
-    stop: async () => {
-      await consumer.disconnect();
-      await producer.disconnect();
-    },
+    stop: () => consumer.disconnect(),
   };
 }
 
 async function kafkaBench(kafka: Kafka, count: number, log: (s: string) => void) {
   const admin = kafka.admin();
   const producer = kafka.producer({ allowAutoTopicCreation: false });
-  await Promise.all([admin.connect(), producer.connect()]);
+  // Long-lived, as KafkaBroker's own producer is across the forwarder's rounds.
+  const rawProducer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  await Promise.all([admin.connect(), producer.connect(), rawProducer.connect()]);
   const broker = new KafkaBroker(kafka);
   const bench: Bench = {
     broker: 'Kafka',
@@ -373,7 +372,7 @@ async function kafkaBench(kafka: Kafka, count: number, log: (s: string) => void)
     },
     start: (side, n, group) =>
       side === 'raw'
-        ? rawKafkaLoop(kafka, n, group)
+        ? rawKafkaLoop(kafka, rawProducer, n, group)
         : Promise.resolve(forwarding((options) => broker.forward(n.source, routeOf(n), { ...options, group }), log)),
     async reader(n, arrived) {
       // A new group committed at the topic's end: it reads what comes next, not the backlog.
@@ -396,7 +395,7 @@ async function kafkaBench(kafka: Kafka, count: number, log: (s: string) => void)
   };
   const close = async () => {
     await broker.close();
-    await Promise.all([producer.disconnect(), admin.disconnect()]).catch(() => undefined);
+    await Promise.all([producer.disconnect(), rawProducer.disconnect(), admin.disconnect()]).catch(() => undefined);
   };
   return { bench, close };
 }
