@@ -1,6 +1,5 @@
 export type { QueueMode, QueueSplitRequest, QueueType } from './split-request.js';
 export {
-  QUEUE_MODES,
   QUEUE_TYPES,
   messageFilterRegex,
   messageFilterRegexError,

@@ -12,7 +12,6 @@ export const QUEUE_TYPES: readonly QueueType[] = ['SQS', 'Kafka'];
 
 /** `steal` (mirrord's default): matched messages go to the session only; `mirror`: to both. */
 export type QueueMode = 'steal' | 'mirror';
-export const QUEUE_MODES: readonly QueueMode[] = ['steal', 'mirror'];
 
 export interface QueueSplitRequest {
   /** The id in the workload's queue registry; `*` is every queue of that type. */
