@@ -403,13 +403,14 @@ describe('KafkaBroker against a real Kafka broker', () => {
     forwarders.push(forwarder);
     await eventually('the first records to be committed', () => caughtUp(group, source), LONG);
 
+    // Restarted at once: the broker's own start (5–18 s) is the outage the forwarder lives through.
     await server.kill9();
-    await eventually('the forwarder to report the broker gone', () => errors.length > 0, LONG);
     await server.restart();
     const more = records(500, 6).map((m, i) => ({ ...m, value: JSON.stringify({ id: 500 + i }) }));
     await eventually('the broker to take records again', () => produce(source, more).then(() => true), LONG);
     await eventually('the group to commit every record', () => caughtUp(group, source), 2 * LONG);
     await forwarder.stop();
+    assert.ok(errors.length > 0, 'the outage was reported');
 
     const got = new Set((await readTopic(kafka, dest)).map((r) => idOf(r.value)));
     assert.equal(got.size, 1000, 'every record, before and after the outage');
