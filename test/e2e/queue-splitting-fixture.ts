@@ -136,7 +136,21 @@ export interface QueueSystem {
 }
 
 export async function startQueueSystem(): Promise<QueueSystem> {
-  const [sqs, kafka] = await Promise.all([startSqs(), startKafka()]);
+  // The brokers (JVMs) and the control plane start side by side; the queue resources are applied
+  // once the broker's address is known (the splitter reads them when a session asks).
+  const rbac = async () =>
+    objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
+      (o) =>
+        o.metadata.name === 'mirrord-queue-splitter' &&
+        ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
+    ) as unknown as KubeObject[];
+  const brokers = Promise.all([startSqs(), startKafka()]);
+  const [[sqs, kafka], all] = await Promise.all([
+    brokers,
+    // The queue-splitter's identity and RBAC as the chart installs them with queueSplitting.enabled.
+    startClusterSystem({ QUEUE_SPLITTING: 'true' }, async (c) => c.apply(await rbac())),
+  ]);
+  await all.cluster.apply(queueObjects(kafka.brokers.join(',')));
   const sqsClient = sqs.client();
   for (const q of ['orders', 'audit']) await sqsClient.send(new CreateQueueCommand({ QueueName: q }));
   await sqsClient.send(new CreateQueueCommand({ QueueName: 'ledger.fifo', Attributes: { FifoQueue: 'true' } }));
@@ -145,15 +159,6 @@ export async function startQueueSystem(): Promise<QueueSystem> {
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: 'payments', numPartitions: 3 }], waitForLeaders: true });
   await admin.disconnect();
-  // The queue-splitter's identity and RBAC as the chart installs them with queueSplitting.enabled.
-  const rbac = objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
-    (o) =>
-      o.metadata.name === 'mirrord-queue-splitter' &&
-      ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
-  );
-  const all = await startClusterSystem({ QUEUE_SPLITTING: 'true' }, (c) =>
-    c.apply([...(rbac as unknown as KubeObject[]), ...queueObjects(kafka.brokers.join(','))]),
-  );
   const splitterEnv = {
     ...all.sys.env,
     KUBECONFIG: all.cluster.kubeconfig,
