@@ -169,6 +169,8 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     QUEUE_DRAIN_TIMEOUT: '5',
+    // What a kill -9 leaves in hand comes back after 5 s, not SQS's default 30.
+    QUEUE_SQS_VISIBILITY_TIMEOUT: '5',
     QUEUE_SPLITTER_METRICS_ADDR: `127.0.0.1:${await freePort()}`,
   };
   const kc = new KubeConfig();

@@ -299,6 +299,17 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
         [patched.env.PAYMENTS_TOPIC, 'fallback', 'local-kafka'],
       ].sort(),
     );
+    // The operator status lists each session's topic and the workload's fallback, as the CLI prints them.
+    const op = await http(qs.all.sys, 'GET', `${API}/mirrordoperators/operator`, 'jim-token');
+    const kafka = (op.body.status as { sessions: Array<{ kafka?: Array<{ name: string }> }> }).sessions.flatMap(
+      (x) => x.kafka ?? [],
+    );
+    assert.ok(
+      [envA.PAYMENTS_TOPIC, envB.PAYMENTS_TOPIC, patched.env.PAYMENTS_TOPIC].every((t) =>
+        kafka.some((k) => k.name === t),
+      ),
+      JSON.stringify(kafka),
+    );
     const sent = messages(300, 11);
     const producer = qs.kafkaClient.producer();
     await producer.connect();

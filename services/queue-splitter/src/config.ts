@@ -28,6 +28,11 @@ export const queueSplitterConfigSpec = {
     default: false,
     doc: 'split SQS queues (needs AWS credentials or SQS_ENDPOINT); Kafka needs no switch, its brokers come from MirrordKafkaClientConfig',
   },
+  QUEUE_SQS_VISIBILITY_TIMEOUT: {
+    parse: int(1, 43_200),
+    default: 30,
+    doc: "seconds a message the forwarder received stays hidden in the original SQS queue: a crashed forwarder's messages in hand are handed out again after this long",
+  },
   QUEUE_DRAIN_TIMEOUT: {
     parse: int(0, 3600),
     default: 60,

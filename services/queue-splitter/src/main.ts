@@ -29,6 +29,7 @@ await runService('queue-splitter', async (log) => {
     cfg.QUEUE_SPLITTING_SQS ? () => sqsClientFrom(cfg) : undefined,
     (name) => kafkaConfigs.resolve(name),
     log,
+    { visibilityTimeout: cfg.QUEUE_SQS_VISIBILITY_TIMEOUT },
   );
   const metrics = new SplitterMetrics();
   const metricsServer = cfg.QUEUE_SPLITTER_METRICS_ADDR ? metrics.serve(cfg.QUEUE_SPLITTER_METRICS_ADDR) : undefined;

@@ -129,6 +129,8 @@ const queueSplitStart = cmd(
     mode: z.enum(['steal', 'mirror']).default('steal'),
     /** Kafka: the MirrordKafkaClientConfig the topic was made with (shown by `operator status`). */
     client_config: z.string().max(253).optional(),
+    /** The workload's temporary queue/topic meanwhile (Kafka's is listed by the CLI's status as Fallback). */
+    fallback: brokerName.optional(),
   }),
 );
 

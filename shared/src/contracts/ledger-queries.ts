@@ -48,6 +48,7 @@ const sessionView = z.object({
         message_filter: z.record(z.string(), z.string()),
         mode: z.enum(['steal', 'mirror']),
         client_config: z.string().optional(),
+        fallback: z.string().optional(),
         since: z.number(),
       }),
     )

@@ -39,6 +39,8 @@ const split = contract(
         mode: z.enum(['steal', 'mirror']),
         /** Kafka: the MirrordKafkaClientConfig its topics are made with. */
         client_config: z.string().optional(),
+        /** The deployed workload's temporary queue or topic meanwhile. */
+        fallback: z.string(),
       }),
     ),
     /** What Workload Patched records: the patches this call made (the workload's first session). */

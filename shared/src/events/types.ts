@@ -178,6 +178,8 @@ export interface QueueSplitStartedData extends ClientFields {
   mode: 'steal' | 'mirror';
   /** Ours, Kafka only: the MirrordKafkaClientConfig the topic was made with (the status shows it). */
   client_config?: string;
+  /** Ours: the deployed workload's temporary queue or topic meanwhile (the CLI's status lists Kafka's as Fallback). */
+  fallback?: string;
 }
 export interface QueueSplitEndedData extends ClientFields {
   queue_type: QueueType;

@@ -102,6 +102,7 @@ const bodies = {
     message_filter: z.record(z.string(), z.string()),
     mode: z.enum(['steal', 'mirror']),
     client_config: optStr,
+    fallback: optStr,
   }) satisfies z.ZodType<DataOf['QueueSplitStarted']>,
   QueueSplitEnded: z.strictObject({
     ...client,

@@ -50,6 +50,8 @@ export interface QueueSplitRecord {
   mode: 'steal' | 'mirror';
   /** Kafka: the MirrordKafkaClientConfig of the topic, when the queue-splitter reported it. */
   client_config?: string;
+  /** The deployed workload's temporary queue or topic meanwhile. */
+  fallback?: string;
   since: number;
 }
 

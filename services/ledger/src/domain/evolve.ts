@@ -84,6 +84,7 @@ export function evolve(state: LedgerState, e: LedgerEvent): LedgerState {
         message_filter: d.message_filter,
         mode: d.mode,
         ...(d.client_config === undefined ? {} : { client_config: d.client_config }),
+        ...(d.fallback === undefined ? {} : { fallback: d.fallback }),
         since: e.time,
       });
       return state;

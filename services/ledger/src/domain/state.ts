@@ -19,6 +19,7 @@ export interface LiveSplit {
   message_filter: Record<string, string>;
   mode: 'steal' | 'mirror';
   client_config?: string;
+  fallback?: string;
   since: number;
 }
 

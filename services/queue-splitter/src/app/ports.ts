@@ -119,6 +119,7 @@ export interface StartedSplit {
   message_filter: Record<string, string>;
   mode: QueueMode;
   client_config?: string;
+  fallback: string;
 }
 
 /** A workload patch as Workload Patched records it. */

@@ -30,6 +30,8 @@ export interface SplitServiceOptions {
   now?: () => number;
   /** A share whose session the ledger does not know after this long was left by a failed start (a gateway crash). */
   orphanAfterMs?: number;
+  /** How long a route change takes to reach every forwarder and its batch in hand (ms). */
+  routeGraceMs?: number;
 }
 
 /** The shared record of one split queue: one key per (workload, queue type, queue id). */
@@ -61,7 +63,13 @@ export class SplitService {
     private readonly routed: (session: string, output: string) => number = () => 0,
     private readonly objects?: SplitObjects,
   ) {
-    this.#o = Object.freeze({ drainPollMs: 500, now: Date.now, orphanAfterMs: 120_000, ...options });
+    this.#o = Object.freeze({
+      drainPollMs: 500,
+      now: Date.now,
+      orphanAfterMs: 120_000,
+      routeGraceMs: 1000,
+      ...options,
+    });
   }
 
   /** Start (or, for a session that has it, repeat) a session's splits; answers its environment. */
@@ -84,6 +92,7 @@ export class SplitService {
           filter: renderFilter(share.message_filter),
           message_filter: share.message_filter,
           mode: share.mode,
+          fallback: rec.fallback,
           ...(p.decl.client_config ? { client_config: p.decl.client_config } : {}),
         });
       }
@@ -302,6 +311,10 @@ export class SplitService {
       if (revision === undefined) continue;
       const rec = cur.value;
       const broker = await this.brokers.of(rec.decl);
+      // Every replica's forwarder learns the new route from the record's watch; a batch routed
+      // with the old one finishes its sends first. Only then is the queue emptied and deleted, so
+      // no send lands in a queue after its unread messages were moved out.
+      await sleep(this.#o.routeGraceMs);
       // A stolen message the local app did not take goes back to the original (to be routed
       // again); a mirrored one is a copy the workload also got.
       const returned =

@@ -46,7 +46,11 @@ function sqsSessionObject(v: SessionView, splits: readonly QueueSplitRecord[]) {
  * with `-fallback-` prints as type Fallback, any other as Filtered) and `clientConfig`.
  */
 function kafkaTopicSpecs(splits: readonly QueueSplitRecord[]) {
-  return splits.map((s) => ({ name: s.output, clientConfig: s.client_config ?? '' }));
+  return splits.flatMap((s) => [
+    { name: s.output, clientConfig: s.client_config ?? '' },
+    // The workload's fallback topic, as the real operator lists it beside the session's.
+    ...(s.fallback ? [{ name: s.fallback, clientConfig: s.client_config ?? '' }] : []),
+  ]);
 }
 
 export type SqsSessionObject = ReturnType<typeof sqsSessionObject>;
