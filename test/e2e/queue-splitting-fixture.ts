@@ -243,6 +243,8 @@ export async function templateOf(qs: QueueSystem, name: string) {
   return {
     env: Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value ?? ''])),
     labels: d.spec!.template.metadata?.labels ?? {},
+    /** Bumped by every template change: one per rollout. */
+    generation: d.metadata!.generation ?? 0,
   };
 }
 

@@ -86,6 +86,7 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
   });
 
   it('two steal sessions on one SQS queue: each gets exactly its matches, the patched workload the rest; restored after the last', async () => {
+    const before = await templateOf(qs, 'orders');
     const a = await splitSession(qs, 'deployment.orders', { sqs_splits: { orders: { tenant: '^a' } } });
     assert.ok(a.client, JSON.stringify(a.body));
     // The second session asks as the CLI does when ConnectParamsInHeader is advertised.
@@ -110,6 +111,8 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
     const patched = await templateOf(qs, 'orders');
     assert.match(patched.env.ORDERS_QUEUE!, /^mirrord-tmp-[0-9a-f]+-fallback-orders$/);
     assert.equal(patched.labels['operator.metalbear.co/patched'], 'true');
+    assert.match(patched.env.AUDIT_QUEUE!, /^mirrord-tmp-[0-9a-f]+-fallback-audit$/);
+    assert.equal(patched.generation, before.generation + 1, 'both queues patched in one rollout');
     await qs.all.sys.ledger.waitFor((l) => l.msg === 'Workload Patched' && l.queue_id === 'orders');
 
     const sent = messages(1000, 27);
@@ -169,6 +172,9 @@ describe('queue splitting (real ElasticMQ, Kafka and kube-apiserver)', { timeout
     await waitRestored(qs, 'orders', 'ORDERS_QUEUE', 'orders');
     await eventually('temporary queues deleted', async () => (await tmpQueues(qs)).length === 0, 60_000);
     assert.deepEqual(await splitObjects(qs, 'queues', 'mirrordsqssessions'), []);
+    const restored = await templateOf(qs, 'orders');
+    assert.deepEqual(restored.env, before.env, 'the template is as it was');
+    assert.equal(restored.generation, before.generation + 2, 'and restored in one rollout');
     await qs.all.sys.ledger.waitFor((l) => l.msg === 'Workload Restored' && l.queue_id === 'orders', 30_000);
     const ended = qs.all.sys.ledger.lines.filter((l) => l.msg === 'Queue Split Ended' && l.queue_id === 'orders');
     assert.equal(ended.length, 2);

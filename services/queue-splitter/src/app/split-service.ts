@@ -4,7 +4,7 @@ import { AppError, ErrorCode, invalid, unavailable } from '#shared/errors/index.
 import { temporaryGroup, temporaryName } from '../domain/names.js';
 import { planSplits, type PlannedSplit } from '../domain/registry.js';
 import { renderFilter } from '#shared/queues/index.js';
-import { envValue, restoreEnv, setEnv, withPatchedLabel, type PodTemplate } from '../domain/workload.js';
+import { envValue } from '../domain/workload.js';
 import {
   workloadPath,
   type Brokers,
@@ -17,8 +17,8 @@ import {
   type SplitStore,
   type Versioned,
   type Workload,
-  type WorkloadPatch,
 } from './ports.js';
+import { patchWorkload, restoreWorkload, type WorkloadDeps } from './workload-patch.js';
 
 export interface SplitServiceOptions {
   /** A fresh random token for temporary names ([a-z0-9], short). */
@@ -79,8 +79,10 @@ export class SplitService {
     const plan = planSplits(target, req.workload.namespace, decls, req.splits);
     const answer: SplitAnswer = { env: {}, queues: [], patches: [], restarted: false };
     try {
+      // The workload's first splits are patched together: one rollout however many queues.
+      const firsts: Array<{ key: string; cur: Versioned<SplitRecord> }> = [];
       for (const p of plan) {
-        const rec = await this.#join(req, p, answer);
+        const rec = await this.#join(req, p, firsts);
         const share = rec.sessions[req.session_id]!;
         for (const at of p.decl.names) answer.env[at.variable] = share.output;
         if (share.group) for (const at of p.decl.groups) answer.env[at.variable] = share.group;
@@ -96,6 +98,10 @@ export class SplitService {
           ...(p.decl.client_config ? { client_config: p.decl.client_config } : {}),
         });
       }
+      if (firsts.length) {
+        answer.patches = await patchWorkload(this.#deps(), req.workload, firsts);
+        answer.restarted = true;
+      }
     } catch (e) {
       // Half a split is no split: what this session got so far is undone, the error stands.
       await this.end(req.session_id, 'StartFailed').catch((err: unknown) =>
@@ -106,7 +112,11 @@ export class SplitService {
     return answer;
   }
 
-  async #join(req: SplitRequest, p: PlannedSplit, answer: SplitAnswer): Promise<SplitRecord> {
+  async #join(
+    req: SplitRequest,
+    p: PlannedSplit,
+    firsts: Array<{ key: string; cur: Versioned<SplitRecord> }>,
+  ): Promise<SplitRecord> {
     const key = recordKey(req.workload, p.decl.queue_type, p.decl.queue_id);
     const broker = await this.brokers.of(p.decl);
     for (let attempt = 0; attempt < 50; attempt++) {
@@ -153,10 +163,7 @@ export class SplitService {
             output,
           });
       });
-      if (first) {
-        answer.patches.push(await this.#patch(key, { value: next, revision }));
-        answer.restarted = true;
-      }
+      if (first) firsts.push({ key, cur: { value: next, revision } });
       this.log.info(
         {
           session_id: req.session_id,
@@ -217,47 +224,17 @@ export class SplitService {
     };
   }
 
-  /** Points the workload at the fallback (and the fallback group), recording what it replaced first. */
-  async #patch(key: string, cur: Versioned<SplitRecord>): Promise<WorkloadPatch> {
-    const rec = cur.value;
-    const what = `${rec.decl.resource} queue "${rec.queue_id}"`;
-    const places = [
-      ...rec.decl.names.map((at) => ({ at, value: rec.fallback })),
-      ...rec.decl.groups.map((at) => ({ at, value: rec.group!.fallback })),
-    ];
-    let replaced: SplitRecord['replaced'] = [];
-    await this.cluster.updateTemplate(rec.workload, (t) => {
-      replaced = [];
-      let out: PodTemplate = t;
-      for (const { at, value } of places) {
-        const r = setEnv(out, at, value, what);
-        out = r.template;
-        replaced.push(r.replaced ?? null);
-      }
-      return withPatchedLabel(out, true);
-    });
-    // The record learns what to restore; a lost race here only repeats the same values.
-    for (let i = 0; i < 20; i++) {
-      const now = i === 0 ? cur : await this.store.get(key);
-      if (!now) break;
-      if ((await this.store.update(key, { ...now.value, replaced }, now.revision)) !== undefined) break;
-    }
-    const patch: WorkloadPatch = {
-      namespace: rec.workload.namespace,
-      target: workloadPath(rec.workload),
-      queue_type: rec.queue_type,
-      queue_id: rec.queue_id,
-      env: rec.decl.names[0]!.variable,
-      original: rec.original,
-      fallback: rec.fallback,
+  #deps(): WorkloadDeps {
+    return {
+      cluster: this.cluster,
+      store: this.store,
+      brokers: this.brokers,
+      ledger: this.ledger,
+      log: this.log,
+      drainTimeoutMs: this.#o.drainTimeoutMs,
+      drainPollMs: this.#o.drainPollMs,
+      keep: (what, write) => this.#keep(what, write),
     };
-    const ready = await this.cluster.waitRolledOut(rec.workload, rec.decl.restart_timeout_s * 1000);
-    if (!ready)
-      this.log.warn(
-        { workload: workloadPath(rec.workload), queue_id: rec.queue_id, timeout_s: rec.decl.restart_timeout_s },
-        'the patched workload did not finish its rollout in time; its messages wait in the fallback queue',
-      );
-    return patch;
   }
 
   /** The split's objects are for people and cleanup: a failure to write them is logged, the split goes on. */
@@ -277,7 +254,18 @@ export class SplitService {
   async end(sessionId: string, reason: string): Promise<number> {
     const record = reason !== 'StartFailed' && reason !== 'NeverStarted';
     let ended = 0;
-    for (const [key] of await this.store.list()) if (await this.#leave(key, sessionId, reason, record)) ended++;
+    const restores = new Map<string, Array<{ key: string; cur: Versioned<SplitRecord> }>>();
+    for (const [key] of await this.store.list()) {
+      const left = await this.#leave(key, sessionId, reason, record);
+      if (!left) continue;
+      ended++;
+      // The last session of a queue: its workload is restored once, with every queue it leaves.
+      if (left !== true) {
+        const w = JSON.stringify(left.cur.value.workload);
+        restores.set(w, [...(restores.get(w) ?? []), left]);
+      }
+    }
+    for (const items of restores.values()) await restoreWorkload(this.#deps(), items, sessionId, record);
     return ended;
   }
 
@@ -299,7 +287,13 @@ export class SplitService {
     return released;
   }
 
-  async #leave(key: string, sessionId: string, reason: string, record: boolean): Promise<boolean> {
+  /** Leaves one split: false when the session had none there, the record to restore when it was the last. */
+  async #leave(
+    key: string,
+    sessionId: string,
+    reason: string,
+    record: boolean,
+  ): Promise<false | true | { key: string; cur: Versioned<SplitRecord> }> {
     for (let attempt = 0; attempt < 50; attempt++) {
       const cur = await this.store.get(key);
       const share = cur?.value.sessions[sessionId];
@@ -340,52 +334,8 @@ export class SplitService {
         { session_id: sessionId, queue_id: rec.queue_id, output: share.output, returned, reason },
         'queue split ended',
       );
-      if (last) await this.#restore(key, { value: next, revision }, sessionId, record);
-      return true;
+      return last ? { key, cur: { value: next, revision } } : true;
     }
     throw unavailable(`the split record ${key} is changing too often to leave; the end will be retried`);
-  }
-
-  /** After the last session: the workload empties its fallback (capped), is restored, the fallback goes. */
-  async #restore(key: string, cur: Versioned<SplitRecord>, sessionId: string, record: boolean): Promise<void> {
-    const rec = cur.value;
-    const broker = await this.brokers.of(rec.decl);
-    const group = rec.group ? { group: rec.group.fallback } : {};
-    const deadline = Date.now() + this.#o.drainTimeoutMs;
-    const before = await broker.pending(rec.fallback, rec.group?.fallback);
-    let left = before;
-    while (left > 0 && Date.now() < deadline) {
-      await sleep(this.#o.drainPollMs);
-      left = await broker.pending(rec.fallback, rec.group?.fallback);
-    }
-    // What the workload did not take in time is not lost: back to the original it reads next.
-    const moved = left > 0 ? await broker.moveAll(rec.fallback, rec.original, group) : 0;
-    const what = `${rec.decl.resource} queue "${rec.queue_id}"`;
-    const places = [...rec.decl.names, ...rec.decl.groups];
-    await this.cluster.updateTemplate(rec.workload, (t) => {
-      let out = t;
-      places.forEach((at, i) => {
-        out = restoreEnv(out, at, rec.replaced?.[i] ?? undefined, what);
-      });
-      return withPatchedLabel(out, false);
-    });
-    await broker.delete(rec.fallback);
-    if (rec.queue_type === 'Kafka')
-      await this.#keep('forget the fallback topic', (o) => o.removeEphemeralTopic(rec.fallback));
-    await this.store.remove(key, cur.revision);
-    if (record)
-      await this.ledger.workloadRestored({
-        session_id: sessionId,
-        namespace: rec.workload.namespace,
-        target: workloadPath(rec.workload),
-        queue_type: rec.queue_type,
-        queue_id: rec.queue_id,
-        env: rec.decl.names[0]!.variable,
-        drained: Math.max(0, before - left),
-      });
-    this.log.info(
-      { workload: workloadPath(rec.workload), queue_id: rec.queue_id, drained: before - left, returned: moved },
-      'workload restored after its last queue split',
-    );
   }
 }
