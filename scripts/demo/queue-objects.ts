@@ -12,7 +12,8 @@ import { QUEUES_NS } from './queue-consumers.js';
 
 const Q = 'queues.mirrord.metalbear.co/v1alpha';
 
-const deployment = (name: string, env: Record<string, string>): KubeObject => ({
+/** A consumer Deployment whose pod template names its queue in `env`. */
+export const consumerDeployment = (name: string, env: Record<string, string>): KubeObject => ({
   apiVersion: 'apps/v1',
   kind: 'Deployment',
   metadata: { name, namespace: QUEUES_NS, labels: { app: name } },
@@ -53,8 +54,8 @@ export function demoQueueObjects(kafkaBrokers: string): KubeObject[] {
       subjects: [{ kind: 'Group', name: 'developers', apiGroup: 'rbac.authorization.k8s.io' }],
       roleRef: { kind: 'Role', name: 'workload-viewer', apiGroup: 'rbac.authorization.k8s.io' },
     },
-    deployment('orders', { ORDERS_QUEUE: 'orders', AUDIT_QUEUE: 'audit', LOG_LEVEL: 'info' }),
-    deployment('payments', { PAYMENTS_TOPIC: 'payments', PAYMENTS_GROUP: 'payments-svc' }),
+    consumerDeployment('orders', { ORDERS_QUEUE: 'orders', AUDIT_QUEUE: 'audit', LOG_LEVEL: 'info' }),
+    consumerDeployment('payments', { PAYMENTS_TOPIC: 'payments', PAYMENTS_GROUP: 'payments-svc' }),
     {
       apiVersion: Q,
       kind: 'MirrordWorkloadQueueRegistry',
@@ -101,11 +102,19 @@ export function demoQueueObjects(kafkaBrokers: string): KubeObject[] {
  * ServiceAccount, ClusterRole and binding as the chart renders them (so the demo runs the
  * splitter with exactly the permissions an install gives it).
  */
-export async function applyDemoQueues(kubeconfig: string, kafkaBrokers: string): Promise<void> {
-  const rbac = objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
+/** The queue-splitter's ServiceAccount, ClusterRole and binding as the chart renders them with queueSplitting.enabled. */
+export async function splitterRbac(): Promise<KubeObject[]> {
+  return objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
     (o) =>
       o.metadata.name === 'mirrord-queue-splitter' &&
       ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
-  );
-  await kubectlApply(kubeconfig, 'admin', [...(rbac as unknown as KubeObject[]), ...demoQueueObjects(kafkaBrokers)]);
+  ) as unknown as KubeObject[];
+}
+
+/**
+ * Applies the demo's queue objects as the cluster admin, with the queue-splitter's RBAC as an
+ * install gives it (so the demo runs the splitter with exactly those permissions).
+ */
+export async function applyDemoQueues(kubeconfig: string, kafkaBrokers: string): Promise<void> {
+  await kubectlApply(kubeconfig, 'admin', [...(await splitterRbac()), ...demoQueueObjects(kafkaBrokers)]);
 }

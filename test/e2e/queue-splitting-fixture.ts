@@ -15,7 +15,7 @@ import type { Kafka } from 'kafkajs';
 import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
 import type { KubeObject } from '../kube/registry.js';
 import { startClusterSystem, type ClusterSystem } from '../support/cluster.js';
-import { objects, OPERATOR_CHART, template } from '../deploy/charts.js';
+import { consumerDeployment, demoQueueObjects, splitterRbac } from '../../scripts/demo/queue-objects.js';
 import { eventually } from '../support/eventually.js';
 import { startKafka, type KafkaBroker } from '../support/kafka-broker.js';
 import { startService, type ServiceProcess } from '../support/service-process.js';
@@ -24,98 +24,23 @@ import { freePort } from '../support/postgres.js';
 import { SessionClient } from '../support/system.js';
 
 export const NS = 'queues';
-const Q = 'queues.mirrord.metalbear.co/v1alpha';
 
-const deployment = (name: string, env: Record<string, string>): KubeObject => ({
-  apiVersion: 'apps/v1',
-  kind: 'Deployment',
-  metadata: { name, namespace: NS, labels: { app: name } },
-  spec: {
-    replicas: 1,
-    selector: { matchLabels: { app: name } },
-    template: {
-      metadata: { labels: { app: name } },
-      spec: {
-        containers: [
-          {
-            name: 'consumer',
-            image: 'example.com/consumer:1',
-            env: Object.entries(env).map(([k, v]) => ({ name: k, value: v })),
-          },
-        ],
-      },
-    },
-  },
-});
-
-/** What a platform team applies: the workloads, their queue registrations, developers' read access. */
+/**
+ * What a platform team applies (the demo's objects: consumers `orders` and `payments`, their
+ * queue resources, the Kafka client config, developers' read access) and a FIFO consumer.
+ */
 export function queueObjects(kafkaBrokers: string): KubeObject[] {
   return [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } },
+    ...demoQueueObjects(kafkaBrokers),
+    consumerDeployment('ledger-writer', { LEDGER_QUEUE: 'ledger.fifo' }),
     {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: 'workload-viewer', namespace: NS },
-      rules: [
-        { apiGroups: ['', 'apps'], resources: ['pods', 'deployments', 'replicasets'], verbs: ['get', 'list', 'watch'] },
-      ],
-    },
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'RoleBinding',
-      metadata: { name: 'developers-view', namespace: NS },
-      subjects: [{ kind: 'Group', name: 'developers', apiGroup: 'rbac.authorization.k8s.io' }],
-      roleRef: { kind: 'Role', name: 'workload-viewer', apiGroup: 'rbac.authorization.k8s.io' },
-    },
-    deployment('orders', { ORDERS_QUEUE: 'orders', AUDIT_QUEUE: 'audit', LOG_LEVEL: 'info' }),
-    deployment('ledger-writer', { LEDGER_QUEUE: 'ledger.fifo' }),
-    deployment('payments', { PAYMENTS_TOPIC: 'payments', PAYMENTS_GROUP: 'payments-svc' }),
-    {
-      apiVersion: Q,
-      kind: 'MirrordWorkloadQueueRegistry',
-      metadata: { name: 'orders-queues', namespace: NS },
-      spec: {
-        queues: {
-          orders: { queueType: 'SQS', nameSource: { envVar: 'ORDERS_QUEUE' } },
-          audit: { queueType: 'SQS', nameSource: { envVar: 'AUDIT_QUEUE' } },
-        },
-        consumer: { name: 'orders', workloadType: 'Deployment' },
-        workloadRestartTimeout: 60,
-      },
-    },
-    {
-      apiVersion: Q,
+      apiVersion: 'queues.mirrord.metalbear.co/v1alpha',
       kind: 'MirrordWorkloadQueueRegistry',
       metadata: { name: 'ledger-queues', namespace: NS },
       spec: {
         queues: { entries: { queueType: 'SQS', nameSource: { envVar: 'LEDGER_QUEUE' } } },
         consumer: { name: 'ledger-writer', workloadType: 'Deployment' },
         workloadRestartTimeout: 60,
-      },
-    },
-    {
-      apiVersion: Q,
-      kind: 'MirrordKafkaClientConfig',
-      metadata: { name: 'local-kafka', namespace: 'mirrord' },
-      spec: { properties: [{ name: 'bootstrap.servers', value: kafkaBrokers }] },
-    },
-    {
-      apiVersion: Q,
-      kind: 'MirrordKafkaTopicsConsumer',
-      metadata: { name: 'payments-topics', namespace: NS },
-      spec: {
-        consumerName: 'payments',
-        consumerKind: 'Deployment',
-        consumerApiVersion: 'apps/v1',
-        consumerRestartTimeout: 60,
-        topics: [
-          {
-            id: 'payments',
-            nameSources: [{ directEnvVar: { container: 'consumer', variable: 'PAYMENTS_TOPIC' } }],
-            groupIdSources: [{ directEnvVar: { container: 'consumer', variable: 'PAYMENTS_GROUP' } }],
-            clientConfig: 'local-kafka',
-          },
-        ],
       },
     },
   ];
@@ -138,17 +63,11 @@ export interface QueueSystem {
 export async function startQueueSystem(): Promise<QueueSystem> {
   // The brokers (JVMs) and the control plane start side by side; the queue resources are applied
   // once the broker's address is known (the splitter reads them when a session asks).
-  const rbac = async () =>
-    objects(await template(OPERATOR_CHART, { queueSplitting: { enabled: true } })).filter(
-      (o) =>
-        o.metadata.name === 'mirrord-queue-splitter' &&
-        ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind),
-    ) as unknown as KubeObject[];
   const brokers = Promise.all([startSqs(), startKafka()]);
   const [[sqs, kafka], all] = await Promise.all([
     brokers,
     // The queue-splitter's identity and RBAC as the chart installs them with queueSplitting.enabled.
-    startClusterSystem({ QUEUE_SPLITTING: 'true' }, async (c) => c.apply(await rbac())),
+    startClusterSystem({ QUEUE_SPLITTING: 'true' }, async (c) => c.apply(await splitterRbac())),
   ]);
   await all.cluster.apply(queueObjects(kafka.brokers.join(',')));
   const sqsClient = sqs.client();
