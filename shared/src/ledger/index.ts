@@ -1,3 +1,5 @@
+import type { ClientFields, QueueSplitStartedData } from '../events/types.js';
+
 /**
  * The ledger's query contract: what `mirrord.query.ledger.sessions` / `.session` return. The
  * ledger's projection rows are these records, and the gateway renders them.
@@ -38,22 +40,8 @@ export interface HeldPortRecord {
   since: number;
 }
 
-/** A queue split a live session holds (QueueSplitStarted until QueueSplitEnded or its end). */
-export interface QueueSplitRecord {
-  queue_type: 'SQS' | 'Kafka';
-  queue_id: string;
-  original: string;
-  output: string;
-  /** Rendered `name=<re>, …`. */
-  filter: string;
-  message_filter: Record<string, string>;
-  mode: 'steal' | 'mirror';
-  /** Kafka: the MirrordKafkaClientConfig of the topic, when the queue-splitter reported it. */
-  client_config?: string;
-  /** The deployed workload's temporary queue or topic meanwhile. */
-  fallback?: string;
-  since: number;
-}
+/** A queue split a live session holds (QueueSplitStarted until QueueSplitEnded or its end): the event's split, and when. */
+export type QueueSplitRecord = Omit<QueueSplitStartedData, keyof ClientFields> & { since: number };
 
 export interface SessionView extends SessionRecord {
   ports: HeldPortRecord[];

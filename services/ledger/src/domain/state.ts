@@ -1,4 +1,5 @@
-import type { ClientFields, EndReason, QueueType } from '#shared/events/index.js';
+import type { ClientFields, EndReason } from '#shared/events/index.js';
+import type { QueueSplitRecord } from '#shared/ledger/index.js';
 
 export interface HeldPort {
   port: number;
@@ -10,18 +11,7 @@ export interface HeldPort {
 }
 
 /** A queue split the session holds, from QueueSplitStarted until QueueSplitEnded. */
-export interface LiveSplit {
-  queue_type: QueueType;
-  queue_id: string;
-  original: string;
-  output: string;
-  filter: string;
-  message_filter: Record<string, string>;
-  mode: 'steal' | 'mirror';
-  client_config?: string;
-  fallback?: string;
-  since: number;
-}
+export type LiveSplit = QueueSplitRecord;
 
 /** Splits are keyed by broker and queue id: one split per queue id and broker per session. */
 export const splitKey = (queueType: string, queueId: string): string => `${queueType}\u0000${queueId}`;

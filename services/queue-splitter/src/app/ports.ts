@@ -1,3 +1,5 @@
+import type * as z from 'zod';
+import type { queueSplitterContracts } from '#shared/contracts/index.js';
 import type { QueueBroker } from '../domain/broker.js';
 import type { AskedSplit, QueueDecl, QueueType, WorkloadKind } from '../domain/registry.js';
 import type { QueueMode } from '../domain/routing.js';
@@ -109,39 +111,10 @@ export interface SplitRequest {
   splits: AskedSplit[];
 }
 
-/** A split queue as Queue Split Started records it. */
-export interface StartedSplit {
-  queue_type: QueueType;
-  queue_id: string;
-  original: string;
-  output: string;
-  filter: string;
-  message_filter: Record<string, string>;
-  mode: QueueMode;
-  client_config?: string;
-  fallback: string;
-}
-
+/** The split's answer to the gateway, as its contract declares it (one definition, in shared/). */
+export type SplitAnswer = z.output<(typeof queueSplitterContracts)['split']['reply']>;
 /** A workload patch as Workload Patched records it. */
-export interface WorkloadPatch {
-  namespace: string;
-  target: string;
-  queue_type: QueueType;
-  queue_id: string;
-  env: string;
-  original: string;
-  fallback: string;
-}
-
-export interface SplitAnswer {
-  /** Variables the session's environment answer gets instead of the workload's. */
-  env: Record<string, string>;
-  queues: StartedSplit[];
-  /** The patches this call made (it was the workload's first session), for Workload Patched. */
-  patches: WorkloadPatch[];
-  /** A patch rolled the workload out: the pod the session resolved before may be gone. */
-  restarted: boolean;
-}
+export type WorkloadPatch = SplitAnswer['patches'][number];
 
 /** The objects kept per split for `kubectl get` and cleanup (MirrordSQSSession, MirrordKafkaEphemeralTopic). */
 export interface SplitObjects {
