@@ -42,7 +42,7 @@ await runService('queue-splitter', async (log) => {
     ledgerPort(nc),
     log,
     { random: () => randomBytes(4).toString('hex'), drainTimeoutMs: cfg.QUEUE_DRAIN_TIMEOUT * 1000 },
-    (session, output) => forwarders.routedTo(session, output),
+    (output) => forwarders.routedTo(output),
     new KubeSplitObjects(kc, cfg.OPERATOR_NAMESPACE),
   );
   // Every replica forwards every split queue (competing SQS receivers, one Kafka group); the

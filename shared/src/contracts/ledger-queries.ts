@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { validateEvent, type LedgerEvent } from '../events/index.js';
 import type { AppendLatency, MetricsSnapshot, SessionView } from '../ledger/index.js';
 import { LedgerQuery, querySubject } from '../nats/subjects.js';
+import { startedSplit } from '../queues/index.js';
 import { contract } from './contract.js';
 
 const SERVICE = 'ledger';
@@ -37,22 +38,7 @@ const sessionView = z.object({
       since: z.number(),
     }),
   ),
-  splits: z
-    .array(
-      z.object({
-        queue_type: z.enum(['SQS', 'Kafka']),
-        queue_id: z.string(),
-        original: z.string(),
-        output: z.string(),
-        filter: z.string(),
-        message_filter: z.record(z.string(), z.string()),
-        mode: z.enum(['steal', 'mirror']),
-        client_config: z.string().optional(),
-        fallback: z.string().optional(),
-        since: z.number(),
-      }),
-    )
-    .optional(),
+  splits: z.array(startedSplit.extend({ since: z.number() })).optional(),
 }) satisfies z.ZodType<SessionView>;
 
 /** An event as the event union's validator accepts it. */

@@ -1,6 +1,6 @@
 import * as z from 'zod';
 import { commandSubject } from '../nats/subjects.js';
-import { queueSplitRequest } from '../queues/index.js';
+import { queueSplitRequest, startedSplit } from '../queues/index.js';
 import { contract } from './contract.js';
 
 const SERVICE = 'queue-splitter';
@@ -28,21 +28,7 @@ const split = contract(
   z.object({
     env: z.record(z.string(), z.string()),
     /** What Queue Split Started records, once the session started (the gateway records it). */
-    queues: z.array(
-      z.object({
-        queue_type: queueType,
-        queue_id: z.string(),
-        original: z.string(),
-        output: z.string(),
-        filter: z.string(),
-        message_filter: z.record(z.string(), z.string()),
-        mode: z.enum(['steal', 'mirror']),
-        /** Kafka: the MirrordKafkaClientConfig its topics are made with. */
-        client_config: z.string().optional(),
-        /** The deployed workload's temporary queue or topic meanwhile. */
-        fallback: z.string(),
-      }),
-    ),
+    queues: z.array(startedSplit.extend({ fallback: z.string() })),
     /** What Workload Patched records: the patches this call made (the workload's first session). */
     patches: z.array(
       z.object({

@@ -5,6 +5,7 @@ export {
   messageFilterRegexError,
   queueSplitRequest,
   renderFilter,
+  startedSplit,
 } from './split-request.js';
 export { QUEUE_CONNECT_PARAM, splitsFromConnectParams } from './connect-params.js';
 export type { SplitQueuesIssue } from './split-config.js';

@@ -73,6 +73,24 @@ export const queueSplitRequest = z.object({
 }) satisfies z.ZodType<QueueSplitRequest>;
 
 /**
+ * A split as Queue Split Started records it (the splitter's answer, the ledger's live view):
+ * declared once for both wires.
+ */
+export const startedSplit = z.object({
+  queue_type: z.enum(['SQS', 'Kafka']),
+  queue_id: z.string(),
+  original: z.string(),
+  output: z.string(),
+  filter: z.string(),
+  message_filter: z.record(z.string(), z.string()),
+  mode: z.enum(['steal', 'mirror']),
+  /** Kafka: the MirrordKafkaClientConfig its topics are made with. */
+  client_config: z.string().optional(),
+  /** The deployed workload's temporary queue or topic meanwhile. */
+  fallback: z.string().optional(),
+});
+
+/**
  * A filter as the operator status and events show it: `name=<re>, name2=<re>`, sorted by name
  * so the same filter always reads the same. An empty filter renders as "" (it matches nothing).
  */

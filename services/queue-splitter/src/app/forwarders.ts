@@ -23,7 +23,7 @@ interface Running {
  */
 export class Forwarders {
   readonly #running = new Map<string, Running>();
-  /** Messages this replica routed to each session's output (`<session>\0<output>`). */
+  /** Messages this replica routed to each session's output queue or topic. */
   readonly #counts = new Map<string, number>();
 
   constructor(
@@ -33,8 +33,8 @@ export class Forwarders {
     private readonly pick: (n: number) => number,
   ) {}
 
-  routedTo(session: string, output: string): number {
-    return this.#counts.get(`${session}\0${output}`) ?? 0;
+  routedTo(output: string): number {
+    return this.#counts.get(output) ?? 0;
   }
 
   async apply(key: string, record: SplitRecord | undefined): Promise<void> {
@@ -48,7 +48,6 @@ export class Forwarders {
       }
       return;
     }
-    const owners = new Map(Object.entries(record.sessions).map(([id, s]) => [s.output, id]));
     const route = routerFor(Object.values(record.sessions), record.fallback, this.pick);
     if (run) {
       run.route = route;
@@ -62,12 +61,8 @@ export class Forwarders {
       ...(record.group ? { group: record.group.original } : {}),
       onRouted: (d) => {
         this.metrics.routed({ ...labels, destination: d.kind });
-        const owner =
-          owners.get(d.name) ?? Object.entries(entry.record.sessions).find(([, s]) => s.output === d.name)?.[0];
-        if (owner) {
-          const k = `${owner}\0${d.name}`;
-          this.#counts.set(k, (this.#counts.get(k) ?? 0) + 1);
-        }
+        // A session's output queue is its own (a fresh random name): it keys the count.
+        if (d.kind === 'session') this.#counts.set(d.name, (this.#counts.get(d.name) ?? 0) + 1);
       },
       onError: (err) =>
         this.log.warn({ err, ...labels, source: record.original }, 'forwarder: broker call failed; retrying'),

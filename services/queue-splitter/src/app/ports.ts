@@ -1,3 +1,4 @@
+import type { ClientFields, QueueSplitEndedData, WorkloadRestoredData } from '#shared/events/index.js';
 import type * as z from 'zod';
 import type { queueSplitterContracts } from '#shared/contracts/index.js';
 import type { QueueBroker } from '../domain/broker.js';
@@ -79,23 +80,8 @@ export interface SplitStore {
 export interface SplitLedger {
   /** The session's status in the ledger (`unknown`: it never started). */
   status(sessionId: string): Promise<'pending' | 'live' | 'ended' | 'unknown'>;
-  splitEnded(b: {
-    session_id: string;
-    queue_type: QueueType;
-    queue_id: string;
-    output: string;
-    messages: number;
-    reason: string;
-  }): Promise<void>;
-  workloadRestored(b: {
-    session_id: string;
-    namespace: string;
-    target: string;
-    queue_type: QueueType;
-    queue_id: string;
-    env: string;
-    drained: number;
-  }): Promise<void>;
+  splitEnded(b: Omit<QueueSplitEndedData, keyof ClientFields> & { session_id: string }): Promise<void>;
+  workloadRestored(b: WorkloadRestoredData & { session_id: string }): Promise<void>;
 }
 
 /** A broker for a declared queue (SQS: the one configured; Kafka: its client config's). */

@@ -60,7 +60,7 @@ export class SplitService {
     private readonly log: Logger,
     options: SplitServiceOptions,
     /** Messages routed to a session so far (the forwarders count them), for Queue Split Ended. */
-    private readonly routed: (session: string, output: string) => number = () => 0,
+    private readonly routed: (output: string) => number = () => 0,
     private readonly objects?: SplitObjects,
   ) {
     this.#o = Object.freeze({
@@ -327,7 +327,7 @@ export class SplitService {
           queue_type: rec.queue_type,
           queue_id: rec.queue_id,
           output: share.output,
-          messages: this.routed(sessionId, share.output),
+          messages: this.routed(share.output),
           reason,
         });
       this.log.info(
