@@ -21,6 +21,7 @@ import {
   groupAtEnd,
   produceAll,
   readTopic,
+  setGroupOffsets,
   startKafka,
   type KafkaBroker as KafkaServer,
 } from '../support/kafka-broker.js';
@@ -85,11 +86,12 @@ describe('KafkaBroker against a real Kafka broker', () => {
   const original = async (partitions: number, group: string): Promise<string> => {
     const topic = unique('orders');
     await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
-    await admin.setOffsets({
-      groupId: group,
+    await setGroupOffsets(
+      kafka,
+      group,
       topic,
-      partitions: Array.from({ length: partitions }, (_, partition) => ({ partition, offset: '0' })),
-    });
+      Array.from({ length: partitions }, (_, partition) => ({ partition, offset: '0' })),
+    );
     return topic;
   };
   const produce = (topic: string, messages: Message[]): Promise<void> => produceAll(kafka, topic, messages);
@@ -303,7 +305,12 @@ describe('KafkaBroker against a real Kafka broker', () => {
     await produce(from, records(300, 11));
     const ends = await admin.fetchTopicOffsets(from);
     // The group has consumed the first 20 records of each partition.
-    await admin.setOffsets({ groupId: group, topic: from, partitions: ends.map((e) => ({ ...e, offset: '20' })) });
+    await setGroupOffsets(
+      kafka,
+      group,
+      from,
+      ends.map((e) => ({ partition: e.partition, offset: '20' })),
+    );
     assert.equal(await broker.pending(from, group), 300 - 40);
     assert.equal(await broker.pending(from, unique('new-group')), 300, 'a group without commits: everything');
 

@@ -13,7 +13,7 @@ import { KafkaBroker } from '../../services/queue-splitter/src/adapters/kafka/ka
 import { brokerJars } from '../../scripts/brokers.js';
 import { eventually } from '../support/eventually.js';
 import { startJvm, type JvmProcess } from '../support/jvm-process.js';
-import { startKafka, type KafkaBroker as KafkaServer } from '../support/kafka-broker.js';
+import { setGroupOffsets, startKafka, type KafkaBroker as KafkaServer } from '../support/kafka-broker.js';
 
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const LONG = 60_000;
@@ -48,11 +48,12 @@ describe('the forwarder in the workload’s consumer group, next to a Java workl
     const original = unique('orders');
     const fallback = unique('fallback');
     await admin.createTopics({ topics: [{ topic: original, numPartitions: 3 }], waitForLeaders: true });
-    await admin.setOffsets({
-      groupId: group,
-      topic: original,
-      partitions: [0, 1, 2].map((partition) => ({ partition, offset: '0' })),
-    });
+    await setGroupOffsets(
+      kafka,
+      group,
+      original,
+      [0, 1, 2].map((partition) => ({ partition, offset: '0' })),
+    );
     await broker.createLike(original, fallback);
     const members = (n: number) => async () => (await admin.describeGroups([group])).groups[0]?.members.length === n;
 

@@ -198,6 +198,32 @@ export async function produceAll(kafka: Kafka, topic: string, messages: Message[
   }
 }
 
+/**
+ * Commits `partitions`' offsets of `topic` for `group` (which must have no running member), as
+ * kafkajs' `admin.setOffsets` does — a paused member that seeks (kafkajs commits a seek) and leaves
+ * at its first fetch — but with a 100 ms fetch wait: the admin's member waits 5 s for that fetch.
+ */
+export async function setGroupOffsets(
+  kafka: Kafka,
+  group: string,
+  topic: string,
+  partitions: Array<{ partition: number; offset: string }>,
+): Promise<void> {
+  const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      consumer.on(consumer.events.FETCH, () => void consumer.stop().then(resolve, reject));
+      consumer.run({ eachBatchAutoResolve: false, eachBatch: async () => undefined }).catch(reject);
+      consumer.pause([{ topic }]);
+      for (const p of partitions) consumer.seek({ topic, ...p });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
 /** Has `group` committed the end offset of every partition of `topic` (consumed all it holds)? */
 export async function groupAtEnd(admin: Admin, group: string, topic: string): Promise<boolean> {
   const ends = await admin.fetchTopicOffsets(topic);
