@@ -97,263 +97,267 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
     return r.QueueUrl!;
   };
 
-  it('given 1,000 messages with mixed attributes, when forwarded, then A, B and the fallback get exactly their matches, once, attributes intact, and the original is empty', async () => {
-    const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
-      string,
-      string,
-      string,
-      string,
-    ];
-    const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
-    const messages = generate(1000, 20261207);
-    for (const q of ['A', 'B', 'F'] as const)
-      assert.ok(
-        messages.some((m) => m.expected === q),
-        `the sample sends some to ${q}`,
+  // These use queues of their own on the shared ElasticMQ and mostly wait (long polls, visibility
+  // timeouts, child processes starting): side by side, their waits overlap.
+  describe('side by side on one ElasticMQ', { concurrency: true }, () => {
+    it('given 1,000 messages with mixed attributes, when forwarded, then A, B and the fallback get exactly their matches, once, attributes intact, and the original is empty', async () => {
+      const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
+        string,
+        string,
+        string,
+        string,
+      ];
+      const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
+      const messages = generate(1000, 20261207);
+      for (const q of ['A', 'B', 'F'] as const)
+        assert.ok(
+          messages.some((m) => m.expected === q),
+          `the sample sends some to ${q}`,
+        );
+      await sendAll(
+        client,
+        urls.orig,
+        messages.map((m) => m.entry),
       );
-    await sendAll(
-      client,
-      urls.orig,
-      messages.map((m) => m.entry),
-    );
 
-    let routed = 0;
-    let heldWhileRouting = 0;
-    const errors: unknown[] = [];
-    const forwarder = broker.forward(orig, filterRoute(rulesFor(a, b), f), {
-      onRouted: () => {
-        routed++;
-        // A routed message is in hand until it is deleted: the lag counts it.
-        heldWhileRouting = Math.max(heldWhileRouting, forwarder.lag().messages);
-      },
-      onError: (e) => errors.push(e),
-    });
-    await eventually(
-      'every message routed and the original empty',
-      async () => routed >= 1000 && (await queueDepth(client, urls.orig)) === 0,
-      60_000,
-    );
-    await forwarder.stop();
-    assert.deepEqual(forwarder.lag(), { messages: 0, oldestMs: 0 });
-    assert.ok(heldWhileRouting >= 1 && heldWhileRouting <= 10, `lag counted the batch in hand (${heldWhileRouting})`);
-    assert.deepEqual(errors, []);
-
-    const seen = new Map<number, string>();
-    for (const q of ['A', 'B', 'F'] as const) {
-      for (const m of await drainQueue(client, urls[q])) {
-        const id = idOf(m);
-        assert.equal(seen.get(id), undefined, `message ${id} arrived twice (in ${seen.get(id)} and ${q})`);
-        seen.set(id, q);
-        const sent = messages[id]!;
-        assert.equal(q, sent.expected, `message ${id} went to ${q}`);
-        assert.equal(m.Body, sent.entry.MessageBody);
-        assert.deepEqual(attrsOf(m.MessageAttributes), attrsOf(sent.entry.MessageAttributes), `attributes of ${id}`);
-      }
-    }
-    assert.equal(seen.size, 1000, 'every message arrived');
-    assert.equal(routed, 1000);
-  });
-
-  it('given a mirror route (session and fallback), when forwarded, then both queues get every matching message', async () => {
-    const [orig, s, f] = ['orders', 'session', 'fallback'].map(unique) as [string, string, string];
-    const urls = { orig: await queue(orig), s: await queue(s), f: await queue(f) };
-    const mirrored = (tenant: string) => tenant.startsWith('m');
-    const tenants = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `other-${i}` : `mia-${i}`));
-    await sendAll(
-      client,
-      urls.orig,
-      tenants.map((t, id) => ({
-        MessageBody: JSON.stringify({ id }),
-        MessageAttributes: { tenant: { DataType: 'String', StringValue: t } },
-      })),
-    );
-    const both: Destination[] = [
-      { name: s, kind: 'session' },
-      { name: f, kind: 'fallback' },
-    ];
-    const route = (m: RoutedMessage): Destination[] => (mirrored(m.attributes.tenant ?? '') ? both : [both[1]!]);
-    const byKind = { session: 0, fallback: 0 };
-    const forwarder = broker.forward(orig, route, { onRouted: (d) => byKind[d.kind]++ });
-    await eventually(
-      'the original empty',
-      async () => byKind.fallback === 40 && (await queueDepth(client, urls.orig)) === 0,
-    );
-    await forwarder.stop();
-
-    const inSession = (await drainQueue(client, urls.s)).map(idOf).sort((x, y) => x - y);
-    const inFallback = (await drainQueue(client, urls.f)).map(idOf).sort((x, y) => x - y);
-    const want = tenants.flatMap((t, id) => (mirrored(t) ? [id] : []));
-    assert.deepEqual(inSession, want);
-    assert.deepEqual(
-      inFallback,
-      tenants.map((_, id) => id),
-    );
-    assert.deepEqual(byKind, { session: want.length, fallback: 40 });
-  });
-
-  it('given a forwarder in its own process, when it is killed -9 mid-stream twice and started again, then every message reaches its queue at least once and duplicates stay within a batch per kill', async (t) => {
-    const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
-      string,
-      string,
-      string,
-      string,
-    ];
-    const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
-    const N = 2000;
-    const BATCH = 10;
-    const messages = generate(N, 7);
-    await sendAll(
-      client,
-      urls.orig,
-      messages.map((m) => m.entry),
-    );
-
-    const start = async (): Promise<ChildProcess> => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'test/queues/fixtures/sqs-forwarder-child.ts'], {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          SQS_ENDPOINT: sqs.endpoint,
-          AWS_REGION: 'us-east-1',
-          AWS_ACCESS_KEY_ID: 'test',
-          AWS_SECRET_ACCESS_KEY: 'test',
-          SOURCE: orig,
-          ROUTES: JSON.stringify(rulesFor(a, b)),
-          FALLBACK: f,
-          BATCH: String(BATCH),
-          VISIBILITY_TIMEOUT: '5',
+      let routed = 0;
+      let heldWhileRouting = 0;
+      const errors: unknown[] = [];
+      const forwarder = broker.forward(orig, filterRoute(rulesFor(a, b), f), {
+        onRouted: () => {
+          routed++;
+          // A routed message is in hand until it is deleted: the lag counts it.
+          heldWhileRouting = Math.max(heldWhileRouting, forwarder.lag().messages);
         },
-        stdio: ['ignore', 'pipe', 'pipe'],
+        onError: (e) => errors.push(e),
       });
-      children.push(child);
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      await eventually('the forwarder process ready', () => {
-        if (child.exitCode !== null) throw new Error(`forwarder process exited: ${out}`);
-        return out.includes('ready');
-      });
-      return child;
-    };
-    const delivered = async () =>
-      (await queueDepth(client, urls.A)) + (await queueDepth(client, urls.B)) + (await queueDepth(client, urls.F));
-    const kill9 = async (child: ChildProcess) => {
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
-    };
-
-    let kills = 0;
-    for (const threshold of [300, 1000]) {
-      const child = await start();
       await eventually(
-        `more than ${threshold} messages delivered`,
-        async () => (await delivered()) > threshold,
+        'every message routed and the original empty',
+        async () => routed >= 1000 && (await queueDepth(client, urls.orig)) === 0,
         60_000,
-        20,
       );
-      await kill9(child);
-      kills++;
-      assert.ok((await queueDepth(client, urls.orig)) > 0, 'killed while messages were still flowing');
-    }
-    const last = await start();
-    await eventually('the original empty', async () => (await queueDepth(client, urls.orig)) === 0, 60_000);
-    last.kill('SIGTERM');
-    await once(last, 'exit');
-
-    const arrivals = new Map<number, number>();
-    for (const q of ['A', 'B', 'F'] as const)
-      for (const m of await drainQueue(client, urls[q])) {
-        const id = idOf(m);
-        assert.equal(q, messages[id]!.expected, `message ${id} went to ${q}`);
-        arrivals.set(id, (arrivals.get(id) ?? 0) + 1);
-      }
-    assert.equal(arrivals.size, N, 'every message arrived at least once');
-    const duplicates = [...arrivals.values()].reduce((n, c) => n + c - 1, 0);
-    t.diagnostic(`${duplicates} duplicates after ${kills} kills`);
-    assert.ok(duplicates <= BATCH * kills, `${duplicates} duplicates, at most ${BATCH} per kill`);
-  });
-
-  it('given a FIFO original with several groups, when forwarded to FIFO queues, then each queue holds every group in send order', async () => {
-    const tag = randomUUID().slice(0, 8);
-    const orig = `orders-${tag}.fifo`;
-    const a = `session-${tag}.fifo`;
-    const f = `fallback-${tag}.fifo`;
-    const origUrl = await queue(orig, { FifoQueue: 'true', ContentBasedDeduplication: 'true' });
-    await broker.createLike(orig, a);
-    // No content-based deduplication here: the forwarder must give each copy a deduplication id.
-    const fUrl = await queue(f, { FifoQueue: 'true' });
-    const aUrl = (await client.send(new GetQueueUrlCommand({ QueueName: a }))).QueueUrl!;
-
-    const groups = ['g0', 'g1', 'g2', 'g3', 'g4'];
-    const sent = Array.from({ length: 300 }, (_, seq) => {
-      const group = groups[(seq * 7 + (seq >> 3)) % groups.length]!;
-      const tenant = seq % 4 === 0 ? 'bob' : 'anna';
-      return { seq, group, tenant };
-    });
-    await sendAll(
-      client,
-      origUrl,
-      sent.map((m) => ({
-        MessageBody: JSON.stringify({ id: m.seq, group: m.group }),
-        MessageGroupId: m.group,
-        MessageAttributes: { tenant: { DataType: 'String', StringValue: m.tenant } },
-      })),
-    );
-    let routed = 0;
-    const forwarder = broker.forward(orig, filterRoute([{ name: a, filter: { tenant: '^a' } }], f), {
-      onRouted: () => routed++,
-    });
-    await eventually(
-      'the FIFO original empty',
-      async () => routed === 300 && (await queueDepth(client, origUrl)) === 0,
-      60_000,
-    );
-    await forwarder.stop();
-
-    const order = (ms: Message[]) => {
-      const byGroup: Record<string, number[]> = {};
-      for (const m of ms) (byGroup[m.Attributes!.MessageGroupId!] ??= []).push(idOf(m));
-      return byGroup;
-    };
-    const want = (pick: (tenant: string) => boolean) => {
-      const byGroup: Record<string, number[]> = {};
-      for (const m of sent) if (pick(m.tenant)) (byGroup[m.group] ??= []).push(m.seq);
-      return byGroup;
-    };
-    assert.deepEqual(
-      order(await drainQueue(client, aUrl)),
-      want((t) => t.startsWith('a')),
-    );
-    assert.deepEqual(
-      order(await drainQueue(client, fUrl)),
-      want((t) => !t.startsWith('a')),
-    );
-  });
-
-  it('given a destination that does not exist, when a message is routed there, then it stays in the original (reported, handed out again) and arrives once the queue exists', async () => {
-    const [orig, ghost] = ['orders', 'ghost'].map(unique) as [string, string];
-    const origUrl = await queue(orig);
-    await sendAll(client, origUrl, [{ MessageBody: JSON.stringify({ id: 1 }) }]);
-    const impatient = new SqsBroker(client, { waitTimeSeconds: 1, visibilityTimeout: 2 });
-    const errors: unknown[] = [];
-    let retried = 0;
-    const forwarder = impatient.forward(orig, () => [{ name: ghost, kind: 'session' }], {
-      onError: (e) => errors.push(e),
-      onRetry: (n) => (retried += n),
-    });
-    try {
-      await eventually('the send failure reported', () => errors.length > 0);
-      await eventually('the message handed out again after its visibility timeout', () => retried > 0);
-      assert.equal(await queueDepth(client, origUrl), 1, 'the message is still in the original');
-
-      const ghostUrl = await queue(ghost);
-      await eventually('the original empty', async () => (await queueDepth(client, origUrl)) === 0);
-      assert.deepEqual((await drainQueue(client, ghostUrl)).map(idOf), [1]);
-    } finally {
       await forwarder.stop();
-      await impatient.close();
-    }
+      assert.deepEqual(forwarder.lag(), { messages: 0, oldestMs: 0 });
+      assert.ok(heldWhileRouting >= 1 && heldWhileRouting <= 10, `lag counted the batch in hand (${heldWhileRouting})`);
+      assert.deepEqual(errors, []);
+
+      const seen = new Map<number, string>();
+      for (const q of ['A', 'B', 'F'] as const) {
+        for (const m of await drainQueue(client, urls[q])) {
+          const id = idOf(m);
+          assert.equal(seen.get(id), undefined, `message ${id} arrived twice (in ${seen.get(id)} and ${q})`);
+          seen.set(id, q);
+          const sent = messages[id]!;
+          assert.equal(q, sent.expected, `message ${id} went to ${q}`);
+          assert.equal(m.Body, sent.entry.MessageBody);
+          assert.deepEqual(attrsOf(m.MessageAttributes), attrsOf(sent.entry.MessageAttributes), `attributes of ${id}`);
+        }
+      }
+      assert.equal(seen.size, 1000, 'every message arrived');
+      assert.equal(routed, 1000);
+    });
+
+    it('given a mirror route (session and fallback), when forwarded, then both queues get every matching message', async () => {
+      const [orig, s, f] = ['orders', 'session', 'fallback'].map(unique) as [string, string, string];
+      const urls = { orig: await queue(orig), s: await queue(s), f: await queue(f) };
+      const mirrored = (tenant: string) => tenant.startsWith('m');
+      const tenants = Array.from({ length: 40 }, (_, i) => (i % 3 === 0 ? `other-${i}` : `mia-${i}`));
+      await sendAll(
+        client,
+        urls.orig,
+        tenants.map((t, id) => ({
+          MessageBody: JSON.stringify({ id }),
+          MessageAttributes: { tenant: { DataType: 'String', StringValue: t } },
+        })),
+      );
+      const both: Destination[] = [
+        { name: s, kind: 'session' },
+        { name: f, kind: 'fallback' },
+      ];
+      const route = (m: RoutedMessage): Destination[] => (mirrored(m.attributes.tenant ?? '') ? both : [both[1]!]);
+      const byKind = { session: 0, fallback: 0 };
+      const forwarder = broker.forward(orig, route, { onRouted: (d) => byKind[d.kind]++ });
+      await eventually(
+        'the original empty',
+        async () => byKind.fallback === 40 && (await queueDepth(client, urls.orig)) === 0,
+      );
+      await forwarder.stop();
+
+      const inSession = (await drainQueue(client, urls.s)).map(idOf).sort((x, y) => x - y);
+      const inFallback = (await drainQueue(client, urls.f)).map(idOf).sort((x, y) => x - y);
+      const want = tenants.flatMap((t, id) => (mirrored(t) ? [id] : []));
+      assert.deepEqual(inSession, want);
+      assert.deepEqual(
+        inFallback,
+        tenants.map((_, id) => id),
+      );
+      assert.deepEqual(byKind, { session: want.length, fallback: 40 });
+    });
+
+    it('given a forwarder in its own process, when it is killed -9 mid-stream twice and started again, then every message reaches its queue at least once and duplicates stay within a batch per kill', async (t) => {
+      const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
+        string,
+        string,
+        string,
+        string,
+      ];
+      const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
+      const N = 2000;
+      const BATCH = 10;
+      const messages = generate(N, 7);
+      await sendAll(
+        client,
+        urls.orig,
+        messages.map((m) => m.entry),
+      );
+
+      const start = async (): Promise<ChildProcess> => {
+        const child = spawn(process.execPath, ['--import', 'tsx', 'test/queues/fixtures/sqs-forwarder-child.ts'], {
+          cwd: ROOT,
+          env: {
+            ...process.env,
+            SQS_ENDPOINT: sqs.endpoint,
+            AWS_REGION: 'us-east-1',
+            AWS_ACCESS_KEY_ID: 'test',
+            AWS_SECRET_ACCESS_KEY: 'test',
+            SOURCE: orig,
+            ROUTES: JSON.stringify(rulesFor(a, b)),
+            FALLBACK: f,
+            BATCH: String(BATCH),
+            VISIBILITY_TIMEOUT: '5',
+          },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.push(child);
+        let out = '';
+        child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+        await eventually('the forwarder process ready', () => {
+          if (child.exitCode !== null) throw new Error(`forwarder process exited: ${out}`);
+          return out.includes('ready');
+        });
+        return child;
+      };
+      const delivered = async () =>
+        (await queueDepth(client, urls.A)) + (await queueDepth(client, urls.B)) + (await queueDepth(client, urls.F));
+      const kill9 = async (child: ChildProcess) => {
+        const exited = once(child, 'exit');
+        child.kill('SIGKILL');
+        await exited;
+      };
+
+      let kills = 0;
+      for (const threshold of [300, 1000]) {
+        const child = await start();
+        await eventually(
+          `more than ${threshold} messages delivered`,
+          async () => (await delivered()) > threshold,
+          60_000,
+          20,
+        );
+        await kill9(child);
+        kills++;
+        assert.ok((await queueDepth(client, urls.orig)) > 0, 'killed while messages were still flowing');
+      }
+      const last = await start();
+      await eventually('the original empty', async () => (await queueDepth(client, urls.orig)) === 0, 60_000);
+      last.kill('SIGTERM');
+      await once(last, 'exit');
+
+      const arrivals = new Map<number, number>();
+      for (const q of ['A', 'B', 'F'] as const)
+        for (const m of await drainQueue(client, urls[q])) {
+          const id = idOf(m);
+          assert.equal(q, messages[id]!.expected, `message ${id} went to ${q}`);
+          arrivals.set(id, (arrivals.get(id) ?? 0) + 1);
+        }
+      assert.equal(arrivals.size, N, 'every message arrived at least once');
+      const duplicates = [...arrivals.values()].reduce((n, c) => n + c - 1, 0);
+      t.diagnostic(`${duplicates} duplicates after ${kills} kills`);
+      assert.ok(duplicates <= BATCH * kills, `${duplicates} duplicates, at most ${BATCH} per kill`);
+    });
+
+    it('given a FIFO original with several groups, when forwarded to FIFO queues, then each queue holds every group in send order', async () => {
+      const tag = randomUUID().slice(0, 8);
+      const orig = `orders-${tag}.fifo`;
+      const a = `session-${tag}.fifo`;
+      const f = `fallback-${tag}.fifo`;
+      const origUrl = await queue(orig, { FifoQueue: 'true', ContentBasedDeduplication: 'true' });
+      await broker.createLike(orig, a);
+      // No content-based deduplication here: the forwarder must give each copy a deduplication id.
+      const fUrl = await queue(f, { FifoQueue: 'true' });
+      const aUrl = (await client.send(new GetQueueUrlCommand({ QueueName: a }))).QueueUrl!;
+
+      const groups = ['g0', 'g1', 'g2', 'g3', 'g4'];
+      const sent = Array.from({ length: 300 }, (_, seq) => {
+        const group = groups[(seq * 7 + (seq >> 3)) % groups.length]!;
+        const tenant = seq % 4 === 0 ? 'bob' : 'anna';
+        return { seq, group, tenant };
+      });
+      await sendAll(
+        client,
+        origUrl,
+        sent.map((m) => ({
+          MessageBody: JSON.stringify({ id: m.seq, group: m.group }),
+          MessageGroupId: m.group,
+          MessageAttributes: { tenant: { DataType: 'String', StringValue: m.tenant } },
+        })),
+      );
+      let routed = 0;
+      const forwarder = broker.forward(orig, filterRoute([{ name: a, filter: { tenant: '^a' } }], f), {
+        onRouted: () => routed++,
+      });
+      await eventually(
+        'the FIFO original empty',
+        async () => routed === 300 && (await queueDepth(client, origUrl)) === 0,
+        60_000,
+      );
+      await forwarder.stop();
+
+      const order = (ms: Message[]) => {
+        const byGroup: Record<string, number[]> = {};
+        for (const m of ms) (byGroup[m.Attributes!.MessageGroupId!] ??= []).push(idOf(m));
+        return byGroup;
+      };
+      const want = (pick: (tenant: string) => boolean) => {
+        const byGroup: Record<string, number[]> = {};
+        for (const m of sent) if (pick(m.tenant)) (byGroup[m.group] ??= []).push(m.seq);
+        return byGroup;
+      };
+      assert.deepEqual(
+        order(await drainQueue(client, aUrl)),
+        want((t) => t.startsWith('a')),
+      );
+      assert.deepEqual(
+        order(await drainQueue(client, fUrl)),
+        want((t) => !t.startsWith('a')),
+      );
+    });
+
+    it('given a destination that does not exist, when a message is routed there, then it stays in the original (reported, handed out again) and arrives once the queue exists', async () => {
+      const [orig, ghost] = ['orders', 'ghost'].map(unique) as [string, string];
+      const origUrl = await queue(orig);
+      await sendAll(client, origUrl, [{ MessageBody: JSON.stringify({ id: 1 }) }]);
+      const impatient = new SqsBroker(client, { waitTimeSeconds: 1, visibilityTimeout: 2 });
+      const errors: unknown[] = [];
+      let retried = 0;
+      const forwarder = impatient.forward(orig, () => [{ name: ghost, kind: 'session' }], {
+        onError: (e) => errors.push(e),
+        onRetry: (n) => (retried += n),
+      });
+      try {
+        await eventually('the send failure reported', () => errors.length > 0);
+        await eventually('the message handed out again after its visibility timeout', () => retried > 0);
+        assert.equal(await queueDepth(client, origUrl), 1, 'the message is still in the original');
+
+        const ghostUrl = await queue(ghost);
+        await eventually('the original empty', async () => (await queueDepth(client, origUrl)) === 0);
+        assert.deepEqual((await drainQueue(client, ghostUrl)).map(idOf), [1]);
+      } finally {
+        await forwarder.stop();
+        await impatient.close();
+      }
+    });
   });
 
   // Last in the file: it kills the shared ElasticMQ (which keeps nothing through a restart).

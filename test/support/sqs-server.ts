@@ -126,16 +126,20 @@ export async function queueDepth(client: SQSClient, queueUrl: string): Promise<n
  * Reads a queue empty the way a consumer does (receive, then delete each batch), with every
  * attribute; returns the messages in the order received. Ends when a receive is empty and the
  * queue holds nothing, in flight included (so a message a crashed reader held is waited for).
+ * The first receive of a round does not wait (ElasticMQ answers a short poll with every visible
+ * message), so an empty queue ends the read at once instead of after a long poll; while
+ * messages are in flight elsewhere, it long-polls for them.
  */
 export async function drainQueue(client: SQSClient, queueUrl: string, timeoutMs = 60_000): Promise<Message[]> {
   const out: Message[] = [];
   const end = Date.now() + timeoutMs;
+  let wait = 0;
   for (;;) {
     const { Messages = [] } = await client.send(
       new ReceiveMessageCommand({
         QueueUrl: queueUrl,
         MaxNumberOfMessages: 10,
-        WaitTimeSeconds: 1,
+        WaitTimeSeconds: wait,
         MessageAttributeNames: ['All'],
         MessageSystemAttributeNames: ['All'],
       }),
@@ -143,8 +147,10 @@ export async function drainQueue(client: SQSClient, queueUrl: string, timeoutMs 
     if (Messages.length === 0) {
       if ((await queueDepth(client, queueUrl)) === 0) return out;
       if (Date.now() > end) throw new Error(`${queueUrl} still holds messages after ${timeoutMs} ms of reading`);
+      wait = 1;
       continue;
     }
+    wait = 0;
     out.push(...Messages);
     const Entries = Messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle }));
     await client.send(new DeleteMessageBatchCommand({ QueueUrl: queueUrl, Entries }));
