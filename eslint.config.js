@@ -31,7 +31,7 @@ const boundaries = [
 const domainFiles = ['services/*/src/domain/**/*.ts', 'shared/src/policy/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'data/**', '.tmp/**'] },
+  { ignores: ['node_modules/**', 'data/**', '.tmp/**', 'dist/**'] },
   ...tseslint.configs.recommended,
   {
     rules: {

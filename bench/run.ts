@@ -20,6 +20,7 @@ import { benchStatus, benchTakeover } from './replicas.bench.js';
 import { benchLicense, benchLicenseReport } from './license.bench.js';
 import { benchAuth } from './auth.bench.js';
 import { benchQueues } from './queues.bench.js';
+import { benchPlugin } from './plugin.bench.js';
 import type { Row } from './support/util.js';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
@@ -67,6 +68,7 @@ try {
     rows.push(...benchLicenseReport());
   }
   if (want('auth')) rows.push(...(await benchAuth(log)));
+  if (want('plugin')) rows.push(...(await benchPlugin(log)));
   if (want('relay')) rows.push(...(await benchRelay(log)));
   if (want('slow-client')) rows.push(...(await benchSlowClient(log)));
   if (want('governance')) rows.push(...(await benchGovernance(log)));

@@ -4,6 +4,8 @@
  *   kube-apiserver, kube-controller-manager  k8s.io/kubernetes KUBE_VERSIONS.kubernetes
  *   etcd                                     go.etcd.io/etcd/server/v3 KUBE_VERSIONS.etcd
  *   helm                                     helm.sh/helm/v4/cmd/helm KUBE_VERSIONS.helm
+ *   krew                                     sigs.k8s.io/krew/cmd/krew KUBE_VERSIONS.krew (installs the
+ *                                            plugin from its manifest, as a user's kubectl krew does)
  * k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces the staging modules by local
  * paths), so a small generated module requires it and repeats those `replace` lines, read from the
  * upstream go.mod, as `k8s.io/X => k8s.io/X v0.<minor>.<patch>`; etcd is pinned in the same module
@@ -39,9 +41,10 @@ export const KUBE_VERSIONS = {
   kubernetes: 'v1.34.4',
   etcd: 'v3.6.4',
   helm: 'v4.3.2',
+  krew: 'v0.4.3',
 } as const;
 
-export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'etcd', 'helm'] as const;
+export const KUBE_BINARIES = ['kube-apiserver', 'kube-controller-manager', 'etcd', 'helm', 'krew'] as const;
 export type KubeBinary = (typeof KUBE_BINARIES)[number];
 
 /** The command that builds them, for error messages. */
@@ -112,6 +115,13 @@ function targets(buildDate: string): Target[] {
         `-X helm.sh/helm/v4/internal/version.version=${KUBE_VERSIONS.helm}`,
         '-X helm.sh/helm/v4/internal/version.gitTreeState=clean',
       ],
+      inModule: false,
+    },
+    {
+      binary: 'krew',
+      source: `sigs.k8s.io/krew@${KUBE_VERSIONS.krew}`,
+      pkg: `sigs.k8s.io/krew/cmd/krew@${KUBE_VERSIONS.krew}`,
+      ldflags: [`-X sigs.k8s.io/krew/internal/version.gitTag=${KUBE_VERSIONS.krew}`],
       inModule: false,
     },
   ];

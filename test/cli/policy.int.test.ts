@@ -5,8 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/tmp.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));
+const BIN = PLUGIN_BIN;
 const DIR = fileURLToPath(new URL('../fixtures/governance/', import.meta.url));
 const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 30_000 });
 const cfg = (c: unknown) => {

@@ -5,8 +5,9 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../support/tmp.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));
+const BIN = PLUGIN_BIN;
 const FIX = fileURLToPath(new URL('../fixtures/mirrord-config/', import.meta.url));
 const run = (args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) =>
   spawnSync(process.execPath, [BIN, ...args], {

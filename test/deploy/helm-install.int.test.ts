@@ -14,8 +14,9 @@ import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client
 import { runKubectl, startTestCluster, type TestCluster } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
 import { HUB_CHART, OPERATOR_CHART, helm, valuesFile } from './charts.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const PLUGIN = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+const PLUGIN = PLUGIN_BIN;
 const LICENSE = 'name: Example\norganization: Example Org\nexpire_at: 2030-12-31\nseats: 10\n';
 const AGENT = 'mirrord.metalbear.co/agent';
 /** One of each on two cores: the processes are real. */

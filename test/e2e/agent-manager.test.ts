@@ -11,6 +11,7 @@ import {
   type TestCluster,
 } from '../support/cluster.js';
 import { eventually as waitUntil } from '../support/eventually.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
 const SESSION = 'mirrord.metalbear.co/session';
 /** An agent Job is shared: it carries one such label per session using it. */
@@ -284,7 +285,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
     const { tempDir } = await import('../support/tmp.js');
     const { writeFileSync } = await import('node:fs');
     const { join } = await import('node:path');
-    const bin = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+    const bin = PLUGIN_BIN;
     const env = {
       ...process.env,
       MIRRORD_GATEWAY: sys.url,

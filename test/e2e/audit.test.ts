@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { http, API, SessionClient, startSystem, type System } from '../support/system.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));
+const BIN = PLUGIN_BIN;
 
 /** History from the ledger: `kubectl mirrord audit` and `operator status --at`. */
 describe('audit and status --at, rebuilt from events', () => {

@@ -5,10 +5,10 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { startSystem, type System } from '../support/system.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = fileURLToPath(new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url));
+const BIN = PLUGIN_BIN;
 
 describe('kubectl-mirrord against a running system', () => {
   let sys: System;

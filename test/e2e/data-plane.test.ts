@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { clientMessage, encode, type ClientMessage } from '#shared/protocol/index.js';
 import { API, http, SessionClient, type System } from '../support/system.js';
@@ -11,8 +10,9 @@ import { agentOfSession, startClusterSystem, type ClusterSystem, type TestCluste
 import { eventually } from '../support/eventually.js';
 import { arbitrary, deepClientSteal, deepDaemonRefusal, rng } from '../support/protocol-gen.js';
 import type { TestAgent } from '../agent/test-agent.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = fileURLToPath(new URL('../../cli/src/main.ts', import.meta.url));
+const BIN = PLUGIN_BIN;
 
 /** The data plane through the test cluster: client ↔ gateway relay ↔ the target's (test) agent. */
 describe('data plane: sessions relayed to the agent in the mirrord protocol', () => {
@@ -38,7 +38,7 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
   const agentOf = (sid: string) => agentOfSession(cluster, sid);
   /** `kubectl mirrord session start --target T ARGS…` as jim; resolves once it prints the session id. */
   const startPlugin = async (target: string, ...args: string[]) => {
-    const plugin = spawn(process.execPath, ['--import', 'tsx', BIN, 'session', 'start', '--target', target, ...args], {
+    const plugin = spawn(process.execPath, [BIN, 'session', 'start', '--target', target, ...args], {
       env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'jim-token' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -16,8 +16,9 @@ import type { GatewayDeps } from '../../services/gateway/src/adapters/http/serve
 import type { Target } from '#shared/targets/index.js';
 import { eventually } from '../support/eventually.js';
 import { startRealGateway, type RealGateway } from './real-gateway.js';
+import { PLUGIN_BIN } from '../support/plugin.js';
 
-const BIN = new URL('../../cli/bin/kubectl-mirrord.js', import.meta.url).pathname;
+const BIN = PLUGIN_BIN;
 
 describe(
   'the plugin with a client-certificate kubeconfig user, through the real aggregator',

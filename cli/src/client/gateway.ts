@@ -1,6 +1,7 @@
 import type { KubeConfig as KubeConfigType } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
-import { Agent, fetch as fetchWith } from 'undici';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
 
 export interface GatewayTarget {
@@ -17,6 +18,8 @@ export interface GatewayTarget {
   tls?: GatewayTls;
   /** What to do about a 401 (the gateway's: a token; the license server's: its key). */
   unauthorizedHint?: string;
+  /** What it is, for errors: "the gateway" unless said ("the license server"). */
+  name?: string;
 }
 
 export interface GatewayTls {
@@ -125,15 +128,32 @@ export const TRACEPARENT =
     ? process.env.TRACEPARENT
     : `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 
-const agents = new Map<string, Agent>();
-const connecting = (gw: GatewayTarget): Agent | undefined => {
-  const connect = { ...(gw.ca ? { ca: gw.ca } : {}), ...gw.tls };
-  if (!Object.keys(connect).length) return undefined;
-  const key = JSON.stringify(connect);
-  let a = agents.get(key);
-  if (!a) agents.set(key, (a = new Agent({ connect })));
-  return a;
-};
+/** What one call sent back: status and body text. */
+interface Reply {
+  status: number;
+  text: string;
+}
+
+/**
+ * One exchange over node:http(s): a plugin call is one or two requests, and the global fetch's
+ * first use costs ~100 ms of loading (twice a bare `node -e 0`); the cluster's CA and the user's
+ * client certificate are this gateway's only (never the process' defaults).
+ */
+function exchange(gw: GatewayTarget, method: string, url: URL, headers: Record<string, string>, body?: string) {
+  const tls = url.protocol === 'https:' ? { ...(gw.ca ? { ca: gw.ca } : {}), ...gw.tls } : {};
+  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  return new Promise<Reply>((resolve, reject) => {
+    const req = send(url, { method, headers, ...tls, timeout: 15_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(Object.assign(new Error('no answer in 15 s'), { code: 'ETIMEDOUT' })));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
 
 /**
  * One HTTP call to the gateway (or the license server); a failure becomes an AppError with its
@@ -146,37 +166,36 @@ export async function request<T>(
   headers: Record<string, string> = {},
   body?: string,
 ): Promise<T> {
-  let res: Response;
+  let res: Reply;
   try {
-    // A cluster's own CA and the user's client certificate (the kubeconfig's) are for this gateway only.
-    const dispatcher = connecting(gw);
-    const send = (dispatcher ? (u: string, i: RequestInit) => fetchWith(u, { ...i, dispatcher } as never) : fetch) as (
-      u: string,
-      i: RequestInit,
-    ) => Promise<Response>;
-    res = await send(`${gw.url}${path}`, {
+    res = await exchange(
+      gw,
       method,
-      ...(body === undefined ? {} : { body }),
-      headers: {
+      new URL(`${gw.url}${path}`),
+      {
         accept: 'application/json',
         traceparent: TRACEPARENT,
         ...(gw.token ? { authorization: `Bearer ${gw.token}` } : {}),
+        ...(body === undefined ? {} : { 'content-length': String(Buffer.byteLength(body)) }),
         ...headers,
       },
-      signal: AbortSignal.timeout(15_000),
-    });
+      body,
+    );
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-    throw new AppError(ErrorCode.Unavailable, `cannot reach the gateway at ${gw.url} (${gw.source}): ${cause}`);
+    const cause = (e as { code?: string }).code ?? (e as Error).message;
+    throw new AppError(
+      ErrorCode.Unavailable,
+      `cannot reach ${gw.name ?? 'the gateway'} at ${gw.url} (${gw.source}): ${cause}`,
+    );
   }
-  const text = await res.text();
+  const text = res.text;
   let parsed: unknown;
   try {
     parsed = text ? JSON.parse(text) : undefined;
   } catch {
     parsed = undefined;
   }
-  if (!res.ok) {
+  if (res.status < 200 || res.status > 299) {
     const st = parsed as
       { reason?: string; code?: string; message?: string; details?: { error_code?: string } } | undefined;
     // Our code rides in details.error_code; the Status reason is Kubernetes' (ServiceUnavailable, Invalid).

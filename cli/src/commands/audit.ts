@@ -3,7 +3,7 @@ import { invalid } from '#shared/errors/index.js';
 import { parseTarget, formatTarget } from '#shared/targets/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { renderAudit, type AuditEvent } from '../render/audit.js';
-import { print } from './operator.js';
+import { print } from '../render/output.js';
 
 interface AuditOptions {
   user?: string;
@@ -56,6 +56,6 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
         events.push(...r.items);
         cont = r.metadata.continue;
       } while (cont && events.length < limit);
-      if (!print({ items: events }, o.output)) process.stdout.write(renderAudit(events));
+      if (!(await print({ items: events }, o.output))) process.stdout.write(renderAudit(events));
     });
 }

@@ -71,6 +71,7 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
         url: url.replace(/\/$/, ''),
         token: undefined,
         source: o.server ? '--server' : 'MIRRORD_LICENSE_SERVER',
+        name: 'the license server',
         unauthorizedHint: 'pass the key the license server was given as LICENSE_KEY with --key or MIRRORD_LICENSE_KEY',
       };
       const q = new URLSearchParams({ format: o.output === 'csv' ? 'csv' : 'json', primary_key: o.by });

@@ -1,15 +1,8 @@
 import type { Command } from 'commander';
-import YAML from 'yaml';
 import { sessionIdCandidates } from '#shared/ids/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { print } from '../render/output.js';
 import { renderOperatorStatus, renderPortLocks, type OperatorStatus } from '../render/status.js';
-
-export function print(o: unknown, format: string | undefined): boolean {
-  if (format === 'json') process.stdout.write(`${JSON.stringify(o, null, 2)}\n`);
-  else if (format === 'yaml') process.stdout.write(YAML.stringify(o));
-  else return false;
-  return true;
-}
 
 export function registerOperator(program: Command, globals: () => GlobalOptions): void {
   const op = program.command('operator').description('the mirrord operator (gateway) and its sessions');
@@ -33,7 +26,7 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
       );
       const ns = o.allNamespaces ? undefined : o.namespace;
       if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
-      if (print(status, o.output)) return;
+      if (await print(status, o.output)) return;
       process.stdout.write(renderOperatorStatus(status));
       if (o.output === 'wide') process.stdout.write(`\n${renderPortLocks(status.status.sessions)}`);
     });

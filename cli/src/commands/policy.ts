@@ -14,7 +14,7 @@ import { decideStart, describeOutgoingRule } from '#shared/policy/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
-import { print } from './operator.js';
+import { print } from '../render/output.js';
 import { explainReply, parseWith, type ExplainRequest } from '#shared/contracts/index.js';
 import type * as z from 'zod';
 
@@ -184,7 +184,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
           changes: e.changes ?? [],
           enforce: e.enforce,
         };
-        if (!print(out, o.output)) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
+        if (!(await print(out, o.output))) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
         process.exitCode = e.allowed ? 0 : 3;
       },
     );

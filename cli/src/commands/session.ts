@@ -14,7 +14,7 @@ import { formatDottedTarget, parseTarget, validateNamespace } from '#shared/targ
 import { VERSION } from '#shared/version.js';
 import { API, request, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
 import { clientCertificate, forgetCertificate } from '../client/certificate.js';
-import { print } from './operator.js';
+import { print } from '../render/output.js';
 import { configSplits, queueConnectQuery } from '../client/queue-params.js';
 import { splitQueueLines } from '../render/split-env.js';
 
@@ -337,7 +337,7 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
         items.push(...page.items);
         cont = page.metadata?.continue;
       } while (cont);
-      if (print({ items }, o.output)) return;
+      if (await print({ items }, o.output)) return;
       for (const e of items) {
         const d = e.data;
         const detail = [

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { renderIssues } from '#shared/mirrord-config/index.js';
 import { verifyConfigFile } from '../client/mirrord-config.js';
-import { print } from './operator.js';
+import { print } from '../render/output.js';
 
 /**
  * `kubectl mirrord verify-config FILE…`: the mirrord CLI's offline check. Exit 0 when every
@@ -13,7 +13,7 @@ export function registerVerifyConfig(program: Command): void {
     .description('check mirrord config files offline (templates rendered from the environment)')
     .argument('<files...>', 'mirrord.json / .yaml files')
     .option('-o, --output <format>', 'json | yaml (the normalised config, or the errors)')
-    .action((files: string[], o: { output?: string }) => {
+    .action(async (files: string[], o: { output?: string }) => {
       if (o.output && !['json', 'yaml'].includes(o.output))
         throw new Error(`--output: expected json or yaml, got "${o.output}"`);
       const results = files.map((file) => {
@@ -23,7 +23,7 @@ export function registerVerifyConfig(program: Command): void {
           : { file, type: 'Fail' as const, errors: r.issues };
       });
       const failed = results.some((r) => r.type === 'Fail');
-      if (!print(results.length === 1 ? results[0] : results, o.output)) {
+      if (!(await print(results.length === 1 ? results[0] : results, o.output))) {
         for (const r of results) {
           if (r.type === 'Success')
             process.stdout.write(
