@@ -115,11 +115,48 @@ describe('kubectl-mirrord against a running system', () => {
     const { createCa, issue } = await import('#shared/pki/index.js');
     const foreign = await issue(await createCa('elsewhere'), { commonName: 'x', usage: 'client' });
     const { readdirSync } = await import('node:fs');
-    for (const f of readdirSync(certDir))
+    for (const f of readdirSync(certDir).filter((x) => x.endsWith('.json')))
       writeFileSync(join(certDir, f), JSON.stringify({ certPem: foreign.certPem, keyPem: foreign.keyPem }));
     const renewed = await startedIdentity();
     assert.notEqual(renewed.client_id, first.client_id);
     assert.match(renewed.client_id, /^[0-9a-f]{64}$/);
+    // and the renewal kept this machine's key: the same user_id, so the same seat
+    assert.equal(renewed.user_id, first.user_id);
+  });
+
+  it('one machine is one seat: localhost or 127.0.0.1, two tokens, a renewal', async () => {
+    // given a machine whose plugin has never run (its own config directory)
+    const machine = tempDir('machine');
+    const port = new URL(sys.url).port;
+    const seatsBefore = (JSON.parse(run(['license', 'status', '-o', 'json']).stdout) as { seats_used: number | null })
+      .seats_used;
+    const started = async (gateway: string, token: string) => {
+      const proc = spawn(process.execPath, [BIN, 'session', 'start', '--target', 'deployment/ip-visit-counter'], {
+        env: { ...env, MIRRORD_GATEWAY: gateway, MIRRORD_TOKEN: token, MIRRORD_CERT_DIR: machine },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      const id = await new Promise<string>((resolve) => createInterface({ input: proc.stdout! }).once('line', resolve));
+      const line = await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === id);
+      proc.kill('SIGINT');
+      await new Promise((r) => proc.once('exit', r));
+      return String(line.user_id);
+    };
+    // when the same user account addresses the gateway two ways, with two tokens, then renews
+    const ids = [
+      await started(`http://127.0.0.1:${port}`, 'aviram-token'),
+      await started(`http://localhost:${port}`, 'aviram-token'),
+      await started(`http://localhost:${port}/`, 'alice-token'),
+    ];
+    const { readdirSync, rmSync } = await import('node:fs');
+    const certs = readdirSync(machine).filter((f) => f.endsWith('.json'));
+    assert.equal(certs.length, 3, 'one certificate per gateway spelling and token');
+    for (const f of certs) rmSync(join(machine, f));
+    ids.push(await started(`http://127.0.0.1:${port}`, 'aviram-token'));
+    // then every session has the machine's one key, and the licence counts one more seat
+    assert.equal(new Set(ids).size, 1, 'one key for every gateway, token and renewal');
+    const seatsAfter = (JSON.parse(run(['license', 'status', '-o', 'json']).stdout) as { seats_used: number | null })
+      .seats_used;
+    assert.equal(seatsAfter, (seatsBefore ?? 0) + 1);
   });
 
   it('a refused port prints the refusal and exits non-zero; Ctrl-C ends cleanly', async () => {

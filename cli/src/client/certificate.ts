@@ -11,6 +11,33 @@ interface Cached {
 }
 
 const dir = (env: NodeJS.ProcessEnv) => env.MIRRORD_CERT_DIR ?? join(homedir(), '.mirrord', 'certificates');
+
+/**
+ * This user account's key on this machine: made once, reused for every gateway, token and
+ * renewal. Its public key is the session's `user_id`, and in seat mode `machine` the seat, so
+ * one machine is one seat however the gateway is addressed. Created exclusively, so two plugin
+ * calls racing on a first use still end with one key.
+ */
+function machineKey(env: NodeJS.ProcessEnv): string | undefined {
+  const file = join(dir(env), 'machine-key.pem');
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+function keepMachineKey(env: NodeJS.ProcessEnv, keyPem: string): string {
+  const file = join(dir(env), 'machine-key.pem');
+  mkdirSync(dir(env), { recursive: true, mode: 0o700 });
+  try {
+    writeFileSync(file, keyPem, { flag: 'wx', mode: 0o600 });
+    return keyPem;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    return readFileSync(file, 'utf8');
+  }
+}
 /** One certificate per gateway and credential (a kubeconfig context is both). */
 const fileFor = (gw: GatewayTarget, env: NodeJS.ProcessEnv) =>
   join(
@@ -43,7 +70,9 @@ export async function clientCertificate(gw: GatewayTarget, env: NodeJS.ProcessEn
     c = undefined;
   }
   if (!c) {
-    const { csrPem, keyPem } = await createCsr(userInfo().username);
+    let key = machineKey(env);
+    if (!key) key = keepMachineKey(env, (await createCsr(userInfo().username)).keyPem);
+    const { csrPem, keyPem } = await createCsr(userInfo().username, key);
     const r = await request<{ certificate: string }>(
       gw,
       'POST',

@@ -298,14 +298,26 @@ export function identityOf(cert: string): { publicKey: string; fingerprint: stri
 }
 
 /** A CSR for a fresh key (the plugin's side). */
-export async function createCsr(commonName: string): Promise<{ csrPem: string; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
+export async function createCsr(commonName: string, keyPem?: string): Promise<{ csrPem: string; keyPem: string }> {
+  const keys = keyPem
+    ? await keyPairOf(keyPem)
+    : ((await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair);
   const csr = await x509.Pkcs10CertificateRequestGenerator.create({
     name: `CN=${escapeDn(commonName)}`,
     keys,
     signingAlgorithm: ALG,
   });
   return { csrPem: csr.toString('pem'), keyPem: await exportKey(keys.privateKey) };
+}
+
+/** A PKCS#8 P-256 private key and its public half (the JWK without `d`). */
+async function keyPairOf(keyPem: string): Promise<CryptoKeyPair> {
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', x509.PemConverter.decodeFirst(keyPem), ALG, true, [
+    'sign',
+  ]);
+  const { d: _d, ...jwk } = await webcrypto.subtle.exportKey('jwk', privateKey);
+  const publicKey = await webcrypto.subtle.importKey('jwk', { ...jwk, key_ops: ['verify'] }, ALG, true, ['verify']);
+  return { privateKey, publicKey };
 }
 
 /**
