@@ -36,12 +36,15 @@ export class FrontDoor {
   ) {}
 
   static async start(): Promise<FrontDoor> {
-    const fd = new FrontDoor(await startTestCluster(), await startNatsServer());
+    const fd = new FrontDoor(...(await Promise.all([startTestCluster(), startNatsServer()])));
     fd.dbUrl = `sqlite:${join(tempDir('chaos-front'), 'ledger.db')}`;
-    fd.ledger = await startService('ledger', { ...fd.env(), LEDGER_INSTANCE: 'front' });
-    for (const i of [0, 1]) await fd.startGateway(i);
-    for (const i of [0, 1]) await fd.startAgentManager(i);
-    for (const i of [0, 1]) await fd.startPolicy(i);
+    // The first gateway makes the operator CA the other replicas share: it starts alone (next
+    // to the ledger); the rest, which only read the CA, side by side.
+    [fd.ledger] = await Promise.all([
+      startService('ledger', { ...fd.env(), LEDGER_INSTANCE: 'front' }),
+      fd.startGateway(0),
+    ]);
+    await Promise.all([fd.startGateway(1), ...[0, 1].flatMap((i) => [fd.startAgentManager(i), fd.startPolicy(i)])]);
     fd.nc = await fd.nats.connect();
     return fd;
   }
@@ -103,8 +106,9 @@ export class FrontDoor {
 
   async stop(): Promise<void> {
     await this.nc?.close().catch(() => undefined);
-    for (const p of [...this.gateways, ...this.ams, ...this.policies, this.ledger])
-      await p?.stop().catch(() => undefined);
+    await Promise.all(
+      [...this.gateways, ...this.ams, ...this.policies, this.ledger].map((p) => p?.stop().catch(() => undefined)),
+    );
     const bus = this.nats.violations();
     await this.nats[Symbol.asyncDispose]();
     assertNoViolations({ violations: () => bus });
@@ -265,9 +269,13 @@ async function doorFindings(
   }
 }
 
-/** The front door's faults, each under `p.doorSessions` WebSocket sessions. */
-export async function doorPhases(p: Profile, log: (s: string) => void): Promise<ChaosRow[]> {
-  const fd = await FrontDoor.start();
+/** The front door's faults, each under `p.doorSessions` WebSocket sessions, on `starting` (started already). */
+export async function doorPhases(
+  p: Profile,
+  log: (s: string) => void,
+  starting: Promise<FrontDoor> = FrontDoor.start(),
+): Promise<ChaosRow[]> {
+  const fd = await starting;
   const rows: ChaosRow[] = [];
   const seen = { duplicated: 0, doubleLocks: 0 };
   try {

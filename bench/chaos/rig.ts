@@ -55,11 +55,14 @@ export class Rig {
   ) {}
 
   static async start(leaseMs: number): Promise<Rig> {
-    const rig = new Rig(await startNatsCluster(3), await startPostgres(), await startWebtrigger(), leaseMs);
+    const [nats, pg, hook] = await Promise.all([startNatsCluster(3), startPostgres(), startWebtrigger()]);
+    const rig = new Rig(nats, pg, hook, leaseMs);
     rig.dbUrl = await rig.pg.createDatabase('chaos');
     rig.nc = await rig.nats.connect(undefined, { maxReconnectAttempts: -1, reconnectTimeWait: 100 });
-    for (const i of [0, 1]) rig.ledgers[i] = await rig.startLedger(i);
-    for (const i of [0, 1]) rig.reporters[i] = await rig.startReporter(i);
+    // The first ledger alone: it migrates the database and makes the streams. The others then
+    // start side by side (the standby, and the reporters, which wait for the events stream).
+    await rig.startLedger(0);
+    await Promise.all([rig.startLedger(1), rig.startReporter(0), rig.startReporter(1)]);
     return rig;
   }
 
@@ -107,7 +110,7 @@ export class Rig {
 
   async stop(): Promise<void> {
     await this.nc?.close().catch(() => undefined);
-    for (const p of [...this.reporters, ...this.ledgers]) await p.stop().catch(() => undefined);
+    await Promise.all([...this.reporters, ...this.ledgers].map((p) => p.stop().catch(() => undefined)));
     await this.hook.close();
     await this.pg[Symbol.asyncDispose]();
     const bus = this.nats.violations();
