@@ -68,13 +68,11 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     assert.equal(a.ok, false);
     const err = a.error as { code: string; message: string; wire: string; policy: string };
     assert.equal(err.code, 'Forbidden');
-    // On the wire: ForbiddenWithReason (protocol 1.29 has it), naming the policy.
+    // On the wire: ForbiddenWithReason (protocol 1.29 has it), naming the policy once: the
+    // reason is only why, since the CLI's sentence names the action and the policy itself.
     assert.equal(err.wire, 'ForbiddenWithReason');
     assert.equal(err.policy, 'default/block-stealing-from-boats-deployment');
-    assert.equal(
-      err.message,
-      'steal is forbidden by the mirrord policy "default/block-stealing-from-boats-deployment" for this target (deploy/boats in namespace default)',
-    );
+    assert.equal(err.message, 'steal is blocked on deploy/boats in namespace default');
     const rejected = await sys.ledger.waitFor((l) => l.msg === 'Session Rejected' && l.session_id === id);
     assert.equal(rejected.policy, 'default/block-stealing-from-boats-deployment');
     assert.equal((await subscribe(c, 81, 'mirror')).ok, true, 'mirror is not blocked');
@@ -117,12 +115,13 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     const m = await subscribe(web, 80, 'mirror');
     assert.match(
       String((m.error as { message: string }).message),
-      /^mirror is forbidden by the mirrord policy "books\/block-unfiltered-stealing-from-webserver-deployments"/,
+      /^mirror is blocked on deploy\/webserver in namespace books$/,
     );
+    assert.equal((m.error as { policy: string }).policy, 'books/block-unfiltered-stealing-from-webserver-deployments');
     const s = await subscribe(web, 80, 'steal');
     assert.match(
       String((s.error as { message: string }).message),
-      /^steal-without-filter is forbidden .*: set an HTTP filter/,
+      /^steal-without-filter is blocked on deploy\/webserver in namespace books; set an HTTP filter/,
     );
     assert.equal((await subscribe(web, 80, 'steal', { header_filter: 'x-user: me' })).ok, true);
     const worker = (await connect('deployment.worker', 'books')).client!;

@@ -55,18 +55,24 @@ const stealArg = (v: string, prev: Array<{ port: number; local?: number }> = [])
   return [...prev, { port: port!, ...(local !== undefined ? { local: portArg(local)[0]! } : {}) }];
 };
 
-/** Why a subscription was refused, from the protocol's answer. */
-function describeRefusal(e: unknown, mode: string): string {
+/**
+ * Why a subscription was refused, in one line, from the protocol's answer and the warnings
+ * that came with it (the gateway names a port's holder in a warning just before PortAlreadyStolen).
+ */
+function describeRefusal(e: unknown, mode: string, warnings: string[]): string {
   const err = e as { $: string; v: unknown };
   if (err.$ === 'Close') return String(err.v);
   const inner = (err.v ?? {}) as { $?: string; v?: Record<string, unknown> | number };
   switch (inner.$) {
     case 'PortAlreadyStolen':
-      return `port ${String(inner.v)} is already stolen by another session (on_concurrent_steal=${mode}); kubectl mirrord audit names the holder`;
+      return (
+        warnings.find((w) => w.includes('already stolen')) ??
+        `port ${String(inner.v)} is already stolen by another session (on_concurrent_steal=${mode})`
+      );
     case 'Forbidden':
     case 'ForbiddenWithReason': {
       const v = inner.v as { policy_name: string | null; reason?: string };
-      return `forbidden by ${v.policy_name ? `policy "${v.policy_name}"` : 'a mirrord policy'}${v.reason ? `: ${v.reason}` : ''}`;
+      return `forbidden by ${v.policy_name ? `the mirrord policy "${v.policy_name}"` : 'a mirrord policy'}${v.reason ? ` (${v.reason})` : ''}`;
     }
     case 'SystemFailure':
       return String((inner.v as { message: string }).message);
@@ -213,11 +219,16 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     const ws = (current = opened);
     const traffic = new TrafficHandler(ws, locals, process.stdout);
     let endedBy: string | undefined;
+    // While a subscription awaits its answer, warnings wait too: a refusal says them in its one line.
+    let held: string[] | undefined;
+    const say = (level: 'Warn' | 'Error' | 'Info', message: string) =>
+      process.stderr.write(`${{ Warn: 'warning', Error: 'error', Info: 'info' }[level]}: ${message}\n`);
     ws.onMessage((m) => {
       if (m.$ === 'Close') endedBy = m.v;
-      else if (m.$ === 'LogMessage')
-        process.stderr.write(`${{ Warn: 'warning', Error: 'error', Info: 'info' }[m.v.level.$]}: ${m.v.message}\n`);
-      else traffic.handle(m);
+      else if (m.$ === 'LogMessage') {
+        if (held && m.v.level.$ === 'Warn') held.push(m.v.message);
+        else say(m.v.level.$, m.v.message);
+      } else traffic.handle(m);
     });
     try {
       await ws.handshake();
@@ -225,12 +236,16 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
       else process.stderr.write(`reconnected to session ${sessionId}\n`);
       if (splits.length && !connectedOnce) await printSplitQueues(ws);
       for (const sub of subs) {
-        const r = await ws.subscribe(sub.mode, sub.port, sub.filter);
+        const warnings: string[] = (held = []);
+        const r = await ws.subscribe(sub.mode, sub.port, sub.filter).finally(() => (held = undefined));
         const desc = `${sub.mode} port ${sub.port}${sub.filter ? ` (filter header=${o.headerFilter})` : ''}`;
-        if (!r.ok) {
+        const why = r.ok ? undefined : describeRefusal(r.error, o.onConcurrentSteal, warnings);
+        // A warning the refusal's line already says is not printed twice.
+        for (const w of warnings) if (why !== w) say('Warn', w);
+        if (why !== undefined) {
           userClosing = true;
           await ws.close(1000);
-          throw new SessionEnded(`refused: ${desc}: ${describeRefusal(r.error, o.onConcurrentSteal)}`, 1);
+          throw new SessionEnded(`refused: ${desc}: ${why}`, 1);
         }
         if (!connectedOnce)
           process.stderr.write(

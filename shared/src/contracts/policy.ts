@@ -18,7 +18,8 @@ const facts = z.object({
 /** An outgoing rule as the policy wrote it, with the policy it came from. */
 const ruleOfPolicy = outgoingRule.extend({ policy: z.string() });
 
-const denial = z.object({ policy: z.string(), feature: z.string(), reason: z.string() });
+// detail: the reason without the feature and the policy (the protocol's ForbiddenWithReason names both itself).
+const denial = z.object({ policy: z.string(), feature: z.string(), reason: z.string(), detail: z.string() });
 export type Denial = z.infer<typeof denial>;
 
 /** May this session start, and with which effective config (also what `policy explain` shows). */

@@ -14,6 +14,12 @@ export interface Denial {
   /** What was refused: steal, steal-without-filter, header-filter, mirror, copy-target-scale-down, profile. */
   feature: string;
   reason: string;
+  /**
+   * The reason without the feature and the policy: what mirrord's own sentence for
+   * ForbiddenWithReason ("{action} is forbidden by the mirrord policy "X" for this target
+   * ({reason}).") lacks, so the protocol answer names the policy once.
+   */
+  detail: string;
 }
 
 export interface Change {
@@ -60,10 +66,12 @@ export interface StartRequest {
 }
 
 const where = (t: TargetFacts) => `(${t.path} in namespace ${t.namespace})`;
+const on = (t: TargetFacts) => `${t.path} in namespace ${t.namespace}`;
 const forbidden = (feature: string, p: CompiledPolicy, t: TargetFacts, fix?: string): Denial => ({
   policy: p.id,
   feature,
   reason: `${feature} is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}${fix ? `: ${fix}` : ''}`,
+  detail: `${feature} is blocked on ${on(t)}${fix ? `; ${fix}` : ''}`,
 });
 
 const isFiltered = (f: HttpFilter | undefined): boolean =>
@@ -109,16 +117,17 @@ export function checkIncoming(
             (p.headerFilter ? ` with a header filter matching ${p.headerFilter.source}` : ''),
         ),
       );
-    else if (p.headerFilter && filter && !headerFilterSatisfies(filter, p.headerFilter))
+    else if (p.headerFilter && filter && !headerFilterSatisfies(filter, p.headerFilter)) {
+      const must = `${
+        filter.any_of ? 'every any_of filter must be a header filter matching' : 'at least one header filter must match'
+      } ${p.headerFilter.source}`;
       out.push({
         policy: p.id,
         feature: 'header-filter',
-        reason: `steal with this HTTP filter is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}: ${
-          filter.any_of
-            ? 'every any_of filter must be a header filter matching'
-            : 'at least one header filter must match'
-        } ${p.headerFilter.source}`,
+        reason: `steal with this HTTP filter is forbidden by the mirrord policy "${p.id}" for this target ${where(t)}: ${must}`,
+        detail: `on ${on(t)}, ${must}`,
       });
+    }
   }
   return out;
 }
@@ -169,6 +178,7 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
         policy: p.id,
         feature: 'profile',
         reason: `a mirrord profile is required by the mirrord policy "${p.id}" for this target ${where(t)}: select one with "profile" in the mirrord config`,
+        detail: `a mirrord profile is required on ${on(t)}; select one with "profile" in the mirrord config`,
       });
     const allow = p.spec.profileAllowlist;
     if (allow && selected !== undefined && !allow.includes(selected))
@@ -176,6 +186,7 @@ export function decideStart(policies: readonly CompiledPolicy[], req: StartReque
         policy: p.id,
         feature: 'profile',
         reason: `profile "${selected}" is not allowed by the mirrord policy "${p.id}" for this target ${where(t)}: allowed profiles are ${allow.join(', ')}`,
+        detail: `profile "${selected}" is not allowed on ${on(t)}; allowed profiles are ${allow.join(', ')}`,
       });
     if (
       config.feature.copy_target.enabled &&

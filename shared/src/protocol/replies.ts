@@ -46,7 +46,7 @@ export function refused(version: string, sub: RefusedSubscription, why: Refusal)
     const { can_retry, code, message } = why;
     return wrap({ $: 'SubscribeResult', v: { $: 'Err', v: { $: 'SystemFailure', v: { can_retry, code, message } } } });
   }
-  const text = `${why.reason ?? 'forbidden'}${why.policy ? ` (policy ${why.policy})` : ''}`;
+  const text = `forbidden by ${why.policy ? `the mirrord policy "${why.policy}"` : 'a mirrord policy'}${why.reason ? ` (${why.reason})` : ''}`;
   if (sub.mode === 'mirror' && !atLeast(version, Gate.BlockedMirror)) return closeMessage(text);
   const blocked_action =
     sub.mode === 'mirror'

@@ -57,7 +57,12 @@ export async function subscribePort(
     return {
       ok: false,
       error,
-      refusal: { kind: 'Forbidden', reason: decision.message, ...(decision.policy ? { policy: decision.policy } : {}) },
+      // The protocol's sentence names the action and the policy; its reason says only why.
+      refusal: {
+        kind: 'Forbidden',
+        reason: decision.detail ?? decision.message,
+        ...(decision.policy ? { policy: decision.policy } : {}),
+      },
     };
   }
   const body: Record<string, unknown> = {

@@ -253,6 +253,12 @@ export class RelaySession {
     }
     if (!outcome.ok) {
       this.#refusalLog.info({ port: intent.port, mode: intent.mode, code: outcome.error.code }, outcome.error.message);
+      // PortAlreadyStolen carries only the port: the holder (session, user) goes first as a
+      // warning, which the mirrord CLI prints before its own refusal and the plugin folds into its line.
+      if (outcome.refusal.kind === 'PortAlreadyStolen')
+        this.io.toClient(
+          encode(daemonMessage, { $: 'LogMessage', v: { message: outcome.error.message, level: { $: 'Warn' } } }),
+        );
       return this.io.toClient(refused(this.version, sub, outcome.refusal));
     }
     // The ledger's warnings (a filter shadowed by another session's) reach the client as the agent's log lines do.

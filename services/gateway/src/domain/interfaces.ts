@@ -100,7 +100,9 @@ export interface PortRequest extends SessionRequest {
   http_filter?: unknown;
 }
 export type PolicyDecision =
-  { allowed: true; applied?: string[]; enforce?: Enforcement } | { allowed: false; message: string; policy?: string };
+  | { allowed: true; applied?: string[]; enforce?: Enforcement }
+  /** detail: the message without the feature and the policy, for answers that name those themselves. */
+  | { allowed: false; message: string; detail?: string; policy?: string };
 
 /** `policy explain`: the whole decision, as the policy service makes it, without a session. */
 /** What `policy explain` shows: the policy service's start decision, as its contract declares it. */

@@ -20,7 +20,12 @@ const facts = (req: SessionRequest): StartFacts => ({
 const verdict = (denied: Denial[], applied: string[]): PolicyDecision =>
   denied.length === 0
     ? { allowed: true, applied }
-    : { allowed: false, message: denied.map((d) => d.reason).join('; '), policy: denied[0]!.policy };
+    : {
+        allowed: false,
+        message: denied.map((d) => d.reason).join('; '),
+        detail: denied.map((d) => d.detail).join('; '),
+        policy: denied[0]!.policy,
+      };
 
 /** The policy service over its NATS contracts (MirrordPolicy / MirrordClusterPolicy, profiles). */
 export class NatsPolicy implements PolicyEvaluator {
