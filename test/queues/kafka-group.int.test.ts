@@ -18,7 +18,8 @@ import { setGroupOffsets, startKafka, type KafkaBroker as KafkaServer } from '..
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const LONG = 60_000;
 
-describe('the forwarder in the workload’s consumer group, next to a Java workload', () => {
+// The two scenarios use groups and topics of their own and mostly wait for joins: side by side.
+describe('the forwarder in the workload’s consumer group, next to a Java workload', { concurrency: true }, () => {
   let server: KafkaServer;
   let kafka: Kafka;
   let broker: KafkaBroker;

@@ -25,7 +25,8 @@ import { drainQueue, queueDepth, sendAll, startSqs, type SqsServer } from '../su
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const idOf = (m: Message): number => (JSON.parse(m.Body!) as { id: number }).id;
 
-describe('SQS broker (SqsBroker) queue management on ElasticMQ', () => {
+// Every test uses queues of its own and mostly waits on ElasticMQ (long polls): side by side.
+describe('SQS broker (SqsBroker) queue management on ElasticMQ', { concurrency: true }, () => {
   let sqs: SqsServer;
   let client: SQSClient;
   let broker: SqsBroker;
