@@ -274,6 +274,21 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     assert.equal((await runKubectl(cluster, 'admin', 'delete', '-f', file)).code, 0);
   });
 
+  it('a typo in a target name: the 404 says which names of that kind in the namespace it may have meant', async () => {
+    // given the namespace books holds deployment/webserver and deployment/worker
+    // when a session is started on deployment/webservr
+    const r = await plugin(['session', 'start', '--target', 'deployment/webservr', '-n', 'books', '--mirror', '80']);
+    // then it exits non-zero with one line naming the closest existing deployment
+    assert.notEqual(r.status, 0);
+    assert.equal(
+      r.stderr,
+      'error: target deployment "webservr" in namespace "books" not found; did you mean deployment/webserver?\n',
+    );
+    // and a name close to nothing keeps the hint to look for it
+    const far = await plugin(['session', 'start', '--target', 'deployment/zzzzzzzz', '-n', 'books', '--mirror', '80']);
+    assert.match(far.stderr, /not found; check its name and namespace \(kubectl get deployments -n books\)\n$/);
+  });
+
   it('a policy deleted with kubectl stops applying (informer), and one created starts', async () => {
     const del = await runKubectl(
       cluster,

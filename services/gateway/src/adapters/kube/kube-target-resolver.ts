@@ -14,6 +14,7 @@ import { formatTarget, validateNamespace, type Target, type TargetType } from '#
 import type { Identity, ResolveOptions, ResolvedTarget, TargetResolver } from '../../domain/interfaces.js';
 import type { SubjectAccessReviewAuthorizer } from './kube-auth.js';
 import { GROUP } from '../../app/authorize.js';
+import { closestNames } from '../../domain/closest-names.js';
 
 const WORKLOADS: Record<TargetType, { group: string; version: string; resource: string }> = {
   deployment: { group: 'apps', version: 'v1', resource: 'deployments' },
@@ -100,10 +101,14 @@ export class KubeTargetResolver implements TargetResolver {
       found = await this.#podsOf(target.type, target.name, namespace);
     } catch (e) {
       // Lasting (404), not retried: the CLI retries a 503 without end.
-      if (statusOf(e) === 404)
+      if (statusOf(e) === 404) {
+        const near = await this.#closest(who, target.type, target.name, namespace);
         throw notFound(
-          `target ${what} not found; check its name and namespace (kubectl get ${w.resource} -n ${namespace})`,
+          near.length
+            ? `target ${what} not found; did you mean ${near.map((n) => `${target.type}/${n}`).join(', ')}?`
+            : `target ${what} not found; check its name and namespace (kubectl get ${w.resource} -n ${namespace})`,
         );
+      }
       if (e instanceof AppError) throw e;
       throw unavailable(`reading target ${what}: ${(e as Error).message}`, e);
     }
@@ -203,6 +208,22 @@ export class KubeTargetResolver implements TargetResolver {
       names.forEach((name, i) => allowed[i]!.allowed && out.push({ kind: 'workload', type, name }));
     }
     return out;
+  }
+
+  /**
+   * The existing names of that kind in the namespace closest to a missing one, for a 404's "did
+   * you mean": only for a user who may list them (the gateway lists as itself), and none when
+   * listing fails (the 404 is the answer either way).
+   */
+  async #closest(who: Identity, type: TargetType, name: string, namespace: string): Promise<string[]> {
+    const w = WORKLOADS[type];
+    try {
+      if (!(await this.access.check(who, { verb: 'list', group: w.group, resource: w.resource, namespace })).allowed)
+        return [];
+      return closestNames(name, await this.#names(type, namespace));
+    } catch {
+      return [];
+    }
   }
 
   async #names(type: TargetType, namespace: string): Promise<string[]> {
