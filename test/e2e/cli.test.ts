@@ -245,6 +245,8 @@ describe('kubectl-mirrord against a running system', () => {
 
     const cases: Array<[string[], NodeJS.ProcessEnv, RegExp]> = [
       [['operator', 'status'], { MIRRORD_TOKEN: 'wrong' }, /^error: Unauthorized.*--token/],
+      // (the client certificate asked first is refused too: no warning line before the error)
+      [['session', 'start', '--target', 'targetless'], { MIRRORD_TOKEN: 'wrong' }, /^error: Unauthorized.*--token/],
       [
         ['operator', 'session', 'kill', '--id', '00000000000000AB'],
         {},

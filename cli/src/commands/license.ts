@@ -3,7 +3,7 @@ import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
 import { licenseValidSeconds } from '#shared/license/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { PRIMARY_KEYS, usageReport } from '#shared/license/report.js';
-import { renderLicenseStatus, renderUsage, type LicenseStatus } from '../render/license.js';
+import { renderLicenseStatus, renderUsage, usageJson, type LicenseStatus } from '../render/license.js';
 
 interface OperatorLicense {
   spec: { license: { name: string; organization: string; expire_at: string; subscription_id?: string | null } };
@@ -92,7 +92,7 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
       }
       const report = parsed.data;
       process.stdout.write(
-        o.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : renderUsage(report, Date.now()),
+        o.output === 'json' ? `${JSON.stringify(usageJson(report), null, 2)}\n` : renderUsage(report, Date.now()),
       );
       // A cluster that stopped reporting is worth a non-zero exit in a cron job.
       if (report.clusters.some((c) => c.silent)) process.exitCode = 3;

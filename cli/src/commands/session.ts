@@ -4,7 +4,8 @@ import { loadSessionConfig } from '../client/mirrord-config.js';
 import { currentBranch } from '../client/branch.js';
 import { hostname, userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
+import { AppError, ErrorCode, invalid, isAppError } from '#shared/errors/index.js';
+import { showProgress } from '../render/progress.js';
 import { regexError } from '#shared/mirrord-config/index.js';
 import { sessionIdFromBigInt, sessionIdToDecimal, sessionIdCandidates } from '#shared/ids/index.js';
 import type { HttpFilterValue } from '#shared/protocol/index.js';
@@ -161,11 +162,15 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
   const splits = configSplits(config);
   const gw = await resolveGateway(globals);
   let der = await clientCertificate(gw).catch((e: unknown) => {
+    // A wrong token or an unreachable gateway refuses the session too: one error, no warning first.
+    if (isAppError(e, ErrorCode.Unauthorized) || isAppError(e, ErrorCode.Unavailable)) throw e;
     // Sessions work without one (user_id and client_id stay empty); say why there is none.
     process.stderr.write(`warning: no client certificate: ${(e as Error).message}\n`);
     return undefined;
   });
   const branch = currentBranch();
+  const copy = (config?.feature as { copy_target?: unknown } | undefined)?.copy_target;
+  const copying = !!copy && (copy as { enabled?: boolean }).enabled !== false;
   const wsUrl = `${gw.url.replace(/^http/, 'ws')}${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}?connect=true&on_concurrent_steal=${o.onConcurrentSteal}${branch ? `&branch_name=${encodeURIComponent(branch)}` : ''}${queueConnectQuery(splits)}`;
   const subs: Array<{ mode: 'steal' | 'mirror'; port: number; filter?: HttpFilterValue }> = [
     ...o.steal.map((x) => ({
@@ -201,8 +206,13 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
     if (der) headers['x-client-der'] = der;
     if (config) headers['x-mirrord-config'] = Buffer.from(JSON.stringify(config)).toString('base64');
     let opened;
+    // The gateway answers the upgrade once the agent (and the copy) is up: say so on a terminal.
+    const done = showProgress(
+      process.stderr,
+      copying ? 'waiting for the copy target and its agent' : 'waiting for the agent',
+    );
     try {
-      opened = await MirrordSocket.open(wsUrl, headers, gw.ca, gw.tls);
+      opened = await MirrordSocket.open(wsUrl, headers, gw.ca, gw.tls).finally(done);
     } catch (e) {
       throw new AppError(
         ErrorCode.Unavailable,

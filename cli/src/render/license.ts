@@ -61,3 +61,17 @@ export function renderUsage(r: UsageReport, now: number): string {
   );
   return `${head.join('\n')}\n${table}Clusters:\n${clusters.length ? clusters.join('\n') : '  none has reported yet'}\n`;
 }
+
+const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/**
+ * `license usage -o json`: the report with its times as RFC 3339, as the CSV form writes them
+ * (the wire keeps epoch milliseconds; a person or a spreadsheet reads these).
+ */
+export function usageJson(r: UsageReport): unknown {
+  return {
+    ...r,
+    rows: r.rows.map((x) => ({ ...x, first_at: iso(x.first_at), last_at: iso(x.last_at) })),
+    clusters: r.clusters.map((c) => ({ ...c, last_seen: iso(c.last_seen) })),
+  };
+}

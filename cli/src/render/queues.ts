@@ -86,11 +86,11 @@ export function renderQueueTables(sessions: readonly QueueSession[]): string {
   const out: string[] = [];
   for (const [consumer, rows] of byKey(Object.fromEntries(sqs)))
     out.push(
-      `SQS Queue for ${consumer}\n${renderTable(['Session ID', 'Queue ID', 'User', 'Original Name', 'Output Name', 'Filter'], rows)}`,
+      `SQS Queue for ${consumer}\n${renderTable(['Session ID', 'Queue ID', 'User', 'Original Name', 'Output Name', 'Filter'], rows, 'mirrord')}`,
     );
   for (const [target, rows] of byKey(Object.fromEntries(kafka)))
     out.push(
-      `Kafka Topics for ${target}\n${renderTable(['Session ID', 'Topic Name', 'User', 'Client Config', 'Type'], rows)}`,
+      `Kafka Topics for ${target}\n${renderTable(['Session ID', 'Topic Name', 'User', 'Client Config', 'Type'], rows, 'mirrord')}`,
     );
   return out.join('');
 }

@@ -22,6 +22,8 @@ export interface OperatorStatus {
   };
   status: {
     sessions: StatusSession[];
+    /** When the sessions were observed: now, or the `?at=` asked for (RFC3339). */
+    observed_at?: string;
     statistics: {
       dau: number;
       mau: number;
@@ -52,6 +54,7 @@ export function renderSessionsTable(sessions: StatusSession[]): string {
       renderPorts(s.locked_ports),
       formatDuration(s.duration_secs),
     ]),
+    'mirrord',
   );
 }
 
@@ -63,10 +66,15 @@ function seatsLine(s: OperatorStatus['status']['statistics']): string[] {
   return [`Operator Seats: ${s.seats_used}${of} used${since}`];
 }
 
-/** The whole `kubectl mirrord operator status` text: version, license, users, then the table. */
-export function renderOperatorStatus(o: OperatorStatus, namespace?: string): string {
+/**
+ * The whole `kubectl mirrord operator status` text: version, license, users, then the table.
+ * `asOf` (status --at): the moment everything below was rebuilt for, said first, so a table of
+ * the past is never read as the present.
+ */
+export function renderOperatorStatus(o: OperatorStatus, namespace?: string, asOf?: string): string {
   const lic = o.spec.license;
   const lines = [
+    ...(asOf === undefined ? [] : [`As of ${asOf} (users, seats and sessions as they were then)`]),
     `Operator version: ${o.spec.mirrord_teams_version ?? o.spec.operator_version}`,
     `Operator default namespace: ${o.spec.default_namespace}`,
     lic
@@ -76,7 +84,7 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string): str
     `Operator Monthly Users: ${o.status.statistics.mau}`,
     ...seatsLine(o.status.statistics),
     '',
-    'Active sessions:',
+    asOf === undefined ? 'Active sessions:' : `Sessions active at ${asOf}:`,
   ];
   const sessions =
     namespace === undefined ? o.status.sessions : o.status.sessions.filter((s) => s.namespace === namespace);
