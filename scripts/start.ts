@@ -15,6 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { BROKERS_FETCH_COMMAND } from './brokers.js';
 import { brokersMissing, startDemoBrokers, type DemoBrokers } from './demo/brokers.js';
 import { QUEUE_CONSUMERS_SCRIPT } from './demo/queue-consumers.js';
+import { EXIT_CONFIG } from '#shared/service/index.js';
+import { preflight } from './bootstrap/preflight.js';
+import { summary } from './bootstrap/summary.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -121,7 +124,14 @@ const children = new Map<string, ChildProcess>();
 let nats: ChildProcess | undefined;
 let stopping = false;
 
-function pipeLines(child: ChildProcess, name: string): void {
+/** The last lines a child wrote to stderr (its one-line reason when it cannot start). */
+const lastStderr = new Map<string, string>();
+
+/**
+ * A child's output as JSON lines on stdout. With `held`, its info lines are held back instead
+ * (nats-server's banner is noise for a person) and shown only if it fails.
+ */
+function pipeLines(child: ChildProcess, name: string, held?: string[]): void {
   let buf = '';
   child.stdout!.on('data', (d: Buffer) => {
     buf += d.toString();
@@ -138,6 +148,12 @@ function pipeLines(child: ChildProcess, name: string): void {
   child.stderr!.on('data', (d: Buffer) => {
     for (const line of d.toString().split('\n')) {
       if (!line.trim()) continue;
+      lastStderr.set(name, line.trim());
+      if (held && /\[(INF|DBG|TRC)\]/.test(line)) {
+        held.push(line);
+        if (held.length > 200) held.shift();
+        continue;
+      }
       // nats-server tags its lines; keep its level instead of calling all stderr a warning.
       const tag = /\[(INF|WRN|ERR|FTL|DBG|TRC)\]/.exec(line)?.[1];
       const level =
@@ -186,7 +202,16 @@ async function startNats(): Promise<void> {
     { mode: 0o600 },
   );
   nats = spawn('nats-server', ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  pipeLines(nats, 'nats-server');
+  const held: string[] = [];
+  pipeLines(nats, 'nats-server', held);
+  // Quiet while it works; everything it said when it does not.
+  const tell = () => process.stderr.write(`${held.join('\n')}\n`);
+  nats.once('exit', (code, signal) => {
+    if (stopping) return;
+    tell();
+    process.stderr.write(`npm start: nats-server exited (${signal ?? `code ${code}`}); its log is above\n`);
+    void shutdown(1);
+  });
   for (let i = 0; i < 100; i++) {
     if (await answers(host, port)) {
       log('info', `started nats-server with JetStream at ${NATS_URL}, store ${resolve(DATA, 'nats')}`);
@@ -195,7 +220,8 @@ async function startNats(): Promise<void> {
     if (nats.exitCode !== null) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  process.stderr.write(`nats-server did not come up at ${NATS_URL}; see its log lines above.\n`);
+  if (nats.exitCode === null) tell();
+  process.stderr.write(`npm start: nats-server did not come up at ${NATS_URL}; its log is above\n`);
   process.exit(1);
 }
 
@@ -217,22 +243,59 @@ function startService(name: string): Promise<void> {
   return new Promise((ready) => launch(name, ready));
 }
 
+/** The environment a service runs with: the caller's, then what this start decides for it. */
+const envFor = (name: string): NodeJS.ProcessEnv => ({
+  ...process.env,
+  NATS_URL,
+  ...natsAuthEnv(),
+  ...clusterEnv,
+  ...licenseEnv,
+  ...serviceEnv[name],
+});
+
+/** Each service's ready line (the gateway's carries its URL). */
+const readyLines = new Map<string, Record<string, unknown>>();
+
 function launch(name: string, ready: () => void): void {
   const startedAt = Date.now();
   const script = SCRIPTS[name] ?? resolve(ROOT, `services/${name}/src/main.ts`);
   const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: ROOT,
-    env: { ...process.env, NATS_URL, ...natsAuthEnv(), ...clusterEnv, ...licenseEnv, ...serviceEnv[name] },
+    env: envFor(name),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.set(name, child);
   pipeLines(child, name);
   child.stdout!.on('data', (d: Buffer) => {
-    if (d.toString().includes(`"msg":"${name} ready"`)) ready();
+    const lines = d.toString().split('\n');
+    // A second stack on the same NATS: its ledger waits as a standby, and a person should know why.
+    const standby = lines.find((l) => l.includes('"msg":"ledger standby:'));
+    if (standby) {
+      const holder = (JSON.parse(standby) as { holder?: { instance?: string } }).holder?.instance ?? 'another ledger';
+      process.stderr.write(
+        `npm start: ${holder} holds the ledger's writer lease on ${NATS_URL}; this ledger is its standby, and this stack's other services start if it takes over\n`,
+      );
+    }
+    const line = lines.find((l) => l.includes(`"msg":"${name} ready"`));
+    if (!line) return;
+    try {
+      readyLines.set(name, JSON.parse(line) as Record<string, unknown>);
+    } catch {
+      readyLines.set(name, {});
+    }
+    ready();
   });
   child.once('exit', (code, signal) => {
     if (children.get(name) === child) children.delete(name);
     if (stopping) return;
+    if (code === EXIT_CONFIG) {
+      // Its configuration is wrong: a restart would fail the same way.
+      const why = lastStderr.get(name) ?? `${name}: invalid configuration`;
+      log('error', `${name} cannot start: ${why}; the system stops`, { child: name });
+      process.stderr.write(`npm start: ${why}\n`);
+      void shutdown(1);
+      return;
+    }
     const now = Date.now();
     const recent = (now - startedAt > STABLE_MS ? [] : (failures.get(name) ?? [])).filter(
       (t) => now - t < FAST_WINDOW_MS,
@@ -330,6 +393,11 @@ function startDemoCluster(): Promise<void> {
   });
 }
 
+const problems = await preflight(SERVICES, envFor);
+if (problems.length) {
+  for (const p of problems) process.stderr.write(`npm start: ${p}\n`);
+  process.exit(EXIT_CONFIG);
+}
 mkdirSync(DATA, { recursive: true });
 await startNats();
 try {
@@ -354,6 +422,15 @@ try {
     serviceEnv['queue-splitter']!.SQS_ENDPOINT = brokers.sqsEndpoint;
   }
   for (const s of SERVICES) await startService(s);
+  const gatewayUrl = String(readyLines.get('gateway')?.url ?? `${DEMO ? 'https' : 'http'}://${GATEWAY_ADDR}`);
+  process.stderr.write(
+    summary({
+      services: SERVICES,
+      natsUrl: NATS_URL,
+      gatewayUrl,
+      ...(DEMO ? { demo: { kubeconfig: DEMO_KUBECONFIG, queues: QUEUES } } : {}),
+    }),
+  );
   log('info', 'mirrord-teams is up', {
     gateway: `${DEMO ? 'https' : 'http'}://${GATEWAY_ADDR}`,
     services: SERVICES,

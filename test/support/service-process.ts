@@ -28,7 +28,14 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
     cwd: ROOT,
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
+    // A test's ledger restarted after kill -9 is its pod's container restarted: the same
+    // LEDGER_INSTANCE, so it takes its own lease back at once (the default is one per process).
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'info',
+      ...(name === 'ledger' ? { LEDGER_INSTANCE: 'test-ledger' } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const lines: LogLine[] = [];

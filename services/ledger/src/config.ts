@@ -39,8 +39,10 @@ export const ledgerConfigSpec = {
   },
   LEDGER_INSTANCE: {
     parse: str,
-    default: hostname(),
-    doc: "this replica's name in the writer lease (the pod name); replicas on one host need distinct ones",
+    // Unique per process: two ledgers on one host (two `npm start` on one NATS) must never
+    // take the lease as each other's "previous process"; a restarted container is pid 1 again.
+    default: `${hostname()}:${process.pid}`,
+    doc: "this replica's name in the writer lease (default <hostname>:<pid>, one per process); a ledger restarted under the same name takes the lease at once",
   },
   LOG_LEVEL: { parse: logLevel, default: 'info' as const, doc: 'pino log level' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { parse: str, default: '', doc: 'OTLP/HTTP endpoint for traces' },

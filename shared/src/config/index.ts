@@ -90,7 +90,11 @@ export const hostPort: Parser<HostPort> = (raw, name) => {
 
 export const natsUrl: Parser<string> = (raw, name) => {
   for (const u of raw.split(',')) {
-    if (!/^(nats|tls|ws|wss):\/\/[^\s/]+$/.test(u.trim()) && !/^[^\s:/]+:\d+$/.test(u.trim()))
+    const port = /:(\d+)$/.exec(u.trim())?.[1];
+    if (
+      (!/^(nats|tls|ws|wss):\/\/[^\s/]+$/.test(u.trim()) && !/^[^\s:/]+:\d+$/.test(u.trim())) ||
+      (port !== undefined && Number(port) > 65535)
+    )
       throw new Error(`${name}: expected nats://host:port (comma-separated for a cluster), got "${raw}"`);
   }
   return raw;

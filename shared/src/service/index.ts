@@ -5,6 +5,24 @@ import { createLogger } from '../log/index.js';
 
 let readiness: () => boolean = () => true;
 
+/**
+ * The exit code of a service whose configuration is wrong (sysexits' EX_CONFIG): starting it
+ * again cannot help, so a supervisor stops instead of restarting it.
+ */
+export const EXIT_CONFIG = 78;
+
+/**
+ * A listen that failed because the address is taken, as one line naming the variable that set
+ * it (found by its value) and the fix; undefined for any other error.
+ */
+export function addressInUse(e: unknown, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const err = e as { code?: string; port?: number; address?: string };
+  if (err?.code !== 'EADDRINUSE') return undefined;
+  const name = Object.keys(env).find((k) => k.endsWith('_ADDR') && env[k]?.trim().endsWith(`:${err.port}`));
+  const where = name ? `${name}=${env[name]}` : `${err.address ?? ''}:${err.port ?? '?'}`;
+  return `${where} is in use: another process listens there (a second npm start?); stop it or set ${name ?? 'the address'} to a free host:port`;
+}
+
 /** What `/readyz` of HEALTH_ADDR answers: the service's own view (NATS connected, …). */
 export function setReadiness(fn: () => boolean): void {
   readiness = fn;
@@ -42,9 +60,13 @@ export async function runService(name: string, start: (log: Logger) => Promise<(
     startHealth(name, log);
     stop = await start(log);
   } catch (e) {
-    if (e instanceof ConfigError) {
-      log.fatal({ problems: e.problems }, `invalid configuration: ${e.message}`);
-      process.stderr.write(`${name}: invalid configuration: ${e.message}\n`);
+    const inUse = addressInUse(e);
+    if (e instanceof ConfigError || inUse) {
+      const why = inUse ?? (e as ConfigError).message;
+      log.fatal({ problems: inUse ? [inUse] : (e as ConfigError).problems }, `invalid configuration: ${why}`);
+      process.stderr.write(`${name}: invalid configuration: ${why}\n`);
+      log.flush(() => process.exit(EXIT_CONFIG));
+      return;
     } else {
       log.fatal({ err: e }, `${name} failed to start: ${e instanceof Error ? e.message : String(e)}`);
       process.stderr.write(`${name}: failed to start: ${e instanceof Error ? e.message : String(e)}\n`);
