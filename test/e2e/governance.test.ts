@@ -274,6 +274,17 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     assert.equal((await runKubectl(cluster, 'admin', 'delete', '-f', file)).code, 0);
   });
 
+  it('a policy refusal through the plugin: one line naming the policy once', async () => {
+    // when a session steals port 80 of deploy/boats, which a policy forbids
+    const r = await plugin(['session', 'start', '--target', 'deployment/boats', '--steal', '80']);
+    // then it exits 1 with one refusal line, the policy named once
+    assert.equal(r.status, 1, r.stderr);
+    assert.equal(
+      r.stderr,
+      'refused: steal port 80: forbidden by the mirrord policy "default/block-stealing-from-boats-deployment" (steal is blocked on deploy/boats in namespace default)\n',
+    );
+  });
+
   it('a typo in a target name: the 404 says which names of that kind in the namespace it may have meant', async () => {
     // given the namespace books holds deployment/webserver and deployment/worker
     // when a session is started on deployment/webservr
