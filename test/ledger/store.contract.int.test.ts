@@ -194,7 +194,9 @@ for (const name of storeNames())
         windowed.map((e) => e.session_id),
         [A],
       );
-      assert.equal(await store.distinctUsersSince(0), 2);
+      assert.equal(await store.distinctUsersBetween(0, Date.now()), 2);
+      // As of a moment before either started (`status --at` in the past): no users yet.
+      assert.equal(await store.distinctUsersBetween(0, aStarted - 1), 0);
     });
 
     it('gives a metrics snapshot consistent with its position: sessions, rejections, refused connects', async () => {

@@ -1,8 +1,19 @@
 import type { Command } from 'commander';
+import { invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { print } from '../render/output.js';
 import { renderOperatorStatus, renderPortLocks, type OperatorStatus } from '../render/status.js';
+
+/**
+ * `--at` is history: a time ahead of this machine's clock is refused here, naming the flag (the
+ * gateway refuses it too, by its own clock). Durations (`2h`) always reach back.
+ */
+function refuseFuture(at: string): void {
+  const t = Date.parse(at);
+  if (/^\d{4}-/.test(at.trim()) && t > Date.now())
+    throw invalid('--at', `"${at}" is in the future`, 'status --at shows the past; leave it out for the present');
+}
 
 export function registerOperator(program: Command, globals: () => GlobalOptions): void {
   const op = program.command('operator').description('the mirrord operator (gateway) and its sessions');
@@ -18,6 +29,7 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
     .action(async (o: { output?: string; namespace?: string; allNamespaces?: boolean; at?: string }) => {
       if (o.output && !['json', 'yaml', 'wide'].includes(o.output))
         throw new Error(`--output: expected json, yaml or wide, got "${o.output}"`);
+      if (o.at !== undefined) refuseFuture(o.at);
       const gw = await resolveGateway(globals());
       const status = await request<OperatorStatus>(
         gw,
@@ -27,7 +39,9 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
       const ns = o.allNamespaces ? undefined : o.namespace;
       if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
       if (await print(status, o.output)) return;
-      process.stdout.write(renderOperatorStatus(status));
+      process.stdout.write(
+        renderOperatorStatus(status, undefined, o.at === undefined ? undefined : (status.status.observed_at ?? o.at)),
+      );
       if (o.output === 'wide') process.stdout.write(`\n${renderPortLocks(status.status.sessions)}`);
     });
   const session = op.command('session').description('manage operator sessions');

@@ -130,10 +130,12 @@ export class LedgerQueries {
         return n < rows.length ? { events, next: events[events.length - 1]!.position } : { events };
       }
       case LedgerQuery.statistics: {
-        const now = this.#now();
+        // As of `at` (`status --at`) or now: the users of the day and of the 30 days before it.
+        const { at } = parseRequest(q.statistics, body);
+        const to = at ?? this.#now();
         const [dau, mau] = await Promise.all([
-          this.#store.distinctUsersSince(now - DAY),
-          this.#store.distinctUsersSince(now - 30 * DAY),
+          this.#store.distinctUsersBetween(to - DAY, to),
+          this.#store.distinctUsersBetween(to - 30 * DAY, to),
         ]);
         return { dau, mau };
       }

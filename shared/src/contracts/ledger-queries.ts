@@ -101,10 +101,10 @@ const events = contract(
   z.object({ events: z.array(ledgerEvent), next: z.number().optional() }),
 );
 
-/** Daily and monthly distinct users. */
+/** Daily and monthly distinct users, as of `at` (absent: now). */
 const statistics = contract(
   querySubject(SERVICE, LedgerQuery.statistics),
-  z.object({}),
+  z.object({ at: time.optional() }),
   z.object({ dau: z.number().int(), mau: z.number().int() }),
   2000,
 );

@@ -87,7 +87,8 @@ export interface LedgerStore {
   /** Every session id with events (the sessions projection has a row for each). */
   sessionIds(): AsyncIterable<string>;
   allPortRows(): Promise<HeldPortRow[]>;
-  distinctUsersSince(since: number): Promise<number>;
+  /** Distinct users of the sessions that were live at some moment in [from, to] (`status --at`: to is then). */
+  distinctUsersBetween(from: number, to: number): Promise<number>;
   /** Distinct seats of the sessions that were live at some moment in [from, to). */
   seatsBetween(from: number, to: number): Promise<number>;
   /** Licence usage of [from, to): seats (developer sessions), CI sessions, refused starts. */

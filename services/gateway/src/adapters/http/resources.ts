@@ -90,7 +90,7 @@ export interface OperatorInfo {
   now: number;
   dau: number;
   mau: number;
-  /** Seats taken in the current billing period (absent for `?at=`: periods are about now). */
+  /** Seats taken in the billing period (of `?at=`: up to that moment); absent when they cannot be counted. */
   seats?: { used: number; period_start: string };
   copyTargets: CopyTargetView[];
   /** The object's creationTimestamp (when the gateway started serving it). */

@@ -159,17 +159,26 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     for (const stop of [...watches]) stop();
     done();
   });
-  // `?at=`: the sessions as they were then, rebuilt from events (no copies: they are not events' history).
+  // `?at=`: the sessions, users and seats as they were then, rebuilt from the ledger (no copies:
+  // they are not events' history). History has no future: a time ahead of now is refused.
   const operator = async (atParam: string | undefined) => {
-    const at = atParam === undefined ? undefined : parseTimeBound('at', atParam, Date.now());
+    const clock = Date.now();
+    const at = atParam === undefined ? undefined : parseTimeBound('at', atParam, clock);
+    if (at !== undefined && at > clock)
+      throw invalid(
+        'at',
+        `"${atParam}" is in the future (now is ${new Date(clock).toISOString()})`,
+        'status --at shows the past; leave it out for the present',
+      );
     // Copies are shown when agent-manager answers; status must not fail because it is away.
-    const period = billingPeriod(Date.now(), deps.license?.billing_day ?? 1);
+    const period = billingPeriod(at ?? clock, deps.license?.billing_day ?? 1);
     const [{ now, sessions }, stats, copyTargets, seats] = await Promise.all([
       at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
-      deps.ledger.statistics(),
+      deps.ledger.statistics(at),
       at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
       // Status does not fail because seats cannot be counted (an older ledger, a slow store).
-      at === undefined ? deps.ledger.seats(period.from, period.to).catch(() => undefined) : Promise.resolve(undefined),
+      // As of `at`: the seats of its billing period up to that moment.
+      deps.ledger.seats(period.from, at === undefined ? period.to : at + 1).catch(() => undefined),
     ]);
     return operatorObject({
       version: deps.version,

@@ -103,8 +103,8 @@ export class LedgerClient {
       return false;
     }
   }
-  statistics(): Promise<{ dau: number; mau: number }> {
-    return request(this.#nc, ledgerQueries.statistics, {});
+  statistics(at?: number): Promise<{ dau: number; mau: number }> {
+    return request(this.#nc, ledgerQueries.statistics, at === undefined ? {} : { at });
   }
   /** Distinct seats of the sessions live at some moment in [from, to). */
   async seats(from: number, to: number): Promise<number> {

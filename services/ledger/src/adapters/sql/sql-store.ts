@@ -234,17 +234,14 @@ class SqlLedgerStore implements LedgerStore {
     return usageBetween(this.#db, from, to);
   }
 
-  async distinctUsersSince(since: number): Promise<number> {
+  async distinctUsersBetween(from: number, to: number): Promise<number> {
+    // Started by `to` and not ended before `from`: a session still live now was live then too.
     const r = await this.#db
       .selectFrom('sessions')
       .select(sql<number>`count(distinct client_user)`.as('n'))
-      .where((eb) =>
-        eb.or([
-          eb('status', '=', 'live'),
-          eb('ended_at', '>=', since),
-          eb.and([eb('status', '=', 'ended'), eb('started_at', '>=', since)]),
-        ]),
-      )
+      .where('status', '<>', 'pending')
+      .where('started_at', '<=', to)
+      .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>=', from)]))
       .executeTakeFirst();
     return Number(r?.n ?? 0);
   }
