@@ -6,10 +6,13 @@
 import {
   CreateQueueCommand,
   GetQueueUrlCommand,
+  ListQueuesCommand,
   ReceiveMessageCommand,
   DeleteMessageBatchCommand,
+  SendMessageBatchCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
+import fc from 'fast-check';
 import { AppsV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 import type { Kafka } from 'kafkajs';
 import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
@@ -229,3 +232,62 @@ export async function splitterMetric(qs: QueueSystem, name: string, labels: Reco
   const line = text.split('\n').find((l) => l.startsWith(`${name}{`) && want.every((w) => l.includes(w)));
   return line ? Number(line.split(' ').pop()) : 0;
 }
+
+export interface Msg {
+  id: number;
+  tenant: string;
+  region: string;
+}
+/** 1,000 messages with mixed attributes, the same every run (fast-check's generator, seeded). */
+export const messages = (n: number, seed: number): Msg[] =>
+  fc
+    .sample(fc.record({ tenant: fc.constantFrom('acme', 'beta', 'corp', 'ab'), region: fc.constantFrom('eu', 'us') }), {
+      numRuns: n,
+      seed,
+    })
+    .map((m, id) => ({ id, ...m }));
+
+export async function sendSqs(qs: QueueSystem, queue: string, ms: Msg[], fifo = false): Promise<void> {
+  const { QueueUrl } = await qs.sqsClient.send(new GetQueueUrlCommand({ QueueName: queue }));
+  for (let i = 0; i < ms.length; i += 10)
+    await qs.sqsClient.send(
+      new SendMessageBatchCommand({
+        QueueUrl,
+        Entries: ms.slice(i, i + 10).map((m) => ({
+          Id: String(m.id),
+          MessageBody: JSON.stringify(m),
+          MessageAttributes: {
+            tenant: { DataType: 'String', StringValue: m.tenant },
+            region: { DataType: 'String', StringValue: m.region },
+          },
+          ...(fifo ? { MessageGroupId: m.tenant, MessageDeduplicationId: String(m.id) } : {}),
+        })),
+      }),
+    );
+}
+
+/** Reads `queues` until `n` messages arrived in all of them together; returns the ids per queue. */
+export async function collect(
+  qs: QueueSystem,
+  queues: string[],
+  n: number,
+  what: string,
+): Promise<Map<string, number[]>> {
+  const got = new Map(queues.map((q) => [q, [] as Array<{ body: string }>]));
+  await eventually(
+    what,
+    async () => {
+      for (const q of queues) await takeSqs(qs.sqsClient, q, got.get(q)!);
+      return [...got.values()].reduce((a, l) => a + l.length, 0) >= n;
+    },
+    90_000,
+    50,
+  );
+  return new Map([...got].map(([q, l]) => [q, l.map((m) => (JSON.parse(m.body) as Msg).id)]));
+}
+
+/** The temporary SQS queues the splitter holds now. */
+export const tmpQueues = async (qs: QueueSystem) =>
+  ((await qs.sqsClient.send(new ListQueuesCommand({ QueueNamePrefix: 'mirrord-tmp' }))).QueueUrls ?? []).map((u) =>
+    u.split('/').pop()!,
+  );
