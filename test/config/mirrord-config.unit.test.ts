@@ -206,13 +206,14 @@ describe('mirrord config: errors name the path and the fix', () => {
       errors({ target: 'rollout/x', feature: { copy_target: true } }),
       /not compatible with rollout targets/,
     );
-    // mirrord's own schema takes any target string: a bad one is a warning (checked at session start).
+    // A target type mirrord's parser refuses is an error; a name it takes but Kubernetes would
+    // not (the generated "pod/<changeme>") is a warning (checked at session start).
     const warned = (v: unknown) => {
       const r = verifyConfigValue(v);
       assert.ok(r.ok, r.ok ? '' : renderIssues(r.issues));
       return renderIssues(r.warnings);
     };
-    assert.match(warned({ target: 'pd/x' }), /^target: unknown target type "pd"/);
+    assert.match(errors({ target: 'pd/x' }), /^target: unknown target type "pd" in "pd\/x"; did you mean "pod"\?/);
     assert.match(
       warned({ target: 'pod/<changeme>' }),
       /^target: "<changeme>" is not a valid Kubernetes object name.*; it is checked when a session starts/,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
+import { DEFAULT_FILTER_LIMITS } from '#shared/filters/index.js';
 import { renderIssues, verifyConfigText, type VerifyResult } from '#shared/mirrord-config/index.js';
 
 /** Where mirrord looks when no `-f` is given (the IDE extensions' file). */
@@ -13,7 +14,11 @@ export interface LoadedConfig {
   result: Extract<VerifyResult, { ok: true }>;
 }
 
-/** Reads and checks one config file; the template sees this process's environment. */
+/**
+ * Reads and checks one config file; the template sees this process's environment. The HTTP
+ * filter is bounded as a gateway with the default limits bounds it, so a filter the gateway
+ * would refuse is refused here, before a session is asked for.
+ */
 export function verifyConfigFile(file: string, vars: Record<string, string> = {}): VerifyResult {
   let text: string;
   try {
@@ -21,7 +26,11 @@ export function verifyConfigFile(file: string, vars: Record<string, string> = {}
   } catch (e) {
     return { ok: false, issues: [{ path: '(file)', message: `cannot read "${file}": ${(e as Error).message}` }] };
   }
-  return verifyConfigText(text, { fileName: file, template: { env: process.env, vars } });
+  return verifyConfigText(text, {
+    fileName: file,
+    template: { env: process.env, vars },
+    filterLimits: DEFAULT_FILTER_LIMITS,
+  });
 }
 
 /** `-f FILE`, else `.mirrord/mirrord.json` in the working directory, else none. */

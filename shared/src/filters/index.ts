@@ -1,4 +1,4 @@
-import { invalid } from '../errors/index.js';
+import { AppError, ErrorCode, invalid } from '../errors/index.js';
 import { compileFancyRegex, regexCostError } from '../mirrord-config/regex.js';
 
 /** Bounds on a filter a client sends (gateway env HTTP_FILTER_MAX_LENGTH / HTTP_FILTER_MAX_REPEATS). */
@@ -25,7 +25,11 @@ export interface HttpFilter {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function checkRegex(field: string, re: unknown, limits: FilterLimits): string {
+/**
+ * One HTTP filter pattern as the gateway bounds it (compiles, cheap to match, short enough);
+ * an Invalid error naming `field` otherwise.
+ */
+function checkFilterPattern(field: string, re: unknown, limits: FilterLimits = DEFAULT_FILTER_LIMITS): string {
   if (typeof re !== 'string' || re === '') throw invalid(field, 'expected a non-empty regular expression string');
   if (re.length > limits.maxLength)
     throw invalid(
@@ -59,8 +63,8 @@ function inner(field: string, v: unknown, limits: FilterLimits): InnerFilter {
   if (keys.length !== 1 || (keys[0] !== 'header' && keys[0] !== 'path'))
     throw invalid(field, `expected exactly one of "header" or "path", got ${JSON.stringify(keys)}`);
   return keys[0] === 'header'
-    ? { header: checkRegex(`${field}.header`, v.header, limits) }
-    : { path: checkRegex(`${field}.path`, v.path, limits) };
+    ? { header: checkFilterPattern(`${field}.header`, v.header, limits) }
+    : { path: checkFilterPattern(`${field}.path`, v.path, limits) };
 }
 
 /** Validates an untrusted http_filter; errors name the path and the fix. */
@@ -79,8 +83,9 @@ export function parseHttpFilter(
   }
   if (kinds.length > 1)
     throw invalid(field, `${kinds.join(' and ')} are mutually exclusive`, 'use all_of to combine filters');
-  if (v.header_filter !== undefined) out.header_filter = checkRegex(`${field}.header_filter`, v.header_filter, limits);
-  if (v.path_filter !== undefined) out.path_filter = checkRegex(`${field}.path_filter`, v.path_filter, limits);
+  if (v.header_filter !== undefined)
+    out.header_filter = checkFilterPattern(`${field}.header_filter`, v.header_filter, limits);
+  if (v.path_filter !== undefined) out.path_filter = checkFilterPattern(`${field}.path_filter`, v.path_filter, limits);
   for (const k of ['all_of', 'any_of'] as const) {
     if (v[k] === undefined) continue;
     const list = v[k];
@@ -154,11 +159,49 @@ export function checkFilterPatterns(
   rendered: string,
   limits: FilterLimits = DEFAULT_FILTER_LIMITS,
 ): void {
-  for (const [k, re] of patternsOf(f)) checkRegex(`${field}.${k}`, re, limits);
+  for (const [k, re] of patternsOf(f)) checkFilterPattern(`${field}.${k}`, re, limits);
   if (rendered.length > limits.maxLength)
     throw invalid(
       field,
       `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`,
       'combine fewer, shorter patterns',
     );
+}
+
+const INCOMING_FILTER = 'feature.network.incoming.http_filter';
+
+/**
+ * The HTTP filter of a mirrord config (`feature.network.incoming.http_filter`) checked as the
+ * gateway bounds a subscription's filter: every header/path pattern compiles, is cheap to match
+ * and is short enough. One check for `verify-config`, the plugin's `-f` and the gateway's connect,
+ * so a filter the gateway would refuse never passes the offline check, and is refused before a
+ * session exists. Each problem is named by its path in the config.
+ */
+export function configFilterIssues(
+  config: unknown,
+  limits: FilterLimits = DEFAULT_FILTER_LIMITS,
+): Array<{ path: string; message: string }> {
+  const network = isObj(config) && isObj(config.feature) ? config.feature.network : undefined;
+  const incoming = isObj(network) ? network.incoming : undefined;
+  const filter = isObj(incoming) ? incoming.http_filter : undefined;
+  if (!isObj(filter)) return [];
+  const out: Array<{ path: string; message: string }> = [];
+  for (const [k, re] of patternsOf(filter as Parameters<typeof patternsOf>[0])) {
+    const field = `${INCOMING_FILTER}.${k}`;
+    try {
+      checkFilterPattern(field, re, limits);
+    } catch (e) {
+      if (!(e instanceof Error)) throw e;
+      out.push({ path: field, message: e.message.slice(field.length + 2) });
+    }
+  }
+  return out;
+}
+
+/** The first of `configFilterIssues` as an Invalid error: one line naming the field and the fix. */
+export function checkConfigFilters(config: unknown, limits: FilterLimits = DEFAULT_FILTER_LIMITS): void {
+  const [first, ...more] = configFilterIssues(config, limits);
+  if (first === undefined) return;
+  const also = more.length ? `; and ${more.map((i) => i.path).join(', ')}` : '';
+  throw new AppError(ErrorCode.Invalid, `${first.path}: ${first.message}${also}`, { field: first.path });
 }

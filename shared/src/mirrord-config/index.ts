@@ -1,5 +1,6 @@
 import { parse as parseYaml } from 'yaml';
 import { AppError, ErrorCode } from '../errors/index.js';
+import { configFilterIssues, type FilterLimits } from '../filters/index.js';
 import { renderIssues, toConfigIssues, type ConfigIssue } from './issues.js';
 import { normalise, type MirrordConfig } from './normalise.js';
 import { mirrordConfigSchema, type RawMirrordConfig } from './schema.js';
@@ -20,11 +21,20 @@ export type VerifyResult =
   | { ok: true; config: MirrordConfig; raw: RawMirrordConfig; warnings: ConfigIssue[] }
   | { ok: false; issues: ConfigIssue[] };
 
+export interface VerifyOptions {
+  /**
+   * Also bound the HTTP filter's cost as a gateway with these limits does (`verify-config` and
+   * the plugin's `-f`: the defaults; the gateway checks with its own limits when a session starts).
+   */
+  filterLimits?: FilterLimits;
+}
+
 /** Validates an already-parsed config value (e.g. from `x-mirrord-config`). */
-export function verifyConfigValue(value: unknown): VerifyResult {
+export function verifyConfigValue(value: unknown, opts: VerifyOptions = {}): VerifyResult {
   const r = mirrordConfigSchema.safeParse(value ?? {}, { reportInput: true });
   if (!r.success) return { ok: false, issues: toConfigIssues(r.error.issues) };
   const { config, issues, warnings } = normalise(r.data);
+  if (opts.filterLimits) issues.push(...configFilterIssues(r.data, opts.filterLimits));
   return issues.length ? { ok: false, issues } : { ok: true, config, raw: r.data, warnings };
 }
 
@@ -43,7 +53,7 @@ function positionOf(text: string, message: string): string {
  */
 export function verifyConfigText(
   text: string,
-  opts: { fileName?: string; template?: TemplateContext } = {},
+  opts: { fileName?: string; template?: TemplateContext } & VerifyOptions = {},
 ): VerifyResult {
   const rendered = renderTemplate(text, opts.template ?? { env: {} });
   if (rendered.issues.length) return { ok: false, issues: rendered.issues };
@@ -78,7 +88,7 @@ export function verifyConfigText(
         },
       ],
     };
-  return verifyConfigValue(value);
+  return verifyConfigValue(value, opts.filterLimits ? { filterLimits: opts.filterLimits } : {});
 }
 
 /** The typed config, or an Invalid error whose message lists every problem by path. */

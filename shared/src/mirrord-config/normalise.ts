@@ -1,6 +1,7 @@
 import type { RawHttpFilter, RawMirrordConfig } from './schema.js';
 import type { ConfigIssue } from './issues.js';
 import { formatTarget, parseTarget, type Target } from '../targets/index.js';
+import { mirrordTargetError } from './target.js';
 import { isAppError } from '../errors/index.js';
 import { parseAgentConfig } from './agent.js';
 
@@ -150,21 +151,27 @@ export function normalise(raw: RawMirrordConfig): {
   if (typeof tPath === 'string' || (tPath && typeof tPath === 'object')) {
     const field = typeof target === 'string' ? 'target' : 'target.path';
     const s = typeof tPath === 'string' ? tPath : objectTargetPath(tPath as Record<string, unknown>);
-    if (s !== undefined) {
+    // What mirrord's own parser refuses (`node/x`, `sts/x`) is an error, as it is in mirrord.
+    const refused = s === undefined ? undefined : mirrordTargetError(s);
+    if (refused !== undefined) issues.push({ path: field, message: refused });
+    else if (s !== undefined && s.startsWith('label/')) {
+      t.path = s;
+      warnings.push({
+        path: field,
+        message: `"${s}" is a mirrord label target, which this operator does not serve; a session on it is refused`,
+      });
+    } else if (s !== undefined) {
       try {
         parsed = parseTarget(s, field);
         t.path = formatTarget(parsed);
       } catch (e) {
         if (!isAppError(e)) throw e;
-        // Label targets and service/container forms are the layer's business: kept as written.
-        // mirrord's schema takes any string here (the generated "pod/<changeme>" included), and
-        // the target is checked when a session starts: a warning, not an error.
-        if (/^(service|container|containername)\//.test(s)) t.path = s;
-        else
-          warnings.push({
-            path: field,
-            message: `${e.message.replace(/^[^:]*: /, '')}; it is checked when a session starts`,
-          });
+        // mirrord takes any name (the generated "pod/<changeme>" included) and the target is
+        // checked when a session starts: a warning, not an error.
+        warnings.push({
+          path: field,
+          message: `${e.message.replace(/^[^:]*: /, '')}; it is checked when a session starts`,
+        });
       }
     }
   }

@@ -2,6 +2,7 @@ import type { Enforcement } from '#shared/policy/index.js';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, conflict, forbidden, invalid, isAppError } from '#shared/errors/index.js';
 import { rbacTargetName } from '#shared/targets/index.js';
+import { checkConfigFilters, DEFAULT_FILTER_LIMITS, type FilterLimits } from '#shared/filters/index.js';
 import { seatOf, type License } from '#shared/license/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
 import type { PreparedAgentReply } from '#shared/contracts/index.js';
@@ -33,6 +34,8 @@ export interface StartSessionDeps {
   seats?: SeatAdmitter | undefined;
   /** The queue splitter (absent: queue splitting is off, and a session asking for it is refused). */
   queues?: QueueSplitter | undefined;
+  /** HTTP_FILTER_MAX_* (absent: the defaults), the bounds the relay puts on a subscription's filter. */
+  limits?: { filter: FilterLimits } | undefined;
 }
 
 /** A session the gateway serves: who, what they asked for, the resolved target. */
@@ -107,6 +110,9 @@ export async function startSession<L extends { destroy(): void }>(
   client: ClientInfo,
   link?: (agent: PreparedAgentReply) => Promise<L>,
 ): Promise<StartedSession & { link?: L }> {
+  // The config's HTTP filter is bounded as its subscription would be, before anything is made
+  // or recorded: a filter the relay would refuse never leaves a session (or an agent) behind.
+  if (asked.config) checkConfigFilters(asked.config, deps.limits?.filter ?? DEFAULT_FILTER_LIMITS);
   // A copy runs from the workload's template: its own pods need not run (scaled to 0, or by scale_down).
   let target = await deps.targets.resolve(who, asked.namespace, asked.target, {
     copy: !!asked.copy_target,
