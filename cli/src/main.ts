@@ -38,7 +38,10 @@ const program = new Command('kubectl-mirrord')
   .option('--gateway <url>', 'gateway URL (else MIRRORD_GATEWAY, else the kubeconfig context)')
   .option('--token <token>', 'bearer token (else MIRRORD_TOKEN, else the kubeconfig user)')
   .option('--context <name>', 'kubeconfig context (else the current one)')
-  .showHelpAfterError('(add --help for usage)')
+  // Every error one line: commander's own (and its "Did you mean") joined, with where to look.
+  .configureOutput({
+    outputError: (str, write) => write(`${str.trim().replace(/\s*\n\s*/g, ' ')} (see --help)\n`),
+  })
   .exitOverride();
 
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();

@@ -259,6 +259,14 @@ describe('kubectl-mirrord against a running system', () => {
         { MIRRORD_GATEWAY: 'http://127.0.0.1:1' },
         /^error: cannot reach the gateway at http:\/\/127.0.0.1:1 \(MIRRORD_GATEWAY\)/,
       ],
+      // usage errors: one line with where to look, never the whole help
+      [['session', 'start'], {}, /^error: required option '-t, --target <target>' not specified \(see --help\)\n$/],
+      [['opertor', 'status'], {}, /^error: unknown command 'opertor' \(Did you mean operator\?\) \(see --help\)\n$/],
+      [
+        ['license', 'usage', '--server', 'http://127.0.0.1:1', '--key', 'k'],
+        {},
+        /^error: cannot reach the license server at http:\/\/127.0.0.1:1 \(--server\)/,
+      ],
     ];
     for (const [args, extra, re] of cases) {
       const r = run(args, extra);
