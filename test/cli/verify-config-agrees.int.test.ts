@@ -95,6 +95,29 @@ describe('a refused filter never creates a session first', () => {
     assert.deepEqual(events.body.items ?? events.body.events, []);
   });
 
+  it('the plugin refuses a costly --header-filter before it connects, in one line', async () => {
+    // when a session is started with the issue's filter on the command line
+    const r = await runPlugin(sys, [
+      'session',
+      'start',
+      '--target',
+      'deploy/costly',
+      '--steal',
+      '80',
+      '--header-filter',
+      '(a+)+$',
+    ]);
+    // then one line names the flag and the fix (no serialized filter), and no session was made
+    assert.notEqual(r.status, 0);
+    assert.equal(r.stdout, '');
+    assert.equal(
+      r.stderr,
+      'error: --header-filter: the pattern "(a+)+$" is too costly to match: it nests one repetition inside another (like (a+)+), which can take exponential time to match (use a pattern without nested repetition)\n',
+    );
+    const status = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'admin-token');
+    assert.deepEqual((status.body.status as { sessions: unknown[] }).sessions, []);
+  });
+
   it('the plugin refuses the same config before it connects (session start -f)', async () => {
     // given the same config as a file
     const p = file('session-costly.json', COSTLY);

@@ -6,7 +6,7 @@ import { hostname, userInfo } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { AppError, ErrorCode, invalid, isAppError } from '#shared/errors/index.js';
 import { showProgress } from '../render/progress.js';
-import { regexError } from '#shared/mirrord-config/index.js';
+import { checkFilterPattern } from '#shared/filters/index.js';
 import { sessionIdFromBigInt, sessionIdToDecimal, sessionIdCandidates } from '#shared/ids/index.js';
 import type { HttpFilterValue } from '#shared/protocol/index.js';
 import { MirrordSocket } from '../client/mirrord-socket.js';
@@ -77,8 +77,12 @@ function describeRefusal(e: unknown, mode: string, warnings: string[]): string {
     }
     case 'SystemFailure':
       return String((inner.v as { message: string }).message);
-    case 'Remote':
-      return `the filter was refused: ${JSON.stringify((inner.v as unknown as { v: unknown }).v)}`;
+    case 'Remote': {
+      // The reason (BadHttpFilter*Regex's last field), never the filter's wire structure.
+      const r = inner.v as unknown as { $: string; v: unknown };
+      const why = Array.isArray(r.v) ? (r.v as unknown[]).at(-1) : r.v;
+      return `the filter was refused: ${typeof why === 'string' ? why : r.$}`;
+    }
     default:
       return JSON.stringify(inner, (_k, x: unknown) => (typeof x === 'bigint' ? String(x) : x));
   }
@@ -153,8 +157,8 @@ async function runSession(globals: GlobalOptions, o: StartOptions): Promise<numb
   if (!['abort', 'continue', 'override'].includes(o.onConcurrentSteal))
     throw invalid('--on-concurrent-steal', `expected abort, continue or override, got "${o.onConcurrentSteal}"`);
   if (o.headerFilter !== undefined) {
-    const why = regexError(o.headerFilter);
-    if (why !== undefined) throw invalid('--header-filter', `invalid regex ${JSON.stringify(o.headerFilter)}: ${why}`);
+    // Bounded as the gateway bounds it, so a filter it would refuse never starts a session first.
+    checkFilterPattern('--header-filter', o.headerFilter);
     if (o.steal.length === 0) throw invalid('--header-filter', 'applies to --steal ports, and none was given');
   }
   const config = sessionConfig(o);

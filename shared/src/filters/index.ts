@@ -27,9 +27,9 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 /**
  * One HTTP filter pattern as the gateway bounds it (compiles, cheap to match, short enough);
- * an Invalid error naming `field` otherwise.
+ * an Invalid error naming `field` otherwise (the plugin's `--header-filter` is checked with it).
  */
-function checkFilterPattern(field: string, re: unknown, limits: FilterLimits = DEFAULT_FILTER_LIMITS): string {
+export function checkFilterPattern(field: string, re: unknown, limits: FilterLimits = DEFAULT_FILTER_LIMITS): string {
   if (typeof re !== 'string' || re === '') throw invalid(field, 'expected a non-empty regular expression string');
   if (re.length > limits.maxLength)
     throw invalid(
