@@ -13,7 +13,7 @@ import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } 
 import { decideStart, describeOutgoingRule } from '#shared/policy/index.js';
 import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
-import { parseMirrordConfig } from '#shared/mirrord-config/index.js';
+import { didYouMean, parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { print } from '../render/output.js';
 import { explainReply, parseWith, type ExplainRequest } from '#shared/contracts/index.js';
 import type * as z from 'zod';
@@ -35,11 +35,12 @@ function readDir(dir: string): ParsedFile {
   } catch (e) {
     throw invalid('--from-files', `cannot read "${dir}": ${(e as Error).message}`);
   }
-  const all: ParsedFile = { governance: [], workloads: [], issues: [] };
+  const all: ParsedFile = { governance: [], workloads: [], namespaces: [], issues: [] };
   for (const f of files) {
     const p = parseGovernanceYaml(readFileSync(f, 'utf8'), f);
     all.governance.push(...p.governance);
     all.workloads.push(...p.workloads);
+    all.namespaces.push(...p.namespaces);
     all.issues.push(...p.issues);
   }
   return all;
@@ -55,6 +56,36 @@ const KIND_OF: Record<string, string> = {
   rollout: 'Rollout',
 };
 
+/**
+ * What the files do not have: offline, a typo'd target or namespace would otherwise read as
+ * "allowed" (no policy selects what does not exist). One line each, naming the flag.
+ */
+function missingFromFiles(files: ParsedFile, ns: string, target: Target): string[] {
+  const out: string[] = [];
+  const nsKnown =
+    files.namespaces.includes(ns) ||
+    files.workloads.some((w) => w.namespace === ns) ||
+    files.governance.some((d) => d.metadata.namespace === ns);
+  if (!nsKnown)
+    out.push(
+      `--namespace: "${ns}" is not in the files (no Namespace, workload, policy or profile in it); is it spelled right?`,
+    );
+  if (target.kind === 'workload') {
+    const kind = target.type === 'service' ? 'Service' : KIND_OF[target.type];
+    const found = files.workloads.some((w) => w.namespace === ns && w.kind === kind && w.name === target.name);
+    if (!found) {
+      const near = didYouMean(
+        target.name,
+        files.workloads.filter((w) => w.namespace === ns && w.kind === kind).map((w) => w.name),
+      );
+      out.push(
+        `--target: no ${kind} "${target.name}" in namespace "${ns}" in the files, so its labels are unknown to policy selectors${near ? `; did you mean ${policyTargetPath({ ...target, name: near })}?` : ''}`,
+      );
+    }
+  }
+  return out;
+}
+
 /** Offline: policies, profiles and workload labels from YAML files, evaluated here. */
 function explainOffline(
   dir: string,
@@ -62,7 +93,7 @@ function explainOffline(
   target: Target,
   config: unknown,
   profile: string | undefined,
-): Explanation {
+): Explanation & { missing: string[] } {
   const files = readDir(dir);
   if (files.issues.length)
     throw invalid(
@@ -85,7 +116,7 @@ function explainOffline(
     configGiven: config !== undefined,
     ...(selected ? { profile: profiles.resolve(selected, ns) } : {}),
   });
-  return d;
+  return { ...d, missing: missingFromFiles(files, ns, target) };
 }
 
 const renderDocIssues = (issues: DocumentIssue[]) =>
@@ -142,6 +173,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
     .option('-f, --config-file <file>', 'mirrord config (default .mirrord/mirrord.json when present)')
     .option('--profile <name>', 'profile to select (overrides the config\'s "profile")')
     .option('--from-files <dir>', 'offline: policy, profile and workload YAML in DIR instead of the cluster')
+    .option('--strict', 'with --from-files: exit 4 when the target or namespace is not in the files')
     .option('-o, --output <format>', 'json | yaml')
     .action(
       async (o: {
@@ -150,16 +182,22 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
         configFile?: string;
         profile?: string;
         fromFiles?: string;
+        strict?: boolean;
         output?: string;
       }) => {
+        if (o.strict && !o.fromFiles)
+          throw invalid('--strict', 'applies to --from-files only', 'the cluster says itself what does not exist');
         if (o.output && !['json', 'yaml'].includes(o.output))
           throw invalid('--output', `expected json or yaml, got "${o.output}"`);
         const target = parseTarget(o.target, '--target');
         const ns = validateNamespace(o.namespace, '--namespace');
         const config = loadSessionConfig(o.configFile)?.value;
         let e: Explanation;
-        if (o.fromFiles) e = explainOffline(o.fromFiles, ns, target, config, o.profile);
-        else {
+        let missing: string[] = [];
+        if (o.fromFiles) {
+          ({ missing, ...e } = explainOffline(o.fromFiles, ns, target, config, o.profile));
+          for (const m of missing) process.stderr.write(`warning: ${m}\n`);
+        } else {
           const gw = await resolveGateway(globals());
           const asked: ExplainRequest = {
             ...(config ? { config: config as Record<string, unknown> } : {}),
@@ -185,7 +223,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
           enforce: e.enforce,
         };
         if (!(await print(out, o.output))) process.stdout.write(renderExplanation(policyTargetPath(target), ns, e));
-        process.exitCode = e.allowed ? 0 : 3;
+        process.exitCode = o.strict && missing.length ? 4 : e.allowed ? 0 : 3;
       },
     );
   policy

@@ -18,18 +18,31 @@ export interface Workload {
 
 export interface ParsedFile {
   governance: GovernanceDocument[];
+  /** Workloads (and Services: targets too) with their labels. */
   workloads: Workload[];
+  /** Names of the Namespace objects (offline explain: is the asked namespace one of them?). */
+  namespaces: string[];
   issues: DocumentIssue[];
 }
 
-const WORKLOAD_KINDS = new Set(['Deployment', 'Pod', 'StatefulSet', 'ReplicaSet', 'Job', 'CronJob', 'Rollout']);
+const WORKLOAD_KINDS = new Set([
+  'Deployment',
+  'Pod',
+  'StatefulSet',
+  'ReplicaSet',
+  'Job',
+  'CronJob',
+  'Rollout',
+  'Service',
+]);
 
 /**
  * Reads YAML (one or many documents): policies and profiles are validated with path-named
- * errors; workloads give their labels (for selectors, offline); other kinds are ignored.
+ * errors; workloads give their labels (for selectors, offline) and, with Namespaces, say what
+ * exists (offline explain warns of a target or namespace the files do not have); other kinds are ignored.
  */
 export function parseGovernanceYaml(text: string, file: string, defaultNamespace = 'default'): ParsedFile {
-  const out: ParsedFile = { governance: [], workloads: [], issues: [] };
+  const out: ParsedFile = { governance: [], workloads: [], namespaces: [], issues: [] };
   const docs = parseAllDocuments(text);
   docs.forEach((doc, i) => {
     const label = `${file}#${i + 1}`;
@@ -65,6 +78,10 @@ export function parseGovernanceYaml(text: string, file: string, defaultNamespace
         name,
         labels,
       });
+      return;
+    }
+    if (o.kind === 'Namespace') {
+      out.namespaces.push(name);
       return;
     }
     if (!(GOVERNANCE_KINDS as readonly unknown[]).includes(o.kind)) {
