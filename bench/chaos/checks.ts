@@ -110,7 +110,7 @@ export async function inspect(
   while (Date.now() < deadline) {
     const delivered = jiraEnds.every((e) => (posts.get(e.id) ?? 0) > 0);
     if (new Set(onStream.map((m) => m.msgId)).size >= events.length && delivered) break;
-    await sleep(500);
+    await sleep(250);
     onStream = await read();
   }
   const inTable = new Set(events.map((e) => e.id));
