@@ -72,15 +72,8 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     // The queue-splitter's identity and RBAC as the chart installs them with queueSplitting.enabled.
     startClusterSystem({ QUEUE_SPLITTING: 'true' }, async (c) => c.apply(await splitterRbac())),
   ]);
-  await all.cluster.apply(queueObjects(kafka.brokers.join(',')));
   const sqsClient = sqs.client();
-  for (const q of ['orders', 'audit']) await sqsClient.send(new CreateQueueCommand({ QueueName: q }));
-  await sqsClient.send(new CreateQueueCommand({ QueueName: 'ledger.fifo', Attributes: { FifoQueue: 'true' } }));
   const kafkaClient = kafka.client();
-  const admin = kafkaClient.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic: 'payments', numPartitions: 3 }], waitForLeaders: true });
-  await admin.disconnect();
   const splitterEnv = {
     ...all.sys.env,
     KUBECONFIG: all.cluster.kubeconfig,
@@ -95,6 +88,20 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     QUEUE_SQS_VISIBILITY_TIMEOUT: '5',
     QUEUE_SPLITTER_METRICS_ADDR: `127.0.0.1:${await freePort()}`,
   };
+  // The splitter reads the queue resources when a session asks: it starts while they are
+  // applied and the queues and topic made.
+  const [splitter] = await Promise.all([
+    startService('queue-splitter', splitterEnv),
+    (async () => {
+      await all.cluster.apply(queueObjects(kafka.brokers.join(',')));
+      for (const q of ['orders', 'audit']) await sqsClient.send(new CreateQueueCommand({ QueueName: q }));
+      await sqsClient.send(new CreateQueueCommand({ QueueName: 'ledger.fifo', Attributes: { FifoQueue: 'true' } }));
+      const admin = kafkaClient.admin();
+      await admin.connect();
+      await admin.createTopics({ topics: [{ topic: 'payments', numPartitions: 3 }], waitForLeaders: true });
+      await admin.disconnect();
+    })(),
+  ]);
   const kc = new KubeConfig();
   kc.loadFromFile(all.cluster.kubeconfig);
   kc.setCurrentContext('admin');
@@ -104,7 +111,7 @@ export async function startQueueSystem(): Promise<QueueSystem> {
     kafka,
     sqsClient,
     kafkaClient,
-    splitter: await startService('queue-splitter', splitterEnv),
+    splitter,
     splitterEnv,
     apps: kc.makeApiClient(AppsV1Api),
     custom: kc.makeApiClient(CustomObjectsApi),
