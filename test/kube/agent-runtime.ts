@@ -90,6 +90,7 @@ export class AgentRuntime {
         bin: process.env.MIRRORD_AGENT_BIN,
         targetPod: `${target.pod.metadata.namespace}/${target.pod.metadata.name}`,
         targetPorts: ports.length ? ports : [80],
+        targetEnv: target.env,
         listenHost: ip,
         port,
         ...(t >= 0 ? { startupTimeoutSeconds: Number(cmd[t + 1]) } : {}),

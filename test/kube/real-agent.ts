@@ -1,22 +1,24 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, writeSync } from 'node:fs';
+import { mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 
 /**
  * The stand-in's container runtime for a real `mirrord-agent` (MIRRORD_AGENT_BIN): each target
- * pod gets a Linux network namespace (veth to the host, 10.201.N.2) where a small HTTP app
- * serves the pod's container ports, as its containers would; the agent runs *in* that
- * namespace in `ephemeral` mode (what `targeted` reaches through containerd on a real node),
- * so its iptables steal and its sniffer see the app's traffic. The agent pod's own loopback
+ * pod gets a Linux network namespace (veth to the host, 10.201.N.2) and a PID namespace where a
+ * small HTTP app, PID 1 with the target container's env, serves the pod's container ports, as
+ * its containers would; the agent runs *in* those namespaces in `ephemeral` mode (what
+ * `targeted` reaches through containerd on a real node), so its iptables steal and its sniffer
+ * see the app's traffic and /proc/1/environ is the pod's environment. The agent pod's own loopback
  * IP forwards to it, so the gateway dials the agent where the pod status says it is.
  * Needs root (ip netns, iptables); `curl http://10.201.N.2:PORT/` is traffic to the target.
  */
 export interface RealAgentOptions {
   bin: string;
-  /** The target pod (`namespace/name`) whose namespace the agent enters, and its ports. */
+  /** The target pod (`namespace/name`) whose namespaces the agent enters, its ports and its container's env. */
   targetPod: string;
   targetPorts: number[];
+  targetEnv: Record<string, string>;
   /** Where the gateway dials it: the agent pod's IP and `-l` port. */
   listenHost: string;
   port: number;
@@ -33,40 +35,112 @@ const run = (...args: string[]) => {
   if (r.status !== 0) throw new Error(`${args.join(' ')}: ${r.stderr || r.error?.message}`);
 };
 
-/** One network namespace per target pod, made once. */
-const namespaces = new Map<string, { ns: string; ip: string; app: ChildProcess }>();
+/** A target pod as the node runs it: its network namespace, IP, and its app's PID (on this host). */
+export interface PodSandbox {
+  ns: string;
+  ip: string;
+  /** The app: PID 1 of the pod's own PID namespace (its host PID), with the pod's environment. */
+  pid1: number;
+  app: ChildProcess;
+}
+
+/** One sandbox per target pod, made once (concurrent agents of one pod share the promise). */
+const sandboxes = new Map<string, Promise<PodSandbox>>();
+const made: Array<{ ns: string; app?: ChildProcess }> = [];
 let nextNet = 1;
 
 /** An HTTP app answering on every given port: "<pod> app: METHOD /path". */
 const APP = `const http=require('http');const pod=process.argv[1];
 for(const p of process.argv.slice(2))http.createServer((q,r)=>r.end(pod+' app: '+q.method+' '+q.url+'\\n')).listen(Number(p),'0.0.0.0');`;
 
-function podNetwork(targetPod: string, ports: number[], logDir: string): { ns: string; ip: string } {
-  const have = namespaces.get(targetPod);
+/** What a container's image gives every process before the pod spec's env (the kubelet adds HOSTNAME). */
+const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** The direct children of a process (empty once it is gone). */
+export function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** Resolves the forked child of `unshare --fork` (the namespace's PID 1) once it exists. */
+async function pid1Of(unshare: ChildProcess): Promise<number> {
+  for (let i = 0; i < 200; i++) {
+    if (unshare.exitCode !== null || unshare.signalCode) break;
+    const [child] = childrenOf(unshare.pid!);
+    if (child) return child;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`the pod's app did not start (unshare ${unshare.exitCode ?? unshare.signalCode ?? 'timed out'})`);
+}
+
+/**
+ * The target pod's sandbox: a network namespace (veth to the host, 10.201.N.2) and a PID
+ * namespace with its own /proc whose PID 1 is the app, started with the target container's
+ * spec env — so an agent entered into it (`enterPod`) finds the pod's variables in
+ * /proc/1/environ, as the real agent does in `ephemeral` mode. `--kill-child`: when the
+ * `unshare` we hold dies, PID 1 dies and the kernel ends everything in the namespace.
+ */
+export function podSandbox(
+  targetPod: string,
+  ports: number[],
+  env: Record<string, string>,
+  logDir: string,
+): Promise<PodSandbox> {
+  const have = sandboxes.get(targetPod);
   if (have) return have;
   const n = nextNet++;
   const ns = `mt-${process.pid % 10_000}-${n}`;
   const [host, peer] = [`mth${process.pid % 10_000}x${n}`, `mtp${process.pid % 10_000}x${n}`];
   const ip = `10.201.${n}.2`;
-  run('ip', 'netns', 'add', ns);
-  run('ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
-  run('ip', 'link', 'set', peer, 'netns', ns);
-  run('ip', 'addr', 'add', `10.201.${n}.1/24`, 'dev', host);
-  run('ip', 'link', 'set', host, 'up');
-  run('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `${ip}/24`, 'dev', peer);
-  run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', peer, 'up');
-  run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
-  run('ip', 'netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', `10.201.${n}.1`);
-  const app = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', APP, targetPod, ...ports.map(String)], {
-    stdio: ['ignore', 'ignore', openSync(join(logDir, `${ns}-app.log`), 'w')],
-  });
-  const entry = { ns, ip, app };
-  namespaces.set(targetPod, entry);
-  process.stderr.write(
-    `stand-in: pod ${targetPod} runs in network namespace ${ns} at ${ip} (ports ${ports.join(', ')})\n`,
-  );
-  return entry;
+  const starting = (async () => {
+    run('ip', 'netns', 'add', ns);
+    const mine: { ns: string; app?: ChildProcess } = { ns };
+    made.push(mine);
+    run('ip', 'link', 'add', host, 'type', 'veth', 'peer', 'name', peer);
+    run('ip', 'link', 'set', peer, 'netns', ns);
+    run('ip', 'addr', 'add', `10.201.${n}.1/24`, 'dev', host);
+    run('ip', 'link', 'set', host, 'up');
+    run('ip', 'netns', 'exec', ns, 'ip', 'addr', 'add', `${ip}/24`, 'dev', peer);
+    run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', peer, 'up');
+    run('ip', 'netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
+    run('ip', 'netns', 'exec', ns, 'ip', 'route', 'add', 'default', 'via', `10.201.${n}.1`);
+    mkdirSync(logDir, { recursive: true });
+    const pod = targetPod.split('/')[1] ?? targetPod;
+    // `ip netns exec` execs unshare in place, so this child's PID is unshare's.
+    const unshare = ['unshare', '--pid', '--fork', '--mount-proc', '--kill-child'];
+    const app = spawn(
+      'ip',
+      ['netns', 'exec', ns, ...unshare, process.execPath, '-e', APP, targetPod, ...ports.map(String)],
+      {
+        env: { PATH: IMAGE_PATH, HOSTNAME: pod, ...env },
+        stdio: ['ignore', 'ignore', openSync(join(logDir, `${ns}-app.log`), 'w')],
+      },
+    );
+    mine.app = app;
+    const sandbox = { ns, ip, pid1: await pid1Of(app), app };
+    process.stderr.write(
+      `stand-in: pod ${targetPod} runs in network namespace ${ns} at ${ip} (ports ${ports.join(', ')}), its app PID 1 of its own PID namespace\n`,
+    );
+    return sandbox;
+  })();
+  sandboxes.set(targetPod, starting);
+  starting.catch(() => sandboxes.delete(targetPod));
+  return starting;
 }
+
+/** The argv prefix that runs a command inside the pod beside its app: its PID, mount (/proc) and network namespaces. */
+export const enterPod = (s: PodSandbox): string[] => [
+  'nsenter',
+  '-t',
+  String(s.pid1),
+  '--pid',
+  '--mount',
+  '--net',
+  '--',
+];
 
 export class RealAgent {
   #forward: Server | undefined;
@@ -76,11 +150,15 @@ export class RealAgent {
 
   static async start(o: RealAgentOptions): Promise<RealAgent> {
     mkdirSync(o.logDir, { recursive: true });
-    const { ns, ip } = podNetwork(o.targetPod, o.targetPorts, o.logDir);
+    const sandbox = await podSandbox(o.targetPod, o.targetPorts, o.targetEnv, o.logDir);
+    const { ns, ip } = sandbox;
     const log = openSync(join(o.logDir, `agent-${ns}-${Date.now()}.log`), 'w');
     const args = ['-l', String(o.port), ...(o.startupTimeoutSeconds ? ['-t', String(o.startupTimeoutSeconds)] : [])];
-    const proc = spawn('ip', ['netns', 'exec', ns, o.bin, ...args, 'ephemeral'], {
-      env: { ...process.env, ...o.env },
+    const [nsenter, ...enter] = enterPod(sandbox);
+    // Only what the agent container is given (an ephemeral agent reports its own env with
+    // /proc/1's as the target's), never this machine's.
+    const proc = spawn(nsenter!, [...enter, o.bin, ...args, 'ephemeral'], {
+      env: { PATH: process.env.PATH ?? IMAGE_PATH, ...o.env },
       stdio: ['ignore', log, log],
     });
     const agent = new RealAgent(proc);
@@ -115,23 +193,37 @@ export class RealAgent {
     return agent;
   }
 
+  /** nsenter forks the agent and passes no signal on: the agent (and its own child) get it. */
+  #signal(signal: NodeJS.Signals, all: boolean): void {
+    const agents = childrenOf(this.proc.pid!);
+    const targets = all ? agents.flatMap((a) => [...childrenOf(a), a]) : agents;
+    for (const pid of targets)
+      try {
+        process.kill(pid, signal);
+      } catch {
+        // already gone
+      }
+    if (all || !agents.length) this.proc.kill(signal);
+  }
+
   kill(): void {
-    this.proc.kill('SIGKILL');
+    this.#signal('SIGKILL', true);
   }
 
   close(): Promise<void> {
     this.#exited = true;
     this.#forward?.close();
-    this.proc.kill('SIGTERM');
+    // The agent's first process cleans its iptables rules on SIGTERM and ends its child.
+    this.#signal('SIGTERM', false);
     return Promise.resolve();
   }
 }
 
-/** Removes the namespaces and apps this process made. */
+/** Removes the sandboxes this process made (their apps' PID namespaces end with `unshare`). */
 export function removePodNetworks(): void {
-  for (const { ns, app } of namespaces.values()) {
-    app.kill();
+  for (const { ns, app } of made.splice(0)) {
+    app?.kill('SIGKILL');
     spawnSync('ip', ['netns', 'del', ns]);
   }
-  namespaces.clear();
+  sandboxes.clear();
 }
