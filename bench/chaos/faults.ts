@@ -20,7 +20,7 @@ export interface Fault {
   recoveryIs?: 'jira';
 }
 
-export function mainFaults(leaseMs: number): Fault[] {
+export function mainFaults(leaseMs: number, jiraDownMs: number): Fault[] {
   let killed = 0;
   let stopped = 0;
   return [
@@ -88,8 +88,8 @@ export function mainFaults(leaseMs: number): Fault[] {
       heal: async (rig) => void (await rig.startReporter(0)),
     },
     {
-      name: 'Jira webtrigger down for 5 s (503)',
-      holdMs: 5000,
+      name: `Jira webtrigger down for ${jiraDownMs / 1000} s (503)`,
+      holdMs: jiraDownMs,
       recoveryFrom: 'heal',
       recoveryIs: 'jira',
       inject: async (rig) => void (rig.hook.down = true),

@@ -63,7 +63,9 @@ export class FrontDoor {
       GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
       AGENT_MANAGER_KUBE_CONTEXT: 'mirrord-operator',
       POLICY_KUBE_CONTEXT: 'mirrord-operator',
-      OPERATOR_AGENT_IDLE_TTL: '3',
+      // A phase's findings wait for its agents to go: a second idle (0 would take another path,
+      // deleting an agent with its last session).
+      OPERATOR_AGENT_IDLE_TTL: '1',
       // One operator CA for every replica: agents trust the certificate any gateway presents.
       OPERATOR_CA_DIR: this.caDir,
     };

@@ -24,11 +24,13 @@ export interface Profile {
   leaseMs: number;
   /** WebSocket sessions per fault through the replicated gateways. */
   doorSessions: number;
+  /** How long the Jira webtrigger answers 503 (ms): reports ending meanwhile are retried. */
+  jiraDownMs: number;
 }
 
 export const PROFILES: Record<Profile['name'], Profile> = {
-  short: { name: 'short', commandsPerFault: 350, concurrency: 50, leaseMs: 2000, doorSessions: 30 },
-  full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000, doorSessions: 150 },
+  short: { name: 'short', commandsPerFault: 350, concurrency: 50, leaseMs: 2000, doorSessions: 30, jiraDownMs: 2000 },
+  full: { name: 'full', commandsPerFault: 1500, concurrency: 60, leaseMs: 3000, doorSessions: 150, jiraDownMs: 5000 },
 };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -146,7 +148,7 @@ export async function runChaos(p: Profile): Promise<ChaosRow[]> {
   try {
     try {
       const seen = noFindings();
-      for (const fault of mainFaults(p.leaseMs)) {
+      for (const fault of mainFaults(p.leaseMs, p.jiraDownMs)) {
         // The front door (a test cluster, its services) starts while the Jira faults wait for a
         // redelivery and an outage: its start fills those waits instead of adding its own.
         if (fault.recoveryIs === 'jira' && !door) {
