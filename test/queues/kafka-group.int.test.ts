@@ -18,8 +18,7 @@ import { setGroupOffsets, startKafka, type KafkaBroker as KafkaServer } from '..
 const unique = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 const LONG = 60_000;
 
-// The two scenarios use groups and topics of their own and mostly wait for joins: side by side.
-describe('the forwarder in the workload’s consumer group, next to a Java workload', { concurrency: true }, () => {
+describe('the forwarder in the workload’s consumer group, next to a Java workload', () => {
   let server: KafkaServer;
   let kafka: Kafka;
   let broker: KafkaBroker;
