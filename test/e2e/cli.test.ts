@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { startSystem, type System } from '../support/system.js';
 import { PLUGIN_BIN } from '../support/plugin.js';
+import { eventually } from '../support/eventually.js';
 
 const BIN = PLUGIN_BIN;
 
@@ -157,6 +158,40 @@ describe('kubectl-mirrord against a running system', () => {
     const seatsAfter = (JSON.parse(run(['license', 'status', '-o', 'json']).stdout) as { seats_used: number | null })
       .seats_used;
     assert.equal(seatsAfter, (seatsBefore ?? 0) + 1);
+  });
+
+  it('status marks a session whose client is gone until it reconnects or ends', async () => {
+    // given a session whose plugin dies without ending it (kill -9: no goodbye on the socket)
+    const s = startSession(['--target', 'deployment/ip-visit-counter']);
+    const id = await s.firstLine;
+    s.proc.kill('SIGKILL');
+    await s.exit;
+    // when status is asked once no gateway has reported a client for a few seconds
+    const json = await eventually('the session is marked idle', () => {
+      const o = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as {
+        status: { sessions: Array<{ id: string; idle_secs?: number }> };
+      };
+      return o.status.sessions.find((x) => x.id === id && x.idle_secs !== undefined);
+    });
+    // then the API says since when, and the table says it in the session's row
+    assert.ok(json.idle_secs! >= 3, JSON.stringify(json));
+    const table = run(['operator', 'status']).stdout.split('\n');
+    const row = table.findIndex((l) => l.includes(id));
+    assert.ok(row >= 0, table.join('\n'));
+    assert.ok(
+      table.slice(row, row + 3).some((l) => /\| no client for \d+s +\|/.test(l)),
+      table.join('\n'),
+    );
+    // and a live session with its client connected is not marked
+    const live = startSession(['--target', 'deployment/ip-visit-counter']);
+    const liveId = await live.firstLine;
+    await new Promise((r) => setTimeout(r, 3500)); // past the silence a mark needs
+    const o = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as {
+      status: { sessions: Array<{ id: string; idle_secs?: number }> };
+    };
+    assert.equal(o.status.sessions.find((x) => x.id === liveId)?.idle_secs, undefined);
+    live.proc.kill('SIGINT');
+    await live.exit;
   });
 
   it('a refused port prints the refusal and exits non-zero; Ctrl-C ends cleanly', async () => {

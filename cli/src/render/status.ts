@@ -10,6 +10,8 @@ export interface StatusSession extends QueueSession {
   target: string;
   namespace: string;
   locked_ports: Array<{ port: number; kind: string; filter?: string; lock?: boolean }>;
+  /** Seconds since a client was last seen connected (absent: one is, as far as the operator knows). */
+  idle_secs?: number;
 }
 
 export interface OperatorStatus {
@@ -51,7 +53,12 @@ export function renderSessionsTable(sessions: StatusSession[]): string {
       s.target,
       s.namespace,
       s.user,
-      renderPorts(s.locked_ports),
+      [
+        renderPorts(s.locked_ports),
+        ...(s.idle_secs === undefined ? [] : [`no client for ${formatDuration(s.idle_secs)}`]),
+      ]
+        .filter(Boolean)
+        .join('\n'),
       formatDuration(s.duration_secs),
     ]),
     'mirrord',

@@ -110,6 +110,11 @@ export class Ledger {
     return { version: `${this.#boot}.${this.#viewsMade}`, views: this.#views };
   }
 
+  /** Live sessions with no client seen connected lately, and since when (Liveness.quiet). */
+  quietSessions(): Record<string, number> {
+    return this.#liveness.quiet(this.#opts.now());
+  }
+
   /** `mirrord_teams_ledger_append_seconds`: queued command to committed events. */
   appendLatency(): AppendLatency {
     return this.#appendLatency.snapshot();

@@ -13,6 +13,8 @@ export interface Reporter {
  */
 const MISSED_REPORTS = 3;
 const MIN_SILENCE_MS = 3000;
+/** At most this many quiet sessions are named per status. */
+const QUIET_MAX = 500;
 
 /**
  * When each live session was last seen connected (gateways' activity reports), in memory, and
@@ -58,6 +60,26 @@ export class Liveness {
       if (lost.has(by)) {
         out.push(session);
         this.#reportedBy.delete(session);
+      }
+    return out;
+  }
+
+  /**
+   * Live sessions no gateway has reported connected for longer than a reporter's silence (its
+   * client is gone or never stayed), and since when: `operator status` marks them until they
+   * reconnect or end as Unused.
+   */
+  quiet(now: number): Record<string, number> {
+    let after = MIN_SILENCE_MS;
+    for (const r of this.#reporters.values()) after = Math.max(after, r.silentMs);
+    const out: Record<string, number> = {};
+    let n = 0;
+    // Bounded: a status reply stays small even when thousands of clients vanish at once (a
+    // gateway outage); past this many, the rest are unmarked until some reconnect or end.
+    for (const [id, seen] of this.last)
+      if (now - seen > after) {
+        out[id] = seen;
+        if (++n === QUIET_MAX) break;
       }
     return out;
   }

@@ -72,6 +72,7 @@ await runService('ledger', async (log) => {
       Date.now,
       () => ledger.appendLatency(),
       () => ledger.liveSessions(),
+      () => ledger.quietSessions(),
     ),
     VERSION,
     log,

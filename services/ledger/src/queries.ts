@@ -57,6 +57,7 @@ export class LedgerQueries {
   readonly #now: () => number;
   readonly #appendLatency: (() => AppendLatency) | undefined;
   readonly #live: (() => { version: string; views: readonly SessionView[] }) | undefined;
+  readonly #quiet: (() => Record<string, number>) | undefined;
 
   /**
    * `live`: the writer's in-memory live sessions in id order (Ledger.liveSessions); without it
@@ -67,11 +68,13 @@ export class LedgerQueries {
     now: () => number = Date.now,
     appendLatency?: () => AppendLatency,
     live?: () => { version: string; views: readonly SessionView[] },
+    quiet?: () => Record<string, number>,
   ) {
     this.#store = store;
     this.#now = now;
     this.#appendLatency = appendLatency;
     this.#live = live;
+    this.#quiet = quiet;
   }
 
   async liveSessions(namespace?: string): Promise<SessionView[]> {
@@ -84,6 +87,18 @@ export class LedgerQueries {
     return [...byId.values()];
   }
 
+  /** `{quiet}` for the sessions query's first page: the namespace's quiet sessions, if any. */
+  #quietIn(namespace: string | undefined, views: readonly SessionView[] | undefined) {
+    const all = this.#quiet?.();
+    if (!all) return undefined;
+    const ids = Object.keys(all);
+    if (ids.length === 0) return undefined;
+    if (namespace === undefined) return { quiet: all };
+    const inNs = new Set((views ?? []).filter((v) => v.namespace === namespace).map((v) => v.id));
+    const quiet = Object.fromEntries(ids.filter((id) => inNs.has(id)).map((id) => [id, all[id]!]));
+    return Object.keys(quiet).length ? { quiet } : undefined;
+  }
+
   async handle(what: string, body: Record<string, unknown>): Promise<unknown> {
     // Every body is parsed by its contract (shared/src/contracts), as the callers declare it.
     const q = ledgerQueries;
@@ -92,14 +107,20 @@ export class LedgerQueries {
         // Paged by size (id order): one reply never approaches the bus' max_payload.
         const { after, namespace, known } = parseRequest(q.sessions, body);
         const live = this.#live?.();
+        const quiet = after === undefined ? this.#quietIn(namespace, live?.views) : undefined;
         if (live && known === live.version && after === undefined)
-          return { now: this.#now(), sessions: [], version: live.version, unchanged: true };
+          return { now: this.#now(), sessions: [], version: live.version, unchanged: true, ...quiet };
         const all = live
           ? live.views
           : (await this.liveSessions()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
         const inNs = namespace === undefined ? all : all.filter((s) => s.namespace === namespace);
         const from = after === undefined ? inNs : inNs.slice(firstAfter(inNs, after));
-        return { now: this.#now(), ...(live ? { version: live.version } : {}), ...page(from, (s) => s.id) };
+        return {
+          now: this.#now(),
+          ...(live ? { version: live.version } : {}),
+          ...quiet,
+          ...page(from, (s) => s.id),
+        };
       }
       case LedgerQuery.session: {
         // The session alone: its events are read page by page through `events`.

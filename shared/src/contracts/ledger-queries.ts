@@ -60,6 +60,11 @@ const sessionsPage = z.object({
   version: z.string().optional(),
   /** `known` is still the version: the caller's copy is current and no sessions are sent. */
   unchanged: z.boolean().optional(),
+  /**
+   * On the first page (changed or not): live sessions of the namespace no client has been seen
+   * connected to lately → when one last was (ms). Not part of the version: it moves with time.
+   */
+  quiet: z.record(z.string(), time).optional(),
 });
 
 /**

@@ -32,9 +32,12 @@ export interface SessionInfo {
   sqs?: SqsSessionObject[];
   /** The session's Kafka topics: `MirrordKafkaEphemeralTopicSpec`s. */
   kafka?: KafkaTopicSpec[];
+  /** Ours: seconds since a client was last seen connected (absent while one is). */
+  idle_secs?: number;
 }
 
-export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
+/** `quietSince`: when a client was last seen connected, for a session none is connected to now. */
+export function sessionInfo(v: LedgerSessionView, now: number, quietSince?: number): SessionInfo {
   const info: SessionInfo = {
     id: v.id,
     duration_secs: Math.max(0, Math.floor(((v.ended_at ?? now) - v.started_at) / 1000)),
@@ -49,6 +52,7 @@ export function sessionInfo(v: LedgerSessionView, now: number): SessionInfo {
     user_id: v.user_id,
   };
   if (v.key) info.key = v.key;
+  if (quietSince !== undefined) info.idle_secs = Math.max(0, Math.floor((now - quietSince) / 1000));
   const header = v.ports.find((p) => p.http_filter?.startsWith('header='))?.http_filter;
   if (header) info.http_filter = { headerFilter: header.slice('header='.length) };
   return { ...info, ...queueStatus(v) };
@@ -88,6 +92,8 @@ export interface OperatorInfo {
   license: License | undefined;
   sessions: LedgerSessionView[];
   now: number;
+  /** Live sessions with no client connected lately → when one last was (the present only). */
+  quiet?: Record<string, number>;
   dau: number;
   mau: number;
   /** Seats taken in the billing period (of `?at=`: up to that moment); absent when they cannot be counted. */
@@ -184,7 +190,7 @@ export function operatorObject(o: OperatorInfo) {
       },
     },
     status: {
-      sessions: o.sessions.map((s) => sessionInfo(s, o.now)),
+      sessions: o.sessions.map((s) => sessionInfo(s, o.now, o.quiet?.[s.id])),
       /** When the sessions were observed (now, or the `at` asked for). */
       observed_at: new Date(o.now).toISOString(),
       statistics: {

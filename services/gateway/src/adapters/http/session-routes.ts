@@ -172,8 +172,9 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       );
     // Copies are shown when agent-manager answers; status must not fail because it is away.
     const period = billingPeriod(at ?? clock, deps.license?.billing_day ?? 1);
-    const [{ now, sessions }, stats, copyTargets, seats] = await Promise.all([
-      at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at),
+    const [{ now, sessions, quiet }, stats, copyTargets, seats] = await Promise.all([
+      // Who has no client connected is a fact of the present: `--at` has none.
+      at === undefined ? deps.ledger.sessions() : deps.ledger.sessionsAt(at).then((r) => ({ ...r, quiet: undefined })),
       deps.ledger.statistics(at),
       at === undefined ? deps.agents.copyTargets().catch(() => []) : Promise.resolve([]),
       // Status does not fail because seats cannot be counted (an older ledger, a slow store).
@@ -189,6 +190,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       license: deps.license,
       sessions,
       now,
+      ...(quiet ? { quiet } : {}),
       dau: stats.dau,
       mau: stats.mau,
       ...(seats === undefined ? {} : { seats: { used: seats, period_start: period.id } }),

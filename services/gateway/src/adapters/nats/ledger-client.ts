@@ -18,6 +18,7 @@ interface SessionsPage {
   /** The last id of this page when more follow. */
   next?: string;
   unchanged?: boolean;
+  quiet?: Record<string, number>;
 }
 
 /** The gateway's view of the ledger: typed request-reply over NATS. */
@@ -40,23 +41,29 @@ export class LedgerClient {
    * answer is kept per namespace with the ledger's version of it; asking with that version
    * makes an unchanged state one small reply (status polled by many users, 10,000 sessions).
    */
-  async sessions(namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
+  async sessions(
+    namespace?: string,
+  ): Promise<{ now: number; sessions: LedgerSessionView[]; quiet: Record<string, number> }> {
     const key = namespace ?? '';
     const cached = this.#sessions.get(key);
     let version: string | undefined;
+    let quiet: Record<string, number> = {};
     const r = await this.#allPages(async (after) => {
       const p = await request(this.#nc, ledgerQueries.sessions, {
         ...(namespace ? { namespace } : {}),
         ...(after ? { after } : {}),
         ...(cached && !after ? { known: cached.version } : {}),
       });
-      if (!after) version = p.version;
+      if (!after) {
+        version = p.version;
+        quiet = p.quiet ?? {};
+      }
       return p;
     });
-    if (r.unchanged && cached) return { now: r.now, sessions: cached.sessions };
+    if (r.unchanged && cached) return { now: r.now, sessions: cached.sessions, quiet };
     if (version) this.#sessions.set(key, { version, sessions: r.sessions });
     else this.#sessions.delete(key);
-    return { now: r.now, sessions: r.sessions };
+    return { now: r.now, sessions: r.sessions, quiet };
   }
   readonly #sessions = new Map<string, { version: string; sessions: LedgerSessionView[] }>();
   sessionsAt(at: number, namespace?: string): Promise<{ now: number; sessions: LedgerSessionView[] }> {
