@@ -118,7 +118,7 @@ async function diskFull(p: Profile): Promise<ChaosRow> {
     await done;
     const recoveryMs = await recovery;
     const f = await inspect(nc, dbUrl, stats.acked, new Map());
-    log(`chaos:   ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries })}`);
+    log(`chaos:   disk full: ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries })}`);
     return {
       fault,
       commands: stats.commands,
@@ -166,9 +166,13 @@ export async function runChaos(p: Profile): Promise<ChaosRow[]> {
     await door?.then((fd) => fd.stop()).catch(() => undefined);
     throw e;
   }
-  rows.push(...(await doorPhases(p, log, door)));
+  // The disk-full phase runs on a system of its own (NATS, a SQLite ledger on a tmpfs): next to
+  // the front door's phases. Each stops its processes before a failure is passed on.
   log('chaos: SQLite disk full…');
-  rows.push(await diskFull(p));
+  const [doorRows, diskRow] = await Promise.allSettled([doorPhases(p, log, door), diskFull(p)]);
+  if (doorRows.status === 'rejected') throw doorRows.reason;
+  if (diskRow.status === 'rejected') throw diskRow.reason;
+  rows.push(...doorRows.value, diskRow.value);
   return rows;
 }
 
