@@ -17,7 +17,7 @@ import { kafkaConfigFrom, kafkaFrom } from '../../services/queue-splitter/src/ad
 import type { Destination, Forwarder, Route } from '../../services/queue-splitter/src/domain/broker.js';
 import { eventually } from '../support/eventually.js';
 import { forwarderChild } from './fixtures/kafka-forwarder-child.js';
-import { idOf, lastHeader, originalTopic, records } from './fixtures/kafka-records.js';
+import { brokerOfItsOwn, idOf, lastHeader, originalTopic, records } from './fixtures/kafka-records.js';
 import {
   groupAtEnd,
   produceAll,
@@ -59,8 +59,8 @@ describe('KafkaBroker against a real Kafka broker', () => {
   const caughtUp = (group: string, topic: string): Promise<boolean> => groupAtEnd(admin, group, topic);
   const sessionOf = (name: string): Destination => ({ name, kind: 'session' });
 
-  // The broker outage test runs on a broker of its own, next to the others: it mostly waits
-  // (the restart, a session timeout), as they do (joins, session timeouts, processes starting).
+  // The kill -9 and broker outage tests run on brokers of their own, next to the others: they
+  // mostly wait (session timeouts, a restart), as the others do (joins, processes starting).
   describe('side by side', { concurrency: true }, () => {
     // One at a time: they share the adapter's kafkajs admin, whose metadata concurrent topic
     // operations race (a TypeError inside kafkajs' fetchTopicOffsets).
@@ -127,73 +127,6 @@ describe('KafkaBroker against a real Kafka broker', () => {
         assert.equal(inA.length, mirrored.size);
         assert.deepEqual(new Set(inF), new Set(sent.map((_, id) => id)), 'the fallback gets every record');
         assert.equal(inF.length, sent.length);
-      });
-
-      it('given a forwarder process, when it is killed -9 mid-stream twice and started again, then every record arrives and the duplicates are at most one chunk per kill', async (t) => {
-        const group = unique('crash');
-        const source = await original(3, group);
-        const dest = unique('tmp');
-        await broker.createLike(source, dest);
-        const total = 3000;
-        const maxBatch = 50;
-        await produce(source, records(total, 3));
-
-        const start = (dieAfter?: number): { child: ChildProcess; routed: () => number } => {
-          const child = spawn(process.execPath, ['--import', 'tsx', forwarderChild], {
-            env: {
-              ...process.env,
-              KAFKA_BROKERS: server.brokers.join(','),
-              KAFKA_SOURCE: source,
-              KAFKA_DEST: dest,
-              KAFKA_GROUP: group,
-              KAFKA_MAX_BATCH: String(maxBatch),
-              ...(dieAfter ? { KAFKA_DIE_AFTER: String(dieAfter) } : {}),
-            },
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          children.push(child);
-          let routed = 0;
-          let line = '';
-          child.stdout!.on('data', (d: Buffer) => {
-            const lines = (line + d.toString()).split('\n');
-            line = lines.pop()!;
-            if (lines.length > 0) routed = Number(lines.at(-1));
-          });
-          return { child, routed: () => routed };
-        };
-        const kill = async (child: ChildProcess): Promise<void> => {
-          const exited = once(child, 'exit');
-          child.kill('SIGKILL');
-          await exited;
-        };
-        const inDest = async (): Promise<number> =>
-          (await admin.fetchTopicOffsets(dest)).reduce((n, o) => n + Number(o.high), 0);
-
-        // 1. It kills itself between a chunk's acknowledged produce and its commit (mid-chunk).
-        const first = start(525);
-        await once(first.child, 'exit');
-        assert.equal(first.routed(), 525);
-        // 2. Killed from outside, at whatever point it has reached.
-        const second = start();
-        await eventually('the second forwarder to route 500 records', () => second.routed() >= 500, LONG, 5);
-        await kill(second.child);
-        const beforeLast = await inDest();
-        // 3. Runs to the end.
-        const third = start();
-        await eventually('the group to commit every record', () => caughtUp(group, source), LONG);
-        await kill(third.child);
-        t.diagnostic(`records in the destination before the last start: ${beforeLast} of ${total}`);
-        assert.ok(beforeLast < total, 'the kills happened mid-stream');
-
-        const got = (await readTopic(kafka, dest)).map((r) => idOf(r.value));
-        const ids = new Set(got);
-        assert.equal(ids.size, total, 'every record arrived at least once');
-        const duplicates = got.length - total;
-        t.diagnostic(`duplicates: ${duplicates}`);
-        assert.ok(duplicates <= 2 * maxBatch, `${duplicates} duplicates: at most ${maxBatch} per kill`);
-        // The chunk produced before the first kill was not committed, so it was sent again: the
-        // forwarder never takes a produced record for a committed one.
-        assert.ok(duplicates > 0, 'the chunk in hand at the first kill was re-sent');
       });
 
       it('given records of several keys, when forwarded to a topic with as many partitions, then each key stays on its partition in order', async () => {
@@ -371,13 +304,87 @@ describe('KafkaBroker against a real Kafka broker', () => {
       });
     });
 
+    // On a broker of its own: its killed forwarders hold their partitions for a session timeout
+    // each, a wait the others need not share. The names below are that broker's.
+    it('given a forwarder process, when it is killed -9 mid-stream twice and started again, then every record arrives and the duplicates are at most one chunk per kill', async (t) => {
+      const { server, kafka, broker, admin, close } = await brokerOfItsOwn();
+      const original = (partitions: number, group: string) => originalTopic(kafka, admin, partitions, group);
+      const produce = (topic: string, messages: Message[]) => produceAll(kafka, topic, messages);
+      const caughtUp = (group: string, topic: string) => groupAtEnd(admin, group, topic);
+      try {
+        const group = unique('crash');
+        const source = await original(3, group);
+        const dest = unique('tmp');
+        await broker.createLike(source, dest);
+        const total = 3000;
+        const maxBatch = 50;
+        await produce(source, records(total, 3));
+
+        const start = (dieAfter?: number): { child: ChildProcess; routed: () => number } => {
+          const child = spawn(process.execPath, ['--import', 'tsx', forwarderChild], {
+            env: {
+              ...process.env,
+              KAFKA_BROKERS: server.brokers.join(','),
+              KAFKA_SOURCE: source,
+              KAFKA_DEST: dest,
+              KAFKA_GROUP: group,
+              KAFKA_MAX_BATCH: String(maxBatch),
+              ...(dieAfter ? { KAFKA_DIE_AFTER: String(dieAfter) } : {}),
+            },
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          children.push(child);
+          let routed = 0;
+          let line = '';
+          child.stdout!.on('data', (d: Buffer) => {
+            const lines = (line + d.toString()).split('\n');
+            line = lines.pop()!;
+            if (lines.length > 0) routed = Number(lines.at(-1));
+          });
+          return { child, routed: () => routed };
+        };
+        const kill = async (child: ChildProcess): Promise<void> => {
+          const exited = once(child, 'exit');
+          child.kill('SIGKILL');
+          await exited;
+        };
+        const inDest = async (): Promise<number> =>
+          (await admin.fetchTopicOffsets(dest)).reduce((n, o) => n + Number(o.high), 0);
+
+        // 1. It kills itself between a chunk's acknowledged produce and its commit (mid-chunk).
+        const first = start(525);
+        await once(first.child, 'exit');
+        assert.equal(first.routed(), 525);
+        // 2. Killed from outside, at whatever point it has reached.
+        const second = start();
+        await eventually('the second forwarder to route 500 records', () => second.routed() >= 500, LONG, 5);
+        await kill(second.child);
+        const beforeLast = await inDest();
+        // 3. Runs to the end.
+        const third = start();
+        await eventually('the group to commit every record', () => caughtUp(group, source), LONG);
+        await kill(third.child);
+        t.diagnostic(`records in the destination before the last start: ${beforeLast} of ${total}`);
+        assert.ok(beforeLast < total, 'the kills happened mid-stream');
+
+        const got = (await readTopic(kafka, dest)).map((r) => idOf(r.value));
+        const ids = new Set(got);
+        assert.equal(ids.size, total, 'every record arrived at least once');
+        const duplicates = got.length - total;
+        t.diagnostic(`duplicates: ${duplicates}`);
+        assert.ok(duplicates <= 2 * maxBatch, `${duplicates} duplicates: at most ${maxBatch} per kill`);
+        // The chunk produced before the first kill was not committed, so it was sent again: the
+        // forwarder never takes a produced record for a committed one.
+        assert.ok(duplicates > 0, 'the chunk in hand at the first kill was re-sent');
+      } finally {
+        for (const c of children) c.kill('SIGKILL');
+        await close();
+      }
+    });
+
     // On a broker of its own, which it kills and restarts: so it runs next to the others.
     it('given a running forwarder, when the broker is killed -9 and restarted, then the error is reported and every record still arrives', async () => {
-      const own = await startKafka();
-      const ownKafka = own.client({ retry: { retries: 5 } });
-      const ownBroker = new KafkaBroker(ownKafka, { sessionTimeout: 6000, maxBatch: 50 });
-      const ownAdmin = ownKafka.admin();
-      await ownAdmin.connect();
+      const { server: own, kafka: ownKafka, broker: ownBroker, admin: ownAdmin, close } = await brokerOfItsOwn();
       let forwarder: Forwarder | undefined;
       try {
         const group = unique('outage');
@@ -407,9 +414,7 @@ describe('KafkaBroker against a real Kafka broker', () => {
         assert.equal(got.size, 1000, 'every record, before and after the outage');
       } finally {
         await forwarder?.stop().catch(() => undefined);
-        await ownBroker.close();
-        await ownAdmin.disconnect();
-        await own[Symbol.asyncDispose]();
+        await close();
       }
     });
   });
