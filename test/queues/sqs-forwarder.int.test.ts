@@ -97,9 +97,9 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
     return r.QueueUrl!;
   };
 
-  // These use queues of their own on the shared ElasticMQ and mostly wait (long polls, visibility
-  // timeouts, child processes starting): side by side, their waits overlap.
-  describe('side by side on one ElasticMQ', { concurrency: true }, () => {
+  // These use queues of their own (the outage test an ElasticMQ of its own) and mostly wait (long
+  // polls, visibility timeouts, processes starting): side by side, their waits overlap.
+  describe('side by side', { concurrency: true }, () => {
     it('given 1,000 messages with mixed attributes, when forwarded, then A, B and the fallback get exactly their matches, once, attributes intact, and the original is empty', async () => {
       const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
         string,
@@ -358,42 +358,50 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
         await impatient.close();
       }
     });
-  });
 
-  // Last in the file: it kills the shared ElasticMQ (which keeps nothing through a restart).
-  it('given the broker goes down under a running forwarder, then it reports the failures, keeps trying, and forwards again once the broker is back', async () => {
-    const [orig, f] = ['orders', 'fallback'].map(unique) as [string, string];
-    await queue(orig);
-    await queue(f);
-    const errors: unknown[] = [];
-    let routed = 0;
-    const forwarder = broker.forward(orig, () => [{ name: f, kind: 'fallback' }], {
-      onError: (e) => errors.push(e),
-      onRouted: () => routed++,
+    // On an ElasticMQ of its own, which it kills (and which keeps nothing through a restart): so
+    // it runs next to the others. The names below are that server's.
+    it('given the broker goes down under a running forwarder, then it reports the failures, keeps trying, and forwards again once the broker is back', async () => {
+      const sqs = await startSqs();
+      const client = sqs.client();
+      const broker = new SqsBroker(client, { waitTimeSeconds: 1 });
+      const queue = async (name: string): Promise<string> =>
+        (await client.send(new CreateQueueCommand({ QueueName: name }))).QueueUrl!;
+      const [orig, f] = ['orders', 'fallback'].map(unique) as [string, string];
+      await queue(orig);
+      await queue(f);
+      const errors: unknown[] = [];
+      let routed = 0;
+      const forwarder = broker.forward(orig, () => [{ name: f, kind: 'fallback' }], {
+        onError: (e) => errors.push(e),
+        onRouted: () => routed++,
+      });
+      try {
+        await sqs.kill9();
+        await eventually('failures reported while the broker is down', () => errors.length >= 2);
+        await sqs.restart();
+        // ElasticMQ lost its queues: they come back as the operator would make them again.
+        const origUrl = await queue(orig);
+        const fUrl = await queue(f);
+        await sendAll(
+          client,
+          origUrl,
+          Array.from({ length: 20 }, (_, id) => ({ MessageBody: JSON.stringify({ id }) })),
+        );
+        await eventually(
+          'the original emptied by the same forwarder',
+          async () => routed === 20 && (await queueDepth(client, origUrl)) === 0,
+          30_000,
+        );
+        assert.deepEqual(
+          (await drainQueue(client, fUrl)).map(idOf).sort((a, b) => a - b),
+          Array.from({ length: 20 }, (_, id) => id),
+        );
+      } finally {
+        await forwarder.stop();
+        await broker.close();
+        await sqs[Symbol.asyncDispose]();
+      }
     });
-    try {
-      await sqs.kill9();
-      await eventually('failures reported while the broker is down', () => errors.length >= 2);
-      await sqs.restart();
-      // ElasticMQ lost its queues: they come back as the operator would make them again.
-      const origUrl = await queue(orig);
-      const fUrl = await queue(f);
-      await sendAll(
-        client,
-        origUrl,
-        Array.from({ length: 20 }, (_, id) => ({ MessageBody: JSON.stringify({ id }) })),
-      );
-      await eventually(
-        'the original emptied by the same forwarder',
-        async () => routed === 20 && (await queueDepth(client, origUrl)) === 0,
-        30_000,
-      );
-      assert.deepEqual(
-        (await drainQueue(client, fUrl)).map(idOf).sort((a, b) => a - b),
-        Array.from({ length: 20 }, (_, id) => id),
-      );
-    } finally {
-      await forwarder.stop();
-    }
   });
 });
