@@ -38,11 +38,21 @@ export async function benchPublish(nats: NatsServer, events = 20_000): Promise<R
   const rawMs = performance.now() - t0;
   await jsm.streams.delete('RAW');
 
+  // An earlier group of the same run (commands, start…) filled MIRRORD_EVENTS from a store of
+  // its own: the outbox's provenance guard rightly refuses a stream its store does not hold, so
+  // this store publishes into a fresh one.
+  await jsm.streams.delete('MIRRORD_EVENTS').catch(() => undefined);
   const outbox = new OutboxPublisher(nc, store, { log: silentLogger() });
   const t1 = performance.now();
   outbox.start();
   outbox.notify(n);
-  while (outbox.publishedPosition < all[all.length - 1]!.position) await new Promise((r) => setTimeout(r, 2));
+  const last = all[all.length - 1]!.position;
+  while (outbox.publishedPosition < last) {
+    // A bench waits for nothing forever: a publisher that stopped is a failure with its position.
+    if (performance.now() - t1 > 300_000)
+      throw new Error(`outbox publish: stuck at position ${outbox.publishedPosition} of ${last} after 300 s`);
+    await new Promise((r) => setTimeout(r, 2));
+  }
   const oursMs = performance.now() - t1;
   await outbox.drain();
   await jsm.streams.delete('MIRRORD_EVENTS');
