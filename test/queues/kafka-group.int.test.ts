@@ -116,6 +116,30 @@ describe('the forwarder in the workload’s consumer group, next to a Java workl
     }
   };
 
+  it('given two sessions splitting at once, when their topics are made, measured and deleted together on one broker, then every call succeeds', async () => {
+    // given originals with records (the splitter's admin calls for several sessions at once)
+    const originals = [unique('orders'), unique('payments'), unique('audit')];
+    await admin.createTopics({
+      topics: originals.map((topic) => ({ topic, numPartitions: 3 })),
+      waitForLeaders: true,
+    });
+    // when each session's copy is made, its lag read and the copy deleted, all side by side
+    const copies = await Promise.all(
+      originals.flatMap((o) =>
+        [1, 2].map(async (i) => {
+          const copy = `${o}-tmp-${i}`;
+          await broker.createLike(o, copy);
+          const pending = await broker.pending(copy);
+          await broker.delete(copy);
+          return { copy, pending, exists: await broker.exists(copy) };
+        }),
+      ),
+    );
+    // then each call answered, and no copy is left
+    assert.equal(copies.length, 6);
+    for (const c of copies) assert.deepEqual([c.pending, c.exists], [0, false], c.copy);
+  });
+
   it('given a Java consumer in group G on the fallback, when the forwarder joins G on the original (the Java client leads), then the group takes both and the workload gets every record through the fallback', () =>
     scenario('workload first'));
 

@@ -104,8 +104,10 @@ export async function startNatsServer(
         );
       if (exited) throw new Error(`nats-server exited early: ${stderr.slice(-500)}`);
       const pf = readdirSync(dir).find((f) => f.endsWith('.ports'));
-      if (pf) {
-        const ports = JSON.parse(readFileSync(join(dir, pf), 'utf8')) as { nats: string[] };
+      // The file appears before nats-server has written it: an empty or partial one is read again.
+      const text = pf ? readFileSync(join(dir, pf), 'utf8') : '';
+      const ports = /\}\s*$/.test(text) ? (JSON.parse(text) as { nats: string[] }) : undefined;
+      if (ports) {
         const u = new URL(ports.nats[0]!);
         port = Number(u.port);
         return;
