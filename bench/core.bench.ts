@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
 import { Ledger } from '../services/ledger/src/ledger.js';
-import { silentLogger } from '#shared/log/index.js';
+import { silentLogger } from '../test/support/log.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { runConcurrent, type Row } from './support/util.js';
 

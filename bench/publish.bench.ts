@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { jetstream, jetstreamManager, StorageType } from '@nats-io/jetstream';
 import { headers, nanos } from '@nats-io/nats-core';
 import { packValue } from '#shared/nats/index.js';
-import { silentLogger } from '#shared/log/index.js';
+import { silentLogger } from '../test/support/log.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
 import { OutboxPublisher } from '../services/ledger/src/adapters/nats/outbox-publisher.js';

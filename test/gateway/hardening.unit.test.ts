@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isAppError } from '#shared/errors/index.js';
-import { clipFilter, parseHttpFilter, renderHttpFilter } from '#shared/filters/index.js';
+import { checkFilterPatterns, clipFilter, type FilterLimits } from '#shared/filters/index.js';
+import { configFilterOf, renderProtocolFilter, type HttpFilterValue } from '#shared/protocol/index.js';
 import { createCa, signCsr, verifyIssued } from '#shared/pki/index.js';
 import { TokenBucket } from '../../services/gateway/src/domain/token-bucket.js';
 import { decodeCursor, parseTimeBound } from '../../services/gateway/src/domain/time-range.js';
@@ -18,49 +19,53 @@ const refused = (fn: () => unknown, field: string, message: RegExp) =>
     return true;
   });
 
+/** A steal's filter as the relay checks it: the protocol value, in its config spelling and as rendered. */
+const check = (f: HttpFilterValue, limits?: FilterLimits) =>
+  checkFilterPatterns('http_filter', configFilterOf(f), renderProtocolFilter(f), limits);
+const header = (v: string): HttpFilterValue => ({ $: 'Header', v });
+const all = (...filters: HttpFilterValue[]): HttpFilterValue => ({ $: 'Composite', v: { all: true, filters } });
+
 describe('HTTP filters are bounded in length and matching cost', () => {
   const limits = { maxLength: 64, maxRepeats: 5 };
-  it('given nested repetition, when a steal filter is parsed, then it is refused naming the field and the limit', () => {
+  it('given nested repetition, when a steal filter is checked, then it is refused naming the field and the limit', () => {
     refused(
-      () => parseHttpFilter({ header_filter: '(a+)+$' }),
+      () => check(header('(a+)+$')),
       'http_filter.header_filter',
       /too costly to match: it nests one repetition inside another/,
     );
     refused(
-      () => parseHttpFilter({ all_of: [{ path: '^/x' }, { header: '^x-(\\w+\\s?)*$' }] }),
+      () => check(all({ $: 'Path', v: '^/x' }, header('^x-(\\w+\\s?)*$'))),
       'http_filter.all_of[1].header',
       /nests one repetition/,
     );
   });
-  it('given more quantifiers than HTTP_FILTER_MAX_REPEATS, when parsed, then the limit is named', () => {
+  it('given more quantifiers than HTTP_FILTER_MAX_REPEATS, when checked, then the limit is named', () => {
     refused(
-      () => parseHttpFilter({ path_filter: 'a*b*c*d*e*f*' }, 'http_filter', limits),
+      () => check({ $: 'Path', v: 'a*b*c*d*e*f*' }, limits),
       'http_filter.path_filter',
       /more than the 5 allowed \(HTTP_FILTER_MAX_REPEATS\)/,
     );
   });
-  it('given a pattern or a rendered filter longer than HTTP_FILTER_MAX_LENGTH, when parsed, then it is refused', () => {
+  it('given a pattern or a rendered filter longer than HTTP_FILTER_MAX_LENGTH, when checked, then it is refused', () => {
     refused(
-      () => parseHttpFilter({ header_filter: 'x'.repeat(65) }, 'http_filter', limits),
+      () => check(header('x'.repeat(65)), limits),
       'http_filter.header_filter',
       /65 characters, more than the 64 allowed \(HTTP_FILTER_MAX_LENGTH\)/,
     );
-    const parts = Array.from({ length: 4 }, (_, i) => ({ header: `^x-tenant-${i}: ${'y'.repeat(10)}$` }));
-    refused(
-      () => parseHttpFilter({ all_of: parts }, 'http_filter', limits),
-      'http_filter',
-      /as rendered, more than the 64 allowed/,
-    );
+    const parts = Array.from({ length: 4 }, (_, i) => header(`^x-tenant-${i}: ${'y'.repeat(10)}$`));
+    refused(() => check(all(...parts), limits), 'http_filter', /as rendered, more than the 64 allowed/);
   });
-  it("given the documents' filters (look-around, named groups, the Rust spellings), when parsed, then they pass", () => {
+  it("given the documents' filters (look-around, named groups, the Rust spellings), when checked, then they pass", () => {
     for (const f of [
       '^User-Agent: (?!kube-probe)',
       '(?P<user>\\S+)@acme',
       '(?<=^x-id: )[0-9a-f]{8}',
       'X-PG-Tenant: Avi.+',
       '^/api/v1/.*',
-    ])
-      assert.equal(renderHttpFilter(parseHttpFilter({ header_filter: f })), `header=${f}`);
+    ]) {
+      assert.doesNotThrow(() => check(header(f)));
+      assert.equal(renderProtocolFilter(header(f)), `header=${f}`);
+    }
   });
 });
 

@@ -14,7 +14,7 @@ import { X509Certificate } from 'node:crypto';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { createCa, issue } from '#shared/pki/index.js';
-import { silentLogger } from '#shared/log/index.js';
+import { silentLogger } from '../support/log.js';
 import { unavailable } from '#shared/errors/index.js';
 import type { SessionView } from '#shared/ledger/index.js';
 import { buildServer, type GatewayDeps } from '../../services/gateway/src/adapters/http/server.js';

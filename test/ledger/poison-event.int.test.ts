@@ -27,7 +27,7 @@ import {
 import { validateEvent } from '#shared/events/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { DURATION_BUCKETS } from '#shared/ledger/index.js';
-import { silentLogger } from '#shared/log/index.js';
+import { silentLogger } from '../support/log.js';
 import { MetricsState } from '../../services/gateway/src/domain/metrics-state.js';
 import { followMetrics, type MetricsFollower } from '../../services/gateway/src/adapters/metrics/follower.js';
 

@@ -8,7 +8,7 @@ import { call, commandSubject, querySubject } from '#shared/nats/index.js';
 import { ledgerCommands, type CommandBody } from '#shared/contracts/index.js';
 import { isAppError } from '#shared/errors/index.js';
 import { newSessionId } from '#shared/ids/index.js';
-import { assertPartial } from '#shared/testing/decider-spec.js';
+import { assertPartial } from '../support/decider-spec.js';
 import type { QueueSplitRecord, SessionView } from '#shared/ledger/index.js';
 
 type Verb = 'queue-split-start' | 'queue-split-end' | 'workload-patch' | 'workload-restore' | 'start' | 'end';

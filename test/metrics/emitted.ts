@@ -21,7 +21,8 @@ import {
   type LedgerEvent,
 } from '#shared/events/index.js';
 import { isAppError } from '#shared/errors/index.js';
-import { loggerOptions, silentLogger } from '#shared/log/index.js';
+import { loggerOptions } from '#shared/log/index.js';
+import { silentLogger } from '../support/log.js';
 
 export interface MetricFamily {
   type: string;

@@ -9,7 +9,7 @@ import { EVENTS_STREAM, FLEET_STREAM, licenseFromSubject, licenseSubject } from 
 import { SERVICE_IDENTITIES } from '#shared/nats/permissions.js';
 import { Fleet } from '../../services/license-server/src/adapters/nats/fleet.js';
 import { FleetState } from '../../services/license-server/src/domain/fleet-state.js';
-import { fleetLeafnodeConf } from '#shared/nats/leafnode.js';
+import { fleetLeafnodeConf } from '../support/fleet-leafnode.js';
 import { eventually } from '../support/eventually.js';
 import { startNatsFleet, startNatsServer, type NatsFleet } from '../support/nats-server.js';
 

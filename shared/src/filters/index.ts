@@ -10,19 +10,6 @@ export interface FilterLimits {
 }
 export const DEFAULT_FILTER_LIMITS: Readonly<FilterLimits> = Object.freeze({ maxLength: 2048, maxRepeats: 25 });
 
-/**
- * The mirrord config's `http_filter` shape (steal only). Nested filters in `all_of`/`any_of`
- * are `{header}` or `{path}`.
- */
-export type InnerFilter = { header: string } | { path: string };
-export interface HttpFilter {
-  header_filter?: string;
-  path_filter?: string;
-  all_of?: InnerFilter[];
-  any_of?: InnerFilter[];
-  ports?: number[];
-}
-
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -55,70 +42,6 @@ export function checkFilterPattern(field: string, re: unknown, limits: FilterLim
       'use a pattern without nested repetition',
     );
   return re;
-}
-
-function inner(field: string, v: unknown, limits: FilterLimits): InnerFilter {
-  if (!isObj(v)) throw invalid(field, 'expected {"header": "<regex>"} or {"path": "<regex>"}');
-  const keys = Object.keys(v);
-  if (keys.length !== 1 || (keys[0] !== 'header' && keys[0] !== 'path'))
-    throw invalid(field, `expected exactly one of "header" or "path", got ${JSON.stringify(keys)}`);
-  return keys[0] === 'header'
-    ? { header: checkFilterPattern(`${field}.header`, v.header, limits) }
-    : { path: checkFilterPattern(`${field}.path`, v.path, limits) };
-}
-
-/** Validates an untrusted http_filter; errors name the path and the fix. */
-export function parseHttpFilter(
-  v: unknown,
-  field = 'http_filter',
-  limits: FilterLimits = DEFAULT_FILTER_LIMITS,
-): HttpFilter | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!isObj(v)) throw invalid(field, 'expected an object with header_filter, path_filter, all_of or any_of');
-  const out: HttpFilter = {};
-  const kinds = ['header_filter', 'path_filter', 'all_of', 'any_of'].filter((k) => v[k] !== undefined);
-  for (const k of Object.keys(v)) {
-    if (!['header_filter', 'path_filter', 'all_of', 'any_of', 'ports'].includes(k))
-      throw invalid(`${field}.${k}`, 'unknown field', 'expected header_filter, path_filter, all_of, any_of or ports');
-  }
-  if (kinds.length > 1)
-    throw invalid(field, `${kinds.join(' and ')} are mutually exclusive`, 'use all_of to combine filters');
-  if (v.header_filter !== undefined)
-    out.header_filter = checkFilterPattern(`${field}.header_filter`, v.header_filter, limits);
-  if (v.path_filter !== undefined) out.path_filter = checkFilterPattern(`${field}.path_filter`, v.path_filter, limits);
-  for (const k of ['all_of', 'any_of'] as const) {
-    if (v[k] === undefined) continue;
-    const list = v[k];
-    if (!Array.isArray(list) || list.length === 0)
-      throw invalid(`${field}.${k}`, 'expected a non-empty list of filters');
-    out[k] = list.map((x, i) => inner(`${field}.${k}[${i}]`, x, limits));
-  }
-  if (v.ports !== undefined) {
-    if (!Array.isArray(v.ports) || !v.ports.every((p) => Number.isInteger(p) && p > 0 && p < 65536))
-      throw invalid(`${field}.ports`, 'expected a list of ports 1-65535');
-    out.ports = v.ports as number[];
-  }
-  if (kinds.length === 0) return undefined;
-  const rendered = renderHttpFilter(out)!;
-  if (rendered.length > limits.maxLength)
-    throw invalid(
-      field,
-      `the filter is ${rendered.length} characters as rendered, more than the ${limits.maxLength} allowed (HTTP_FILTER_MAX_LENGTH)`,
-      'combine fewer, shorter patterns',
-    );
-  return out;
-}
-
-const renderInner = (f: InnerFilter): string => ('header' in f ? `header=${f.header}` : `path=${f.path}`);
-
-/** The seed's rendering: `header=<re>`, `path=<re>`, `all_of(header=<re>, path=<re>)`, `any_of(…)`. */
-export function renderHttpFilter(f: HttpFilter | undefined): string | undefined {
-  if (!f) return undefined;
-  if (f.header_filter !== undefined) return `header=${f.header_filter}`;
-  if (f.path_filter !== undefined) return `path=${f.path_filter}`;
-  if (f.all_of) return `all_of(${f.all_of.map(renderInner).join(', ')})`;
-  if (f.any_of) return `any_of(${f.any_of.map(renderInner).join(', ')})`;
-  return undefined;
 }
 
 /** Longest filter a table prints (the status table, `kubectl get sessions`); `-o json` keeps the whole value. */

@@ -30,8 +30,3 @@ export function createLogger(service: string, level: LevelWithSilent = 'info'): 
     pino.destination({ dest: 1, sync: false }),
   );
 }
-
-/** A logger that writes nowhere, for tests and benches that measure other things. */
-export function silentLogger(): Logger {
-  return pino({ level: 'silent' });
-}

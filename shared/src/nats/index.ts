@@ -4,7 +4,7 @@ export * from './connect.js';
 export * from './rpc.js';
 export { awaitEventsStream, consumeEventType, ensureEventsStream, ensureStream } from './stream.js';
 export { destinationTemplate, inConsumerSpan, messagingSpan } from './messaging.js';
-export { FLEET_LEAF_DENY, fleetLeafnodeConf, hubFleetConf } from './leafnode.js';
+export { FLEET_LEAF_DENY, hubFleetConf } from './leafnode.js';
 export type { FleetCluster } from './leafnode.js';
 export {
   authorizationConf,

@@ -8,6 +8,9 @@ import { licenseFromSubject, licenseSubject, type LicenseWire } from './subjects
  * other clusters' streams (measured: a second cluster's MIRRORD_EVENTS captured the first's).
  * No JetStream API crosses either way (`$JS.>`): the hub never reads a cluster's streams and no
  * cluster reaches the hub's or another cluster's; usage is relayed as requests (UsageRelay).
+ * The charts' leafnode blocks (deploy/helm/…/nats.yaml, deploy/components/license-fleet) spell
+ * this list in YAML; the fleet tests' clusters are configured from it.
+ * @public
  */
 export const FLEET_LEAF_DENY = ['mirrord.>', '$KV.>', '$SRV.>', '$JS.>'] as const;
 
@@ -18,23 +21,6 @@ export const FLEET_WIRES: readonly LicenseWire[] = ['join', 'admit', 'seats.get'
 export interface FleetCluster {
   name: string;
   password: string;
-}
-
-/**
- * The nats.conf block of a cluster joined to the hub at `hubUrl` (nats-leaf://host:7422) with
- * its leafnode credentials; its JetStream needs `domain: <cluster name>`.
- */
-export function fleetLeafnodeConf(hubUrl: string, cluster?: FleetCluster): string {
-  const deny = FLEET_LEAF_DENY.map((s) => `"${s}"`).join(', ');
-  const url = cluster ? withCredentials(hubUrl, cluster) : hubUrl;
-  return `leafnodes { reconnect: 1, remotes: [{ url: ${JSON.stringify(url)}, deny_imports: [${deny}], deny_exports: [${deny}] }] }`;
-}
-
-function withCredentials(hubUrl: string, c: FleetCluster): string {
-  const u = new URL(hubUrl);
-  u.username = encodeURIComponent(c.name);
-  u.password = encodeURIComponent(c.password);
-  return u.toString().replace(/\/$/, '');
 }
 
 const accountOf = (cluster: string): string => `CLUSTER_${cluster}`;

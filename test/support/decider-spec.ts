@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { isAppError, type ErrorCode } from '../errors/index.js';
+import { isAppError, type ErrorCode } from '#shared/errors/index.js';
 
 /**
  * given(events).when(command).then(expected) — the emmett habit for deciders. Expected events
