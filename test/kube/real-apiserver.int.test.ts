@@ -294,7 +294,7 @@ describe('without the binaries', () => {
     try {
       assert.throws(
         () => kubeBinPaths(),
-        /kube-apiserver, kube-controller-manager, etcd, helm missing .*npm run k8s:build/,
+        /kube-apiserver, kube-controller-manager, etcd, helm, krew missing .*npm run k8s:build/,
       );
     } finally {
       if (saved === undefined) delete process.env.MIRRORD_K8S_BIN_DIR;
