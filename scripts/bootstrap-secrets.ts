@@ -52,6 +52,7 @@ import {
   tlsProblem,
   type TlsMaterial,
 } from './bootstrap/tls.js';
+import type { Plan, SecretSpec } from './bootstrap/plan.js';
 
 export { createNatsTls, natsServerNames, RENEW_DAYS } from './bootstrap/tls.js';
 
@@ -70,24 +71,6 @@ export interface BootstrapOptions {
   operatorSecrets?: boolean;
   /** `--fleet-namespace`: the licence hub's Job, which also keeps the fleet's leaf Secrets there. */
   fleet?: FleetOptions;
-}
-
-/** A Secret to write, its data as text (base64 only at the API: toV1Secret). */
-export interface SecretSpec {
-  name: string;
-  /** Another namespace than the Job's (the fleet's leaf Secrets). */
-  namespace?: string;
-  type: 'Opaque' | 'kubernetes.io/tls';
-  data: Record<string, string>;
-}
-
-export interface Plan {
-  create: SecretSpec[];
-  update: SecretSpec[];
-  /** Names of the Secrets that stay as they are. */
-  keep: string[];
-  /** Why a Secret is re-made (logged: never its content). */
-  reasons: Record<string, string>;
 }
 
 /** Fresh material, injected so the plan is deterministic where it must be and testable without a cluster. */

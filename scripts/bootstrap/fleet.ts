@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { hubFleetConf, type FleetCluster } from '#shared/nats/leafnode.js';
 import { busUsers, type BusIdentity } from '#shared/nats/permissions.js';
-import type { Plan, SecretSpec } from '../bootstrap-secrets.js';
+import type { Plan, SecretSpec } from './plan.js';
 
 export interface FleetOptions {
   /** The clusters that may join (`--fleet-clusters`, else FLEET_CLUSTERS): each one's leafnode user and account. */

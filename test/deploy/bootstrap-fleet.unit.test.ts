@@ -15,8 +15,8 @@ import {
   toV1Secret,
   type BootstrapOptions,
   type Generators,
-  type Plan,
 } from '../../scripts/bootstrap-secrets.js';
+import type { Plan } from '../../scripts/bootstrap/plan.js';
 import { loadYaml } from '../kube/seed-loader.js';
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));

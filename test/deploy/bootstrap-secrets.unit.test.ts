@@ -24,8 +24,8 @@ import {
   toV1Secret,
   type BootstrapOptions,
   type Generators,
-  type Plan,
 } from '../../scripts/bootstrap-secrets.js';
+import type { Plan } from '../../scripts/bootstrap/plan.js';
 
 const deploy = (p: string) => fileURLToPath(new URL(`../../deploy/${p}`, import.meta.url));
 const OPTS: BootstrapOptions = {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { AccessRequest, Identity } from '../../services/gateway/src/domain/interfaces.js';
-import type { GatewayDeps } from '../../services/gateway/src/adapters/http/server.js';
+import type { GatewayDeps } from '../../services/gateway/src/adapters/http/route-kit.js';
 import type { Target } from '#shared/targets/index.js';
 import { eventually } from '../support/eventually.js';
 import { startRealGateway, type RealGateway } from './real-gateway.js';

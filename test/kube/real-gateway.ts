@@ -10,7 +10,8 @@ import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
 import { createCa, issue } from '#shared/pki/index.js';
 import { silentLogger } from '../support/log.js';
-import { buildServer, type GatewayDeps } from '../../services/gateway/src/adapters/http/server.js';
+import type { GatewayDeps } from '../../services/gateway/src/adapters/http/route-kit.js';
+import { buildServer } from '../../services/gateway/src/adapters/http/server.js';
 import { FrontProxyAuthenticator } from '../../services/gateway/src/adapters/auth/front-proxy-authenticator.js';
 import {
   aggregatedService,

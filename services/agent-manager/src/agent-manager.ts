@@ -7,23 +7,13 @@ import { planCleanup, type CleanupPlan, type LabelledObject } from './domain/cle
 import { AGENT_CONNECTION_SERVER_NAME } from '#shared/pki/ca-dir.js';
 import { containerRef } from '#shared/kube/container.js';
 import type { V1Pod } from '@kubernetes/client-node';
-import {
-  AGENT_PORT,
-  COPY_KEY,
-  IDLE_SINCE,
-  copyPod,
-  ROLE_LABEL,
-  SCALED_DEPLOYMENT,
-  SESSION_LABEL,
-} from './domain/manifests.js';
+import { AGENT_PORT, COPY_KEY, copyPod, ROLE_LABEL, SCALED_DEPLOYMENT, SESSION_LABEL } from './domain/manifests.js';
 import type { PrepareRequest, TargetPodInfo } from './domain/request.js';
 import { copyOwnedBy, copyTargetOf, idleExpired, idleTtlOf } from './domain/copy-targets.js';
-import { AgentPool } from './agent-pool.js';
-import { usersOf } from './domain/shared-agents.js';
+import { AgentPool, type SessionStatus } from './agent-pool.js';
+import { IDLE_SINCE, usersOf } from './domain/shared-agents.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import type { CommandBody } from '#shared/contracts/index.js';
-
-export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
 
 export interface LedgerPort {
   copyTarget(body: CommandBody<'copy-target'>): Promise<void>;

@@ -4,9 +4,10 @@ import type { Logger } from 'pino';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { Cluster } from './adapters/kube/cluster.js';
 import { podState, warnGivingUp } from '#shared/kube/pod-watch.js';
-import { agentJob, ephemeralAgent, IDLE_SINCE } from './domain/manifests.js';
+import { agentJob, ephemeralAgent } from './domain/manifests.js';
 import type { PrepareRequest } from './domain/request.js';
 import {
+  IDLE_SINCE,
   AGENT_KEY,
   agentHealth,
   agentObjectName,
@@ -15,7 +16,9 @@ import {
   usersOf,
   usesLabel,
 } from './domain/shared-agents.js';
-import type { SessionStatus } from './agent-manager.js';
+
+/** A session as the ledger knows it, for reconciling agents (unknown: the ledger did not answer). */
+export type SessionStatus = 'live' | 'pending' | 'ended' | 'unknown';
 
 export interface AgentPlace {
   /** Where the agent runs: a Job in this namespace, or an ephemeral container of the target pod. */

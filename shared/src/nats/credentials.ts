@@ -1,7 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nkeys } from '@nats-io/nats-core';
-import { BUS_IDENTITIES, type BusIdentity } from './permissions.js';
+import { BUS_IDENTITIES, type BusIdentity } from './identities.js';
 
 /**
  * NATS credentials are one nkey per identity (security.md): the server holds only public keys;

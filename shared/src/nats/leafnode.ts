@@ -1,5 +1,5 @@
 import type { BusUser } from './permissions.js';
-import { licenseFromSubject, licenseSubject, type LicenseWire } from './subjects.js';
+import { FLEET_WIRES, licenseFromSubject, licenseSubject } from './subjects.js';
 
 /**
  * How a cluster's nats-server joins the license hub: a leafnode dialled out to the hub, its own
@@ -13,9 +13,6 @@ import { licenseFromSubject, licenseSubject, type LicenseWire } from './subjects
  * @public
  */
 export const FLEET_LEAF_DENY = ['mirrord.>', '$KV.>', '$SRV.>', '$JS.>'] as const;
-
-/** The licence's request wires a cluster may call at the hub (each mapped to its own cluster's subject). */
-export const FLEET_WIRES: readonly LicenseWire[] = ['join', 'admit', 'seats.get', 'usage'];
 
 /** A cluster the hub accepts: its leafnode user (the cluster name) and password, bound to its own account. */
 export interface FleetCluster {

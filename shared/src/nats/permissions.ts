@@ -6,7 +6,6 @@ import { ledgerQueries } from '../contracts/ledger-queries.js';
 import { policyContracts } from '../contracts/policy.js';
 import { queueSplitterContracts } from '../contracts/queue-splitter.js';
 import { licenseContracts } from '../license/fleet.js';
-import { FLEET_WIRES } from './leafnode.js';
 import {
   AGENT_CLEANUP_CONSUMER,
   EVENTS_DEAD_STREAM,
@@ -28,11 +27,13 @@ import {
   LEDGER_LEASE_BUCKET,
   QUEUE_SPLITS_BUCKET,
   QUEUE_SPLITTER_CONSUMER,
+  FLEET_WIRES,
   licenseFromSubject,
   licenseSubject,
   SUBSCRIBER_CONSUMER,
   USAGE_STREAM,
 } from './subjects.js';
+import { BUS_IDENTITIES, type BusIdentity } from './identities.js';
 
 /**
  * Who may say what on the bus (security.md: "NATS permissions, derived from the contracts").
@@ -42,18 +43,7 @@ import {
  * the server: only agent-manager may answer `prepare`, only the ledger may write the event
  * stream or its lease, only the gateway may send ledger commands.
  */
-export const SERVICE_IDENTITIES = [
-  'gateway',
-  'ledger',
-  'policy',
-  'agent-manager',
-  'jira-reporter',
-  'license-server',
-  'queue-splitter',
-] as const;
-/** `subscriber`: read-only on the event stream, for a platform team's own NATS subscribers. */
-export const BUS_IDENTITIES = [...SERVICE_IDENTITIES, 'subscriber'] as const;
-export type BusIdentity = (typeof BUS_IDENTITIES)[number];
+export { BUS_IDENTITIES, SERVICE_IDENTITIES, type BusIdentity } from './identities.js';
 
 interface Wires {
   /** Request-reply wires it answers (subscribe the subject, reply to the caller's inbox). */

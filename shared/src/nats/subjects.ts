@@ -129,3 +129,6 @@ export const inboxPrefix = (identity: string): string => `_INBOX_${identity}`;
 export const QUEUE_SPLITS_BUCKET = 'mirrord-queue-splits';
 /** The queue splitter's durable consumer of Session Ended (a session's splits end with it). */
 export const QUEUE_SPLITTER_CONSUMER = 'queue-splitter';
+
+/** The licence's request wires a cluster may call at the hub (each mapped to its own cluster's subject). */
+export const FLEET_WIRES: readonly LicenseWire[] = ['join', 'admit', 'seats.get', 'usage'];

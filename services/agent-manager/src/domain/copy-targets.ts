@@ -6,10 +6,10 @@ import {
   CREATOR_SESSION,
   CREATOR_USER,
   CREATOR_USER_ID,
-  IDLE_SINCE,
   SCALED_DEPLOYMENT,
   SESSION_LABEL,
 } from './manifests.js';
+import { IDLE_SINCE } from './shared-agents.js';
 
 export interface CopyPodLike {
   metadata?: {

@@ -10,7 +10,6 @@ export const ORIGINAL_REPLICAS = 'mirrord.metalbear.co/original-replicas';
 export const AGENT_PORT = 44128;
 /** On a copy pod: identity of identical copies, and when its last session ended. */
 export const COPY_KEY = 'mirrord.metalbear.co/copy-key';
-export const IDLE_SINCE = 'mirrord.metalbear.co/idle-since';
 /** The session that made a copy (its session label follows whoever uses it now). */
 export const CREATOR_SESSION = 'mirrord.metalbear.co/creator-session';
 /** A copy made through the CLI's `CopyTarget`: its spec (JSON, listed back as sent), creator and idle TTL. */

@@ -1,4 +1,5 @@
-import { IDLE_SINCE } from './manifests.js';
+/** On a copy pod: when its last session ended (a copy with it is idle, kept for reuse). */
+export const IDLE_SINCE = 'mirrord.metalbear.co/idle-since';
 
 /**
  * One agent per target: every session on the same pod container (or copy pod) shares it, as

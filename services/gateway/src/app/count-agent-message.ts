@@ -1,6 +1,11 @@
 import { daemonMessage, decodeExact } from '#shared/protocol/index.js';
-import type { TrafficMeter } from './relay-session.js';
 import type { StartedSession } from './start-session.js';
+
+/** What the relay counts (Prometheus in production): the real operator's traffic metrics. */
+export interface TrafficMeter {
+  stolenConnection(s: StartedSession, port: number): void;
+  stolenRequest(s: StartedSession, port: number): void;
+}
 
 /**
  * What the gateway counts in one agent message, read from its first bytes and decoded only

@@ -1,7 +1,8 @@
 import { compileOutgoing, outgoingVerdict, type Enforcement, type OutgoingRules } from '#shared/policy/index.js';
 import { connectRefused, daemonMessage, decodeExact, type ClientIntent } from '#shared/protocol/index.js';
 import { OrderedAnswers } from '../domain/ordered-answers.js';
-import type { RelayDeps } from './relay-session.js';
+import type { TokenBucket } from '../domain/token-bucket.js';
+import type { PortDeps } from './port-subscriptions.js';
 import type { RefusalLogger } from './refusal-log.js';
 import type { StartedSession } from './start-session.js';
 
@@ -102,7 +103,7 @@ export class OutgoingGate {
  * end is still refused, but recorded only within SESSION_MESSAGES_PER_SECOND.
  */
 export async function recordBlocked(
-  deps: Pick<RelayDeps, 'bucket' | 'now' | 'ledger'>,
+  deps: Pick<PortDeps, 'ledger'> & { bucket: TokenBucket; now(): number },
   session: StartedSession,
   /** The relay's refusal log (rate-limited: an app can retry a refused connect without end). */
   log: RefusalLogger,

@@ -28,7 +28,7 @@ import { RefusalLog } from './refusal-log.js';
 import { subscribePort, unsubscribePort, type PortDeps } from './port-subscriptions.js';
 import type { StartedSession } from './start-session.js';
 import { closeReason } from './close-reason.js';
-import { countAgentMessage } from './count-agent-message.js';
+import { countAgentMessage, type TrafficMeter } from './count-agent-message.js';
 
 /** Where a relay's bytes go: the client's WebSocket and (when the session has one) its agent connection. */
 export interface RelayPorts {
@@ -39,12 +39,6 @@ export interface RelayPorts {
   /** Ends the client's socket (after any Close message) and the agent connection. */
   closeClient(code: number, reason: string): void;
   hasAgent: boolean;
-}
-
-/** What the relay counts (Prometheus in production): the real operator's traffic metrics. */
-export interface TrafficMeter {
-  stolenConnection(s: StartedSession, port: number): void;
-  stolenRequest(s: StartedSession, port: number): void;
 }
 
 export interface RelayDeps extends PortDeps {

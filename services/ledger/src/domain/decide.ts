@@ -1,19 +1,11 @@
 import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
-import {
-  SCHEMA_VERSION,
-  type Actor,
-  type ClientFields,
-  type DataOf,
-  type EndReason,
-  type EventType,
-  type LedgerEvent,
-  type ReleaseReason,
-} from '#shared/events/index.js';
+import type { Actor, ClientFields, DataOf, EndReason, LedgerEvent, ReleaseReason } from '#shared/events/index.js';
 import { formatTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
-import type { DecideContext, LedgerCommand, SessionLimits, SubscribePort } from './commands.js';
+import type { DecideContext, LedgerCommand, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
 import { decideQueueCommand } from './queue-splits.js';
-import type { LedgerState, LiveSession, SessionState } from './state.js';
+import { Emitter, requireEventBudget, requireLive } from './emitter.js';
+import type { LedgerState, LiveSession } from './state.js';
 
 export interface Decision {
   events: LedgerEvent[];
@@ -27,29 +19,6 @@ export interface Decision {
   unlocked?: boolean;
 }
 
-/** Builds events with consecutive versions per session. */
-export class Emitter {
-  readonly events: LedgerEvent[] = [];
-  readonly #next = new Map<string, number>();
-  constructor(readonly ctx: DecideContext) {}
-
-  emit<T extends EventType>(type: T, sessionId: string, baseVersion: number, actor: Actor, data: DataOf[T]): void {
-    const version = (this.#next.get(sessionId) ?? baseVersion) + 1;
-    this.#next.set(sessionId, version);
-    this.events.push({
-      v: SCHEMA_VERSION,
-      id: this.ctx.newEventId(),
-      type,
-      session_id: sessionId,
-      version,
-      position: 0,
-      time: this.ctx.now,
-      actor,
-      data,
-    } as LedgerEvent);
-  }
-}
-
 const clientActor = (f: ClientFields): Actor => ({
   client_user: f.client_user,
   client_name: f.client_name,
@@ -61,12 +30,6 @@ function checkPort(port: unknown): number {
   if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
     throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(port)}`);
   return port as number;
-}
-
-export function requireLive(s: SessionState | undefined, id: string): LiveSession {
-  if (!s || s.status === 'pending') throw notFound(`session ${id} not found`);
-  if (s.status === 'ended') throw conflict(`session ${id} already ended (${s.reason})`);
-  return s;
 }
 
 function requireOwner(s: LiveSession, user: string): void {
@@ -92,14 +55,6 @@ function endSession(
   };
   if (killedBy !== undefined) data.killed_by = killedBy;
   out.emit('SessionEnded', s.id, s.version, actor, data);
-}
-
-/** SESSION_MAX_EVENTS: a session that recorded this many events may only end. */
-export function requireEventBudget(s: SessionState | undefined, id: string, limits: SessionLimits | undefined): void {
-  if (limits && s && s.version >= limits.maxEvents)
-    throw forbidden(
-      `session ${id} has recorded ${s.version} events, the SESSION_MAX_EVENTS limit (${limits.maxEvents}); end it and start a new session`,
-    );
 }
 
 function subscribe(

@@ -1,7 +1,7 @@
 import { conflict, notFound } from '#shared/errors/index.js';
 import type { Actor, DataOf } from '#shared/events/index.js';
 import type { EndQueueSplit, RecordWorkloadPatched, RecordWorkloadRestored, StartQueueSplit } from './commands.js';
-import { requireEventBudget, requireLive, type Emitter } from './decide.js';
+import { requireEventBudget, requireLive, type Emitter } from './emitter.js';
 import { splitKey, type LedgerState, type SessionState } from './state.js';
 
 const SPLITTER: Actor = { system: 'queue-splitter' };

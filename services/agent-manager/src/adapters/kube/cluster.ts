@@ -12,8 +12,8 @@ import { AppError, ErrorCode, notFound } from '#shared/errors/index.js';
 import { PodWatcher } from '#shared/kube/pod-watch.js';
 import type { Target } from '#shared/targets/index.js';
 import type { LabelledObject } from '../../domain/cleanup.js';
-import { IDLE_SINCE, ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
-import { AGENT_KEY, usesLabel } from '../../domain/shared-agents.js';
+import { ROLE_LABEL, SESSION_LABEL } from '../../domain/manifests.js';
+import { AGENT_KEY, IDLE_SINCE, usesLabel } from '../../domain/shared-agents.js';
 
 type Obj = Record<string, unknown>;
 export type PodTemplate = {

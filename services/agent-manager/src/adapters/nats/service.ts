@@ -10,7 +10,8 @@ import {
   serveContract,
 } from '#shared/contracts/index.js';
 import { AGENT_CLEANUP_CONSUMER, consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
-import type { AgentManager, LedgerPort, SessionStatus } from '../../agent-manager.js';
+import type { AgentManager, LedgerPort } from '../../agent-manager.js';
+import type { SessionStatus } from '../../agent-pool.js';
 import { parsePrepareRequest } from '../../domain/request.js';
 import { validateEvent } from '#shared/events/index.js';
 

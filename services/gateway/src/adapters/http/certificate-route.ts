@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalid } from '#shared/errors/index.js';
 import { API_VERSION } from './resources.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
 
 /** The CSR from a PEM body (text/plain, application/x-pem-file, application/pkcs10) or JSON `{csr}`. */
 function csrOf(body: unknown): string {

@@ -12,7 +12,7 @@ import { contextFromHttp, context } from '#shared/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import { serveRelay } from '../relay/socket-relay.js';
 import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent/agent-connection.js';
-import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './server.js';
+import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './route-kit.js';
 import { startSession, type StartedSession } from '../../app/start-session.js';
 import { explainRequest, parseWith } from '#shared/contracts/index.js';
 

@@ -6,7 +6,7 @@ import { copyTargetBody, parseWith } from '#shared/contracts/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import { formatDottedTarget, parseTarget, targetFromConfig, validateNamespace } from '#shared/targets/index.js';
 import { copyTargetCrd, list, successStatus } from './resources.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
 import { clientOf, connectOrGet, startConnect, type Params } from './connect-route.js';
 import { recordRejection } from '../../app/start-session.js';
 import type { ConnectRequest } from '../../domain/connect-request.js';

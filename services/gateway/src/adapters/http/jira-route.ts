@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unavailable } from '#shared/errors/index.js';
 import { isNoResponders } from '#shared/nats/index.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
 
 /**
  * `POST …/mirrordoperators/operator/jira-retry`: delivers the reports jira-reporter parked

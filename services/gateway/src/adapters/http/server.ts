@@ -1,97 +1,23 @@
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-} from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
-import { DEFAULT_PROTOCOL_MAX_BYTES, type AgentConnector } from '../agent/agent-connection.js';
-import type { TrafficMetrics } from '../metrics/traffic.js';
+import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent/agent-connection.js';
 import type { TLSSocket } from 'node:tls';
-import type { Logger } from 'pino';
 import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
-import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
-import type {
-  AgentProvisioner,
-  Authenticator,
-  Authorizer,
-  HttpRequestLike,
-  Identity,
-  PolicyEvaluator,
-  QueueSplitter,
-  SeatAdmitter,
-  TargetResolver,
-  AccessRequest,
-} from '../../domain/interfaces.js';
-import { apiResourceList, failureStatus, kubeFailure } from './resources.js';
-import type { License } from '#shared/license/index.js';
-import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
-import type { ConnectionRegistry } from '../nats/connection-registry.js';
-import type { LedgerClient } from '../nats/ledger-client.js';
+import type { HttpRequestLike } from '../../domain/interfaces.js';
+import { apiResourceList } from './resources.js';
+import { API_PREFIX, badRequest, sendError, type GatewayDeps } from './route-kit.js';
+import { GROUP } from '../../app/authorize.js';
 import { registerConnectRoute } from './connect-route.js';
 import { registerSessionRoutes } from './session-routes.js';
 import { registerCopyTargetRoutes } from './copy-target-routes.js';
 import { registerCertificateRoute } from './certificate-route.js';
 import { registerJiraRoute } from './jira-route.js';
 import { registerOpenApiRoutes } from './openapi.js';
-import type { OperatorCa } from '../pki/operator-ca.js';
-import type { FilterLimits } from '#shared/filters/index.js';
 import { SessionRates } from '../../domain/session-rates.js';
 
-export interface GatewayDeps {
-  log: Logger;
-  authn: Authenticator;
-  authz: Authorizer;
-  targets: TargetResolver;
-  policy: PolicyEvaluator;
-  agents: AgentProvisioner;
-  ledger: LedgerClient;
-  registry: ConnectionRegistry;
-  version: string;
-  license: License | undefined;
-  /** The fleet's license server (LICENSE_SERVER): admits new seats. */
-  seats?: SeatAdmitter;
-  /** The open licence's organisation when there is no licence file (OPERATOR_ORGANIZATION). */
-  organization?: string;
-  defaultNamespace: string;
-  /** GATEWAY_ACTIVITY_INTERVAL_MS: how often connected sessions are reported to the ledger. */
-  activityIntervalMs: number;
-  ready: () => Promise<boolean>;
-  /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
-  maxMessageBytes?: number;
-  /** Opens agent connections (absent: sessions have no agent, the gateway answers for it). */
-  agentConnector?: AgentConnector;
-  /** The relay's traffic counters. */
-  traffic?: TrafficMetrics;
-  /** HTTP filter bounds and the per-session message rate (HTTP_FILTER_*, SESSION_MESSAGES_PER_SECOND). */
-  limits?: { filter: FilterLimits; messagesPerSecond: number };
-  /** The sessions' message buckets, shared by each session's sockets (buildServer makes it from `limits`). */
-  rates?: SessionRates;
-  /** The queue splitter (QUEUE_SPLITTING): sessions' split queues, and the features advertised for them. */
-  queues?: QueueSplitter;
-  /** Signs plugin certificates and identifies `x-client-der`. */
-  ca?: OperatorCa;
-  /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */
-  jira?: { retry(): Promise<{ delivered: number; failed: number; errors: string[] }> };
-  /** Serve HTTPS; `ca` verifies client certificates (the front proxy's, and users' with a client CA). */
-  https?: { key: string; cert: string; ca?: string[] };
-}
-
-declare module 'fastify' {
-  interface FastifyRequest {
-    identity: Identity | null;
-  }
-}
-
-export const API_PREFIX = `/apis/${GROUP}/v1`;
 /** Largest request body (a CSR, an explain request, a config): 1 MiB. */
 const BODY_LIMIT = 1024 * 1024;
 const MAX_PARAM_LENGTH = 512;
-/** Refusals of a request that could not be read at all (Kubernetes' 400 BadRequest, not 422 Invalid). */
-const malformed = new WeakSet<AppError>();
-const badRequest = (e: AppError): AppError => (malformed.add(e), e);
-
 /**
  * Fastify's own refusals (body too large, bad URL encoding, path too long, bad JSON) as the
  * Status the rest of the API answers, with their HTTP status and the part of the request at
@@ -118,32 +44,6 @@ function frameworkError(e: unknown): AppError | undefined {
   return badRequest(new AppError(ErrorCode.Invalid, message, { httpStatus: status }));
 }
 
-export function sendError(reply: FastifyReply, e: unknown): FastifyReply {
-  // Unexpected failures are 500, not 503: kube-rs (the mirrord CLI) retries a 503 twice.
-  const err = isAppError(e)
-    ? e
-    : new AppError(ErrorCode.Unavailable, `internal error: ${e instanceof Error ? e.message : String(e)}`, {
-        httpStatus: 500,
-      });
-  const k = kubeFailure(err, malformed.has(err));
-  return reply.code(k.code).type('application/json').send(failureStatus(err, k));
-}
-
-/** Runs a handler in a SERVER span continuing the caller's W3C trace context. */
-export function traced<T>(req: FastifyRequest, name: string, fn: () => Promise<T>): Promise<T> {
-  return inSpan(
-    name,
-    SpanKind.SERVER,
-    contextFromHttp(req.headers),
-    { 'http.request.method': req.method, 'url.path': req.url.split('?')[0] ?? '' },
-    () => fn(),
-  );
-}
-
-/** Authorises or throws a Forbidden that names the missing RBAC permission (the routes' form). */
-export const authorize = (deps: GatewayDeps, who: Identity, r: AccessRequest): Promise<void> =>
-  authorizeWith(deps.authz, who, r);
-
 /** The client certificate's CN when TLS verified it (only the request-header CA is trusted). */
 function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'> {
   const sock = req.raw.socket as TLSSocket;
@@ -160,11 +60,6 @@ function verifiedClient(req: FastifyRequest): Pick<HttpRequestLike, 'tlsClient'>
         },
       }
     : {};
-}
-
-export function requireIdentity(req: FastifyRequest): Identity {
-  if (!req.identity) throw unauthorized('Unauthorized');
-  return req.identity;
 }
 
 export async function buildServer(given: GatewayDeps): Promise<FastifyInstance> {

@@ -21,7 +21,7 @@ import {
   type LedgerSessionView,
 } from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './server.js';
+import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
 import { findSession, killAll as killEvery, killSession as killOne } from '../../app/kill-sessions.js';
 import { billingPeriod } from '#shared/license/index.js';
 

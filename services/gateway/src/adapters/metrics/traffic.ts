@@ -1,6 +1,6 @@
 import { Counter, Registry } from 'prom-client';
 import type { StartedSession } from '../../app/start-session.js';
-import type { TrafficMeter } from '../../app/relay-session.js';
+import type { TrafficMeter } from '../../app/count-agent-message.js';
 
 const LABELS = ['port', 'namespace', 'target', 'user_id'] as const;
 
