@@ -253,6 +253,15 @@ const envFor = (name: string): NodeJS.ProcessEnv => ({
   ...serviceEnv[name],
 });
 
+/** A JSON log line, or undefined when a chunk cut it short (the supervisor must not throw on one). */
+function parsed(line: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Each service's ready line (the gateway's carries its URL). */
 const readyLines = new Map<string, Record<string, unknown>>();
 
@@ -271,18 +280,14 @@ function launch(name: string, ready: () => void): void {
     // A second stack on the same NATS: its ledger waits as a standby, and a person should know why.
     const standby = lines.find((l) => l.includes('"msg":"ledger standby:'));
     if (standby) {
-      const holder = (JSON.parse(standby) as { holder?: { instance?: string } }).holder?.instance ?? 'another ledger';
+      const holder = (parsed(standby)?.holder as { instance?: string } | undefined)?.instance ?? 'another ledger';
       process.stderr.write(
         `npm start: ${holder} holds the ledger's writer lease on ${NATS_URL}; this ledger is its standby, and this stack's other services start if it takes over\n`,
       );
     }
     const line = lines.find((l) => l.includes(`"msg":"${name} ready"`));
     if (!line) return;
-    try {
-      readyLines.set(name, JSON.parse(line) as Record<string, unknown>);
-    } catch {
-      readyLines.set(name, {});
-    }
+    readyLines.set(name, parsed(line) ?? {});
     ready();
   });
   child.once('exit', (code, signal) => {

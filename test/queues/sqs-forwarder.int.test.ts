@@ -97,17 +97,23 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
     return r.QueueUrl!;
   };
 
+  /** An original, two sessions' queues and the fallback, of this test's own. */
+  const twoSessions = async () => {
+    const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
+      string,
+      string,
+      string,
+      string,
+    ];
+    const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
+    return { orig, a, b, f, urls };
+  };
+
   // These use queues of their own (the outage test an ElasticMQ of its own) and mostly wait (long
   // polls, visibility timeouts, processes starting): side by side, their waits overlap.
   describe('side by side', { concurrency: true }, () => {
     it('given 1,000 messages with mixed attributes, when forwarded, then A, B and the fallback get exactly their matches, once, attributes intact, and the original is empty', async () => {
-      const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
-        string,
-        string,
-        string,
-        string,
-      ];
-      const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
+      const { orig, a, b, f, urls } = await twoSessions();
       const messages = generate(1000, 20261207);
       for (const q of ['A', 'B', 'F'] as const)
         assert.ok(
@@ -195,13 +201,7 @@ describe('SQS forwarder (SqsBroker.forward) on ElasticMQ', () => {
     });
 
     it('given a forwarder in its own process, when it is killed -9 mid-stream twice and started again, then every message reaches its queue at least once and duplicates stay within a batch per kill', async (t) => {
-      const [orig, a, b, f] = ['orders', 'session-a', 'session-b', 'fallback'].map(unique) as [
-        string,
-        string,
-        string,
-        string,
-      ];
-      const urls = { orig: await queue(orig), A: await queue(a), B: await queue(b), F: await queue(f) };
+      const { orig, a, b, f, urls } = await twoSessions();
       const N = 2000;
       const BATCH = 10;
       const messages = generate(N, 7);
