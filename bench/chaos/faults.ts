@@ -59,10 +59,9 @@ export function mainFaults(leaseMs: number, jiraDownMs: number): Fault[] {
       async heal(rig) {
         const p = rig.ledgers[stopped]!;
         p.proc.kill('SIGCONT');
-        // It finds its lease taken and steps down; a fresh process becomes the standby.
+        // It finds its lease taken and steps down; its pod starts it again, as the standby.
         await p.waitFor((l) => /^ledger stepping down/.test(l.msg), 20_000);
-        await new Promise((r) => (p.proc.exitCode !== null ? r(undefined) : p.proc.once('exit', r)));
-        await rig.startLedger(stopped);
+        await rig.restarted(stopped);
       },
     },
     {

@@ -46,6 +46,10 @@ export class Rig {
   reporters: ServiceProcess[] = [];
   nc!: NatsConnection;
   dbUrl = '';
+  /** Ledgers that exited by themselves (a step-down) and were started again, as a pod would be. */
+  restarts: Array<{ ledger: number; why: string }> = [];
+  private readonly restarting = new Map<number, Promise<ServiceProcess>>();
+  private stopping = false;
 
   private constructor(
     readonly nats: NatsCluster,
@@ -83,7 +87,39 @@ export class Rig {
   async startLedger(i: number): Promise<ServiceProcess> {
     const p = await startService('ledger', { ...this.env(), LEDGER_INSTANCE: `ledger-${i}` }, isLedgerUp);
     this.ledgers[i] = p;
+    // A ledger that steps down (its lease lost while NATS elects a leader, its store fenced)
+    // exits 1 on purpose: its Deployment starts it again. A kill by a fault is the fault's to heal.
+    p.proc.once('exit', (code, signal) => {
+      if (this.stopping || signal !== null) return;
+      const why = [...p.lines].reverse().find((l) => l.level === 'fatal' || l.level === 'error')?.msg ?? `exit ${code}`;
+      this.restarts.push({ ledger: i, why });
+      process.stderr.write(`chaos:   ledger-${i} exited (${why}); started again as its pod would be\n`);
+      const again = this.startLedger(i);
+      again.catch(() => undefined); // awaited by restarted() or by stop()
+      this.restarting.set(i, again);
+    });
     return p;
+  }
+
+  /** The process the supervisor started after ledger `i` exited by itself (waits for the exit). */
+  async restarted(i: number): Promise<ServiceProcess> {
+    const p = this.ledgers[i]!;
+    if (p.proc.exitCode === null) await new Promise((r) => p.proc.once('exit', r));
+    return this.restarting.get(i)!;
+  }
+
+  /** Each ledger's state and last lines: what a load that was never answered needs to be read. */
+  describe(): string {
+    return this.ledgers
+      .map((p, i) => {
+        const state =
+          p.proc.exitCode !== null || p.proc.signalCode !== null
+            ? `exited ${p.proc.exitCode ?? p.proc.signalCode}`
+            : 'running';
+        const last = p.lines.slice(-6).map((l) => `    ${l.level} ${l.msg}`);
+        return [`  ledger-${i} (${state}):`, ...last].join('\n');
+      })
+      .join('\n');
   }
 
   async startReporter(i: number): Promise<ServiceProcess> {
@@ -109,6 +145,8 @@ export class Rig {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.restarting.values()].map((p) => p.catch(() => undefined)));
     await this.nc?.close().catch(() => undefined);
     await Promise.all([...this.reporters, ...this.ledgers].map((p) => p.stop().catch(() => undefined)));
     await this.hook.close();

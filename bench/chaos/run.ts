@@ -66,6 +66,8 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
         if (fault.recoveryIs === 'jira') recovery = jiraCaughtUp(rig.hook.posts, stats.jiraEnds, from);
         else if (fault.recoveryFrom === 'heal') recovery = timeToRecover(rig.nc, from);
       })()),
+  }).catch((e: unknown) => {
+    throw new Error(`${fault.name}: ${String(e)}\n${rig.describe()}`, { cause: e });
   });
   await done;
   const recoveryMs = await recovery;
