@@ -29,7 +29,8 @@ export interface LoadOptions {
   /** Targets the sessions share, so that steals on port 80 contend for the lock. */
   targets: number;
   /** Called once when half the commands are issued: the fault goes in under load. */
-  midway?: () => Promise<void>;
+  /** Called once, half-way through, with the stats so far (they keep growing). */
+  midway?: (stats: LoadStats) => Promise<void>;
   /** Jira key in every n-th session's branch (0: none). */
   jiraEvery?: number;
 }
@@ -74,7 +75,7 @@ export async function runLoad(nc: NatsConnection, o: LoadOptions): Promise<LoadS
       issued += 3;
       if (o.midway && !triggered && issued >= o.commands / 2) {
         triggered = true;
-        void o.midway();
+        void o.midway(stats);
       }
       const id = newSessionId();
       const n = stats.sessions++;

@@ -55,7 +55,7 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
     concurrency: p.concurrency,
     targets: TARGETS,
     jiraEvery: 5,
-    midway: () =>
+    midway: (stats) =>
       (done = (async () => {
         const injected = Date.now();
         await fault.inject(rig);
