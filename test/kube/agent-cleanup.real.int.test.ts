@@ -11,7 +11,11 @@ import { pino } from 'pino';
 import { AGENT_DEFAULTS } from '#shared/mirrord-config/index.js';
 import { parseTarget } from '#shared/targets/index.js';
 import { Cluster } from '../../services/agent-manager/src/adapters/kube/cluster.js';
-import { AgentPool, agentKey } from '../../services/agent-manager/src/agent-pool.js';
+import { acquireAgent } from '../../services/agent-manager/src/app/agents/acquire-agent.js';
+import { agentKey } from '../../services/agent-manager/src/app/agents/agent-key.js';
+import { OneAtATime } from '../../services/agent-manager/src/app/agents/one-at-a-time.js';
+import { releaseAgents } from '../../services/agent-manager/src/app/agents/release-agents.js';
+import type { AgentDeps } from '../../services/agent-manager/src/app/ports.js';
 import { agentJob } from '../../services/agent-manager/src/domain/manifests.js';
 import type { PrepareRequest } from '../../services/agent-manager/src/domain/request.js';
 import { AGENT_KEY, agentObjectName } from '../../services/agent-manager/src/domain/shared-agents.js';
@@ -85,16 +89,17 @@ describe(
       await kube?.[Symbol.asyncDispose]();
     });
 
-    it("a session's agent, released by AgentPool (deleteJobAt with preconditions): the Job and its pod are deleted", async () => {
-      const pool = new AgentPool(cluster, pino({ level: 'silent' }), {
-        agentNamespace: NS,
-        operatorCertPem: undefined,
-        idleTtlMs: 0,
-      });
+    it("a session's agent, released by releaseAgents (deleteJobAt with preconditions): the Job and its pod are deleted", async () => {
+      const agents: AgentDeps = {
+        cluster,
+        log: pino({ level: 'silent' }),
+        settings: { agentNamespace: NS, operatorCertPem: undefined, copyIdleTtlMs: 0, agentIdleTtlMs: 0 },
+        acquiring: new OneAtATime(),
+      };
       const req = targetless('0000000000000A01');
       const key = agentKey({ runs: { job: NS }, session_id: req.session_id });
       const name = agentObjectName(key);
-      const acquired = pool.acquire(req);
+      const acquired = acquireAgent(agents, req);
       const pod = await jobPod(key, name);
       // What the kubelet would report (there is none here): the agent runs, with an IP.
       await core.patchNamespacedPodStatus(
@@ -107,7 +112,7 @@ describe(
       );
       assert.equal((await acquired).pod.metadata?.name, pod.metadata?.name);
 
-      assert.deepEqual(await pool.release(req.session_id), [{ kind: 'Job', namespace: NS, name }]);
+      assert.deepEqual(await releaseAgents(agents, req.session_id), [{ kind: 'Job', namespace: NS, name }]);
       await podsGone(key, name);
       assert.equal(await cluster.readJob(NS, name), undefined, 'the Job is gone');
     });

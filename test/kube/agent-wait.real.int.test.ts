@@ -15,7 +15,10 @@ import { isAppError } from '#shared/errors/index.js';
 import { AGENT_DEFAULTS } from '#shared/mirrord-config/index.js';
 import { parseTarget } from '#shared/targets/index.js';
 import { Cluster } from '../../services/agent-manager/src/adapters/kube/cluster.js';
-import { AgentPool, agentKey } from '../../services/agent-manager/src/agent-pool.js';
+import { acquireAgent } from '../../services/agent-manager/src/app/agents/acquire-agent.js';
+import { agentKey } from '../../services/agent-manager/src/app/agents/agent-key.js';
+import { OneAtATime } from '../../services/agent-manager/src/app/agents/one-at-a-time.js';
+import type { AgentDeps } from '../../services/agent-manager/src/app/ports.js';
 import type { PrepareRequest } from '../../services/agent-manager/src/domain/request.js';
 import { AGENT_KEY, agentObjectName } from '../../services/agent-manager/src/domain/shared-agents.js';
 import { kubeGet, startKubeApiServer, type KubeApiServer } from '../support/kube-apiserver.js';
@@ -35,7 +38,7 @@ const targetless = (sessionId: string, startupTimeout: number): PrepareRequest =
 describe('agent-manager waits for agents by watch (real kube-apiserver)', { timeout: 300_000 }, () => {
   let kube: KubeApiServer;
   let core: CoreV1Api;
-  let pool: AgentPool;
+  let agents: AgentDeps;
   const logs: { level: number; msg: string; [k: string]: unknown }[] = [];
 
   /** One counter of the apiserver's /metrics, summed over the series whose labels include all of `labels`. */
@@ -85,7 +88,12 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     // The ServiceAccount admission wants the namespace's default account (the controller-manager's work).
     await core.createNamespacedServiceAccount({ namespace: NS, body: { metadata: { name: 'default' } } });
     const log = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
-    pool = new AgentPool(new Cluster(kc, NS), log, { agentNamespace: NS, operatorCertPem: undefined, idleTtlMs: 0 });
+    agents = {
+      cluster: new Cluster(kc, NS),
+      log,
+      settings: { agentNamespace: NS, operatorCertPem: undefined, copyIdleTtlMs: 0, agentIdleTtlMs: 0 },
+      acquiring: new OneAtATime(),
+    };
   });
   after(async () => {
     await kube?.[Symbol.asyncDispose]();
@@ -97,7 +105,7 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     const key = agentKey({ runs: { job: NS }, session_id: req.session_id });
     const name = `${agentObjectName(key)}-x1`;
     const listsBefore = await podLists();
-    const acquired = pool.acquire(req);
+    const acquired = acquireAgent(agents, req);
     await eventually('agent-manager watches pods', async () => (await podWatches()) >= 1, 30_000, 100);
 
     // when the pod appears, pending, and then runs
@@ -128,7 +136,7 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     const job = agentObjectName(key);
     const name = `${job}-x2`;
     const watchesBefore = await podWatches();
-    const acquired = pool.acquire(req);
+    const acquired = acquireAgent(agents, req);
     await eventually('agent-manager watches pods', async () => (await podWatches()) > watchesBefore, 10_000, 100);
     await createAgentPod(key, name);
     await reportStatus(name, {
@@ -160,7 +168,7 @@ describe('agent-manager waits for agents by watch (real kube-apiserver)', { time
     const key = agentKey({ runs: { job: NS }, session_id: req.session_id });
     const name = `${agentObjectName(key)}-x3`;
     const watchesBefore = await podWatches();
-    const acquired = pool.acquire(req);
+    const acquired = acquireAgent(agents, req);
     await eventually('agent-manager watches pods', async () => (await podWatches()) > watchesBefore, 30_000, 100);
 
     // when the apiserver dies under the watch, and the pod runs while it is back

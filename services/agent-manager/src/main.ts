@@ -7,7 +7,11 @@ import { VERSION } from '#shared/version.js';
 import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
 import { Cluster } from './adapters/kube/cluster.js';
 import { consumeSessionEnded, ledgerPort, serveAgentManager } from './adapters/nats/service.js';
-import { AgentManager } from './agent-manager.js';
+import { OneAtATime } from './app/agents/one-at-a-time.js';
+import { sweepAgents } from './app/agents/sweep-agents.js';
+import { sweepIdleCopies } from './app/copy-targets/sweep-idle-copies.js';
+import type { AgentManagerDeps } from './app/ports.js';
+import { reconcile } from './app/reconcile.js';
 import { loadAgentManagerConfig } from './config.js';
 
 await runService('agent-manager', async (log) => {
@@ -22,19 +26,25 @@ await runService('agent-manager', async (log) => {
         log.info({ dir: cfg.OPERATOR_CA_DIR }, 'created the agent-connection certificate'),
       )
     : undefined;
-  const am = new AgentManager(new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE), ledgerPort(nc), log, {
-    agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
-    copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
-    agentIdleTtlMs: cfg.OPERATOR_AGENT_IDLE_TTL * 1000,
-    ...(agentTls ? { operatorCertPem: agentTls.certPem } : {}),
-  });
+  const am: AgentManagerDeps = {
+    cluster: new Cluster(kc, cfg.OPERATOR_AGENT_NAMESPACE),
+    ledger: ledgerPort(nc),
+    log,
+    settings: Object.freeze({
+      agentNamespace: cfg.OPERATOR_AGENT_NAMESPACE,
+      operatorCertPem: agentTls?.certPem,
+      copyIdleTtlMs: cfg.OPERATOR_COPY_TARGET_IDLE_TTL * 1000,
+      agentIdleTtlMs: cfg.OPERATOR_AGENT_IDLE_TTL * 1000,
+    }),
+    acquiring: new OneAtATime(),
+  };
   // Leftovers of a crash are undone before new work is taken.
-  await am.reconcile();
+  await reconcile(am);
   const cleanup = await consumeSessionEnded(nc, am, log);
   const svc = await serveAgentManager(nc, am, VERSION, log);
   const sweeper = setInterval(() => {
-    void am.sweepIdleCopies().catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed'));
-    void am.agents.sweep().catch((err: unknown) => log.warn({ err }, 'idle agent sweep failed'));
+    void sweepIdleCopies(am).catch((err: unknown) => log.warn({ err }, 'idle copy sweep failed'));
+    void sweepAgents(am).catch((err: unknown) => log.warn({ err }, 'idle agent sweep failed'));
   }, 2000);
   log.info({ nats: redactUrl(cfg.NATS_URL), agent_namespace: cfg.OPERATOR_AGENT_NAMESPACE }, 'agent-manager ready');
   return async () => {

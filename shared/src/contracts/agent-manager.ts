@@ -126,3 +126,7 @@ const deleteCopy = contract(
 export const agentManagerContracts = Object.freeze({ prepare, release, copyTargets, createCopy, deleteCopy });
 export type PrepareRequestBody = z.output<typeof prepare.request>;
 export type PreparedAgentReply = z.output<typeof prepare.reply>;
+/** The target pod of a prepare request (absent: targetless). */
+export type TargetPod = z.output<typeof pod>;
+/** A copy target as agent-manager lists and creates it. */
+export type CopyTargetReply = z.output<typeof copyTarget>;

@@ -1,5 +1,8 @@
 import { ORIGINAL_REPLICAS, SCALED_DEPLOYMENT, SESSION_LABEL } from './manifests.js';
 
+/** A session not yet started (or never known) is given this long before its objects count as leftovers. */
+export const SETUP_GRACE_MS = 5 * 60_000;
+
 export interface LabelledObject {
   kind: 'Job' | 'Pod' | 'Secret';
   namespace: string;

@@ -1,4 +1,4 @@
-import type { CopyTargetView } from '#shared/ledger/index.js';
+import type { CopyTargetReply } from '#shared/contracts/agent-manager.js';
 import {
   COPY_IDLE_TTL,
   COPY_KEY,
@@ -57,7 +57,7 @@ export function copyOwnedBy(p: CopyPodLike, user: string, key?: string): boolean
 }
 
 /** A copy pod as the `copytargets` resource shows it: Ready once running, Failed if it failed. */
-export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetView {
+export function copyTargetOf(p: CopyPodLike, idleTtlMs = 0): CopyTargetReply {
   const m = p.metadata ?? {};
   const spec = specOf(p);
   const phase = p.status?.phase === 'Running' ? 'Ready' : p.status?.phase === 'Failed' ? 'Failed' : 'InProgress';

@@ -1,30 +1,9 @@
-import type { ContainerRuntime } from '#shared/kube/container.js';
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, type Target } from '#shared/targets/index.js';
-import type { AgentConfig } from '#shared/mirrord-config/index.js';
-import type { PrepareRequestBody } from '#shared/contracts/index.js';
+import type { PrepareRequestBody } from '#shared/contracts/agent-manager.js';
 
-export interface TargetPodInfo {
-  name: string;
-  node: string;
-  ip: string;
-  labels: Record<string, string>;
-  container: string;
-  container_id?: string;
-  container_runtime?: ContainerRuntime;
-}
-
-export interface PrepareRequest {
-  session_id: string;
-  namespace: string;
-  /** Canonical target path, e.g. `deployment/x`. */
-  target: string;
-  parsedTarget: Target;
-  pod?: TargetPodInfo;
-  agent: AgentConfig;
-  copy_target?: { scale_down: boolean; name?: string; spec?: Record<string, unknown>; idle_ttl?: number };
-  client: Record<string, unknown>;
-}
+/** The prepare contract's request (its shapes from the schema) with its target parsed. */
+export type PrepareRequest = PrepareRequestBody & { parsedTarget: Target };
 
 /** The prepare contract's request (shapes already checked) made ready for the cluster. */
 export function parsePrepareRequest(b: PrepareRequestBody): PrepareRequest {

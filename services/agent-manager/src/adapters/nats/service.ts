@@ -10,9 +10,13 @@ import {
   serveContract,
 } from '#shared/contracts/index.js';
 import { AGENT_CLEANUP_CONSUMER, consumeEventType, inConsumerSpan, unpackValue } from '#shared/nats/index.js';
-import type { AgentManager, LedgerPort } from '../../agent-manager.js';
-import type { SessionStatus } from '../../agent-pool.js';
 import { parsePrepareRequest } from '../../domain/request.js';
+import { cleanupSession } from '../../app/cleanup-session.js';
+import { createCopy } from '../../app/copy-targets/create-copy.js';
+import { deleteCopy } from '../../app/copy-targets/delete-copy.js';
+import { listCopyTargets } from '../../app/copy-targets/list-copy-targets.js';
+import { prepareAgent } from '../../app/prepare-agent.js';
+import type { AgentManagerDeps, LedgerPort } from '../../app/ports.js';
 import { validateEvent } from '#shared/events/index.js';
 
 export const SERVICE = 'agent-manager';
@@ -27,15 +31,15 @@ export function ledgerPort(nc: NatsConnection): LedgerPort {
       const r = await request(nc, ledgerQueries.session, {
         id,
       });
-      return (r.session?.status as SessionStatus | undefined) ?? 'unknown';
+      return r.session?.status ?? 'unknown';
     },
   };
 }
 
-/** `mirrord.cmd.agent-manager.prepare` / `.release` as a @nats-io/services service. */
+/** agent-manager's contracts (prepare, release, copy targets) as a @nats-io/services service: each calls one use case. */
 export async function serveAgentManager(
   nc: NatsConnection,
-  am: AgentManager,
+  am: AgentManagerDeps,
   version: string,
   log: Logger,
 ): Promise<Service> {
@@ -46,31 +50,31 @@ export async function serveAgentManager(
     queue: SERVICE,
     description: 'mirrord agents, copy targets and scale-down',
   });
-  const { prepare, release, copyTargets, createCopy, deleteCopy } = agentManagerContracts;
-  serveContract(svc, 'cmd-prepare', prepare, (req) => am.prepare(parsePrepareRequest(req)), failed);
+  const c = agentManagerContracts;
+  serveContract(svc, 'cmd-prepare', c.prepare, (req) => prepareAgent(am, parsePrepareRequest(req)), failed);
   serveContract(
     svc,
     'cmd-release',
-    release,
+    c.release,
     async (req) => {
-      const plan = await am.cleanup(req.session_id);
+      const plan = await cleanupSession(am, req.session_id);
       return { deleted: plan.delete.length, restored: plan.restore.length };
     },
     failed,
   );
-  serveContract(svc, 'cmd-create-copy', createCopy, (req) => am.createCopy(parsePrepareRequest(req)), failed);
+  serveContract(svc, 'cmd-create-copy', c.createCopy, (req) => createCopy(am, parsePrepareRequest(req)), failed);
   serveContract(
     svc,
     'cmd-delete-copy',
-    deleteCopy,
-    async (req) => ({ deleted: await am.deleteCopy(req.namespace, req.name) }),
+    c.deleteCopy,
+    async (req) => ({ deleted: await deleteCopy(am, req.namespace, req.name) }),
     failed,
   );
   serveContract(
     svc,
     'query-copytargets',
-    copyTargets,
-    async (req) => ({ copy_targets: await am.copyTargets(req.namespace) }),
+    c.copyTargets,
+    async (req) => ({ copy_targets: await listCopyTargets(am, req.namespace) }),
     failed,
   );
   return svc;
@@ -84,7 +88,7 @@ export const CLEANUP_CONSUMER = AGENT_CLEANUP_CONSUMER;
  */
 export async function consumeSessionEnded(
   nc: NatsConnection,
-  am: AgentManager,
+  am: AgentManagerDeps,
   log: Logger,
 ): Promise<ConsumerMessages> {
   const msgs = await consumeEventType(nc, CLEANUP_CONSUMER, 'SessionEnded', 60_000, 16);
@@ -102,7 +106,7 @@ export async function consumeSessionEnded(
     }
     try {
       if (sid) {
-        const plan = await am.cleanup(sid, true);
+        const plan = await cleanupSession(am, sid, true);
         if (plan.delete.length)
           log.info(
             { session_id: sid, deleted: plan.delete.length, restored: plan.restore.length },
