@@ -325,7 +325,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
   it("agents run with the real agent's arguments and trust exactly the operator's agent-connection certificate (inverted TLS)", async () => {
     const { readFileSync } = await import('node:fs');
     const { createAgentConnectionCert } = await import('#shared/pki/index.js');
-    const { AgentConnector } = await import('../../services/gateway/src/adapters/agent/agent-connection.js');
+    const { AgentConnector } = await import('../../services/gateway/src/adapters/agent-connection/agent-connector.js');
     const { TestAgent } = await import('../agent/test-agent.js');
     const c = await connect('deployment.my-deployment', {});
     assert.ok(c.client, JSON.stringify(c.body));

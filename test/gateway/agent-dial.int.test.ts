@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createAgentConnectionCert } from '#shared/pki/index.js';
-import { AgentConnector } from '../../services/gateway/src/adapters/agent/agent-connection.js';
+import { AgentConnector } from '../../services/gateway/src/adapters/agent-connection/agent-connector.js';
 import { freePort } from '../support/postgres.js';
 
 /**

@@ -1,5 +1,5 @@
 import { openAgentConnectionCert } from '#shared/pki/ca-dir.js';
-import { AgentConnector } from './adapters/agent/agent-connection.js';
+import { AgentConnector } from './adapters/agent-connection/agent-connector.js';
 import { TrafficMetrics } from './adapters/metrics/traffic.js';
 import { connectNats, natsOptions } from '#shared/nats/index.js';
 import { jiraContracts, request } from '#shared/contracts/index.js';
@@ -22,7 +22,8 @@ import type { Authenticator, PolicyEvaluator } from './domain/interfaces.js';
 import { NatsPolicy } from './adapters/nats/policy-client.js';
 import { startMetricsServer } from './adapters/metrics/server.js';
 import type { NatsConnection } from '@nats-io/nats-core';
-import { NatsAgents, NoAgents } from './adapters/agents/agent-provisioners.js';
+import { NatsAgents } from './adapters/agent-manager/nats-agents.js';
+import { NoAgents } from './adapters/agent-manager/no-agents.js';
 import { OperatorCa } from './adapters/pki/operator-ca.js';
 import { ClientCertificateAuthenticator, FrontProxyAuthenticator } from './adapters/auth/front-proxy-authenticator.js';
 import { loadKubeConfig } from '#shared/kube/config.js';

@@ -11,7 +11,7 @@ import { TokenBucket } from '../../domain/token-bucket.js';
 import { contextFromHttp, context } from '#shared/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import { serveRelay } from '../relay/socket-relay.js';
-import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent/agent-connection.js';
+import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent-connection/agent-connector.js';
 import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './route-kit.js';
 import { startSession, type StartedSession } from '../../app/start-session.js';
 import { explainRequest, parseWith } from '#shared/contracts/index.js';

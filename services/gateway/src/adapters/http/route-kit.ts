@@ -22,7 +22,7 @@ import type {
 } from '../../domain/interfaces.js';
 import type { SessionRates } from '../../domain/session-rates.js';
 import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
-import type { AgentConnector } from '../agent/agent-connection.js';
+import type { AgentConnector } from '../agent-connection/agent-connector.js';
 import type { TrafficMetrics } from '../metrics/traffic.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
 import type { LedgerClient } from '../nats/ledger-client.js';

@@ -1,6 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import websocket from '@fastify/websocket';
-import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent/agent-connection.js';
+import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent-connection/agent-connector.js';
 import type { TLSSocket } from 'node:tls';
 import { AppError, ErrorCode, invalid, isAppError, tooLarge, unauthorized } from '#shared/errors/index.js';
 import type { HttpRequestLike } from '../../domain/interfaces.js';
