@@ -1,6 +1,6 @@
 import BetterSqlite3 from 'better-sqlite3';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
-import { LedgerQueries } from '../services/ledger/src/queries.js';
+import { LedgerQueries } from '../services/ledger/src/app/ledger-queries.js';
 import { percentile, type Row } from './support/util.js';
 
 /**

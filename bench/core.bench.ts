@@ -2,7 +2,7 @@ import { tempDir } from '../test/support/tmp.js';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
-import { Ledger } from '../services/ledger/src/ledger.js';
+import { Ledger } from '../services/ledger/src/app/ledger.js';
 import { silentLogger } from '../test/support/log.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { runConcurrent, type Row } from './support/util.js';

@@ -14,7 +14,7 @@ import type { Row } from './support/util.js';
 export async function benchPublish(nats: NatsServer, events = 20_000): Promise<Row> {
   const store = await openLedgerStore(`sqlite:${join(tempDir('bench-pub'), 'ledger.db')}`);
   const n = await generateEvents(store, events, 0);
-  const all = await store.readAll(0, n + 1);
+  const all = (await store.readAll(0, n + 1)).map((s) => s.event);
   const nc = await nats.connect();
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);

@@ -8,7 +8,7 @@ import { call, commandSubject } from '#shared/nats/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { openLedgerStore } from '../services/ledger/src/adapters/sql/sql-store.js';
-import { replayProjections } from '../services/ledger/src/replay.js';
+import { replayProjections } from '../services/ledger/src/app/replay-projections.js';
 import { generateEvents } from './support/generate.js';
 import { rssMb, runConcurrent, spawnTs, stop, type Row } from './support/util.js';
 

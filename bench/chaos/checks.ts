@@ -84,7 +84,7 @@ export async function inspect(
   let events: LedgerEvent[];
   const sessions: Array<{ status: string; end_reason: string | null; branch_name: string | null }> = [];
   try {
-    events = await store.readAll(0, 10_000_000);
+    events = (await store.readAll(0, 10_000_000)).map((s) => s.event);
     for await (const s of store.allSessionRows()) sessions.push(s);
   } finally {
     await store.close();

@@ -4,7 +4,7 @@ import { deciderSpec } from '../support/decider-spec.js';
 import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState } from '../../services/ledger/src/domain/state.js';
-import { expiredSessions } from '../../services/ledger/src/domain/expiry.js';
+import { expiredSessions } from '../../services/ledger/src/domain/session-end.js';
 import type {
   ClientInfo,
   LedgerCommand,

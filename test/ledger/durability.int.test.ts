@@ -105,7 +105,7 @@ describe('durability: kill -9 mid-run loses no acknowledged event', () => {
 
   async function check(dbUrl: string, acked: Set<string>) {
     const store = await openLedgerStore(dbUrl);
-    const all = await store.readAll(0, 1_000_000);
+    const all = (await store.readAll(0, 1_000_000)).map((s) => s.event);
     await store.close();
     const inTable = new Set(all.map((e) => e.id));
     assert.equal(inTable.size, all.length, 'event ids are unique in the table');

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { KnownSessionIds } from '../../services/ledger/src/known-ids.js';
+import { KnownSessionIds } from '../../services/ledger/src/app/known-ids.js';
 import { newSessionId } from '#shared/ids/index.js';
 
 describe('known session ids (Bloom filter)', () => {

@@ -9,8 +9,8 @@ import { call, commandSubject, querySubject } from '#shared/nats/index.js';
 import { isAppError } from '#shared/errors/index.js';
 import { newSessionId } from '#shared/ids/index.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
-import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
-import { LedgerQueries } from '../../services/ledger/src/queries.js';
+import { diffProjections, replayProjections } from '../../services/ledger/src/app/replay-projections.js';
+import { LedgerQueries } from '../../services/ledger/src/app/ledger-queries.js';
 import { eventually } from '../support/eventually.js';
 
 const cmd = <T = Record<string, unknown>>(nc: NatsConnection, verb: string, body: Record<string, unknown>) =>
@@ -193,7 +193,7 @@ for (const storeName of storeNames())
 
     it('publishes every event to MIRRORD_EVENTS once, with Nats-Msg-Id = event id', async () => {
       const store = await openLedgerStore(dbUrl);
-      const all = await store.readAll(0, 100_000);
+      const all = (await store.readAll(0, 100_000)).map((s) => s.event);
       await store.close();
       const msgs = await eventually('every event on the stream', async () => {
         const m = await readEventStream(nc);

@@ -119,7 +119,7 @@ describe('ledger on PostgreSQL: a database outage with connected sessions', () =
     await ledger.stop();
     ledger = undefined;
     const store = await openLedgerStore(dbUrl);
-    const inTable = new Set((await store.readAll(0, 100_000)).map((e) => e.id));
+    const inTable = new Set((await store.readAll(0, 100_000)).map((s) => s.event.id));
     await store.close();
     const missing = [...acked].filter((id) => !inTable.has(id));
     assert.deepEqual(missing, [], 'every acknowledged event is in the database');

@@ -8,7 +8,7 @@ import { initialState, type LedgerState } from '../../services/ledger/src/domain
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
 import { FencedError, type LedgerStore } from '../../services/ledger/src/domain/store.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
-import { diffProjections, replayProjections } from '../../services/ledger/src/replay.js';
+import { diffProjections, replayProjections } from '../../services/ledger/src/app/replay-projections.js';
 import { storeNames, storeUnderTest, type StoreUnderTest } from '../support/ledger-stores.js';
 
 const client = (user: string) => ({
@@ -113,11 +113,12 @@ for (const name of storeNames())
       );
       const all = await store.readAll(0, 100);
       assert.deepEqual(
-        all.map((e) => e.position),
+        all.map((s) => s.event.position),
         positions,
       );
-      assert.equal(await store.positionOf(all[1]!.id), positions[1]);
-      const published = await store.readForPublish(positions[0]! - 1, 1);
+      assert.equal(await store.positionOf(all[1]!.event.id), positions[1]);
+      // One read path: the outbox reads the command's traceparent with the event.
+      const published = await store.readAll(positions[0]! - 1, 1);
       assert.equal(published[0]?.traceparent, '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
     });
 
@@ -237,13 +238,14 @@ for (const name of storeNames())
     });
 
     it("counts a window's licence usage: one row per seat (CI apart, with its peak), refused seats", async () => {
-      // given, after what came before: a seat admitted over the licence, two overlapping CI sessions, a refused seat
+      // given, after what came before: a seat admitted over the licence, two overlapping CI sessions (one
+      // naming a seat: a CI session takes none, by the one seat rule), a refused seat
       const from = h.now + 1;
       const [D, E, F, G] = ['00000000000000D4', '00000000000000E5', '00000000000000F6', '00000000000000A7'];
       const batches = [
         h.run({ ...start(D, 'dave'), seat: 's1', admission: 'overage' } as LedgerCommand),
         h.run({ ...start(E, 'erin'), ci: { provider: 'github' } } as LedgerCommand),
-        h.run({ ...start(F, 'fred'), ci: { provider: 'gitlab' } } as LedgerCommand),
+        h.run({ ...start(F, 'fred'), seat: 's3', ci: { provider: 'gitlab' } } as LedgerCommand),
         h.run({ type: 'EndSession', session_id: E, client_user: 'erin', reason: 'ClientClosed' }),
         h.run({
           type: 'RejectSession',

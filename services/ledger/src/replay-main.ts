@@ -1,6 +1,6 @@
 import { loadConfig, str, oneOf } from '#shared/config/index.js';
 import { openLedgerStore } from './adapters/sql/sql-store.js';
-import { diffProjections, replayProjections } from './replay.js';
+import { diffProjections, replayProjections } from './app/replay-projections.js';
 
 /**
  * `npm run ledger:replay [-- --write]`: rebuilds every projection from the event table and

@@ -1,10 +1,11 @@
 import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
-import type { Actor, ClientFields, DataOf, EndReason, LedgerEvent, ReleaseReason } from '#shared/events/index.js';
+import type { ClientFields, DataOf, LedgerEvent } from '#shared/events/index.js';
 import { formatTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
 import type { DecideContext, LedgerCommand, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
 import { decideQueueCommand } from './queue-splits.js';
-import { Emitter, requireEventBudget, requireLive } from './emitter.js';
+import { Emitter, clientActor, requireEventBudget, requireLive } from './emitter.js';
+import { endSession } from './session-end.js';
 import type { LedgerState, LiveSession } from './state.js';
 
 export interface Decision {
@@ -19,13 +20,6 @@ export interface Decision {
   unlocked?: boolean;
 }
 
-const clientActor = (f: ClientFields): Actor => ({
-  client_user: f.client_user,
-  client_name: f.client_name,
-  client_hostname: f.client_hostname,
-  client_id: f.client_id,
-});
-
 function checkPort(port: unknown): number {
   if (!Number.isInteger(port) || (port as number) < 1 || (port as number) > 65535)
     throw invalid('port', `expected a port number 1-65535, got ${JSON.stringify(port)}`);
@@ -34,27 +28,6 @@ function checkPort(port: unknown): number {
 
 function requireOwner(s: LiveSession, user: string): void {
   if (s.fields.client_user !== user) throw forbidden(`session ${s.id} belongs to another user`);
-}
-
-/** Releases every held port, then ends the session: the order the seed's log shows. */
-function endSession(
-  out: Emitter,
-  s: LiveSession,
-  reason: EndReason,
-  releaseReason: ReleaseReason,
-  actor: Actor,
-  killedBy?: string,
-): void {
-  for (const held of s.ports.values()) {
-    out.emit('PortReleased', s.id, s.version, actor, { ...s.fields, port: held.port, reason: releaseReason });
-  }
-  const data: DataOf['SessionEnded'] = {
-    ...s.fields,
-    session_duration: Math.max(0, Math.floor((out.ctx.now - s.started_at) / 1000)),
-    reason,
-  };
-  if (killedBy !== undefined) data.killed_by = killedBy;
-  out.emit('SessionEnded', s.id, s.version, actor, data);
 }
 
 function subscribe(
@@ -97,7 +70,7 @@ function subscribe(
       lock = false;
     } else if (mode === 'override') {
       for (const c of conflicts) {
-        endSession(out, c.holder, 'Overridden', 'Overridden', actor, s.id);
+        endSession(out, c.holder, { by: 'override', session: s.id, actor });
       }
     } else if (mode === 'abort') {
       const c = conflicts[0]!;
@@ -211,9 +184,7 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     case 'EndSession': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
       requireOwner(s, cmd.client_user);
-      // A split that could not be set up is the queue-splitter's finding, not the client's.
-      const actor: Actor = cmd.reason === 'SetupFailed' ? { system: 'queue-splitter' } : clientActor(s.fields);
-      endSession(out, s, cmd.reason, 'SessionEnded', actor);
+      endSession(out, s, { by: 'client', reason: cmd.reason });
       break;
     }
     case 'StartQueueSplit':
@@ -232,21 +203,21 @@ export function decide(cmd: LedgerCommand, state: LedgerState, ctx: DecideContex
     }
     case 'KillSession': {
       const s = requireLive(state.sessions.get(cmd.session_id), cmd.session_id);
-      endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);
+      endSession(out, s, { by: 'kill', who: cmd.by });
       break;
     }
     case 'KillAll':
       for (const s of state.sessions.values()) {
         if (s.status !== 'live' || (cmd.namespace !== undefined && s.fields.namespace !== cmd.namespace)) continue;
         if (cmd.only && !cmd.only.includes(s.id)) continue;
-        endSession(out, s, 'Killed', 'SessionEnded', { client_user: cmd.by }, cmd.by);
+        endSession(out, s, { by: 'kill', who: cmd.by });
       }
       break;
     case 'ExpireSession': {
       const s = state.sessions.get(cmd.session_id);
       // Expiry races with a normal end; an already-ended session needs nothing.
       if (s?.status !== 'live') return { events: [], warnings };
-      endSession(out, s, cmd.reason, 'SessionEnded', { system: 'expiry' });
+      endSession(out, s, { by: 'expiry', reason: cmd.reason });
       break;
     }
     case 'ReleaseLostPorts': {

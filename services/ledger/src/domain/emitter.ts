@@ -3,7 +3,14 @@
  * command on a session starts with (decide.ts and queue-splits.ts both use them).
  */
 import { conflict, forbidden, notFound } from '#shared/errors/index.js';
-import { SCHEMA_VERSION, type Actor, type DataOf, type EventType, type LedgerEvent } from '#shared/events/index.js';
+import {
+  SCHEMA_VERSION,
+  type Actor,
+  type ClientFields,
+  type DataOf,
+  type EventType,
+  type LedgerEvent,
+} from '#shared/events/index.js';
 import type { DecideContext, SessionLimits } from './commands.js';
 import type { LiveSession, SessionState } from './state.js';
 
@@ -29,6 +36,14 @@ export class Emitter {
     } as LedgerEvent);
   }
 }
+
+/** The client a session's own commands are recorded as done by. */
+export const clientActor = (f: ClientFields): Actor => ({
+  client_user: f.client_user,
+  client_name: f.client_name,
+  client_hostname: f.client_hostname,
+  client_id: f.client_id,
+});
 
 export function requireLive(s: SessionState | undefined, id: string): LiveSession {
   if (!s || s.status === 'pending') throw notFound(`session ${id} not found`);

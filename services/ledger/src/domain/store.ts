@@ -67,35 +67,24 @@ export interface EventFilter {
 }
 
 /**
- * The ledger's storage port (kysely-style plug point): SQLite is the default adapter,
- * PostgreSQL the scale-out one. Conflicts on (session_id, version) are ConflictErrors.
+ * The event log (emmett's append/read half): one append path, group-committed with its
+ * projection changes, and the reads of what was appended.
  */
-export interface LedgerStore {
-  init(): Promise<void>;
+export interface EventLog {
   /** Appends many commands' events in one transaction; isolates a failing item. */
   appendBatch(items: AppendItem[]): Promise<AppendOutcome[]>;
   readStream(sessionId: string): Promise<LedgerEvent[]>;
-  readAll(afterPosition: number, limit: number): Promise<LedgerEvent[]>;
-  readForPublish(afterPosition: number, limit: number): Promise<StoredEvent[]>;
+  /** Every event after a position, in position order, with its command's traceparent. */
+  readAll(afterPosition: number, limit: number): Promise<StoredEvent[]>;
   queryEvents(f: EventFilter): Promise<LedgerEvent[]>;
+  /** The events of every live session (what the writer's memory is rebuilt from). */
   liveSessionEvents(): Promise<LedgerEvent[]>;
-  sessionRow(id: string): Promise<SessionRow | undefined>;
-  /** Sessions that were live at `at` (started at or before it, not ended by then). */
-  sessionsLiveAt(at: number, namespace?: string): Promise<SessionRow[]>;
-  liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }>;
-  allSessionRows(): AsyncIterable<SessionRow>;
-  /** Every session id with events (the sessions projection has a row for each). */
-  sessionIds(): AsyncIterable<string>;
-  allPortRows(): Promise<HeldPortRow[]>;
-  /** Distinct users of the sessions that were live at some moment in [from, to] (`status --at`: to is then). */
-  distinctUsersBetween(from: number, to: number): Promise<number>;
-  /** Distinct seats of the sessions that were live at some moment in [from, to). */
-  seatsBetween(from: number, to: number): Promise<number>;
-  /** Licence usage of [from, to): seats (developer sessions), CI sessions, refused starts. */
-  usageBetween(from: number, to: number): Promise<WindowUsage>;
-  /** Session and rejection totals with the position they are consistent with. */
-  metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
   maxPosition(): Promise<number>;
+  positionOf(eventId: string): Promise<number | undefined>;
+}
+
+/** Who owns the store: its identity and its single writer. */
+export interface StoreIdentity {
   /**
    * This store's identity, made when it was created: a restored backup keeps it, an emptied
    * or new database gets a new one. Published events carry it (provenance).
@@ -107,11 +96,53 @@ export interface LedgerStore {
    * process claimed a newer one. Unclaimed stores (replay, tools) append unchecked.
    */
   claimWriter(): Promise<number>;
-  positionOf(eventId: string): Promise<number | undefined>;
+}
+
+/** The read models the append keeps in step (sessions, held ports) and what is read from them. */
+export interface SessionReadModels {
+  sessionRow(id: string): Promise<SessionRow | undefined>;
+  /** Sessions that were live at `at` (started at or before it, not ended by then). */
+  sessionsLiveAt(at: number, namespace?: string): Promise<SessionRow[]>;
+  liveSessions(namespace?: string): Promise<{ sessions: SessionRow[]; ports: HeldPortRow[] }>;
+  allSessionRows(): AsyncIterable<SessionRow>;
+  /** Every session id with events (the sessions projection has a row for each). */
+  sessionIds(): AsyncIterable<string>;
+  allPortRows(): Promise<HeldPortRow[]>;
+  /** Distinct users of the sessions that were live at some moment in [from, to] (`status --at`: to is then). */
+  distinctUsersBetween(from: number, to: number): Promise<number>;
+  /** Session and rejection totals with the position they are consistent with. */
+  metricsSnapshot(buckets: readonly number[], now: number): Promise<MetricsSnapshot>;
+  /** Replaces both projections with ones rebuilt from the log (replay). */
+  replaceProjections(sessions: Iterable<SessionRow>, ports: Iterable<HeldPortRow>): Promise<void>;
+}
+
+/** Named positions in the log its consumers have reached (the outbox's). */
+export interface Checkpoints {
   getCheckpoint(name: string): Promise<number>;
   setCheckpoint(name: string, position: number): Promise<void>;
+}
+
+/** When each session was last seen connected, as the gateways reported it. */
+export interface ActivityLog {
   recordActivity(seen: Array<{ session_id: string; last_seen: number }>): Promise<void>;
   lastActivity(): Promise<Map<string, number>>;
-  replaceProjections(sessions: Iterable<SessionRow>, ports: Iterable<HeldPortRow>): Promise<void>;
+}
+
+/** Licence usage: which sessions took a seat in a window, counted one way. */
+export interface UsageReads {
+  /** Distinct seats of the sessions that were live at some moment in [from, to). */
+  seatsBetween(from: number, to: number): Promise<number>;
+  /** Licence usage of [from, to): seats (developer sessions), CI sessions, refused starts. */
+  usageBetween(from: number, to: number): Promise<WindowUsage>;
+}
+
+/**
+ * The ledger's storage (kysely-style plug point): SQLite is the default adapter, PostgreSQL
+ * the scale-out one. Each part is its own port; a use case takes only the ones it uses.
+ * Conflicts on (session_id, version) are ConflictErrors.
+ */
+export interface LedgerStore extends EventLog, StoreIdentity, SessionReadModels, Checkpoints, ActivityLog, UsageReads {
+  /** Migrates the schema; idempotent. */
+  init(): Promise<void>;
   close(): Promise<void>;
 }

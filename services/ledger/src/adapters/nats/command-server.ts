@@ -4,8 +4,8 @@ import type { Logger } from 'pino';
 import { propagation, context } from '@opentelemetry/api';
 import { LedgerCommand, LedgerQuery, commandSubject, querySubject, serveRequest } from '#shared/nats/index.js';
 import { parseCommand } from './parse-command.js';
-import type { Ledger } from '../../ledger.js';
-import type { LedgerQueries } from '../../queries.js';
+import type { Ledger } from '../../app/ledger.js';
+import type { LedgerQueries } from '../../app/ledger-queries.js';
 import { ledgerCommands, parseRequest } from '#shared/contracts/index.js';
 
 export const SERVICE = 'ledger';

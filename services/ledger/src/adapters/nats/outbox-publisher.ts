@@ -1,7 +1,12 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/nats-core';
 import type { Logger } from 'pino';
-import type { LedgerStore, StoredEvent } from '../../domain/store.js';
+import type { Checkpoints, EventLog, StoreIdentity, StoredEvent } from '../../domain/store.js';
+
+/** The outbox reads the log from a position, keeps its own, and stamps the store's identity. */
+type OutboxPorts = Pick<EventLog, 'readAll' | 'positionOf' | 'maxPosition'> &
+  Checkpoints &
+  Pick<StoreIdentity, 'storeId'>;
 import {
   EVENTS_STREAM,
   LEDGER_HEADER,
@@ -58,7 +63,7 @@ class ProvenanceError extends Error {
 
 export class OutboxPublisher {
   readonly #nc: NatsConnection;
-  readonly #store: LedgerStore;
+  readonly #store: OutboxPorts;
   #storeId: string | undefined;
   readonly #opts: Readonly<Required<OutboxOptions>>;
   readonly #js: JetStreamClient;
@@ -77,7 +82,7 @@ export class OutboxPublisher {
   /** The stream's last sequence as this publisher knows it (undefined: unknown, ack each). */
   #streamSeq: number | undefined;
 
-  constructor(nc: NatsConnection, store: LedgerStore, opts: OutboxOptions) {
+  constructor(nc: NatsConnection, store: OutboxPorts, opts: OutboxOptions) {
     this.#nc = nc;
     this.#store = store;
     this.#opts = Object.freeze({
@@ -193,7 +198,7 @@ export class OutboxPublisher {
       this.#memory = this.#memory.slice(i + rows.length);
       return rows;
     }
-    const rows = await this.#store.readForPublish(this.#position, this.#opts.batch);
+    const rows = await this.#store.readAll(this.#position, this.#opts.batch);
     if (rows.length === 0) this.#fromMemory = true;
     return rows;
   }

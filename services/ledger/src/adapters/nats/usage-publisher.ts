@@ -11,7 +11,7 @@ import {
   usageSeatSubject,
   usageWildcard,
 } from '#shared/nats/index.js';
-import type { LedgerStore, StoredEvent } from '../../domain/store.js';
+import type { StoredEvent, UsageReads } from '../../domain/store.js';
 import { DAY_MS, USAGE_RETENTION_MS } from '#shared/license/index.js';
 import { dayOf } from '../../domain/usage.js';
 import { UsageRelay } from './usage-relay.js';
@@ -36,7 +36,7 @@ export interface UsagePublisherOptions {
 export class UsagePublisher {
   readonly #nc: NatsConnection;
   readonly #js: JetStreamClient;
-  readonly #store: Pick<LedgerStore, 'usageBetween'>;
+  readonly #store: Pick<UsageReads, 'usageBetween'>;
   readonly #o: Required<UsagePublisherOptions>;
   readonly #startedAt: number;
   readonly #dirty = new Set<number>();
@@ -48,7 +48,7 @@ export class UsagePublisher {
   #failing = false;
   readonly #relay: UsageRelay;
 
-  constructor(nc: NatsConnection, store: Pick<LedgerStore, 'usageBetween'>, opts: UsagePublisherOptions) {
+  constructor(nc: NatsConnection, store: Pick<UsageReads, 'usageBetween'>, opts: UsagePublisherOptions) {
     this.#nc = nc;
     this.#js = jetstream(nc);
     this.#store = store;

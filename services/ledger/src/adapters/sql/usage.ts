@@ -1,23 +1,43 @@
 import { sql, type Kysely } from 'kysely';
-import type { WindowUsage } from '../../domain/store.js';
+import type { UsageReads, WindowUsage } from '../../domain/store.js';
 import { maxConcurrency } from '../../domain/usage.js';
 import type { Database } from './schema.js';
 
 /**
- * A window's licence usage from the projections: the seats of the developer sessions live at
- * some moment in [from, to) (the same rule as `seatsBetween`, so the fleet report and the
- * ledger's own count agree), CI sessions apart with their peak concurrency, and the starts the
- * license server refused (Session Rejected with `MaxSeatCountReached`).
+ * The one rule of who took a seat in [from, to): a developer session (CI sessions take none:
+ * they are counted apart, by concurrency) with a seat that was live at some moment of the
+ * window. Both the ledger's seat count and the fleet's usage report read through it, so they
+ * agree.
  */
-export async function usageBetween(db: Kysely<Database>, from: number, to: number): Promise<WindowUsage> {
-  const liveIn = db
+const liveIn = (db: Kysely<Database>, from: number, to: number) =>
+  db
     .selectFrom('sessions')
     .where('started_at', '<', to)
     .where((eb) => eb.or([eb('status', '=', 'live'), eb('ended_at', '>=', from)]));
+const seatTakers = (db: Kysely<Database>, from: number, to: number) =>
+  liveIn(db, from, to).where('seat', 'is not', null).where('ci', 'is', null);
+
+/** Licence usage from the projections. */
+export function sqlUsageReads(db: Kysely<Database>): UsageReads {
+  return {
+    async seatsBetween(from, to) {
+      const r = await seatTakers(db, from, to)
+        .select(sql<number>`count(distinct seat)`.as('n'))
+        .executeTakeFirst();
+      return Number(r?.n ?? 0);
+    },
+    usageBetween: (from, to) => usageBetween(db, from, to),
+  };
+}
+
+/**
+ * A window's licence usage: the seats taken (seatTakers), CI sessions apart with their peak
+ * concurrency, and the starts the license server refused (Session Rejected with
+ * `MaxSeatCountReached`).
+ */
+async function usageBetween(db: Kysely<Database>, from: number, to: number): Promise<WindowUsage> {
   const [seats, ci, refused] = await Promise.all([
-    liveIn
-      .where('seat', 'is not', null)
-      .where('ci', 'is', null)
+    seatTakers(db, from, to)
       .select((eb) => [
         'seat',
         eb.fn.max('client_user').as('user'),
@@ -30,7 +50,7 @@ export async function usageBetween(db: Kysely<Database>, from: number, to: numbe
       .groupBy('seat')
       .orderBy('seat')
       .execute(),
-    liveIn.where('ci', 'is not', null).select(['started_at', 'ended_at']).execute(),
+    liveIn(db, from, to).where('ci', 'is not', null).select(['started_at', 'ended_at']).execute(),
     db
       .selectFrom('events')
       .select((eb) => eb.fn.countAll<number>().as('n'))

@@ -4,8 +4,14 @@ import { LedgerQuery } from '#shared/nats/subjects.js';
 import { ledgerQueries, parseRequest } from '#shared/contracts/index.js';
 import { REPLY_BUDGET_BYTES } from '#shared/nats/rpc.js';
 import { DURATION_BUCKETS, type AppendLatency, type SessionView } from '#shared/ledger/index.js';
-import type { EventFilter, LedgerStore } from './domain/store.js';
-import { portsAt, splitsAt } from './domain/status-at.js';
+import type { EventFilter, EventLog, SessionReadModels, StoreIdentity, UsageReads } from '../domain/store.js';
+
+/** What the queries read: the log, the read models, the seat count and the store's identity. */
+type QueryPorts = Pick<EventLog, 'readStream' | 'queryEvents'> &
+  SessionReadModels &
+  Pick<UsageReads, 'seatsBetween'> &
+  Pick<StoreIdentity, 'storeId'>;
+import { portsAt, splitsAt } from '../domain/status-at.js';
 
 const DAY = 24 * 60 * 60 * 1000;
 const MAX_PAGE = 1000;
@@ -53,7 +59,7 @@ function firstAfter(sorted: readonly SessionView[], id: string): number {
 
 /** Read side of the ledger, served from its projections and the event table. */
 export class LedgerQueries {
-  readonly #store: LedgerStore;
+  readonly #store: QueryPorts;
   readonly #now: () => number;
   readonly #appendLatency: (() => AppendLatency) | undefined;
   readonly #live: (() => { version: string; views: readonly SessionView[] }) | undefined;
@@ -64,7 +70,7 @@ export class LedgerQueries {
    * (tools, replay checks) live sessions are read from the store.
    */
   constructor(
-    store: LedgerStore,
+    store: QueryPorts,
     now: () => number = Date.now,
     appendLatency?: () => AppendLatency,
     live?: () => { version: string; views: readonly SessionView[] },

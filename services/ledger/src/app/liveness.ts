@@ -1,5 +1,5 @@
-import type { LedgerStore } from './domain/store.js';
-import type { LedgerState } from './domain/state.js';
+import type { ActivityLog } from '../domain/store.js';
+import type { LedgerState } from '../domain/state.js';
 
 /** The gateway process that sent an activity report: a per-process id and its report period. */
 export interface Reporter {
@@ -120,7 +120,7 @@ export class Liveness {
   }
 
   /** Writes the reported activity; what could not be written is kept for the next flush. */
-  async flush(store: Pick<LedgerStore, 'recordActivity'>): Promise<void> {
+  async flush(store: Pick<ActivityLog, 'recordActivity'>): Promise<void> {
     if (this.#dirty.size === 0) return;
     const batch = this.#dirty;
     this.#dirty = new Map();

@@ -5,8 +5,8 @@ import {
   type HeldPortRow,
   type ProjectionState,
   type SessionRow,
-} from './domain/projections.js';
-import type { LedgerStore } from './domain/store.js';
+} from '../domain/projections.js';
+import type { EventLog, SessionReadModels } from '../domain/store.js';
 
 export interface ReplayResult {
   events: number;
@@ -14,16 +14,16 @@ export interface ReplayResult {
 }
 
 /** Rebuilds every projection from the event table alone (position order, paged). */
-export async function replayProjections(store: LedgerStore, page = 10_000): Promise<ReplayResult> {
+export async function replayProjections(store: Pick<EventLog, 'readAll'>, page = 10_000): Promise<ReplayResult> {
   const p: ProjectionState = { sessions: new Map(), ports: new Map() };
   let after = 0;
   let n = 0;
   for (;;) {
     const events = await store.readAll(after, page);
-    for (const e of events) applyOps(p, projectionOps(e));
+    for (const { event } of events) applyOps(p, projectionOps(event));
     n += events.length;
     if (events.length < page) break;
-    after = events[events.length - 1]!.position;
+    after = events[events.length - 1]!.event.position;
   }
   return { events: n, projections: p };
 }
@@ -34,7 +34,11 @@ const samePort = (a: HeldPortRow, b: HeldPortRow): boolean =>
   (Object.keys(a) as (keyof HeldPortRow)[]).every((k) => (a[k] ?? null) === (b[k] ?? null));
 
 /** Differences between rebuilt and live projections; empty means equal. */
-export async function diffProjections(store: LedgerStore, rebuilt: ProjectionState, maxDiffs = 20): Promise<string[]> {
+export async function diffProjections(
+  store: Pick<SessionReadModels, 'allSessionRows' | 'allPortRows'>,
+  rebuilt: ProjectionState,
+  maxDiffs = 20,
+): Promise<string[]> {
   const diffs: string[] = [];
   let seen = 0;
   for await (const live of store.allSessionRows()) {
