@@ -40,6 +40,8 @@ describe('a paused ledger keeps its connected sessions', () => {
       ...nats.env,
       LEDGER_DB: `sqlite:${tempDir('ledger-pause')}/ledger.db`,
       SESSION_UNUSED_TTL: String(TTL_S),
+      // A lease outliving the pause: a holder paused past its lease's TTL steps down (writer-lease.ts).
+      LEDGER_LEASE_MS: String(PAUSE_MS * 3),
     });
     const sessions = [newSessionId(), newSessionId(), newSessionId()];
     for (const [i, id] of sessions.entries())

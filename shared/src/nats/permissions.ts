@@ -25,6 +25,7 @@ import {
   kvStream,
   kvSubjects,
   LEDGER_LEASE_BUCKET,
+  ledgerLeaseAliveSubject,
   QUEUE_SPLITS_BUCKET,
   QUEUE_SPLITTER_CONSUMER,
   FLEET_WIRES,
@@ -100,6 +101,9 @@ export const WIRES: Readonly<Record<BusIdentity, Wires>> = Object.freeze({
       [USAGE_STREAM]: ['mirrord.usage.>'],
     },
     buckets: [LEDGER_LEASE_BUCKET],
+    // A holder answers its liveness subject; a standby asks it (a takeover before the TTL).
+    publishes: [ledgerLeaseAliveSubject('*')],
+    listens: [ledgerLeaseAliveSubject('*')],
     service: 'ledger',
   },
   policy: { serves: all(asContracts(policyContracts)), service: 'policy' },

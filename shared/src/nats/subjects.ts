@@ -108,6 +108,11 @@ export const fleetUsageSubject = (cluster: string, rest: string): string =>
 
 /** The ledger's writer lease (one key, `writer`) in this KV bucket. */
 export const LEDGER_LEASE_BUCKET = 'mirrord-ledger';
+/**
+ * Each lease holder's liveness subject (`<nonce>`): a standby asking it and told "no responders"
+ * by the server knows the holder's connection is gone (kill -9) without waiting out the TTL.
+ */
+export const ledgerLeaseAliveSubject = (nonce: string): string => `mirrord.lease.ledger.${nonce}`;
 /** agent-manager's durable consumer of Session Ended (cleans up agents and copies). */
 export const AGENT_CLEANUP_CONSUMER = 'agent-manager-cleanup';
 /** The durable consumer a platform team's own NATS subscriber (identity `subscriber`) replays with. */
