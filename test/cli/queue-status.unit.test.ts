@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as z from 'zod';
 import type { QueueSplitRecord, SessionView } from '#shared/ledger/index.js';
 import { operatorObject } from '../../services/gateway/src/adapters/http/resources.js';
-import { renderOperatorStatus, type OperatorStatus } from '../../cli/src/render/status.js';
+import { renderOperatorStatus } from '../../cli/src/render/status.js';
 
 /**
  * The real CLI's types (metalbear-co/mirrord `operator/src/crd.rs` and `crd/kafka.rs` at
@@ -159,7 +159,7 @@ describe('operator status: queue splits', () => {
   });
 
   it('prints the SQS and Kafka tables after the sessions, as mirrord operator status does', () => {
-    const out = renderOperatorStatus(status([a, b, plain]) as unknown as OperatorStatus);
+    const out = renderOperatorStatus(status([a, b, plain]));
     const tables = out.slice(out.indexOf('SQS Queue for'));
     // the first table byte for byte (prettytable's layout, as the sessions table)
     assert.equal(
@@ -208,8 +208,8 @@ describe('operator status: queue splits', () => {
 
   it('types a fallback topic Fallback and prints no queue tables without splits', () => {
     const fb = view('00000000000000DD', 'dan', 'deployment/pay', [kafka('mirrord-tmp-x-fallback-payments')]);
-    assert.match(renderOperatorStatus(status([fb]) as unknown as OperatorStatus), /\| base-config +\| Fallback \|/);
-    const none = renderOperatorStatus(status([plain]) as unknown as OperatorStatus);
+    assert.match(renderOperatorStatus(status([fb])), /\| base-config +\| Fallback \|/);
+    const none = renderOperatorStatus(status([plain]));
     assert.doesNotMatch(none, /SQS Queue|Kafka Topics/);
   });
 });

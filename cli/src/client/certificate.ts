@@ -3,7 +3,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createCsr } from '#shared/pki/index.js';
-import { API, request, type GatewayTarget } from './gateway.js';
+import { call, type GatewayTarget } from './gateway.js';
+import { operatorApi } from '#shared/contracts/http.js';
 
 interface Cached {
   certPem: string;
@@ -73,13 +74,11 @@ export async function clientCertificate(gw: GatewayTarget, env: NodeJS.ProcessEn
     let key = machineKey(env);
     if (!key) key = keepMachineKey(env, (await createCsr(userInfo().username)).keyPem);
     const { csrPem, keyPem } = await createCsr(userInfo().username, key);
-    const r = await request<{ certificate: string }>(
-      gw,
-      'POST',
-      `${API}/mirrordoperators/operator/certificate`,
-      { 'content-type': 'application/x-pem-file' },
-      csrPem,
-    );
+    const r = await call(gw, operatorApi.certificate, {
+      params: { name: 'operator' },
+      headers: { 'content-type': 'application/x-pem-file' },
+      body: csrPem,
+    });
     c = { certPem: r.certificate, keyPem };
     mkdirSync(dir(env), { recursive: true, mode: 0o700 });
     writeFileSync(file, JSON.stringify(c), { mode: 0o600 });

@@ -2,7 +2,10 @@ import type { KubeConfig as KubeConfigType } from '@kubernetes/client-node';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import type * as z from 'zod';
 import { AppError, ErrorCode, isErrorCode } from '#shared/errors/index.js';
+import { OPERATOR_API, apiPath, type HttpContract } from '#shared/contracts/http.js';
+import { firstIssue } from '#shared/contracts/issue.js';
 
 export interface GatewayTarget {
   url: string;
@@ -157,15 +160,17 @@ function exchange(gw: GatewayTarget, method: string, url: URL, headers: Record<s
 
 /**
  * One HTTP call to the gateway (or the license server); a failure becomes an AppError with its
- * code (a Kubernetes Status' reason, or the status); a body that is not JSON (CSV) comes back as text.
+ * code (a Kubernetes Status' reason, or the status); a body that is not JSON (CSV) comes back as
+ * text. The body is parsed with `reply`: one that does not match is one line naming the field.
  */
-export async function request<T>(
+export async function request<S extends z.ZodType>(
   gw: GatewayTarget,
+  reply: S,
   method: string,
   path: string,
   headers: Record<string, string> = {},
   body?: string,
-): Promise<T> {
+): Promise<z.output<S>> {
   let res: Reply;
   try {
     res = await exchange(
@@ -216,10 +221,39 @@ export async function request<T>(
         : '';
     throw new AppError(code, `${st?.message ?? `HTTP ${res.status} from ${gw.url}${path}`}${hint}`);
   }
-  return (parsed === undefined && text ? text : parsed) as T;
+  const r = reply.safeParse(parsed === undefined && text ? text : parsed);
+  if (r.success) return r.data;
+  const { field, message } = firstIssue(r.error, 'body');
+  throw new AppError(
+    ErrorCode.Unavailable,
+    `${gw.name ?? 'the gateway'} at ${gw.url} answered ${method} ${path.split('?')[0]!} with an unexpected body (${field}: ${message}); is it the version of this plugin (${gw.source})?`,
+  );
 }
 
-export const API = '/apis/operator.metalbear.co/v1';
+export const API = OPERATOR_API;
+
+/** What one call of an operator API route fills in: its path's params, the query, a body. */
+interface CallOptions<Req> {
+  params?: Record<string, string>;
+  query?: URLSearchParams;
+  /** A string is sent as it is (with its content-type in `headers`); anything else as JSON. */
+  body?: Req;
+  headers?: Record<string, string>;
+}
+
+/** Calls one route of the operator API as its contract declares it; the reply comes back parsed. */
+export function call<Rep extends z.ZodType, Req extends z.ZodType | undefined>(
+  gw: GatewayTarget,
+  c: HttpContract<Rep, Req>,
+  o: CallOptions<Req extends z.ZodType ? z.input<Req> : never> = {},
+): Promise<z.output<Rep>> {
+  const q = o.query?.toString();
+  const path = `${apiPath(c, o.params)}${q ? `?${q}` : ''}`;
+  if (o.body === undefined) return request(gw, c.reply, c.method, path, o.headers);
+  const text = typeof o.body === 'string' ? o.body : JSON.stringify(o.body);
+  const type: Record<string, string> = typeof o.body === 'string' ? {} : { 'content-type': 'application/json' };
+  return request(gw, c.reply, c.method, path, { ...type, ...o.headers }, text);
+}
 
 /** The same kubeconfig with this cluster's TLS verification off (for an http:// server: none to do). */
 function withoutTls(kc: KubeConfigType, clusterName: string, copy: KubeConfigType): KubeConfigType {

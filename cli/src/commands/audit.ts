@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { invalid } from '#shared/errors/index.js';
 import { parseTarget, formatTarget } from '#shared/targets/index.js';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
-import { renderAudit, type AuditEvent } from '../render/audit.js';
+import { call, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { operatorApi, type EventItem } from '#shared/contracts/http.js';
+import { renderAudit } from '../render/audit.js';
 import { print } from '../render/output.js';
 
 interface AuditOptions {
@@ -42,17 +43,13 @@ export function registerAudit(program: Command, globals: () => GlobalOptions): v
       if (o.since) q.set('since', o.since);
       if (o.until) q.set('until', o.until);
       const gw = await resolveGateway(globals());
-      const events: AuditEvent[] = [];
+      const events: EventItem[] = [];
       let cont: string | undefined;
       do {
         const page = new URLSearchParams(q);
         page.set('limit', String(Math.min(1000, limit - events.length)));
         if (cont) page.set('continue', cont);
-        const r = await request<{ items: AuditEvent[]; metadata: { continue?: string } }>(
-          gw,
-          'GET',
-          `${API}/events?${page.toString()}`,
-        );
+        const r = await call(gw, operatorApi.events, { query: page });
         events.push(...r.items);
         cont = r.metadata.continue;
       } while (cont && events.length < limit);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { call, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { operatorApi } from '#shared/contracts/http.js';
 
 export function registerJira(program: Command, globals: () => GlobalOptions): void {
   const jira = program.command('jira').description('the Jira integration');
@@ -8,11 +9,7 @@ export function registerJira(program: Command, globals: () => GlobalOptions): vo
     .description('deliver the session reports parked after JIRA_RETRY_FOR (the dead-letter stream)')
     .action(async () => {
       const gw = await resolveGateway(globals());
-      const r = await request<{ delivered: number; failed: number; errors: string[] }>(
-        gw,
-        'POST',
-        `${API}/mirrordoperators/operator/jira-retry`,
-      );
+      const r = await call(gw, operatorApi.jiraRetry, { params: { name: 'operator' } });
       process.stdout.write(
         `${r.delivered} parked report${r.delivered === 1 ? '' : 's'} delivered, ${r.failed} still failing\n`,
       );

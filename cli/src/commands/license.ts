@@ -1,21 +1,11 @@
 import type { Command } from 'commander';
 import { AppError, ErrorCode, invalid } from '#shared/errors/index.js';
 import { licenseValidSeconds } from '#shared/license/index.js';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import * as z from 'zod';
+import { call, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { operatorApi } from '#shared/contracts/http.js';
 import { PRIMARY_KEYS, usageReport } from '#shared/license/report.js';
 import { renderLicenseStatus, renderUsage, usageJson, type LicenseStatus } from '../render/license.js';
-
-interface OperatorLicense {
-  spec: { license: { name: string; organization: string; expire_at: string; subscription_id?: string | null } };
-  status: {
-    statistics: {
-      seat_mode?: 'machine' | 'user';
-      seats_used?: number;
-      seats_licensed?: number | null;
-      billing_period_start?: string;
-    };
-  };
-}
 
 export function registerLicense(program: Command, globals: () => GlobalOptions): void {
   const license = program.command('license').description('the operator licence and its seats');
@@ -27,14 +17,14 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
       if (o.output !== 'text' && o.output !== 'json')
         throw invalid('--output', `expected text or json, got "${o.output}"`);
       const gw = await resolveGateway(globals());
-      const op = await request<OperatorLicense>(gw, 'GET', `${API}/mirrordoperators/operator`);
+      const op = await call(gw, operatorApi.operator);
       const l = op.spec.license;
       const s = op.status.statistics;
       const status: LicenseStatus = {
         name: l.name,
         organization: l.organization,
         expire_at: l.expire_at,
-        subscription_id: l.subscription_id ?? null,
+        subscription_id: l.subscription_id,
         valid_seconds: licenseValidSeconds(l, Date.now()),
         seat_mode: s.seat_mode ?? null,
         seats_used: s.seats_used ?? null,
@@ -77,7 +67,8 @@ export function registerLicense(program: Command, globals: () => GlobalOptions):
       const q = new URLSearchParams({ format: o.output === 'csv' ? 'csv' : 'json', primary_key: o.by });
       if (o.from) q.set('from', o.from);
       if (o.to) q.set('to', o.to);
-      const body = await request<unknown>(server, 'GET', `/api/v1/reports/usage?${q}`, { 'x-license-key': key });
+      // Parsed below: a body that is no usage report says which --server may be wrong.
+      const body = await request(server, z.unknown(), 'GET', `/api/v1/reports/usage?${q}`, { 'x-license-key': key });
       if (o.output === 'csv') {
         process.stdout.write(String(body));
         return;

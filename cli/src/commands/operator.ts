@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { invalid } from '#shared/errors/index.js';
 import { sessionIdCandidates } from '#shared/ids/index.js';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { call, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { operatorApi } from '#shared/contracts/http.js';
 import { print } from '../render/output.js';
-import { renderOperatorStatus, renderPortLocks, type OperatorStatus } from '../render/status.js';
+import { renderOperatorStatus, renderPortLocks } from '../render/status.js';
 
 /**
  * `--at` is history: a time ahead of this machine's clock is refused here, naming the flag (the
@@ -31,11 +32,7 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
         throw new Error(`--output: expected json, yaml or wide, got "${o.output}"`);
       if (o.at !== undefined) refuseFuture(o.at);
       const gw = await resolveGateway(globals());
-      const status = await request<OperatorStatus>(
-        gw,
-        'GET',
-        `${API}/mirrordoperators/operator${o.at ? `?at=${encodeURIComponent(o.at)}` : ''}`,
-      );
+      const status = await call(gw, operatorApi.operator, o.at ? { query: new URLSearchParams({ at: o.at }) } : {});
       const ns = o.allNamespaces ? undefined : o.namespace;
       if (ns !== undefined) status.status.sessions = status.status.sessions.filter((s) => s.namespace === ns);
       if (await print(status, o.output)) return;
@@ -52,7 +49,7 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
     .action(async (o: { id: string }) => {
       sessionIdCandidates(o.id, '--id');
       const gw = await resolveGateway(globals());
-      const r = await request<{ message: string }>(gw, 'DELETE', `${API}/sessions/${encodeURIComponent(o.id)}`);
+      const r = await call(gw, operatorApi.killSession, { params: { id: o.id } });
       process.stdout.write(`${r.message}\n`);
     });
   session
@@ -61,8 +58,9 @@ export function registerOperator(program: Command, globals: () => GlobalOptions)
     .option('-n, --namespace <ns>', 'only sessions in this namespace')
     .action(async (o: { namespace?: string }) => {
       const gw = await resolveGateway(globals());
-      const path = o.namespace ? `${API}/namespaces/${encodeURIComponent(o.namespace)}/sessions` : `${API}/sessions`;
-      const r = await request<{ message: string }>(gw, 'DELETE', path);
+      const r = o.namespace
+        ? await call(gw, operatorApi.killNamespaceSessions, { params: { namespace: o.namespace } })
+        : await call(gw, operatorApi.killSessions);
       process.stdout.write(`${r.message}\n`);
     });
 }

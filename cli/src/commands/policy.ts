@@ -11,15 +11,12 @@ import {
 } from '#shared/targets/index.js';
 import { buildState, parseGovernanceYaml, type DocumentIssue, type ParsedFile } from '#shared/policy/index.js';
 import { decideStart, describeOutgoingRule } from '#shared/policy/index.js';
-import { API, request, resolveGateway, type GlobalOptions } from '../client/gateway.js';
+import { call, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { didYouMean, parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { print } from '../render/output.js';
-import { explainReply, parseWith, type ExplainRequest } from '#shared/contracts/index.js';
-import type * as z from 'zod';
-
-/** The decision explain prints: the policy service's start decision, as its contract declares it. */
-type Explanation = z.output<typeof explainReply>;
+import { operatorApi, type ExplainRequest } from '#shared/contracts/http.js';
+import type { StartDecision } from '#shared/policy/index.js';
 
 const YAML_FILE = /\.ya?ml$/i;
 
@@ -93,7 +90,7 @@ function explainOffline(
   target: Target,
   config: unknown,
   profile: string | undefined,
-): Explanation & { missing: string[] } {
+): StartDecision & { missing: string[] } {
   const files = readDir(dir);
   if (files.issues.length)
     throw invalid(
@@ -122,7 +119,7 @@ function explainOffline(
 const renderDocIssues = (issues: DocumentIssue[]) =>
   issues.map((i) => `${i.source}: ${i.path}: ${i.message}`).join('\n');
 
-function renderExplanation(target: string, ns: string, e: Explanation): string {
+function renderExplanation(target: string, ns: string, e: StartDecision): string {
   const lines = [
     `Target: ${target} in namespace ${ns}`,
     `Profile: ${e.profile ?? 'none'}`,
@@ -192,7 +189,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
         const target = parseTarget(o.target, '--target');
         const ns = validateNamespace(o.namespace, '--namespace');
         const config = loadSessionConfig(o.configFile)?.value;
-        let e: Explanation;
+        let e: StartDecision;
         let missing: string[] = [];
         if (o.fromFiles) {
           ({ missing, ...e } = explainOffline(o.fromFiles, ns, target, config, o.profile));
@@ -203,14 +200,10 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
             ...(config ? { config: config as Record<string, unknown> } : {}),
             ...(o.profile ? { profile: o.profile } : {}),
           };
-          const answer = await request<unknown>(
-            gw,
-            'POST',
-            `${API}/namespaces/${ns}/targets/${formatDottedTarget(target)}/explain`,
-            { 'content-type': 'application/json' },
-            JSON.stringify(asked),
-          );
-          e = parseWith(explainReply, answer, "the gateway's answer");
+          e = await call(gw, operatorApi.explain, {
+            params: { namespace: ns, name: formatDottedTarget(target) },
+            body: asked,
+          });
         }
         const out = {
           allowed: e.allowed,

@@ -13,11 +13,13 @@ import { MirrordSocket } from '../client/mirrord-socket.js';
 import { TrafficHandler } from '../client/traffic.js';
 import { formatDottedTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
 import { VERSION } from '#shared/version.js';
-import { API, request, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
+import { API, call, resolveGateway, TRACEPARENT, type GlobalOptions } from '../client/gateway.js';
+import { operatorApi, type EventItem } from '#shared/contracts/http.js';
 import { clientCertificate, forgetCertificate } from '../client/certificate.js';
 import { print } from '../render/output.js';
 import { configSplits, queueConnectQuery } from '../client/queue-params.js';
 import { splitQueueLines } from '../render/split-env.js';
+import { CONCURRENT_STEAL } from '#shared/mirrord-config/index.js';
 
 interface StartOptions {
   target: string;
@@ -154,8 +156,8 @@ class SessionEnded extends Error {
 async function runSession(globals: GlobalOptions, o: StartOptions): Promise<number> {
   const target = parseTarget(o.target, '--target');
   const ns = validateNamespace(o.namespace, '--namespace');
-  if (!['abort', 'continue', 'override'].includes(o.onConcurrentSteal))
-    throw invalid('--on-concurrent-steal', `expected abort, continue or override, got "${o.onConcurrentSteal}"`);
+  if (!(CONCURRENT_STEAL as readonly string[]).includes(o.onConcurrentSteal))
+    throw invalid('--on-concurrent-steal', `expected ${CONCURRENT_STEAL.join(', ')}, got "${o.onConcurrentSteal}"`);
   if (o.headerFilter !== undefined) {
     // Bounded as the gateway bounds it, so a filter it would refuse never starts a session first.
     checkFilterPattern('--header-filter', o.headerFilter);
@@ -333,7 +335,7 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     )
     .option('--mirror <port>', 'mirror traffic on this port and print it as it arrives (repeatable)', portArg, [])
     .option('--header-filter <regex>', 'HTTP header filter for every --steal port')
-    .option('--on-concurrent-steal <mode>', 'abort | continue | override', 'abort')
+    .option('--on-concurrent-steal <mode>', CONCURRENT_STEAL.join(' | '), 'abort')
     .option('--reconnect-for <seconds>', 'how long to retry a dropped connection', (v) => Number(v), 25)
     .option(
       '-f, --config-file <file>',
@@ -352,19 +354,16 @@ export function registerSession(program: Command, globals: () => GlobalOptions):
     .action(async (o: { id: string; output?: string }) => {
       sessionIdCandidates(o.id, '--id');
       const gw = await resolveGateway(globals());
-      type Item = { time: string; type: string; data: Record<string, unknown>; actor: Record<string, unknown> };
       // The gateway pages a long session's trail; follow the cursor to the end.
-      const items: Item[] = [];
+      const items: EventItem[] = [];
       let cont: string | undefined;
       do {
-        const q = cont ? `?continue=${encodeURIComponent(cont)}` : '';
-        const page = await request<{ items: Item[]; metadata?: { continue?: string } }>(
-          gw,
-          'GET',
-          `${API}/sessions/${encodeURIComponent(o.id)}/events${q}`,
-        );
+        const page = await call(gw, operatorApi.sessionEvents, {
+          params: { id: o.id },
+          ...(cont ? { query: new URLSearchParams({ continue: cont }) } : {}),
+        });
         items.push(...page.items);
-        cont = page.metadata?.continue;
+        cont = page.metadata.continue;
       } while (cont);
       if (await print({ items }, o.output)) return;
       for (const e of items) {

@@ -1,12 +1,8 @@
+import type { EventItem } from '#shared/contracts/http.js';
 import { renderTable } from './table.js';
 
-export interface AuditEvent {
-  time: string;
-  type: string;
-  session_id: string;
-  actor: Record<string, unknown>;
-  data: Record<string, unknown>;
-}
+/** What the audit table reads of an event (the API's event item, operator-api.ts). */
+export type AuditEvent = Pick<EventItem, 'time' | 'type' | 'session_id' | 'actor' | 'data'>;
 
 const s = (v: unknown) => (v === undefined || v === null ? '' : String(v));
 

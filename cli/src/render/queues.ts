@@ -1,33 +1,13 @@
+import type { OperatorSession, SqsSession } from '#shared/contracts/http.js';
 import { renderTable } from './table.js';
 
-/** The fields of the CLI's `MirrordSqsSession` that `operator status` reads. */
-export interface SqsSessionResource {
-  spec: {
-    queueFilters: Record<string, Record<string, string>>;
-    queueJqFilters?: Record<string, string>;
-    queueConsumer: { name: string; container?: string | null; workloadType: string };
-    sessionId: string;
-  };
-  /** `SqsSessionStatus`: one key, the variant. */
-  status?: Record<string, unknown> | null;
-}
-/** `MirrordKafkaEphemeralTopicSpec`. */
-export interface KafkaTopicSpec {
-  name: string;
-  clientConfig: string;
-}
-export interface QueueSession {
-  id: string;
-  user: string;
-  target: string;
-  sqs?: SqsSessionResource[] | null;
-  kafka?: KafkaTopicSpec[] | null;
-}
+/** What the queue tables read of a session (the API's Session, operator-api.ts). */
+type QueueSession = Pick<OperatorSession, 'id' | 'user' | 'target' | 'sqs' | 'kafka'>;
 
 type NameUpdate = { originalName: string; outputName: string };
 
 /** `SqsSessionStatus::get_split_details`: Ready and RegisteringFilters, or a CleanupError's details. */
-function queueNames(status: SqsSessionResource['status']): Record<string, NameUpdate> | undefined {
+function queueNames(status: SqsSession['status']): Record<string, NameUpdate> | undefined {
   if (!status) return undefined;
   const details = (status.Ready ??
     status.RegisteringFilters ??
@@ -36,7 +16,7 @@ function queueNames(status: SqsSessionResource['status']): Record<string, NameUp
 }
 
 /** The CLI's `QueueConsumer` Display: `deployment/x`, or `deployment/x/container/c`. */
-function consumerName(c: SqsSessionResource['spec']['queueConsumer']): string {
+function consumerName(c: SqsSession['spec']['queueConsumer']): string {
   const base = `${c.workloadType.toLowerCase()}/${c.name}`;
   return c.container ? `${base}/container/${c.container}` : base;
 }

@@ -1,39 +1,20 @@
 import { formatDuration } from '#shared/format/duration.js';
 import { renderTable } from './table.js';
 import { clipFilter } from '#shared/filters/index.js';
-import { renderQueueTables, type QueueSession } from './queues.js';
+import type { MirrordOperator, OperatorSession } from '#shared/contracts/http.js';
+import { renderQueueTables } from './queues.js';
 
-export interface StatusSession extends QueueSession {
-  id: string;
-  duration_secs: number;
-  user: string;
-  target: string;
-  namespace: string;
-  locked_ports: Array<{ port: number; kind: string; filter?: string; lock?: boolean }>;
-  /** Seconds since a client was last seen connected (absent: one is, as far as the operator knows). */
-  idle_secs?: number;
-}
-
-export interface OperatorStatus {
-  spec: {
-    operator_version: string;
-    /** mirrord-teams' own version (operator_version is the mirrord CLI compatibility version). */
-    mirrord_teams_version?: string;
-    default_namespace: string;
-    license: { name: string; organization: string; expire_at: string } | null;
+type LockedPort = OperatorSession['locked_ports'][number];
+/** What the table reads of a session (the API's Session, operator-api.ts). */
+type StatusSession = Pick<OperatorSession, 'id' | 'duration_secs' | 'user' | 'target' | 'namespace' | 'idle_secs'> &
+  Pick<OperatorSession, 'sqs' | 'kafka'> & { locked_ports: Array<Pick<LockedPort, 'port' | 'kind' | 'filter'>> };
+type Spec = MirrordOperator['spec'];
+/** What the status text reads of the operator object. */
+interface StatusOf {
+  spec: Pick<Spec, 'operator_version' | 'mirrord_teams_version' | 'default_namespace'> & {
+    license: Pick<Spec['license'], 'name' | 'organization' | 'expire_at'>;
   };
-  status: {
-    sessions: StatusSession[];
-    /** When the sessions were observed: now, or the `?at=` asked for (RFC3339). */
-    observed_at?: string;
-    statistics: {
-      dau: number;
-      mau: number;
-      seats_used?: number;
-      seats_licensed?: number | null;
-      billing_period_start?: string;
-    };
-  };
+  status: { sessions: StatusSession[]; statistics: MirrordOperator['status']['statistics'] };
 }
 
 export const STATUS_HEADER = ['Session ID', 'Target', 'Namespace', 'User', 'Ports', 'Session Duration'];
@@ -66,7 +47,7 @@ export function renderSessionsTable(sessions: StatusSession[]): string {
 }
 
 /** Seats taken this billing period, of those licensed (absent from older operators). */
-function seatsLine(s: OperatorStatus['status']['statistics']): string[] {
+function seatsLine(s: StatusOf['status']['statistics']): string[] {
   if (s.seats_used === undefined) return [];
   const of = s.seats_licensed === null || s.seats_licensed === undefined ? '' : ` of ${s.seats_licensed}`;
   const since = s.billing_period_start ? ` (billing period since ${s.billing_period_start})` : '';
@@ -78,7 +59,7 @@ function seatsLine(s: OperatorStatus['status']['statistics']): string[] {
  * `asOf` (status --at): the moment everything below was rebuilt for, said first, so a table of
  * the past is never read as the present.
  */
-export function renderOperatorStatus(o: OperatorStatus, namespace?: string, asOf?: string): string {
+export function renderOperatorStatus(o: StatusOf, namespace?: string, asOf?: string): string {
   const lic = o.spec.license;
   const lines = [
     ...(asOf === undefined ? [] : [`As of ${asOf} (users, seats and sessions as they were then)`]),
@@ -104,7 +85,9 @@ export function renderOperatorStatus(o: OperatorStatus, namespace?: string, asOf
  * `status -o wide`: the port locks behind the table, one row per steal on a (namespace,
  * target, port) key; "holds" marks the lock owner, "continue" a steal that shares it.
  */
-export function renderPortLocks(sessions: StatusSession[]): string {
+export function renderPortLocks(
+  sessions: Array<Omit<StatusSession, 'locked_ports'> & Pick<OperatorSession, 'locked_ports'>>,
+): string {
   const rows = sessions
     .flatMap((s) =>
       s.locked_ports

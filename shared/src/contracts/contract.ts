@@ -3,6 +3,7 @@ import type { Service } from '@nats-io/services';
 import * as z from 'zod';
 import { AppError, ErrorCode, invalid } from '../errors/index.js';
 import { call, serveRequest, type ResponderLog } from '../nats/rpc.js';
+import { firstIssue } from './issue.js';
 
 /**
  * One NATS request-reply wire, declared once: its subject and a zod schema for each direction.
@@ -17,6 +18,9 @@ export interface Contract<Req extends z.ZodType, Rep extends z.ZodType> {
   readonly timeoutMs: number;
 }
 
+/** A contract's reply as its caller gets it (parsed): the type of a port that passes it on. */
+export type ContractReply<C extends Contract<z.ZodType, z.ZodType>> = z.output<C['reply']>;
+
 export function contract<Req extends z.ZodType, Rep extends z.ZodType>(
   subject: string,
   request: Req,
@@ -26,18 +30,12 @@ export function contract<Req extends z.ZodType, Rep extends z.ZodType>(
   return Object.freeze({ subject, request, reply, timeoutMs });
 }
 
-const pathOf = (issue: z.core.$ZodIssue): string =>
-  issue.path
-    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
-    .join('')
-    .replace(/^\./, '');
-
 /** A value checked by its schema, or an Invalid naming the first bad field (`root` when it is the whole). */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, root = 'request'): z.output<S> {
   const r = schema.safeParse(value);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw invalid(pathOf(issue) || root, issue.message);
+  const { field, message } = firstIssue(r.error, root);
+  throw invalid(field, message);
 }
 
 /** A request body as the server may use it, or an Invalid naming the first bad field. */
@@ -55,11 +53,8 @@ export async function request<Req extends z.ZodType, Rep extends z.ZodType>(
   const raw = await call<unknown>(nc, c.subject, body as Record<string, unknown>, timeoutMs);
   const r = c.reply.safeParse(raw);
   if (r.success) return r.data;
-  const issue = r.error.issues[0]!;
-  throw new AppError(
-    ErrorCode.Unavailable,
-    `${c.subject} answered an unexpected reply (${pathOf(issue) || 'reply'}: ${issue.message})`,
-  );
+  const { field, message } = firstIssue(r.error, 'reply');
+  throw new AppError(ErrorCode.Unavailable, `${c.subject} answered an unexpected reply (${field}: ${message})`);
 }
 
 /**

@@ -1,16 +1,67 @@
 import * as z from 'zod';
-import { policyContracts } from './policy.js';
+import { startDecision } from '../policy/decision.js';
+import {
+  copyTargetObject,
+  eventList,
+  kubeStatus,
+  mirrordOperator,
+  operatorCertificate,
+  jiraRetryReply,
+} from './operator-api.js';
 
 /**
- * HTTP bodies of the gateway's own API, declared once for the gateway and the kubectl plugin.
- * `POST …/targets/{name}/explain`: the decision a session would get, without starting one.
+ * The gateway's own API (the operator API under `OPERATOR_API`), declared once for the gateway's
+ * routes and the kubectl plugin: each route's method, path (fastify's `:param` form, filled in by
+ * `apiPath`), request body and reply. The gateway's route handlers return `z.input` of the reply
+ * and the plugin parses what it gets with it, so the two ends cannot drift.
+ * Imports zod alone (no NATS): the plugin's bundle loads it on every call.
  */
+export interface HttpContract<Rep extends z.ZodType = z.ZodType, Req extends z.ZodType | undefined = undefined> {
+  readonly method: 'GET' | 'POST' | 'DELETE';
+  readonly path: string;
+  readonly request: Req;
+  readonly reply: Rep;
+}
+
+function http<Rep extends z.ZodType, Req extends z.ZodType | undefined = undefined>(
+  method: HttpContract['method'],
+  path: string,
+  reply: Rep,
+  request?: Req,
+): HttpContract<Rep, Req> {
+  return Object.freeze({ method, path, reply, request: request as Req });
+}
+
+export type {
+  CopyTargetObject,
+  EventItem,
+  KafkaTopic,
+  KubeStatus,
+  MirrordOperator,
+  OperatorSession,
+  SqsSession,
+} from './operator-api.js';
+
+export const OPERATOR_API = '/apis/operator.metalbear.co/v1';
+
+/**
+ * A contract's path with its `:params` filled in (each encoded), under `OPERATOR_API`; a
+ * param the path names but `params` lacks is a programming error, thrown as such.
+ */
+export function apiPath(c: Pick<HttpContract, 'path'>, params: Record<string, string> = {}): string {
+  return `${OPERATOR_API}${c.path.replace(/:([a-z]+)/gi, (_, k: string) => {
+    const v = params[k];
+    if (v === undefined) throw new Error(`${c.path}: no value for :${k}`);
+    return encodeURIComponent(v);
+  })}`;
+}
+
+/** `POST …/targets/{name}/explain`: the decision a session would get, without starting one. */
 export const explainRequest = z.object({
   config: z.record(z.string(), z.unknown()).nullish(),
   profile: z.string().optional(),
 });
 export type ExplainRequest = z.input<typeof explainRequest>;
-export const explainReply = policyContracts.decideStart.reply;
 
 /**
  * `POST …/namespaces/{ns}/copytargets`: the CLI's `CopyTarget` (`operator/src/crd/copy_target.rs`).
@@ -55,4 +106,23 @@ export const copyTargetBody = z.object({
       session_key: z.string().nullish().describe('The session key sessions of one run share.'),
     })
     .loose(),
+});
+
+/** The operator API's routes the plugin calls, by use. */
+export const operatorApi = Object.freeze({
+  /** `operator status`, `license status` (`?at=`: as of then). */
+  operator: http('GET', '/mirrordoperators/operator', mirrordOperator),
+  /** The plugin's client certificate: a PEM CSR in, the signed certificate out. */
+  certificate: http('POST', '/mirrordoperators/:name/certificate', operatorCertificate, z.string()),
+  jiraRetry: http('POST', '/mirrordoperators/:name/jira-retry', jiraRetryReply),
+  /** `policy explain`: the policy service's start decision, as it is. */
+  explain: http('POST', '/namespaces/:namespace/targets/:name/explain', startDecision, explainRequest),
+  /** `audit`: events of every session, filtered and paged (`user`, `target`, `since`, `limit`, `continue`, …). */
+  events: http('GET', '/events', eventList),
+  /** `session events`: one session's trail, paged. */
+  sessionEvents: http('GET', '/sessions/:id/events', eventList),
+  killSession: http('DELETE', '/sessions/:id', kubeStatus),
+  killSessions: http('DELETE', '/sessions', kubeStatus),
+  killNamespaceSessions: http('DELETE', '/namespaces/:namespace/sessions', kubeStatus),
+  createCopyTarget: http('POST', '/namespaces/:namespace/copytargets', copyTargetObject, copyTargetBody),
 });

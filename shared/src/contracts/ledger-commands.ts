@@ -2,6 +2,7 @@ import * as z from 'zod';
 import { AgentKind, QueueType, SeatAdmission, sessionCiInfo } from '../events/index.js';
 import { LedgerCommand, commandSubject } from '../nats/subjects.js';
 import { contract, type Contract } from './contract.js';
+import { CONCURRENT_STEAL } from '../mirrord-config/schema.js';
 
 const SERVICE = 'ledger';
 const sessionId = z.string().regex(/^[0-9A-F]{16}$/, 'is not 16 upper-case hex digits');
@@ -80,7 +81,7 @@ const portSubscribe = cmd(
     mode: z.enum(['steal', 'mirror']),
     /** Rendered filter (`header=…`); absent for an unfiltered steal or a mirror. */
     http_filter: z.string().optional(),
-    on_concurrent_steal: z.enum(['abort', 'continue', 'override']).default('abort'),
+    on_concurrent_steal: z.enum(CONCURRENT_STEAL).default('abort'),
   }),
 );
 

@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { querySubject } from '../nats/subjects.js';
 import { contract } from './contract.js';
-import { outgoingRule } from '../policy/spec.js';
+import { portDecision, startDecision } from '../policy/decision.js';
 
 const SERVICE = 'policy';
 
@@ -15,41 +15,14 @@ const facts = z.object({
   profile: z.string().optional(),
 });
 
-/** An outgoing rule as the policy wrote it, with the policy it came from. */
-const ruleOfPolicy = outgoingRule.extend({ policy: z.string() });
-
-// detail: the reason without the feature and the policy (the protocol's ForbiddenWithReason names both itself).
-const denial = z.object({ policy: z.string(), feature: z.string(), reason: z.string(), detail: z.string() });
-export type Denial = z.infer<typeof denial>;
-
 /** May this session start, and with which effective config (also what `policy explain` shows). */
-const decideStart = contract(
-  querySubject(SERVICE, 'decide-start'),
-  facts,
-  z.object({
-    allowed: z.boolean(),
-    denied_by: z.array(denial),
-    applied: z.array(z.string()),
-    profile: z.string().optional(),
-    blocked: z.array(z.object({ feature: z.string(), policies: z.array(z.string()) })),
-    changes: z.array(z.object({ policy: z.string(), field: z.string(), change: z.string() })),
-    /** The outgoing rules that apply, by policy (what `policy explain` prints). */
-    outgoing: z.object({ allow: z.array(z.unknown()), block: z.array(z.unknown()) }),
-    effective_config: z.unknown(),
-    /** What the gateway's relay enforces on the wire: env withheld, file opens answered, connects checked. */
-    enforce: z.object({
-      env_exclude: z.array(z.string()),
-      fs: z.object({ local: z.array(z.string()), not_found: z.array(z.string()), read_only: z.array(z.string()) }),
-      outgoing: z.object({ allow: z.array(ruleOfPolicy), block: z.array(ruleOfPolicy) }),
-    }),
-  }),
-);
+const decideStart = contract(querySubject(SERVICE, 'decide-start'), facts, startDecision);
 
 /** May this session steal or mirror this port (with this filter). */
 const decidePort = contract(
   querySubject(SERVICE, 'decide-port'),
   facts.extend({ mode: z.enum(['steal', 'mirror']), http_filter: z.unknown().optional() }),
-  z.object({ denied_by: z.array(denial), applied: z.array(z.string()) }),
+  portDecision,
 );
 
 /** How many policies and profiles the service holds (readiness, tests). */
@@ -63,4 +36,4 @@ const summary = contract(
 export const policyContracts = Object.freeze({ decideStart, decidePort, summary });
 export type StartFacts = z.output<typeof decideStart.request>;
 export type PortFacts = z.output<typeof decidePort.request>;
-export type StartDecision = z.output<typeof decideStart.reply>;
+export type { Denial, StartDecision } from '../policy/decision.js';

@@ -8,7 +8,7 @@ import { renderTemplate, type TemplateContext } from './template.js';
 
 export type { ConfigIssue } from './issues.js';
 export type { MirrordConfig, HttpFilter, InnerFilter, IncomingMode, FsMode, AddressFilter } from './normalise.js';
-export type { RawMirrordConfig } from './schema.js';
+export type { OnConcurrentSteal, RawMirrordConfig } from './schema.js';
 export { renderIssues, toConfigIssues, formatPath } from './issues.js';
 export { obj as closedObject, regex as regexString } from './schema.js';
 export { compileFancyRegex, regexCostError, regexError } from './regex.js';

@@ -1,4 +1,4 @@
-import type { RawHttpFilter, RawMirrordConfig } from './schema.js';
+import type { OnConcurrentSteal, RawHttpFilter, RawMirrordConfig } from './schema.js';
 import type { ConfigIssue } from './issues.js';
 import { formatTarget, parseTarget, type Target } from '../targets/index.js';
 import { mirrordTargetError } from './target.js';
@@ -61,7 +61,7 @@ export interface MirrordConfig {
       incoming: {
         mode: IncomingMode;
         http_filter?: HttpFilter;
-        on_concurrent_steal: 'abort' | 'continue' | 'override';
+        on_concurrent_steal: OnConcurrentSteal;
         ports?: number[];
         ignore_ports?: number[];
         port_mapping?: [number, number][];

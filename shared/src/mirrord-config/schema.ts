@@ -161,6 +161,7 @@ export const httpFilterSchema = obj({
 
 export const INCOMING_MODES = ['mirror', 'steal', 'off'] as const;
 export const CONCURRENT_STEAL = ['abort', 'continue', 'override'] as const;
+export type OnConcurrentSteal = (typeof CONCURRENT_STEAL)[number];
 const tlsDelivery = obj({
   protocol: z.enum(['tcp', 'tls']),
   server_cert: opt(str),

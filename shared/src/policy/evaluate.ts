@@ -2,60 +2,16 @@ import type { HttpFilter, MirrordConfig } from '../mirrord-config/index.js';
 import type { CompiledPolicy, TargetFacts } from './policy-set.js';
 import { applyProfile, type Profile } from './profiles.js';
 import type { OutgoingRule } from './spec.js';
+import type { Change, Denial, Enforcement, StartDecision } from './decision.js';
 import { outgoingRuleMatcher, parseAddress, type Destination } from './matchers.js';
 
 /**
  * Policy evaluation (Policies document): which policies apply to a session, what they block,
  * what they override in the user's config, and why a request is refused. Pure: the caller
  * supplies the applicable policies (PolicySet.applicable) and the resolved profile.
+ * The decision is the wire's (decision.ts), with the engine's typed effective config.
  */
-export interface Denial {
-  policy: string;
-  /** What was refused: steal, steal-without-filter, header-filter, mirror, copy-target-scale-down, profile. */
-  feature: string;
-  reason: string;
-  /**
-   * The reason without the feature and the policy: what mirrord's own sentence for
-   * ForbiddenWithReason ("{action} is forbidden by the mirrord policy "X" for this target
-   * ({reason}).") lacks, so the protocol answer names the policy once.
-   */
-  detail: string;
-}
-
-export interface Change {
-  policy: string;
-  field: string;
-  change: string;
-}
-
-export interface Decision {
-  allowed: boolean;
-  denied_by: Denial[];
-  applied: string[];
-  profile?: string;
-  /** Blocked features and the policies that block them (block lists and implied ones). */
-  blocked: Array<{ feature: string; policies: string[] }>;
-  changes: Change[];
-  outgoing: { allow: Array<OutgoingRule & { policy: string }>; block: Array<OutgoingRule & { policy: string }> };
-  effective_config: MirrordConfig;
-  /**
-   * What the relay enforces on the wire, whatever the client's config says — the same values
-   * `policy explain` prints, so the two cannot disagree.
-   */
-  enforce: Enforcement;
-}
-
-export interface Enforcement {
-  /** Globs (`*`, `?`) of environment variable names withheld from `GetEnvVarsResponse`. */
-  env_exclude: string[];
-  /**
-   * The policies' fs path regexes after precedence (a path in `local` is in neither other list):
-   * opened locally, not found, or not found when opened for writing.
-   */
-  fs: { local: string[]; not_found: string[]; read_only: string[] };
-  /** The outgoing rules of every applicable policy, by policy: checked on each TCP / UDP connect. */
-  outgoing: Decision['outgoing'];
-}
+export type Decision = StartDecision & { effective_config: MirrordConfig };
 
 export interface StartRequest {
   target: TargetFacts;

@@ -37,14 +37,8 @@ export {
   headerFilterSatisfies,
   outgoingVerdict,
 } from './evaluate.js';
-export type {
-  Change,
-  Decision,
-  Denial,
-  Enforcement,
-  OutgoingRules,
-  OutgoingVerdict,
-  StartRequest,
-} from './evaluate.js';
+export type { Decision, OutgoingRules, OutgoingVerdict, StartRequest } from './evaluate.js';
+export { change, denial, enforcement, portDecision, startDecision } from './decision.js';
+export type { Change, Denial, Enforcement, PortDecision, StartDecision } from './decision.js';
 export { buildState, ingest, parseGovernanceYaml } from './documents.js';
 export type { DocumentIssue, ParsedFile, Workload } from './documents.js';

@@ -3,16 +3,15 @@ import { sessionCiInfo, type SessionCiInfo } from '#shared/events/index.js';
 import { parseClientSessionId } from '#shared/ids/index.js';
 import {
   AGENT_DEFAULTS,
+  CONCURRENT_STEAL,
   parseAgentConfig,
   parseMirrordConfig,
   type AgentConfig,
+  type OnConcurrentSteal,
 } from '#shared/mirrord-config/index.js';
 import type { CopyRequest } from './interfaces.js';
 import { QUEUE_CONNECT_PARAM, splitsFromConnectParams, type QueueSplitRequest } from '#shared/queues/index.js';
 import { parseDottedTarget, validateNamespace, type Target } from '#shared/targets/index.js';
-
-export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
-const MODES: readonly OnConcurrentSteal[] = ['abort', 'continue', 'override'];
 
 export interface ConnectRequest {
   namespace: string;
@@ -76,8 +75,11 @@ export function parseConnectRequest(
     return v;
   };
   const mode = (q('on_concurrent_steal') ?? 'abort') as OnConcurrentSteal;
-  if (!MODES.includes(mode))
-    throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got "${mode}"`);
+  if (!CONCURRENT_STEAL.includes(mode))
+    throw invalid(
+      'on_concurrent_steal',
+      `expected ${CONCURRENT_STEAL.map((m) => `"${m}"`).join(' | ')}, got "${mode}"`,
+    );
   const sid = header(headers, 'x-session-id');
   const out: ConnectRequest = {
     namespace,

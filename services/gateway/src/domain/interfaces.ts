@@ -2,10 +2,15 @@ import type { QueueSplitRequest } from '#shared/queues/index.js';
 import type * as z from 'zod';
 import type { queueSplitterContracts } from '#shared/contracts/index.js';
 import type { Enforcement } from '#shared/policy/index.js';
-import type { ContainerRuntime } from '#shared/kube/container.js';
 import type { Target } from '#shared/targets/index.js';
-import type { CopyTargetView } from '#shared/ledger/index.js';
-import type { CommandReply, PreparedAgentReply, StartDecision } from '#shared/contracts/index.js';
+import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
+import type {
+  CommandReply,
+  PrepareRequestBody,
+  PreparedAgentReply,
+  StartDecision,
+  TargetPod,
+} from '#shared/contracts/index.js';
 import type { ClientFields } from '#shared/events/index.js';
 import type { AgentConfig } from '#shared/mirrord-config/index.js';
 
@@ -45,16 +50,8 @@ export interface Authorizer {
   authorize(who: Identity, req: AccessRequest): Promise<AccessDecision>;
 }
 
-export interface TargetPod {
-  name: string;
-  node: string;
-  ip: string;
-  labels: Record<string, string>;
-  container: string;
-  /** The container's id and runtime (from its status), for an agent in its namespaces. */
-  container_id?: string;
-  container_runtime?: ContainerRuntime;
-}
+/** The running pod a session attaches to: agent-manager's prepare request carries it as it is. */
+export type { TargetPod } from '#shared/contracts/index.js';
 
 export interface ResolvedTarget {
   target: Target;
@@ -126,12 +123,7 @@ export interface AgentRequest {
 }
 
 /** A copy as a session asks for it; through the CLI's `CopyTarget`, with its name, spec and idle TTL. */
-export interface CopyRequest {
-  scale_down: boolean;
-  name?: string;
-  spec?: Record<string, unknown>;
-  idle_ttl?: number;
-}
+export type CopyRequest = NonNullable<PrepareRequestBody['copy_target']>;
 /** agent-manager's prepare reply (tls_server_name included), or `none` where nothing is made. */
 export type PreparedAgent = PreparedAgentReply | { agent: 'none' };
 
@@ -180,14 +172,7 @@ export interface SessionLedger {
     body: Record<string, unknown>,
   ): Promise<CommandReply>;
   session(id: string): Promise<{
-    session: {
-      id: string;
-      status: string;
-      client_user: string;
-      target: string;
-      namespace: string;
-      end_reason: string | null;
-    } | null;
+    session: Pick<SessionView, 'id' | 'status' | 'client_user' | 'target' | 'namespace' | 'end_reason'> | null;
   }>;
 }
 

@@ -1,5 +1,5 @@
 import { parseMirrordConfig, type HttpFilter } from '#shared/mirrord-config/index.js';
-import { checkIncoming, decideStart, type Decision, type Denial } from '#shared/policy/index.js';
+import { checkIncoming, decideStart, type Decision, type PortDecision } from '#shared/policy/index.js';
 import type { PolicySet, TargetFacts } from '#shared/policy/index.js';
 import type { ProfileSet } from '#shared/policy/index.js';
 import type { PortFacts, StartFacts } from '#shared/contracts/index.js';
@@ -29,7 +29,7 @@ export function decideStartRequest(g: Governance, req: StartFacts): Decision {
   return decideStart(g.policies.applicable(t), { target: t, config, configGiven, ...(profile ? { profile } : {}) });
 }
 
-export function decidePortRequest(g: Governance, req: PortFacts): { denied_by: Denial[]; applied: string[] } {
+export function decidePortRequest(g: Governance, req: PortFacts): PortDecision {
   const config = parseMirrordConfig(req.config ?? {}, 'config');
   let filter: HttpFilter | undefined;
   if (req.http_filter !== undefined && req.http_filter !== null)

@@ -12,9 +12,18 @@ import { contextFromHttp, context } from '#shared/otel/index.js';
 import { parseConnectRequest, type ConnectRequest } from '../../domain/connect-request.js';
 import { serveRelay } from '../relay/socket-relay.js';
 import { DEFAULT_PROTOCOL_MAX_BYTES } from '../agent-connection/agent-connector.js';
-import { API_PREFIX, authorize, requireIdentity, sendError, traced, type GatewayDeps } from './route-kit.js';
+import {
+  API_PREFIX,
+  authorize,
+  requireIdentity,
+  routeOf,
+  sendError,
+  traced,
+  type GatewayDeps,
+  type ReplyOf,
+} from './route-kit.js';
 import { startSession, type StartedSession } from '../../app/start-session.js';
-import { explainRequest, parseWith } from '#shared/contracts/index.js';
+import { operatorApi, parseWith } from '#shared/contracts/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -107,17 +116,15 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
   );
 
   // `kubectl mirrord policy explain`: the decision a session would get, without starting one.
-  app.post(
-    `${API_PREFIX}/namespaces/:namespace/targets/:name/explain`,
-    (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
-      traced(req, 'POST targets/{name}/explain', async () => {
-        const { who, cr } = await gettableTarget(deps, req);
-        const body = parseWith(explainRequest, req.body ?? {}, 'body');
-        const config = body.config ? (parseMirrordConfig(body.config, 'config'), body.config) : undefined;
-        const profile = body.profile ? body.profile : undefined;
-        const target = await deps.targets.resolve(who, cr.namespace, cr.target);
-        return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
-      }),
+  app.post(routeOf(operatorApi.explain), (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
+    traced(req, 'POST targets/{name}/explain', async (): Promise<ReplyOf<typeof operatorApi.explain>> => {
+      const { who, cr } = await gettableTarget(deps, req);
+      const body = parseWith(operatorApi.explain.request, req.body ?? {}, 'body');
+      const config = body.config ? (parseMirrordConfig(body.config, 'config'), body.config) : undefined;
+      const profile = body.profile ? body.profile : undefined;
+      const target = await deps.targets.resolve(who, cr.namespace, cr.target);
+      return deps.policy.explain({ who, target, ...(config ? { config } : {}), ...(profile ? { profile } : {}) });
+    }),
   );
 
   connectOrGet(app, deps, 'targets', start, async (req) => {

@@ -2,11 +2,20 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { AppError, ErrorCode, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import { AGENT_DEFAULTS } from '#shared/mirrord-config/index.js';
 import { newSessionId } from '#shared/ids/index.js';
-import { copyTargetBody, parseWith } from '#shared/contracts/index.js';
+import { parseWith } from '#shared/contracts/index.js';
 import type { CopyTargetView } from '#shared/ledger/index.js';
 import { formatDottedTarget, parseTarget, targetFromConfig, validateNamespace } from '#shared/targets/index.js';
 import { copyTargetCrd, list, successStatus } from './resources.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
+import { operatorApi } from '#shared/contracts/http.js';
+import {
+  API_PREFIX,
+  authorize,
+  requireIdentity,
+  routeOf,
+  traced,
+  type GatewayDeps,
+  type ReplyOf,
+} from './route-kit.js';
 import { clientOf, connectOrGet, startConnect, type Params } from './connect-route.js';
 import { recordRejection } from '../../app/start-session.js';
 import type { ConnectRequest } from '../../domain/connect-request.js';
@@ -66,13 +75,13 @@ export function registerCopyTargetRoutes(app: FastifyInstance, deps: GatewayDeps
 
   // Create: the copy is made for a new (creator) session, which the CLI connects with next.
   app.post(
-    `${API_PREFIX}/namespaces/:namespace/copytargets`,
+    routeOf(operatorApi.createCopyTarget),
     (req: FastifyRequest<{ Params: { namespace: string }; Body: unknown }>, reply) =>
-      traced(req, 'POST copytargets', async () => {
+      traced(req, 'POST copytargets', async (): Promise<ReplyOf<typeof operatorApi.createCopyTarget>> => {
         const who = requireIdentity(req);
         const namespace = validateNamespace(req.params.namespace);
         await authorize(deps, who, { verb: 'create', resource: 'copytargets', namespace });
-        const body = parseWith(copyTargetBody, req.body ?? {}, 'body');
+        const body = parseWith(operatorApi.createCopyTarget.request, req.body ?? {}, 'body');
         const t = targetFromConfig(body.spec.target, 'spec.target');
         if (t.kind === 'targetless')
           throw invalid('spec.target', 'a copy needs a target', 'name a deployment, pod, rollout, job, …');

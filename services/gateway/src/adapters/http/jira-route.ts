@@ -1,15 +1,16 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { unavailable } from '#shared/errors/index.js';
 import { isNoResponders } from '#shared/nats/index.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
+import { operatorApi } from '#shared/contracts/http.js';
+import { authorize, requireIdentity, routeOf, traced, type GatewayDeps, type ReplyOf } from './route-kit.js';
 
 /**
  * `POST …/mirrordoperators/operator/jira-retry`: delivers the reports jira-reporter parked
  * after JIRA_RETRY_FOR (RBAC `create` on `mirrordoperators/jira-retry`).
  */
 export function registerJiraRoute(app: FastifyInstance, deps: GatewayDeps): void {
-  app.post(`${API_PREFIX}/mirrordoperators/:name/jira-retry`, (req: FastifyRequest<{ Params: { name: string } }>) =>
-    traced(req, 'POST mirrordoperators/jira-retry', async () => {
+  app.post(routeOf(operatorApi.jiraRetry), (req: FastifyRequest<{ Params: { name: string } }>) =>
+    traced(req, 'POST mirrordoperators/jira-retry', async (): Promise<ReplyOf<typeof operatorApi.jiraRetry>> => {
       await authorize(deps, requireIdentity(req), {
         verb: 'create',
         resource: 'mirrordoperators',

@@ -1,5 +1,6 @@
 import type { QueueSplitRecord, SessionView } from '#shared/ledger/index.js';
 import { parseTarget } from '#shared/targets/index.js';
+import type { KafkaTopic, OperatorSession, SqsSession } from '#shared/contracts/index.js';
 
 /** The real operator's queue resources' group-version (mirrord `crd.rs`, `crd/kafka.rs`). */
 const QUEUES_API_VERSION = 'queues.mirrord.metalbear.co/v1alpha';
@@ -24,7 +25,7 @@ function queueConsumer(target: string): { name: string; container?: string; work
  * `queueNames` and `envUpdates` are both required. `operator status` prints one row per filter
  * entry from `queueNames` joined with `queueFilters`.
  */
-function sqsSessionObject(v: SessionView, splits: readonly QueueSplitRecord[]) {
+function sqsSessionObject(v: SessionView, splits: readonly QueueSplitRecord[]): SqsSession {
   const queueFilters: Record<string, Record<string, string>> = {};
   const queueNames: Record<string, { originalName: string; outputName: string }> = {};
   for (const s of splits) {
@@ -45,7 +46,7 @@ function sqsSessionObject(v: SessionView, splits: readonly QueueSplitRecord[]) {
  * A session's Kafka splits as the CLI's `MirrordKafkaEphemeralTopicSpec` list: `name` (a name
  * with `-fallback-` prints as type Fallback, any other as Filtered) and `clientConfig`.
  */
-function kafkaTopicSpecs(splits: readonly QueueSplitRecord[]) {
+function kafkaTopicSpecs(splits: readonly QueueSplitRecord[]): KafkaTopic[] {
   return splits.flatMap((s) => [
     { name: s.output, clientConfig: s.client_config ?? '' },
     // The workload's fallback topic, as the real operator lists it beside the session's.
@@ -53,11 +54,8 @@ function kafkaTopicSpecs(splits: readonly QueueSplitRecord[]) {
   ]);
 }
 
-export type SqsSessionObject = ReturnType<typeof sqsSessionObject>;
-export type KafkaTopicSpec = ReturnType<typeof kafkaTopicSpecs>[number];
-
 /** `sqs` and `kafka` of the status' Session, each only when the session splits that broker. */
-export function queueStatus(v: SessionView): { sqs?: SqsSessionObject[]; kafka?: KafkaTopicSpec[] } {
+export function queueStatus(v: SessionView): Pick<OperatorSession, 'sqs' | 'kafka'> {
   const sqs = (v.splits ?? []).filter((s) => s.queue_type === 'SQS');
   const kafka = (v.splits ?? []).filter((s) => s.queue_type === 'Kafka');
   return {

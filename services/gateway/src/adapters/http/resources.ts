@@ -6,7 +6,14 @@ import { parseTarget, targetConfig } from '#shared/targets/index.js';
 import { clipFilter } from '#shared/filters/index.js';
 import { GROUP } from '../../app/authorize.js';
 import type { License } from '#shared/license/index.js';
-import { queueStatus, type KafkaTopicSpec, type SqsSessionObject } from './queue-status.js';
+import { queueStatus } from './queue-status.js';
+import type {
+  CopyTargetObject,
+  EventItem,
+  KubeStatus,
+  MirrordOperator,
+  OperatorSession,
+} from '#shared/contracts/index.js';
 
 /** What the ledger's `sessions` query returns for one session. */
 export type LedgerSessionView = SessionView;
@@ -16,29 +23,9 @@ export const API_VERSION = `${GROUP}/v1`;
 /** A Kubernetes timestamp (RFC 3339, whole seconds). */
 const kubeTime = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
 
-/** The snake_case Session of api.md (what `mirrord operator status` reads). */
-export interface SessionInfo {
-  id: string;
-  duration_secs: number;
-  user: string;
-  target: string;
-  namespace: string;
-  locked_ports: Array<{ port: number; kind: 'steal' | 'mirror'; filter?: string; lock: boolean }>;
-  user_id: string;
-  key?: string;
-  /** The CLI's `SessionHttpFilter`: a header filter only, camelCase. */
-  http_filter?: { headerFilter: string };
-  /** The session's SQS splits: `MirrordSQSSession` objects (queue-status.ts). */
-  sqs?: SqsSessionObject[];
-  /** The session's Kafka topics: `MirrordKafkaEphemeralTopicSpec`s. */
-  kafka?: KafkaTopicSpec[];
-  /** Ours: seconds since a client was last seen connected (absent while one is). */
-  idle_secs?: number;
-}
-
 /** `quietSince`: when a client was last seen connected, for a session none is connected to now. */
-export function sessionInfo(v: LedgerSessionView, now: number, quietSince?: number): SessionInfo {
-  const info: SessionInfo = {
+export function sessionInfo(v: LedgerSessionView, now: number, quietSince?: number): OperatorSession {
+  const info: OperatorSession = {
     id: v.id,
     duration_secs: Math.max(0, Math.floor(((v.ended_at ?? now) - v.started_at) / 1000)),
     user: `${v.client_name}/${v.client_user}@${v.client_hostname}`,
@@ -72,7 +59,7 @@ export function sessionObject(v: LedgerSessionView, now: number) {
   };
 }
 
-export function list(kind: string, items: unknown[], cont?: string) {
+export function list<T>(kind: string, items: T[], cont?: string) {
   return { apiVersion: API_VERSION, kind: `${kind}List`, metadata: cont ? { continue: cont } : {}, items };
 }
 
@@ -122,7 +109,7 @@ const QUEUE_FEATURES = [
  * spec as the CLI created it (it reuses a copy whose spec equals its own), `status.creator_session`
  * a Session with the creator's `user_id` (it reuses only its own), `phase` InProgress / Ready / Failed.
  */
-export function copyTargetCrd(c: CopyTargetView) {
+export function copyTargetCrd(c: CopyTargetView): CopyTargetObject {
   return {
     apiVersion: API_VERSION,
     kind: 'CopyTarget',
@@ -156,7 +143,7 @@ export function copyTargetCrd(c: CopyTargetView) {
   };
 }
 
-export function operatorObject(o: OperatorInfo) {
+export function operatorObject(o: OperatorInfo): MirrordOperator {
   return {
     apiVersion: API_VERSION,
     kind: 'MirrordOperator',
@@ -241,7 +228,7 @@ export function kubeFailure(e: AppError, malformed = false): KubeFailure {
  * Kubernetes'); a field's error is one cause whose message does not repeat the field (kubectl
  * prints `field: message`).
  */
-export function failureStatus(e: AppError, k: KubeFailure = kubeFailure(e)) {
+export function failureStatus(e: AppError, k: KubeFailure = kubeFailure(e)): KubeStatus {
   const details: Record<string, unknown> = { error_code: e.code };
   if (e.field) {
     const prefix = `${e.field}: `;
@@ -260,11 +247,11 @@ export function failureStatus(e: AppError, k: KubeFailure = kubeFailure(e)) {
   };
 }
 
-export function successStatus(message: string, details: Record<string, unknown> = {}) {
+export function successStatus(message: string, details: Record<string, unknown> = {}): KubeStatus {
   return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', message, code: 200, details };
 }
 
-export function eventItem(e: LedgerEvent) {
+export function eventItem(e: LedgerEvent): EventItem {
   return {
     id: e.id,
     type: e.type,
@@ -273,7 +260,8 @@ export function eventItem(e: LedgerEvent) {
     position: e.position,
     time: new Date(e.time).toISOString(),
     actor: e.actor,
-    data: e.data,
+    // A copy as a plain object: the events' data interfaces have no index signature.
+    data: { ...e.data },
   };
 }
 

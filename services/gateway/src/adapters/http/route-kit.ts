@@ -4,6 +4,8 @@
  * server.ts so the routes and the server import it, not each other.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type * as z from 'zod';
+import { OPERATOR_API, type HttpContract } from '#shared/contracts/http.js';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, isAppError, unauthorized } from '#shared/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
@@ -21,7 +23,7 @@ import type {
   AccessRequest,
 } from '../../domain/interfaces.js';
 import type { SessionRates } from '../../domain/session-rates.js';
-import { authorize as authorizeWith, GROUP } from '../../app/authorize.js';
+import { authorize as authorizeWith } from '../../app/authorize.js';
 import type { AgentConnector } from '../agent-connection/agent-connector.js';
 import type { TrafficMetrics } from '../metrics/traffic.js';
 import type { ConnectionRegistry } from '../nats/connection-registry.js';
@@ -74,7 +76,12 @@ declare module 'fastify' {
   }
 }
 
-export const API_PREFIX = `/apis/${GROUP}/v1`;
+export const API_PREFIX = OPERATOR_API;
+
+/** A route of the operator API as its contract declares it (shared/src/contracts/http.ts), for fastify. */
+export const routeOf = (c: Pick<HttpContract, 'path'>): string => `${API_PREFIX}${c.path}`;
+/** What a route's handler must answer: its contract's reply, as the plugin parses it. */
+export type ReplyOf<C extends HttpContract<z.ZodType, z.ZodType | undefined>> = z.input<C['reply']>;
 /** Refusals of a request that could not be read at all (Kubernetes' 400 BadRequest, not 422 Invalid). */
 export const malformed = new WeakSet<AppError>();
 export const badRequest = (e: AppError): AppError => (malformed.add(e), e);

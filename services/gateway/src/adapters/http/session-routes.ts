@@ -21,7 +21,16 @@ import {
   type LedgerSessionView,
 } from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
-import { API_PREFIX, authorize, requireIdentity, traced, type GatewayDeps } from './route-kit.js';
+import { operatorApi } from '#shared/contracts/http.js';
+import {
+  API_PREFIX,
+  authorize,
+  requireIdentity,
+  routeOf,
+  traced,
+  type GatewayDeps,
+  type ReplyOf,
+} from './route-kit.js';
 import { findSession, killAll as killEvery, killSession as killOne } from '../../app/kill-sessions.js';
 import { billingPeriod } from '#shared/license/index.js';
 
@@ -199,8 +208,8 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       queueSplitting: deps.queues !== undefined,
     });
   };
-  app.get(`${API_PREFIX}/mirrordoperators/operator`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
-    traced(req, 'GET mirrordoperators/operator', async () => {
+  app.get(routeOf(operatorApi.operator), (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
+    traced(req, 'GET mirrordoperators/operator', async (): Promise<ReplyOf<typeof operatorApi.operator>> => {
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
       return operator(req.query.at);
     }),
@@ -284,7 +293,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, getSession);
 
   const killSession = (req: FastifyRequest<{ Params: IdParams }>) =>
-    traced(req, 'DELETE sessions/{id}', async () => {
+    traced(req, 'DELETE sessions/{id}', async (): Promise<ReplyOf<typeof operatorApi.killSession>> => {
       const id = await killOne(deps, requireIdentity(req), req.params.id, nsOf(req.params));
       return successStatus(`session ${id} killed`, { name: id, kind: 'sessions', group: 'operator.metalbear.co' });
     });
@@ -297,21 +306,21 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
     });
   app.delete(`${API_PREFIX}/sessions/inactive`, killInactive);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/inactive`, killInactive);
-  app.delete(`${API_PREFIX}/sessions/:id`, killSession);
+  app.delete(routeOf(operatorApi.killSession), killSession);
   app.delete(`${API_PREFIX}/namespaces/:namespace/sessions/:id`, killSession);
 
   const killAll = (req: FastifyRequest<{ Params: NsParams }>) =>
-    traced(req, 'DELETE sessions', async () => {
+    traced(req, 'DELETE sessions', async (): Promise<ReplyOf<typeof operatorApi.killSessions>> => {
       const killed = await killEvery(deps, requireIdentity(req), nsOf(req.params));
       return successStatus(`${killed.length} session(s) killed`, { kind: 'sessions', killed });
     });
-  app.delete(`${API_PREFIX}/sessions`, killAll);
-  app.delete(`${API_PREFIX}/namespaces/:namespace/sessions`, killAll);
+  app.delete(routeOf(operatorApi.killSessions), killAll);
+  app.delete(routeOf(operatorApi.killNamespaceSessions), killAll);
 
   // A session's events in order, a page at a time (`limit`, `continue`): a long session's
   // history never has to fit one message.
   const sessionEvents = (req: FastifyRequest<{ Params: IdParams; Querystring: Query }>) =>
-    traced(req, 'GET sessions/{id}/events', async () => {
+    traced(req, 'GET sessions/{id}/events', async (): Promise<ReplyOf<typeof operatorApi.sessionEvents>> => {
       const ns = nsOf(req.params);
       await authorize(deps, requireIdentity(req), {
         verb: 'get',
@@ -329,11 +338,11 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
         `no events for session "${req.params.id}"${paging.after === undefined ? '' : ' after this cursor'}`,
       );
     });
-  app.get(`${API_PREFIX}/sessions/:id/events`, sessionEvents);
+  app.get(routeOf(operatorApi.sessionEvents), sessionEvents);
   app.get(`${API_PREFIX}/namespaces/:namespace/sessions/:id/events`, sessionEvents);
 
   const events = (req: FastifyRequest<{ Params: NsParams; Querystring: Query }>) =>
-    traced(req, 'GET events', async () => {
+    traced(req, 'GET events', async (): Promise<ReplyOf<typeof operatorApi.events>> => {
       const q = req.query;
       const ns = nsOf(req.params) ?? (q.namespace ? validateNamespace(q.namespace) : undefined);
       await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'sessions', ...inNs(ns) });
@@ -347,6 +356,6 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       const r = await deps.ledger.events({ ...filter, ...pageParams(q) });
       return list('Event', r.events.map(eventItem), r.next === undefined ? undefined : encodeCursor(r.next));
     });
-  app.get(`${API_PREFIX}/events`, events);
+  app.get(routeOf(operatorApi.events), events);
   app.get(`${API_PREFIX}/namespaces/:namespace/events`, events);
 }

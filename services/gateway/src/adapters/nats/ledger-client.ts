@@ -6,20 +6,13 @@ import {
   ledgerQueries,
   request,
   type CommandReply,
+  type ContractReply,
   type EventsQuery,
 } from '#shared/contracts/index.js';
-import type { LedgerEvent } from '#shared/events/index.js';
 import type { AppendLatency } from '#shared/ledger/index.js';
 import type { LedgerSessionView } from '../http/resources.js';
 
-interface SessionsPage {
-  now: number;
-  sessions: LedgerSessionView[];
-  /** The last id of this page when more follow. */
-  next?: string;
-  unchanged?: boolean;
-  quiet?: Record<string, number>;
-}
+type SessionsPage = ContractReply<typeof ledgerQueries.sessions>;
 
 /** The gateway's view of the ledger: typed request-reply over NATS. */
 export class LedgerClient {
@@ -33,7 +26,7 @@ export class LedgerClient {
   activity(
     sessionIds: string[],
     reporter?: { id: string; interval_ms: number },
-  ): Promise<{ ended: Array<{ id: string; reason: string }> }> {
+  ): Promise<ContractReply<typeof ledgerCommands.activity>> {
     return request(this.#nc, ledgerCommands.activity, { session_ids: sessionIds, ...(reporter ? { reporter } : {}) });
   }
   /**
@@ -95,10 +88,10 @@ export class LedgerClient {
   appendLatency(): Promise<AppendLatency> {
     return request(this.#nc, ledgerQueries.appendLatency, {});
   }
-  session(id: string): Promise<{ now: number; session: LedgerSessionView | null }> {
+  session(id: string): Promise<ContractReply<typeof ledgerQueries.session>> {
     return request(this.#nc, ledgerQueries.session, { id });
   }
-  events(filter: EventsQuery): Promise<{ events: LedgerEvent[]; next?: number }> {
+  events(filter: EventsQuery): Promise<ContractReply<typeof ledgerQueries.events>> {
     return request(this.#nc, ledgerQueries.events, filter);
   }
   /** The ledger answers the services framework's PING (no store work): readiness. */
@@ -110,7 +103,7 @@ export class LedgerClient {
       return false;
     }
   }
-  statistics(at?: number): Promise<{ dau: number; mau: number }> {
+  statistics(at?: number): Promise<ContractReply<typeof ledgerQueries.statistics>> {
     return request(this.#nc, ledgerQueries.statistics, at === undefined ? {} : { at });
   }
   /** Distinct seats of the sessions live at some moment in [from, to). */
