@@ -1,10 +1,13 @@
-# The production image: one image for every service, run as the charts, deploy/ and
-# docker-compose.yml run it: `node --import tsx services/<name>/src/main.ts` (the bootstrap Job:
-# `node --import tsx scripts/bootstrap-secrets.ts`). It holds only what runs: production
+# The production image: one image for every service, which the charts and deploy/ run as
+# `node --import tsx services/<name>/src/main.ts` (the bootstrap Job: `node --import tsx
+# scripts/bootstrap-secrets.ts`), the command docker-compose.yml runs from the checkout. It holds only what runs: production
 # dependencies, services/, shared/ and the bootstrap script, never test/, bench/, cli/, docs or
 # devDependencies (test/deploy/docker-image.unit.test.ts checks this file and .dockerignore).
 # tsx stays a runtime dependency instead of a compile step so the image runs the same files and
-# commands as `npm start`, the charts and the tests (stack traces name the .ts lines).
+# commands as `npm start`, the charts and the tests (stack traces name the .ts lines); it costs
+# about 2 s more CPU per process start (docs/operations.md), never on a ledger fail-over.
+# A bundle would also break code that finds files by its own path (shared/src/version.ts reads
+# ../../package.json).
 
 FROM node:20-bookworm-slim AS deps
 WORKDIR /app
