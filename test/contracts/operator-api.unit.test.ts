@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { apiPath, operatorApi } from '#shared/contracts/http.js';
+import { policyApi } from '#shared/contracts/policy-api.js';
 import { AppError, ErrorCode } from '#shared/errors/index.js';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
@@ -140,7 +141,7 @@ describe("the operator API's contract: the gateway's bodies are what the plugin 
 
   it('fills a route path from its params, each encoded, and refuses one it lacks', () => {
     assert.equal(
-      apiPath(operatorApi.explain, { namespace: 'shop', name: 'deployment.orders.container.a b' }),
+      apiPath(policyApi.explain, { namespace: 'shop', name: 'deployment.orders.container.a b' }),
       '/apis/operator.metalbear.co/v1/namespaces/shop/targets/deployment.orders.container.a%20b/explain',
     );
     assert.equal(apiPath(operatorApi.killSession, { id: '../x' }), '/apis/operator.metalbear.co/v1/sessions/..%2Fx');

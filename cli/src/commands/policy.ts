@@ -15,7 +15,7 @@ import { call, resolveGateway, type GlobalOptions } from '../client/gateway.js';
 import { loadSessionConfig } from '../client/mirrord-config.js';
 import { didYouMean, parseMirrordConfig } from '#shared/mirrord-config/index.js';
 import { print } from '../render/output.js';
-import { operatorApi, type ExplainRequest } from '#shared/contracts/http.js';
+import { policyApi, type ExplainRequest } from '#shared/contracts/policy-api.js';
 import type { StartDecision } from '#shared/policy/index.js';
 
 const YAML_FILE = /\.ya?ml$/i;
@@ -200,7 +200,7 @@ export function registerPolicy(program: Command, globals: () => GlobalOptions): 
             ...(config ? { config: config as Record<string, unknown> } : {}),
             ...(o.profile ? { profile: o.profile } : {}),
           };
-          e = await call(gw, operatorApi.explain, {
+          e = await call(gw, policyApi.explain, {
             params: { namespace: ns, name: formatDottedTarget(target) },
             body: asked,
           });

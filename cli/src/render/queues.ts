@@ -4,15 +4,9 @@ import { renderTable } from './table.js';
 /** What the queue tables read of a session (the API's Session, operator-api.ts). */
 type QueueSession = Pick<OperatorSession, 'id' | 'user' | 'target' | 'sqs' | 'kafka'>;
 
-type NameUpdate = { originalName: string; outputName: string };
-
 /** `SqsSessionStatus::get_split_details`: Ready and RegisteringFilters, or a CleanupError's details. */
-function queueNames(status: SqsSession['status']): Record<string, NameUpdate> | undefined {
-  if (!status) return undefined;
-  const details = (status.Ready ??
-    status.RegisteringFilters ??
-    (status.CleanupError as { details?: unknown })?.details) as { queueNames?: Record<string, NameUpdate> } | undefined;
-  return details?.queueNames;
+function queueNames(status: SqsSession['status']) {
+  return (status?.Ready ?? status?.RegisteringFilters ?? status?.CleanupError?.details)?.queueNames;
 }
 
 /** The CLI's `QueueConsumer` Display: `deployment/x`, or `deployment/x/container/c`. */

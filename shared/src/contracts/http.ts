@@ -1,5 +1,4 @@
 import * as z from 'zod';
-import { startDecision } from '../policy/decision.js';
 import {
   copyTargetObject,
   eventList,
@@ -14,7 +13,9 @@ import {
  * routes and the kubectl plugin: each route's method, path (fastify's `:param` form, filled in by
  * `apiPath`), request body and reply. The gateway's route handlers return `z.input` of the reply
  * and the plugin parses what it gets with it, so the two ends cannot drift.
- * Imports zod alone (no NATS): the plugin's bundle loads it on every call.
+ * Imports zod alone (no NATS, no mirrord config parser): every plugin command that calls the
+ * gateway loads it. `policy explain`'s route, which needs the policy engine's schemas, is in
+ * policy-api.ts.
  */
 export interface HttpContract<Rep extends z.ZodType = z.ZodType, Req extends z.ZodType | undefined = undefined> {
   readonly method: 'GET' | 'POST' | 'DELETE';
@@ -23,7 +24,7 @@ export interface HttpContract<Rep extends z.ZodType = z.ZodType, Req extends z.Z
   readonly reply: Rep;
 }
 
-function http<Rep extends z.ZodType, Req extends z.ZodType | undefined = undefined>(
+export function http<Rep extends z.ZodType, Req extends z.ZodType | undefined = undefined>(
   method: HttpContract['method'],
   path: string,
   reply: Rep,
@@ -55,13 +56,6 @@ export function apiPath(c: Pick<HttpContract, 'path'>, params: Record<string, st
     return encodeURIComponent(v);
   })}`;
 }
-
-/** `POST …/targets/{name}/explain`: the decision a session would get, without starting one. */
-export const explainRequest = z.object({
-  config: z.record(z.string(), z.unknown()).nullish(),
-  profile: z.string().optional(),
-});
-export type ExplainRequest = z.input<typeof explainRequest>;
 
 /**
  * `POST …/namespaces/{ns}/copytargets`: the CLI's `CopyTarget` (`operator/src/crd/copy_target.rs`).
@@ -115,8 +109,6 @@ export const operatorApi = Object.freeze({
   /** The plugin's client certificate: a PEM CSR in, the signed certificate out. */
   certificate: http('POST', '/mirrordoperators/:name/certificate', operatorCertificate, z.string()),
   jiraRetry: http('POST', '/mirrordoperators/:name/jira-retry', jiraRetryReply),
-  /** `policy explain`: the policy service's start decision, as it is. */
-  explain: http('POST', '/namespaces/:namespace/targets/:name/explain', startDecision, explainRequest),
   /** `audit`: events of every session, filtered and paged (`user`, `target`, `since`, `limit`, `continue`, …). */
   events: http('GET', '/events', eventList),
   /** `session events`: one session's trail, paged. */

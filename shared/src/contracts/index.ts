@@ -9,8 +9,10 @@ export { ledgerQueries } from './ledger-queries.js';
 export type { EventsQuery } from './ledger-queries.js';
 export { commandContract, ledgerCommands } from './ledger-commands.js';
 export type { CommandBody, CommandReply } from './ledger-commands.js';
-export { OPERATOR_API, apiPath, copyTargetBody, explainRequest, operatorApi } from './http.js';
-export type { ExplainRequest, HttpContract } from './http.js';
+export { OPERATOR_API, apiPath, copyTargetBody, operatorApi } from './http.js';
+export type { HttpContract } from './http.js';
+export { policyApi } from './policy-api.js';
+export type { ExplainRequest } from './policy-api.js';
 export type {
   CopyTargetObject,
   EventItem,

@@ -17,9 +17,18 @@ const lockedPort = z.looseObject({
   lock: z.boolean(),
 });
 
+/** A split queue's names: the workload's queue and the session's temporary one. */
+const queueNameUpdate = z.looseObject({ originalName: z.string(), outputName: z.string() });
+/** `SqsSplitDetails`: queue id (`id` or `id::…`) → its names, and the env var rewrites. */
+const sqsSplitDetails = z.looseObject({
+  queueNames: z.record(z.string(), queueNameUpdate),
+  envUpdates: z.record(z.string(), queueNameUpdate),
+});
+
 /**
  * The fields of the CLI's `MirrordSqsSession` that `operator status` reads: `spec` camelCase,
- * `status` the externally tagged `SqsSessionStatus` (one key, the variant: `Ready`, …).
+ * `status` the externally tagged `SqsSessionStatus` (one key, the variant: `Ready`, …; only the
+ * variants with split details are read, others pass as they are).
  */
 export const sqsSession = z.looseObject({
   apiVersion: z.string().optional(),
@@ -31,7 +40,13 @@ export const sqsSession = z.looseObject({
     queueConsumer: z.looseObject({ name: z.string(), container: z.string().nullish(), workloadType: z.string() }),
     sessionId: z.string(),
   }),
-  status: z.record(z.string(), z.unknown()).nullish(),
+  status: z
+    .looseObject({
+      Ready: sqsSplitDetails.optional(),
+      RegisteringFilters: sqsSplitDetails.optional(),
+      CleanupError: z.looseObject({ details: sqsSplitDetails.nullish() }).optional(),
+    })
+    .nullish(),
 });
 export type SqsSession = z.output<typeof sqsSession>;
 

@@ -23,7 +23,7 @@ import {
   type ReplyOf,
 } from './route-kit.js';
 import { startSession, type StartedSession } from '../../app/start-session.js';
-import { operatorApi, parseWith } from '#shared/contracts/index.js';
+import { parseWith, policyApi } from '#shared/contracts/index.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -116,10 +116,10 @@ export function registerConnectRoute(app: FastifyInstance, deps: GatewayDeps): v
   );
 
   // `kubectl mirrord policy explain`: the decision a session would get, without starting one.
-  app.post(routeOf(operatorApi.explain), (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
-    traced(req, 'POST targets/{name}/explain', async (): Promise<ReplyOf<typeof operatorApi.explain>> => {
+  app.post(routeOf(policyApi.explain), (req: FastifyRequest<{ Params: Params; Body: unknown }>) =>
+    traced(req, 'POST targets/{name}/explain', async (): Promise<ReplyOf<typeof policyApi.explain>> => {
       const { who, cr } = await gettableTarget(deps, req);
-      const body = parseWith(operatorApi.explain.request, req.body ?? {}, 'body');
+      const body = parseWith(policyApi.explain.request, req.body ?? {}, 'body');
       const config = body.config ? (parseMirrordConfig(body.config, 'config'), body.config) : undefined;
       const profile = body.profile ? body.profile : undefined;
       const target = await deps.targets.resolve(who, cr.namespace, cr.target);
