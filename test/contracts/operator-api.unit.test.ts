@@ -13,6 +13,7 @@ import {
   operatorObject,
   successStatus,
 } from '../../services/gateway/src/adapters/http/resources.js';
+import { portLocks } from '../../services/gateway/src/adapters/http/port-locks.js';
 
 const session = (id: string, over: Partial<SessionView> = {}): SessionView => ({
   id,
@@ -120,7 +121,7 @@ describe("the operator API's contract: the gateway's bodies are what the plugin 
     readsAsSent(operatorApi.operator.reply, body);
   });
 
-  it('given events, a copy target and the Statuses a delete answers, the plugin parses them whole', () => {
+  it('given events, a copy target, port locks and the Statuses a delete answers, the plugin parses them whole', () => {
     const started = {
       v: 1,
       id: 'e1',
@@ -135,6 +136,9 @@ describe("the operator API's contract: the gateway's bodies are what the plugin 
     readsAsSent(operatorApi.events.reply, list('Event', [eventItem(started)], 'cursor'));
     readsAsSent(operatorApi.sessionEvents.reply, list('Event', [eventItem(started)]));
     readsAsSent(operatorApi.createCopyTarget.reply, copyTargetCrd(copy('orders-copy')));
+    const locks = portLocks([session('00000000000000AA'), session('00000000000000BB', { client_user: 'bob' })]);
+    assert.equal(locks[0]!.status.holders.length, 2, 'two filtered steals share port 80');
+    readsAsSent(operatorApi.portLocks.reply, list('PortLock', locks));
     readsAsSent(operatorApi.killSessions.reply, successStatus('2 session(s) killed', { killed: ['A', 'B'] }));
     readsAsSent(operatorApi.killSession.reply, failureStatus(new AppError(ErrorCode.NotFound, 'no session "X"')));
   });

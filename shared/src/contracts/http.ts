@@ -2,10 +2,12 @@ import * as z from 'zod';
 import {
   copyTargetObject,
   eventList,
+  jiraRetryReply,
+  kubeList,
   kubeStatus,
   mirrordOperator,
   operatorCertificate,
-  jiraRetryReply,
+  portLock,
 } from './operator-api.js';
 
 /**
@@ -40,6 +42,7 @@ export type {
   KubeStatus,
   MirrordOperator,
   OperatorSession,
+  PortLock,
   SqsSession,
 } from './operator-api.js';
 
@@ -116,5 +119,8 @@ export const operatorApi = Object.freeze({
   killSession: http('DELETE', '/sessions/:id', kubeStatus),
   killSessions: http('DELETE', '/sessions', kubeStatus),
   killNamespaceSessions: http('DELETE', '/namespaces/:namespace/sessions', kubeStatus),
+  /** A namespace's port locks, and one target's (`kubectl get`, tests). */
+  portLocks: http('GET', '/namespaces/:namespace/targets/port-locks', kubeList(portLock)),
+  targetPortLocks: http('GET', '/namespaces/:namespace/targets/:name/port-locks', kubeList(portLock)),
   createCopyTarget: http('POST', '/namespaces/:namespace/copytargets', copyTargetObject, copyTargetBody),
 });

@@ -165,6 +165,32 @@ export const kubeList = <T extends z.ZodType>(item: T) =>
   });
 export const eventList = kubeList(eventItem);
 
+/**
+ * The ledger's port locks as the `targets/port-locks` resource: one object per lock key
+ * (namespace, target workload, port), listing every live session stealing that port.
+ */
+export const portLock = z.looseObject({
+  apiVersion: z.string(),
+  kind: z.literal('PortLock'),
+  metadata: z.looseObject({ name: z.string(), namespace: z.string() }),
+  spec: z.looseObject({ target: z.string(), port: count }),
+  status: z.looseObject({
+    /** An unfiltered steal holds the port: no other steal can share it. */
+    exclusive: z.boolean(),
+    holders: z.array(
+      z.looseObject({
+        session_id: z.string(),
+        user: z.string(),
+        filter: z.string().nullable(),
+        /** True when this steal holds the lock (false: stealing under `continue`). */
+        lock: z.boolean(),
+        since: kubeTime,
+      }),
+    ),
+  }),
+});
+export type PortLock = z.output<typeof portLock>;
+
 /** A Kubernetes `Status` (what a delete answers, and every failure). */
 export const kubeStatus = z.looseObject({
   kind: z.literal('Status'),

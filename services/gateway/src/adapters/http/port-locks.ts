@@ -1,28 +1,9 @@
 import type { SessionView as LedgerSessionView } from '#shared/ledger/index.js';
 import { formatDottedTarget, lockTargetOf, parseTarget } from '#shared/targets/index.js';
+import type { PortLock } from '#shared/contracts/http.js';
 import { API_VERSION } from './resources.js';
 
-/**
- * The ledger's port locks as the `targets/port-locks` resource: one object per lock key
- * (namespace, target workload, port), listing every live session stealing that port.
- */
-export interface PortLockHolder {
-  session_id: string;
-  user: string;
-  filter: string | null;
-  /** True when this steal holds the lock (false: stealing under `continue`). */
-  lock: boolean;
-  since: string;
-}
-
-export interface PortLock {
-  apiVersion: string;
-  kind: 'PortLock';
-  metadata: { name: string; namespace: string };
-  spec: { target: string; port: number };
-  status: { exclusive: boolean; holders: PortLockHolder[] };
-}
-
+/** The ledger's port locks as the `targets/port-locks` resource (its schema: operator-api.ts). */
 export function portLocks(
   sessions: readonly LedgerSessionView[],
   filter: { namespace?: string; target?: string } = {},

@@ -5,7 +5,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type * as z from 'zod';
-import { OPERATOR_API, type HttpContract } from '#shared/contracts/http.js';
+import { OPERATOR_API, type HttpContract, type operatorApi } from '#shared/contracts/http.js';
 import type { Logger } from 'pino';
 import { AppError, ErrorCode, isAppError, unauthorized } from '#shared/errors/index.js';
 import { contextFromHttp, inSpan, SpanKind } from '#shared/otel/index.js';
@@ -65,7 +65,7 @@ export interface GatewayDeps {
   /** Signs plugin certificates and identifies `x-client-der`. */
   ca?: OperatorCa;
   /** jira-reporter's dead-letter replay (`kubectl mirrord jira retry`). */
-  jira?: { retry(): Promise<{ delivered: number; failed: number; errors: string[] }> };
+  jira?: { retry(): Promise<ReplyOf<typeof operatorApi.jiraRetry>> };
   /** Serve HTTPS; `ca` verifies client certificates (the front proxy's, and users' with a client CA). */
   https?: { key: string; cert: string; ca?: string[] };
 }

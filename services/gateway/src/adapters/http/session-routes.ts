@@ -242,25 +242,23 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   app.get(`${API_PREFIX}/sessions`, listSessions);
 
   // targets/port-locks: the ledger's locks, per namespace or per target (RBAC on the subresource).
-  app.get(
-    `${API_PREFIX}/namespaces/:namespace/targets/port-locks`,
-    (req: FastifyRequest<{ Params: { namespace: string } }>) =>
-      traced(req, 'GET targets/port-locks', async () => {
-        const namespace = validateNamespace(req.params.namespace);
-        await authorize(deps, requireIdentity(req), {
-          verb: 'list',
-          resource: 'targets',
-          subresource: 'port-locks',
-          namespace,
-        });
-        const { sessions } = await deps.ledger.sessions(namespace);
-        return list('PortLock', portLocks(sessions, { namespace }));
-      }),
+  app.get(routeOf(operatorApi.portLocks), (req: FastifyRequest<{ Params: { namespace: string } }>) =>
+    traced(req, 'GET targets/port-locks', async (): Promise<ReplyOf<typeof operatorApi.portLocks>> => {
+      const namespace = validateNamespace(req.params.namespace);
+      await authorize(deps, requireIdentity(req), {
+        verb: 'list',
+        resource: 'targets',
+        subresource: 'port-locks',
+        namespace,
+      });
+      const { sessions } = await deps.ledger.sessions(namespace);
+      return list('PortLock', portLocks(sessions, { namespace }));
+    }),
   );
   app.get(
-    `${API_PREFIX}/namespaces/:namespace/targets/:name/port-locks`,
+    routeOf(operatorApi.targetPortLocks),
     (req: FastifyRequest<{ Params: { namespace: string; name: string } }>) =>
-      traced(req, 'GET targets/{name}/port-locks', async () => {
+      traced(req, 'GET targets/{name}/port-locks', async (): Promise<ReplyOf<typeof operatorApi.targetPortLocks>> => {
         const namespace = validateNamespace(req.params.namespace);
         const target = parseDottedTarget(req.params.name);
         await authorize(deps, requireIdentity(req), {
