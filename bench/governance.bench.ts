@@ -14,6 +14,7 @@ import { eventually } from '../test/support/eventually.js';
 import { latencyRows, type Row } from './support/util.js';
 import { openFrame } from '../test/support/file-requests.js';
 import { createServer, type AddressInfo } from 'node:net';
+import { size } from './support/profile.js';
 
 /**
  * What the relay's policy checks cost a file and a connect message: the round trip of an
@@ -70,7 +71,7 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
         if (d[0] === tag && (kind === 'open' || d[1] === 3)) waiting?.(decodeExact(daemonMessage, d));
       });
       const xs: number[] = [];
-      for (let i = 0; i < (kind === 'open' ? 2000 : 1000); i++) {
+      for (let i = 0; i < (kind === 'open' ? size(2000, 40) : size(1000, 20)); i++) {
         const t0 = performance.now();
         const answered = new Promise<DaemonMessage>((res) => (waiting = res));
         c.ws.send(
@@ -107,7 +108,7 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
       await roundTrips('deployment.my-deployment', kind);
       const plain: number[] = [];
       const governed: number[] = [];
-      for (let round = 0; round < 2; round++) {
+      for (let round = 0; round < size(2, 1); round++) {
         plain.push(...(await roundTrips('deployment.my-deployment', kind)));
         governed.push(...(await roundTrips('pod.my-pod', kind)));
       }

@@ -30,9 +30,10 @@ import { KafkaBroker } from '../services/queue-splitter/src/adapters/kafka/kafka
 import { sendAll, startSqs } from '../test/support/sqs-server.js';
 import { produceAll, startKafka } from '../test/support/kafka-broker.js';
 import { percentile, type Row } from './support/util.js';
+import { size } from './support/profile.js';
 
-const ROUNDS = 3;
-const LATENCY_SAMPLES = 200;
+const ROUNDS = size(3, 1);
+const LATENCY_SAMPLES = size(200, 10);
 /** Each side gets one message every 15 ms (the other side's in between): a trickle, not a backlog. */
 const LATENCY_GAP_MS = 7.5;
 /** Long poll of every SQS receive (both sides): what stop() waits out. Any value answers at once when a message comes. */
@@ -408,14 +409,14 @@ export async function benchQueues(
   log('queues: starting ElasticMQ…');
   const sqs = await startSqs();
   try {
-    rows.push(...(await measure(sqsBench(sqs.client(), 2_000, log), log)));
+    rows.push(...(await measure(sqsBench(sqs.client(), size(2_000, 50), log), log)));
   } finally {
     await sqs[Symbol.asyncDispose]();
   }
   log('queues: starting Kafka…');
   const kafka = await startKafka();
   try {
-    const { bench, close } = await kafkaBench(kafka.client(), 5_000, log);
+    const { bench, close } = await kafkaBench(kafka.client(), size(5_000, 100), log);
     try {
       rows.push(...(await measure(bench, log)));
     } finally {

@@ -4,10 +4,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SessionClient, startSystem, type System } from '../test/support/system.js';
 import { eventually } from '../test/support/eventually.js';
 import { cpuMs, latencyRows, memoryAfterGc, type Row } from './support/util.js';
+import { size } from './support/profile.js';
 
 const MB = 1024 * 1024;
 /** Non-reading clients at once (the issue's trial had 5), and the refused requests each sends. */
-const CLIENTS = 5;
+const CLIENTS = size(5, 1);
 const FRAMES = 400_000;
 
 /** The gateway restarted with its inspector (and `env`), so memory is read after a full collection. */
@@ -108,7 +109,7 @@ export async function benchSlowClient(log: (s: string) => void): Promise<Row[]> 
     log('slow client: unbounded baseline…');
     let inspector = await inspectedGateway(sys, { PROTOCOL_MAX_MESSAGE_BYTES: String(1024 * MB) });
     let pid = sys.gateway.proc.pid!;
-    for (let i = 0; i < 10; i++) await (await connect(sys)).close();
+    for (let i = 0; i < size(10, 1); i++) await (await connect(sys)).close();
     let before = await heapAndExternal(inspector, pid);
     const lone = await nonReading(sys.url, 1);
     children.push(lone);
@@ -121,9 +122,9 @@ export async function benchSlowClient(log: (s: string) => void): Promise<Row[]> 
     log('slow client: five on the default budget…');
     inspector = await inspectedGateway(sys, {});
     pid = sys.gateway.proc.pid!;
-    for (let i = 0; i < 10; i++) await (await connect(sys)).close();
+    for (let i = 0; i < size(10, 1); i++) await (await connect(sys)).close();
     const reader = await connect(sys, 'bob-token');
-    const idle = await pings(reader, sleep(3000));
+    const idle = await pings(reader, sleep(size(3000, 300)));
     before = await heapAndExternal(inspector, pid);
     const spam = await nonReading(sys.url, CLIENTS);
     children.push(spam);

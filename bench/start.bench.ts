@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 import type { NatsServer } from '../test/support/nats-server.js';
 import { percentile, spawnGateway, spawnTs, stop, type Row } from './support/util.js';
+import { size } from './support/profile.js';
 
 /**
  * One WebSocket session start through the gateway: the upgrade is answered (101) only once the
@@ -39,7 +40,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   const echo = await spawnTs('bench/support/echo-responder.ts', { ...nats.env }, 'ready');
   const bare2 = await spawnBare(nats);
   const bareTimes: number[] = [];
-  for (let i = 0; i < 50; i++) await bareOnce(bare2.port);
+  for (let i = 0; i < size(50, 5); i++) await bareOnce(bare2.port);
   for (let i = 0; i < n; i++) bareTimes.push(await bareOnce(bare2.port));
   await stop(bare2.proc);
   await stop(echo);
@@ -56,7 +57,7 @@ export async function benchStart(nats: NatsServer, n = 300): Promise<Row[]> {
   const gw = await spawnGateway(env);
   const url = `${gw.url.replace(/^http/, 'ws')}/apis/operator.metalbear.co/v1/namespaces/default/targets/deployment.bench?connect=true`;
   const open: WebSocket[] = [];
-  for (let i = 0; i < 30; i++) await startOnce(url, open);
+  for (let i = 0; i < size(30, 3); i++) await startOnce(url, open);
   const ours: number[] = [];
   for (let i = 0; i < n; i++) ours.push(await startOnce(url, open));
   await Promise.all(open.map((ws) => new Promise((r) => (ws.once('close', r), ws.close(1000)))));

@@ -119,6 +119,47 @@ export async function memoryAfterGc(
   };
 }
 
+/**
+ * Runs `fn` under the V8 CPU profiler of a process started with `--inspect=127.0.0.1:0` (the
+ * services run bundled, where `--cpu-prof` cannot be passed through NODE_OPTIONS) and writes
+ * `<BENCH_PROF>/<name>.cpuprofile` (open it in Chrome DevTools). Without BENCH_PROF: just `fn`.
+ */
+export async function profiled<T>(wsUrl: string, name: string, fn: () => Promise<T>): Promise<T> {
+  const dir = process.env.BENCH_PROF;
+  if (!dir) return fn();
+  const { default: WebSocket } = await import('ws');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const ws = new WebSocket(wsUrl);
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  let id = 0;
+  const call = (method: string, params: Record<string, unknown> = {}) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const mine = ++id;
+      const on = (d: Buffer) => {
+        const m = JSON.parse(d.toString()) as { id?: number; result?: Record<string, unknown> };
+        if (m.id !== mine) return;
+        ws.off('message', on);
+        resolve(m.result ?? {});
+      };
+      ws.on('message', on);
+      ws.send(JSON.stringify({ id: mine, method, params }));
+    });
+  await call('Profiler.enable');
+  await call('Profiler.setSamplingInterval', { interval: 100 });
+  await call('Profiler.start');
+  try {
+    return await fn();
+  } finally {
+    const { profile } = await call('Profiler.stop');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, `${name}.cpuprofile`), JSON.stringify(profile));
+    ws.close();
+  }
+}
+
 /** p50 and p99 rows of two latency samples (ms) in µs, reported with the difference to the baseline. */
 export function latencyRows(name: string, detail: string, ours: number[], baseline: number[]): Row[] {
   return [50, 99].map((p) => {
