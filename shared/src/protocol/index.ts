@@ -9,5 +9,6 @@ export type { HttpFilterValue, SocketAddressValue, StealTypeValue } from './gram
 export { AGENT_LOST, closeMessage, connectRefused, pongMessage, refused, subscribed } from './replies.js';
 export type { Refusal, RefusedSubscription } from './replies.js';
 export { configFilterOf, intentOf, renderProtocolFilter } from './subscriptions.js';
+export { tagOf, variantAt } from './tags.js';
 export type { ClientIntent } from './subscriptions.js';
 export { BASELINE_VERSION, Gate, PROTOCOL_VERSION, atLeast, negotiated } from './version.js';

@@ -18,8 +18,10 @@ import {
   intentOf,
   negotiated,
   pongMessage,
+  Reader,
   refused,
   subscribed,
+  tagOf,
   type ClientIntent,
   type DaemonMessage,
 } from '#shared/protocol/index.js';
@@ -50,18 +52,46 @@ export interface RelayDeps extends PortDeps {
    */
   bucket: TokenBucket;
   now(): number;
+  /** Runs a decision in the connection's trace (the client's traceparent), so its NATS calls join it. */
+  inTrace?<T>(fn: () => T): T;
 }
 
 /** `SystemFailure` code for "the operator could not decide now" (mirrord defines 1 = agent lost). */
 const OPERATOR_UNAVAILABLE = 2;
 /** `SystemFailure` code for "the operator will not decide this" (an error retrying cannot cure). */
 const OPERATOR_REFUSED = 3;
-/** `DaemonMessage` tags (protocol/src/codec.rs variant order) the relay reads. */
-const FILE_RESPONSE_TAG = 6;
-const ENV_RESPONSE_TAG = 8;
-const TCP_OUTGOING_TAG = 3;
-const UDP_OUTGOING_TAG = 4;
-const DNS_RESPONSE_TAG = 9;
+/** `DaemonMessage` tags the relay reads, from the grammar's variant order. */
+const FILE_RESPONSE_TAG = tagOf(daemonMessage, 'File');
+const ENV_RESPONSE_TAG = tagOf(daemonMessage, 'GetEnvVarsResponse');
+const TCP_OUTGOING_TAG = tagOf(daemonMessage, 'TcpOutgoing');
+const UDP_OUTGOING_TAG = tagOf(daemonMessage, 'UdpOutgoing');
+const DNS_RESPONSE_TAG = tagOf(daemonMessage, 'GetAddrInfoResponse');
+/** A legacy `Connect`'s answer (DaemonTcpOutgoing and DaemonUdpOutgoing alike), matched in order. */
+const LEGACY_CONNECTED = tagOf(daemonMessage, 'TcpOutgoing', 'Connect');
+if (tagOf(daemonMessage, 'UdpOutgoing', 'Connect') !== LEGACY_CONNECTED)
+  throw new Error('grammar: Connect tags differ');
+
+/**
+ * Client messages the relay forwards whatever they hold (stolen traffic's answers, a connection's
+ * bytes): checked whole by skipping, never decoded, as `tag << 8 | variant`. Everything else is
+ * decoded and classified (intentOf).
+ */
+const PASS_THROUGH = new Set(
+  (
+    [
+      ['Tcp', 'ConnectionUnsubscribe'],
+      ['TcpSteal', 'ConnectionUnsubscribe'],
+      ['TcpSteal', 'Data'],
+      ['TcpSteal', 'HttpResponse'],
+      ['TcpSteal', 'HttpResponseFramed'],
+      ['TcpSteal', 'HttpResponseChunked'],
+      ['TcpOutgoing', 'Write'],
+      ['TcpOutgoing', 'Close'],
+      ['UdpOutgoing', 'Write'],
+      ['UdpOutgoing', 'Close'],
+    ] as const
+  ).map(([m, v]) => (tagOf(clientMessage, m) << 8) | tagOf(clientMessage, m, v)),
+);
 
 /**
  * One client socket of a session, in the mirrord protocol: reads what the gateway must decide
@@ -128,6 +158,13 @@ export class RelaySession {
     if (this.#state !== 'open') return;
     let intent: ClientIntent;
     try {
+      if (frame.length > 1 && PASS_THROUGH.has((frame[0]! << 8) | frame[1]!)) {
+        const r = new Reader(frame);
+        clientMessage.skip(r);
+        if (r.pos !== frame.length) throw new Malformed(`${frame.length - r.pos} bytes after the message`, r.pos);
+        if (this.io.hasAgent) this.io.toAgent(frame);
+        return;
+      }
       intent = intentOf(decodeExact(clientMessage, frame));
     } catch (e) {
       // One frame is one whole message: bytes missing at its end are a truncated message.
@@ -143,9 +180,9 @@ export class RelaySession {
       case 'ping':
         return this.io.hasAgent ? this.io.toAgent(frame) : this.io.toClient(pongMessage());
       case 'subscribe':
-        return this.subscribe(intent, frame);
+        return this.#traced(() => this.subscribe(intent, frame));
       case 'unsubscribe':
-        return this.unsubscribe(intent.mode, intent.port, frame);
+        return this.#traced(() => this.unsubscribe(intent.mode, intent.port, frame));
       case 'close':
         // The client ends this socket; the agent hears it too.
         if (this.io.hasAgent) this.io.toAgent(frame);
@@ -167,7 +204,7 @@ export class RelaySession {
         return;
       }
       case 'connect':
-        return this.connect(intent, frame);
+        return this.#traced(() => this.connect(intent, frame));
       case 'dns':
         if (!this.io.hasAgent) return;
         this.#outgoing?.lookup(intent.node);
@@ -176,6 +213,11 @@ export class RelaySession {
         if (this.io.hasAgent) this.io.toAgent(frame);
         return;
     }
+  }
+
+  /** A decision that may call policy or the ledger, in the connection's trace. */
+  #traced<T>(fn: () => T): T {
+    return this.deps.inTrace ? this.deps.inTrace(fn) : fn();
   }
 
   /** An outgoing connect: through to the agent, or refused here by the policies' network.outgoing rules. */
@@ -296,8 +338,7 @@ export class RelaySession {
     if (frame[0] === ENV_RESPONSE_TAG && (this.#envWithheld || this.session.queue_env)) return [this.#editEnv(frame)];
     if (this.#outgoing) {
       if (frame[0] === DNS_RESPONSE_TAG) this.#outgoing.resolved(frame);
-      // DaemonTcpOutgoing / DaemonUdpOutgoing variant 0: a legacy Connect's answer (matched in order).
-      else if ((frame[0] === TCP_OUTGOING_TAG || frame[0] === UDP_OUTGOING_TAG) && frame[1] === 0)
+      else if ((frame[0] === TCP_OUTGOING_TAG || frame[0] === UDP_OUTGOING_TAG) && frame[1] === LEGACY_CONNECTED)
         return this.#outgoing.agentConnected(frame[0] === TCP_OUTGOING_TAG ? 'TCP' : 'UDP', frame);
     }
     countAgentMessage(frame, this.awaiting, this.session, this.deps.traffic);

@@ -49,8 +49,6 @@ export interface SocketRelayDeps extends RelayDeps {
   endSession(s: StartedSession): Promise<unknown>;
   /** Largest mirrord-protocol message either side may send (PROTOCOL_MAX_MESSAGE_BYTES). */
   maxMessageBytes: number;
-  /** Runs a decision in the connection's trace (the client's traceparent), so its NATS calls join it. */
-  inTrace<T>(fn: () => T): T;
   /** Relayed bytes, by direction. */
   bytes?(direction: 'client_to_agent' | 'agent_to_client', n: number): void;
 }
@@ -147,22 +145,33 @@ export function serveRelay(
     });
   }
 
-  // Frames are decided in arrival order; only subscriptions wait (policy, ledger), the rest is synchronous.
+  // Frames are decided in arrival order; only subscriptions wait (policy, ledger), the rest is
+  // synchronous: decided as they come, without a queue or a promise (the relay's added latency),
+  // up to FAIR_SHARE a turn of the event loop, then queued and decided a share a turn.
   const queue: Uint8Array[] = [];
   let queuedBytes = 0;
   let busy = false;
-  const pump = async (): Promise<void> => {
+  let burst = 0;
+  const endBurst = () => (burst = 0);
+  const decide = (f: Uint8Array): Promise<void> | undefined => {
+    try {
+      const pending = relay.fromClient(f);
+      return pending ? pending.catch((err: unknown) => relay.protocolError('client', err)) : undefined;
+    } catch (err) {
+      relay.protocolError('client', err);
+      return undefined;
+    }
+  };
+  const pump = async (yieldFirst: boolean): Promise<void> => {
     busy = true;
+    if (yieldFirst) await new Promise((r) => setImmediate(r));
     let decided = 0;
     while (queue.length > 0) {
       if (++decided % FAIR_SHARE === 0) await new Promise((r) => setImmediate(r));
       const f = queue.shift()!;
       queuedBytes -= f.length;
-      try {
-        await deps.inTrace(() => relay.fromClient(f));
-      } catch (err) {
-        relay.protocolError('client', err);
-      }
+      const pending = decide(f);
+      if (pending) await pending;
       if (queue.length < QUEUE_PAUSE / 4 && queuedBytes < QUEUE_PAUSE_BYTES / 4 && socket.isPaused) socket.resume();
     }
     busy = false;
@@ -174,10 +183,19 @@ export function serveRelay(
       log.warn('text frame from the client; the mirrord protocol is binary only');
       return relay.io.closeClient(1003, 'text frames are not part of the mirrord protocol');
     }
+    if (!busy && burst < FAIR_SHARE) {
+      if (burst++ === 0) setImmediate(endBurst);
+      const pending = decide(data);
+      if (pending) {
+        busy = true;
+        void pending.then(() => pump(false));
+      }
+      return;
+    }
     queue.push(data);
     queuedBytes += data.length;
     if (queue.length > QUEUE_PAUSE || queuedBytes > QUEUE_PAUSE_BYTES) socket.pause();
-    if (!busy) void pump();
+    if (!busy) void pump(true);
   });
 
   socket.on('close', (code) => {
