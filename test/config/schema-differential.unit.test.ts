@@ -2,6 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
+import fc from 'fast-check';
 import { renderIssues, verifyConfigValue, type ConfigIssue } from '#shared/mirrord-config/index.js';
 import { mutations } from '../support/config-mutations.js';
 
@@ -43,110 +44,119 @@ function withoutLegacy(c: Record<string, unknown>): Record<string, unknown> {
   return x;
 }
 
-// A small seeded generator of configs in every shorthand form the document shows.
-function rng(seed: number) {
-  let s = seed >>> 0;
-  return () => (s = (Math.imul(s ^ (s >>> 15), 0x2c1b3c6d) + 0x6d2b79f5) >>> 0) / 2 ** 32;
-}
-function generate(n: number): Record<string, unknown>[] {
-  const r = rng(42);
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
-  const maybe = <T>(v: () => T): T | undefined => (r() < 0.5 ? v() : undefined);
-  const inner = () =>
-    pick([
-      { header: '^x-user: .+$' },
-      { path: '^/api/' },
-      { method: 'POST' },
-      { query: 'a=1' },
-      { headr: 'typo' },
-      { header: 5 },
-    ]);
-  const httpFilter = () =>
-    pick<unknown>([
-      { header_filter: '^User-Agent: (?!kube-probe)' },
-      { path_filter: '^(?!/health/)' },
-      { all_of: [inner(), inner()] },
-      { any_of: [inner()] },
-      { header_filter: 'x', ports: pick<unknown>([80, [80, 8080], 'eighty', 70000]) },
-      true,
-      { method_filter: 'GET' },
-    ]);
-  const incoming = () =>
-    pick<unknown>([
-      true,
-      false,
-      'steal',
-      'mirror',
-      'off',
-      'stael',
-      {
-        mode: pick(['steal', 'mirror', 'off', 'both']),
-        http_filter: maybe(httpFilter),
-        on_concurrent_steal: maybe(() => pick(['abort', 'continue', 'override', 'kill'])),
-      },
-      { port_mapping: [[pick([1, 70000]), 80]], ignore_localhost: pick([true, 'no']) },
-      { listen_ports: [[80, 8111, 3]] },
-    ]);
-  const list = () => pick<unknown>(['A;B', ['A', 'B'], 5, ['A', 5]]);
-  const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < n; i++) {
-    const feature: Record<string, unknown> = {};
-    if (r() < 0.6)
-      feature.env = pick<unknown>([
-        true,
-        false,
-        { include: list() },
-        { exclude: list(), override: { A: 'b' } },
-        { mapping: { '.+_X': 1 } },
-        'yes',
-      ]);
-    if (r() < 0.6)
-      feature.fs = pick<unknown>([
-        true,
-        false,
-        'read',
-        'write',
-        'local',
-        'localwithoverrides',
-        'wirte',
-        { mode: 'read', read_only: list() },
-        { local: ['.+\\.js'], not_found: '\\.config' },
-        { mode: 'write', readonly_file_buffer: -1 },
-      ]);
-    if (r() < 0.8)
-      feature.network = pick<unknown>([
-        true,
-        false,
-        { incoming: incoming() },
-        {
-          incoming: incoming(),
-          outgoing: pick<unknown>([
+// Configs in every shorthand form the document shows, right and wrong (fast-check: a
+// disagreement is shrunk to the smallest config that shows it).
+/** `arb` in a share `p` of the configs, else the key left out (what shrinking goes to first). */
+const sometimes = <T>(p: number, arb: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> =>
+  fc.oneof(
+    { arbitrary: fc.constant(undefined), weight: Math.round((1 - p) * 10) },
+    { arbitrary: arb, weight: Math.round(p * 10) },
+  );
+const defined = (o: Record<string, unknown>): Record<string, unknown> =>
+  Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+const list = fc.constantFrom<unknown>('A;B', ['A', 'B'], 5, ['A', 5]);
+const inner = fc.constantFrom<unknown>(
+  { header: '^x-user: .+$' },
+  { path: '^/api/' },
+  { method: 'POST' },
+  { query: 'a=1' },
+  { headr: 'typo' },
+  { header: 5 },
+);
+const httpFilter = fc.oneof(
+  fc.constantFrom<unknown>({ header_filter: '^User-Agent: (?!kube-probe)' }, { path_filter: '^(?!/health/)' }, true, {
+    method_filter: 'GET',
+  }),
+  fc.record({ all_of: fc.tuple(inner, inner) }),
+  fc.record({ any_of: fc.tuple(inner) }),
+  fc.record({ header_filter: fc.constant('x'), ports: fc.constantFrom<unknown>(80, [80, 8080], 'eighty', 70000) }),
+);
+const incoming = fc.oneof(
+  fc.constantFrom<unknown>(true, false, 'steal', 'mirror', 'off', 'stael', { listen_ports: [[80, 8111, 3]] }),
+  fc.record(
+    {
+      mode: fc.constantFrom('steal', 'mirror', 'off', 'both'),
+      http_filter: httpFilter,
+      on_concurrent_steal: fc.constantFrom('abort', 'continue', 'override', 'kill'),
+    },
+    { requiredKeys: ['mode'] },
+  ),
+  fc.record({ port_mapping: fc.constantFrom([[1, 80]], [[70000, 80]]), ignore_localhost: fc.constantFrom(true, 'no') }),
+);
+const feature = fc
+  .record({
+    env: sometimes(
+      0.6,
+      fc.oneof(
+        fc.constantFrom<unknown>(true, false, { mapping: { '.+_X': 1 } }, 'yes'),
+        fc.record({ include: list }),
+        fc.record({ exclude: list, override: fc.constant({ A: 'b' }) }),
+      ),
+    ),
+    fs: sometimes(
+      0.6,
+      fc.oneof(
+        fc.constantFrom<unknown>(
+          true,
+          false,
+          'read',
+          'write',
+          'local',
+          'localwithoverrides',
+          'wirte',
+          { local: ['.+\\.js'], not_found: '\\.config' },
+          { mode: 'write', readonly_file_buffer: -1 },
+        ),
+        fc.record({ mode: fc.constant('read'), read_only: list }),
+      ),
+    ),
+    network: sometimes(
+      0.8,
+      fc.oneof(
+        fc.constantFrom<unknown>(true, false),
+        fc.record({ incoming }),
+        fc.record({
+          incoming,
+          outgoing: fc.constantFrom<unknown>(
             true,
             false,
             { tcp: true, udp: false },
             { filter: { local: [':53'] } },
             { filter: { remote: 'x', local: 'y' } },
             { unix_streams: ['bear.+'] },
-          ]),
-        },
-        {
-          dns: pick<unknown>([true, false, { enabled: false }, { filter: { remote: ['svc'] } }, { filter: {} }]),
-          ipv6: pick([true, 1]),
-        },
-      ]);
-    if (r() < 0.3)
-      feature.copy_target = pick<unknown>([
+          ),
+        }),
+        fc.record({
+          dns: fc.constantFrom<unknown>(
+            true,
+            false,
+            { enabled: false },
+            { filter: { remote: ['svc'] } },
+            { filter: {} },
+          ),
+          ipv6: fc.constantFrom(true, 1),
+        }),
+      ),
+    ),
+    copy_target: sometimes(
+      0.3,
+      fc.constantFrom<unknown>(
         true,
         false,
         { scale_down: true },
         { enabled: true, exclude_containers: ['c'] },
         { scale: true },
-      ]);
-    if (r() < 0.2) feature.hostname = pick([true, 'yes']);
-    const cfg: Record<string, unknown> = {};
-    if (Object.keys(feature).length) cfg.feature = feature;
-    if (r() < 0.5)
-      cfg.target = pick<unknown>([
+      ),
+    ),
+    hostname: sometimes(0.2, fc.constantFrom<unknown>(true, 'yes')),
+  })
+  .map(defined);
+const generated: fc.Arbitrary<Record<string, unknown>> = fc
+  .record({
+    feature: feature.map((f) => (Object.keys(f).length ? f : undefined)),
+    target: sometimes(
+      0.5,
+      fc.constantFrom<unknown>(
         'deployment/web',
         'pod/web-1/container/app',
         'targetless',
@@ -155,24 +165,25 @@ function generate(n: number): Record<string, unknown>[] {
         { deployment: 'web' },
         { path: { deploymnt: 'x' } },
         7,
-      ]);
-    if (r() < 0.3)
-      cfg.agent = pick<unknown>([
+      ),
+    ),
+    agent: sometimes(
+      0.3,
+      fc.constantFrom<unknown>(
         { ttl: 30, ephemeral: true },
         { ttl: 70000 },
         { image: { registry: 'r', tag: 't' } },
         { labels: { a: 'b' } },
         { labels: { a: 1 } },
         { namespce: 'x' },
-      ]);
-    if (r() < 0.2) cfg.operator = pick([true, false, 'true']);
-    if (r() < 0.2) cfg.skip_processes = list();
-    if (r() < 0.1) cfg.profile = pick(['example-profile', 'ns/profile', 5]);
-    if (r() < 0.1) cfg.featrue = {};
-    out.push(cfg);
-  }
-  return out;
-}
+      ),
+    ),
+    operator: sometimes(0.2, fc.constantFrom<unknown>(true, false, 'true')),
+    skip_processes: sometimes(0.2, list),
+    profile: sometimes(0.1, fc.constantFrom<unknown>('example-profile', 'ns/profile', 5)),
+    featrue: sometimes(0.1, fc.constant({})),
+  })
+  .map(defined);
 
 describe('verify-config agrees with the official mirrord config schema', () => {
   const fixture = (name: string) =>
@@ -188,30 +199,38 @@ describe('verify-config agrees with the official mirrord config schema', () => {
   const configs: Array<[string, Record<string, unknown>]> = [
     ...bases.map(([f, c]) => [f, c] as [string, Record<string, unknown>]),
     ...bases.flatMap(([f, c]) => mutations(c, f).map((m) => [m.name, m.config] as [string, Record<string, unknown>])),
-    ...generate(400).map((c, i) => [`generated #${i}: ${JSON.stringify(c)}`, c] as [string, Record<string, unknown>]),
   ];
   let accepted = 0;
   let rejected = 0;
   let semantic = 0;
-  it(`agrees on ${configs.length} configs`, () => {
-    const disagreements: string[] = [];
-    for (const [name, cfg] of configs) {
-      const ours = verifyConfigValue(cfg);
-      const theirs = schemaAccepts(cfg);
-      if (ours.ok === theirs) {
-        if (ours.ok) accepted++;
-        else rejected++;
-        continue;
-      }
-      if (!ours.ok && theirs && semanticOnly(ours.issues)) {
-        semantic++;
-        continue;
-      }
-      disagreements.push(
-        `${name}\n  ours: ${ours.ok ? 'valid' : renderIssues(ours.issues)}\n  schema: ${theirs ? 'valid' : ajv.errorsText(schemaAccepts.errors)}`,
-      );
+  /** Where the two disagree, what each says; undefined where they agree. */
+  const disagreement = (cfg: Record<string, unknown>): string | undefined => {
+    const ours = verifyConfigValue(cfg);
+    const theirs = schemaAccepts(cfg);
+    if (ours.ok === theirs) {
+      if (ours.ok) accepted++;
+      else rejected++;
+      return undefined;
     }
+    if (!ours.ok && theirs && semanticOnly(ours.issues)) {
+      semantic++;
+      return undefined;
+    }
+    return `ours: ${ours.ok ? 'valid' : renderIssues(ours.issues)}\n  schema: ${theirs ? 'valid' : ajv.errorsText(schemaAccepts.errors)}`;
+  };
+  it(`agrees on ${configs.length} configs and 400 generated ones`, () => {
+    const disagreements = configs.flatMap(([name, cfg]) => {
+      const d = disagreement(cfg);
+      return d ? [`${name}\n  ${d}`] : [];
+    });
     assert.equal(disagreements.length, 0, disagreements.slice(0, 8).join('\n'));
+    fc.assert(
+      fc.property(generated, (cfg) => {
+        const d = disagreement(cfg);
+        assert.equal(d, undefined, d);
+      }),
+      { numRuns: 400 },
+    );
     // Both sides of the comparison are exercised, not just one.
     assert.ok(accepted >= 50 && rejected >= 200, `accepted ${accepted}, rejected ${rejected}, semantic ${semantic}`);
   });

@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { call, commandSubject } from '#shared/nats/index.js';
 import { http, API, SessionClient, startSystem, type System } from '../support/system.js';
 import { PLUGIN_BIN } from '../support/plugin.js';
+import { eventually } from '../support/eventually.js';
 
 const BIN = PLUGIN_BIN;
 
@@ -26,13 +27,17 @@ describe('audit and status --at, rebuilt from events', () => {
   it('status --at a past moment prints the table captured live at that moment', async () => {
     const a = (await SessionClient.connect(sys, { token: 'aviram-token', target: 'deployment.audit-a' })).client!;
     const idA = await a.sessionId();
-    await a.ask({ type: 'port.subscribe', port: 80, mode: 'steal', http_filter: { header_filter: 'x-user: avi' } });
+    await a.subscribe('steal', 80, { $: 'Header', v: 'x-user: avi' });
     const b = (await SessionClient.connect(sys, { token: 'alice-token', target: 'pod.audit-b' })).client!;
     await b.sessionId();
-    await b.ask({ type: 'port.subscribe', port: 9090, mode: 'mirror' });
-    await new Promise((r) => setTimeout(r, 1100));
+    await b.subscribe('mirror', 9090);
 
-    const live = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'admin-token');
+    // Once the ledger holds both subscriptions, the live status is the moment to ask about.
+    const live = await eventually('the live status shows both sessions’ ports', async () => {
+      const r = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'admin-token');
+      const rows = JSON.stringify((r.body.status as { sessions: unknown[] }).sessions);
+      return rows.includes('9090') && rows.includes('x-user: avi') && r;
+    });
     const observedAt = String((live.body.status as { observed_at: string }).observed_at);
     const liveTable = run(['operator', 'status', '--at', observedAt]).stdout; // same moment, asked through history
     const liveNow = (live.body.status as { sessions: unknown[] }).sessions;
@@ -120,13 +125,10 @@ describe('audit: a steal refused because another session holds the port', () => 
   it('given alice holds port 80, when bob is refused it, then kubectl mirrord audit shows who asked, which port and who held it', async () => {
     const a = (await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.held' })).client!;
     const idA = await a.sessionId();
-    assert.deepEqual(await a.ask({ type: 'port.subscribe', port: 80, mode: 'steal' }), { ok: true });
+    assert.deepEqual(await a.subscribe('steal', 80), { ok: true });
     const b = (await SessionClient.connect(sys, { token: 'bob-token', target: 'deployment.held' })).client!;
     const idB = await b.sessionId();
-    assert.equal(
-      ((await b.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).error as { code: string }).code,
-      'PortAlreadyStolen',
-    );
+    assert.equal(((await b.subscribe('steal', 80)).error as { code: string }).code, 'PortAlreadyStolen');
     const out = spawnSync(process.execPath, [BIN, 'audit', '--target', 'deployment/held'], {
       env: { ...process.env, MIRRORD_GATEWAY: sys.url, MIRRORD_TOKEN: 'admin-token' },
       encoding: 'utf8',

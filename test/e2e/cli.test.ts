@@ -182,14 +182,21 @@ describe('kubectl-mirrord against a running system', () => {
       table.slice(row, row + 3).some((l) => /\| no client for \d+s +\|/.test(l)),
       table.join('\n'),
     );
-    // and a live session with its client connected is not marked
+    // and a live session with its client connected is not marked, once a control session
+    // started with it and dropped at once is: the silence a mark needs has passed for both
     const live = startSession(['--target', 'deployment/ip-visit-counter']);
-    const liveId = await live.firstLine;
-    await new Promise((r) => setTimeout(r, 3500)); // past the silence a mark needs
-    const o = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as {
-      status: { sessions: Array<{ id: string; idle_secs?: number }> };
-    };
+    const control = startSession(['--target', 'deployment/ip-visit-counter']);
+    const [liveId, controlId] = [await live.firstLine, await control.firstLine];
+    control.proc.kill('SIGKILL');
+    await control.exit;
+    const o = await eventually('the dropped control session is marked idle', () => {
+      const r = JSON.parse(run(['operator', 'status', '-o', 'json']).stdout) as {
+        status: { sessions: Array<{ id: string; idle_secs?: number }> };
+      };
+      return r.status.sessions.some((x) => x.id === controlId && x.idle_secs !== undefined) && r;
+    });
     assert.equal(o.status.sessions.find((x) => x.id === liveId)?.idle_secs, undefined);
+    assert.equal(run(['operator', 'session', 'kill', '--id', controlId], { MIRRORD_TOKEN: 'admin-token' }).status, 0);
     live.proc.kill('SIGINT');
     await live.exit;
   });

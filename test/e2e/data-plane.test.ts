@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { createInterface } from 'node:readline';
@@ -8,7 +9,7 @@ import { clientMessage, encode, type ClientMessage } from '#shared/protocol/inde
 import { API, http, SessionClient, type System } from '../support/system.js';
 import { agentOfSession, startClusterSystem, type ClusterSystem, type TestCluster } from '../support/cluster.js';
 import { eventually } from '../support/eventually.js';
-import { arbitrary, deepClientSteal, deepDaemonRefusal, rng } from '../support/protocol-gen.js';
+import { arbitraryOf, deepClientSteal, deepDaemonRefusal } from '../support/protocol-gen.js';
 import type { TestAgent } from '../agent/test-agent.js';
 import { PLUGIN_BIN } from '../support/plugin.js';
 
@@ -217,7 +218,23 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
     assert.equal((await victim3.socket.closed).code, 1007);
 
     // The client side: random valid messages with garbage mixed in, over resumed sockets of one session.
-    const next = rng(2026);
+    // 1 in 100 garbage (up to 30 random bytes), the rest valid messages a client may send
+    // mid-session: fast-check with a fixed seed, the same frames on every run.
+    const frames = fc.sample(
+      fc.oneof(
+        {
+          weight: 1,
+          arbitrary: fc.uint8Array({ minLength: 1, maxLength: 30 }).map((frame) => ({ garbage: true, frame })),
+        },
+        {
+          weight: 99,
+          arbitrary: arbitraryOf(clientMessage)
+            .filter((m) => (m as ClientMessage).$ !== 'Close' && (m as ClientMessage).$ !== 'SwitchProtocolVersion')
+            .map((m) => ({ garbage: false, frame: encode(clientMessage, m as ClientMessage) })),
+        },
+      ),
+      { seed: 2026, numRuns: 10_000 },
+    );
     let sent = 0;
     let closes = 0;
     let c = await connect();
@@ -231,16 +248,7 @@ describe('data plane: sessions relayed to the agent in the mirrord protocol', ()
           () => 'closed' as const,
         ),
       ]);
-    while (sent < 10_000) {
-      const garbage = next() < 0.01;
-      let frame: Uint8Array;
-      if (garbage) frame = Uint8Array.from({ length: 1 + Math.floor(next() * 30) }, () => Math.floor(next() * 256));
-      else {
-        let m: ClientMessage;
-        do m = arbitrary(clientMessage, next) as ClientMessage;
-        while (m.$ === 'Close' || m.$ === 'SwitchProtocolVersion');
-        frame = encode(clientMessage, m);
-      }
+    for (const { garbage, frame } of frames) {
       c.ws.send(frame);
       sent++;
       if (garbage || sent % 500 === 0) {

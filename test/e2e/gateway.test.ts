@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { X509Certificate, createHash } from 'node:crypto';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { mirrordCliCsr } from '../support/csr.js';
+import { eventually } from '../support/eventually.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 
 describe('gateway: operator API and session connect, end to end', () => {
@@ -218,8 +219,13 @@ describe('gateway: operator API and session connect, end to end', () => {
     const { client: dropped } = await SessionClient.connect(sys, { target: 'deployment.retain-b' });
     const [keep, gone] = [await connected!.sessionId(), await dropped!.sessionId()];
     dropped!.ws.terminate();
-    // Two activity reports (GATEWAY_ACTIVITY_INTERVAL_MS is 1 s here) without the dropped one.
-    await new Promise((r) => setTimeout(r, 3500));
+    // Activity reports (GATEWAY_ACTIVITY_INTERVAL_MS is 1 s here) without the dropped one: the
+    // ledger shows it quiet, as the operator status does.
+    await eventually('the dropped session is quiet', async () => {
+      const op = await http(sys, 'GET', `${API}/mirrordoperators/operator`, 'admin-token');
+      const rows = (op.body.status as { sessions: Array<{ id: string; idle_secs?: number }> }).sessions;
+      return rows.some((x) => x.id === gone && x.idle_secs !== undefined);
+    });
     const r = await http(sys, 'DELETE', `${API}/sessions/inactive`);
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.ok((r.body.details as { killed: string[] }).killed.includes(gone), JSON.stringify(r.body));
@@ -234,7 +240,7 @@ describe('gateway: operator API and session connect, end to end', () => {
   it('a dropped client reconnecting with its x-session-id within the TTL keeps its session; an ended one is 410', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
-    await a!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' });
+    await a!.subscribe('steal', 8080);
     // A control session dropped at the same moment and never resumed: its Unused end is the
     // positive signal that a full TTL has passed since the drop.
     const { client: control } = await SessionClient.connect(sys, { target: 'deployment.control' });
@@ -247,7 +253,7 @@ describe('gateway: operator API and session connect, end to end', () => {
     });
     assert.equal(stranger.status, 403);
     const { client: again } = await SessionClient.connect(sys, { headers: { 'x-session-id': sessionIdToDecimal(id) } });
-    assert.equal((await again!.ask({ type: 'port.subscribe', port: 8080, mode: 'steal' })).ok, true);
+    assert.equal((await again!.subscribe('steal', 8080)).ok, true);
     // Past the TTL from the drop (the control session expired): still alive, because the new
     // connection reports activity.
     const expired = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === controlId, 20_000);
@@ -266,7 +272,7 @@ describe('gateway: operator API and session connect, end to end', () => {
   it('sessions of a gateway killed with -9 end as Unused after the TTL', async () => {
     const { client: a } = await SessionClient.connect(sys);
     const id = await a!.sessionId();
-    await a!.ask({ type: 'port.subscribe', port: 9999, mode: 'mirror' });
+    await a!.subscribe('mirror', 9999);
     await sys.gateway.kill9();
     const t0 = Date.now();
     const ended = await sys.ledger.waitFor((l) => l.msg === 'Session Ended' && l.session_id === id, 20_000);

@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { clientMessage, encode, type DaemonMessage } from '#shared/protocol/index.js';
+import { clientMessage, encode, type DaemonMessage, type HttpFilterValue } from '#shared/protocol/index.js';
 import { API, http, SessionClient, type System } from '../support/system.js';
 import {
   agentOfSession,
@@ -58,8 +58,8 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
     }
     return r;
   }
-  const subscribe = async (c: SessionClient, port: number, mode: 'steal' | 'mirror', http_filter?: unknown) =>
-    c.ask({ type: 'port.subscribe', port, mode, ...(http_filter ? { http_filter } : {}) });
+  const subscribe = (c: SessionClient, port: number, mode: 'steal' | 'mirror', filter?: HttpFilterValue) =>
+    c.subscribe(mode, port, filter);
 
   it('block-stealing-from-boats-deployment: steal on deploy/boats is refused and recorded; one of its pods is not covered', async () => {
     const c = (await connect('deployment.boats', 'default')).client!;
@@ -123,24 +123,54 @@ describe("governance: the seeds' policies and profiles on live sessions", () => 
       String((s.error as { message: string }).message),
       /^steal-without-filter is blocked on deploy\/webserver in namespace books; set an HTTP filter/,
     );
-    assert.equal((await subscribe(web, 80, 'steal', { header_filter: 'x-user: me' })).ok, true);
+    assert.equal((await subscribe(web, 80, 'steal', { $: 'Header', v: 'x-user: me' })).ok, true);
     const worker = (await connect('deployment.worker', 'books')).client!;
     assert.equal((await subscribe(worker, 80, 'mirror')).ok, true);
   });
 
   it('the ^username: .+ header filter policy: plain, all_of and any_of filters', async () => {
     const c = (await connect('deployment.app', 'header-example')).client!;
-    assert.equal((await subscribe(c, 80, 'steal', { header_filter: 'username: foobar' })).ok, true);
+    assert.equal((await subscribe(c, 80, 'steal', { $: 'Header', v: 'username: foobar' })).ok, true);
     assert.equal(
-      (await subscribe(c, 81, 'steal', { all_of: [{ header: 'username: foobar' }, { path: '/api.*' }] })).ok,
+      (
+        await subscribe(c, 81, 'steal', {
+          $: 'Composite',
+          v: {
+            all: true,
+            filters: [
+              { $: 'Header', v: 'username: foobar' },
+              { $: 'Path', v: '/api.*' },
+            ],
+          },
+        })
+      ).ok,
       true,
     );
     assert.equal(
-      (await subscribe(c, 82, 'steal', { any_of: [{ header: 'username: foobar' }, { header: 'username: baz2000' }] }))
-        .ok,
+      (
+        await subscribe(c, 82, 'steal', {
+          $: 'Composite',
+          v: {
+            all: false,
+            filters: [
+              { $: 'Header', v: 'username: foobar' },
+              { $: 'Header', v: 'username: baz2000' },
+            ],
+          },
+        })
+      ).ok,
       true,
     );
-    const bad = await subscribe(c, 83, 'steal', { any_of: [{ header: 'username: foobar' }, { path: '/api' }] });
+    const bad = await subscribe(c, 83, 'steal', {
+      $: 'Composite',
+      v: {
+        all: false,
+        filters: [
+          { $: 'Header', v: 'username: foobar' },
+          { $: 'Path', v: '/api' },
+        ],
+      },
+    });
     assert.match(
       String((bad.error as { message: string }).message),
       /every any_of filter must be a header filter matching \^username: \.\+/,

@@ -42,7 +42,7 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
         target: `deployment.app-${i % 5}`,
       });
       await c.client!.sessionId();
-      if (i % 10 === 0) await c.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
+      if (i % 10 === 0) await c.client!.subscribe('steal', 80);
       await c.client!.close();
     }
     // A policy denial as the gateway records it (token-file mode has no policies to deny with).
@@ -67,7 +67,7 @@ describe('metrics: /metrics from the event log, restart-safe and redelivery-safe
     await nc.close();
     const holder = await SessionClient.connect(sys, { token: 'aviram-token', target: 'deployment.app-0' });
     await holder.client!.sessionId();
-    await holder.client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' });
+    await holder.client!.subscribe('steal', 80);
     // Let the follower see the last events.
     const first = await eventually('the follower has seen the last events', async () => {
       const text = await scrape();

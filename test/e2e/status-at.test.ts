@@ -25,8 +25,8 @@ describe('operator status --at: every statistic as of then', () => {
     assert.equal(empty.status, 0, empty.stderr);
     assert.deepEqual(users(empty.stdout), { daily: '0', monthly: '0' });
     const alice = (await SessionClient.connect(sys, { token: 'alice-token', target: 'deployment.at-a' })).client!;
-    await alice.sessionId();
-    await new Promise((r) => setTimeout(r, 20));
+    // the client chose its id: the session is the ledger's once it has recorded its start
+    await sys.ledger.waitFor((l) => l.msg === 'Session Started' && l.session_id === alice.id);
     const during = new Date().toISOString();
 
     // when status is asked now, as of 2020, as of just before the session and as of during it

@@ -93,7 +93,7 @@ describe('OpenTelemetry: one trace from the client through gateway, ledger and J
       headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
     });
     const id = await client!.sessionId();
-    assert.equal((await client!.ask({ type: 'port.subscribe', port: 80, mode: 'steal' })).ok, true);
+    assert.equal((await client!.subscribe('steal', 80)).ok, true);
     await client!.close();
     await eventually('spans of the gateway and the ledger in the trace', () => {
       const services = new Set(otlp.spans.filter((s) => s.traceId === traceId).map((s) => s.service));

@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import {
   MessageFramer,
   MAX_NESTING,
@@ -19,7 +20,7 @@ import {
   type ClientMessage,
   type DaemonMessage,
 } from '#shared/protocol/index.js';
-import { arbitrary, deepClientSteal, deepDaemonRefusal, everyVariant, rng } from '../support/protocol-gen.js';
+import { arbitraryOf, deepClientSteal, deepDaemonRefusal, everyVariantOf } from '../support/protocol-gen.js';
 
 const hex = (b: Uint8Array) =>
   Buffer.from(b)
@@ -78,37 +79,39 @@ describe('bincode 2 standard(): golden vectors (data-plane.md, protocol 1.29.0)'
 
 describe('the complete DaemonMessage grammar frames a stream incrementally', () => {
   it('given every variant with random values, concatenated and split at random boundaries, then each decodes back equal', () => {
-    for (const seed of [1, 2, 3]) {
-      const next = rng(seed);
-      const msgs = [
-        ...everyVariant(daemonMessage, next),
-        ...Array.from({ length: 300 }, () => arbitrary(daemonMessage, next)),
-      ];
-      const frames = msgs.map((m) => encode(daemonMessage, m as DaemonMessage));
-      const stream = Buffer.concat(frames);
-      const framer = new MessageFramer(daemonMessage, 1 << 20);
-      const got: Uint8Array[] = [];
-      for (let at = 0; at < stream.length;) {
-        const n = 1 + Math.floor(next() * 97);
-        got.push(...framer.push(stream.subarray(at, at + n)));
-        at += n;
-      }
-      assert.equal(got.length, msgs.length, `seed ${seed}`);
-      assert.equal(framer.buffered, 0);
-      got.forEach((f, i) =>
-        assert.deepEqual(plain(decodeExact(daemonMessage, f)), plain(msgs[i]), `seed ${seed} #${i}`),
-      );
-    }
+    fc.assert(
+      fc.property(
+        everyVariantOf(daemonMessage),
+        fc.array(arbitraryOf(daemonMessage), { maxLength: 300 }),
+        fc.array(fc.integer({ min: 1, max: 97 }), { minLength: 1, maxLength: 64 }),
+        (variants, more, cuts) => {
+          const msgs = [...variants, ...more];
+          const stream = Buffer.concat(msgs.map((m) => encode(daemonMessage, m as DaemonMessage)));
+          const framer = new MessageFramer(daemonMessage, 1 << 20);
+          const got: Uint8Array[] = [];
+          for (let at = 0, i = 0; at < stream.length; i++) {
+            const n = cuts[i % cuts.length]!;
+            got.push(...framer.push(stream.subarray(at, at + n)));
+            at += n;
+          }
+          assert.equal(got.length, msgs.length);
+          assert.equal(framer.buffered, 0);
+          got.forEach((f, i) => assert.deepEqual(plain(decodeExact(daemonMessage, f)), plain(msgs[i]), `#${i}`));
+        },
+      ),
+      { numRuns: 10 },
+    );
   });
   it('given every ClientMessage variant, then each round-trips exactly', () => {
-    const next = rng(7);
-    for (const m of [
-      ...everyVariant(clientMessage, next),
-      ...Array.from({ length: 300 }, () => arbitrary(clientMessage, next)),
-    ]) {
+    const roundTrips = (m: unknown) => {
       const bytes = encode(clientMessage, m as ClientMessage);
       assert.deepEqual(plain(decodeExact(clientMessage, Buffer.from(bytes))), plain(m));
-    }
+    };
+    fc.assert(
+      fc.property(everyVariantOf(clientMessage), (ms) => ms.forEach(roundTrips)),
+      { numRuns: 5 },
+    );
+    fc.assert(fc.property(arbitraryOf(clientMessage), roundTrips), { numRuns: 300 });
   });
   it('given a message cut short, then the framer waits for more bytes instead of failing', () => {
     const data = encode(daemonMessage, {
@@ -162,21 +165,22 @@ describe('bytes that can never decode are told apart from bytes still on their w
     assert.equal(new MessageFramer(daemonMessage, 1 << 20).push(deepDaemonRefusal(MAX_NESTING)).length, 1);
   });
   it('given 10,000 random byte strings, then every one decodes, waits or is Malformed: nothing else is thrown', () => {
-    const next = rng(42);
     const outcomes = { ok: 0, more: 0, bad: 0 };
-    for (let i = 0; i < 10_000; i++) {
-      const b = Uint8Array.from({ length: 1 + Math.floor(next() * 40) }, () => Math.floor(next() * 256));
-      for (const codec of [daemonMessage, clientMessage]) {
-        try {
-          codec.read(new Reader(b));
-          outcomes.ok++;
-        } catch (e) {
-          if (e instanceof NeedMore) outcomes.more++;
-          else if (e instanceof Malformed) outcomes.bad++;
-          else throw e;
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (b) => {
+        for (const codec of [daemonMessage, clientMessage]) {
+          try {
+            codec.read(new Reader(b));
+            outcomes.ok++;
+          } catch (e) {
+            if (e instanceof NeedMore) outcomes.more++;
+            else if (e instanceof Malformed) outcomes.bad++;
+            else throw e;
+          }
         }
-      }
-    }
+      }),
+      { numRuns: 10_000 },
+    );
     assert.ok(outcomes.ok > 0 && outcomes.more > 0 && outcomes.bad > 0, JSON.stringify(outcomes));
   });
 });

@@ -1,90 +1,99 @@
+import fc from 'fast-check';
 import type { Codec, Shape } from '#shared/protocol/index.js';
-
-/** A seeded PRNG (mulberry32): failures replay from the seed they print. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const IPS = ['10.0.0.7', '127.0.0.1', '0.0.0.0', '255.255.255.255', '::1', '2001:db8::42', 'fe80::1:2:3'];
 const TEXT = ['', 'a', 'x-user: alice', 'naïve ✓', '/api/v1/ünïcode', 'z'.repeat(300)];
 
-/** A random value of any grammar node, walking its shape; `depth` bounds recursive types. */
-export function arbitrary(c: Codec<unknown>, next: () => number, depth = 0): unknown {
-  const int = (n: number) => Math.floor(next() * n);
-  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  const big = (bits: number) => {
-    const edge = [0n, 1n, 250n, 251n, 65535n, 65536n, (1n << BigInt(bits)) - 1n];
-    return next() < 0.5 ? pick(edge) : (BigInt(int(2 ** 32)) * BigInt(int(2 ** 21))) % (1n << BigInt(bits));
-  };
-  const s: Shape = c.shape;
+const edgeOr = <T>(edges: readonly T[], any: fc.Arbitrary<T>): fc.Arbitrary<T> =>
+  fc.oneof(fc.constantFrom(...edges), any);
+const unsigned = (bits: number): fc.Arbitrary<bigint> =>
+  edgeOr(
+    [0n, 1n, 250n, 251n, 65535n, 65536n, (1n << BigInt(bits)) - 1n],
+    fc.bigInt({ min: 0n, max: (1n << BigInt(Math.min(bits, 53))) - 1n }),
+  );
+
+const memo = new Map<Codec<unknown>, Map<number, fc.Arbitrary<unknown>>>();
+
+/**
+ * fast-check values of any grammar node, walking its shape: edge values mixed with random ones,
+ * a failing message shrunk towards the first variant, the shorter list, the edge value.
+ * `depth` bounds recursive types (a list below depth 3 is empty).
+ */
+export function arbitraryOf(c: Codec<unknown>, depth = 0): fc.Arbitrary<unknown> {
+  const byDepth = memo.get(c) ?? new Map<number, fc.Arbitrary<unknown>>();
+  memo.set(c, byDepth);
+  let a = byDepth.get(depth);
+  if (!a) {
+    a = build(c.shape, depth);
+    byDepth.set(depth, a);
+  }
+  return a;
+}
+
+function build(s: Shape, depth: number): fc.Arbitrary<unknown> {
+  const of = (x: Codec<unknown>) => arbitraryOf(x, depth + 1);
   switch (s.k) {
     case 'u8':
-      return int(256);
+      return fc.integer({ min: 0, max: 255 });
     case 'u16':
-      return pick([0, 1, 80, 250, 251, 8080, 65535, int(65536)]);
+      return edgeOr([0, 1, 80, 250, 251, 8080, 65535], fc.integer({ min: 0, max: 65535 }));
     case 'u32':
-      return pick([0, 250, 251, 65535, 65536, 4294967295, int(2 ** 32)]);
+      return edgeOr([0, 250, 251, 65535, 65536, 4294967295], fc.integer({ min: 0, max: 2 ** 32 - 1 }));
     case 'i32':
-      return pick([0, -1, 1, -2147483648, 2147483647, int(2 ** 16) - 2 ** 15]);
+      return edgeOr([0, -1, 1, -2147483648, 2147483647], fc.integer({ min: -(2 ** 15), max: 2 ** 15 - 1 }));
     case 'u64':
-      return big(64);
+      return unsigned(64);
     case 'u128':
-      return big(128);
+      return unsigned(128);
     case 'i64':
-      return pick([0n, -1n, 1n, -(1n << 63n), (1n << 63n) - 1n, BigInt(int(2 ** 31)) - (1n << 30n)]);
+      return edgeOr(
+        [0n, -1n, 1n, -(1n << 63n), (1n << 63n) - 1n],
+        fc.bigInt({ min: -(1n << 30n), max: (1n << 30n) - 1n }),
+      );
     case 'bool':
-      return next() < 0.5;
+      return fc.boolean();
     case 'str':
-      return pick(TEXT);
+      return fc.constantFrom(...TEXT);
     case 'bytes':
-      return Uint8Array.from({ length: pick([0, 1, 7, 300]) }, () => int(256));
+      return fc.oneof(fc.uint8Array({ maxLength: 7 }), fc.uint8Array({ minLength: 300, maxLength: 300 }));
     case 'unit':
-      return null;
+      return fc.constant(null);
     case 'ip':
-      return pick(IPS);
+      return fc.constantFrom(...IPS);
     case 'version':
-      return pick(['1.29.0', '1.2.1', '1.28.3-alpha']);
+      return fc.constantFrom('1.29.0', '1.2.1', '1.28.3-alpha');
     case 'option':
-      return next() < 0.3 ? null : arbitrary(s.of, next, depth + 1);
+      return fc.option(of(s.of), { nil: null, freq: 3 });
     case 'vec':
-      return Array.from({ length: depth > 3 ? 0 : int(3) }, () => arbitrary(s.of, next, depth + 1));
+      return depth > 3 ? fc.constant([]) : fc.array(of(s.of), { maxLength: 2 });
     case 'array':
-      return Array.from({ length: s.n }, () => arbitrary(s.of, next, depth + 1));
+      return fc.array(of(s.of), { minLength: s.n, maxLength: s.n });
     case 'map':
-      return Array.from({ length: int(3) }, () => [
-        arbitrary(s.key, next, depth + 1),
-        arbitrary(s.value, next, depth + 1),
-      ]);
+      return fc.array(fc.tuple(of(s.key), of(s.value)), { maxLength: 2 });
     case 'struct':
-      return Object.fromEntries(s.fields.map(([k, f]) => [k, arbitrary(f, next, depth + 1)]));
+      return fc.record(Object.fromEntries(s.fields.map(([k, f]) => [k, of(f)])));
     case 'tuple':
-      return s.items.map((f) => arbitrary(f, next, depth + 1));
-    case 'enum': {
-      const [name, f] = pick(s.variants);
-      return { $: name, v: arbitrary(f, next, depth + 1) };
-    }
+      return fc.tuple(...s.items.map(of));
+    case 'enum':
+      return fc.oneof(...s.variants.map(([name, f]) => of(f).map((v) => ({ $: name, v }))));
     case 'lazy':
-      return arbitrary(s.get(), next, depth + 1);
+      return of(s.get());
   }
 }
 
-/** Every variant of an enum codec, each with a random value (so no variant goes untested). */
-export function everyVariant(c: Codec<unknown>, next: () => number): unknown[] {
+/** Every variant of an enum codec, each with an arbitrary value (so no variant goes untested). */
+export function everyVariantOf(c: Codec<unknown>): fc.Arbitrary<unknown[]> {
   const s = c.shape;
   if (s.k !== 'enum') throw new Error('not an enum');
-  const out: unknown[] = [];
-  for (const [name, f] of s.variants) {
-    if (f.shape.k === 'enum') for (const v of everyVariant(f, next)) out.push({ $: name, v });
-    else out.push({ $: name, v: arbitrary(f, next, 1) });
-  }
-  return out;
+  return fc
+    .tuple(
+      ...s.variants.map(([name, f]) =>
+        f.shape.k === 'enum'
+          ? everyVariantOf(f).map((vs) => vs.map((v) => ({ $: name, v })))
+          : arbitraryOf(f, 1).map((v) => [{ $: name, v }]),
+      ),
+    )
+    .map((groups) => groups.flat());
 }
 
 /**

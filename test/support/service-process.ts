@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { bundled } from './bundle.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -20,13 +21,13 @@ export interface ServiceProcess {
   stop(): Promise<number | null>;
 }
 
-/** Runs `services/<name>/src/main.ts` as its own process, collecting its JSON log lines. */
+/** Runs `services/<name>/src/main.ts` (bundled: test/support/bundle.ts) as its own process, collecting its JSON log lines. */
 export async function startService(
   name: string,
   env: Record<string, string>,
   readyMsg: string | ((l: LogLine) => boolean) = `${name} ready`,
 ): Promise<ServiceProcess> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', `services/${name}/src/main.ts`], {
+  const proc = spawn(process.execPath, [await bundled(`services/${name}/src/main.ts`)], {
     cwd: ROOT,
     // A test's ledger restarted after kill -9 is its pod's container restarted: the same
     // LEDGER_INSTANCE, so it takes its own lease back at once (the default is one per process).

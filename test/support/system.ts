@@ -37,10 +37,9 @@ export async function startSystem(
     GATEWAY_ACTIVITY_INTERVAL_MS: '1000',
     ...extraEnv,
   };
-  const ledger = await startService('ledger', env);
   const sys: System = {
     nats,
-    ledger,
+    ledger: undefined as unknown as ServiceProcess,
     gateway: undefined as unknown as ServiceProcess,
     url: '',
     env,
@@ -59,7 +58,9 @@ export async function startSystem(
       assertNoViolations({ violations: () => violations });
     },
   };
-  await sys.restartGateway();
+  // The gateway needs nothing of the ledger to start (its readiness asks it later): the two
+  // processes load side by side.
+  await Promise.all([startService('ledger', env).then((l) => (sys.ledger = l)), sys.restartGateway()]);
   return sys;
 }
 
@@ -203,28 +204,9 @@ export class SessionClient {
     return { ok: false, error: { code: err.$, detail: err.v } };
   }
 
-  /** The earlier JSON message shapes, spoken in the protocol (port.subscribe / port.unsubscribe). */
-  async ask(m: Msg): Promise<Msg> {
-    if (m.type === 'port.unsubscribe') {
-      await this.socket.unsubscribe((m.mode as 'steal' | 'mirror' | undefined) ?? 'steal', Number(m.port));
-      return { ok: true };
-    }
-    if (m.type !== 'port.subscribe') throw new Error(`no protocol message for ${JSON.stringify(m)}`);
-    type Inner = { header?: string; path?: string };
-    const hf = m.http_filter as
-      { header_filter?: string; path_filter?: string; all_of?: Inner[]; any_of?: Inner[] } | undefined;
-    const inner = (i: Inner): HttpFilterValue =>
-      i.header !== undefined ? { $: 'Header', v: i.header } : { $: 'Path', v: i.path ?? '' };
-    const filter: HttpFilterValue | undefined = hf?.header_filter
-      ? { $: 'Header', v: hf.header_filter }
-      : hf?.path_filter
-        ? { $: 'Path', v: hf.path_filter }
-        : hf?.all_of
-          ? { $: 'Composite', v: { all: true, filters: hf.all_of.map(inner) } }
-          : hf?.any_of
-            ? { $: 'Composite', v: { all: false, filters: hf.any_of.map(inner) } }
-            : undefined;
-    return this.subscribe(m.mode as 'steal' | 'mirror', Number(m.port), filter);
+  /** Releases a port subscription (the protocol's PortUnsubscribe / StealUnsubscribe). */
+  async unsubscribe(mode: 'steal' | 'mirror', port: number): Promise<void> {
+    await this.socket.unsubscribe(mode, port);
   }
 
   async close(code = 1000): Promise<void> {
