@@ -5,12 +5,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { sessionIdToDecimal } from '#shared/ids/index.js';
 import { clientMessage, encode } from '#shared/protocol/index.js';
 import { SessionClient, startSystem, type System } from '../support/system.js';
 import type { LogLine } from '../support/service-process.js';
 import { deepClientSteal } from '../support/protocol-gen.js';
+import { eventually } from '../support/eventually.js';
 
 type Msg = Record<string, unknown>;
 const RATE = 5;
@@ -55,7 +55,7 @@ describe('relay limits: one client against the gateway', () => {
     // ~100 bytes of refusal for each 10-byte request: 1,000,000 of them would be 100 MB.
     for (let sent = 0; sent < 1_000_000 && !sys.gateway.lines.some(overBudget); sent += 2000) {
       for (let i = 0; i < 2000; i++) spam.ws.send(steal);
-      while (spam.ws.bufferedAmount > 1 << 20) await sleep(5);
+      await eventually('the socket has handed our writes on', () => spam.ws.bufferedAmount <= 1 << 20, 60_000, 5);
     }
     const closed = await sys.gateway.waitFor(overBudget, 30_000);
     const seconds = (Date.now() - started) / 1000;
@@ -112,11 +112,15 @@ describe('relay limits: one client against the gateway', () => {
     // Session Started is event 1; each mirrored port one more, so the 12th port is refused.
     let answer: Msg = {};
     for (let port = 5000; port < 5020; port++) {
-      answer = await c.subscribe('mirror', port);
-      while (rateLimited(answer)) {
-        await sleep(1000 / RATE);
-        answer = await c.subscribe('mirror', port);
-      }
+      answer = await eventually(
+        `port ${port} answered other than "too fast"`,
+        async () => {
+          const a = await c.subscribe('mirror', port);
+          return rateLimited(a) ? undefined : a;
+        },
+        20_000,
+        1000 / RATE,
+      );
       if (!answer.ok) break;
     }
     const e = answer.error as Msg;
