@@ -4,6 +4,7 @@ import {
   daemonMessage,
   encode,
   intentOf,
+  tagOf,
   type DaemonMessage,
 } from '#shared/protocol/index.js';
 import { FileGate } from '../services/gateway/src/app/file-gate.js';
@@ -15,6 +16,11 @@ import { latencyRows, type Row } from './support/util.js';
 import { openFrame } from '../test/support/file-requests.js';
 import { createServer, type AddressInfo } from 'node:net';
 import { size } from './support/profile.js';
+
+/** The answers waited for, by their tags in the grammar. */
+const FILE = tagOf(daemonMessage, 'File');
+const TCP_OUTGOING = tagOf(daemonMessage, 'TcpOutgoing');
+const CONNECTED_V2 = tagOf(daemonMessage, 'TcpOutgoing', 'ConnectV2');
 
 /**
  * What the relay's policy checks cost a file and a connect message: the round trip of an
@@ -64,11 +70,11 @@ export async function benchGovernance(log: (s: string) => void): Promise<Row[]> 
       const r = await SessionClient.connect(sys, { token: 'jim-token', target });
       if (!r.client) throw new Error(JSON.stringify(r.body));
       const c = r.client;
-      const tag = kind === 'open' ? 6 : 3;
+      const tag = kind === 'open' ? FILE : TCP_OUTGOING;
       let waiting: ((m: DaemonMessage) => void) | undefined;
       c.ws.on('message', (d: Buffer) => {
-        // A connect's answer is DaemonTcpOutgoing::ConnectV2 (3); its Read / Close are not waited for.
-        if (d[0] === tag && (kind === 'open' || d[1] === 3)) waiting?.(decodeExact(daemonMessage, d));
+        // A connect's answer is DaemonTcpOutgoing::ConnectV2; its Read / Close are not waited for.
+        if (d[0] === tag && (kind === 'open' || d[1] === CONNECTED_V2)) waiting?.(decodeExact(daemonMessage, d));
       });
       const xs: number[] = [];
       for (let i = 0; i < (kind === 'open' ? size(2000, 40) : size(1000, 20)); i++) {

@@ -8,6 +8,7 @@ import {
   encode,
   MessageFramer,
   PROTOCOL_VERSION,
+  tagOf,
   type ClientMessage,
   type DaemonMessage,
 } from '#shared/protocol/index.js';
@@ -22,6 +23,7 @@ import { size } from './support/profile.js';
 import { rawPipe, rawPipeProcess } from './support/raw-pipe.js';
 
 const MB = 1024 * 1024;
+const STEAL = tagOf(daemonMessage, 'TcpSteal');
 const daemonDecode = (b: Uint8Array) => decodeExact(daemonMessage, b);
 const clientEncode = (m: ClientMessage) => encode(clientMessage, m);
 
@@ -222,7 +224,7 @@ export async function benchRelay(log: (s: string) => void): Promise<Row[]> {
     // Answers each stolen request as soon as its head arrives (any of the agent's forms).
     const respondTo = (send: (b: Uint8Array) => void, on: (cb: (d: Buffer) => void) => void) =>
       on((d) => {
-        if (d[0] !== 2) return; // TcpSteal
+        if (d[0] !== STEAL) return;
         const m = daemonDecode(d);
         if (m.$ !== 'TcpSteal') return;
         const t = m.v;
