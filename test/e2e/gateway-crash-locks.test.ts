@@ -6,6 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { commandSubject } from '#shared/nats/index.js';
+import { decode } from '#shared/nats/codec.js';
 import { API, http, SessionClient, startSystem, type System } from '../support/system.js';
 import { eventually } from '../support/eventually.js';
 
@@ -27,8 +29,19 @@ describe('a gateway killed -9 releases its sessions’ port locks long before th
     await eventually('the session is started', () =>
       sys.ledger.lines.some((l) => l.msg === 'Session Started' && l.session_id === alice!.id),
     );
-    // Over one report period: the ledger has heard which gateway process holds the socket.
-    await new Promise((r) => setTimeout(r, 1500));
+    // The ledger has heard which gateway process holds the socket: two reports naming the
+    // session, the second a period after the first (by then the first is handled).
+    const nc = await sys.nats.connect();
+    let reports = 0;
+    const sub = nc.subscribe(commandSubject('ledger', 'activity'), {
+      callback: (_e, m) => {
+        const body = decode(m.data) as { session_ids: string[]; reporter?: unknown };
+        if (body.reporter && body.session_ids.includes(alice!.id)) reports++;
+      },
+    });
+    await eventually('two activity reports name alice’s session', () => reports >= 2);
+    sub.unsubscribe();
+    await nc.close();
     await sys.gateway.kill9();
     const killedAt = Date.now();
     await sys.restartGateway();
