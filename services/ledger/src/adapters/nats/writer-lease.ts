@@ -110,14 +110,16 @@ export class WriterLease {
     let told = false;
     /** The revision first seen with its holder gone, and when. */
     let gone: { revision: number; at: number } | undefined;
-    const held = (revision: number) => {
-      this.#revision = revision;
-      this.#heldAt = performance.now();
+    /** Takes the key; held from when the write was sent (its TTL runs from the server's write, later). */
+    const take = async (write: () => Promise<number>) => {
+      const sent = performance.now();
+      this.#revision = await write();
+      this.#heldAt = sent;
       return { waitedMs: Date.now() - t0 };
     };
     for (;;) {
       try {
-        return held(await this.#kv.create(KEY, this.#me));
+        return await take(() => this.#kv.create(KEY, this.#me));
       } catch (e) {
         if (!wrongSequence(e)) this.#opts.log.warn({ err: e }, 'ledger lease: cannot reach the lease bucket; retrying');
       }
@@ -125,7 +127,7 @@ export class WriterLease {
       const holder = cur?.operation === 'PUT' ? cur.json<Holder>() : undefined;
       if (cur && holder && holder.instance === this.#opts.instance) {
         try {
-          const r = held(await this.#kv.update(KEY, this.#me, cur.revision));
+          const r = await take(() => this.#kv.update(KEY, this.#me, cur.revision));
           this.#opts.log.info(
             { instance: me.instance },
             'ledger lease: taken over from this instance’s previous process',
@@ -139,7 +141,7 @@ export class WriterLease {
         if (gone?.revision !== cur.revision) gone = { revision: cur.revision, at: performance.now() };
         else if (performance.now() - gone.at >= CONFIRM_GONE_MS)
           try {
-            const r = held(await this.#kv.update(KEY, this.#me, cur.revision));
+            const r = await take(() => this.#kv.update(KEY, this.#me, cur.revision));
             this.#opts.log.info(
               { holder, instance: me.instance },
               'ledger lease: taken over from a holder whose connection is gone',
@@ -191,9 +193,12 @@ export class WriterLease {
     const renew = async () => {
       const since = performance.now() - this.#heldAt;
       if (since >= ttl) return lose(`no renewal of the writer lease for ${Math.round(since)} ms (its TTL: ${ttl} ms)`);
+      // The key's TTL runs from when the server wrote it, after this: a late reply (a pause while
+      // it was on its way) must not make the lease look younger than it is.
+      const sent = performance.now();
       try {
         this.#revision = await this.#kv.update(KEY, this.#me, this.#revision);
-        this.#heldAt = performance.now();
+        this.#heldAt = sent;
       } catch (e) {
         if (!wrongSequence(e)) {
           this.#opts.log.warn({ err: e }, 'ledger lease: renewal failed; retrying');
@@ -221,6 +226,8 @@ export class WriterLease {
       void renew().finally(() => (this.#renewing = false));
     };
     this.#timer = setInterval(tick, Math.max(50, Math.floor(ttl / 3)));
+    // At once too: what ran since the lease was taken (claiming the store) may have used much of the TTL.
+    tick();
   }
 
   stop(): void {
