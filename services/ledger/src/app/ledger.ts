@@ -157,7 +157,8 @@ export class Ledger {
     // is decided on it until it is (the store is back).
     if (this.#stale && !(await this.#rebuildAfterFailure()))
       throw unavailable('the ledger store is unavailable; retry shortly');
-    if ('session_id' in cmd)
+    // Most commands are on a session in memory or a new one: no store read, and no await.
+    if ('session_id' in cmd && this.#memory.mayNeedLoading(cmd.session_id))
       await this.#memory.ensureLoaded(cmd.session_id, this.#store).catch((e: unknown) => {
         this.#health.failed(e, cmd.type);
         throw unavailable('the ledger store is unavailable; retry shortly', e);

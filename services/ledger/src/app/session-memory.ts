@@ -55,6 +55,11 @@ export class SessionMemory {
     }
   }
 
+  /** The session may have events the state does not hold (ended and evicted): ensureLoaded reads them. */
+  mayNeedLoading(id: string): boolean {
+    return !this.#state.sessions.has(id) && this.#known.mightContain(id);
+  }
+
   /** Loads a session the state does not hold (ended and evicted, or never seen). */
   async ensureLoaded(id: string, log: Pick<EventLog, 'readStream'>): Promise<void> {
     if (this.#state.sessions.has(id) || !this.#known.mightContain(id)) return;

@@ -42,6 +42,13 @@ export const SESSION_COLUMNS = [
   'admission',
 ] as const;
 
+/** The event's user column: a workload's patch/restore is the queue-splitter's doing, with no client on it. */
+export const clientUserOf = (e: LedgerEvent): string => ('client_user' in e.data ? e.data.client_user : '');
+
+/** The body column: the rest of the envelope, and the command's traceparent when it had one. */
+export const bodyOf = (e: LedgerEvent, tp: string | undefined): string =>
+  JSON.stringify(tp ? { actor: e.actor, data: e.data, tp } : { actor: e.actor, data: e.data });
+
 export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable, 'position'> {
   return {
     id: e.id,
@@ -49,12 +56,11 @@ export function toRow(e: LedgerEvent, tp: string | undefined): Omit<EventsTable,
     version: e.version,
     type: e.type,
     time: e.time,
-    // A workload's patch/restore is the queue-splitter's doing: no client on it.
-    client_user: 'client_user' in e.data ? e.data.client_user : '',
+    client_user: clientUserOf(e),
     target: e.data.target,
     namespace: e.data.namespace,
     v: e.v,
-    body: JSON.stringify(tp ? { actor: e.actor, data: e.data, tp } : { actor: e.actor, data: e.data }),
+    body: bodyOf(e, tp),
   };
 }
 
