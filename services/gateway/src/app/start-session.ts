@@ -121,24 +121,33 @@ export async function startSession<L extends { destroy(): void }>(
   const resume = asked.client_chosen_id && (await resumes(deps.ledger, who, asked.session_id, target));
   const req = { ...asked, resume };
   const base = { who, req, target, client };
-  try {
-    await authorize(deps.authz, who, {
-      verb: 'proxy',
-      resource: 'targets',
-      namespace: req.namespace,
-      name: rbacTargetName(req.target),
-    });
-  } catch (e) {
-    if (isAppError(e, 'Forbidden'))
-      await recordRejection(deps, base, e, 'start', { permission: `proxy targets/${rbacTargetName(req.target)}` });
-    throw e;
-  }
-  const decision = await deps.policy.evaluateStart({
+  // Authorisation and policy are asked together (two round trips in one): policy's answer is
+  // a query, only read once authorisation allowed the start.
+  const authorized = authorize(deps.authz, who, {
+    verb: 'proxy',
+    resource: 'targets',
+    namespace: req.namespace,
+    name: rbacTargetName(req.target),
+  }).then(
+    () => undefined,
+    (e: unknown) => ({ e }),
+  );
+  const deciding = deps.policy.evaluateStart({
     who,
     target,
     ...(req.config ? { config: req.config } : {}),
     ...(req.profile ? { profile: req.profile } : {}),
   });
+  const refused = await authorized;
+  if (refused) {
+    deciding.catch(() => undefined);
+    if (isAppError(refused.e, 'Forbidden'))
+      await recordRejection(deps, base, refused.e, 'start', {
+        permission: `proxy targets/${rbacTargetName(req.target)}`,
+      });
+    throw refused.e;
+  }
+  const decision = await deciding;
   if (!decision.allowed) {
     const e = new AppError(ErrorCode.Forbidden, decision.message);
     await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
