@@ -132,22 +132,29 @@ export async function startSession<L extends { destroy(): void }>(
     () => undefined,
     (e: unknown) => ({ e }),
   );
-  const deciding = deps.policy.evaluateStart({
-    who,
-    target,
-    ...(req.config ? { config: req.config } : {}),
-    ...(req.profile ? { profile: req.profile } : {}),
-  });
+  const deciding = deps.policy
+    .evaluateStart({
+      who,
+      target,
+      ...(req.config ? { config: req.config } : {}),
+      ...(req.profile ? { profile: req.profile } : {}),
+    })
+    .then(
+      (d) => ({ d }),
+      // Held, not left unhandled while authorisation is still being asked (that would end the process).
+      (e: unknown) => ({ e }),
+    );
   const refused = await authorized;
   if (refused) {
-    deciding.catch(() => undefined);
     if (isAppError(refused.e, 'Forbidden'))
       await recordRejection(deps, base, refused.e, 'start', {
         permission: `proxy targets/${rbacTargetName(req.target)}`,
       });
     throw refused.e;
   }
-  const decision = await deciding;
+  const decided = await deciding;
+  if ('e' in decided) throw decided.e;
+  const decision = decided.d;
   if (!decision.allowed) {
     const e = new AppError(ErrorCode.Forbidden, decision.message);
     await recordRejection(deps, base, e, 'start', decision.policy ? { policy: decision.policy } : {});
