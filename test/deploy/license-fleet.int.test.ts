@@ -179,11 +179,19 @@ describe('deploy/ licence fleet: the rendered hub and clusters as real nats-serv
     proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
     let again: Secrets;
     try {
-      await new Promise((r) => setTimeout(r, 500));
       const auth = join(root, 'etc/nats/auth/auth.conf');
-      // a change nats-server can reload (here nothing but a comment; a rotated license-server seed is alike): reloaded in place
-      writeFileSync(auth, `${readFileSync(auth, 'utf8')}# touched\n`);
-      await eventually('the reloader reloads nats-server', () => /reloaded nats-server/.test(out) || undefined, 10_000);
+      // a change nats-server can reload (here nothing but a comment; a rotated license-server seed is alike): reloaded in place.
+      // Made again while not reloaded: one made before the reloader took its first checksum goes unseen.
+      await eventually(
+        'the reloader reloads nats-server',
+        () => {
+          if (/reloaded nats-server/.test(out)) return true;
+          writeFileSync(auth, `${readFileSync(auth, 'utf8')}# touched\n`);
+          return undefined;
+        },
+        10_000,
+        2000,
+      );
       assert.equal(hub.proc.exitCode, null, 'still running');
       // the Job run again with a third cluster rewrites auth.conf (the kubelet refreshes the mount)
       const settings = find(hubDocs, 'ConfigMap', 'mirrord-license-settings').data!;
