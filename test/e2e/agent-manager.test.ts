@@ -34,8 +34,7 @@ describe('agent-manager: agent jobs, copy_target with scale_down, reconciliation
       KUBECONFIG: cluster.kubeconfig,
       GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
     });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    [am, policy] = await Promise.all([startAgentManager(sys.env, cluster), startPolicy(sys.env, cluster)]);
     const kc = new KubeConfig();
     kc.loadFromFile(cluster.kubeconfig);
     kc.setCurrentContext('admin');

@@ -50,8 +50,7 @@ describe("agent address check: the gateway dials only this session's agent", () 
       KUBECONFIG: cluster.kubeconfig,
       GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
     });
-    am = await startAgentManager(sys.env, cluster);
-    policy = await startPolicy(sys.env, cluster);
+    [am, policy] = await Promise.all([startAgentManager(sys.env, cluster), startPolicy(sys.env, cluster)]);
     gatewayKube = new KubeConfig();
     gatewayKube.loadFromFile(cluster.kubeconfig);
     gatewayKube.setCurrentContext('mirrord-operator');

@@ -83,8 +83,7 @@ describe(
         GATEWAY_REQUESTHEADER_ALLOWED_NAMES: kube.frontProxy.clientCommonName,
         GATEWAY_CLIENT_CA_FILE: f('client-ca.crt', kube.caPem),
       });
-      am = await startAgentManager(sys.env, cluster);
-      policy = await startPolicy(sys.env, cluster);
+      [am, policy] = await Promise.all([startAgentManager(sys.env, cluster), startPolicy(sys.env, cluster)]);
       await cluster.aggregate(Number(new URL(sys.url).port), ca.certPem);
     });
     after(async () => {

@@ -266,8 +266,8 @@ export async function startClusterSystem(
     GATEWAY_KUBE_CONTEXT: 'mirrord-operator',
     ...extraEnv,
   });
-  const am = await startAgentManager(sys.env, cluster);
-  const policy = await startPolicy(sys.env, cluster);
+  // Both after the gateway, which makes the operator CA agent-manager reads.
+  const [am, policy] = await Promise.all([startAgentManager(sys.env, cluster), startPolicy(sys.env, cluster)]);
   return {
     cluster,
     sys,
