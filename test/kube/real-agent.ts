@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { connect, createServer, type Server } from 'node:net';
 import { join } from 'node:path';
+import { eventually } from '../support/eventually.js';
 
 /**
  * The stand-in's container runtime for a real `mirrord-agent` (MIRRORD_AGENT_BIN): each target
@@ -67,13 +68,14 @@ export function childrenOf(pid: number): number[] {
 
 /** Resolves the forked child of `unshare --fork` (the namespace's PID 1) once it exists. */
 async function pid1Of(unshare: ChildProcess): Promise<number> {
-  for (let i = 0; i < 200; i++) {
-    if (unshare.exitCode !== null || unshare.signalCode) break;
-    const [child] = childrenOf(unshare.pid!);
-    if (child) return child;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`the pod's app did not start (unshare ${unshare.exitCode ?? unshare.signalCode ?? 'timed out'})`);
+  const gone = () => new Error(`the pod's app did not start (unshare ${unshare.exitCode ?? unshare.signalCode})`);
+  if (unshare.exitCode !== null || unshare.signalCode) throw gone();
+  const exited = new Promise<never>((_, reject) => unshare.once('exit', () => reject(gone())));
+  exited.catch(() => undefined);
+  return Promise.race([
+    eventually("the pod's app (unshare's forked child)", () => childrenOf(unshare.pid!)[0], 5000, 25),
+    exited,
+  ]);
 }
 
 /**
