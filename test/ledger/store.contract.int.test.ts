@@ -281,11 +281,15 @@ for (const name of storeNames())
         await first.init();
         await second.init();
         const h2 = new History();
+        assert.equal(await first.stillWriter(), false, 'a process that never claimed the store is not its writer');
         const e1 = await first.claimWriter();
+        assert.equal(await first.stillWriter(), true);
         assert.equal((await first.appendBatch([{ events: h2.run(start('00000000000000D4', 'dora')) }]))[0]!.ok, true);
         // when the second claims it (it took over the lease)
         const e2 = await second.claimWriter();
         assert.ok(e2 > e1, `the newer claim has the higher epoch (${e1} then ${e2})`);
+        assert.equal(await first.stillWriter(), false, 'the first knows it was deposed');
+        assert.equal(await second.stillWriter(), true);
         // then the first one's append is refused, naming both epochs, and nothing of it is stored
         const late = h2.run(start('00000000000000E5', 'erin'));
         const [o] = await first.appendBatch([{ events: late }]);

@@ -32,7 +32,7 @@ await runService('ledger', async (log) => {
     void nc.flush().finally(() => log.flush(() => process.exit(1)));
   };
   // Renewed from now on: rebuilding projections or loading state may take longer than the TTL.
-  lease.keep(stepDown);
+  lease.keep(stepDown, () => store.stillWriter());
   if ((await store.maxPosition()) > 0 && (await store.liveSessions()).sessions.length === 0) {
     // An empty projection store beside a non-empty log: rebuild before serving.
     const { events, projections } = await replayProjections(store);

@@ -96,6 +96,8 @@ export interface StoreIdentity {
    * process claimed a newer one. Unclaimed stores (replay, tools) append unchecked.
    */
   claimWriter(): Promise<number>;
+  /** True while no other process has claimed the store since this one's claimWriter. */
+  stillWriter(): Promise<boolean>;
 }
 
 /** The read models the append keeps in step (sessions, held ports) and what is read from them. */

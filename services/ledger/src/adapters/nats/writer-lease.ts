@@ -178,13 +178,14 @@ export class WriterLease {
   }
 
   /**
-   * Renews every third of the TTL. `lost` is called once the lease may have passed to another:
-   * another holder has the key, the key is gone, or this process's last successful renewal is
-   * older than the TTL (it was paused or cut off that long: the key may have expired and been
-   * taken, and taking it back would depose the new writer). A renewal that cannot reach NATS
-   * keeps trying until then.
+   * Renews every third of the TTL. `lost` is called once the lease passed to another: another
+   * holder has the key, or this process's last successful renewal is older than the TTL (it was
+   * paused or cut off that long) and the store has a newer writer. Past the TTL the key is taken
+   * back only while `stillWriter` says nobody claimed the store meanwhile (a NATS outage with no
+   * standby taking over): a woken holder never re-creates a key that a new writer's expired
+   * meanwhile. A renewal that cannot reach NATS keeps trying.
    */
-  keep(lost: (why: string) => void): void {
+  keep(lost: (why: string) => void, stillWriter: () => Promise<boolean>): void {
     const ttl = this.#opts.ttlMs;
     const lose = (why: string) => {
       this.stop();
@@ -192,7 +193,7 @@ export class WriterLease {
     };
     const renew = async () => {
       const since = performance.now() - this.#heldAt;
-      if (since >= ttl) return lose(`no renewal of the writer lease for ${Math.round(since)} ms (its TTL: ${ttl} ms)`);
+      if (since >= ttl) return this.#reclaim(since, lose, stillWriter);
       // The key's TTL runs from when the server wrote it, after this: a late reply (a pause while
       // it was on its way) must not make the lease look younger than it is.
       const sent = performance.now();
@@ -204,19 +205,8 @@ export class WriterLease {
           this.#opts.log.warn({ err: e }, 'ledger lease: renewal failed; retrying');
           return;
         }
-        const cur = await this.#kv.get(KEY).catch(() => undefined);
-        if (cur === undefined) return; // NATS unreachable again: the next tick tries (or gives up) again
-        if (cur?.operation === 'PUT' && cur.string() === this.#me) {
-          // Our own earlier renewal, its reply lost: carry on from its revision.
-          this.#revision = cur.revision;
-          return;
-        }
-        const other = cur?.operation === 'PUT' ? cur.json<Holder>() : undefined;
-        lose(
-          other
-            ? `the writer lease is held by ${other.instance} (pid ${other.pid}) since ${new Date(other.since).toISOString()}`
-            : 'the writer lease expired or was released meanwhile',
-        );
+        // Expired or changed under it (a renewal sent late, past the TTL): look at the key.
+        return this.#reclaim(performance.now() - this.#heldAt, lose, stillWriter);
       }
     };
     // One renewal at a time: a slow one (NATS failing over) must not race the next.
@@ -228,6 +218,45 @@ export class WriterLease {
     this.#timer = setInterval(tick, Math.max(50, Math.floor(ttl / 3)));
     // At once too: what ran since the lease was taken (claiming the store) may have used much of the TTL.
     tick();
+  }
+
+  /**
+   * Past the TTL without a renewal, or a renewal refused: the key is still this process's
+   * (renewed from its revision), is another's (lost), or is gone — then created again only if
+   * the store still has this process as its writer, atomically (a standby creating it first
+   * wins, and this one is lost).
+   */
+  async #reclaim(since: number, lose: (why: string) => void, stillWriter: () => Promise<boolean>): Promise<void> {
+    const late = `the writer lease last renewed ${Math.round(since)} ms ago (its TTL: ${this.#opts.ttlMs} ms)`;
+    const sent = performance.now();
+    const cur = await this.#kv.get(KEY).catch(() => undefined);
+    if (cur === undefined) return; // NATS still unreachable: the next tick tries again
+    if (cur?.operation === 'PUT') {
+      if (cur.string() !== this.#me) {
+        const other = cur.json<Holder>();
+        return lose(`${late}; the writer lease is held by ${other.instance} (pid ${other.pid})`);
+      }
+      try {
+        this.#revision = await this.#kv.update(KEY, this.#me, cur.revision);
+        this.#heldAt = sent;
+      } catch {
+        // Raced (a standby's compare-and-set, or NATS away again): the next tick reads the key again.
+      }
+      return;
+    }
+    const mine = await stillWriter().catch(() => undefined);
+    if (mine === undefined) return; // the store unreachable: it fences appends anyway; ask again
+    if (!mine) return lose(`${late}; another ledger has claimed the store since`);
+    try {
+      this.#revision = await this.#kv.create(KEY, this.#me);
+      this.#heldAt = sent;
+      this.#opts.log.warn(
+        { late_ms: Math.round(since) },
+        'ledger lease: taken back after an outage past its TTL; nobody took over',
+      );
+    } catch (e) {
+      if (wrongSequence(e)) lose(`${late}; another ledger took the writer lease`);
+    }
   }
 
   stop(): void {

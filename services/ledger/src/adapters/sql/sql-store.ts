@@ -38,6 +38,11 @@ function sqlStoreIdentity(db: Kysely<Database>, writer: Writer): StoreIdentity {
       writer.appender?.fence(epoch);
       return epoch;
     },
+
+    async stillWriter() {
+      const r = await db.selectFrom('meta').select('value').where('key', '=', WRITER_EPOCH).executeTakeFirst();
+      return writer.epoch !== undefined && Number(r?.value ?? 0) === writer.epoch;
+    },
   };
 }
 
