@@ -83,7 +83,8 @@ describe('jira-reporter: Session Ended → Forge webtrigger, once, durably', () 
   after(async () => {
     await nc?.close();
     await reporter?.stop();
-    await ledger?.stop();
+    // Teardown: a SIGTERM would wait out the ledger's fleet usage drain (test/support/system.ts).
+    await ledger?.kill9();
     rx.server?.close();
     await nats?.[Symbol.asyncDispose]();
   });
