@@ -1,3 +1,4 @@
+import type { CopyTargetReply } from '../contracts/agent-manager.js';
 import type { ClientFields, QueueSplitStartedData } from '../events/types.js';
 
 /**
@@ -49,27 +50,8 @@ export interface SessionView extends SessionRecord {
   splits?: QueueSplitRecord[];
 }
 
-/** A copy of a target made for a session (agent-manager's `copytargets` query). */
-export interface CopyTargetView {
-  name: string;
-  namespace: string;
-  /** Canonical target the copy was made from, e.g. `deployment/x`. */
-  target: string;
-  scale_down: boolean;
-  creator_session: string;
-  phase: 'InProgress' | 'Ready' | 'Failed';
-  created_at: number;
-  /** Seconds an idle copy is kept for its user's next session. */
-  idle_ttl: number;
-  /** When its last session ended (absent while a session uses it). */
-  idle_since?: number;
-  /** The `CopyTarget` spec the CLI created it with (absent for copies made by a session's config). */
-  spec?: Record<string, unknown>;
-  /** The creator's `user_id` (base64 public key). */
-  user_id?: string;
-  /** The authenticated user the copy was made for: only they may connect to it. */
-  client_user?: string;
-}
+/** A copy target as agent-manager reports it: its contract's reply. */
+export type CopyTargetView = CopyTargetReply;
 
 /** `mirrord_sessions_duration` buckets (seconds): 1 s to 8 h. */
 export const DURATION_BUCKETS = [1, 5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800] as const;

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import { unavailable } from '#shared/errors/index.js';
 import { newEventId } from '#shared/ids/index.js';
+import type { CommandReply } from '#shared/contracts/index.js';
 import type { AppendLatency, SessionView } from '#shared/ledger/index.js';
 import type { LedgerCommand, SessionLimits } from '../domain/commands.js';
 import { decide } from '../domain/decide.js';
@@ -13,19 +14,6 @@ import { Liveness, type Reporter } from './liveness.js';
 import { reportActivity } from './report-activity.js';
 import { SessionMemory } from './session-memory.js';
 import { StoreHealth } from './store-health.js';
-
-export interface EventRef {
-  id: string;
-  type: string;
-  session_id: string;
-  position: number;
-}
-export interface CommandResult {
-  events: EventRef[];
-  warnings: string[];
-  resumed?: boolean;
-  unlocked?: boolean;
-}
 
 export interface LedgerOptions {
   unusedTtlMs: number;
@@ -151,7 +139,7 @@ export class Ledger {
     return this.#expiry.expireNow();
   }
 
-  async execute(cmd: LedgerCommand, traceparent?: string): Promise<CommandResult> {
+  async execute(cmd: LedgerCommand, traceparent?: string): Promise<CommandReply> {
     if (this.#closed) throw unavailable('the ledger is shutting down; retry against another replica');
     // Memory diverged from the store (a failed append) and could not be rebuilt then: nothing
     // is decided on it until it is (the store is back).

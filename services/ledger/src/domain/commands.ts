@@ -9,11 +9,10 @@ import type {
   SeatAdmission,
   SessionCiInfo,
 } from '#shared/events/index.js';
+import type { OnConcurrentSteal } from '#shared/mirrord-config/index.js';
 
 /** Who the client is: the seed's client fields minus target/namespace. */
 export type ClientInfo = Omit<ClientFields, 'target' | 'namespace'>;
-
-export type OnConcurrentSteal = 'abort' | 'continue' | 'override';
 
 export interface StartSession {
   type: 'StartSession';

@@ -1,6 +1,7 @@
 import { AppError, ErrorCode, conflict, forbidden, invalid, notFound } from '#shared/errors/index.js';
 import type { ClientFields, DataOf, LedgerEvent } from '#shared/events/index.js';
 import { formatTarget, parseTarget, validateNamespace } from '#shared/targets/index.js';
+import { CONCURRENT_STEAL } from '#shared/mirrord-config/index.js';
 import type { DecideContext, LedgerCommand, SubscribePort } from './commands.js';
 import { findConflicts, shadowWarnings } from './locks.js';
 import { decideQueueCommand } from './queue-splits.js';
@@ -92,7 +93,10 @@ function subscribe(
       });
       return { warnings: [], refused };
     } else {
-      throw invalid('on_concurrent_steal', `expected "abort" | "continue" | "override", got ${JSON.stringify(mode)}`);
+      throw invalid(
+        'on_concurrent_steal',
+        `expected ${CONCURRENT_STEAL.map((m) => JSON.stringify(m)).join(' | ')}, got ${JSON.stringify(mode)}`,
+      );
     }
   }
   const data: DataOf['PortStolen'] = { ...s.fields, port, lock };
