@@ -1,4 +1,5 @@
 import { sql, type Kysely, type Selectable } from 'kysely';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { LedgerEvent } from '#shared/events/index.js';
 import type { EventFilter, EventLog, StoredEvent } from '../../domain/store.js';
 import { appendBatch } from './append.js';
@@ -32,11 +33,43 @@ function parseRow(r: Selectable<EventsTable>): StoredEvent {
 
 const toEvent = (r: Selectable<EventsTable>): LedgerEvent => parseRow(r).event;
 
+/** Columns of a raw SQLite row read by readAll, in this order. */
+const RAW_COLUMNS = 'position, id, session_id, version, type, time, v, body';
+type RawRow = [number, string, string, number, string, number, number, string];
+
+/**
+ * parseRow for a raw (array) row: the log was validated by its contract when appended, so it
+ * is read back as it was written, without an object per row from the driver.
+ */
+function parseRawRow(r: RawRow): StoredEvent {
+  const body = JSON.parse(r[7]) as { actor: unknown; data: unknown; tp?: string };
+  const event = {
+    v: r[6],
+    id: r[1],
+    type: r[4],
+    session_id: r[2],
+    version: Number(r[3]),
+    position: Number(r[0]),
+    time: Number(r[5]),
+    actor: body.actor,
+    data: body.data,
+  } as LedgerEvent;
+  return body.tp ? { event, traceparent: body.tp } : { event };
+}
+
 /** How far event times may step back between appends (clock adjustments) without a time filter missing them. */
 const CLOCK_MARGIN_MS = 60_000;
 
 /** The event table: the one append path (SQLite's hand-written one or kysely's) and its reads. */
-export function sqlEventLog(db: Kysely<Database>, cap: Capabilities, writer: Writer): EventLog {
+export function sqlEventLog(
+  db: Kysely<Database>,
+  cap: Capabilities,
+  writer: Writer,
+  sqlite?: BetterSqlite3.Database,
+): EventLog {
+  // Replay and the outbox read the whole log through readAll: on SQLite it skips kysely and the
+  // driver's row objects (a profile of a 1M-event replay had them at a third of its time).
+  let readPage: BetterSqlite3.Statement<[number, number], RawRow> | undefined;
   return {
     async appendBatch(items) {
       return writer.appender ? writer.appender.appendBatch(items) : appendBatch(db, cap, items, writer.epoch);
@@ -53,6 +86,14 @@ export function sqlEventLog(db: Kysely<Database>, cap: Capabilities, writer: Wri
     },
 
     async readAll(afterPosition, limit) {
+      if (sqlite) {
+        readPage ??= sqlite
+          .prepare<[number, number], RawRow>(
+            `SELECT ${RAW_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?`,
+          )
+          .raw(true);
+        return readPage.all(afterPosition, limit).map(parseRawRow);
+      }
       const rows = await db
         .selectFrom('events')
         .selectAll()

@@ -56,7 +56,7 @@ export async function openLedgerStore(
   const writer: Writer = {};
   let initialised: Promise<void> | undefined;
   const store: LedgerStore = {
-    ...sqlEventLog(db, cap, writer),
+    ...sqlEventLog(db, cap, writer, sqlite),
     ...sqlStoreIdentity(db, writer),
     ...sqlReadModels(db, sqlite),
     ...sqlCheckpoints(db),
