@@ -1,4 +1,5 @@
 import { compileOutgoing, outgoingVerdict, type Enforcement, type OutgoingRules } from '#shared/policy/index.js';
+import type { CommandBody } from '#shared/contracts/index.js';
 import { connectRefused, daemonMessage, decodeExact, type ClientIntent } from '#shared/protocol/index.js';
 import { OrderedAnswers } from '../domain/ordered-answers.js';
 import type { TokenBucket } from '../domain/token-bucket.js';
@@ -9,15 +10,11 @@ import type { StartedSession } from './start-session.js';
 type Connect = Extract<ClientIntent, { kind: 'connect' }>;
 
 /** A connect the policies refuse: what the relay answers and the ledger records. */
-export interface BlockedConnect {
-  protocol: 'TCP' | 'UDP';
-  address: string;
-  port: number;
+export type BlockedConnect = Pick<CommandBody<'outgoing-blocked'>, 'protocol' | 'address' | 'port' | 'policy'> & {
   /** The names this session resolved to the address (what hostname rules matched against). */
   hostnames: string[];
-  policy: string;
   reason: string;
-}
+};
 
 /** Names remembered per session: enough for any app, bounded against one that resolves without end. */
 const MAX_ADDRESSES = 4096;

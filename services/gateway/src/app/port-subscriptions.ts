@@ -1,3 +1,4 @@
+import type { CommandBody, CommandReply } from '#shared/contracts/index.js';
 import { AppError, ErrorCode, isAppError } from '#shared/errors/index.js';
 import { checkFilterPatterns, type FilterLimits } from '#shared/filters/index.js';
 import type { HttpFilter } from '#shared/mirrord-config/index.js';
@@ -22,7 +23,7 @@ export interface PortSubscription {
 }
 
 export type SubscribeOutcome =
-  { ok: true; warnings: string[]; unlocked?: boolean } | { ok: false; refusal: Refusal; error: AppError };
+  ({ ok: true } & Pick<CommandReply, 'warnings' | 'unlocked'>) | { ok: false; refusal: Refusal; error: AppError };
 
 /**
  * Subscribes a port of a live session: the filter bounded (HTTP_FILTER_MAX_*), policy asked
@@ -65,7 +66,7 @@ export async function subscribePort(
       },
     };
   }
-  const body: Record<string, unknown> = {
+  const body: CommandBody<'port-subscribe'> = {
     session_id: s.req.session_id,
     client_user: s.who.user,
     port,

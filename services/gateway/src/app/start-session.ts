@@ -5,7 +5,7 @@ import { rbacTargetName } from '#shared/targets/index.js';
 import { checkConfigFilters, DEFAULT_FILTER_LIMITS, type FilterLimits } from '#shared/filters/index.js';
 import { seatOf, type License } from '#shared/license/index.js';
 import type { ConnectRequest } from '../domain/connect-request.js';
-import type { PreparedAgentReply } from '#shared/contracts/index.js';
+import type { CommandBody, PreparedAgentReply } from '#shared/contracts/index.js';
 import type {
   AgentProvisioner,
   Authorizer,
@@ -210,7 +210,7 @@ export async function startSession<L extends { destroy(): void }>(
     await unsplit();
     throw e;
   }
-  const body: Record<string, unknown> = {
+  const body: CommandBody<'start'> = {
     session_id: req.session_id,
     target: target.path,
     namespace: target.namespace,

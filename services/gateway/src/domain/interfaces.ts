@@ -5,6 +5,7 @@ import type { Enforcement } from '#shared/policy/index.js';
 import type { Target } from '#shared/targets/index.js';
 import type { CopyTargetView, SessionView } from '#shared/ledger/index.js';
 import type {
+  CommandBody,
   CommandReply,
   PrepareRequestBody,
   PreparedAgentReply,
@@ -155,22 +156,22 @@ export interface QueueSplitter {
 }
 export type QueueSplitAnswer = z.output<(typeof queueSplitterContracts)['split']['reply']>;
 
-/** The ledger as the gateway's use cases need it (NATS request-reply in production). */
+/** The ledger's commands the gateway sends. */
+type GatewayLedgerVerb =
+  | 'start'
+  | 'reject'
+  | 'port-subscribe'
+  | 'port-unsubscribe'
+  | 'end'
+  | 'kill'
+  | 'kill-all'
+  | 'outgoing-blocked'
+  | 'workload-patch'
+  | 'queue-split-start';
+
+/** The ledger as the gateway's use cases need it (NATS request-reply in production), bodies typed by their contracts. */
 export interface SessionLedger {
-  command(
-    verb:
-      | 'start'
-      | 'reject'
-      | 'port-subscribe'
-      | 'port-unsubscribe'
-      | 'end'
-      | 'kill'
-      | 'kill-all'
-      | 'outgoing-blocked'
-      | 'workload-patch'
-      | 'queue-split-start',
-    body: Record<string, unknown>,
-  ): Promise<CommandReply>;
+  command<V extends GatewayLedgerVerb>(verb: V, body: CommandBody<V>): Promise<CommandReply>;
   session(id: string): Promise<{
     session: Pick<SessionView, 'id' | 'status' | 'client_user' | 'target' | 'namespace' | 'end_reason'> | null;
   }>;
