@@ -35,7 +35,7 @@ export const ledgerConfigSpec = {
   LEDGER_LEASE_MS: {
     parse: int(500, 300_000),
     default: 5000,
-    doc: 'writer lease TTL in ms: how long a killed active ledger blocks its standby (renewed every third of it)',
+    doc: 'writer lease TTL in ms (renewed every third of it): how long a paused or partitioned active ledger blocks its standby; a killed one is taken over at once',
   },
   LEDGER_INSTANCE: {
     parse: str,
