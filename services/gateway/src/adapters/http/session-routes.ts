@@ -14,11 +14,13 @@ import {
   eventItem,
   failureStatus,
   list,
+  operatorJson,
   operatorObject,
   sessionObject,
   sessionTable,
   successStatus,
   type LedgerSessionView,
+  type OperatorInfo,
 } from './resources.js';
 import { decodeCursor, encodeCursor, parseTimeBound } from '../../domain/time-range.js';
 import { operatorApi } from '#shared/contracts/http.js';
@@ -35,6 +37,8 @@ import { findSession, killAll as killEvery, killSession as killOne } from '../..
 import { billingPeriod } from '#shared/license/index.js';
 
 type NsParams = { namespace?: string };
+/** What fastify itself sends with a JSON reply. */
+const JSON_TYPE = 'application/json; charset=utf-8';
 type IdParams = NsParams & { id: string };
 type Query = Record<string, string | undefined>;
 
@@ -170,7 +174,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
   });
   // `?at=`: the sessions, users and seats as they were then, rebuilt from the ledger (no copies:
   // they are not events' history). History has no future: a time ahead of now is refused.
-  const operator = async (atParam: string | undefined) => {
+  const operatorInfo = async (atParam: string | undefined): Promise<OperatorInfo> => {
     const clock = Date.now();
     const at = atParam === undefined ? undefined : parseTimeBound('at', atParam, clock);
     if (at !== undefined && at > clock)
@@ -190,7 +194,7 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       // As of `at`: the seats of its billing period up to that moment.
       deps.ledger.seats(period.from, at === undefined ? period.to : at + 1).catch(() => undefined),
     ]);
-    return operatorObject({
+    return {
       version: deps.version,
       protocolVersion: PROTOCOL_VERSION,
       fingerprint: deps.ca?.fingerprint ?? '',
@@ -206,19 +210,21 @@ export function registerSessionRoutes(app: FastifyInstance, deps: GatewayDeps): 
       copyTargets,
       startedAt,
       queueSplitting: deps.queues !== undefined,
-    });
+    };
   };
-  app.get(routeOf(operatorApi.operator), (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
-    traced(req, 'GET mirrordoperators/operator', async (): Promise<ReplyOf<typeof operatorApi.operator>> => {
+  // Serialised here, once, from cached per-session pieces (operatorJson): what fastify's
+  // JSON.stringify of operatorObject would send, at a fraction of the cost with 10,000 sessions.
+  app.get(routeOf(operatorApi.operator), (req: FastifyRequest<{ Querystring: { at?: string } }>, reply) =>
+    traced(req, 'GET mirrordoperators/operator', async () => {
       await authorize(deps, requireIdentity(req), { verb: 'get', resource: 'mirrordoperators', name: 'operator' });
-      return operator(req.query.at);
+      return reply.type(JSON_TYPE).send(operatorJson(await operatorInfo(req.query.at)));
     }),
   );
   // Discovery advertises `list`: `kubectl get mirrordoperators` lists the one operator.
   app.get(`${API_PREFIX}/mirrordoperators`, (req: FastifyRequest<{ Querystring: { at?: string } }>) =>
     traced(req, 'GET mirrordoperators', async () => {
       await authorize(deps, requireIdentity(req), { verb: 'list', resource: 'mirrordoperators' });
-      return list('MirrordOperator', [await operator(req.query.at)]);
+      return list('MirrordOperator', [operatorObject(await operatorInfo(req.query.at))]);
     }),
   );
 
