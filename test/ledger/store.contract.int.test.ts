@@ -6,7 +6,8 @@ import { decide } from '../../services/ledger/src/domain/decide.js';
 import { evolve } from '../../services/ledger/src/domain/evolve.js';
 import { initialState, type LedgerState } from '../../services/ledger/src/domain/state.js';
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
-import { FencedError, type LedgerStore } from '../../services/ledger/src/domain/store.js';
+import { FencedError, type EventFilter, type LedgerStore } from '../../services/ledger/src/domain/store.js';
+import type { SessionRow } from '../../services/ledger/src/domain/projections.js';
 import { openLedgerStore } from '../../services/ledger/src/adapters/sql/sql-store.js';
 import { diffProjections, replayProjections } from '../../services/ledger/src/app/replay-projections.js';
 import { storeNames, storeUnderTest, type StoreUnderTest } from '../support/ledger-stores.js';
@@ -235,6 +236,78 @@ for (const name of storeNames())
       assert.ok((await diffProjections(store, projections)).length > 0);
       await store.replaceProjections(projections.sessions.values(), projections.ports.values());
       assert.deepEqual(await diffProjections(store, projections), []);
+    });
+
+    it('pages by namespace, user and time alike for many and few matching sessions; live at any moment', async () => {
+      // given a store of its own: 120 short sessions in a busy namespace, two in a rare one, and
+      // one long session that ends last (after a first "live at" read)
+      const s = await openLedgerStore(await under.newDatabase('history'));
+      try {
+        const hh = new History();
+        const ns = new Map<string, string>();
+        const users = new Map<string, string>();
+        const open = (id: string, user: string, namespace: string) => {
+          ns.set(id, namespace);
+          users.set(id, user);
+          return hh.run({ ...start(id, user), namespace } as LedgerCommand);
+        };
+        const end = (id: string, user: string) =>
+          hh.run({ type: 'EndSession', session_id: id, client_user: user, reason: 'ClientClosed' });
+        const long = '0000000000001000';
+        const items = [{ events: open(long, 'lena', 'busy') }];
+        for (let i = 0; i < 122; i++) {
+          const id = (0x2000 + i).toString(16).padStart(16, '0');
+          const user = `u${i % 5}`;
+          items.push({ events: open(id, user, i % 60 === 7 ? 'rare' : 'busy') }, { events: end(id, user) });
+        }
+        for (const o of await s.appendBatch(items)) assert.ok(o.ok);
+        const mid = (await s.readStream(long))[0]!.time + 100_000;
+        await s.sessionsLiveAt(mid);
+        assert.ok((await s.appendBatch([{ events: end(long, 'lena') }]))[0]!.ok);
+        const all = (await s.readAll(0, 10_000)).map((x) => x.event);
+
+        // when pages are asked by namespace, user and window, then each is the log filtered
+        const expect = (f: EventFilter) =>
+          all
+            .filter(
+              (e) =>
+                (f.namespace === undefined || ns.get(e.session_id) === f.namespace) &&
+                (f.client_user === undefined || users.get(e.session_id) === f.client_user) &&
+                (f.since === undefined || e.time >= f.since) &&
+                (f.until === undefined || e.time <= f.until) &&
+                e.position > (f.after ?? 0),
+            )
+            .slice(0, f.limit)
+            .map((e) => e.id);
+        for (const f of [
+          { namespace: 'busy', limit: 10 },
+          { namespace: 'busy', limit: 10, after: all[100]!.position },
+          { namespace: 'rare', limit: 10 },
+          { namespace: 'busy', since: mid, until: mid + 20_000, limit: 10 },
+          { namespace: 'rare', since: mid, limit: 10 },
+          { client_user: 'u3', limit: 7 },
+          { client_user: 'lena', since: mid, limit: 7 },
+        ] as EventFilter[])
+          assert.deepEqual(
+            (await s.queryEvents(f)).map((e) => e.id),
+            expect(f),
+            JSON.stringify(f),
+          );
+
+        // and the sessions live at a moment are those started by then and not ended yet
+        const rows: SessionRow[] = [];
+        for await (const r of s.allSessionRows()) rows.push(r);
+        for (const at of [mid, mid + 50_500, hh.now - 500, hh.now + 1]) {
+          const want = rows
+            .filter((r) => r.started_at <= at && (r.ended_at === null || r.ended_at > at))
+            .map((r) => r.id)
+            .sort();
+          assert.deepEqual((await s.sessionsLiveAt(at)).map((r) => r.id).sort(), want, `at ${at}`);
+          assert.ok(want.includes(long) === at < hh.now);
+        }
+      } finally {
+        await s.close();
+      }
     });
 
     it("counts a window's licence usage: one row per seat (CI apart, with its peak), refused seats", async () => {

@@ -12,6 +12,19 @@ const num = <T extends Record<string, unknown>>(r: T, ...keys: (keyof T)[]): T =
 
 /** Reads of the sessions and held_ports projections (kept in step by the append). */
 export function sqlReadModels(db: Kysely<Database>, sqlite: BetterSqlite3.Database | undefined): SessionReadModels {
+  // The longest ended session's duration, kept up to date from the sessions ended since the last
+  // look (by the ended_at index); the margin covers ended_at times stepping back (clock steps).
+  let longest = { ms: 0, seen: 0 };
+  const longestSession = async (): Promise<number> => {
+    const r = await db
+      .selectFrom('sessions')
+      .select([sql<number | null>`max(ended_at - started_at)`.as('d'), sql<number | null>`max(ended_at)`.as('e')])
+      .where('ended_at', '>', longest.seen - 60_000)
+      .executeTakeFirst();
+    if (r?.e !== null && r?.e !== undefined)
+      longest = { ms: Math.max(longest.ms, Number(r.d ?? 0)), seen: Math.max(longest.seen, Number(r.e)) };
+    return longest.ms;
+  };
   return {
     async sessionRow(id) {
       const r = await db.selectFrom('sessions').selectAll().where('id', '=', id).executeTakeFirst();
@@ -87,14 +100,25 @@ export function sqlReadModels(db: Kysely<Database>, sqlite: BetterSqlite3.Databa
     },
 
     async sessionsLiveAt(at, namespace) {
-      let q = db
-        .selectFrom('sessions')
-        .selectAll()
-        .where('status', '<>', 'pending')
-        .where('started_at', '<=', at)
-        .where((eb) => eb.or([eb('ended_at', 'is', null), eb('ended_at', '>', at)]));
-      if (namespace !== undefined) q = q.where('namespace', '=', namespace);
-      return (await q.orderBy('started_at').orderBy('id').execute()).map((r) => num(r, 'started_at', 'ended_at'));
+      // Live at `at`: still open (few rows, by the ended_at index), or ended after it and
+      // started within the longest session's duration before it (by the started_at index); a
+      // single "started by at and not ended by then" query reads half the table on average.
+      const longest = await longestSession();
+      const base = () => {
+        let q = db.selectFrom('sessions').selectAll().where('status', '<>', 'pending').where('started_at', '<=', at);
+        if (namespace !== undefined) q = q.where('namespace', '=', namespace);
+        return q;
+      };
+      const [open, ended] = await Promise.all([
+        base().where('ended_at', 'is', null).execute(),
+        base()
+          .where('started_at', '>=', at - longest)
+          .where('ended_at', '>', at)
+          .execute(),
+      ]);
+      return [...open, ...ended]
+        .map((r) => num(r, 'started_at', 'ended_at'))
+        .sort((a, b) => a.started_at - b.started_at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     },
 
     async metricsSnapshot(buckets, now) {
@@ -102,6 +126,7 @@ export function sqlReadModels(db: Kysely<Database>, sqlite: BetterSqlite3.Databa
     },
 
     async replaceProjections(sessions: Iterable<SessionRow>, ports: Iterable<HeldPortRow>) {
+      longest = { ms: 0, seen: 0 };
       await db.transaction().execute(async (trx) => {
         await trx.deleteFrom('held_ports').execute();
         await trx.deleteFrom('sessions').execute();
