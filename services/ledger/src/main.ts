@@ -25,14 +25,17 @@ await runService('ledger', async (log) => {
   // so that any older writer still running can no longer commit.
   const lease = await WriterLease.open(nc, { instance: cfg.LEDGER_INSTANCE, ttlMs: cfg.LEDGER_LEASE_MS, log });
   const { waitedMs } = await lease.acquire();
-  const epoch = await store.claimWriter();
-  log.info({ epoch, waited_ms: waitedMs, instance: cfg.LEDGER_INSTANCE }, 'ledger writer lease acquired');
+  let epoch = 0;
   const stepDown = (why: string) => {
     log.fatal({ epoch }, `ledger stepping down: ${why}`);
     void nc.flush().finally(() => log.flush(() => process.exit(1)));
   };
-  // Renewed from now on: rebuilding projections or loading state may take longer than the TTL.
+  // Renewed from now on, before the store is claimed: on PostgreSQL the claim waits for a paused
+  // writer's open append to finish, and rebuilding projections or loading state may take longer
+  // than the TTL. A lease left to expire meanwhile let the paused writer take its key back.
   lease.keep(stepDown, () => store.stillWriter());
+  epoch = await store.claimWriter();
+  log.info({ epoch, waited_ms: waitedMs, instance: cfg.LEDGER_INSTANCE }, 'ledger writer lease acquired');
   if ((await store.maxPosition()) > 0 && (await store.liveSessions()).sessions.length === 0) {
     // An empty projection store beside a non-empty log: rebuild before serving.
     const { events, projections } = await replayProjections(store);

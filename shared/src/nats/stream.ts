@@ -3,10 +3,13 @@ import {
   DeliverPolicy,
   jetstream,
   jetstreamManager,
+  JetStreamApiCodes,
+  JetStreamApiError,
   RetentionPolicy,
   StorageType,
   type ConsumerMessages,
   type JetStreamManager,
+  type StreamInfo,
 } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/nats-core';
 import { streamReplicas } from './connect.js';
@@ -15,6 +18,25 @@ import { EVENTS_STREAM, EVENTS_WILDCARD } from './subjects.js';
 /** The duplicate window covers the outbox's re-publish horizon (architecture.md). */
 export const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 
+const notFound = (e: unknown) => e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamNotFound;
+
+/**
+ * A stream's info, or undefined only when it does not exist. Any other failure (a timeout while
+ * a cluster elects the stream's leader after a node died) is asked again for a while: taking
+ * it for "missing" would try to add a stream that exists, which the server refuses.
+ */
+async function streamInfo(jsm: JetStreamManager, name: string): Promise<StreamInfo | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await jsm.streams.info(name);
+    } catch (e) {
+      if (notFound(e)) return undefined;
+      if (attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
 /**
  * Creates a stream (file storage, limits retention, 1 h dedupe, the bus's replica count) if
  * missing; idempotent. A stream made before the bus became a cluster is scaled up to it.
@@ -22,7 +44,7 @@ export const DUPLICATE_WINDOW_MS = 60 * 60 * 1000;
 export async function ensureStream(nc: NatsConnection, name: string, subjects: string[]): Promise<JetStreamManager> {
   const jsm = await jetstreamManager(nc);
   const replicas = streamReplicas(nc);
-  const info = await jsm.streams.info(name).catch(() => undefined);
+  const info = await streamInfo(jsm, name);
   if (!info) {
     await jsm.streams.add({
       name,

@@ -5,6 +5,8 @@ import { request } from '#shared/contracts/index.js';
 import { licenseContracts, parseWire, usageSnapshot } from '#shared/license/fleet.js';
 import { USAGE_STREAM } from '#shared/nats/index.js';
 
+/** How long a stop waits for a relay request in flight. */
+const STOP_GRACE_MS = 250;
 /** A license server not reached is asked again after 2 s, then twice as late, up to the heartbeat. */
 const RETRY_FIRST_MS = 2000;
 /** With nothing new, the stream is looked at again this often (a publish wakes it at once). */
@@ -49,10 +51,16 @@ export class UsageRelay {
     this.#wake?.();
   }
 
+  /**
+   * Stops relaying. A request in flight gets a moment, not its whole timeout: with no hub
+   * answering (an imported subject times out rather than saying "no responders") a shutdown
+   * would wait 5 s for nothing. Abandoning it loses nothing: the snapshot stays in the stream,
+   * and the next relay sends it again (the hub dedups).
+   */
   async stop(): Promise<void> {
     this.#stopped = true;
     this.wake();
-    await this.#loop;
+    await Promise.race([this.#loop, new Promise((r) => setTimeout(r, STOP_GRACE_MS).unref())]);
   }
 
   async #run(): Promise<void> {
