@@ -43,7 +43,8 @@ describe('copy targets from a Deployment scaled to 0 (real kube-apiserver, contr
     });
 
   before(async () => {
-    all = await startClusterSystem();
+    // A pod that never gets ready is waited for 8 s, not the default 20 (the others here get ready well within it).
+    all = await startClusterSystem({ TARGET_READY_TIMEOUT_MS: '8000' });
     sys = all.sys;
     const kc = new KubeConfig();
     kc.loadFromFile(all.cluster.kubeconfig);
@@ -198,7 +199,7 @@ describe('copy targets from a Deployment scaled to 0 (real kube-apiserver, contr
     assert.equal(lines.length, 1, p.stderr);
     assert.match(
       lines[0]!,
-      /^error: target deployment "stuck-web" in namespace "default" is not ready: none of its 1 pod\(s\) is running and ready after 20 s; last state: pod stuck-web-[a-z0-9-]+: Pending/,
+      /^error: target deployment "stuck-web" in namespace "default" is not ready: none of its 1 pod\(s\) is running and ready after 8 s; last state: pod stuck-web-[a-z0-9-]+: Pending/,
     );
     assert.match(lines[0]!, /see kubectl get pods -n default -l 'app=stuck-web,!mirrord.metalbear.co\/session'/);
   });

@@ -48,6 +48,11 @@ export const gatewayConfigSpec = {
   GATEWAY_TOKEN_FILE: { parse: str, default: SAMPLE_TOKEN_FILE, doc: 'kube-apiserver style token CSV' },
   ...natsSpec,
   GATEWAY_ACTIVITY_INTERVAL_MS: { parse: int(200, 60_000), default: 3000, doc: 'liveness report period' },
+  TARGET_READY_TIMEOUT_MS: {
+    parse: int(1000, 600_000),
+    default: 20_000,
+    doc: 'how long a session start waits for a target pod to become ready (starting, rolling) before a lasting 409 naming its state',
+  },
   PROTOCOL_MAX_MESSAGE_BYTES: {
     parse: int(1024, 1024 * 1024 * 1024),
     default: 16 * 1024 * 1024,

@@ -60,7 +60,7 @@ function clusterAccess(cfg: GatewayConfig, tls: TlsFiles | undefined) {
     mode: 'kubernetes' as const,
     authn,
     authz,
-    targets: new KubeTargetResolver(kc, authz),
+    targets: new KubeTargetResolver(kc, authz, cfg.TARGET_READY_TIMEOUT_MS),
     agents: (nc: NatsConnection) => new KubeVerifiedAgents(new NatsAgents(nc), kc),
     policy: (nc: NatsConnection): PolicyEvaluator => new NatsPolicy(nc),
   };

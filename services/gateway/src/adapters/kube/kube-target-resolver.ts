@@ -35,11 +35,6 @@ type Workload = {
   };
 };
 
-/**
- * How long a session start waits for a target pod to become ready (its pods are starting, or
- * rolling): then a lasting 409 naming the pods' state — a 503 the mirrord CLI retries without end.
- */
-const READY_WAIT_MS = 20_000;
 /** A target's pods now, its labels, its template's containers, and how to watch its pods. */
 interface TargetPods {
   pods: V1Pod[];
@@ -70,6 +65,11 @@ export class KubeTargetResolver implements TargetResolver {
   constructor(
     kc: KubeConfig,
     private readonly access: SubjectAccessReviewAuthorizer,
+    /**
+     * How long a session start waits for a target pod to become ready (its pods are starting, or
+     * rolling): then a lasting 409 naming the pods' state — a 503 the mirrord CLI retries without end.
+     */
+    private readonly readyWaitMs = 20_000,
   ) {
     this.#core = kc.makeApiClient(CoreV1Api);
     this.#apps = kc.makeApiClient(AppsV1Api);
@@ -173,7 +173,7 @@ export class KubeTargetResolver implements TargetResolver {
     const notReady = `target ${what} is not ready: none of its ${pods.length} pod(s) is running and ready`;
     if (!wait) throw conflict(`${notReady} (${podState(pods[0])}); see ${see}`);
     return this.#pods
-      .waitFor(q, { timeoutMs: READY_WAIT_MS }, notReady, (ps) => ps.find(isReady))
+      .waitFor(q, { timeoutMs: this.readyWaitMs }, notReady, (ps) => ps.find(isReady))
       .catch((e: unknown) => {
         if (e instanceof PodWaitTimeout) throw conflict(`${e.message}; see ${see}`);
         throw e;
