@@ -12,28 +12,28 @@ import {
 } from '../../services/ledger/src/domain/projections.js';
 import type { LedgerCommand } from '../../services/ledger/src/domain/commands.js';
 import type { LedgerEvent } from '#shared/events/index.js';
+import fc from 'fast-check';
 
-/** A deterministic PRNG so a failure reproduces. */
-function rng(seed: number) {
-  return () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
-}
+/** One command of a history: which session (a new one, or one seen before), port and kind. */
+const step = fc.record({
+  reuse: fc.boolean(),
+  pick: fc.nat(),
+  port: fc.integer({ min: 80, max: 82 }),
+  choice: fc.integer({ min: 0, max: 7 }),
+  header: fc.integer({ min: 0, max: 1 }),
+});
+type Step = typeof step extends fc.Arbitrary<infer T> ? T : never;
 
-function randomHistory(seed: number, n: number): LedgerEvent[] {
-  const r = rng(seed);
+/** The events the decider makes of the steps' commands (refused ones add nothing). */
+function historyOf(steps: Step[]): LedgerEvent[] {
   const st = initialState();
   const out: LedgerEvent[] = [];
   let id = 0;
   const ids: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const pick = r();
-    const sid =
-      ids.length && pick > 0.3
-        ? ids[Math.floor(r() * ids.length)]!
-        : (++id).toString(16).toUpperCase().padStart(16, '0');
+  for (const [i, { reuse, pick, port, choice, header }] of steps.entries()) {
+    const sid = ids.length && reuse ? ids[pick % ids.length]! : (++id).toString(16).toUpperCase().padStart(16, '0');
     if (!ids.includes(sid)) ids.push(sid);
     const user = 'u';
-    const port = 80 + Math.floor(r() * 3);
-    const choice = Math.floor(r() * 8);
     const cmds: LedgerCommand[] = [
       {
         type: 'StartSession',
@@ -57,7 +57,7 @@ function randomHistory(seed: number, n: number): LedgerEvent[] {
         port,
         mode: 'steal',
         on_concurrent_steal: 'continue',
-        http_filter: `header=${Math.floor(r() * 2)}`,
+        http_filter: `header=${header}`,
       },
       { type: 'SubscribePort', session_id: sid, client_user: user, port, mode: 'mirror', on_concurrent_steal: 'abort' },
       { type: 'UnsubscribePort', session_id: sid, client_user: user, port },
@@ -117,23 +117,42 @@ function applyDelta(p: ProjectionState, events: LedgerEvent[]): void {
 }
 
 describe('projection delta (group commit) equals event-by-event projection', () => {
-  for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
-    it(`random history #${seed}, random batch boundaries`, () => {
-      const events = randomHistory(seed, 400);
-      assert.ok(events.length > 100);
-      const oneByOne: ProjectionState = { sessions: new Map(), ports: new Map() };
-      for (const e of events) applyOps(oneByOne, projectionOps(e));
-      const batched: ProjectionState = { sessions: new Map(), ports: new Map() };
-      const r = rng(seed * 31);
-      for (let i = 0; i < events.length;) {
-        const n = 1 + Math.floor(r() * 40);
-        applyDelta(batched, events.slice(i, i + n));
-        i += n;
-      }
-      assert.deepEqual(new Map([...batched.sessions].sort()), new Map([...oneByOne.sessions].sort()));
-      assert.deepEqual(new Map([...batched.ports].sort()), new Map([...oneByOne.ports].sort()));
-      assert.ok([...oneByOne.sessions.values()].some((s) => s.status === 'ended'));
-      assert.ok([...oneByOne.sessions.values()].some((s) => s.status === 'pending'));
-    });
-  }
+  const history = fc.array(step, { minLength: 1, maxLength: 400, size: 'max' }).map(historyOf);
+  const batches = fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 400, size: 'max' });
+
+  it('for any history and any batch boundaries, the batched deltas project what one event at a time does', () => {
+    fc.assert(
+      fc.property(history, batches, (events, sizes) => {
+        // given a history, projected one event at a time and in batches of the given sizes
+        const oneByOne: ProjectionState = { sessions: new Map(), ports: new Map() };
+        for (const e of events) applyOps(oneByOne, projectionOps(e));
+        const batched: ProjectionState = { sessions: new Map(), ports: new Map() };
+        for (let i = 0, b = 0; i < events.length; b++) {
+          const n = sizes[b % sizes.length]!;
+          applyDelta(batched, events.slice(i, i + n));
+          i += n;
+        }
+        // then both projections are the same
+        assert.deepEqual(new Map([...batched.sessions].sort()), new Map([...oneByOne.sessions].sort()));
+        assert.deepEqual(new Map([...batched.ports].sort()), new Map([...oneByOne.ports].sort()));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('the histories it tries start, end and refuse sessions, steal, mirror and release ports', () => {
+    const seen = fc.sample(history, { numRuns: 20, seed: 1 }).flat();
+    for (const type of [
+      'SessionStarted',
+      'SessionEnded',
+      'SessionRejected',
+      'PortStolen',
+      'PortMirrored',
+      'PortReleased',
+    ])
+      assert.ok(
+        seen.some((e) => e.type === type),
+        `no ${type} among the sampled histories`,
+      );
+  });
 });
