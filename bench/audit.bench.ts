@@ -52,7 +52,7 @@ export async function benchAudit(file: string, rounds = 40): Promise<Row> {
     unit: 'ms',
     baseline: base,
     ratio: p99 / base,
-    target: '≤ 200 ms',
-    pass: p99 <= 200,
+    target: '≤ 50 ms',
+    pass: p99 <= 50,
   };
 }

@@ -67,8 +67,8 @@ export async function benchReplay(file: string): Promise<Row> {
     unit: 's',
     baseline: rawMs / 1000,
     ratio,
-    target: '<= 3.0',
-    pass: ratio <= 3,
+    target: '<= 1.2',
+    pass: ratio <= 1.2,
   };
 }
 
