@@ -78,6 +78,7 @@ export async function inspect(
   dbUrl: string,
   acked: Set<string>,
   posts: Map<string, number>,
+  keysBySession: Map<string, Set<string>> = new Map(),
   settleMs = 30_000,
 ): Promise<Findings> {
   const store = await openLedgerStore(dbUrl);
@@ -128,7 +129,7 @@ export async function inspect(
     duplicated: streamIds.length - streamSet.size,
     doubleLocks: doubleLocks(events),
     unexplained: sessions.filter((s) => s.status === 'ended' && !s.end_reason).length,
-    doublePosts: [...posts.values()].filter((n) => n > 1).length,
+    doublePosts: [...keysBySession.values()].filter((keys) => keys.size > 1).length,
     unreported: jiraEnds.filter((e) => (posts.get(e.id) ?? 0) === 0).length,
     events: events.length,
   };

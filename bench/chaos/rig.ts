@@ -5,26 +5,48 @@ import { assertNoViolations, startNatsCluster, type NatsCluster } from '../../te
 import { startPostgres, type Postgres } from '../../test/support/postgres.js';
 import { startService, type LogLine, type ServiceProcess } from '../../test/support/service-process.js';
 
-/** A Forge webtrigger stand-in: counts accepted POSTs per idempotency key; can be taken down. */
+/**
+ * A Forge webtrigger stand-in, idempotent by its `idempotency-key` header as the reports'
+ * receiver is: a POST repeating an accepted key is answered 200 and applied no second time
+ * (counted in `repeats`: a reporter killed between the 200 and its mark sends it again). A
+ * report applied twice is one session reported under two keys. Can be taken down.
+ */
 export interface Webtrigger {
   url: string;
-  /** Accepted POSTs per idempotency key (the Session Ended event id). */
+  /** Reports applied per idempotency key (the Session Ended event id): 1 each. */
   posts: Map<string, number>;
+  /** The keys each session's report arrived under. */
+  keysBySession: Map<string, Set<string>>;
+  /** POSTs that repeated an applied key. */
+  repeats: number;
   down: boolean;
   close(): Promise<void>;
 }
 
 export async function startWebtrigger(): Promise<Webtrigger> {
-  const hook: Webtrigger = { url: '', posts: new Map(), down: false, close: async () => undefined };
+  const hook: Webtrigger = {
+    url: '',
+    posts: new Map(),
+    keysBySession: new Map(),
+    repeats: 0,
+    down: false,
+    close: async () => undefined,
+  };
   const server: Server = createServer((req, res) => {
-    req.resume();
+    let body = '';
+    req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
       if (hook.down) {
         res.writeHead(503).end('down for chaos');
         return;
       }
       const key = String(req.headers['idempotency-key']);
-      hook.posts.set(key, (hook.posts.get(key) ?? 0) + 1);
+      if (hook.posts.has(key)) hook.repeats++;
+      else {
+        hook.posts.set(key, 1);
+        const session = String((JSON.parse(body) as { session_id?: unknown }).session_id);
+        hook.keysBySession.set(session, (hook.keysBySession.get(session) ?? new Set()).add(key));
+      }
       res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     });
   });

@@ -2,7 +2,8 @@
  * `npm run chaos`: faults injected one after another under load, against real processes on
  * loopback (a three-node NATS cluster, PostgreSQL, two ledgers, two jira-reporters; then a
  * SQLite ledger on a tiny disk). After each: every acknowledged event in the store and on the
- * stream exactly once, no port locked by two sessions, no Jira report posted twice, every
+ * stream exactly once, no port locked by two sessions, no session's Jira report applied twice (a
+ * repeat after a kill carries the same idempotency key; the receiver applies it once), every
  * session live or ended with a reason. Prints the table; exits non-zero on any violation.
  * CHAOS_PROFILE=short is the one CI runs (test/chaos/chaos.int.test.ts).
  */
@@ -71,8 +72,8 @@ async function phase(rig: Rig, fault: Fault, p: Profile, before: Findings): Prom
   });
   await done;
   const recoveryMs = await recovery;
-  const f = await inspect(rig.nc, rig.dbUrl, stats.acked, rig.hook.posts);
-  log(`chaos:   ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries })}`);
+  const f = await inspect(rig.nc, rig.dbUrl, stats.acked, rig.hook.posts, rig.hook.keysBySession);
+  log(`chaos:   ${JSON.stringify({ ...f, recoveryMs, retries: stats.retries, jiraRepeats: rig.hook.repeats })}`);
   const row: ChaosRow = {
     fault: fault.name,
     commands: stats.commands,

@@ -4,8 +4,9 @@ import { PROFILES, renderTable, runChaos, violations } from '../../bench/chaos/r
 
 /**
  * The short profile of `npm run chaos`: every fault once under load, against the real
- * processes. Nothing acknowledged is lost or doubled, no port is locked twice, no Jira report
- * is posted twice, and the system takes commands again after each fault.
+ * processes. Nothing acknowledged is lost or doubled, no port is locked twice, no session's Jira
+ * report is applied twice (a repeat carries the same idempotency key, applied once by the
+ * receiver), and the system takes commands again after each fault.
  */
 describe('chaos (short profile)', () => {
   it('rides every fault without loss, duplicates or double locks, and recovers', { timeout: 600_000 }, async () => {
