@@ -83,15 +83,8 @@ export function cpuMs(pid: number): number {
   return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
-/**
- * A process's memory after a full garbage collection, through its inspector (started with
- * `--inspect=127.0.0.1:0`; `wsUrl` is the "Debugger listening on" address): the V8 heap in use
- * and the RSS. Collecting first takes the collector's timing out of a before/after delta.
- */
-export async function memoryAfterGc(
-  wsUrl: string,
-  pid: number,
-): Promise<{ heapMb: number; externalMb: number; rssMb: number }> {
+/** A connection to a process's V8 inspector (`--inspect`) and a call that awaits its answer. */
+async function inspector(wsUrl: string) {
   const { default: WebSocket } = await import('ws');
   const ws = new WebSocket(wsUrl);
   await new Promise((r, j) => {
@@ -111,6 +104,19 @@ export async function memoryAfterGc(
       ws.on('message', on);
       ws.send(JSON.stringify({ id: mine, method, params }));
     });
+  return { ws, call };
+}
+
+/**
+ * A process's memory after a full garbage collection, through its inspector (started with
+ * `--inspect=127.0.0.1:0`; `wsUrl` is the "Debugger listening on" address): the V8 heap in use
+ * and the RSS. Collecting first takes the collector's timing out of a before/after delta.
+ */
+export async function memoryAfterGc(
+  wsUrl: string,
+  pid: number,
+): Promise<{ heapMb: number; externalMb: number; rssMb: number }> {
+  const { ws, call } = await inspector(wsUrl);
   for (let i = 0; i < 3; i++) await call('HeapProfiler.collectGarbage');
   const heap = await call('Runtime.getHeapUsage');
   // Buffers, sockets' native parts: memory V8 does not hold but the process's objects do.
@@ -137,26 +143,8 @@ export async function memoryAfterGc(
 export async function profiled<T>(wsUrl: string, name: string, fn: () => Promise<T>): Promise<T> {
   const dir = process.env.BENCH_PROF;
   if (!dir) return fn();
-  const { default: WebSocket } = await import('ws');
   const { mkdirSync, writeFileSync } = await import('node:fs');
-  const ws = new WebSocket(wsUrl);
-  await new Promise((r, j) => {
-    ws.once('open', r);
-    ws.once('error', j);
-  });
-  let id = 0;
-  const call = (method: string, params: Record<string, unknown> = {}) =>
-    new Promise<Record<string, unknown>>((resolve) => {
-      const mine = ++id;
-      const on = (d: Buffer) => {
-        const m = JSON.parse(d.toString()) as { id?: number; result?: Record<string, unknown> };
-        if (m.id !== mine) return;
-        ws.off('message', on);
-        resolve(m.result ?? {});
-      };
-      ws.on('message', on);
-      ws.send(JSON.stringify({ id: mine, method, params }));
-    });
+  const { ws, call } = await inspector(wsUrl);
   await call('Profiler.enable');
   await call('Profiler.setSamplingInterval', { interval: 100 });
   await call('Profiler.start');
